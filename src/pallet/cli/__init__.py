@@ -1,0 +1,1 @@
+"""The ``pallet`` command line (Typer + Rich), one module per noun."""

@@ -1,0 +1,43 @@
+"""Entry point of the ``pallet`` command; wires the per-noun sub-commands together."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pallet.model.errors import PalletError
+
+app = typer.Typer(
+    name="pallet",
+    help="Pallet: a datacenter operating system that packs work onto machines.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Pallet: a datacenter operating system that packs work onto machines."""
+
+
+@app.command()
+def version() -> None:
+    """Print Pallet's version."""
+    from pallet import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Run the CLI; user errors print one clear line and exit 2, never a traceback."""
+    try:
+        app()
+    except PalletError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The one fit function: which nodes can take a request, and why the others cannot; pure.
+
+The scheduler calls ``feasible`` over many rows; the verifier calls ``why_not`` on the
+row a plan chose. Both run the same filters in the same order, so they never disagree
+on what fits (Nomad's ``AllocsFit`` habit). A node's rejection reason is the first
+filter it fails, as the Kubernetes scheduler reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from pallet.core.view import BoolArray, ClusterView, IntArray
+from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
+
+__all__ = ["constraint_is_local", "feasible", "rejection_reasons", "why_not"]
+
+Filter = Callable[[ClusterView, PlacementRequest, IntArray], "BoolArray | None"]
+
+
+def _state(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    return view.active[rows]
+
+
+def _cpu(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    return view.free_cpu[rows] >= req.resources.cpu if req.resources.cpu else None
+
+
+def _mem(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    return view.free_mem[rows] >= req.resources.mem if req.resources.mem else None
+
+
+def _disk(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    return view.free_disk[rows] >= req.resources.disk if req.resources.disk else None
+
+
+def _gpu_model(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    if not req.gpu_models or not req.resources.gpu:
+        return None
+    allowed = np.array(
+        [m in req.gpu_models for m in view.gpu_models] + [False], dtype=bool
+    )  # the extra False answers code -1 (no GPU model)
+    return allowed[view.gpu_model[rows]]
+
+
+def _gpus(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    g = req.resources.gpu
+    if not g:
+        return None
+    if g < GPU_MILLI:
+        return view.gpu_maxidle[rows] >= g
+    return view.gpu_full[rows] >= g // GPU_MILLI
+
+
+def _ports(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+    if not req.ports:
+        return None
+    ok = view.port_free[rows] >= len(req.ports)
+    fixed = [p for p in req.ports if p]
+    if fixed:
+        for k, r in enumerate(rows):
+            if ok[k]:
+                used = view.ports_used[r]
+                ranges = view.port_ranges[r]
+                ok[k] = all(p not in used and any(p in rg for rg in ranges) for p in fixed)
+    return ok
+
+
+_FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("node not active", _state),
+    ("insufficient cpus", _cpu),
+    ("insufficient mem", _mem),
+    ("insufficient disk", _disk),
+    ("GPU model not allowed", _gpu_model),
+    ("insufficient gpus", _gpus),
+    ("host ports unavailable", _ports),
+)
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+def constraint_is_local(c: Constraint, view: ClusterView) -> bool:
+    """True if placing a task on a node can change this constraint's verdict only for
+    nodes sharing that node's field value *and* that value is unique per node, so the
+    scheduler may re-check just the node it placed on."""
+    if c.operator in (Operator.LIKE, Operator.UNLIKE, Operator.IS, Operator.IN):
+        return True
+    if c.operator in (Operator.UNIQUE, Operator.MAX_PER):
+        return view.field(c.field).unique
+    return False
+
+
+def _constraint_mask(view: ClusterView, app_id: str, c: Constraint, rows: IntArray) -> BoolArray:
+    index = view.field(c.field)
+    codes = index.codes[rows]
+    present = codes >= 0
+    op = c.operator
+    if op in (Operator.LIKE, Operator.UNLIKE):
+        pattern = re.compile(c.value)
+        matches = np.array(
+            [pattern.fullmatch(v) is not None for v in index.values] + [False], dtype=bool
+        )
+        hit = matches[codes]
+        return (present & hit) if op is Operator.LIKE else ~(present & hit)
+    if op is Operator.IS:
+        code = index.lookup.get(c.value, -2)
+        return codes == code
+    if op is Operator.IN:
+        wanted = {v.strip() for v in c.value.split(",")}
+        allowed = np.array([v in wanted for v in index.values] + [False], dtype=bool)
+        return present & allowed[codes]
+
+    counts = view.app_count(app_id)
+    per_value = _tasks_per_value(index.codes, counts, len(index.values))
+    here = np.where(present, per_value[np.maximum(codes, 0)], 0)
+    if op is Operator.UNIQUE:
+        return present & (here == 0)
+    if op is Operator.MAX_PER:
+        return present & (here < int(c.value))
+    if op is Operator.CLUSTER:
+        if c.value:
+            return codes == index.lookup.get(c.value, -2)
+        if not counts.any():
+            return present
+        # All placed tasks share one value when the constraint held all along; if an
+        # update added it later, follow the value most of the app already has.
+        target = int(np.argmax(per_value))
+        return codes == target
+    if op is Operator.GROUP_BY:
+        # Tasks on nodes without the field form a group of their own (Marathon's None key).
+        missing_group = int(counts[index.codes < 0].sum())
+        sizes = [int(x) for x in per_value[per_value > 0]] + (
+            [missing_group] if missing_group else []
+        )
+        if not sizes:
+            return present
+        enough_groups = len(sizes) >= c.group_minimum
+        return present & ((here == 0) | (enough_groups & (here == min(sizes))))
+    raise AssertionError(f"unhandled operator {op}")  # pragma: no cover
+
+
+def _tasks_per_value(codes: npt.NDArray[np.int64], counts: IntArray, n_values: int) -> IntArray:
+    sel = codes >= 0
+    return np.bincount(codes[sel], weights=counts[sel], minlength=n_values).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _all_rows(view: ClusterView) -> IntArray:
+    return np.arange(len(view), dtype=np.int64)
+
+
+def feasible(view: ClusterView, req: PlacementRequest, rows: IntArray | None = None) -> BoolArray:
+    """For each of ``rows`` (default: every node), whether ``req`` fits there now."""
+    if rows is None:
+        rows = _all_rows(view)
+    ok = np.ones(len(rows), dtype=bool)
+    for _, check in _FILTERS:
+        mask = check(view, req, rows)
+        if mask is not None:
+            ok &= mask
+    for c in req.constraints:
+        ok &= _constraint_mask(view, req.app_id, c, rows)
+    return ok
+
+
+def rejection_reasons(view: ClusterView, req: PlacementRequest) -> list[tuple[str, int]]:
+    """Per-node reasons ``req`` fits nowhere: the first failed filter of each node,
+    counted, most common first (ties by name)."""
+    rows = _all_rows(view)
+    undecided = np.ones(len(rows), dtype=bool)
+    counts: Counter[str] = Counter()
+    checks: list[tuple[str, BoolArray]] = []
+    for reason, check in _FILTERS:
+        mask = check(view, req, rows)
+        if mask is not None:
+            checks.append((reason, mask))
+    for c in req.constraints:
+        checks.append((f"constraint {c}", _constraint_mask(view, req.app_id, c, rows)))
+    for reason, mask in checks:
+        failed = undecided & ~mask
+        n = int(failed.sum())
+        if n:
+            counts[reason] += n
+            undecided &= mask
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def why_not(view: ClusterView, req: PlacementRequest, row: int) -> str | None:
+    """The first reason ``req`` does not fit on ``row``, or None if it fits."""
+    rows = np.array([row], dtype=np.int64)
+    for reason, check in _FILTERS:
+        mask = check(view, req, rows)
+        if mask is not None and not mask[0]:
+            return reason
+    for c in req.constraints:
+        if not _constraint_mask(view, req.app_id, c, rows)[0]:
+            return f"constraint {c}"
+    return None

@@ -1,0 +1,54 @@
+"""The scoring-policy interface every placement policy implements; pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from pallet.core.gpus import GpuShares, best_share, whole_devices
+from pallet.core.view import ClusterView, IntArray
+from pallet.model import GPU_MILLI, PlacementRequest
+
+__all__ = ["FloatArray", "Policy"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Policy:
+    """Scores feasible nodes for one request; the highest score wins, ties go to the
+    view's seeded tie-break order.
+
+    ``cacheable``: a node's score depends only on that node's state and the request,
+    so after a placement only the changed node needs scoring again.
+    ``sample_size``: score only the first *k* feasible nodes of a shuffled order
+    (Nomad's limit iterator) instead of all of them.
+    """
+
+    name: ClassVar[str] = ""
+    cacheable: ClassVar[bool] = True
+
+    def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
+        """Called once per ``schedule`` call before any placement."""
+
+    def sample_size(self, n_nodes: int) -> int | None:
+        return None
+
+    def score(
+        self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
+    ) -> FloatArray:
+        raise NotImplementedError
+
+    def choose_gpus(
+        self, view: ClusterView, req: PlacementRequest, row: int, rng: np.random.Generator
+    ) -> GpuShares:
+        """Which devices of ``row`` the request takes; by default the best-fit device
+        for a share and the lowest-index idle devices for whole GPUs."""
+        g = req.resources.gpu
+        if not g:
+            return ()
+        if g >= GPU_MILLI:
+            return whole_devices(view, req, row)
+        return best_share(view, req, row)

@@ -1,0 +1,272 @@
+"""The scheduler's picture of the cluster: one numpy row per node, updated in place; pure.
+
+A view is built once from the nodes and then changed incrementally: ``assume`` binds a
+placement, ``release`` frees a task, ``set_state`` marks a node. Nothing here is
+rebuilt per placement, so placing one task costs at most a few vector operations
+over the rows. ``copy`` gives the scheduling worker a snapshot it may change freely.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pallet.model import GPU_MILLI, Node, NodeState, Placement, PortRange, field_value
+from pallet.model.errors import PlanError
+
+__all__ = ["ClusterView", "FieldIndex", "gpu_tag"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class FieldIndex:
+    """A node field (hostname or attribute) integer-coded: ``codes[row]`` indexes
+    ``values``; -1 where the node lacks the field."""
+
+    codes: npt.NDArray[np.int64]
+    values: list[str]
+    lookup: dict[str, int]
+    unique: bool
+
+
+class ClusterView:
+    """Capacity, free resources, GPU devices, ports, attributes and per-app task counts."""
+
+    def __init__(self, nodes: Iterable[Node] = ()) -> None:
+        self.nodes: list[Node] = []
+        self.row: dict[str, int] = {}
+        self.cap = np.zeros((0, 4), dtype=np.int64)
+        self.free_cpu = np.zeros(0, dtype=np.int64)
+        self.free_mem = np.zeros(0, dtype=np.int64)
+        self.free_disk = np.zeros(0, dtype=np.int64)
+        self.free_gpu = np.zeros(0, dtype=np.int64)
+        self.gpu_idle = np.zeros((0, 1), dtype=np.int64)
+        self.gpu_count = np.zeros(0, dtype=np.int64)
+        self.gpu_full = np.zeros(0, dtype=np.int64)
+        self.gpu_maxidle = np.zeros(0, dtype=np.int64)
+        self.gpu_model = np.zeros(0, dtype=np.int64)
+        self.gpu_models: list[str] = []
+        self.active = np.zeros(0, dtype=bool)
+        self.port_free = np.zeros(0, dtype=np.int64)
+        self.port_ranges: list[tuple[PortRange, ...]] = []
+        self.ports_used: list[set[int]] = []
+        self.app_counts: dict[str, IntArray] = {}
+        self.gpu_tag_counts: dict[str, IntArray] = {}
+        """Tasks per node by GPU shape tag (``share``, ``<k>-gpu``), for GPU-clustering."""
+        self.tasks: dict[str, Placement] = {}
+        self.rank: IntArray | None = None
+        """Optional fixed tie-break order (lower wins); ``schedule`` draws one when None."""
+        self._fields: dict[str, FieldIndex] = {}
+        self.add_nodes(nodes)
+
+    # ----------------------------------------------------------------- building
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        """Append nodes (rare: a node registering); grows every array once."""
+        new = list(nodes)
+        if not new:
+            return
+        for node in new:
+            if node.id in self.row:
+                raise PlanError("-", node.id, "node id registered twice")
+            self.row[node.id] = len(self.nodes)
+            self.nodes.append(node)
+        caps = np.array([n.capacity.as_tuple() for n in new], dtype=np.int64).reshape(-1, 4)
+        self.cap = np.vstack([self.cap, caps])
+        self.free_cpu = np.concatenate([self.free_cpu, caps[:, 0]])
+        self.free_mem = np.concatenate([self.free_mem, caps[:, 1]])
+        self.free_disk = np.concatenate([self.free_disk, caps[:, 2]])
+        self.free_gpu = np.concatenate([self.free_gpu, caps[:, 3]])
+        counts = np.array([n.gpu_count for n in new], dtype=np.int64)
+        width = max(self.gpu_idle.shape[1], int(counts.max(initial=0)), 1)
+        old = np.zeros((len(self.nodes) - len(new), width), dtype=np.int64)
+        old[:, : self.gpu_idle.shape[1]] = self.gpu_idle
+        fresh = np.zeros((len(new), width), dtype=np.int64)
+        for i, c in enumerate(counts):
+            fresh[i, :c] = GPU_MILLI
+        self.gpu_idle = np.vstack([old, fresh])
+        self.gpu_count = np.concatenate([self.gpu_count, counts])
+        self.gpu_full = np.concatenate([self.gpu_full, counts])
+        self.gpu_maxidle = np.concatenate([self.gpu_maxidle, np.where(counts > 0, GPU_MILLI, 0)])
+        codes = []
+        for n in new:
+            if not n.gpu_model or n.gpu_count == 0:
+                codes.append(-1)
+                continue
+            if n.gpu_model not in self.gpu_models:
+                self.gpu_models.append(n.gpu_model)
+            codes.append(self.gpu_models.index(n.gpu_model))
+        self.gpu_model = np.concatenate([self.gpu_model, np.array(codes, dtype=np.int64)])
+        self.active = np.concatenate(
+            [self.active, np.array([n.state is NodeState.ACTIVE for n in new], dtype=bool)]
+        )
+        self.port_ranges.extend(n.ports for n in new)
+        self.ports_used.extend(set() for _ in new)
+        self.port_free = np.concatenate(
+            [self.port_free, np.array([sum(len(r) for r in n.ports) for n in new], dtype=np.int64)]
+        )
+        for counters in (self.app_counts, self.gpu_tag_counts):
+            for key, arr in counters.items():
+                counters[key] = np.concatenate([arr, np.zeros(len(new), dtype=np.int64)])
+        self._fields.clear()
+
+    def copy(self) -> ClusterView:
+        """A snapshot that may be changed without touching this view."""
+        other = _copy.copy(self)
+        for name in (
+            "cap",
+            "free_cpu",
+            "free_mem",
+            "free_disk",
+            "free_gpu",
+            "gpu_idle",
+            "gpu_count",
+            "gpu_full",
+            "gpu_maxidle",
+            "gpu_model",
+            "active",
+            "port_free",
+        ):
+            setattr(other, name, getattr(self, name).copy())
+        other.nodes = list(self.nodes)
+        other.row = dict(self.row)
+        other.gpu_models = list(self.gpu_models)
+        other.port_ranges = list(self.port_ranges)
+        other.ports_used = [set(s) for s in self.ports_used]
+        other.app_counts = {k: v.copy() for k, v in self.app_counts.items()}
+        other.gpu_tag_counts = {k: v.copy() for k, v in self.gpu_tag_counts.items()}
+        other.tasks = dict(self.tasks)
+        other._fields = dict(self._fields)
+        return other
+
+    # ----------------------------------------------------------------- fields
+
+    def field(self, name: str) -> FieldIndex:
+        """The integer-coded index of a node field, built once per field name."""
+        index = self._fields.get(name)
+        if index is None:
+            lookup: dict[str, int] = {}
+            codes = np.full(len(self.nodes), -1, dtype=np.int64)
+            for i, node in enumerate(self.nodes):
+                value = field_value(node, name)
+                if value is not None:
+                    codes[i] = lookup.setdefault(value, len(lookup))
+            values = list(lookup)
+            present = codes[codes >= 0]
+            unique = len(np.unique(present)) == len(present)
+            index = FieldIndex(codes, values, lookup, unique)
+            self._fields[name] = index
+        return index
+
+    def app_count(self, app_id: str) -> IntArray:
+        """Tasks of ``app_id`` per node (do not mutate the result)."""
+        counts = self.app_counts.get(app_id)
+        if counts is None:
+            return np.zeros(len(self.nodes), dtype=np.int64)
+        return counts
+
+    # ----------------------------------------------------------------- changes
+
+    def assume(self, p: Placement) -> int:
+        """Bind a placement (already checked to fit); returns the node's row."""
+        if p.request_id in self.tasks:
+            raise PlanError(p.request_id, p.node_id, "task is already placed")
+        i = self.row[p.node_id]
+        r = p.resources
+        self.free_cpu[i] -= r.cpu
+        self.free_mem[i] -= r.mem
+        self.free_disk[i] -= r.disk
+        for dev, milli in p.gpus:
+            self.gpu_idle[i, dev] -= milli
+        if p.gpus:
+            self._refresh_gpu_row(i)
+        if p.ports:
+            self.ports_used[i].update(p.ports)
+            self.port_free[i] -= sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
+        self._count(self.app_counts, p.app_id, i, 1)
+        tag = gpu_tag(p.resources.gpu)
+        if tag:
+            self._count(self.gpu_tag_counts, tag, i, 1)
+        self.tasks[p.request_id] = p
+        return i
+
+    def release(self, task_id: str) -> Placement:
+        """Free what a task holds; returns its placement."""
+        p = self.tasks.pop(task_id)
+        i = self.row[p.node_id]
+        r = p.resources
+        self.free_cpu[i] += r.cpu
+        self.free_mem[i] += r.mem
+        self.free_disk[i] += r.disk
+        for dev, milli in p.gpus:
+            self.gpu_idle[i, dev] += milli
+        if p.gpus:
+            self._refresh_gpu_row(i)
+        if p.ports:
+            self.ports_used[i].difference_update(p.ports)
+            self.port_free[i] += sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
+        self._count(self.app_counts, p.app_id, i, -1)
+        tag = gpu_tag(p.resources.gpu)
+        if tag:
+            self._count(self.gpu_tag_counts, tag, i, -1)
+        return p
+
+    def _count(self, counters: dict[str, IntArray], key: str, row: int, delta: int) -> None:
+        counts = counters.get(key)
+        if counts is None:
+            counts = counters[key] = np.zeros(len(self.nodes), dtype=np.int64)
+        counts[row] += delta
+        if delta < 0 and not counts.any():
+            del counters[key]
+
+    def set_state(self, node_id: str, state: NodeState) -> None:
+        i = self.row[node_id]
+        node = self.nodes[i]
+        if node.state is not state:
+            self.nodes[i] = _replace_state(node, state)
+        self.active[i] = state is NodeState.ACTIVE
+
+    def _refresh_gpu_row(self, i: int) -> None:
+        idle = self.gpu_idle[i]
+        self.free_gpu[i] = int(idle.sum())
+        self.gpu_full[i] = int((idle == GPU_MILLI).sum())
+        self.gpu_maxidle[i] = int(idle.max(initial=0))
+
+    # ----------------------------------------------------------------- reading
+
+    def node_tasks(self, node_id: str) -> list[Placement]:
+        return [p for p in self.tasks.values() if p.node_id == node_id]
+
+    def allocated_gpu_milli(self) -> int:
+        return int(self.cap[:, 3].sum() - self.free_gpu.sum())
+
+    def rows_of(self, node_ids: Sequence[str]) -> IntArray:
+        return np.array([self.row[n] for n in node_ids], dtype=np.int64)
+
+
+def gpu_tag(gpu_milli: int) -> str:
+    """The GPU-clustering affinity tag of a request: ``share``, ``<k>-gpu`` or ``""``."""
+    if gpu_milli <= 0:
+        return ""
+    if gpu_milli < GPU_MILLI:
+        return "share"
+    return f"{gpu_milli // GPU_MILLI}-gpu"
+
+
+def _in_ranges(port: int, ranges: tuple[PortRange, ...]) -> bool:
+    return any(port in r for r in ranges)
+
+
+def _replace_state(node: Node, state: NodeState) -> Node:
+    from dataclasses import replace
+
+    return replace(node, state=state)

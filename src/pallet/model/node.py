@@ -1,0 +1,91 @@
+"""A node (one machine that runs tasks): its capacity, GPUs, ports and attributes; pure."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pallet.model.errors import ValidationError
+from pallet.model.ports import PortRange
+from pallet.model.resources import Resources
+
+__all__ = ["GPU_MILLI", "Node", "NodeState", "field_value"]
+
+GPU_MILLI = 1000
+"""Milli-GPUs in one whole GPU device."""
+
+
+class NodeState(enum.StrEnum):
+    """Where a node stands in its life; only ACTIVE nodes receive new tasks."""
+
+    ACTIVE = "ACTIVE"
+    DRAINING = "DRAINING"
+    UNREACHABLE = "UNREACHABLE"
+    GONE = "GONE"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A machine that runs tasks. ``capacity.gpu`` is ``GPU_MILLI * gpu_count``."""
+
+    id: str
+    hostname: str
+    capacity: Resources
+    gpu_count: int = 0
+    gpu_model: str = ""
+    ports: tuple[PortRange, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    state: NodeState = NodeState.ACTIVE
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValidationError("/id", "a node needs a non-empty id")
+        if not self.capacity.is_nonnegative():
+            raise ValidationError("/capacity", f"node {self.id}: capacity must be >= 0")
+        if self.gpu_count < 0:
+            raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
+        if self.capacity.gpu != self.gpu_count * GPU_MILLI:
+            raise ValidationError(
+                "/gpus",
+                f"node {self.id}: capacity.gpu ({self.capacity.gpu}) must be "
+                f"{GPU_MILLI} x gpu_count ({self.gpu_count})",
+            )
+
+    @classmethod
+    def build(
+        cls,
+        id: str,
+        *,
+        cpu: int,
+        mem: int,
+        disk: int = 0,
+        gpus: int = 0,
+        gpu_model: str = "",
+        hostname: str | None = None,
+        ports: tuple[PortRange, ...] = (),
+        attributes: Mapping[str, str] | None = None,
+        state: NodeState = NodeState.ACTIVE,
+    ) -> Node:
+        """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices."""
+        return cls(
+            id=id,
+            hostname=hostname or id,
+            capacity=Resources(cpu, mem, disk, gpus * GPU_MILLI),
+            gpu_count=gpus,
+            gpu_model=gpu_model,
+            ports=ports,
+            attributes=dict(attributes or {}),
+            state=state,
+        )
+
+
+def field_value(node: Node, name: str) -> str | None:
+    """The value a constraint field names on ``node``, as Marathon reads it:
+    ``hostname``/``@hostname`` is the hostname, ``@zone``/``@region`` the fault
+    domain attributes, anything else an attribute (None when the node lacks it)."""
+    if name in ("hostname", "@hostname"):
+        return node.hostname
+    if name.startswith("@"):
+        return node.attributes.get(name[1:])
+    return node.attributes.get(name)

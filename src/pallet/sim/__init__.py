@@ -1,0 +1,1 @@
+"""The simulator: the same ``core.schedule`` driven over real traces with a virtual clock."""
