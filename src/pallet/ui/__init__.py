@@ -1,0 +1,1 @@
+"""The web dashboard's static assets, served by the master at /."""
