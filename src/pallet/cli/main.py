@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from pallet.cli import bench
 from pallet.model.errors import PalletError
 
 app = typer.Typer(
@@ -15,6 +16,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+app.add_typer(bench.app, name="bench")
 
 
 @app.callback()

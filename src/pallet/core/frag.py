@@ -125,6 +125,42 @@ class CompiledWorkload:
         phi = np.where(fits, small, total[None])
         return np.tensordot(self.weight, phi, axes=1)
 
+    def fragments(
+        self, cpu: IntArray, idle: IntArray, model: IntArray, req: PlacementRequest
+    ) -> tuple[FloatArray, FloatArray]:
+        """``(F(n), F(n'))`` for node states given as arrays (``cpu`` and ``model`` of
+        shape (R,), ``idle`` of shape (R, D)), where ``n'`` is ``n`` after placing ``req``.
+        ``F(n')`` has shape (R, D) for a GPU share (one column per device, +inf where
+        the device is too small), else (R, 1)."""
+        total = idle.sum(axis=1)
+        count, small = self._parts(idle)
+        before = self._combine(cpu, model, total, count, small)
+        cpu_after = cpu - req.resources.cpu
+        g = req.resources.gpu
+        if g == 0:
+            return before, self._combine(cpu_after, model, total, count, small)[:, None]
+        if g >= GPU_MILLI:
+            # Whole devices drop from 1000 to 0: each was big enough for every shape
+            # and adds nothing to "small" before or after.
+            used_big = (self.milli <= GPU_MILLI)[:, None] * (g // GPU_MILLI)
+            after = self._combine(cpu_after, model, total - g, count - used_big, small)
+            return before, after[:, None]
+        m = self.milli[:, None, None]
+        dev_before = idle[None, :, :]
+        dev_after = dev_before - g
+        was_big = dev_before >= m
+        now_big = dev_after >= m
+        count2 = count[:, :, None] - was_big + now_big
+        small2 = (
+            small[:, :, None]
+            - np.where(was_big, 0, dev_before)
+            + np.where(now_big, 0, np.maximum(dev_after, 0))
+        )
+        after = self._combine(
+            cpu_after[:, None], model[:, None], (total - g)[:, None], count2, small2
+        )
+        return before, np.where(idle >= g, after, np.inf)
+
     def node_fragment(self, view: ClusterView, rows: IntArray) -> FloatArray:
         """F(n) for each of ``rows``."""
         idle = view.gpu_idle[rows]
@@ -133,37 +169,13 @@ class CompiledWorkload:
             view.free_cpu[rows], view.gpu_model[rows], idle.sum(axis=1), count, small
         )
 
-    def fragment_after(
-        self, view: ClusterView, req: PlacementRequest, rows: IntArray
-    ) -> FloatArray:
-        """F(n') after placing ``req`` on each of ``rows``: shape (R, D) for a GPU
-        share (one column per device; +inf where the device is too small), else (R, 1)."""
-        idle = view.gpu_idle[rows]
-        cpu_after = view.free_cpu[rows] - req.resources.cpu
-        model = view.gpu_model[rows]
-        total = idle.sum(axis=1)
-        count, small = self._parts(idle)
-        g = req.resources.gpu
-        if g == 0:
-            return self._combine(cpu_after, model, total, count, small)[:, None]
-        if g >= GPU_MILLI:
-            k = g // GPU_MILLI
-            # Whole devices drop from 1000 to 0: each was big enough for every shape
-            # and adds nothing to "small" before or after.
-            used_big = (self.milli <= GPU_MILLI)[:, None] * k
-            return self._combine(cpu_after, model, total - g, count - used_big, small)[:, None]
-        m = self.milli[:, None, None]
-        before = idle[None, :, :]
-        after = before - g
-        was_big = before >= m
-        now_big = after >= m
-        count2 = count[:, :, None] - was_big + now_big
-        small2 = (
-            small[:, :, None]
-            - np.where(was_big, 0, before)
-            + np.where(now_big, 0, np.maximum(after, 0))
-        )
-        frag = self._combine(
-            cpu_after[:, None], model[:, None], (total - g)[:, None], count2, small2
-        )
-        return np.where(idle >= g, frag, np.inf)
+
+def distinct_states(view: ClusterView, rows: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The distinct (free cpu, idle GPU milli per device, GPU model) states among ``rows``
+    and, per row, the index of its state. Many nodes of a cluster look alike (every idle
+    node of one shape), so fragment arithmetic runs once per state, not per node."""
+    key = np.concatenate(
+        [view.free_cpu[rows, None], view.gpu_idle[rows], view.gpu_model[rows, None]], axis=1
+    )
+    states, inverse = np.unique(key, axis=0, return_inverse=True)
+    return states[:, 0], states[:, 1:-1], states[:, -1], inverse.reshape(-1)

@@ -75,7 +75,7 @@ class _Run:
     def place_run(self, run: list[PlacementRequest]) -> None:
         view, policy = self.view, self.policy
         first = run[0]
-        incremental = policy.cacheable and all(
+        incremental = policy.is_cacheable(first) and all(
             constraint_is_local(c, view) for c in first.constraints
         )
         mask = feasible(view, first)

@@ -107,3 +107,31 @@ def curve(arrived: np.ndarray, used: np.ndarray, total_gpu_milli: int) -> list[f
             sel = (arrive >= x - 1) & (arrive <= x + 1)
         points.append(round(float(alloc[sel].mean()), 2) if sel.any() else float("nan"))
     return points
+
+
+@dataclass(frozen=True, slots=True)
+class PackingSummary:
+    """One policy over several seeds."""
+
+    workload: str
+    policy: str
+    seeds: tuple[int, ...]
+    curve: list[float]  # mean over seeds, 0..130
+    failed: float  # mean failed pods
+    seconds: float  # mean wall time per run
+
+    def at(self, percent: int) -> float:
+        return self.curve[percent]
+
+
+def summarise(workload: str, policy: str, runs: Sequence[PackingRun], seconds: float) -> PackingSummary:
+    curves = np.array([r.curve() for r in runs])
+    mean = [round(float(v), 2) for v in curves.mean(axis=0)]
+    return PackingSummary(
+        workload,
+        policy,
+        tuple(r.seed for r in runs),
+        mean,
+        float(np.mean([r.failed for r in runs])),
+        seconds / max(len(runs), 1),
+    )

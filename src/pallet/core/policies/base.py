@@ -33,6 +33,10 @@ class Policy:
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         """Called once per ``schedule`` call before any placement."""
 
+    def is_cacheable(self, req: PlacementRequest) -> bool:
+        """Whether scores for ``req`` may be cached per node (see ``cacheable``)."""
+        return self.cacheable
+
     def sample_size(self, n_nodes: int) -> int | None:
         return None
 

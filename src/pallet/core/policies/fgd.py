@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pallet.core.frag import CompiledWorkload, Workload
+from pallet.core.frag import CompiledWorkload, Workload, distinct_states
 from pallet.core.gpus import GpuShares
 from pallet.core.policies.base import FloatArray, Policy
 from pallet.core.view import ClusterView, IntArray
@@ -50,11 +50,11 @@ class FGD(Policy):
         self, view: ClusterView, req: PlacementRequest, rows: IntArray
     ) -> FloatArray:
         assert self._compiled is not None, "prepare() first"
-        before = self._compiled.node_fragment(view, rows)
-        after = self._compiled.fragment_after(view, req, rows)
+        cpu, idle, model, inverse = distinct_states(view, rows)
+        before, after = self._compiled.fragments(cpu, idle, model, req)
         with np.errstate(over="ignore", invalid="ignore"):
             score = np.trunc(100.0 * _sigmoid((before[:, None] - after) / 1000.0))
-        return np.where(np.isinf(after), -1.0, score)
+        return np.where(np.isinf(after), -1.0, score)[inverse]
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator

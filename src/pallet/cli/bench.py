@@ -1,0 +1,65 @@
+"""``pallet bench ...``: benchmarks that print a table with their baseline, or ``--json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pallet.bench.packing import DEFAULT_SEEDS, run_packing_bench
+from pallet.bench.runner import default_jobs
+from pallet.cli.common import console, parse_ints, parse_names, print_json, table
+from pallet.core.policies import POLICY_NAMES
+from pallet.sim.traces.openb import OPENB_WORKLOADS
+
+app = typer.Typer(help="Benchmarks: packing, compaction, throughput.", no_args_is_help=True)
+
+_SEEDS = ",".join(str(s) for s in DEFAULT_SEEDS)
+
+
+@app.command()
+def packing(
+    workload: str = typer.Option(
+        "default", help=f"One of {', '.join(OPENB_WORKLOADS)}, 'all', or a pod list file (openb format)."
+    ),
+    seeds: str = typer.Option(_SEEDS, help="Seeds, e.g. 42,43 or 42-51."),
+    policies: str = typer.Option(",".join(POLICY_NAMES), help="Policies to compare."),
+    jobs: int = typer.Option(0, help="Processes to use (0 = every core)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    plot: Path | None = typer.Option(None, help="Write PNG plots into this directory."),
+) -> None:
+    """GPU allocation under the FGD arrival protocol, every policy side by side."""
+    seed_list = parse_ints(seeds, "--seeds")
+    names = parse_names(policies, "--policies", POLICY_NAMES)
+    workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
+    docs = []
+    for w in workloads:
+        report = run_packing_bench(w, seed_list, names, jobs or default_jobs())
+        doc = report.to_json()
+        docs.append(doc)
+        if plot is not None:
+            from pallet.sim.plots import plot_packing
+
+            plot_packing(report.workload, report.summaries, plot)
+        if not json_out:
+            rows = [
+                [
+                    r["policy"],
+                    f"{r['alloc_at_100']:.2f}",
+                    f"{r['alloc_at_130']:.2f}",
+                    r["published_at_100"],
+                    r["published_at_130"],
+                    r["failed_pods"],
+                    r["seconds_per_run"],
+                ]
+                for r in doc["results"]  # type: ignore[attr-defined]
+            ]
+            console.print(
+                table(
+                    f"GPU allocation % — workload {report.workload}, seeds {seeds}",
+                    ["policy", "@100%", "@130%", "paper @100%", "paper @130%", "failed pods", "s/run"],
+                    rows,
+                )
+            )
+    if json_out:
+        print_json(docs[0] if len(docs) == 1 else docs)
