@@ -20,7 +20,8 @@ _SEEDS = ",".join(str(s) for s in DEFAULT_SEEDS)
 @app.command()
 def packing(
     workload: str = typer.Option(
-        "default", help=f"One of {', '.join(OPENB_WORKLOADS)}, 'all', or a pod list file (openb format)."
+        "default",
+        help=f"One of {', '.join(OPENB_WORKLOADS)}, 'all', or a pod list file (openb format).",
     ),
     seeds: str = typer.Option(_SEEDS, help="Seeds, e.g. 42,43 or 42-51."),
     policies: str = typer.Option(",".join(POLICY_NAMES), help="Policies to compare."),
@@ -57,7 +58,15 @@ def packing(
             console.print(
                 table(
                     f"GPU allocation % — workload {report.workload}, seeds {seeds}",
-                    ["policy", "@100%", "@130%", "paper @100%", "paper @130%", "failed pods", "s/run"],
+                    [
+                        "policy",
+                        "@100%",
+                        "@130%",
+                        "paper @100%",
+                        "paper @130%",
+                        "failed pods",
+                        "s/run",
+                    ],
                     rows,
                 )
             )

@@ -27,7 +27,9 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
             else:
                 values.append(int(part))
         except ValueError:
-            raise ValidationError(option, f"{part!r} is not a whole number or a range like 42-51") from None
+            raise ValidationError(
+                option, f"{part!r} is not a whole number or a range like 42-51"
+            ) from None
     if not values:
         raise ValidationError(option, "give at least one number")
     return tuple(values)
@@ -37,7 +39,9 @@ def parse_names(text: str, option: str, allowed: tuple[str, ...]) -> tuple[str, 
     names = tuple(filter(None, (p.strip() for p in text.split(","))))
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ValidationError(option, f"unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+        raise ValidationError(
+            option, f"unknown {', '.join(unknown)}; choose from {', '.join(allowed)}"
+        )
     if not names:
         raise ValidationError(option, "give at least one name")
     return names

@@ -170,7 +170,9 @@ class CompiledWorkload:
         )
 
 
-def distinct_states(view: ClusterView, rows: IntArray) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+def distinct_states(
+    view: ClusterView, rows: IntArray
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """The distinct (free cpu, idle GPU milli per device, GPU model) states among ``rows``
     and, per row, the index of its state. Many nodes of a cluster look alike (every idle
     node of one shape), so fragment arithmetic runs once per state, not per node."""

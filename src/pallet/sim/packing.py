@@ -124,7 +124,9 @@ class PackingSummary:
         return self.curve[percent]
 
 
-def summarise(workload: str, policy: str, runs: Sequence[PackingRun], seconds: float) -> PackingSummary:
+def summarise(
+    workload: str, policy: str, runs: Sequence[PackingRun], seconds: float
+) -> PackingSummary:
     curves = np.array([r.curve() for r in runs])
     mean = [round(float(v), 2) for v in curves.mean(axis=0)]
     return PackingSummary(

@@ -31,14 +31,18 @@ def _table() -> dict[tuple[str, str, int], dict[int, float]]:
     return table
 
 
-def published_mean(workload: str, policy: str, percent: int, seeds: tuple[int, ...]) -> float | None:
+def published_mean(
+    workload: str, policy: str, percent: int, seeds: tuple[int, ...]
+) -> float | None:
     """The paper's mean GPU allocation % at ``percent`` arrived load over ``seeds``, or
     None when the paper has no such policy, workload or seed."""
     label = PUBLISHED_NAMES.get(policy)
     if label is None:
         return None
     table = _table()
-    values = [table[(workload, label, s)].get(percent) for s in seeds if (workload, label, s) in table]
+    values = [
+        table[(workload, label, s)].get(percent) for s in seeds if (workload, label, s) in table
+    ]
     found = [v for v in values if v is not None]
     if not found or len(found) != len(seeds):
         return None
