@@ -1,0 +1,115 @@
+"""An app spec as the scheduler sees one instance: ``pallet.model.PlacementRequest``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pallet.model import Constraint, Operator, PlacementRequest, Resources
+
+from .conftest import spec_of
+
+
+def request(body: dict[str, Any]) -> PlacementRequest:
+    return spec_of({"id": "/web", "cmd": "x", **body}).placement_request("web.t1")
+
+
+@pytest.mark.parametrize(
+    ("body", "ports"),
+    [
+        ({}, (0,)),  # Marathon's default: one port definition, dynamic host port
+        ({"portDefinitions": []}, ()),
+        ({"ports": []}, ()),
+        ({"portDefinitions": [{"port": 8080}, {"port": 0}]}, (0, 0)),  # service ports, host dynamic
+        ({"portDefinitions": [{"port": 8080}, {"port": 0}], "requirePorts": True}, (8080, 0)),
+        ({"ports": [9000, 9001], "requirePorts": True}, (9000, 9001)),
+        # bridge: a mapping without hostPort gets 0 (any); container networks take none
+        (
+            {
+                "networks": [{"mode": "container/bridge"}],
+                "container": {
+                    "type": "MESOS",
+                    "portMappings": [
+                        {"containerPort": 80},
+                        {"containerPort": 81, "hostPort": 31000},
+                    ],
+                },
+            },
+            (0, 31000),
+        ),
+        (
+            {
+                "networks": [{"mode": "container", "name": "dev"}],
+                "container": {
+                    "type": "MESOS",
+                    "portMappings": [{"containerPort": 80}, {"containerPort": 81, "hostPort": 0}],
+                },
+            },
+            (0,),
+        ),
+        # requirePorts applies only on the host network
+        ({"networks": [{"mode": "container/bridge"}], "requirePorts": True}, (0,)),
+    ],
+)
+def test_host_ports(body: dict[str, Any], ports: tuple[int, ...]) -> None:
+    assert request(body).ports == ports
+
+
+@pytest.mark.parametrize(
+    ("body", "resources"),
+    [
+        ({}, Resources(cpu=1000, mem=128, disk=0, gpu=0)),  # Marathon's defaults
+        (
+            {"cpus": 0.1, "mem": 100.5, "disk": 10},
+            Resources(cpu=100, mem=101, disk=10),
+        ),  # rounded up
+        ({"cpus": 0.001}, Resources(cpu=1, mem=128)),
+        ({"gpus": 0.5}, Resources(cpu=1000, mem=128, gpu=500)),  # a share of one device
+        ({"gpus": 2}, Resources(cpu=1000, mem=128, gpu=2000)),
+    ],
+)
+def test_resources(body: dict[str, Any], resources: Resources) -> None:
+    assert request(body).resources == resources
+
+
+def test_request_carries_id_app_role_constraints_and_priority() -> None:
+    spec = spec_of(
+        {
+            "id": "/prod/web",
+            "cmd": "x",
+            "role": "prod",
+            "constraints": [
+                ["hostname", "UNIQUE"],
+                ["rack", "group_by", "3"],
+                ["zone", "IN", "a,b"],
+            ],
+        }
+    )
+    got = spec.placement_request("prod_web.t7", priority=5)
+    assert got == PlacementRequest(
+        id="prod_web.t7",
+        app_id="/prod/web",
+        resources=Resources(cpu=1000, mem=128),
+        ports=(0,),
+        constraints=(
+            Constraint("hostname", Operator.UNIQUE),
+            Constraint("rack", Operator.GROUP_BY, "3"),
+            Constraint("zone", Operator.IN, "a,b"),
+        ),
+        role="prod",
+        priority=5,
+    )
+
+
+def test_instances_of_one_app_share_a_shape_key() -> None:
+    spec = spec_of({"id": "/web", "cmd": "x", "instances": 3})
+    keys = {spec.placement_request(f"web.t{i}").shape_key() for i in range(spec.instances)}
+    assert len(keys) == 1
+
+
+def test_on_host_network() -> None:
+    assert spec_of({"id": "/web", "cmd": "x"}).on_host_network
+    assert not spec_of(
+        {"id": "/web", "cmd": "x", "networks": [{"mode": "container/bridge"}]}
+    ).on_host_network
