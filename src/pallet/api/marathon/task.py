@@ -29,6 +29,7 @@ __all__ = [
     "TaskRecord",
     "task_failure_json",
     "task_json",
+    "task_model",
     "tasks_json",
 ]
 

@@ -22,7 +22,12 @@ from pallet.api.marathon.parts import Container, EnvSecret, PortMapping
 from pallet.api.marathon.pathid import canonical_path, path_violations
 from pallet.model import ValidationError, parse_constraints
 
-__all__ = ["canonical_violations", "deprecated_violations"]
+__all__ = [
+    "canonical_violations",
+    "constraint_violations",
+    "deprecated_violations",
+    "role_messages",
+]
 
 CMD_ARGS_OR_CONTAINER = (
     "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'."
