@@ -1,1 +1,75 @@
-"""The node daemon: fingerprints the machine, pulls its desired tasks, runs them isolated, reports status."""
+"""The node daemon: fingerprints the machine, pulls its desired tasks, runs them isolated, reports status.
+
+Pure: ``spec``, ``status``, ``events``, ``state`` (the task state machine), ``environment``.
+I/O: ``cgroups`` and ``cgroup_isolator`` (per-task cgroups behind the ``isolation``
+seam), ``executor`` (processes), ``logs``, ``runtime`` (the state machine driven over
+the executor; what the HTTP loop calls) and ``fingerprint``.
+"""
+
+from pallet.agent.cgroup_isolator import detect_isolator
+from pallet.agent.events import (
+    DesiredTasks,
+    Event,
+    ForceKill,
+    Instruction,
+    Kill,
+    KillTimeout,
+    Launch,
+    SendStatus,
+    StatusAcked,
+    TaskExited,
+    TaskLaunchFailed,
+    TaskStarted,
+    TaskVanished,
+    Tick,
+)
+from pallet.agent.executor import Executor, LaunchError, TaskExit
+from pallet.agent.fingerprint import fingerprint, parse_attributes, parse_resources
+from pallet.agent.isolation import IsolationError, Isolator, NullIsolator, Usage
+from pallet.agent.logs import LogChunk, LogNotFound, LogStream, read_log
+from pallet.agent.runtime import TaskRuntime
+from pallet.agent.spec import TaskSpec
+from pallet.agent.state import AgentStateMachine, InvalidTransition, RetryPolicy, TaskView
+from pallet.agent.status import TERMINAL, TRANSITIONS, Reason, TaskState
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "AgentStateMachine",
+    "DesiredTasks",
+    "Event",
+    "Executor",
+    "ForceKill",
+    "Instruction",
+    "InvalidTransition",
+    "IsolationError",
+    "Isolator",
+    "Kill",
+    "KillTimeout",
+    "Launch",
+    "LaunchError",
+    "LogChunk",
+    "LogNotFound",
+    "LogStream",
+    "NullIsolator",
+    "Reason",
+    "RetryPolicy",
+    "SendStatus",
+    "StatusAcked",
+    "TaskExit",
+    "TaskExited",
+    "TaskLaunchFailed",
+    "TaskRuntime",
+    "TaskSpec",
+    "TaskStarted",
+    "TaskState",
+    "TaskVanished",
+    "TaskView",
+    "Tick",
+    "Usage",
+    "detect_isolator",
+    "fingerprint",
+    "parse_attributes",
+    "parse_resources",
+    "read_log",
+]

@@ -1,0 +1,341 @@
+"""Per-task cgroups with CPU and memory limits, v2 or v1, and picking one; does I/O.
+
+Task cgroups are nested under the agent's own cgroup, as systemd delegation expects:
+``<agent cgroup>/pallet/<agent id>/<task id>`` in every hierarchy used. v2 writes
+``cpu.max``/``memory.max`` and reads ``memory.events`` for OOM kills; v1 writes
+``cpu.cfs_quota_us``/``memory.limit_in_bytes`` in the cpu and memory hierarchies, reads
+``memory.oom_control`` for OOM kills, ``cpuacct`` for CPU time, and uses the pids
+hierarchy to find every process of a task. Without writable cgroups the ``NullIsolator``
+runs tasks without limits and says why in ``warning``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Literal
+
+from pallet.agent.cgroups import Hierarchy, own_hierarchies
+from pallet.agent.isolation import IsolationError, Isolator, NullIsolator, Usage
+
+__all__ = ["CFS_PERIOD_US", "CgroupV1Isolator", "CgroupV2Isolator", "detect_isolator"]
+
+CFS_PERIOD_US = 100_000
+"""CPU bandwidth period: a task with ``cpus`` millicpus may run ``cpus * 100`` µs of it."""
+_MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
+_V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
+_V2_CONTROLLERS = ("cpu", "memory", "pids")
+
+
+def _write(path: Path, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise IsolationError(f"cannot write {value!r} to {path}: {e.strerror}") from e
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    """A flat-keyed cgroup file (``memory.stat``, ``memory.events``, ``cpu.stat``)."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        with contextlib.suppress(ValueError):
+            out[key] = int(value)
+    return out
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [d for d in path.iterdir() if d.is_dir()]
+    except OSError:
+        return []
+
+
+def _read_pids(path: Path) -> set[int]:
+    try:
+        return {int(p) for p in path.read_text().split()}
+    except (OSError, ValueError):
+        return set()
+
+
+class _CgroupIsolator:
+    """What v1 and v2 share: one base directory per hierarchy, a task dir below each."""
+
+    kind = "cgroup"
+
+    def __init__(self, bases: dict[str, Path], warning: str | None) -> None:
+        self._bases = bases
+        self.warning = warning
+
+    def paths(self, task_id: str) -> dict[str, Path]:
+        return {name: base / task_id for name, base in self._bases.items()}
+
+    def _dirs(self, task_id: str) -> list[Path]:
+        return sorted(set(self.paths(task_id).values()))
+
+    def _procs_dir(self, task_id: str) -> Path:
+        paths = self.paths(task_id)
+        return paths.get("pids") or paths.get("memory") or next(iter(paths.values()))
+
+    def join(self, task_id: str, pid: int) -> None:
+        for d in self._dirs(task_id):
+            _write(d / "cgroup.procs", str(pid))
+
+    def pids(self, task_id: str) -> set[int]:
+        return _read_pids(self._procs_dir(task_id) / "cgroup.procs")
+
+    def kill_all(self, task_id: str, sig: int) -> None:
+        for pid in self.pids(task_id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def _make(self, task_id: str) -> None:
+        for d in self._dirs(task_id):
+            if d.exists():  # left over from an earlier agent run with the same task id
+                self.destroy(task_id)
+        for d in self._dirs(task_id):
+            try:
+                d.mkdir(parents=True)
+            except OSError as e:
+                self.destroy(task_id)
+                raise IsolationError(f"cannot create cgroup {d}: {e.strerror}") from e
+
+    def destroy(self, task_id: str, timeout: float = 5.0) -> None:
+        """SIGKILL whatever is left in the task's cgroups and remove them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.kill_all(task_id, signal.SIGKILL)
+            remaining = []
+            for d in self._dirs(task_id):
+                try:
+                    d.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    if e.errno not in (errno.EBUSY, errno.ENOTEMPTY):
+                        raise IsolationError(f"cannot remove cgroup {d}: {e.strerror}") from e
+                    remaining.append(d)
+            if not remaining:
+                return
+            if time.monotonic() > deadline:
+                raise IsolationError(f"cgroups still busy after {timeout:g}s: {remaining}")
+            time.sleep(0.01)  # killed processes need a moment to leave the cgroup
+
+    def sweep(self) -> list[str]:
+        """Destroy the task cgroups an earlier run of this agent left behind (it crashed,
+        or was killed); return their task ids. Until tasks are recovered from a
+        checkpoint, their processes are orphans, and Mesos destroys unknown containers."""
+        orphans = sorted({d.name for base in self._bases.values() for d in _subdirs(base)})
+        for task_id in orphans:
+            self.destroy(task_id)
+        return orphans
+
+    def close(self) -> None:
+        """Remove the agent's base cgroups (and ``pallet/`` when no other agent uses it)."""
+        for base in sorted(set(self._bases.values())):
+            for d in (base, base.parent):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+
+
+def _base_dirs(
+    hierarchies: dict[str, Hierarchy], agent_id: str
+) -> tuple[dict[str, Path], list[Path], list[str]]:
+    """Create ``<own cgroup>/pallet/<agent id>`` in each hierarchy that lets us."""
+    bases: dict[str, Path] = {}
+    created: list[Path] = []
+    problems: list[str] = []
+    for name, h in hierarchies.items():
+        base = h.directory / "pallet" / agent_id
+        try:
+            for d in (base.parent, base):
+                if not d.is_dir():
+                    d.mkdir()
+                    created.append(d)
+        except OSError as e:
+            problems.append(f"{name}: cannot create {base} ({e.strerror})")
+            continue
+        bases[name] = base
+    return bases, created, problems
+
+
+class CgroupV1Isolator(_CgroupIsolator):
+    """cgroup v1: one directory per hierarchy (cpu, cpuacct, memory, pids)."""
+
+    kind = "cgroup-v1"
+
+    @classmethod
+    def create(cls, agent_id: str, hierarchies: dict[str, Hierarchy]) -> CgroupV1Isolator:
+        bases, _, problems = _base_dirs(hierarchies, agent_id)
+        if not bases:
+            raise IsolationError("cgroup v1: " + "; ".join(problems or ["no hierarchy mounted"]))
+        for need, what in (("cpu", "CPU"), ("memory", "memory")):
+            if need not in bases:
+                problems.append(f"no writable {need} hierarchy: {what} limits are not enforced")
+        return cls(bases, "cgroup v1: " + "; ".join(problems) if problems else None)
+
+    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+        self._make(task_id)
+        paths = self.paths(task_id)
+        try:
+            if "memory" in paths:
+                limit = str(mem * 1024 * 1024)
+                _write(paths["memory"] / "memory.limit_in_bytes", limit)
+                swap = paths["memory"] / "memory.memsw.limit_in_bytes"
+                if swap.exists():  # without it, swap would let the task exceed its limit
+                    _write(swap, limit)
+            if "cpu" in paths:
+                _write(paths["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
+                _write(paths["cpu"] / "cpu.cfs_quota_us", str(quota))
+                _write(paths["cpu"] / "cpu.shares", str(max(2, cpus * 1024 // 1000)))
+        except IsolationError:
+            self.destroy(task_id)
+            raise
+
+    def usage(self, task_id: str) -> Usage | None:
+        paths = self.paths(task_id)
+        cpu_ns = _read_int(paths["cpuacct"] / "cpuacct.usage") if "cpuacct" in paths else None
+        if "memory" not in paths:
+            return None
+        memory = paths["memory"]
+        stat = _read_keyed(memory / "memory.stat")
+        limit = _read_int(memory / "memory.limit_in_bytes")
+        return Usage(
+            cpu_seconds=(cpu_ns or 0) / 1e9,
+            mem_bytes=_read_int(memory / "memory.usage_in_bytes") or 0,
+            mem_rss_bytes=stat.get("total_rss", stat.get("rss", 0)),
+            mem_peak_bytes=_read_int(memory / "memory.max_usage_in_bytes"),
+            mem_limit_bytes=limit if limit is not None and limit < 1 << 62 else None,
+            processes=len(self.pids(task_id)),
+        )
+
+    def oom_kills(self, task_id: str) -> int:
+        memory = self.paths(task_id).get("memory")
+        return (
+            0 if memory is None else _read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
+        )
+
+
+class CgroupV2Isolator(_CgroupIsolator):
+    """cgroup v2: one directory in the unified tree, controllers enabled down to it."""
+
+    kind = "cgroup-v2"
+
+    @classmethod
+    def create(cls, agent_id: str, hierarchy: Hierarchy) -> CgroupV2Isolator:
+        own = hierarchy.directory
+        try:
+            available = set((own / "cgroup.controllers").read_text().split())
+        except OSError as e:
+            raise IsolationError(f"cgroup v2: cannot read {own}/cgroup.controllers") from e
+        wanted = [c for c in _V2_CONTROLLERS if c in available]
+        if not {"cpu", "memory"} <= set(wanted):
+            raise IsolationError(
+                f"cgroup v2: {own} lacks the cpu and memory controllers "
+                f"(it has: {' '.join(sorted(available)) or 'none'})"
+            )
+        bases, created, problems = _base_dirs({"unified": hierarchy}, agent_id)
+        if not bases:
+            raise IsolationError("cgroup v2: " + "; ".join(problems))
+        enable = " ".join(f"+{c}" for c in wanted)
+        base = bases["unified"]
+        try:
+            for d in (own, base.parent, base):
+                _write(d / "cgroup.subtree_control", enable)
+        except IsolationError as e:
+            for d in reversed(created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise IsolationError(
+                f"cgroup v2: {e} (a cgroup that holds processes cannot delegate controllers; "
+                "run the agent in a leaf cgroup of its own, e.g. systemd Delegate=yes)"
+            ) from e
+        return cls(bases, None)
+
+    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+        self._make(task_id)
+        d = self.paths(task_id)["unified"]
+        try:
+            quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
+            _write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+            _write(d / "cpu.weight", str(min(10_000, max(1, cpus // 10))))
+            _write(d / "memory.max", str(mem * 1024 * 1024))
+            if (d / "memory.swap.max").exists():
+                _write(d / "memory.swap.max", "0")
+        except IsolationError:
+            self.destroy(task_id)
+            raise
+
+    def usage(self, task_id: str) -> Usage | None:
+        d = self.paths(task_id)["unified"]
+        stat = _read_keyed(d / "memory.stat")
+        limit = _read_int(d / "memory.max")  # "max" reads as None
+        return Usage(
+            cpu_seconds=_read_keyed(d / "cpu.stat").get("usage_usec", 0) / 1e6,
+            mem_bytes=_read_int(d / "memory.current") or 0,
+            mem_rss_bytes=stat.get("anon", 0),
+            mem_peak_bytes=_read_int(d / "memory.peak"),
+            mem_limit_bytes=limit,
+            processes=len(self.pids(task_id)),
+        )
+
+    def oom_kills(self, task_id: str) -> int:
+        return _read_keyed(self.paths(task_id)["unified"] / "memory.events").get("oom_kill", 0)
+
+    def kill_all(self, task_id: str, sig: int) -> None:
+        kill_file = self.paths(task_id)["unified"] / "cgroup.kill"
+        if sig == signal.SIGKILL and kill_file.exists():
+            with contextlib.suppress(IsolationError):
+                _write(kill_file, "1")  # atomic: no fork can escape it
+                return
+        super().kill_all(task_id, sig)
+
+
+def detect_isolator(
+    agent_id: str,
+    *,
+    prefer: Literal["auto", "v2", "v1", "none"] = "auto",
+    proc_self: str | Path = "/proc/self",
+) -> Isolator:
+    """The best isolator this process can use: cgroup v2 where its cpu and memory
+    controllers can be delegated, else v1 hierarchies, else none (with the reasons)."""
+    if prefer == "none":
+        return NullIsolator("disabled by configuration")
+    hierarchies = own_hierarchies(proc_self)
+    problems: list[str] = []
+    unified = next((h for h in hierarchies if h.version == 2), None)
+    if prefer in ("auto", "v2") and unified is not None:
+        try:
+            return CgroupV2Isolator.create(agent_id, unified)
+        except IsolationError as e:
+            problems.append(str(e))
+    if prefer in ("auto", "v1"):
+        v1 = {c: h for h in hierarchies if h.version == 1 for c in h.controllers}
+        usable = {c: v1[c] for c in _V1_CONTROLLERS if c in v1}
+        if usable:
+            try:
+                return CgroupV1Isolator.create(agent_id, usable)
+            except IsolationError as e:
+                problems.append(str(e))
+        else:
+            problems.append("cgroup v1: none of cpu, cpuacct, memory, pids is mounted")
+    if not hierarchies:
+        problems.append(f"no cgroup hierarchy found in {proc_self}/cgroup")
+    return NullIsolator("; ".join(problems))

@@ -1,0 +1,167 @@
+"""Events the agent's state machine takes and instructions it gives back; pure data.
+
+Events say what happened (the master's desired set, a process started or exited, time
+passed, the master acknowledged a status). Instructions say what the shell must do
+(launch, kill, send a status). Both are frozen dataclasses, as in dask's
+``worker_state_machine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pallet.agent.spec import TaskSpec
+from pallet.agent.status import Reason, TaskState
+from pallet.model import ValidationError
+
+__all__ = [
+    "DesiredTasks",
+    "Event",
+    "ForceKill",
+    "Instruction",
+    "Kill",
+    "KillTimeout",
+    "Launch",
+    "SendStatus",
+    "StatusAcked",
+    "TaskExited",
+    "TaskLaunchFailed",
+    "TaskStarted",
+    "TaskVanished",
+    "Tick",
+]
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class DesiredTasks:
+    """The complete set of tasks the master wants on this node now (level-triggered)."""
+
+    tasks: frozenset[TaskSpec]
+
+    def __init__(self, tasks: Iterable[TaskSpec]) -> None:
+        specs = tuple(tasks)
+        seen: dict[str, TaskSpec] = {}
+        for spec in specs:
+            other = seen.setdefault(spec.task_id, spec)
+            if other != spec:
+                raise ValidationError(
+                    "/tasks", f"task {spec.task_id} appears twice with different specs"
+                )
+        object.__setattr__(self, "tasks", frozenset(seen.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    """The task's process exists (forked, in its cgroup, exec under way)."""
+
+    task_id: str
+    pid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLaunchFailed:
+    """The shell could not start the task at all (sandbox, cgroup or fork failed)."""
+
+    task_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskExited:
+    """The task's main process ended: with ``exit_code``, or killed by ``signal``.
+    ``oom`` is true when the kernel OOM-killed a process in the task's cgroup."""
+
+    task_id: str
+    exit_code: int | None = None
+    signal: int | None = None
+    oom: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskVanished:
+    """The shell lost the task's process without learning how it ended."""
+
+    task_id: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class KillTimeout:
+    """The grace period of a kill ran out (for shells that time kills themselves)."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusAcked:
+    """The master stored every status of ``task_id`` up to and including ``seq``."""
+
+    task_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; ``now`` is monotonic seconds from the shell's clock."""
+
+    now: float
+
+
+Event = (
+    DesiredTasks
+    | TaskStarted
+    | TaskLaunchFailed
+    | TaskExited
+    | TaskVanished
+    | KillTimeout
+    | StatusAcked
+    | Tick
+)
+
+
+# ---------------------------------------------------------------- instructions
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Start ``spec`` in its sandbox and cgroup; answer with TaskStarted or TaskLaunchFailed."""
+
+    spec: TaskSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """Send SIGTERM to every process of the task; SIGKILL follows after ``grace`` seconds."""
+
+    task_id: str
+    grace: float
+
+
+@dataclass(frozen=True, slots=True)
+class ForceKill:
+    """Send SIGKILL to every process of the task now."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendStatus:
+    """Tell the master that ``task_id`` reached ``state``. ``seq`` increases with every
+    state change of the task; the master stores by (task_id, seq) and acknowledges, and
+    the update is sent again until it does."""
+
+    task_id: str
+    state: TaskState
+    seq: int
+    reason: Reason | None = None
+    message: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+Instruction = Launch | Kill | ForceKill | SendStatus

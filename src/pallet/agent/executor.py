@@ -1,0 +1,386 @@
+"""Runs tasks as real processes: sandbox, session, cgroup, kill, reap; does I/O.
+
+Each task is forked into a new session (``setsid``) whose leader blocks on a pipe
+until the agent has written its pid into the task's cgroups, then execs the command
+(``/bin/sh -c cmd``, or ``args`` directly) -- so every process of the task starts
+inside its limits, no Python runs between fork and exec (safe with threads), and the
+agent stays the parent that learns the exit status. When the main process ends, the
+rest of the task (its process group and everything in its cgroups) is killed and the
+cgroups removed, as Mesos destroys a container when its command exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from pallet.agent.cgroup_isolator import detect_isolator
+from pallet.agent.environment import PASSTHROUGH, task_environment
+from pallet.agent.isolation import IsolationError, Isolator, Usage
+from pallet.agent.logs import LogStream
+from pallet.agent.spec import TaskSpec, check_task_id
+from pallet.model import PalletError
+
+__all__ = ["Executor", "LaunchError", "TaskExit"]
+
+log = logging.getLogger(__name__)
+
+# The session leader waits for "go" on stdin (sent once it is in its cgroups), gives the
+# task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
+_GATE = 'IFS= read -r go; exec </dev/null; [ "$go" = go ] || exit 125; exec "$@"'
+_OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
+_STDERR_TAIL_BYTES = 4096
+
+
+class LaunchError(PalletError):
+    """A task could not be started; the message says what failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskExit:
+    """How a task's main process ended. ``exit_code`` is None when a signal killed it;
+    both are None when the exit status was lost (the task vanished)."""
+
+    task_id: str
+    exit_code: int | None
+    signal: int | None
+    oom: bool
+    message: str
+
+
+@dataclass(slots=True)
+class _Proc:
+    spec: TaskSpec
+    popen: subprocess.Popen[bytes]
+    pidfd: int | None
+    sandbox: Path
+    oom: bool = False
+    signals: list[int] = field(default_factory=list)
+
+
+class Executor:
+    """Launches, kills and reaps task processes. Thread-safe; ``wait`` may block in one
+    thread while others launch, kill or read usage."""
+
+    def __init__(
+        self,
+        sandbox_root: str | Path,
+        *,
+        agent_id: str,
+        node_id: str | None = None,
+        host: str | None = None,
+        isolator: Isolator | None = None,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.sandbox_root = Path(sandbox_root)
+        self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        self.agent_id = agent_id
+        self.node_id = node_id or agent_id
+        self.host = host or socket.gethostname()
+        self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
+        if self.isolator.warning:
+            log.warning("agent %s: %s", agent_id, self.isolator.warning)
+        try:
+            orphans = self.isolator.sweep()
+        except IsolationError as e:
+            log.warning("agent %s: cannot clean up an earlier run: %s", agent_id, e)
+        else:
+            if orphans:
+                log.warning("agent %s: killed tasks left by an earlier run: %s", agent_id, orphans)
+        self._base_env = dict(
+            base_env
+            if base_env is not None
+            else {k: v for k, v in os.environ.items() if k in PASSTHROUGH}
+        )
+        self._procs: dict[str, _Proc] = {}
+        self._launching: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+
+    # ------------------------------------------------------------ paths
+
+    def sandbox(self, task_id: str) -> Path:
+        """The task's working directory, holding its ``stdout`` and ``stderr``."""
+        return self.sandbox_root / check_task_id(task_id)
+
+    def log_path(self, task_id: str, stream: LogStream | str) -> Path:
+        return self.sandbox(task_id) / LogStream(stream).value
+
+    # ------------------------------------------------------------ launch / kill
+
+    def launch(self, spec: TaskSpec) -> int:
+        """Start ``spec``; return its pid. Raises LaunchError saying what failed."""
+        tid = spec.task_id
+        with self._lock:
+            if tid in self._procs or tid in self._launching:
+                raise LaunchError(f"task {tid} is already running")
+            self._launching.add(tid)
+        try:
+            pid = self._launch(spec)
+        finally:
+            with self._lock:
+                self._launching.discard(tid)
+        self.wakeup()
+        return pid
+
+    def _launch(self, spec: TaskSpec) -> int:
+        tid = spec.task_id
+        sandbox = self.sandbox(tid)
+        try:
+            sandbox.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LaunchError(f"task {tid}: cannot create sandbox {sandbox}: {e.strerror}") from e
+        try:
+            self.isolator.prepare(tid, spec.cpus, spec.mem)
+        except IsolationError as e:
+            raise LaunchError(f"task {tid}: {e}") from e
+        try:
+            popen, gate_w = self._spawn(spec, sandbox)
+        except OSError as e:
+            self._destroy_cgroups(tid)
+            raise LaunchError(f"task {tid}: cannot start: {e}") from e
+        try:
+            self.isolator.join(tid, popen.pid)
+        except IsolationError as e:
+            os.close(gate_w)
+            popen.kill()
+            popen.wait()
+            self._destroy_cgroups(tid)
+            raise LaunchError(f"task {tid}: {e}") from e
+        with contextlib.suppress(BrokenPipeError):  # already killed: wait() will see it
+            os.write(gate_w, b"go\n")
+        os.close(gate_w)
+        try:
+            pidfd: int | None = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            pidfd = None  # old kernel: wait() polls instead
+        with self._lock:
+            self._procs[tid] = _Proc(spec, popen, pidfd, sandbox)
+        return popen.pid
+
+    def _spawn(self, spec: TaskSpec, sandbox: Path) -> tuple[subprocess.Popen[bytes], int]:
+        """Fork the gated session leader; return it and the pipe end that releases it."""
+        env = task_environment(
+            spec, node_id=self.node_id, host=self.host, sandbox=str(sandbox), base=self._base_env
+        )
+        gate_r, gate_w = os.pipe()
+        try:
+            with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
+                popen = subprocess.Popen(
+                    ["/bin/sh", "-c", _GATE, "sh", *spec.argv],
+                    stdin=gate_r,
+                    stdout=out,
+                    stderr=err,
+                    cwd=sandbox,
+                    env=env,
+                    start_new_session=True,
+                )
+        except BaseException:
+            os.close(gate_w)
+            raise
+        finally:
+            os.close(gate_r)
+        return popen, gate_w
+
+    def kill(self, task_id: str) -> bool:
+        """SIGTERM to every process of the task; False if it is not running."""
+        return self._signal(task_id, signal.SIGTERM)
+
+    def force_kill(self, task_id: str) -> bool:
+        """SIGKILL to every process of the task; False if it is not running."""
+        return self._signal(task_id, signal.SIGKILL)
+
+    def _signal(self, task_id: str, sig: int) -> bool:
+        with self._lock:
+            proc = self._procs.get(task_id)
+            if proc is None:
+                return False
+            proc.signals.append(sig)
+            self._signal_all(proc, sig)
+        return True
+
+    def _signal_all(self, proc: _Proc, sig: int) -> None:
+        # Only while the leader is unreaped (alive or a zombie) is its pid, which is the
+        # process group id, sure to be ours; _finish reaps it after the last signal.
+        for s in (sig, signal.SIGCONT) if sig == signal.SIGTERM else (sig,):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.popen.pid, s)
+        self.isolator.kill_all(proc.spec.task_id, sig)
+
+    # ------------------------------------------------------------ wait / reap
+
+    def wakeup(self) -> None:
+        """Make a blocked ``wait`` look again (a task was launched)."""
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"x")
+
+    def running(self) -> set[str]:
+        with self._lock:
+            return set(self._procs)
+
+    def pid(self, task_id: str) -> int | None:
+        with self._lock:
+            proc = self._procs.get(task_id)
+            return None if proc is None else proc.popen.pid
+
+    def has_ended(self, task_id: str) -> bool:
+        """True once the task's main process has exited (reaped by ``wait`` or not)."""
+        with self._lock:
+            proc = self._procs.get(task_id)
+            if proc is None:
+                return task_id not in self._launching
+            try:
+                info = os.waitid(os.P_PID, proc.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return True
+            return info is not None
+
+    def wait(self, timeout: float | None = None) -> list[TaskExit]:
+        """Block until at least one task has ended (or ``timeout`` seconds pass); reap
+        and clean up the ended tasks and say how each ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            exits = self._collect()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if exits or (remaining is not None and remaining <= 0):
+                return exits
+            with self._lock:
+                fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
+                polling = any(p.pidfd is None for p in self._procs.values())
+                limited = bool(self._procs) and self.isolator.kind != "none"
+            slice_ = remaining
+            if polling or limited:
+                step = 0.05 if polling else _OOM_POLL_SECONDS
+                slice_ = step if slice_ is None else min(slice_, step)
+            with selectors.DefaultSelector() as sel:
+                sel.register(self._wake_r, selectors.EVENT_READ)
+                for fd in fds:
+                    with contextlib.suppress(ValueError, OSError):
+                        sel.register(fd, selectors.EVENT_READ)
+                sel.select(slice_)
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 4096):
+                    pass
+
+    def poll(self) -> list[TaskExit]:
+        """The tasks that have ended since the last call, without blocking."""
+        return self.wait(0)
+
+    def _collect(self) -> list[TaskExit]:
+        exits = []
+        with self._lock:
+            for tid, proc in list(self._procs.items()):
+                if not proc.oom and self.isolator.oom_kills(tid) > 0:
+                    proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
+                    self._signal_all(proc, signal.SIGKILL)
+                try:
+                    info = os.waitid(os.P_PID, proc.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:  # someone else reaped it: the exit status is lost
+                    exits.append(self._vanish(proc))
+                    del self._procs[tid]
+                    continue
+                if info is not None:
+                    exits.append(self._finish(proc))
+                    del self._procs[tid]
+        return exits
+
+    def _finish(self, proc: _Proc) -> TaskExit:
+        tid = proc.spec.task_id
+        self._signal_all(proc, signal.SIGKILL)  # what the main process left behind
+        oom = proc.oom or self.isolator.oom_kills(tid) > 0
+        returncode = proc.popen.wait()
+        if proc.pidfd is not None:
+            os.close(proc.pidfd)
+        self._destroy_cgroups(tid)
+        return _describe(tid, returncode, oom, proc.spec.mem, _tail(proc.sandbox / "stderr"))
+
+    def _vanish(self, proc: _Proc) -> TaskExit:
+        tid = proc.spec.task_id
+        self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
+        if proc.pidfd is not None:
+            os.close(proc.pidfd)
+        self._destroy_cgroups(tid)
+        message = f"pid {proc.popen.pid} was reaped by another part of the agent process"
+        return TaskExit(tid, None, None, False, message)
+
+    def _destroy_cgroups(self, task_id: str) -> None:
+        try:
+            self.isolator.destroy(task_id)
+        except IsolationError as e:
+            log.warning("task %s: %s", task_id, e)
+
+    # ------------------------------------------------------------ usage / shutdown
+
+    def usage(self, task_id: str) -> Usage | None:
+        """CPU seconds and memory of a running task (None if it is not running)."""
+        pid = self.pid(task_id)
+        if pid is None:
+            return None
+        measured = self.isolator.usage(task_id)
+        if measured is not None:
+            return measured
+        try:  # no cgroups: add up the process tree
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+            cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+            rss = sum(p.memory_info().rss for p in procs)
+        except psutil.Error:
+            return None
+        return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
+
+    def close(self, timeout: float = 10.0) -> list[TaskExit]:
+        """SIGKILL every task, reap them, remove the agent's cgroups; say how each ended."""
+        for tid in self.running():
+            self.force_kill(tid)
+        exits: list[TaskExit] = []
+        deadline = time.monotonic() + timeout
+        while self.running() and time.monotonic() < deadline:
+            exits += self.wait(max(0.0, deadline - time.monotonic()))
+        self.isolator.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return exits
+
+
+def _tail(path: Path) -> str:
+    """The last non-empty line of a log file, shortened for a status message."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - _STDERR_TAIL_BYTES))
+            data = f.read()
+    except OSError:
+        return ""
+    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _describe(task_id: str, returncode: int, oom: bool, mem: int, tail: str) -> TaskExit:
+    code = returncode if returncode >= 0 else None
+    sig = -returncode if returncode < 0 else None
+    if oom:
+        message = f"Memory limit exceeded: the kernel OOM-killed the task (limit {mem} MiB)"
+    elif sig is not None:
+        try:
+            message = f"Command terminated by signal {signal.Signals(sig).name}"
+        except ValueError:
+            message = f"Command terminated by signal {sig}"
+    else:
+        message = f"Command exited with status {code}"
+        if code and tail:
+            message += f": {tail}"
+    return TaskExit(task_id, code, sig, oom, message)

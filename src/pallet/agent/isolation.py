@@ -1,0 +1,91 @@
+"""The executor's one seam to the kernel's isolation: the ``Isolator`` protocol, what it
+measures (``Usage``), its error, and ``NullIsolator`` for machines without usable
+cgroups (tasks run unlimited and the reason is kept in ``warning``); pure interface.
+
+The cgroup implementations and ``detect_isolator`` live in ``cgroup_isolator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pallet.model import PalletError
+
+__all__ = ["IsolationError", "Isolator", "NullIsolator", "Usage"]
+
+
+class IsolationError(PalletError):
+    """A cgroup could not be created, configured, joined or removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a task has used so far, read on demand."""
+
+    cpu_seconds: float
+    mem_bytes: int
+    mem_rss_bytes: int
+    mem_peak_bytes: int | None = None
+    mem_limit_bytes: int | None = None
+    processes: int = 0
+
+
+class Isolator(Protocol):
+    """Puts each task in its own cgroup; the executor's one seam to the kernel."""
+
+    kind: str
+    warning: str | None
+
+    def prepare(self, task_id: str, cpus: int, mem: int) -> None: ...
+    def join(self, task_id: str, pid: int) -> None: ...
+    def pids(self, task_id: str) -> set[int]: ...
+    def usage(self, task_id: str) -> Usage | None: ...
+    def oom_kills(self, task_id: str) -> int: ...
+    def kill_all(self, task_id: str, sig: int) -> None: ...
+    def destroy(self, task_id: str) -> None: ...
+    def sweep(self) -> list[str]: ...
+    def paths(self, task_id: str) -> dict[str, Path]: ...
+    def close(self) -> None: ...
+
+
+class NullIsolator:
+    """No cgroups: tasks run unlimited; processes are found by their process group."""
+
+    kind = "none"
+
+    def __init__(self, reason: str) -> None:
+        self.warning: str | None = (
+            f"cgroups unavailable ({reason}): tasks run WITHOUT CPU or memory limits"
+        )
+
+    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+        pass
+
+    def join(self, task_id: str, pid: int) -> None:
+        pass
+
+    def pids(self, task_id: str) -> set[int]:
+        return set()
+
+    def usage(self, task_id: str) -> Usage | None:
+        return None
+
+    def oom_kills(self, task_id: str) -> int:
+        return 0
+
+    def kill_all(self, task_id: str, sig: int) -> None:
+        pass
+
+    def destroy(self, task_id: str) -> None:
+        pass
+
+    def sweep(self) -> list[str]:
+        return []
+
+    def paths(self, task_id: str) -> dict[str, Path]:
+        return {}
+
+    def close(self) -> None:
+        pass

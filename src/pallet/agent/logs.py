@@ -1,0 +1,111 @@
+"""Reading a task's ``stdout``/``stderr`` by byte range, and following them; does I/O.
+
+Ranges work as Mesos' ``/files/read``: ``offset`` and ``length`` in bytes, the answer
+carries the offset it starts at. A negative offset counts from the end (``-4096`` is
+the last 4 KiB), which is what ``tail`` wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pallet.model import PalletError
+
+__all__ = [
+    "MAX_READ",
+    "LogChunk",
+    "LogNotFound",
+    "LogStream",
+    "afollow_log",
+    "follow_log",
+    "read_log",
+]
+
+MAX_READ = 1 << 20
+"""The most bytes one read returns."""
+
+
+class LogStream(enum.StrEnum):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+class LogNotFound(PalletError):
+    """The log file does not exist (unknown task, or its sandbox was removed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """``data`` read from byte ``offset``; ``size`` is the file's length at the read."""
+
+    data: bytes
+    offset: int
+    size: int
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + len(self.data)
+
+
+def read_log(path: str | Path, offset: int = 0, length: int | None = None) -> LogChunk:
+    """Up to ``length`` bytes (at most ``MAX_READ``) of ``path`` from ``offset``."""
+    if length is not None and length < 0:
+        raise ValueError(f"length must be >= 0, not {length}")
+    want = MAX_READ if length is None else min(length, MAX_READ)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size + offset) if offset < 0 else offset
+            f.seek(start)
+            data = f.read(min(want, max(0, size - start)))
+    except FileNotFoundError as e:
+        raise LogNotFound(f"no log file at {path}") from e
+    return LogChunk(data, start, size)
+
+
+def follow_log(
+    path: str | Path,
+    offset: int = 0,
+    *,
+    done: Callable[[], bool],
+    poll_interval: float = 0.25,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[LogChunk]:
+    """Yield what is appended to ``path`` from ``offset`` on, until ``done()`` says the
+    writer has finished and everything written has been yielded."""
+    while True:
+        finished = done()  # asked before reading, so nothing written before it is missed
+        chunk = read_log(path, offset)
+        if chunk.data:
+            offset = chunk.next_offset
+            yield chunk
+            continue
+        if finished:
+            return
+        sleep(poll_interval)
+
+
+async def afollow_log(
+    path: str | Path,
+    offset: int = 0,
+    *,
+    done: Callable[[], bool],
+    poll_interval: float = 0.25,
+) -> AsyncIterator[LogChunk]:
+    """``follow_log`` for an asyncio loop (the HTTP side streams with it)."""
+    while True:
+        finished = done()
+        chunk = await asyncio.to_thread(read_log, path, offset)
+        if chunk.data:
+            offset = chunk.next_offset
+            yield chunk
+            continue
+        if finished:
+            return
+        await asyncio.sleep(poll_interval)

@@ -1,0 +1,135 @@
+"""The state machine driven over real processes: what the master's HTTP loop sees."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pallet.agent import (
+    Executor,
+    NullIsolator,
+    Reason,
+    RetryPolicy,
+    SendStatus,
+    TaskRuntime,
+    TaskState,
+)
+
+from .conftest import make_spec
+
+S = TaskState
+
+
+@pytest.fixture
+def runtime(executor: Executor) -> Iterator[TaskRuntime]:
+    rt = TaskRuntime(executor)
+    yield rt
+    rt.close(timeout=5.0)
+
+
+def states(statuses: list[SendStatus], task_id: str) -> list[TaskState]:
+    return [s.state for s in statuses if s.task_id == task_id]
+
+
+def run_until(
+    rt: TaskRuntime, task_id: str, state: TaskState, timeout: float = 10.0
+) -> list[SendStatus]:
+    """Step the runtime (acknowledging nothing) until ``task_id`` reports ``state``."""
+    seen: list[SendStatus] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen += rt.step(0.2)
+        if state in states(seen, task_id):
+            return seen
+    raise AssertionError(f"{task_id} never reached {state}; saw {seen}")
+
+
+def test_a_task_runs_to_completion_and_is_forgotten_after_ack(runtime: TaskRuntime) -> None:
+    spec = make_spec("done.1", cmd="echo hello")
+    first = runtime.set_desired([spec])
+    assert states(first, "done.1") == [S.STARTING, S.RUNNING]
+    seen = run_until(runtime, "done.1", S.FINISHED)
+    (end,) = [s for s in seen if s.state is S.FINISHED]
+    assert (end.seq, end.exit_code, end.message) == (3, 0, "Command exited with status 0")
+    assert runtime.read_log("done.1", "stdout").data == b"hello\n"
+    runtime.acknowledge("done.1", 3)
+    assert runtime.set_desired([]) == []
+    assert runtime.tasks() == {}
+    assert runtime.last_status("done.1") == end
+
+
+def test_removing_a_task_kills_it_and_sigkill_follows_the_grace(runtime: TaskRuntime) -> None:
+    spec = make_spec("stubborn.1", cmd="trap '' TERM; echo ready; sleep 60", kill_grace_seconds=0.4)
+    runtime.set_desired([spec])
+    stdout = runtime.executor.sandbox("stubborn.1") / "stdout"
+    deadline = time.monotonic() + 10
+    while stdout.read_text() != "ready\n" and time.monotonic() < deadline:
+        runtime.step(0.01)
+    killed_at = time.monotonic()
+    assert states(runtime.set_desired([]), "stubborn.1") == [S.KILLING]
+    seen = run_until(runtime, "stubborn.1", S.KILLED)
+    elapsed = time.monotonic() - killed_at
+    (end,) = [s for s in seen if s.state is S.KILLED]
+    assert end.signal == 9 and end.reason is None
+    assert 0.4 <= elapsed < 5.0
+
+
+def test_a_missing_command_is_a_failed_task_with_the_shells_words(runtime: TaskRuntime) -> None:
+    runtime.set_desired([make_spec("typo.1", cmd="nosuchcmd")])
+    seen = run_until(runtime, "typo.1", S.FAILED, timeout=5.0)
+    (end,) = [s for s in seen if s.state is S.FAILED]
+    assert end.reason is Reason.COMMAND_EXECUTOR_FAILED
+    assert end.exit_code == 127
+    assert end.message == "Command exited with status 127: /bin/sh: 1: nosuchcmd: not found"
+
+
+def test_a_launch_failure_is_reported_not_raised(runtime: TaskRuntime) -> None:
+    (runtime.executor.sandbox_root / "blocked.1").write_text("a file where the sandbox goes")
+    statuses = runtime.set_desired([make_spec("blocked.1")])
+    assert states(statuses, "blocked.1") == [S.STARTING, S.FAILED]
+    assert statuses[-1].reason is Reason.CONTAINER_LAUNCH_FAILED
+    assert "cannot create sandbox" in statuses[-1].message
+
+
+def test_unacknowledged_statuses_come_back_out_of_step(tmp_path: Path) -> None:
+    now = [1000.0]
+    ex = Executor(tmp_path, agent_id="resend", isolator=NullIsolator("test"))
+    rt = TaskRuntime(ex, clock=lambda: now[0], retry=RetryPolicy(initial=5.0, maximum=5.0))
+    try:
+        sent = rt.set_desired([make_spec("slow.1", cmd="sleep 60")])
+        assert rt.step(0) == []  # nothing is due yet
+        now[0] += 5.0
+        assert rt.step(0) == sent  # STARTING and RUNNING again, same seqs
+        rt.acknowledge("slow.1", 2)
+        now[0] += 5.0
+        assert rt.step(0) == [] and rt.unacknowledged() == []
+    finally:
+        statuses = rt.close(timeout=0.0)
+    assert states(statuses, "slow.1")[-1] is S.KILLED
+
+
+def test_close_kills_everything_and_reports_it(executor: Executor) -> None:
+    rt = TaskRuntime(executor)
+    rt.set_desired(
+        [make_spec(f"bye.{i}", cmd="sleep 60", kill_grace_seconds=0.2) for i in range(3)]
+    )
+    statuses = rt.close(timeout=5.0)
+    for i in range(3):
+        assert states(statuses, f"bye.{i}") == [S.KILLING, S.KILLED]
+    assert executor.running() == set()
+
+
+def test_follow_log_streams_until_the_task_ends(runtime: TaskRuntime) -> None:
+    runtime.set_desired(
+        [make_spec("talk.1", cmd="for i in 1 2 3; do echo line $i; sleep 0.05; done")]
+    )
+    chunks = []
+    for chunk in runtime.follow_log("talk.1", "stdout", poll_interval=0.02):
+        chunks.append(chunk)  # ends by itself, even with nobody stepping the runtime
+    assert b"".join(c.data for c in chunks) == b"line 1\nline 2\nline 3\n"
+    assert chunks[0].offset == 0
+    assert all(a.next_offset == b.offset for a, b in itertools.pairwise(chunks))
