@@ -220,4 +220,4 @@ def test_release_restores_the_view(policy: str) -> None:
         "port_free",
     ):
         assert (getattr(view, name) == getattr(fresh, name)).all(), name
-    assert view.app_counts == {} and view.tasks == {} and view.ports_used == [set(), set()]
+    assert view.app_rows == {} and view.tasks == {} and view.ports_used == [set(), set()]

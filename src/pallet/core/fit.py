@@ -18,28 +18,38 @@ import numpy.typing as npt
 from pallet.core.view import BoolArray, ClusterView, IntArray
 from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
 
-__all__ = ["constraint_is_local", "feasible", "rejection_reasons", "why_not"]
+__all__ = [
+    "constraint_is_local",
+    "constraints_hold",
+    "feasible",
+    "rejection_reasons",
+    "resources_fit",
+    "resources_fit_row",
+    "why_not",
+]
 
-Filter = Callable[[ClusterView, PlacementRequest, IntArray], "BoolArray | None"]
+Rows = IntArray | slice
+"""Either row indices or ``slice(None)`` for every row (a view, no copy)."""
+Filter = Callable[[ClusterView, PlacementRequest, Rows], "BoolArray | None"]
 
 
-def _state(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _state(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     return view.active[rows]
 
 
-def _cpu(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _cpu(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     return view.free_cpu[rows] >= req.resources.cpu if req.resources.cpu else None
 
 
-def _mem(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _mem(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     return view.free_mem[rows] >= req.resources.mem if req.resources.mem else None
 
 
-def _disk(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _disk(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     return view.free_disk[rows] >= req.resources.disk if req.resources.disk else None
 
 
-def _gpu_model(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _gpu_model(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     if not req.gpu_models or not req.resources.gpu:
         return None
     allowed = np.array(
@@ -48,7 +58,7 @@ def _gpu_model(view: ClusterView, req: PlacementRequest, rows: IntArray) -> Bool
     return allowed[view.gpu_model[rows]]
 
 
-def _gpus(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _gpus(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     g = req.resources.gpu
     if not g:
         return None
@@ -57,18 +67,27 @@ def _gpus(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray
     return view.gpu_full[rows] >= g // GPU_MILLI
 
 
-def _ports(view: ClusterView, req: PlacementRequest, rows: IntArray) -> BoolArray | None:
+def _ports(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     if not req.ports:
         return None
     ok = view.port_free[rows] >= len(req.ports)
     fixed = [p for p in req.ports if p]
-    if fixed:
-        for k, r in enumerate(rows):
-            if ok[k]:
-                used = view.ports_used[r]
-                ranges = view.port_ranges[r]
-                ok[k] = all(p not in used and any(p in rg for rg in ranges) for p in fixed)
+    if not fixed:
+        return ok
+    if isinstance(rows, int | np.integer):
+        return ok and _fixed_ports_free(view, int(rows), fixed)  # type: ignore[return-value]
+    if isinstance(rows, slice):
+        rows = np.arange(len(view), dtype=np.int64)
+    for k, r in enumerate(rows):
+        if ok[k]:
+            ok[k] = _fixed_ports_free(view, int(r), fixed)
     return ok
+
+
+def _fixed_ports_free(view: ClusterView, row: int, fixed: list[int]) -> bool:
+    used = view.ports_used[row]
+    ranges = view.port_ranges[row]
+    return all(p not in used and any(p in rg for rg in ranges) for p in fixed)
 
 
 _FILTERS: tuple[tuple[str, Filter], ...] = (
@@ -96,7 +115,7 @@ def constraint_is_local(c: Constraint, view: ClusterView) -> bool:
     return False
 
 
-def _constraint_mask(view: ClusterView, app_id: str, c: Constraint, rows: IntArray) -> BoolArray:
+def _constraint_mask(view: ClusterView, app_id: str, c: Constraint, rows: Rows) -> BoolArray:
     index = view.field(c.field)
     codes = index.codes[rows]
     present = codes >= 0
@@ -116,6 +135,12 @@ def _constraint_mask(view: ClusterView, app_id: str, c: Constraint, rows: IntArr
         allowed = np.array([v in wanted for v in index.values] + [False], dtype=bool)
         return present & allowed[codes]
 
+    if index.unique and op in (Operator.UNIQUE, Operator.MAX_PER):
+        # One node per value: the tasks with this node's value are the node's own.
+        here = view.app_count(app_id, rows)
+        if op is Operator.UNIQUE:
+            return present & (here == 0)
+        return present & (here < int(c.value))
     counts = view.app_count(app_id)
     per_value = _tasks_per_value(index.codes, counts, len(index.values))
     here = np.where(present, per_value[np.maximum(codes, 0)], 0)
@@ -157,17 +182,38 @@ def _all_rows(view: ClusterView) -> IntArray:
     return np.arange(len(view), dtype=np.int64)
 
 
-def feasible(view: ClusterView, req: PlacementRequest, rows: IntArray | None = None) -> BoolArray:
-    """For each of ``rows`` (default: every node), whether ``req`` fits there now."""
-    if rows is None:
-        rows = _all_rows(view)
-    ok = np.ones(len(rows), dtype=bool)
+def _count(view: ClusterView, rows: Rows) -> int:
+    return len(view) if isinstance(rows, slice) else len(rows)
+
+
+def resources_fit(view: ClusterView, req: PlacementRequest, rows: Rows | None = None) -> BoolArray:
+    """Whether ``req``'s resources, GPU model and ports fit each of ``rows`` (default:
+    every node), ignoring constraints: the part that does not depend on the app."""
+    sel: Rows = slice(None) if rows is None else rows
+    ok = np.ones(_count(view, sel), dtype=bool)
     for _, check in _FILTERS:
-        mask = check(view, req, rows)
+        mask = check(view, req, sel)
         if mask is not None:
             ok &= mask
+    return ok
+
+
+def constraints_hold(
+    view: ClusterView, req: PlacementRequest, rows: Rows | None = None
+) -> BoolArray:
+    """Whether every constraint of ``req`` holds on each of ``rows`` (default: every node)."""
+    sel: Rows = slice(None) if rows is None else rows
+    ok = np.ones(_count(view, sel), dtype=bool)
     for c in req.constraints:
-        ok &= _constraint_mask(view, req.app_id, c, rows)
+        ok &= _constraint_mask(view, req.app_id, c, sel)
+    return ok
+
+
+def feasible(view: ClusterView, req: PlacementRequest, rows: Rows | None = None) -> BoolArray:
+    """For each of ``rows`` (default: every node), whether ``req`` fits there now."""
+    ok = resources_fit(view, req, rows)
+    if req.constraints:
+        ok &= constraints_hold(view, req, rows)
     return ok
 
 
@@ -193,13 +239,22 @@ def rejection_reasons(view: ClusterView, req: PlacementRequest) -> list[tuple[st
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def resources_fit_row(view: ClusterView, req: PlacementRequest, row: int) -> bool:
+    """``resources_fit`` for one row, on scalars (the same filters, cheaper)."""
+    for _, check in _FILTERS:
+        ok = check(view, req, row)  # type: ignore[arg-type]
+        if ok is not None and not ok:
+            return False
+    return True
+
+
 def why_not(view: ClusterView, req: PlacementRequest, row: int) -> str | None:
     """The first reason ``req`` does not fit on ``row``, or None if it fits."""
-    rows = np.array([row], dtype=np.int64)
     for reason, check in _FILTERS:
-        mask = check(view, req, rows)
-        if mask is not None and not mask[0]:
+        ok = check(view, req, row)  # type: ignore[arg-type]
+        if ok is not None and not ok:
             return reason
+    rows = np.array([row], dtype=np.int64)
     for c in req.constraints:
         if not _constraint_mask(view, req.app_id, c, rows)[0]:
             return f"constraint {c}"

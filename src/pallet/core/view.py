@@ -56,10 +56,16 @@ class ClusterView:
         self.port_free = np.zeros(0, dtype=np.int64)
         self.port_ranges: list[tuple[PortRange, ...]] = []
         self.ports_used: list[set[int]] = []
-        self.app_counts: dict[str, IntArray] = {}
+        self.app_rows: dict[str, dict[int, int]] = {}
+        """Tasks per app per node row, sparse: most apps touch a handful of nodes."""
         self.gpu_tag_counts: dict[str, IntArray] = {}
         """Tasks per node by GPU shape tag (``share``, ``<k>-gpu``), for GPU-clustering."""
         self.tasks: dict[str, Placement] = {}
+        self.epoch = 0
+        """Bumped by every change; ``row_epoch[i]`` is the epoch of row i's last change."""
+        self.row_epoch = np.zeros(0, dtype=np.int64)
+        self.caches: dict[object, object] = {}
+        """Scratch space for the scheduler's per-shape score caches (see schedule.py)."""
         self.rank: IntArray | None = None
         """Optional fixed tie-break order (lower wins); ``schedule`` draws one when None."""
         self._fields: dict[str, FieldIndex] = {}
@@ -114,9 +120,11 @@ class ClusterView:
         self.port_free = np.concatenate(
             [self.port_free, np.array([sum(len(r) for r in n.ports) for n in new], dtype=np.int64)]
         )
-        for counters in (self.app_counts, self.gpu_tag_counts):
-            for key, arr in counters.items():
-                counters[key] = np.concatenate([arr, np.zeros(len(new), dtype=np.int64)])
+        for key, arr in self.gpu_tag_counts.items():
+            self.gpu_tag_counts[key] = np.concatenate([arr, np.zeros(len(new), dtype=np.int64)])
+        self.row_epoch = np.concatenate([self.row_epoch, np.zeros(len(new), dtype=np.int64)])
+        self.epoch += 1
+        self.caches.clear()
         self._fields.clear()
 
     def copy(self) -> ClusterView:
@@ -142,10 +150,11 @@ class ClusterView:
         other.gpu_models = list(self.gpu_models)
         other.port_ranges = list(self.port_ranges)
         other.ports_used = [set(s) for s in self.ports_used]
-        other.app_counts = {k: v.copy() for k, v in self.app_counts.items()}
+        other.app_rows = {k: dict(v) for k, v in self.app_rows.items()}
         other.gpu_tag_counts = {k: v.copy() for k, v in self.gpu_tag_counts.items()}
         other.tasks = dict(self.tasks)
         other._fields = dict(self._fields)
+        other.caches = {}
         return other
 
     # ----------------------------------------------------------------- fields
@@ -167,12 +176,19 @@ class ClusterView:
             self._fields[name] = index
         return index
 
-    def app_count(self, app_id: str) -> IntArray:
-        """Tasks of ``app_id`` per node (do not mutate the result)."""
-        counts = self.app_counts.get(app_id)
-        if counts is None:
-            return np.zeros(len(self.nodes), dtype=np.int64)
-        return counts
+    def app_count(self, app_id: str, rows: IntArray | slice | None = None) -> IntArray:
+        """Tasks of ``app_id`` on each of ``rows`` (default: every node)."""
+        placed = self.app_rows.get(app_id)
+        if rows is not None and not isinstance(rows, slice) and len(rows) <= 64:
+            if not placed:
+                return np.zeros(len(rows), dtype=np.int64)
+            return np.array([placed.get(int(r), 0) for r in rows], dtype=np.int64)
+        counts = np.zeros(len(self.nodes), dtype=np.int64)
+        if placed:
+            counts[np.fromiter(placed.keys(), dtype=np.int64, count=len(placed))] = list(
+                placed.values()
+            )
+        return counts if rows is None else counts[rows]
 
     # ----------------------------------------------------------------- changes
 
@@ -181,6 +197,7 @@ class ClusterView:
         if p.request_id in self.tasks:
             raise PlanError(p.request_id, p.node_id, "task is already placed")
         i = self.row[p.node_id]
+        self._touch(i)
         r = p.resources
         self.free_cpu[i] -= r.cpu
         self.free_mem[i] -= r.mem
@@ -192,7 +209,8 @@ class ClusterView:
         if p.ports:
             self.ports_used[i].update(p.ports)
             self.port_free[i] -= sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
-        self._count(self.app_counts, p.app_id, i, 1)
+        placed = self.app_rows.setdefault(p.app_id, {})
+        placed[i] = placed.get(i, 0) + 1
         tag = gpu_tag(p.resources.gpu)
         if tag:
             self._count(self.gpu_tag_counts, tag, i, 1)
@@ -203,6 +221,7 @@ class ClusterView:
         """Free what a task holds; returns its placement."""
         p = self.tasks.pop(task_id)
         i = self.row[p.node_id]
+        self._touch(i)
         r = p.resources
         self.free_cpu[i] += r.cpu
         self.free_mem[i] += r.mem
@@ -214,7 +233,13 @@ class ClusterView:
         if p.ports:
             self.ports_used[i].difference_update(p.ports)
             self.port_free[i] += sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
-        self._count(self.app_counts, p.app_id, i, -1)
+        placed = self.app_rows[p.app_id]
+        if placed[i] == 1:
+            del placed[i]
+            if not placed:
+                del self.app_rows[p.app_id]
+        else:
+            placed[i] -= 1
         tag = gpu_tag(p.resources.gpu)
         if tag:
             self._count(self.gpu_tag_counts, tag, i, -1)
@@ -234,6 +259,11 @@ class ClusterView:
         if node.state is not state:
             self.nodes[i] = _replace_state(node, state)
         self.active[i] = state is NodeState.ACTIVE
+        self._touch(i)
+
+    def _touch(self, row: int) -> None:
+        self.epoch += 1
+        self.row_epoch[row] = self.epoch
 
     def _refresh_gpu_row(self, i: int) -> None:
         idle = self.gpu_idle[i]

@@ -21,14 +21,18 @@ class Policy:
     """Scores feasible nodes for one request; the highest score wins, ties go to the
     view's seeded tie-break order.
 
-    ``cacheable``: a node's score depends only on that node's state and the request,
-    so after a placement only the changed node needs scoring again.
+    ``cacheable``: a node's score depends only on that node's state and the request's
+    resource shape (never on its app), so after a placement only the changed node
+    needs scoring again and apps of one shape share scores.
     ``sample_size``: score only the first *k* feasible nodes of a shuffled order
     (Nomad's limit iterator) instead of all of them.
     """
 
     name: ClassVar[str] = ""
     cacheable: ClassVar[bool] = True
+    stable_scores: ClassVar[bool] = False
+    """True if ``prepare`` never changes how a node is scored, so cached scores stay
+    valid from one ``schedule`` call to the next (stateless formulas)."""
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         """Called once per ``schedule`` call before any placement."""

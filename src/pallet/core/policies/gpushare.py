@@ -47,6 +47,7 @@ class DotProd(_MaxSpec):
     G*g/MaxGpu^2) / 2))``. GPU share: best-fit device."""
 
     name = "dotprod"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
@@ -63,6 +64,7 @@ class BestFit(_MaxSpec):
     ``trunc(100 (1 - (0.5 (cpu_free - c)/MaxCpu + 0.5 (G - g)/MaxGpu)))``."""
 
     name = "bestfit"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
@@ -82,6 +84,7 @@ class GpuPacking(Policy):
     Tasks without GPUs score 0 everywhere."""
 
     name = "gpu-packing"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
@@ -109,6 +112,7 @@ class GpuClustering(_MaxSpec):
     it holds this and others, 25 if it holds no GPU task. Tasks without GPUs score 0."""
 
     name = "gpu-clustering"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator

@@ -43,6 +43,7 @@ class K8sDefault(Policy):
     """Kubernetes' default: LeastAllocated + BalancedAllocation (spreads)."""
 
     name = "k8s-default"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
@@ -60,6 +61,7 @@ class K8sMostAllocated(Policy):
     """Kubernetes NodeResourcesFit with the MostAllocated strategy (packs)."""
 
     name = "k8s-most"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator

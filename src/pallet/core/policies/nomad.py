@@ -39,6 +39,7 @@ class NomadBinPack(_NomadSampled):
     """Nomad's default ``binpack`` scheduler algorithm."""
 
     name = "nomad-binpack"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
@@ -52,6 +53,7 @@ class NomadSpread(_NomadSampled):
     """Nomad's ``spread`` scheduler algorithm."""
 
     name = "nomad-spread"
+    stable_scores = True
 
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
