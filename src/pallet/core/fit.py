@@ -75,7 +75,7 @@ def _ports(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | 
     if not fixed:
         return ok
     if isinstance(rows, int | np.integer):
-        return ok and _fixed_ports_free(view, int(rows), fixed)  # type: ignore[return-value]
+        return ok and _fixed_ports_free(view, int(rows), fixed)
     if isinstance(rows, slice):
         rows = np.arange(len(view), dtype=np.int64)
     for k, r in enumerate(rows):
