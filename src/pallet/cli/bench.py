@@ -8,6 +8,7 @@ import typer
 
 from pallet.bench.packing import DEFAULT_SEEDS, run_packing_bench
 from pallet.bench.runner import default_jobs
+from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.core.policies import POLICY_NAMES
 from pallet.sim.traces.openb import OPENB_WORKLOADS
@@ -15,6 +16,8 @@ from pallet.sim.traces.openb import OPENB_WORKLOADS
 app = typer.Typer(help="Benchmarks: packing, compaction, throughput.", no_args_is_help=True)
 
 _SEEDS = ",".join(str(s) for s in DEFAULT_SEEDS)
+
+app.command()(throughput)
 
 
 @app.command()
