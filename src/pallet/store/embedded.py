@@ -1,0 +1,307 @@
+"""The ``Store`` of the embedded backends (memory, sqlite): argument checks, transactions via
+``engine``, watches, lease deadlines and expiry, over a synchronous ``Backend`` that holds
+keys, history and leases. Does I/O only through the backend, on the backend's runner.
+
+Every backend call is a job run one at a time in submission order (inline for memory, on one
+dedicated thread for sqlite), so the store has exactly one writer and reads never see half a
+transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import functools
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
+
+from pallet.store.engine import KeyView, run_txn
+from pallet.store.errors import Compacted, InvalidArgument, LeaseNotFound, StoreClosed
+from pallet.store.kv import KeyValue, WatchEvent
+from pallet.store.leases import LeaseDeadlines, expire_forever
+from pallet.store.protocol import Store
+from pallet.store.txn import Compare, Delete, Op, Txn, TxnResult, make_txn
+from pallet.store.validate import (
+    check_key,
+    check_lease,
+    check_prefix,
+    check_revision,
+    check_ttl,
+)
+from pallet.store.watch import Signal, Watcher
+
+__all__ = [
+    "DEFAULT_HISTORY",
+    "Backend",
+    "Clock",
+    "EmbeddedStore",
+    "InlineRunner",
+    "Runner",
+    "ThreadRunner",
+]
+
+DEFAULT_HISTORY = 10_000
+"""Revisions of history kept for watches unless the URL says ``?history=N``."""
+
+Clock = Callable[[], float]
+_T = TypeVar("_T")
+
+
+class Backend(KeyView, Protocol):
+    """Synchronous storage of keys, history and leases. ``revision`` is the current
+    revision and ``compacted`` the oldest one whose events are kept (0: none dropped)."""
+
+    @property
+    def revision(self) -> int: ...
+
+    @property
+    def compacted(self) -> int: ...
+
+    def lease_keys(self, lease: int) -> list[str]:
+        """The keys attached to ``lease``, in key order."""
+        ...
+
+    def leases(self) -> list[tuple[int, int]]:
+        """Every lease as ``(id, ttl)``."""
+        ...
+
+    def commit(
+        self, revision: int, events: Sequence[WatchEvent], compacted: int, revoked: int = 0
+    ) -> None:
+        """Atomically apply ``events`` at ``revision`` (the current one + 1; unchanged when
+        there are none), record them in the history, drop history before ``compacted``, and
+        drop lease ``revoked`` if not 0."""
+        ...
+
+    def events(self, prefix: str, first: int, last: int) -> list[WatchEvent]:
+        """The kept events of keys starting with ``prefix`` at revisions ``first``..``last``."""
+        ...
+
+    def compact(self, revision: int) -> None:
+        """Drop the history before ``revision``."""
+        ...
+
+    def grant(self, ttl: int) -> int:
+        """Store a new lease; its id (ids are never reused)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Runner(Protocol):
+    """Runs a backend's jobs one at a time, in the order they are submitted."""
+
+    async def __call__(self, job: Callable[[], _T]) -> _T: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class InlineRunner:
+    """Runs each job at once on the event loop: for backends that never block."""
+
+    async def __call__(self, job: Callable[[], _T]) -> _T:
+        return job()
+
+    async def shutdown(self) -> None:
+        return None
+
+
+class ThreadRunner:
+    """Runs each job on one dedicated thread, in submission order."""
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def __call__(self, job: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+    async def shutdown(self) -> None:
+        self._executor.shutdown(wait=False)
+
+
+class EmbeddedStore(Store):
+    """A ``Store`` over a ``Backend`` whose calls go through ``runner``."""
+
+    def __init__(
+        self, name: str, backend: Backend, runner: Runner, *, clock: Clock, history: int
+    ) -> None:
+        if history < 1:
+            raise InvalidArgument("history", f"keep at least 1 revision of history, not {history}")
+        self._name = name
+        self._backend = backend
+        self._runner = runner
+        self._clock = clock
+        self._history = history
+        self._signal = Signal()
+        self._deadlines = LeaseDeadlines()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def start(self, expiry_interval: float | None) -> None:
+        """Load the leases (full TTL from now) and, with an interval, start expiring them."""
+        if expiry_interval is not None and not (
+            isinstance(expiry_interval, int | float) and expiry_interval > 0
+        ):
+            raise InvalidArgument(
+                "expiry_interval", f"must be > 0 seconds or None, not {expiry_interval!r}"
+            )
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        now = self._clock()
+        for lease, ttl in await self._call(self._backend.leases):
+            self._deadlines.add(lease, ttl, now)
+        if expiry_interval is not None:
+            self._reaper = asyncio.create_task(
+                expire_forever(self.expire_leases, expiry_interval), name=f"{self._name} leases"
+            )
+
+    def __repr__(self) -> str:
+        return f"<Store {self._name}{' closed' if self._closed else ''}>"
+
+    async def get(self, key: str) -> KeyValue | None:
+        key = check_key(key)
+        return await self._call(self._backend.get, key)
+
+    async def list(self, prefix: str = "") -> tuple[builtins.list[KeyValue], int]:
+        prefix = check_prefix(prefix)
+        return await self._call(self._list_job, prefix)
+
+    async def revision(self) -> int:
+        return await self._call(lambda: self._backend.revision)
+
+    async def txn(
+        self,
+        compares: Sequence[Compare] = (),
+        on_success: Sequence[Op] = (),
+        on_failure: Sequence[Op] = (),
+    ) -> TxnResult:
+        return await self._call(self._txn_job, make_txn(compares, on_success, on_failure))
+
+    async def watch(self, prefix: str = "", start_revision: int | None = None) -> Watcher:
+        prefix = check_prefix(prefix)
+        if start_revision is not None:
+            start_revision = check_revision(start_revision, "start_revision")
+        start = await self._call(self._watch_start_job, start_revision)
+        return Watcher(self._fetch, self._signal, prefix, start)
+
+    async def compact(self, revision: int) -> None:
+        revision = check_revision(revision)
+        await self._call(self._compact_job, revision)
+
+    async def grant(self, ttl: int) -> int:
+        return await self._call(self._grant_job, check_ttl(ttl))
+
+    async def keepalive(self, lease: int) -> int:
+        lease = check_lease(lease)
+        if self._deadlines.is_expired(lease, self._clock()):
+            await self._call(self._revoke_job, lease)  # as etcd: expired is gone, reaped or not
+            raise LeaseNotFound(lease)
+        return self._deadlines.renew(lease, self._clock())
+
+    async def revoke(self, lease: int) -> None:
+        await self._call(self._revoke_job, check_lease(lease))
+
+    async def expire_leases(self) -> builtins.list[int]:
+        expired = []
+        for lease in self._deadlines.expired(self._clock()):
+            with contextlib.suppress(LeaseNotFound):  # revoked meanwhile by another caller
+                await self._call(self._revoke_job, lease)
+                expired.append(lease)
+        return expired
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._signal.notify()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self._runner(self._backend.close)
+        await self._runner.shutdown()
+
+    async def _call(self, job: Callable[..., _T], *args: object) -> _T:
+        if self._closed:
+            raise StoreClosed(self._name)
+        return await self._runner(functools.partial(job, *args))
+
+    def _fetch(
+        self, prefix: str, first: int, limit: int
+    ) -> Awaitable[tuple[builtins.list[WatchEvent], int]]:
+        return self._call(self._events_job, prefix, first, limit)
+
+    # Jobs: run by the runner, one at a time; only they touch the backend.
+
+    def _list_job(self, prefix: str) -> tuple[builtins.list[KeyValue], int]:
+        return self._backend.scan(prefix), self._backend.revision
+
+    def _txn_job(self, txn: Txn, revoked: int = 0) -> TxnResult:
+        """Run ``txn`` and commit what it wrote, dropping lease ``revoked`` in the same commit."""
+        backend = self._backend
+        outcome = run_txn(backend, txn, backend.revision + 1)
+        if outcome.events or revoked:
+            revision = backend.revision + (1 if outcome.events else 0)
+            compacted = max(backend.compacted, revision - self._history + 1)
+            backend.commit(revision, outcome.events, compacted, revoked)
+            if outcome.events:
+                self._on_loop(self._signal.notify)
+        return TxnResult(outcome.succeeded, backend.revision, outcome.responses)
+
+    def _revoke_job(self, lease: int) -> None:
+        """Delete ``lease``'s keys (in key order, as etcd does) and the lease, in one commit."""
+        if not self._backend.lease_exists(lease):
+            self._on_loop(self._deadlines.discard, lease)
+            raise LeaseNotFound(lease)
+        deletes = tuple(Delete(key) for key in self._backend.lease_keys(lease))
+        self._txn_job(Txn((), deletes, ()), revoked=lease)
+        self._on_loop(self._deadlines.discard, lease)
+
+    def _watch_start_job(self, start: int | None) -> int:
+        if start is None:
+            return self._backend.revision + 1
+        if start < self._backend.compacted:
+            raise Compacted(start, self._backend.compacted)
+        return start
+
+    def _events_job(
+        self, prefix: str, first: int, limit: int
+    ) -> tuple[builtins.list[WatchEvent], int]:
+        backend = self._backend
+        if first < backend.compacted:
+            raise Compacted(first, backend.compacted)
+        last = min(backend.revision, first + limit - 1)
+        return (backend.events(prefix, first, last) if last >= first else []), last
+
+    def _compact_job(self, revision: int) -> None:
+        backend = self._backend
+        if revision > backend.revision:
+            raise InvalidArgument(
+                "revision", f"{revision} is in the future; the store is at {backend.revision}"
+            )
+        if revision <= backend.compacted:
+            raise Compacted(revision, backend.compacted)
+        backend.compact(revision)
+
+    def _grant_job(self, ttl: int) -> int:
+        lease = self._backend.grant(ttl)
+        self._on_loop(self._add_deadline, lease, ttl)
+        return lease
+
+    def _add_deadline(self, lease: int, ttl: int) -> None:
+        self._deadlines.add(lease, ttl, self._clock())
+
+    def _on_loop(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback`` on the event loop: now when called there, else as soon as the
+        loop gets to it (before it resumes the job's caller). Lease deadlines and watchers
+        are touched only on the loop, and even when the job's caller was cancelled."""
+        if threading.get_ident() == self._loop_thread:
+            callback(*args)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(callback, *args)

@@ -1,0 +1,1 @@
+"""Conformance tests of pallet.store, run against every backend."""

@@ -1,0 +1,193 @@
+"""The sqlite backend: reopening, crash safety, the file lock, WAL mode, bad files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pallet.store import (
+    EventType,
+    KeyValue,
+    LeaseNotFound,
+    StoreError,
+    StoreLocked,
+    open_store,
+)
+
+from .conftest import FakeClock, take
+
+
+def url(path: Path) -> str:
+    return f"sqlite://{path}"
+
+
+def test_reopen_keeps_revision_keys_history_and_leases(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    clock = FakeClock()
+
+    async def first() -> tuple[int, int, int]:
+        store = await open_store(url(db), clock=clock, expiry_interval=None)
+        await store.put("a", b"1")
+        await store.put("a", b"2")
+        lease = await store.grant(30)
+        await store.put("n/agent", b"up", lease=lease)
+        gone = await store.grant(30)
+        await store.revoke(gone)
+        revision = await store.revision()
+        await store.close()
+        return revision, lease, gone
+
+    revision, lease, gone = asyncio.run(first())
+
+    async def second() -> None:
+        clock.now += 1000  # the deadline restarts from the reopen, not from the grant
+        store = await open_store(url(db), clock=clock, expiry_interval=None)
+        try:
+            assert await store.revision() == revision
+            assert await store.get("a") == KeyValue("a", b"2", 2, 3, 2, 0)
+            assert (await store.get("n/agent")).lease == lease  # type: ignore[union-attr]
+            watch = await store.watch("a", 1)
+            assert [e.kv.value for e in await take(watch, 2)] == [b"1", b"2"]
+            with pytest.raises(LeaseNotFound):
+                await store.keepalive(gone)
+            assert await store.expire_leases() == []
+            assert await store.keepalive(lease) == 30
+            fresh = await store.grant(5)
+            assert fresh not in (lease, gone)
+            assert await store.put("b", b"") == revision + 1
+            clock.now += 30
+            assert await store.expire_leases() == [fresh, lease]
+            assert await store.get("n/agent") is None
+        finally:
+            await store.close()
+
+    asyncio.run(second())
+
+
+def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+
+    async def main() -> None:
+        store = await open_store(url(db), expiry_interval=None)
+        await store.put("k", b"v")
+        await store.close()
+
+    asyncio.run(main())
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT value FROM kv").fetchall() == [(b"v",)]
+
+
+def test_a_second_opener_of_the_same_file_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+
+    async def main() -> None:
+        store = await open_store(url(db), expiry_interval=None)
+        try:
+            with pytest.raises(StoreLocked, match="in use by another process"):
+                await open_store(url(db), expiry_interval=None)
+            await store.put("still", b"works")
+        finally:
+            await store.close()
+        again = await open_store(url(db), expiry_interval=None)  # free once closed
+        assert (await again.get("still")) is not None
+        await again.close()
+
+    asyncio.run(main())
+
+
+def test_unusable_paths_raise_store_errors_naming_the_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    missing_dir = tmp_path / "no" / "such" / "dir.db"
+
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER)")
+    future = tmp_path / "future.db"
+
+    async def make_future() -> None:
+        store = await open_store(url(future), expiry_interval=None)
+        await store.close()
+
+    asyncio.run(make_future())
+    with contextlib.closing(sqlite3.connect(future)) as conn, conn:
+        conn.execute("UPDATE meta SET value = 99 WHERE name = 'schema'")
+
+    async def main() -> None:
+        with pytest.raises(StoreError, match="not a Pallet store"):
+            await open_store(url(other), expiry_interval=None)
+        with pytest.raises(StoreError, match="has schema 99"):
+            await open_store(url(future), expiry_interval=None)
+        with pytest.raises(StoreError, match=r"junk\.db"):
+            await open_store(url(junk), expiry_interval=None)
+        with pytest.raises(StoreError, match=r"dir\.db"):
+            await open_store(url(missing_dir), expiry_interval=None)
+
+    asyncio.run(main())
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pallet.store import Put, open_store
+
+    async def main():
+        store = await open_store("sqlite://" + sys.argv[1], expiry_interval=None)
+        i = 0
+        while True:
+            i += 1
+            value = str(i).encode()
+            await store.txn([], [Put("a", value), Put("b", value), Put(f"log/{i:06}", value)])
+            if i == 20:
+                print("ready", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_killed_writer_leaves_whole_transactions_only(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+
+    async def check() -> None:
+        store = await open_store(url(db), expiry_interval=None)
+        try:
+            a, b = await store.get("a"), await store.get("b")
+            assert a is not None and b is not None
+            n = int(a.value)
+            assert n >= 20
+            revision = await store.revision()
+            # every transaction wrote a, b and one log entry, all at its own revision
+            assert b.value == a.value and a.mod_revision == b.mod_revision == revision
+            logs, _ = await store.list("log/")
+            assert [kv.key for kv in logs] == [f"log/{i:06}" for i in range(1, n + 1)]
+            watch = await store.watch("", revision)
+            last = await take(watch, 3)
+            assert {(e.type, e.kv.key) for e in last} == {
+                (EventType.PUT, "a"),
+                (EventType.PUT, "b"),
+                (EventType.PUT, f"log/{n:06}"),
+            }
+        finally:
+            await store.close()
+
+    asyncio.run(check())
