@@ -1,1 +1,80 @@
-"""The master's control loops: app controller, scheduling worker, serial applier, node monitor, event bus."""
+"""The master's control loops: app controller, scheduling worker, serial applier, node monitor, event bus.
+
+``Control`` assembles them over one ``Store``; the API reads ``Control.state`` and
+changes the cluster only through ``Control.apps`` and ``Control.nodes``.
+"""
+
+from pallet.control.applier import Applier, StatusUpdate
+from pallet.control.apps import AppService, Change
+from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus, Subscription, TaskChanged
+from pallet.control.control import Control, ControlConfig
+from pallet.control.deployments import RESTART, SCALE, START, STOP, iso
+from pallet.control.errors import (
+    AppExists,
+    AppLocked,
+    AppNotFound,
+    ControlError,
+    DeploymentNotFound,
+    NodeNotFound,
+    TaskNotFound,
+)
+from pallet.control.nodes import NodeService, TaskUsage
+from pallet.control.reconcile import AppDecision, backoff_after_failure, reconcile_app
+from pallet.control.records import (
+    AppRecord,
+    BackoffRecord,
+    DeploymentRecord,
+    NodeRecord,
+    RunSpec,
+    TaskGoal,
+    TaskRecord,
+    TaskState,
+    node_from_json,
+)
+from pallet.control.scheduler import SchedulingWorker, task_id_for
+from pallet.control.state import ClusterState, NodeLiveness, QueueEntry
+
+__all__ = [
+    "RESTART",
+    "SCALE",
+    "START",
+    "STOP",
+    "AppDecision",
+    "AppExists",
+    "AppLocked",
+    "AppNotFound",
+    "AppRecord",
+    "AppService",
+    "AppTerminated",
+    "Applier",
+    "BackoffRecord",
+    "Change",
+    "ClusterState",
+    "Control",
+    "ControlConfig",
+    "ControlError",
+    "DeploymentChanged",
+    "DeploymentNotFound",
+    "DeploymentRecord",
+    "EventBus",
+    "NodeLiveness",
+    "NodeNotFound",
+    "NodeRecord",
+    "NodeService",
+    "QueueEntry",
+    "RunSpec",
+    "SchedulingWorker",
+    "StatusUpdate",
+    "Subscription",
+    "TaskChanged",
+    "TaskGoal",
+    "TaskNotFound",
+    "TaskRecord",
+    "TaskState",
+    "TaskUsage",
+    "backoff_after_failure",
+    "iso",
+    "node_from_json",
+    "reconcile_app",
+    "task_id_for",
+]

@@ -1,0 +1,426 @@
+"""The one serial applier: every change of tasks and nodes passes here, one at a time; asyncio.
+
+Each method is one decision: it computes the records to write, commits them in one
+store transaction (split into whole-record chunks when it exceeds the store's limit of
+operations), and only then changes the authoritative in-memory state. Placements are
+re-verified with ``core.verify`` against the latest view first, so the cluster is never
+overcommitted, whatever snapshot the scheduler worked on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pallet.control.bus import EventBus, TaskChanged
+from pallet.control.layout import backoff_key, node_key, task_key
+from pallet.control.reconcile import backoff_after_failure, reconcile_app
+from pallet.control.records import (
+    BackoffRecord,
+    NodeRecord,
+    TaskGoal,
+    TaskRecord,
+    TaskState,
+    encode,
+)
+from pallet.control.state import ClusterState
+from pallet.core import check_placement
+from pallet.model import NodeState, Placement, Plan
+from pallet.store import MAX_TXN_OPS, Delete, Op, Put, Store
+
+__all__ = ["Applier", "StatusUpdate"]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = MAX_TXN_OPS - 8  # room for the few extra records a chunk may carry
+_FAILURES = frozenset(
+    {
+        TaskState.FAILED,
+        TaskState.ERROR,
+        TaskState.LOST,
+        TaskState.DROPPED,
+        TaskState.GONE,
+        TaskState.GONE_BY_OPERATOR,
+        TaskState.KILLED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """One status an agent reports; stored by (task id, seq), acknowledged the same way."""
+
+    task_id: str
+    state: TaskState
+    seq: int
+    reason: str | None = None
+    message: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Applier:
+    def __init__(
+        self,
+        store: Store,
+        state: ClusterState,
+        bus: EventBus,
+        clock: Callable[[], float],
+        kick: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.bus = bus
+        self.clock = clock
+        self.kick = kick
+        self.lock = asyncio.Lock()
+        self.placed_total = 0
+        self.rejected_total = 0
+
+    async def commit(self, ops: Sequence[Op]) -> int:
+        """One transaction; its revision."""
+        result = await self.store.txn((), ops)
+        return result.revision
+
+    # ------------------------------------------------------------ placements
+
+    async def apply_plan(self, plan: Plan) -> list[TaskRecord]:
+        """Verify ``plan`` against the latest view and commit what still fits and is still
+        wanted; returns the tasks created."""
+        async with self.lock:
+            now = self.clock()
+            placements = self._still_wanted(plan.placements, now)
+            placements = self._verified(placements)
+            created: list[TaskRecord] = []
+            for chunk in _chunks(placements):
+                tasks = [self._new_task(p, now) for p in chunk if p.app_id in self.state.apps]
+                if not tasks:
+                    continue
+                revision = await self.commit(
+                    [Put(task_key(t.id), encode(t.to_json())) for t in tasks]
+                )
+                for t in tasks:
+                    self.state.put_task(t, revision)
+                    self.bus.publish(TaskChanged(t, None, now))
+                created += tasks
+            self.placed_total += len(created)
+        self.kick()
+        return created
+
+    def _still_wanted(self, placements: Sequence[Placement], now: float) -> list[Placement]:
+        allowed: dict[str, int] = {}
+        kept = []
+        for p in placements:
+            if p.app_id not in allowed:
+                app = self.state.apps.get(p.app_id)
+                if app is None:
+                    allowed[p.app_id] = 0
+                else:
+                    tasks = self.state.app_tasks(app.id)
+                    allowed[p.app_id] = reconcile_app(
+                        app, tasks, now, self.state.backoff.get(app.id)
+                    ).launch
+            if allowed[p.app_id] > 0:
+                allowed[p.app_id] -= 1
+                kept.append(p)
+        return kept
+
+    def _verified(self, placements: list[Placement]) -> list[Placement]:
+        """``core.verify``'s check, placement by placement on a scratch view, dropping
+        (rather than failing the whole plan on) any that no longer fit."""
+        scratch = self.state.view.copy()
+        good = []
+        for p in placements:
+            reason = check_placement(scratch, p)
+            if reason is None:
+                scratch.assume(p)
+                good.append(p)
+            else:
+                self.rejected_total += 1
+                log.info("placement of %s on %s dropped: %s", p.request_id, p.node_id, reason)
+        return good
+
+    def _new_task(self, p: Placement, now: float) -> TaskRecord:
+        app = self.state.apps[p.app_id]
+        node = self.state.nodes[p.node_id]
+        return TaskRecord(
+            id=p.request_id,
+            app_id=app.id,
+            node_id=p.node_id,
+            host=node.node.hostname,
+            version=app.version,
+            config_version=app.config_version,
+            resources=p.resources,
+            ports=p.ports,
+            requested_ports=p.request.ports,
+            gpus=p.gpus,
+            staged_at=now,
+            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports),
+            role=app.run.role,
+        )
+
+    # ------------------------------------------------------------ statuses
+
+    async def apply_statuses(
+        self, node_id: str, updates: Sequence[StatusUpdate]
+    ) -> list[tuple[str, int]]:
+        """Store what is new, idempotently by (task id, seq); return every (task id, seq)
+        to acknowledge (all of them: stale and unknown ones need no retry either)."""
+        async with self.lock:
+            for chunk in _chunks(list(updates)):
+                await self._apply_status_chunk(node_id, chunk)
+        self.kick()
+        return [(u.task_id, u.seq) for u in updates]
+
+    async def _apply_status_chunk(self, node_id: str, updates: Sequence[StatusUpdate]) -> None:
+        now = self.clock()
+        changes: dict[str, tuple[TaskRecord, TaskRecord | None]] = {}
+        backoff: dict[str, BackoffRecord] = {}
+        for u in updates:
+            current = (
+                changes[u.task_id][1] if u.task_id in changes else self.state.tasks.get(u.task_id)
+            )
+            if current is None or current.node_id != node_id or u.seq <= current.seq:
+                continue
+            old = changes[u.task_id][0] if u.task_id in changes else current
+            updated = self._updated(current, u, now)
+            if updated.state.is_terminal:
+                self._note_end(updated, now, backoff)
+            changes[u.task_id] = (old, updated)
+        if not changes:
+            return
+        ops: list[Op] = []
+        for tid, (_, new) in changes.items():
+            if new is None or new.state.is_terminal:
+                ops.append(Delete(task_key(tid)))
+            else:
+                ops.append(Put(task_key(tid), encode(new.to_json())))
+        ops += [Put(backoff_key(a), encode(b.to_json())) for a, b in backoff.items()]
+        revision = await self.commit(ops)
+        self.state.backoff.update(backoff)
+        for old, new in changes.values():
+            assert new is not None
+            if new.state.is_terminal:
+                self.state.drop_task(new.id, revision)
+            else:
+                self.state.put_task(new, revision)
+            self.bus.publish(TaskChanged(new, old.state, now))
+
+    def _updated(self, task: TaskRecord, u: StatusUpdate, now: float) -> TaskRecord:
+        state = u.state
+        goal = task.goal
+        if task.state is TaskState.UNREACHABLE and task.replaced and not state.is_terminal:
+            goal = TaskGoal.KILL  # came back after it was replaced: reconciliation kills it
+        started = task.started_at
+        if state is TaskState.RUNNING and started is None:
+            started = now
+        return task.with_(
+            state=state,
+            seq=u.seq,
+            goal=goal,
+            started_at=started,
+            message=u.message,
+            reason=u.reason,
+            exit_code=u.exit_code,
+            signal=u.signal,
+            unreachable_since=None,
+        )
+
+    def _note_end(self, task: TaskRecord, now: float, backoff: dict[str, BackoffRecord]) -> None:
+        """A task that ended by itself counts against its app's launch delay; a failure is
+        also kept as the app's ``lastTaskFailure``."""
+        app = self.state.apps.get(task.app_id)
+        if app is None or task.goal is TaskGoal.KILL:
+            return
+        current = backoff.get(app.id) or self.state.backoff.get(app.id)
+        record = backoff_after_failure(app, current, now)
+        if task.state in _FAILURES:
+            failure = {
+                "task_id": task.id,
+                "state": task.state.value,
+                "message": task.message,
+                "reason": task.reason,
+                "timestamp": now,
+                "version": task.version,
+                "host": task.host,
+                "node_id": task.node_id,
+            }
+            record = BackoffRecord(record.delay, record.launch_after, failure)
+        backoff[app.id] = record
+
+    # ------------------------------------------------------------ kills and expunges
+
+    async def kill(self, task_ids: Iterable[str]) -> list[TaskRecord]:
+        """Set the goal of each task to KILL (its agent kills it and reports TASK_KILLED).
+        A task its agent can no longer hear about (node unreachable) is forgotten now."""
+        async with self.lock:
+            killed = await self.kill_locked(task_ids)
+        self.kick()
+        return killed
+
+    async def kill_locked(self, task_ids: Iterable[str]) -> list[TaskRecord]:
+        """``kill`` for a caller that holds ``lock``."""
+        now = self.clock()
+        killed: list[TaskRecord] = []
+        ids = [t for t in dict.fromkeys(task_ids) if t in self.state.tasks]
+        for chunk in _chunks(ids):
+            updates: list[tuple[TaskRecord, TaskRecord | None]] = []
+            for tid in chunk:
+                task = self.state.tasks[tid]
+                if task.goal is TaskGoal.KILL:
+                    continue
+                node = self.state.nodes.get(task.node_id)
+                if node is None or node.state is not NodeState.ACTIVE:
+                    updates.append((task, None))
+                else:
+                    updates.append((task, task.with_(goal=TaskGoal.KILL)))
+            if not updates:
+                continue
+            ops: list[Op] = [
+                Put(task_key(new.id), encode(new.to_json()))
+                if new is not None
+                else Delete(task_key(old.id))
+                for old, new in updates
+            ]
+            revision = await self.commit(ops)
+            for old, new in updates:
+                if new is None:
+                    self.state.drop_task(old.id, revision)
+                    gone = old.with_(state=TaskState.KILLED, message="killed while unreachable")
+                    self.bus.publish(TaskChanged(gone, old.state, now))
+                else:
+                    self.state.put_task(new, revision)
+                killed.append(old)
+        return killed
+
+    async def mark_replaced_locked(self, task_ids: Iterable[str]) -> None:
+        tasks = [self.state.tasks[t] for t in task_ids if t in self.state.tasks]
+        for chunk in _chunks(tasks):
+            new = [t.with_(replaced=True) for t in chunk]
+            revision = await self.commit([Put(task_key(t.id), encode(t.to_json())) for t in new])
+            for t in new:
+                self.state.put_task(t, revision)
+
+    async def expunge_locked(self, task_ids: Iterable[str]) -> None:
+        now = self.clock()
+        ids = [t for t in task_ids if t in self.state.tasks]
+        for chunk in _chunks(ids):
+            revision = await self.commit([Delete(task_key(t)) for t in chunk])
+            for tid in chunk:
+                old = self.state.drop_task(tid, revision)
+                if old is not None:
+                    gone = old.with_(state=TaskState.GONE_BY_OPERATOR, message="expunged")
+                    self.bus.publish(TaskChanged(gone, old.state, now))
+
+    # ------------------------------------------------------------ nodes
+
+    async def register(self, record: NodeRecord) -> None:
+        """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
+        async with self.lock:
+            now = self.clock()
+            old = self.state.nodes.get(record.id)
+            lost: list[TaskRecord] = []
+            if old is not None and old.boot_id != record.boot_id:
+                lost = [
+                    self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(record.id, ()))
+                ]
+            head, rest = lost[:_CHUNK], lost[_CHUNK:]
+            ops: list[Op] = [Put(node_key(record.id), encode(record.to_json()))]
+            ops += [Delete(task_key(t.id)) for t in head]
+            revision = await self.commit(ops)
+            self.state.put_node(record, revision)
+            self._drop_lost(head, revision, now)
+            for chunk in _chunks(rest):
+                revision = await self.commit([Delete(task_key(t.id)) for t in chunk])
+                self._drop_lost(chunk, revision, now)
+        self.kick()
+
+    def _drop_lost(self, tasks: Sequence[TaskRecord], revision: int, now: float) -> None:
+        for t in tasks:
+            self.state.drop_task(t.id, revision)
+            gone = t.with_(state=TaskState.GONE, message="the agent restarted without its tasks")
+            self.bus.publish(TaskChanged(gone, t.state, now))
+
+    async def node_unreachable(self, node_id: str) -> None:
+        """The node missed its heartbeats: it and its tasks become UNREACHABLE."""
+        async with self.lock:
+            record = self.state.nodes.get(node_id)
+            if record is None or record.state is not NodeState.ACTIVE:
+                return
+            now = self.clock()
+            tasks = [self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(node_id, ()))]
+            lost = _with_node_state(record, NodeState.UNREACHABLE)
+            revision = await self.commit([Put(node_key(node_id), encode(lost.to_json()))])
+            self.state.set_node_state(node_id, NodeState.UNREACHABLE)
+            for chunk in _chunks(tasks):
+                ops: list[Op] = []
+                changed: list[tuple[TaskRecord, TaskRecord | None]] = []
+                for t in chunk:
+                    if t.goal is TaskGoal.KILL:
+                        ops.append(Delete(task_key(t.id)))
+                        changed.append((t, None))
+                    else:
+                        new = t.with_(
+                            state=TaskState.UNREACHABLE,
+                            unreachable_since=now,
+                            state_before_unreachable=t.state,
+                        )
+                        ops.append(Put(task_key(t.id), encode(new.to_json())))
+                        changed.append((t, new))
+                revision = await self.commit(ops)
+                for old, new in changed:
+                    if new is None:
+                        self.state.drop_task(old.id, revision)
+                    else:
+                        self.state.put_task(new, revision)
+                        self.bus.publish(TaskChanged(new, old.state, now))
+            log.warning("node %s is unreachable: %d tasks unreachable", node_id, len(tasks))
+        self.kick()
+
+    async def node_returned(self, node_id: str) -> None:
+        """A heartbeat from an UNREACHABLE node: it is ACTIVE again; its replaced tasks are
+        killed, the others resume the state they had."""
+        async with self.lock:
+            record = self.state.nodes.get(node_id)
+            if record is None or record.state is not NodeState.UNREACHABLE:
+                return
+            now = self.clock()
+            back = _with_node_state(record, NodeState.ACTIVE)
+            revision = await self.commit([Put(node_key(node_id), encode(back.to_json()))])
+            self.state.set_node_state(node_id, NodeState.ACTIVE)
+            tasks = [
+                self.state.tasks[t]
+                for t in sorted(self.state.tasks_by_node.get(node_id, ()))
+                if self.state.tasks[t].state is TaskState.UNREACHABLE
+            ]
+            for chunk in _chunks(tasks):
+                new = [
+                    t.with_(
+                        state=t.state_before_unreachable or TaskState.RUNNING,
+                        unreachable_since=None,
+                        goal=TaskGoal.KILL if t.replaced else t.goal,
+                    )
+                    for t in chunk
+                ]
+                revision = await self.commit(
+                    [Put(task_key(t.id), encode(t.to_json())) for t in new]
+                )
+                for old, t in zip(chunk, new, strict=True):
+                    self.state.put_task(t, revision)
+                    self.bus.publish(TaskChanged(t, old.state, now))
+            log.warning("node %s is back", node_id)
+        self.kick()
+
+
+def _with_node_state(record: NodeRecord, state: NodeState) -> NodeRecord:
+    from dataclasses import replace
+
+    return replace(record, node=replace(record.node, state=state))

@@ -1,0 +1,258 @@
+"""What the API asks of apps: create, update (scale or change), restart, delete, kill tasks,
+cancel deployments; asyncio. Each change is one store transaction holding the app, its
+version and its deployment, taken under the applier's lock."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pallet.control.applier import Applier
+from pallet.control.bus import DeploymentChanged, EventBus
+from pallet.control.deployments import RESTART, SCALE, START, STOP, iso, make_deployment
+from pallet.control.errors import (
+    AppExists,
+    AppLocked,
+    AppNotFound,
+    DeploymentNotFound,
+    TaskNotFound,
+)
+from pallet.control.layout import (
+    app_key,
+    backoff_key,
+    deployment_key,
+    version_key,
+    versions_prefix,
+)
+from pallet.control.records import (
+    AppRecord,
+    BackoffRecord,
+    DeploymentRecord,
+    RunSpec,
+    TaskRecord,
+    encode,
+)
+from pallet.control.state import ClusterState
+from pallet.store import Compare, Delete, DeletePrefix, Op, Put
+
+__all__ = ["AppService", "Change"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The result of a change that started a deployment."""
+
+    app: AppRecord | None
+    deployment: DeploymentRecord
+
+
+def _without_instances(definition: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in definition.items() if k not in ("instances", "version")}
+
+
+class AppService:
+    def __init__(
+        self,
+        applier: Applier,
+        state: ClusterState,
+        bus: EventBus,
+        clock: Callable[[], float],
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.applier = applier
+        self.state = state
+        self.bus = bus
+        self.clock = clock
+        self.new_id = new_id
+        self._last_version = 0.0
+
+    def _now_version(self) -> tuple[float, str]:
+        """The time now and a version text no earlier change has (millisecond steps)."""
+        now = max(self.clock(), self._last_version + 0.001)
+        self._last_version = now
+        return now, iso(now)
+
+    def _locks(self, app_id: str, force: bool) -> list[DeploymentRecord]:
+        held = [d for d in self.state.deployments.values() if d.app_id == app_id]
+        if held and not force:
+            raise AppLocked(app_id, [d.id for d in held])
+        return held
+
+    async def _deploy(
+        self,
+        action: str,
+        original: AppRecord | None,
+        target: AppRecord | None,
+        superseded: Sequence[DeploymentRecord],
+        extra: Sequence[Op] = (),
+        compares: Sequence[Compare] = (),
+        now: float = 0.0,
+        version: str = "",
+    ) -> Change:
+        """Write the app change and its deployment in one transaction, then apply it."""
+        deployment = make_deployment(self.new_id(), action, original, target, now, version)
+        ops: list[Op] = [Put(deployment_key(deployment.id), encode(deployment.to_json()))]
+        ops += [Delete(deployment_key(d.id)) for d in superseded]
+        if target is not None:
+            ops.append(Put(app_key(target.id), encode(target.to_json())))
+            ops.append(Put(version_key(target.id, target.version), encode(target.to_json())))
+        ops += extra
+        result = await self.applier.store.txn(compares, ops)
+        if not result.succeeded:
+            assert target is not None
+            raise AppExists(target.id)
+        for d in superseded:
+            del self.state.deployments[d.id]
+            self.bus.publish(DeploymentChanged("failed", d, now, "superseded by " + deployment.id))
+        self.state.deployments[deployment.id] = deployment
+        if target is not None:
+            self.state.put_app(target)
+        self.state.touch()
+        self.bus.publish(DeploymentChanged("info", deployment, now))
+        self.applier.kick()
+        return Change(target, deployment)
+
+    # ------------------------------------------------------------ apps
+
+    async def create(self, app_id: str, definition: dict[str, Any], run: RunSpec) -> Change:
+        async with self.applier.lock:
+            if app_id in self.state.apps:
+                raise AppExists(app_id)
+            now, version = self._now_version()
+            app = AppRecord(app_id, version, version, version, definition, run)
+            return await self._deploy(
+                START,
+                None,
+                app,
+                (),
+                compares=[Compare.absent(app_key(app_id))],
+                now=now,
+                version=version,
+            )
+
+    async def update(
+        self, app_id: str, definition: dict[str, Any], run: RunSpec, force: bool = False
+    ) -> Change:
+        """A new version of an existing app; only the instance count changed is a scale
+        (tasks stay), anything else replaces the tasks and resets the launch delay."""
+        async with self.applier.lock:
+            return await self._update_locked(app_id, definition, run, force)
+
+    async def _update_locked(
+        self, app_id: str, definition: dict[str, Any], run: RunSpec, force: bool
+    ) -> Change:
+        current = self.state.apps.get(app_id)
+        if current is None:
+            raise AppNotFound(app_id)
+        held = self._locks(app_id, force)
+        now, version = self._now_version()
+        scale_only = _without_instances(definition) == _without_instances(current.definition)
+        config_version = current.config_version if scale_only else version
+        app = AppRecord(app_id, version, version, config_version, definition, run)
+        extra: list[Op] = []
+        if not scale_only:
+            extra.append(self._reset_backoff(app_id))
+        return await self._deploy(
+            SCALE if scale_only else RESTART, current, app, held, extra, now=now, version=version
+        )
+
+    def _reset_backoff(self, app_id: str) -> Op:
+        old = self.state.backoff.get(app_id)
+        reset = BackoffRecord(0.0, 0.0, old.last_failure if old else None)
+        self.state.backoff[app_id] = reset
+        return Put(backoff_key(app_id), encode(reset.to_json()))
+
+    async def restart(self, app_id: str, force: bool = False) -> Change:
+        """Replace every task by a rolling deployment (a new config version)."""
+        async with self.applier.lock:
+            current = self.state.apps.get(app_id)
+            if current is None:
+                raise AppNotFound(app_id)
+            held = self._locks(app_id, force)
+            now, version = self._now_version()
+            app = replace(current, version=version, config_version=version)
+            return await self._deploy(
+                RESTART, current, app, held, [self._reset_backoff(app_id)], now=now, version=version
+            )
+
+    async def delete(self, app_id: str, force: bool = False) -> Change:
+        """Remove the app now; a deployment stops its tasks."""
+        async with self.applier.lock:
+            current = self.state.apps.get(app_id)
+            if current is None:
+                raise AppNotFound(app_id)
+            held = self._locks(app_id, force)
+            now, version = self._now_version()
+            extra: list[Op] = [
+                Delete(app_key(app_id)),
+                DeletePrefix(versions_prefix(app_id)),
+                Delete(backoff_key(app_id)),
+            ]
+            change = await self._deploy(STOP, current, None, held, extra, now=now, version=version)
+            self.state.drop_app(app_id)
+            return Change(current, change.deployment)
+
+    async def versions(self, app_id: str) -> list[AppRecord]:
+        if app_id not in self.state.apps:
+            raise AppNotFound(app_id)
+        kvs, _ = await self.applier.store.list(versions_prefix(app_id))
+        from pallet.control.records import decode
+
+        return [AppRecord.from_json(decode(kv.value)) for kv in kvs]
+
+    # ------------------------------------------------------------ tasks
+
+    async def kill_tasks(
+        self, task_ids: Sequence[str], scale: bool = False, force: bool = False
+    ) -> tuple[list[TaskRecord], Change | None]:
+        """Kill tasks; with ``scale`` their apps shrink by as many (one deployment per
+        app; the last one is returned). Unknown ids raise ``TaskNotFound``."""
+        tasks = []
+        for tid in task_ids:
+            task = self.state.tasks.get(tid)
+            if task is None:
+                raise TaskNotFound(tid)
+            tasks.append(task)
+        change: Change | None = None
+        async with self.applier.lock:  # scale and kill at once: the controller sees both or neither
+            if scale:
+                for app_id, count in Counter(t.app_id for t in tasks).items():
+                    app = self.state.apps.get(app_id)
+                    if app is None:
+                        continue
+                    instances = max(0, app.instances - count)
+                    definition = {**app.definition, "instances": instances}
+                    change = await self._update_locked(
+                        app_id, definition, replace(app.run, instances=instances), force=True
+                    )
+            killed = await self.applier.kill_locked(t.id for t in tasks)
+        self.applier.kick()
+        return killed, change
+
+    # ------------------------------------------------------------ deployments
+
+    async def cancel_deployment(self, deployment_id: str, force: bool = False) -> Change | None:
+        """Stop a deployment. Without ``force`` Marathon rolls back: the app returns to its
+        version before the deployment, by a new deployment (returned)."""
+        deployment = self.state.deployments.get(deployment_id)
+        if deployment is None:
+            raise DeploymentNotFound(deployment_id)
+        if not force and deployment.original is not None:
+            original = AppRecord.from_json(deployment.original)
+            if deployment.target is None:
+                async with self.applier.lock:
+                    now, version = self._now_version()
+                    app = replace(original, version=version)
+                    return await self._deploy(
+                        START, None, app, [deployment], now=now, version=version
+                    )
+            return await self.update(original.id, original.definition, original.run, force=True)
+        async with self.applier.lock:
+            await self.applier.commit([Delete(deployment_key(deployment_id))])
+            self.state.deployments.pop(deployment_id, None)
+            self.state.touch()
+            self.bus.publish(DeploymentChanged("failed", deployment, self.clock(), "canceled"))
+        return None

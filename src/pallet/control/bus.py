@@ -1,0 +1,114 @@
+"""The in-memory event bus: control and the API publish, event-stream clients subscribe; asyncio.
+
+Events are plain dataclasses; the API renders them in Marathon's shapes. A subscriber
+that falls more than ``limit`` events behind is dropped (its stream ends) rather than
+let the master's memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pallet.control.records import AppRecord, DeploymentRecord, TaskRecord, TaskState
+
+__all__ = [
+    "AppTerminated",
+    "DeploymentChanged",
+    "EventBus",
+    "Subscription",
+    "TaskChanged",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanged:
+    """A task changed state (``status_update_event``)."""
+
+    task: TaskRecord
+    previous: TaskState | None
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentChanged:
+    """``kind``: ``info`` (started or moved to a step), ``step_success``, ``success``, ``failed``."""
+
+    kind: str
+    deployment: DeploymentRecord
+    timestamp: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppTerminated:
+    app: AppRecord
+    timestamp: float
+
+
+_CLOSED = object()
+
+
+class Subscription:
+    """One subscriber's queue; iterate it to receive events until it is closed."""
+
+    def __init__(self, bus: EventBus, limit: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[object] = asyncio.Queue(limit)
+
+    def offer(self, event: object) -> bool:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+        while True:
+            try:
+                self._queue.put_nowait(_CLOSED)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+
+    async def get(self) -> object | None:
+        """The next event, or None once the subscription is closed."""
+        event = await self._queue.get()
+        return None if event is _CLOSED else event
+
+    async def __aiter__(self) -> AsyncIterator[object]:
+        while True:
+            event = await self.get()
+            if event is None:
+                return
+            yield event
+
+
+class EventBus:
+    def __init__(self, limit: int = 10_000) -> None:
+        self._subs: list[Subscription] = []
+        self._limit = limit
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self, self._limit)
+        self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def publish(self, event: object) -> None:
+        for sub in list(self._subs):
+            if not sub.offer(event):
+                sub.close()  # too slow: drop it rather than buffer without bound
+
+    def close(self) -> None:
+        for sub in list(self._subs):
+            sub.close()

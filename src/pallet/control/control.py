@@ -1,0 +1,130 @@
+"""``Control``: the master's loops and operations assembled over one store; asyncio.
+
+Control.open(store) ─▶ load every record into ClusterState
+start() ─▶ AppController.run   (desired vs actual -> queue, kills, deployments)
+           SchedulingWorker.run (queue + snapshot -> core.schedule -> Applier)
+           NodeService.run      (heartbeats -> UNREACHABLE)
+the API calls Control.apps (AppService) and Control.nodes (NodeService)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pallet.control.applier import Applier
+from pallet.control.apps import AppService
+from pallet.control.bus import EventBus
+from pallet.control.controller import AppController
+from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, NODES, TASKS
+from pallet.control.nodes import NodeService
+from pallet.control.records import (
+    AppRecord,
+    BackoffRecord,
+    DeploymentRecord,
+    NodeRecord,
+    TaskRecord,
+    decode,
+)
+from pallet.control.scheduler import SchedulingWorker
+from pallet.control.state import ClusterState
+from pallet.core import make_policy
+from pallet.store import Store
+
+__all__ = ["Control", "ControlConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class ControlConfig:
+    policy: str = "pallet"
+    heartbeat_grace: float = 15.0
+    """Seconds without a heartbeat before a node is UNREACHABLE."""
+    reconcile_interval: float = 1.0
+    seed: int | None = None
+
+
+class Control:
+    def __init__(
+        self,
+        store: Store,
+        config: ControlConfig = ControlConfig(),
+        *,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.state = ClusterState()
+        self.bus = EventBus()
+        self.policy_name = config.policy
+        self.policy = make_policy(config.policy)
+        seed = config.seed if config.seed is not None else uuid.uuid4().int & 0xFFFFFFFF
+        self.applier = Applier(store, self.state, self.bus, clock, kick=self._kick)
+        self.controller = AppController(
+            self.state,
+            self.applier,
+            self.bus,
+            clock,
+            on_queue=self._kick_scheduler,
+            interval=config.reconcile_interval,
+        )
+        self.scheduler = SchedulingWorker(
+            self.state,
+            self.applier,
+            self.policy,
+            np.random.default_rng(seed),
+            clock,
+            new_id=new_id,
+            interval=config.reconcile_interval,
+        )
+        self.apps = AppService(self.applier, self.state, self.bus, clock, new_id=new_id)
+        self.nodes = NodeService(self.state, self.applier, clock, grace=config.heartbeat_grace)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _kick(self) -> None:
+        self.controller.kick()
+
+    def _kick_scheduler(self) -> None:
+        self.scheduler.kick()
+
+    async def load(self) -> None:
+        """Read every record from the store into the in-memory state."""
+        s = self.state
+        revision = await self.store.revision()
+        for kv in (await self.store.list(NODES))[0]:
+            s.put_node(NodeRecord.from_json(decode(kv.value)), revision)
+        for kv in (await self.store.list(APPS))[0]:
+            s.put_app(AppRecord.from_json(decode(kv.value)))
+        for kv in (await self.store.list(BACKOFF))[0]:
+            s.backoff[kv.key[len(BACKOFF) :]] = BackoffRecord.from_json(decode(kv.value))
+        for kv in (await self.store.list(DEPLOYMENTS))[0]:
+            d = DeploymentRecord.from_json(decode(kv.value))
+            s.deployments[d.id] = d
+        for kv in (await self.store.list(TASKS))[0]:
+            task = TaskRecord.from_json(decode(kv.value))
+            if task.node_id in s.nodes:
+                s.put_task(task, revision)
+        for node_id in s.nodes:
+            s.desired_revision[node_id] = revision
+
+    async def start(self) -> None:
+        await self.load()
+        loops = (self.controller.run(), self.scheduler.run(), self.nodes.run())
+        self._tasks = [asyncio.create_task(loop) for loop in loops]
+        self.controller.kick()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.bus.close()

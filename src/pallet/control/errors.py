@@ -1,0 +1,68 @@
+"""Errors the master's operations raise for the API to translate; pure.
+
+PalletError
+ └── ControlError
+      ├── AppExists        create of an id that is taken
+      ├── AppNotFound      no app with that id
+      ├── AppLocked        a deployment holds the app and ``force`` was not given
+      ├── TaskNotFound     no live task with that id
+      ├── DeploymentNotFound
+      └── NodeNotFound     an agent speaks for a node the master does not know
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pallet.model import PalletError
+
+__all__ = [
+    "AppExists",
+    "AppLocked",
+    "AppNotFound",
+    "ControlError",
+    "DeploymentNotFound",
+    "NodeNotFound",
+    "TaskNotFound",
+]
+
+
+class ControlError(PalletError):
+    """Base of the errors of the master's operations."""
+
+
+class AppExists(ControlError):
+    def __init__(self, app_id: str) -> None:
+        super().__init__(f"an app with id {app_id} already exists")
+        self.app_id = app_id
+
+
+class AppNotFound(ControlError):
+    def __init__(self, app_id: str) -> None:
+        super().__init__(f"app {app_id} does not exist")
+        self.app_id = app_id
+
+
+class AppLocked(ControlError):
+    def __init__(self, app_id: str, deployment_ids: Sequence[str]) -> None:
+        super().__init__(f"app {app_id} is locked by deployments {', '.join(deployment_ids)}")
+        self.app_id = app_id
+        self.deployment_ids = tuple(deployment_ids)
+
+
+class TaskNotFound(ControlError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} does not exist")
+        self.task_id = task_id
+
+
+class DeploymentNotFound(ControlError):
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(f"deployment {deployment_id} does not exist")
+        self.deployment_id = deployment_id
+
+
+class NodeNotFound(ControlError):
+    def __init__(self, node_id: str) -> None:
+        super().__init__(f"node {node_id} is not registered; register it first")
+        self.node_id = node_id

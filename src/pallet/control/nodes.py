@@ -1,0 +1,141 @@
+"""The master's side of the agent protocol, and the node monitor loop; asyncio.
+
+Agents register (a fingerprinted ``Node``), long-poll their node's desired task set by
+revision, post status updates (acknowledged by task id and seq) and heartbeat with
+their tasks' usage. A node that misses heartbeats for ``grace`` seconds becomes
+UNREACHABLE with its tasks; its next heartbeat brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pallet.control.applier import Applier, StatusUpdate
+from pallet.control.errors import NodeNotFound
+from pallet.control.records import NodeRecord
+from pallet.control.state import ClusterState
+from pallet.model import Node, NodeState
+
+__all__ = ["NodeService", "TaskUsage"]
+
+log = logging.getLogger(__name__)
+
+TaskUsage = tuple[float, int]
+"""(CPU seconds so far, resident memory bytes) of one task."""
+
+
+class NodeService:
+    def __init__(
+        self,
+        state: ClusterState,
+        applier: Applier,
+        clock: Callable[[], float],
+        grace: float = 15.0,
+    ) -> None:
+        self.state = state
+        self.applier = applier
+        self.clock = clock
+        self.grace = grace
+
+    # ------------------------------------------------------------ the agent protocol
+
+    async def register(self, node: Node, address: str, boot_id: str) -> NodeRecord:
+        now = self.clock()
+        node = _active(node)
+        old = self.state.nodes.get(node.id)
+        registered_at = old.registered_at if old is not None else now
+        record = NodeRecord(node, address, boot_id, registered_at)
+        await self.applier.register(record)
+        self.state.liveness[node.id].last_heartbeat = now
+        log.info("node %s registered (%s at %s)", node.id, node.hostname, address)
+        return record
+
+    def _known(self, node_id: str) -> NodeRecord:
+        record = self.state.nodes.get(node_id)
+        if record is None:
+            raise NodeNotFound(node_id)
+        return record
+
+    async def heartbeat(self, node_id: str, usage: Mapping[str, TaskUsage]) -> NodeState:
+        """Note the node alive with its tasks' usage; bring an UNREACHABLE node back."""
+        record = self._known(node_id)
+        now = self.clock()
+        live = self.state.liveness[node_id]
+        previous_at = live.last_heartbeat
+        live.last_heartbeat = now
+        rate = 0.0
+        rss = 0
+        samples = {}
+        for task_id, (cpu_seconds, rss_bytes) in usage.items():
+            rss += int(rss_bytes)
+            samples[task_id] = (float(cpu_seconds), now)
+            before = live.cpu_seconds.get(task_id)
+            if before is not None and now > before[1]:
+                rate += max(0.0, cpu_seconds - before[0]) / (now - before[1])
+        live.cpu_seconds = samples
+        live.cpu_rate = rate
+        live.rss_bytes = rss
+        if previous_at is None or record.state is NodeState.UNREACHABLE:
+            self.state.touch()
+        if record.state is NodeState.UNREACHABLE:
+            await self.applier.node_returned(node_id)
+        return self.state.nodes[node_id].state
+
+    async def statuses(
+        self, node_id: str, updates: Sequence[StatusUpdate]
+    ) -> list[tuple[str, int]]:
+        self._known(node_id)
+        return await self.applier.apply_statuses(node_id, updates)
+
+    async def desired(
+        self, node_id: str, after: int, timeout: float
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The node's desired task set (the agent's ``TaskSpec`` fields) once its revision
+        is past ``after`` or ``timeout`` seconds have passed."""
+        self._known(node_id)
+        await self.state.wait_desired(node_id, after, timeout)
+        self._known(node_id)
+        revision = self.state.desired_revision.get(node_id, 0)
+        return revision, [t.launch for t in self.state.desired_tasks(node_id)]
+
+    # ------------------------------------------------------------ the monitor
+
+    def overdue(self) -> list[str]:
+        """ACTIVE nodes whose last heartbeat is older than the grace period."""
+        now = self.clock()
+        out = []
+        for node_id, record in self.state.nodes.items():
+            if record.state is not NodeState.ACTIVE:
+                continue
+            last = self.state.liveness[node_id].last_heartbeat
+            if last is None:
+                self.state.liveness[node_id].last_heartbeat = now  # grace starts now
+            elif now - last > self.grace:
+                out.append(node_id)
+        return out
+
+    async def check(self) -> list[str]:
+        lost = self.overdue()
+        for node_id in lost:
+            await self.applier.node_unreachable(node_id)
+        return lost
+
+    async def run(self) -> None:
+        interval = max(0.05, min(1.0, self.grace / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("node monitor pass failed")
+
+
+def _active(node: Node) -> Node:
+    from dataclasses import replace
+
+    return replace(node, state=NodeState.ACTIVE) if node.state is not NodeState.ACTIVE else node

@@ -1,0 +1,115 @@
+"""The scheduling worker: the launch queue and a snapshot of the view -> ``core.schedule`` ->
+the applier; asyncio around the pure core.
+
+It never writes: the plan goes to the applier, which trims what is no longer wanted and
+re-verifies the rest against the latest view. Per-node reasons for what could not be
+placed are kept on the queue entry (``/v2/queue`` shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+
+import numpy as np
+
+from pallet.control.applier import Applier
+from pallet.control.state import ClusterState
+from pallet.core import Policy, schedule
+from pallet.model import PlacementRequest, Plan
+
+__all__ = ["SchedulingWorker", "task_id_for"]
+
+log = logging.getLogger(__name__)
+
+_THREAD_THRESHOLD = 50
+"""Schedule this many requests or more in a thread, so the API stays responsive."""
+
+
+def task_id_for(app_id: str, unique: str) -> str:
+    """Marathon's task id shape: ``prod_web.<uuid>`` for app ``/prod/web``."""
+    return f"{app_id.strip('/').replace('/', '_')}.{unique}"
+
+
+class SchedulingWorker:
+    def __init__(
+        self,
+        state: ClusterState,
+        applier: Applier,
+        policy: Policy,
+        rng: np.random.Generator,
+        clock: Callable[[], float],
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        interval: float = 1.0,
+    ) -> None:
+        self.state = state
+        self.applier = applier
+        self.policy = policy
+        self.rng = rng
+        self.clock = clock
+        self.new_id = new_id
+        self.interval = interval
+        self.wake = asyncio.Event()
+        self.rounds = 0
+
+    def kick(self) -> None:
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+            self.wake.clear()
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduling round failed")
+
+    def requests(self) -> list[PlacementRequest]:
+        """One request per waiting instance whose app's launch delay has passed."""
+        now = self.clock()
+        out = []
+        for entry in self.state.queue.values():
+            app = self.state.apps.get(entry.app_id)
+            if app is None or entry.count <= 0 or entry.launch_after > now:
+                continue
+            out += [
+                app.placement_request(task_id_for(app.id, self.new_id()))
+                for _ in range(entry.count)
+            ]
+        return out
+
+    async def run_once(self) -> Plan | None:
+        requests = self.requests()
+        if not requests:
+            return None
+        snapshot = self.state.view.copy()
+        if len(requests) >= _THREAD_THRESHOLD:
+            plan = await asyncio.to_thread(schedule, requests, snapshot, self.policy, self.rng)
+        else:
+            plan = schedule(requests, snapshot, self.policy, self.rng)
+        self.rounds += 1
+        self._note_reasons(plan, len(snapshot))
+        if plan.placements:
+            await self.applier.apply_plan(plan)
+        return plan
+
+    def _note_reasons(self, plan: Plan, nodes: int) -> None:
+        now = self.clock()
+        placed = {p.app_id for p in plan.placements}
+        unplaced = {}
+        for u in plan.unplaced:
+            unplaced.setdefault(u.app_id, u)
+        for app_id, entry in self.state.queue.items():
+            if app_id in unplaced:
+                entry.reasons = unplaced[app_id].reasons
+                entry.nodes_considered = nodes
+                entry.last_unused_at = now
+            if app_id in placed:
+                entry.last_used_at = now
+        self.state.touch()

@@ -1,0 +1,165 @@
+"""The master's authoritative in-memory state: records as committed, and the scheduler's view.
+
+Everything here mirrors what the store holds; only the applier changes it, right after
+the store transaction that made the change durable. Heartbeats and usage are the one
+exception: they are soft state, never stored. ``generation`` rises with every change
+so the API can cache what it renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from pallet.control.records import (
+    AppRecord,
+    BackoffRecord,
+    DeploymentRecord,
+    NodeRecord,
+    TaskGoal,
+    TaskRecord,
+)
+from pallet.core import ClusterView
+from pallet.model import NodeState
+
+__all__ = ["ClusterState", "NodeLiveness", "QueueEntry"]
+
+
+@dataclass(slots=True)
+class NodeLiveness:
+    """Soft state of a node: its last heartbeat and the usage it reported."""
+
+    last_heartbeat: float | None = None
+    cpu_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """task id -> (cpu seconds, at) of the latest report, for the CPU rate."""
+    cpu_rate: float = 0.0
+    rss_bytes: int = 0
+
+
+@dataclass(slots=True)
+class QueueEntry:
+    """An app waiting for instances, with why the nodes turned the last try down."""
+
+    app_id: str
+    count: int
+    since: float
+    launch_after: float = 0.0
+    reasons: tuple[tuple[str, int], ...] = ()
+    nodes_considered: int = 0
+    last_unused_at: float | None = None
+    last_used_at: float | None = None
+
+
+class ClusterState:
+    def __init__(self) -> None:
+        self.apps: dict[str, AppRecord] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.nodes: dict[str, NodeRecord] = {}
+        self.deployments: dict[str, DeploymentRecord] = {}
+        self.backoff: dict[str, BackoffRecord] = {}
+        self.queue: dict[str, QueueEntry] = {}
+        self.liveness: dict[str, NodeLiveness] = defaultdict(NodeLiveness)
+        self.view = ClusterView()
+        self.tasks_by_app: dict[str, set[str]] = defaultdict(set)
+        self.tasks_by_node: dict[str, set[str]] = defaultdict(set)
+        self.desired_revision: dict[str, int] = {}
+        self._desired_changed: dict[str, asyncio.Event] = {}
+        self.generation = 0
+
+    # ------------------------------------------------------------ changes
+
+    def touch(self) -> None:
+        self.generation += 1
+
+    def put_app(self, app: AppRecord) -> None:
+        self.apps[app.id] = app
+        self.touch()
+
+    def drop_app(self, app_id: str) -> None:
+        self.apps.pop(app_id, None)
+        self.backoff.pop(app_id, None)
+        self.queue.pop(app_id, None)
+        self.touch()
+
+    def put_node(self, record: NodeRecord, revision: int) -> None:
+        """Add or replace a node; a changed shape rebuilds the view (rare: re-registration)."""
+        old = self.nodes.get(record.id)
+        self.nodes[record.id] = record
+        if old is None:
+            self.view.add_nodes([record.node])
+        elif _shape(old) != _shape(record):
+            self.rebuild_view()
+        else:
+            self.view.set_state(record.id, record.state)
+        self.desired_revision.setdefault(record.id, revision)
+        self.touch()
+
+    def set_node_state(self, node_id: str, state: NodeState) -> None:
+        record = self.nodes[node_id]
+        self.nodes[node_id] = replace(record, node=replace(record.node, state=state))
+        self.view.set_state(node_id, state)
+        self.touch()
+
+    def put_task(self, task: TaskRecord, revision: int) -> None:
+        """Insert or update a live task (binding it on the view when new)."""
+        old = self.tasks.get(task.id)
+        self.tasks[task.id] = task
+        if old is None:
+            self.view.assume(task.placement())
+            self.tasks_by_app[task.app_id].add(task.id)
+            self.tasks_by_node[task.node_id].add(task.id)
+            self._desired_changed_on(task.node_id, revision)
+        elif old.goal is not task.goal:
+            self._desired_changed_on(task.node_id, revision)
+        self.touch()
+
+    def drop_task(self, task_id: str, revision: int) -> TaskRecord | None:
+        task = self.tasks.pop(task_id, None)
+        if task is None:
+            return None
+        self.view.release(task_id)
+        self.tasks_by_app[task.app_id].discard(task_id)
+        if not self.tasks_by_app[task.app_id]:
+            del self.tasks_by_app[task.app_id]
+        self.tasks_by_node[task.node_id].discard(task_id)
+        self._desired_changed_on(task.node_id, revision)
+        self.touch()
+        return task
+
+    def rebuild_view(self) -> None:
+        view = ClusterView([r.node for r in self.nodes.values()])
+        for task in self.tasks.values():
+            view.assume(task.placement())
+        self.view = view
+
+    # ------------------------------------------------------------ agents' desired sets
+
+    def _desired_changed_on(self, node_id: str, revision: int) -> None:
+        self.desired_revision[node_id] = max(self.desired_revision.get(node_id, 0), revision)
+        event = self._desired_changed.pop(node_id, None)
+        if event is not None:
+            event.set()
+
+    def desired_tasks(self, node_id: str) -> list[TaskRecord]:
+        """The tasks the node's agent should run: goal RUN and not ended."""
+        tasks = (self.tasks[t] for t in sorted(self.tasks_by_node.get(node_id, ())))
+        return [t for t in tasks if t.goal is TaskGoal.RUN and t.live]
+
+    async def wait_desired(self, node_id: str, after: int, timeout: float) -> None:
+        """Return once the node's desired set is newer than revision ``after``, or after
+        ``timeout`` seconds."""
+        if self.desired_revision.get(node_id, 0) > after:
+            return
+        event = self._desired_changed.setdefault(node_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    def app_tasks(self, app_id: str) -> list[TaskRecord]:
+        return [self.tasks[t] for t in self.tasks_by_app.get(app_id, ())]
+
+
+def _shape(record: NodeRecord) -> tuple[object, ...]:
+    n = record.node
+    return (n.capacity, n.gpu_count, n.gpu_model, n.ports, dict(n.attributes), n.hostname)

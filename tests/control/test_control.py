@@ -1,0 +1,262 @@
+"""Control end to end in one process: memory store, fake clock, agents played by the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from pallet.control import (
+    AppExists,
+    AppLocked,
+    Control,
+    ControlConfig,
+    DeploymentChanged,
+    NodeNotFound,
+    StatusUpdate,
+    TaskGoal,
+    TaskState,
+)
+from pallet.model import Constraint, NodeState, Operator, Resources
+from pallet.store import open_store
+
+from .conftest import (
+    FakeClock,
+    app_tasks,
+    confirm_kills,
+    converge,
+    definition,
+    report,
+    run_all,
+    run_spec,
+    with_nodes,
+)
+
+pytestmark = pytest.mark.anyio
+
+UNIQUE = (Constraint("hostname", Operator.UNIQUE),)
+
+
+async def test_create_places_instances_and_deployment_finishes(control: Control) -> None:
+    await with_nodes(control, 3)
+    sub = control.bus.subscribe()
+    change = await control.apps.create(
+        "/web", definition("/web", 3), run_spec(3, constraints=UNIQUE)
+    )
+    assert change.deployment.id in control.state.deployments
+    await converge(control)
+    tasks = app_tasks(control, "/web")
+    assert len(tasks) == 3
+    assert len({t.node_id for t in tasks}) == 3  # hostname UNIQUE spreads them
+    assert all(t.state is TaskState.STAGING for t in tasks)
+    # the agents see their desired sets
+    rev, specs = await control.nodes.desired(tasks[0].node_id, 0, 0)
+    assert [s["task_id"] for s in specs] == [tasks[0].id] and rev > 0
+    await run_all(control)
+    await control.controller.reconcile()
+    assert not control.state.deployments
+    kinds = []
+    while (event := sub._queue.get_nowait() if not sub._queue.empty() else None) is not None:
+        if isinstance(event, DeploymentChanged):
+            kinds.append(event.kind)
+    assert kinds == ["info", "step_success", "success"]
+
+
+async def test_duplicate_create_is_refused_and_changes_nothing(control: Control) -> None:
+    await control.apps.create("/web", definition("/web"), run_spec())
+    revision = await control.store.revision()
+    with pytest.raises(AppExists):
+        await control.apps.create("/web", definition("/web", 5), run_spec(5))
+    assert await control.store.revision() == revision
+    assert control.state.apps["/web"].instances == 1
+
+
+async def test_scale_down_kills_youngest_and_locks_without_force(
+    control: Control, clock: FakeClock
+) -> None:
+    await with_nodes(control, 3)
+    await control.apps.create("/web", definition("/web", 3), run_spec(3))
+    await converge(control)
+    first, second, third = app_tasks(control, "/web")
+    for task in (first, second, third):  # started one second apart
+        clock.advance(1)
+        await report(control, task.id, TaskState.STARTING)
+        await report(control, task.id, TaskState.RUNNING)
+    await control.controller.reconcile()
+    change = await control.apps.update("/web", definition("/web", 1), run_spec(1))
+    assert change.app is not None and change.app.config_version != change.app.version
+    with pytest.raises(AppLocked):
+        await control.apps.update("/web", definition("/web", 2), run_spec(2))
+    await control.controller.reconcile()
+    goals = {t.id: t.goal for t in app_tasks(control, "/web")}
+    assert goals == {first.id: TaskGoal.RUN, second.id: TaskGoal.KILL, third.id: TaskGoal.KILL}
+    await confirm_kills(control)
+    await control.controller.reconcile()
+    assert [t.id for t in app_tasks(control, "/web")] == [first.id]
+    assert not control.state.deployments
+
+
+async def test_failed_task_is_replaced_after_marathons_backoff(
+    control: Control, clock: FakeClock
+) -> None:
+    await with_nodes(control, 1)
+    await control.apps.create("/web", definition("/web"), run_spec(1))
+    await converge(control)
+    await run_all(control)
+    (task,) = app_tasks(control, "/web")
+    await report(control, task.id, TaskState.FAILED, message="Command exited with status 1")
+    assert control.state.backoff["/web"].delay == 1.0
+    failure = control.state.backoff["/web"].last_failure
+    assert failure is not None and failure["message"] == "Command exited with status 1"
+    await converge(control)
+    assert app_tasks(control, "/web") == []  # backing off
+    assert control.state.queue["/web"].count == 1
+    clock.advance(1.0)
+    await converge(control)
+    (again,) = app_tasks(control, "/web")
+    await run_all(control)
+    await report(control, again.id, TaskState.FAILED)
+    assert control.state.backoff["/web"].delay == pytest.approx(1.15)
+    clock.advance(1.1)
+    await converge(control)
+    assert app_tasks(control, "/web") == []
+    clock.advance(0.1)
+    await converge(control)
+    assert len(app_tasks(control, "/web")) == 1
+    # a config change resets the delay
+    await control.apps.update(
+        "/web", definition("/web", 1, cmd="true"), run_spec(1, cmd="true"), force=True
+    )
+    assert control.state.backoff["/web"].delay == 0.0
+
+
+async def test_statuses_are_idempotent_by_seq(control: Control) -> None:
+    await with_nodes(control, 1)
+    await control.apps.create("/web", definition("/web"), run_spec(1))
+    await converge(control)
+    (task,) = app_tasks(control, "/web")
+    running = StatusUpdate(task.id, TaskState.RUNNING, 2)
+    starting = StatusUpdate(task.id, TaskState.STARTING, 1)
+    acks = await control.nodes.statuses(task.node_id, [running, starting, running])
+    assert acks == [(task.id, 2), (task.id, 1), (task.id, 2)]
+    assert control.state.tasks[task.id].state is TaskState.RUNNING
+    assert control.state.tasks[task.id].seq == 2
+    # an unknown task is acknowledged too, so the agent stops resending
+    assert await control.nodes.statuses(
+        task.node_id, [StatusUpdate("x.y", TaskState.KILLED, 3)]
+    ) == [("x.y", 3)]
+    with pytest.raises(NodeNotFound):
+        await control.nodes.statuses("nope", [running])
+
+
+async def test_lost_node_goes_unreachable_and_its_tasks_are_replaced(
+    control: Control, clock: FakeClock
+) -> None:
+    nodes = await with_nodes(control, 3)
+    await control.apps.create("/web", definition("/web", 2), run_spec(2, constraints=UNIQUE))
+    await converge(control)
+    await run_all(control)
+    lost_task = app_tasks(control, "/web")[0]
+    lost = lost_task.node_id
+    clock.advance(3)
+    for n in nodes:
+        if n != lost:
+            await control.nodes.heartbeat(n, {})
+    clock.advance(3)  # the lost node is 6 s silent, the others 3 s (grace 5 s)
+    assert await control.nodes.check() == [lost]
+    assert control.state.nodes[lost].state is NodeState.UNREACHABLE
+    assert control.state.tasks[lost_task.id].state is TaskState.UNREACHABLE
+    await converge(control)
+    tasks = app_tasks(control, "/web")
+    assert lost_task.id not in {t.id for t in tasks}  # replaced and expunged (strategy 0, 0)
+    assert len(tasks) == 2 and lost not in {t.node_id for t in tasks}
+    # the node returns: ACTIVE again, and its agent no longer has the old task in its set
+    await control.nodes.heartbeat(lost, {})
+    assert control.state.nodes[lost].state is NodeState.ACTIVE
+    _, specs = await control.nodes.desired(lost, 0, 0)
+    assert lost_task.id not in {s["task_id"] for s in specs}
+
+
+async def test_returning_node_kills_replaced_tasks_it_still_runs(
+    control: Control, clock: FakeClock
+) -> None:
+    await with_nodes(control, 2)
+    run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
+    await control.apps.create("/web", definition("/web"), run)
+    await converge(control)
+    await run_all(control)
+    (task,) = app_tasks(control, "/web")
+    other = next(n for n in control.state.nodes if n != task.node_id)
+    clock.advance(4)
+    await control.nodes.heartbeat(other, {})
+    clock.advance(2)
+    await control.nodes.check()
+    clock.advance(1)
+    await converge(control)
+    assert control.state.tasks[task.id].replaced
+    await control.nodes.heartbeat(task.node_id, {})
+    assert control.state.tasks[task.id].goal is TaskGoal.KILL
+    assert control.state.tasks[task.id].state is TaskState.RUNNING
+
+
+async def test_agent_restart_loses_its_tasks(control: Control) -> None:
+    from .conftest import node
+
+    await with_nodes(control, 1)
+    await control.apps.create("/web", definition("/web"), run_spec(1))
+    await converge(control)
+    (task,) = app_tasks(control, "/web")
+    await control.nodes.register(node(0), "http://127.0.0.1:5051", "another-boot")
+    assert task.id not in control.state.tasks
+
+
+async def test_applier_never_overcommits_a_stale_plan(control: Control) -> None:
+    await with_nodes(control, 1, cpu=1000)
+    await control.apps.create(
+        "/a", definition("/a", 10), run_spec(10, resources=Resources(300, 32))
+    )
+    await control.controller.reconcile()
+    plan_a = control.scheduler.requests()
+    assert len(plan_a) == 10
+    await converge(control)
+    view = control.state.view
+    assert int(view.free_cpu.min()) >= 0
+    assert len(app_tasks(control, "/a")) == 3  # 3 x 300 of 1000 millicpus
+    entry = control.state.queue["/a"]
+    assert entry.count == 7 and entry.reasons == (("insufficient cpus", 1),)
+
+
+async def test_delete_stops_tasks_then_terminates(control: Control) -> None:
+    await with_nodes(control, 2)
+    await control.apps.create("/web", definition("/web", 2), run_spec(2))
+    await converge(control)
+    await run_all(control)
+    await control.controller.reconcile()
+    change = await control.apps.delete("/web")
+    assert "/web" not in control.state.apps
+    await control.controller.reconcile()
+    assert all(t.goal is TaskGoal.KILL for t in app_tasks(control, "/web"))
+    assert change.deployment.id in control.state.deployments
+    await confirm_kills(control)
+    await control.controller.reconcile()
+    assert not control.state.deployments and not control.state.tasks
+
+
+async def test_state_survives_a_master_restart(clock: FakeClock, tmp_path) -> None:
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = await open_store(url, clock=clock, expiry_interval=None)
+    first = Control(store, ControlConfig(seed=1), clock=clock)
+    await first.load()
+    await with_nodes(first, 2)
+    await first.apps.create("/web", definition("/web", 2), run_spec(2))
+    await converge(first)
+    await run_all(first)
+    tasks = {t.id: t for t in first.state.tasks.values()}
+    await store.close()
+    store = await open_store(url, clock=clock, expiry_interval=None)
+    second = Control(store, ControlConfig(seed=1), clock=clock)
+    await second.load()
+    assert second.state.tasks == tasks
+    assert set(second.state.apps) == {"/web"}
+    assert second.state.view.free_cpu.tolist() == first.state.view.free_cpu.tolist()
+    await converge(second)
+    assert second.state.tasks == tasks  # nothing to do: already converged
+    await store.close()
