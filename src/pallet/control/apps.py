@@ -33,6 +33,7 @@ from pallet.control.records import (
     DeploymentRecord,
     RunSpec,
     TaskRecord,
+    decode,
     encode,
 )
 from pallet.control.state import ClusterState
@@ -195,12 +196,19 @@ class AppService:
             self.state.drop_app(app_id)
             return Change(current, change.deployment)
 
+    async def reset_delay(self, app_id: str) -> None:
+        """Forget the app's launch delay (``DELETE /v2/queue/{id}/delay``)."""
+        async with self.applier.lock:
+            if app_id not in self.state.apps:
+                raise AppNotFound(app_id)
+            await self.applier.commit([self._reset_backoff(app_id)])
+            self.state.touch()
+        self.applier.kick()
+
     async def versions(self, app_id: str) -> list[AppRecord]:
         if app_id not in self.state.apps:
             raise AppNotFound(app_id)
         kvs, _ = await self.applier.store.list(versions_prefix(app_id))
-        from pallet.control.records import decode
-
         return [AppRecord.from_json(decode(kv.value)) for kv in kvs]
 
     # ------------------------------------------------------------ tasks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
 
 from pallet.control.records import (
@@ -25,6 +25,8 @@ from pallet.core import ClusterView
 from pallet.model import NodeState
 
 __all__ = ["ClusterState", "NodeLiveness", "QueueEntry"]
+
+_RECENT = 1000
 
 
 @dataclass(slots=True)
@@ -66,6 +68,8 @@ class ClusterState:
         self.tasks_by_node: dict[str, set[str]] = defaultdict(set)
         self.desired_revision: dict[str, int] = {}
         self._desired_changed: dict[str, asyncio.Event] = {}
+        self.recently_ended: OrderedDict[str, TaskRecord] = OrderedDict()
+        """The last tasks that ended (bounded), so their logs can still be found."""
         self.generation = 0
 
     # ------------------------------------------------------------ changes
@@ -125,6 +129,9 @@ class ClusterState:
             del self.tasks_by_app[task.app_id]
         self.tasks_by_node[task.node_id].discard(task_id)
         self._desired_changed_on(task.node_id, revision)
+        self.recently_ended[task_id] = task
+        while len(self.recently_ended) > _RECENT:
+            self.recently_ended.popitem(last=False)
         self.touch()
         return task
 

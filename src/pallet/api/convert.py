@@ -1,0 +1,149 @@
+"""From Marathon's app spec to control's records and back: ``RunSpec``, stored definitions,
+task records for rendering; pure except for the spec cache.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from typing import Any
+
+from pallet.api.marathon import (
+    AppSpec,
+    MesosTaskState,
+    TaskRecord,
+    Violation,
+    app_json,
+    normalize_app,
+    not_valid,
+    read_app,
+)
+from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
+from pallet.control import TaskRecord as ControlTask
+
+__all__ = [
+    "SpecCache",
+    "check_runnable",
+    "definition_of",
+    "epoch",
+    "marathon_task",
+    "moment",
+    "run_spec",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def moment(version: str) -> datetime:
+    """A stored version text (``2024-05-06T07:08:09.123Z``) as a datetime."""
+    return datetime.fromisoformat(version)
+
+
+def epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def check_runnable(spec: AppSpec) -> None:
+    """Pallet runs commands; an app with neither ``cmd`` nor ``args`` cannot run yet."""
+    if spec.cmd is None and not spec.args:
+        message = "Pallet runs commands: set cmd or args (container images are not supported yet)"
+        raise not_valid([Violation("/cmd", message)])
+
+
+def run_spec(spec: AppSpec) -> RunSpec:
+    """What control needs of ``spec``."""
+    unreachable = spec.unreachable_strategy
+    ports = spec.port_definitions or ()
+    grace = spec.task_kill_grace_period_seconds
+    return RunSpec(
+        instances=spec.instances,
+        resources=spec.resources,
+        host_ports=spec.host_ports,
+        port_names=tuple(p.name or "" for p in ports),
+        constraints=spec.constraints,
+        role=spec.role,
+        cmd=spec.cmd,
+        args=spec.args,
+        env={k: v for k, v in spec.env.items() if isinstance(v, str)},
+        labels=dict(spec.labels),
+        kill_grace_seconds=3.0 if grace is None else float(grace),
+        backoff_seconds=float(spec.backoff_seconds),
+        backoff_factor=float(spec.backoff_factor),
+        max_launch_delay_seconds=float(spec.max_launch_delay_seconds),
+        kill_selection=spec.kill_selection.value,
+        unreachable_inactive_after=(
+            None if unreachable is None else float(unreachable.inactive_after_seconds)
+        ),
+        unreachable_expunge_after=(
+            0.0 if unreachable is None else float(unreachable.expunge_after_seconds)
+        ),
+        minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
+        maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
+    )
+
+
+def definition_of(spec: AppSpec) -> dict[str, Any]:
+    """The Marathon JSON of ``spec`` as stored (without its version)."""
+    doc = app_json(spec, _EPOCH)
+    doc.pop("version", None)
+    return doc
+
+
+class SpecCache:
+    """``AppSpec`` by (app id, version): reading a stored definition back is not free."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._specs: dict[tuple[str, str], AppSpec] = {}
+        self._size = size
+
+    def put(self, record: AppRecord, spec: AppSpec) -> None:
+        if len(self._specs) >= self._size:
+            self._specs.clear()
+        self._specs[(record.id, record.version)] = spec
+
+    def get(self, record: AppRecord) -> AppSpec:
+        key = (record.id, record.version)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = normalize_app(read_app(record.definition))
+            self.put(record, spec)
+        return spec
+
+
+_STATES = {s.value: s for s in MesosTaskState}
+
+
+def _state(task: ControlTask) -> MesosTaskState:
+    if task.goal is TaskGoal.KILL and task.live:
+        return MesosTaskState.TASK_KILLING
+    if task.state is TaskState.LOST:
+        return MesosTaskState.TASK_UNREACHABLE
+    if task.state is TaskState.GONE_BY_OPERATOR:
+        return MesosTaskState.TASK_GONE
+    return _STATES.get(task.state.value, MesosTaskState.TASK_UNKNOWN)
+
+
+def _ip(host: str) -> tuple[str, ...]:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return ()
+    return (host,)
+
+
+def marathon_task(task: ControlTask, service_ports: tuple[int, ...] = ()) -> TaskRecord:
+    """A control task as the Marathon renderers want it."""
+    return TaskRecord(
+        id=task.id,
+        app_id=task.app_id,
+        host=task.host,
+        state=_state(task),
+        role=task.role,
+        agent_id=task.node_id,
+        host_ports=task.ports,
+        service_ports=service_ports,
+        ip_addresses=_ip(task.host),
+        staged_at=epoch(task.staged_at),
+        started_at=epoch(task.started_at) if task.started_at is not None else None,
+        version=moment(task.version),
+    )

@@ -1,0 +1,187 @@
+"""Rendering the master's state in Marathon's shapes: apps with their embeds, deployments,
+the launch queue; pure over ``ClusterState`` plus small caches.
+
+``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON is cached by
+what it depends on (version, counts, deployments, last failure), and the whole
+serialized list by the state's ``generation``, which every change raises.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from pallet.api.convert import SpecCache, epoch, marathon_task, moment
+from pallet.api.marathon import (
+    ActionName,
+    Deployment,
+    MesosTaskState,
+    QueueDelay,
+    QueueItem,
+    TaskCounts,
+    TaskRecord,
+    app_json,
+    deployments_json,
+    offers_summary,
+    queue_json,
+    task_failure_json,
+)
+from pallet.api.marathon.params import AppEmbed
+from pallet.control import AppRecord, ClusterState, DeploymentRecord, TaskGoal, TaskState
+from pallet.control import TaskRecord as ControlTask
+
+__all__ = ["Renderer"]
+
+
+def _counts(tasks: Iterable[ControlTask]) -> TaskCounts:
+    staged = running = 0
+    for t in tasks:
+        if t.goal is TaskGoal.KILL:
+            continue
+        if t.state is TaskState.RUNNING:
+            running += 1
+        elif t.state in (TaskState.STAGING, TaskState.STARTING):
+            staged += 1
+    return TaskCounts(staged=staged, running=running)
+
+
+class Renderer:
+    def __init__(self, state: ClusterState, specs: SpecCache) -> None:
+        self.state = state
+        self.specs = specs
+        self._apps: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._lists: dict[tuple[object, ...], bytes] = {}
+        self._list_generation = -1
+
+    # ------------------------------------------------------------ apps
+
+    def service_ports(self, app: AppRecord) -> tuple[int, ...]:
+        ports = app.definition.get("portDefinitions") or []
+        return tuple(int(p.get("port", 0)) for p in ports if isinstance(p, dict))
+
+    def tasks_of(self, app: AppRecord) -> list[ControlTask]:
+        return sorted(self.state.app_tasks(app.id), key=lambda t: (t.staged_at, t.id))
+
+    def task_json_records(self, app: AppRecord) -> list[Any]:
+        ports = self.service_ports(app)
+        return [marathon_task(t, ports) for t in self.tasks_of(app)]
+
+    def last_failure(self, app_id: str) -> dict[str, Any] | None:
+        backoff = self.state.backoff.get(app_id)
+        failure = backoff.last_failure if backoff is not None else None
+        if not failure:
+            return None
+        state = failure.get("state", "")
+        known = {s.value for s in MesosTaskState}
+        record = TaskRecord(
+            id=failure["task_id"],
+            app_id=app_id,
+            host=failure.get("host", ""),
+            state=MesosTaskState(state) if state in known else MesosTaskState.TASK_FAILED,
+            agent_id=failure.get("node_id"),
+            version=moment(failure["version"]),
+        )
+        return task_failure_json(record, failure.get("message") or "", epoch(failure["timestamp"]))
+
+    def app(
+        self,
+        app: AppRecord,
+        embeds: frozenset[AppEmbed],
+        version_info: bool = True,
+    ) -> dict[str, Any]:
+        """One app's JSON with the embeds asked for."""
+        tasks = self.state.app_tasks(app.id)
+        counts = _counts(tasks) if AppEmbed.COUNTS in embeds else None
+        deployments = (
+            sorted(d.id for d in self.state.deployments.values() if d.app_id == app.id)
+            if AppEmbed.DEPLOYMENTS in embeds
+            else None
+        )
+        failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
+        with_tasks = AppEmbed.TASKS in embeds
+        key = None
+        if not with_tasks:
+            stamp = failure["timestamp"] if failure else None
+            key = (
+                app.id,
+                app.version,
+                counts,
+                tuple(deployments or ()),
+                stamp,
+                embeds,
+                version_info,
+            )
+            cached = self._apps.get(key)
+            if cached is not None:
+                return cached
+        spec = self.specs.get(app)
+        doc = app_json(
+            spec,
+            moment(app.version),
+            version_info=(moment(app.last_scaling_at), moment(app.config_version))
+            if version_info
+            else None,
+            counts=counts,
+            deployments=deployments,
+            tasks=self.task_json_records(app) if with_tasks else None,
+            last_task_failure=failure,
+        )
+        if key is not None:
+            if len(self._apps) > 50_000:
+                self._apps.clear()
+            self._apps[key] = doc
+        return doc
+
+    def app_list(
+        self, apps: list[AppRecord], embeds: frozenset[AppEmbed], key: tuple[object, ...]
+    ) -> bytes:
+        """``{"apps": [...]}`` serialized, cached until the state changes."""
+        if self._list_generation != self.state.generation:
+            self._lists.clear()
+            self._list_generation = self.state.generation
+        body = self._lists.get(key)
+        if body is None:
+            doc = {"apps": [self.app(a, embeds) for a in apps]}
+            body = json.dumps(doc, separators=(",", ":")).encode()
+            self._lists[key] = body
+        return body
+
+    # ------------------------------------------------------------ deployments and queue
+
+    def deployment_model(self, d: DeploymentRecord) -> Deployment:
+        steps = [[(ActionName(a), d.app_id) for a in step] for step in d.steps]
+        return Deployment.running(d.id, moment(d.version), steps, d.current_step)
+
+    def deployments(self) -> list[dict[str, Any]]:
+        items = sorted(self.state.deployments.values(), key=lambda d: (d.started_at, d.id))
+        return deployments_json([self.deployment_model(d) for d in items])
+
+    def queue(self, now: float, embed_offers: bool = False) -> dict[str, Any]:
+        items = []
+        for entry in self.state.queue.values():
+            app = self.state.apps.get(entry.app_id)
+            if app is None or entry.count <= 0:
+                continue
+            left = max(0.0, entry.launch_after - now)
+            try:
+                summary = offers_summary(
+                    entry.reasons,
+                    max(entry.nodes_considered, sum(n for _, n in entry.reasons)),
+                    epoch(entry.last_unused_at) if entry.last_unused_at else None,
+                    epoch(entry.last_used_at) if entry.last_used_at else None,
+                )
+            except ValueError:
+                summary = offers_summary((), entry.nodes_considered)
+            items.append(
+                QueueItem(
+                    app=self.app(app, frozenset()),
+                    count=entry.count,
+                    delay=QueueDelay(time_left_seconds=math.ceil(left), overdue=left <= 0),
+                    since=epoch(entry.since),
+                    processed_offers_summary=summary,
+                    last_unused_offers=[] if embed_offers else None,
+                )
+            )
+        return queue_json(items)

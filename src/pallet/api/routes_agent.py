@@ -1,0 +1,127 @@
+"""The agent protocol under ``/v1/agent``: register, long-poll the desired task set, post
+status updates (acknowledged by task id and seq) and heartbeat with usage; does I/O.
+
+    POST /v1/agent/register                     {"node", "address", "boot_id"} -> {"node_id", "revision"}
+    GET  /v1/agent/nodes/{id}/desired?after=&wait=          -> {"revision", "tasks": [TaskSpec fields]}
+    POST /v1/agent/nodes/{id}/status            {"statuses": [...]} -> {"acks": [[task id, seq], ...]}
+    POST /v1/agent/nodes/{id}/heartbeat         {"usage": {task id: {"cpu_seconds", "rss_bytes"}}}
+
+An unknown node answers 404: the agent registers again.
+"""
+
+from __future__ import annotations
+
+import pydantic
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from pallet.api.context import context
+from pallet.api.http import json_response, read_json
+from pallet.api.marathon import MarathonApiError
+from pallet.control import StatusUpdate, TaskState, node_from_json
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_MAX_WAIT = 60.0
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+
+
+class NodeBody(_Model):
+    id: str = pydantic.Field(min_length=1, max_length=200)
+    hostname: str = pydantic.Field(min_length=1)
+    capacity: tuple[int, int, int, int]
+    gpu_count: int = 0
+    gpu_model: str = ""
+    ports: list[str] = []
+    attributes: dict[str, str] = {}
+
+
+class RegisterBody(_Model):
+    node: NodeBody
+    address: str = ""
+    boot_id: str = ""
+
+
+class StatusBody(_Model):
+    task_id: str
+    state: TaskState
+    seq: int = pydantic.Field(ge=1)
+    reason: str | None = None
+    message: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+class StatusesBody(_Model):
+    statuses: list[StatusBody]
+
+
+class UsageBody(_Model):
+    cpu_seconds: float = 0.0
+    rss_bytes: int = 0
+
+
+class HeartbeatBody(_Model):
+    usage: dict[str, UsageBody] = {}
+
+
+def _parse(model: type[_Model], body: object) -> _Model:
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as e:
+        details = [
+            {"path": "/" + "/".join(str(p) for p in err["loc"]), "errors": [err["msg"]]}
+            for err in e.errors(include_url=False)
+        ]
+        raise MarathonApiError(
+            422, {"message": "Invalid agent message", "details": details}
+        ) from None
+
+
+@router.post("/v1/agent/register")
+async def register(request: Request) -> Response:
+    ctx = context(request)
+    body = _parse(RegisterBody, await read_json(request))
+    assert isinstance(body, RegisterBody)
+    node = node_from_json(body.node.model_dump())
+    record = await ctx.control.nodes.register(node, body.address, body.boot_id)
+    revision = ctx.control.state.desired_revision.get(record.id, 0)
+    return json_response({"node_id": record.id, "revision": revision})
+
+
+@router.get("/v1/agent/nodes/{node_id}/desired")
+async def desired(node_id: str, request: Request) -> Response:
+    ctx = context(request)
+    q = request.query_params
+    try:
+        after = int(q.get("after", "0"))
+        wait = min(_MAX_WAIT, max(0.0, float(q.get("wait", "0"))))
+    except ValueError:
+        raise MarathonApiError(422, {"message": "after and wait must be numbers"}) from None
+    revision, tasks = await ctx.control.nodes.desired(node_id, after, wait)
+    return json_response({"revision": revision, "tasks": tasks})
+
+
+@router.post("/v1/agent/nodes/{node_id}/status")
+async def status(node_id: str, request: Request) -> Response:
+    ctx = context(request)
+    body = _parse(StatusesBody, await read_json(request))
+    assert isinstance(body, StatusesBody)
+    updates = [StatusUpdate(**s.model_dump()) for s in body.statuses]
+    acks = await ctx.control.nodes.statuses(node_id, updates)
+    return json_response({"acks": [list(a) for a in acks]})
+
+
+@router.post("/v1/agent/nodes/{node_id}/heartbeat")
+async def heartbeat(node_id: str, request: Request) -> Response:
+    ctx = context(request)
+    body = _parse(HeartbeatBody, await read_json(request))
+    assert isinstance(body, HeartbeatBody)
+    usage = {tid: (u.cpu_seconds, u.rss_bytes) for tid, u in body.usage.items()}
+    state = await ctx.control.nodes.heartbeat(node_id, usage)
+    return json_response({"state": state.value})

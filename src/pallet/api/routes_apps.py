@@ -1,0 +1,251 @@
+"""``/v2/apps``: list, create, show, update (PUT/PATCH), delete, restart, the app's tasks and
+versions, Marathon field for field; does I/O through ``Control``.
+
+App ids are paths (``/prod/web``), and the Marathon client doubles the slash
+(``/v2/apps//web``), so one catch-all route per method reads the rest of the path and
+splits off ``/restart``, ``/tasks[/<task id>]`` and ``/versions[/<version>]``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from pallet.api.context import ApiContext, context
+from pallet.api.convert import check_runnable, definition_of, marathon_task, moment, run_spec
+from pallet.api.http import json_response, read_json
+from pallet.api.marathon import (
+    ApiPostEvent,
+    AppSpec,
+    app_not_found,
+    apply_update,
+    deployment_result_json,
+    normalize_app,
+    parse_bool,
+    parse_embed,
+    read_app,
+    read_update,
+    rollback_version,
+    task_json,
+    task_not_found,
+)
+from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
+from pallet.api.marathon.pathid import canonical_path
+from pallet.control import AppRecord, Change
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_TASK = re.compile(r"^(?P<app>.*)/tasks/(?P<task>[^/]+)$")
+_VERSION = re.compile(r"^(?P<app>.*)/versions/(?P<version>[^/]+)$")
+
+
+def _deployment_response(change: Change, status: int = 200) -> Response:
+    doc = deployment_result_json(change.deployment.id, moment(change.deployment.version))
+    return json_response(doc, status, {"Marathon-Deployment-Id": change.deployment.id})
+
+
+def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppRecord) -> None:
+    event = ApiPostEvent(
+        timestamp=moment(app.version),
+        client_ip=request.client.host if request.client else "",
+        uri=str(request.url.path),
+        app_definition=ctx.renderer.app(app, frozenset()),
+    )
+    ctx.control.bus.publish(event)
+
+
+def _spec_and_record(ctx: ApiContext, spec: AppSpec) -> tuple[dict[str, Any], Any]:
+    check_runnable(spec)
+    return definition_of(spec), run_spec(spec)
+
+
+def _app(ctx: ApiContext, app_id: str) -> AppRecord:
+    app = ctx.control.state.apps.get(app_id)
+    if app is None:
+        raise app_not_found(app_id)
+    return app
+
+
+# ------------------------------------------------------------------ the collection
+
+
+@router.get("/v2/apps")
+async def list_apps(request: Request) -> Response:
+    ctx = context(request)
+    q = request.query_params
+    embeds = parse_embed(q.getlist("embed"), INDEX_EMBEDS)
+    cmd, id_filter, label = q.get("cmd"), q.get("id"), q.get("label")
+    apps = sorted(ctx.control.state.apps.values(), key=lambda a: a.id)
+    if cmd:
+        apps = [a for a in apps if cmd in (a.run.cmd or "")]
+    if id_filter:
+        apps = [a for a in apps if id_filter in a.id]
+    if label:
+        name, _, value = label.partition("==")
+        apps = [
+            a
+            for a in apps
+            if name.strip() in a.run.labels
+            and (not value or a.run.labels[name.strip()] == value.strip())
+        ]
+    key = (embeds, cmd, id_filter, label)
+    if AppEmbed.TASKS in embeds:
+        body = ctx.renderer.app_list(apps, embeds, key)
+    else:
+        body = ctx.renderer.app_list(apps, embeds, key)
+    return Response(body, 200, media_type="application/json")
+
+
+@router.post("/v2/apps")
+async def create_app(request: Request) -> Response:
+    ctx = context(request)
+    body = await read_json(request)
+    spec = normalize_app(read_app(body), default_role=ctx.info.default_role)
+    return await _create(ctx, request, spec)
+
+
+async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
+    definition, run = _spec_and_record(ctx, spec)
+    change = await ctx.control.apps.create(spec.id, definition, run)
+    assert change.app is not None
+    ctx.specs.put(change.app, spec)
+    _publish_post(ctx, request, spec, change.app)
+    embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
+    doc = ctx.renderer.app(change.app, embeds, version_info=False)
+    headers = {"Location": f"/v2/apps{spec.id}", "Marathon-Deployment-Id": change.deployment.id}
+    return json_response(doc, 201, headers)
+
+
+# ------------------------------------------------------------------ one app and its parts
+
+
+@router.get("/v2/apps/{rest:path}")
+async def get_app(rest: str, request: Request) -> Response:
+    ctx = context(request)
+    if m := _TASK.match(rest):
+        raise task_not_found(m.group("task"))
+    if rest.endswith("/tasks"):
+        app = _app(ctx, canonical_path(rest[: -len("/tasks")]))
+        return json_response({"tasks": [task_json(t) for t in ctx.renderer.task_json_records(app)]})
+    if rest.endswith("/versions"):
+        app_id = canonical_path(rest[: -len("/versions")])
+        versions = await ctx.control.apps.versions(app_id)
+        return json_response({"versions": sorted((v.version for v in versions), reverse=True)})
+    if m := _VERSION.match(rest):
+        app_id = canonical_path(m.group("app"))
+        version = m.group("version")
+        for record in await ctx.control.apps.versions(app_id):
+            if record.version == version or _same_moment(record.version, version):
+                return json_response(ctx.renderer.app(record, frozenset(), version_info=False))
+        raise app_not_found(app_id, _parse_or_none(version))
+    app = _app(ctx, canonical_path(rest))
+    embeds = parse_embed(request.query_params.getlist("embed"), SHOW_EMBEDS)
+    return json_response({"app": ctx.renderer.app(app, embeds)})
+
+
+def _parse_or_none(version: str) -> Any:
+    try:
+        return moment(version)
+    except ValueError:
+        return None
+
+
+def _same_moment(a: str, b: str) -> bool:
+    try:
+        return moment(a) == moment(b)
+    except ValueError:
+        return False
+
+
+@router.put("/v2/apps/{rest:path}")
+async def put_app(rest: str, request: Request) -> Response:
+    return await _update(rest, request, create_missing=True)
+
+
+@router.patch("/v2/apps/{rest:path}")
+async def patch_app(rest: str, request: Request) -> Response:
+    return await _update(rest, request, create_missing=False)
+
+
+async def _update(rest: str, request: Request, create_missing: bool) -> Response:
+    ctx = context(request)
+    app_id = canonical_path(rest)
+    force = parse_bool(request.query_params.get("force"))
+    body = await read_json(request)
+    current = ctx.control.state.apps.get(app_id)
+    if current is None:
+        if not create_missing:
+            raise app_not_found(app_id)
+        spec = normalize_app(read_app(body, app_id), default_role=ctx.info.default_role)
+        definition, run = _spec_and_record(ctx, spec)
+        change = await ctx.control.apps.create(app_id, definition, run)
+        assert change.app is not None
+        ctx.specs.put(change.app, spec)
+        _publish_post(ctx, request, spec, change.app)
+        return _deployment_response(change, 201)
+    update = read_update(body)
+    target = rollback_version(update)
+    if target is not None:
+        spec = await _version_spec(ctx, app_id, target)
+    else:
+        spec = apply_update(ctx.specs.get(current), update, default_role=ctx.info.default_role)
+    definition, run = _spec_and_record(ctx, spec)
+    change = await ctx.control.apps.update(app_id, definition, run, force=force)
+    assert change.app is not None
+    ctx.specs.put(change.app, spec)
+    _publish_post(ctx, request, spec, change.app)
+    return _deployment_response(change)
+
+
+async def _version_spec(ctx: ApiContext, app_id: str, version: Any) -> AppSpec:
+    for record in await ctx.control.apps.versions(app_id):
+        if moment(record.version) == version:
+            return ctx.specs.get(record)
+    raise app_not_found(app_id, version)
+
+
+@router.delete("/v2/apps/{rest:path}")
+async def delete_app(rest: str, request: Request) -> Response:
+    ctx = context(request)
+    q = request.query_params
+    force = parse_bool(q.get("force"))
+    scale = parse_bool(q.get("scale"))
+    if (m := _TASK.match(rest)) and canonical_path(rest) not in ctx.control.state.apps:
+        app = _app(ctx, canonical_path(m.group("app")))
+        task = ctx.control.state.tasks.get(m.group("task"))
+        if task is None or task.app_id != app.id:
+            raise task_not_found(m.group("task"))
+        killed, change = await ctx.control.apps.kill_tasks([task.id], scale=scale, force=force)
+        if change is not None:
+            return _deployment_response(change)
+        ports = ctx.renderer.service_ports(app)
+        return json_response({"task": task_json(marathon_task(killed[0], ports))})
+    if rest.endswith("/tasks") and canonical_path(rest) not in ctx.control.state.apps:
+        app = _app(ctx, canonical_path(rest[: -len("/tasks")]))
+        host = q.get("host")
+        tasks = [t for t in ctx.control.state.app_tasks(app.id) if not host or t.host == host]
+        killed, change = await ctx.control.apps.kill_tasks(
+            [t.id for t in tasks], scale=scale, force=force
+        )
+        if change is not None:
+            return _deployment_response(change)
+        ports = ctx.renderer.service_ports(app)
+        return json_response({"tasks": [task_json(marathon_task(t, ports)) for t in killed]})
+    change = await ctx.control.apps.delete(canonical_path(rest), force=force)
+    return _deployment_response(change)
+
+
+@router.post("/v2/apps/{rest:path}")
+async def post_app(rest: str, request: Request) -> Response:
+    ctx = context(request)
+    if not rest.endswith("/restart"):
+        raise app_not_found(canonical_path(rest))
+    app_id = canonical_path(rest[: -len("/restart")])
+    force = parse_bool(request.query_params.get("force"))
+    change = await ctx.control.apps.restart(app_id, force=force)
+    return _deployment_response(change)

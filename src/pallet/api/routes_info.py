@@ -1,0 +1,239 @@
+"""``/v2/info``, ``/v2/leader``, ``/ping``, the event stream ``/v2/events`` and Prometheus
+``/metrics``; does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+
+from pallet.api.context import ApiContext, context
+from pallet.api.convert import epoch, marathon_task, moment
+from pallet.api.http import json_response
+from pallet.api.marathon import (
+    AppTerminatedEvent,
+    DeploymentFailedEvent,
+    DeploymentInfoEvent,
+    DeploymentPlan,
+    DeploymentStep,
+    DeploymentStepSuccessEvent,
+    DeploymentSuccessEvent,
+    EventStreamAttached,
+    Group,
+    MarathonEvent,
+    StatusUpdateEvent,
+    info_json,
+    leader_json,
+    sse_frame,
+)
+from pallet.api.marathon.deployment import DeploymentAction
+from pallet.control import (
+    AppRecord,
+    AppTerminated,
+    DeploymentChanged,
+    DeploymentRecord,
+    TaskChanged,
+)
+
+__all__ = ["MetricsCollector", "router"]
+
+router = APIRouter()
+
+_KEEPALIVE_SECONDS = 15.0
+
+
+@router.get("/ping")
+async def ping() -> Response:
+    return PlainTextResponse("pong")
+
+
+@router.get("/v2/info")
+async def info(request: Request) -> Response:
+    return json_response(info_json(context(request).info))
+
+
+@router.get("/v2/leader")
+async def leader(request: Request) -> Response:
+    s = context(request).info
+    return json_response(leader_json(s.leader or f"{s.hostname}:{s.http_port}"))
+
+
+# ------------------------------------------------------------------ events
+
+
+def _group(ctx: ApiContext, app: dict[str, Any] | None, version: datetime) -> Group:
+    apps = (
+        [ctx.renderer.app(AppRecord.from_json(app), frozenset(), version_info=False)] if app else []
+    )
+    return Group(id="/", apps=apps, version=version)
+
+
+def _plan(ctx: ApiContext, d: DeploymentRecord) -> DeploymentPlan:
+    version = moment(d.version)
+    steps = [
+        DeploymentStep(actions=[DeploymentAction(action=a, app=d.app_id) for a in step])  # type: ignore[arg-type]
+        for step in d.steps
+    ]
+    return DeploymentPlan(
+        id=d.id,
+        original=_group(ctx, d.original, version),
+        target=_group(ctx, d.target, version),
+        steps=steps,
+        version=version,
+    )
+
+
+def marathon_event(ctx: ApiContext, event: object) -> MarathonEvent | None:
+    """The Marathon event for one of control's events (None if Marathon has none)."""
+    if isinstance(event, MarathonEvent):
+        return event
+    if isinstance(event, TaskChanged):
+        t = event.task
+        record = marathon_task(t)
+        status = record.state if t.live else _terminal(t.state.value)
+        return StatusUpdateEvent(
+            timestamp=epoch(event.timestamp),
+            slave_id=t.node_id,
+            task_id=t.id,
+            task_status=status,
+            message=t.message,
+            app_id=t.app_id,
+            host=t.host,
+            ip_addresses=[{"ipAddress": a, "protocol": "IPv4"} for a in record.ip_addresses],
+            ports=list(t.ports),
+            version=moment(t.version),
+        )
+    if isinstance(event, DeploymentChanged):
+        d = event.deployment
+        plan = _plan(ctx, d)
+        when = epoch(event.timestamp)
+        step = plan.steps[max(0, d.current_step - 1)] if plan.steps else DeploymentStep(actions=[])
+        if event.kind == "info":
+            return DeploymentInfoEvent(timestamp=when, plan=plan, current_step=step)
+        if event.kind == "step_success":
+            return DeploymentStepSuccessEvent(timestamp=when, plan=plan, current_step=step)
+        if event.kind == "success":
+            return DeploymentSuccessEvent(timestamp=when, id=d.id, plan=plan)
+        return DeploymentFailedEvent(timestamp=when, id=d.id, plan=plan, reason=event.reason)
+    if isinstance(event, AppTerminated):
+        return AppTerminatedEvent(timestamp=epoch(event.timestamp), app_id=event.app.id)
+    return None
+
+
+def _terminal(state: str) -> Any:
+    from pallet.api.marathon import MesosTaskState
+
+    known = {s.value for s in MesosTaskState}
+    return MesosTaskState(state) if state in known else MesosTaskState.TASK_GONE
+
+
+@router.get("/v2/events")
+async def events(request: Request) -> Response:
+    """Server-sent events; ``event_type`` (repeatable) keeps only those types."""
+    ctx = context(request)
+    wanted = set(request.query_params.getlist("event_type"))
+    sub = ctx.control.bus.subscribe()
+    remote = request.client.host if request.client else ""
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            attached = EventStreamAttached(timestamp=datetime.now(UTC), remote_address=remote)
+            if not wanted or attached.event_type in wanted:
+                yield sse_frame(attached)
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), _KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b":\n\n"
+                    continue
+                if event is None:
+                    return
+                rendered = marathon_event(ctx, event)
+                if rendered is not None and (not wanted or rendered.event_type in wanted):
+                    yield sse_frame(rendered)
+        finally:
+            sub.close()
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+class MetricsCollector:
+    """Prometheus metrics read from the master's state at scrape time."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterable[Metric]:
+        state = self.ctx.control.state
+        nodes = GaugeMetricFamily("pallet_nodes", "Registered nodes by state", labels=["state"])
+        by_state: dict[str, int] = {}
+        for record in state.nodes.values():
+            by_state[record.state.value] = by_state.get(record.state.value, 0) + 1
+        for name, n in sorted(by_state.items()):
+            nodes.add_metric([name], n)
+        yield nodes
+        tasks = GaugeMetricFamily("pallet_tasks", "Live tasks by state", labels=["state"])
+        t_states: dict[str, int] = {}
+        for t in state.tasks.values():
+            t_states[t.state.value] = t_states.get(t.state.value, 0) + 1
+        for name, n in sorted(t_states.items()):
+            tasks.add_metric([name], n)
+        yield tasks
+        yield GaugeMetricFamily("pallet_apps", "Apps", value=len(state.apps))
+        yield GaugeMetricFamily(
+            "pallet_deployments", "Running deployments", value=len(state.deployments)
+        )
+        waiting = sum(q.count for q in state.queue.values())
+        yield GaugeMetricFamily(
+            "pallet_queue_instances", "Instances waiting for placement", value=waiting
+        )
+        applier = self.ctx.control.applier
+        yield CounterMetricFamily("pallet_placements", "Tasks placed", value=applier.placed_total)
+        yield CounterMetricFamily(
+            "pallet_placements_rejected",
+            "Placements the applier's verify dropped",
+            value=applier.rejected_total,
+        )
+        yield from self._node_resources()
+
+    def _node_resources(self) -> Iterable[Metric]:
+        state = self.ctx.control.state
+        view = state.view
+        families = {
+            name: GaugeMetricFamily(f"pallet_node_{name}", help_, labels=["node", "resource"])
+            for name, help_ in (
+                ("capacity", "Node capacity (cpus in cores, mem in MiB)"),
+                ("allocated", "Allocated to tasks (cpus in cores, mem in MiB)"),
+                ("used", "Actually used by tasks (cpus in cores, mem in MiB)"),
+            )
+        }
+        for node_id, row in view.row.items():
+            cap = view.cap[row]
+            free = (view.free_cpu[row], view.free_mem[row])
+            live = state.liveness[node_id]
+            families["capacity"].add_metric([node_id, "cpus"], cap[0] / 1000)
+            families["capacity"].add_metric([node_id, "mem"], float(cap[1]))
+            families["allocated"].add_metric([node_id, "cpus"], (cap[0] - free[0]) / 1000)
+            families["allocated"].add_metric([node_id, "mem"], float(cap[1] - free[1]))
+            families["used"].add_metric([node_id, "cpus"], live.cpu_rate)
+            families["used"].add_metric([node_id, "mem"], live.rss_bytes / (1 << 20))
+        yield from families.values()
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics
+    return Response(
+        generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

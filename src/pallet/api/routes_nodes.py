@@ -1,0 +1,121 @@
+"""Pallet's own ``/v1``: nodes (list and detail) and task logs proxied from the agents; does I/O.
+
+The node JSON is a contract with the CLI and the web UI: keep its fields as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from pallet.api.context import ApiContext, context
+from pallet.api.convert import marathon_task
+from pallet.api.http import json_response
+from pallet.api.marathon import MarathonApiError, task_json
+from pallet.control import NodeRecord, iso
+
+__all__ = ["node_json", "router"]
+
+router = APIRouter()
+
+
+def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
+    state = ctx.control.state
+    view = state.view
+    row = view.row[record.id]
+    n = record.node
+    cap = n.capacity
+    live = state.liveness.get(record.id)
+    tasks = sorted(state.tasks_by_node.get(record.id, ()))
+    return {
+        "id": n.id,
+        "hostname": n.hostname,
+        "state": n.state.value,
+        "attributes": dict(n.attributes),
+        "gpu_model": n.gpu_model,
+        "capacity": {
+            "cpus": cap.cpu / 1000,
+            "mem": cap.mem,
+            "disk": cap.disk,
+            "gpus": cap.gpu / 1000,
+            "ports": [str(r) for r in n.ports],
+        },
+        "allocated": {
+            "cpus": int(cap.cpu - view.free_cpu[row]) / 1000,
+            "mem": int(cap.mem - view.free_mem[row]),
+            "disk": int(cap.disk - view.free_disk[row]),
+            "gpus": int(cap.gpu - view.free_gpu[row]) / 1000,
+        },
+        "used": {
+            "cpus": round(live.cpu_rate, 3) if live else 0.0,
+            "mem": round(live.rss_bytes / (1 << 20), 1) if live else 0.0,
+        },
+        "tasks": tasks,
+        "last_heartbeat": iso(live.last_heartbeat) if live and live.last_heartbeat else None,
+    }
+
+
+def _not_found(what: str) -> MarathonApiError:
+    return MarathonApiError(404, {"message": what})
+
+
+@router.get("/v1/nodes")
+async def list_nodes(request: Request) -> Response:
+    ctx = context(request)
+    nodes = sorted(ctx.control.state.nodes.values(), key=lambda r: (r.node.hostname, r.id))
+    return json_response({"nodes": [node_json(ctx, r) for r in nodes]})
+
+
+@router.get("/v1/nodes/{node_id}")
+async def show_node(node_id: str, request: Request) -> Response:
+    ctx = context(request)
+    record = ctx.control.state.nodes.get(node_id)
+    if record is None:
+        raise _not_found(f"Node '{node_id}' does not exist")
+    doc = node_json(ctx, record)
+    details = []
+    for tid in doc["tasks"]:
+        task = ctx.control.state.tasks[tid]
+        app = ctx.control.state.apps.get(task.app_id)
+        ports = ctx.renderer.service_ports(app) if app is not None else ()
+        details.append(task_json(marathon_task(task, ports)))
+    doc["task_details"] = details
+    return json_response(doc)
+
+
+@router.get("/v1/tasks/{task_id}/logs")
+async def task_logs(task_id: str, request: Request) -> Response:
+    """A byte range of a task's ``stdout`` or ``stderr``, read by its agent:
+    ``{"task_id", "stream", "offset", "size", "next_offset", "data"}``. A negative
+    ``offset`` counts from the end; tasks that ended recently can still be read."""
+    ctx = context(request)
+    q = request.query_params
+    stream = q.get("stream", "stdout")
+    if stream not in ("stdout", "stderr"):
+        raise MarathonApiError(422, {"message": "stream must be stdout or stderr"})
+    params: dict[str, str] = {"stream": stream}
+    for name in ("offset", "length"):
+        value = q.get(name)
+        if value is not None:
+            if not value.lstrip("-").isdigit() or (name == "length" and value.startswith("-")):
+                raise MarathonApiError(422, {"message": f"{name} must be a whole number"})
+            params[name] = value
+    state = ctx.control.state
+    task = state.tasks.get(task_id) or state.recently_ended.get(task_id)
+    if task is None:
+        raise _not_found(f"Task '{task_id}' does not exist")
+    record = state.nodes.get(task.node_id)
+    if record is None or not record.address:
+        raise _not_found(f"the node of task '{task_id}' is gone")
+    url = f"{record.address}/v1/logs/{task_id}"
+    try:
+        async with httpx.AsyncClient(timeout=ctx.log_timeout) as client:
+            answer = await client.get(url, params=params)
+    except httpx.HTTPError as e:
+        raise MarathonApiError(
+            502, {"message": f"cannot reach the agent of node {record.id} at {record.address}: {e}"}
+        ) from None
+    return Response(answer.content, answer.status_code, media_type="application/json")
