@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from pallet.cli import bench
+from pallet.cli import app as app_cli
+from pallet.cli import bench, node, task
 from pallet.model.errors import PalletError
 
 app = typer.Typer(
@@ -19,6 +20,9 @@ app = typer.Typer(
 
 
 app.add_typer(bench.app, name="bench")
+app.add_typer(app_cli.app, name="app")
+app.add_typer(task.app, name="task")
+app.add_typer(node.app, name="node")
 
 
 @app.callback()

@@ -1,0 +1,104 @@
+"""``pallet node ...``: the machines of the cluster, what they have, promise and use; does
+I/O through ``pallet.client``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, connect
+from pallet.cli.common import console, print_json
+from pallet.cli.render import age, details, listing, num, task_table
+from pallet.client import Node, NodeResources
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Nodes: the machines that run tasks.", no_args_is_help=True)
+
+
+def _share(allocated: float, capacity: float) -> str:
+    """``1.5/8``: promised of the total."""
+    return f"{num(allocated)}/{num(capacity)}"
+
+
+def _state(node: Node) -> str:
+    colour = {"ACTIVE": "green", "DRAINING": "yellow"}.get(node.state, "red")
+    return f"[{colour}]{node.state}[/]"
+
+
+@app.command("list")
+def list_nodes(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER) -> None:
+    """List the nodes: state, resources allocated of capacity, tasks, last heartbeat."""
+    with connect(master) as client:
+        nodes = client.list_nodes()
+    if json_out:
+        print_json([dict(n.raw) for n in nodes])
+        return
+    if not nodes:
+        console.print("No nodes. Start agents with `pallet up` or `pallet agent --master URL`.")
+        return
+    rows = [
+        [
+            n.id,
+            n.hostname,
+            _state(n),
+            _share(n.allocated.cpus, n.capacity.cpus),
+            _share(n.allocated.mem, n.capacity.mem),
+            _share(n.allocated.gpus, n.capacity.gpus) if n.capacity.gpus else "",
+            len(n.task_ids),
+            age(n.last_heartbeat),
+        ]
+        for n in sorted(nodes, key=lambda n: n.id)
+    ]
+    columns = ["ID", "HOSTNAME", "STATE", "CPUS>", "MEM MiB>", "GPUS>", "TASKS>", "HEARTBEAT"]
+    console.print(listing(None, columns, rows))
+
+
+def _resources(label: str, r: NodeResources, with_gpus: bool) -> list[object]:
+    row: list[object] = [label, num(r.cpus), num(r.mem), num(r.disk)]
+    if with_gpus:
+        row.append(num(r.gpus))
+    return row
+
+
+@app.command("show")
+def show(
+    node_id: Annotated[str, typer.Argument(help="Node id, as `pallet node list` shows it.")],
+    json_out: JsonOption = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Show one node: attributes, capacity against allocated and used, and its tasks."""
+    with connect(master) as client:
+        detail = client.get_node(node_id)
+    if json_out:
+        print_json(dict(detail.raw))
+        return
+    n = detail.node
+    attributes = ", ".join(f"{k}={v}" for k, v in sorted(n.attributes.items()))
+    console.print(
+        details(
+            n.id,
+            [
+                ("hostname", n.hostname),
+                ("state", _state(n)),
+                ("attributes", attributes),
+                ("gpu model", n.gpu_model),
+                ("ports", ", ".join(n.capacity.ports)),
+                ("heartbeat", age(n.last_heartbeat)),
+            ],
+        )
+    )
+    gpus = bool(n.capacity.gpus)
+    columns = ["", "CPUS>", "MEM MiB>", "DISK MiB>", *(["GPUS>"] if gpus else [])]
+    rows: list[list[object]] = [
+        _resources("capacity", n.capacity, gpus),
+        _resources("allocated", n.allocated, gpus),
+        # Agents measure CPU and memory use only.
+        ["used", num(n.used.cpus), num(n.used.mem), None, *([None] if gpus else [])],
+    ]
+    console.print(listing(None, columns, rows))
+    if detail.tasks:
+        console.print(task_table("Tasks", sorted(detail.tasks, key=lambda t: t.id), True))
+    elif n.task_ids:
+        console.print(f"Tasks: {', '.join(n.task_ids)}")

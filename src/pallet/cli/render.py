@@ -1,0 +1,88 @@
+"""Rich renderings shared by the cluster commands: listings, key-value panels, numbers,
+ages; pure except that ``age`` reads the clock when not given ``now``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from rich import box
+from rich.table import Table
+
+from pallet.client import Task
+
+__all__ = ["age", "details", "listing", "num", "short", "task_table"]
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """``12s ago``, ``5m ago``, ``3h ago``, ``2d ago``; ``—`` when unknown."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def num(value: float | None) -> str:
+    """``0.1`` -> ``0.1``, ``64.0`` -> ``64``, ``0.30000000000000004`` -> ``0.3``."""
+    if value is None:
+        return "—"
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def short(text: str, width: int = 48) -> str:
+    """One line of at most ``width`` characters, ``…`` marking a cut."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def listing(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    """A compact table whose first column (the id) never wraps, so it can be copied whole;
+    the others wrap when the terminal is narrow. Columns named ``NAME>`` hold numbers
+    (right-aligned, shown without the ``>``)."""
+    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE)
+    for i, column in enumerate(columns):
+        table.add_column(
+            column.rstrip(">"),
+            justify="right" if column.endswith(">") else "left",
+            no_wrap=i == 0,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*["—" if v is None or v == "" else str(v) for v in row])
+    return table
+
+
+def details(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
+    """A two-column ``key  value`` table without borders; empty values are left out."""
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in pairs:
+        if value not in (None, "", ()):
+            table.add_row(key, str(value))
+    return table
+
+
+def task_table(title: str | None, tasks: Iterable[Task], with_app: bool) -> Table:
+    """Tasks as rows: id, (app,) state, host, node, ports, started."""
+    rows = []
+    for task in tasks:
+        ports = ",".join(str(p) for p in task.ports)
+        row: list[object] = [task.id]
+        if with_app:
+            row.append(task.app_id)
+        row += [
+            task.state.removeprefix("TASK_"),
+            task.host,
+            task.node_id,
+            ports,
+            age(task.started_at),
+        ]
+        rows.append(row)
+    columns = ["ID", *(["APP"] if with_app else []), "STATE", "HOST", "NODE", "PORTS", "STARTED"]
+    return listing(title, columns, rows)

@@ -1,0 +1,252 @@
+"""Every API call as data: the request to send and how to read its answer; pure.
+
+The sync and async clients share these, so both speak the same HTTP and map errors
+the same way; they only differ in how they send. ``finish`` turns a status, headers
+and body into the call's result or a ``ClientError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import quote
+
+from pallet.client.errors import ProtocolError, error_for_status
+from pallet.client.models import (
+    App,
+    Deployment,
+    DeploymentRef,
+    Info,
+    KillResult,
+    Node,
+    NodeDetail,
+    QueueItem,
+    Task,
+)
+from pallet.client.reader import Fields
+
+__all__ = [
+    "APPS_EMBED",
+    "APP_EMBED",
+    "LIVENESS_EVERY",
+    "LOG_CHUNK",
+    "Call",
+    "LogStream",
+    "app_path",
+    "calls",
+    "finish",
+]
+
+T = TypeVar("T")
+LogStream = Literal["stdout", "stderr"]
+Params = Mapping[str, str | Sequence[str]]
+Headers = Mapping[str, str]
+
+LOG_CHUNK = 65536
+"""Bytes asked for per log read."""
+LIVENESS_EVERY = 4
+"""Idle polls of a followed log between two checks of whether its task still runs."""
+
+APPS_EMBED = ("apps.counts", "apps.deployments", "apps.lastTaskFailure")
+APP_EMBED = ("app.counts", "app.deployments", "app.tasks", "app.lastTaskFailure")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One request and the reader of its answer (JSON, or bytes when ``raw``)."""
+
+    method: str
+    path: str
+    read: Callable[[Any, Headers], T]
+    params: Params = field(default_factory=dict)
+    body: object = None
+    raw: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def app_path(app_id: str) -> str:
+    """``/prod/web`` or ``prod/web`` -> ``/v2/apps/prod/web`` (segments quoted)."""
+    parts = [quote(p, safe="") for p in app_id.split("/") if p]
+    if not parts:
+        raise ValueError(f"app id {app_id!r} names no app; give one such as /prod/web")
+    return "/v2/apps/" + "/".join(parts)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _decode_json(call: Call[Any], content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        snippet = content[:80].decode("utf-8", errors="replace").strip()
+        raise ProtocolError(
+            f"{call.name}: the answer is not JSON ({snippet!r}); "
+            "is the master URL pointing at Pallet?"
+        ) from None
+
+
+def finish(call: Call[T], status: int, headers: Headers, content: bytes, reason: str = "") -> T:
+    """The result of ``call`` from its HTTP answer, or the ``ClientError`` it means."""
+    if status >= 400:
+        try:
+            body: object = json.loads(content)
+        except ValueError:
+            body = content.decode("utf-8", errors="replace")
+        raise error_for_status(call.method, call.path, status, body, reason)
+    doc = content if call.raw else _decode_json(call, content)
+    try:
+        return call.read(doc, headers)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{call.name}: {exc.message}") from None
+
+
+def _list_of(key: str, reader: Callable[[object, str], T]) -> Callable[[Any, Headers], list[T]]:
+    def read(doc: Any, _headers: Headers) -> list[T]:
+        return [reader(item.doc, item.where) for item in Fields(doc, "answer").objs(key)]
+
+    return read
+
+
+def _one(key: str, reader: Callable[[object, str], T]) -> Callable[[Any, Headers], T]:
+    def read(doc: Any, _headers: Headers) -> T:
+        return reader(Fields(doc, "answer").doc.get(key), key)
+
+    return read
+
+
+def _versions(doc: Any, _headers: Headers) -> list[str]:
+    return list(Fields(doc, "answer").strings("versions"))
+
+
+def _deployments(doc: Any, _headers: Headers) -> list[Deployment]:
+    if not isinstance(doc, list):
+        raise ProtocolError("expected a list of deployments")
+    return [Deployment.from_json(d, f"deployments[{i}]") for i, d in enumerate(doc)]
+
+
+def _created(doc: Any, headers: Headers) -> App:
+    app = App.from_json(doc)
+    header = headers.get("marathon-deployment-id")
+    if not app.deployment_ids and header:
+        return App.from_json({**app.raw, "deployments": [{"id": header}]})
+    return app
+
+
+def _kill_result(key: str) -> Callable[[Any, Headers], KillResult]:
+    def read(doc: Any, _headers: Headers) -> KillResult:
+        f = Fields(doc, "answer")
+        if "deploymentId" in f.doc:
+            return KillResult(deployment=DeploymentRef.from_json(doc))
+        if key == "task":
+            return KillResult(tasks=(Task.from_json(f.doc.get("task"), "task"),))
+        return KillResult(tasks=tuple(Task.from_json(t.doc, t.where) for t in f.objs(key)))
+
+    return read
+
+
+class _Calls:
+    """The API's calls, by Marathon's and Pallet's documented routes."""
+
+    def ping(self) -> Call[str]:
+        return Call("GET", "/ping", lambda doc, _h: bytes(doc).decode().strip(), raw=True)
+
+    def info(self) -> Call[Info]:
+        return Call("GET", "/v2/info", lambda doc, _h: Info.from_json(doc))
+
+    def list_apps(
+        self, embed: Iterable[str] = APPS_EMBED, id: str | None = None
+    ) -> Call[list[App]]:
+        params: dict[str, str | Sequence[str]] = {"embed": list(embed)}
+        if id:
+            params["id"] = id
+        return Call("GET", "/v2/apps", _list_of("apps", App.from_json), params)
+
+    def get_app(self, app_id: str, embed: Iterable[str] = APP_EMBED) -> Call[App]:
+        return Call("GET", app_path(app_id), _one("app", App.from_json), {"embed": list(embed)})
+
+    def create_app(self, definition: Mapping[str, Any]) -> Call[App]:
+        return Call("POST", "/v2/apps", _created, body=dict(definition))
+
+    def update_app(
+        self, app_id: str, changes: Mapping[str, Any], force: bool = False, partial: bool = False
+    ) -> Call[DeploymentRef]:
+        """``PUT`` (Marathon 1.x semantics: only the fields given change) or ``PATCH``."""
+        return Call(
+            "PATCH" if partial else "PUT",
+            app_path(app_id),
+            lambda doc, _h: DeploymentRef.from_json(doc),
+            {"force": _flag(force)},
+            body=dict(changes),
+        )
+
+    def scale_app(self, app_id: str, instances: int, force: bool = False) -> Call[DeploymentRef]:
+        return self.update_app(app_id, {"instances": instances}, force=force)
+
+    def restart_app(self, app_id: str, force: bool = False) -> Call[DeploymentRef]:
+        return Call(
+            "POST",
+            app_path(app_id) + "/restart",
+            lambda doc, _h: DeploymentRef.from_json(doc),
+            {"force": _flag(force)},
+        )
+
+    def delete_app(self, app_id: str, force: bool = False) -> Call[DeploymentRef]:
+        return Call(
+            "DELETE",
+            app_path(app_id),
+            lambda doc, _h: DeploymentRef.from_json(doc),
+            {"force": _flag(force)},
+        )
+
+    def app_versions(self, app_id: str) -> Call[list[str]]:
+        return Call("GET", app_path(app_id) + "/versions", _versions)
+
+    def list_tasks(self, app_id: str | None = None) -> Call[list[Task]]:
+        path = "/v2/tasks" if app_id is None else app_path(app_id) + "/tasks"
+        return Call("GET", path, _list_of("tasks", Task.from_json))
+
+    def kill_tasks(
+        self, task_ids: Iterable[str], scale: bool = False, force: bool = False
+    ) -> Call[KillResult]:
+        return Call(
+            "POST",
+            "/v2/tasks/delete",
+            _kill_result("tasks"),
+            {"scale": _flag(scale), "force": _flag(force)},
+            body={"ids": list(task_ids)},
+        )
+
+    def kill_app_task(self, app_id: str, task_id: str, scale: bool = False) -> Call[KillResult]:
+        path = f"{app_path(app_id)}/tasks/{quote(task_id, safe='')}"
+        return Call("DELETE", path, _kill_result("task"), {"scale": _flag(scale)})
+
+    def list_deployments(self) -> Call[list[Deployment]]:
+        return Call("GET", "/v2/deployments", _deployments)
+
+    def list_queue(self) -> Call[list[QueueItem]]:
+        return Call("GET", "/v2/queue", _list_of("queue", QueueItem.from_json))
+
+    def list_nodes(self) -> Call[list[Node]]:
+        return Call("GET", "/v1/nodes", _list_of("nodes", Node.from_json))
+
+    def get_node(self, node_id: str) -> Call[NodeDetail]:
+        path = f"/v1/nodes/{quote(node_id, safe='')}"
+        return Call("GET", path, lambda doc, _h: NodeDetail.from_json(doc))
+
+    def task_log(
+        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+    ) -> Call[bytes]:
+        """Up to ``length`` bytes of a task's ``stream`` from byte ``offset``."""
+        path = f"/v1/tasks/{quote(task_id, safe='')}/logs"
+        params = {"stream": stream, "offset": str(offset), "length": str(length)}
+        return Call("GET", path, lambda doc, _h: bytes(doc), params, raw=True)
+
+
+calls = _Calls()

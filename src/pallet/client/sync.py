@@ -1,0 +1,211 @@
+"""``Client``: the blocking client of a Pallet master, over ``httpx.Client``; does I/O.
+
+with Client("http://127.0.0.1:8080") as pallet:
+    app = pallet.create_app({"id": "/web", "cmd": "python3 -m http.server $PORT0"})
+    ref = pallet.scale_app("/web", 3)
+    for task in pallet.list_tasks("/web"):
+        print(task.id, task.state, task.host)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from pallet.client.calls import (
+    APP_EMBED,
+    APPS_EMBED,
+    LIVENESS_EVERY,
+    LOG_CHUNK,
+    Call,
+    LogStream,
+    calls,
+    finish,
+)
+from pallet.client.errors import NotFound
+from pallet.client.models import (
+    App,
+    Deployment,
+    DeploymentRef,
+    Info,
+    KillResult,
+    Node,
+    NodeDetail,
+    QueueItem,
+    Task,
+)
+from pallet.client.transport import DEFAULT_TIMEOUT, master_url, unreachable
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+
+
+class Client:
+    """Typed calls to one master; errors are ``pallet.client.errors.ClientError``.
+
+    ``transport`` replaces the network (``httpx.MockTransport`` in tests).
+    """
+
+    def __init__(
+        self,
+        master: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.master = master_url(master)
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=self.master,
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def run(self, call: Call[T]) -> T:
+        """Send one call and read its answer."""
+        try:
+            response = self._http.request(
+                call.method, call.path, params=call.params, json=call.body
+            )
+        except httpx.TransportError as exc:
+            raise unreachable(self.master, call, exc, self.timeout) from None
+        return finish(
+            call, response.status_code, response.headers, response.content, response.reason_phrase
+        )
+
+    # -- the master ------------------------------------------------------------------
+    def ping(self) -> str:
+        return self.run(calls.ping())
+
+    def info(self) -> Info:
+        return self.run(calls.info())
+
+    # -- apps ------------------------------------------------------------------------
+    def list_apps(self, embed: Iterable[str] = APPS_EMBED, id: str | None = None) -> list[App]:
+        return self.run(calls.list_apps(embed, id))
+
+    def get_app(self, app_id: str, embed: Iterable[str] = APP_EMBED) -> App:
+        return self.run(calls.get_app(app_id, embed))
+
+    def create_app(self, definition: Mapping[str, Any]) -> App:
+        return self.run(calls.create_app(definition))
+
+    def update_app(
+        self, app_id: str, changes: Mapping[str, Any], force: bool = False, partial: bool = False
+    ) -> DeploymentRef:
+        return self.run(calls.update_app(app_id, changes, force, partial))
+
+    def scale_app(self, app_id: str, instances: int, force: bool = False) -> DeploymentRef:
+        return self.run(calls.scale_app(app_id, instances, force))
+
+    def restart_app(self, app_id: str, force: bool = False) -> DeploymentRef:
+        return self.run(calls.restart_app(app_id, force))
+
+    def delete_app(self, app_id: str, force: bool = False) -> DeploymentRef:
+        return self.run(calls.delete_app(app_id, force))
+
+    def app_versions(self, app_id: str) -> list[str]:
+        return self.run(calls.app_versions(app_id))
+
+    # -- tasks -----------------------------------------------------------------------
+    def list_tasks(self, app_id: str | None = None) -> list[Task]:
+        return self.run(calls.list_tasks(app_id))
+
+    def get_task(self, task_id: str) -> Task | None:
+        """The live task with this id, or None (Marathon lists live tasks only)."""
+        return next((t for t in self.list_tasks() if t.id == task_id), None)
+
+    def kill_tasks(
+        self, task_ids: Iterable[str], scale: bool = False, force: bool = False
+    ) -> KillResult:
+        return self.run(calls.kill_tasks(task_ids, scale, force))
+
+    def kill_app_task(self, app_id: str, task_id: str, scale: bool = False) -> KillResult:
+        return self.run(calls.kill_app_task(app_id, task_id, scale))
+
+    def task_log(
+        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+    ) -> bytes:
+        return self.run(calls.task_log(task_id, stream, offset, length))
+
+    def read_log(
+        self, task_id: str, stream: LogStream = "stdout", offset: int = 0
+    ) -> Iterator[bytes]:
+        """The log as it is now, from ``offset`` to its end, in chunks."""
+        while data := self.task_log(task_id, stream, offset):
+            offset += len(data)
+            yield data
+
+    def follow_log(
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        *,
+        interval: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Iterator[bytes]:
+        """The log as it grows, until the task has ended and all it wrote was read.
+
+        Polls with an increasing offset. A log the agent does not serve yet (the task
+        is still staging) reads as empty while the task lives.
+        """
+        ended = False
+        idle = 0
+        while True:
+            try:
+                data = self.task_log(task_id, stream, offset)
+            except NotFound:
+                if ended or not self._live(task_id):
+                    raise
+                data = b""
+            if data:
+                offset += len(data)
+                idle = 0
+                yield data
+                continue
+            if ended:
+                return
+            idle += 1
+            if idle % LIVENESS_EVERY == 1:
+                # Read once more after the task ended: it may have written since the last read.
+                ended = not self._live(task_id)
+            if not ended:
+                sleep(interval)
+
+    def _live(self, task_id: str) -> bool:
+        task = self.get_task(task_id)
+        return task is not None and task.live
+
+    # -- cluster ---------------------------------------------------------------------
+    def list_deployments(self) -> list[Deployment]:
+        return self.run(calls.list_deployments())
+
+    def list_queue(self) -> list[QueueItem]:
+        return self.run(calls.list_queue())
+
+    def list_nodes(self) -> list[Node]:
+        return self.run(calls.list_nodes())
+
+    def get_node(self, node_id: str) -> NodeDetail:
+        return self.run(calls.get_node(node_id))

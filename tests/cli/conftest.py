@@ -1,0 +1,80 @@
+"""Fixtures for CLI tests: the ``pallet`` entry point run in-process against a fake master
+(``httpx.MockTransport``), with a fake clock for ``--wait`` and a wide console."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from client.fake_master import FakeMaster
+from pallet.cli import client_opts, common, waiting
+from pallet.cli.main import main
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Run = Callable[..., Result]
+
+
+class FakeClock:
+    """Monotonic time that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeMaster:
+    master = FakeMaster()
+    monkeypatch.setattr(client_opts, "transport", master.transport())
+    return master
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake_clock = FakeClock()
+    monkeypatch.setattr(client_opts, "clock", fake_clock)
+    monkeypatch.setattr(client_opts, "sleep", fake_clock.sleep)
+    return fake_clock
+
+
+@pytest.fixture
+def run(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fake: FakeMaster,
+    clock: FakeClock,
+) -> Run:
+    """``run("app", "list")`` -> exit code, stdout, stderr of ``pallet app list``.
+    An exception other than SystemExit (a traceback for the user) fails the test."""
+    monkeypatch.delenv("PALLET_MASTER", raising=False)
+    monkeypatch.setattr(common.console, "width", 200)
+    monkeypatch.setattr(waiting.err_console, "width", 200)
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["pallet", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return invoke

@@ -1,0 +1,188 @@
+"""``watch_deployment`` and log reading against the fake master, on a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from client.fake_master import LATER, VERSION, FakeMaster
+from pallet.client import (
+    Client,
+    NotFound,
+    QueueItem,
+    RejectCount,
+    WaitTimeout,
+    describe_waiting,
+    watch_deployment,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake() -> FakeMaster:
+    return FakeMaster()
+
+
+@pytest.fixture
+def client(fake: FakeMaster) -> Client:
+    return Client(transport=fake.transport())
+
+
+def test_progress_counts_up_until_the_deployment_is_gone(fake: FakeMaster, client: Client) -> None:
+    app = client.create_app({"id": "/web", "cmd": "x", "instances": 3})
+    clock = Clock()
+    seen = list(
+        watch_deployment(client, app.id, "dep-1", clock=clock, sleep=clock.sleep, interval=0.5)
+    )
+    assert [(p.running, p.target, p.active) for p in seen] == [
+        (1, 3, True),
+        (2, 3, True),
+        (3, 3, True),
+        (3, 3, False),
+    ]
+    assert seen[-1].finished and not any(p.finished for p in seen[:-1])
+    assert [p.elapsed for p in seen] == [0.0, 0.5, 1.0, 1.5]
+
+
+def test_without_a_deployment_id_the_apps_own_deployments_count(
+    fake: FakeMaster, client: Client
+) -> None:
+    client.create_app({"id": "/web", "cmd": "x", "instances": 1})
+    clock = Clock()
+    seen = list(watch_deployment(client, "/web", None, clock=clock, sleep=clock.sleep))
+    assert seen[-1].finished and seen[-1].running == 1
+
+
+def test_timeout_names_what_holds_the_deployment_up(fake: FakeMaster, client: Client) -> None:
+    fake.unplaceable["/web"] = 2
+    client.create_app({"id": "/web", "cmd": "x", "instances": 3})
+    fake.failures["/web"] = {
+        "taskId": "web.9",
+        "state": "TASK_FAILED",
+        "message": "Command exited with status 127",
+        "host": "h",
+        "timestamp": LATER,
+        "appId": "/web",
+        "version": VERSION,
+    }
+    clock = Clock()
+    with pytest.raises(WaitTimeout) as caught:
+        for progress in watch_deployment(
+            client, "/web", "dep-1", since=VERSION, timeout=10, clock=clock, sleep=clock.sleep
+        ):
+            assert progress.waiting is not None and progress.waiting.count == 2
+    assert str(caught.value) == (
+        "deployment dep-1 of /web did not finish within 10 s: 1 of 3 instances running; "
+        "2 instances not placed: InsufficientMemory on 2 of 2 nodes; "
+        "last task failure: TASK_FAILED Command exited with status 127; "
+        "it goes on in the background; see `pallet app show /web`"
+    )
+    assert clock.now == 10.0
+
+
+def test_failures_older_than_the_deployment_are_not_reported(
+    fake: FakeMaster, client: Client
+) -> None:
+    client.create_app({"id": "/web", "cmd": "x", "instances": 1})
+    fake.failures["/web"] = {"taskId": "t", "state": "TASK_FAILED", "timestamp": VERSION}
+    clock = Clock()
+    first = next(watch_deployment(client, "/web", "dep-1", since=LATER, clock=clock))
+    assert first.failure is None
+    first = next(watch_deployment(client, "/web", "dep-1", since=VERSION, clock=clock))
+    assert first.failure is not None and first.failure.task_id == "t"
+
+
+def test_removal_counts_tasks_down(fake: FakeMaster, client: Client) -> None:
+    client.create_app({"id": "/web", "cmd": "x", "instances": 2})
+    fake.advance(), fake.advance(), fake.advance()
+    ref = client.delete_app("/web")
+    clock = Clock()
+    seen = list(
+        watch_deployment(
+            client, "/web", ref.deployment_id, removing=True, clock=clock, sleep=clock.sleep
+        )
+    )
+    assert [p.running for p in seen] == [1, 0, 0]
+    assert seen[-1].finished
+
+
+def test_an_app_removed_while_waiting(fake: FakeMaster, client: Client) -> None:
+    client.create_app({"id": "/web", "cmd": "x", "instances": 2})
+    del fake.apps["/web"]
+    with pytest.raises(NotFound, match="app /web was removed while waiting"):
+        next(watch_deployment(client, "/web", "dep-1", clock=Clock()))
+
+
+@pytest.mark.parametrize(
+    ("count", "delay", "overdue", "reasons", "text"),
+    [
+        (1, 0, True, (), "1 instance not placed"),
+        (2, 30, False, (), "2 instances not placed: backing off for 30 s after failures"),
+        (
+            3,
+            0,
+            True,
+            (RejectCount("UnfulfilledConstraint", 2, 4), RejectCount("InsufficientGpus", 2, 2)),
+            "3 instances not placed: UnfulfilledConstraint on 2 of 4 nodes, "
+            "InsufficientGpus on 2 of 2 nodes",
+        ),
+    ],
+)
+def test_describe_waiting(
+    count: int, delay: int, overdue: bool, reasons: tuple[RejectCount, ...], text: str
+) -> None:
+    item = QueueItem("/web", count, delay, overdue, None, 4, reasons)
+    assert describe_waiting(item) == text
+
+
+def test_read_log_reads_to_the_end_in_chunks(fake: FakeMaster, client: Client) -> None:
+    fake.logs[("t.1", "stdout")] = b"x" * 150_000
+    chunks = list(client.read_log("t.1"))
+    assert [len(c) for c in chunks] == [65536, 65536, 150_000 - 2 * 65536]
+    assert list(client.read_log("t.1", offset=149_999)) == [b"x"]
+
+
+def test_follow_log_waits_while_the_task_lives_and_stops_after_it_ends(
+    fake: FakeMaster, client: Client
+) -> None:
+    fake.apps["/web"] = {"id": "/web"}
+    fake._start_task("/web")
+    (task_id,) = fake.tasks
+    fake.logs[(task_id, "stdout")] = b""
+    fake.log_growth[task_id] = [b"a\n", b"b\n", b"c\n"]
+    sleeps: list[float] = []
+    assert b"".join(client.follow_log(task_id, sleep=sleeps.append)) == b"a\nb\nc\n"
+    assert sleeps and all(s == 0.5 for s in sleeps)
+    # The last line, written as the task ended, was still read.
+    assert fake.tasks[task_id]["state"] == "TASK_FINISHED"
+
+
+def test_follow_log_of_a_task_that_does_not_exist(client: Client) -> None:
+    with pytest.raises(NotFound):
+        list(client.follow_log("nope.1", sleep=lambda s: None))
+
+
+def test_follow_log_treats_a_missing_log_of_a_live_task_as_empty(
+    fake: FakeMaster, client: Client
+) -> None:
+    fake.apps["/web"] = {"id": "/web"}
+    fake._start_task("/web")
+    (task_id,) = fake.tasks
+    reads = iter([False, False, True])
+
+    def sleep(_seconds: float) -> None:
+        # The agent starts serving the log after two polls; the task has already ended.
+        if next(reads):
+            fake.logs[(task_id, "stdout")] = b"done\n"
+            fake.tasks[task_id]["state"] = "TASK_FINISHED"
+
+    assert b"".join(client.follow_log(task_id, sleep=sleep)) == b"done\n"
