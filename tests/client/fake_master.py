@@ -62,6 +62,8 @@ class FakeMaster:
         self.failures: dict[str, dict[str, Any]] = {}
         self.logs: dict[tuple[str, str], bytes] = {}
         self.log_growth: dict[str, list[bytes]] = {}
+        self.log_json = False
+        """Answer log reads as ``{"data", "offset", "next_offset", "size"}``, not raw bytes."""
         self.requests: list[httpx.Request] = []
         self.nodes = ["node-1", "node-2"]
         self._task_ids = itertools.count(1)
@@ -365,12 +367,24 @@ class FakeMaster:
             return _json(404, {"message": f"Task '{task_id}' does not exist"})
         offset = int(request.url.params.get("offset", "0"))
         length = int(request.url.params.get("length", "65536"))
-        data = self.logs[key][offset : offset + length]
+        log = self.logs[key]
+        start = max(0, len(log) + offset) if offset < 0 else offset
+        data = log[start : start + length]
         if not data and self.log_growth.get(task_id):
             # The task writes its next line between two reads; it ends after the last one.
             self.logs[key] += self.log_growth[task_id].pop(0)
             if not self.log_growth[task_id] and task_id in self.tasks:
                 self.tasks[task_id]["state"] = "TASK_FINISHED"
+        if self.log_json:
+            doc = {
+                "task_id": task_id,
+                "stream": stream,
+                "offset": start,
+                "size": len(log),
+                "next_offset": start + len(data),
+                "data": data.decode(),
+            }
+            return _json(200, doc)
         return httpx.Response(
             200, content=data, headers={"Content-Type": "application/octet-stream"}
         )

@@ -87,7 +87,8 @@ def test_task_log_asks_for_a_range_of_one_stream() -> None:
         return httpx.Response(200, content=b"\x00raw bytes\xff")
 
     client = Client(transport=httpx.MockTransport(answer))
-    assert client.task_log("web.1", "stderr", 10, 5) == b"\x00raw bytes\xff"
+    chunk = client.task_log("web.1", "stderr", 10, 5)
+    assert (chunk.data, chunk.offset, chunk.next_offset) == (b"\x00raw bytes\xff", 10, 21)
     assert seen[0].url.raw_path.decode() == "/v1/tasks/web.1/logs?stream=stderr&offset=10&length=5"
 
 

@@ -7,7 +7,9 @@ import pytest
 from client.fake_master import LATER, VERSION, FakeMaster
 from pallet.client import (
     Client,
+    LogChunk,
     NotFound,
+    ProtocolError,
     QueueItem,
     RejectCount,
     WaitTimeout,
@@ -151,9 +153,41 @@ def test_read_log_reads_to_the_end_in_chunks(fake: FakeMaster, client: Client) -
     assert list(client.read_log("t.1", offset=149_999)) == [b"x"]
 
 
+def test_log_answers_in_json_say_where_they_begin(fake: FakeMaster, client: Client) -> None:
+    fake.log_json = True
+    fake.logs[("t.1", "stdout")] = "héllo\nwörld\n".encode()
+    chunk = client.task_log("t.1", offset=-7)
+    assert (chunk.data, chunk.offset, chunk.next_offset, chunk.size) == (
+        b"w\xc3\xb6rld\n",
+        7,
+        14,
+        14,
+    )
+    assert b"".join(client.read_log("t.1")) == "héllo\nwörld\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ({"data": "aGk=", "encoding": "base64", "offset": 3}, LogChunk(b"hi", 3, 5)),
+        ({"data": "hi"}, LogChunk(b"hi", 8, 10)),  # no offsets: the requested one
+        ({"data": "", "offset": 8, "next_offset": 8, "size": 8}, LogChunk(b"", 8, 8, 8)),
+    ],
+)
+def test_log_chunk_json_forms(doc: dict[str, object], expected: LogChunk) -> None:
+    assert LogChunk.from_json(doc, requested=8) == expected
+
+
+def test_a_log_chunk_with_bad_base64_is_named() -> None:
+    with pytest.raises(ProtocolError, match=r"log\.data: expected base64 text"):
+        LogChunk.from_json({"data": "%%%", "encoding": "base64"}, requested=0)
+
+
+@pytest.mark.parametrize("log_json", [False, True])
 def test_follow_log_waits_while_the_task_lives_and_stops_after_it_ends(
-    fake: FakeMaster, client: Client
+    fake: FakeMaster, client: Client, log_json: bool
 ) -> None:
+    fake.log_json = log_json
     fake.apps["/web"] = {"id": "/web"}
     fake._start_task("/web")
     (task_id,) = fake.tasks

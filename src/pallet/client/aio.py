@@ -32,6 +32,7 @@ from pallet.client.models import (
     DeploymentRef,
     Info,
     KillResult,
+    LogChunk,
     Node,
     NodeDetail,
     QueueItem,
@@ -146,16 +147,16 @@ class AsyncClient:
 
     async def task_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
-    ) -> bytes:
+    ) -> LogChunk:
         return await self.run(calls.task_log(task_id, stream, offset, length))
 
     async def read_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0
     ) -> AsyncIterator[bytes]:
         """The log as it is now, from ``offset`` to its end, in chunks."""
-        while data := await self.task_log(task_id, stream, offset):
-            offset += len(data)
-            yield data
+        while (chunk := await self.task_log(task_id, stream, offset)).data:
+            offset = chunk.next_offset
+            yield chunk.data
 
     async def follow_log(
         self,
@@ -175,15 +176,15 @@ class AsyncClient:
         idle = 0
         while True:
             try:
-                data = await self.task_log(task_id, stream, offset)
+                chunk = await self.task_log(task_id, stream, offset)
             except NotFound:
                 if ended or not await self._live(task_id):
                     raise
-                data = b""
-            if data:
-                offset += len(data)
+                chunk = LogChunk(b"", offset, offset)
+            if chunk.data:
+                offset = chunk.next_offset
                 idle = 0
-                yield data
+                yield chunk.data
                 continue
             if ended:
                 return

@@ -20,6 +20,7 @@ from pallet.client.models import (
     DeploymentRef,
     Info,
     KillResult,
+    LogChunk,
     Node,
     NodeDetail,
     QueueItem,
@@ -151,6 +152,23 @@ def _kill_result(key: str) -> Callable[[Any, Headers], KillResult]:
     return read
 
 
+def _log_reader(offset: int) -> Callable[[Any, Headers], LogChunk]:
+    """Logs come as raw bytes, or as JSON with the range they cover."""
+
+    def read(content: Any, headers: Headers) -> LogChunk:
+        raw = bytes(content)
+        if headers.get("content-type", "").startswith("application/json"):
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                raise ProtocolError("the log answer says JSON but is not") from None
+            return LogChunk.from_json(doc, offset)
+        start = max(offset, 0)
+        return LogChunk(raw, start, start + len(raw))
+
+    return read
+
+
 class _Calls:
     """The API's calls, by Marathon's and Pallet's documented routes."""
 
@@ -242,11 +260,12 @@ class _Calls:
 
     def task_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
-    ) -> Call[bytes]:
-        """Up to ``length`` bytes of a task's ``stream`` from byte ``offset``."""
+    ) -> Call[LogChunk]:
+        """Up to ``length`` bytes of a task's ``stream`` from byte ``offset`` (negative:
+        from the end, when the master answers with the JSON form that says where it began)."""
         path = f"/v1/tasks/{quote(task_id, safe='')}/logs"
         params = {"stream": stream, "offset": str(offset), "length": str(length)}
-        return Call("GET", path, lambda doc, _h: bytes(doc), params, raw=True)
+        return Call("GET", path, _log_reader(offset), params, raw=True)
 
 
 calls = _Calls()

@@ -7,11 +7,14 @@ object keeps the JSON it was read from in ``raw`` (left out of equality and repr
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pallet.client.errors import ProtocolError
 from pallet.client.reader import Fields
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "DeploymentRef",
     "Info",
     "KillResult",
+    "LogChunk",
     "Node",
     "NodeDetail",
     "NodeResources",
@@ -357,4 +361,33 @@ class Info:
             leader=f.opt_string("leader"),
             elected=f.boolean("elected"),
             raw=f.doc,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Bytes of a task's log read from ``offset``; the next read starts at ``next_offset``.
+    ``size`` is the log's length at the read, when the master says it."""
+
+    data: bytes
+    offset: int
+    next_offset: int
+    size: int | None = None
+
+    @classmethod
+    def from_json(cls, doc: object, requested: int, where: str = "log") -> LogChunk:
+        """The JSON form ``{"data", "offset", "next_offset", "size"}`` (as Mesos'
+        ``/files/read``); ``data`` is text, or base64 when ``"encoding": "base64"``."""
+        f = Fields(doc, where)
+        text = f.string("data")
+        if f.opt_string("encoding") == "base64":
+            try:
+                data = base64.b64decode(text, validate=True)
+            except (binascii.Error, ValueError):
+                raise ProtocolError(f"{where}.data: expected base64 text") from None
+        else:
+            data = text.encode()
+        offset = f.integer("offset", max(requested, 0))
+        return cls(
+            data, offset, f.integer("next_offset", offset + len(data)), f.opt_integer("size")
         )

@@ -33,6 +33,7 @@ from pallet.client.models import (
     DeploymentRef,
     Info,
     KillResult,
+    LogChunk,
     Node,
     NodeDetail,
     QueueItem,
@@ -145,16 +146,16 @@ class Client:
 
     def task_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
-    ) -> bytes:
+    ) -> LogChunk:
         return self.run(calls.task_log(task_id, stream, offset, length))
 
     def read_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0
     ) -> Iterator[bytes]:
         """The log as it is now, from ``offset`` to its end, in chunks."""
-        while data := self.task_log(task_id, stream, offset):
-            offset += len(data)
-            yield data
+        while (chunk := self.task_log(task_id, stream, offset)).data:
+            offset = chunk.next_offset
+            yield chunk.data
 
     def follow_log(
         self,
@@ -174,15 +175,15 @@ class Client:
         idle = 0
         while True:
             try:
-                data = self.task_log(task_id, stream, offset)
+                chunk = self.task_log(task_id, stream, offset)
             except NotFound:
                 if ended or not self._live(task_id):
                     raise
-                data = b""
-            if data:
-                offset += len(data)
+                chunk = LogChunk(b"", offset, offset)
+            if chunk.data:
+                offset = chunk.next_offset
                 idle = 0
-                yield data
+                yield chunk.data
                 continue
             if ended:
                 return
