@@ -106,6 +106,15 @@ def test_strategy_without_room_still_moves() -> None:
     assert decision.kill == ("web.1",)
 
 
+def test_rolling_upgrade_that_fits_nowhere_replaces_one_old_task_at_a_time() -> None:
+    # 3 instances, hostname UNIQUE on 3 nodes: new tasks fit nowhere while old ones hold them
+    a = app(3, config="v2")
+    old = [task(i) for i in range(3)]
+    assert reconcile_app(a, old, NOW).kill == ()
+    decision = reconcile_app(a, old, NOW, stuck=True)
+    assert decision.kill == ("web.0",)
+
+
 def test_backoff_delays_launches_but_queue_shows_them() -> None:
     backoff = BackoffRecord(delay=1.0, launch_after=NOW + 1)
     decision = reconcile_app(app(2), [task(1)], NOW, backoff)

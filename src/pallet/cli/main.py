@@ -6,8 +6,8 @@ import sys
 
 import typer
 
+from pallet.cli import agent, bench, master, node, task, up
 from pallet.cli import app as app_cli
-from pallet.cli import bench, node, task
 from pallet.model.errors import PalletError
 
 app = typer.Typer(
@@ -23,6 +23,9 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(app_cli.app, name="app")
 app.add_typer(task.app, name="task")
 app.add_typer(node.app, name="node")
+app.command(name="master")(master.master)
+app.command(name="agent")(agent.agent)
+app.command(name="up")(up.up)
 
 
 @app.callback()

@@ -71,7 +71,13 @@ class AppController:
             queue: dict[str, QueueEntry] = {}
             for app in list(self.state.apps.values()):
                 tasks = self.state.app_tasks(app.id)
-                decision = reconcile_app(app, tasks, now, self.state.backoff.get(app.id))
+                entry = self.state.queue.get(app.id)
+                stuck = bool(
+                    entry is not None
+                    and entry.reasons
+                    and (entry.last_unused_at or 0.0) > (entry.last_used_at or 0.0)
+                )
+                decision = reconcile_app(app, tasks, now, self.state.backoff.get(app.id), stuck)
                 kill += decision.kill
                 replaced += decision.replaced
                 expunge += decision.expunge

@@ -13,6 +13,8 @@ twice on the same input gives the same answer.
   ``instances * (1 + maximumOverCapacity)`` tasks at once, and old tasks are killed only
   while ``instances * minimumHealthCapacity`` stay RUNNING.
 - Scaling down kills tasks that are not running first, then by ``killSelection``.
+  When that leaves no room to move (no over-capacity, or new tasks fit nowhere while
+  the old ones hold their nodes), one old task at a time is killed to make some.
 - Backoff: launches wait until ``launch_after``.
 """
 
@@ -71,9 +73,14 @@ def _kill_order(tasks: list[TaskRecord], selection: str) -> list[TaskRecord]:
 
 
 def reconcile_app(
-    app: AppRecord, tasks: Iterable[TaskRecord], now: float, backoff: BackoffRecord | None = None
+    app: AppRecord,
+    tasks: Iterable[TaskRecord],
+    now: float,
+    backoff: BackoffRecord | None = None,
+    stuck: bool = False,
 ) -> AppDecision:
-    """What to do about ``app`` given all of its ``tasks`` at time ``now``."""
+    """What to do about ``app`` given all of its ``tasks`` at time ``now``. ``stuck``: the
+    last scheduling round could place none of the app's waiting instances."""
     tasks = list(tasks)
     n = app.instances
     replaced = tuple(t.id for t in tasks if _inactive(t, app, now) and not t.replaced)
@@ -94,8 +101,14 @@ def reconcile_app(
             spare = max(0, running - min_healthy)
             by_age = _kill_order([t for t in old if t.state is TaskState.RUNNING], "OLDEST_FIRST")
             kill = not_running + by_age[:spare]
-            if not kill and launch == 0 and all(t.state is TaskState.RUNNING for t in new):
-                kill = by_age[:1]  # a strategy that leaves no room would never move
+            if (
+                not kill
+                and (launch == 0 or stuck)
+                and all(t.state is TaskState.RUNNING for t in new)
+            ):
+                # No room (the strategy's, or the cluster's: e.g. hostname UNIQUE on every
+                # node): make some by replacing one old task at a time, or it never moves.
+                kill = by_age[:1]
     else:
         launch = max(0, n - len(new))
         if len(new) > n:

@@ -71,6 +71,7 @@ class ClusterState:
         self.recently_ended: OrderedDict[str, TaskRecord] = OrderedDict()
         """The last tasks that ended (bounded), so their logs can still be found."""
         self.generation = 0
+        self.closing = False
 
     # ------------------------------------------------------------ changes
 
@@ -157,11 +158,18 @@ class ClusterState:
     async def wait_desired(self, node_id: str, after: int, timeout: float) -> None:
         """Return once the node's desired set is newer than revision ``after``, or after
         ``timeout`` seconds."""
-        if self.desired_revision.get(node_id, 0) > after:
+        if self.desired_revision.get(node_id, 0) > after or self.closing:
             return
         event = self._desired_changed.setdefault(node_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
+
+    def release_waiters(self) -> None:
+        """The master is stopping: answer every long-poll now, and the next ones at once."""
+        self.closing = True
+        for event in self._desired_changed.values():
+            event.set()
+        self._desired_changed.clear()
 
     def app_tasks(self, app_id: str) -> list[TaskRecord]:
         return [self.tasks[t] for t in self.tasks_by_app.get(app_id, ())]

@@ -1,0 +1,340 @@
+"""``pallet agent``: the node daemon's conversation with the master over HTTP; asyncio I/O.
+
+    fingerprint ─▶ register ─▶ ┌ long-poll desired set ─▶ TaskRuntime.set_desired ┐
+                               │ runtime.step (exits, kill deadlines, resends)     ├▶ outbox
+                               │ heartbeat with per-task usage                     │
+                               └ outbox ─▶ POST statuses ─▶ acks ─▶ acknowledge ◀──┘
+
+Level-triggered: whatever happened while the master was away, the next desired set
+is the truth. Statuses go out at least once (the runtime resends until acknowledged).
+A 404 from the master means it does not know this node: register again. On stop the
+agent kills its tasks (SIGTERM, SIGKILL after their grace) and reports that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import faulthandler
+import logging
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pallet.agent.events import SendStatus
+from pallet.agent.executor import Executor
+from pallet.agent.fingerprint import fingerprint
+from pallet.agent.logserver import LogServer
+from pallet.agent.runtime import TaskRuntime
+from pallet.agent.spec import TaskSpec
+from pallet.model import Node, ValidationError
+
+__all__ = [
+    "UNAUTHENTICATED",
+    "AgentConfig",
+    "AgentDaemon",
+    "is_loopback",
+    "node_json",
+    "serve_agent",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    master: str
+    work_dir: Path
+    hostname: str | None = None
+    bind: str = "127.0.0.1"
+    port: int = 5051
+    resources: str | None = None
+    attributes: str | None = None
+    heartbeat_interval: float = 5.0
+    poll_wait: float = 30.0
+
+
+def node_json(node: Node) -> dict[str, Any]:
+    """A node as the agent protocol sends it."""
+    return {
+        "id": node.id,
+        "hostname": node.hostname,
+        "capacity": list(node.capacity.as_tuple()),
+        "gpu_count": node.gpu_count,
+        "gpu_model": node.gpu_model,
+        "ports": [str(r) for r in node.ports],
+        "attributes": dict(node.attributes),
+    }
+
+
+def _status_json(s: SendStatus) -> dict[str, Any]:
+    return {
+        "task_id": s.task_id,
+        "state": s.state.value,
+        "seq": s.seq,
+        "reason": s.reason.value if s.reason is not None else None,
+        "message": s.message,
+        "exit_code": s.exit_code,
+        "signal": s.signal,
+    }
+
+
+def _node_id(work_dir: Path) -> str:
+    """This agent's node id, kept in the work directory so a restart is the same node."""
+    path = work_dir / "node-id"
+    if path.exists():
+        return path.read_text().strip()
+    node_id = f"node-{uuid.uuid4().hex[:12]}"
+    path.write_text(node_id + "\n")
+    return node_id
+
+
+class AgentDaemon:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        work = Path(config.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+        self.node_id = _node_id(work)
+        self.hostname = config.hostname or socket.gethostname()
+        sandboxes = work / "sandboxes"
+        sandboxes.mkdir(exist_ok=True)
+        self.node = fingerprint(
+            self.node_id,
+            sandbox_root=sandboxes,
+            hostname=self.hostname,
+            resources=config.resources,
+            attributes=config.attributes,
+        )
+        self.boot_id = uuid.uuid4().hex
+        self.runtime = TaskRuntime(
+            Executor(sandboxes, agent_id=self.node_id, node_id=self.node_id, host=self.hostname)
+        )
+        self.logs = LogServer(self._read_log, config.bind, config.port)
+        self.address = ""
+        self._outbox: dict[tuple[str, int], SendStatus] = {}
+        self._outbox_ready = asyncio.Event()
+        self._registered = asyncio.Event()
+        self._stopping = False
+        self.client = httpx.AsyncClient(base_url=config.master.rstrip("/"), timeout=10.0)
+
+    def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
+        return self.runtime.read_log(task_id, stream, offset, length)
+
+    # ------------------------------------------------------------ life
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then kill every task and report it."""
+        port = await self.logs.start()
+        self.address = f"http://{self.config.bind}:{port}"
+        loops = [
+            asyncio.create_task(_forever(loop))
+            for loop in (self._poll_loop, self._step_loop, self._send_loop, self._heartbeat_loop)
+        ]
+        await self._register()
+        await stop.wait()
+        self._stopping = True
+        faulthandler.cancel_dump_traceback_later()
+        for task in loops:
+            task.cancel()
+        for task in loops:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        statuses = await asyncio.to_thread(self.runtime.close)
+        self._enqueue(statuses)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._flush(), 3.0)
+        await self.logs.close()
+        await self.client.aclose()
+
+    # ------------------------------------------------------------ registering
+
+    async def _register(self) -> None:
+        self._registered.clear()
+        body = {"node": node_json(self.node), "address": self.address, "boot_id": self.boot_id}
+        delay = 0.1
+        while True:
+            try:
+                r = await self.client.post("/v1/agent/register", json=body)
+                if r.status_code == 200:
+                    log.info("registered as %s with %s", self.node_id, self.config.master)
+                    self._registered.set()
+                    return
+                log.warning("master refused registration (%s): %s", r.status_code, r.text)
+            except httpx.HTTPError as e:
+                log.info("master not reachable yet: %s", e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _on_unknown_node(self) -> None:
+        log.warning("the master does not know node %s: registering again", self.node_id)
+        await self._register()
+
+    # ------------------------------------------------------------ loops
+
+    async def _poll_loop(self) -> None:
+        revision = -1
+        while True:
+            await self._registered.wait()
+            try:
+                r = await self.client.get(
+                    f"/v1/agent/nodes/{self.node_id}/desired",
+                    params={"after": revision, "wait": self.config.poll_wait},
+                    timeout=self.config.poll_wait + 10,
+                )
+            except httpx.HTTPError as e:
+                log.info("long-poll failed: %s", e)
+                await asyncio.sleep(1.0)
+                continue
+            if r.status_code == 404:
+                await self._on_unknown_node()
+                revision = -1
+                continue
+            if r.status_code != 200:
+                await asyncio.sleep(1.0)
+                continue
+            doc = r.json()
+            specs = []
+            for item in doc["tasks"]:
+                try:
+                    specs.append(TaskSpec(**item))
+                except (ValidationError, TypeError) as e:
+                    log.error("master sent a task this agent cannot run: %s", e)
+            self._enqueue(await asyncio.to_thread(self.runtime.set_desired, specs))
+            revision = doc["revision"]
+
+    async def _step_loop(self) -> None:
+        while True:
+            self._enqueue(await asyncio.to_thread(self.runtime.step, 0.5))
+
+    def _enqueue(self, statuses: list[SendStatus]) -> None:
+        for s in statuses:
+            self._outbox[(s.task_id, s.seq)] = s
+        if self._outbox:
+            self._outbox_ready.set()
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self._outbox_ready.wait()
+            await self._registered.wait()
+            try:
+                await self._flush()
+            except httpx.HTTPError as e:
+                log.info("cannot post statuses yet: %s", e)
+                await asyncio.sleep(1.0)
+
+    async def _flush(self) -> None:
+        """Post everything in the outbox; acknowledge what the master acknowledged."""
+        while self._outbox:
+            self._outbox_ready.clear()
+            batch = list(self._outbox.values())[:500]
+            r = await self.client.post(
+                f"/v1/agent/nodes/{self.node_id}/status",
+                json={"statuses": [_status_json(s) for s in batch]},
+            )
+            if r.status_code == 404:
+                await self._on_unknown_node()
+                continue
+            if r.status_code != 200:
+                log.warning("master refused statuses (%s): %s", r.status_code, r.text)
+                await asyncio.sleep(1.0)
+                continue
+            acked = [(str(tid), int(seq)) for tid, seq in r.json()["acks"]]
+            for key in acked:
+                self._outbox.pop(key, None)
+            follow: list[SendStatus] = []
+            for tid, seq in acked:
+                follow += self.runtime.acknowledge(tid, seq)
+            self._enqueue(follow)
+
+    async def _heartbeat_loop(self) -> None:
+        watchdog = max(30.0, 10 * self.config.heartbeat_interval)
+        while True:
+            # A loop that stops beating is a bug worth seeing: dump every thread's stack.
+            faulthandler.dump_traceback_later(watchdog, exit=False)
+            await self._registered.wait()
+            try:
+                usage = await asyncio.wait_for(asyncio.to_thread(self._usage), 2.0)
+            except TimeoutError:
+                log.warning("reading task usage took over 2 s; heartbeat without it")
+                usage = {}
+            try:
+                r = await self.client.post(
+                    f"/v1/agent/nodes/{self.node_id}/heartbeat", json={"usage": usage}
+                )
+                if r.status_code == 404:
+                    await self._on_unknown_node()
+                    continue
+            except httpx.HTTPError as e:
+                log.info("heartbeat failed: %s", e)
+            await asyncio.sleep(self.config.heartbeat_interval)
+
+    def _usage(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for task_id in self.runtime.executor.running():
+            try:
+                u = self.runtime.usage(task_id)
+            except Exception as e:  # the task may end (and its cgroup go) while it is read
+                log.debug("no usage for %s: %s", task_id, e)
+                continue
+            if u is not None:
+                out[task_id] = {"cpu_seconds": u.cpu_seconds, "rss_bytes": u.mem_rss_bytes}
+        return out
+
+
+async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
+    """Run one of the agent's loops; a bug in one pass is logged and the loop goes on,
+    for a loop that dies silently would leave the node looking lost."""
+    while True:
+        try:
+            await loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent loop %s failed; restarting it", loop.__name__)
+            await asyncio.sleep(1.0)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+UNAUTHENTICATED = (
+    "WARNING: {what} listens on {host}, beyond this machine, and its API is "
+    "UNAUTHENTICATED: anyone who can reach it can run commands here. Bind 127.0.0.1 "
+    "unless this network is trusted."
+)
+
+
+def serve_agent(config: AgentConfig) -> None:
+    """Run the agent until SIGTERM or SIGINT; then kill its tasks and exit."""
+    import signal
+    import sys
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
+    if not is_loopback(config.bind):
+        print(UNAUTHENTICATED.format(what="the agent", host=config.bind), file=sys.stderr)
+
+    async def main() -> None:
+        daemon = AgentDaemon(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.run(stop)
+
+    asyncio.run(main())

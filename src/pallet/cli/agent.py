@@ -1,0 +1,56 @@
+"""``pallet agent``: run the node daemon that runs this machine's tasks for a master."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from pallet.agent.daemon import AgentConfig, serve_agent
+from pallet.agent.fingerprint import parse_attributes, parse_resources
+from pallet.model import ValidationError
+
+__all__ = ["agent"]
+
+
+def agent(
+    master: str = typer.Option(..., help="The master's URL, e.g. http://127.0.0.1:8080."),
+    resources: str | None = typer.Option(
+        None, help='Override what is offered: "cpus:8;mem:16384;disk:10000;ports:[31000-32000]".'
+    ),
+    attributes: str | None = typer.Option(None, help='Node attributes: "rack:r1;zone:a".'),
+    work_dir: Path = typer.Option(
+        Path("pallet-agent"), help="Where sandboxes and the node id live."
+    ),
+    hostname: str | None = typer.Option(None, help="The node's hostname (HOST of its tasks)."),
+    bind: str = typer.Option(
+        "127.0.0.1", help="Address of the agent's log server; beyond loopback it warns."
+    ),
+    port: int = typer.Option(5051, help="Port of the agent's log server (0 = any free)."),
+    heartbeat_interval: float = typer.Option(5.0, help="Seconds between heartbeats."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run an agent: fingerprint this machine, register, run the tasks the master assigns."""
+    if resources:
+        parse_resources(resources)  # fail here, with the item named, not in the daemon
+    if attributes:
+        parse_attributes(attributes)
+    if heartbeat_interval <= 0:
+        raise ValidationError("--heartbeat-interval", "must be a positive number of seconds")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s agent %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    serve_agent(
+        AgentConfig(
+            master=master,
+            work_dir=work_dir,
+            hostname=hostname,
+            bind=bind,
+            port=port,
+            resources=resources,
+            attributes=attributes,
+            heartbeat_interval=heartbeat_interval,
+        )
+    )

@@ -1,0 +1,45 @@
+"""``pallet master``: serve the master (Marathon API, control loops, SQLite store)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import typer
+
+from pallet.model import ValidationError
+
+__all__ = ["master"]
+
+
+def master(
+    port: int = typer.Option(8080, help="HTTP port (Marathon's is 8080)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; beyond loopback it warns."),
+    store: str = typer.Option(
+        "sqlite:pallet-state.db",
+        help="State store: sqlite:///abs/path.db, sqlite:rel.db or memory://.",
+    ),
+    policy: str = typer.Option("pallet", help="Placement policy (pallet, k8s-default, ...)."),
+    heartbeat_grace: float = typer.Option(
+        15.0, help="Seconds without an agent heartbeat before its node is UNREACHABLE."
+    ),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
+    from pallet.core import POLICY_NAMES  # imported here: the other commands start faster
+    from pallet.master.server import MasterConfig, serve_master
+
+    if policy not in POLICY_NAMES:
+        raise ValidationError(
+            "--policy", f"unknown policy {policy!r}; choose from {', '.join(POLICY_NAMES)}"
+        )
+    if heartbeat_grace <= 0:
+        raise ValidationError("--heartbeat-grace", "must be a positive number of seconds")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s master %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    config = MasterConfig(
+        host=host, port=port, store_url=store, policy=policy, heartbeat_grace=heartbeat_grace
+    )
+    asyncio.run(serve_master(config))

@@ -1,0 +1,115 @@
+"""``pallet master``: store + control + API, served by uvicorn; the composition root.
+
+open_store(url) ─▶ Control(store, policy, grace) ─▶ create_api(control, info) ─▶ uvicorn
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from pallet import __version__
+from pallet.api import create_api
+from pallet.api.marathon import InfoSettings
+from pallet.control import Control, ControlConfig
+from pallet.store import Store, open_store
+
+__all__ = ["MasterConfig", "serve_master"]
+
+log = logging.getLogger(__name__)
+
+_CLUSTER_ID_KEY = "/pallet/cluster-id"
+
+UNAUTHENTICATED = (
+    "WARNING: {what} listens on {host}, beyond this machine, and its API is "
+    "UNAUTHENTICATED: anyone who can reach it can run commands on the cluster. Bind "
+    "127.0.0.1 unless this network is trusted."
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class MasterConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store_url: str = "sqlite:pallet-state.db"
+    policy: str = "pallet"
+    heartbeat_grace: float = 15.0
+    reconcile_interval: float = 1.0
+
+
+async def _cluster_id(store: Store) -> str:
+    """The cluster's id, made once and kept in the store."""
+    await store.create(_CLUSTER_ID_KEY, str(uuid.uuid4()).encode())
+    kv = await store.get(_CLUSTER_ID_KEY)
+    assert kv is not None
+    return kv.value.decode()
+
+
+class _Server(uvicorn.Server):
+    """Ends long-polls and event streams as soon as shutdown starts, so stopping the
+    master waits for no client."""
+
+    def __init__(self, config: uvicorn.Config, control: Control) -> None:
+        super().__init__(config)
+        self.control = control
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        self.control.state.release_waiters()
+        self.control.bus.close()
+        await super().shutdown(sockets)
+
+
+async def serve_master(config: MasterConfig) -> None:
+    """Serve until SIGINT/SIGTERM, then stop the loops and close the store."""
+    if not is_loopback(config.host):
+        print(UNAUTHENTICATED.format(what="the master", host=config.host), file=sys.stderr)
+    store = await open_store(config.store_url)
+    try:
+        control = Control(
+            store,
+            ControlConfig(
+                policy=config.policy,
+                heartbeat_grace=config.heartbeat_grace,
+                reconcile_interval=config.reconcile_interval,
+            ),
+        )
+        info = InfoSettings(
+            version=__version__,
+            leader=f"{config.host}:{config.port}",
+            elected=True,
+            cluster_id=await _cluster_id(store),
+            hostname=config.host,
+            http_port=config.port,
+            store_url=config.store_url,
+        )
+        app = create_api(control, info)
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=2,
+                lifespan="on",
+            ),
+            control,
+        )
+        await server.serve()
+    finally:
+        await store.close()

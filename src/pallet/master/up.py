@@ -1,0 +1,257 @@
+"""``pallet up``: a whole cluster on this machine, in one terminal; spawns and stops processes.
+
+    pallet up --agents 3
+      master  127.0.0.1:8080, SQLite under the state directory
+      agent i 127.0.0.<i+2> (its hostname and bind address), sandboxes under agent-<i>/,
+              a 1/N share of this machine's CPUs, memory, disk and ports 31000-32000
+
+Ctrl-C (SIGINT) or SIGTERM stops the agents first (they kill their tasks), then the
+master; whatever does not stop in time is killed with everything it started, so no
+process is left behind. Children also die if ``pallet up`` itself is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+__all__ = ["UpConfig", "default_state_dir", "local_share", "run_up", "start_cluster"]
+
+_PR_SET_PDEATHSIG = 1
+_FIRST_PORT, _LAST_PORT = 31000, 32000
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pallet" / "up"
+
+
+@dataclass(frozen=True, slots=True)
+class UpConfig:
+    agents: int = 3
+    port: int = 8080
+    host: str = "127.0.0.1"
+    resources: str | None = None
+    state_dir: Path = field(default_factory=default_state_dir)
+    policy: str = "pallet"
+    heartbeat_interval: float = 2.0
+    heartbeat_grace: float = 15.0
+    agent_port: int = 5051
+    ready_timeout: float = 30.0
+
+
+def agent_address(i: int) -> str:
+    """Agent ``i``'s own loopback address: 127.0.0.2, 127.0.0.3, ..."""
+    n = i + 2
+    return f"127.0.{n // 254}.{n % 254}" if n >= 254 else f"127.0.0.{n}"
+
+
+def local_share(agents: int, index: int, resources: str | None) -> str:
+    """Agent ``index``'s ``--resources``: a 1/``agents`` share of this machine (or what
+    ``resources`` says) with its own slice of ports 31000-32000."""
+    span = (_LAST_PORT - _FIRST_PORT + 1) // agents
+    first = _FIRST_PORT + index * span
+    ports = f"ports:[{first}-{first + span - 1}]"
+    if resources:
+        return resources if "ports" in resources else f"{resources};{ports}"
+    cpus = (psutil.cpu_count(logical=True) or 1) / agents
+    mem = max(1, (psutil.virtual_memory().total // (1 << 20) - 1024) // agents)
+    disk = max(0, (psutil.disk_usage("/").free // (1 << 20) - 5 * 1024) // agents)
+    return f"cpus:{cpus:.3f};mem:{mem};disk:{disk};{ports}"
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux prctl)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pallet.cli.main", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches `up` only; it stops the children in order
+            preexec_fn=_die_with_parent,
+        )
+
+
+@dataclass
+class Cluster:
+    config: UpConfig
+    master: subprocess.Popen[bytes]
+    agents: list[subprocess.Popen[bytes]]
+    url: str
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [*self.agents, self.master]
+
+    def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> None:
+        """Agents first (they kill their tasks and report it), then the master."""
+        _terminate(self.agents, agent_timeout)
+        _terminate([self.master], master_timeout)
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    for p in procs:
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill_tree(p)
+
+
+def _kill_tree(p: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process and everything it started (its tasks among them)."""
+    try:
+        children = psutil.Process(p.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    for proc in [*children]:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    with contextlib.suppress(ProcessLookupError):
+        p.kill()
+    p.wait()
+
+
+def start_cluster(config: UpConfig) -> Cluster:
+    """Start the master and the agents; return once every agent has registered."""
+    state = config.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    url = f"http://{config.host}:{config.port}"
+    store = f"sqlite:///{state / 'state.db'}"
+    master = _spawn(
+        [
+            "master",
+            "--host",
+            config.host,
+            "--port",
+            str(config.port),
+            "--store",
+            store,
+            "--policy",
+            config.policy,
+            "--heartbeat-grace",
+            str(config.heartbeat_grace),
+        ],
+        state / "master.log",
+    )
+    agents = []
+    for i in range(config.agents):
+        address = agent_address(i)
+        work = state / f"agent-{i}"
+        work.mkdir(exist_ok=True)
+        agents.append(
+            _spawn(
+                [
+                    "agent",
+                    "--master",
+                    url,
+                    "--work-dir",
+                    str(work),
+                    "--hostname",
+                    address,
+                    "--bind",
+                    address,
+                    "--port",
+                    str(config.agent_port),
+                    "--resources",
+                    local_share(config.agents, i, config.resources),
+                    "--heartbeat-interval",
+                    str(config.heartbeat_interval),
+                ],
+                work / "agent.log",
+            )
+        )
+    cluster = Cluster(config, master, agents, url)
+    try:
+        _wait_ready(cluster)
+    except BaseException:
+        cluster.stop(agent_timeout=10.0, master_timeout=5.0)
+        raise
+    (state / "up.json").write_text(
+        json.dumps(
+            {
+                "master": {"url": url, "pid": master.pid},
+                "agents": [
+                    {
+                        "address": agent_address(i),
+                        "pid": p.pid,
+                        "work_dir": str(state / f"agent-{i}"),
+                    }
+                    for i, p in enumerate(agents)
+                ],
+            },
+            indent=2,
+        )
+    )
+    return cluster
+
+
+def _wait_ready(cluster: Cluster) -> None:
+    deadline = time.monotonic() + cluster.config.ready_timeout
+    with httpx.Client(base_url=cluster.url, timeout=2.0) as client:
+        while True:
+            for p in cluster.processes():
+                if p.poll() is not None:
+                    raise RuntimeError(
+                        f"a process of the cluster exited with {p.returncode}; "
+                        f"see the logs in {cluster.config.state_dir}"
+                    )
+            try:
+                nodes = client.get("/v1/nodes").json()["nodes"]
+                addresses = {agent_address(i) for i in range(cluster.config.agents)}
+                up = {n["hostname"] for n in nodes if n["state"] == "ACTIVE"}
+                if addresses <= up:
+                    return
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the cluster was not ready within {cluster.config.ready_timeout:.0f} s; "
+                    f"see the logs in {cluster.config.state_dir}"
+                )
+            time.sleep(0.05)
+
+
+def run_up(config: UpConfig, announce: Callable[[Cluster], None]) -> int:
+    """Start, announce, then wait for Ctrl-C / SIGTERM (or a child's death) and stop."""
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        cluster = start_cluster(config)
+        announce(cluster)
+        while not stop:
+            if any(p.poll() is not None for p in cluster.processes()):
+                print("a process of the cluster exited; stopping the rest", file=sys.stderr)
+                break
+            time.sleep(0.2)
+        cluster.stop()
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

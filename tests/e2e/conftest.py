@@ -1,0 +1,172 @@
+"""A real cluster for end-to-end tests: ``pallet up`` with a master and three agents on
+loopback (127.0.0.2-4), short heartbeats, one per test module. Teardown stops it with
+SIGINT, as Ctrl-C would, and checks that no process or cgroup is left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psutil
+import pytest
+
+T = TypeVar("T")
+
+HEARTBEAT = 0.5
+GRACE = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "") -> T:
+    """Poll a real cluster until ``predicate`` gives something truthy."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+        except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {last!r}")
+        time.sleep(0.1)
+
+
+@dataclass
+class LiveCluster:
+    url: str
+    state_dir: Path
+    process: subprocess.Popen[bytes]
+    http: httpx.Client
+
+    def agents(self) -> list[dict[str, Any]]:
+        doc: dict[str, Any] = json.loads((self.state_dir / "up.json").read_text())
+        return list(doc["agents"])
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        r = self.http.get(f"/v2/apps{app_id}")
+        r.raise_for_status()
+        return dict(r.json()["app"])
+
+    def running(self, app_id: str, count: int) -> list[dict[str, Any]]:
+        """The app's tasks once exactly ``count`` run and nothing else is left."""
+        app = self.app(app_id)
+        tasks = app["tasks"]
+        if len(tasks) == count and all(t["state"] == "TASK_RUNNING" for t in tasks):
+            return list(tasks)
+        return []
+
+    def task_processes(self, task_id: str) -> list[psutil.Process]:
+        """The processes running in a task's sandbox."""
+        found = []
+        for p in psutil.process_iter(["cwd"]):
+            with contextlib.suppress(psutil.Error):
+                cwd = p.info["cwd"]
+                if cwd and Path(cwd).name == task_id and str(self.state_dir) in cwd:
+                    found.append(p)
+        return found
+
+    def main_process(self, task_id: str) -> psutil.Process:
+        """The task's main process: the session leader its agent started."""
+        leaders = [p for p in self.task_processes(task_id) if os.getsid(p.pid) == p.pid]
+        assert len(leaders) == 1, leaders
+        return leaders[0]
+
+    def delete_app(self, app_id: str) -> None:
+        self.http.delete(f"/v2/apps{app_id}", params={"force": "true"})
+        wait_for(lambda: not self.http.get("/v2/deployments").json(), 30, f"{app_id} deleted")
+
+
+def _leftovers(state_dir: Path) -> list[str]:
+    left = []
+    for p in psutil.process_iter(["cmdline", "cwd"]):
+        with contextlib.suppress(psutil.Error):
+            text = " ".join(p.info["cmdline"] or []) + " " + (p.info["cwd"] or "")
+            if str(state_dir) in text and p.pid != os.getpid():
+                left.append(f"{p.pid}: {text}")
+    return left
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
+    state_dir = tmp_path_factory.mktemp("up")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pallet.cli.main",
+            "up",
+            "--agents",
+            "3",
+            "--port",
+            str(port),
+            "--state-dir",
+            str(state_dir),
+            "--agent-port",
+            "0",
+            "--heartbeat-interval",
+            str(HEARTBEAT),
+            "--heartbeat-grace",
+            str(GRACE),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    assert process.stdout is not None
+    first = process.stdout.readline().decode()
+    assert "Pallet is up" in first, first + process.stdout.read().decode()
+    ready_in = time.monotonic() - started
+    node_ids = []
+    with httpx.Client(base_url=url, timeout=10.0) as http:
+        live = LiveCluster(url, state_dir, process, http)
+        live.ready_in = ready_in  # type: ignore[attr-defined]
+        node_ids = [n["id"] for n in http.get("/v1/nodes").json()["nodes"]]
+        try:
+            yield live
+        finally:
+            for agent in live.agents():  # a test may have left one stopped
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(agent["pid"], signal.SIGCONT)
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+    deadline = time.monotonic() + 5
+    while _leftovers(state_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _leftovers(state_dir), _leftovers(state_dir)
+    cgroups = _cgroup_dirs(set(node_ids))
+    assert not cgroups, f"cgroups left behind: {cgroups}"
+
+
+def _cgroup_dirs(names: set[str], root: str = "/sys/fs/cgroup", depth: int = 6) -> list[str]:
+    """Directories under the cgroup mounts named one of ``names`` (pruned walk)."""
+    found = []
+    base = root.rstrip("/").count("/")
+    for dirpath, dirnames, _ in os.walk(root):
+        if dirpath.count("/") - base >= depth:
+            dirnames[:] = []
+        found += [os.path.join(dirpath, d) for d in dirnames if d in names]
+    return found
