@@ -1,0 +1,81 @@
+"""``pallet bench``: bad input gives one clear line naming the file, line and field."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GOLDEN_PODS = Path(__file__).parents[1] / "sim" / "data" / "golden_pods.csv"
+
+
+def _pallet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pallet.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "fragment"),
+    [
+        ("p1,abc,1024,1,1000,", "cpu_milli", "'abc' is not a number"),
+        ("p1,1000,1024,2,500,", "gpu_milli", "allowed only with num_gpu 1"),
+        ("p1,1000,-5,0,0,", "memory_mib", "out of range"),
+        ("p1,1000,1024,,0,", "num_gpu", "is missing"),
+    ],
+)
+def test_malformed_trace_row_names_file_line_and_field(
+    tmp_path: Path, row: str, field: str, fragment: str
+) -> None:
+    bad = tmp_path / "pods.csv"
+    bad.write_text(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\np0,1000,1024,0,0,\n" + row + "\n"
+    )
+    done = _pallet(
+        "bench", "packing", "--workload", str(bad), "--seeds", "42", "--policies", "bestfit"
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"{bad}:3: field {field!r}" in done.stderr
+    assert fragment in done.stderr
+
+
+def test_missing_file_and_bad_options_are_clear(tmp_path: Path) -> None:
+    done = _pallet("bench", "packing", "--workload", str(tmp_path / "nope.csv"), "--seeds", "42")
+    assert (
+        done.returncode == 2 and "file not found" in done.stderr and "Traceback" not in done.stderr
+    )
+    done = _pallet("bench", "packing", "--seeds", "4x")
+    assert done.returncode == 2 and "--seeds" in done.stderr
+    done = _pallet("bench", "packing", "--policies", "pallet,magic")
+    assert done.returncode == 2 and "unknown magic" in done.stderr
+
+
+def test_packing_json_shape_on_a_small_trace() -> None:
+    # The golden trace's pods on the shared openb GPU nodes: small and quick.
+    done = _pallet(
+        "bench",
+        "packing",
+        "--workload",
+        str(GOLDEN_PODS),
+        "--seeds",
+        "42,43",
+        "--policies",
+        "fgd,bestfit",
+        "--json",
+        "--jobs",
+        "1",
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["workload"] == "golden_pods" and doc["seeds"] == [42, 43]
+    assert [r["policy"] for r in doc["results"]] == ["bestfit", "random"]
+    for r in doc["results"]:
+        assert set(r) >= {"policy", "alloc_at_100", "alloc_at_130", "published_at_100"}
+        assert r["published_at_100"] is None  # the paper has no such workload
