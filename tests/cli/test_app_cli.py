@@ -287,3 +287,23 @@ def test_ctrl_c_while_waiting_leaves_the_deployment_running(
         "stopped waiting; deployment dep-1 of /web goes on (`pallet app show /web`)" in result.err
     )
     assert "dep-1" in fake.deployments
+
+
+def test_brackets_from_the_master_are_shown_not_read_as_markup(
+    run: Run, fake: FakeMaster, tmp_path: Path
+) -> None:
+    weird = WEB | {"cmd": "echo '[/x] [bold]a[1]'", "labels": {"k": "[/v]"}}
+    assert run("app", "add", write(tmp_path, "web.json", json.dumps(weird))).code == 0
+    fake.failures["/web"] = {
+        "taskId": "web.9",
+        "state": "TASK_FAILED",
+        "message": "exit [/1]",
+        "timestamp": "2030-01-01T00:00:00.000Z",
+    }
+    listed = run("app", "list")
+    assert listed.code == 0 and "echo '[/x] [bold]a[1]'" in listed.out
+    shown = run("app", "show", "/web")
+    assert shown.code == 0, shown.err
+    assert "k=[/v]" in shown.out and "exit [/1]" in shown.out
+    waited = run("app", "scale", "/web", "3", "--force", "--wait")
+    assert waited.code == 0, waited.err

@@ -21,7 +21,7 @@ from pallet.cli.client_opts import (
     locked_hint,
 )
 from pallet.cli.common import console, print_json
-from pallet.cli.render import age, details, listing, num, short, task_table
+from pallet.cli.render import age, details, escape, listing, num, short, task_table
 from pallet.cli.waiting import wait_for_deployment
 from pallet.client import (
     ApiError,
@@ -78,7 +78,7 @@ def add(
         if not json_out:
             noun = "instance" if created.instances == 1 else "instances"
             via = f" ({'deployment ' + deployment if deployment else 'no deployment'})"
-            console.print(f"Created {created.id}: {created.instances} {noun}{via}")
+            console.print(escape(f"Created {created.id}: {created.instances} {noun}{via}"))
         if wait:
             wait_for_deployment(
                 client,
@@ -181,7 +181,7 @@ def _changed(
     running_before: int = 0,
 ) -> None:
     if not json_out:
-        console.print(f"{message} ({_deployment(ref)})")
+        console.print(escape(f"{message} ({_deployment(ref)})"))
     if wait:
         wait_for_deployment(
             client,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, connect
 from pallet.cli.common import console, print_json
-from pallet.cli.render import age, details, listing, num, task_table
+from pallet.cli.render import age, details, escape, listing, num, task_table
 from pallet.client import Node, NodeResources
 
 __all__ = ["app"]
@@ -22,9 +23,9 @@ def _share(allocated: float, capacity: float) -> str:
     return f"{num(allocated)}/{num(capacity)}"
 
 
-def _state(node: Node) -> str:
+def _state(node: Node) -> Text:
     colour = {"ACTIVE": "green", "DRAINING": "yellow"}.get(node.state, "red")
-    return f"[{colour}]{node.state}[/]"
+    return Text(node.state, style=colour)
 
 
 @app.command("list")
@@ -101,4 +102,4 @@ def show(
     if detail.tasks:
         console.print(task_table("Tasks", sorted(detail.tasks, key=lambda t: t.id), True))
     elif n.task_ids:
-        console.print(f"Tasks: {', '.join(n.task_ids)}")
+        console.print(f"Tasks: {escape(', '.join(n.task_ids))}")

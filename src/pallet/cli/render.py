@@ -7,11 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pallet.client import Task
 
-__all__ = ["age", "details", "listing", "num", "short", "task_table"]
+__all__ = ["age", "cell", "details", "escape", "listing", "num", "short", "task_table"]
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:
@@ -40,11 +42,24 @@ def short(text: str, width: int = 48) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def cell(value: object) -> Text:
+    """A table cell shown as it is: text from the master (commands, messages, labels) may
+    hold brackets that Rich would read as markup. ``Text`` values keep their style."""
+    if isinstance(value, Text):
+        return value
+    return Text("—" if value is None or value == "" else str(value))
+
+
 def listing(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
     """A compact table whose first column (the id) never wraps, so it can be copied whole;
     the others wrap when the terminal is narrow. Columns named ``NAME>`` hold numbers
     (right-aligned, shown without the ``>``)."""
-    table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE)
+    table = Table(
+        title=escape(title) if title else None,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE,
+    )
     for i, column in enumerate(columns):
         table.add_column(
             column.rstrip(">"),
@@ -53,18 +68,20 @@ def listing(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[o
             overflow="fold",
         )
     for row in rows:
-        table.add_row(*["—" if v is None or v == "" else str(v) for v in row])
+        table.add_row(*[cell(v) for v in row])
     return table
 
 
 def details(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
     """A two-column ``key  value`` table without borders; empty values are left out."""
-    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2))
+    table = Table(
+        title=escape(title), title_justify="left", show_header=False, box=None, padding=(0, 2)
+    )
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in pairs:
         if value not in (None, "", ()):
-            table.add_row(key, str(value))
+            table.add_row(key, cell(value))
     return table
 
 

@@ -11,7 +11,7 @@ import typer
 from pallet.cli import client_opts
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, app_id, connect
 from pallet.cli.common import console, print_json
-from pallet.cli.render import task_table
+from pallet.cli.render import escape, task_table
 from pallet.client import LogStream
 
 __all__ = ["app"]
@@ -37,7 +37,7 @@ def list_tasks(
         print_json([dict(t.raw) for t in tasks])
         return
     if not tasks:
-        console.print("No tasks." if aid is None else f"No tasks of {aid}.")
+        console.print("No tasks." if aid is None else escape(f"No tasks of {aid}."))
         return
     console.print(task_table(None, sorted(tasks, key=lambda t: (t.app_id, t.id)), aid is None))
 
@@ -96,12 +96,14 @@ def kill(
     if result.deployment is not None:
         noun = "task" if len(task_ids) == 1 else "tasks"
         console.print(
-            f"Killing {len(task_ids)} {noun} and scaling down "
-            f"(deployment {result.deployment.deployment_id})"
+            escape(
+                f"Killing {len(task_ids)} {noun} and scaling down "
+                f"(deployment {result.deployment.deployment_id})"
+            )
         )
         return
     for task in result.tasks:
-        console.print(f"Killed {task.id} ({task.app_id} on {task.host or '?'})")
+        console.print(escape(f"Killed {task.id} ({task.app_id} on {task.host or '?'})"))
     missing = sorted(set(task_ids) - {t.id for t in result.tasks})
     if missing:
-        console.print(f"[yellow]Not running, left alone:[/] {', '.join(missing)}")
+        console.print(f"[yellow]Not running, left alone:[/] {escape(', '.join(missing))}")

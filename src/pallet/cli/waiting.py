@@ -9,6 +9,7 @@ task failure.
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,7 +38,7 @@ def _note(p: Progress) -> str:
         text = f"last failure: {p.failure.state} {p.failure.message}".rstrip()
     else:
         return ""
-    return text if len(text) <= _NOTE_WIDTH else text[: _NOTE_WIDTH - 1] + "…"
+    return escape(text if len(text) <= _NOTE_WIDTH else text[: _NOTE_WIDTH - 1] + "…")
 
 
 def wait_for_deployment(
@@ -67,7 +68,7 @@ def wait_for_deployment(
         TextColumn("[yellow]{task.fields[note]}"),
     )
     with Bar(*columns, console=err_console) as bar:
-        row = bar.add_task(f"{verb} {app_id}", total=None, note="")
+        row = bar.add_task(escape(f"{verb} {app_id}"), total=None, note="")
         try:
             for last in watch_deployment(
                 client,
@@ -96,9 +97,10 @@ def wait_for_deployment(
     ref = f"deployment {deployment_id}, {took}" if deployment_id else took
     out = err_console if quiet else console
     if removing:
-        out.print(f"[green]✓[/] {app_id} removed ({ref})")
+        out.print(f"[green]✓[/] {escape(f'{app_id} removed ({ref})')}")
     else:
         out.print(
-            f"[green]✓[/] {app_id}: {last.running} of {last.target} instances running ({ref})"
+            "[green]✓[/] "
+            + escape(f"{app_id}: {last.running} of {last.target} instances running ({ref})")
         )
     return last
