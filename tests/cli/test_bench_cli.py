@@ -67,7 +67,7 @@ def test_packing_json_shape_on_a_small_trace() -> None:
         "--seeds",
         "42,43",
         "--policies",
-        "fgd,bestfit",
+        "bestfit,random",
         "--json",
         "--jobs",
         "1",
