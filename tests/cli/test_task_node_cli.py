@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from client.fake_master import FakeMaster
 
 from .conftest import FakeClock, Run
@@ -124,3 +126,19 @@ def test_node_show_unknown(run: Run) -> None:
 def test_node_list_when_empty(run: Run, fake: FakeMaster) -> None:
     fake.nodes = []
     assert "No nodes. Start agents with `pallet up`" in run("node", "list").out
+
+
+def test_a_narrow_terminal_keeps_each_row_on_one_line(
+    run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pallet.cli import common
+
+    fake.apps["/demo/hello"] = {"id": "/demo/hello", "cmd": "x", "instances": 1}
+    fake._start_task("/demo/hello")
+    (short_id,) = fake.tasks
+    long_id = "demo_hello.110af751-38d2-4e98-b207-2b77afae7994"
+    fake.tasks[long_id] = fake.tasks.pop(short_id) | {"id": long_id}
+    monkeypatch.setattr(common.console, "width", 80)
+    result = run("task", "list")
+    row = next(line for line in result.out.splitlines() if long_id in line)
+    assert "/demo/hello" in row and "RUNNING" in row and "node-1.local" in row

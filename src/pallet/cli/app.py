@@ -21,7 +21,7 @@ from pallet.cli.client_opts import (
     locked_hint,
 )
 from pallet.cli.common import console, print_json
-from pallet.cli.render import age, details, escape, listing, num, short, task_table
+from pallet.cli.render import age, details, listing, num, print_table, say, short, task_table
 from pallet.cli.waiting import wait_for_deployment
 from pallet.client import (
     ApiError,
@@ -78,7 +78,7 @@ def add(
         if not json_out:
             noun = "instance" if created.instances == 1 else "instances"
             via = f" ({'deployment ' + deployment if deployment else 'no deployment'})"
-            console.print(escape(f"Created {created.id}: {created.instances} {noun}{via}"))
+            say(console, f"Created {created.id}: {created.instances} {noun}{via}")
         if wait:
             wait_for_deployment(
                 client,
@@ -102,7 +102,7 @@ def list_apps(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
         print_json([dict(a.raw) for a in apps])
         return
     if not apps:
-        console.print("No apps. Add one with `pallet app add FILE`.")
+        say(console, "No apps. Add one with `pallet app add FILE`.")
         return
     rows = [
         [
@@ -118,7 +118,7 @@ def list_apps(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
         for a in sorted(apps, key=lambda a: a.id)
     ]
     columns = ["ID", "RUNNING>", "CPUS>", "MEM>", "DISK>", "GPUS>", "DEPLOYMENT", "CMD"]
-    console.print(listing(None, columns, rows))
+    print_table(console, listing(None, columns, rows))
 
 
 def _summary(a: App, waiting: str) -> list[tuple[str, object]]:
@@ -162,9 +162,9 @@ def show(
         print_json(dict(found.raw))
         return
     waiting = describe_waiting(queued[0]) if queued else ""
-    console.print(details(found.id, _summary(found, waiting)))
+    print_table(console, details(found.id, _summary(found, waiting)))
     if found.tasks:
-        console.print(task_table("Tasks", sorted(found.tasks, key=lambda t: t.id), False))
+        print_table(console, task_table("Tasks", sorted(found.tasks, key=lambda t: t.id), False))
 
 
 def _changed(
@@ -181,7 +181,7 @@ def _changed(
     running_before: int = 0,
 ) -> None:
     if not json_out:
-        console.print(escape(f"{message} ({_deployment(ref)})"))
+        say(console, f"{message} ({_deployment(ref)})")
     if wait:
         wait_for_deployment(
             client,

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, connect
 from pallet.cli.common import console, print_json
-from pallet.cli.render import age, details, escape, listing, num, task_table
+from pallet.cli.render import age, details, listing, num, print_table, say, task_table
 from pallet.client import Node, NodeResources
 
 __all__ = ["app"]
@@ -37,7 +37,7 @@ def list_nodes(json_out: JsonOption = False, master: MasterOption = DEFAULT_MAST
         print_json([dict(n.raw) for n in nodes])
         return
     if not nodes:
-        console.print("No nodes. Start agents with `pallet up` or `pallet agent --master URL`.")
+        say(console, "No nodes. Start agents with `pallet up` or `pallet agent --master URL`.")
         return
     rows = [
         [
@@ -53,7 +53,7 @@ def list_nodes(json_out: JsonOption = False, master: MasterOption = DEFAULT_MAST
         for n in sorted(nodes, key=lambda n: n.id)
     ]
     columns = ["ID", "HOSTNAME", "STATE", "CPUS>", "MEM MiB>", "GPUS>", "TASKS>", "HEARTBEAT"]
-    console.print(listing(None, columns, rows))
+    print_table(console, listing(None, columns, rows))
 
 
 def _resources(label: str, r: NodeResources, with_gpus: bool) -> list[object]:
@@ -77,7 +77,8 @@ def show(
         return
     n = detail.node
     attributes = ", ".join(f"{k}={v}" for k, v in sorted(n.attributes.items()))
-    console.print(
+    print_table(
+        console,
         details(
             n.id,
             [
@@ -88,7 +89,7 @@ def show(
                 ("ports", ", ".join(n.capacity.ports)),
                 ("heartbeat", age(n.last_heartbeat)),
             ],
-        )
+        ),
     )
     gpus = bool(n.capacity.gpus)
     columns = ["", "CPUS>", "MEM MiB>", "DISK MiB>", *(["GPUS>"] if gpus else [])]
@@ -98,8 +99,8 @@ def show(
         # Agents measure CPU and memory use only.
         ["used", num(n.used.cpus), num(n.used.mem), None, *([None] if gpus else [])],
     ]
-    console.print(listing(None, columns, rows))
+    print_table(console, listing(None, columns, rows))
     if detail.tasks:
-        console.print(task_table("Tasks", sorted(detail.tasks, key=lambda t: t.id), True))
+        print_table(console, task_table("Tasks", sorted(detail.tasks, key=lambda t: t.id), True))
     elif n.task_ids:
-        console.print(f"Tasks: {escape(', '.join(n.task_ids))}")
+        say(console, f"Tasks: {', '.join(n.task_ids)}")

@@ -7,13 +7,26 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from rich import box
+from rich.console import Console, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from pallet.client import Task
 
-__all__ = ["age", "cell", "details", "escape", "listing", "num", "short", "task_table"]
+__all__ = [
+    "age",
+    "cell",
+    "details",
+    "escape",
+    "listing",
+    "num",
+    "print_table",
+    "say",
+    "short",
+    "task_table",
+]
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:
@@ -42,6 +55,29 @@ def short(text: str, width: int = 48) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def print_table(console: Console, renderable: RenderableType) -> None:
+    """Print a table at its natural width, as kubectl does: on a narrow terminal the lines
+    run on instead of every column being squeezed into a few letters per line."""
+    natural = Measurement.get(console, console.options.update(width=10_000), renderable).maximum
+    if natural <= console.width:
+        console.print(renderable)
+        return
+    wide = Console(
+        file=console.file,
+        width=natural,
+        color_system=console.color_system,
+        force_terminal=console.is_terminal,
+        no_color=console.no_color,
+    )
+    wide.print(renderable, crop=False)
+
+
+def say(console: Console, text: str, markup: str = "") -> None:
+    """One line of plain text (Rich markup in ``text`` is not read), never broken by Rich;
+    ``markup`` (such as ``[green]✓[/] ``) goes in front of it."""
+    console.print(markup + escape(text), soft_wrap=True)
+
+
 def cell(value: object) -> Text:
     """A table cell shown as it is: text from the master (commands, messages, labels) may
     hold brackets that Rich would read as markup. ``Text`` values keep their style."""
@@ -58,7 +94,9 @@ def listing(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[o
         title=escape(title) if title else None,
         title_justify="left",
         header_style="bold",
-        box=box.SIMPLE,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
     for i, column in enumerate(columns):
         table.add_column(

@@ -11,7 +11,7 @@ import typer
 from pallet.cli import client_opts
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, app_id, connect
 from pallet.cli.common import console, print_json
-from pallet.cli.render import escape, task_table
+from pallet.cli.render import print_table, say, task_table
 from pallet.client import LogStream
 
 __all__ = ["app"]
@@ -37,9 +37,11 @@ def list_tasks(
         print_json([dict(t.raw) for t in tasks])
         return
     if not tasks:
-        console.print("No tasks." if aid is None else escape(f"No tasks of {aid}."))
+        say(console, "No tasks." if aid is None else f"No tasks of {aid}.")
         return
-    console.print(task_table(None, sorted(tasks, key=lambda t: (t.app_id, t.id)), aid is None))
+    print_table(
+        console, task_table(None, sorted(tasks, key=lambda t: (t.app_id, t.id)), aid is None)
+    )
 
 
 def _write(data: bytes) -> None:
@@ -95,15 +97,14 @@ def kill(
         return
     if result.deployment is not None:
         noun = "task" if len(task_ids) == 1 else "tasks"
-        console.print(
-            escape(
-                f"Killing {len(task_ids)} {noun} and scaling down "
-                f"(deployment {result.deployment.deployment_id})"
-            )
+        say(
+            console,
+            f"Killing {len(task_ids)} {noun} and scaling down "
+            f"(deployment {result.deployment.deployment_id})",
         )
         return
     for task in result.tasks:
-        console.print(escape(f"Killed {task.id} ({task.app_id} on {task.host or '?'})"))
+        say(console, f"Killed {task.id} ({task.app_id} on {task.host or '?'})")
     missing = sorted(set(task_ids) - {t.id for t in result.tasks})
     if missing:
-        console.print(f"[yellow]Not running, left alone:[/] {escape(', '.join(missing))}")
+        say(console, ", ".join(missing), "[yellow]Not running, left alone:[/] ")

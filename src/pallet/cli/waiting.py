@@ -21,6 +21,7 @@ from rich.progress import Progress as Bar
 
 from pallet.cli import client_opts
 from pallet.cli.common import console
+from pallet.cli.render import say
 from pallet.client import Client, Progress, describe_waiting, watch_deployment
 from pallet.model.errors import PalletError
 
@@ -97,10 +98,11 @@ def wait_for_deployment(
     ref = f"deployment {deployment_id}, {took}" if deployment_id else took
     out = err_console if quiet else console
     if removing:
-        out.print(f"[green]✓[/] {escape(f'{app_id} removed ({ref})')}")
+        say(out, f"{app_id} removed ({ref})", "[green]✓[/] ")
     else:
-        out.print(
-            "[green]✓[/] "
-            + escape(f"{app_id}: {last.running} of {last.target} instances running ({ref})")
+        say(
+            out,
+            f"{app_id}: {last.running} of {last.target} instances running ({ref})",
+            "[green]✓[/] ",
         )
     return last
