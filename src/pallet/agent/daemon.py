@@ -171,7 +171,7 @@ class AgentDaemon:
             except httpx.HTTPError as e:
                 log.info("master not reachable yet: %s", e)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)
 
     async def _on_unknown_node(self) -> None:
         log.warning("the master does not know node %s: registering again", self.node_id)
@@ -223,17 +223,20 @@ class AgentDaemon:
     async def _send_loop(self) -> None:
         while True:
             await self._outbox_ready.wait()
+            # Cleared before sending: whatever is enqueued meanwhile sets it again. (A set
+            # Event's wait() does not yield; a loop that spun on one would starve the agent.)
+            self._outbox_ready.clear()
             await self._registered.wait()
             try:
                 await self._flush()
             except httpx.HTTPError as e:
                 log.info("cannot post statuses yet: %s", e)
+                self._outbox_ready.set()
                 await asyncio.sleep(1.0)
 
     async def _flush(self) -> None:
         """Post everything in the outbox; acknowledge what the master acknowledged."""
         while self._outbox:
-            self._outbox_ready.clear()
             batch = list(self._outbox.values())[:500]
             r = await self.client.post(
                 f"/v1/agent/nodes/{self.node_id}/status",

@@ -8,6 +8,7 @@ serialized list by the state's ``generation``, which every change raises.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from collections.abc import Iterable
@@ -134,18 +135,33 @@ class Renderer:
             self._apps[key] = doc
         return doc
 
+    def cached_list(self, key: tuple[object, ...], gzipped: bool) -> bytes | None:
+        """The serialized list for ``key`` if nothing changed since it was made."""
+        if self._list_generation != self.state.generation:
+            return None
+        return self._lists.get((key, gzipped))
+
     def app_list(
-        self, apps: list[AppRecord], embeds: frozenset[AppEmbed], key: tuple[object, ...]
+        self,
+        apps: list[AppRecord],
+        embeds: frozenset[AppEmbed],
+        key: tuple[object, ...],
+        gzipped: bool = False,
     ) -> bytes:
-        """``{"apps": [...]}`` serialized, cached until the state changes."""
+        """``{"apps": [...]}`` serialized (and gzipped if asked), cached until the state
+        changes: a dashboard polling 1,000 apps costs one render per change."""
         if self._list_generation != self.state.generation:
             self._lists.clear()
             self._list_generation = self.state.generation
-        body = self._lists.get(key)
+        body = self._lists.get((key, gzipped))
         if body is None:
-            doc = {"apps": [self.app(a, embeds) for a in apps]}
-            body = json.dumps(doc, separators=(",", ":")).encode()
-            self._lists[key] = body
+            plain = self._lists.get((key, False))
+            if plain is None:
+                doc = {"apps": [self.app(a, embeds) for a in apps]}
+                plain = json.dumps(doc, separators=(",", ":")).encode()
+                self._lists[(key, False)] = plain
+            body = gzip.compress(plain, compresslevel=5, mtime=0) if gzipped else plain
+            self._lists[(key, gzipped)] = body
         return body
 
     # ------------------------------------------------------------ deployments and queue

@@ -80,25 +80,35 @@ async def list_apps(request: Request) -> Response:
     q = request.query_params
     embeds = parse_embed(q.getlist("embed"), INDEX_EMBEDS)
     cmd, id_filter, label = q.get("cmd"), q.get("id"), q.get("label")
-    apps = sorted(ctx.control.state.apps.values(), key=lambda a: a.id)
+    gzipped = "gzip" in request.headers.get("accept-encoding", "")
+    headers = {"Vary": "Accept-Encoding"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    key = (embeds, cmd, id_filter, label)
+    body = ctx.renderer.cached_list(key, gzipped)
+    if body is None:
+        apps = _filtered(
+            sorted(ctx.control.state.apps.values(), key=lambda a: a.id), cmd, id_filter, label
+        )
+        body = ctx.renderer.app_list(apps, embeds, key, gzipped)
+    return Response(body, 200, headers, media_type="application/json")
+
+
+def _filtered(
+    apps: list[AppRecord], cmd: str | None, id_filter: str | None, label: str | None
+) -> list[AppRecord]:
+    """Marathon's ``cmd``, ``id`` (substring) and ``label`` (``name`` or ``name==value``) filters."""
     if cmd:
         apps = [a for a in apps if cmd in (a.run.cmd or "")]
     if id_filter:
         apps = [a for a in apps if id_filter in a.id]
     if label:
         name, _, value = label.partition("==")
+        name, value = name.strip(), value.strip()
         apps = [
-            a
-            for a in apps
-            if name.strip() in a.run.labels
-            and (not value or a.run.labels[name.strip()] == value.strip())
+            a for a in apps if name in a.run.labels and (not value or a.run.labels[name] == value)
         ]
-    key = (embeds, cmd, id_filter, label)
-    if AppEmbed.TASKS in embeds:
-        body = ctx.renderer.app_list(apps, embeds, key)
-    else:
-        body = ctx.renderer.app_list(apps, embeds, key)
-    return Response(body, 200, media_type="application/json")
+    return apps
 
 
 @router.post("/v2/apps")

@@ -54,3 +54,7 @@ def agent(
             heartbeat_interval=heartbeat_interval,
         )
     )
+
+
+if __name__ == "__main__":  # `pallet up` starts `python -m pallet.cli.agent`: fewer imports
+    typer.run(agent)

@@ -43,3 +43,7 @@ def master(
         host=host, port=port, store_url=store, policy=policy, heartbeat_grace=heartbeat_grace
     )
     asyncio.run(serve_master(config))
+
+
+if __name__ == "__main__":  # `pallet up` starts `python -m pallet.cli.master`: fewer imports
+    typer.run(master)

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 _THREAD_THRESHOLD = 50
 """Schedule this many requests or more in a thread, so the API stays responsive."""
 
+ROUND_SIZE = 200
+"""At most this many requests per round: the first tasks reach their agents while the
+rest are still being placed (a 1,000-instance app starts as a pipeline, not a batch)."""
+
 
 def task_id_for(app_id: str, unique: str) -> str:
     """Marathon's task id shape: ``prod_web.<uuid>`` for app ``/prod/web``."""
@@ -70,22 +74,23 @@ class SchedulingWorker:
             except Exception:
                 log.exception("scheduling round failed")
 
-    def requests(self) -> list[PlacementRequest]:
-        """One request per waiting instance whose app's launch delay has passed."""
+    def requests(self, limit: int | None = None) -> list[PlacementRequest]:
+        """One request per waiting instance whose app's launch delay has passed (at most
+        ``limit``)."""
         now = self.clock()
-        out = []
+        out: list[PlacementRequest] = []
         for entry in self.state.queue.values():
             app = self.state.apps.get(entry.app_id)
             if app is None or entry.count <= 0 or entry.launch_after > now:
                 continue
-            out += [
-                app.placement_request(task_id_for(app.id, self.new_id()))
-                for _ in range(entry.count)
-            ]
+            count = entry.count if limit is None else min(entry.count, limit - len(out))
+            out += [app.placement_request(task_id_for(app.id, self.new_id())) for _ in range(count)]
+            if limit is not None and len(out) >= limit:
+                break
         return out
 
     async def run_once(self) -> Plan | None:
-        requests = self.requests()
+        requests = self.requests(ROUND_SIZE)
         if not requests:
             return None
         snapshot = self.state.view.copy()
@@ -97,6 +102,8 @@ class SchedulingWorker:
         self._note_reasons(plan, len(snapshot))
         if plan.placements:
             await self.applier.apply_plan(plan)
+            if len(requests) == ROUND_SIZE:
+                self.kick()  # more may wait: the next round at once, not at the next tick
         return plan
 
     def _note_reasons(self, plan: Plan, nodes: int) -> None:

@@ -1,0 +1,113 @@
+"""``pallet bench e2e``: time for ``pallet up --agents 10`` to get 1,000 instances of
+``sleep 600`` RUNNING, against spawning 1,000 such processes directly in the same run.
+
+The baseline is what any launcher pays at least: fork and exec of each process. Pallet
+adds the API call, scheduling, one store transaction per batch of decisions, ten agents
+long-polling, a cgroup per task with its limits, and every status acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pallet.bench.cluster import free_port, running_up
+
+__all__ = ["E2eResult", "raw_spawn_seconds", "run_e2e_bench"]
+
+_COMMAND = "sleep 600"
+
+
+@dataclass(frozen=True, slots=True)
+class E2eResult:
+    tasks: int
+    agents: int
+    pallet_s: float
+    raw_spawn_s: float
+    leftover_processes: int
+    leftover_cgroups: int
+
+    @property
+    def ratio(self) -> float:
+        return self.pallet_s / self.raw_spawn_s if self.raw_spawn_s else float("inf")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tasks": self.tasks,
+            "agents": self.agents,
+            "pallet_s": round(self.pallet_s, 3),
+            "raw_spawn_s": round(self.raw_spawn_s, 3),
+            "ratio": round(self.ratio, 2),
+        }
+
+
+def raw_spawn_seconds(count: int) -> float:
+    """Seconds to start ``count`` processes of the benchmark's command (each in its own
+    session and shell, as a task is), then kill and reap them."""
+    procs: list[subprocess.Popen[bytes]] = []
+    start = time.perf_counter()
+    try:
+        for _ in range(count):
+            procs.append(
+                subprocess.Popen(
+                    ["/bin/sh", "-c", _COMMAND],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        return time.perf_counter() - start
+    finally:
+        for p in procs:  # the shell's whole session: `sleep` is its child, not the shell
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.wait()
+
+
+def _running(client: httpx.Client, app_id: str) -> int:
+    r = client.get("/v2/apps", params={"id": app_id})
+    apps = r.json()["apps"]
+    return int(apps[0]["tasksRunning"]) if apps else 0
+
+
+def run_e2e_bench(tasks: int = 1000, agents: int = 10, timeout: float = 600.0) -> E2eResult:
+    raw = raw_spawn_seconds(tasks)
+    # Enough CPU and memory on paper for every instance: 10 millicpus and 8 MiB each.
+    per_agent_cpus = max(1.0, tasks * 0.01 / agents * 1.2)
+    per_agent_mem = max(256, int(tasks * 8 / agents * 1.2))
+    resources = f"cpus:{per_agent_cpus:.2f};mem:{per_agent_mem};disk:1000"
+    with tempfile.TemporaryDirectory(prefix="pallet-bench-e2e-") as tmp:
+        state = Path(tmp)
+        left: dict[str, int] = {}
+        with (
+            running_up(state, agents, resources, free_port(), left) as url,
+            httpx.Client(base_url=url, timeout=30.0) as client,
+        ):
+            app = {
+                "id": "/bench",
+                "cmd": _COMMAND,
+                "cpus": 0.01,
+                "mem": 8,
+                "instances": tasks,
+                "portDefinitions": [],
+            }
+            start = time.perf_counter()
+            r = client.post("/v2/apps", json=app)
+            r.raise_for_status()
+            while _running(client, "/bench") < tasks:
+                if time.perf_counter() - start > timeout:
+                    raise RuntimeError(f"not all {tasks} tasks were RUNNING after {timeout:.0f} s")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - start
+    return E2eResult(tasks, agents, elapsed, raw, left["processes"], left["cgroups"])
