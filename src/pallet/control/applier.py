@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pallet.control.applier_nodes import NodeDecisions
 from pallet.control.bus import EventBus, TaskChanged
-from pallet.control.layout import backoff_key, node_key, task_key
+from pallet.control.layout import backoff_key, task_key
 from pallet.control.reconcile import backoff_after_failure, reconcile_app
 from pallet.control.records import (
     BackoffRecord,
-    NodeRecord,
     TaskGoal,
     TaskRecord,
     TaskState,
@@ -67,7 +67,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-class Applier:
+class Applier(NodeDecisions):
     def __init__(
         self,
         store: Store,
@@ -319,108 +319,3 @@ class Applier:
                 if old is not None:
                     gone = old.with_(state=TaskState.GONE_BY_OPERATOR, message="expunged")
                     self.bus.publish(TaskChanged(gone, old.state, now))
-
-    # ------------------------------------------------------------ nodes
-
-    async def register(self, record: NodeRecord) -> None:
-        """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
-        async with self.lock:
-            now = self.clock()
-            old = self.state.nodes.get(record.id)
-            lost: list[TaskRecord] = []
-            if old is not None and old.boot_id != record.boot_id:
-                lost = [
-                    self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(record.id, ()))
-                ]
-            head, rest = lost[:_CHUNK], lost[_CHUNK:]
-            ops: list[Op] = [Put(node_key(record.id), encode(record.to_json()))]
-            ops += [Delete(task_key(t.id)) for t in head]
-            revision = await self.commit(ops)
-            self.state.put_node(record, revision)
-            self._drop_lost(head, revision, now)
-            for chunk in _chunks(rest):
-                revision = await self.commit([Delete(task_key(t.id)) for t in chunk])
-                self._drop_lost(chunk, revision, now)
-        self.kick()
-
-    def _drop_lost(self, tasks: Sequence[TaskRecord], revision: int, now: float) -> None:
-        for t in tasks:
-            self.state.drop_task(t.id, revision)
-            gone = t.with_(state=TaskState.GONE, message="the agent restarted without its tasks")
-            self.bus.publish(TaskChanged(gone, t.state, now))
-
-    async def node_unreachable(self, node_id: str) -> None:
-        """The node missed its heartbeats: it and its tasks become UNREACHABLE."""
-        async with self.lock:
-            record = self.state.nodes.get(node_id)
-            if record is None or record.state is not NodeState.ACTIVE:
-                return
-            now = self.clock()
-            tasks = [self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(node_id, ()))]
-            lost = _with_node_state(record, NodeState.UNREACHABLE)
-            revision = await self.commit([Put(node_key(node_id), encode(lost.to_json()))])
-            self.state.set_node_state(node_id, NodeState.UNREACHABLE)
-            for chunk in _chunks(tasks):
-                ops: list[Op] = []
-                changed: list[tuple[TaskRecord, TaskRecord | None]] = []
-                for t in chunk:
-                    if t.goal is TaskGoal.KILL:
-                        ops.append(Delete(task_key(t.id)))
-                        changed.append((t, None))
-                    else:
-                        new = t.with_(
-                            state=TaskState.UNREACHABLE,
-                            unreachable_since=now,
-                            state_before_unreachable=t.state,
-                        )
-                        ops.append(Put(task_key(t.id), encode(new.to_json())))
-                        changed.append((t, new))
-                revision = await self.commit(ops)
-                for old, new in changed:
-                    if new is None:
-                        self.state.drop_task(old.id, revision)
-                    else:
-                        self.state.put_task(new, revision)
-                        self.bus.publish(TaskChanged(new, old.state, now))
-            log.warning("node %s is unreachable: %d tasks unreachable", node_id, len(tasks))
-        self.kick()
-
-    async def node_returned(self, node_id: str) -> None:
-        """A heartbeat from an UNREACHABLE node: it is ACTIVE again; its replaced tasks are
-        killed, the others resume the state they had."""
-        async with self.lock:
-            record = self.state.nodes.get(node_id)
-            if record is None or record.state is not NodeState.UNREACHABLE:
-                return
-            now = self.clock()
-            back = _with_node_state(record, NodeState.ACTIVE)
-            revision = await self.commit([Put(node_key(node_id), encode(back.to_json()))])
-            self.state.set_node_state(node_id, NodeState.ACTIVE)
-            tasks = [
-                self.state.tasks[t]
-                for t in sorted(self.state.tasks_by_node.get(node_id, ()))
-                if self.state.tasks[t].state is TaskState.UNREACHABLE
-            ]
-            for chunk in _chunks(tasks):
-                new = [
-                    t.with_(
-                        state=t.state_before_unreachable or TaskState.RUNNING,
-                        unreachable_since=None,
-                        goal=TaskGoal.KILL if t.replaced else t.goal,
-                    )
-                    for t in chunk
-                ]
-                revision = await self.commit(
-                    [Put(task_key(t.id), encode(t.to_json())) for t in new]
-                )
-                for old, t in zip(chunk, new, strict=True):
-                    self.state.put_task(t, revision)
-                    self.bus.publish(TaskChanged(t, old.state, now))
-            log.warning("node %s is back", node_id)
-        self.kick()
-
-
-def _with_node_state(record: NodeRecord, state: NodeState) -> NodeRecord:
-    from dataclasses import replace
-
-    return replace(record, node=replace(record.node, state=state))
