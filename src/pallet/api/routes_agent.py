@@ -32,7 +32,7 @@ class _Model(pydantic.BaseModel):
 
 
 class NodeBody(_Model):
-    id: str = pydantic.Field(min_length=1, max_length=200)
+    id: str = pydantic.Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
     hostname: str = pydantic.Field(min_length=1)
     capacity: tuple[int, int, int, int]
     gpu_count: int = 0
