@@ -9,6 +9,7 @@ import typer
 from pallet.bench.packing import DEFAULT_SEEDS, run_packing_bench
 from pallet.bench.runner import default_jobs
 from pallet.cli.bench_cluster import api, e2e
+from pallet.cli.bench_compaction import compaction
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.core.policies import POLICY_NAMES
@@ -19,6 +20,7 @@ app = typer.Typer(help="Benchmarks: packing, compaction, throughput.", no_args_i
 _SEEDS = ",".join(str(s) for s in DEFAULT_SEEDS)
 
 app.command()(throughput)
+app.command()(compaction)
 app.command(name="e2e")(e2e)
 app.command(name="api")(api)
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pallet.cli import agent, bench, master, node, task, up
+from pallet.cli import agent, bench, master, node, sim, task, up
 from pallet.cli import app as app_cli
 from pallet.model.errors import PalletError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
 
 
 app.add_typer(bench.app, name="bench")
+app.add_typer(sim.app, name="sim")
 app.add_typer(app_cli.app, name="app")
 app.add_typer(task.app, name="task")
 app.add_typer(node.app, name="node")

@@ -51,11 +51,19 @@ def schedule(
     policy: Policy,
     rng: np.random.Generator,
 ) -> Plan:
-    """Place ``requests`` (higher ``priority`` first, else in the given order)."""
+    """Place ``requests`` in the policy's order (by default higher ``priority``
+    first, else in the given order)."""
     n = len(view)
-    order = sorted(range(len(requests)), key=lambda k: -requests[k].priority)
     rank = view.rank if view.rank is not None else rng.permutation(n).astype(np.int64)
     policy.prepare(view, requests)
+    chosen = policy.order(view, requests)
+    order = (
+        sorted(range(len(requests)), key=lambda k: -requests[k].priority)
+        if chosen is None
+        else list(chosen)
+    )
+    if sorted(order) != list(range(len(requests))):
+        raise ValueError(f"policy {policy.name!r} returned an order that is not a permutation")
     state = _Run(view, policy, rng, rank)
     i = 0
     while i < len(order):

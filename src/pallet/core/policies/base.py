@@ -37,6 +37,13 @@ class Policy:
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         """Called once per ``schedule`` call before any placement."""
 
+    def order(
+        self, view: ClusterView, requests: Sequence[PlacementRequest]
+    ) -> Sequence[int] | None:
+        """The order in which ``schedule`` places ``requests`` (indices), or None for
+        the default: higher priority first, else as given."""
+        return None
+
     def is_cacheable(self, req: PlacementRequest) -> bool:
         """Whether scores for ``req`` may be cached per node (see ``cacheable``)."""
         return self.cacheable
