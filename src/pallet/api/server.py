@@ -18,6 +18,7 @@ from pallet.api.http import install_error_handlers
 from pallet.api.marathon import InfoSettings
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
+from pallet.ui.serve import mount_ui
 
 __all__ = ["create_api"]
 
@@ -51,4 +52,5 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     install_error_handlers(app)
     for module in (routes_apps, routes_tasks, routes_info, routes_nodes, routes_agent):
         app.include_router(module.router)
+    mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui
     return app

@@ -1,0 +1,367 @@
+"""The dashboard in headless Chromium against a real ``pallet up``: what it shows matches the
+API, and what a user does through it (create, scale, destroy, read logs) happens on the cluster.
+
+The tests share one cluster and one page and run in order: the app created through the form is
+the one later scaled, logged and destroyed. Screenshots of every view, desktop and phone, go to
+``test-artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from ui.conftest import Browser, Cluster, eventually
+
+pytestmark = pytest.mark.slow
+
+APP = "/ui-web"
+WAITING = "/ui-huge"
+MARKER = "hello-from-pallet-ui"
+COMMAND = f"echo {MARKER}; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def go(b: Browser, route: str) -> None:
+    """Open a view by its hash route, without reloading the page."""
+    page = b.page
+    page.evaluate("(r) => { location.hash = r; }", route)
+    path = route.removeprefix("#") or "/"
+    page.wait_for_function("(p) => document.getElementById('main').dataset.route === p", arg=path)
+
+
+def submit_dialog(b: Browser, label: str) -> None:
+    """Press the dialog's ``label`` button; if the app is locked by a deployment still
+    running, the dialog offers "Force": press that too."""
+    page = b.page
+    page.get_by_role("dialog").get_by_role("button", name=label).click()
+    page.wait_for_function(
+        "() => !document.querySelector('dialog[open]') || "
+        "[...document.querySelectorAll('dialog[open] button')].some(b => b.textContent === 'Force')"
+    )
+    force = page.locator("dialog[open] button", has_text="Force")
+    if force.count():
+        force.click()
+        page.locator("dialog[open]").wait_for(state="detached")
+
+
+def load(b: Browser, cluster: Cluster, route: str = "#/") -> None:
+    b.page.goto(f"{cluster.url}/{route}")
+    b.page.locator("#live[data-state='live']").wait_for()
+
+
+def js(b: Browser, module: str, expression: str) -> Any:
+    """Evaluate ``expression`` with the dashboard's module ``m`` imported."""
+    return b.page.evaluate(
+        f"async () => {{ const m = await import('./ui/js/{module}'); return {expression}; }}"
+    )
+
+
+def test_dashboard_shows_the_capacity_the_api_reports(browser: Browser, cluster: Cluster) -> None:
+    load(browser, cluster)
+    page = browser.page
+    nodes = cluster.nodes()
+    for key in ("cpus", "mem", "disk", "gpus"):
+        expected = sum(n["capacity"][key] for n in nodes)
+        cell = page.locator(f"[data-resource='{key}'] [data-figure='capacity']")
+        assert float(cell.get_attribute("data-value") or "nan") == pytest.approx(expected)
+    assert page.locator("[data-resource='cpus'] [data-figure='capacity']").inner_text() == "6 cores"
+    assert page.locator("[data-resource='mem'] [data-figure='capacity']").inner_text() == "12 GiB"
+    tiles = page.locator(".tetris .tile")
+    assert tiles.count() == 3
+    assert sorted(tiles.evaluate_all("ts => ts.map(t => t.dataset.node)")) == sorted(
+        n["id"] for n in nodes
+    )
+    assert page.get_by_role("heading", name="Packing").is_visible()
+
+
+def test_packing_numbers_are_a_volume_bound(browser: Browser) -> None:
+    nodes = [
+        {"state": "ACTIVE", "capacity": {"cpus": 4, "mem": 8192}, "allocated": {"cpus": 1, "mem": 1024}},
+        {"state": "ACTIVE", "capacity": {"cpus": 4, "mem": 8192}, "allocated": {"cpus": 1, "mem": 512}},
+        {"state": "ACTIVE", "capacity": {"cpus": 2, "mem": 4096}, "allocated": {"cpus": 2, "mem": 0}},
+        {"state": "ACTIVE", "capacity": {"cpus": 4, "mem": 8192}, "allocated": {"cpus": 0, "mem": 0}},
+    ]  # fmt: skip
+    got = js(browser, "packing.js", f"m.packing({json.dumps(nodes)})")
+    # 4 cpus allocated fit on one 4-cpu node; 1.5 GiB fits on one node: 3 in use, 1 needed.
+    assert got["inUse"] == 3
+    assert got["lowerBound"] == 1
+    assert got["freeable"] == 2
+    assert got["efficiency"]["cpus"] == pytest.approx(4 / 10)  # 1+1+2 of 4+4+2
+    assert got["efficiency"]["mem"] == pytest.approx(1536 / 20480)
+
+
+def test_json_error_paths_map_to_lines(browser: Browser) -> None:
+    text = '{\n  "id": "/x",\n  "portDefinitions": [\n    {"port": -5}\n  ],\n  "cpus": "a"\n}'
+    got = js(
+        browser,
+        "appjson.js",
+        f"(() => {{ const i = m.lineIndex({json.dumps(text)}); return ["
+        "m.lineOf(i, '/portDefinitions(0)/port'), m.lineOf(i, '/cpus'),"
+        "m.lineOf(i, '/cmd'), m.fieldLabel('/portDefinitions(0)/port')]; })()",
+    )
+    assert got == [4, 6, 1, "portDefinitions[0].port"]
+
+
+def test_creating_an_app_in_the_form_puts_its_tasks_on_node_bins(
+    browser: Browser, cluster: Cluster
+) -> None:
+    page = browser.page
+    go(browser, "#/services")
+    page.get_by_role("link", name="Create app").click()
+    page.get_by_label("App id").fill(APP)
+    page.get_by_label("Command").fill(COMMAND)
+    page.get_by_label("CPUs").fill("0.5")
+    page.get_by_label("Memory (MiB)").fill("256")
+    page.get_by_label("Instances").fill("2")
+    page.get_by_role("button", name="Create app").click()
+    page.wait_for_url(re.compile(r"#/services/ui-web$"))
+    tasks = eventually(lambda: cluster.running(APP, 2), 30, f"{APP} running")
+    page.get_by_role("navigation").get_by_role("link", name="Nodes").click()
+    bins = page.locator(f".tile:has(.seg[data-app='{APP}'])")
+    expected = sorted({t["slaveId"] for t in tasks})
+    page.wait_for_function(
+        "([app, n]) => new Set([...document.querySelectorAll(`.tile:has(.seg[data-app='${app}'])`)]"
+        ".map(t => t.dataset.node)).size === n",
+        arg=[APP, len(expected)],
+    )
+    assert sorted(bins.evaluate_all("ts => ts.map(t => t.dataset.node)")) == expected
+    legend = page.locator(".legend-apps")
+    assert legend.get_by_role("link", name=APP).is_visible()
+
+
+def test_a_validation_error_is_shown_next_to_its_field(browser: Browser, cluster: Cluster) -> None:
+    page = browser.page
+    go(browser, "#/create")
+    page.get_by_label("App id").fill("/ui-bad")
+    page.get_by_label("Command").fill("sleep 60")
+    page.get_by_label("CPUs").fill("-1")
+    page.get_by_role("button", name="Create app").click()
+    error = page.locator("#app-cpus-error")
+    error.wait_for()
+    assert "below its minimum" in error.inner_text()
+    cpus = page.get_by_label("CPUs")
+    assert cpus.get_attribute("aria-invalid") == "true"
+    assert "app-cpus-error" in (cpus.get_attribute("aria-describedby") or "")
+    assert page.evaluate("document.activeElement.id") == "app-cpus"
+    browser.shot("create-error-desktop")
+    # The same definition as JSON: the error marks the line that holds "mem".
+    page.get_by_label("CPUs").fill("0.1")
+    page.get_by_role("tab", name="JSON").click()
+    editor = page.get_by_label("App definition (Marathon JSON)")
+    text = editor.input_value().replace('"mem": 32', '"mem": "lots"')
+    editor.fill(text)
+    line = text.split("\n").index(next(x for x in text.split("\n") if '"mem"' in x)) + 1
+    page.get_by_role("button", name="Create app").click()
+    page.locator(f".gutter .ln.bad[data-line='{line}']").wait_for()
+    assert f"Line {line}" in page.locator("#app-json-errors").inner_text()
+    assert "mem: must be a number" in page.locator("#app-json-errors").inner_text()
+    browser.shot("create-json-error-desktop")
+    assert cluster.app("/ui-bad") is None
+
+
+def test_scaling_in_the_ui_changes_the_running_count(browser: Browser, cluster: Cluster) -> None:
+    page = browser.page
+    go(browser, "#/services")
+    page.get_by_role("button", name=f"Scale {APP}").click()
+    page.get_by_role("dialog").get_by_label("Instances").fill("3")
+    browser.shot("scale-dialog-desktop")
+    submit_dialog(browser, "Scale")
+    eventually(lambda: cluster.running(APP, 3), 30, f"{APP} at 3")
+    count = page.locator(f"tr[data-app='{APP}'] .count")
+    page.wait_for_function(
+        "(app) => document.querySelector(`tr[data-app='${app}'] .count`)?.dataset.running === '3'",
+        arg=APP,
+    )
+    assert count.inner_text() == "3 / 3"
+
+
+def test_the_log_viewer_shows_and_follows_what_the_task_prints(
+    browser: Browser, cluster: Cluster
+) -> None:
+    page = browser.page
+    task = cluster.running(APP, 3)[0]
+    go(browser, "#/tasks")
+    page.locator(f"tr[data-task='{task['id']}'] a").first.click()
+    log = page.get_by_role("log")
+    page.wait_for_function(
+        "(m) => document.querySelector('pre.log')?.textContent.includes(m)", arg=MARKER
+    )
+    assert log.inner_text().count(MARKER) == 1
+    seen = max(int(n) for n in re.findall(r"tick (\d+)", log.inner_text()))
+    page.wait_for_function(
+        "(n) => [...document.querySelector('pre.log').textContent.matchAll(/tick (\\d+)/g)]"
+        ".some(m => Number(m[1]) > n)",
+        arg=seen,
+    )  # followed: a line printed after the page read the log
+
+
+def test_the_queue_says_why_an_app_waits(browser: Browser, cluster: Cluster) -> None:
+    r = cluster.http.post(
+        "/v2/apps", json={"id": WAITING, "cmd": "sleep 600", "cpus": 64, "mem": 32, "instances": 1}
+    )
+    assert r.status_code == 201, r.text
+    page = browser.page
+    go(browser, "#/queue")
+    item = page.locator(f".queue-item[data-app='{WAITING}']")
+    item.locator("[data-reason='InsufficientCpus']").wait_for(timeout=20_000)
+    assert "no node has enough" in item.inner_text()
+
+
+def test_an_ended_task_shows_why_it_ended(browser: Browser, cluster: Cluster) -> None:
+    r = cluster.http.post(
+        "/v2/apps", json={"id": "/ui-broken", "cmd": "nosuchcmd --flag", "cpus": 0.01, "mem": 8}
+    )
+    assert r.status_code == 201, r.text
+    page = browser.page
+    go(browser, "#/tasks")
+    row = page.locator("section:has(#t-ended) tr", has_text="/ui-broken").first
+    row.wait_for(timeout=20_000)
+    assert "not found" in row.locator("td.reason").inner_text()
+    cluster.http.delete("/v2/apps/ui-broken", params={"force": "true"})
+
+
+# More apps, so the screenshots show a packed cluster: GPU shares, disk, many small tasks.
+SCENERY = [
+    {"id": "/ui-db", "cmd": "sleep 600", "cpus": 0.5, "mem": 1024, "disk": 3000, "gpus": 0.5, "instances": 2},
+    {"id": "/ui-batch/worker", "cmd": "sleep 600", "cpus": 0.2, "mem": 256, "instances": 5},
+]  # fmt: skip
+
+
+def test_every_view_fits_a_desktop_and_a_phone(browser: Browser, cluster: Cluster) -> None:
+    page = browser.page
+    for app in SCENERY:
+        assert cluster.http.post("/v2/apps", json=app).status_code == 201
+    for app in SCENERY:
+        eventually(
+            lambda a=app: cluster.running(a["id"], a["instances"]), 30, f"{app['id']} running"
+        )
+    node = cluster.nodes()[0]["id"]
+    task = cluster.running(APP, 3)[0]["id"]
+    views = {
+        "dashboard": "#/",
+        "nodes": "#/nodes",
+        "node": f"#/nodes/{node}",
+        "services": "#/services",
+        "service": f"#/services{APP}",
+        "create": "#/create",
+        "tasks": "#/tasks",
+        "task": f"#/tasks/{task}",
+        "queue": "#/queue",
+    }
+    live = len(cluster.http.get("/v2/tasks").json()["tasks"])
+    go(browser, "#/")
+    page.wait_for_function(
+        "(n) => document.querySelector('[data-card=tasks] .big')?.textContent === `${n} live`",
+        arg=live,
+    )  # the event stream has brought the page up to date
+    for device, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        for name, route in views.items():
+            go(browser, route)
+            page.evaluate("document.getElementById('announce').textContent = ''")
+            page.wait_for_timeout(300)  # let the first render after the route settle
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} on a {device} scrolls sideways by {overflow}px"
+            browser.shot(f"{name}-{device}")
+    page.set_viewport_size(DESKTOP)
+
+
+# A synthetic cluster of 500 nodes and thousands of tasks, rendered by the real views.
+SYNTHETIC = """async (n) => {
+  const { nodesView } = await import('./ui/js/views/nodes.js');
+  const apps = Array.from({length: 24}, (_, i) => ({id: `/svc-${i}`, cpus: 0.5 + (i % 4) * 0.5,
+    mem: 512 * (1 + i % 5), disk: 1024, gpus: i % 6 === 0 ? 0.5 : 0, instances: 10}));
+  const nodes = [], tasks = [];
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let i = 0; i < n; i++) {
+    const id = `node-${i}`, host = `10.0.${i >> 8}.${i & 255}`;
+    const capacity = {cpus: 16, mem: 65536, disk: 500000, gpus: i % 8 === 0 ? 4 : 0};
+    const allocated = {cpus: 0, mem: 0, disk: 0, gpus: 0}, ids = [];
+    for (let j = 0, want = rnd() * 30; j < want; j++) {
+      const app = apps[Math.floor(rnd() * apps.length)];
+      if (['cpus', 'mem', 'gpus'].some((r) => allocated[r] + app[r] > capacity[r])) continue;
+      for (const r of ['cpus', 'mem', 'disk', 'gpus']) allocated[r] += app[r];
+      const tid = `${app.id.slice(1)}.${i}-${j}`;
+      ids.push(tid);
+      tasks.push({id: tid, appId: app.id, slaveId: id, host, state: 'TASK_RUNNING', ports: []});
+    }
+    nodes.push({id, hostname: host, state: 'ACTIVE', attributes: {}, capacity, allocated,
+      used: {cpus: allocated.cpus / 3, mem: allocated.mem / 2}, tasks: ids});
+  }
+  const state = {nodes, apps, tasks, deployments: [], queue: [], ended: [],
+    loaded: new Set(['nodes', 'apps', 'tasks']), errors: {}};
+  const view = nodesView();
+  document.getElementById('main').replaceChildren(view.root);
+  view.render(state);
+  const first = [...document.querySelectorAll('.tile-item')];
+  state.nodes = nodes.map((x, i) => (i === 0 ? {...x, used: {cpus: 1, mem: 1}} : x));
+  view.render(state);
+  const again = [...document.querySelectorAll('.tile-item')];
+  const kept = again.filter((el, i) => el === first[i]).length;
+  // The CPU bin of each node: its task segments must add up to what the node has allocated.
+  const off = nodes.filter((node) => {
+    const tile = document.querySelector(`.tile[data-node='${node.id}']`);
+    const inner = tile.querySelector('rect.bin-bg').height.baseVal.value - 1;
+    const segs = [...tile.querySelectorAll('rect.seg')].filter((r) => r.x.baseVal.value < 5);
+    const drawn = segs.reduce((a, r) => a + r.height.baseVal.value, 0);
+    return Math.abs(drawn - (inner * node.allocated.cpus) / 16) > 0.01;
+  }).length;
+  return {tiles: again.length, tasks: tasks.length, kept, off};
+}"""
+
+
+def test_hundreds_of_nodes_render_as_a_grid_of_bins(browser: Browser) -> None:
+    page = browser.page
+    page.set_viewport_size(DESKTOP)
+    go(browser, "#/queue")  # a view that leaves #main alone while the synthetic one is shown
+    got = page.evaluate(SYNTHETIC, 500)
+    assert got["tiles"] == 500
+    assert got["tasks"] > 2000
+    assert got["kept"] == 499  # only the node that changed was drawn again
+    assert got["off"] == 0
+    browser.shot("nodes-500-desktop")
+    go(browser, "#/")  # back to the live views
+
+
+def test_keyboard_reaches_the_sections(browser: Browser) -> None:
+    page = browser.page
+    go(browser, "#/")
+    page.reload()  # focus starts from the top of a freshly loaded page
+    page.locator("#live[data-state='live']").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(4):  # skip link, brand, Dashboard, Nodes
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Services"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#/services$"))
+    assert page.evaluate("document.activeElement.classList.contains('view-title')")
+    current = page.get_by_role("navigation").locator("[aria-current='page']")
+    assert current.inner_text() == "Services"
+
+
+def test_destroying_asks_first_and_removes_the_app(browser: Browser, cluster: Cluster) -> None:
+    page = browser.page
+    go(browser, "#/services")
+    for app in (WAITING, APP):
+        page.get_by_role("button", name=f"Destroy {app}").click()
+        dialog = page.get_by_role("dialog")
+        assert app in dialog.inner_text()
+        dialog.get_by_role("button", name="Cancel").click()
+        assert cluster.app(app) is not None
+        page.get_by_role("button", name=f"Destroy {app}").click()
+        submit_dialog(browser, "Destroy")
+        page.locator(f"tr[data-app='{app}']").wait_for(state="detached", timeout=30_000)
+        eventually(lambda a=app: cluster.app(a) is None, 30, f"{app} gone")
+
+
+def test_no_script_errors(browser: Browser) -> None:
+    assert browser.errors == []
