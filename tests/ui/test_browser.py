@@ -240,7 +240,7 @@ def test_every_view_fits_a_desktop_and_a_phone(browser: Browser, cluster: Cluste
         eventually(
             lambda a=app: cluster.running(a["id"], a["instances"]), 30, f"{app['id']} running"
         )
-    node = cluster.nodes()[0]["id"]
+    node = max(cluster.nodes(), key=lambda n: len(n["tasks"]))["id"]  # the busiest node
     task = cluster.running(APP, 3)[0]["id"]
     views = {
         "dashboard": "#/",
