@@ -21,7 +21,9 @@ def create(cluster: LiveCluster, app: dict[str, Any]) -> None:
 
 
 def test_up_is_ready_quickly_and_lists_its_nodes(cluster: LiveCluster) -> None:
-    assert cluster.ready_in < 5.0  # type: ignore[attr-defined]
+    # The goal is under 5 s (about 3 s on an idle 2-core machine); tests do not fail on a
+    # time a busy machine can stretch, only on one that says something is broken.
+    assert cluster.ready_in < 15.0  # type: ignore[attr-defined]
     nodes = cluster.http.get("/v1/nodes").json()["nodes"]
     assert sorted(n["hostname"] for n in nodes) == ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
     assert all(n["state"] == "ACTIVE" and n["last_heartbeat"] for n in nodes)

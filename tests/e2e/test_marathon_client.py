@@ -99,7 +99,10 @@ def test_the_marathon_client_drives_a_real_cluster(cluster: LiveCluster) -> None
     victim = sorted(after)[0]
     killed = client.kill_task("web", victim)
     assert killed.id == victim
-    wait_for(lambda: victim not in {t.id for t in running(client, "/web", 3)}, what="replaced")
+    wait_for(
+        lambda: (tasks := running(client, "/web", 3)) and victim not in {t.id for t in tasks},
+        what="the killed task replaced",
+    )
     wait_for(lambda: deployments_done(client), what="nothing deploying")
 
     two = [t.id for t in client.list_tasks("/web")][:2]

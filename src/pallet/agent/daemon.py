@@ -159,7 +159,7 @@ class AgentDaemon:
     async def _register(self) -> None:
         self._registered.clear()
         body = {"node": node_json(self.node), "address": self.address, "boot_id": self.boot_id}
-        delay = 0.1
+        delay = 0.05
         while True:
             try:
                 r = await self.client.post("/v1/agent/register", json=body)
@@ -171,7 +171,7 @@ class AgentDaemon:
             except httpx.HTTPError as e:
                 log.info("master not reachable yet: %s", e)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            delay = min(delay * 2, 0.25)  # the master may be starting with us: check often
 
     async def _on_unknown_node(self) -> None:
         log.warning("the master does not know node %s: registering again", self.node_id)
