@@ -1,0 +1,107 @@
+"""What a workload asks for, in the terms the ``pallet`` policy prices; pure.
+
+A ``Mix`` sums the GPU tasks of a workload: how often each GPU share size occurs, the
+CPU and memory they bring per GPU milli, and the GPU demand restricted to each set of
+GPU models. It is built from a ``Workload`` (typical shapes with weights) or grown
+one request at a time from what the scheduler has been asked so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from pallet.core.frag import Workload
+from pallet.core.view import ClusterView
+from pallet.model import GPU_MILLI, PlacementRequest
+
+__all__ = ["Mix", "model_pressure"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(slots=True)
+class Mix:
+    """Weighted sums over GPU tasks (weights are task counts or probabilities)."""
+
+    shares: dict[int, float] = field(default_factory=dict)
+    """Share size (milli of one device, below ``GPU_MILLI``) -> weight."""
+    gpu: float = 0.0
+    """GPU milli asked, weighted."""
+    cpu: float = 0.0
+    """CPU milli asked by GPU tasks, weighted."""
+    mem: float = 0.0
+    """Memory MiB asked by GPU tasks, weighted (0 when unknown)."""
+    restricted: dict[frozenset[str], float] = field(default_factory=dict)
+    """GPU milli asked by tasks allowed only on these GPU models, weighted."""
+
+    @classmethod
+    def of_workload(cls, workload: Workload) -> Mix:
+        mix = cls()
+        for (cpu, milli, count, models), weight in zip(
+            workload.shapes, workload.weights, strict=True
+        ):
+            models_set = frozenset(m for m in models.split("|") if m)
+            mix._add(cpu, 0, milli, count, models_set, weight)
+        return mix
+
+    def add(self, req: PlacementRequest) -> None:
+        r = req.resources
+        if r.gpu:
+            self._add(r.cpu, r.mem, req.gpu_milli_per_device, req.gpu_count, req.gpu_models, 1.0)
+
+    def _add(
+        self, cpu: int, mem: int, milli: int, count: int, models: frozenset[str], weight: float
+    ) -> None:
+        if not count:
+            return
+        g = milli * count * weight
+        self.gpu += g
+        self.cpu += cpu * weight
+        self.mem += mem * weight
+        if count == 1 and milli < GPU_MILLI:
+            self.shares[milli] = self.shares.get(milli, 0.0) + weight
+        if models:
+            self.restricted[models] = self.restricted.get(models, 0.0) + g
+
+    @property
+    def cpu_per_gpu(self) -> float:
+        return self.cpu / self.gpu if self.gpu else 0.0
+
+    @property
+    def mem_per_gpu(self) -> float:
+        return self.mem / self.gpu if self.gpu else 0.0
+
+    @property
+    def share_count(self) -> float:
+        return sum(self.shares.values())
+
+
+def model_pressure(view: ClusterView, mix: Mix) -> FloatArray:
+    """Per GPU model code (plus a last entry for "no model", always 0): the fraction
+    of the model's idle GPU milli that model-restricted tasks are expected to claim.
+
+    Until the cluster is full, the demand still to come is about as large as the idle
+    GPU milli, split like the mix. Each restricted class spreads its part over its
+    allowed models in proportion to their idle milli (a fluid relaxation of the
+    transportation problem), and a model's pressure is what lands on it per idle milli.
+    """
+    n_models = len(view.gpu_models)
+    pressure = np.zeros(n_models + 1)
+    if not mix.restricted or not mix.gpu:
+        return pressure
+    has_model = view.active & (view.gpu_model >= 0)
+    idle = np.bincount(
+        view.gpu_model[has_model], weights=view.free_gpu[has_model], minlength=n_models
+    )[:n_models].astype(np.float64)
+    total = idle.sum()
+    if total <= 0:
+        return pressure
+    for models, demand in mix.restricted.items():
+        allowed = np.array([m in models for m in view.gpu_models], dtype=bool)
+        room = idle[allowed].sum()
+        if room > 0:
+            pressure[np.flatnonzero(allowed)] += (demand / mix.gpu) * total / room
+    return np.minimum(pressure, 1.0)
