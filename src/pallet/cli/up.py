@@ -16,6 +16,7 @@ __all__ = ["up"]
 def _announce(cluster: Cluster) -> None:
     c = cluster.config
     typer.echo(f"Pallet is up: {c.agents} agent{'s' if c.agents != 1 else ''} and a master.")
+    typer.echo(f"  dashboard      {cluster.url}/")
     typer.echo(f"  Marathon API   {cluster.url}/v2/apps")
     typer.echo(f"  nodes          {cluster.url}/v1/nodes")
     typer.echo(f"  metrics        {cluster.url}/metrics")
