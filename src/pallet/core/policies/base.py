@@ -30,9 +30,10 @@ class Policy:
 
     name: ClassVar[str] = ""
     cacheable: ClassVar[bool] = True
-    stable_scores: ClassVar[bool] = False
+    stable_scores: bool = False
     """True if ``prepare`` never changes how a node is scored, so cached scores stay
-    valid from one ``schedule`` call to the next (stateless formulas)."""
+    valid from one ``schedule`` call to the next (stateless formulas). A policy that
+    learns may set it per call in ``prepare``: True when that call changed nothing."""
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         """Called once per ``schedule`` call before any placement."""

@@ -1,8 +1,8 @@
 """What a workload asks for, in the terms the ``pallet`` policy prices; pure.
 
-A ``Mix`` sums the GPU tasks of a workload: how often each GPU share size occurs, the
-CPU and memory they bring per GPU milli, and the GPU demand restricted to each set of
-GPU models. It is built from a ``Workload`` (typical shapes with weights) or grown
+A ``Mix`` sums the tasks of a workload: how often each GPU share size occurs, the CPU
+and memory GPU tasks bring per GPU milli, the GPU demand restricted to each set of
+GPU models, and the mean shape of the tasks without GPUs. It is built from a ``Workload`` (typical shapes with weights) or grown
 one request at a time from what the scheduler has been asked so far.
 """
 
@@ -24,7 +24,7 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(slots=True)
 class Mix:
-    """Weighted sums over GPU tasks (weights are task counts or probabilities)."""
+    """Weighted sums over tasks (weights are task counts or probabilities)."""
 
     shares: dict[int, float] = field(default_factory=dict)
     """Share size (milli of one device, below ``GPU_MILLI``) -> weight."""
@@ -36,6 +36,8 @@ class Mix:
     """Memory MiB asked by GPU tasks, weighted (0 when unknown)."""
     restricted: dict[frozenset[str], float] = field(default_factory=dict)
     """GPU milli asked by tasks allowed only on these GPU models, weighted."""
+    plain: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    """Tasks without GPUs: count and summed cpu, mem and disk."""
 
     @classmethod
     def of_workload(cls, workload: Workload) -> Mix:
@@ -51,6 +53,9 @@ class Mix:
         r = req.resources
         if r.gpu:
             self._add(r.cpu, r.mem, req.gpu_milli_per_device, req.gpu_count, req.gpu_models, 1.0)
+            return
+        n, cpu, mem, disk = self.plain
+        self.plain = (n + 1, cpu + r.cpu, mem + r.mem, disk + r.disk)
 
     def _add(
         self, cpu: int, mem: int, milli: int, count: int, models: frozenset[str], weight: float
@@ -77,6 +82,12 @@ class Mix:
     @property
     def share_count(self) -> float:
         return sum(self.shares.values())
+
+    @property
+    def plain_mean(self) -> FloatArray:
+        """The mean (cpu, mem, disk) of tasks without GPUs; zeros before any."""
+        n, cpu, mem, disk = self.plain
+        return np.array([cpu, mem, disk]) / n if n else np.zeros(3)
 
 
 def model_pressure(view: ClusterView, mix: Mix) -> FloatArray:
