@@ -350,3 +350,12 @@ def test_every_feasible_task_is_placed() -> None:
     view = ClusterView([node("g", cpu=4000, mem=65536, gpus=8, model="G2")])
     plan = schedule([req(cpu=4000, mem=1024)], view, PalletPolicy(SHARE_400), RNG)
     assert [p.node_id for p in plan.placements] == ["g"]
+
+
+def test_many_share_sizes_price_only_the_frequent_ones() -> None:
+    # 200 sizes: the LP prices the 64 most frequent; the rest get no price (0).
+    demand = {s: (2.0 if s % 8 == 0 else 1.0) for s in range(100, 900, 4)}
+    prices = share_duals(demand)
+    assert len(prices) == 64
+    assert all(s % 8 == 0 for s in prices)  # the priced ones are among the more frequent
+    assert all(0.0 <= p <= 1.0 for p in prices.values())

@@ -29,23 +29,33 @@ from pallet.model import GPU_MILLI
 __all__ = ["knapsack_values", "share_duals", "waste_table"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 _EPS = 1e-9
 _MAX_ROUNDS = 200
+MAX_SIZES = 64
+"""Sizes priced by the LP: the most frequent ones (rarer sizes get price 0, so gaps
+only they could fill count as waste)."""
+
+
+def _priced(prices: Mapping[int, float], capacity: int) -> tuple[IntArray, FloatArray]:
+    items = sorted((s, p) for s, p in prices.items() if 0 < s <= capacity and p > 0)
+    return (
+        np.array([s for s, _ in items], dtype=np.int64),
+        np.array([p for _, p in items], dtype=np.float64),
+    )
 
 
 def knapsack_values(prices: Mapping[int, float], capacity: int = GPU_MILLI) -> FloatArray:
     """``V[x]`` for x in 0..capacity: the largest sum of prices of sizes (each size
     usable any number of times) whose sizes add up to at most ``x``."""
+    sizes, worth = _priced(prices, capacity)
     value = np.zeros(capacity + 1)
-    items = [(s, p) for s, p in prices.items() if 0 < s <= capacity and p > 0]
     for x in range(1, capacity + 1):
+        n = int(np.searchsorted(sizes, x, side="right"))  # sizes <= x
         best = value[x - 1]
-        for s, p in items:
-            if s <= x:
-                v = value[x - s] + p
-                if v > best:
-                    best = v
+        if n:
+            best = max(best, float((value[x - sizes[:n]] + worth[:n]).max()))
         value[x] = best
     return value
 
@@ -53,15 +63,16 @@ def knapsack_values(prices: Mapping[int, float], capacity: int = GPU_MILLI) -> F
 def _best_pattern(prices: Mapping[int, float], capacity: int) -> tuple[float, dict[int, int]]:
     """The most valuable pattern (counts per size) that fits one device."""
     value = knapsack_values(prices, capacity)
-    items = [(s, p) for s, p in prices.items() if 0 < s <= capacity and p > 0]
+    sizes, worth = _priced(prices, capacity)
     pattern: dict[int, int] = {}
     x = capacity
     while x > 0:
-        for s, p in items:
-            if s <= x and abs(value[x - s] + p - value[x]) <= _EPS:
-                pattern[s] = pattern.get(s, 0) + 1
-                x -= s
-                break
+        n = int(np.searchsorted(sizes, x, side="right"))
+        hits = np.flatnonzero(np.abs(value[x - sizes[:n]] + worth[:n] - value[x]) <= _EPS)
+        if len(hits):
+            s = int(sizes[hits[0]])
+            pattern[s] = pattern.get(s, 0) + 1
+            x -= s
         else:
             x -= 1  # value[x] == value[x - 1]: this milli stays empty
     return float(value[capacity]), pattern
@@ -72,12 +83,15 @@ def share_duals(demand: Mapping[int, float], capacity: int = GPU_MILLI) -> dict[
     ``demand`` = relative frequency per size. Column generation: start from one
     single-size pattern per size, price a new pattern with a knapsack over the
     current duals, stop when no pattern is worth more than one device."""
-    sizes = sorted(s for s, n in demand.items() if 0 < s < capacity and n > 0)
+    frequent = sorted(
+        ((n, s) for s, n in demand.items() if 0 < s < capacity and n > 0), reverse=True
+    )[:MAX_SIZES]
+    sizes = sorted(s for _, s in frequent)
     if not sizes:
         return {}
     from scipy.optimize import linprog  # imported here: only GPU-share workloads need it
 
-    need = np.array([float(demand[s]) for s in sizes])
+    need = np.array([float(demand[s]) for s in sizes], dtype=np.float64)
     need = need / need.sum()
     columns: list[list[int]] = [[capacity // s if s == t else 0 for t in sizes] for s in sizes]
     prices = dict.fromkeys(sizes, 0.0)
