@@ -1,4 +1,4 @@
-"""Lower bounds: the volume bound and the LP bound, on instances worked by hand."""
+"""Lower bounds: the volume, LP and configuration-LP bounds, on instances worked by hand."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_big_tasks_make_the_lp_exceed_the_volume():
     # Three tasks of 2.5 cpus: 7.5 cpus fit the volume of 2 machines (8), but each
     # takes more than half a machine, so no two share one: the LP needs 3.
     tasks = [req(i, 2500) for i in range(3)]
-    assert compute_bounds(tasks, machines) == Bounds(volume=2, lp=3)
+    assert compute_bounds(tasks, machines) == Bounds(volume=2, lp=3, config_lp=3)
     assert not lp_feasible(tasks, machines, 2) and lp_feasible(tasks, machines, 3)
 
 
@@ -44,10 +44,10 @@ def test_gpu_shares_above_half_a_device_hold_a_device():
     # Three 0.6-GPU shares: 1800 milli fit one 2-GPU machine by volume, but at most one
     # such share fits per device, so they need 3 devices: 2 machines.
     tasks = [req(i, 1000, 0, 600) for i in range(3)]
-    assert compute_bounds(tasks, machines) == Bounds(volume=1, lp=2)
+    assert compute_bounds(tasks, machines) == Bounds(volume=1, lp=2, config_lp=2)
     # Two 0.6 and two 0.4 shares pair up on two devices: one machine.
     pairs = [req(0, 1000, 0, 600), req(1, 1000, 0, 600), req(2, 1000, 0, 400), req(3, 1, 0, 400)]
-    assert compute_bounds(pairs, machines).lp == 1
+    assert compute_bounds(pairs, machines) == Bounds(volume=1, lp=1, config_lp=1)
 
 
 def test_gpu_models_and_whole_gpus_restrict_the_machines():
@@ -57,8 +57,8 @@ def test_gpu_models_and_whole_gpus_restrict_the_machines():
         node(2, gpus=8, model="A100"),
     ]
     # An A100 task fits machine 1 by model; a 2-GPU A100 task needs machine 2.
-    assert compute_bounds([req(0, 100, 0, 1000, frozenset({"A100"}))], order) == Bounds(1, 2)
-    assert compute_bounds([req(0, 100, 0, 2000, frozenset({"A100"}))], order) == Bounds(1, 3)
+    assert compute_bounds([req(0, 100, 0, 1000, frozenset({"A100"}))], order) == Bounds(1, 2, 2)
+    assert compute_bounds([req(0, 100, 0, 2000, frozenset({"A100"}))], order) == Bounds(1, 3, 3)
     # A task that fits no machine at all: no bound.
     assert lp_bound([req(0, 100, 0, 4000, frozenset({"V100"}))], order) is None
 
@@ -68,7 +68,7 @@ def test_lp_bound_is_monotone_search_over_the_order():
     order = [node(i, cpu=4000) for i in range(3)] + [node(3 + i, cpu=8000) for i in range(3)]
     tasks = [req(i, 6000) for i in range(2)]
     # Volume: 12 cpus fit 3 small machines (12); the LP needs both big ones: k = 5.
-    assert compute_bounds(tasks, order) == Bounds(volume=3, lp=5)
+    assert compute_bounds(tasks, order) == Bounds(volume=3, lp=5, config_lp=5)
 
 
 @pytest.mark.parametrize("k", [0, 1, 2, 3])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pallet.bench.compaction import CompactionRow
 from pallet.core.policies import POLICY_NAMES
 from pallet.model import Node, PlacementRequest, Resources
 from pallet.model.errors import ValidationError
@@ -28,7 +29,7 @@ def task(i: int, cpu: int, mem: int, gpu: int = 0) -> PlacementRequest:
 
 # Six identical machines of 4 cpus / 8 GiB. Submitted in order: four small tasks
 # (1 cpu, 2 GiB), then one big task (4 cpus, 8 GiB) that needs an empty machine.
-# Bounds: 8 cpus and 16 GiB in all -> volume 2; the LP also says 2 (the big task
+# Bounds: 8 cpus and 16 GiB in all -> volume 2; both LPs also say 2 (the big task
 # alone on one machine, the four small ones on the other).
 SMALL_THEN_BIG = CompactionWorkload(
     "small-then-big",
@@ -57,7 +58,7 @@ SMALL_THEN_BIG = CompactionWorkload(
 def test_small_then_big(policy: str, expected: int):
     result = run_compaction(SMALL_THEN_BIG, policy)
     assert (result.machines, result.volume_bound, result.lp_bound) == (expected, 2, 2)
-    assert result.lower_bound == 2 and result.listed == 6
+    assert result.config_lp_bound == 2 and result.lower_bound == 2 and result.listed == 6
     probes = {p.machines: p.fits for p in result.trials[0].probes}
     assert probes[expected] and probes.get(expected - 1, False) is False
 
@@ -80,9 +81,23 @@ def test_copies_of_the_list_extend_the_order():
     assert run_compaction(one_lap, "bestfit").machines is None
     two_laps = CompactionWorkload("big", hosts(3), big, laps=2)
     result = run_compaction(two_laps, "bestfit")
-    assert (result.machines, result.lp_bound, result.listed) == (5, 5, 3)
+    assert (result.machines, result.lp_bound, result.config_lp_bound, result.listed) == (5, 5, 5, 3)
     order = machine_order(two_laps, seed=0)
     assert len(order) == 6 and {n.id for n in order[3:]} == {"m0~2", "m1~2", "m2~2"}
+
+
+def test_search_starts_at_the_configuration_lp_bound():
+    # Twelve tasks of 0.34 cpu on 1-cpu machines: volume and assignment LP say 5
+    # (4.08 cpus), but no machine holds three (1.02 cpus), so the configuration LP says 6.
+    # Best fit puts two per machine: 6, found by a single probe at the bound (the old
+    # start, 5, is never probed: the bound already proves it infeasible).
+    w = CompactionWorkload("thirds", hosts(10, cpu=1000), tuple(task(i, 340, 1) for i in range(12)))
+    result = run_compaction(w, "bestfit")
+    assert (result.volume_bound, result.lp_bound, result.config_lp_bound) == (5, 5, 6)
+    assert result.lower_bound == 6 and result.machines == 6
+    assert [p.machines for p in result.trials[0].probes] == [6]
+    row = CompactionRow(result, 0.0, 0.0).to_json()
+    assert (row["config_lp_bound"], row["lower_bound"], row["ratio"]) == (6, 6, 1.0)
 
 
 def test_machine_order_is_a_seeded_shuffle_shared_by_policies():
@@ -123,7 +138,8 @@ def test_bounds_are_below_every_policy():
     w = _gpu_workload()
     bounds = {s: compaction_bounds(w, s) for s in (0, 1)}
     for b in bounds.values():
-        assert b.volume is not None and b.lp is not None and b.volume <= b.lp
+        assert b.volume is not None and b.lp is not None and b.config_lp is not None
+        assert b.volume <= b.lp <= b.config_lp == b.lower
     for policy in POLICY_NAMES:
         result = run_compaction(w, policy, seeds=(0, 1), bounds=bounds)
         for trial in result.trials:

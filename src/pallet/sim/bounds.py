@@ -1,7 +1,8 @@
 """Lower bounds on the machines a workload needs, over a fixed machine order; pure.
 
-Both bounds answer "what is the smallest prefix ``machines[:k]`` that could possibly
-hold every request?", so no policy can fit the workload on fewer machines of that order.
+Three bounds, each at least the one before. All answer "what is the smallest prefix
+``machines[:k]`` that could possibly hold every request?", so no policy can fit the
+workload on fewer machines of that order.
 
 **Volume bound.** The smallest ``k`` whose summed capacity covers the summed demand in
 cpu, memory, disk and GPU milli, each on its own.
@@ -34,6 +35,12 @@ the LP only counts milli-GPUs in total), host ports and placement constraints (d
 Feasibility only grows with ``k`` (more capacity), so a binary search finds the smallest.
 The volume bound is the LP without the per-type split and the big-task rows, hence
 ``volume <= lp``.
+
+**Configuration LP** (``sim.configlp``): machines hold whole *configurations* (sets of
+tasks that fit one machine together) instead of aggregate capacity, so it sees what the
+two above miss, e.g. memory-heavy VMs that strand cpu, or the 190 milli beside an 810
+GPU share that only small shares can use. Every configuration it prices also satisfies
+the LP's rows, so ``lp <= config_lp``; its search starts from ``lp``.
 """
 
 from __future__ import annotations
@@ -48,22 +55,34 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 from pallet.model import GPU_MILLI, Node, NodeState, PlacementRequest
+from pallet.sim.configlp import config_lp_bound
 
-__all__ = ["Bounds", "compute_bounds", "lp_bound", "lp_feasible", "volume_bound"]
+__all__ = [
+    "Bounds",
+    "compute_bounds",
+    "config_lp_bound",
+    "lp_bound",
+    "lp_feasible",
+    "volume_bound",
+]
 
 _SLACK = 1e-9  # relative; keeps an exactly full packing feasible under solver round-off
 
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
-    """Both bounds over one machine order (None: not even the whole order suffices)."""
+    """The bounds over one machine order (None: not even the whole order suffices, or,
+    for ``config_lp``, not computed)."""
 
     volume: int | None
     lp: int | None
+    config_lp: int | None = None
 
     @property
     def lower(self) -> int | None:
-        return self.lp if self.lp is not None else self.volume
+        """The largest bound that is a number."""
+        known = [b for b in (self.volume, self.lp, self.config_lp) if b is not None]
+        return max(known) if known else None
 
 
 def _capacity(machines: Sequence[Node]) -> npt.NDArray[np.int64]:
@@ -225,8 +244,12 @@ def lp_bound(
     return high
 
 
-def compute_bounds(requests: Sequence[PlacementRequest], machines: Sequence[Node]) -> Bounds:
-    """Both bounds over ``machines`` in the given order."""
+def compute_bounds(
+    requests: Sequence[PlacementRequest], machines: Sequence[Node], *, config_lp: bool = True
+) -> Bounds:
+    """The bounds over ``machines`` in the given order, each search starting from the
+    one before (``config_lp=False`` skips the configuration LP, the slow one)."""
     volume = volume_bound(requests, machines)
     lp = lp_bound(requests, machines, start=volume) if volume is not None else None
-    return Bounds(volume, lp)
+    config = config_lp_bound(requests, machines, start=lp) if config_lp and lp is not None else None
+    return Bounds(volume, lp, config)

@@ -54,7 +54,16 @@ def compaction_rows(results: Sequence[tuple[CompactionResult, float]]) -> list[l
             else None
         )
         rows.append(
-            [r.policy, machines, r.volume_bound, r.lp_bound, gap, r.probes, f"{seconds:.1f}"]
+            [
+                r.policy,
+                machines,
+                r.volume_bound,
+                r.lp_bound,
+                r.config_lp_bound,
+                gap,
+                r.probes,
+                f"{seconds:.1f}",
+            ]
         )
     return rows
 
@@ -88,7 +97,16 @@ def _compaction(args: argparse.Namespace) -> None:
             result = run_compaction(workload, policy, seeds=seeds, bounds=bounds)
             results.append((result, time.perf_counter() - started))
             print(f"  {policy}: {result.machines}", flush=True)
-        header = ["policy", "machines", "volume", "LP", "over LP", "probes", "seconds"]
+        header = [
+            "policy",
+            "machines",
+            "volume",
+            "LP",
+            "config LP",
+            "over bound",
+            "probes",
+            "seconds",
+        ]
         print(format_table(header, compaction_rows(results)))
 
 
