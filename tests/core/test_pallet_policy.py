@@ -359,3 +359,44 @@ def test_many_share_sizes_price_only_the_frequent_ones() -> None:
     assert len(prices) == 64
     assert all(s % 8 == 0 for s in prices)  # the priced ones are among the more frequent
     assert all(0.0 <= p <= 1.0 for p in prices.values())
+
+
+# ------------------------------------------------------------------------ batch order
+
+
+def test_batch_order_priority_then_gpu_tasks_largest_first_then_as_given() -> None:
+    # Largest node: cpu 16000, mem 65536, 2 GPUs (2000 milli); disk 0 counts for nothing.
+    # Size of a GPU task = sum over resources of request / largest capacity.
+    view = _two_gpu_nodes()
+    batch = [
+        req(cpu=8000, mem=32768, id="c"),  # no GPU: stays in the given order
+        req(cpu=0, mem=0, gpu=100, id="g"),  # 100/2000 = .05
+        req(cpu=0, mem=0, gpu=1000, id="b"),  # .50
+        req(cpu=1600, mem=0, id="d", priority=5),  # no GPU, but priority 5 goes first
+        req(cpu=4000, mem=0, gpu=200, id="e"),  # .25 + .10 = .35
+        req(cpu=800, mem=0, gpu=100, id="h"),  # .05 + .05 = .10
+        req(cpu=1600, mem=0, disk=99, id="a"),  # no GPU
+    ]
+    order = PalletPolicy(SHARE_400).order(view, batch)
+    assert order is not None
+    assert [batch[k].id for k in order] == ["d", "b", "e", "h", "g", "c", "a"]
+
+
+def test_one_request_keeps_the_default_order() -> None:
+    assert PalletPolicy(SHARE_400).order(_two_gpu_nodes(), [req()]) is None
+
+
+def test_large_first_fits_where_the_given_order_does_not() -> None:
+    # Two 1-GPU nodes. Given order: two 300-milli shares, then two 700s. Placed one call
+    # at a time, best fit puts both 300s on one device (400 idle) and the second 700 has
+    # nowhere to go; in one call, large first, each device takes a 700 and a 300.
+    batch = [req(cpu=0, mem=0, gpu=300) for _ in range(2)]
+    batch += [req(cpu=0, mem=0, gpu=700) for _ in range(2)]
+    view = ClusterView([node("A", gpus=1), node("B", gpus=1)])
+    policy = PalletPolicy()
+    one_by_one = [schedule([r], view, policy, np.random.default_rng(0)) for r in batch]
+    assert sum(len(p.unplaced) for p in one_by_one) == 1
+    view = ClusterView([node("A", gpus=1), node("B", gpus=1)])
+    plan = schedule(batch, view, PalletPolicy(), np.random.default_rng(0))
+    assert not plan.unplaced
+    assert sorted(p.node_id for p in plan.placements) == ["A", "A", "B", "B"]

@@ -143,6 +143,32 @@ class PalletPolicy(Policy):
 
     # ------------------------------------------------------------------ scoring
 
+    def order(
+        self, view: ClusterView, requests: Sequence[PlacementRequest]
+    ) -> Sequence[int] | None:
+        """The order of one call's requests: higher priority first; then tasks with GPUs
+        before those without, larger first, the size being the sum over resources of
+        the request over the largest node's capacity (first-fit decreasing with the
+        FFDSum size of Panigrahy et al., "Heuristics for vector bin packing", 2011), so
+        that multi-GPU tasks find whole nodes and large shares claim devices before
+        small shares fill the gaps they leave; otherwise the order given.
+
+        Tasks without GPUs keep the order given: the stranded-resource score balances
+        cpu and memory best when shapes arrive mixed. Sorted by FFDSum, the Azure peak
+        needs 763 machines instead of 758 and online Azure rejects 2025 VMs instead of
+        1847; even putting only tasks of half a node or more first rejects 1890.
+        A call with one request is unaffected."""
+        if len(requests) < 2:
+            return None
+        demand = np.array([r.resources.as_tuple() for r in requests], dtype=np.float64)
+        top = view.cap.max(axis=0).astype(np.float64) if len(view) else np.zeros(4)
+        scale = np.divide(1.0, top, out=np.zeros(4), where=top > 0)
+        gpu = demand[:, 3] > 0
+        size = np.where(gpu, demand @ scale, 0.0)
+        priority = np.array([r.priority for r in requests], dtype=np.int64)
+        # lexsort: the last key is primary; ties keep the order given (the index)
+        return np.lexsort((np.arange(len(requests)), -size, ~gpu, -priority)).tolist()
+
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
     ) -> FloatArray:
