@@ -15,7 +15,10 @@ from pallet.cli.common import console, parse_ints, parse_names, print_json, tabl
 from pallet.core.policies import POLICY_NAMES
 from pallet.sim.traces.openb import OPENB_WORKLOADS
 
-app = typer.Typer(help="Benchmarks: packing, compaction, throughput.", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: packing, compaction, throughput, e2e, api (see bench/README.md).",
+    no_args_is_help=True,
+)
 
 _SEEDS = ",".join(str(s) for s in DEFAULT_SEEDS)
 
