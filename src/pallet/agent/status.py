@@ -10,53 +10,18 @@ The agent moves a task along these edges only (``TRANSITIONS``)::
 
 STAGING is where the master leaves a task it has assigned; the agent's first report is
 STARTING. GONE means the process disappeared without an exit status (Mesos: "terminated
-due to an agent or containerizer error"). LOST, UNREACHABLE and the other master-side
-states exist so the master can share this enum, but the agent never reports them.
+due to an agent or containerizer error"). The states themselves are the model's
+(``pallet.model.TaskState``), shared with the master; LOST, UNREACHABLE and the other
+master-side states are never reported by the agent.
 """
 
 from __future__ import annotations
 
 import enum
 
+from pallet.model.task import TERMINAL, TaskState
+
 __all__ = ["TERMINAL", "TRANSITIONS", "Reason", "TaskState", "is_legal"]
-
-
-class TaskState(enum.StrEnum):
-    """Where a task stands; values are Mesos' ``TaskState`` names."""
-
-    STAGING = "TASK_STAGING"
-    STARTING = "TASK_STARTING"
-    RUNNING = "TASK_RUNNING"
-    KILLING = "TASK_KILLING"
-    FINISHED = "TASK_FINISHED"
-    FAILED = "TASK_FAILED"
-    KILLED = "TASK_KILLED"
-    ERROR = "TASK_ERROR"
-    LOST = "TASK_LOST"
-    DROPPED = "TASK_DROPPED"
-    UNREACHABLE = "TASK_UNREACHABLE"
-    GONE = "TASK_GONE"
-    GONE_BY_OPERATOR = "TASK_GONE_BY_OPERATOR"
-    UNKNOWN = "TASK_UNKNOWN"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset(
-    {
-        TaskState.FINISHED,
-        TaskState.FAILED,
-        TaskState.KILLED,
-        TaskState.ERROR,
-        TaskState.LOST,
-        TaskState.DROPPED,
-        TaskState.GONE,
-        TaskState.GONE_BY_OPERATOR,
-    }
-)
-"""States a task never leaves (UNREACHABLE and UNKNOWN are the master's doubts, not ends)."""
 
 
 class Reason(enum.StrEnum):

@@ -22,6 +22,7 @@ from pallet.model import (
     parse_constraints,
     parse_port_ranges,
 )
+from pallet.model.task import TaskState
 
 __all__ = [
     "AppRecord",
@@ -36,43 +37,6 @@ __all__ = [
     "encode",
     "node_from_json",
 ]
-
-
-class TaskState(enum.StrEnum):
-    """Mesos task states as the master tracks them."""
-
-    STAGING = "TASK_STAGING"
-    STARTING = "TASK_STARTING"
-    RUNNING = "TASK_RUNNING"
-    KILLING = "TASK_KILLING"
-    FINISHED = "TASK_FINISHED"
-    FAILED = "TASK_FAILED"
-    KILLED = "TASK_KILLED"
-    ERROR = "TASK_ERROR"
-    LOST = "TASK_LOST"
-    DROPPED = "TASK_DROPPED"
-    UNREACHABLE = "TASK_UNREACHABLE"
-    GONE = "TASK_GONE"
-    GONE_BY_OPERATOR = "TASK_GONE_BY_OPERATOR"
-    UNKNOWN = "TASK_UNKNOWN"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset(
-    {
-        TaskState.FINISHED,
-        TaskState.FAILED,
-        TaskState.KILLED,
-        TaskState.ERROR,
-        TaskState.LOST,
-        TaskState.DROPPED,
-        TaskState.GONE,
-        TaskState.GONE_BY_OPERATOR,
-    }
-)
 
 
 class TaskGoal(enum.StrEnum):

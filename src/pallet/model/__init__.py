@@ -7,10 +7,12 @@ from pallet.model.plan import Placement, Plan, Unplaced
 from pallet.model.ports import PortRange, assign_ports, free_port_count, parse_port_ranges
 from pallet.model.request import PlacementRequest
 from pallet.model.resources import DIMENSIONS, Resources
+from pallet.model.task import TERMINAL, TaskState
 
 __all__ = [
     "DIMENSIONS",
     "GPU_MILLI",
+    "TERMINAL",
     "Constraint",
     "Node",
     "NodeState",
@@ -22,6 +24,7 @@ __all__ = [
     "PlanError",
     "PortRange",
     "Resources",
+    "TaskState",
     "TraceError",
     "Unplaced",
     "ValidationError",
