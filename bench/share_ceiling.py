@@ -1,13 +1,15 @@
-"""How close the pallet policy's GPU allocation at 100 % load is to what GPU shares allow.
+"""How close the pallet policy's GPU allocation is to what GPU shares allow.
 
-Replays the FGD arrival protocol (``pallet.sim.packing``) up to 100 % of the cluster's
-GPUs arrived, then compares the GPUs left idle with the fractional cutting-stock
+Replays the FGD arrival protocol (``pallet.sim.packing``) up to ``--load`` % (100 or
+130) of the cluster's GPUs arrived, then compares the GPUs left idle with the fractional cutting-stock
 minimum (``pallet_shares.share_duals``: LP value = devices needed) of
 
-- every share that arrived: the idle GPUs a scheduler that places every share must leave;
+- every share that arrived: the idle GPUs a scheduler that places every share must leave
+  (at 100 %; past it not every share can be placed);
 - the shares the policy did place: the waste no placement of that same set avoids.
 
-    python bench/share_ceiling.py --workload default --seeds 42,43 --policy pallet [--json]
+    python bench/share_ceiling.py --workload default --seeds 42,43 --policy pallet \
+        [--load 130] [--json]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def lp_waste(sizes: collections.Counter[int]) -> float:
     return devices - sum(size * count for size, count in sizes.items()) / 1000
 
 
-def run(workload: str, policy_name: str, seed: int) -> dict[str, float | int | str]:
+def run(workload: str, policy_name: str, seed: int, load: int) -> dict[str, float | int | str]:
     nodes = read_openb_nodes()
     pods = read_openb_pods(resolve_workload(workload)[1])
     rng = np.random.default_rng(seed)
@@ -49,7 +51,7 @@ def run(workload: str, policy_name: str, seed: int) -> dict[str, float | int | s
     so_far = 0
     for k, pod in enumerate(sequence):
         so_far += pod.gpu_total
-        if so_far > total:
+        if so_far * 100 > total * load:
             break
         plan = schedule([pod.request(f"{pod.name}#{k}")], view, policy, rng)
         if pod.num_gpu == 1 and pod.gpu_milli < 1000:
@@ -62,7 +64,8 @@ def run(workload: str, policy_name: str, seed: int) -> dict[str, float | int | s
         "workload": workload,
         "policy": policy_name,
         "seed": seed,
-        "alloc_at_100": round(100 - 100 * idle / gpus, 2),
+        "load": load,
+        "alloc": round(100 - 100 * idle / gpus, 2),
         "idle_gpus": round(idle, 1),
         "lp_idle_if_every_share_placed": round(every, 1),
         "ceiling_if_every_share_placed": round(100 - 100 * every / gpus, 2),
@@ -76,9 +79,10 @@ def main() -> None:
     parser.add_argument("--workload", default="default")
     parser.add_argument("--policy", default="pallet")
     parser.add_argument("--seeds", default="42,43,44")
+    parser.add_argument("--load", type=int, default=100, help="arrived GPU load, %%")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [run(args.workload, args.policy, int(s)) for s in args.seeds.split(",")]
+    rows = [run(args.workload, args.policy, int(s), args.load) for s in args.seeds.split(",")]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
