@@ -343,7 +343,11 @@ def test_keyboard_reaches_the_sections(browser: Browser) -> None:
     assert page.evaluate("document.activeElement.textContent") == "Services"
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"#/services$"))
-    assert page.evaluate("document.activeElement.classList.contains('view-title')")
+    # the view renders after the URL changes, then moves focus to its title
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.classList.contains('view-title')",
+        timeout=10_000,
+    )
     current = page.get_by_role("navigation").locator("[aria-current='page']")
     assert current.inner_text() == "Services"
 
