@@ -57,6 +57,7 @@ def test_missing_file_and_bad_options_are_clear(tmp_path: Path) -> None:
     assert done.returncode == 2 and "unknown magic" in done.stderr
 
 
+@pytest.mark.traces
 def test_packing_json_shape_on_a_small_trace() -> None:
     # The golden trace's pods on the shared openb GPU nodes: small and quick.
     done = _pallet(

@@ -30,6 +30,7 @@ def real() -> tuple[dict[int, DurationBin], list[AzureVM]]:
     return bins, read_azure_vms(bins=bins)
 
 
+@pytest.mark.traces
 def test_real_dev_split_matches_the_readme(real: tuple[dict[int, DurationBin], list[AzureVM]]):
     bins, vms = real
     assert len(vms) == 259_159
@@ -52,6 +53,7 @@ def test_real_dev_split_matches_the_readme(real: tuple[dict[int, DurationBin], l
     assert (vms[0].flavor, vms[0].duration_bin, vms[0].censored) == ("m", 1, False)
 
 
+@pytest.mark.traces
 def test_real_lifetimes_follow_the_rule(real: tuple[dict[int, DurationBin], list[AzureVM]]):
     bins, vms = real
     ends = lifetimes(vms, bins, seed=0)

@@ -22,6 +22,7 @@ from pallet.sim.traces.google import (
 # ------------------------------------------------------------------ Google 2011
 
 
+@pytest.mark.traces
 def test_google_configs_match_the_readme():
     configs = read_machine_configs()
     assert len(configs) == 10
@@ -34,6 +35,7 @@ def test_google_configs_match_the_readme():
     assert sum(c.percent for c in configs) == pytest.approx(100.0, abs=0.1)
 
 
+@pytest.mark.traces
 def test_google_cluster_has_the_joint_shares_at_the_stated_scale():
     nodes = google_cluster()
     assert len(nodes) == GOOGLE_CELL_MACHINES == 12_583
@@ -46,6 +48,7 @@ def test_google_cluster_has_the_joint_shares_at_the_stated_scale():
     assert nodes[0].attributes == {"cpu_normalized": "0.5", "mem_normalized": "0.5"}
 
 
+@pytest.mark.traces
 def test_google_cluster_scales_and_sizes():
     nodes = google_cluster(100, GoogleScale(cores=64, mem_gib=256))
     assert len(nodes) == 100
@@ -83,6 +86,7 @@ def test_google_bad_share_is_a_trace_error(tmp_path: Path):
 # ------------------------------------------------------------------ Alibaba 2018
 
 
+@pytest.mark.traces
 def test_alibaba_machines_match_the_readme():
     machines = read_machine_meta()
     assert len(machines) == 4034
@@ -96,6 +100,7 @@ def test_alibaba_machines_match_the_readme():
     assert [m.machine_id for m in machines if m.status != "USING"] == ["m_2739"]
 
 
+@pytest.mark.traces
 def test_alibaba_nodes_have_capacity_domains_and_state():
     nodes = {n.id: n for n in alibaba2018_nodes()}
     first = nodes["m_1"]
