@@ -104,7 +104,7 @@ function packingCard(state, help) {
     h(
       "p",
       { class: "small" },
-      h("span", { "data-figure": "freeable" }, `Up to ${p.freeable}`),
+      h("span", { "data-figure": "freeable" }, p.freeable > 0 ? `Up to ${p.freeable}` : "No"),
       ` ${p.freeable === 1 ? "node" : "nodes"} could be freed`,
       p.binding
         ? `: what is allocated needs at least ${p.lowerBound} ${p.lowerBound === 1 ? "node" : "nodes"} (${RESOURCES.find((r) => r.key === p.binding).label}).`
