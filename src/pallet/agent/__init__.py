@@ -1,9 +1,11 @@
 """The node daemon: fingerprints the machine, pulls its desired tasks, runs them isolated, reports status.
 
-Pure: ``spec``, ``status``, ``events``, ``state`` (the task state machine), ``environment``.
+Pure: ``spec``, ``status``, ``events``, ``state`` (the task state machine), ``environment``,
+``health`` (health-check timing and counting).
 I/O: ``cgroups`` and ``cgroup_isolator`` (per-task cgroups behind the ``isolation``
 seam), ``executor`` (processes), ``logs``, ``runtime`` (the state machine driven over
-the executor; what the HTTP loop calls) and ``fingerprint``.
+the executor; what the HTTP loop calls), ``checks`` (probes each running task's health
+checks) and ``fingerprint``.
 """
 
 from pallet.agent.cgroup_isolator import detect_isolator
@@ -11,6 +13,7 @@ from pallet.agent.events import (
     DesiredTasks,
     Event,
     ForceKill,
+    HealthChanged,
     Instruction,
     Kill,
     KillTimeout,
@@ -40,6 +43,7 @@ __all__ = [
     "Event",
     "Executor",
     "ForceKill",
+    "HealthChanged",
     "Instruction",
     "InvalidTransition",
     "IsolationError",

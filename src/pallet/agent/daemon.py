@@ -3,6 +3,7 @@
     fingerprint ─▶ register ─▶ ┌ long-poll desired set ─▶ TaskRuntime.set_desired ┐
                                │ runtime.step (exits, kill deadlines, resends)     ├▶ outbox
                                │ heartbeat with per-task usage                     │
+                               │ health checks of running tasks (HealthMonitor)    │
                                └ outbox ─▶ POST statuses ─▶ acks ─▶ acknowledge ◀──┘
 
 Level-triggered: whatever happened while the master was away, the next desired set
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from pallet.agent.checks import HealthMonitor
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
 from pallet.agent.fingerprint import fingerprint
@@ -81,6 +83,8 @@ def _status_json(s: SendStatus) -> dict[str, Any]:
         "message": s.message,
         "exit_code": s.exit_code,
         "signal": s.signal,
+        "healthy": s.healthy,
+        "health": [h.to_json() for h in s.health] if s.health else None,
     }
 
 
@@ -114,6 +118,7 @@ class AgentDaemon:
         self.runtime = TaskRuntime(
             Executor(sandboxes, agent_id=self.node_id, node_id=self.node_id, host=self.hostname)
         )
+        self.health = HealthMonitor(self.runtime, self.hostname)
         self.logs = LogServer(self._read_log, config.bind, config.port)
         self.address = ""
         self._outbox: dict[tuple[str, int], SendStatus] = {}
@@ -133,7 +138,13 @@ class AgentDaemon:
         self.address = f"http://{self.config.bind}:{port}"
         loops = [
             asyncio.create_task(_forever(loop))
-            for loop in (self._poll_loop, self._step_loop, self._send_loop, self._heartbeat_loop)
+            for loop in (
+                self._poll_loop,
+                self._step_loop,
+                self._send_loop,
+                self._heartbeat_loop,
+                self._health_loop,
+            )
         ]
         await self._register()
         await stop.wait()
@@ -205,7 +216,7 @@ class AgentDaemon:
             for item in doc["tasks"]:
                 try:
                     specs.append(TaskSpec(**item))
-                except (ValidationError, TypeError) as e:
+                except (ValidationError, TypeError, ValueError) as e:
                     log.error("master sent a task this agent cannot run: %s", e)
             self._enqueue(await asyncio.to_thread(self.runtime.set_desired, specs))
             revision = doc["revision"]
@@ -213,6 +224,9 @@ class AgentDaemon:
     async def _step_loop(self) -> None:
         while True:
             self._enqueue(await asyncio.to_thread(self.runtime.step, 0.5))
+
+    async def _health_loop(self) -> None:
+        await self.health.run(self._enqueue)
 
     def _enqueue(self, statuses: list[SendStatus]) -> None:
         for s in statuses:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pallet.agent.health import HealthRecord
 from pallet.agent.spec import TaskSpec
 from pallet.agent.status import Reason, TaskState
 from pallet.model import ValidationError
@@ -19,6 +20,7 @@ __all__ = [
     "DesiredTasks",
     "Event",
     "ForceKill",
+    "HealthChanged",
     "Instruction",
     "Kill",
     "KillTimeout",
@@ -98,6 +100,16 @@ class KillTimeout:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """A running task's health checks reached new verdicts (one record per check, in the
+    spec's order); ``healthy`` is Mesos' ``TaskStatus.healthy`` over all of them."""
+
+    task_id: str
+    healthy: bool | None
+    health: tuple[HealthRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusAcked:
     """The master stored every status of ``task_id`` up to and including ``seq``."""
 
@@ -119,6 +131,7 @@ Event = (
     | TaskExited
     | TaskVanished
     | KillTimeout
+    | HealthChanged
     | StatusAcked
     | Tick
 )
@@ -153,7 +166,8 @@ class ForceKill:
 class SendStatus:
     """Tell the master that ``task_id`` reached ``state``. ``seq`` increases with every
     state change of the task; the master stores by (task_id, seq) and acknowledges, and
-    the update is sent again until it does."""
+    the update is sent again until it does. A health report is a RUNNING status with
+    ``healthy`` and ``health`` set (a seq of its own, as Mesos sends a new TaskStatus)."""
 
     task_id: str
     state: TaskState
@@ -162,6 +176,8 @@ class SendStatus:
     message: str = ""
     exit_code: int | None = None
     signal: int | None = None
+    healthy: bool | None = None
+    health: tuple[HealthRecord, ...] = ()
 
 
 Instruction = Launch | Kill | ForceKill | SendStatus

@@ -117,6 +117,13 @@ class Executor:
         """The task's working directory, holding its ``stdout`` and ``stderr``."""
         return self.sandbox_root / check_task_id(task_id)
 
+    def environment(self, spec: TaskSpec) -> dict[str, str]:
+        """The environment ``spec``'s process runs with (its health commands get it too)."""
+        sandbox = str(self.sandbox(spec.task_id))
+        return task_environment(
+            spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
+        )
+
     def log_path(self, task_id: str, stream: LogStream | str) -> Path:
         return self.sandbox(task_id) / LogStream(stream).value
 
@@ -174,9 +181,7 @@ class Executor:
 
     def _spawn(self, spec: TaskSpec, sandbox: Path) -> tuple[subprocess.Popen[bytes], int]:
         """Fork the gated session leader; return it and the pipe end that releases it."""
-        env = task_environment(
-            spec, node_id=self.node_id, host=self.host, sandbox=str(sandbox), base=self._base_env
-        )
+        env = self.environment(spec)
         gate_r, gate_w = os.pipe()
         try:
             with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from pallet.agent.health import HealthCheck, checks_from_json
 from pallet.model import Resources, ValidationError
 
 __all__ = ["DEFAULT_KILL_GRACE_SECONDS", "TaskSpec", "check_task_id"]
@@ -59,10 +60,13 @@ class TaskSpec:
     port_names: tuple[str, ...] = ()
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
     labels: Mapping[str, str] = field(default_factory=dict)
+    health_checks: tuple[HealthCheck, ...] = ()
+    """Run next to the task once it runs (JSON dicts are read as ``HealthCheck``)."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
         where = f"task {self.task_id}"
+        object.__setattr__(self, "health_checks", checks_from_json(self.health_checks))
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "ports", tuple(self.ports))
         object.__setattr__(self, "port_names", tuple(self.port_names))

@@ -23,6 +23,7 @@ from pallet.agent.events import (
     DesiredTasks,
     Event,
     ForceKill,
+    HealthChanged,
     Instruction,
     Kill,
     KillTimeout,
@@ -132,6 +133,7 @@ class AgentStateMachine:
             TaskExited: self._on_exited,
             TaskVanished: self._on_vanished,
             KillTimeout: self._on_kill_timeout,
+            HealthChanged: self._on_health,
             StatusAcked: self._on_acked,
             Tick: self._on_tick,
         }
@@ -193,9 +195,12 @@ class AgentStateMachine:
         task.state = target
         task.seq += 1
         update = SendStatus(task.spec.task_id, target, task.seq, reason, message, exit_code, signal)
+        return [self._send(task, update), *action(task)]
+
+    def _send(self, task: _Task, update: SendStatus) -> SendStatus:
         task.last = update
         task.pending.append(_Pending(update, self._now + self._retry.initial, self._retry.initial))
-        return [update, *action(task)]
+        return update
 
     def _launch(self, task: _Task) -> list[Instruction]:
         return [Launch(task.spec)]
@@ -306,6 +311,24 @@ class AgentStateMachine:
         if task is None or task.state is not _S.KILLING or task.force_killed:
             return []
         return self._force(task)
+
+    def _on_health(self, event: HealthChanged) -> list[Instruction]:
+        """Health is news only about a running task; it is not a state change, but it
+        takes the next seq so it travels (and is retried) like one."""
+        task = self._tasks.get(event.task_id)
+        if task is None or task.state is not _S.RUNNING:
+            return []
+        task.seq += 1
+        failing = [r.last_failure_cause for r in event.health if r.alive is False]
+        update = SendStatus(
+            task.spec.task_id,
+            _S.RUNNING,
+            task.seq,
+            message=next((c for c in failing if c), ""),
+            healthy=event.healthy,
+            health=event.health,
+        )
+        return [self._send(task, update)]
 
     def _on_acked(self, event: StatusAcked) -> list[Instruction]:
         task = self._tasks.get(event.task_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pallet.api.marathon import (
     AppSpec,
+    HealthResult,
     MesosTaskState,
     TaskRecord,
     Violation,
@@ -17,7 +18,9 @@ from pallet.api.marathon import (
     normalize_app,
     not_valid,
     read_app,
+    thaw,
 )
+from pallet.api.marathon.parts import HealthCheck
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 
@@ -26,6 +29,7 @@ __all__ = [
     "check_runnable",
     "definition_of",
     "epoch",
+    "health_checks",
     "marathon_task",
     "moment",
     "run_spec",
@@ -48,6 +52,30 @@ def check_runnable(spec: AppSpec) -> None:
     if spec.cmd is None and not spec.args:
         message = "Pallet runs commands: set cmd or args (container images are not supported yet)"
         raise not_valid([Violation("/cmd", message)])
+
+
+def health_checks(spec: AppSpec) -> tuple[dict[str, Any], ...]:
+    """The app's health checks as control stores them and agents run them; the port is
+    still an index into the task's host ports (``launch_spec`` resolves it)."""
+    out = []
+    for frozen in spec.health_checks:
+        check = HealthCheck.model_validate(thaw(frozen))
+        out.append(
+            {
+                "protocol": check.protocol,
+                "port_index": check.port_index,
+                "port": check.port,
+                "path": check.path or "/",
+                "command": check.command.value if check.command is not None else None,
+                "grace_period": float(check.grace_period_seconds),
+                "interval": float(check.interval_seconds),
+                "timeout": float(check.timeout_seconds),
+                "max_consecutive_failures": check.max_consecutive_failures,
+                "delay": float(check.delay_seconds),
+                "ignore_http1xx": bool(check.ignore_http1xx),
+            }
+        )
+    return tuple(out)
 
 
 def run_spec(spec: AppSpec) -> RunSpec:
@@ -79,6 +107,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
         ),
         minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
         maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
+        health_checks=health_checks(spec),
     )
 
 
@@ -146,4 +175,20 @@ def marathon_task(task: ControlTask, service_ports: tuple[int, ...] = ()) -> Tas
         staged_at=epoch(task.staged_at),
         started_at=epoch(task.started_at) if task.started_at is not None else None,
         version=moment(task.version),
+        health=tuple(_health(h) for h in task.health),
+    )
+
+
+def _health(doc: dict[str, Any]) -> HealthResult:
+    def when(key: str) -> datetime | None:
+        value = doc.get(key)
+        return None if value is None else epoch(float(value))
+
+    return HealthResult(
+        alive=bool(doc.get("alive")),
+        consecutive_failures=int(doc.get("consecutive_failures") or 0),
+        first_success=when("first_success"),
+        last_success=when("last_success"),
+        last_failure=when("last_failure"),
+        last_failure_cause=doc.get("last_failure_cause"),
     )

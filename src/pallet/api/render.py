@@ -37,15 +37,21 @@ __all__ = ["Renderer"]
 
 
 def _counts(tasks: Iterable[ControlTask]) -> TaskCounts:
-    staged = running = 0
+    """Marathon's counts; a task is healthy or unhealthy only once its checks have a
+    verdict (a task of an app without health checks is neither)."""
+    staged = running = healthy = unhealthy = 0
     for t in tasks:
         if t.goal is TaskGoal.KILL:
             continue
         if t.state is TaskState.RUNNING:
             running += 1
+            if t.healthy is True:
+                healthy += 1
+            elif t.healthy is False:
+                unhealthy += 1
         elif t.state in (TaskState.STAGING, TaskState.STARTING):
             staged += 1
-    return TaskCounts(staged=staged, running=running)
+    return TaskCounts(staged=staged, running=running, healthy=healthy, unhealthy=unhealthy)
 
 
 class Renderer:

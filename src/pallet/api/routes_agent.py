@@ -4,6 +4,7 @@ status updates (acknowledged by task id and seq) and heartbeat with usage; does 
     POST /v1/agent/register                     {"node", "address", "boot_id"} -> {"node_id", "revision"}
     GET  /v1/agent/nodes/{id}/desired?after=&wait=          -> {"revision", "tasks": [TaskSpec fields]}
     POST /v1/agent/nodes/{id}/status            {"statuses": [...]} -> {"acks": [[task id, seq], ...]}
+        (a status may carry "healthy" and "health": [{alive, consecutive_failures, ...}])
     POST /v1/agent/nodes/{id}/heartbeat         {"usage": {task id: {"cpu_seconds", "rss_bytes"}}}
 
 An unknown node answers 404: the agent registers again.
@@ -47,6 +48,17 @@ class RegisterBody(_Model):
     boot_id: str = ""
 
 
+class HealthBody(_Model):
+    """One health check's result (Marathon's ``Health``; times in epoch seconds)."""
+
+    alive: bool
+    consecutive_failures: int = pydantic.Field(default=0, ge=0)
+    first_success: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_failure_cause: str | None = pydantic.Field(default=None, max_length=1000)
+
+
 class StatusBody(_Model):
     task_id: str
     state: TaskState
@@ -55,6 +67,8 @@ class StatusBody(_Model):
     message: str = ""
     exit_code: int | None = None
     signal: int | None = None
+    healthy: bool | None = None
+    health: list[HealthBody] | None = pydantic.Field(default=None, max_length=64)
 
 
 class StatusesBody(_Model):
@@ -112,7 +126,13 @@ async def status(node_id: str, request: Request) -> Response:
     ctx = context(request)
     body = _parse(StatusesBody, await read_json(request))
     assert isinstance(body, StatusesBody)
-    updates = [StatusUpdate(**s.model_dump()) for s in body.statuses]
+    updates = [
+        StatusUpdate(
+            **(s.model_dump(exclude={"health"}))
+            | {"health": None if s.health is None else tuple(h.model_dump() for h in s.health)}
+        )
+        for s in body.statuses
+    ]
     acks = await ctx.control.nodes.statuses(node_id, updates)
     return json_response({"acks": [list(a) for a in acks]})
 

@@ -26,9 +26,12 @@ from pallet.api.marathon import (
     DeploymentStepSuccessEvent,
     DeploymentSuccessEvent,
     EventStreamAttached,
+    FailedHealthCheckEvent,
     Group,
+    HealthStatusChangedEvent,
     MarathonEvent,
     StatusUpdateEvent,
+    UnhealthyInstanceKillEvent,
     info_json,
     leader_json,
     sse_frame,
@@ -39,7 +42,10 @@ from pallet.control import (
     AppTerminated,
     DeploymentChanged,
     DeploymentRecord,
+    HealthChanged,
+    HealthCheckFailed,
     TaskChanged,
+    UnhealthyKilled,
 )
 
 __all__ = ["MetricsCollector", "router"]
@@ -122,9 +128,46 @@ def marathon_event(ctx: ApiContext, event: object) -> MarathonEvent | None:
         if event.kind == "success":
             return DeploymentSuccessEvent(timestamp=when, id=d.id, plan=plan)
         return DeploymentFailedEvent(timestamp=when, id=d.id, plan=plan, reason=event.reason)
+    if isinstance(event, HealthChanged | HealthCheckFailed | UnhealthyKilled):
+        return _health_event(ctx, event)
     if isinstance(event, AppTerminated):
         return AppTerminatedEvent(timestamp=epoch(event.timestamp), app_id=event.app.id)
     return None
+
+
+def _health_event(
+    ctx: ApiContext, event: HealthChanged | HealthCheckFailed | UnhealthyKilled
+) -> MarathonEvent:
+    t = event.task
+    when = epoch(event.timestamp)
+    if isinstance(event, HealthChanged):
+        return HealthStatusChangedEvent(
+            timestamp=when,
+            app_id=t.app_id,
+            instance_id=t.id,
+            version=moment(t.version),
+            alive=event.alive,
+        )
+    if isinstance(event, HealthCheckFailed):
+        app = ctx.control.state.apps.get(t.app_id)
+        checks = (app.definition.get("healthChecks") if app is not None else None) or []
+        check = checks[event.index] if event.index < len(checks) else {}
+        return FailedHealthCheckEvent(
+            timestamp=when, app_id=t.app_id, health_check=dict(check), task_id=t.id
+        )
+    result = t.health[event.index] if event.index < len(t.health) else {}
+    failures = result.get("consecutive_failures", 0)
+    cause = result.get("last_failure_cause") or "no cause given"
+    return UnhealthyInstanceKillEvent(
+        timestamp=when,
+        app_id=t.app_id,
+        task_id=t.id,
+        instance_id=t.id,
+        version=moment(t.version),
+        reason=f"{failures} consecutive health check failures: {cause}",
+        host=t.host,
+        slave_id=t.node_id,
+    )
 
 
 def _terminal(state: str) -> Any:

@@ -6,7 +6,16 @@ changes the cluster only through ``Control.apps`` and ``Control.nodes``.
 
 from pallet.control.applier import Applier, StatusUpdate
 from pallet.control.apps import AppService, Change
-from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus, Subscription, TaskChanged
+from pallet.control.bus import (
+    AppTerminated,
+    DeploymentChanged,
+    EventBus,
+    HealthChanged,
+    HealthCheckFailed,
+    Subscription,
+    TaskChanged,
+    UnhealthyKilled,
+)
 from pallet.control.control import Control, ControlConfig
 from pallet.control.deployments import RESTART, SCALE, START, STOP, iso
 from pallet.control.errors import (
@@ -57,6 +66,8 @@ __all__ = [
     "DeploymentNotFound",
     "DeploymentRecord",
     "EventBus",
+    "HealthChanged",
+    "HealthCheckFailed",
     "NodeLiveness",
     "NodeNotFound",
     "NodeRecord",
@@ -72,6 +83,7 @@ __all__ = [
     "TaskRecord",
     "TaskState",
     "TaskUsage",
+    "UnhealthyKilled",
     "backoff_after_failure",
     "iso",
     "node_from_json",

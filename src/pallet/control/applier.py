@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pallet.control.applier_nodes import NodeDecisions
-from pallet.control.bus import EventBus, TaskChanged
+from pallet.control.bus import (
+    EventBus,
+    HealthChanged,
+    HealthCheckFailed,
+    TaskChanged,
+    UnhealthyKilled,
+)
 from pallet.control.layout import backoff_key, task_key
 from pallet.control.reconcile import backoff_after_failure, reconcile_app
 from pallet.control.records import (
@@ -60,6 +66,10 @@ class StatusUpdate:
     message: str = ""
     exit_code: int | None = None
     signal: int | None = None
+    healthy: bool | None = None
+    health: tuple[dict[str, Any], ...] | None = None
+    """A health report (Mesos' ``healthy`` plus one Marathon ``Health`` per check);
+    None: this update says nothing about health."""
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -192,6 +202,9 @@ class Applier(NodeDecisions):
                 continue
             old = changes[u.task_id][0] if u.task_id in changes else current
             updated = self._updated(current, u, now)
+            if updated.goal is TaskGoal.RUN and updated.live and updated.failed_check() is not None:
+                # Unhealthy for too long: killed in the same transaction that records it.
+                updated = updated.with_(goal=TaskGoal.KILL, killed_unhealthy=True)
             if updated.state.is_terminal:
                 self._note_end(updated, now, backoff)
             changes[u.task_id] = (old, updated)
@@ -212,7 +225,23 @@ class Applier(NodeDecisions):
                 self.state.drop_task(new.id, revision)
             else:
                 self.state.put_task(new, revision)
-            self.bus.publish(TaskChanged(new, old.state, now))
+            if new.state is not old.state or new.health == old.health:
+                self.bus.publish(TaskChanged(new, old.state, now))
+            self._publish_health(old, new, now)
+
+    def _publish_health(self, old: TaskRecord, new: TaskRecord, now: float) -> None:
+        if new.health == old.health:
+            return
+        before = [h.get("consecutive_failures", 0) for h in old.health]
+        for i, h in enumerate(new.health):
+            if h.get("consecutive_failures", 0) > (before[i] if i < len(before) else 0):
+                self.bus.publish(HealthCheckFailed(new, i, now))
+        alive = new.healthy is True
+        if new.healthy is not None and (old.healthy is True) != alive:
+            self.bus.publish(HealthChanged(new, alive, now))
+        if new.killed_unhealthy and not old.killed_unhealthy:
+            index = new.failed_check()
+            self.bus.publish(UnhealthyKilled(new, index or 0, now))
 
     def _updated(self, task: TaskRecord, u: StatusUpdate, now: float) -> TaskRecord:
         state = u.state
@@ -232,13 +261,15 @@ class Applier(NodeDecisions):
             exit_code=u.exit_code,
             signal=u.signal,
             unreachable_since=None,
+            **({} if u.health is None else {"healthy": u.healthy, "health": tuple(u.health)}),
         )
 
     def _note_end(self, task: TaskRecord, now: float, backoff: dict[str, BackoffRecord]) -> None:
-        """A task that ended by itself counts against its app's launch delay; a failure is
-        also kept as the app's ``lastTaskFailure``."""
+        """A task that ended by itself (or was killed for failing its health checks)
+        counts against its app's launch delay; a failure is also kept as the app's
+        ``lastTaskFailure``."""
         app = self.state.apps.get(task.app_id)
-        if app is None or task.goal is TaskGoal.KILL:
+        if app is None or (task.goal is TaskGoal.KILL and not task.killed_unhealthy):
             return
         current = backoff.get(app.id) or self.state.backoff.get(app.id)
         record = backoff_after_failure(app, current, now)

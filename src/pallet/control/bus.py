@@ -17,8 +17,11 @@ __all__ = [
     "AppTerminated",
     "DeploymentChanged",
     "EventBus",
+    "HealthChanged",
+    "HealthCheckFailed",
     "Subscription",
     "TaskChanged",
+    "UnhealthyKilled",
 ]
 
 
@@ -28,6 +31,34 @@ class TaskChanged:
 
     task: TaskRecord
     previous: TaskState | None
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChanged:
+    """A task's health verdict changed (``health_status_changed_event``)."""
+
+    task: TaskRecord
+    alive: bool
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckFailed:
+    """Health check ``index`` of a task failed once more (``failed_health_check_event``)."""
+
+    task: TaskRecord
+    index: int
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class UnhealthyKilled:
+    """A task reached ``maxConsecutiveFailures`` of check ``index`` and is being killed
+    (``unhealthy_instance_kill_event``)."""
+
+    task: TaskRecord
+    index: int
     timestamp: float
 
 

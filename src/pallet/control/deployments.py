@@ -1,7 +1,8 @@
 """Deployments: when one exists, when it is done, and the records and ids it needs; pure.
 
 A deployment exists while an app converges after a create, update, scale, restart or
-delete. It is done when every counted task runs the app's current config version, their
+delete. It is done when every counted task runs the app's current config version and is
+ready (RUNNING, and healthy when the app has health checks, as in Marathon), their
 number is the app's ``instances`` and no task of the app is still being killed; a stop
 is done when the app has no task left.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pallet.control.reconcile import counted
-from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, TaskState
+from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal
 from pallet.control.state import ClusterState
 
 __all__ = [
@@ -72,8 +73,6 @@ def converged(deployment: DeploymentRecord, state: ClusterState, now: float) -> 
     live = [t for t in tasks if counted(t, app, now)]
     if len(live) != app.instances:
         return False
-    if any(
-        t.config_version != app.config_version or t.state is not TaskState.RUNNING for t in live
-    ):
+    if any(t.config_version != app.config_version or not t.ready for t in live):
         return False
     return not any(t.goal is TaskGoal.KILL for t in tasks)

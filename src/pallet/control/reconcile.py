@@ -11,7 +11,8 @@ twice on the same input gives the same answer.
   ``expungeAfterSeconds`` after.
 - Tasks of an older config version are replaced by a rolling upgrade: at most
   ``instances * (1 + maximumOverCapacity)`` tasks at once, and old tasks are killed only
-  while ``instances * minimumHealthCapacity`` stay RUNNING.
+  while ``instances * minimumHealthCapacity`` stay ready (RUNNING, and healthy when the
+  task has health checks).
 - Scaling down kills tasks that are not running first, then by ``killSelection``.
   When that leaves no room to move (no over-capacity, or new tasks fit nowhere while
   the old ones hold their nodes), one old task at a time is killed to make some.
@@ -93,7 +94,7 @@ def reconcile_app(
         over = math.floor(n * app.run.maximum_over_capacity)
         min_healthy = math.ceil(n * app.run.minimum_health_capacity)
         launch = max(0, min(n - len(new), n + over - len(live)))
-        running = sum(1 for t in live if t.state is TaskState.RUNNING)
+        running = sum(1 for t in live if t.ready)
         if len(new) >= n:
             kill = old + _kill_order(new, app.run.kill_selection)[: len(new) - n]
         else:
@@ -101,11 +102,7 @@ def reconcile_app(
             spare = max(0, running - min_healthy)
             by_age = _kill_order([t for t in old if t.state is TaskState.RUNNING], "OLDEST_FIRST")
             kill = not_running + by_age[:spare]
-            if (
-                not kill
-                and (launch == 0 or stuck)
-                and all(t.state is TaskState.RUNNING for t in new)
-            ):
+            if not kill and (launch == 0 or stuck) and all(t.ready for t in new):
                 # No room (the strategy's, or the cluster's: e.g. hostname UNIQUE on every
                 # node): make some by replacing one old task at a time, or it never moves.
                 kill = by_age[:1]

@@ -81,6 +81,8 @@ class RunSpec:
     unreachable_expunge_after: float = 0.0
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
+    health_checks: tuple[dict[str, Any], ...] = ()
+    """Marathon's checks in the agent's shape, ``port_index`` not yet resolved."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -89,6 +91,7 @@ class RunSpec:
         doc["host_ports"] = list(self.host_ports)
         doc["port_names"] = list(self.port_names)
         doc["args"] = list(self.args)
+        doc["health_checks"] = [dict(c) for c in self.health_checks]
         return doc
 
     @classmethod
@@ -96,7 +99,7 @@ class RunSpec:
         d = dict(doc)
         d["resources"] = Resources(*d["resources"])
         d["constraints"] = parse_constraints(d.get("constraints") or [])
-        for name in ("host_ports", "port_names", "args"):
+        for name in ("host_ports", "port_names", "args", "health_checks"):
             d[name] = tuple(d.get(name) or ())
         return cls(**d)
 
@@ -120,7 +123,17 @@ class RunSpec:
             "port_names": list(self.port_names[: len(ports)]),
             "kill_grace_seconds": self.kill_grace_seconds,
             "labels": dict(self.labels),
+            "health_checks": [_resolved(c, ports) for c in self.health_checks],
         }
+
+
+def _resolved(check: dict[str, Any], ports: tuple[int, ...]) -> dict[str, Any]:
+    """A check with its port: the task's host port at ``port_index``, else ``port``."""
+    doc = {k: v for k, v in check.items() if k != "port_index"}
+    index = check.get("port_index")
+    if index is not None and 0 <= index < len(ports):
+        doc["port"] = ports[index]
+    return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +215,38 @@ class TaskRecord:
     state_before_unreachable: TaskState | None = None
     replaced: bool = False
     role: str = "*"
+    healthy: bool | None = None
+    """Mesos' ``TaskStatus.healthy``: None until every health check has a verdict."""
+    health: tuple[dict[str, Any], ...] = ()
+    """One result per health check (Marathon's ``Health``, times in epoch seconds)."""
+    killed_unhealthy: bool = False
+    """Killed for failing its health checks: its end counts as a failure (backoff)."""
 
     @property
     def live(self) -> bool:
         return not self.state.is_terminal
+
+    @property
+    def has_health_checks(self) -> bool:
+        return bool(self.launch.get("health_checks"))
+
+    def failed_check(self) -> int | None:
+        """The first health check whose consecutive failures reached its
+        ``max_consecutive_failures`` (Marathon kills the task then; 0 never kills)."""
+        checks = self.launch.get("health_checks") or ()
+        for i, (check, result) in enumerate(zip(checks, self.health, strict=False)):
+            limit = int(check.get("max_consecutive_failures") or 0)
+            if 0 < limit <= int(result.get("consecutive_failures") or 0):
+                return i
+        return None
+
+    @property
+    def ready(self) -> bool:
+        """RUNNING, and healthy when it has health checks (Marathon's rule for a task
+        that counts in a deployment)."""
+        if self.state is not TaskState.RUNNING:
+            return False
+        return self.healthy is True or not self.has_health_checks
 
     def placement(self) -> Placement:
         request = PlacementRequest(
@@ -222,6 +263,7 @@ class TaskRecord:
         doc["ports"] = list(self.ports)
         doc["requested_ports"] = list(self.requested_ports)
         doc["gpus"] = [list(g) for g in self.gpus]
+        doc["health"] = [dict(h) for h in self.health]
         return doc
 
     @classmethod
@@ -231,6 +273,7 @@ class TaskRecord:
         d["ports"] = tuple(d["ports"])
         d["requested_ports"] = tuple(d["requested_ports"])
         d["gpus"] = tuple(tuple(g) for g in d["gpus"])
+        d["health"] = tuple(d.get("health") or ())
         d["state"] = TaskState(d["state"])
         d["goal"] = TaskGoal(d["goal"])
         if d.get("state_before_unreachable"):

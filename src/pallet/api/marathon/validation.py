@@ -37,6 +37,7 @@ OPERATOR_INVALID = (
 )
 _MESOS_PROTOCOLS = {"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 _MARATHON_PROTOCOLS = {"HTTP", "HTTPS", "TCP"}
+_PORT_PROTOCOLS = _MARATHON_PROTOCOLS | {"MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 _IS_VALUE = re.compile(r"[a-zA-Z0-9_/.-]*")
 _ROLE_CHARS = {
     "\t": "horizontal tab (\\x09)",
@@ -230,7 +231,10 @@ def _health_check_violations(app: AppDefinition) -> list[Violation]:
     indices = len(mappings) if mappings else len(app.port_definitions or [])
     out: list[Violation] = []
     for i, check in enumerate(app.health_checks or ()):
-        if check.command is None and check.protocol in _MARATHON_PROTOCOLS:
+        if check.protocol == "COMMAND" and check.command is None:
+            message = "command is required for a COMMAND health check"
+            out.append(Violation(f"/healthChecks({i})/command", message))
+        if check.command is None and check.protocol in _PORT_PROTOCOLS:
             if check.port_index is not None:
                 ok = check.port_index < indices
             else:
