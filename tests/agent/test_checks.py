@@ -1,0 +1,112 @@
+"""The agent's probes (``agent.checks.probe``) against real sockets and processes: HTTP
+status codes, TCP connects, COMMAND exit status in the task's sandbox and environment."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pallet.agent import Executor, NullIsolator, TaskRuntime
+from pallet.agent.checks import probe
+from pallet.agent.health import CheckProtocol, HealthCheck
+
+from .conftest import make_spec
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        code = {"/ok": 200, "/moved": 302, "/missing": 404, "/broken": 503}.get(self.path, 500)
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[int]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> TaskRuntime:
+    return TaskRuntime(Executor(tmp_path, agent_id="checks", isolator=NullIsolator("test")))
+
+
+@pytest.mark.parametrize(
+    ("path", "verdict"), [("/ok", True), ("/moved", True), ("/missing", False), ("/broken", False)]
+)
+async def test_http(server: int, runtime: TaskRuntime, path: str, verdict: bool) -> None:
+    check = HealthCheck(protocol=CheckProtocol.HTTP, port=server, path=path, timeout=5)
+    ok, cause = await probe(check, "127.0.0.1", make_spec(), runtime, None)
+    assert ok is verdict
+    assert (cause == "") is verdict
+    if not verdict:
+        assert path in cause and "HTTP " in cause
+
+
+async def test_tcp(server: int, runtime: TaskRuntime) -> None:
+    spec = make_spec()
+    up = HealthCheck(protocol=CheckProtocol.TCP, port=server, timeout=5)
+    assert await probe(up, "127.0.0.1", spec, runtime, None) == (True, "")
+    down = HealthCheck(protocol=CheckProtocol.MESOS_TCP, port=_closed_port(), timeout=5)
+    ok, cause = await probe(down, "127.0.0.1", spec, runtime, None)
+    assert ok is False and cause
+    nothing = HealthCheck(protocol=CheckProtocol.HTTP, port=_closed_port(), timeout=5)
+    assert (await probe(nothing, "127.0.0.1", spec, runtime, None))[0] is False
+
+
+async def test_command_runs_in_the_sandbox_with_the_task_environment(
+    runtime: TaskRuntime, tmp_path: Path
+) -> None:
+    spec = make_spec("t-cmd", env={"WANT": "yes"}, ports=(31005,))
+    runtime.executor.sandbox(spec.task_id).mkdir()
+    check = HealthCheck(
+        protocol=CheckProtocol.COMMAND,
+        command='test "$WANT" = yes && test "$PORT0" = 31005 && test "$PWD" = "$MESOS_SANDBOX"',
+        timeout=5,
+    )
+    assert await probe(check, "", spec, runtime, None) == (True, "")
+    failing = HealthCheck(protocol=CheckProtocol.COMMAND, command="echo nope >&2; exit 3")
+    assert await probe(failing, "", spec, runtime, None) == (
+        False,
+        "command exited with status 3: nope",
+    )
+
+
+async def test_command_over_its_timeout_fails_and_is_killed(runtime: TaskRuntime) -> None:
+    spec = make_spec("t-slow")
+    runtime.executor.sandbox(spec.task_id).mkdir()
+    check = HealthCheck(protocol=CheckProtocol.COMMAND, command="sleep 30", timeout=0.2)
+    ok, cause = await asyncio.wait_for(probe(check, "", spec, runtime, None), 5)
+    assert ok is False and "timed out" in cause
+
+
+async def test_a_check_without_a_port_fails_with_its_reason(runtime: TaskRuntime) -> None:
+    ok, cause = await probe(HealthCheck(protocol="HTTP"), "127.0.0.1", make_spec(), runtime, None)
+    assert ok is False and "no host port" in cause
