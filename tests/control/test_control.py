@@ -260,3 +260,38 @@ async def test_state_survives_a_master_restart(clock: FakeClock, tmp_path) -> No
     await converge(second)
     assert second.state.tasks == tasks  # nothing to do: already converged
     await store.close()
+
+
+async def test_nodes_from_the_store_get_tasks_only_once_heard_again(
+    clock: FakeClock, tmp_path
+) -> None:
+    # After a master restart the stored nodes may be gone (a stopped `pallet up` with
+    # more agents): nothing is placed on one until its agent registers or heartbeats,
+    # and one that never does goes UNREACHABLE after the grace period.
+    url = f"sqlite:///{tmp_path}/state.db"
+    store = await open_store(url, clock=clock, expiry_interval=None)
+    first = Control(store, ControlConfig(seed=1), clock=clock)
+    await first.load()
+    a, b = await with_nodes(first, 2)
+    await store.close()
+    store = await open_store(url, clock=clock, expiry_interval=None)
+    second = Control(store, ControlConfig(seed=1, heartbeat_grace=5.0), clock=clock)
+    await second.load()
+    assert second.state.recovering == {a, b}
+    await second.apps.create("/web", definition("/web", 2), run_spec(2))
+    await converge(second)
+    assert app_tasks(second, "/web") == []
+    assert second.state.queue["/web"].count == 2
+    await second.nodes.heartbeat(a, {})
+    await converge(second)
+    assert {t.node_id for t in app_tasks(second, "/web")} == {a}
+    await second.nodes.check()  # starts b's grace period
+    clock.advance(6.0)
+    await second.nodes.heartbeat(a, {})
+    assert await second.nodes.check() == [b]
+    assert second.state.nodes[b].state is NodeState.UNREACHABLE
+    await second.nodes.heartbeat(b, {})  # it came back after all
+    assert second.state.nodes[b].state is NodeState.ACTIVE
+    assert second.state.recovering == set()
+    assert second.state.view.active.all()
+    await store.close()

@@ -99,7 +99,7 @@ class Control:
         s = self.state
         revision = await self.store.revision()
         for kv in (await self.store.list(NODES))[0]:
-            s.put_node(NodeRecord.from_json(decode(kv.value)), revision)
+            s.recover_node(NodeRecord.from_json(decode(kv.value)), revision)
         for kv in (await self.store.list(APPS))[0]:
             s.put_app(AppRecord.from_json(decode(kv.value)))
         for kv in (await self.store.list(BACKOFF))[0]:

@@ -49,6 +49,7 @@ class NodeService:
         registered_at = old.registered_at if old is not None else now
         record = NodeRecord(node, address, boot_id, registered_at)
         await self.applier.register(record)
+        self.state.heard(node.id)
         self.state.liveness[node.id].last_heartbeat = now
         log.info("node %s registered (%s at %s)", node.id, node.hostname, address)
         return record
@@ -82,6 +83,7 @@ class NodeService:
             self.state.touch()
         if record.state is NodeState.UNREACHABLE:
             await self.applier.node_returned(node_id)
+        self.state.heard(node_id)
         return self.state.nodes[node_id].state
 
     async def statuses(

@@ -63,6 +63,12 @@ class ClusterState:
         self.backoff: dict[str, BackoffRecord] = {}
         self.queue: dict[str, QueueEntry] = {}
         self.liveness: dict[str, NodeLiveness] = defaultdict(NodeLiveness)
+        self.recovering: set[str] = set()
+        """Nodes read from the store that have not spoken to this master yet. They get no
+        new tasks until they register or heartbeat (Mesos offers a recovered agent only
+        once it re-registers after a master failover); the node monitor's grace period
+        starts at load, so one that never returns goes UNREACHABLE and its tasks are
+        replaced."""
         self.view = ClusterView()
         self.tasks_by_app: dict[str, set[str]] = defaultdict(set)
         self.tasks_by_node: dict[str, set[str]] = defaultdict(set)
@@ -96,7 +102,7 @@ class ClusterState:
             self.view.add_nodes([record.node])
         elif _shape(old) != _shape(record):
             self.rebuild_view()
-        else:
+        elif record.id not in self.recovering:
             self.view.set_state(record.id, record.state)
         self.desired_revision.setdefault(record.id, revision)
         self.touch()
@@ -104,8 +110,22 @@ class ClusterState:
     def set_node_state(self, node_id: str, state: NodeState) -> None:
         record = self.nodes[node_id]
         self.nodes[node_id] = replace(record, node=replace(record.node, state=state))
-        self.view.set_state(node_id, state)
+        if node_id not in self.recovering or state is not NodeState.ACTIVE:
+            self.view.set_state(node_id, state)
         self.touch()
+
+    def recover_node(self, record: NodeRecord, revision: int) -> None:
+        """A node from the store at start-up: known, but held back until it is heard."""
+        self.put_node(record, revision)
+        self.recovering.add(record.id)
+        self.view.set_state(record.id, NodeState.UNREACHABLE)
+
+    def heard(self, node_id: str) -> None:
+        """The node's agent spoke: a recovering node may receive tasks again."""
+        if node_id in self.recovering:
+            self.recovering.discard(node_id)
+            self.view.set_state(node_id, self.nodes[node_id].state)
+            self.touch()
 
     def put_task(self, task: TaskRecord, revision: int) -> None:
         """Insert or update a live task (binding it on the view when new)."""
@@ -140,6 +160,8 @@ class ClusterState:
         view = ClusterView([r.node for r in self.nodes.values()])
         for task in self.tasks.values():
             view.assume(task.placement())
+        for node_id in self.recovering:
+            view.set_state(node_id, NodeState.UNREACHABLE)
         self.view = view
 
     # ------------------------------------------------------------ agents' desired sets
