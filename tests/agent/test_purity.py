@@ -9,7 +9,7 @@ import pytest
 
 import pallet.agent
 
-PURE = ("spec", "status", "events", "state", "environment")
+PURE = ("spec", "status", "events", "state", "environment", "recovery")
 FORBIDDEN = {
     "os", "io", "time", "random", "uuid", "socket", "subprocess", "pathlib", "shutil",
     "tempfile", "asyncio", "threading", "selectors", "signal", "psutil", "logging",
