@@ -35,6 +35,13 @@ def steps_until(rt: TaskRuntime, task_id: str, state: TaskState) -> list[SendSta
 
 def test_a_second_runtime_adopts_kills_and_reports(tmp_path: Path, agent_id: str) -> None:
     first = runtime(tmp_path, agent_id)
+    try:
+        _adopt_kill_and_report(tmp_path, agent_id, first)
+    finally:  # a failed assertion must not leave sleep 600 behind
+        first.executor.close(timeout=5)
+
+
+def _adopt_kill_and_report(tmp_path: Path, agent_id: str, first: TaskRuntime) -> None:
     keep, victim = make_spec("keep.1", cmd="sleep 600"), make_spec("victim.1", cmd="sleep 600")
     first.set_desired([keep, victim])
     assert first.checkpoints is not None
@@ -73,7 +80,6 @@ def test_a_second_runtime_adopts_kills_and_reports(tmp_path: Path, agent_id: str
     second.acknowledge("keep.1", ended[-1].seq)
     assert second.checkpoints.load() == []  # type: ignore[union-attr]
     second.close(timeout=5)
-    first.executor.close(timeout=5)
 
 
 def test_checkpoints_whose_process_is_gone_are_reported(tmp_path: Path, agent_id: str) -> None:
