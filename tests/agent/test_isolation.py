@@ -160,9 +160,10 @@ def test_a_restarted_agent_sweeps_what_its_last_run_left(
     try:
         assert sleeper.wait(timeout=5) == -signal.SIGKILL
         assert not any(p.exists() for p in restarted.isolator.paths("orphan.1").values())
-        assert f"agent {agent_id}: killed tasks left by an earlier run: ['orphan.1']" in [
-            r.getMessage() for r in caplog.records
-        ]
+        assert (
+            f"agent {agent_id}: killed tasks an earlier run left without a checkpoint: ['orphan.1']"
+            in [r.getMessage() for r in caplog.records]
+        )
     finally:
         restarted.close()
     own = own_cgroup_dirs()

@@ -26,7 +26,7 @@ from pallet.agent import (
     TaskVanished,
     Tick,
 )
-from pallet.agent.events import Event
+from pallet.agent.events import Event, TaskRecovered
 from pallet.agent.state import InvalidTransition
 
 from .conftest import make_spec
@@ -264,3 +264,39 @@ def test_every_legal_edge_has_one_action_and_illegal_edges_are_refused() -> None
 def test_non_events_are_refused() -> None:
     with pytest.raises(TypeError, match="not an agent event"):
         AgentStateMachine().handle("launch everything")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- recovery
+
+
+def test_recovered_running_task_keeps_its_seq_and_is_not_relaunched() -> None:
+    m = AgentStateMachine()
+    # The checkpoint said RUNNING at seq 2, acknowledged: nothing to send.
+    assert m.handle(TaskRecovered(A, S.RUNNING, 2), TaskStarted("a", 100)) == []
+    assert m.handle(DesiredTasks([A])) == []  # the master still wants it: no launch
+    # It dies later (not our child: no exit status): the next seq, 3.
+    assert m.handle(TaskVanished("a", "lost")) == [
+        status("a", S.GONE, 3, reason=Reason.EXECUTOR_TERMINATED, message="lost")
+    ]
+
+
+def test_recovered_unacked_updates_are_resent_until_acked() -> None:
+    m = AgentStateMachine(retry=RetryPolicy(initial=2.0, maximum=60.0))
+    final = status("a", S.FAILED, 3, reason=Reason.COMMAND_EXECUTOR_FAILED, exit_code=1)
+    assert m.handle(TaskRecovered(A, S.FAILED, 3, (final,))) == [final]
+    assert m.handle(Tick(2.0)) == [final]
+    assert m.handle(StatusAcked("a", 3), DesiredTasks([])) == []
+    assert m.task("a") is None and m.last_status("a") == final
+
+
+def test_recovered_task_no_longer_desired_is_killed() -> None:
+    m = AgentStateMachine()
+    m.handle(TaskRecovered(A, S.RUNNING, 2))
+    assert m.handle(DesiredTasks([])) == [status("a", S.KILLING, 3), Kill("a", 5.0)]
+
+
+def test_recovered_kill_resumes_with_a_new_grace_period() -> None:
+    m = AgentStateMachine(now=10.0)
+    assert m.handle(TaskRecovered(A, S.KILLING, 3)) == [Kill("a", 5.0)]
+    assert m.handle(Tick(15.0)) == [ForceKill("a")]
+    assert m.handle(TaskVanished("a", "gone")) == [status("a", S.KILLED, 4, message="gone")]

@@ -197,6 +197,33 @@ async def test_returning_node_kills_replaced_tasks_it_still_runs(
     assert control.state.tasks[task.id].state is TaskState.RUNNING
 
 
+async def test_restarted_agent_that_recovered_its_tasks_gets_replaced_ones_killed(
+    control: Control, clock: FakeClock
+) -> None:
+    from .conftest import node
+
+    await with_nodes(control, 2)
+    run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
+    await control.apps.create("/web", definition("/web"), run)
+    await converge(control)
+    await run_all(control)
+    (task,) = app_tasks(control, "/web")
+    other = next(n for n in control.state.nodes if n != task.node_id)
+    clock.advance(4)
+    await control.nodes.heartbeat(other, {})
+    clock.advance(2)
+    await control.nodes.check()
+    clock.advance(1)
+    await converge(control)
+    assert control.state.tasks[task.id].replaced
+    # The agent comes back by registering again with the same boot id, not by a heartbeat.
+    index = sorted(control.state.nodes).index(task.node_id)
+    await control.nodes.register(node(index), "http://127.0.0.1:5051", "boot")
+    assert control.state.nodes[task.node_id].state is NodeState.ACTIVE
+    assert control.state.tasks[task.id].goal is TaskGoal.KILL
+    assert control.state.tasks[task.id].state is TaskState.RUNNING
+
+
 async def test_agent_restart_loses_its_tasks(control: Control) -> None:
     from .conftest import node
 

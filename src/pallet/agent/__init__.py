@@ -1,11 +1,12 @@
 """The node daemon: fingerprints the machine, pulls its desired tasks, runs them isolated, reports status.
 
 Pure: ``spec``, ``status``, ``events``, ``state`` (the task state machine), ``environment``,
-``health`` (health-check timing and counting).
+``health`` (health-check timing and counting), ``recovery`` (checkpoint records and what
+to do with them after a restart).
 I/O: ``cgroups`` and ``cgroup_isolator`` (per-task cgroups behind the ``isolation``
-seam), ``executor`` (processes), ``logs``, ``runtime`` (the state machine driven over
-the executor; what the HTTP loop calls), ``checks`` (probes each running task's health
-checks) and ``fingerprint``.
+seam), ``executor`` (processes), ``procfs``, ``checkpoint`` (task checkpoints on disk),
+``logs``, ``runtime`` (the state machine driven over the executor; what the HTTP loop
+calls), ``checks`` (probes each running task's health checks) and ``fingerprint``.
 """
 
 from pallet.agent.cgroup_isolator import detect_isolator
@@ -22,6 +23,7 @@ from pallet.agent.events import (
     StatusAcked,
     TaskExited,
     TaskLaunchFailed,
+    TaskRecovered,
     TaskStarted,
     TaskVanished,
     Tick,
@@ -63,6 +65,7 @@ __all__ = [
     "TaskExit",
     "TaskExited",
     "TaskLaunchFailed",
+    "TaskRecovered",
     "TaskRuntime",
     "TaskSpec",
     "TaskStarted",

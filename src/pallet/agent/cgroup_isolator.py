@@ -16,6 +16,7 @@ import errno
 import os
 import signal
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -137,11 +138,15 @@ class _CgroupIsolator:
                 raise IsolationError(f"cgroups still busy after {timeout:g}s: {remaining}")
             time.sleep(0.01)  # killed processes need a moment to leave the cgroup
 
-    def sweep(self) -> list[str]:
+    def leftovers(self) -> set[str]:
+        """The task ids of the task cgroups on disk (an earlier run's, after a restart)."""
+        return {d.name for base in self._bases.values() for d in _subdirs(base)}
+
+    def sweep(self, keep: Collection[str] = ()) -> list[str]:
         """Destroy the task cgroups an earlier run of this agent left behind (it crashed,
-        or was killed); return their task ids. Until tasks are recovered from a
-        checkpoint, their processes are orphans, and Mesos destroys unknown containers."""
-        orphans = sorted({d.name for base in self._bases.values() for d in _subdirs(base)})
+        or was killed), but those of ``keep`` (tasks recovered from their checkpoints);
+        return their task ids. Mesos, too, destroys the containers it cannot recover."""
+        orphans = sorted(self.leftovers() - set(keep))
         for task_id in orphans:
             self.destroy(task_id)
         return orphans

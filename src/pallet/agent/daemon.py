@@ -10,6 +10,11 @@ Level-triggered: whatever happened while the master was away, the next desired s
 is the truth. Statuses go out at least once (the runtime resends until acknowledged).
 A 404 from the master means it does not know this node: register again. On stop the
 agent kills its tasks (SIGTERM, SIGKILL after their grace) and reports that.
+
+Killed (or crashed) instead, it leaves its tasks running: started again with the same
+work directory it is the same node with the same boot id (unless the host rebooted),
+adopts the tasks it checkpointed and goes on reporting them, so the master replaces
+nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from typing import Any
 
 import httpx
 
+from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
 from pallet.agent.fingerprint import fingerprint
 from pallet.agent.logserver import LogServer
+from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spec import TaskSpec
 from pallet.model import Node, ValidationError
@@ -98,6 +105,26 @@ def _node_id(work_dir: Path) -> str:
     return node_id
 
 
+def _agent_boot_id(work_dir: Path) -> str:
+    """The id of this agent's run as the master knows it, kept in the work directory:
+    a restarted agent that recovers its tasks is the same run. A new id (the master then
+    drops the node's tasks and replaces them) when the host has rebooted, for no task
+    survives that."""
+    path = work_dir / "boot-id"
+    kernel = read_boot_id()
+    try:
+        agent_id, kernel_then = [*path.read_text().splitlines(), "", ""][:2]
+    except OSError:
+        agent_id, kernel_then = "", ""
+    if agent_id.strip() and kernel_then.strip() == kernel:
+        return agent_id.strip()
+    agent_id = uuid.uuid4().hex
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(f"{agent_id}\n{kernel}\n")  # the agent's id, then the kernel's
+    temp.replace(path)
+    return agent_id
+
+
 class AgentDaemon:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -114,9 +141,16 @@ class AgentDaemon:
             resources=config.resources,
             attributes=config.attributes,
         )
-        self.boot_id = uuid.uuid4().hex
+        self.boot_id = _agent_boot_id(work)
         self.runtime = TaskRuntime(
-            Executor(sandboxes, agent_id=self.node_id, node_id=self.node_id, host=self.hostname)
+            Executor(
+                sandboxes,
+                agent_id=self.node_id,
+                node_id=self.node_id,
+                host=self.hostname,
+                sweep=False,  # recover() sweeps what it does not adopt
+            ),
+            checkpoints=CheckpointStore(work / "checkpoints"),
         )
         self.health = HealthMonitor(self.runtime, self.hostname)
         self.logs = LogServer(self._read_log, config.bind, config.port)
@@ -134,6 +168,7 @@ class AgentDaemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then kill every task and report it."""
+        self._enqueue(await asyncio.to_thread(self.runtime.recover))
         port = await self.logs.start()
         self.address = f"http://{self.config.bind}:{port}"
         loops = [

@@ -29,6 +29,7 @@ __all__ = [
     "StatusAcked",
     "TaskExited",
     "TaskLaunchFailed",
+    "TaskRecovered",
     "TaskStarted",
     "TaskVanished",
     "Tick",
@@ -93,6 +94,18 @@ class TaskVanished:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskRecovered:
+    """A task found in a checkpoint after an agent restart: it was in ``state`` with
+    sequence number ``seq``, and ``unacked`` were never acknowledged. Its process, if
+    alive, has been adopted; if not, a TaskVanished or TaskExited follows."""
+
+    spec: TaskSpec
+    state: TaskState
+    seq: int
+    unacked: tuple[SendStatus, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class KillTimeout:
     """The grace period of a kill ran out (for shells that time kills themselves)."""
 
@@ -130,6 +143,7 @@ Event = (
     | TaskLaunchFailed
     | TaskExited
     | TaskVanished
+    | TaskRecovered
     | KillTimeout
     | HealthChanged
     | StatusAcked

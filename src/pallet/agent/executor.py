@@ -7,6 +7,10 @@ inside its limits, no Python runs between fork and exec (safe with threads), and
 agent stays the parent that learns the exit status. When the main process ends, the
 rest of the task (its process group and everything in its cgroups) is killed and the
 cgroups removed, as Mesos destroys a container when its command exits.
+
+After an agent restart, ``adopt`` takes back a task whose process outlived the old
+agent. It is not this process's child: its end is seen through a pidfd (or ``/proc``)
+and its exit status is lost, but it is killed, measured and reaped like any other.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
+from pallet.agent.procfs import read_start_time
 from pallet.agent.spec import TaskSpec, check_task_id
 from pallet.model import PalletError
 
-__all__ = ["Executor", "LaunchError", "TaskExit"]
+__all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit"]
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +65,21 @@ class TaskExit:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessIdentity:
+    """Who a task's main process is: a pid with its start time (clock ticks after boot,
+    ``/proc/<pid>/stat`` field 22), so that a reused pid is never taken for it."""
+
+    pid: int
+    start_time: int
+
+
 @dataclass(slots=True)
 class _Proc:
     spec: TaskSpec
-    popen: subprocess.Popen[bytes]
+    pid: int
+    start_time: int
+    popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier agent run
     pidfd: int | None
     sandbox: Path
     oom: bool = False
@@ -83,7 +99,10 @@ class Executor:
         host: str | None = None,
         isolator: Isolator | None = None,
         base_env: Mapping[str, str] | None = None,
+        sweep: bool = True,
     ) -> None:
+        """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
+        the tasks it checkpointed and then calls ``sweep_orphans``."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id
@@ -92,13 +111,8 @@ class Executor:
         self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
         if self.isolator.warning:
             log.warning("agent %s: %s", agent_id, self.isolator.warning)
-        try:
-            orphans = self.isolator.sweep()
-        except IsolationError as e:
-            log.warning("agent %s: cannot clean up an earlier run: %s", agent_id, e)
-        else:
-            if orphans:
-                log.warning("agent %s: killed tasks left by an earlier run: %s", agent_id, orphans)
+        if sweep:
+            self.sweep_orphans()
         self._base_env = dict(
             base_env
             if base_env is not None
@@ -110,6 +124,22 @@ class Executor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+
+    def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
+        """Kill and remove the task cgroups an earlier run left, but those in ``keep``
+        (tasks recovered from their checkpoints); return the task ids killed."""
+        try:
+            orphans = self.isolator.sweep(keep)
+        except IsolationError as e:
+            log.warning("agent %s: cannot clean up an earlier run: %s", self.agent_id, e)
+            return []
+        if orphans:
+            log.warning(
+                "agent %s: killed tasks an earlier run left without a checkpoint: %s",
+                self.agent_id,
+                orphans,
+            )
+        return orphans
 
     # ------------------------------------------------------------ paths
 
@@ -158,7 +188,7 @@ class Executor:
         try:
             popen, gate_w = self._spawn(spec, sandbox)
         except OSError as e:
-            self._destroy_cgroups(tid)
+            self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: cannot start: {e}") from e
         try:
             self.isolator.join(tid, popen.pid)
@@ -166,18 +196,44 @@ class Executor:
             os.close(gate_w)
             popen.kill()
             popen.wait()
-            self._destroy_cgroups(tid)
+            self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: {e}") from e
+        # Read while the process surely lives (it waits at the gate); exec keeps it.
+        start_time = read_start_time(popen.pid) or 0
         with contextlib.suppress(BrokenPipeError):  # already killed: wait() will see it
             os.write(gate_w, b"go\n")
         os.close(gate_w)
-        try:
-            pidfd: int | None = os.pidfd_open(popen.pid)
-        except (AttributeError, OSError):
-            pidfd = None  # old kernel: wait() polls instead
+        pidfd = _pidfd(popen.pid)
         with self._lock:
-            self._procs[tid] = _Proc(spec, popen, pidfd, sandbox)
+            self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
         return popen.pid
+
+    def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
+        """Manage a task whose process an earlier agent run launched and that still runs;
+        False (and nothing changes) if that process is gone or its pid was reused."""
+        tid = spec.task_id
+        pidfd = _pidfd(identity.pid)
+        # Checked after the pidfd is open: the pidfd then refers to the very process.
+        if read_start_time(identity.pid) != identity.start_time:
+            if pidfd is not None:
+                os.close(pidfd)
+            return False
+        with self._lock:
+            if tid in self._procs or tid in self._launching:
+                if pidfd is not None:
+                    os.close(pidfd)
+                raise LaunchError(f"task {tid} is already running")
+            self._procs[tid] = _Proc(
+                spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
+            )
+        self.wakeup()
+        return True
+
+    def identity(self, task_id: str) -> ProcessIdentity | None:
+        """The main process of a running task, to checkpoint."""
+        with self._lock:
+            proc = self._procs.get(task_id)
+            return None if proc is None else ProcessIdentity(proc.pid, proc.start_time)
 
     def _spawn(self, spec: TaskSpec, sandbox: Path) -> tuple[subprocess.Popen[bytes], int]:
         """Fork the gated session leader; return it and the pipe end that releases it."""
@@ -221,9 +277,13 @@ class Executor:
     def _signal_all(self, proc: _Proc, sig: int) -> None:
         # Only while the leader is unreaped (alive or a zombie) is its pid, which is the
         # process group id, sure to be ours; _finish reaps it after the last signal.
+        # An adopted leader is not ours to keep unreaped: signal its group only while its
+        # pidfd (or /proc) says it still is the process we adopted.
+        leader_is_ours = proc.popen is not None or not _ended(proc)
         for s in (sig, signal.SIGCONT) if sig == signal.SIGTERM else (sig,):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.popen.pid, s)
+            if leader_is_ours:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, s)
         self.isolator.kill_all(proc.spec.task_id, sig)
 
     # ------------------------------------------------------------ wait / reap
@@ -240,7 +300,7 @@ class Executor:
     def pid(self, task_id: str) -> int | None:
         with self._lock:
             proc = self._procs.get(task_id)
-            return None if proc is None else proc.popen.pid
+            return None if proc is None else proc.pid
 
     def has_ended(self, task_id: str) -> bool:
         """True once the task's main process has exited (reaped by ``wait`` or not)."""
@@ -248,11 +308,7 @@ class Executor:
             proc = self._procs.get(task_id)
             if proc is None:
                 return task_id not in self._launching
-            try:
-                info = os.waitid(os.P_PID, proc.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return True
-            return info is not None
+            return _ended(proc)
 
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
         """Block until at least one task has ended (or ``timeout`` seconds pass); reap
@@ -292,8 +348,13 @@ class Executor:
                 if not proc.oom and self.isolator.oom_kills(tid) > 0:
                     proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
                     self._signal_all(proc, signal.SIGKILL)
+                if proc.popen is None:
+                    if _ended(proc):
+                        exits.append(self._finish_adopted(proc))
+                        del self._procs[tid]
+                    continue
                 try:
-                    info = os.waitid(os.P_PID, proc.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
                     exits.append(self._vanish(proc))
                     del self._procs[tid]
@@ -307,10 +368,11 @@ class Executor:
         tid = proc.spec.task_id
         self._signal_all(proc, signal.SIGKILL)  # what the main process left behind
         oom = proc.oom or self.isolator.oom_kills(tid) > 0
+        assert proc.popen is not None
         returncode = proc.popen.wait()
         if proc.pidfd is not None:
             os.close(proc.pidfd)
-        self._destroy_cgroups(tid)
+        self.destroy_cgroups(tid)
         return _describe(tid, returncode, oom, proc.spec.mem, _tail(proc.sandbox / "stderr"))
 
     def _vanish(self, proc: _Proc) -> TaskExit:
@@ -318,11 +380,34 @@ class Executor:
         self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
         if proc.pidfd is not None:
             os.close(proc.pidfd)
-        self._destroy_cgroups(tid)
-        message = f"pid {proc.popen.pid} was reaped by another part of the agent process"
+        self.destroy_cgroups(tid)
+        message = f"pid {proc.pid} was reaped by another part of the agent process"
         return TaskExit(tid, None, None, False, message)
 
-    def _destroy_cgroups(self, task_id: str) -> None:
+    def _finish_adopted(self, proc: _Proc) -> TaskExit:
+        """An adopted task's main process ended; whoever reaped it (init) has its exit
+        status. What its cgroup counted still tells an OOM kill."""
+        tid = proc.spec.task_id
+        self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
+        oom = proc.oom or self.isolator.oom_kills(tid) > 0
+        if proc.pidfd is not None:
+            os.close(proc.pidfd)
+        self.destroy_cgroups(tid)
+        if oom:
+            message = (
+                f"Memory limit exceeded: the kernel OOM-killed the task (limit {proc.spec.mem} MiB)"
+            )
+        elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
+            message = "Command terminated after a kill (adopted after an agent restart)"
+        else:
+            message = (
+                f"pid {proc.pid} ended; its exit status was lost across the agent restart "
+                "(it was not this agent's child)"
+            )
+        return TaskExit(tid, None, None, oom, message)
+
+    def destroy_cgroups(self, task_id: str) -> None:
+        """Kill whatever is in a task's cgroups and remove them (errors are logged)."""
         try:
             self.isolator.destroy(task_id)
         except IsolationError as e:
@@ -360,6 +445,29 @@ class Executor:
             with contextlib.suppress(OSError):
                 os.close(fd)
         return exits
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None  # old kernel (wait() polls instead), or already gone
+
+
+def _ended(proc: _Proc) -> bool:
+    """True once the task's main process has exited (reaped or not). Never blocks."""
+    if proc.popen is None:
+        if proc.pidfd is not None:
+            # A pidfd polls readable when its process exits, child or not.
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.pidfd, selectors.EVENT_READ)
+                return bool(sel.select(0))
+        return read_start_time(proc.pid) != proc.start_time
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None
 
 
 def _tail(path: Path) -> str:

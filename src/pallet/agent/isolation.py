@@ -7,6 +7,7 @@ The cgroup implementations and ``detect_isolator`` live in ``cgroup_isolator``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,7 +46,8 @@ class Isolator(Protocol):
     def oom_kills(self, task_id: str) -> int: ...
     def kill_all(self, task_id: str, sig: int) -> None: ...
     def destroy(self, task_id: str) -> None: ...
-    def sweep(self) -> list[str]: ...
+    def leftovers(self) -> set[str]: ...
+    def sweep(self, keep: Collection[str] = ()) -> list[str]: ...
     def paths(self, task_id: str) -> dict[str, Path]: ...
     def close(self) -> None: ...
 
@@ -81,7 +83,10 @@ class NullIsolator:
     def destroy(self, task_id: str) -> None:
         pass
 
-    def sweep(self) -> list[str]:
+    def leftovers(self) -> set[str]:
+        return set()
+
+    def sweep(self, keep: Collection[str] = ()) -> list[str]:
         return []
 
     def paths(self, task_id: str) -> dict[str, Path]:

@@ -12,14 +12,22 @@ where ``send`` posts each ``SendStatus`` to the master. Every method returns the
 statuses to send now; an unacknowledged status comes back out of ``step`` until the
 master acknowledges it. Methods may be called from several threads (an asyncio loop
 calls them through ``asyncio.to_thread``); ``step`` blocks without holding the lock.
+
+With a ``CheckpointStore``, every launched task is checkpointed when its state changes
+(after the launches of a batch, so that forks are not held up by disk writes) and the
+checkpoint removed once its final status is acknowledged; ``recover`` on start takes
+back the tasks an earlier run of the agent left (``pallet.agent.recovery`` decides).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 
+from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.events import (
     DesiredTasks,
     Event,
@@ -31,22 +39,47 @@ from pallet.agent.events import (
     StatusAcked,
     TaskExited,
     TaskLaunchFailed,
+    TaskRecovered,
     TaskStarted,
     TaskVanished,
     Tick,
 )
-from pallet.agent.executor import Executor, LaunchError, TaskExit
+from pallet.agent.executor import Executor, LaunchError, ProcessIdentity, TaskExit
 from pallet.agent.isolation import Usage
 from pallet.agent.logs import LogChunk, LogStream, afollow_log, follow_log, read_log
+from pallet.agent.procfs import read_boot_id, read_start_time
+from pallet.agent.recovery import Checkpoint, ProcessFacts, RecoveryPlan, plan_recovery
 from pallet.agent.spec import TaskSpec
 from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
 
-__all__ = ["TaskRuntime", "exit_event"]
+__all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What ``recover`` did: task ids adopted, reported ended, resent, killed as orphans."""
+
+    adopted: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    resent: tuple[str, ...] = ()
+    orphans: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Launched:
+    """What a checkpoint says about a launched task besides the machine's record."""
+
+    identity: ProcessIdentity
+    cgroups: dict[str, str]
+    launched_at: float
+    written_seq: int = 0
 
 
 def exit_event(end: TaskExit) -> TaskExited | TaskVanished:
     """The state machine's event for an executor's report of an ended task."""
-    if end.exit_code is None and end.signal is None:
+    if end.exit_code is None and end.signal is None and not end.oom:
         return TaskVanished(end.task_id, end.message)
     return TaskExited(end.task_id, end.exit_code, end.signal, end.oom, end.message)
 
@@ -60,11 +93,94 @@ class TaskRuntime:
         *,
         clock: Callable[[], float] = time.monotonic,
         retry: RetryPolicy = RetryPolicy(),
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.executor = executor
+        self.checkpoints = checkpoints
         self._clock = clock
         self._machine = AgentStateMachine(now=clock(), retry=retry)
         self._lock = threading.RLock()
+        self._boot_id = read_boot_id()
+        self._launched: dict[str, _Launched] = {}
+        self.recovery = RecoveryReport()
+
+    # ------------------------------------------------------------ recovery
+
+    def recover(self) -> list[SendStatus]:
+        """Take back the tasks an earlier run of this agent checkpointed (their processes
+        adopted, or their ends reported), kill the task cgroups nobody checkpointed,
+        and return the statuses to send. Call once, before the first desired set."""
+        if self.checkpoints is None:
+            self.executor.sweep_orphans()
+            return []
+        found = self.checkpoints.load()
+        isolator = self.executor.isolator
+        facts = ProcessFacts(
+            boot_id=self._boot_id,
+            start_times={
+                cp.pid: started for cp in found if (started := read_start_time(cp.pid)) is not None
+            },
+            cgroups=isolator.leftovers(),
+            oom_kills={cp.task_id: isolator.oom_kills(cp.task_id) for cp in found},
+        )
+        plan = plan_recovery(found, facts)
+        events, adopted, lost = self._carry_out_recovery(plan)
+        orphans = self.executor.sweep_orphans(keep=frozenset(adopted))
+        self.recovery = RecoveryReport(
+            tuple(adopted),
+            tuple(lost),
+            tuple(r.checkpoint.task_id for r in plan.resend),
+            tuple(orphans),
+        )
+        if found or orphans:
+            log.warning(
+                "recovered from an earlier run: adopted %d tasks, %d ended while the agent "
+                "was down, %d final updates to resend, %d orphans killed",
+                len(self.recovery.adopted),
+                len(self.recovery.lost),
+                len(self.recovery.resent),
+                len(self.recovery.orphans),
+            )
+        return self.handle(*events)
+
+    def _carry_out_recovery(self, plan: RecoveryPlan) -> tuple[list[Event], list[str], list[str]]:
+        events: list[Event] = []
+        adopted: list[str] = []
+        lost: list[str] = []
+
+        def recovered(cp: Checkpoint, alive: bool = False) -> None:
+            if not alive:
+                self.executor.destroy_cgroups(cp.task_id)  # what is left of its processes
+            self._launched[cp.task_id] = _Launched(
+                ProcessIdentity(cp.pid, cp.start_time), dict(cp.cgroups), cp.launched_at, cp.seq
+            )
+            events.append(TaskRecovered(cp.spec, cp.state, cp.seq, cp.unacked))
+
+        for a in plan.adopt:
+            cp = a.checkpoint
+            if self.executor.adopt(cp.spec, ProcessIdentity(cp.pid, cp.start_time)):
+                recovered(cp, alive=True)
+                events.append(TaskStarted(cp.task_id, cp.pid))  # a STARTING task runs
+                adopted.append(cp.task_id)
+            else:  # ended between the look at /proc and now
+                recovered(cp)
+                events.append(TaskVanished(cp.task_id, f"pid {cp.pid} ended during recovery"))
+                lost.append(cp.task_id)
+        for gone in plan.lost:
+            cp = gone.checkpoint
+            recovered(cp)
+            if gone.oom:
+                message = (
+                    f"Memory limit exceeded: the kernel OOM-killed the task (limit "
+                    f"{cp.spec.mem} MiB) while the agent was down"
+                )
+                events.append(TaskExited(cp.task_id, None, None, True, message))
+            else:
+                events.append(TaskVanished(cp.task_id, gone.message))
+            lost.append(cp.task_id)
+        for r in plan.resend:
+            recovered(r.checkpoint)
+        return events, adopted, lost
 
     # ------------------------------------------------------------ the master's side
 
@@ -91,6 +207,7 @@ class TaskRuntime:
         with self._lock:
             statuses: list[SendStatus] = []
             queue: list[Event] = [Tick(self._clock()), *events]
+            acked = [e.task_id for e in events if isinstance(e, StatusAcked)]
             while queue:
                 instructions = self._machine.handle(*queue)
                 queue = []
@@ -99,15 +216,57 @@ class TaskRuntime:
                         statuses.append(instruction)
                     else:
                         queue += self._carry_out(instruction)
+            if self.checkpoints is not None:
+                self._checkpoint({s.task_id for s in statuses}.union(acked))
             return statuses
+
+    def _checkpoint(self, task_ids: Iterable[str]) -> None:
+        """Bring the checkpoints of ``task_ids`` up to date: written when the task's state
+        changed, removed once it has ended and its final status is acknowledged."""
+        assert self.checkpoints is not None
+        changed = False
+        for tid in sorted(task_ids):
+            launched = self._launched.get(tid)
+            if launched is None:
+                continue  # never started: there is no process to recover
+            view = self._machine.task(tid)
+            if view is None or (view.state.is_terminal and not view.unacked):
+                self.checkpoints.remove(tid)
+                del self._launched[tid]
+                changed = True
+            elif view.seq != launched.written_seq:
+                self.checkpoints.write(
+                    Checkpoint(
+                        spec=view.spec,
+                        pid=launched.identity.pid,
+                        start_time=launched.identity.start_time,
+                        boot_id=self._boot_id,
+                        state=view.state,
+                        seq=view.seq,
+                        unacked=tuple(self._machine.pending(tid)),
+                        cgroups=launched.cgroups,
+                        launched_at=launched.launched_at,
+                    )
+                )
+                launched.written_seq = view.seq
+                changed = True
+        if changed:
+            self.checkpoints.fsync_directory()
 
     def _carry_out(self, instruction: Instruction) -> list[Event]:
         match instruction:
             case Launch(spec=spec):
                 try:
-                    return [TaskStarted(spec.task_id, self.executor.launch(spec))]
+                    pid = self.executor.launch(spec)
                 except LaunchError as e:
                     return [TaskLaunchFailed(spec.task_id, str(e))]
+                identity = self.executor.identity(spec.task_id)
+                if self.checkpoints is not None and identity is not None:
+                    paths = self.executor.isolator.paths(spec.task_id)
+                    self._launched[spec.task_id] = _Launched(
+                        identity, {k: str(v) for k, v in paths.items()}, time.time()
+                    )
+                return [TaskStarted(spec.task_id, pid)]
             case Kill(task_id=task_id):
                 self.executor.kill(task_id)
             case ForceKill(task_id=task_id):

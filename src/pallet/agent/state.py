@@ -32,6 +32,7 @@ from pallet.agent.events import (
     StatusAcked,
     TaskExited,
     TaskLaunchFailed,
+    TaskRecovered,
     TaskStarted,
     TaskVanished,
     Tick,
@@ -132,6 +133,7 @@ class AgentStateMachine:
             TaskLaunchFailed: self._on_launch_failed,
             TaskExited: self._on_exited,
             TaskVanished: self._on_vanished,
+            TaskRecovered: self._on_recovered,
             KillTimeout: self._on_kill_timeout,
             HealthChanged: self._on_health,
             StatusAcked: self._on_acked,
@@ -166,6 +168,11 @@ class AgentStateMachine:
         """The latest status of a task, remembered or forgotten (None if never seen)."""
         t = self._tasks.get(task_id)
         return t.last if t is not None else self._graveyard.get(task_id)
+
+    def pending(self, task_id: str) -> list[SendStatus]:
+        """The statuses of ``task_id`` not acknowledged yet, by seq."""
+        t = self._tasks.get(task_id)
+        return [] if t is None else [p.update for p in t.pending]
 
     def unacknowledged(self) -> list[SendStatus]:
         """Every status not acknowledged yet, by task id and seq."""
@@ -248,6 +255,22 @@ class AgentStateMachine:
         task = self._tasks[spec.task_id] = _Task(spec, last.state, last.seq, last=last)
         task.pending.append(_Pending(last, self._now + self._retry.initial, self._retry.initial))
         return last
+
+    def _on_recovered(self, event: TaskRecovered) -> list[Instruction]:
+        """Take back a task from a checkpoint: same state and seq (the master ignores a
+        seq it has stored), its unacknowledged updates sent again, a kill resumed."""
+        tid = event.spec.task_id
+        if tid in self._tasks:
+            return []
+        self._graveyard.pop(tid, None)
+        last = event.unacked[-1] if event.unacked else SendStatus(tid, event.state, event.seq)
+        task = self._tasks[tid] = _Task(event.spec, event.state, event.seq, last=last)
+        due = self._now + self._retry.initial
+        task.pending = [_Pending(u, due, self._retry.initial) for u in event.unacked]
+        out: list[Instruction] = list(event.unacked)
+        if task.state is _S.KILLING:
+            out += self._kill(task)
+        return out
 
     def _on_started(self, event: TaskStarted) -> list[Instruction]:
         task = self._tasks.get(event.task_id)

@@ -46,6 +46,12 @@ class NodeService:
         now = self.clock()
         node = _active(node)
         old = self.state.nodes.get(node.id)
+        if old is not None and old.state is NodeState.UNREACHABLE and old.boot_id == boot_id:
+            # The same agent run is back (restarted, it recovered its tasks from their
+            # checkpoints): as its next heartbeat would, resume the tasks and kill those
+            # replaced meanwhile. Registering first would mark the node ACTIVE and leave
+            # them UNREACHABLE, for their statuses carry no new sequence number.
+            await self.applier.node_returned(node.id)
         registered_at = old.registered_at if old is not None else now
         record = NodeRecord(node, address, boot_id, registered_at)
         await self.applier.register(record)
