@@ -10,6 +10,7 @@ import pytest
 
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.events import SendStatus
+from pallet.agent.health import HealthRecord
 from pallet.agent.recovery import Checkpoint, decode_checkpoint, encode_checkpoint
 from pallet.agent.status import Reason, TaskState
 
@@ -41,10 +42,17 @@ def full_checkpoint(task_id: str = "web.1") -> Checkpoint:
         start_time=123456,
         boot_id="d4a96bba-a29d-46dd-b9a3-a35e1ca3ee5c",
         state=TaskState.FAILED,
-        seq=3,
+        seq=4,
         unacked=(
             SendStatus(task_id, TaskState.RUNNING, 2),
-            SendStatus(task_id, TaskState.FAILED, 3, Reason.COMMAND_EXECUTOR_FAILED, "boom", 2),
+            SendStatus(  # a health report not yet acknowledged is resent as it was
+                task_id,
+                TaskState.RUNNING,
+                3,
+                healthy=False,
+                health=(HealthRecord(0.0, 0.0, False, 2, 10.0, 10.0, 14.0, "HTTP 503"),),
+            ),
+            SendStatus(task_id, TaskState.FAILED, 4, Reason.COMMAND_EXECUTOR_FAILED, "boom", 2),
         ),
         cgroups={"memory": f"/sys/fs/cgroup/memory/pallet/n/{task_id}"},
         launched_at=1700000000.5,

@@ -81,20 +81,6 @@ def node_json(node: Node) -> dict[str, Any]:
     }
 
 
-def _status_json(s: SendStatus) -> dict[str, Any]:
-    return {
-        "task_id": s.task_id,
-        "state": s.state.value,
-        "seq": s.seq,
-        "reason": s.reason.value if s.reason is not None else None,
-        "message": s.message,
-        "exit_code": s.exit_code,
-        "signal": s.signal,
-        "healthy": s.healthy,
-        "health": [h.to_json() for h in s.health] if s.health else None,
-    }
-
-
 def _node_id(work_dir: Path) -> str:
     """This agent's node id, kept in the work directory so a restart is the same node."""
     path = work_dir / "node-id"
@@ -289,7 +275,7 @@ class AgentDaemon:
             batch = list(self._outbox.values())[:500]
             r = await self.client.post(
                 f"/v1/agent/nodes/{self.node_id}/status",
-                json={"statuses": [_status_json(s) for s in batch]},
+                json={"statuses": [s.to_json() for s in batch]},
             )
             if r.status_code == 404:
                 await self._on_unknown_node()

@@ -8,10 +8,11 @@ passed, the master acknowledged a status). Instructions say what the shell must 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from pallet.agent.health import HealthRecord
+from pallet.agent.health import HealthRecord, record_from_json
 from pallet.agent.spec import TaskSpec
 from pallet.agent.status import Reason, TaskState
 from pallet.model import ValidationError
@@ -192,6 +193,39 @@ class SendStatus:
     signal: int | None = None
     healthy: bool | None = None
     health: tuple[HealthRecord, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The agent protocol's shape of the update (also how checkpoints keep it)."""
+        return {
+            "task_id": self.task_id,
+            "state": self.state.value,
+            "seq": self.seq,
+            "reason": self.reason.value if self.reason is not None else None,
+            "message": self.message,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "healthy": self.healthy,
+            "health": [h.to_json() for h in self.health] if self.health else None,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> SendStatus:
+        """The update ``to_json`` wrote; KeyError, TypeError or ValueError when malformed."""
+        reason = doc.get("reason")
+        seq = doc["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise ValueError(f"seq must be an integer, not {seq!r}")
+        return cls(
+            task_id=str(doc["task_id"]),
+            state=TaskState(doc["state"]),
+            seq=seq,
+            reason=Reason(reason) if reason is not None else None,
+            message=str(doc.get("message", "")),
+            exit_code=doc.get("exit_code"),
+            signal=doc.get("signal"),
+            healthy=doc.get("healthy"),
+            health=tuple(record_from_json(h) for h in doc.get("health") or ()),
+        )
 
 
 Instruction = Launch | Kill | ForceKill | SendStatus

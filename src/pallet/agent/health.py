@@ -152,6 +152,21 @@ class HealthRecord:
         }
 
 
+def record_from_json(doc: Mapping[str, Any]) -> HealthRecord:
+    """A record from its protocol shape (``HealthRecord.to_json``), to be sent again; the
+    probe schedule (``started_at``, ``next_due``) is not part of it."""
+    return HealthRecord(
+        started_at=0.0,
+        next_due=0.0,
+        alive=bool(doc["alive"]),
+        consecutive_failures=int(doc["consecutive_failures"]),
+        first_success=doc.get("first_success"),
+        last_success=doc.get("last_success"),
+        last_failure=doc.get("last_failure"),
+        last_failure_cause=doc.get("last_failure_cause"),
+    )
+
+
 def begin(check: HealthCheck, started_at: float) -> HealthRecord:
     """The record of a task that started running at ``started_at``."""
     delay = check.delay if check.protocol.is_mesos else 0.0

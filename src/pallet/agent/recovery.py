@@ -22,7 +22,7 @@ from typing import Any
 
 from pallet.agent.events import SendStatus
 from pallet.agent.spec import TaskSpec
-from pallet.agent.status import Reason, TaskState
+from pallet.agent.status import TaskState
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -177,7 +177,7 @@ def encode_checkpoint(cp: Checkpoint) -> dict[str, Any]:
         "boot_id": cp.boot_id,
         "state": cp.state.value,
         "seq": cp.seq,
-        "unacked": [_status_json(s) for s in cp.unacked],
+        "unacked": [s.to_json() for s in cp.unacked],
         "cgroups": dict(cp.cgroups),
         "launched_at": cp.launched_at,
     }
@@ -203,7 +203,7 @@ def decode_checkpoint(doc: Any) -> Checkpoint:
             boot_id=str(doc["boot_id"]),
             state=TaskState(doc["state"]),
             seq=_int(doc["seq"], "seq"),
-            unacked=tuple(_status(s) for s in doc.get("unacked", ())),
+            unacked=tuple(SendStatus.from_json(s) for s in doc.get("unacked", ())),
             cgroups={str(k): str(v) for k, v in dict(doc.get("cgroups", {})).items()},
             launched_at=float(doc.get("launched_at", 0.0)),
         )
@@ -220,28 +220,3 @@ def _int(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, not {value!r}")
     return value
-
-
-def _status_json(s: SendStatus) -> dict[str, Any]:
-    return {
-        "task_id": s.task_id,
-        "state": s.state.value,
-        "seq": s.seq,
-        "reason": s.reason.value if s.reason is not None else None,
-        "message": s.message,
-        "exit_code": s.exit_code,
-        "signal": s.signal,
-    }
-
-
-def _status(doc: Any) -> SendStatus:
-    reason = doc.get("reason")
-    return SendStatus(
-        task_id=str(doc["task_id"]),
-        state=TaskState(doc["state"]),
-        seq=_int(doc["seq"], "unacked seq"),
-        reason=Reason(reason) if reason is not None else None,
-        message=str(doc.get("message", "")),
-        exit_code=doc.get("exit_code"),
-        signal=doc.get("signal"),
-    )
