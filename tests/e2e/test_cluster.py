@@ -170,3 +170,27 @@ def test_dead_agent_goes_unreachable_and_its_tasks_are_replaced(cluster: LiveClu
     wait_for(lambda: not cluster.task_processes(victim["id"]), 15, "replaced task killed")
     assert len(cluster.running("/spread", 2)) == 2
     cluster.delete_app("/spread")
+
+
+def test_killed_agent_is_started_again_and_adopts_its_tasks(cluster: LiveCluster) -> None:
+    # `pallet up` restarts an agent that dies (kill -9); the new agent process takes back
+    # the task it left running: same task id, same process, nothing replaced.
+    create(cluster, {"id": "/adopt", "cmd": "sleep 600", "instances": 1})
+    (task,) = wait_for(lambda: cluster.running("/adopt", 1), what="1 running")
+    agent = next(a for a in cluster.agents() if a["address"] == task["host"])
+    proc = cluster.main_process(task["id"])
+    log = cluster.state_dir / f"agent-{cluster.agents().index(agent)}" / "agent.log"
+    registered = log.read_text().count("registered as")
+    os.kill(agent["pid"], signal.SIGKILL)
+    wait_for(
+        lambda: (
+            next(a for a in cluster.agents() if a["address"] == task["host"])["pid"] != agent["pid"]
+        ),
+        what="the agent started again",
+    )
+    wait_for(lambda: log.read_text().count("registered as") > registered, what="re-registered")
+    assert "adopted 1 tasks" in log.read_text()
+    assert proc.is_running()
+    (again,) = wait_for(lambda: cluster.running("/adopt", 1), what="still 1 running")
+    assert again["id"] == task["id"]
+    cluster.delete_app("/adopt")

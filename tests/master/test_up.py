@@ -1,15 +1,26 @@
-"""``pallet up``'s arithmetic and the exposure warnings: pure helpers, no processes."""
+"""``pallet up``'s arithmetic, the exposure warnings and its restart limit."""
 
 from __future__ import annotations
 
 import itertools
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from pallet.agent.daemon import is_loopback as agent_is_loopback
 from pallet.agent.fingerprint import parse_resources
 from pallet.master.server import is_loopback
-from pallet.master.up import agent_address, local_share
+from pallet.master.up import (
+    RESTART_LIMIT,
+    RESTART_WINDOW,
+    Cluster,
+    Member,
+    UpConfig,
+    agent_address,
+    local_share,
+    supervise,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +62,29 @@ def test_given_resources_are_kept_and_get_their_port_slice() -> None:
 def test_binding_beyond_loopback_is_noticed(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
     assert agent_is_loopback(host) is loopback
+
+
+def _exited() -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p
+
+
+def test_a_process_that_keeps_exiting_stops_the_cluster(tmp_path: Path) -> None:
+    # Five restarts within the last minute: the sixth exit gives up, starting nothing.
+    member = Member("agent 0", ["agent"], tmp_path / "agent.log", _exited())
+    member.restarts = [100.0 + k for k in range(RESTART_LIMIT)]
+    cluster = Cluster(UpConfig(state_dir=tmp_path), _exited(), [member.process], "u", [member])
+    assert supervise(cluster, now=100.0 + RESTART_WINDOW - 1) is False
+    assert cluster.agents == [member.process]
+
+
+def test_running_processes_are_left_alone(tmp_path: Path) -> None:
+    with subprocess.Popen(["sleep", "30"]) as p:
+        try:
+            member = Member("agent 0", ["agent"], tmp_path / "agent.log", p)
+            cluster = Cluster(UpConfig(state_dir=tmp_path), p, [p], "u", [member])
+            assert supervise(cluster, now=0.0) is True
+            assert member.restarts == []
+        finally:
+            p.kill()

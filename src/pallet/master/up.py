@@ -5,6 +5,10 @@
       agent i 127.0.0.<i+2> (its hostname and bind address), sandboxes under agent-<i>/,
               a 1/N share of this machine's CPUs, memory, disk and ports 31000-32000
 
+A process that exits on its own is started again with the same arguments, as a service
+manager would: an agent adopts the tasks it left running, a master reloads its store.
+One that exits more than ``RESTART_LIMIT`` times a minute stops the cluster.
+
 Ctrl-C (SIGINT) or SIGTERM stops the agents first (they kill their tasks), then the
 master; whatever does not stop in time is killed with everything it started, so no
 process is left behind. Children also die if ``pallet up`` itself is killed.
@@ -27,7 +31,16 @@ from pathlib import Path
 import httpx
 import psutil
 
-__all__ = ["UpConfig", "default_state_dir", "local_share", "run_up", "start_cluster"]
+__all__ = [
+    "Cluster",
+    "Member",
+    "UpConfig",
+    "default_state_dir",
+    "local_share",
+    "run_up",
+    "start_cluster",
+    "supervise",
+]
 
 _PR_SET_PDEATHSIG = 1
 _FIRST_PORT, _LAST_PORT = 31000, 32000
@@ -94,11 +107,24 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
 
 
 @dataclass
+class Member:
+    """One process of the cluster and how to start it again."""
+
+    name: str
+    args: list[str]
+    log: Path
+    process: subprocess.Popen[bytes]
+    restarts: list[float] = field(default_factory=list)
+    """When (monotonic seconds) it was started again."""
+
+
+@dataclass
 class Cluster:
     config: UpConfig
     master: subprocess.Popen[bytes]
     agents: list[subprocess.Popen[bytes]]
     url: str
+    members: list[Member] = field(default_factory=list)
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
         return [*self.agents, self.master]
@@ -107,6 +133,18 @@ class Cluster:
         """Agents first (they kill their tasks and report it), then the master."""
         _terminate(self.agents, agent_timeout)
         _terminate([self.master], master_timeout)
+
+    def respawn(self, member: Member, now: float) -> None:
+        """Start ``member`` again with the same arguments (an agent with the same work
+        dir adopts the tasks it left running; a master reloads the state store)."""
+        member.process = _spawn(member.args, member.log)
+        member.restarts.append(now)
+        if member.name == "master":
+            self.master = member.process
+        else:
+            index = int(member.name.split()[-1])
+            self.agents[index] = member.process
+        write_up_json(self)
 
 
 def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
@@ -142,72 +180,68 @@ def start_cluster(config: UpConfig) -> Cluster:
     state.mkdir(parents=True, exist_ok=True)
     url = f"http://{config.host}:{config.port}"
     store = f"sqlite:///{state / 'state.db'}"
-    master = _spawn(
-        [
-            "master",
-            "--host",
-            config.host,
-            "--port",
-            str(config.port),
-            "--store",
-            store,
-            "--policy",
-            config.policy,
-            "--heartbeat-grace",
-            str(config.heartbeat_grace),
-        ],
-        state / "master.log",
-    )
+    master_args = [
+        "master",
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--store",
+        store,
+        "--policy",
+        config.policy,
+        "--heartbeat-grace",
+        str(config.heartbeat_grace),
+    ]
+    master = _spawn(master_args, state / "master.log")
+    members = [Member("master", master_args, state / "master.log", master)]
     agents = []
     for i in range(config.agents):
         address = agent_address(i)
         work = state / f"agent-{i}"
         work.mkdir(exist_ok=True)
-        agents.append(
-            _spawn(
-                [
-                    "agent",
-                    "--master",
-                    url,
-                    "--work-dir",
-                    str(work),
-                    "--hostname",
-                    address,
-                    "--bind",
-                    address,
-                    "--port",
-                    str(config.agent_port),
-                    "--resources",
-                    local_share(config.agents, i, config.resources),
-                    "--heartbeat-interval",
-                    str(config.heartbeat_interval),
-                ],
-                work / "agent.log",
-            )
-        )
-    cluster = Cluster(config, master, agents, url)
+        agent_args = [
+            "agent",
+            "--master",
+            url,
+            "--work-dir",
+            str(work),
+            "--hostname",
+            address,
+            "--bind",
+            address,
+            "--port",
+            str(config.agent_port),
+            "--resources",
+            local_share(config.agents, i, config.resources),
+            "--heartbeat-interval",
+            str(config.heartbeat_interval),
+        ]
+        agents.append(_spawn(agent_args, work / "agent.log"))
+        members.append(Member(f"agent {i}", agent_args, work / "agent.log", agents[-1]))
+    cluster = Cluster(config, master, agents, url, members)
     try:
         _wait_ready(cluster)
     except BaseException:
         cluster.stop(agent_timeout=10.0, master_timeout=5.0)
         raise
-    (state / "up.json").write_text(
-        json.dumps(
-            {
-                "master": {"url": url, "pid": master.pid},
-                "agents": [
-                    {
-                        "address": agent_address(i),
-                        "pid": p.pid,
-                        "work_dir": str(state / f"agent-{i}"),
-                    }
-                    for i, p in enumerate(agents)
-                ],
-            },
-            indent=2,
-        )
-    )
+    write_up_json(cluster)
     return cluster
+
+
+def write_up_json(cluster: Cluster) -> None:
+    """``up.json`` in the state directory: the URL and the processes' pids, for tools."""
+    state = cluster.config.state_dir.resolve()
+    doc = {
+        "master": {"url": cluster.url, "pid": cluster.master.pid},
+        "agents": [
+            {"address": agent_address(i), "pid": p.pid, "work_dir": str(state / f"agent-{i}")}
+            for i, p in enumerate(cluster.agents)
+        ],
+    }
+    tmp = state / "up.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(state / "up.json")
 
 
 def _wait_ready(cluster: Cluster) -> None:
@@ -236,8 +270,34 @@ def _wait_ready(cluster: Cluster) -> None:
             time.sleep(0.05)
 
 
+RESTART_LIMIT = 5
+"""Restarts of one process within ``RESTART_WINDOW`` seconds before ``pallet up`` gives up."""
+RESTART_WINDOW = 60.0
+
+
+def supervise(cluster: Cluster, now: float) -> bool:
+    """Start again any process of the cluster that exited (as a service manager would
+    restart a Mesos agent: the agent adopts its running tasks). False when one keeps
+    exiting: more than ``RESTART_LIMIT`` times within ``RESTART_WINDOW`` seconds."""
+    for member in cluster.members:
+        code = member.process.poll()
+        if code is None:
+            continue
+        member.restarts = [t for t in member.restarts if now - t < RESTART_WINDOW]
+        if len(member.restarts) >= RESTART_LIMIT:
+            print(
+                f"{member.name} exited with {code} {RESTART_LIMIT + 1} times within "
+                f"{RESTART_WINDOW:.0f} s; stopping the cluster (see {member.log})",
+                file=sys.stderr,
+            )
+            return False
+        print(f"{member.name} exited with {code}; starting it again", file=sys.stderr)
+        cluster.respawn(member, now)
+    return True
+
+
 def run_up(config: UpConfig, announce: Callable[[Cluster], None]) -> int:
-    """Start, announce, then wait for Ctrl-C / SIGTERM (or a child's death) and stop."""
+    """Start, announce, then keep the processes up until Ctrl-C / SIGTERM, and stop."""
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -248,13 +308,14 @@ def run_up(config: UpConfig, announce: Callable[[Cluster], None]) -> int:
     try:
         cluster = start_cluster(config)
         announce(cluster)
+        code = 0
         while not stop:
-            if any(p.poll() is not None for p in cluster.processes()):
-                print("a process of the cluster exited; stopping the rest", file=sys.stderr)
+            if not supervise(cluster, time.monotonic()):
+                code = 1
                 break
             time.sleep(0.2)
         cluster.stop()
-        return 0
+        return code
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
