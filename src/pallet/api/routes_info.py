@@ -84,7 +84,7 @@ def _group(ctx: ApiContext, app: dict[str, Any] | None, version: datetime) -> Gr
 def _plan(ctx: ApiContext, d: DeploymentRecord) -> DeploymentPlan:
     version = moment(d.version)
     steps = [
-        DeploymentStep(actions=[DeploymentAction(action=a, app=d.app_id) for a in step])  # type: ignore[arg-type]
+        DeploymentStep(actions=[DeploymentAction(action=a, app=d.app_id) for a in step])
         for step in d.steps
     ]
     return DeploymentPlan(

@@ -47,7 +47,7 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     ctx = ApiContext(control, info)
     app.state.pallet = ctx
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(MetricsCollector(ctx))  # type: ignore[arg-type]
+    registry.register(MetricsCollector(ctx))
     app.state.metrics = registry
     install_error_handlers(app)
     for module in (routes_apps, routes_tasks, routes_info, routes_nodes, routes_agent):

@@ -41,9 +41,9 @@ def throughput(
         print_json(doc)
         return
     rows = [
-        [r["policy"], r["placements_per_s"], r["placed"], r["unplaced"], r["seconds"]]
-        for r in doc["results"]
-    ]  # type: ignore[index]
+        [r.policy, round(r.placements_per_s), r.placed, r.unplaced, round(r.seconds, 2)]
+        for r in results
+    ]
     console.print(
         table(
             f"Scheduling throughput — {doc['nodes']} nodes, {doc['tasks']} tasks, one core",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -65,7 +66,7 @@ def print_table(console: Console, renderable: RenderableType) -> None:
     wide = Console(
         file=console.file,
         width=natural,
-        color_system=console.color_system,
+        color_system=cast(Any, console.color_system),  # the str it reports is one it takes
         force_terminal=console.is_terminal,
         no_color=console.no_color,
     )

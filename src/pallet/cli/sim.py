@@ -57,15 +57,15 @@ def online(
         plot_bars(
             f"Azure online, {hosts} hosts: rejected VMs",
             names,
-            [float(d["rejected"]) for d in docs],  # type: ignore[arg-type]
+            [float(r.rejected) for r in results],
             "rejected VMs",
             plot / "online-rejected.png",
         )
         plot_bars(
             f"Azure online, {hosts} hosts: mean machines in use",
             names,
-            [float(d["mean_in_use"]) for d in docs],
-            "machines in use (time mean)",  # type: ignore[arg-type]
+            [round(r.mean_in_use, 1) for r in results],
+            "machines in use (time mean)",
             plot / "online-in-use.png",
         )
     if json_out:

@@ -19,7 +19,7 @@ import numpy as np
 from pallet.control.applier import Applier
 from pallet.control.state import ClusterState
 from pallet.core import Policy, schedule
-from pallet.model import PlacementRequest, Plan
+from pallet.model import PlacementRequest, Plan, Unplaced
 
 __all__ = ["SchedulingWorker", "task_id_for"]
 
@@ -109,7 +109,7 @@ class SchedulingWorker:
     def _note_reasons(self, plan: Plan, nodes: int) -> None:
         now = self.clock()
         placed = {p.app_id for p in plan.placements}
-        unplaced = {}
+        unplaced: dict[str, Unplaced] = {}
         for u in plan.unplaced:
             unplaced.setdefault(u.app_id, u)
         for app_id, entry in self.state.queue.items():

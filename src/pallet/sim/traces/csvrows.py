@@ -71,7 +71,7 @@ def read_rows(path: Path, required: Sequence[str]) -> Iterator[Row]:
     if not path.is_file():
         raise TraceError(str(path), 0, "-", "file not found")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", newline="") as fh:  # type: ignore[operator]
+    with opener(path, "rt", newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]
