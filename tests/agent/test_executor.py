@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from pallet.agent import Executor, NullIsolator, TaskExit
+from pallet.agent.executor import DISK_WATCH_INTERVAL, sandbox_bytes
 
 from .conftest import make_spec, own_cgroup_dirs, wait_for
 
@@ -240,3 +241,30 @@ def test_an_oom_kill_of_a_child_ends_the_whole_task(limited_executor: Executor) 
     limited_executor.launch(make_spec("child-oom.1", cmd=cmd, mem=64, cpus=1000))
     end = run_to_end(limited_executor, timeout=10.0)
     assert end.oom and end.signal == signal.SIGKILL
+
+
+def test_sandbox_bytes_counts_allocated_blocks_like_du(tmp_path: Path) -> None:
+    root = tmp_path / "sandbox"
+    (root / "deep" / "er").mkdir(parents=True)
+    data = root / "deep" / "er" / "data"
+    data.write_bytes(os.urandom(1 << 20))  # 1 MiB of real blocks
+    os.link(data, root / "hardlink")  # the same blocks again: counted once
+    (root / "outside").symlink_to("/usr")  # not followed
+    with open(root / "sparse", "wb") as f:  # 100 MiB long, nothing allocated
+        f.truncate(100 << 20)
+    used = sandbox_bytes(root)
+    assert (1 << 20) <= used < (1 << 20) + (1 << 20) // 2
+    assert sandbox_bytes(tmp_path / "gone") == 0
+
+
+def test_disk_usage_is_measured_at_most_every_watch_interval(executor: Executor) -> None:
+    executor.launch(make_spec("disk.1", cmd="head -c 2000000 /dev/urandom > blob; sleep 60"))
+    blob = executor.sandbox("disk.1") / "blob"
+    wait_for(lambda: blob.exists() and blob.stat().st_size == 2_000_000)
+    first = executor.disk_usage("disk.1", now=1000.0)
+    assert first >= 2_000_000
+    (executor.sandbox("disk.1") / "more").write_bytes(os.urandom(1 << 20))
+    assert executor.disk_usage("disk.1", now=1000.0 + DISK_WATCH_INTERVAL / 2) == first
+    assert executor.disk_usage("disk.1", now=1000.0 + DISK_WATCH_INTERVAL) >= first + (1 << 20)
+    executor.force_kill("disk.1")
+    run_to_end(executor)

@@ -132,7 +132,7 @@ async def test_create_show_scale_kill_delete(api: httpx.AsyncClient, control: Co
         assert set(n) == NODE_KEYS
         assert set(n["capacity"]) == {"cpus", "mem", "disk", "gpus", "ports"}
         assert set(n["allocated"]) == {"cpus", "mem", "disk", "gpus"}
-        assert set(n["used"]) == {"cpus", "mem"}
+        assert set(n["used"]) == {"cpus", "mem", "disk"}
         assert isinstance(n["capacity"]["cpus"], float)
     busy = next(n for n in nodes if n["tasks"])
     assert busy["allocated"]["cpus"] == pytest.approx(0.1 * len(busy["tasks"]))
@@ -141,7 +141,7 @@ async def test_create_show_scale_kill_delete(api: httpx.AsyncClient, control: Co
     assert set(detail) == NODE_KEYS | {"task_details"}
     assert [t["id"] for t in detail["task_details"]] == detail["tasks"]
 
-    # heartbeats carry usage: CPU from cpu-second deltas, RSS in MiB
+    # heartbeats carry usage: CPU from cpu-second deltas, RSS and sandbox disk in MiB
     task_id = busy["tasks"][0]
     await api.post(
         f"/v1/agent/nodes/{busy['id']}/heartbeat",
@@ -150,10 +150,12 @@ async def test_create_show_scale_kill_delete(api: httpx.AsyncClient, control: Co
     control.clock.advance(2.0)  # type: ignore[attr-defined]
     await api.post(
         f"/v1/agent/nodes/{busy['id']}/heartbeat",
-        json={"usage": {task_id: {"cpu_seconds": 2.0, "rss_bytes": 3 << 20}}},
+        json={
+            "usage": {task_id: {"cpu_seconds": 2.0, "rss_bytes": 3 << 20, "disk_bytes": 5 << 19}}
+        },
     )
     used = (await api.get(f"/v1/nodes/{busy['id']}")).json()["used"]
-    assert used == {"cpus": 0.5, "mem": 3.0}
+    assert used == {"cpus": 0.5, "mem": 3.0, "disk": 2.5}
 
     # delete
     r = await api.delete("/v2/apps/prod/web")

@@ -24,6 +24,7 @@ import contextlib
 import faulthandler
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -316,6 +317,7 @@ class AgentDaemon:
 
     def _usage(self) -> dict[str, dict[str, float]]:
         out = {}
+        now = time.monotonic()
         for task_id in self.runtime.executor.running():
             try:
                 u = self.runtime.usage(task_id)
@@ -323,7 +325,11 @@ class AgentDaemon:
                 log.debug("no usage for %s: %s", task_id, e)
                 continue
             if u is not None:
-                out[task_id] = {"cpu_seconds": u.cpu_seconds, "rss_bytes": u.mem_rss_bytes}
+                out[task_id] = {
+                    "cpu_seconds": u.cpu_seconds,
+                    "rss_bytes": u.mem_rss_bytes,
+                    "disk_bytes": self.runtime.executor.disk_usage(task_id, now),
+                }
         return out
 
 

@@ -5,7 +5,7 @@ status updates (acknowledged by task id and seq) and heartbeat with usage; does 
     GET  /v1/agent/nodes/{id}/desired?after=&wait=          -> {"revision", "tasks": [TaskSpec fields]}
     POST /v1/agent/nodes/{id}/status            {"statuses": [...]} -> {"acks": [[task id, seq], ...]}
         (a status may carry "healthy" and "health": [{alive, consecutive_failures, ...}])
-    POST /v1/agent/nodes/{id}/heartbeat         {"usage": {task id: {"cpu_seconds", "rss_bytes"}}}
+    POST /v1/agent/nodes/{id}/heartbeat         {"usage": {task id: {"cpu_seconds", "rss_bytes", "disk_bytes"}}}
 
 An unknown node answers 404: the agent registers again.
 """
@@ -78,6 +78,7 @@ class StatusesBody(_Model):
 class UsageBody(_Model):
     cpu_seconds: float = 0.0
     rss_bytes: int = 0
+    disk_bytes: int = 0
 
 
 class HeartbeatBody(_Model):
@@ -142,6 +143,6 @@ async def heartbeat(node_id: str, request: Request) -> Response:
     ctx = context(request)
     body = _parse(HeartbeatBody, await read_json(request))
     assert isinstance(body, HeartbeatBody)
-    usage = {tid: (u.cpu_seconds, u.rss_bytes) for tid, u in body.usage.items()}
+    usage = {tid: (u.cpu_seconds, u.rss_bytes, u.disk_bytes) for tid, u in body.usage.items()}
     state = await ctx.control.nodes.heartbeat(node_id, usage)
     return json_response({"state": state.value})

@@ -271,6 +271,7 @@ class MetricsCollector:
             families["allocated"].add_metric([node_id, "mem"], float(cap[1] - free[1]))
             families["used"].add_metric([node_id, "cpus"], live.cpu_rate)
             families["used"].add_metric([node_id, "mem"], live.rss_bytes / (1 << 20))
+            families["used"].add_metric([node_id, "disk"], live.disk_bytes / (1 << 20))
         yield from families.values()
 
 

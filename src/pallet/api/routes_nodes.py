@@ -52,6 +52,7 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         "used": {
             "cpus": round(live.cpu_rate, 3) if live else 0.0,
             "mem": round(live.rss_bytes / (1 << 20), 1) if live else 0.0,
+            "disk": round(live.disk_bytes / (1 << 20), 1) if live else 0.0,
         },
         "tasks": tasks,
         "last_heartbeat": iso(live.last_heartbeat) if live and live.last_heartbeat else None,

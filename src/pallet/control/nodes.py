@@ -23,8 +23,8 @@ __all__ = ["NodeService", "TaskUsage"]
 
 log = logging.getLogger(__name__)
 
-TaskUsage = tuple[float, int]
-"""(CPU seconds so far, resident memory bytes) of one task."""
+TaskUsage = tuple[float, int, int]
+"""(CPU seconds so far, resident memory bytes, sandbox bytes on disk) of one task."""
 
 
 class NodeService:
@@ -75,9 +75,11 @@ class NodeService:
         live.last_heartbeat = now
         rate = 0.0
         rss = 0
+        disk = 0
         samples = {}
-        for task_id, (cpu_seconds, rss_bytes) in usage.items():
+        for task_id, (cpu_seconds, rss_bytes, disk_bytes) in usage.items():
             rss += int(rss_bytes)
+            disk += int(disk_bytes)
             samples[task_id] = (float(cpu_seconds), now)
             before = live.cpu_seconds.get(task_id)
             if before is not None and now > before[1]:
@@ -85,6 +87,7 @@ class NodeService:
         live.cpu_seconds = samples
         live.cpu_rate = rate
         live.rss_bytes = rss
+        live.disk_bytes = disk
         if previous_at is None or record.state is NodeState.UNREACHABLE:
             self.state.touch()
         if record.state is NodeState.UNREACHABLE:

@@ -38,6 +38,7 @@ class NodeLiveness:
     """task id -> (cpu seconds, at) of the latest report, for the CPU rate."""
     cpu_rate: float = 0.0
     rss_bytes: int = 0
+    disk_bytes: int = 0
 
 
 @dataclass(slots=True)
