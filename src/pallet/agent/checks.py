@@ -41,7 +41,6 @@ from pallet.agent.health import (
 )
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spec import TaskSpec
-from pallet.agent.status import TaskState
 
 __all__ = ["HealthMonitor", "probe"]
 
@@ -93,11 +92,7 @@ class HealthMonitor:
 
     def _start_due(self, report: Callable[[list[SendStatus]], None]) -> None:
         now = self.clock()
-        running = {
-            tid: view.spec
-            for tid, view in self.runtime.tasks().items()
-            if view.state is TaskState.RUNNING and view.spec.health_checks
-        }
+        running = self.runtime.health_checked()
         for tid in list(self._records):
             if tid not in running:
                 del self._records[tid]

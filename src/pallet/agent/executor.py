@@ -122,6 +122,7 @@ class Executor:
         )
         self._procs: dict[str, _Proc] = {}
         self._disk: dict[str, tuple[int, float]] = {}
+        self._next_oom_check = 0.0
         """task id -> (sandbox bytes, when measured)."""
         self._launching: set[str] = set()
         self._lock = threading.Lock()
@@ -347,9 +348,16 @@ class Executor:
 
     def _collect(self) -> list[TaskExit]:
         exits = []
+        now = time.monotonic()
+        # The cgroups' OOM counters are read every _OOM_POLL_SECONDS, not at every wakeup:
+        # a launch wakes ``wait``, and reading every task's counter then made a burst of
+        # launches quadratic. A task whose main process ends is checked when it is reaped.
+        check_oom = now >= self._next_oom_check
+        if check_oom:
+            self._next_oom_check = now + _OOM_POLL_SECONDS
         with self._lock:
             for tid, proc in list(self._procs.items()):
-                if not proc.oom and self.isolator.oom_kills(tid) > 0:
+                if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
                     proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:

@@ -51,6 +51,7 @@ from pallet.agent.procfs import read_boot_id, read_start_time
 from pallet.agent.recovery import Checkpoint, ProcessFacts, RecoveryPlan, plan_recovery
 from pallet.agent.spec import TaskSpec
 from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
+from pallet.agent.status import TaskState
 
 __all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
 
@@ -102,6 +103,9 @@ class TaskRuntime:
         self._lock = threading.RLock()
         self._boot_id = read_boot_id()
         self._launched: dict[str, _Launched] = {}
+        self._checked: dict[str, TaskSpec] = {}
+        """Running tasks with health checks; replaced, never changed in place, so that
+        ``health_checked`` reads it without the lock."""
         self.recovery = RecoveryReport()
 
     # ------------------------------------------------------------ recovery
@@ -141,7 +145,10 @@ class TaskRuntime:
                 len(self.recovery.resent),
                 len(self.recovery.orphans),
             )
-        return self.handle(*events)
+        statuses = self.handle(*events)
+        with self._lock:  # adopted tasks may send nothing: look at them all once
+            self._note_checked(list(self._machine.tasks()))
+        return statuses
 
     def _carry_out_recovery(self, plan: RecoveryPlan) -> tuple[list[Event], list[str], list[str]]:
         events: list[Event] = []
@@ -218,13 +225,32 @@ class TaskRuntime:
                         queue += self._carry_out(instruction)
             if self.checkpoints is not None:
                 self._checkpoint({s.task_id for s in statuses}.union(acked))
+            self._note_checked(s.task_id for s in statuses)
             return statuses
+
+    def _note_checked(self, task_ids: Iterable[str]) -> None:
+        """Keep ``_checked`` current for tasks whose state may have changed (every state
+        change sends a status)."""
+        checked = self._checked
+        for tid in task_ids:
+            view = self._machine.task(tid)
+            wanted = view is not None and view.state is TaskState.RUNNING
+            if wanted and view is not None and view.spec.health_checks:
+                if tid not in checked:
+                    checked = {**checked, tid: view.spec}
+            elif tid in checked:
+                checked = {k: v for k, v in checked.items() if k != tid}
+        self._checked = checked
+
+    def health_checked(self) -> dict[str, TaskSpec]:
+        """The running tasks that have health checks, read without taking the lock: the
+        agent's event loop asks often, and must not wait behind a batch of launches."""
+        return self._checked
 
     def _checkpoint(self, task_ids: Iterable[str]) -> None:
         """Bring the checkpoints of ``task_ids`` up to date: written when the task's state
         changed, removed once it has ended and its final status is acknowledged."""
         assert self.checkpoints is not None
-        changed = False
         for tid in sorted(task_ids):
             launched = self._launched.get(tid)
             if launched is None:
@@ -233,7 +259,6 @@ class TaskRuntime:
             if view is None or (view.state.is_terminal and not view.unacked):
                 self.checkpoints.remove(tid)
                 del self._launched[tid]
-                changed = True
             elif view.seq != launched.written_seq:
                 self.checkpoints.write(
                     Checkpoint(
@@ -249,9 +274,6 @@ class TaskRuntime:
                     )
                 )
                 launched.written_seq = view.seq
-                changed = True
-        if changed:
-            self.checkpoints.fsync_directory()
 
     def _carry_out(self, instruction: Instruction) -> list[Event]:
         match instruction:
