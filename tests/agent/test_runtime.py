@@ -133,3 +133,17 @@ def test_follow_log_streams_until_the_task_ends(runtime: TaskRuntime) -> None:
     assert b"".join(c.data for c in chunks) == b"line 1\nline 2\nline 3\n"
     assert chunks[0].offset == 0
     assert all(a.next_offset == b.offset for a, b in itertools.pairwise(chunks))
+
+
+def test_running_tasks_with_health_checks_are_listed_without_the_lock(
+    runtime: TaskRuntime,
+) -> None:
+    checked = make_spec(
+        "hc.1", cmd="sleep 60", health_checks=({"protocol": "COMMAND", "command": "true"},)
+    )
+    plain = make_spec("plain.1", cmd="sleep 60")
+    runtime.set_desired([checked, plain])
+    assert set(runtime.health_checked()) == {"hc.1"}
+    assert runtime.health_checked()["hc.1"] == checked
+    runtime.set_desired([plain])  # hc.1 is being killed: no more probes
+    assert runtime.health_checked() == {}
