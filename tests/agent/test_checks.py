@@ -110,3 +110,25 @@ async def test_command_over_its_timeout_fails_and_is_killed(runtime: TaskRuntime
 async def test_a_check_without_a_port_fails_with_its_reason(runtime: TaskRuntime) -> None:
     ok, cause = await probe(HealthCheck(protocol="HTTP"), "127.0.0.1", make_spec(), runtime, None)
     assert ok is False and "no host port" in cause
+
+
+@pytest.mark.root
+async def test_command_runs_inside_the_tasks_cgroups(limited_executor: Executor) -> None:
+    runtime = TaskRuntime(limited_executor)
+    try:
+        spec = make_spec("t-in-cg", cmd="sleep 60")
+        runtime.set_desired([spec])
+        cgroups = limited_executor.isolator.paths(spec.task_id)
+        memory = cgroups.get("memory", next(iter(cgroups.values())))
+        # The check finds its own shell among the task cgroup's processes.
+        check = HealthCheck(
+            protocol=CheckProtocol.COMMAND,
+            command=f"grep -qx $$ {memory / 'cgroup.procs'}",
+            timeout=5,
+        )
+        assert await probe(check, "", spec, runtime, None) == (True, "")
+        limited_executor.isolator.destroy(spec.task_id)  # as when the task has just ended
+        ok, cause = await probe(check, "", spec, runtime, None)
+        assert ok is None and cause.startswith("not run")
+    finally:
+        runtime.close(timeout=5.0)

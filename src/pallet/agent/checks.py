@@ -10,7 +10,9 @@ which answers with the status update to send (at-least-once, like any other).
   Marathon does); 2xx/3xx healthy, 1xx no verdict when ``ignoreHttp1xx``.
 - TCP: a connection opens within the timeout.
 - COMMAND: ``/bin/sh -c value`` exits 0 within the timeout, run in the task's sandbox
-  with the task's environment (it is not put in the task's cgroup).
+  with the task's environment and inside the task's cgroups (as Mesos runs a command
+  check in the task's container): what it uses counts against the task's limits, and
+  it dies with the task. Like a task, it waits at a gate until it has joined them.
 
 Marathon's protocols probe the agent's hostname (where Marathon would connect); the
 ``MESOS_*`` ones 127.0.0.1, as the Mesos checker does inside the task's network.
@@ -29,6 +31,7 @@ from collections.abc import Callable
 import httpx
 
 from pallet.agent.events import HealthChanged, SendStatus
+from pallet.agent.executor import gated
 from pallet.agent.health import (
     CheckProtocol,
     HealthCheck,
@@ -39,6 +42,7 @@ from pallet.agent.health import (
     observe,
     reportable,
 )
+from pallet.agent.isolation import IsolationError
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spec import TaskSpec
 
@@ -186,16 +190,23 @@ async def _command(
     assert check.command is not None
     executor = runtime.executor
     proc = await asyncio.create_subprocess_exec(
-        "/bin/sh",
-        "-c",
-        check.command,
+        *gated(["/bin/sh", "-c", check.command]),
         cwd=executor.sandbox(spec.task_id),
         env=executor.environment(spec),
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
+    assert proc.stdin is not None
+    try:
+        executor.isolator.join(spec.task_id, proc.pid)
+    except IsolationError as e:  # the task ended (its cgroups went) meanwhile
+        proc.stdin.close()  # the gate sees no "go" and exits
+        await proc.wait()
+        return None, f"not run: {e}"[:_CAUSE_LIMIT]
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
     try:
         _, err = await asyncio.wait_for(proc.communicate(), check.timeout or None)
     except (TimeoutError, asyncio.CancelledError):

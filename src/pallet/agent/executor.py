@@ -24,7 +24,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from pallet.agent.procfs import read_start_time
 from pallet.agent.spec import TaskSpec, check_task_id
 from pallet.model import PalletError
 
-__all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit"]
+__all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit", "gated"]
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class Executor:
         try:
             with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
                 popen = subprocess.Popen(
-                    ["/bin/sh", "-c", _GATE, "sh", *spec.argv],
+                    gated(spec.argv),
                     stdin=gate_r,
                     stdout=out,
                     stderr=err,
@@ -548,3 +548,10 @@ def sandbox_bytes(root: Path) -> int:
                     seen.add((st.st_dev, st.st_ino))
                 total += st.st_blocks * 512
     return total
+
+
+def gated(argv: Sequence[str]) -> list[str]:
+    """``argv`` behind the launch gate: a shell that waits for a line "go" on its stdin
+    (written once the process has joined its cgroups), then execs ``argv``; any other
+    line, or none, exits 125 without running it."""
+    return ["/bin/sh", "-c", _GATE, "sh", *argv]
