@@ -307,3 +307,19 @@ def test_brackets_from_the_master_are_shown_not_read_as_markup(
     assert "k=[/v]" in shown.out and "exit [/1]" in shown.out
     waited = run("app", "scale", "/web", "3", "--force", "--wait")
     assert waited.code == 0, waited.err
+
+
+def test_list_shows_health_only_when_an_app_has_checks(
+    run: Run, fake: FakeMaster, tmp_path: Path
+) -> None:
+    run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
+    assert "HEALTHY" not in run("app", "list").out
+    checked = {**WEB, "id": "/api", "healthChecks": [{"protocol": "HTTP", "path": "/"}]}
+    run("app", "add", write(tmp_path, "api.json", json.dumps(checked)), "--wait")
+    result = run("app", "list")
+    assert "HEALTHY" in result.out
+    api = next(line for line in result.out.splitlines() if "/api" in line).split()
+    web = next(line for line in result.out.splitlines() if "/web" in line).split()
+    assert api[1:3] == ["2/2", "2/2"] and web[1:3] == ["2/2", "—"]
+    shown = run("app", "show", "/api")
+    assert "2 healthy, 0 unhealthy" in shown.out

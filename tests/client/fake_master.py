@@ -133,7 +133,7 @@ class FakeMaster:
             doc |= {
                 "tasksStaged": len(mine) - running,
                 "tasksRunning": running,
-                "tasksHealthy": 0,
+                "tasksHealthy": running if doc.get("healthChecks") else 0,
                 "tasksUnhealthy": 0,
             }
         if f"{prefix}.deployments" in embeds:

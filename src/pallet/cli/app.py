@@ -104,10 +104,12 @@ def list_apps(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
     if not apps:
         say(console, "No apps. Add one with `pallet app add FILE`.")
         return
+    checked = any(_checks(a) for a in apps)
     rows = [
         [
             a.id,
             f"{a.tasks_running if a.tasks_running is not None else '?'}/{a.instances}",
+            *([_health(a)] if checked else []),
             num(a.cpus),
             num(a.mem),
             num(a.disk),
@@ -117,8 +119,18 @@ def list_apps(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
         ]
         for a in sorted(apps, key=lambda a: a.id)
     ]
-    columns = ["ID", "RUNNING>", "CPUS>", "MEM>", "DISK>", "GPUS>", "DEPLOYMENT", "CMD"]
+    columns = ["ID", "RUNNING>", *(["HEALTHY>"] if checked else []), "CPUS>", "MEM>", "DISK>"]
+    columns += ["GPUS>", "DEPLOYMENT", "CMD"]
     print_table(console, listing(None, columns, rows))
+
+
+def _checks(a: App) -> bool:
+    return bool(a.raw.get("healthChecks"))
+
+
+def _health(a: App) -> str:
+    """Healthy of instances (as the DC/OS CLI's HEALTH column), "—" without checks."""
+    return f"{a.tasks_healthy or 0}/{a.instances}" if _checks(a) else "—"
 
 
 def _summary(a: App, waiting: str) -> list[tuple[str, object]]:
@@ -129,6 +141,12 @@ def _summary(a: App, waiting: str) -> list[tuple[str, object]]:
     return [
         ("cmd", a.command),
         ("instances", counts),
+        (
+            "health",
+            f"{a.tasks_healthy or 0} healthy, {a.tasks_unhealthy or 0} unhealthy"
+            if _checks(a)
+            else "",
+        ),
         (
             "resources",
             f"cpus {num(a.cpus)}, mem {num(a.mem)} MiB, disk {num(a.disk)} MiB"
