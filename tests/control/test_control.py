@@ -13,6 +13,7 @@ from pallet.control import (
     NodeNotFound,
     StatusUpdate,
     TaskGoal,
+    TaskRecord,
     TaskState,
 )
 from pallet.model import Constraint, NodeState, Operator, Resources
@@ -175,9 +176,9 @@ async def test_lost_node_goes_unreachable_and_its_tasks_are_replaced(
     assert lost_task.id not in {s["task_id"] for s in specs}
 
 
-async def test_returning_node_kills_replaced_tasks_it_still_runs(
-    control: Control, clock: FakeClock
-) -> None:
+async def _replaced_on_a_lost_node(control: Control, clock: FakeClock) -> TaskRecord:
+    """One instance on one of two nodes; that node goes silent, UNREACHABLE, and its task
+    is replaced on the other (inactiveAfterSeconds 1). The replaced task."""
     await with_nodes(control, 2)
     run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
     await control.apps.create("/web", definition("/web"), run)
@@ -192,6 +193,13 @@ async def test_returning_node_kills_replaced_tasks_it_still_runs(
     clock.advance(1)
     await converge(control)
     assert control.state.tasks[task.id].replaced
+    return task
+
+
+async def test_returning_node_kills_replaced_tasks_it_still_runs(
+    control: Control, clock: FakeClock
+) -> None:
+    task = await _replaced_on_a_lost_node(control, clock)
     await control.nodes.heartbeat(task.node_id, {})
     assert control.state.tasks[task.id].goal is TaskGoal.KILL
     assert control.state.tasks[task.id].state is TaskState.RUNNING
@@ -202,20 +210,7 @@ async def test_restarted_agent_that_recovered_its_tasks_gets_replaced_ones_kille
 ) -> None:
     from .conftest import node
 
-    await with_nodes(control, 2)
-    run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
-    await control.apps.create("/web", definition("/web"), run)
-    await converge(control)
-    await run_all(control)
-    (task,) = app_tasks(control, "/web")
-    other = next(n for n in control.state.nodes if n != task.node_id)
-    clock.advance(4)
-    await control.nodes.heartbeat(other, {})
-    clock.advance(2)
-    await control.nodes.check()
-    clock.advance(1)
-    await converge(control)
-    assert control.state.tasks[task.id].replaced
+    task = await _replaced_on_a_lost_node(control, clock)
     # The agent comes back by registering again with the same boot id, not by a heartbeat.
     index = sorted(control.state.nodes).index(task.node_id)
     await control.nodes.register(node(index), "http://127.0.0.1:5051", "boot")
