@@ -367,5 +367,37 @@ def test_destroying_asks_first_and_removes_the_app(browser: Browser, cluster: Cl
         eventually(lambda a=app: cluster.app(a) is None, 30, f"{app} gone")
 
 
+def test_services_show_health_check_results(browser: Browser, cluster: Cluster) -> None:
+    # One instance whose check always fails (never killed: maxConsecutiveFailures is
+    # high), one whose check passes: the services view shows each app's verdicts.
+    checks = {"protocol": "COMMAND", "gracePeriodSeconds": 0, "intervalSeconds": 1}
+    apps = {
+        "/ui-sick": {**checks, "command": {"value": "false"}, "maxConsecutiveFailures": 1000},
+        "/ui-well": {**checks, "command": {"value": "true"}},
+    }
+    for app_id, check in apps.items():
+        body = {"id": app_id, "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "healthChecks": [check]}
+        assert cluster.http.post("/v2/apps", json=body).status_code == 201
+    page = browser.page
+    go(browser, "#/services")
+    sick = page.locator("tr[data-app='/ui-sick'] .instances")
+    well = page.locator("tr[data-app='/ui-well'] .instances")
+    page.wait_for_function(
+        "() => document.querySelector(`tr[data-app='/ui-sick'] .instances`)"
+        "?.textContent.includes('1 unhealthy')",
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "() => document.querySelector(`tr[data-app='/ui-well'] .instances`)"
+        "?.textContent.includes('1 healthy')",
+        timeout=30_000,
+    )
+    assert "0 healthy" in sick.inner_text() and "unhealthy" not in well.inner_text()
+    browser.shot("services-health-desktop")
+    for app_id in apps:
+        assert cluster.http.delete(f"/v2/apps{app_id}?force=true").status_code == 200
+        eventually(lambda a=app_id: cluster.app(a) is None, 30, f"{app_id} gone")
+
+
 def test_no_script_errors(browser: Browser) -> None:
     assert browser.errors == []
