@@ -18,6 +18,7 @@ from pallet.agent import (
     TaskRuntime,
     TaskState,
 )
+from pallet.agent.runtime import PUBLISH_EVERY
 
 from .conftest import make_spec
 
@@ -147,3 +148,19 @@ def test_running_tasks_with_health_checks_are_listed_without_the_lock(
     assert runtime.health_checked()["hc.1"] == checked
     runtime.set_desired([plain])  # hc.1 is being killed: no more probes
     assert runtime.health_checked() == {}
+
+
+def test_a_long_batch_publishes_statuses_while_it_launches(runtime: TaskRuntime) -> None:
+    # 40 launches: the statuses of every PUBLISH_EVERY of them go out before the batch
+    # ends (the master hears of the first tasks while the agent launches the rest), each
+    # status once, checkpoint-free here.
+    published: list[list[SendStatus]] = []
+    runtime.publish = published.append
+    specs = [make_spec(f"many.{i}", cmd="sleep 60") for i in range(40)]
+    returned = runtime.set_desired(specs)
+    assert len(published) == 40 // PUBLISH_EVERY
+    assert all(published)
+    every = [s for batch in published for s in batch] + returned
+    assert sorted((s.task_id, s.state) for s in every) == sorted(
+        (spec.task_id, state) for spec in specs for state in (S.STARTING, S.RUNNING)
+    )

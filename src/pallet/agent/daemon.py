@@ -155,6 +155,12 @@ class AgentDaemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then kill every task and report it."""
+        loop = asyncio.get_running_loop()
+
+        def publish(statuses: list[SendStatus]) -> None:  # from the runtime's thread
+            loop.call_soon_threadsafe(self._enqueue, statuses)
+
+        self.runtime.publish = publish
         self._enqueue(await asyncio.to_thread(self.runtime.recover))
         port = await self.logs.start()
         self.address = f"http://{self.config.bind}:{port}"

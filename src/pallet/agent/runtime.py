@@ -58,6 +58,10 @@ __all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
 log = logging.getLogger(__name__)
 
 
+PUBLISH_EVERY = 16
+"""Launches between two early publications of statuses within one batch."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
     """What ``recover`` did: task ids adopted, reported ended, resent, killed as orphans."""
@@ -103,6 +107,8 @@ class TaskRuntime:
         self._lock = threading.RLock()
         self._boot_id = read_boot_id()
         self._launched: dict[str, _Launched] = {}
+        self.publish: Callable[[list[SendStatus]], None] | None = None
+        """Where statuses go before ``handle`` returns, in long batches (thread-safe)."""
         self._checked: dict[str, TaskSpec] = {}
         """Running tasks with health checks; replaced, never changed in place, so that
         ``health_checked`` reads it without the lock."""
@@ -213,20 +219,34 @@ class TaskRuntime:
         """Feed ``events`` (after a Tick of the clock) and carry out what follows."""
         with self._lock:
             statuses: list[SendStatus] = []
-            queue: list[Event] = [Tick(self._clock()), *events]
             acked = [e.task_id for e in events if isinstance(e, StatusAcked)]
-            while queue:
-                instructions = self._machine.handle(*queue)
-                queue = []
-                for instruction in instructions:
-                    if isinstance(instruction, SendStatus):
-                        statuses.append(instruction)
-                    else:
-                        queue += self._carry_out(instruction)
+            self._run([Tick(self._clock()), *events], statuses)
             if self.checkpoints is not None:
                 self._checkpoint({s.task_id for s in statuses}.union(acked))
             self._note_checked(s.task_id for s in statuses)
             return statuses
+
+    def _run(self, queue: list[Event], statuses: list[SendStatus]) -> None:
+        """Feed the machine until nothing follows. With ``publish`` set, every
+        ``PUBLISH_EVERY`` launches the events so far are fed at once and their statuses
+        published (checkpointed first), so the master hears of a batch's first tasks
+        while the agent still launches the rest."""
+        while queue:
+            instructions = self._machine.handle(*queue)
+            queue = []
+            for instruction in instructions:
+                if isinstance(instruction, SendStatus):
+                    statuses.append(instruction)
+                    continue
+                queue += self._carry_out(instruction)
+                if self.publish is not None and len(queue) >= PUBLISH_EVERY:
+                    early: list[SendStatus] = []
+                    self._run(queue, early)
+                    queue = []
+                    if self.checkpoints is not None:
+                        self._checkpoint({s.task_id for s in early})
+                    self._note_checked(s.task_id for s in early)
+                    self.publish(early)
 
     def _note_checked(self, task_ids: Iterable[str]) -> None:
         """Keep ``_checked`` current for tasks whose state may have changed (every state
