@@ -8,45 +8,25 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
-T = TypeVar("T")
+from pallet.bench.cluster import cgroup_dirs, free_port, leftovers
+from polling import wait_for
+
+__all__ = ["GRACE", "HEARTBEAT", "LiveCluster", "free_port", "wait_for"]
 
 HEARTBEAT = 0.5
 GRACE = 3.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "") -> T:
-    """Poll a real cluster until ``predicate`` gives something truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last {last!r}")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -92,16 +72,6 @@ class LiveCluster:
     def delete_app(self, app_id: str) -> None:
         self.http.delete(f"/v2/apps{app_id}", params={"force": "true"})
         wait_for(lambda: not self.http.get("/v2/deployments").json(), 30, f"{app_id} deleted")
-
-
-def _leftovers(state_dir: Path) -> list[str]:
-    left = []
-    for p in psutil.process_iter(["cmdline", "cwd"]):
-        with contextlib.suppress(psutil.Error):
-            text = " ".join(p.info["cmdline"] or []) + " " + (p.info["cwd"] or "")
-            if str(state_dir) in text and p.pid != os.getpid():
-                left.append(f"{p.pid}: {text}")
-    return left
 
 
 @pytest.fixture(scope="module")
@@ -154,19 +124,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
                 process.kill()
                 raise
     deadline = time.monotonic() + 5
-    while _leftovers(state_dir) and time.monotonic() < deadline:
+    while leftovers(state_dir) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _leftovers(state_dir), _leftovers(state_dir)
-    cgroups = _cgroup_dirs(set(node_ids))
+    assert not leftovers(state_dir), [" ".join(p.cmdline()) for p in leftovers(state_dir)]
+    cgroups = cgroup_dirs(set(node_ids))
     assert not cgroups, f"cgroups left behind: {cgroups}"
-
-
-def _cgroup_dirs(names: set[str], root: str = "/sys/fs/cgroup", depth: int = 6) -> list[str]:
-    """Directories under the cgroup mounts named one of ``names`` (pruned walk)."""
-    found = []
-    base = root.rstrip("/").count("/")
-    for dirpath, dirnames, _ in os.walk(root):
-        if dirpath.count("/") - base >= depth:
-            dirnames[:] = []
-        found += [os.path.join(dirpath, d) for d in dirnames if d in names]
-    return found

@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from pallet.bench.cluster import free_port
+from polling import wait_for as eventually
 
 CHROMIUM = Path(os.environ.get("PALLET_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -37,28 +38,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 # Every agent offers the same; one GPU each so the GPU chart and bins have something to show.
 AGENT_RESOURCES = "cpus:2;mem:4096;disk:10000;gpus:1"
 READY_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def eventually(check: Callable[[], Any], seconds: float = 20.0, what: str = "") -> Any:
-    """``check()``'s first truthy answer, polled for up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while True:
-        try:
-            last = check()
-        except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds}s waiting for {what}: last {last!r}")
-        time.sleep(0.1)
 
 
 @dataclass

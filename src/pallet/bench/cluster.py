@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-__all__ = ["free_port", "leftovers", "reap", "running_master", "running_up"]
+__all__ = ["cgroup_dirs", "free_port", "leftovers", "reap", "running_master", "running_up"]
 
 
 def free_port() -> int:
@@ -124,7 +124,8 @@ def _node_ids(state_dir: Path) -> set[str]:
     }
 
 
-def _cgroups(names: set[str], root: str = "/sys/fs/cgroup", depth: int = 6) -> list[str]:
+def cgroup_dirs(names: set[str], root: str = "/sys/fs/cgroup", depth: int = 6) -> list[str]:
+    """Directories under the cgroup mounts named one of ``names`` (a pruned walk)."""
     found = []
     base = root.rstrip("/").count("/")
     for dirpath, dirnames, _ in os.walk(root):
@@ -142,7 +143,7 @@ def reap(state_dir: Path) -> tuple[int, int]:
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(procs, timeout=5)
-    cgroups = _cgroups(_node_ids(state_dir)) if Path("/sys/fs/cgroup").is_dir() else []
+    cgroups = cgroup_dirs(_node_ids(state_dir)) if Path("/sys/fs/cgroup").is_dir() else []
     for path in sorted(cgroups, key=len, reverse=True):
         for dirpath, _dirs, _files in sorted(os.walk(path, topdown=False), reverse=True):
             with contextlib.suppress(OSError):
