@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.agent.daemon import is_loopback as agent_is_loopback
 from pallet.agent.fingerprint import parse_resources
-from pallet.master.server import is_loopback
 from pallet.master.up import (
     RESTART_LIMIT,
     RESTART_WINDOW,
@@ -21,6 +19,7 @@ from pallet.master.up import (
     local_share,
     supervise,
 )
+from pallet.model.net import is_loopback
 
 
 @pytest.mark.parametrize(
@@ -61,7 +60,6 @@ def test_given_resources_are_kept_and_get_their_port_slice() -> None:
 )
 def test_binding_beyond_loopback_is_noticed(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
-    assert agent_is_loopback(host) is loopback
 
 
 def _exited() -> subprocess.Popen[bytes]:

@@ -43,6 +43,7 @@ from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spec import TaskSpec
 from pallet.model import Node, ValidationError
+from pallet.model.net import is_loopback
 
 __all__ = [
     "UNAUTHENTICATED",
@@ -350,17 +351,6 @@ async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
         except Exception:
             log.exception("agent loop %s failed; restarting it", loop.__name__)
             await asyncio.sleep(1.0)
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 UNAUTHENTICATED = (

@@ -5,7 +5,6 @@ open_store(url) ─▶ Control(store, policy, grace) ─▶ create_api(control, 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 import uuid
@@ -18,6 +17,7 @@ from pallet import __version__
 from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
 from pallet.control import Control, ControlConfig
+from pallet.model.net import is_loopback
 from pallet.store import Store, open_store
 
 __all__ = ["MasterConfig", "serve_master"]
@@ -31,15 +31,6 @@ UNAUTHENTICATED = (
     "UNAUTHENTICATED: anyone who can reach it can run commands on the cluster. Bind "
     "127.0.0.1 unless this network is trusted."
 )
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
