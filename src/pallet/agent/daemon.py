@@ -42,15 +42,15 @@ from pallet.agent.logserver import LogServer
 from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spec import TaskSpec
-from pallet.model import Node, ValidationError
+from pallet.model import ValidationError
 from pallet.model.net import is_loopback
+from pallet.model.node import node_to_json
 
 __all__ = [
     "UNAUTHENTICATED",
     "AgentConfig",
     "AgentDaemon",
     "is_loopback",
-    "node_json",
     "serve_agent",
 ]
 
@@ -68,19 +68,6 @@ class AgentConfig:
     attributes: str | None = None
     heartbeat_interval: float = 5.0
     poll_wait: float = 30.0
-
-
-def node_json(node: Node) -> dict[str, Any]:
-    """A node as the agent protocol sends it."""
-    return {
-        "id": node.id,
-        "hostname": node.hostname,
-        "capacity": list(node.capacity.as_tuple()),
-        "gpu_count": node.gpu_count,
-        "gpu_model": node.gpu_model,
-        "ports": [str(r) for r in node.ports],
-        "attributes": dict(node.attributes),
-    }
 
 
 def _node_id(work_dir: Path) -> str:
@@ -198,7 +185,7 @@ class AgentDaemon:
 
     async def _register(self) -> None:
         self._registered.clear()
-        body = {"node": node_json(self.node), "address": self.address, "boot_id": self.boot_id}
+        body = {"node": node_to_json(self.node), "address": self.address, "boot_id": self.boot_id}
         delay = 0.05
         while True:
             try:

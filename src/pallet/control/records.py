@@ -20,8 +20,8 @@ from pallet.model import (
     PlacementRequest,
     Resources,
     parse_constraints,
-    parse_port_ranges,
 )
+from pallet.model.node import node_from_json, node_to_json
 from pallet.model.task import TaskState
 
 __all__ = [
@@ -300,16 +300,8 @@ class NodeRecord:
         return self.node.state
 
     def to_json(self) -> dict[str, Any]:
-        n = self.node
         return {
-            "id": n.id,
-            "hostname": n.hostname,
-            "capacity": list(n.capacity.as_tuple()),
-            "gpu_count": n.gpu_count,
-            "gpu_model": n.gpu_model,
-            "ports": [str(r) for r in n.ports],
-            "attributes": dict(n.attributes),
-            "state": n.state.value,
+            **node_to_json(self.node),
             "address": self.address,
             "boot_id": self.boot_id,
             "registered_at": self.registered_at,
@@ -319,21 +311,6 @@ class NodeRecord:
     def from_json(cls, doc: dict[str, Any]) -> NodeRecord:
         node = node_from_json(doc)
         return cls(node, doc.get("address", ""), doc.get("boot_id", ""), doc["registered_at"])
-
-
-def node_from_json(doc: dict[str, Any]) -> Node:
-    """A ``Node`` from the agent protocol's / the store's JSON."""
-    ports = parse_port_ranges(",".join(doc.get("ports") or [])) if doc.get("ports") else ()
-    return Node(
-        id=doc["id"],
-        hostname=doc["hostname"],
-        capacity=Resources(*doc["capacity"]),
-        gpu_count=int(doc.get("gpu_count", 0)),
-        gpu_model=doc.get("gpu_model", ""),
-        ports=ports,
-        attributes=dict(doc.get("attributes") or {}),
-        state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
-    )
 
 
 @dataclass(frozen=True, slots=True)

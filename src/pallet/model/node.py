@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pallet.model.errors import ValidationError
-from pallet.model.ports import PortRange
+from pallet.model.ports import PortRange, parse_port_ranges
 from pallet.model.resources import Resources
 
-__all__ = ["GPU_MILLI", "Node", "NodeState", "field_value"]
+__all__ = ["GPU_MILLI", "Node", "NodeState", "field_value", "node_from_json", "node_to_json"]
 
 GPU_MILLI = 1000
 """Milli-GPUs in one whole GPU device."""
@@ -89,3 +90,32 @@ def field_value(node: Node, name: str) -> str | None:
     if name.startswith("@"):
         return node.attributes.get(name[1:])
     return node.attributes.get(name)
+
+
+def node_to_json(node: Node) -> dict[str, Any]:
+    """A node as the agent protocol and the store write it (``node_from_json`` reads it)."""
+    return {
+        "id": node.id,
+        "hostname": node.hostname,
+        "capacity": list(node.capacity.as_tuple()),
+        "gpu_count": node.gpu_count,
+        "gpu_model": node.gpu_model,
+        "ports": [str(r) for r in node.ports],
+        "attributes": dict(node.attributes),
+        "state": node.state.value,
+    }
+
+
+def node_from_json(doc: Mapping[str, Any]) -> Node:
+    """A ``Node`` from ``node_to_json``'s shape (a missing state is ACTIVE)."""
+    ports = parse_port_ranges(",".join(doc.get("ports") or [])) if doc.get("ports") else ()
+    return Node(
+        id=doc["id"],
+        hostname=doc["hostname"],
+        capacity=Resources(*doc["capacity"]),
+        gpu_count=int(doc.get("gpu_count", 0)),
+        gpu_model=doc.get("gpu_model", ""),
+        ports=ports,
+        attributes=dict(doc.get("attributes") or {}),
+        state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
+    )
