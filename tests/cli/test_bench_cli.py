@@ -69,6 +69,7 @@ def test_packing_json_shape_on_a_small_trace() -> None:
         "42,43",
         "--policies",
         "bestfit,random",
+        "--ceiling",
         "--json",
         "--jobs",
         "1",
@@ -80,3 +81,6 @@ def test_packing_json_shape_on_a_small_trace() -> None:
     for r in doc["results"]:
         assert set(r) >= {"policy", "alloc_at_100", "alloc_at_130", "published_at_100"}
         assert r["published_at_100"] is None  # the paper has no such workload
+        # no policy passes the bound on what any policy could reach on these arrivals
+        assert r["alloc_at_100"] <= doc["ceiling_at_100"] < 100
+        assert r["alloc_at_130"] <= doc["ceiling_at_130"] < 100

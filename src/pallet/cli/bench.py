@@ -39,6 +39,12 @@ def packing(
     jobs: int = typer.Option(0, help="Processes to use (0 = every core)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: Path | None = typer.Option(None, help="Write PNG plots into this directory."),
+    with_ceiling: bool = typer.Option(
+        False,
+        "--ceiling",
+        help="Also bound what any policy could reach at 100 % and 130 % on these seeds "
+        "(an LP per arrival prefix; about a minute per seed).",
+    ),
 ) -> None:
     """GPU allocation under the FGD arrival protocol, every policy side by side."""
     seed_list = parse_ints(seeds, "--seeds")
@@ -46,7 +52,7 @@ def packing(
     workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
     docs = []
     for w in workloads:
-        report = run_packing_bench(w, seed_list, names, jobs or default_jobs())
+        report = run_packing_bench(w, seed_list, names, jobs or default_jobs(), with_ceiling)
         doc = report.to_json()
         docs.append(doc)
         if plot is not None:
@@ -81,5 +87,10 @@ def packing(
                     rows,
                 )
             )
+            if report.ceilings is not None:
+                console.print(
+                    "No policy can exceed (mean bound over the seeds, sim.ceiling): "
+                    + ", ".join(f"{v:.2f} @{p}%" for p, v in report.ceilings.items())
+                )
     if json_out:
         print_json(docs[0] if len(docs) == 1 else docs)

@@ -15,9 +15,17 @@ from pallet.core.policies import Policy
 from pallet.core.schedule import schedule
 from pallet.core.view import ClusterView
 from pallet.model import Node
+from pallet.sim.ceiling import Ceiling, work_conserving_ceiling
 from pallet.sim.traces.openb import OpenbPod
 
-__all__ = ["PackingRun", "build_sequence", "curve", "run_packing", "typical_workload"]
+__all__ = [
+    "PackingRun",
+    "build_sequence",
+    "ceiling",
+    "curve",
+    "run_packing",
+    "typical_workload",
+]
 
 TUNE_RATIO = 1.3
 CURVE_POINTS = 131  # arrived load 0..130 %
@@ -92,6 +100,19 @@ def run_packing(
         arrived[k] = so_far
         used[k] = view.allocated_gpu_milli()
     return PackingRun(policy_name, seed, len(seq), failed, total, arrived, used)
+
+
+def ceiling(nodes: Sequence[Node], pods: Sequence[OpenbPod], seed: int, percent: int) -> Ceiling:
+    """The most any policy can allocate at the curve's point ``percent`` on this seed's
+    arrivals (``sim.ceiling``). The point averages the events whose arrived load rounds
+    to ``percent`` (or to ``percent`` +- 1 when none does, as ``curve`` does), and
+    allocation never falls, so the bound is taken after the last of them."""
+    rng = np.random.default_rng(seed)
+    total = sum(n.capacity.gpu for n in nodes)
+    seq = build_sequence(pods, total, rng)
+    arrive = np.round(np.cumsum([p.gpu_total for p in seq]) / (total / 100.0), 0)
+    last = percent if (arrive == percent).any() else percent + 1
+    return work_conserving_ceiling(seq[: int((arrive <= last).sum())], total)
 
 
 def curve(arrived: np.ndarray, used: np.ndarray, total_gpu_milli: int) -> list[float]:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from pallet.model import GPU_MILLI
 
-__all__ = ["MachineKind", "Priced", "Pricer", "TaskKind", "fits_alone"]
+__all__ = ["MachineKind", "Priced", "Pricer", "TaskKind", "fits_alone", "quiet_highs"]
 
 # The dual bound is what certificates use, so the gap is tight. The knapsacks are small:
 # HiGHS spends most of its time in root heuristics, which these settings turn off (about
@@ -166,7 +166,7 @@ class Pricer:
     def _model(self) -> Any:
         if self._highs is not None:
             return self._highs
-        h = _new_highs()
+        h = quiet_highs()
         for option, setting in _OPTIONS.items():
             h.setOptionValue(option, setting)
         n = len(self.cols)
@@ -182,7 +182,7 @@ class Pricer:
         return h
 
 
-def _new_highs() -> Any:
+def quiet_highs() -> Any:
     """A HiGHS instance that prints nothing: the public ``highspy.Highs`` prints a banner
     on stdout when built (it would corrupt ``--json`` output), its base class does not."""
     quiet = getattr(getattr(highspy, "_core", None), "_Highs", None)
