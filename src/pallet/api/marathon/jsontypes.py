@@ -68,7 +68,10 @@ def _number(value: object) -> float:
         raise play_error("error.expected.jsnumber")
     if isinstance(value, float) and not math.isfinite(value):
         raise play_error("error.expected.jsnumber")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal past 1.8e308, as 1e999 (inf) is
+        raise play_error("error.expected.jsnumber") from None
 
 
 def _integer(value: object, bounds: tuple[int, int], code: str) -> int:
