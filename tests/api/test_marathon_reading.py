@@ -123,6 +123,22 @@ def invalid_json(*details: tuple[str, list[str]]) -> dict[str, Any]:
             [("/readinessChecks(0)/timeoutSeconds", ["error.min"])],
         ),
         ({"fetch": [{"uri": ""}]}, [("/fetch(0)/uri", ["error.minLength"])]),
+        # ipAddress.discovery.ports were read only while translating them (500s)
+        (
+            {"ipAddress": {"discovery": {"ports": [{"number": "80", "name": "Web"}]}}},
+            [
+                ("/ipAddress/discovery/ports(0)/number", ["error.expected.jsnumber"]),
+                ("/ipAddress/discovery/ports(0)/name", ["error.pattern"]),
+            ],
+        ),
+        (
+            {"ipAddress": {"discovery": {"ports": [{"number": 2**31}]}}},
+            [("/ipAddress/discovery/ports(0)/number", ["error.expected.int"])],
+        ),
+        (
+            {"ipAddress": {"discovery": {"ports": "80"}}},
+            [("/ipAddress/discovery/ports", ["error.expected.jsarray"])],
+        ),
         ({"secrets": {"pw": {}}}, [("/secrets/pw/source", ["error.path.missing"])]),
         ({"version": "yesterday"}, [("/version", ["error.expected.date.isoformat"])]),
         # several problems: every path reported, in field order
