@@ -141,6 +141,11 @@ def invalid_json(*details: tuple[str, list[str]]) -> dict[str, Any]:
         ),
         ({"secrets": {"pw": {}}}, [("/secrets/pw/source", ["error.path.missing"])]),
         ({"version": "yesterday"}, [("/version", ["error.expected.date.isoformat"])]),
+        # in UTC this is before year 1 (was a 500 when the time was used)
+        (
+            {"version": "0001-01-01T00:00:00+14:00"},
+            [("/version", ["error.expected.date.isoformat"])],
+        ),
         # several problems: every path reported, in field order
         (
             {"cpus": -1, "mem": "lots"},

@@ -128,15 +128,18 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: object) -> datetime:
-    """Read an ISO-8601 timestamp (with offset or ``Z``) from a request body."""
+    """Read an ISO-8601 timestamp (with offset or ``Z``; none means UTC) from a request
+    body, as a UTC datetime."""
     if isinstance(value, datetime):
         return value
     text = _string(value)
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        # In UTC now, as every later use wants it: an offset can carry a time past
+        # datetime's range (0001-01-01T00:00:00+14:00), which must fail here, not later.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise play_error("error.expected.date.isoformat") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 Timestamp = Annotated[
