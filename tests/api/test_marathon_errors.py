@@ -51,6 +51,16 @@ def test_non_json_tokens_are_invalid_json(raw: bytes) -> None:
     assert raised(raw).body["message"] == "Invalid JSON"
 
 
+@pytest.mark.parametrize("nesting", [(b"[", b"]"), (b'{"a":', b"}")])
+def test_deeply_nested_json_is_400_not_a_crash(nesting: tuple[bytes, bytes]) -> None:
+    # 100,000 levels fit in 1 MiB but overflow the decoder's recursion (was a 500).
+    opening, closing = nesting
+    err = raised(opening * 100_000 + b"1" + closing * 100_000)
+    assert err.status == 400
+    assert err.body["message"] == "Invalid JSON"
+    assert "nested too deeply" in err.body["details"]
+
+
 @pytest.mark.parametrize("raw", [b"", b"  \n"])
 def test_an_empty_body_asks_for_json(raw: bytes) -> None:
     err = raised(raw)

@@ -37,6 +37,16 @@ def invalid_json(*details: tuple[str, list[str]]) -> dict[str, Any]:
         ({"mem": -128}, [("/mem", ["error.min"])]),
         ({"disk": -0.5}, [("/disk", ["error.min"])]),
         ({"gpus": -1}, [("/gpus", ["error.min"])]),
+        # Pallet's upper bounds: a request stays below 2**31 millicores / MiB (were 500s,
+        # or stored and then broke the scheduler for every app)
+        ({"cpus": 1e308}, [("/cpus", ["error.max"])]),
+        ({"cpus": 1_000_000.001}, [("/cpus", ["error.max"])]),
+        ({"mem": 1e308}, [("/mem", ["error.max"])]),
+        ({"disk": 2**63}, [("/disk", ["error.max"])]),
+        ({"gpus": 1e308}, [("/gpus", ["error.max"])]),
+        # an integer too large for a double is not a number, as 1e999 is not (was a 500)
+        ({"cpus": 10**400}, [("/cpus", ["error.expected.jsnumber"])]),
+        ({"backoffFactor": -(10**400)}, [("/backoffFactor", ["error.expected.jsnumber"])]),
         # instances: int32 >= 0; 0.1 is a number but not an int (AppsResourceTest)
         ({"instances": -1}, [("/instances", ["error.min"])]),
         ({"instances": 0.1}, [("/instances", ["error.expected.int"])]),
@@ -113,8 +123,29 @@ def invalid_json(*details: tuple[str, list[str]]) -> dict[str, Any]:
             [("/readinessChecks(0)/timeoutSeconds", ["error.min"])],
         ),
         ({"fetch": [{"uri": ""}]}, [("/fetch(0)/uri", ["error.minLength"])]),
+        # ipAddress.discovery.ports were read only while translating them (500s)
+        (
+            {"ipAddress": {"discovery": {"ports": [{"number": "80", "name": "Web"}]}}},
+            [
+                ("/ipAddress/discovery/ports(0)/number", ["error.expected.jsnumber"]),
+                ("/ipAddress/discovery/ports(0)/name", ["error.pattern"]),
+            ],
+        ),
+        (
+            {"ipAddress": {"discovery": {"ports": [{"number": 2**31}]}}},
+            [("/ipAddress/discovery/ports(0)/number", ["error.expected.int"])],
+        ),
+        (
+            {"ipAddress": {"discovery": {"ports": "80"}}},
+            [("/ipAddress/discovery/ports", ["error.expected.jsarray"])],
+        ),
         ({"secrets": {"pw": {}}}, [("/secrets/pw/source", ["error.path.missing"])]),
         ({"version": "yesterday"}, [("/version", ["error.expected.date.isoformat"])]),
+        # in UTC this is before year 1 (was a 500 when the time was used)
+        (
+            {"version": "0001-01-01T00:00:00+14:00"},
+            [("/version", ["error.expected.date.isoformat"])],
+        ),
         # several problems: every path reported, in field order
         (
             {"cpus": -1, "mem": "lots"},

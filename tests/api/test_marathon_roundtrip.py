@@ -225,6 +225,17 @@ def test_ip_address_becomes_a_container_network() -> None:
     ]
 
 
+def test_ip_address_discovery_ports_become_port_mappings() -> None:
+    discovery = {"ports": [{"number": 8080, "name": "http", "protocol": "udp"}, {}]}
+    spec = spec_of(
+        {"id": "/ip", "cmd": "x", "ipAddress": {"networkName": "dev", "discovery": discovery}}
+    )
+    assert app_json(spec, VERSION)["container"]["portMappings"] == [
+        {"containerPort": 8080, "name": "http", "protocol": "udp", "servicePort": 0},
+        {"containerPort": 0, "protocol": "tcp", "servicePort": 0},
+    ]
+
+
 def test_port_definitions_off_the_host_network_are_dropped_as_marathon_does() -> None:
     spec = spec_of(
         {

@@ -99,4 +99,9 @@ async def test_bad_update_is_422_and_changes_nothing(
     assert r.status_code == 422
     r = await api.put("/v2/apps/web?force=true", json={"instances": -1})
     assert r.status_code == 422
+    # times an offset carries out of datetime's range (were 500s)
+    r = await api.put("/v2/apps/web?force=true", json={"version": "0001-01-01T00:00:00+14:00"})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/version"
+    r = await api.get("/v2/apps/web/versions/9999-12-31T23:59:59-14:00")
+    assert r.status_code == 404 and r.json()["message"] == "App '/web' does not exist"
     assert control.state.apps["/web"] == before

@@ -141,6 +141,28 @@ async def test_health_reports_count_render_and_kill(
     assert kinds.count("unhealthy_instance_kill_event") == 1
 
 
+async def test_a_health_time_out_of_range_is_422_and_the_task_still_renders(
+    api: httpx.AsyncClient, control: Control, clock: FakeClock
+) -> None:
+    # 1e308 seconds was stored, then every read rendering the task was a 500
+    await register(api, 1)
+    body = {"id": "/web", "cmd": "sleep 9", "cpus": 0.1, "mem": 32, "healthChecks": [CHECK]}
+    assert (await api.post("/v2/apps", json=body)).status_code == 201
+    await converge(control)
+    await agents_run_everything(api, control)
+    (task_id,) = control.state.tasks
+    node = control.state.tasks[task_id].node_id
+    for when in (1e308, -1.0):
+        health = [_health(True, 0, clock.now) | {"last_success": when}]
+        status = {"task_id": task_id, "state": "TASK_RUNNING", "seq": 3, "health": health}
+        r = await api.post(f"/v1/agent/nodes/{node}/status", json={"statuses": [status]})
+        assert r.status_code == 422, r.text
+        assert r.json()["details"][0]["path"] == "/statuses/0/health/0/last_success"
+    assert control.state.tasks[task_id].health == ()
+    for path in ("/v2/tasks", "/v2/apps/web", f"/v1/nodes/{node}"):
+        assert (await api.get(path)).status_code == 200, path
+
+
 async def test_health_check_validation(api: httpx.AsyncClient) -> None:
     base = {"id": "/v", "cmd": "sleep 9", "portDefinitions": [{"port": 0}]}
     cases = [

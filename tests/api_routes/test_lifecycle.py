@@ -16,7 +16,7 @@ from marathon.models import (
 )
 
 from pallet.api.routes_info import marathon_event
-from pallet.control import Control
+from pallet.control import Control, TaskGoal
 
 from .conftest import register
 
@@ -233,3 +233,40 @@ async def test_kill_given_tasks(api: httpx.AsyncClient, control: Control) -> Non
     r = await api.post("/v2/tasks/delete?scale=true", json={"ids": ids[1:]})
     assert "deploymentId" in r.json()
     assert control.state.apps["/web"].instances == 1
+
+
+async def test_killing_a_task_twice_answers_the_task_both_times(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    # the second kill killed nothing new and the route indexed an empty list (a 500)
+    await register(api, 1)
+    body = {"id": "/web", "cmd": "sleep 600", "cpus": 0.1, "mem": 32}
+    await api.post("/v2/apps", json=body)
+    await converge(control)
+    await agents_run_everything(api, control)
+    (task_id,) = control.state.tasks
+    for _ in range(2):
+        r = await api.delete(f"/v2/apps/web/tasks/{task_id}")
+        assert r.status_code == 200, r.text
+        assert r.json()["task"]["id"] == task_id
+    assert control.state.tasks[task_id].goal is TaskGoal.KILL
+
+
+async def test_kill_and_scale_counts_each_task_once(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    # a repeated id, or a second kill of a task being killed, shrank the app again each time
+    await register(api, 2)
+    body = {"id": "/web", "cmd": "sleep 600", "cpus": 0.1, "mem": 32, "instances": 4}
+    await api.post("/v2/apps", json=body)
+    await converge(control)
+    await agents_run_everything(api, control)
+    first = sorted(control.state.tasks)[0]
+    r = await api.post("/v2/tasks/delete?scale=true&force=true", json={"ids": [first] * 3})
+    assert r.status_code == 200, r.text
+    assert control.state.apps["/web"].instances == 3
+    r = await api.post("/v2/tasks/delete?scale=true&force=true", json={"ids": [first]})
+    assert r.status_code == 200, r.text
+    r = await api.delete(f"/v2/apps/web/tasks/{first}", params={"scale": "true", "force": "true"})
+    assert r.status_code == 200, r.text
+    assert control.state.apps["/web"].instances == 3

@@ -12,6 +12,8 @@ An unknown node answers 404: the agent registers again.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pydantic
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -48,14 +50,19 @@ class RegisterBody(_Model):
     boot_id: str = ""
 
 
+# Health times are rendered as datetimes on every read of the task, so one out of
+# datetime's range (year 1..9999) made GET /v2/tasks and /v2/apps/{id} 500 until the task ended.
+_Epoch = Annotated[float, pydantic.Field(ge=0.0, le=253_402_300_799.0)]  # 9999-12-31T23:59:59Z
+
+
 class HealthBody(_Model):
     """One health check's result (Marathon's ``Health``; times in epoch seconds)."""
 
     alive: bool
     consecutive_failures: int = pydantic.Field(default=0, ge=0)
-    first_success: float | None = None
-    last_success: float | None = None
-    last_failure: float | None = None
+    first_success: _Epoch | None = None
+    last_success: _Epoch | None = None
+    last_failure: _Epoch | None = None
     last_failure_cause: str | None = pydantic.Field(default=None, max_length=1000)
 
 

@@ -9,6 +9,7 @@ splits off ``/restart``, ``/tasks[/<task id>]`` and ``/versions[/<version>]``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -32,6 +33,7 @@ from pallet.api.marathon import (
     task_json,
     task_not_found,
 )
+from pallet.api.marathon.jsontypes import parse_timestamp
 from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
 from pallet.api.marathon.pathid import canonical_path
 from pallet.control import AppRecord, Change
@@ -158,18 +160,18 @@ async def get_app(rest: str, request: Request) -> Response:
     return json_response({"app": ctx.renderer.app(app, embeds)})
 
 
-def _parse_or_none(version: str) -> Any:
+def _parse_or_none(version: str) -> datetime | None:
+    """The moment a version in a URL names, or None for text that names none (the
+    parse also rejects times an offset carries out of datetime's range)."""
     try:
-        return moment(version)
+        return parse_timestamp(version)
     except ValueError:
         return None
 
 
-def _same_moment(a: str, b: str) -> bool:
-    try:
-        return moment(a) == moment(b)
-    except ValueError:
-        return False
+def _same_moment(stored: str, version: str) -> bool:
+    wanted = _parse_or_none(version)
+    return wanted is not None and moment(stored) == wanted
 
 
 @router.put("/v2/apps/{rest:path}")
@@ -234,7 +236,9 @@ async def delete_app(rest: str, request: Request) -> Response:
         if change is not None:
             return _deployment_response(change)
         ports = ctx.renderer.service_ports(app)
-        return json_response({"task": task_json(marathon_task(killed[0], ports))})
+        # A task already being killed is not killed again: answer with it as it is.
+        shown = killed[0] if killed else ctx.control.state.tasks.get(task.id, task)
+        return json_response({"task": task_json(marathon_task(shown, ports))})
     if rest.endswith("/tasks") and canonical_path(rest) not in ctx.control.state.apps:
         app = _app(ctx, canonical_path(rest[: -len("/tasks")]))
         host = q.get("host")

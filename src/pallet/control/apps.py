@@ -32,6 +32,7 @@ from pallet.control.records import (
     BackoffRecord,
     DeploymentRecord,
     RunSpec,
+    TaskGoal,
     TaskRecord,
     decode,
     encode,
@@ -217,7 +218,8 @@ class AppService:
         self, task_ids: Sequence[str], scale: bool = False, force: bool = False
     ) -> tuple[list[TaskRecord], Change | None]:
         """Kill tasks; with ``scale`` their apps shrink by as many (one deployment per
-        app; the last one is returned). Unknown ids raise ``TaskNotFound``."""
+        app; the last one is returned), counting each task once and not those already
+        being killed, as Marathon's ``killAndScale`` does. Unknown ids raise ``TaskNotFound``."""
         tasks = []
         for tid in task_ids:
             task = self.state.tasks.get(tid)
@@ -227,7 +229,11 @@ class AppService:
         change: Change | None = None
         async with self.applier.lock:  # scale and kill at once: the controller sees both or neither
             if scale:
-                for app_id, count in Counter(t.app_id for t in tasks).items():
+                # Read under the lock: a task may have been told to stop meanwhile. Counting
+                # a repeated id or a second kill of one task shrank its app again each time.
+                current = (self.state.tasks.get(tid) for tid in dict.fromkeys(task_ids))
+                newly_killed = [t for t in current if t is not None and t.goal is not TaskGoal.KILL]
+                for app_id, count in Counter(t.app_id for t in newly_killed).items():
                     app = self.state.apps.get(app_id)
                     if app is None:
                         continue

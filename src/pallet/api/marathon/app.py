@@ -65,7 +65,14 @@ def _executor(value: str) -> str:
 
 PathIdText = Annotated[JsStr, Field(min_length=1), AfterValidator(_path_syntax)]
 _KillSelection = Literal["YOUNGEST_FIRST", "OLDEST_FIRST"]
-_NonNegative = Annotated[JsDouble, Field(ge=0.0)]
+# Upper bounds are Pallet's (app.raml has none): a task's request stays below 2**31 in
+# Pallet's fixed-point units (millicores, MiB, milli-GPUs), so every sum over tasks is an
+# exact integer. Without them ``cpus: 1e308`` overflowed the conversion (a 500) and
+# ``mem: 1e308`` was stored and made the scheduler's mean task infinite for every app.
+_MAX_CORES = 1_000_000.0
+_MAX_MIB = 1_000_000_000.0
+_Cores = Annotated[JsDouble, Field(ge=0.0, le=_MAX_CORES)]
+_MiB = Annotated[JsDouble, Field(ge=0.0, le=_MAX_MIB)]
 _Seconds = Annotated[JsInt, Field(ge=0)]
 
 
@@ -80,9 +87,9 @@ class AppUpdate(MarathonModel):
     cmd: Annotated[JsStr, Field(min_length=1)] | None = None
     constraints: list[Annotated[list[JsStr], Field(min_length=2, max_length=3)]] | None = None
     container: Container | None = None
-    cpus: Annotated[JsDouble, Field(ge=0.001)] | None = None
+    cpus: Annotated[_Cores, Field(ge=0.001)] | None = None
     dependencies: list[PathIdText] | None = None
-    disk: _NonNegative | None = None
+    disk: _MiB | None = None
     env: dict[str, EnvValue] | None = None
     executor: Annotated[JsStr, AfterValidator(_executor)] | None = None
     executor_resources: JsObject | None = None
@@ -92,9 +99,9 @@ class AppUpdate(MarathonModel):
     instances: _Seconds | None = None
     labels: dict[str, JsStr] | None = None
     max_launch_delay_seconds: _Seconds | None = None
-    mem: _NonNegative | None = None
+    mem: _MiB | None = None
     # Marathon's gpus is an integer; Pallet shares devices, so fractions below 1 are accepted.
-    gpus: _NonNegative | None = None
+    gpus: _Cores | None = None
     ip_address: IpAddress | None = None
     networks: list[Network] | None = None
     ports: list[AnyPort] | None = None

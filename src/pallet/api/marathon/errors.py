@@ -142,7 +142,8 @@ def parse_json_body(raw: bytes, limit: int = MAX_BODY_BYTES) -> object:
     """Decode a request body as Marathon's JSON reader would, or raise its error.
 
     413 past ``limit`` bytes (Marathon itself has no limit; Pallet caps bodies at 1 MiB),
-    400 for an empty body or malformed JSON (NaN and Infinity are not JSON).
+    400 for an empty body, malformed JSON (NaN and Infinity are not JSON) or nesting
+    deeper than Python's decoder can follow.
     """
     if len(raw) > limit:
         message = f"Request body is larger than {limit} bytes"
@@ -155,6 +156,11 @@ def parse_json_body(raw: bytes, limit: int = MAX_BODY_BYTES) -> object:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise MarathonApiError(400, {"message": INVALID_JSON, "details": str(exc)}) from None
+    except RecursionError:
+        # json's decoder recurses per nesting level: a body of a few thousand "[" is small
+        # enough to pass the size cap and deep enough to exhaust the stack.
+        details = "JSON nested too deeply"
+        raise MarathonApiError(400, {"message": INVALID_JSON, "details": details}) from None
 
 
 def _reject_constant(name: str) -> object:

@@ -68,7 +68,10 @@ def _number(value: object) -> float:
         raise play_error("error.expected.jsnumber")
     if isinstance(value, float) and not math.isfinite(value):
         raise play_error("error.expected.jsnumber")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal past 1.8e308, as 1e999 (inf) is
+        raise play_error("error.expected.jsnumber") from None
 
 
 def _integer(value: object, bounds: tuple[int, int], code: str) -> int:
@@ -125,15 +128,18 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: object) -> datetime:
-    """Read an ISO-8601 timestamp (with offset or ``Z``) from a request body."""
+    """Read an ISO-8601 timestamp (with offset or ``Z``; none means UTC) from a request
+    body, as a UTC datetime."""
     if isinstance(value, datetime):
         return value
     text = _string(value)
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        # In UTC now, as every later use wants it: an offset can carry a time past
+        # datetime's range (0001-01-01T00:00:00+14:00), which must fail here, not later.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise play_error("error.expected.date.isoformat") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 Timestamp = Annotated[

@@ -10,7 +10,6 @@ read: versions are the caller's business.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -186,21 +185,11 @@ def _canonical_container(
 
 def _discovery_ports(app: AppDefinition) -> list[PortMapping]:
     discovery = app.ip_address.discovery if app.ip_address else None
-    ports = discovery.get("ports") if isinstance(discovery, Mapping) else None
-    result = []
-    for port in ports if isinstance(ports, list) else []:
-        if isinstance(port, Mapping):
-            result.append(
-                PortMapping.model_validate(
-                    {
-                        "containerPort": port.get("number", 0),
-                        "name": port.get("name"),
-                        "protocol": port.get("protocol", "tcp"),
-                        "labels": port.get("labels", {}),
-                    }
-                )
-            )
-    return result
+    ports = discovery.ports if discovery else []
+    return [
+        PortMapping(container_port=p.number, name=p.name, protocol=p.protocol, labels=p.labels)
+        for p in ports
+    ]
 
 
 def _with_port_index(check: HealthCheck) -> HealthCheck:

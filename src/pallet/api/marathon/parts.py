@@ -42,6 +42,8 @@ __all__ = [
     "EnvValue",
     "HealthCheck",
     "IpAddress",
+    "IpDiscovery",
+    "IpDiscoveryPort",
     "Network",
     "PortDefinition",
     "PortMapping",
@@ -125,10 +127,23 @@ class Network(MarathonModel):
     omit_empty: ClassVar[frozenset[str]] = frozenset({"labels"})
 
 
+class IpDiscoveryPort(MarathonModel):
+    """A port of the deprecated ``ipAddress.discovery``; becomes a container port mapping."""
+
+    number: AnyPort = 0
+    name: LegacyName | None = None
+    protocol: Protocol = "tcp"
+    labels: Labels = Field(default_factory=dict)
+
+
+class IpDiscovery(MarathonModel):
+    ports: list[IpDiscoveryPort] = Field(default_factory=list)
+
+
 class IpAddress(MarathonModel):
     """Deprecated ``ipAddress`` (ip-per-task); read only to translate into ``networks``."""
 
-    discovery: JsObject | None = None
+    discovery: IpDiscovery | None = None
     groups: list[JsStr] = Field(default_factory=list)
     labels: Labels = Field(default_factory=dict)
     network_name: Annotated[JsStr, Field(min_length=1)] | None = None
