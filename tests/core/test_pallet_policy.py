@@ -400,3 +400,19 @@ def test_large_first_fits_where_the_given_order_does_not() -> None:
     plan = schedule(batch, view, PalletPolicy(), np.random.default_rng(0))
     assert not plan.unplaced
     assert sorted(p.node_id for p in plan.placements) == ["A", "A", "B", "B"]
+
+
+def test_a_request_retried_on_later_calls_is_learned_from_once() -> None:
+    # A task that stays queued is offered to the policy again on every scheduling round
+    # of the live master; learning from each attempt would let one stuck task outweigh
+    # every other task the policy has seen.
+    view = _two_gpu_nodes()
+    stuck = req("/stuck", cpu=4000, gpu=810)
+    other = req("/other", gpu=250)
+    retried, once = PalletPolicy(), PalletPolicy()
+    for _ in range(20):
+        retried.prepare(view, [stuck])
+    retried.prepare(view, [other])
+    once.prepare(view, [stuck, other])
+    assert retried._seen == once._seen
+    assert retried._seen.shares == {810: 1.0, 250: 1.0}

@@ -55,6 +55,7 @@ scheduler's refresh after a placement) is scored in plain floats.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -87,6 +88,10 @@ RELEARN = 1.25
 """Learned parameters are refreshed when their sample grew by this factor since the
 last refresh (so they change a logarithmic number of times and cached scores stay
 valid in between)."""
+COUNTED_MEMORY = 100_000
+"""Task ids remembered so a request retried on later calls (a task that stays queued in
+the live master) is learned from once, not once per attempt; the least recently seen
+are forgotten past this many."""
 _UNFIT = -1.0
 """Step score where a share does not fit (any fitting device scores >= 0)."""
 
@@ -101,6 +106,7 @@ class PalletPolicy(Policy):
         self.workload = workload
         self._given = Mix.of_workload(workload) if workload is not None else None
         self._seen = Mix()
+        self._counted: OrderedDict[str, None] = OrderedDict()
         self._waste: FloatArray | None = None  # device waste by idle milli, 0..GPU_MILLI
         self._rho_cpu = 0.0  # CPU milli per GPU milli of GPU tasks
         self._rho_mem = 0.0  # MiB per GPU milli of GPU tasks
@@ -121,6 +127,12 @@ class PalletPolicy(Policy):
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         for req in requests:
+            if req.id in self._counted:
+                self._counted.move_to_end(req.id)
+                continue
+            self._counted[req.id] = None
+            if len(self._counted) > COUNTED_MEMORY:
+                self._counted.popitem(last=False)
             self._seen.add(req)
         learned = self._given is None
         mix = self._seen if self._given is None else self._given
