@@ -81,6 +81,18 @@ async def test_unknown_things_are_404(api: httpx.AsyncClient, method: str, path:
     assert "message" in r.json()
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["offset=--1", "offset=%C2%B2", "offset=%D9%A1%D9%A2", "length=-5", "length=1e3", "offset="],
+)
+async def test_bad_log_ranges_are_422_before_asking_the_agent(
+    api: httpx.AsyncClient, query: str
+) -> None:
+    r = await api.get(f"/v1/tasks/nope.1/logs?{query}")
+    assert r.status_code == 422, r.text
+    assert r.json()["message"].endswith("must be a whole number")
+
+
 async def test_bad_agent_messages_are_422(api: httpx.AsyncClient) -> None:
     r = await api.post("/v1/agent/register", json={"node": {"id": ""}})
     assert r.status_code == 422

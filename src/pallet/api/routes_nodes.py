@@ -5,6 +5,8 @@ The node JSON is a contract with the CLI and the web UI: keep its fields as they
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import httpx
@@ -87,6 +89,12 @@ async def show_node(node_id: str, request: Request) -> Response:
     return json_response(doc)
 
 
+# ASCII digits only: str.isdigit() also takes "²" and "١٢", which the agent then
+# refused with a raw message or read as another number.
+_OFFSET = re.compile(r"-?[0-9]{1,18}")
+_LENGTH = re.compile(r"[0-9]{1,18}")
+
+
 @router.get("/v1/tasks/{task_id}/logs")
 async def task_logs(task_id: str, request: Request) -> Response:
     """A byte range of a task's ``stdout`` or ``stderr``, read by its agent:
@@ -98,10 +106,10 @@ async def task_logs(task_id: str, request: Request) -> Response:
     if stream not in ("stdout", "stderr"):
         raise MarathonApiError(422, {"message": "stream must be stdout or stderr"})
     params: dict[str, str] = {"stream": stream}
-    for name in ("offset", "length"):
+    for name, pattern in (("offset", _OFFSET), ("length", _LENGTH)):
         value = q.get(name)
         if value is not None:
-            if not value.lstrip("-").isdigit() or (name == "length" and value.startswith("-")):
+            if not pattern.fullmatch(value):
                 raise MarathonApiError(422, {"message": f"{name} must be a whole number"})
             params[name] = value
     state = ctx.control.state
