@@ -6,7 +6,6 @@ The node JSON is a contract with the CLI and the web UI: keep its fields as they
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import httpx
