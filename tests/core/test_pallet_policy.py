@@ -416,3 +416,11 @@ def test_a_request_retried_on_later_calls_is_learned_from_once() -> None:
     once.prepare(view, [stuck, other])
     assert retried._seen == once._seen
     assert retried._seen.shares == {810: 1.0, 250: 1.0}
+
+
+def test_a_request_no_node_could_hold_is_not_learned_from() -> None:
+    # One app asking for more memory than any node has must not become the mean task.
+    view = _cpu_mem_view()
+    policy = PalletPolicy()
+    policy.prepare(view, [req("/huge", mem=10**9), req("/web", cpu=500, mem=512)])
+    assert policy._seen.plain == (1, 500, 512, 0)

@@ -126,10 +126,15 @@ class PalletPolicy(Policy):
         return False
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
+        largest = view.cap.max(axis=0) if len(view) else np.zeros(4, dtype=np.int64)
         for req in requests:
             if req.id in self._counted:
                 self._counted.move_to_end(req.id)
                 continue
+            if any(
+                want > most for want, most in zip(req.resources.as_tuple(), largest, strict=True)
+            ):
+                continue  # no node could ever hold it: it says nothing of what is placed
             self._counted[req.id] = None
             if len(self._counted) > COUNTED_MEMORY:
                 self._counted.popitem(last=False)
