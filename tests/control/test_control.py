@@ -15,6 +15,7 @@ from pallet.control import (
     TaskGoal,
     TaskRecord,
     TaskState,
+    iso,
 )
 from pallet.model import Constraint, NodeState, Operator, Resources
 from pallet.store import open_store
@@ -317,3 +318,15 @@ async def test_nodes_from_the_store_get_tasks_only_once_heard_again(
     assert second.state.recovering == set()
     assert second.state.view.active.all()
     await store.close()
+
+
+@pytest.mark.parametrize(
+    ("epoch", "text"),
+    [
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (1_700_000_000.1234, "2023-11-14T22:13:20.123Z"),
+        (-62_135_596_800.0, "0001-01-01T00:00:00.000Z"),  # four-digit year, as ISO 8601 has it
+    ],
+)
+def test_version_text_is_marathons_iso_form(epoch: float, text: str) -> None:
+    assert iso(epoch) == text

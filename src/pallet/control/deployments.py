@@ -34,7 +34,8 @@ STOP = "StopApplication"
 def iso(epoch: float) -> str:
     """Marathon's version text for epoch seconds: UTC, milliseconds, ``Z``."""
     moment = datetime.fromtimestamp(epoch, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    # %Y does not zero-pad years before 1000 on glibc; ISO 8601 wants four digits
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def make_deployment(
