@@ -1,7 +1,8 @@
-"""End to end: an agent killed with SIGKILL leaves its tasks running; started again with
-the same work directory it adopts them (same task ids, same pids, nothing replaced),
-notices when an adopted process dies, and lets the master's reconciliation kill what
-was replaced while it was away longer than the heartbeat grace."""
+"""End to end: an agent killed with SIGKILL or stopped with SIGTERM leaves its tasks
+running; started again with the same work directory it adopts them (same task ids,
+same pids, nothing replaced), notices when an adopted process dies, and lets the
+master's reconciliation kill what was replaced while it was away longer than the
+heartbeat grace. Drained with SIGUSR1 it kills its tasks before it exits."""
 
 from __future__ import annotations
 
@@ -57,10 +58,10 @@ class OneAgentCluster:
             stderr=open(self.work_dir.parent / "agent.log", "ab"),  # noqa: SIM115
         )
 
-    def kill_agent(self) -> None:
+    def kill_agent(self, sig: signal.Signals = signal.SIGKILL) -> None:
         assert self.agent is not None
-        self.agent.kill()  # SIGKILL: no chance to kill its tasks
-        self.agent.wait()
+        self.agent.send_signal(sig)
+        self.agent.wait(30)
         self.agent = None
 
     def tasks(self) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def _start(tmp_path: Path, grace: float) -> Iterator[OneAgentCluster]:
                 wait_for(lambda: http.get(f"/v2/apps{APP}").status_code == 404, 20, "app gone")
                 wait_for(lambda: not _sandbox_processes(work_dir), 20, "tasks gone")
             assert cluster.agent is not None
-            cluster.agent.send_signal(signal.SIGTERM)
+            cluster.agent.send_signal(signal.SIGUSR1)  # drain: kill what is left
             cluster.agent.wait(30)
             master.send_signal(signal.SIGTERM)
             master.wait(30)
@@ -223,3 +224,32 @@ def test_tasks_replaced_while_the_agent_was_away_are_killed_when_it_returns(
     )
     assert len(after) == 2
     wait_for(lambda: not any(_alive(pid) for pid in pids.values()), 20, "the old processes killed")
+
+
+def test_sigterm_leaves_the_tasks_to_the_next_agent_and_sigusr1_drains(
+    patient: OneAgentCluster,
+) -> None:
+    # As a Mesos agent: stopping it (an upgrade, a restart) does not touch its tasks.
+    cluster = patient
+    before = _create_app(cluster)
+    pids = {tid: cluster.main_pid(tid) for tid in before}
+
+    cluster.kill_agent(signal.SIGTERM)
+    assert all(_alive(pid) for pid in pids.values()), "SIGTERM killed the tasks"
+    last_heartbeat = cluster.node()["last_heartbeat"]
+    cluster.start_agent()
+    wait_for(
+        lambda: cluster.node()["last_heartbeat"] != last_heartbeat, 20, "the new agent's heartbeat"
+    )
+    after = wait_for(lambda: cluster.running(2), 20, "the adopted tasks running")
+    assert set(after) == set(before)
+    assert {tid: cluster.main_pid(tid) for tid in after} == pids
+
+    # Drained, it kills them and says so before it exits.
+    cluster.kill_agent(signal.SIGUSR1)
+    assert not any(_alive(pid) for pid in pids.values()), "SIGUSR1 left tasks running"
+    wait_for(
+        lambda: all(t["id"] not in before or t["state"] != "TASK_RUNNING" for t in cluster.tasks()),
+        10,
+        "the kills reported to the master",
+    )

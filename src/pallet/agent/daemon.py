@@ -8,13 +8,14 @@
 
 Level-triggered: whatever happened while the master was away, the next desired set
 is the truth. Statuses go out at least once (the runtime resends until acknowledged).
-A 404 from the master means it does not know this node: register again. On stop the
-agent kills its tasks (SIGTERM, SIGKILL after their grace) and reports that.
+A 404 from the master means it does not know this node: register again.
 
-Killed (or crashed) instead, it leaves its tasks running: started again with the same
-work directory it is the same node with the same boot id (unless the host rebooted),
-adopts the tasks it checkpointed and goes on reporting them, so the master replaces
-nothing.
+Stopped (SIGTERM, SIGINT) or killed, the agent leaves its tasks running, as a Mesos
+agent does, so it can be upgraded or restarted without touching them: started again
+with the same work directory it is the same node with the same boot id (unless the host
+rebooted), adopts the tasks it checkpointed and goes on reporting them, so the master
+replaces nothing. Drained (SIGUSR1, what ``pallet up`` sends on Ctrl-C) it kills its
+tasks (SIGTERM, SIGKILL after their grace), reports that, and exits.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class AgentDaemon:
         self._outbox_ready = asyncio.Event()
         self._registered = asyncio.Event()
         self._stopping = False
+        self.drain = False
+        """At stop, kill the tasks (True) or leave them to the next run (False)."""
         self.client = httpx.AsyncClient(base_url=config.master.rstrip("/"), timeout=10.0)
 
     def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
@@ -142,7 +145,8 @@ class AgentDaemon:
     # ------------------------------------------------------------ life
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then kill every task and report it."""
+        """Serve until ``stop`` is set; then, if ``drain`` is set by then, kill every task
+        and report it, or else leave the tasks running for the next run to adopt."""
         loop = asyncio.get_running_loop()
 
         def publish(statuses: list[SendStatus]) -> None:  # from the runtime's thread
@@ -174,8 +178,12 @@ class AgentDaemon:
         await self.shutdown()
 
     async def shutdown(self) -> None:
-        statuses = await asyncio.to_thread(self.runtime.close)
-        self._enqueue(statuses)
+        if self.drain:
+            self._enqueue(await asyncio.to_thread(self.runtime.close))
+        else:
+            log.info(
+                "stopping; %d tasks run on for the next agent", len(self.runtime.executor.running())
+            )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 3.0)
         await self.logs.close()
@@ -348,11 +356,16 @@ UNAUTHENTICATED = (
 
 
 def serve_agent(config: AgentConfig) -> None:
-    """Run the agent until SIGTERM or SIGINT; then kill its tasks and exit."""
+    """Run the agent until SIGTERM or SIGINT (its tasks run on) or SIGUSR1 (it kills
+    them first)."""
     import signal
     import sys
 
-    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
+    # A drain asked for while the agent is still starting (it may be adopting tasks)
+    # is remembered, not the default action (exit, leaving the tasks behind).
+    early: list[int] = []
+    signal.signal(signal.SIGUSR1, lambda signum, frame: early.append(signum))
+    faulthandler.register(signal.SIGUSR2)  # `kill -USR2 <pid>` prints every thread's stack
     if not is_loopback(config.bind):
         print(UNAUTHENTICATED.format(what="the agent", host=config.bind), file=sys.stderr)
 
@@ -362,6 +375,14 @@ def serve_agent(config: AgentConfig) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+
+        def drain() -> None:
+            daemon.drain = True
+            stop.set()
+
+        loop.add_signal_handler(signal.SIGUSR1, drain)
+        if early:
+            drain()
         await daemon.run(stop)
 
     asyncio.run(main())

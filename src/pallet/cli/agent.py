@@ -31,7 +31,11 @@ def agent(
     heartbeat_interval: float = typer.Option(5.0, help="Seconds between heartbeats."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
-    """Run an agent: fingerprint this machine, register, run the tasks the master assigns."""
+    """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
+
+    Ctrl-C or SIGTERM stops it and leaves its tasks running;
+    started again with the same --work-dir, it adopts them (as for an upgrade).
+    SIGUSR1 drains it: it kills its tasks, reports that, and exits."""
     if resources:
         parse_resources(resources)  # fail here, with the item named, not in the daemon
     if attributes:

@@ -9,9 +9,11 @@ A process that exits on its own is started again with the same arguments, as a s
 manager would: an agent adopts the tasks it left running, a master reloads its store.
 One that exits more than ``RESTART_LIMIT`` times a minute stops the cluster.
 
-Ctrl-C (SIGINT) or SIGTERM stops the agents first (they kill their tasks), then the
-master; whatever does not stop in time is killed with everything it started, so no
-process is left behind. Children also die if ``pallet up`` itself is killed.
+Ctrl-C (SIGINT) or SIGTERM drains the agents first (SIGUSR1: they kill their tasks;
+a plain SIGTERM would leave the tasks running for the next agent, as for an upgrade),
+then stops the master; whatever does not stop in time is killed with everything it
+started, so no process is left behind. Children also go if ``pallet up`` itself is
+killed (agents drained, the master stopped).
 """
 
 from __future__ import annotations
@@ -85,16 +87,21 @@ def local_share(agents: int, index: int, resources: str | None) -> str:
     return f"cpus:{cpus:.3f};mem:{mem};disk:{disk};{ports}"
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux prctl)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _stop_signal(command: str) -> signal.Signals:
+    """How ``up`` stops a child: an agent is drained (its tasks killed), a master stopped."""
+    return signal.SIGUSR1 if command == "agent" else signal.SIGTERM
 
 
 def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
     """``pallet <command> ...`` started as ``python -m pallet.cli.<command>``: the same
     options, without importing every other command (agents start in a fraction)."""
     command, *rest = args
+    death = _stop_signal(command)
+
+    def die_with_parent() -> None:  # in the child: the signal comes when `up` dies
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, death)
+
     with open(log_path, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", f"pallet.cli.{command}", *rest],
@@ -102,7 +109,7 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `up` only; it stops the children in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 
@@ -131,8 +138,8 @@ class Cluster:
 
     def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> None:
         """Agents first (they kill their tasks and report it), then the master."""
-        _terminate(self.agents, agent_timeout)
-        _terminate([self.master], master_timeout)
+        _terminate(self.agents, agent_timeout, _stop_signal("agent"))
+        _terminate([self.master], master_timeout, _stop_signal("master"))
 
     def respawn(self, member: Member, now: float) -> None:
         """Start ``member`` again with the same arguments (an agent with the same work
@@ -147,11 +154,11 @@ class Cluster:
         write_up_json(self)
 
 
-def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float, sig: signal.Signals) -> None:
     for p in procs:
         if p.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                p.send_signal(signal.SIGTERM)
+                p.send_signal(sig)
     deadline = time.monotonic() + timeout
     for p in procs:
         try:
