@@ -18,7 +18,7 @@ from marathon.models import (
 from pallet.api.routes_info import marathon_event
 from pallet.control import Control, TaskGoal
 
-from .conftest import register
+from .conftest import FakeClock, node_body, register
 
 pytestmark = pytest.mark.anyio
 
@@ -270,3 +270,36 @@ async def test_kill_and_scale_counts_each_task_once(
     r = await api.delete(f"/v2/apps/web/tasks/{first}", params={"scale": "true", "force": "true"})
     assert r.status_code == 200, r.text
     assert control.state.apps["/web"].instances == 3
+
+
+async def test_a_draining_agents_tasks_are_replaced_on_the_other_nodes(
+    api: httpx.AsyncClient, control: Control, clock: FakeClock
+) -> None:
+    # kill -USR1 on an agent: it says it is leaving, then kills and reports its tasks.
+    await register(api, 2)
+    app = {"id": "/web", "cmd": "sleep 600", "cpus": 0.1, "mem": 32, "instances": 2}
+    r = await api.post("/v2/apps", json={**app, "constraints": [["hostname", "UNIQUE"]]})
+    assert r.status_code == 201, r.text
+    await converge(control)
+    await agents_run_everything(api, control)
+    (leaving,) = [t for t in control.state.tasks.values() if t.node_id == "node-0"]
+
+    r = await api.post("/v1/agent/nodes/node-0/drain")
+    assert r.status_code == 200 and r.json() == {"state": "DRAINING"}
+    assert (await api.post("/v1/agent/nodes/nope/drain")).status_code == 404
+    killed = {"task_id": leaving.id, "state": "TASK_KILLED", "seq": leaving.seq + 1}
+    await api.post("/v1/agent/nodes/node-0/status", json={"statuses": [killed]})
+    clock.advance(2.0)  # past the launch delay the unexpected kill added
+    await converge(control)
+    # Its replacement waits for a node (hostname UNIQUE, the other one is taken): none
+    # goes to the node that is leaving.
+    assert not control.state.tasks_by_node.get("node-0")
+    assert (await api.get("/v2/queue")).json()["queue"][0]["count"] == 1
+    (node,) = [n for n in (await api.get("/v1/nodes")).json()["nodes"] if n["id"] == "node-0"]
+    assert node["state"] == "DRAINING"
+
+    # The agent comes back: the node is ACTIVE and takes the replacement.
+    r = await api.post("/v1/agent/register", json=node_body(0))
+    assert r.status_code == 200
+    await converge(control)
+    assert len(control.state.tasks_by_node.get("node-0", ())) == 1

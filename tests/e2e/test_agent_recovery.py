@@ -245,7 +245,7 @@ def test_sigterm_leaves_the_tasks_to_the_next_agent_and_sigusr1_drains(
     assert set(after) == set(before)
     assert {tid: cluster.main_pid(tid) for tid in after} == pids
 
-    # Drained, it kills them and says so before it exits.
+    # Drained, it leaves (its node takes no new task), kills them and says so, and exits.
     cluster.kill_agent(signal.SIGUSR1)
     assert not any(_alive(pid) for pid in pids.values()), "SIGUSR1 left tasks running"
     wait_for(
@@ -253,3 +253,4 @@ def test_sigterm_leaves_the_tasks_to_the_next_agent_and_sigusr1_drains(
         10,
         "the kills reported to the master",
     )
+    assert cluster.node()["state"] == "DRAINING"  # it said it was leaving: offered nothing

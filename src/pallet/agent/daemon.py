@@ -179,6 +179,9 @@ class AgentDaemon:
 
     async def shutdown(self) -> None:
         if self.drain:
+            # Leaving first, so that the master places the replacements elsewhere.
+            with contextlib.suppress(httpx.HTTPError):
+                await self.client.post(f"/v1/agent/nodes/{self.node_id}/drain", timeout=2.0)
             self._enqueue(await asyncio.to_thread(self.runtime.close))
         else:
             log.info(

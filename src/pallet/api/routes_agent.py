@@ -153,3 +153,11 @@ async def heartbeat(node_id: str, request: Request) -> Response:
     usage = {tid: (u.cpu_seconds, u.rss_bytes, u.disk_bytes) for tid, u in body.usage.items()}
     state = await ctx.control.nodes.heartbeat(node_id, usage)
     return json_response({"state": state.value})
+
+
+@router.post("/v1/agent/nodes/{node_id}/drain")
+async def drain(node_id: str, request: Request) -> Response:
+    """The agent is leaving and kills its tasks (``kill -USR1``): the node takes no new
+    tasks, so their replacements go elsewhere at once rather than after the grace."""
+    state = await context(request).control.nodes.drain(node_id)
+    return json_response({"state": state.value})

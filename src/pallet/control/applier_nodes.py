@@ -102,6 +102,19 @@ class NodeDecisions:
             log.warning("node %s is unreachable: %d tasks unreachable", node_id, len(tasks))
         self.kick()
 
+    async def node_draining(self, node_id: str) -> None:
+        """The agent is leaving (drained): no new task goes there. Its tasks stay as they
+        are until the agent reports their ends; a later registration makes it ACTIVE."""
+        async with self.lock:
+            record = self.state.nodes.get(node_id)
+            if record is None or record.state is NodeState.DRAINING:
+                return
+            leaving = _with_node_state(record, NodeState.DRAINING)
+            await self.commit([Put(node_key(node_id), encode(leaving.to_json()))])
+            self.state.set_node_state(node_id, NodeState.DRAINING)
+            log.warning("node %s is draining: its agent is leaving", node_id)
+        self.kick()
+
     async def node_returned(self, node_id: str) -> None:
         """A heartbeat from an UNREACHABLE node: it is ACTIVE again; its replaced tasks are
         killed, the others resume the state they had."""

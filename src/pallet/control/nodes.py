@@ -3,7 +3,8 @@
 Agents register (a fingerprinted ``Node``), long-poll their node's desired task set by
 revision, post status updates (acknowledged by task id and seq) and heartbeat with
 their tasks' usage. A node that misses heartbeats for ``grace`` seconds becomes
-UNREACHABLE with its tasks; its next heartbeat brings it back.
+UNREACHABLE with its tasks; its next heartbeat brings it back. A drained agent says it
+is leaving: its node becomes DRAINING (offered nothing) until it registers again.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ class NodeService:
         if record.state is NodeState.UNREACHABLE:
             await self.applier.node_returned(node_id)
         self.state.heard(node_id)
+        return self.state.nodes[node_id].state
+
+    async def drain(self, node_id: str) -> NodeState:
+        """The agent says it is leaving and will kill its tasks: offer the node nothing."""
+        self._known(node_id)
+        await self.applier.node_draining(node_id)
         return self.state.nodes[node_id].state
 
     async def statuses(
