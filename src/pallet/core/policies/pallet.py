@@ -107,6 +107,7 @@ class PalletPolicy(Policy):
         self._given = Mix.of_workload(workload) if workload is not None else None
         self._seen = Mix()
         self._counted: OrderedDict[str, None] = OrderedDict()
+        self._largest: tuple[IntArray, tuple[int, ...]] | None = None
         self._waste: FloatArray | None = None  # device waste by idle milli, 0..GPU_MILLI
         self._rho_cpu = 0.0  # CPU milli per GPU milli of GPU tasks
         self._rho_mem = 0.0  # MiB per GPU milli of GPU tasks
@@ -125,12 +126,22 @@ class PalletPolicy(Policy):
             return True
         return False
 
+    def _largest_node(self, view: ClusterView) -> tuple[int, ...]:
+        """The most of each resource one node has. A view's capacity array is replaced,
+        never written in place, when nodes are added: its identity keys the cache."""
+        if self._largest is None or self._largest[0] is not view.cap:
+            most = view.cap.max(axis=0) if len(view) else np.zeros(4, dtype=np.int64)
+            self._largest = (view.cap, tuple(int(x) for x in most))
+        return self._largest[1]
+
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
-        largest = view.cap.max(axis=0) if len(view) else np.zeros(4, dtype=np.int64)
+        largest: tuple[int, ...] | None = None
         for req in requests:
             if req.id in self._counted:
                 self._counted.move_to_end(req.id)
                 continue
+            if largest is None:
+                largest = self._largest_node(view)
             if any(
                 want > most for want, most in zip(req.resources.as_tuple(), largest, strict=True)
             ):
