@@ -64,6 +64,21 @@ class OneAgentCluster:
         self.agent.wait(30)
         self.agent = None
 
+    def restart_and_adopt(
+        self, before: dict[str, dict[str, Any]], pids: dict[str, int]
+    ) -> dict[str, dict[str, Any]]:
+        """Start the agent again; once it has been heard, the same tasks with the same
+        processes are reported RUNNING and nothing is replaced."""
+        last_heartbeat = self.node()["last_heartbeat"]
+        self.start_agent()
+        wait_for(
+            lambda: self.node()["last_heartbeat"] != last_heartbeat, 20, "the new agent's heartbeat"
+        )
+        after = wait_for(lambda: self.running(2), 20, "the adopted tasks running")
+        assert set(after) == set(before)
+        assert {tid: self.main_pid(tid) for tid in after} == pids
+        return after
+
     def tasks(self) -> list[dict[str, Any]]:
         r = self.http.get(f"/v2/apps{APP}")
         r.raise_for_status()
@@ -176,15 +191,7 @@ def test_a_restarted_agent_adopts_its_running_tasks(patient: OneAgentCluster) ->
     checkpoints = sorted(p.name for p in (cluster.work_dir / "checkpoints").iterdir())
     assert checkpoints == sorted(f"{tid}.json" for tid in before)
 
-    last_heartbeat = cluster.node()["last_heartbeat"]
-    cluster.start_agent()
-    wait_for(
-        lambda: cluster.node()["last_heartbeat"] != last_heartbeat, 20, "the new agent's heartbeat"
-    )
-    # The same tasks with the same processes, reported RUNNING; nothing replaced.
-    after = wait_for(lambda: cluster.running(2), 20, "the adopted tasks running")
-    assert set(after) == set(before)
-    assert {tid: cluster.main_pid(tid) for tid in after} == pids
+    after = cluster.restart_and_adopt(before, pids)
     assert all(after[t]["stagedAt"] == before[t]["stagedAt"] for t in before)
 
     # An adopted process that dies is seen (it is not the agent's child) and replaced.
@@ -236,14 +243,7 @@ def test_sigterm_leaves_the_tasks_to_the_next_agent_and_sigusr1_drains(
 
     cluster.kill_agent(signal.SIGTERM)
     assert all(_alive(pid) for pid in pids.values()), "SIGTERM killed the tasks"
-    last_heartbeat = cluster.node()["last_heartbeat"]
-    cluster.start_agent()
-    wait_for(
-        lambda: cluster.node()["last_heartbeat"] != last_heartbeat, 20, "the new agent's heartbeat"
-    )
-    after = wait_for(lambda: cluster.running(2), 20, "the adopted tasks running")
-    assert set(after) == set(before)
-    assert {tid: cluster.main_pid(tid) for tid in after} == pids
+    cluster.restart_and_adopt(before, pids)
 
     # Drained, it leaves (its node takes no new task), kills them and says so, and exits.
     cluster.kill_agent(signal.SIGUSR1)

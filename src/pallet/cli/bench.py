@@ -43,7 +43,7 @@ def packing(
         False,
         "--ceiling",
         help="Also bound what any policy could reach at 100 % and 130 % on these seeds "
-        "(an LP per arrival prefix; about a minute per seed).",
+        "(LPs over arrival prefixes; a few seconds per seed and point).",
     ),
 ) -> None:
     """GPU allocation under the FGD arrival protocol, every policy side by side."""

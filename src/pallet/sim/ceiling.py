@@ -43,6 +43,7 @@ from typing import Protocol
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 
 from pallet.model import GPU_MILLI
 from pallet.sim.pricing import quiet_highs
@@ -125,7 +126,8 @@ def work_conserving_ceiling(pods: Sequence[Arrival], total_gpu_milli: int) -> Ce
     theta = shares[-1]
     shapes = {(p.cpu_milli, p.memory_mib) for p in pods if _is_share(p) and p.gpu_milli == theta}
     pairs = sorted(shapes | {(max(c for c, _ in shapes), max(m for _, m in shapes))})
-    bounds = [_Bound(pods, total_gpu_milli, shares, rich).solve() for rich in pairs]
+    columns = np.array(device_patterns(shares), dtype=np.float64).T  # the same for every pair
+    bounds = [_Bound(pods, total_gpu_milli, shares, rich).solve(columns) for rich in pairs]
     return max(bounds, key=lambda b: b.idle_milli)
 
 
@@ -161,11 +163,11 @@ class _Bound:
             elif p.num_gpu and not _is_share(p) and escapes:
                 self.escaping[t] += p.num_gpu * p.gpu_milli
 
-    def solve(self) -> Ceiling:
+    def solve(self, columns: npt.NDArray[np.float64]) -> Ceiling:
+        """``columns``: the device patterns, one column each, rows in the order of sizes."""
         total, size = self.total, self.size
         k = len(size)
         cheap = total - self.arrived - self.later @ size - self.escaping
-        columns = np.array(device_patterns([int(s) for s in size]), dtype=np.float64).T
         n = columns.shape[1]
         # variables: patterns x (n), optional shares before t placed p (k), later shares
         # placed y (k), idle z; minimise z. One HiGHS model, re-solved from its last
