@@ -98,12 +98,22 @@ def test_default_upgrade_starts_all_new_before_killing_old() -> None:
     assert (decision.launch, decision.kill) == (2, ())
 
 
-def test_strategy_without_room_still_moves() -> None:
-    # min health 1, over capacity 0 leaves no room; one old task is killed to make some
+def test_strategy_without_room_goes_one_over_capacity() -> None:
+    # min health 1, over capacity 0: min_ready 2 = max_live 2 leaves no room, so Marathon
+    # allows one instance over capacity: launch 1 new, kill nothing until it is ready
     a = app(2, config="v2", minimum_health_capacity=1.0, maximum_over_capacity=0.0)
     decision = reconcile_app(a, [task(1), task(2)], NOW)
-    assert decision.launch == 0
-    assert decision.kill == ("web.1",)
+    assert (decision.launch, decision.kill) == (1, ())
+    # the new one runs: 3 ready, 1 spare -> the oldest old task goes; it still runs until
+    # its agent reports, so nothing more is launched yet
+    decision = reconcile_app(a, [task(1), task(2), task(3, config="v2")], NOW)
+    assert (decision.launch, decision.kill) == (0, ("web.1",))
+    killing = task(1, goal=TaskGoal.KILL)
+    decision = reconcile_app(a, [killing, task(2), task(3, config="v2")], NOW)
+    assert (decision.launch, decision.kill) == (0, ())
+    # once it has ended: one more new
+    decision = reconcile_app(a, [task(2), task(3, config="v2")], NOW)
+    assert (decision.launch, decision.kill) == (1, ())
 
 
 def test_rolling_upgrade_that_fits_nowhere_replaces_one_old_task_at_a_time() -> None:

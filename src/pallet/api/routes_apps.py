@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import check_runnable, definition_of, marathon_task, moment, run_spec
+from pallet.api.dryrun import preview_json
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     ApiPostEvent,
@@ -121,7 +122,18 @@ async def create_app(request: Request) -> Response:
     return await _create(ctx, request, spec)
 
 
+async def _dry_run(ctx: ApiContext, spec: AppSpec, create: bool, force: bool = False) -> Response:
+    """What the change would do; nothing is stored or published."""
+    definition, run = _spec_and_record(ctx, spec)
+    result = await ctx.control.apps.preview(spec.id, definition, run, create, force)
+    current = ctx.control.state.apps.get(spec.id)
+    before = current.definition if current is not None and not create else None
+    return json_response(preview_json(spec.id, result, before, definition))
+
+
 async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
+    if parse_bool(request.query_params.get("dryRun")):
+        return await _dry_run(ctx, spec, create=True)
     definition, run = _spec_and_record(ctx, spec)
     change = await ctx.control.apps.create(spec.id, definition, run)
     assert change.app is not None
@@ -188,12 +200,15 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     ctx = context(request)
     app_id = canonical_path(rest)
     force = parse_bool(request.query_params.get("force"))
+    dry_run = parse_bool(request.query_params.get("dryRun"))
     body = await read_json(request)
     current = ctx.control.state.apps.get(app_id)
     if current is None:
         if not create_missing:
             raise app_not_found(app_id)
         spec = normalize_app(read_app(body, app_id), default_role=ctx.info.default_role)
+        if dry_run:
+            return await _dry_run(ctx, spec, create=True)
         definition, run = _spec_and_record(ctx, spec)
         change = await ctx.control.apps.create(app_id, definition, run)
         assert change.app is not None
@@ -206,6 +221,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
         spec = await _version_spec(ctx, app_id, target)
     else:
         spec = apply_update(ctx.specs.get(current), update, default_role=ctx.info.default_role)
+    if dry_run:
+        return await _dry_run(ctx, spec, create=False, force=force)
     definition, run = _spec_and_record(ctx, spec)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)
     assert change.app is not None

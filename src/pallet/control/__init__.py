@@ -28,6 +28,7 @@ from pallet.control.errors import (
     TaskNotFound,
 )
 from pallet.control.nodes import NodeService, TaskUsage
+from pallet.control.preview import Preview, preview
 from pallet.control.reconcile import AppDecision, backoff_after_failure, reconcile_app
 from pallet.control.records import (
     AppRecord,
@@ -72,6 +73,7 @@ __all__ = [
     "NodeNotFound",
     "NodeRecord",
     "NodeService",
+    "Preview",
     "QueueEntry",
     "RunSpec",
     "SchedulingWorker",
@@ -87,6 +89,7 @@ __all__ = [
     "backoff_after_failure",
     "iso",
     "node_from_json",
+    "preview",
     "reconcile_app",
     "task_id_for",
 ]

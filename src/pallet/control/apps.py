@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from pallet.control.applier import Applier
 from pallet.control.bus import DeploymentChanged, EventBus
 from pallet.control.deployments import RESTART, SCALE, START, STOP, iso, make_deployment
@@ -27,6 +29,7 @@ from pallet.control.layout import (
     version_key,
     versions_prefix,
 )
+from pallet.control.preview import Preview, preview
 from pallet.control.records import (
     AppRecord,
     BackoffRecord,
@@ -37,7 +40,9 @@ from pallet.control.records import (
     decode,
     encode,
 )
+from pallet.control.scheduler import task_id_for
 from pallet.control.state import ClusterState
+from pallet.core import Policy, make_policy
 from pallet.store import Compare, Delete, DeletePrefix, Op, Put
 
 __all__ = ["AppService", "Change"]
@@ -63,7 +68,9 @@ class AppService:
         bus: EventBus,
         clock: Callable[[], float],
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        policy: Policy | None = None,
     ) -> None:
+        self.policy = policy if policy is not None else make_policy("pallet")
         self.applier = applier
         self.state = state
         self.bus = bus
@@ -152,7 +159,9 @@ class AppService:
         held = self._locks(app_id, force)
         now, version = self._now_version()
         scale_only = _without_instances(definition) == _without_instances(current.definition)
-        config_version = current.config_version if scale_only else version
+        config_version = current.config_version
+        if not scale_only:
+            config_version = await self._running_config(current, definition) or version
         app = AppRecord(app_id, version, version, config_version, definition, run)
         extra: list[Op] = []
         if not scale_only:
@@ -160,6 +169,52 @@ class AppService:
         return await self._deploy(
             SCALE if scale_only else RESTART, current, app, held, extra, now=now, version=version
         )
+
+    async def _running_config(self, app: AppRecord, definition: dict[str, Any]) -> str | None:
+        """The config version of the app's live tasks whose definition is ``definition``
+        (instances aside), if any: going back to it (a rollback, or undoing a change)
+        keeps those tasks instead of replacing them with identical ones."""
+        wanted = _without_instances(definition)
+        seen: dict[str, str] = {}
+        for task in self.state.app_tasks(app.id):
+            if task.config_version != app.config_version and task.live:
+                seen.setdefault(task.config_version, task.version)
+        for config_version, version in seen.items():
+            kv = await self.applier.store.get(version_key(app.id, version))
+            if kv is not None:
+                stored = AppRecord.from_json(decode(kv.value))
+                if _without_instances(stored.definition) == wanted:
+                    return config_version
+        return None
+
+    async def preview(
+        self,
+        app_id: str,
+        definition: dict[str, Any],
+        run: RunSpec,
+        create: bool,
+        force: bool = False,
+    ) -> Preview:
+        """What ``create`` (or else ``update``) would do, computed on a copy of the
+        cluster; nothing is written, published or learned. Raises as the change would."""
+        current = self.state.apps.get(app_id)
+        now = self.clock()
+        version = iso(max(now, self._last_version + 0.001))
+        if create or current is None:
+            if current is not None:
+                raise AppExists(app_id)
+            action, config_version = START, version
+        else:
+            self._locks(app_id, force)
+            scale_only = _without_instances(definition) == _without_instances(current.definition)
+            action, config_version = SCALE, current.config_version
+            if not scale_only:
+                action = RESTART
+                config_version = await self._running_config(current, definition) or version
+        target = AppRecord(app_id, version, version, config_version, definition, run)
+        ids = (task_id_for(app_id, f"dry-run-{i}") for i in range(1 << 62))
+        rng = np.random.default_rng(int(now * 1000) & 0xFFFFFFFF)
+        return preview(self.state, action, current, target, self.policy.twin(), rng, now, ids)
 
     def _reset_backoff(self, app_id: str) -> Op:
         old = self.state.backoff.get(app_id)

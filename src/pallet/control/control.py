@@ -84,7 +84,9 @@ class Control:
             new_id=new_id,
             interval=config.reconcile_interval,
         )
-        self.apps = AppService(self.applier, self.state, self.bus, clock, new_id=new_id)
+        self.apps = AppService(
+            self.applier, self.state, self.bus, clock, new_id=new_id, policy=self.policy
+        )
         self.nodes = NodeService(self.state, self.applier, clock, grace=config.heartbeat_grace)
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -9,13 +9,15 @@ twice on the same input gives the same answer.
   UNREACHABLE task stops counting ``inactiveAfterSeconds`` after its node was lost
   (Marathon's ``unreachableStrategy``; disabled = it always counts) and is forgotten
   ``expungeAfterSeconds`` after.
-- Tasks of an older config version are replaced by a rolling upgrade: at most
-  ``instances * (1 + maximumOverCapacity)`` tasks at once, and old tasks are killed only
-  while ``instances * minimumHealthCapacity`` stay ready (RUNNING, and healthy when the
-  task has health checks).
-- Scaling down kills tasks that are not running first, then by ``killSelection``.
-  When that leaves no room to move (no over-capacity, or new tasks fit nowhere while
-  the old ones hold their nodes), one old task at a time is killed to make some.
+- One capacity rule for starts, scaling, upgrades, restarts and rollbacks (Marathon's
+  ``upgradeStrategy``): a ready task (RUNNING, healthy when the task has health checks)
+  is killed only while ``ceil(instances * minimumHealthCapacity)`` ready tasks remain,
+  and at most ``instances * (1 + maximumOverCapacity)`` tasks are alive, those still
+  being killed included (one more when the two bounds meet, as Marathon allows).
+- Old tasks that are not ready and surplus tasks that are not running go first; then
+  old ready tasks oldest first, surplus ones by ``killSelection``. When the cluster has
+  no room for the next new task (e.g. ``hostname UNIQUE`` on every node while the old
+  tasks hold them), one old task at a time is replaced so the upgrade still moves.
 - Backoff: launches wait until ``launch_after``.
 """
 
@@ -27,7 +29,14 @@ from dataclasses import dataclass
 
 from pallet.control.records import AppRecord, BackoffRecord, TaskGoal, TaskRecord, TaskState
 
-__all__ = ["AppDecision", "backoff_after_failure", "counted", "reconcile_app"]
+__all__ = [
+    "AppDecision",
+    "alive",
+    "backoff_after_failure",
+    "capacity",
+    "counted",
+    "reconcile_app",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +71,40 @@ def counted(task: TaskRecord, app: AppRecord, now: float) -> bool:
     return task.goal is TaskGoal.RUN and task.live and not _inactive(task, app, now)
 
 
-def _kill_order(tasks: list[TaskRecord], selection: str) -> list[TaskRecord]:
-    """Tasks to kill first come first: not running yet, then by ``killSelection``."""
+def _kill_order(
+    tasks: list[TaskRecord], selection: str, unready_first: bool = False
+) -> list[TaskRecord]:
+    """Tasks to kill first come first: not running yet (or, with ``unready_first``, not
+    ready), then by ``killSelection``."""
     youngest = selection != "OLDEST_FIRST"
 
-    def key(t: TaskRecord) -> tuple[int, float]:
+    def key(t: TaskRecord) -> tuple[int, int, float]:
         age = t.started_at if t.started_at is not None else t.staged_at
-        return (0 if t.state is not TaskState.RUNNING else 1, -age if youngest else age)
+        waiting = 0 if t.state is not TaskState.RUNNING else 1
+        return (waiting, 0 if unready_first and not t.ready else 1, -age if youngest else age)
 
     return sorted(tasks, key=key)
+
+
+def capacity(app: AppRecord) -> tuple[int, int]:
+    """``(min_ready, max_live)`` of ``app``'s upgrade strategy, as Marathon computes them.
+
+    ``min_ready = ceil(instances * minimumHealthCapacity)`` tasks must stay ready and at
+    most ``max_live = floor(instances * (1 + maximumOverCapacity))`` may be alive. When
+    the two are equal (both 1.0 and 0.0, say) nothing could ever move, so Marathon lets
+    one instance go over capacity."""
+    n = app.instances
+    min_ready = math.ceil(n * app.run.minimum_health_capacity - 1e-9)
+    max_live = math.floor(n * (1 + app.run.maximum_over_capacity) + 1e-9)
+    if n > 0 and min_ready >= max_live:
+        max_live = min_ready + 1
+    return min_ready, max_live
+
+
+def alive(task: TaskRecord, app: AppRecord, now: float) -> bool:
+    """Whether ``task`` occupies one of ``app``'s places: not ended (a task being killed
+    still runs until its agent reports the end) and not an unreachable task given up on."""
+    return task.live and not _inactive(task, app, now)
 
 
 def reconcile_app(
@@ -81,7 +115,13 @@ def reconcile_app(
     stuck: bool = False,
 ) -> AppDecision:
     """What to do about ``app`` given all of its ``tasks`` at time ``now``. ``stuck``: the
-    last scheduling round could place none of the app's waiting instances."""
+    last scheduling round could place none of the app's waiting instances.
+
+    One rule covers starts, scaling, upgrades, restarts and rollbacks (Marathon's
+    ``TaskReplaceActor``, level-triggered): a ready task is killed only while at least
+    ``min_ready`` ready tasks remain; tasks that are not ready may always go when they
+    are old or surplus; new tasks are launched while fewer than ``max_live`` tasks are
+    alive, counting those still being killed (see ``capacity``)."""
     tasks = list(tasks)
     n = app.instances
     replaced = tuple(t.id for t in tasks if _inactive(t, app, now) and not t.replaced)
@@ -89,27 +129,33 @@ def reconcile_app(
     live = [t for t in tasks if counted(t, app, now)]
     new = [t for t in live if t.config_version == app.config_version]
     old = [t for t in live if t.config_version != app.config_version]
+    min_ready, max_live = capacity(app)
+    spare = sum(1 for t in live if t.ready) - min_ready
     kill: list[TaskRecord] = []
-    if old:
-        over = math.floor(n * app.run.maximum_over_capacity)
-        min_healthy = math.ceil(n * app.run.minimum_health_capacity)
-        launch = max(0, min(n - len(new), n + over - len(live)))
-        running = sum(1 for t in live if t.ready)
-        if len(new) >= n:
-            kill = old + _kill_order(new, app.run.kill_selection)[: len(new) - n]
-        else:
-            not_running = [t for t in old if t.state is not TaskState.RUNNING]
-            spare = max(0, running - min_healthy)
-            by_age = _kill_order([t for t in old if t.state is TaskState.RUNNING], "OLDEST_FIRST")
-            kill = not_running + by_age[:spare]
-            if not kill and (launch == 0 or stuck) and all(t.ready for t in new):
-                # No room (the strategy's, or the cluster's: e.g. hostname UNIQUE on every
-                # node): make some by replacing one old task at a time, or it never moves.
-                kill = by_age[:1]
-    else:
-        launch = max(0, n - len(new))
-        if len(new) > n:
-            kill = _kill_order(new, app.run.kill_selection)[: len(new) - n]
+
+    def take(candidates: list[TaskRecord], count: int) -> None:
+        nonlocal spare
+        for t in candidates[: max(0, count)]:
+            if t.ready:
+                if spare <= 0:
+                    continue
+                spare -= 1
+            kill.append(t)
+
+    # Old tasks: those not ready go at once (that costs no ready task), the ready ones
+    # oldest first while the spare lasts.
+    take(_kill_order(old, "OLDEST_FIRST", unready_first=True), len(old))
+    # Surplus of the current version (a scale-down): not ready first, then killSelection.
+    surplus = len(new) - n
+    take(_kill_order(new, app.run.kill_selection, unready_first=True), surplus)
+    occupied = sum(1 for t in tasks if alive(t, app, now))
+    launch = max(0, min(n - len(new), max_live - occupied))
+    left = [t for t in old if t not in kill]
+    if left and not kill and stuck and len(new) < n and all(t.ready for t in new):
+        # The cluster has no room for the next new task (e.g. hostname UNIQUE on every
+        # node while the old tasks hold them): replace one old task at a time, or the
+        # upgrade never moves. This is the one place min_ready may be given up.
+        kill = _kill_order(left, "OLDEST_FIRST", unready_first=True)[:1]
     waiting = launch
     launch_after = backoff.launch_after if backoff is not None else 0.0
     if launch and launch_after > now:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -37,6 +38,11 @@ class Policy:
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         """Called once per ``schedule`` call before any placement."""
+
+    def twin(self) -> Policy:
+        """A copy that scores as this one does now and that may be used without
+        changing this one (a dry run must not teach the live policy anything)."""
+        return _copy.deepcopy(self)
 
     def order(
         self, view: ClusterView, requests: Sequence[PlacementRequest]

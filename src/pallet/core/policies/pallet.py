@@ -54,6 +54,7 @@ scheduler's refresh after a placement) is scored in plain floats.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -116,6 +117,15 @@ class PalletPolicy(Policy):
         self._gpu_cluster = False
         self._learned_at = {"shares": 0.0, "gpu": 0.0, "plain": 0.0}
         self.stable_scores = False
+
+    def twin(self) -> PalletPolicy:
+        """A copy for a dry run: what it learns stays with it. Cheaper than a deep copy
+        (the arrays it holds are replaced, never written in place)."""
+        other = copy.copy(self)
+        other._seen = copy.deepcopy(self._seen)
+        other._counted = OrderedDict(self._counted)
+        other._learned_at = dict(self._learned_at)
+        return other
 
     # ------------------------------------------------------------------ workload
 
