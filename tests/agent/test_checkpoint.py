@@ -10,9 +10,9 @@ import pytest
 
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.events import SendStatus
-from pallet.agent.health import HealthRecord
 from pallet.agent.recovery import Checkpoint, decode_checkpoint, encode_checkpoint
 from pallet.agent.status import Reason, TaskState
+from pallet.model import HealthResult
 
 from .conftest import make_spec
 
@@ -50,7 +50,7 @@ def full_checkpoint(task_id: str = "web.1") -> Checkpoint:
                 TaskState.RUNNING,
                 3,
                 healthy=False,
-                health=(HealthRecord(0.0, 0.0, False, 2, 10.0, 10.0, 14.0, "HTTP 503"),),
+                health=(HealthResult(False, 2, 10.0, 10.0, 14.0, "HTTP 503"),),
             ),
             SendStatus(task_id, TaskState.FAILED, 4, Reason.COMMAND_EXECUTOR_FAILED, "boom", 2),
         ),

@@ -9,8 +9,6 @@ import pytest
 
 from pallet.agent import AgentStateMachine, DesiredTasks, HealthChanged, SendStatus, TaskStarted
 from pallet.agent.health import (
-    CheckProtocol,
-    HealthCheck,
     HealthRecord,
     aggregate,
     begin,
@@ -20,11 +18,12 @@ from pallet.agent.health import (
     should_kill,
 )
 from pallet.agent.status import TaskState
+from pallet.model import CheckProtocol, HealthCheckSpec, ValidationError
 
 from .conftest import make_spec
 
 # grace 10 s, interval 5 s, at most 3 failures, delay 2 s (Mesos protocols only)
-CHECK = HealthCheck(
+CHECK = HealthCheckSpec(
     protocol=CheckProtocol.HTTP,
     port=31000,
     grace_period=10,
@@ -86,7 +85,7 @@ def test_observe_sequences(case: Case) -> None:
 def test_first_probe_waits_for_the_delay_of_mesos_checks(
     protocol: CheckProtocol, first_due: float
 ) -> None:
-    check = HealthCheck(protocol=protocol, port=31000, command="true", delay=2)
+    check = HealthCheckSpec(protocol=protocol, port=31000, command="true", delay=2)
     assert begin(check, 100.0).next_due == first_due
 
 
@@ -145,15 +144,19 @@ def test_reportable(before: HealthRecord, after: HealthRecord, report: bool) -> 
 
 
 def test_a_check_without_a_port_fails_when_probed_instead_of_refusing_the_task() -> None:
-    assert HealthCheck(protocol="TCP").problem is not None
-    assert HealthCheck(protocol="COMMAND", command="true").problem is None
-    assert HealthCheck(protocol="COMMAND").problem is not None
-    assert HealthCheck(protocol="HTTP", port=80, timeout=-5).timeout == 0.0
+    assert HealthCheckSpec(protocol="TCP").problem is not None
+    assert HealthCheckSpec(protocol="COMMAND", command="true").problem is None
+    assert HealthCheckSpec(protocol="COMMAND").problem is not None
+    with pytest.raises(ValidationError) as info:
+        HealthCheckSpec.from_json({"protocol": "HTTP", "port": 80, "timeout": -5}, "/c")
+    assert info.value.field == "/c/timeout"
 
 
 def test_specs_read_health_checks_from_json() -> None:
     spec = make_spec(health_checks=[{"protocol": "TCP", "port": 31000, "interval": 1}])
-    assert spec.health_checks == (HealthCheck(protocol=CheckProtocol.TCP, port=31000, interval=1),)
+    assert spec.health_checks == (
+        HealthCheckSpec(protocol=CheckProtocol.TCP, port=31000, interval=1),
+    )
 
 
 def test_health_reports_take_the_next_seq_of_a_running_task_only() -> None:

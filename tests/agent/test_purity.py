@@ -9,7 +9,7 @@ import pytest
 
 import pallet.agent
 
-PURE = ("spec", "status", "events", "state", "environment", "health", "recovery")
+PURE = ("status", "events", "state", "environment", "health", "recovery")
 FORBIDDEN = {
     "os", "io", "time", "random", "uuid", "socket", "subprocess", "pathlib", "shutil",
     "tempfile", "asyncio", "threading", "selectors", "signal", "psutil", "logging",

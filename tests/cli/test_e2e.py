@@ -58,7 +58,7 @@ def eventually(check: Any, seconds: float = 20.0) -> Any:
         answer = check()
         if answer or time.monotonic() > deadline:
             return answer
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -142,7 +142,12 @@ def test_follow_a_log_and_bad_input(master: str, tmp_path: Path) -> None:
         "cpus: 0.05\nmem: 32\n"
     )
     ok(master, "app", "add", str(count))
-    tasks = eventually(lambda: listing(master, "task", "list", "/e2e/count"))
+    # Its tasks live about a second between restarts: look for one over HTTP, which is
+    # quick (each CLI call costs an interpreter start, seconds on a loaded machine).
+    tasks = eventually(
+        lambda: httpx.get(f"{master}/v2/apps/e2e/count/tasks", timeout=5).json()["tasks"],
+        seconds=60,
+    )
     assert tasks, "no task of /e2e/count appeared"
     followed = pallet(master, "task", "logs", tasks[0]["id"], "--follow", timeout=60)
     assert followed.returncode == 0, followed.stderr

@@ -12,10 +12,9 @@ from pallet.control import (
     Control,
     ControlConfig,
     RunSpec,
-    StatusUpdate,
     TaskState,
 )
-from pallet.model import Node, Resources, parse_port_ranges
+from pallet.model import Node, Resources, TaskStatus, parse_port_ranges
 from pallet.store import open_store
 
 T0 = 1_700_000_000.0
@@ -100,7 +99,7 @@ async def converge(ctl: Control, rounds: int = 3) -> None:
 async def report(ctl: Control, task_id: str, state: TaskState, **fields: Any) -> None:
     """The task's agent reports ``state`` with the next seq."""
     task = ctl.state.tasks[task_id]
-    update = StatusUpdate(task_id, state, task.seq + 1, **fields)
+    update = TaskStatus(task_id, state, task.seq + 1, **fields)
     await ctl.nodes.statuses(task.node_id, [update])
 
 

@@ -11,13 +11,12 @@ from pallet.control import (
     ControlConfig,
     DeploymentChanged,
     NodeNotFound,
-    StatusUpdate,
     TaskGoal,
     TaskRecord,
     TaskState,
     iso,
 )
-from pallet.model import Constraint, NodeState, Operator, Resources
+from pallet.model import Constraint, NodeState, Operator, Resources, TaskStatus
 from pallet.store import open_store
 
 from .conftest import (
@@ -51,7 +50,7 @@ async def test_create_places_instances_and_deployment_finishes(control: Control)
     assert all(t.state is TaskState.STAGING for t in tasks)
     # the agents see their desired sets
     rev, specs = await control.nodes.desired(tasks[0].node_id, 0, 0)
-    assert [s["task_id"] for s in specs] == [tasks[0].id] and rev > 0
+    assert [s.task_id for s in specs] == [tasks[0].id] and rev > 0
     await run_all(control)
     await control.controller.reconcile()
     assert not control.state.deployments
@@ -135,16 +134,16 @@ async def test_statuses_are_idempotent_by_seq(control: Control) -> None:
     await control.apps.create("/web", definition("/web"), run_spec(1))
     await converge(control)
     (task,) = app_tasks(control, "/web")
-    running = StatusUpdate(task.id, TaskState.RUNNING, 2)
-    starting = StatusUpdate(task.id, TaskState.STARTING, 1)
+    running = TaskStatus(task.id, TaskState.RUNNING, 2)
+    starting = TaskStatus(task.id, TaskState.STARTING, 1)
     acks = await control.nodes.statuses(task.node_id, [running, starting, running])
     assert acks == [(task.id, 2), (task.id, 1), (task.id, 2)]
     assert control.state.tasks[task.id].state is TaskState.RUNNING
     assert control.state.tasks[task.id].seq == 2
     # an unknown task is acknowledged too, so the agent stops resending
-    assert await control.nodes.statuses(
-        task.node_id, [StatusUpdate("x.y", TaskState.KILLED, 3)]
-    ) == [("x.y", 3)]
+    assert await control.nodes.statuses(task.node_id, [TaskStatus("x.y", TaskState.KILLED, 3)]) == [
+        ("x.y", 3)
+    ]
     with pytest.raises(NodeNotFound):
         await control.nodes.statuses("nope", [running])
 
@@ -174,7 +173,7 @@ async def test_lost_node_goes_unreachable_and_its_tasks_are_replaced(
     await control.nodes.heartbeat(lost, {})
     assert control.state.nodes[lost].state is NodeState.ACTIVE
     _, specs = await control.nodes.desired(lost, 0, 0)
-    assert lost_task.id not in {s["task_id"] for s in specs}
+    assert lost_task.id not in {s.task_id for s in specs}
 
 
 async def _replaced_on_a_lost_node(control: Control, clock: FakeClock) -> TaskRecord:

@@ -8,7 +8,7 @@ import pytest
 
 from pallet.control import AppRecord, BackoffRecord, TaskGoal, TaskRecord, TaskState
 from pallet.control.reconcile import backoff_after_failure, reconcile_app
-from pallet.model import Resources
+from pallet.model import Resources, TaskSpec
 
 from .conftest import run_spec
 
@@ -39,7 +39,7 @@ def task(
         gpus=(),
         staged_at=float(i),
         started_at=float(i),
-        launch={},
+        launch=TaskSpec(f"web.{i}", cmd="true"),
         state=state,
         goal=goal,
     )

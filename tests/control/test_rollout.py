@@ -14,11 +14,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pallet.control import AppRecord, TaskGoal, TaskRecord, TaskState
 from pallet.control.reconcile import alive, capacity, reconcile_app
-from pallet.model import Resources
+from pallet.model import CheckProtocol, HealthCheckSpec, Resources, TaskSpec
 
 from .conftest import run_spec
 
-CHECK = {"protocol": "COMMAND", "max_consecutive_failures": 3}
+CHECK = HealthCheckSpec(protocol=CheckProtocol.COMMAND, command="true")
 
 
 @dataclass
@@ -55,7 +55,7 @@ class World:
             requested_ports=(),
             gpus=(),
             staged_at=self.now,
-            launch={"health_checks": [CHECK]},
+            launch=TaskSpec(f"t{i}", cmd="true", health_checks=(CHECK,)),
         )
 
     def step(self, stuck: bool = False) -> None:

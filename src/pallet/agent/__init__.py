@@ -33,9 +33,9 @@ from pallet.agent.fingerprint import fingerprint, parse_attributes, parse_resour
 from pallet.agent.isolation import IsolationError, Isolator, NullIsolator, Usage
 from pallet.agent.logs import LogChunk, LogNotFound, LogStream, read_log
 from pallet.agent.runtime import TaskRuntime
-from pallet.agent.spec import TaskSpec
 from pallet.agent.state import AgentStateMachine, InvalidTransition, RetryPolicy, TaskView
 from pallet.agent.status import TERMINAL, TRANSITIONS, Reason, TaskState
+from pallet.model import TaskSpec
 
 __all__ = [
     "TERMINAL",

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from pallet.agent.recovery import Checkpoint, decode_checkpoint, encode_checkpoint
-from pallet.agent.spec import check_task_id
+from pallet.model import check_task_id
 
 __all__ = ["CheckpointStore"]
 

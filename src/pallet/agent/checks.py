@@ -1,4 +1,5 @@
-"""Probes the health checks of the agent's running tasks and reports changes; asyncio I/O.
+"""Probes the health and readiness checks of the agent's running tasks and reports
+changes; asyncio I/O.
 
 Mesos style: the agent runs every check next to the task (HTTP, TCP and COMMAND alike),
 so the master never opens a connection to a task. The timing and counting are the pure
@@ -13,6 +14,11 @@ which answers with the status update to send (at-least-once, like any other).
   with the task's environment and inside the task's cgroups (as Mesos runs a command
   check in the task's container): what it uses counts against the task's limits, and
   it dies with the task. Like a task, it waits at a gate until it has joined them.
+
+Readiness checks (Marathon's ``readinessChecks``, HTTP/HTTPS only) are probed every
+``intervalSeconds`` from the moment the task runs until each has answered one of its
+``httpStatusCodesForReady``; the first answer of each and every change of verdict
+becomes a ``ReadinessChanged`` event, sent like a health report.
 
 Marathon's protocols probe the agent's hostname (where Marathon would connect); the
 ``MESOS_*`` ones 127.0.0.1, as the Mesos checker does inside the task's network.
@@ -30,23 +36,23 @@ from collections.abc import Callable
 
 import httpx
 
-from pallet.agent.events import HealthChanged, SendStatus
+from pallet.agent.events import HealthChanged, ReadinessChanged, SendStatus
 from pallet.agent.executor import gated
 from pallet.agent.health import (
     CheckProtocol,
-    HealthCheck,
     HealthRecord,
     aggregate,
     begin,
     http_verdict,
     observe,
+    readiness_verdict,
     reportable,
 )
 from pallet.agent.isolation import IsolationError
 from pallet.agent.runtime import TaskRuntime
-from pallet.agent.spec import TaskSpec
+from pallet.model import HealthCheckSpec, ReadinessCheckSpec, ReadinessResult, TaskSpec
 
-__all__ = ["HealthMonitor", "probe"]
+__all__ = ["HealthMonitor", "probe", "probe_readiness"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,9 @@ class HealthMonitor:
         self._records: dict[str, list[HealthRecord]] = {}
         self._specs: dict[str, TaskSpec] = {}
         self._inflight: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._readiness: dict[str, list[ReadinessResult | None]] = {}
+        self._ready_due: dict[str, list[float]] = {}
+        self._ready_inflight: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._http: httpx.AsyncClient | None = None
 
     async def run(self, report: Callable[[list[SendStatus]], None]) -> None:
@@ -80,7 +89,7 @@ class HealthMonitor:
                 self._start_due(report)
                 await asyncio.sleep(self._sleep())
         finally:
-            for task in self._inflight.values():
+            for task in (*self._inflight.values(), *self._ready_inflight.values()):
                 task.cancel()
             await self._http.aclose()
 
@@ -92,19 +101,30 @@ class HealthMonitor:
             for i, r in enumerate(records)
             if (tid, i) not in self._inflight
         ]
+        due += [
+            at
+            for tid, times in self._ready_due.items()
+            for i, at in enumerate(times)
+            if (tid, i) not in self._ready_inflight and not self._is_ready(tid, i)
+        ]
         return max(0.01, min([_IDLE, *(d - now for d in due)]))
 
     def _start_due(self, report: Callable[[list[SendStatus]], None]) -> None:
         now = self.clock()
         running = self.runtime.health_checked()
-        for tid in list(self._records):
+        for tid in list(self._specs):
             if tid not in running:
-                del self._records[tid]
-                self._specs.pop(tid, None)
+                self._records.pop(tid, None)
+                self._readiness.pop(tid, None)
+                self._ready_due.pop(tid, None)
+                del self._specs[tid]
         for tid, spec in running.items():
-            if tid not in self._records:
-                self._records[tid] = [begin(c, now) for c in spec.health_checks]
+            if tid not in self._specs:
                 self._specs[tid] = spec
+                self._records[tid] = [begin(c, now) for c in spec.health_checks]
+                self._readiness[tid] = [None] * len(spec.readiness_checks)
+                self._ready_due[tid] = [now] * len(spec.readiness_checks)
+            self._start_readiness(tid, spec, now, report)
             for i, (check, record) in enumerate(
                 zip(spec.health_checks, self._records[tid], strict=True)
             ):
@@ -113,8 +133,55 @@ class HealthMonitor:
                     continue
                 self._inflight[key] = asyncio.create_task(self._check(tid, i, check, report))
 
+    def _is_ready(self, tid: str, index: int) -> bool:
+        results = self._readiness.get(tid)
+        result = results[index] if results is not None else None
+        return result is not None and result.ready
+
+    def _start_readiness(
+        self, tid: str, spec: TaskSpec, now: float, report: Callable[[list[SendStatus]], None]
+    ) -> None:
+        for i, check in enumerate(spec.readiness_checks):
+            key = (tid, i)
+            if key in self._ready_inflight or self._is_ready(tid, i):
+                continue
+            if self._ready_due[tid][i] > now:
+                continue
+            self._ready_inflight[key] = asyncio.create_task(self._ready(tid, i, check, report))
+
+    async def _ready(
+        self,
+        tid: str,
+        index: int,
+        check: ReadinessCheckSpec,
+        report: Callable[[list[SendStatus]], None],
+    ) -> None:
+        try:
+            result = await probe_readiness(check, self.host, self._http)
+            results = self._readiness.get(tid)
+            if results is None:  # the task ended while it was probed
+                return
+            self._ready_due[tid][index] = self.clock() + check.interval
+            if results[index] == result:
+                return
+            results[index] = result
+            spec = self._specs[tid]
+            shown = tuple(
+                r if r is not None else ReadinessResult(c.name, False)
+                for c, r in zip(spec.readiness_checks, results, strict=True)
+            )
+            report(await asyncio.to_thread(self.runtime.handle, ReadinessChanged(tid, shown)))
+        except Exception:
+            log.exception("readiness check %d of task %s failed to run", index, tid)
+        finally:
+            self._ready_inflight.pop((tid, index), None)
+
     async def _check(
-        self, tid: str, index: int, check: HealthCheck, report: Callable[[list[SendStatus]], None]
+        self,
+        tid: str,
+        index: int,
+        check: HealthCheckSpec,
+        report: Callable[[list[SendStatus]], None],
     ) -> None:
         try:
             spec = self._specs[tid]
@@ -126,19 +193,41 @@ class HealthMonitor:
             after = observe(check, before, self.clock(), ok, cause)
             records[index] = after
             if reportable(before, after):
-                event = HealthChanged(tid, aggregate(records), tuple(records))
+                results = tuple(r.result() for r in records)
+                event = HealthChanged(tid, aggregate(records), results)
                 report(await asyncio.to_thread(self.runtime.handle, event))
         except Exception:
             log.exception("health check %d of task %s failed to run", index, tid)
         finally:
             self._inflight.pop((tid, index), None)
 
-    def _target(self, check: HealthCheck) -> str:
+    def _target(self, check: HealthCheckSpec) -> str:
         return "127.0.0.1" if check.protocol.is_mesos else self.host
 
 
+async def probe_readiness(
+    check: ReadinessCheckSpec, host: str, client: httpx.AsyncClient | None
+) -> ReadinessResult:
+    """One readiness probe: ``GET path`` on the check's port of the agent's host."""
+    if check.port is None:
+        return readiness_verdict(check, None)
+    scheme = "https" if check.protocol is CheckProtocol.HTTPS else "http"
+    url = f"{scheme}://{host}:{check.port}{check.path or '/'}"
+    if client is None:
+        async with httpx.AsyncClient(verify=False) as own:
+            return await probe_readiness(check, host, own)
+    try:
+        r = await asyncio.wait_for(
+            client.get(url, timeout=check.timeout or None), check.timeout or None
+        )
+    except (TimeoutError, OSError, httpx.HTTPError):
+        return readiness_verdict(check, None)
+    body = r.text if check.preserve_last_response else ""
+    return readiness_verdict(check, r.status_code, r.headers.get("content-type", ""), body)
+
+
 async def probe(
-    check: HealthCheck,
+    check: HealthCheckSpec,
     host: str,
     spec: TaskSpec,
     runtime: TaskRuntime,
@@ -160,7 +249,7 @@ async def probe(
 
 
 async def _http(
-    check: HealthCheck, host: str, client: httpx.AsyncClient | None
+    check: HealthCheckSpec, host: str, client: httpx.AsyncClient | None
 ) -> tuple[bool | None, str]:
     https = check.protocol in (CheckProtocol.HTTPS, CheckProtocol.MESOS_HTTPS)
     url = f"{'https' if https else 'http'}://{host}:{check.port}{check.path or '/'}"
@@ -174,7 +263,7 @@ async def _http(
     return verdict, "" if verdict is not False else f"HTTP {r.status_code} from {url}"
 
 
-async def _tcp(check: HealthCheck, host: str) -> tuple[bool | None, str]:
+async def _tcp(check: HealthCheckSpec, host: str) -> tuple[bool | None, str]:
     _, writer = await asyncio.wait_for(
         asyncio.open_connection(host, check.port), check.timeout or None
     )
@@ -185,7 +274,7 @@ async def _tcp(check: HealthCheck, host: str) -> tuple[bool | None, str]:
 
 
 async def _command(
-    check: HealthCheck, spec: TaskSpec, runtime: TaskRuntime
+    check: HealthCheckSpec, spec: TaskSpec, runtime: TaskRuntime
 ) -> tuple[bool | None, str]:
     assert check.command is not None
     executor = runtime.executor

@@ -42,10 +42,16 @@ from pallet.agent.fingerprint import fingerprint
 from pallet.agent.logserver import LogServer
 from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
-from pallet.agent.spec import TaskSpec
-from pallet.model import ValidationError
+from pallet.model import (
+    Acks,
+    Heartbeat,
+    Registration,
+    StatusBatch,
+    TaskSpec,
+    TaskUsage,
+    ValidationError,
+)
 from pallet.model.net import is_loopback
-from pallet.model.node import node_to_json
 
 __all__ = [
     "UNAUTHENTICATED",
@@ -196,7 +202,7 @@ class AgentDaemon:
 
     async def _register(self) -> None:
         self._registered.clear()
-        body = {"node": node_to_json(self.node), "address": self.address, "boot_id": self.boot_id}
+        body = Registration(self.node, self.address, self.boot_id).to_json()
         delay = 0.05
         while True:
             try:
@@ -240,10 +246,10 @@ class AgentDaemon:
                 continue
             doc = r.json()
             specs = []
-            for item in doc["tasks"]:
+            for i, item in enumerate(doc.get("tasks") or ()):
                 try:
-                    specs.append(TaskSpec(**item))
-                except (ValidationError, TypeError, ValueError) as e:
+                    specs.append(TaskSpec.from_json(item, f"/tasks/{i}"))
+                except ValidationError as e:
                     log.error("master sent a task this agent cannot run: %s", e)
             self._enqueue(await asyncio.to_thread(self.runtime.set_desired, specs))
             revision = doc["revision"]
@@ -281,7 +287,7 @@ class AgentDaemon:
             batch = list(self._outbox.values())[:500]
             r = await self.client.post(
                 f"/v1/agent/nodes/{self.node_id}/status",
-                json={"statuses": [s.to_json() for s in batch]},
+                json=StatusBatch(tuple(batch)).to_json(),
             )
             if r.status_code == 404:
                 await self._on_unknown_node()
@@ -290,7 +296,7 @@ class AgentDaemon:
                 log.warning("master refused statuses (%s): %s", r.status_code, r.text)
                 await asyncio.sleep(1.0)
                 continue
-            acked = [(str(tid), int(seq)) for tid, seq in r.json()["acks"]]
+            acked = list(Acks.from_json(r.json()).acks)
             for key in acked:
                 self._outbox.pop(key, None)
             follow: list[SendStatus] = []
@@ -311,7 +317,7 @@ class AgentDaemon:
                 usage = {}
             try:
                 r = await self.client.post(
-                    f"/v1/agent/nodes/{self.node_id}/heartbeat", json={"usage": usage}
+                    f"/v1/agent/nodes/{self.node_id}/heartbeat", json=Heartbeat(usage).to_json()
                 )
                 if r.status_code == 404:
                     await self._on_unknown_node()
@@ -320,7 +326,7 @@ class AgentDaemon:
                 log.info("heartbeat failed: %s", e)
             await asyncio.sleep(self.config.heartbeat_interval)
 
-    def _usage(self) -> dict[str, dict[str, float]]:
+    def _usage(self) -> dict[str, TaskUsage]:
         out = {}
         now = time.monotonic()
         for task_id in self.runtime.executor.running():
@@ -330,11 +336,11 @@ class AgentDaemon:
                 log.debug("no usage for %s: %s", task_id, e)
                 continue
             if u is not None:
-                out[task_id] = {
-                    "cpu_seconds": u.cpu_seconds,
-                    "rss_bytes": u.mem_rss_bytes,
-                    "disk_bytes": self.runtime.executor.disk_usage(task_id, now),
-                }
+                out[task_id] = TaskUsage(
+                    cpu_seconds=u.cpu_seconds,
+                    rss_bytes=u.mem_rss_bytes,
+                    disk_bytes=self.runtime.executor.disk_usage(task_id, now),
+                )
         return out
 
 

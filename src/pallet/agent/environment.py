@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pallet.agent.spec import TaskSpec
+from pallet.model import TaskSpec
 
 __all__ = ["PASSTHROUGH", "label_variables", "port_variables", "task_environment"]
 

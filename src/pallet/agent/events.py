@@ -8,14 +8,11 @@ passed, the master acknowledged a status). Instructions say what the shell must 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from pallet.agent.health import HealthRecord, record_from_json
-from pallet.agent.spec import TaskSpec
-from pallet.agent.status import Reason, TaskState
-from pallet.model import ValidationError
+from pallet.agent.status import TaskState
+from pallet.model import HealthResult, ReadinessResult, TaskSpec, TaskStatus, ValidationError
 
 __all__ = [
     "DesiredTasks",
@@ -26,6 +23,7 @@ __all__ = [
     "Kill",
     "KillTimeout",
     "Launch",
+    "ReadinessChanged",
     "SendStatus",
     "StatusAcked",
     "TaskExited",
@@ -115,12 +113,21 @@ class KillTimeout:
 
 @dataclass(frozen=True, slots=True)
 class HealthChanged:
-    """A running task's health checks reached new verdicts (one record per check, in the
+    """A running task's health checks reached new verdicts (one result per check, in the
     spec's order); ``healthy`` is Mesos' ``TaskStatus.healthy`` over all of them."""
 
     task_id: str
     healthy: bool | None
-    health: tuple[HealthRecord, ...]
+    health: tuple[HealthResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessChanged:
+    """A running task's readiness checks answered (one result per check, in the spec's
+    order); the task is ready once all of them are."""
+
+    task_id: str
+    readiness: tuple[ReadinessResult, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,7 @@ Event = (
     | TaskRecovered
     | KillTimeout
     | HealthChanged
+    | ReadinessChanged
     | StatusAcked
     | Tick
 )
@@ -178,54 +186,10 @@ class ForceKill:
 
 
 @dataclass(frozen=True, slots=True)
-class SendStatus:
-    """Tell the master that ``task_id`` reached ``state``. ``seq`` increases with every
-    state change of the task; the master stores by (task_id, seq) and acknowledges, and
-    the update is sent again until it does. A health report is a RUNNING status with
-    ``healthy`` and ``health`` set (a seq of its own, as Mesos sends a new TaskStatus)."""
-
-    task_id: str
-    state: TaskState
-    seq: int
-    reason: Reason | None = None
-    message: str = ""
-    exit_code: int | None = None
-    signal: int | None = None
-    healthy: bool | None = None
-    health: tuple[HealthRecord, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """The agent protocol's shape of the update (also how checkpoints keep it)."""
-        return {
-            "task_id": self.task_id,
-            "state": self.state.value,
-            "seq": self.seq,
-            "reason": self.reason.value if self.reason is not None else None,
-            "message": self.message,
-            "exit_code": self.exit_code,
-            "signal": self.signal,
-            "healthy": self.healthy,
-            "health": [h.to_json() for h in self.health] if self.health else None,
-        }
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> SendStatus:
-        """The update ``to_json`` wrote; KeyError, TypeError or ValueError when malformed."""
-        reason = doc.get("reason")
-        seq = doc["seq"]
-        if not isinstance(seq, int) or isinstance(seq, bool):
-            raise ValueError(f"seq must be an integer, not {seq!r}")
-        return cls(
-            task_id=str(doc["task_id"]),
-            state=TaskState(doc["state"]),
-            seq=seq,
-            reason=Reason(reason) if reason is not None else None,
-            message=str(doc.get("message", "")),
-            exit_code=doc.get("exit_code"),
-            signal=doc.get("signal"),
-            healthy=doc.get("healthy"),
-            health=tuple(record_from_json(h) for h in doc.get("health") or ()),
-        )
+class SendStatus(TaskStatus):
+    """Send this ``TaskStatus`` to the master (and again, with backoff, until it is
+    acknowledged). A health or readiness report is a RUNNING status of its own seq, as
+    Mesos sends a new TaskStatus for a health change."""
 
 
 Instruction = Launch | Kill | ForceKill | SendStatus

@@ -35,8 +35,7 @@ from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.procfs import read_start_time
-from pallet.agent.spec import TaskSpec, check_task_id
-from pallet.model import PalletError
+from pallet.model import PalletError, TaskSpec, check_task_id
 
 __all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit", "gated"]
 

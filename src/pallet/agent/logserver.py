@@ -18,8 +18,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pallet.agent.logs import LogChunk, LogNotFound
-from pallet.agent.spec import check_task_id
-from pallet.model import ValidationError
+from pallet.model import ValidationError, check_task_id
 
 __all__ = ["LogServer"]
 

@@ -17,12 +17,12 @@ number with the status updates the master had not acknowledged when it was writt
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.agent.events import SendStatus
-from pallet.agent.spec import TaskSpec
 from pallet.agent.status import TaskState
+from pallet.model import TaskSpec
 
 __all__ = [
     "CHECKPOINT_VERSION",
@@ -165,13 +165,10 @@ def _why_not_alive(cp: Checkpoint, facts: ProcessFacts) -> str | None:
 
 def encode_checkpoint(cp: Checkpoint) -> dict[str, Any]:
     """The JSON document of a checkpoint."""
-    spec = asdict(cp.spec)
-    spec["env"] = dict(cp.spec.env)
-    spec["labels"] = dict(cp.spec.labels)
     return {
         "version": CHECKPOINT_VERSION,
         "task_id": cp.task_id,
-        "spec": spec,
+        "spec": cp.spec.to_json(),
         "pid": cp.pid,
         "start_time": cp.start_time,
         "boot_id": cp.boot_id,
@@ -190,10 +187,7 @@ def decode_checkpoint(doc: Any) -> Checkpoint:
             raise ValueError("not a JSON object")
         if doc.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"unknown version {doc.get('version')!r}")
-        spec_doc = dict(doc["spec"])
-        for key in ("args", "ports", "port_names"):
-            spec_doc[key] = tuple(spec_doc.get(key, ()))
-        spec = TaskSpec(**spec_doc)
+        spec = TaskSpec.from_json(doc["spec"], "/spec")
         if spec.task_id != doc["task_id"]:
             raise ValueError(f"task id {doc['task_id']!r} differs from the spec's")
         cp = Checkpoint(

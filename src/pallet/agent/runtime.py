@@ -49,9 +49,9 @@ from pallet.agent.isolation import Usage
 from pallet.agent.logs import LogChunk, LogStream, afollow_log, follow_log, read_log
 from pallet.agent.procfs import read_boot_id, read_start_time
 from pallet.agent.recovery import Checkpoint, ProcessFacts, RecoveryPlan, plan_recovery
-from pallet.agent.spec import TaskSpec
 from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
 from pallet.agent.status import TaskState
+from pallet.model import TaskSpec
 
 __all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
 
@@ -110,8 +110,8 @@ class TaskRuntime:
         self.publish: Callable[[list[SendStatus]], None] | None = None
         """Where statuses go before ``handle`` returns, in long batches (thread-safe)."""
         self._checked: dict[str, TaskSpec] = {}
-        """Running tasks with health checks; replaced, never changed in place, so that
-        ``health_checked`` reads it without the lock."""
+        """Running tasks with health or readiness checks; replaced, never changed in
+        place, so that ``health_checked`` reads it without the lock."""
         self.recovery = RecoveryReport()
 
     # ------------------------------------------------------------ recovery
@@ -255,7 +255,8 @@ class TaskRuntime:
         for tid in task_ids:
             view = self._machine.task(tid)
             wanted = view is not None and view.state is TaskState.RUNNING
-            if wanted and view is not None and view.spec.health_checks:
+            checks = view is not None and (view.spec.health_checks or view.spec.readiness_checks)
+            if wanted and checks and view is not None:
                 if tid not in checked:
                     checked = {**checked, tid: view.spec}
             elif tid in checked:
@@ -263,8 +264,9 @@ class TaskRuntime:
         self._checked = checked
 
     def health_checked(self) -> dict[str, TaskSpec]:
-        """The running tasks that have health checks, read without taking the lock: the
-        agent's event loop asks often, and must not wait behind a batch of launches."""
+        """The running tasks that have health or readiness checks, read without taking
+        the lock: the agent's event loop asks often, and must not wait behind a batch of
+        launches."""
         return self._checked
 
     def _checkpoint(self, task_ids: Iterable[str]) -> None:

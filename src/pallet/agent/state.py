@@ -28,6 +28,7 @@ from pallet.agent.events import (
     Kill,
     KillTimeout,
     Launch,
+    ReadinessChanged,
     SendStatus,
     StatusAcked,
     TaskExited,
@@ -37,9 +38,8 @@ from pallet.agent.events import (
     TaskVanished,
     Tick,
 )
-from pallet.agent.spec import TaskSpec
 from pallet.agent.status import TRANSITIONS, Reason, TaskState
-from pallet.model import PalletError
+from pallet.model import PalletError, TaskSpec
 
 __all__ = ["AgentStateMachine", "InvalidTransition", "RetryPolicy", "TaskView"]
 
@@ -136,6 +136,7 @@ class AgentStateMachine:
             TaskRecovered: self._on_recovered,
             KillTimeout: self._on_kill_timeout,
             HealthChanged: self._on_health,
+            ReadinessChanged: self._on_readiness,
             StatusAcked: self._on_acked,
             Tick: self._on_tick,
         }
@@ -351,6 +352,15 @@ class AgentStateMachine:
             healthy=event.healthy,
             health=event.health,
         )
+        return [self._send(task, update)]
+
+    def _on_readiness(self, event: ReadinessChanged) -> list[Instruction]:
+        """Readiness, like health, is news about a running task with a seq of its own."""
+        task = self._tasks.get(event.task_id)
+        if task is None or task.state is not _S.RUNNING:
+            return []
+        task.seq += 1
+        update = SendStatus(task.spec.task_id, _S.RUNNING, task.seq, readiness=event.readiness)
         return [self._send(task, update)]
 
     def _on_acked(self, event: StatusAcked) -> list[Instruction]:

@@ -17,21 +17,9 @@ master-side states are never reported by the agent.
 
 from __future__ import annotations
 
-import enum
-
-from pallet.model.task import TERMINAL, TaskState
+from pallet.model.task import TERMINAL, Reason, TaskState
 
 __all__ = ["TERMINAL", "TRANSITIONS", "Reason", "TaskState", "is_legal"]
-
-
-class Reason(enum.StrEnum):
-    """Why a task changed state; values are Mesos' ``TaskStatus.Reason`` names."""
-
-    COMMAND_EXECUTOR_FAILED = "REASON_COMMAND_EXECUTOR_FAILED"
-    CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
-    CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
-    EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
-    TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
 
 
 _S = TaskState

@@ -20,9 +20,11 @@ from pallet.api.marathon import (
     read_app,
     thaw,
 )
-from pallet.api.marathon.parts import HealthCheck
+from pallet.api.marathon.parts import HealthCheck, ReadinessCheck
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
+from pallet.model import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
+from pallet.model import HealthResult as ModelHealth
 
 __all__ = [
     "SpecCache",
@@ -32,6 +34,7 @@ __all__ = [
     "health_checks",
     "marathon_task",
     "moment",
+    "readiness_checks",
     "run_spec",
 ]
 
@@ -54,26 +57,46 @@ def check_runnable(spec: AppSpec) -> None:
         raise not_valid([Violation("/cmd", message)])
 
 
-def health_checks(spec: AppSpec) -> tuple[dict[str, Any], ...]:
+def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
     """The app's health checks as control stores them and agents run them; the port is
     still an index into the task's host ports (``launch_spec`` resolves it)."""
     out = []
     for frozen in spec.health_checks:
         check = HealthCheck.model_validate(thaw(frozen))
         out.append(
-            {
-                "protocol": check.protocol,
-                "port_index": check.port_index,
-                "port": check.port,
-                "path": check.path or "/",
-                "command": check.command.value if check.command is not None else None,
-                "grace_period": float(check.grace_period_seconds),
-                "interval": float(check.interval_seconds),
-                "timeout": float(check.timeout_seconds),
-                "max_consecutive_failures": check.max_consecutive_failures,
-                "delay": float(check.delay_seconds),
-                "ignore_http1xx": bool(check.ignore_http1xx),
-            }
+            HealthCheckSpec(
+                protocol=CheckProtocol(check.protocol),
+                port_index=check.port_index,
+                port=check.port,
+                path=check.path or "/",
+                command=check.command.value if check.command is not None else None,
+                grace_period=float(check.grace_period_seconds),
+                interval=float(check.interval_seconds),
+                timeout=float(check.timeout_seconds),
+                max_consecutive_failures=check.max_consecutive_failures,
+                delay=float(check.delay_seconds),
+                ignore_http1xx=bool(check.ignore_http1xx),
+            )
+        )
+    return tuple(out)
+
+
+def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
+    """The app's readiness checks as agents probe them (the port still a name)."""
+    out = []
+    for frozen in spec.readiness_checks:
+        check = ReadinessCheck.model_validate(thaw(frozen))
+        out.append(
+            ReadinessCheckSpec(
+                name=check.name,
+                protocol=CheckProtocol(check.protocol),
+                path=check.path,
+                port_name=check.port_name,
+                interval=float(check.interval_seconds),
+                timeout=float(check.timeout_seconds),
+                status_codes=tuple(check.http_status_codes_for_ready or (200,)),
+                preserve_last_response=check.preserve_last_response,
+            )
         )
     return tuple(out)
 
@@ -108,6 +131,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
         minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
         maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
         health_checks=health_checks(spec),
+        readiness_checks=readiness_checks(spec),
     )
 
 
@@ -179,16 +203,15 @@ def marathon_task(task: ControlTask, service_ports: tuple[int, ...] = ()) -> Tas
     )
 
 
-def _health(doc: dict[str, Any]) -> HealthResult:
-    def when(key: str) -> datetime | None:
-        value = doc.get(key)
-        return None if value is None else epoch(float(value))
+def _health(result: ModelHealth) -> HealthResult:
+    def when(value: float | None) -> datetime | None:
+        return None if value is None else epoch(value)
 
     return HealthResult(
-        alive=bool(doc.get("alive")),
-        consecutive_failures=int(doc.get("consecutive_failures") or 0),
-        first_success=when("first_success"),
-        last_success=when("last_success"),
-        last_failure=when("last_failure"),
-        last_failure_cause=doc.get("last_failure_cause"),
+        alive=result.alive,
+        consecutive_failures=result.consecutive_failures,
+        first_success=when(result.first_success),
+        last_success=when(result.last_success),
+        last_failure=when(result.last_failure),
+        last_failure_cause=result.last_failure_cause,
     )

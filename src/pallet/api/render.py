@@ -21,6 +21,7 @@ from pallet.api.marathon import (
     MesosTaskState,
     QueueDelay,
     QueueItem,
+    ReadinessCheckResult,
     TaskCounts,
     TaskRecord,
     app_json,
@@ -108,8 +109,9 @@ class Renderer:
         )
         failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
         with_tasks = AppEmbed.TASKS in embeds
+        readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
         key = None
-        if not with_tasks:
+        if not with_tasks and readiness is None:
             stamp = failure["timestamp"] if failure else None
             key = (
                 app.id,
@@ -134,6 +136,7 @@ class Renderer:
             deployments=deployments,
             tasks=self.task_json_records(app) if with_tasks else None,
             last_task_failure=failure,
+            readiness=readiness,
         )
         if key is not None:
             if len(self._apps) > 50_000:
@@ -170,11 +173,43 @@ class Renderer:
             self._lists[(key, gzipped)] = body
         return body
 
+    def readiness(self, app: AppRecord) -> list[ReadinessCheckResult]:
+        """The readiness of the app's tasks of its current config that have readiness
+        checks (Marathon's ``readinessCheckResults``): one result per check per task,
+        not ready until the agent's first answer."""
+        out = []
+        for t in self.tasks_of(app):
+            if t.config_version != app.config_version or not t.live:
+                continue
+            known = {r.name: r for r in t.readiness}
+            for check in t.launch.readiness_checks:
+                r = known.get(check.name)
+                last = r.last_response if r is not None else None
+                out.append(
+                    ReadinessCheckResult(
+                        name=check.name,
+                        task_id=t.id,
+                        ready=r is not None and r.ready,
+                        last_response=(
+                            None
+                            if last is None
+                            else {
+                                "status": last.status,
+                                "contentType": last.content_type,
+                                "body": last.body,
+                            }
+                        ),
+                    )
+                )
+        return out
+
     # ------------------------------------------------------------ deployments and queue
 
     def deployment_model(self, d: DeploymentRecord) -> Deployment:
         steps = [[(ActionName(a), d.app_id) for a in step] for step in d.steps]
-        return Deployment.running(d.id, moment(d.version), steps, d.current_step)
+        app = self.state.apps.get(d.app_id)
+        readiness = {d.app_id: self.readiness(app)} if app is not None else {}
+        return Deployment.running(d.id, moment(d.version), steps, d.current_step, readiness)
 
     def deployments(self) -> list[dict[str, Any]]:
         items = sorted(self.state.deployments.values(), key=lambda d: (d.started_at, d.id))

@@ -30,6 +30,7 @@ from pallet.api.marathon import (
     Group,
     HealthStatusChangedEvent,
     MarathonEvent,
+    ReadinessCheckResultEvent,
     StatusUpdateEvent,
     UnhealthyInstanceKillEvent,
     info_json,
@@ -44,6 +45,7 @@ from pallet.control import (
     DeploymentRecord,
     HealthChanged,
     HealthCheckFailed,
+    ReadinessChanged,
     TaskChanged,
     UnhealthyKilled,
 )
@@ -130,6 +132,24 @@ def marathon_event(ctx: ApiContext, event: object) -> MarathonEvent | None:
         return DeploymentFailedEvent(timestamp=when, id=d.id, plan=plan, reason=event.reason)
     if isinstance(event, HealthChanged | HealthCheckFailed | UnhealthyKilled):
         return _health_event(ctx, event)
+    if isinstance(event, ReadinessChanged):
+        t = event.task
+        r = t.readiness[event.index]
+        last = r.last_response
+        return ReadinessCheckResultEvent(
+            timestamp=epoch(event.timestamp),
+            app_id=t.app_id,
+            task_id=t.id,
+            version=moment(t.version),
+            readiness_check_result={
+                "name": r.name,
+                "taskId": t.id,
+                "ready": r.ready,
+                "lastResponse": None
+                if last is None
+                else {"status": last.status, "contentType": last.content_type, "body": last.body},
+            },
+        )
     if isinstance(event, AppTerminated):
         return AppTerminatedEvent(timestamp=epoch(event.timestamp), app_id=event.app.id)
     return None
@@ -155,9 +175,9 @@ def _health_event(
         return FailedHealthCheckEvent(
             timestamp=when, app_id=t.app_id, health_check=dict(check), task_id=t.id
         )
-    result = t.health[event.index] if event.index < len(t.health) else {}
-    failures = result.get("consecutive_failures", 0)
-    cause = result.get("last_failure_cause") or "no cause given"
+    result = t.health[event.index] if event.index < len(t.health) else None
+    failures = result.consecutive_failures if result is not None else 0
+    cause = (result.last_failure_cause if result is not None else None) or "no cause given"
     return UnhealthyInstanceKillEvent(
         timestamp=when,
         app_id=t.app_id,

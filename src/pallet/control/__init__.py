@@ -4,7 +4,7 @@
 changes the cluster only through ``Control.apps`` and ``Control.nodes``.
 """
 
-from pallet.control.applier import Applier, StatusUpdate
+from pallet.control.applier import Applier
 from pallet.control.apps import AppService, Change
 from pallet.control.bus import (
     AppTerminated,
@@ -12,6 +12,7 @@ from pallet.control.bus import (
     EventBus,
     HealthChanged,
     HealthCheckFailed,
+    ReadinessChanged,
     Subscription,
     TaskChanged,
     UnhealthyKilled,
@@ -27,7 +28,7 @@ from pallet.control.errors import (
     NodeNotFound,
     TaskNotFound,
 )
-from pallet.control.nodes import NodeService, TaskUsage
+from pallet.control.nodes import NodeService
 from pallet.control.preview import Preview, preview
 from pallet.control.reconcile import AppDecision, backoff_after_failure, reconcile_app
 from pallet.control.records import (
@@ -75,16 +76,15 @@ __all__ = [
     "NodeService",
     "Preview",
     "QueueEntry",
+    "ReadinessChanged",
     "RunSpec",
     "SchedulingWorker",
-    "StatusUpdate",
     "Subscription",
     "TaskChanged",
     "TaskGoal",
     "TaskNotFound",
     "TaskRecord",
     "TaskState",
-    "TaskUsage",
     "UnhealthyKilled",
     "backoff_after_failure",
     "iso",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pallet.control.applier_nodes import NodeDecisions
@@ -20,6 +19,7 @@ from pallet.control.bus import (
     EventBus,
     HealthChanged,
     HealthCheckFailed,
+    ReadinessChanged,
     TaskChanged,
     UnhealthyKilled,
 )
@@ -34,10 +34,10 @@ from pallet.control.records import (
 )
 from pallet.control.state import ClusterState
 from pallet.core import check_placement
-from pallet.model import NodeState, Placement, Plan
+from pallet.model import NodeState, Placement, Plan, TaskStatus
 from pallet.store import MAX_TXN_OPS, Delete, Op, Put, Store
 
-__all__ = ["Applier", "StatusUpdate"]
+__all__ = ["Applier"]
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +53,6 @@ _FAILURES = frozenset(
         TaskState.KILLED,
     }
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """One status an agent reports; stored by (task id, seq), acknowledged the same way."""
-
-    task_id: str
-    state: TaskState
-    seq: int
-    reason: str | None = None
-    message: str = ""
-    exit_code: int | None = None
-    signal: int | None = None
-    healthy: bool | None = None
-    health: tuple[dict[str, Any], ...] | None = None
-    """A health report (Mesos' ``healthy`` plus one Marathon ``Health`` per check);
-    None: this update says nothing about health."""
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -180,7 +163,7 @@ class Applier(NodeDecisions):
     # ------------------------------------------------------------ statuses
 
     async def apply_statuses(
-        self, node_id: str, updates: Sequence[StatusUpdate]
+        self, node_id: str, updates: Sequence[TaskStatus]
     ) -> list[tuple[str, int]]:
         """Store what is new, idempotently by (task id, seq); return every (task id, seq)
         to acknowledge (all of them: stale and unknown ones need no retry either)."""
@@ -190,7 +173,7 @@ class Applier(NodeDecisions):
         self.kick()
         return [(u.task_id, u.seq) for u in updates]
 
-    async def _apply_status_chunk(self, node_id: str, updates: Sequence[StatusUpdate]) -> None:
+    async def _apply_status_chunk(self, node_id: str, updates: Sequence[TaskStatus]) -> None:
         now = self.clock()
         changes: dict[str, tuple[TaskRecord, TaskRecord | None]] = {}
         backoff: dict[str, BackoffRecord] = {}
@@ -225,16 +208,21 @@ class Applier(NodeDecisions):
                 self.state.drop_task(new.id, revision)
             else:
                 self.state.put_task(new, revision)
-            if new.state is not old.state or new.health == old.health:
+            if new.state is not old.state or (
+                new.health == old.health and new.readiness == old.readiness
+            ):
                 self.bus.publish(TaskChanged(new, old.state, now))
             self._publish_health(old, new, now)
+            for i, r in enumerate(new.readiness):
+                if i >= len(old.readiness) or old.readiness[i] != r:
+                    self.bus.publish(ReadinessChanged(new, i, now))
 
     def _publish_health(self, old: TaskRecord, new: TaskRecord, now: float) -> None:
         if new.health == old.health:
             return
-        before = [h.get("consecutive_failures", 0) for h in old.health]
+        before = [h.consecutive_failures for h in old.health]
         for i, h in enumerate(new.health):
-            if h.get("consecutive_failures", 0) > (before[i] if i < len(before) else 0):
+            if h.consecutive_failures > (before[i] if i < len(before) else 0):
                 self.bus.publish(HealthCheckFailed(new, i, now))
         alive = new.healthy is True
         if new.healthy is not None and (old.healthy is True) != alive:
@@ -243,7 +231,7 @@ class Applier(NodeDecisions):
             index = new.failed_check()
             self.bus.publish(UnhealthyKilled(new, index or 0, now))
 
-    def _updated(self, task: TaskRecord, u: StatusUpdate, now: float) -> TaskRecord:
+    def _updated(self, task: TaskRecord, u: TaskStatus, now: float) -> TaskRecord:
         state = u.state
         goal = task.goal
         if task.state is TaskState.UNREACHABLE and task.replaced and not state.is_terminal:
@@ -257,11 +245,12 @@ class Applier(NodeDecisions):
             goal=goal,
             started_at=started,
             message=u.message,
-            reason=u.reason,
             exit_code=u.exit_code,
             signal=u.signal,
             unreachable_since=None,
-            **({} if u.health is None else {"healthy": u.healthy, "health": tuple(u.health)}),
+            reason=None if u.reason is None else u.reason.value,
+            **({} if u.health is None else {"healthy": u.healthy, "health": u.health}),
+            **({} if u.readiness is None else {"readiness": u.readiness}),
         )
 
     def _note_end(self, task: TaskRecord, now: float, backoff: dict[str, BackoffRecord]) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "EventBus",
     "HealthChanged",
     "HealthCheckFailed",
+    "ReadinessChanged",
     "Subscription",
     "TaskChanged",
     "UnhealthyKilled",
@@ -56,6 +57,15 @@ class HealthCheckFailed:
 class UnhealthyKilled:
     """A task reached ``maxConsecutiveFailures`` of check ``index`` and is being killed
     (``unhealthy_instance_kill_event``)."""
+
+    task: TaskRecord
+    index: int
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReadinessChanged:
+    """Readiness check ``index`` of a task answered differently (``readiness_check_result``)."""
 
     task: TaskRecord
     index: int

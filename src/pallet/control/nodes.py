@@ -12,20 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
-from pallet.control.applier import Applier, StatusUpdate
+from pallet.control.applier import Applier
 from pallet.control.errors import NodeNotFound
 from pallet.control.records import NodeRecord
 from pallet.control.state import ClusterState
-from pallet.model import Node, NodeState
+from pallet.model import Node, NodeState, TaskSpec, TaskStatus, TaskUsage
 
-__all__ = ["NodeService", "TaskUsage"]
+__all__ = ["NodeService"]
 
 log = logging.getLogger(__name__)
-
-TaskUsage = tuple[float, int, int]
-"""(CPU seconds so far, resident memory bytes, sandbox bytes on disk) of one task."""
 
 
 class NodeService:
@@ -78,13 +74,13 @@ class NodeService:
         rss = 0
         disk = 0
         samples = {}
-        for task_id, (cpu_seconds, rss_bytes, disk_bytes) in usage.items():
-            rss += int(rss_bytes)
-            disk += int(disk_bytes)
-            samples[task_id] = (float(cpu_seconds), now)
+        for task_id, u in usage.items():
+            rss += u.rss_bytes
+            disk += u.disk_bytes
+            samples[task_id] = (u.cpu_seconds, now)
             before = live.cpu_seconds.get(task_id)
             if before is not None and now > before[1]:
-                rate += max(0.0, cpu_seconds - before[0]) / (now - before[1])
+                rate += max(0.0, u.cpu_seconds - before[0]) / (now - before[1])
         live.cpu_seconds = samples
         live.cpu_rate = rate
         live.rss_bytes = rss
@@ -102,16 +98,12 @@ class NodeService:
         await self.applier.node_draining(node_id)
         return self.state.nodes[node_id].state
 
-    async def statuses(
-        self, node_id: str, updates: Sequence[StatusUpdate]
-    ) -> list[tuple[str, int]]:
+    async def statuses(self, node_id: str, updates: Sequence[TaskStatus]) -> list[tuple[str, int]]:
         self._known(node_id)
         return await self.applier.apply_statuses(node_id, updates)
 
-    async def desired(
-        self, node_id: str, after: int, timeout: float
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """The node's desired task set (the agent's ``TaskSpec`` fields) once its revision
+    async def desired(self, node_id: str, after: int, timeout: float) -> tuple[int, list[TaskSpec]]:
+        """The node's desired task set once its revision
         is past ``after`` or ``timeout`` seconds have passed."""
         self._known(node_id)
         await self.state.wait_desired(node_id, after, timeout)

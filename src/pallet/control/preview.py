@@ -20,7 +20,7 @@ from pallet.control.reconcile import reconcile_app
 from pallet.control.records import AppRecord, TaskGoal, TaskRecord, TaskState
 from pallet.control.state import ClusterState
 from pallet.core import Policy, schedule
-from pallet.model import Placement
+from pallet.model import Placement, ReadinessResult
 
 __all__ = ["Preview", "preview"]
 
@@ -44,6 +44,7 @@ class Preview:
 
 def _new_task(state: ClusterState, app: AppRecord, p: Placement, now: float) -> TaskRecord:
     node = state.nodes[p.node_id]
+    launch = app.run.launch_spec(p.request_id, app.id, app.version, p.ports)
     return TaskRecord(
         id=p.request_id,
         app_id=app.id,
@@ -57,9 +58,11 @@ def _new_task(state: ClusterState, app: AppRecord, p: Placement, now: float) -> 
         gpus=p.gpus,
         staged_at=now,
         started_at=now,
-        launch={},
+        launch=launch,
         state=TaskState.RUNNING,
         role=app.run.role,
+        healthy=True,  # as if it became ready at once: the preview plays the whole rollout
+        readiness=tuple(ReadinessResult(c.name, True) for c in launch.readiness_checks),
     )
 
 

@@ -14,11 +14,16 @@ from typing import Any
 
 from pallet.model import (
     Constraint,
+    HealthCheckSpec,
+    HealthResult,
     Node,
     NodeState,
     Placement,
     PlacementRequest,
+    ReadinessCheckSpec,
+    ReadinessResult,
     Resources,
+    TaskSpec,
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
@@ -81,8 +86,10 @@ class RunSpec:
     unreachable_expunge_after: float = 0.0
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
-    health_checks: tuple[dict[str, Any], ...] = ()
-    """Marathon's checks in the agent's shape, ``port_index`` not yet resolved."""
+    health_checks: tuple[HealthCheckSpec, ...] = ()
+    """``port_index`` not yet resolved to a host port."""
+    readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
+    """``port_name`` not yet resolved to a host port."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -91,7 +98,8 @@ class RunSpec:
         doc["host_ports"] = list(self.host_ports)
         doc["port_names"] = list(self.port_names)
         doc["args"] = list(self.args)
-        doc["health_checks"] = [dict(c) for c in self.health_checks]
+        doc["health_checks"] = [c.to_json() for c in self.health_checks]
+        doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
         return doc
 
     @classmethod
@@ -99,41 +107,40 @@ class RunSpec:
         d = dict(doc)
         d["resources"] = Resources(*d["resources"])
         d["constraints"] = parse_constraints(d.get("constraints") or [])
-        for name in ("host_ports", "port_names", "args", "health_checks"):
+        for name in ("host_ports", "port_names", "args"):
             d[name] = tuple(d.get(name) or ())
+        d["health_checks"] = tuple(
+            HealthCheckSpec.from_json(c) for c in d.get("health_checks") or ()
+        )
+        d["readiness_checks"] = tuple(
+            ReadinessCheckSpec.from_json(c) for c in d.get("readiness_checks") or ()
+        )
         return cls(**d)
 
     def launch_spec(
         self, task_id: str, app_id: str, version: str, ports: tuple[int, ...]
-    ) -> dict[str, Any]:
-        """The agent's ``TaskSpec`` fields for one placed instance."""
+    ) -> TaskSpec:
+        """What the agent runs for one placed instance, checks bound to its host ports."""
         r = self.resources
-        return {
-            "task_id": task_id,
-            "app_id": app_id,
-            "app_version": version,
-            "cmd": self.cmd,
-            "args": list(self.args),
-            "env": dict(self.env),
-            "cpus": max(1, r.cpu),
-            "mem": max(1, r.mem),
-            "disk": r.disk,
-            "gpus": r.gpu,
-            "ports": list(ports),
-            "port_names": list(self.port_names[: len(ports)]),
-            "kill_grace_seconds": self.kill_grace_seconds,
-            "labels": dict(self.labels),
-            "health_checks": [_resolved(c, ports) for c in self.health_checks],
-        }
-
-
-def _resolved(check: dict[str, Any], ports: tuple[int, ...]) -> dict[str, Any]:
-    """A check with its port: the task's host port at ``port_index``, else ``port``."""
-    doc = {k: v for k, v in check.items() if k != "port_index"}
-    index = check.get("port_index")
-    if index is not None and 0 <= index < len(ports):
-        doc["port"] = ports[index]
-    return doc
+        names = self.port_names[: len(ports)]
+        return TaskSpec(
+            task_id=task_id,
+            app_id=app_id,
+            app_version=version,
+            cmd=self.cmd,
+            args=self.args,
+            env=dict(self.env),
+            cpus=max(1, r.cpu),
+            mem=max(1, r.mem),
+            disk=r.disk,
+            gpus=r.gpu,
+            ports=ports,
+            port_names=names,
+            kill_grace_seconds=self.kill_grace_seconds,
+            labels=dict(self.labels),
+            health_checks=tuple(c.resolved(ports) for c in self.health_checks),
+            readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +209,7 @@ class TaskRecord:
     requested_ports: tuple[int, ...]
     gpus: tuple[tuple[int, int], ...]
     staged_at: float
-    launch: dict[str, Any]
+    launch: TaskSpec
     state: TaskState = TaskState.STAGING
     goal: TaskGoal = TaskGoal.RUN
     seq: int = 0
@@ -217,8 +224,10 @@ class TaskRecord:
     role: str = "*"
     healthy: bool | None = None
     """Mesos' ``TaskStatus.healthy``: None until every health check has a verdict."""
-    health: tuple[dict[str, Any], ...] = ()
+    health: tuple[HealthResult, ...] = ()
     """One result per health check (Marathon's ``Health``, times in epoch seconds)."""
+    readiness: tuple[ReadinessResult, ...] = ()
+    """One result per readiness check, once the agent has probed them."""
     killed_unhealthy: bool = False
     """Killed for failing its health checks: its end counts as a failure (backoff)."""
 
@@ -228,25 +237,30 @@ class TaskRecord:
 
     @property
     def has_health_checks(self) -> bool:
-        return bool(self.launch.get("health_checks"))
+        return bool(self.launch.health_checks)
 
     def failed_check(self) -> int | None:
         """The first health check whose consecutive failures reached its
         ``max_consecutive_failures`` (Marathon kills the task then; 0 never kills)."""
-        checks = self.launch.get("health_checks") or ()
-        for i, (check, result) in enumerate(zip(checks, self.health, strict=False)):
-            limit = int(check.get("max_consecutive_failures") or 0)
-            if 0 < limit <= int(result.get("consecutive_failures") or 0):
+        for i, (check, result) in enumerate(
+            zip(self.launch.health_checks, self.health, strict=False)
+        ):
+            if 0 < check.max_consecutive_failures <= result.consecutive_failures:
                 return i
         return None
 
     @property
     def ready(self) -> bool:
-        """RUNNING, and healthy when it has health checks (Marathon's rule for a task
-        that counts in a deployment)."""
+        """RUNNING, healthy when it has health checks, and past every readiness check
+        when it has them (Marathon's rule for a task that counts in a deployment)."""
         if self.state is not TaskState.RUNNING:
             return False
-        return self.healthy is True or not self.has_health_checks
+        if self.has_health_checks and self.healthy is not True:
+            return False
+        wanted = self.launch.readiness_checks
+        if not wanted:
+            return True
+        return len(self.readiness) == len(wanted) and all(r.ready for r in self.readiness)
 
     def placement(self) -> Placement:
         request = PlacementRequest(
@@ -263,7 +277,9 @@ class TaskRecord:
         doc["ports"] = list(self.ports)
         doc["requested_ports"] = list(self.requested_ports)
         doc["gpus"] = [list(g) for g in self.gpus]
-        doc["health"] = [dict(h) for h in self.health]
+        doc["launch"] = self.launch.to_json()
+        doc["health"] = [h.to_json() for h in self.health]
+        doc["readiness"] = [r.to_json() for r in self.readiness]
         return doc
 
     @classmethod
@@ -273,7 +289,9 @@ class TaskRecord:
         d["ports"] = tuple(d["ports"])
         d["requested_ports"] = tuple(d["requested_ports"])
         d["gpus"] = tuple(tuple(g) for g in d["gpus"])
-        d["health"] = tuple(d.get("health") or ())
+        d["launch"] = TaskSpec.from_json(d["launch"], "/launch")
+        d["health"] = tuple(HealthResult.from_json(h) for h in d.get("health") or ())
+        d["readiness"] = tuple(ReadinessResult.from_json(r) for r in d.get("readiness") or ())
         d["state"] = TaskState(d["state"])
         d["goal"] = TaskGoal(d["goal"])
         if d.get("state_before_unreachable"):

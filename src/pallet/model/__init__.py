@@ -1,19 +1,46 @@
-"""Pure data: resources, nodes, ports, constraints, placement requests and plans."""
+"""Pure data: resources, nodes, ports, constraints, placement requests, plans, and the
+master–agent messages."""
 
+from pallet.model.checks import (
+    CheckProtocol,
+    HealthCheckSpec,
+    HealthResult,
+    HttpResponse,
+    ReadinessCheckSpec,
+    ReadinessResult,
+)
 from pallet.model.constraints import Constraint, Operator, parse_constraints
 from pallet.model.errors import PalletError, PlanError, TraceError, ValidationError
+from pallet.model.messages import (
+    Acks,
+    DesiredSet,
+    Heartbeat,
+    Registration,
+    StatusBatch,
+    TaskSpec,
+    TaskStatus,
+    TaskUsage,
+    check_task_id,
+)
 from pallet.model.node import GPU_MILLI, Node, NodeState, field_value
 from pallet.model.plan import Placement, Plan, Unplaced
 from pallet.model.ports import PortRange, assign_ports, free_port_count, parse_port_ranges
 from pallet.model.request import PlacementRequest
 from pallet.model.resources import DIMENSIONS, Resources
-from pallet.model.task import TERMINAL, TaskState
+from pallet.model.task import TERMINAL, Reason, TaskState
 
 __all__ = [
     "DIMENSIONS",
     "GPU_MILLI",
     "TERMINAL",
+    "Acks",
+    "CheckProtocol",
     "Constraint",
+    "DesiredSet",
+    "HealthCheckSpec",
+    "HealthResult",
+    "Heartbeat",
+    "HttpResponse",
     "Node",
     "NodeState",
     "Operator",
@@ -23,12 +50,21 @@ __all__ = [
     "Plan",
     "PlanError",
     "PortRange",
+    "ReadinessCheckSpec",
+    "ReadinessResult",
+    "Reason",
+    "Registration",
     "Resources",
+    "StatusBatch",
+    "TaskSpec",
     "TaskState",
+    "TaskStatus",
+    "TaskUsage",
     "TraceError",
     "Unplaced",
     "ValidationError",
     "assign_ports",
+    "check_task_id",
     "field_value",
     "free_port_count",
     "parse_constraints",

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["TERMINAL", "TaskState"]
+__all__ = ["TERMINAL", "Reason", "TaskState"]
+
+
+class Reason(enum.StrEnum):
+    """Why a task changed state; values are Mesos' ``TaskStatus.Reason`` names."""
+
+    COMMAND_EXECUTOR_FAILED = "REASON_COMMAND_EXECUTOR_FAILED"
+    CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
+    CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
+    EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
+    TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
 
 
 class TaskState(enum.StrEnum):

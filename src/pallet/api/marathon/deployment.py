@@ -15,7 +15,7 @@ Shapes from ``deploymentPlan.raml``, ``deploymentAction.raml``,
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -93,9 +93,11 @@ class Deployment(MarathonModel):
         version: datetime,
         steps: Sequence[Sequence[tuple[ActionName, str]]],
         current_step: int,
+        readiness: Mapping[str, Sequence[ReadinessCheckResult]] | None = None,
     ) -> Deployment:
         """A deployment of apps from its steps (each a list of ``(action, app id)``),
-        ``current_step`` counting from 1 as Marathon does."""
+        ``current_step`` counting from 1 as Marathon does; ``readiness`` gives the
+        current actions' ``readinessCheckResults`` by app id."""
         if not 1 <= current_step <= max(1, len(steps)):
             raise ValueError(f"deployment {id}: step {current_step} of {len(steps)} does not exist")
         step_models = [
@@ -109,7 +111,14 @@ class Deployment(MarathonModel):
             version=version,
             affected_apps=affected,
             steps=step_models,
-            current_actions=[CurrentAction(action=a, app=app) for a, app in current],
+            current_actions=[
+                CurrentAction(
+                    action=a,
+                    app=app,
+                    readiness_check_results=list((readiness or {}).get(app, ())),
+                )
+                for a, app in current
+            ],
             current_step=current_step,
             total_steps=len(steps),
         )

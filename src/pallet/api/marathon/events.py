@@ -31,6 +31,7 @@ __all__ = [
     "HealthStatusChangedEvent",
     "InstanceChangedEvent",
     "MarathonEvent",
+    "ReadinessCheckResultEvent",
     "StatusUpdateEvent",
     "UnhealthyInstanceKillEvent",
     "sse_frame",
@@ -161,6 +162,18 @@ class UnhealthyInstanceKillEvent(MarathonEvent):
     reason: str
     host: str
     slave_id: str | None = None
+
+
+class ReadinessCheckResultEvent(MarathonEvent):
+    """A task's readiness check answered differently than before (Pallet's; Marathon
+    shows the same results only in ``/v2/deployments``)."""
+
+    type_name: ClassVar[str] = "readiness_check_result"
+    event_type: Literal["readiness_check_result"]
+    app_id: str
+    task_id: str
+    version: Timestamp
+    readiness_check_result: dict[str, Any]
 
 
 class EventStreamAttached(MarathonEvent):

@@ -1,0 +1,526 @@
+"""The master–agent protocol as typed messages, one JSON encoding each, used by both sides; pure.
+
+Mesos has one ``TaskInfo`` and one ``TaskStatus`` that master and agents share; so does
+Pallet::
+
+    agent ── Registration ──────────────▶ master     POST /v1/agent/register
+    agent ◀── DesiredSet (TaskSpec, ...) ── master   GET  /v1/agent/nodes/{id}/desired
+    agent ── StatusBatch (TaskStatus, ...) ▶ master  POST /v1/agent/nodes/{id}/status
+    agent ◀── Acks ──────────────────────── master
+    agent ── Heartbeat (TaskUsage, ...) ───▶ master  POST /v1/agent/nodes/{id}/heartbeat
+
+A launch is a task appearing in the desired set; a kill, its leaving it. ``from_json``
+checks every field and raises ``ValidationError`` naming it; unknown fields are refused,
+so a field one side sends and the other does not understand is an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpec, ReadinessResult
+from pallet.model.errors import ValidationError
+from pallet.model.node import Node, NodeState, node_from_json, node_to_json
+from pallet.model.resources import Resources
+from pallet.model.task import Reason, TaskState
+
+__all__ = [
+    "DEFAULT_KILL_GRACE_SECONDS",
+    "Acks",
+    "DesiredSet",
+    "Heartbeat",
+    "Registration",
+    "StatusBatch",
+    "TaskSpec",
+    "TaskStatus",
+    "TaskUsage",
+    "check_task_id",
+]
+
+DEFAULT_KILL_GRACE_SECONDS = 3.0
+"""Mesos' default kill grace period when the app sets none."""
+
+_TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$")
+_NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
+_ENV_NAME = re.compile(r"^[^=\x00]+$")
+_MAX_ITEMS = 100_000
+_MAX_TEXT = 10 * 1024 * 1024
+
+
+def check_task_id(task_id: object, field_path: str = "/taskId") -> str:
+    """Return ``task_id`` if it is safe as a directory and cgroup name, else raise.
+
+    Marathon's ids (``web.1c4f…`` or ``prod_web.instance-…``) pass; slashes, ``..``
+    and control characters do not."""
+    if not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+        raise ValidationError(
+            field_path,
+            f"task id {task_id!r} must be 1-200 characters of letters, digits, '_', '.', "
+            "':' or '-', not starting with '.', '-' or ':'",
+        )
+    return task_id
+
+
+# ---------------------------------------------------------------- reading helpers
+
+
+def _obj(raw: object, path: str, known: frozenset[str] | None = None) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise ValidationError(path or "/", "must be a JSON object")
+    if known is not None:
+        extra = sorted(set(raw) - known)
+        if extra:
+            raise ValidationError(f"{path}/{extra[0]}", "is not a field of this message")
+    return raw
+
+
+def _list(raw: object, path: str, limit: int = _MAX_ITEMS) -> list[Any]:
+    if not isinstance(raw, list | tuple):
+        raise ValidationError(path, "must be a list")
+    if len(raw) > limit:
+        raise ValidationError(path, f"must have at most {limit} items")
+    return list(raw)
+
+
+def _str(raw: object, path: str, limit: int = _MAX_TEXT) -> str:
+    if not isinstance(raw, str):
+        raise ValidationError(path, "must be a string")
+    if len(raw) > limit:
+        raise ValidationError(path, f"must be at most {limit} characters")
+    return raw
+
+
+def _int(raw: object, path: str, low: int, high: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValidationError(path, "must be an integer")
+    if not low <= raw <= high:
+        raise ValidationError(path, f"must be between {low} and {high}")
+    return raw
+
+
+def _float(raw: object, path: str, low: float, high: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ValidationError(path, "must be a number")
+    if not low <= raw <= high:
+        raise ValidationError(path, f"must be between {low:g} and {high:g}")
+    return float(raw)
+
+
+def _str_map(raw: object, path: str) -> dict[str, str]:
+    doc = _obj(raw, path)
+    for key, value in doc.items():
+        if not isinstance(value, str):
+            raise ValidationError(f"{path}/{key}", "must be a string")
+    return dict(doc)
+
+
+# ---------------------------------------------------------------- launch
+
+
+def _fields(cls: type) -> frozenset[str]:
+    return frozenset(getattr(cls, "__dataclass_fields__", ()))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task the master wants on a node: what to run, with what, and how to check it.
+
+    Exactly one of ``cmd`` (run with ``/bin/sh -c``) and ``args`` (run directly, the
+    first element looked up on ``PATH``) is set, as in Marathon. ``ports`` are the host
+    ports the scheduler assigned; ``port_names[i]`` names ``ports[i]`` (``""`` = none).
+    Checks carry the host port they probe. Specs hash by ``task_id``: the master never
+    gives two tasks one id.
+    """
+
+    task_id: str
+    app_id: str = ""
+    app_version: str = ""
+    cmd: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cpus: int = 100
+    mem: int = 32
+    disk: int = 0
+    gpus: int = 0
+    ports: tuple[int, ...] = ()
+    port_names: tuple[str, ...] = ()
+    kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
+    labels: Mapping[str, str] = field(default_factory=dict)
+    health_checks: tuple[HealthCheckSpec, ...] = ()
+    readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_task_id(self.task_id)
+        where = f"task {self.task_id}"
+        object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "ports", tuple(self.ports))
+        object.__setattr__(self, "port_names", tuple(self.port_names))
+        object.__setattr__(self, "env", dict(self.env))
+        object.__setattr__(self, "labels", dict(self.labels))
+        object.__setattr__(
+            self,
+            "health_checks",
+            tuple(
+                c if isinstance(c, HealthCheckSpec) else HealthCheckSpec.from_json(c)
+                for c in self.health_checks
+            ),
+        )
+        object.__setattr__(
+            self,
+            "readiness_checks",
+            tuple(
+                c if isinstance(c, ReadinessCheckSpec) else ReadinessCheckSpec.from_json(c)
+                for c in self.readiness_checks
+            ),
+        )
+        if (self.cmd is None) == (not self.args):
+            raise ValidationError("/cmd", f"{where}: set exactly one of cmd and args")
+        if self.cmd is not None and (not self.cmd.strip() or "\x00" in self.cmd):
+            raise ValidationError("/cmd", f"{where}: cmd must be a non-empty shell command")
+        for i, arg in enumerate(self.args):
+            if not isinstance(arg, str) or "\x00" in arg:
+                raise ValidationError(f"/args/{i}", f"{where}: arguments are strings without NUL")
+        if self.args and not self.args[0]:
+            raise ValidationError("/args/0", f"{where}: the program to run must not be empty")
+        for name, value in self.env.items():
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                raise ValidationError("/env", f"{where}: env name {name!r} is empty or has '='")
+            if not isinstance(value, str) or "\x00" in value:
+                raise ValidationError(f"/env/{name}", f"{where}: env values are strings")
+        for name, limit in (("cpus", 1), ("mem", 1), ("disk", 0), ("gpus", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < limit:
+                raise ValidationError(f"/{name}", f"{where}: {name} must be an integer >= {limit}")
+        for i, port in enumerate(self.ports):
+            if not isinstance(port, int) or not 0 < port <= 65535:
+                raise ValidationError(f"/ports/{i}", f"{where}: host port {port!r} not in 1-65535")
+        if len(self.port_names) > len(self.ports):
+            raise ValidationError(
+                "/portNames", f"{where}: {len(self.port_names)} names for {len(self.ports)} ports"
+            )
+        if not self.kill_grace_seconds >= 0:
+            raise ValidationError(
+                "/taskKillGracePeriodSeconds", f"{where}: the kill grace period must be >= 0"
+            )
+
+    def __hash__(self) -> int:
+        return hash(self.task_id)
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(self.cpus, self.mem, self.disk, self.gpus)
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The program and arguments to exec."""
+        if self.cmd is not None:
+            return ("/bin/sh", "-c", self.cmd)
+        return self.args
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "app_id": self.app_id,
+            "app_version": self.app_version,
+            "cmd": self.cmd,
+            "args": list(self.args),
+            "env": dict(self.env),
+            "cpus": self.cpus,
+            "mem": self.mem,
+            "disk": self.disk,
+            "gpus": self.gpus,
+            "ports": list(self.ports),
+            "port_names": list(self.port_names),
+            "kill_grace_seconds": self.kill_grace_seconds,
+            "labels": dict(self.labels),
+            "health_checks": [c.to_json() for c in self.health_checks],
+            "readiness_checks": [c.to_json() for c in self.readiness_checks],
+        }
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> TaskSpec:
+        doc = _obj(raw, path, _fields(cls))
+        cmd = doc.get("cmd")
+        return cls(
+            task_id=check_task_id(doc.get("task_id"), f"{path}/task_id"),
+            app_id=_str(doc.get("app_id", ""), f"{path}/app_id", 1000),
+            app_version=_str(doc.get("app_version", ""), f"{path}/app_version", 100),
+            cmd=None if cmd is None else _str(cmd, f"{path}/cmd"),
+            args=tuple(
+                _str(a, f"{path}/args/{i}") for i, a in enumerate(_list(doc.get("args", []), path))
+            ),
+            env=_str_map(doc.get("env", {}), f"{path}/env"),
+            cpus=_int(doc.get("cpus", 100), f"{path}/cpus", 1, 10**12),
+            mem=_int(doc.get("mem", 32), f"{path}/mem", 1, 10**12),
+            disk=_int(doc.get("disk", 0), f"{path}/disk", 0, 10**12),
+            gpus=_int(doc.get("gpus", 0), f"{path}/gpus", 0, 10**9),
+            ports=tuple(
+                _int(p, f"{path}/ports/{i}", 1, 65535)
+                for i, p in enumerate(_list(doc.get("ports", []), f"{path}/ports"))
+            ),
+            port_names=tuple(
+                _str(n, f"{path}/port_names/{i}", 255)
+                for i, n in enumerate(_list(doc.get("port_names", []), f"{path}/port_names"))
+            ),
+            kill_grace_seconds=_float(
+                doc.get("kill_grace_seconds", DEFAULT_KILL_GRACE_SECONDS),
+                f"{path}/kill_grace_seconds",
+                0.0,
+                1e9,
+            ),
+            labels=_str_map(doc.get("labels", {}), f"{path}/labels"),
+            health_checks=tuple(
+                HealthCheckSpec.from_json(c, f"{path}/health_checks/{i}")
+                for i, c in enumerate(_list(doc.get("health_checks", []), path, 64))
+            ),
+            readiness_checks=tuple(
+                ReadinessCheckSpec.from_json(c, f"{path}/readiness_checks/{i}")
+                for i, c in enumerate(_list(doc.get("readiness_checks", []), path, 64))
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSet:
+    """The complete set of tasks the master wants on one node now, at ``revision``."""
+
+    revision: int
+    tasks: tuple[TaskSpec, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "tasks": [t.to_json() for t in self.tasks]}
+
+    @classmethod
+    def from_json(cls, raw: object) -> DesiredSet:
+        doc = _obj(raw, "", frozenset({"revision", "tasks"}))
+        return cls(
+            revision=_int(doc.get("revision"), "/revision", 0, 2**63),
+            tasks=tuple(
+                TaskSpec.from_json(t, f"/tasks/{i}")
+                for i, t in enumerate(_list(doc.get("tasks", []), "/tasks"))
+            ),
+        )
+
+
+# ---------------------------------------------------------------- statuses
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """A task reached ``state`` (Mesos' ``TaskStatus``). ``seq`` rises with every update
+    of the task; the master stores by (task id, seq) and acknowledges, and the agent
+    sends it again until it does. ``health`` and ``readiness`` are None when this update
+    says nothing about them (a state change), else one result per check, in the
+    spec's order; ``healthy`` is Mesos' verdict over all health checks."""
+
+    task_id: str
+    state: TaskState
+    seq: int
+    reason: Reason | None = None
+    message: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    healthy: bool | None = None
+    health: tuple[HealthResult, ...] | None = None
+    readiness: tuple[ReadinessResult, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "state": self.state.value,
+            "seq": self.seq,
+            "reason": None if self.reason is None else self.reason.value,
+            "message": self.message,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "healthy": self.healthy,
+            "health": None if self.health is None else [h.to_json() for h in self.health],
+            "readiness": (
+                None if self.readiness is None else [r.to_json() for r in self.readiness]
+            ),
+        }
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> Self:
+        doc = _obj(raw, path, _fields(cls))
+        try:
+            state = TaskState(_str(doc.get("state"), f"{path}/state", 100))
+        except ValueError:
+            raise ValidationError(f"{path}/state", "is not a task state") from None
+        reason = doc.get("reason")
+        try:
+            reason = None if reason is None else Reason(reason)
+        except ValueError:
+            raise ValidationError(f"{path}/reason", "is not a known reason") from None
+        healthy = doc.get("healthy")
+        if healthy is not None and not isinstance(healthy, bool):
+            raise ValidationError(f"{path}/healthy", "must be true, false or null")
+        health = doc.get("health")
+        readiness = doc.get("readiness")
+        code, sig = doc.get("exit_code"), doc.get("signal")
+        return cls(
+            task_id=_str(doc.get("task_id"), f"{path}/task_id", 200),
+            state=state,
+            seq=_int(doc.get("seq"), f"{path}/seq", 1, 2**63),
+            reason=reason,
+            message=_str(doc.get("message", ""), f"{path}/message", 64 * 1024),
+            exit_code=None if code is None else _int(code, f"{path}/exit_code", -(2**31), 2**31),
+            signal=None if sig is None else _int(sig, f"{path}/signal", 0, 255),
+            healthy=healthy,
+            health=(
+                None
+                if health is None
+                else tuple(
+                    HealthResult.from_json(h, f"{path}/health/{i}")
+                    for i, h in enumerate(_list(health, f"{path}/health", 64))
+                )
+            ),
+            readiness=(
+                None
+                if readiness is None
+                else tuple(
+                    ReadinessResult.from_json(r, f"{path}/readiness/{i}")
+                    for i, r in enumerate(_list(readiness, f"{path}/readiness", 64))
+                )
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusBatch:
+    """Statuses an agent posts at once, in the order they happened."""
+
+    statuses: tuple[TaskStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"statuses": [s.to_json() for s in self.statuses]}
+
+    @classmethod
+    def from_json(cls, raw: object) -> StatusBatch:
+        doc = _obj(raw, "", frozenset({"statuses"}))
+        items = _list(doc.get("statuses"), "/statuses")
+        return cls(tuple(TaskStatus.from_json(s, f"/statuses/{i}") for i, s in enumerate(items)))
+
+
+@dataclass(frozen=True, slots=True)
+class Acks:
+    """What the master stored: every (task id, seq) it will never need again."""
+
+    acks: tuple[tuple[str, int], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"acks": [[t, s] for t, s in self.acks]}
+
+    @classmethod
+    def from_json(cls, raw: object) -> Acks:
+        doc = _obj(raw, "", frozenset({"acks"}))
+        out = []
+        for i, pair in enumerate(_list(doc.get("acks"), "/acks")):
+            item = _list(pair, f"/acks/{i}", 2)
+            if len(item) != 2:
+                raise ValidationError(f"/acks/{i}", "must be [task id, seq]")
+            out.append(
+                (_str(item[0], f"/acks/{i}/0", 200), _int(item[1], f"/acks/{i}/1", 1, 2**63))
+            )
+        return cls(tuple(out))
+
+
+# ---------------------------------------------------------------- nodes
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """An agent joining: its fingerprinted node, where it serves task logs, and the id of
+    its run (a new one means the tasks of the old run are gone)."""
+
+    node: Node
+    address: str = ""
+    boot_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": node_to_json(self.node), "address": self.address, "boot_id": self.boot_id}
+
+    @classmethod
+    def from_json(cls, raw: object) -> Registration:
+        doc = _obj(raw, "", frozenset({"node", "address", "boot_id"}))
+        node = _obj(
+            doc.get("node"),
+            "/node",
+            frozenset(
+                {"id", "hostname", "capacity", "gpu_count", "gpu_model", "ports", "attributes"}
+                | {"state"}
+            ),
+        )
+        node_id = node.get("id")
+        if not isinstance(node_id, str) or not _NODE_ID.match(node_id):
+            raise ValidationError("/node/id", "must be 1-200 letters, digits, '_', '.', ':', '-'")
+        hostname = _str(node.get("hostname"), "/node/hostname", 255)
+        if not hostname:
+            raise ValidationError("/node/hostname", "must not be empty")
+        capacity = _list(node.get("capacity"), "/node/capacity", 4)
+        if len(capacity) != 4:
+            raise ValidationError("/node/capacity", "must be [millicpus, MiB, MiB, milli-GPUs]")
+        for i, value in enumerate(capacity):
+            _int(value, f"/node/capacity/{i}", 0, 10**15)
+        _int(node.get("gpu_count", 0), "/node/gpu_count", 0, 10**6)
+        _str(node.get("gpu_model", ""), "/node/gpu_model", 255)
+        for i, r in enumerate(_list(node.get("ports", []), "/node/ports", 10_000)):
+            _str(r, f"/node/ports/{i}", 100)
+        _str_map(node.get("attributes", {}), "/node/attributes")
+        try:
+            parsed = node_from_json({**node, "state": NodeState.ACTIVE.value})
+        except ValidationError as e:
+            raise ValidationError("/node" + e.field, e.message) from None
+        except ValueError as e:
+            raise ValidationError("/node/ports", str(e)) from None
+        return cls(
+            node=parsed,
+            address=_str(doc.get("address", ""), "/address", 1000),
+            boot_id=_str(doc.get("boot_id", ""), "/boot_id", 200),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUsage:
+    """What one task used, as measured on its node."""
+
+    cpu_seconds: float = 0.0
+    rss_bytes: int = 0
+    disk_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cpu_seconds": self.cpu_seconds,
+            "rss_bytes": self.rss_bytes,
+            "disk_bytes": self.disk_bytes,
+        }
+
+    @classmethod
+    def from_json(cls, raw: object, path: str) -> TaskUsage:
+        doc = _obj(raw, path, _fields(cls))
+        return cls(
+            cpu_seconds=_float(doc.get("cpu_seconds", 0.0), f"{path}/cpu_seconds", 0.0, 1e15),
+            rss_bytes=_int(doc.get("rss_bytes", 0), f"{path}/rss_bytes", 0, 2**63),
+            disk_bytes=_int(doc.get("disk_bytes", 0), f"{path}/disk_bytes", 0, 2**63),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """An agent is alive; what each of its tasks used."""
+
+    usage: Mapping[str, TaskUsage] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"usage": {tid: u.to_json() for tid, u in self.usage.items()}}
+
+    @classmethod
+    def from_json(cls, raw: object) -> Heartbeat:
+        doc = _obj(raw, "", frozenset({"usage"}))
+        usage = _obj(doc.get("usage", {}), "/usage")
+        if len(usage) > _MAX_ITEMS:
+            raise ValidationError("/usage", f"must have at most {_MAX_ITEMS} tasks")
+        return cls({tid: TaskUsage.from_json(u, f"/usage/{tid}") for tid, u in usage.items()})
