@@ -22,7 +22,6 @@ from pallet.cli.client_opts import (
 )
 from pallet.cli.common import console, print_json
 from pallet.cli.render import age, details, listing, num, print_table, say, short, task_table
-from pallet.cli.waiting import wait_for_deployment
 from pallet.client import (
     ApiError,
     App,
@@ -80,6 +79,8 @@ def add(
             via = f" ({'deployment ' + deployment if deployment else 'no deployment'})"
             say(console, f"Created {created.id}: {created.instances} {noun}{via}")
         if wait:
+            from pallet.cli.waiting import wait_for_deployment  # a progress bar: on demand
+
             wait_for_deployment(
                 client,
                 created.id,
@@ -201,6 +202,8 @@ def _changed(
     if not json_out:
         say(console, f"{message} ({_deployment(ref)})")
     if wait:
+        from pallet.cli.waiting import wait_for_deployment  # a progress bar: on demand
+
         wait_for_deployment(
             client,
             aid,

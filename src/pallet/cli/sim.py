@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from pallet.cli.bench import compaction as bench_compaction
 from pallet.cli.bench import packing as bench_packing
-from pallet.cli.bench_compaction import compaction as bench_compaction
 from pallet.cli.common import console, parse_names, print_json, table
 from pallet.core.policies import POLICY_NAMES
 
