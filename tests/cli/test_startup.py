@@ -130,3 +130,41 @@ def test_bench_cli_times_the_commands_against_a_real_master() -> None:
     for c in doc["commands"]:
         assert c["heavy_imports"] == [], c
         assert c["top_imports_ms"], c
+
+
+def test_a_missing_sim_library_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a cluster-only install prints for `pallet bench packing`: the library and the
+    command that installs it, exit 2, no traceback."""
+    from pallet.cli import main as main_module
+
+    def import_fails(name: str) -> object:
+        raise ModuleNotFoundError("No module named 'highspy'", name="highspy")
+
+    monkeypatch.setattr(main_module.importlib, "import_module", import_fails)
+    monkeypatch.setattr(sys, "argv", ["pallet", "bench", "packing", "--seeds", "42"])
+    with pytest.raises(SystemExit) as exit_info:
+        main_module.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "pallet bench packing needs highspy" in err
+    assert "pip install 'pallet[sim]'" in err
+
+
+def test_a_stand_in_takes_the_real_commands_arguments() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from pallet.cli.extras import SimNotInstalled, command_settings, sim_stand_in
+
+    app = typer.Typer()
+    stand_in = sim_stand_in(ModuleNotFoundError(name="scipy.optimize"), "bench compaction")
+    app.command(name="compaction", **command_settings(stand_in))(stand_in)
+    app.command(name="other")(lambda: None)
+    result = CliRunner().invoke(app, ["compaction", "--workload", "azure-peak", "--json"])
+    assert isinstance(result.exception, SimNotInstalled)
+    assert "needs scipy" in str(result.exception)
+    with pytest.raises(ModuleNotFoundError):
+        sim_stand_in(ModuleNotFoundError(name="yaml"), "bench compaction")

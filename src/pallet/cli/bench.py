@@ -12,7 +12,7 @@ from pallet.cli.bench_cli import cli
 from pallet.cli.bench_cluster import api, e2e
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
-from pallet.cli.extras import sim_stand_in
+from pallet.cli.extras import command_settings, sim_stand_in
 from pallet.core.policies import POLICY_NAMES
 from pallet.sim.traces.openb import OPENB_WORKLOADS
 
@@ -34,7 +34,7 @@ _SEEDS = "42-51"
 needs no solver (a test checks that they agree)."""
 
 app.command()(throughput)
-app.command()(compaction)
+app.command(name="compaction", **command_settings(compaction))(compaction)
 app.command(name="e2e")(e2e)
 app.command(name="api")(api)
 app.command(name="cli")(cli)

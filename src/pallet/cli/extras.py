@@ -9,10 +9,17 @@ plots (``pip install pallet``); the simulator and the packing benchmarks need
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from pallet.model.errors import PalletError
 
-__all__ = ["SIM_LIBRARIES", "SimNotInstalled", "missing_sim_library", "sim_stand_in"]
+__all__ = [
+    "SIM_LIBRARIES",
+    "SimNotInstalled",
+    "command_settings",
+    "missing_sim_library",
+    "sim_stand_in",
+]
 
 SIM_LIBRARIES = frozenset({"scipy", "highspy", "matplotlib"})
 """Top-level modules that only the ``sim`` extra installs."""
@@ -43,7 +50,8 @@ def missing_sim_library(exc: BaseException) -> str | None:
 
 def sim_stand_in(exc: ModuleNotFoundError, command: str) -> Callable[[], None]:
     """A command to list in place of one whose module needs a missing ``sim`` library:
-    running it says what to install. Re-raises ``exc`` for any other missing module."""
+    running it, with any arguments, says what to install. Re-raises ``exc`` for any
+    other missing module. Register it with ``command_settings``."""
     library = missing_sim_library(exc)
     if library is None:
         raise exc
@@ -51,5 +59,17 @@ def sim_stand_in(exc: ModuleNotFoundError, command: str) -> Callable[[], None]:
     def needs_sim() -> None:
         raise SimNotInstalled(library, command)
 
-    needs_sim.__doc__ = f"(needs the sim extra: {INSTALL_HINT})"
+    needs_sim.__doc__ = f"Needs the sim extra: {INSTALL_HINT}."
+    needs_sim.stands_in = True  # type: ignore[attr-defined]
     return needs_sim
+
+
+def command_settings(command: Callable[..., None]) -> dict[str, Any]:
+    """Keyword arguments of ``typer.Typer.command`` for ``command``: a stand-in takes
+    whatever arguments the real command would, so that it can say what is missing."""
+    if getattr(command, "stands_in", False):
+        return {
+            "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
+            "add_help_option": False,
+        }
+    return {}
