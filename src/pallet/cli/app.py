@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pallet.cli.app_apply import apply, edit, versions
 from pallet.cli.appfile import AppFileError, load_app_file
 from pallet.cli.client_opts import (
     DEFAULT_MASTER,
@@ -296,3 +297,9 @@ def remove(
             removing=True,
             running_before=before,
         )
+
+
+# Changing apps from files (app_apply.py): listed after the commands above.
+app.command("apply")(apply)
+app.command("edit")(edit)
+app.command("versions")(versions)
