@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import typer
 
-__all__ = ["NOUNS", "Noun", "build", "main"]
+__all__ = ["NOUNS", "Noun", "build", "main", "run_one"]
 
 _HELP = "Pallet: a datacenter operating system that packs work onto machines."
 
@@ -114,12 +114,24 @@ def build(argv: Sequence[str]) -> typer.Typer:
 
 def main() -> None:
     """Run the CLI; user errors print one clear line and exit 2, never a traceback."""
+    _run(lambda: build(sys.argv[1:])(prog_name="pallet"))
+
+
+def run_one(command: Callable[..., None]) -> None:
+    """``python -m pallet.cli.<noun>`` (how ``pallet up`` starts its daemons): one
+    command, its errors printed as ``pallet`` prints them."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(command)
+    _run(app)
+
+
+def _run(call: Callable[[], object]) -> None:
     # httpx imports its own command line (click, rich's syntax highlighting, pygments) when
     # it can; Pallet never runs it, and without it every cluster command starts ~40 %
     # faster. A None entry makes that one import fail, which httpx expects and handles.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        build(sys.argv[1:])(prog_name="pallet")
+        call()
     except Exception as exc:
         # Imported here: `pallet version` and `pallet --help` need no model at all.
         from pallet.cli.extras import SimNotInstalled, missing_sim_library
