@@ -75,7 +75,15 @@ class LiveCluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
+def up_args() -> tuple[str, ...]:
+    """More ``pallet up`` options for a module's cluster (a module overrides this)."""
+    return ()
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, up_args: tuple[str, ...]
+) -> Iterator[LiveCluster]:
     state_dir = tmp_path_factory.mktemp("up")
     port = free_port()
     process = subprocess.Popen(
@@ -96,6 +104,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCluster]:
             str(HEARTBEAT),
             "--heartbeat-grace",
             str(GRACE),
+            *up_args,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from pallet.agent.fingerprint import parse_resources
+from pallet.master import up as up_module
+from pallet.master.restarts import FIRST_DELAY, MAX_DELAY, RestartPolicy
 from pallet.master.up import (
-    RESTART_LIMIT,
-    RESTART_WINDOW,
     Cluster,
     Member,
     UpConfig,
     agent_address,
+    agent_plans,
     local_share,
+    port_slices,
     supervise,
 )
 from pallet.model.net import is_loopback
@@ -62,27 +65,89 @@ def test_binding_beyond_loopback_is_noticed(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
 
-def _exited() -> subprocess.Popen[bytes]:
-    p = subprocess.Popen(["true"])
+def _exited(code: int = 1) -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(["sh", "-c", f"exit {code}"])
     p.wait()
     return p
 
 
-def test_a_process_that_keeps_exiting_stops_the_cluster(tmp_path: Path) -> None:
-    # Five restarts within the last minute: the sixth exit gives up, starting nothing.
-    member = Member("agent 0", ["agent"], tmp_path / "agent.log", _exited())
-    member.restarts = [100.0 + k for k in range(RESTART_LIMIT)]
-    cluster = Cluster(UpConfig(state_dir=tmp_path), _exited(), [member.process], "u", [member])
-    assert supervise(cluster, now=100.0 + RESTART_WINDOW - 1) is False
-    assert cluster.agents == [member.process]
+def _cluster(tmp_path: Path, member: Member, master: subprocess.Popen[bytes]) -> Cluster:
+    boss = Member("master", ["master"], tmp_path / "master.log", master)
+    plan = agent_plans(UpConfig(agents=1, state_dir=tmp_path), tmp_path)
+    return Cluster(UpConfig(agents=1, state_dir=tmp_path), "u", [boss, member], plan)
+
+
+def test_a_crash_looping_agent_is_started_again_later_and_nothing_else_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    monkeypatch.setattr(up_module, "_spawn", lambda args, log: started.append(args[0]) or _exited())
+    said: list[str] = []
+    with subprocess.Popen(["sleep", "30"]) as master:
+        try:
+            member = Member(
+                "agent 0", ["agent"], tmp_path / "agent.log", _exited(), RestartPolicy(0.0)
+            )
+            (tmp_path / "agent.log").write_text("starting\nerror: the disk is full\n")
+            cluster = _cluster(tmp_path, member, master)
+            # First exit: started again at once, saying why it exited.
+            supervise(cluster, 1.0, said.append)
+            assert started == ["agent"] and "error: the disk is full" in said[-1]
+            # Second exit soon after: it waits, and says for how long.
+            supervise(cluster, 2.0, said.append)
+            assert started == ["agent"] and "starting it again in 1 s" in said[-1]
+            supervise(cluster, 2.5, said.append)
+            assert started == ["agent"]
+            supervise(cluster, 3.1, said.append)
+            assert started == ["agent", "agent"]
+            doc = json.loads((tmp_path / "up.json").read_text())
+            assert doc["agents"][0]["exits_in_a_row"] == 2
+            assert master.poll() is None  # the master was never touched
+        finally:
+            master.kill()
 
 
 def test_running_processes_are_left_alone(tmp_path: Path) -> None:
     with subprocess.Popen(["sleep", "30"]) as p:
         try:
             member = Member("agent 0", ["agent"], tmp_path / "agent.log", p)
-            cluster = Cluster(UpConfig(state_dir=tmp_path), p, [p], "u", [member])
-            assert supervise(cluster, now=0.0) is True
-            assert member.restarts == []
+            cluster = _cluster(tmp_path, member, p)
+            said: list[str] = []
+            supervise(cluster, 0.0, said.append)
+            assert said == [] and not member.restarts.backing_off
         finally:
             p.kill()
+
+
+@pytest.mark.parametrize(
+    ("exits_at", "delays"),
+    [
+        # Exits a second apart: at once, then 1, 2, 4, 8, 16, 30 (capped), 30 s.
+        ([1, 2, 3, 4, 5, 6, 7, 8], [0, 1, 2, 4, 8, 16, 30, 30]),
+        # A run of over a minute forgives the earlier exits: at once again.
+        ([1, 2, 200], [0, 1, 0]),
+    ],
+)
+def test_restarts_back_off_and_a_long_run_is_forgiven(
+    exits_at: list[float], delays: list[float]
+) -> None:
+    policy = RestartPolicy(started_at=0.0)
+    got = []
+    for t in exits_at:
+        got.append(policy.exited(t))
+        assert policy.backing_off and policy.due(t + got[-1])
+        policy.started(t + got[-1])
+    assert got == delays
+    assert MAX_DELAY == 30.0 and FIRST_DELAY == 1.0
+
+
+def test_given_resources_replace_only_the_items_they_name() -> None:
+    share = parse_resources(local_share(2, 0, "gpus:1"))
+    whole = parse_resources(local_share(2, 0, None))
+    assert share["gpus"] == 1
+    assert share["cpus"] == whole["cpus"] and share["ports"] == whole["ports"]
+
+
+def test_port_slices_are_back_to_back() -> None:
+    assert port_slices(3) == [(31000, 31332), (31333, 31665), (31666, 31998)]
+    assert port_slices(1) == [(31000, 32000)]

@@ -51,17 +51,30 @@ from pallet.model import (
     TaskUsage,
     ValidationError,
 )
+from pallet.model.errors import PalletError
 from pallet.model.net import is_loopback
 
 __all__ = [
     "UNAUTHENTICATED",
     "AgentConfig",
     "AgentDaemon",
+    "WrongCluster",
     "is_loopback",
     "serve_agent",
 ]
 
 log = logging.getLogger(__name__)
+
+
+class WrongCluster(PalletError):
+    """The master belongs to another cluster than this agent's work dir."""
+
+    def __init__(self, work_dir: Path, known: str, master: str, cluster: str) -> None:
+        super().__init__(
+            f"the work dir {work_dir} belongs to cluster {known}, but the master at {master} "
+            f"is cluster {cluster}; give --master that cluster's master, or another --work-dir "
+            "(the tasks checkpointed here belong to the other cluster)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +156,9 @@ class AgentDaemon:
         self._stopping = False
         self.drain = False
         """At stop, kill the tasks (True) or leave them to the next run (False)."""
+        self.fatal: PalletError | None = None
+        """Why the agent stopped on its own (raised once it has stopped)."""
+        self._stop = asyncio.Event()
         self.client = httpx.AsyncClient(base_url=config.master.rstrip("/"), timeout=10.0)
 
     def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
@@ -154,6 +170,7 @@ class AgentDaemon:
         """Serve until ``stop`` is set; then, if ``drain`` is set by then, kill every task
         and report it, or else leave the tasks running for the next run to adopt."""
         loop = asyncio.get_running_loop()
+        self._stop = stop
 
         def publish(statuses: list[SendStatus]) -> None:  # from the runtime's thread
             loop.call_soon_threadsafe(self._enqueue, statuses)
@@ -172,7 +189,15 @@ class AgentDaemon:
                 self._health_loop,
             )
         ]
-        await self._register()
+        # Registering retries until a master answers: a stop must not wait for that.
+        registering = asyncio.create_task(self._register())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({registering, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not registering.done():
+            registering.cancel()
+        elif isinstance(registering.exception(), WrongCluster):
+            self.fatal = registering.exception()  # type: ignore[assignment]
+            stop.set()
         await stop.wait()
         self._stopping = True
         faulthandler.cancel_dump_traceback_later()
@@ -182,8 +207,14 @@ class AgentDaemon:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.shutdown()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def shutdown(self) -> None:
+        if self.fatal is not None:  # nothing to tell a master of another cluster
+            await self.logs.close()
+            await self.client.aclose()
+            return
         if self.drain:
             # Leaving first, so that the master places the replacements elsewhere.
             with contextlib.suppress(httpx.HTTPError):
@@ -200,26 +231,53 @@ class AgentDaemon:
 
     # ------------------------------------------------------------ registering
 
+    async def _check_cluster(self) -> None:
+        """Join only the cluster this work dir belongs to: its id (the master's
+        ``frameworkId``) is kept in ``<work dir>/cluster-id`` at the first registration."""
+        r = await self.client.get("/v2/info")
+        r.raise_for_status()
+        cluster = str(r.json().get("frameworkId") or "")
+        if not cluster:
+            return
+        path = Path(self.config.work_dir) / "cluster-id"
+        try:
+            known = path.read_text().strip()
+        except FileNotFoundError:
+            known = ""
+        if known and known != cluster:
+            raise WrongCluster(self.config.work_dir, known, self.config.master, cluster)
+        if not known:
+            temp = path.with_name(path.name + ".tmp")
+            temp.write_text(cluster + "\n")
+            temp.replace(path)
+
     async def _register(self) -> None:
         self._registered.clear()
         body = Registration(self.node, self.address, self.boot_id).to_json()
         delay = 0.05
         while True:
             try:
+                await self._check_cluster()
                 r = await self.client.post("/v1/agent/register", json=body)
                 if r.status_code == 200:
                     log.info("registered as %s with %s", self.node_id, self.config.master)
                     self._registered.set()
                     return
                 log.warning("master refused registration (%s): %s", r.status_code, r.text)
-            except httpx.HTTPError as e:
+            except (httpx.HTTPError, ValueError) as e:
                 log.info("master not reachable yet: %s", e)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)  # the master may be starting with us: check often
 
     async def _on_unknown_node(self) -> None:
         log.warning("the master does not know node %s: registering again", self.node_id)
-        await self._register()
+        try:
+            await self._register()
+        except WrongCluster as exc:  # another master now answers there: stop, keep the tasks
+            log.error("%s", exc)
+            self.fatal = exc
+            self._stop.set()
+            raise asyncio.CancelledError from None
 
     # ------------------------------------------------------------ loops
 

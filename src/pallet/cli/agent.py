@@ -42,6 +42,10 @@ def agent(
         parse_attributes(attributes)
     if heartbeat_interval <= 0:
         raise ValidationError("--heartbeat-interval", "must be a positive number of seconds")
+    from pallet.cli.ports import check_listen, valid_port
+
+    valid_port(port, "--port", allow_any=True)
+    check_listen(bind, port, "--port", "the agent's log server")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s agent %(levelname)s %(name)s: %(message)s"
     )
@@ -61,4 +65,6 @@ def agent(
 
 
 if __name__ == "__main__":  # `pallet up` starts `python -m pallet.cli.agent`: fewer imports
-    typer.run(agent)
+    from pallet.cli.main import run_one
+
+    run_one(agent)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from pallet.cli.app_apply import apply, edit, versions
 from pallet.cli.appfile import AppFileError, load_app_file
 from pallet.cli.client_opts import (
     DEFAULT_MASTER,
@@ -22,7 +23,6 @@ from pallet.cli.client_opts import (
 )
 from pallet.cli.common import console, print_json
 from pallet.cli.render import age, details, listing, num, print_table, say, short, task_table
-from pallet.cli.waiting import wait_for_deployment
 from pallet.client import (
     ApiError,
     App,
@@ -80,6 +80,8 @@ def add(
             via = f" ({'deployment ' + deployment if deployment else 'no deployment'})"
             say(console, f"Created {created.id}: {created.instances} {noun}{via}")
         if wait:
+            from pallet.cli.waiting import wait_for_deployment  # a progress bar: on demand
+
             wait_for_deployment(
                 client,
                 created.id,
@@ -201,6 +203,8 @@ def _changed(
     if not json_out:
         say(console, f"{message} ({_deployment(ref)})")
     if wait:
+        from pallet.cli.waiting import wait_for_deployment  # a progress bar: on demand
+
         wait_for_deployment(
             client,
             aid,
@@ -293,3 +297,9 @@ def remove(
             removing=True,
             running_before=before,
         )
+
+
+# Changing apps from files (app_apply.py): listed after the commands above.
+app.command("apply")(apply)
+app.command("edit")(edit)
+app.command("versions")(versions)

@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pallet.model.errors import PalletError
 
 __all__ = ["AppFileError", "load_app_file"]
@@ -67,6 +65,8 @@ def _parse_json(name: str, text: str) -> object:
 
 
 def _parse_yaml(name: str, text: str) -> object:
+    import yaml  # only YAML files pay for it
+
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:

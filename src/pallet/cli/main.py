@@ -1,53 +1,148 @@
-"""Entry point of the ``pallet`` command; wires the per-noun sub-commands together."""
+"""Entry point of the ``pallet`` command; wires the per-noun sub-commands together, lazily.
+
+Only the noun being run is imported: ``pallet app list`` never loads the simulator, the
+scheduler or the server (numpy, scipy, uvicorn ...), so the CLI answers in tens of
+milliseconds (``pallet bench cli`` measures it). Every other noun is listed by its
+one-line help from ``NOUNS``; a test checks those lines against the real modules.
+Adding a noun is one line here.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import typer
 
-from pallet.cli import agent, bench, master, node, sim, task, up
-from pallet.cli import app as app_cli
-from pallet.model.errors import PalletError
+__all__ = ["NOUNS", "Noun", "build", "main", "run_one"]
 
-app = typer.Typer(
-    name="pallet",
-    help="Pallet: a datacenter operating system that packs work onto machines.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+_HELP = "Pallet: a datacenter operating system that packs work onto machines."
 
 
-app.add_typer(bench.app, name="bench")
-app.add_typer(sim.app, name="sim")
-app.add_typer(app_cli.app, name="app")
-app.add_typer(task.app, name="task")
-app.add_typer(node.app, name="node")
-app.command(name="master")(master.master)
-app.command(name="agent")(agent.agent)
-app.command(name="up")(up.up)
+@dataclass(frozen=True, slots=True)
+class Noun:
+    """A sub-command: a Typer group (``attr`` is None: the module's ``app``) or one
+    command (the function ``attr``), with the help line shown in ``pallet --help``."""
+
+    module: str
+    help: str
+    attr: str | None = None
 
 
-@app.callback()
-def _root() -> None:
-    """Pallet: a datacenter operating system that packs work onto machines."""
+NOUNS: dict[str, Noun] = {
+    "up": Noun(
+        "pallet.cli.up",
+        "Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ...",
+        "up",
+    ),
+    "app": Noun(
+        "pallet.cli.app", "Apps: long-running services kept at N instances (Marathon's app format)."
+    ),
+    "task": Noun("pallet.cli.task", "Tasks: the running instances of apps."),
+    "node": Noun("pallet.cli.node", "Nodes: the machines that run tasks."),
+    "master": Noun(
+        "pallet.cli.master",
+        "Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C.",
+        "master",
+    ),
+    "agent": Noun(
+        "pallet.cli.agent",
+        "Run an agent: fingerprint this machine, register, run the tasks the master assigns.",
+        "agent",
+    ),
+    "bench": Noun(
+        "pallet.cli.bench",
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli (see bench/README.md).",
+    ),
+    "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
+}
 
 
-@app.command()
-def version() -> None:
+def _version() -> None:
     """Print Pallet's version."""
     from pallet import __version__
 
     typer.echo(__version__)
 
 
+def _stand_in(name: str) -> Callable[[], None]:
+    """What ``pallet --help`` lists for a noun not loaded; never run (the noun asked for
+    is always the real one)."""
+
+    def run() -> None:
+        raise AssertionError(f"pallet {name} was not loaded")
+
+    return run
+
+
+def build(argv: Sequence[str]) -> typer.Typer:
+    """The command tree for ``pallet <argv>``: the noun ``argv`` names is imported and
+    attached; the others are one-line stand-ins that only show in ``pallet --help``."""
+    wanted = argv[0] if argv else None
+    app = typer.Typer(
+        name="pallet",
+        help=_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    for name, noun in NOUNS.items():
+        if name == wanted:
+            module = importlib.import_module(noun.module)
+            if noun.attr is None:
+                app.add_typer(module.app, name=name)
+            else:
+                app.command(name=name)(getattr(module, noun.attr))
+        else:
+            app.command(
+                name=name,
+                help=noun.help,
+                add_help_option=False,
+                context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            )(_stand_in(name))
+    app.command(name="version")(_version)
+
+    @app.callback()
+    def _root() -> None:
+        """Pallet: a datacenter operating system that packs work onto machines."""
+
+    return app
+
+
 def main() -> None:
     """Run the CLI; user errors print one clear line and exit 2, never a traceback."""
+    _run(lambda: build(sys.argv[1:])(prog_name="pallet"))
+
+
+def run_one(command: Callable[..., None]) -> None:
+    """``python -m pallet.cli.<noun>`` (how ``pallet up`` starts its daemons): one
+    command, its errors printed as ``pallet`` prints them."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command()(command)
+    _run(app)
+
+
+def _run(call: Callable[[], object]) -> None:
+    # httpx imports its own command line (click, rich's syntax highlighting, pygments) when
+    # it can; Pallet never runs it, and without it every cluster command starts ~40 %
+    # faster. A None entry makes that one import fail, which httpx expects and handles.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
-        app()
-    except PalletError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        call()
+    except Exception as exc:
+        # Imported here: `pallet version` and `pallet --help` need no model at all.
+        from pallet.cli.extras import SimNotInstalled, missing_sim_library
+        from pallet.model.errors import PalletError
+
+        error: BaseException = exc
+        if (library := missing_sim_library(exc)) is not None:
+            error = SimNotInstalled(library, " ".join(a for a in sys.argv[1:3]))
+        if not isinstance(error, PalletError):
+            raise
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         sys.exit(2)
 
 

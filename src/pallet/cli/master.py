@@ -35,6 +35,10 @@ def master(
         )
     if heartbeat_grace <= 0:
         raise ValidationError("--heartbeat-grace", "must be a positive number of seconds")
+    from pallet.cli.ports import check_listen, valid_port
+
+    valid_port(port, "--port")
+    check_listen(host, port, "--port", "the master")  # before anything is opened or said
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s master %(levelname)s %(name)s: %(message)s"
     )
@@ -46,4 +50,6 @@ def master(
 
 
 if __name__ == "__main__":  # `pallet up` starts `python -m pallet.cli.master`: fewer imports
-    typer.run(master)
+    from pallet.cli.main import run_one
+
+    run_one(master)

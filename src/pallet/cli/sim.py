@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
+from pallet.cli.bench import compaction as bench_compaction
 from pallet.cli.bench import packing as bench_packing
-from pallet.cli.bench_compaction import compaction as bench_compaction
 from pallet.cli.common import console, parse_names, print_json, table
+from pallet.cli.extras import command_settings
 from pallet.core.policies import POLICY_NAMES
 
 app = typer.Typer(
@@ -18,7 +19,7 @@ app = typer.Typer(
 # The packing and compaction experiments are the benchmarks' own runs; here they are
 # the same commands under the simulator's name (both take --plot DIR).
 app.command(name="packing")(bench_packing)
-app.command(name="compaction")(bench_compaction)
+app.command(name="compaction", **command_settings(bench_compaction))(bench_compaction)
 
 
 @app.command()

@@ -1,16 +1,96 @@
-"""``pallet up``: a master and N agents on this machine, in one terminal, until Ctrl-C."""
+"""``pallet up``: a master and N agents on this machine, in one terminal, until Ctrl-C.
+
+Everything is checked before anything starts: the options, the addresses the master and
+the agents will listen on, and that no other ``pallet up`` runs on the same state
+directory. The banner comes only once the master answers and every agent registered.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import sys
 from pathlib import Path
 
 import typer
 
-from pallet.master.up import Cluster, UpConfig, agent_address, default_state_dir, run_up
+from pallet.master.up import (
+    Cluster,
+    StartFailed,
+    UpConfig,
+    agent_plans,
+    default_state_dir,
+    run_up,
+)
 from pallet.model import ValidationError
 
-__all__ = ["up"]
+__all__ = ["parse_up_attributes", "up"]
+
+_ATTRIBUTE = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*=\s*([^=,;:]*?)\s*$")
+
+
+def parse_up_attributes(text: str, agents: int) -> tuple[str, ...]:
+    """``rack=r1,zone=a;rack=r2,zone=b`` (one list per agent, ``;`` between agents) as each
+    agent's ``--attributes`` (``rack:r1;zone:a``). One list alone goes to every agent;
+    otherwise there is one per agent."""
+    from pallet.agent.fingerprint import parse_attributes
+
+    groups = [g for g in text.split(";")]
+    if len(groups) not in (1, agents):
+        raise ValidationError(
+            "--attributes",
+            f"gives {len(groups)} agents' attributes for {agents} agents; give one list "
+            "per agent, separated by ';', or one list for all",
+        )
+    out = []
+    for i, group in enumerate(groups):
+        items = []
+        for item in (part for part in group.split(",") if part.strip()):
+            m = _ATTRIBUTE.match(item)
+            if not m or not m.group(2):
+                raise ValidationError(
+                    "--attributes",
+                    f"agent {i + 1}: cannot read {item.strip()!r}; write name=value, "
+                    "such as 'rack=r1,zone=a;rack=r2,zone=b'",
+                )
+            items.append(f"{m.group(1)}:{m.group(2)}")
+        converted = ";".join(items)
+        if converted:
+            parse_attributes(converted, "--attributes")  # names, duplicates
+        out.append(converted)
+    return tuple(out * agents if len(out) == 1 else out)
+
+
+def _check_state_dir(state: Path) -> None:
+    """Two ``pallet up`` on one state directory would run each agent twice."""
+    import psutil
+
+    try:
+        doc = json.loads((state / "up.json").read_text())
+        pid = int(doc["master"]["pid"])
+        url = str(doc["master"]["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    with contextlib.suppress(psutil.Error):
+        command = " ".join(psutil.Process(pid).cmdline())
+        if "pallet.cli.master" in command and str(state) in command:
+            raise ValidationError(
+                "--state-dir",
+                f"{state} is in use by the cluster at {url} (master pid {pid}); stop that "
+                "`pallet up` first, or give this one another --state-dir and --port",
+            )
+
+
+def _preflight(config: UpConfig) -> None:
+    from pallet.cli.ports import check_listen
+
+    _check_state_dir(config.state_dir.resolve())
+    check_listen(config.host, config.port, "--port", "the master")
+    for plan in agent_plans(config, config.state_dir):
+        check_listen(
+            plan.address, config.agent_port, "--agent-port", f"agent {plan.index}'s log server"
+        )
 
 
 def _announce(cluster: Cluster) -> None:
@@ -21,8 +101,16 @@ def _announce(cluster: Cluster) -> None:
     typer.echo(f"  nodes          {cluster.url}/v1/nodes")
     typer.echo(f"  metrics        {cluster.url}/metrics")
     typer.echo(f"  events         {cluster.url}/v2/events")
-    agents = ", ".join(agent_address(i) for i in range(c.agents))
-    typer.echo(f"  agents         {agents}")
+    for plan in cluster.plans:
+        label = "agents" if plan.index == 0 else ""
+        shown = (plan.attributes or "").replace(":", "=").replace(";", ",")
+        attributes = f"  {shown}" if shown else ""
+        typer.echo(f"  {label:<14} {plan.address:<11} ports {plan.ports}{attributes}")
+    if c.agents > 1:
+        typer.echo(
+            "  The agents share this machine's ports, so each offers its own slice of\n"
+            "  31000-32000: an app asking for a fixed port runs only where it is in the slice."
+        )
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
     sys.stdout.flush()
@@ -32,7 +120,14 @@ def up(
     agents: int = typer.Option(3, help="How many agents to run."),
     port: int = typer.Option(8080, help="The master's port."),
     resources: str | None = typer.Option(
-        None, help="What each agent offers (default: an equal share of this machine)."
+        None,
+        help="What each agent offers instead of its equal share of this machine, item by "
+        "item: 'gpus:1' adds a GPU to each, 'cpus:2;mem:4096' sets those.",
+    ),
+    attributes: str | None = typer.Option(
+        None,
+        help="Each agent's attributes, agents separated by ';': 'zone=a;zone=b;zone=c' "
+        "(one list alone goes to every agent).",
     ),
     state_dir: Path = typer.Option(default_state_dir(), help="Store, sandboxes and logs."),
     policy: str = typer.Option("pallet", help="Placement policy (pallet, k8s-default, ...)."),
@@ -43,14 +138,22 @@ def up(
     agent_port: int = typer.Option(5051, help="Port of each agent's log server (0 = any free)."),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
+    from pallet.agent.fingerprint import parse_resources
+    from pallet.cli.ports import valid_port
     from pallet.core import POLICY_NAMES
 
     if not 1 <= agents <= 200:
-        raise ValidationError("--agents", "run between 1 and 200 agents")
+        raise ValidationError("--agents", f"{agents}: run between 1 and 200 agents")
+    valid_port(port, "--port")
+    valid_port(agent_port, "--agent-port", allow_any=True)
     if policy not in POLICY_NAMES:
         raise ValidationError(
             "--policy", f"unknown policy {policy!r}; choose from {', '.join(POLICY_NAMES)}"
         )
+    if not heartbeat_interval > 0 or not heartbeat_grace > 0:
+        raise ValidationError("--heartbeat-interval/--heartbeat-grace", "must be positive")
+    if resources:
+        parse_resources(resources)
     config = UpConfig(
         agents=agents,
         port=port,
@@ -60,10 +163,12 @@ def up(
         heartbeat_interval=heartbeat_interval,
         heartbeat_grace=heartbeat_grace,
         agent_port=agent_port,
+        attributes=parse_up_attributes(attributes, agents) if attributes else (),
     )
+    _preflight(config)
     try:
         code = run_up(config, _announce)
-    except RuntimeError as e:
+    except StartFailed as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     raise typer.Exit(code)

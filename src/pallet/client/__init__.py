@@ -16,7 +16,8 @@ Calls are data (``calls``), sent by ``Client`` (httpx, blocking) or ``AsyncClien
 failed connections become the ``ClientError`` tree (``errors``).
 """
 
-from pallet.client.aio import AsyncClient
+from typing import TYPE_CHECKING
+
 from pallet.client.calls import APP_EMBED, APPS_EMBED, Call, LogStream, app_path, calls
 from pallet.client.errors import (
     ApiError,
@@ -51,6 +52,9 @@ from pallet.client.models import (
 from pallet.client.sync import Client
 from pallet.client.transport import DEFAULT_MASTER, MASTER_ENV, master_url
 from pallet.client.wait import Progress, describe_waiting, watch_deployment
+
+if TYPE_CHECKING:
+    from pallet.client.aio import AsyncClient
 
 __all__ = [
     "APPS_EMBED",
@@ -94,3 +98,13 @@ __all__ = [
     "master_url",
     "watch_deployment",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # AsyncClient is loaded on first use: asyncio costs the CLI's blocking calls a tenth
+    # of their start-up and they never need it.
+    if name == "AsyncClient":
+        from pallet.client.aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

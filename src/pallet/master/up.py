@@ -1,19 +1,23 @@
 """``pallet up``: a whole cluster on this machine, in one terminal; spawns and stops processes.
 
-    pallet up --agents 3
+    pallet up --agents 3 --attributes 'zone=a;zone=b;zone=c'
       master  127.0.0.1:8080, SQLite under the state directory
       agent i 127.0.0.<i+2> (its hostname and bind address), sandboxes under agent-<i>/,
-              a 1/N share of this machine's CPUs, memory, disk and ports 31000-32000
+              a 1/N share of this machine's CPUs, memory and disk, its own slice of
+              ports 31000-32000 (they share one machine's ports), its own attributes
 
-A process that exits on its own is started again with the same arguments, as a service
-manager would: an agent adopts the tasks it left running, a master reloads its store.
-One that exits more than ``RESTART_LIMIT`` times a minute stops the cluster.
+"Up" is said only when the master answers and every agent has registered with it. A
+process that exits on its own is started again with the same arguments, as a service
+manager would (an agent adopts the tasks it left running, a master reloads its store),
+backing off when it keeps exiting (``restarts``); one process that crash-loops never
+stops the others, nor their tasks.
 
 Ctrl-C (SIGINT) or SIGTERM drains the agents first (SIGUSR1: they kill their tasks;
 a plain SIGTERM would leave the tasks running for the next agent, as for an upgrade),
 then stops the master; whatever does not stop in time is killed with everything it
-started, so no process is left behind. Children also go if ``pallet up`` itself is
-killed (agents drained, the master stopped).
+started, and tasks an agent that was down left behind are killed, so no process is
+left behind. Children also go if ``pallet up`` itself is killed (agents drained, the
+master stopped).
 """
 
 from __future__ import annotations
@@ -33,19 +37,28 @@ from pathlib import Path
 import httpx
 import psutil
 
+from pallet.master.restarts import RestartPolicy
+
 __all__ = [
+    "FIRST_PORT",
+    "LAST_PORT",
+    "AgentPlan",
     "Cluster",
     "Member",
+    "StartFailed",
     "UpConfig",
+    "agent_address",
+    "agent_plans",
     "default_state_dir",
     "local_share",
+    "port_slices",
     "run_up",
     "start_cluster",
     "supervise",
 ]
 
 _PR_SET_PDEATHSIG = 1
-_FIRST_PORT, _LAST_PORT = 31000, 32000
+FIRST_PORT, LAST_PORT = 31000, 32000
 
 
 def default_state_dir() -> Path:
@@ -64,7 +77,14 @@ class UpConfig:
     heartbeat_interval: float = 2.0
     heartbeat_grace: float = 15.0
     agent_port: int = 5051
-    ready_timeout: float = 30.0
+    ready_timeout: float = 60.0
+    attributes: tuple[str, ...] = ()
+    """Each agent's ``--attributes`` (the agent's syntax, ``zone:a;rack:r1``), in order;
+    empty: none."""
+
+
+class StartFailed(RuntimeError):
+    """The cluster could not be brought up; the message says which process and why."""
 
 
 def agent_address(i: int) -> str:
@@ -73,18 +93,67 @@ def agent_address(i: int) -> str:
     return f"127.0.{n // 254}.{n % 254}" if n >= 254 else f"127.0.0.{n}"
 
 
+def port_slices(agents: int) -> list[tuple[int, int]]:
+    """Each agent's slice of ports 31000-32000, first and last: the agents share one
+    machine's ports, so each offers its own."""
+    span = (LAST_PORT - FIRST_PORT + 1) // agents
+    return [(FIRST_PORT + i * span, FIRST_PORT + (i + 1) * span - 1) for i in range(agents)]
+
+
+def _item_names(resources: str) -> set[str]:
+    return {part.split(":", 1)[0].strip() for part in resources.split(";") if ":" in part}
+
+
 def local_share(agents: int, index: int, resources: str | None) -> str:
-    """Agent ``index``'s ``--resources``: a 1/``agents`` share of this machine (or what
-    ``resources`` says) with its own slice of ports 31000-32000."""
-    span = (_LAST_PORT - _FIRST_PORT + 1) // agents
-    first = _FIRST_PORT + index * span
-    ports = f"ports:[{first}-{first + span - 1}]"
+    """Agent ``index``'s ``--resources``: a 1/``agents`` share of this machine's CPUs,
+    memory and disk and its own slice of ports 31000-32000, with whatever ``resources``
+    names (``gpus:1``, ``cpus:2`` ...) instead of the share's item of that name."""
+    first, last = port_slices(agents)[index]
+    given = _item_names(resources) if resources else set()
+    items = []
+    if "cpus" not in given:
+        items.append(f"cpus:{(psutil.cpu_count(logical=True) or 1) / agents:.3f}")
+    if "mem" not in given:
+        items.append(f"mem:{max(1, (psutil.virtual_memory().total // (1 << 20) - 1024) // agents)}")
+    if "disk" not in given:
+        free = psutil.disk_usage("/").free // (1 << 20)
+        items.append(f"disk:{max(0, (free - 5 * 1024) // agents)}")
+    if "ports" not in given:
+        items.append(f"ports:[{first}-{last}]")
     if resources:
-        return resources if "ports" in resources else f"{resources};{ports}"
-    cpus = (psutil.cpu_count(logical=True) or 1) / agents
-    mem = max(1, (psutil.virtual_memory().total // (1 << 20) - 1024) // agents)
-    disk = max(0, (psutil.disk_usage("/").free // (1 << 20) - 5 * 1024) // agents)
-    return f"cpus:{cpus:.3f};mem:{mem};disk:{disk};{ports}"
+        items.append(resources.strip().strip(";"))
+    return ";".join(items)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPlan:
+    """How ``pallet up`` runs agent ``index``."""
+
+    index: int
+    address: str
+    work_dir: Path
+    resources: str
+    attributes: str | None
+
+    @property
+    def ports(self) -> str:
+        for item in self.resources.split(";"):
+            if item.startswith("ports:"):
+                return item.removeprefix("ports:").strip("[]")
+        return ""
+
+
+def agent_plans(config: UpConfig, state: Path) -> list[AgentPlan]:
+    return [
+        AgentPlan(
+            i,
+            agent_address(i),
+            state / f"agent-{i}",
+            local_share(config.agents, i, config.resources),
+            config.attributes[i] if i < len(config.attributes) else None,
+        )
+        for i in range(config.agents)
+    ]
 
 
 def _stop_signal(command: str) -> signal.Signals:
@@ -113,6 +182,17 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def last_line(log: Path) -> str:
+    """The last non-empty line of a log (what a process said before it exited)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line), "")
+
+
 @dataclass
 class Member:
     """One process of the cluster and how to start it again."""
@@ -121,36 +201,44 @@ class Member:
     args: list[str]
     log: Path
     process: subprocess.Popen[bytes]
-    restarts: list[float] = field(default_factory=list)
-    """When (monotonic seconds) it was started again."""
+    restarts: RestartPolicy = field(default_factory=lambda: RestartPolicy(time.monotonic()))
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
 
 
 @dataclass
 class Cluster:
     config: UpConfig
-    master: subprocess.Popen[bytes]
-    agents: list[subprocess.Popen[bytes]]
     url: str
     members: list[Member] = field(default_factory=list)
+    plans: list[AgentPlan] = field(default_factory=list)
+
+    @property
+    def master(self) -> subprocess.Popen[bytes]:
+        return self.members[0].process
+
+    @property
+    def agents(self) -> list[subprocess.Popen[bytes]]:
+        return [m.process for m in self.members[1:]]
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
         return [*self.agents, self.master]
 
-    def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> None:
-        """Agents first (they kill their tasks and report it), then the master."""
+    def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> int:
+        """Agents first (they kill their tasks and report it), then the master; then the
+        tasks of an agent that was down (or did not drain in time) are killed. How many
+        such task processes there were."""
         _terminate(self.agents, agent_timeout, _stop_signal("agent"))
         _terminate([self.master], master_timeout, _stop_signal("master"))
+        return _kill_left_behind(self.config.state_dir.resolve())
 
     def respawn(self, member: Member, now: float) -> None:
         """Start ``member`` again with the same arguments (an agent with the same work
         dir adopts the tasks it left running; a master reloads the state store)."""
         member.process = _spawn(member.args, member.log)
-        member.restarts.append(now)
-        if member.name == "master":
-            self.master = member.process
-        else:
-            index = int(member.name.split()[-1])
-            self.agents[index] = member.process
+        member.restarts.started(now)
         write_up_json(self)
 
 
@@ -181,54 +269,79 @@ def _kill_tree(p: subprocess.Popen[bytes]) -> None:
     p.wait()
 
 
-def start_cluster(config: UpConfig) -> Cluster:
-    """Start the master and the agents; return once every agent has registered."""
-    state = config.state_dir.resolve()
-    state.mkdir(parents=True, exist_ok=True)
-    url = f"http://{config.host}:{config.port}"
-    store = f"sqlite:///{state / 'state.db'}"
-    master_args = [
+def _kill_left_behind(state: Path) -> int:
+    """Kill processes still working in the cluster's sandboxes (tasks of an agent that
+    could not drain them); how many there were."""
+    mark = str(state) + os.sep
+    found = []
+    for p in psutil.process_iter(["cwd"]):
+        with contextlib.suppress(psutil.Error):
+            if (p.info["cwd"] or "").startswith(mark) and p.pid != os.getpid():
+                found.append(p)
+    for p in found:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(found, timeout=5)
+    return len(found)
+
+
+def _master_args(config: UpConfig, state: Path) -> list[str]:
+    return [
         "master",
         "--host",
         config.host,
         "--port",
         str(config.port),
         "--store",
-        store,
+        f"sqlite:///{state / 'state.db'}",
         "--policy",
         config.policy,
         "--heartbeat-grace",
         str(config.heartbeat_grace),
     ]
-    master = _spawn(master_args, state / "master.log")
-    members = [Member("master", master_args, state / "master.log", master)]
-    agents = []
-    for i in range(config.agents):
-        address = agent_address(i)
-        work = state / f"agent-{i}"
-        work.mkdir(exist_ok=True)
-        agent_args = [
-            "agent",
-            "--master",
-            url,
-            "--work-dir",
-            str(work),
-            "--hostname",
-            address,
-            "--bind",
-            address,
-            "--port",
-            str(config.agent_port),
-            "--resources",
-            local_share(config.agents, i, config.resources),
-            "--heartbeat-interval",
-            str(config.heartbeat_interval),
-        ]
-        agents.append(_spawn(agent_args, work / "agent.log"))
-        members.append(Member(f"agent {i}", agent_args, work / "agent.log", agents[-1]))
-    cluster = Cluster(config, master, agents, url, members)
+
+
+def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
+    args = [
+        "agent",
+        "--master",
+        url,
+        "--work-dir",
+        str(plan.work_dir),
+        "--hostname",
+        plan.address,
+        "--bind",
+        plan.address,
+        "--port",
+        str(config.agent_port),
+        "--resources",
+        plan.resources,
+        "--heartbeat-interval",
+        str(config.heartbeat_interval),
+    ]
+    if plan.attributes:
+        args += ["--attributes", plan.attributes]
+    return args
+
+
+def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False) -> Cluster:
+    """Start the master and the agents; return once the master answers and every agent
+    has registered with it. ``StartFailed`` says which process did not, and why."""
+    state = config.state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    url = f"http://{config.host}:{config.port}"
+    master_args = _master_args(config, state)
+    master_log = state / "master.log"
+    members = [Member("master", master_args, master_log, _spawn(master_args, master_log))]
+    plans = agent_plans(config, state)
+    for plan in plans:
+        plan.work_dir.mkdir(exist_ok=True)
+        args = _agent_args(config, url, plan)
+        log = plan.work_dir / "agent.log"
+        members.append(Member(f"agent {plan.index}", args, log, _spawn(args, log)))
+    cluster = Cluster(config, url, members, plans)
     try:
-        _wait_ready(cluster)
+        _wait_ready(cluster, stopping)
     except BaseException:
         cluster.stop(agent_timeout=10.0, master_timeout=5.0)
         raise
@@ -237,13 +350,22 @@ def start_cluster(config: UpConfig) -> Cluster:
 
 
 def write_up_json(cluster: Cluster) -> None:
-    """``up.json`` in the state directory: the URL and the processes' pids, for tools."""
+    """``up.json`` in the state directory: the URL, the processes' pids and how each is
+    doing (restarts, backing off), for tools."""
     state = cluster.config.state_dir.resolve()
     doc = {
         "master": {"url": cluster.url, "pid": cluster.master.pid},
         "agents": [
-            {"address": agent_address(i), "pid": p.pid, "work_dir": str(state / f"agent-{i}")}
-            for i, p in enumerate(cluster.agents)
+            {
+                "address": plan.address,
+                "pid": member.process.pid,
+                "work_dir": str(plan.work_dir),
+                "ports": plan.ports,
+                "attributes": plan.attributes or "",
+                "exits_in_a_row": member.restarts.exits,
+                "backing_off": member.restarts.backing_off,
+            }
+            for plan, member in zip(cluster.plans, cluster.members[1:], strict=True)
         ],
     }
     tmp = state / "up.json.tmp"
@@ -251,59 +373,84 @@ def write_up_json(cluster: Cluster) -> None:
     tmp.replace(state / "up.json")
 
 
-def _wait_ready(cluster: Cluster) -> None:
+def _node_ids(cluster: Cluster) -> dict[str, str]:
+    """Node id -> member name, for the agents that have written theirs."""
+    found = {}
+    for plan, member in zip(cluster.plans, cluster.members[1:], strict=True):
+        with contextlib.suppress(OSError):
+            node_id = (plan.work_dir / "node-id").read_text().strip()
+            if node_id:
+                found[node_id] = member.name
+    return found
+
+
+def _wait_ready(cluster: Cluster, stopping: Callable[[], bool]) -> None:
     deadline = time.monotonic() + cluster.config.ready_timeout
+    waiting_for = "the master"
     with httpx.Client(base_url=cluster.url, timeout=2.0) as client:
-        while True:
-            for p in cluster.processes():
-                if p.poll() is not None:
-                    raise RuntimeError(
-                        f"a process of the cluster exited with {p.returncode}; "
-                        f"see the logs in {cluster.config.state_dir}"
+        while not stopping():
+            for member in cluster.members:
+                code = member.process.poll()
+                if code is not None:
+                    said = last_line(member.log)
+                    raise StartFailed(
+                        f"{member.name} exited with {code} while starting"
+                        + (f": {said}" if said else "")
+                        + f" (log: {member.log})"
                     )
             try:
                 nodes = client.get("/v1/nodes").json()["nodes"]
-                addresses = {agent_address(i) for i in range(cluster.config.agents)}
-                up = {n["hostname"] for n in nodes if n["state"] == "ACTIVE"}
-                if addresses <= up:
+                ours = _node_ids(cluster)
+                registered = {
+                    ours[n["id"]] for n in nodes if n["state"] == "ACTIVE" and n["id"] in ours
+                }
+                missing = [m.name for m in cluster.members[1:] if m.name not in registered]
+                if not missing:
                     return
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
+                waiting_for = ", ".join(missing) + " to register"
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                waiting_for = "the master to answer"
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the cluster was not ready within {cluster.config.ready_timeout:.0f} s; "
-                    f"see the logs in {cluster.config.state_dir}"
+                raise StartFailed(
+                    f"the cluster was not up within {cluster.config.ready_timeout:.0f} s: still "
+                    f"waiting for {waiting_for}; see the logs in {cluster.config.state_dir}"
                 )
             time.sleep(0.05)
+    raise StartFailed("stopped while starting")
 
 
-RESTART_LIMIT = 5
-"""Restarts of one process within ``RESTART_WINDOW`` seconds before ``pallet up`` gives up."""
-RESTART_WINDOW = 60.0
-
-
-def supervise(cluster: Cluster, now: float) -> bool:
-    """Start again any process of the cluster that exited (as a service manager would
-    restart a Mesos agent: the agent adopts its running tasks). False when one keeps
-    exiting: more than ``RESTART_LIMIT`` times within ``RESTART_WINDOW`` seconds."""
+def supervise(cluster: Cluster, now: float, say: Callable[[str], None]) -> None:
+    """Start again any process of the cluster that exited, at once the first time and
+    then backing off (``restarts``); never stop the others because of it."""
     for member in cluster.members:
+        policy = member.restarts
+        if policy.backing_off:
+            if policy.due(now):
+                say(f"starting {member.name} again")
+                cluster.respawn(member, now)
+            continue
         code = member.process.poll()
         if code is None:
             continue
-        member.restarts = [t for t in member.restarts if now - t < RESTART_WINDOW]
-        if len(member.restarts) >= RESTART_LIMIT:
-            print(
-                f"{member.name} exited with {code} {RESTART_LIMIT + 1} times within "
-                f"{RESTART_WINDOW:.0f} s; stopping the cluster (see {member.log})",
-                file=sys.stderr,
+        delay = policy.exited(now)
+        said = last_line(member.log)
+        reason = f" ({said[:160]})" if said else ""
+        if delay == 0:
+            say(f"{member.name} exited with {code}{reason}; starting it again")
+            cluster.respawn(member, now)
+        else:
+            say(
+                f"{member.name} exited with {code}{reason}, {len(policy.history)} times within a "
+                f"minute; starting it again in {delay:.0f} s (log: {member.log})"
             )
-            return False
-        print(f"{member.name} exited with {code}; starting it again", file=sys.stderr)
-        cluster.respawn(member, now)
-    return True
+            write_up_json(cluster)
 
 
-def run_up(config: UpConfig, announce: Callable[[Cluster], None]) -> int:
+def run_up(
+    config: UpConfig,
+    announce: Callable[[Cluster], None],
+    say: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True),
+) -> int:
     """Start, announce, then keep the processes up until Ctrl-C / SIGTERM, and stop."""
     stop = False
 
@@ -313,16 +460,15 @@ def run_up(config: UpConfig, announce: Callable[[Cluster], None]) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        cluster = start_cluster(config)
+        cluster = start_cluster(config, lambda: stop)
         announce(cluster)
-        code = 0
         while not stop:
-            if not supervise(cluster, time.monotonic()):
-                code = 1
-                break
+            supervise(cluster, time.monotonic(), say)
             time.sleep(0.2)
-        cluster.stop()
-        return code
+        left = cluster.stop()
+        if left:
+            say(f"killed {left} task processes that an agent could not drain")
+        return 0
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -1,0 +1,102 @@
+"""The README's quick start, line by line as a user types it, and every app of
+``examples/``, against one real ``pallet up`` (its agents in zones a, b and c)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from e2e.conftest import LiveCluster, wait_for
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def up_args() -> tuple[str, ...]:
+    return ("--attributes", "zone=a;zone=b;zone=c")
+
+
+def pallet(cluster: LiveCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PALLET_MASTER": cluster.url, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pallet.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"pallet {' '.join(args)}:\n{done.stdout}{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def quick_start() -> list[list[str]]:
+    """The ``pallet`` lines of the README's quick start, comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)
+    assert block, "the quick start has no sh block"
+    lines = [shlex.split(line, comments=True) for line in block.group(1).splitlines()]
+    return [words for words in lines if words]
+
+
+def tasks_of(cluster: LiveCluster, app_id: str) -> list[dict[str, Any]]:
+    return list(cluster.app(app_id)["tasks"])
+
+
+def test_the_readme_quick_start_runs_as_written(cluster: LiveCluster) -> None:
+    lines = quick_start()
+    assert all(words[0] == "pallet" for words in lines), lines
+    for words in lines:
+        pallet(cluster, *words[1:])
+    assert httpx.get(f"{cluster.url}/v2/apps/web").status_code == 404  # removed at the end
+    assert len(cluster.running("/worker", 3)) == 3
+    assert cluster.running("/shop/web", 1) and cluster.running("/shop/cache", 1)
+    again = json.loads(pallet(cluster, "app", "apply", "examples/group.yaml", "--json").stdout)
+    assert [a["action"] for a in again] == ["unchanged", "unchanged"]
+    for app_id in ("/worker", "/shop/web", "/shop/cache"):
+        cluster.delete_app(app_id)
+
+
+def test_web_serves_its_page_and_is_healthy(cluster: LiveCluster) -> None:
+    pallet(cluster, "app", "add", "examples/web.yaml", "--wait")
+    tasks = wait_for(lambda: cluster.running("/web", 2), 60, "2 running")
+    wait_for(lambda: cluster.app("/web")["tasksHealthy"] == 2, 60, "2 healthy")
+    for task in tasks:
+        page = httpx.get(f"http://{task['host']}:{task['ports'][0]}/", timeout=10).text
+        assert f"Hello from {task['id']} on {task['host']}:{task['ports'][0]}" in page
+    cluster.delete_app("/web")
+
+
+def test_constrained_puts_one_instance_on_each_node(cluster: LiveCluster) -> None:
+    pallet(cluster, "app", "add", "examples/constrained.yaml", "--wait")
+    tasks = wait_for(lambda: cluster.running("/constrained", 3), 60, "3 running")
+    assert len({t["host"] for t in tasks}) == 3
+    cluster.delete_app("/constrained")
+
+
+def test_zones_stay_in_zones_a_and_b_evenly(cluster: LiveCluster) -> None:
+    pallet(cluster, "app", "add", "examples/zones.yaml", "--wait")
+    tasks = wait_for(lambda: cluster.running("/zones", 4), 60, "4 running")
+    zones = {a["address"]: z for a, z in zip(cluster.agents(), "abc", strict=True)}
+    placed = sorted(zones[t["host"]] for t in tasks)
+    assert placed == ["a", "a", "b", "b"]
+    cluster.delete_app("/zones")
+
+
+def test_every_example_is_run_by_this_suite() -> None:
+    covered = {"web.yaml", "worker.yaml", "group.yaml", "constrained.yaml", "zones.yaml"}
+    assert {p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".json")} <= covered

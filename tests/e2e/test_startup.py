@@ -1,0 +1,130 @@
+"""Honest start-up and supervision that degrades: an agent stops at once when told to,
+even while no master answers; it never joins another cluster's master; under
+``pallet up`` one agent that crash-loops is started again with growing delays while the
+master, the other agents and their tasks carry on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from e2e.conftest import LiveCluster, wait_for
+from pallet.bench.cluster import free_port, running_master
+
+pytestmark = pytest.mark.slow
+
+
+def _agent(work: Path, master: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = work.parent / f"{work.name}.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pallet.cli.agent",
+                "--master",
+                master,
+                "--work-dir",
+                str(work),
+                "--port",
+                "0",
+                "--resources",
+                "cpus:1;mem:256;disk:100",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return process, log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_an_agent_stops_at_once_while_no_master_answers(tmp_path: Path, sig: int) -> None:
+    agent, log = _agent(tmp_path / "work", f"http://127.0.0.1:{free_port()}")
+    try:
+        wait_for(lambda: "master not reachable yet" in log.read_text(), 60, "retrying")
+        agent.send_signal(sig)
+        agent.wait(15)  # registration retries are no reason to ignore a stop
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+    assert agent.returncode == 0, log.read_text()
+
+
+def test_an_agent_never_joins_another_clusters_master(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "cluster-id").write_text("a-cluster-that-is-gone\n")
+    with running_master(tmp_path, free_port()) as url:
+        agent, log = _agent(work, url)
+        agent.wait(60)
+        out = log.read_text()
+        assert agent.returncode == 2, out
+        assert f"the work dir {work} belongs to cluster a-cluster-that-is-gone" in out
+        assert "Traceback" not in out
+        assert httpx.get(f"{url}/v1/nodes").json()["nodes"] == []
+    (work / "cluster-id").unlink()  # a new work dir joins, and remembers the cluster
+    (tmp_path / "state.db").unlink()  # a master of a new cluster
+    with running_master(tmp_path, free_port()) as url:
+        agent, log = _agent(work, url)
+        try:
+            wait_for(lambda: httpx.get(f"{url}/v1/nodes").json()["nodes"], 60, "registered")
+            cluster = httpx.get(f"{url}/v2/info").json()["frameworkId"]
+            assert (work / "cluster-id").read_text().strip() == cluster
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            agent.wait(30)
+
+
+def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCluster) -> None:
+    http = cluster.http
+    app = {
+        "id": "/steady",
+        "cmd": "sleep 600",
+        "cpus": 0.01,
+        "mem": 8,
+        "instances": 2,
+        "constraints": [["hostname", "LIKE", "127\\.0\\.0\\.[23]"], ["hostname", "UNIQUE"]],
+    }
+    http.post("/v2/apps", json=app).raise_for_status()
+    before = wait_for(lambda: cluster.running("/steady", 2), 60, "2 running")
+    agents = cluster.agents()
+    broken = agents[2]
+    work = Path(broken["work_dir"])
+    node_id = (work / "node-id").read_text()
+    # The agent cannot start any more: its node id is unreadable.
+    (work / "node-id").unlink()
+    (work / "node-id").mkdir()
+    os.kill(broken["pid"], signal.SIGKILL)
+
+    def backing_off() -> bool:
+        doc = json.loads((cluster.state_dir / "up.json").read_text())
+        state = doc["agents"][2]
+        return bool(state["backing_off"] and state["exits_in_a_row"] >= 3)
+
+    wait_for(backing_off, 90, "pallet up backing off agent 2")
+    assert http.get("/ping").status_code == 200
+    assert [t["id"] for t in cluster.running("/steady", 2)] == [t["id"] for t in before]
+    for agent in agents[:2]:
+        os.kill(agent["pid"], 0)  # still the same processes
+
+    # Repaired, it is started again by itself and its node comes back.
+    shutil.rmtree(work / "node-id")
+    (work / "node-id").write_text(node_id)
+
+    def back() -> bool:
+        nodes = http.get("/v1/nodes").json()["nodes"]
+        return any(n["id"] == node_id.strip() and n["state"] == "ACTIVE" for n in nodes)
+
+    wait_for(back, 120, "agent 2 back")
+    doc = json.loads((cluster.state_dir / "up.json").read_text())
+    assert not doc["agents"][2]["backing_off"]
+    cluster.delete_app("/steady")
