@@ -1,8 +1,12 @@
-"""The backends every conformance test runs against, a fake clock, and small async helpers."""
+"""The backends every conformance test runs against (memory, sqlite, and a real etcd that
+each test gets fresh), a fake clock, and small async helpers."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +15,7 @@ from typing import TypeVar
 import pytest
 
 from pallet.store import Store, WatchEvent, WatchStream, open_store
+from pallet.store.etcd.server import EtcdCluster, etcd_available, spawn_cluster
 
 T = TypeVar("T")
 
@@ -38,7 +43,8 @@ class Backend:
     clock: FakeClock = field(default_factory=FakeClock)
 
     def run(self, body: Callable[[Store], Awaitable[T]], *, history: int | None = None) -> T:
-        url = self.url if history is None else f"{self.url}?history={history}"
+        joiner = "&" if "?" in self.url else "?"
+        url = self.url if history is None else f"{self.url}{joiner}history={history}"
 
         async def main() -> T:
             store = await open_store(url, clock=self.clock, expiry_interval=None)
@@ -54,12 +60,76 @@ class Backend:
         self.clock.now += seconds
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+class EtcdPool:
+    """Fresh single-member etcd clusters, one per test (a new store is at revision 1 only
+    on a new cluster): the next one starts while the current test runs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+        self.spare: EtcdCluster | None = None
+
+    def _spawn(self) -> EtcdCluster:
+        self.count += 1
+        return spawn_cluster(self.root / f"etcd-{self.count}")
+
+    def take(self) -> EtcdCluster:
+        cluster = self.spare or self._spawn()
+        self.spare = self._spawn()
+        try:
+            cluster.wait_ready()
+        except Exception:
+            self.release(cluster)
+            cluster = self.spare
+            self.spare = self._spawn()
+            cluster.wait_ready()  # a port taken meanwhile fails one cluster, not two
+        return cluster
+
+    def release(self, cluster: EtcdCluster) -> None:
+        cluster.stop()
+        for member in cluster.members:
+            shutil.rmtree(member.data_dir.parent, ignore_errors=True)
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.release(self.spare)
+
+
+def _etcd_root() -> str | None:
+    """Where the test clusters keep their data: memory (/dev/shm) when there is room, since
+    etcd syncs every commit to disk and each member preallocates a 64 MiB log."""
+    with_room = os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 2 << 30
+    return "/dev/shm" if with_room else None
+
+
+@pytest.fixture(scope="session")
+def etcd_pool() -> Iterator[EtcdPool]:
+    if why := etcd_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"the etcd conformance tests need an etcd server in CI: {why}")
+        pytest.skip(why)
+    root = Path(tempfile.mkdtemp(prefix="pallet-etcd-", dir=_etcd_root()))
+    pool = EtcdPool(root)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["memory", "sqlite", "etcd"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "memory":
         yield Backend("memory", "memory://", persistent=False)
-    else:
+    elif request.param == "sqlite":
         yield Backend("sqlite", f"sqlite://{tmp_path / 'pallet.db'}", persistent=True)
+    else:
+        pool: EtcdPool = request.getfixturevalue("etcd_pool")
+        cluster = pool.take()
+        try:
+            yield Backend("etcd", cluster.url, persistent=True)
+        finally:
+            pool.release(cluster)
 
 
 async def next_event(watch: WatchStream) -> WatchEvent:

@@ -1,4 +1,4 @@
-"""``pallet master``: serve the master (Marathon API, control loops, SQLite store)."""
+"""``pallet master``: serve the master (Marathon API, control loops, SQLite or etcd store)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def master(
     host: str = typer.Option("127.0.0.1", help="Address to bind; beyond loopback it warns."),
     store: str = typer.Option(
         "sqlite:pallet-state.db",
-        help="State store: sqlite:///abs/path.db, sqlite:rel.db or memory://.",
+        help="State store: sqlite:///abs/path.db, sqlite:rel.db, memory://, or an etcd 3 "
+        "cluster: etcd://h1:2379,h2:2379,h3:2379 (its members, tried in turn).",
     ),
     policy: str = typer.Option("pallet", help="Placement policy (pallet, k8s-default, ...)."),
     heartbeat_grace: float = typer.Option(
@@ -28,6 +29,12 @@ def master(
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
     from pallet.core import POLICY_NAMES  # imported here: the other commands start faster
     from pallet.master.server import MasterConfig, serve_master
+    from pallet.store.factory import check_store_url
+
+    try:
+        check_store_url(store)
+    except ValueError as e:  # InvalidArgument: the URL is named by its flag, not "url"
+        raise ValidationError("--store", str(e).removeprefix("url: ")) from None
 
     if policy not in POLICY_NAMES:
         raise ValidationError(

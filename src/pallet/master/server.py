@@ -5,6 +5,7 @@ open_store(url) ─▶ Control(store, policy, grace) ─▶ create_api(control, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import uuid
@@ -18,7 +19,7 @@ from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
 from pallet.control import Control, ControlConfig
 from pallet.model.net import is_loopback
-from pallet.store import Store, open_store
+from pallet.store import Store, StoreUnavailable, open_store
 
 __all__ = ["MasterConfig", "serve_master"]
 
@@ -51,6 +52,19 @@ async def _cluster_id(store: Store) -> str:
     return kv.value.decode()
 
 
+async def wait_for_store(store: Store, url: str, *, first_delay: float = 1.0) -> str:
+    """The cluster id, once the store takes a write: a master whose store (etcd) is down
+    says so and keeps trying, instead of exiting, until it is up."""
+    delay = first_delay
+    while True:
+        try:
+            return await _cluster_id(store)  # a create-if-absent: safe to send again
+        except StoreUnavailable as e:
+            log.error("store %s is unreachable, retrying in %.0f s: %s", url, delay, e.detail)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
 class _Server(uvicorn.Server):
     """Ends long-polls and event streams as soon as shutdown starts, so stopping the
     master waits for no client."""
@@ -71,6 +85,7 @@ async def serve_master(config: MasterConfig) -> None:
         print(UNAUTHENTICATED.format(what="the master", host=config.host), file=sys.stderr)
     store = await open_store(config.store_url)
     try:
+        cluster_id = await wait_for_store(store, config.store_url)
         control = Control(
             store,
             ControlConfig(
@@ -83,7 +98,7 @@ async def serve_master(config: MasterConfig) -> None:
             version=__version__,
             leader=f"{config.host}:{config.port}",
             elected=True,
-            cluster_id=await _cluster_id(store),
+            cluster_id=cluster_id,
             hostname=config.host,
             http_port=config.port,
             store_url=config.store_url,

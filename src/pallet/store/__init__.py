@@ -1,6 +1,7 @@
 """The Store protocol (revisioned keys, compare-and-set transactions, watches, leases) and its backends.
 
-Open one with ``open_store("memory://")`` or ``open_store("sqlite:///path/to/file.db")``;
+Open one with ``open_store("memory://")``, ``open_store("sqlite:///path/to/file.db")`` or
+``open_store("etcd://h1:2379,h2:2379")``;
 everything else speaks to the ``Store`` protocol, never to a backend.
 """
 
@@ -12,8 +13,10 @@ from pallet.store.errors import (
     StoreClosed,
     StoreError,
     StoreLocked,
+    StoreUnavailable,
+    WrongCluster,
 )
-from pallet.store.factory import DEFAULT_EXPIRY_INTERVAL, open_store
+from pallet.store.factory import DEFAULT_EXPIRY_INTERVAL, check_store_url, open_store
 from pallet.store.kv import EventType, KeyValue, WatchEvent
 from pallet.store.leases import expire_forever
 from pallet.store.protocol import Store, WatchStream
@@ -62,10 +65,13 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreLocked",
+    "StoreUnavailable",
     "Target",
     "TxnResult",
     "WatchEvent",
     "WatchStream",
+    "WrongCluster",
+    "check_store_url",
     "expire_forever",
     "open_store",
 ]

@@ -7,7 +7,10 @@ PalletError
       ├── Compacted             the revision asked for is older than the history kept
       ├── LeaseNotFound         no such lease: never granted, revoked, or expired
       ├── StoreClosed           the store was closed
-      └── StoreLocked           another process holds the store's file
+      ├── StoreLocked           another process holds the store's file
+      ├── StoreUnavailable      no member of a remote store (etcd) answered in time, or a
+      │                         write's outcome is unknown because its member went away
+      └── WrongCluster          a remote store's member belongs to another cluster
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ __all__ = [
     "StoreClosed",
     "StoreError",
     "StoreLocked",
+    "StoreUnavailable",
+    "WrongCluster",
 ]
 
 
@@ -86,3 +91,34 @@ class StoreLocked(StoreError):
             "or give this one its own file"
         )
         self.path = path
+
+
+class StoreUnavailable(StoreError):
+    """The store's members could not be reached or did not answer in time; ``detail`` says
+    what each one answered. When ``outcome_unknown``, a write was sent but its answer was
+    lost: it may or may not have been applied, so read before writing it again."""
+
+    def __init__(self, store: str, detail: str, *, outcome_unknown: bool = False) -> None:
+        what = (
+            "the answer to a write was lost (it may have been applied)"
+            if outcome_unknown
+            else "unreachable"
+        )
+        super().__init__(f"store {store}: {what}: {detail}")
+        self.store = store
+        self.detail = detail
+        self.outcome_unknown = outcome_unknown
+
+
+class WrongCluster(StoreError):
+    """``endpoint`` answers for etcd cluster ``found``, not the store's cluster ``expected``:
+    a member of another cluster is listed (or listens on a port meant for this one)."""
+
+    def __init__(self, endpoint: str, expected: str, found: str) -> None:
+        super().__init__(
+            f"etcd member {endpoint} belongs to cluster {found}, not {expected}: "
+            "remove it from the store URL or check which etcd listens there"
+        )
+        self.endpoint = endpoint
+        self.expected = expected
+        self.found = found

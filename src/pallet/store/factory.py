@@ -3,8 +3,11 @@
     memory://                          a new empty store in this process
     sqlite:///var/lib/pallet/state.db  the SQLite file at that absolute path
     sqlite:state.db                    ... or at a path relative to the working directory
+    etcd://h1:2379,h2:2379,h3:2379     an etcd 3 cluster, its members tried in turn
 
-Either takes ``?history=N``: how many revisions of history to keep for watches.
+Each takes ``?history=N``: how many revisions of history to keep for watches (etcd URLs take
+more options: see ``pallet.store.etcd.url``). ``check_store_url`` reads a URL without
+opening anything, so a command can refuse a bad one before it starts.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from pallet.store.memory import open_memory
 from pallet.store.protocol import Store
 from pallet.store.sqlite import open_sqlite
 
-__all__ = ["DEFAULT_EXPIRY_INTERVAL", "open_store"]
+__all__ = ["DEFAULT_EXPIRY_INTERVAL", "check_store_url", "open_store"]
 
 DEFAULT_EXPIRY_INTERVAL = 0.5
 """Seconds between lease expiry checks (etcd checks every 500 ms)."""
 
-_USAGE = "use memory:// or sqlite:///absolute/path.db (or sqlite:relative/path.db)"
+_USAGE = (
+    "use memory://, sqlite:///absolute/path.db (or sqlite:relative/path.db), "
+    "or etcd://host:2379[,host2:2379...]"
+)
 
 
 async def open_store(
@@ -37,6 +43,18 @@ async def open_store(
     unless it is None (tests and simulations drive expiry themselves)."""
     if not isinstance(url, str):
         raise InvalidArgumentType("url", "str", url)
+    if url.startswith("etcd:"):
+        from pallet.store.etcd import open_etcd, parse_etcd_url  # httpx only when used
+
+        etcd_url = parse_etcd_url(url)
+        history = _history(list(etcd_url.options), url)
+        return await open_etcd(
+            etcd_url,
+            name=url,
+            clock=clock,
+            history=history,
+            expiry_interval=expiry_interval,
+        )
     parts = urlsplit(url)
     history = _history(parse_qsl(parts.query, keep_blank_values=True), url)
     if parts.fragment:
@@ -60,13 +78,32 @@ async def open_store(
     raise InvalidArgument("url", f"unknown store {url!r}; {_USAGE}")
 
 
+def check_store_url(url: str) -> None:
+    """Raise ``InvalidArgument("url", ...)`` if ``url`` names no store ``open_store`` could
+    open (a bad scheme, option, member list ...); opens nothing, contacts nothing."""
+    if not isinstance(url, str):
+        raise InvalidArgumentType("url", "str", url)
+    if url.startswith("etcd:"):
+        from pallet.store.etcd.url import parse_etcd_url
+
+        _history(list(parse_etcd_url(url).options), url)
+        return
+    parts = urlsplit(url)
+    _history(parse_qsl(parts.query, keep_blank_values=True), url)
+    if parts.fragment or parts.scheme not in ("memory", "sqlite"):
+        raise InvalidArgument("url", f"unknown store {url!r}; {_USAGE}")
+    if parts.scheme == "memory" and (parts.netloc or parts.path):
+        raise InvalidArgument("url", f"{url!r}: a memory store has no host or path; {_USAGE}")
+    if parts.scheme == "sqlite" and (parts.netloc or not parts.path or parts.path.endswith("/")):
+        raise InvalidArgument("url", f"{url!r} names no local file; {_USAGE}")
+
+
 def _history(query: list[tuple[str, str]], url: str) -> int:
     history = DEFAULT_HISTORY
     for name, value in query:
         if name != "history":
-            raise InvalidArgument(
-                "url", f"{url!r}: unknown option {name!r}; the one option is history"
-            )
+            known = "history, cluster_id and timeout" if url.startswith("etcd:") else "history"
+            raise InvalidArgument("url", f"{url!r}: unknown option {name!r}; options: {known}")
         if not value.isdigit() or int(value) < 1:
             raise InvalidArgument("url", f"{url!r}: history must be a whole number >= 1")
         history = int(value)
