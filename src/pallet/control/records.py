@@ -67,6 +67,8 @@ class RunSpec:
     port_names: tuple[str, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     role: str = "*"
+    accepted_roles: tuple[str, ...] = ("*",)
+    """Marathon's ``acceptedResourceRoles``: the node roles its tasks may land on."""
     cmd: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -91,6 +93,7 @@ class RunSpec:
         doc["host_ports"] = list(self.host_ports)
         doc["port_names"] = list(self.port_names)
         doc["args"] = list(self.args)
+        doc["accepted_roles"] = list(self.accepted_roles)
         doc["health_checks"] = [dict(c) for c in self.health_checks]
         return doc
 
@@ -101,6 +104,7 @@ class RunSpec:
         d["constraints"] = parse_constraints(d.get("constraints") or [])
         for name in ("host_ports", "port_names", "args", "health_checks"):
             d[name] = tuple(d.get(name) or ())
+        d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
         return cls(**d)
 
     def launch_spec(
@@ -184,6 +188,7 @@ class AppRecord:
             ports=r.host_ports,
             constraints=r.constraints,
             role=r.role,
+            accepted_roles=frozenset(r.accepted_roles),
         )
 
 
