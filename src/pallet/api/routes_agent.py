@@ -22,6 +22,7 @@ from pallet.api.context import context
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError
 from pallet.control import StatusUpdate, TaskState, node_from_json
+from pallet.model.roles import role_messages
 
 __all__ = ["router"]
 
@@ -42,6 +43,15 @@ class NodeBody(_Model):
     gpu_model: str = ""
     ports: list[str] = []
     attributes: dict[str, str] = {}
+    role: str = "*"
+
+    @pydantic.field_validator("role")
+    @classmethod
+    def _valid_role(cls, role: str) -> str:
+        problems = role_messages(role)
+        if problems:
+            raise ValueError(" ".join(problems))
+        return role
 
 
 class RegisterBody(_Model):

@@ -21,7 +21,9 @@ def _announce(cluster: Cluster) -> None:
     typer.echo(f"  nodes          {cluster.url}/v1/nodes")
     typer.echo(f"  metrics        {cluster.url}/metrics")
     typer.echo(f"  events         {cluster.url}/v2/events")
-    agents = ", ".join(agent_address(i) for i in range(c.agents))
+    agents = ", ".join(
+        agent_address(i) + (" (public)" if c.is_public(i) else "") for i in range(c.agents)
+    )
     typer.echo(f"  agents         {agents}")
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
@@ -41,12 +43,17 @@ def up(
         15.0, help="Seconds of silence before a node is UNREACHABLE."
     ),
     agent_port: int = typer.Option(5051, help="Port of each agent's log server (0 = any free)."),
+    public_agents: int = typer.Option(
+        0, help="How many of the agents are public (role slave_public), as DC/OS's edge."
+    ),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
     from pallet.core import POLICY_NAMES
 
     if not 1 <= agents <= 200:
         raise ValidationError("--agents", "run between 1 and 200 agents")
+    if not 0 <= public_agents <= agents:
+        raise ValidationError("--public-agents", f"run between 0 and {agents} public agents")
     if policy not in POLICY_NAMES:
         raise ValidationError(
             "--policy", f"unknown policy {policy!r}; choose from {', '.join(POLICY_NAMES)}"
@@ -60,6 +67,7 @@ def up(
         heartbeat_interval=heartbeat_interval,
         heartbeat_grace=heartbeat_grace,
         agent_port=agent_port,
+        public_agents=public_agents,
     )
     try:
         code = run_up(config, _announce)

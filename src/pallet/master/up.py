@@ -3,7 +3,8 @@
     pallet up --agents 3
       master  127.0.0.1:8080, SQLite under the state directory
       agent i 127.0.0.<i+2> (its hostname and bind address), sandboxes under agent-<i>/,
-              a 1/N share of this machine's CPUs, memory, disk and ports 31000-32000
+              a 1/N share of this machine's CPUs, memory, disk and ports 31000-32000;
+              with --public-agents K the last K have role slave_public
 
 A process that exits on its own is started again with the same arguments, as a service
 manager would: an agent adopts the tasks it left running, a master reloads its store.
@@ -32,6 +33,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from pallet.model.roles import PUBLIC_ROLE
 
 __all__ = [
     "Cluster",
@@ -65,6 +68,11 @@ class UpConfig:
     heartbeat_grace: float = 15.0
     agent_port: int = 5051
     ready_timeout: float = 30.0
+    public_agents: int = 0
+    """The last ``public_agents`` agents run with role ``slave_public`` (DC/OS's public agents)."""
+
+    def is_public(self, index: int) -> bool:
+        return index >= self.agents - self.public_agents
 
 
 def agent_address(i: int) -> str:
@@ -223,6 +231,7 @@ def start_cluster(config: UpConfig) -> Cluster:
             local_share(config.agents, i, config.resources),
             "--heartbeat-interval",
             str(config.heartbeat_interval),
+            *(["--role", PUBLIC_ROLE] if config.is_public(i) else []),
         ]
         agents.append(_spawn(agent_args, work / "agent.log"))
         members.append(Member(f"agent {i}", agent_args, work / "agent.log", agents[-1]))
@@ -242,7 +251,12 @@ def write_up_json(cluster: Cluster) -> None:
     doc = {
         "master": {"url": cluster.url, "pid": cluster.master.pid},
         "agents": [
-            {"address": agent_address(i), "pid": p.pid, "work_dir": str(state / f"agent-{i}")}
+            {
+                "address": agent_address(i),
+                "pid": p.pid,
+                "work_dir": str(state / f"agent-{i}"),
+                "role": PUBLIC_ROLE if cluster.config.is_public(i) else "*",
+            }
             for i, p in enumerate(cluster.agents)
         ],
     }
