@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pallet.cli import agent, bench, master, node, sim, task, up
+from pallet.cli import agent, bench, dns, lb, master, node, sim, task, up
 from pallet.cli import app as app_cli
 from pallet.model.errors import PalletError
 
@@ -24,6 +24,8 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(app_cli.app, name="app")
 app.add_typer(task.app, name="task")
 app.add_typer(node.app, name="node")
+app.add_typer(dns.app, name="dns")
+app.add_typer(lb.app, name="lb")
 app.command(name="master")(master.master)
 app.command(name="agent")(agent.agent)
 app.command(name="up")(up.up)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from pallet.master.up import Cluster, UpConfig, agent_address, default_state_dir, run_up
+from pallet.master.up_discovery import lb_ports
 from pallet.model import ValidationError
 
 __all__ = ["up"]
@@ -25,6 +26,14 @@ def _announce(cluster: Cluster) -> None:
         agent_address(i) + (" (public)" if c.is_public(i) else "") for i in range(c.agents)
     )
     typer.echo(f"  agents         {agents}")
+    if c.discovery:
+        typer.echo(f"  DNS            127.0.0.1:{c.dns_port} (pallet dns lookup NAME)")
+        public = [agent_address(i) for i in range(c.agents) if c.is_public(i)]
+        if public:
+            http, _, stats = c.lb_ports
+            typer.echo(
+                f"  edge LB        http://{public[0]}:{http}/  stats http://{public[0]}:{stats}/haproxy?stats"
+            )
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
     sys.stdout.flush()
@@ -45,6 +54,19 @@ def up(
     agent_port: int = typer.Option(5051, help="Port of each agent's log server (0 = any free)."),
     public_agents: int = typer.Option(
         0, help="How many of the agents are public (role slave_public), as DC/OS's edge."
+    ),
+    discovery: bool | None = typer.Option(
+        None,
+        "--discovery/--no-discovery",
+        help="Run the DNS server, a VIP proxy per agent and, with public agents, the edge "
+        "LB (default: on when there are public agents).",
+    ),
+    dns_port: int = typer.Option(8053, min=1, max=65535, help="Port of the DNS server."),
+    lb_http_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Edge LB's HTTP port (80; 10080 when not root)."
+    ),
+    lb_stats_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Edge LB's stats port (9090; 19090 when not root)."
     ),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
@@ -68,6 +90,13 @@ def up(
         heartbeat_grace=heartbeat_grace,
         agent_port=agent_port,
         public_agents=public_agents,
+        discovery=public_agents > 0 if discovery is None else discovery,
+        dns_port=dns_port,
+        lb_ports=(
+            lb_http_port or lb_ports()[0],
+            lb_ports()[1],  # bound only with a certificate, which up does not give
+            lb_stats_port or lb_ports()[2],
+        ),
     )
     try:
         code = run_up(config, _announce)

@@ -30,10 +30,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 
+from pallet.master.up_discovery import DNS_PORT, discovery_members, lb_ports
 from pallet.model.roles import PUBLIC_ROLE
 
 __all__ = [
@@ -70,6 +72,11 @@ class UpConfig:
     ready_timeout: float = 30.0
     public_agents: int = 0
     """The last ``public_agents`` agents run with role ``slave_public`` (DC/OS's public agents)."""
+    discovery: bool = False
+    """Run the DNS server, the agents' VIP proxies and the edge LB (``up_discovery``)."""
+    dns_port: int = DNS_PORT
+    lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
+    """The edge LB's HTTP, HTTPS and stats ports."""
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -142,10 +149,18 @@ class Cluster:
     members: list[Member] = field(default_factory=list)
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [*self.agents, self.master]
+        return [*self.agents, self.master, *self.extras()]
+
+    def extras(self) -> list[subprocess.Popen[bytes]]:
+        """Discovery's processes (DNS, VIP proxies, edge LB)."""
+        return [
+            m.process for m in self.members if m.name != "master" and not m.name.startswith("agent")
+        ]
 
     def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> None:
-        """Agents first (they kill their tasks and report it), then the master."""
+        """Discovery first (each stops its HAProxy or unbound), then the agents (they kill
+        their tasks and report it), then the master."""
+        _terminate(self.extras(), master_timeout, signal.SIGTERM)
         _terminate(self.agents, agent_timeout, _stop_signal("agent"))
         _terminate([self.master], master_timeout, _stop_signal("master"))
 
@@ -156,7 +171,7 @@ class Cluster:
         member.restarts.append(now)
         if member.name == "master":
             self.master = member.process
-        else:
+        elif member.name.startswith("agent"):
             index = int(member.name.split()[-1])
             self.agents[index] = member.process
         write_up_json(self)
@@ -235,6 +250,13 @@ def start_cluster(config: UpConfig) -> Cluster:
         ]
         agents.append(_spawn(agent_args, work / "agent.log"))
         members.append(Member(f"agent {i}", agent_args, work / "agent.log", agents[-1]))
+    if config.discovery:
+        public = [agent_address(i) for i in range(config.agents) if config.is_public(i)]
+        for extra in discovery_members(
+            url, state, config.agents, public, config.dns_port, config.lb_ports
+        ):
+            extra.log.parent.mkdir(parents=True, exist_ok=True)
+            members.append(Member(extra.name, extra.args, extra.log, _spawn(extra.args, extra.log)))
     cluster = Cluster(config, master, agents, url, members)
     try:
         _wait_ready(cluster)
@@ -248,7 +270,7 @@ def start_cluster(config: UpConfig) -> Cluster:
 def write_up_json(cluster: Cluster) -> None:
     """``up.json`` in the state directory: the URL and the processes' pids, for tools."""
     state = cluster.config.state_dir.resolve()
-    doc = {
+    doc: dict[str, Any] = {
         "master": {"url": cluster.url, "pid": cluster.master.pid},
         "agents": [
             {
@@ -260,6 +282,14 @@ def write_up_json(cluster: Cluster) -> None:
             for i, p in enumerate(cluster.agents)
         ],
     }
+    if cluster.config.discovery:
+        public = [
+            agent_address(i) for i in range(cluster.config.agents) if cluster.config.is_public(i)
+        ]
+        doc["dns"] = f"127.0.0.1:{cluster.config.dns_port}"
+        if public:
+            http, _, stats = cluster.config.lb_ports
+            doc["lb"] = {"http": f"{public[0]}:{http}", "stats": f"{public[0]}:{stats}"}
     tmp = state / "up.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(state / "up.json")

@@ -20,6 +20,7 @@ from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.errors import Violation
 from pallet.api.marathon.parts import Container, EnvSecret, PortMapping
 from pallet.api.marathon.pathid import canonical_path, path_violations
+from pallet.discovery import label_violations
 from pallet.model import ValidationError, parse_constraints
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
@@ -304,7 +305,21 @@ def _label_violations(app: AppDefinition) -> list[Violation]:
             out.append(
                 Violation("/upgradeStrategy/maximumOverCapacity", f"got {got}, expected 0.0")
             )
-    return out
+    return out + _discovery_violations(app)
+
+
+def _discovery_violations(app: AppDefinition) -> list[Violation]:
+    """Marathon-LB's HAPROXY_* labels and the VIP_<n> port labels (Pallet honours them,
+    so a bad one is refused here rather than breaking a load balancer later)."""
+    ports: list[tuple[str, dict[str, str]]] = []
+    if app.port_definitions:
+        ports = [(f"/portDefinitions({i})", p.labels) for i, p in enumerate(app.port_definitions)]
+    elif app.container is not None and app.container.port_mappings:
+        ports = [
+            (f"/container/portMappings({i})", m.labels)
+            for i, m in enumerate(app.container.port_mappings)
+        ]
+    return [Violation(e.path, e.message) for e in label_violations(app.labels or {}, ports)]
 
 
 def _readiness_violations(app: AppDefinition) -> list[Violation]:
