@@ -10,6 +10,7 @@ from pallet.bench.packing import DEFAULT_SEEDS, run_packing_bench
 from pallet.bench.runner import default_jobs
 from pallet.cli.bench_cluster import api, e2e
 from pallet.cli.bench_compaction import compaction
+from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.core.policies import POLICY_NAMES
@@ -26,6 +27,7 @@ app.command()(throughput)
 app.command()(compaction)
 app.command(name="e2e")(e2e)
 app.command(name="api")(api)
+app.command(name="discovery")(discovery)
 
 
 @app.command()
