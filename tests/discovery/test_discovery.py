@@ -15,7 +15,7 @@ from pallet.discovery import (
     services_from_apps,
     vip_targets,
 )
-from pallet.discovery.haproxy import EdgeSettings, edge_config, vip_config
+from pallet.discovery.haproxy import EdgeSettings, edge_config, split_servers, vip_config
 from pallet.discovery.labels import vip_address
 from pallet.discovery.records import diff_names
 
@@ -232,3 +232,20 @@ def test_mesos_names_of_an_app() -> None:
         "pallet": "web-prod.pallet",
         "pallet_srv": "_web-prod._tcp.pallet",
     }
+
+
+def test_servers_split_from_the_rest_of_the_config() -> None:
+    one = _edge([app(labels={"HAPROXY_GROUP": "external"}, tasks=[task(0)])])
+    two = _edge([app(labels={"HAPROXY_GROUP": "external"}, tasks=[task(0), task(1)])])
+    s1, servers1 = split_servers(one)
+    s2, servers2 = split_servers(two)
+    assert s1 == s2  # only servers differ: the runtime API can change them
+    assert set(servers2) - set(servers1) == {
+        ("prod_web_10000", "web.t1"),
+        ("prod_web_10001", "web.t1"),
+    }
+    assert servers2[("prod_web_10000", "web.t1")].startswith("127.0.0.3:31001 check")
+    other = _edge(
+        [app(labels={"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "a.b"}, tasks=[task(0)])]
+    )
+    assert split_servers(other)[0] != s1

@@ -129,6 +129,15 @@ async def test_edge_lb_routes_reloads_and_refuses_a_bad_config(
         assert result.ok, result.error
         seen = {(await asyncio.to_thread(_get, http_port))[1].split()[0] for _ in range(6)}
         assert seen == {"one", "two"}  # round robin over both tasks of /web
+        await lb.drain({("web_0", "t1")})  # runtime API: out of rotation before any reload
+        seen = {(await asyncio.to_thread(_get, http_port))[1].split()[0] for _ in range(6)}
+        assert seen == {"two"}
+        # Servers in and out at run time, no reload: t1 leaves, t5 (the api server) joins.
+        args = f"127.0.0.1:{backends[2][1]} check inter 2s fall 2 rise 1"
+        assert await lb.change_servers({("web_0", "t1")}, {("web_0", "t5"): args}) == ""
+        seen = {(await asyncio.to_thread(_get, http_port))[1].split()[0] for _ in range(6)}
+        assert seen == {"two", "api"} and lb.reloads == 0
+        assert await lb.change_servers(set(), {("nope", "x"): args}) != ""  # refused: said
         assert await asyncio.to_thread(_get, http_port, "/api/x") == (200, "api /api/x")
         assert (await asyncio.to_thread(_get, http_port, "/", "other.example.com"))[0] == 503
         assert (await asyncio.to_thread(_get, stats_port, "/_haproxy_health_check"))[0] == 200
@@ -175,3 +184,13 @@ async def test_edge_lb_routes_reloads_and_refuses_a_bad_config(
     finally:
         await lb.stop()
     assert lb.process is not None and lb.process.poll() is not None
+
+
+def test_only_servers_with_a_ready_sibling_leave_before_the_reload() -> None:
+    from pallet.lb.service import _drainable
+
+    loaded = {("web", "old1"), ("web", "old2"), ("api", "old3")}
+    # web keeps old2 (still ready): old1 goes now; api's only server stays until the
+    # reload brings its replacement.
+    ready = {("web", "old2"), ("web", "new1"), ("api", "new2")}
+    assert _drainable(loaded, ready) == {("web", "old1")}

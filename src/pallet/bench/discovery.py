@@ -5,8 +5,8 @@ spawns processes and measures.
    load through each (every request a new connection), through rolling upgrades and a
    scale 5 -> 10 -> 2. The baseline, in the same run and at the same rate: a client that
    keeps the address of the task it first found, as without discovery.
-2. DNS: how long after a task's TASK_RUNNING event its SRV record answers, over many
-   tasks started at once; then queries per second from a loopback load generator against
+2. DNS: how long after the master records a task's TASK_RUNNING (the event's timestamp)
+   its SRV record answers (polled over TCP every 10 ms), over many tasks started at once; then queries per second from a loopback load generator against
    Pallet's DNS (unbound fed at run time), a stock unbound loaded once with the same
    records, and Pallet's Python server with the same records.
 
@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,10 @@ def _lookup(port: int, name: str, qtype: str = "A", tcp: bool = False) -> DNSRec
     return DNSRecord.parse(raw)
 
 
+phases: list[tuple[str, float]] = []
+"""When each step of the last run began (time.time()), to read failures against."""
+
+
 def _upgrades_under_load(
     client: httpx.Client, lb: tuple[str, int], dns_port: int, rate: float, upgrades: int
 ) -> tuple[LoadCount, LoadCount, LoadCount]:
@@ -171,17 +176,21 @@ def _upgrades_under_load(
     ]
     for load in loads:
         load.start()
+    phases.append(("load", time.time()))
     try:
         time.sleep(2.0)
         for version in range(1, upgrades + 1):
             change = {**app, "env": {"BENCH_VERSION": str(version)}}
+            phases.append((f"upgrade {version}", time.time()))
             client.put(f"/v2/apps{APP}", json=change, params={"force": "true"}).raise_for_status()
             _wait(f"rolling upgrade {version}", lambda: _converged(client, APP, 5), 180)
         for instances in (10, 2):
+            phases.append((f"scale {instances}", time.time()))
             client.put(
                 f"/v2/apps{APP}", json={"instances": instances}, params={"force": "true"}
             ).raise_for_status()
             _wait(f"scale to {instances}", lambda n=instances: _converged(client, APP, n), 180)
+        phases.append(("settled", time.time()))
         time.sleep(3.0)  # the last killed tasks finish draining under load
     finally:
         counts = [load.stop() for load in loads]
@@ -219,7 +228,9 @@ def _dns_ready(client: httpx.Client, url: str, dns_port: int, tasks: int) -> lis
                     doc = json.loads(line[5:])
                     if doc["appId"] == DNS_APP and doc["taskStatus"] == "TASK_RUNNING":
                         target = task_label(DNS_APP, doc["taskId"], doc["slaveId"])
-                        running.setdefault(target, (time.time(), doc["taskId"], doc["ports"][0]))
+                        # when the master recorded RUNNING, not when this thread read it
+                        at = datetime.fromisoformat(doc["timestamp"]).timestamp()
+                        running.setdefault(target, (at, doc["taskId"], doc["ports"][0]))
 
     def poll() -> None:
         name = "_names-bench._tcp.marathon.mesos"
@@ -252,7 +263,7 @@ def _dns_ready(client: httpx.Client, url: str, dns_port: int, tasks: int) -> lis
         )
     finally:
         stop.set()
-    return [max(0.0, seen[(t, p)] - at) for t, (at, _, p) in running.items()]
+    return [seen[(t, p)] - at for t, (at, _, p) in running.items()]
 
 
 def _serve_python(table: dict[str, Any], port: int, ready: Any) -> None:

@@ -25,6 +25,8 @@ class LoadCount:
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    failed_at: list[float] = field(default_factory=list)
+    """When (time.time()) the first 1,000 failures happened."""
 
     @property
     def rate(self) -> float:
@@ -63,6 +65,8 @@ def _worker(
                 if error:
                     count.failed += 1
                     count.errors[error] += 1
+                    if len(count.failed_at) < 1000:
+                        count.failed_at.append(time.time())
 
     workers = [threading.Thread(target=one, args=(i / rate,)) for i in range(threads)]
     for w in workers:
@@ -72,7 +76,7 @@ def _worker(
     for w in workers:
         w.join()
     count.seconds = time.monotonic() - start
-    out.send((count.requests, count.failed, dict(count.errors), count.seconds))
+    out.send((count.requests, count.failed, dict(count.errors), count.seconds, count.failed_at))
 
 
 class HttpLoad:
@@ -95,6 +99,6 @@ class HttpLoad:
 
     def stop(self) -> LoadCount:
         self._stop_send.send(True)
-        requests, failed, errors, seconds = self._out_recv.recv()
+        requests, failed, errors, seconds, failed_at = self._out_recv.recv()
         self._process.join(10)
-        return LoadCount(requests, failed, Counter(errors), seconds)
+        return LoadCount(requests, failed, Counter(errors), seconds, failed_at)

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 from pallet.discovery.labels import LbService, VipTarget
 
-__all__ = ["EdgeSettings", "edge_config", "vip_config"]
+__all__ = [
+    "EdgeSettings",
+    "edge_config",
+    "edge_servers",
+    "split_servers",
+    "vip_config",
+    "vip_servers",
+]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -166,7 +173,7 @@ def vip_config(vips: Sequence[VipTarget], state_dir: str, version: int = 0) -> s
     """An agent's VIP proxy: one TCP frontend per VIP address and port."""
     lines = _global(state_dir, f"pallet-vip-v{version}")
     for v in vips:
-        name = f"vip_{_safe(v.address)}_{v.port}"
+        name = _vip_backend(v)
         lines += [
             f"frontend {name}",
             f"  bind {v.address}:{v.port}",
@@ -180,3 +187,36 @@ def vip_config(vips: Sequence[VipTarget], state_dir: str, version: int = 0) -> s
             "",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _vip_backend(v: VipTarget) -> str:
+    return f"vip_{_safe(v.address)}_{v.port}"
+
+
+def edge_servers(services: Sequence[LbService]) -> set[tuple[str, str]]:
+    """(backend, server) of every server ``edge_config`` writes."""
+    return {(s.name, _safe(task)) for s in services for task, _, _ in s.backends}
+
+
+def vip_servers(vips: Sequence[VipTarget]) -> set[tuple[str, str]]:
+    """(backend, server) of every server ``vip_config`` writes."""
+    return {(_vip_backend(v), _safe(task)) for v in vips for task, _, _ in v.backends}
+
+
+def split_servers(text: str) -> tuple[str, dict[tuple[str, str], str]]:
+    """A configuration without its server lines (nor its version ``description``), and
+    each (backend, server) with the rest of its line: two configurations with the same
+    first part differ only in servers, which the runtime API can change without a reload."""
+    kept: list[str] = []
+    servers: dict[tuple[str, str], str] = {}
+    backend = ""
+    for line in text.splitlines():
+        if line.startswith(("backend ", "frontend ", "listen ", "global", "defaults")):
+            backend = line.split()[1] if line.startswith("backend ") else ""
+        stripped = line.strip()
+        if backend and stripped.startswith("server "):
+            _, name, rest = stripped.split(" ", 2)
+            servers[(backend, name)] = rest
+        elif not stripped.startswith("description "):
+            kept.append(line)
+    return "\n".join(kept), servers

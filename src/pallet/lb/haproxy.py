@@ -182,6 +182,44 @@ class Haproxy:
             return ""
         return " | ".join(ln for ln in lines[-5:] if "ALERT" in ln or "exit" in ln)[-500:]
 
+    async def drain(self, servers: set[tuple[str, str]]) -> None:
+        """Take servers out of rotation now, through the runtime API (``state maint``: no
+        new connection, the open ones finish), before the reload that removes them."""
+        if not servers or not self.running:
+            return
+        commands = ";".join(f"set server {b}/{s} state maint" for b, s in sorted(servers))
+        with contextlib.suppress(OSError, TimeoutError):
+            await _ask(self.admin_socket, commands, 2.0)
+
+    async def change_servers(
+        self, removed: set[tuple[str, str]], added: dict[tuple[str, str], str]
+    ) -> str:
+        """Remove and add servers through the runtime API, without a reload (a removed
+        server goes to maintenance first, so its open connections finish). Empty when
+        every command took, else what HAProxy said."""
+        commands = []  # new servers first: a backend is never left without one
+        for (b, s), args in sorted(added.items()):
+            commands += [f"add server {b}/{s} {args}", f"enable server {b}/{s}"]
+            if " check" in f" {args}":
+                commands.append(f"enable health {b}/{s}")
+        for b, s in sorted(removed):
+            commands += [f"set server {b}/{s} state maint"]
+        if not commands:
+            return ""
+        try:
+            answer = await _ask(self.admin_socket, ";".join(commands), 5.0)
+        except (OSError, TimeoutError) as e:
+            return str(e) or type(e).__name__
+        problems = [
+            line
+            for line in answer.splitlines()
+            if line.strip() and "New server registered" not in line and "Server deleted" not in line
+        ]
+        for b, s in sorted(removed):  # gone once idle; one still busy stays in maintenance
+            with contextlib.suppress(OSError, TimeoutError):
+                await _ask(self.admin_socket, f"del server {b}/{s}", 2.0)
+        return " | ".join(problems)
+
     async def stats(self) -> str:
         """``show stat`` of the running workers (CSV)."""
         return await _ask(self.admin_socket, "show stat")

@@ -28,7 +28,14 @@ import httpx
 
 from pallet.client.follow import follow_apps
 from pallet.discovery import lb_services, services_from_apps, vip_targets
-from pallet.discovery.haproxy import EdgeSettings, edge_config, vip_config
+from pallet.discovery.haproxy import (
+    EdgeSettings,
+    edge_config,
+    edge_servers,
+    split_servers,
+    vip_config,
+    vip_servers,
+)
 from pallet.lb.haproxy import Haproxy
 
 __all__ = ["LbConfig", "LbService", "serve_lb"]
@@ -72,6 +79,9 @@ class LbService:
         self.stop_event = asyncio.Event()
         self.status = _Status()
         self._apps: list[dict[str, Any]] | None = None
+        self._servers: set[tuple[str, str]] = set()
+        """(backend, server) of the running configuration."""
+        self.runtime_changes = 0
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
 
@@ -117,37 +127,78 @@ class LbService:
         ]
         return edge_config(served, settings), sum(len(s.backends) for s in served), summary
 
+    def servers(self, apps: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        services = services_from_apps(apps)
+        if self.config.kind == "vip":
+            return vip_servers(vip_targets(services))
+        return edge_servers(lb_services(services, self.config.groups))
+
     async def on_apps(self, apps: list[dict[str, Any]], seen_at: float) -> None:
+        drained = _drainable(self._servers, self.servers(apps))
+        if drained:
+            log.info("out of rotation now: %s", ", ".join(sorted(f"{b}/{s}" for b, s in drained)))
+            await self.haproxy.drain(drained)
         self._apps = apps  # only the newest picture is loaded
         self._wake.set()
 
     async def _loader(self) -> None:
-        last_rendered = ""
+        structure = ""  # the running configuration without its servers
+        running: dict[tuple[str, str], str] = {}  # its servers
         while not self.stop_event.is_set():
             await self._wake.wait()
             self._wake.clear()
             apps = self._apps
             if apps is None:
                 continue
-            text0 = self.render(apps, 0)[0]  # the version is part of the text: compare without
-            if text0 == last_rendered and self.haproxy.running:
-                continue
+            text0, backends, summary = self.render(apps, 0)
+            wanted_structure, wanted = split_servers(text0)
+            if self.haproxy.running and wanted_structure == structure:
+                if wanted == running:
+                    continue
+                if await self._change_servers(running, wanted):
+                    running = wanted
+                    self._servers = set(wanted)
+                    self.status = _Status(self.status.version, time.time(), "", backends, summary)
+                    # the file on disk says what runs (HAProxy reads it at the next reload)
+                    self.haproxy.config_path.write_text(self.render(apps, self.status.version)[0])
+                    continue
             version = self.status.version + 1
-            text, backends, summary = self.render(apps, version)
+            text = self.render(apps, version)[0]
             result = await self.haproxy.load(text)
             if result.ok:
-                last_rendered = text0
+                structure, running = wanted_structure, wanted
+                self._servers = set(wanted)
                 self.status = _Status(version, time.time(), "", backends, summary)
                 log.info(
-                    "configuration %d loaded in %.3f s (%d backends)",
+                    "configuration %d loaded in %.3f s: %d servers",
                     version,
                     result.seconds,
-                    backends,
+                    len(wanted),
                 )
             else:
                 self.status.error = result.error
                 log.error("configuration refused, the previous one stays: %s", result.error)
             await self._report(reloaded=True, ok=result.ok, version=version, error=result.error)
+
+    async def _change_servers(
+        self, running: dict[tuple[str, str], str], wanted: dict[tuple[str, str], str]
+    ) -> bool:
+        """Only servers changed: apply that through the runtime API, in milliseconds. False
+        when it cannot (a server's address changed, a sticky backend: HAProxy 2.6 takes
+        no cookie on a server added at run time) or HAProxy refused: then reload."""
+        removed = set(running) - set(wanted)
+        added = {k: v for k, v in wanted.items() if k not in running}
+        if any(running[k] != v for k, v in wanted.items() if k in running):
+            return False
+        if any(" cookie " in f" {args} " for args in added.values()):
+            return False
+        problem = await self.haproxy.change_servers(removed, added)
+        if problem:
+            log.warning("the runtime API refused a change (%s); reloading instead", problem)
+            return False
+        self.runtime_changes += 1
+        log.info("servers changed at run time: %d out, %d in", len(removed), len(added))
+        return True
 
     def report(self) -> dict[str, Any]:
         c = self.config
@@ -161,6 +212,7 @@ class LbService:
             "backends": self.status.backends,
             "services": self.status.services,
             "reloads": self.haproxy.reloads,
+            "runtime_changes": self.runtime_changes,
             "running": self.haproxy.running,
         }
         if c.kind == "edge":
@@ -204,6 +256,17 @@ class LbService:
                     with contextlib.suppress(asyncio.CancelledError):
                         await t
                 await self.haproxy.stop()
+
+
+def _drainable(loaded: set[tuple[str, str]], ready: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The running servers no longer ready (being killed, unhealthy) that can leave rotation
+    at once, through the runtime API, before the reload that drops them: those of a
+    backend that keeps at least one running server that is still ready. The others stay
+    until the reload brings their replacements (a task being killed still finishes
+    what it gets)."""
+    gone = loaded - ready
+    keeps = {backend for backend, _ in loaded & ready}
+    return {(b, s) for b, s in gone if b in keeps}
 
 
 def serve_lb(config: LbConfig) -> None:
