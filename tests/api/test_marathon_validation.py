@@ -173,11 +173,21 @@ def constraint(*parts: str) -> dict[str, Any]:
         # roles
         (
             {**BASE, "acceptedResourceRoles": ["other"]},
-            [("/acceptedResourceRoles", ["acceptedResourceRoles can only contain *"])],
+            [
+                (
+                    "/acceptedResourceRoles",
+                    ["acceptedResourceRoles can only contain * and slave_public"],
+                )
+            ],
         ),
         (
             {**BASE, "role": "web", "acceptedResourceRoles": ["web", "x"]},
-            [("/acceptedResourceRoles", ["acceptedResourceRoles can only contain * and web"])],
+            [
+                (
+                    "/acceptedResourceRoles",
+                    ["acceptedResourceRoles can only contain *, slave_public and web"],
+                )
+            ],
         ),
         (
             {**BASE, "acceptedResourceRoles": []},
@@ -259,6 +269,8 @@ def test_deprecated_field_rules_are_reported_before_the_rest() -> None:
         constraint("rack", "IN", "a,b"),  # Pallet's extension
         constraint("rack", "IS", "rack-1.2/3_4"),
         {**BASE, "role": "web", "acceptedResourceRoles": ["*", "web"]},
+        {**BASE, "acceptedResourceRoles": ["slave_public"]},  # DC/OS's public agents
+        {**BASE, "acceptedResourceRoles": ["slave_public", "*"]},
         {**BASE, "env": {"PW": {"secret": "db"}}, "secrets": {"db": {"source": "/db/pw"}}},
         {**BASE, "portDefinitions": [{"name": "http"}], "readinessChecks": [{"portName": "http"}]},
         {**BASE, "networks": [{"mode": "container", "name": "dev"}]},

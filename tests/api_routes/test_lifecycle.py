@@ -27,6 +27,7 @@ NODE_KEYS = {
     "hostname",
     "state",
     "attributes",
+    "role",
     "gpu_model",
     "capacity",
     "allocated",

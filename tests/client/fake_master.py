@@ -16,6 +16,8 @@ from urllib.parse import unquote
 
 import httpx
 
+from pallet.discovery import mesos_names
+
 VERSION = "2026-01-02T03:04:05.678Z"
 LATER = "2026-01-02T03:05:00.000Z"
 
@@ -120,6 +122,13 @@ class FakeMaster:
             return self._get_node(path.removeprefix("/v1/nodes/"))
         if path.startswith("/v1/tasks/") and path.endswith("/logs"):
             return self._log(path.removeprefix("/v1/tasks/").removesuffix("/logs"), request)
+        if path == "/v1/discovery":
+            return _json(200, {"dns": None, "lbs": []})
+        if path.startswith("/v1/discovery/apps/"):
+            app_id = "/" + path.removeprefix("/v1/discovery/apps/").strip("/")
+            if app_id not in self.apps:
+                return _json(404, {"message": f"App '{app_id}' does not exist"})
+            return _json(200, {"app": app_id, "dns": mesos_names(app_id), "vips": [], "lb": []})
         if path.startswith("/v2/apps/"):
             return self._app_route("/" + path.removeprefix("/v2/apps/"), method, request)
         return _json(404, {"message": f"no route {method} {path}"})

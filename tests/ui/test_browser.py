@@ -401,3 +401,26 @@ def test_services_show_health_check_results(browser: Browser, cluster: Cluster) 
 
 def test_no_script_errors(browser: Browser) -> None:
     assert browser.errors == []
+
+
+def test_an_app_page_says_how_clients_reach_it(browser: Browser, cluster: Cluster) -> None:
+    # DNS names from the app id, the VIP from its port label; no edge LB runs here.
+    body = {
+        "id": "/ui/reach",
+        "cmd": "sleep 600",
+        "cpus": 0.01,
+        "mem": 8,
+        "portDefinitions": [{"port": 0, "labels": {"VIP_0": "/ui-reach:8080"}}],
+    }
+    assert cluster.http.post("/v2/apps", json=body).status_code == 201
+    page = browser.page
+    load(browser, cluster, "#/services/ui/reach")
+    card = page.locator("section[aria-labelledby='reach-title']")
+    card.get_by_text("reach-ui.marathon.mesos").wait_for(timeout=30_000)
+    text = card.inner_text()
+    assert "_reach-ui._tcp.marathon.mesos" in text and "reach-ui.pallet" in text
+    assert "ui-reach.marathon.l4lb.thisdcos.directory:8080" in text
+    assert "none serves this app" in text
+    browser.shot("service-reachable-desktop")
+    assert cluster.http.delete("/v2/apps/ui/reach?force=true").status_code == 200
+    eventually(lambda: cluster.app("/ui/reach") is None, 30, "/ui/reach gone")

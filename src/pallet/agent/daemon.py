@@ -86,6 +86,7 @@ class AgentConfig:
     port: int = 5051
     resources: str | None = None
     attributes: str | None = None
+    role: str = "*"
     heartbeat_interval: float = 5.0
     poll_wait: float = 30.0
 
@@ -135,6 +136,7 @@ class AgentDaemon:
             hostname=self.hostname,
             resources=config.resources,
             attributes=config.attributes,
+            role=config.role,
         )
         self.boot_id = _agent_boot_id(work)
         self.runtime = TaskRuntime(

@@ -135,6 +135,7 @@ def fingerprint(
     attributes: str | None = None,
     gpu_model: str = "",
     measured: Offered | None = None,
+    role: str = "*",
 ) -> Node:
     """This machine as a Node: ``measured`` (default: ``measure(sandbox_root)``) with the
     ``--resources`` items replacing what they name, plus the ``--attributes``."""
@@ -151,4 +152,5 @@ def fingerprint(
         hostname=hostname or socket.gethostname(),
         ports=offered.ports,
         attributes=parse_attributes(attributes) if attributes else {},
+        role=role,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -21,6 +22,8 @@ class ApiContext:
     specs: SpecCache = field(default_factory=SpecCache)
     renderer: Renderer = field(init=False)
     log_timeout: float = 10.0
+    discovery: dict[str, Any] = field(default_factory=dict)
+    """Soft state of the DNS server and load balancers (``routes_discovery``)."""
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.control.state, self.specs)

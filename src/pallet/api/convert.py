@@ -113,6 +113,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
         port_names=tuple(p.name or "" for p in ports),
         constraints=spec.constraints,
         role=spec.role,
+        accepted_roles=spec.accepted_resource_roles or ("*",),
         cmd=spec.cmd,
         args=spec.args,
         env={k: v for k, v in spec.env.items() if isinstance(v, str)},

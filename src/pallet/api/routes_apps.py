@@ -26,6 +26,7 @@ from pallet.api.marathon import (
     apply_update,
     deployment_result_json,
     normalize_app,
+    not_valid,
     parse_bool,
     parse_embed,
     read_app,
@@ -37,6 +38,7 @@ from pallet.api.marathon import (
 from pallet.api.marathon.jsontypes import parse_timestamp
 from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
 from pallet.api.marathon.pathid import canonical_path
+from pallet.api.serviceports import service_port_violations
 from pallet.control import AppRecord, Change
 
 __all__ = ["router"]
@@ -64,7 +66,12 @@ def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppReco
 
 def _spec_and_record(ctx: ApiContext, spec: AppSpec) -> tuple[dict[str, Any], Any]:
     check_runnable(spec)
-    return definition_of(spec), run_spec(spec)
+    definition = definition_of(spec)
+    others = ((a.id, a.version, a.definition) for a in ctx.control.state.apps.values())
+    clashes = service_port_violations(spec.id, definition, others)
+    if clashes:
+        raise not_valid(clashes)
+    return definition, run_spec(spec)
 
 
 def _app(ctx: ApiContext, app_id: str) -> AppRecord:

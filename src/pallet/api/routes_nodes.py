@@ -36,6 +36,7 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         "hostname": n.hostname,
         "state": n.state.value,
         "attributes": dict(n.attributes),
+        "role": n.role,
         "gpu_model": n.gpu_model,
         "capacity": {
             "cpus": cap.cpu / 1000,

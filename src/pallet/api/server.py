@@ -12,7 +12,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from pallet.api import routes_agent, routes_apps, routes_info, routes_nodes, routes_tasks
+from pallet.api import (
+    routes_agent,
+    routes_apps,
+    routes_discovery,
+    routes_info,
+    routes_nodes,
+    routes_tasks,
+)
 from pallet.api.context import ApiContext
 from pallet.api.http import install_error_handlers
 from pallet.api.marathon import InfoSettings
@@ -50,7 +57,14 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     registry.register(MetricsCollector(ctx))
     app.state.metrics = registry
     install_error_handlers(app)
-    for module in (routes_apps, routes_tasks, routes_info, routes_nodes, routes_agent):
+    for module in (
+        routes_apps,
+        routes_tasks,
+        routes_info,
+        routes_nodes,
+        routes_agent,
+        routes_discovery,
+    ):
         app.include_router(module.router)
     mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui
     return app

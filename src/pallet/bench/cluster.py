@@ -32,7 +32,12 @@ def _pallet(*args: str) -> list[str]:
 
 @contextlib.contextmanager
 def running_up(
-    state_dir: Path, agents: int, resources: str, port: int, report: dict[str, int] | None = None
+    state_dir: Path,
+    agents: int,
+    resources: str,
+    port: int,
+    report: dict[str, int] | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """``pallet up`` in a subprocess; yields the master's URL once it is ready; stops it
     with SIGINT, as Ctrl-C would, then removes whatever is left, counting it in
@@ -50,6 +55,7 @@ def running_up(
             "0",
             "--resources",
             resources,
+            *extra,
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ import typer
 from pallet.agent.daemon import AgentConfig, serve_agent
 from pallet.agent.fingerprint import parse_attributes, parse_resources
 from pallet.model import ValidationError
+from pallet.model.roles import role_messages
 
 __all__ = ["agent"]
 
@@ -20,6 +21,11 @@ def agent(
         None, help='Override what is offered: "cpus:8;mem:16384;disk:10000;ports:[31000-32000]".'
     ),
     attributes: str | None = typer.Option(None, help='Node attributes: "rack:r1;zone:a".'),
+    role: str = typer.Option(
+        "*",
+        help="The role this node's resources are reserved for: * (any app) or e.g. "
+        "slave_public (a public agent: only apps whose acceptedResourceRoles name it).",
+    ),
     work_dir: Path = typer.Option(
         Path("pallet-agent"), help="Where sandboxes and the node id live."
     ),
@@ -40,6 +46,9 @@ def agent(
         parse_resources(resources)  # fail here, with the item named, not in the daemon
     if attributes:
         parse_attributes(attributes)
+    problems = role_messages(role)
+    if problems:
+        raise ValidationError("--role", " ".join(problems))
     if heartbeat_interval <= 0:
         raise ValidationError("--heartbeat-interval", "must be a positive number of seconds")
     from pallet.cli.ports import check_listen, valid_port
@@ -59,6 +68,7 @@ def agent(
             port=port,
             resources=resources,
             attributes=attributes,
+            role=role,
             heartbeat_interval=heartbeat_interval,
         )
     )

@@ -3,7 +3,7 @@ through ``pallet.client``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +29,7 @@ from pallet.client import (
     Client,
     DeploymentRef,
     InvalidRequest,
+    NotFound,
     describe_waiting,
 )
 
@@ -178,13 +179,39 @@ def show(
     with connect(master) as client:
         found = client.get_app(aid)
         queued = [q for q in client.list_queue() if q.app_id == found.id] if not json_out else []
+        reach = _discovery(client, found.id) if not json_out else {}
     if json_out:
         print_json(dict(found.raw))
         return
     waiting = describe_waiting(queued[0]) if queued else ""
     print_table(console, details(found.id, _summary(found, waiting)))
+    print_table(console, details("Reachable as", _reachable(reach)))
     if found.tasks:
         print_table(console, task_table("Tasks", sorted(found.tasks, key=lambda t: t.id), False))
+
+
+def _discovery(client: Client, aid: str) -> dict[str, Any]:
+    try:
+        return client.app_discovery(aid)
+    except NotFound:  # a master from before discovery
+        return {}
+
+
+def _reachable(doc: dict[str, Any]) -> list[tuple[str, object]]:
+    """The app's DNS names, VIPs and load-balancer endpoints (``/v1/discovery/apps``)."""
+    names = doc.get("dns") or {}
+    rows: list[tuple[str, object]] = [
+        ("DNS", names.get("a")),
+        ("SRV", names.get("srv")),
+        ("alias", names.get("pallet")),
+    ]
+    for v in doc.get("vips") or []:
+        rows.append(("VIP", f"{v['name'] or v['address']}:{v['port']} ({v['address']})"))
+    for e in doc.get("lb") or []:
+        where = [e["address"]] if e.get("address") else []
+        where += [f"{u} via {e['via']}" for u in e.get("urls") or []]
+        rows.append((f"LB {e['lb']}", ", ".join(where) or None))
+    return rows
 
 
 def _changed(

@@ -10,6 +10,7 @@ import typer
 from pallet.bench.runner import default_jobs
 from pallet.cli.bench_cli import cli
 from pallet.cli.bench_cluster import api, e2e
+from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
@@ -25,7 +26,10 @@ except ModuleNotFoundError as missing:
     compaction = sim_stand_in(missing, "bench compaction")
 
 app = typer.Typer(
-    help="Benchmarks: packing, compaction, throughput, e2e, api, cli (see bench/README.md).",
+    help=(
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery "
+        "(see bench/README.md)."
+    ),
     no_args_is_help=True,
 )
 
@@ -38,6 +42,7 @@ app.command(name="compaction", **command_settings(compaction))(compaction)
 app.command(name="e2e")(e2e)
 app.command(name="api")(api)
 app.command(name="cli")(cli)
+app.command(name="discovery")(discovery)
 
 
 @app.command()

@@ -54,9 +54,12 @@ NOUNS: dict[str, Noun] = {
     ),
     "bench": Noun(
         "pallet.cli.bench",
-        "Benchmarks: packing, compaction, throughput, e2e, api, cli (see bench/README.md).",
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery "
+        "(see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
+    "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
+    "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
 }
 
 

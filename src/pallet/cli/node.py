@@ -84,6 +84,7 @@ def show(
             [
                 ("hostname", n.hostname),
                 ("state", _state(n)),
+                ("role", n.role),
                 ("attributes", attributes),
                 ("gpu model", n.gpu_model),
                 ("ports", ", ".join(n.capacity.ports)),

@@ -105,12 +105,20 @@ def _announce(cluster: Cluster) -> None:
         label = "agents" if plan.index == 0 else ""
         shown = (plan.attributes or "").replace(":", "=").replace(";", ",")
         attributes = f"  {shown}" if shown else ""
-        typer.echo(f"  {label:<14} {plan.address:<11} ports {plan.ports}{attributes}")
+        public = " (public)" if c.is_public(plan.index) else ""
+        typer.echo(f"  {label:<14} {plan.address:<11} ports {plan.ports}{attributes}{public}")
     if c.agents > 1:
         typer.echo(
             "  The agents share this machine's ports, so each offers its own slice of\n"
             "  31000-32000: an app asking for a fixed port runs only where it is in the slice."
         )
+    if c.discovery:
+        typer.echo(f"  DNS            127.0.0.1:{c.dns_port} (pallet dns lookup NAME)")
+        edge = [plan.address for plan in cluster.plans if c.is_public(plan.index)]
+        if edge:
+            http, _, stats = c.lb_ports
+            typer.echo(f"  edge LB        http://{edge[0]}:{http}/")
+            typer.echo(f"  LB stats       http://{edge[0]}:{stats}/haproxy?stats")
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
     sys.stdout.flush()
@@ -136,14 +144,33 @@ def up(
         15.0, help="Seconds of silence before a node is UNREACHABLE."
     ),
     agent_port: int = typer.Option(5051, help="Port of each agent's log server (0 = any free)."),
+    public_agents: int = typer.Option(
+        0, help="How many of the agents are public (role slave_public), as DC/OS's edge."
+    ),
+    discovery: bool | None = typer.Option(
+        None,
+        "--discovery/--no-discovery",
+        help="Run the DNS server, a VIP proxy per agent and, with public agents, the edge "
+        "LB (default: on when there are public agents).",
+    ),
+    dns_port: int = typer.Option(8053, min=1, max=65535, help="Port of the DNS server."),
+    lb_http_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Edge LB's HTTP port (80; 10080 when not root)."
+    ),
+    lb_stats_port: int | None = typer.Option(
+        None, min=1, max=65535, help="Edge LB's stats port (9090; 19090 when not root)."
+    ),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
     from pallet.agent.fingerprint import parse_resources
     from pallet.cli.ports import valid_port
     from pallet.core import POLICY_NAMES
+    from pallet.master.up_discovery import lb_ports
 
     if not 1 <= agents <= 200:
         raise ValidationError("--agents", f"{agents}: run between 1 and 200 agents")
+    if not 0 <= public_agents <= agents:
+        raise ValidationError("--public-agents", f"run between 0 and {agents} public agents")
     valid_port(port, "--port")
     valid_port(agent_port, "--agent-port", allow_any=True)
     if policy not in POLICY_NAMES:
@@ -164,6 +191,14 @@ def up(
         heartbeat_grace=heartbeat_grace,
         agent_port=agent_port,
         attributes=parse_up_attributes(attributes, agents) if attributes else (),
+        public_agents=public_agents,
+        discovery=public_agents > 0 if discovery is None else discovery,
+        dns_port=dns_port,
+        lb_ports=(
+            lb_http_port or lb_ports()[0],
+            lb_ports()[1],  # bound only with a certificate, which up does not give
+            lb_stats_port or lb_ports()[2],
+        ),
     )
     _preflight(config)
     try:

@@ -206,6 +206,12 @@ class AsyncClient:
     async def list_queue(self) -> list[QueueItem]:
         return await self.run(calls.list_queue())
 
+    async def discovery(self) -> dict[str, Any]:
+        return await self.run(calls.discovery())
+
+    async def app_discovery(self, app_id: str) -> dict[str, Any]:
+        return await self.run(calls.app_discovery(app_id))
+
     async def list_nodes(self) -> list[Node]:
         return await self.run(calls.list_nodes())
 

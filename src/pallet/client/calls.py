@@ -70,6 +70,12 @@ class Call(Generic[T]):
         return f"{self.method} {self.path}"
 
 
+def _object(doc: Any, where: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise ProtocolError(f"{where}: expected a JSON object")
+    return doc
+
+
 def app_path(app_id: str) -> str:
     """``/prod/web`` or ``prod/web`` -> ``/v2/apps/prod/web`` (segments quoted)."""
     parts = [quote(p, safe="") for p in app_id.split("/") if p]
@@ -253,6 +259,15 @@ class _Calls:
 
     def list_nodes(self) -> Call[list[Node]]:
         return Call("GET", "/v1/nodes", _list_of("nodes", Node.from_json))
+
+    def discovery(self) -> Call[dict[str, Any]]:
+        """Where the DNS server and the load balancers are (``GET /v1/discovery``)."""
+        return Call("GET", "/v1/discovery", lambda doc, _h: _object(doc, "discovery"))
+
+    def app_discovery(self, app_id: str) -> Call[dict[str, Any]]:
+        """An app's DNS names, VIPs and load-balancer endpoints."""
+        path = "/v1/discovery/apps/" + app_path(app_id).removeprefix("/v2/apps/")
+        return Call("GET", path, lambda doc, _h: _object(doc, "app discovery"))
 
     def get_node(self, node_id: str) -> Call[NodeDetail]:
         path = f"/v1/nodes/{quote(node_id, safe='')}"

@@ -294,6 +294,7 @@ class Node:
     attributes: Mapping[str, str] = field(default_factory=dict)
     gpu_model: str | None = None
     task_ids: tuple[str, ...] = ()
+    role: str = "*"
     last_heartbeat: datetime | None = None
     raw: Mapping[str, Any] = _raw()
 
@@ -313,6 +314,7 @@ def _node_fields(f: Fields) -> dict[str, Any]:
         "used": NodeResources.from_fields(f.obj("used")),
         "attributes": f.mapping("attributes"),
         "gpu_model": f.opt_string("gpu_model") or None,
+        "role": f.opt_string("role") or "*",
         "task_ids": f.strings("tasks"),
         "last_heartbeat": f.time("last_heartbeat"),
         "raw": f.doc,

@@ -205,6 +205,12 @@ class Client:
     def list_queue(self) -> list[QueueItem]:
         return self.run(calls.list_queue())
 
+    def discovery(self) -> dict[str, Any]:
+        return self.run(calls.discovery())
+
+    def app_discovery(self, app_id: str) -> dict[str, Any]:
+        return self.run(calls.app_discovery(app_id))
+
     def list_nodes(self) -> list[Node]:
         return self.run(calls.list_nodes())
 

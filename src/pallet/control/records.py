@@ -72,6 +72,8 @@ class RunSpec:
     port_names: tuple[str, ...] = ()
     constraints: tuple[Constraint, ...] = ()
     role: str = "*"
+    accepted_roles: tuple[str, ...] = ("*",)
+    """Marathon's ``acceptedResourceRoles``: the node roles its tasks may land on."""
     cmd: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
@@ -98,6 +100,7 @@ class RunSpec:
         doc["host_ports"] = list(self.host_ports)
         doc["port_names"] = list(self.port_names)
         doc["args"] = list(self.args)
+        doc["accepted_roles"] = list(self.accepted_roles)
         doc["health_checks"] = [c.to_json() for c in self.health_checks]
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
         return doc
@@ -115,6 +118,7 @@ class RunSpec:
         d["readiness_checks"] = tuple(
             ReadinessCheckSpec.from_json(c) for c in d.get("readiness_checks") or ()
         )
+        d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
         return cls(**d)
 
     def launch_spec(
@@ -191,6 +195,7 @@ class AppRecord:
             ports=r.host_ports,
             constraints=r.constraints,
             role=r.role,
+            accepted_roles=frozenset(r.accepted_roles),
         )
 
 

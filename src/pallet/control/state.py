@@ -200,4 +200,4 @@ class ClusterState:
 
 def _shape(record: NodeRecord) -> tuple[object, ...]:
     n = record.node
-    return (n.capacity, n.gpu_count, n.gpu_model, n.ports, dict(n.attributes), n.hostname)
+    return (n.capacity, n.gpu_count, n.gpu_model, n.ports, dict(n.attributes), n.hostname, n.role)

@@ -37,6 +37,13 @@ def _state(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | 
     return view.active[rows]
 
 
+def _role(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    if len(view.roles) == 1 and "*" in req.accepted_roles:
+        return None  # every node is unreserved and the request takes unreserved resources
+    allowed = np.array([r in req.accepted_roles for r in view.roles], dtype=bool)
+    return allowed[view.role[rows]]
+
+
 def _cpu(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
     return view.free_cpu[rows] >= req.resources.cpu if req.resources.cpu else None
 
@@ -91,6 +98,7 @@ def _fixed_ports_free(view: ClusterView, row: int, fixed: list[int]) -> bool:
 
 
 _FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("role not accepted", _role),
     ("node not active", _state),
     ("insufficient cpus", _cpu),
     ("insufficient mem", _mem),

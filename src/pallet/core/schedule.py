@@ -8,8 +8,8 @@
     seeded tie-break ──▶ ports + GPU devices ──▶ assume on the view ──▶ next
 
 Scores are cached, because most of the work of placing a task is the same for the
-next one. For a *resource shape* (resources, port count, fixed ports, GPU models —
-not the app) the view keeps a feasibility mask and a score per node, stamped with the
+next one. For a *resource shape* (resources, port count, fixed ports, GPU models,
+accepted roles — not the app) the view keeps a feasibility mask and a score per node, stamped with the
 view's epoch. Every change of a node bumps that node's epoch, so reusing an entry
 costs one comparison over the rows plus re-scoring only the nodes that changed since.
 Constraints depend on the app and are applied on top, per run of identical requests;
@@ -77,7 +77,13 @@ def schedule(
 
 
 def _resource_key(req: PlacementRequest) -> tuple[object, ...]:
-    return (req.resources, len(req.ports), tuple(p for p in req.ports if p), req.gpu_models)
+    return (
+        req.resources,
+        len(req.ports),
+        tuple(p for p in req.ports if p),
+        req.gpu_models,
+        req.accepted_roles,
+    )
 
 
 @dataclass(slots=True)

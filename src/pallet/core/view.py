@@ -53,6 +53,9 @@ class ClusterView:
         self.gpu_model = np.zeros(0, dtype=np.int64)
         self.gpu_models: list[str] = []
         self.active = np.zeros(0, dtype=bool)
+        self.role = np.zeros(0, dtype=np.int64)
+        """Each node's role, coded into ``roles`` (``roles[0]`` is ``*``)."""
+        self.roles: list[str] = ["*"]
         self.port_free = np.zeros(0, dtype=np.int64)
         self.port_ranges: list[tuple[PortRange, ...]] = []
         self.ports_used: list[set[int]] = []
@@ -115,6 +118,12 @@ class ClusterView:
         self.active = np.concatenate(
             [self.active, np.array([n.state is NodeState.ACTIVE for n in new], dtype=bool)]
         )
+        for n in new:
+            if n.role not in self.roles:
+                self.roles.append(n.role)
+        self.role = np.concatenate(
+            [self.role, np.array([self.roles.index(n.role) for n in new], dtype=np.int64)]
+        )
         self.port_ranges.extend(n.ports for n in new)
         self.ports_used.extend(set() for _ in new)
         self.port_free = np.concatenate(
@@ -142,12 +151,14 @@ class ClusterView:
             "gpu_maxidle",
             "gpu_model",
             "active",
+            "role",
             "port_free",
         ):
             setattr(other, name, getattr(self, name).copy())
         other.nodes = list(self.nodes)
         other.row = dict(self.row)
         other.gpu_models = list(self.gpu_models)
+        other.roles = list(self.roles)
         other.port_ranges = list(self.port_ranges)
         other.ports_used = [set(s) for s in self.ports_used]
         other.app_rows = {k: dict(v) for k, v in self.app_rows.items()}

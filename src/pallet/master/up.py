@@ -4,7 +4,10 @@
       master  127.0.0.1:8080, SQLite under the state directory
       agent i 127.0.0.<i+2> (its hostname and bind address), sandboxes under agent-<i>/,
               a 1/N share of this machine's CPUs, memory and disk, its own slice of
-              ports 31000-32000 (they share one machine's ports), its own attributes
+              ports 31000-32000 (they share one machine's ports), its own attributes;
+              with --public-agents K the last K have role slave_public
+      with --discovery (default with public agents): the DNS server, a VIP proxy per
+              agent and, on the first public agent, the edge LB (``up_discovery``)
 
 "Up" is said only when the master answers and every agent has registered with it. A
 process that exits on its own is started again with the same arguments, as a service
@@ -33,11 +36,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 
 from pallet.master.restarts import RestartPolicy
+from pallet.master.up_discovery import DNS_PORT, discovery_members, lb_ports
+from pallet.model.roles import PUBLIC_ROLE
 
 __all__ = [
     "FIRST_PORT",
@@ -81,6 +87,16 @@ class UpConfig:
     attributes: tuple[str, ...] = ()
     """Each agent's ``--attributes`` (the agent's syntax, ``zone:a;rack:r1``), in order;
     empty: none."""
+    public_agents: int = 0
+    """The last ``public_agents`` agents run with role ``slave_public`` (DC/OS's public agents)."""
+    discovery: bool = False
+    """Run the DNS server, the agents' VIP proxies and the edge LB (``up_discovery``)."""
+    dns_port: int = DNS_PORT
+    lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
+    """The edge LB's HTTP, HTTPS and stats ports."""
+
+    def is_public(self, index: int) -> bool:
+        return index >= self.agents - self.public_agents
 
 
 class StartFailed(RuntimeError):
@@ -220,16 +236,26 @@ class Cluster:
         return self.members[0].process
 
     @property
+    def agent_members(self) -> list[Member]:
+        return [m for m in self.members if m.name.startswith("agent")]
+
+    @property
     def agents(self) -> list[subprocess.Popen[bytes]]:
-        return [m.process for m in self.members[1:]]
+        return [m.process for m in self.agent_members]
+
+    def extras(self) -> list[subprocess.Popen[bytes]]:
+        """Discovery's processes (DNS, VIP proxies, edge LB)."""
+        return [m.process for m in self.members[1:] if not m.name.startswith("agent")]
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [*self.agents, self.master]
+        return [*self.agents, self.master, *self.extras()]
 
     def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> int:
-        """Agents first (they kill their tasks and report it), then the master; then the
-        tasks of an agent that was down (or did not drain in time) are killed. How many
-        such task processes there were."""
+        """Discovery first (each stops its HAProxy or unbound), then the agents (they kill
+        their tasks and report it), then the master; then the tasks of an agent that was
+        down (or did not drain in time) are killed. How many such task processes there
+        were."""
+        _terminate(self.extras(), master_timeout, signal.SIGTERM)
         _terminate(self.agents, agent_timeout, _stop_signal("agent"))
         _terminate([self.master], master_timeout, _stop_signal("master"))
         return _kill_left_behind(self.config.state_dir.resolve())
@@ -321,6 +347,8 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
     ]
     if plan.attributes:
         args += ["--attributes", plan.attributes]
+    if config.is_public(plan.index):
+        args += ["--role", PUBLIC_ROLE]
     return args
 
 
@@ -339,6 +367,13 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
         args = _agent_args(config, url, plan)
         log = plan.work_dir / "agent.log"
         members.append(Member(f"agent {plan.index}", args, log, _spawn(args, log)))
+    if config.discovery:
+        public = [plan.address for plan in plans if config.is_public(plan.index)]
+        for extra in discovery_members(
+            url, state, config.agents, public, config.dns_port, config.lb_ports
+        ):
+            extra.log.parent.mkdir(parents=True, exist_ok=True)
+            members.append(Member(extra.name, extra.args, extra.log, _spawn(extra.args, extra.log)))
     cluster = Cluster(config, url, members, plans)
     try:
         _wait_ready(cluster, stopping)
@@ -353,7 +388,7 @@ def write_up_json(cluster: Cluster) -> None:
     """``up.json`` in the state directory: the URL, the processes' pids and how each is
     doing (restarts, backing off), for tools."""
     state = cluster.config.state_dir.resolve()
-    doc = {
+    doc: dict[str, Any] = {
         "master": {"url": cluster.url, "pid": cluster.master.pid},
         "agents": [
             {
@@ -362,12 +397,19 @@ def write_up_json(cluster: Cluster) -> None:
                 "work_dir": str(plan.work_dir),
                 "ports": plan.ports,
                 "attributes": plan.attributes or "",
+                "role": PUBLIC_ROLE if cluster.config.is_public(plan.index) else "*",
                 "exits_in_a_row": member.restarts.exits,
                 "backing_off": member.restarts.backing_off,
             }
-            for plan, member in zip(cluster.plans, cluster.members[1:], strict=True)
+            for plan, member in zip(cluster.plans, cluster.agent_members, strict=True)
         ],
     }
+    if cluster.config.discovery:
+        public = [p.address for p in cluster.plans if cluster.config.is_public(p.index)]
+        doc["dns"] = f"127.0.0.1:{cluster.config.dns_port}"
+        if public:
+            http, _, stats = cluster.config.lb_ports
+            doc["lb"] = {"http": f"{public[0]}:{http}", "stats": f"{public[0]}:{stats}"}
     tmp = state / "up.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(state / "up.json")
@@ -376,7 +418,7 @@ def write_up_json(cluster: Cluster) -> None:
 def _node_ids(cluster: Cluster) -> dict[str, str]:
     """Node id -> member name, for the agents that have written theirs."""
     found = {}
-    for plan, member in zip(cluster.plans, cluster.members[1:], strict=True):
+    for plan, member in zip(cluster.plans, cluster.agent_members, strict=True):
         with contextlib.suppress(OSError):
             node_id = (plan.work_dir / "node-id").read_text().strip()
             if node_id:
@@ -404,7 +446,7 @@ def _wait_ready(cluster: Cluster, stopping: Callable[[], bool]) -> None:
                 registered = {
                     ours[n["id"]] for n in nodes if n["state"] == "ACTIVE" and n["id"] in ours
                 }
-                missing = [m.name for m in cluster.members[1:] if m.name not in registered]
+                missing = [m.name for m in cluster.agent_members if m.name not in registered]
                 if not missing:
                     return
                 waiting_for = ", ".join(missing) + " to register"

@@ -38,12 +38,18 @@ class Node:
     ports: tuple[PortRange, ...] = ()
     attributes: Mapping[str, str] = field(default_factory=dict)
     state: NodeState = NodeState.ACTIVE
+    role: str = "*"
+    """The Mesos role its resources are reserved for: ``*`` (unreserved, any app that
+    accepts ``*``) or e.g. ``slave_public`` (only apps whose ``acceptedResourceRoles``
+    name it, as on DC/OS's public agents)."""
 
     def __post_init__(self) -> None:
         if not self.id:
             raise ValidationError("/id", "a node needs a non-empty id")
         if not self.capacity.is_nonnegative():
             raise ValidationError("/capacity", f"node {self.id}: capacity must be >= 0")
+        if not self.role:
+            raise ValidationError("/role", f"node {self.id}: the role must not be empty")
         if self.gpu_count < 0:
             raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
         if self.capacity.gpu != self.gpu_count * GPU_MILLI:
@@ -67,6 +73,7 @@ class Node:
         ports: tuple[PortRange, ...] = (),
         attributes: Mapping[str, str] | None = None,
         state: NodeState = NodeState.ACTIVE,
+        role: str = "*",
     ) -> Node:
         """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices."""
         return cls(
@@ -78,6 +85,7 @@ class Node:
             ports=ports,
             attributes=dict(attributes or {}),
             state=state,
+            role=role,
         )
 
 
@@ -103,11 +111,13 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "ports": [str(r) for r in node.ports],
         "attributes": dict(node.attributes),
         "state": node.state.value,
+        "role": node.role,
     }
 
 
 def node_from_json(doc: Mapping[str, Any]) -> Node:
-    """A ``Node`` from ``node_to_json``'s shape (a missing state is ACTIVE)."""
+    """A ``Node`` from ``node_to_json``'s shape (a missing state is ACTIVE, a missing
+    role ``*``)."""
     ports = parse_port_ranges(",".join(doc.get("ports") or [])) if doc.get("ports") else ()
     return Node(
         id=doc["id"],
@@ -118,4 +128,5 @@ def node_from_json(doc: Mapping[str, Any]) -> Node:
         ports=ports,
         attributes=dict(doc.get("attributes") or {}),
         state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
+        role=str(doc.get("role") or "*"),
     )

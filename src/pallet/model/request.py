@@ -9,7 +9,10 @@ from pallet.model.errors import ValidationError
 from pallet.model.node import GPU_MILLI
 from pallet.model.resources import Resources
 
-__all__ = ["PlacementRequest"]
+__all__ = ["ANY_UNRESERVED", "PlacementRequest"]
+
+ANY_UNRESERVED = frozenset({"*"})
+"""Marathon's default ``acceptedResourceRoles``: unreserved resources only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +21,9 @@ class PlacementRequest:
 
     ``resources.gpu`` below ``GPU_MILLI`` is a share of one device; otherwise it must
     be a whole number of devices. ``ports``: 0 = any free port, else that exact port.
-    ``gpu_models``: allowed GPU models (empty = any).
+    ``gpu_models``: allowed GPU models (empty = any). ``accepted_roles``: the node
+    roles whose resources it may use (Marathon's ``acceptedResourceRoles``; ``*`` is
+    unreserved). ``role`` is the role it runs as (fair sharing, quota).
     """
 
     id: str
@@ -29,6 +34,7 @@ class PlacementRequest:
     constraints: tuple[Constraint, ...] = ()
     role: str = "*"
     priority: int = 0
+    accepted_roles: frozenset[str] = ANY_UNRESERVED
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
@@ -42,6 +48,10 @@ class PlacementRequest:
         for p in self.ports:
             if not 0 <= p <= 65535:
                 raise ValidationError("/ports", f"task {self.id}: port {p} is outside 0-65535")
+        if not self.accepted_roles:
+            raise ValidationError(
+                "/acceptedResourceRoles", f"task {self.id}: accept at least one role"
+            )
         fixed = [p for p in self.ports if p]
         if len(fixed) != len(set(fixed)):
             raise ValidationError("/ports", f"task {self.id}: the same host port is asked twice")
@@ -69,4 +79,5 @@ class PlacementRequest:
             tuple(p for p in self.ports if p),
             self.gpu_models,
             self.constraints,
+            self.accepted_roles,
         )

@@ -47,6 +47,7 @@ REASON_FUNNEL = (
 
 # pallet.core.fit's rejection reasons -> Marathon's NoOfferMatchReason.
 _PALLET_REASONS = {
+    "role not accepted": "UnfulfilledRole",
     "node not active": "AgentMaintenance",
     "insufficient cpus": "InsufficientCpus",
     "insufficient mem": "InsufficientMemory",

@@ -163,4 +163,5 @@ class AppSpec:
             constraints=self.constraints,
             role=self.role,
             priority=priority,
+            accepted_roles=frozenset(self.accepted_resource_roles or ("*",)),
         )

@@ -20,7 +20,9 @@ from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.errors import Violation
 from pallet.api.marathon.parts import Container, EnvSecret, PortMapping
 from pallet.api.marathon.pathid import canonical_path, path_violations
+from pallet.discovery import label_violations
 from pallet.model import ValidationError, parse_constraints
+from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
 __all__ = [
     "canonical_violations",
@@ -39,16 +41,6 @@ _MESOS_PROTOCOLS = {"COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 _MARATHON_PROTOCOLS = {"HTTP", "HTTPS", "TCP"}
 _PORT_PROTOCOLS = _MARATHON_PROTOCOLS | {"MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 _IS_VALUE = re.compile(r"[a-zA-Z0-9_/.-]*")
-_ROLE_CHARS = {
-    "\t": "horizontal tab (\\x09)",
-    "\n": "line feed (\\x0a)",
-    "\x0b": "vertical tab (\\x0b)",
-    "\x0c": "form feed (\\x0c)",
-    "\r": "carriage return (\\x0d)",
-    " ": "space (\\x20)",
-    "/": "slash (\\x2f)",
-    "\x7f": "backspace (\\x7f)",
-}
 
 
 def _unique(values: Sequence[object]) -> bool:
@@ -268,9 +260,12 @@ def _role_violations(app: AppDefinition) -> list[Violation]:
         out.append(Violation("/acceptedResourceRoles", "must not be empty"))
     for i, name in enumerate(accepted):
         out += [Violation(f"/acceptedResourceRoles({i})", m) for m in role_messages(name)]
-    allowed = sorted({"*", role})
+    # Marathon allows ``*`` and the app's role. Pallet's Marathon also holds the public
+    # agents' role, as DC/OS's does (its --mesos_role), so public apps are accepted.
+    allowed = sorted({UNRESERVED, PUBLIC_ROLE, role})
     if not set(accepted) <= set(allowed):
-        message = f"acceptedResourceRoles can only contain {' and '.join(allowed)}"
+        listed = ", ".join(allowed[:-1]) + " and " + allowed[-1]
+        message = f"acceptedResourceRoles can only contain {listed}"
         out.append(Violation("/acceptedResourceRoles", message))
     if app.residency is not None and set(accepted) != {"*"}:
         out.append(
@@ -279,17 +274,6 @@ def _role_violations(app: AppDefinition) -> list[Violation]:
                 'A resident app must have `acceptedResourceRoles = ["*"]`.',
             )
         )
-    return out
-
-
-def role_messages(role: str) -> list[str]:
-    """Why ``role`` is not a valid Mesos role name (``ResourceRole.validResourceRole``)."""
-    out = [f'A role name must not be "{bad}".' for bad in ("", ".", "..") if role == bad]
-    if role.startswith("-"):
-        out.append("A role name must not start with a '-'.")
-    for char, label in _ROLE_CHARS.items():
-        if char in role:
-            out.append(f"A role name must not include a {label} character.")
     return out
 
 
@@ -321,7 +305,21 @@ def _label_violations(app: AppDefinition) -> list[Violation]:
             out.append(
                 Violation("/upgradeStrategy/maximumOverCapacity", f"got {got}, expected 0.0")
             )
-    return out
+    return out + _discovery_violations(app)
+
+
+def _discovery_violations(app: AppDefinition) -> list[Violation]:
+    """Marathon-LB's HAPROXY_* labels and the VIP_<n> port labels (Pallet honours them,
+    so a bad one is refused here rather than breaking a load balancer later)."""
+    ports: list[tuple[str, dict[str, str]]] = []
+    if app.port_definitions:
+        ports = [(f"/portDefinitions({i})", p.labels) for i, p in enumerate(app.port_definitions)]
+    elif app.container is not None and app.container.port_mappings:
+        ports = [
+            (f"/container/portMappings({i})", m.labels)
+            for i, m in enumerate(app.container.port_mappings)
+        ]
+    return [Violation(e.path, e.message) for e in label_violations(app.labels or {}, ports)]
 
 
 def _readiness_violations(app: AppDefinition) -> list[Violation]:

@@ -68,6 +68,8 @@ export const api = {
   deployments: () => call("GET", "/v2/deployments"),
   queue: async () => (await call("GET", "/v2/queue")).queue,
   info: () => call("GET", "/v2/info"),
+  /** An app's DNS names, VIPs and load-balancer endpoints. */
+  appDiscovery: (id) => call("GET", `/v1/discovery/apps${appPath(id)}`),
   createApp: (definition) => call("POST", "/v2/apps", { body: definition }),
   scaleApp: (id, instances, force = false) =>
     call("PUT", `/v2/apps${appPath(id)}`, {

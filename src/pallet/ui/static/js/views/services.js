@@ -1,9 +1,10 @@
 // Services: every app with its instances, version and deployment progress, and one app's
-// page with its tasks, last failure and definition.
+// page with its tasks, last failure, how clients reach it (DNS, VIPs, LB) and definition.
 
 import { h, scrollTable, swap, viewTitle } from "../dom.js";
 import { amount, clock, num } from "../format.js";
 import { appCondition } from "../packing.js";
+import { api } from "../api.js";
 import { deploymentsByApp } from "../store.js";
 import { appActions } from "./actions.js";
 import { appLink, taskTable } from "./tasks.js";
@@ -124,6 +125,40 @@ function field(name, value) {
   return [h("dt", {}, name), h("dd", {}, value ?? "–")];
 }
 
+// Where clients reach the app: Mesos-DNS names, VIPs and the edge load balancers.
+function reachCard(reach) {
+  const body = !reach
+    ? h("p", { class: "muted" }, "Loading…")
+    : reach.error
+      ? h("p", { class: "muted" }, reach.error)
+      : h(
+          "dl",
+          { class: "facts", "data-key": "reach" },
+          field("DNS", h("code", { class: "break" }, reach.dns.a)),
+          field("SRV", h("code", { class: "break" }, reach.dns.srv)),
+          field("Alias", h("code", { class: "break" }, reach.dns.pallet)),
+          ...reach.vips.flatMap((v) =>
+            field(
+              "VIP",
+              h("span", {}, h("code", { class: "break" }, `${v.name || v.address}:${v.port}`), ` (${v.address})`),
+            ),
+          ),
+          ...(reach.lb.length
+            ? reach.lb.flatMap((e) =>
+                field(
+                  `LB ${e.lb}`,
+                  h(
+                    "span",
+                    { class: "break" },
+                    [e.address, ...(e.urls || []).map((u) => `${u} via ${e.via}`)].filter(Boolean).join(", ") || "–",
+                  ),
+                ),
+              )
+            : field("Load balancer", h("span", { class: "muted" }, "none serves this app"))),
+        );
+  return h("section", { class: "card", "aria-labelledby": "reach-title" }, h("h3", { id: "reach-title" }, "Reachable as"), body);
+}
+
 export function appDetailView(appId) {
   const region = h("div", { class: "region" });
   const root = h(
@@ -134,11 +169,29 @@ export function appDetailView(appId) {
     region,
   );
   let definitionOpen = false;
+  let reach = null;
+  let reachVersion = null;
+  let last = null;
   return {
     title: appId,
     root,
     render(state) {
+      last = state;
       const app = state.apps.find((a) => a.id === appId);
+      if (app && app.version !== reachVersion) {
+        // Names follow the definition, LB endpoints its labels: fetch once per version.
+        reachVersion = app.version;
+        api.appDiscovery(appId).then(
+          (doc) => {
+            reach = doc;
+            if (last) this.render(last);
+          },
+          (e) => {
+            reach = { error: `Cannot say how it is reached: ${e.message}` };
+            if (last) this.render(last);
+          },
+        );
+      }
       if (!app) {
         swap(region, h("p", { class: "muted" }, state.loaded.has("apps") ? `No app ${appId}. It may have been destroyed.` : "Loading…"));
         return;
@@ -182,6 +235,7 @@ export function appDetailView(appId) {
               : h("p", { class: "muted" }, "None recorded."),
           ),
         ),
+        reachCard(reach),
         h(
           "section",
           { class: "card", "aria-labelledby": "at-title" },

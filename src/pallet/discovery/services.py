@@ -1,0 +1,143 @@
+"""Apps and their tasks as discovery sees them, read from ``GET /v2/apps?embed=apps.tasks``; pure.
+
+Only what names, VIPs and load balancers need: each app's labels and ports (service
+port, protocol, port labels), and each task's agent, address, host ports and whether it
+is *ready*: RUNNING, and healthy when the app has health checks (Marathon-LB's rule: a
+task whose checks have no verdict yet, or any failing, gets no traffic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Endpoint", "PortInfo", "Service", "services_from_apps"]
+
+
+@dataclass(frozen=True, slots=True)
+class PortInfo:
+    """One of an app's ports: ``portDefinitions[i]`` or ``container.portMappings[i]``."""
+
+    index: int
+    service_port: int
+    protocol: str = "tcp"
+    name: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One task: where it runs and on which host ports."""
+
+    task_id: str
+    node_id: str
+    host: str
+    ip: str
+    ports: tuple[int, ...]
+    state: str
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One app: its labels, ports and tasks."""
+
+    app_id: str
+    labels: Mapping[str, str]
+    ports: tuple[PortInfo, ...]
+    endpoints: tuple[Endpoint, ...]
+    health_checked: bool = False
+
+    @property
+    def ready(self) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints if e.ready)
+
+
+def _str_map(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+
+
+def _ports(app: Mapping[str, Any]) -> tuple[PortInfo, ...]:
+    defs = app.get("portDefinitions")
+    container = app.get("container") or {}
+    mappings = container.get("portMappings") if isinstance(container, Mapping) else None
+    out: list[PortInfo] = []
+    if isinstance(defs, list) and defs:
+        for i, d in enumerate(defs):
+            if isinstance(d, Mapping):
+                out.append(
+                    PortInfo(
+                        i,
+                        int(d.get("port") or 0),
+                        str(d.get("protocol") or "tcp"),
+                        str(d.get("name") or ""),
+                        _str_map(d.get("labels")),
+                    )
+                )
+    elif isinstance(mappings, list):
+        for i, m in enumerate(mappings):
+            if isinstance(m, Mapping):
+                out.append(
+                    PortInfo(
+                        i,
+                        int(m.get("servicePort") or 0),
+                        str(m.get("protocol") or "tcp"),
+                        str(m.get("name") or ""),
+                        _str_map(m.get("labels")),
+                    )
+                )
+    return tuple(out)
+
+
+def _endpoint(task: Mapping[str, Any], checks: int) -> Endpoint:
+    state = str(task.get("state") or "")
+    results = task.get("healthCheckResults") or []
+    healthy = (
+        isinstance(results, list)
+        and len(results) >= checks
+        and all(isinstance(r, Mapping) and r.get("alive") is True for r in results)
+    )
+    host = str(task.get("host") or "")
+    addresses = task.get("ipAddresses") or []
+    ip = host
+    for a in addresses if isinstance(addresses, list) else ():
+        if isinstance(a, Mapping) and a.get("ipAddress"):
+            ip = str(a["ipAddress"])
+            break
+    ports = tuple(int(p) for p in task.get("ports") or () if isinstance(p, int))
+    return Endpoint(
+        task_id=str(task.get("id") or ""),
+        node_id=str(task.get("slaveId") or task.get("agentId") or ""),
+        host=host,
+        ip=ip,
+        ports=ports,
+        state=state,
+        ready=state == "TASK_RUNNING" and (checks == 0 or healthy),
+    )
+
+
+def services_from_apps(apps: Iterable[Mapping[str, Any]]) -> list[Service]:
+    """Services from the ``apps`` of ``GET /v2/apps?embed=apps.tasks``, sorted by id."""
+    out = []
+    for app in apps:
+        checks = len(app.get("healthChecks") or ())
+        tasks = app.get("tasks") or ()
+        endpoints = tuple(
+            sorted(
+                (_endpoint(t, checks) for t in tasks if isinstance(t, Mapping)),
+                key=lambda e: e.task_id,
+            )
+        )
+        out.append(
+            Service(
+                app_id=str(app["id"]),
+                labels=_str_map(app.get("labels")),
+                ports=_ports(app),
+                endpoints=endpoints,
+                health_checked=checks > 0,
+            )
+        )
+    return sorted(out, key=lambda s: s.app_id)
