@@ -78,6 +78,7 @@ NODE = Node.build(
     hostname="127.0.0.2",
     ports=parse_port_ranges("[31000-31099]"),
     attributes={"rack": "r1"},
+    role="slave_public",
 )
 
 MESSAGES: list[Any] = [

@@ -131,6 +131,10 @@ def run_spec(spec: AppSpec) -> RunSpec:
         ),
         minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
         maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
+        progress_deadline_seconds=spec.upgrade_strategy.progress_deadline_seconds,
+        auto_rollback=bool(spec.upgrade_strategy.auto_rollback),
+        canary_instances=spec.upgrade_strategy.canary_instances or 0,
+        auto_promote_after_seconds=spec.upgrade_strategy.auto_promote_after_seconds,
         health_checks=health_checks(spec),
         readiness_checks=readiness_checks(spec),
     )

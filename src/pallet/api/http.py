@@ -29,6 +29,7 @@ from pallet.control import (
     ControlError,
     DeploymentNotFound,
     NodeNotFound,
+    NotPromotable,
     TaskNotFound,
 )
 from pallet.model import ValidationError
@@ -78,6 +79,8 @@ def _marathon(error: ControlError) -> MarathonApiError:
             )
         case NodeNotFound():
             return MarathonApiError(404, {"message": str(error)})
+        case NotPromotable():
+            return MarathonApiError(409, {"message": str(error)})
     return MarathonApiError(400, {"message": str(error)})
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from pallet.api.convert import SpecCache, epoch, marathon_task, moment
 from pallet.api.marathon import (
     ActionName,
+    Canary,
     Deployment,
     MesosTaskState,
     QueueDelay,
@@ -209,7 +210,15 @@ class Renderer:
         steps = [[(ActionName(a), d.app_id) for a in step] for step in d.steps]
         app = self.state.apps.get(d.app_id)
         readiness = {d.app_id: self.readiness(app)} if app is not None else {}
-        return Deployment.running(d.id, moment(d.version), steps, d.current_step, readiness)
+        model = Deployment.running(d.id, moment(d.version), steps, d.current_step, readiness)
+        if d.canaries:
+            canary = Canary(
+                instances=d.canaries,
+                paused=d.holding is not None and d.paused_at is not None,
+                promoted=d.promoted,
+            )
+            model = model.model_copy(update={"canary": canary})
+        return model
 
     def deployments(self) -> list[dict[str, Any]]:
         items = sorted(self.state.deployments.values(), key=lambda d: (d.started_at, d.id))

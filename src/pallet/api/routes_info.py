@@ -23,6 +23,7 @@ from pallet.api.marathon import (
     DeploymentInfoEvent,
     DeploymentPlan,
     DeploymentStep,
+    DeploymentStepFailureEvent,
     DeploymentStepSuccessEvent,
     DeploymentSuccessEvent,
     EventStreamAttached,
@@ -127,6 +128,8 @@ def marathon_event(ctx: ApiContext, event: object) -> MarathonEvent | None:
             return DeploymentInfoEvent(timestamp=when, plan=plan, current_step=step)
         if event.kind == "step_success":
             return DeploymentStepSuccessEvent(timestamp=when, plan=plan, current_step=step)
+        if event.kind == "step_failure":
+            return DeploymentStepFailureEvent(timestamp=when, plan=plan, current_step=step)
         if event.kind == "success":
             return DeploymentSuccessEvent(timestamp=when, id=d.id, plan=plan)
         return DeploymentFailedEvent(timestamp=when, id=d.id, plan=plan, reason=event.reason)

@@ -79,6 +79,14 @@ async def cancel_deployment(deployment_id: str, request: Request) -> Response:
     return json_response(doc, 200, {"Marathon-Deployment-Id": change.deployment.id})
 
 
+@router.post("/v2/deployments/{deployment_id}/promote")
+async def promote_deployment(deployment_id: str, request: Request) -> Response:
+    """Pallet's: a deployment holding at its canaries goes on to replace every task."""
+    ctx = context(request)
+    deployment = await ctx.control.apps.promote(deployment_id)
+    return json_response(ctx.renderer.deployment_model(deployment).to_json())
+
+
 @router.get("/v2/queue")
 async def queue(request: Request) -> Response:
     ctx = context(request)

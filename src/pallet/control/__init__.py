@@ -26,6 +26,7 @@ from pallet.control.errors import (
     ControlError,
     DeploymentNotFound,
     NodeNotFound,
+    NotPromotable,
     TaskNotFound,
 )
 from pallet.control.nodes import NodeService
@@ -74,6 +75,7 @@ __all__ = [
     "NodeNotFound",
     "NodeRecord",
     "NodeService",
+    "NotPromotable",
     "Preview",
     "QueueEntry",
     "ReadinessChanged",

@@ -23,6 +23,7 @@ from pallet.control.bus import (
     TaskChanged,
     UnhealthyKilled,
 )
+from pallet.control.deployments import holding
 from pallet.control.layout import backoff_key, task_key
 from pallet.control.reconcile import backoff_after_failure, reconcile_app
 from pallet.control.records import (
@@ -119,7 +120,11 @@ class Applier(NodeDecisions):
                 else:
                     tasks = self.state.app_tasks(app.id)
                     allowed[p.app_id] = reconcile_app(
-                        app, tasks, now, self.state.backoff.get(app.id)
+                        app,
+                        tasks,
+                        now,
+                        self.state.backoff.get(app.id),
+                        hold=holding(self.state, app.id),
                     ).launch
             if allowed[p.app_id] > 0:
                 allowed[p.app_id] -= 1

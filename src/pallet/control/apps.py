@@ -4,6 +4,7 @@ version and its deployment, taken under the applier's lock."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pallet.control.errors import (
     AppLocked,
     AppNotFound,
     DeploymentNotFound,
+    NotPromotable,
     TaskNotFound,
 )
 from pallet.control.layout import (
@@ -46,6 +48,8 @@ from pallet.core import Policy, make_policy
 from pallet.store import Compare, Delete, DeletePrefix, Op, Put
 
 __all__ = ["AppService", "Change"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +104,12 @@ class AppService:
         compares: Sequence[Compare] = (),
         now: float = 0.0,
         version: str = "",
+        canaries: bool = True,
     ) -> Change:
         """Write the app change and its deployment in one transaction, then apply it."""
-        deployment = make_deployment(self.new_id(), action, original, target, now, version)
+        deployment = make_deployment(
+            self.new_id(), action, original, target, now, version, canaries
+        )
         ops: list[Op] = [Put(deployment_key(deployment.id), encode(deployment.to_json()))]
         ops += [Delete(deployment_key(d.id)) for d in superseded]
         if target is not None:
@@ -143,15 +150,26 @@ class AppService:
             )
 
     async def update(
-        self, app_id: str, definition: dict[str, Any], run: RunSpec, force: bool = False
+        self,
+        app_id: str,
+        definition: dict[str, Any],
+        run: RunSpec,
+        force: bool = False,
+        rollback: bool = False,
     ) -> Change:
         """A new version of an existing app; only the instance count changed is a scale
-        (tasks stay), anything else replaces the tasks and resets the launch delay."""
+        (tasks stay), anything else replaces the tasks and resets the launch delay. A
+        ``rollback`` goes back without canaries."""
         async with self.applier.lock:
-            return await self._update_locked(app_id, definition, run, force)
+            return await self._update_locked(app_id, definition, run, force, rollback)
 
     async def _update_locked(
-        self, app_id: str, definition: dict[str, Any], run: RunSpec, force: bool
+        self,
+        app_id: str,
+        definition: dict[str, Any],
+        run: RunSpec,
+        force: bool,
+        rollback: bool = False,
     ) -> Change:
         current = self.state.apps.get(app_id)
         if current is None:
@@ -162,12 +180,21 @@ class AppService:
         config_version = current.config_version
         if not scale_only:
             config_version = await self._running_config(current, definition) or version
-        app = AppRecord(app_id, version, version, config_version, definition, run)
+        app = AppRecord(
+            app_id, version, version, config_version, definition, run, current.stable_version
+        )
         extra: list[Op] = []
         if not scale_only:
             extra.append(self._reset_backoff(app_id))
         return await self._deploy(
-            SCALE if scale_only else RESTART, current, app, held, extra, now=now, version=version
+            SCALE if scale_only else RESTART,
+            current,
+            app,
+            held,
+            extra,
+            now=now,
+            version=version,
+            canaries=not rollback,
         )
 
     async def _running_config(self, app: AppRecord, definition: dict[str, Any]) -> str | None:
@@ -211,7 +238,15 @@ class AppService:
             if not scale_only:
                 action = RESTART
                 config_version = await self._running_config(current, definition) or version
-        target = AppRecord(app_id, version, version, config_version, definition, run)
+        target = AppRecord(
+            app_id,
+            version,
+            version,
+            config_version,
+            definition,
+            run,
+            current.stable_version if current is not None else None,
+        )
         ids = (task_id_for(app_id, f"dry-run-{i}") for i in range(1 << 62))
         rng = np.random.default_rng(int(now * 1000) & 0xFFFFFFFF)
         return preview(self.state, action, current, target, self.policy.twin(), rng, now, ids)
@@ -318,10 +353,47 @@ class AppService:
                     return await self._deploy(
                         START, None, app, [deployment], now=now, version=version
                     )
-            return await self.update(original.id, original.definition, original.run, force=True)
+            return await self.update(
+                original.id, original.definition, original.run, force=True, rollback=True
+            )
         async with self.applier.lock:
             await self.applier.commit([Delete(deployment_key(deployment_id))])
             self.state.deployments.pop(deployment_id, None)
             self.state.touch()
             self.bus.publish(DeploymentChanged("failed", deployment, self.clock(), "canceled"))
         return None
+
+    async def roll_back(self, app_id: str, reason: str) -> Change | None:
+        """``autoRollback``: return ``app_id`` to its last fully deployed version (its
+        tasks that still run are kept); None when it has none to return to."""
+        app = self.state.apps.get(app_id)
+        if app is None or app.stable_version is None or app.stable_version == app.version:
+            log.warning("deployment of %s failed (%s); no earlier healthy version", app_id, reason)
+            return None
+        kv = await self.applier.store.get(version_key(app_id, app.stable_version))
+        if kv is None:
+            return None
+        stable = AppRecord.from_json(decode(kv.value))
+        log.warning(
+            "deployment of %s failed (%s); rolling back to %s", app_id, reason, stable.version
+        )
+        return await self.update(app_id, stable.definition, stable.run, force=True, rollback=True)
+
+    async def promote(self, deployment_id: str) -> DeploymentRecord:
+        """Let a deployment held at its canaries go on (``POST .../promote``)."""
+        async with self.applier.lock:
+            deployment = self.state.deployments.get(deployment_id)
+            if deployment is None:
+                raise DeploymentNotFound(deployment_id)
+            if deployment.holding is None:
+                raise NotPromotable(deployment_id)
+            now = self.clock()
+            promoted = deployment.with_(promoted=True, progress_at=now)
+            await self.applier.commit(
+                [Put(deployment_key(deployment_id), encode(promoted.to_json()))]
+            )
+            self.state.deployments[deployment_id] = promoted
+            self.state.touch()
+            self.bus.publish(DeploymentChanged("info", promoted, now))
+        self.applier.kick()
+        return promoted

@@ -87,6 +87,7 @@ class Control:
         self.apps = AppService(
             self.applier, self.state, self.bus, clock, new_id=new_id, policy=self.policy
         )
+        self.controller.on_failed = self.apps.roll_back
         self.nodes = NodeService(self.state, self.applier, clock, grace=config.heartbeat_grace)
         self._tasks: list[asyncio.Task[None]] = []
 

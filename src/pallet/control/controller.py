@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from pallet.control.applier import Applier
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
-from pallet.control.deployments import converged
-from pallet.control.layout import deployment_key
+from pallet.control.deployments import converged, holding, watch
+from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
-from pallet.control.records import AppRecord, TaskGoal
+from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
 from pallet.control.state import ClusterState, QueueEntry
-from pallet.store import Delete
+from pallet.store import Delete, Op, Put
 
 __all__ = ["AppController"]
 
@@ -37,6 +38,7 @@ class AppController:
         clock: Callable[[], float],
         on_queue: Callable[[], None] = lambda: None,
         interval: float = 1.0,
+        on_failed: Callable[[str, str], Awaitable[object]] | None = None,
     ) -> None:
         self.state = state
         self.applier = applier
@@ -44,6 +46,9 @@ class AppController:
         self.clock = clock
         self.on_queue = on_queue
         self.interval = interval
+        self.on_failed = on_failed
+        """Called (outside the lock) with the app id and the reason when a deployment
+        of an app with ``autoRollback`` failed: the app service rolls it back."""
         self.wake = asyncio.Event()
 
     def kick(self) -> None:
@@ -77,7 +82,14 @@ class AppController:
                     and entry.reasons
                     and (entry.last_unused_at or 0.0) > (entry.last_used_at or 0.0)
                 )
-                decision = reconcile_app(app, tasks, now, self.state.backoff.get(app.id), stuck)
+                decision = reconcile_app(
+                    app,
+                    tasks,
+                    now,
+                    self.state.backoff.get(app.id),
+                    stuck,
+                    holding(self.state, app.id),
+                )
                 kill += decision.kill
                 replaced += decision.replaced
                 expunge += decision.expunge
@@ -96,8 +108,12 @@ class AppController:
             if kill:
                 await self.applier.kill_locked(kill)
             await self._finish_deployments(now)
+            failed = await self._watch_deployments(now)
         if any(q.launch_after <= now for q in queue.values()):
             self.on_queue()
+        for app_id, reason in failed:
+            if self.on_failed is not None:
+                await self.on_failed(app_id, reason)
 
     def _queue_entry(
         self, app: AppRecord, count: int, launch_after: float, now: float
@@ -113,7 +129,17 @@ class AppController:
         done = [d for d in self.state.deployments.values() if converged(d, self.state, now)]
         if not done:
             return
-        await self.applier.commit([Delete(deployment_key(d.id)) for d in done])
+        ops: list[Op] = [Delete(deployment_key(d.id)) for d in done]
+        stable = []
+        for d in done:
+            app = self.state.apps.get(d.app_id)
+            if d.target is not None and app is not None and app.version == d.version:
+                # Every instance of this version is ready: an autoRollback returns here.
+                stable.append(replace(app, stable_version=app.version))
+                ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
+        await self.applier.commit(ops)
+        for app in stable:
+            self.state.put_app(app)
         for d in done:
             self.state.deployments.pop(d.id, None)
             self.bus.publish(DeploymentChanged("step_success", d, now))
@@ -121,3 +147,37 @@ class AppController:
             if d.target is None and d.original is not None:
                 self.bus.publish(AppTerminated(AppRecord.from_json(d.original), now))
         self.state.touch()
+
+    async def _watch_deployments(self, now: float) -> list[tuple[str, str]]:
+        """Note progress and canary pauses; fail deployments past their progress
+        deadline. Returns (app id, reason) of the failed ones whose app rolls back."""
+        changed: list[DeploymentRecord] = []
+        failed: list[tuple[DeploymentRecord, str]] = []
+        for d in list(self.state.deployments.values()):
+            app = self.state.apps.get(d.app_id)
+            new, reason = watch(d, app, self.state.app_tasks(d.app_id), now)
+            if reason is not None:
+                failed.append((new, reason))
+            elif new != d:
+                changed.append(new)
+        if not changed and not failed:
+            return []
+        ops: list[Op] = [Put(deployment_key(d.id), encode(d.to_json())) for d in changed]
+        ops += [Delete(deployment_key(d.id)) for d, _ in failed]
+        await self.applier.commit(ops)
+        for d in changed:
+            before = self.state.deployments[d.id]
+            self.state.deployments[d.id] = d
+            paused = d.paused_at is not None and before.paused_at is None
+            if paused or d.promoted != before.promoted:
+                self.bus.publish(DeploymentChanged("info", d, now))
+        rollbacks = []
+        for d, reason in failed:
+            self.state.deployments.pop(d.id, None)
+            self.bus.publish(DeploymentChanged("step_failure", d, now, reason))
+            self.bus.publish(DeploymentChanged("failed", d, now, reason))
+            app = self.state.apps.get(d.app_id)
+            if app is not None and app.run.auto_rollback:
+                rollbacks.append((d.app_id, reason))
+        self.state.touch()
+        return rollbacks

@@ -7,6 +7,7 @@ PalletError
       ├── AppLocked        a deployment holds the app and ``force`` was not given
       ├── TaskNotFound     no live task with that id
       ├── DeploymentNotFound
+      ├── NotPromotable    a promote of a deployment that holds no canaries
       └── NodeNotFound     an agent speaks for a node the master does not know
 """
 
@@ -23,6 +24,7 @@ __all__ = [
     "ControlError",
     "DeploymentNotFound",
     "NodeNotFound",
+    "NotPromotable",
     "TaskNotFound",
 ]
 
@@ -59,6 +61,14 @@ class TaskNotFound(ControlError):
 class DeploymentNotFound(ControlError):
     def __init__(self, deployment_id: str) -> None:
         super().__init__(f"deployment {deployment_id} does not exist")
+        self.deployment_id = deployment_id
+
+
+class NotPromotable(ControlError):
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(
+            f"deployment {deployment_id} holds no canaries to promote (none, or promoted already)"
+        )
         self.deployment_id = deployment_id
 
 

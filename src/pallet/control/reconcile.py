@@ -113,9 +113,12 @@ def reconcile_app(
     now: float,
     backoff: BackoffRecord | None = None,
     stuck: bool = False,
+    hold: int | None = None,
 ) -> AppDecision:
     """What to do about ``app`` given all of its ``tasks`` at time ``now``. ``stuck``: the
-    last scheduling round could place none of the app's waiting instances.
+    last scheduling round could place none of the app's waiting instances. ``hold``: a
+    deployment with canaries waits to be promoted, so at most that many tasks of the
+    current config run beside the old ones (old ones go only to make room for them).
 
     One rule covers starts, scaling, upgrades, restarts and rollbacks (Marathon's
     ``TaskReplaceActor``, level-triggered): a ready task is killed only while at least
@@ -142,16 +145,22 @@ def reconcile_app(
                 spare -= 1
             kill.append(t)
 
-    # Old tasks: those not ready go at once (that costs no ready task), the ready ones
-    # oldest first while the spare lasts.
-    take(_kill_order(old, "OLDEST_FIRST", unready_first=True), len(old))
-    # Surplus of the current version (a scale-down): not ready first, then killSelection.
-    surplus = len(new) - n
-    take(_kill_order(new, app.run.kill_selection, unready_first=True), surplus)
     occupied = sum(1 for t in tasks if alive(t, app, now))
-    launch = max(0, min(n - len(new), max_live - occupied))
+    want = n if hold is None or not old else min(hold, n)
+    if want == n:
+        # Old tasks: those not ready go at once (that costs no ready task), the ready
+        # ones oldest first while the spare lasts.
+        take(_kill_order(old, "OLDEST_FIRST", unready_first=True), len(old))
+    else:
+        # Canaries: old tasks go only as far as the canaries need room.
+        room = occupied + max(0, want - len(new)) - max_live
+        take(_kill_order(old, "OLDEST_FIRST", unready_first=True), room)
+    # Surplus of the current version (a scale-down): not ready first, then killSelection.
+    surplus = len(new) - want
+    take(_kill_order(new, app.run.kill_selection, unready_first=True), surplus)
+    launch = max(0, min(want - len(new), max_live - occupied))
     left = [t for t in old if t not in kill]
-    if left and not kill and stuck and len(new) < n and all(t.ready for t in new):
+    if left and not kill and stuck and len(new) < want and all(t.ready for t in new):
         # The cluster has no room for the next new task (e.g. hostname UNIQUE on every
         # node while the old tasks hold them): replace one old task at a time, or the
         # upgrade never moves. This is the one place min_ready may be given up.

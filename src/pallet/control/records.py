@@ -88,6 +88,14 @@ class RunSpec:
     unreachable_expunge_after: float = 0.0
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
+    progress_deadline_seconds: float | None = None
+    """No newly ready task for this long fails a deployment (None: never)."""
+    auto_rollback: bool = False
+    """A failed deployment returns the app to its last fully deployed, healthy version."""
+    canary_instances: int = 0
+    """A deployment starts this many new tasks beside the old ones, then pauses."""
+    auto_promote_after_seconds: float | None = None
+    """Continue a paused deployment once its canaries have been ready this long."""
     health_checks: tuple[HealthCheckSpec, ...] = ()
     """``port_index`` not yet resolved to a host port."""
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
@@ -160,6 +168,9 @@ class AppRecord:
     config_version: str
     definition: dict[str, Any]
     run: RunSpec
+    stable_version: str | None = None
+    """The last version whose deployment finished (every instance ready): where an
+    ``autoRollback`` returns to."""
 
     @property
     def instances(self) -> int:
@@ -173,6 +184,7 @@ class AppRecord:
             "config_version": self.config_version,
             "definition": self.definition,
             "run": self.run.to_json(),
+            "stable_version": self.stable_version,
         }
 
     @classmethod
@@ -184,6 +196,7 @@ class AppRecord:
             config_version=doc["config_version"],
             definition=doc["definition"],
             run=RunSpec.from_json(doc["run"]),
+            stable_version=doc.get("stable_version"),
         )
 
     def placement_request(self, task_id: str) -> PlacementRequest:
@@ -338,7 +351,12 @@ class NodeRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeploymentRecord:
-    """A deployment: an app converging on ``target`` (None when it is being stopped)."""
+    """A deployment: an app converging on ``target`` (None when it is being stopped).
+
+    Progress is what the deadline watches: ``ready_seen`` tasks of the target were
+    ready at ``progress_at`` (the start, or when the last one became ready). With
+    canaries, the deployment holds at ``canaries`` new tasks until ``promoted``;
+    ``paused_at`` is when all canaries were first ready."""
 
     id: str
     app_id: str
@@ -348,6 +366,20 @@ class DeploymentRecord:
     original: dict[str, Any] | None
     target: dict[str, Any] | None
     started_at: float
+    progress_at: float = 0.0
+    ready_seen: int = 0
+    canaries: int = 0
+    promoted: bool = False
+    paused_at: float | None = None
+
+    @property
+    def holding(self) -> int | None:
+        """How many new tasks the app may have while the canaries wait to be promoted;
+        None once promoted (or without canaries)."""
+        return self.canaries if self.canaries and not self.promoted else None
+
+    def with_(self, **changes: Any) -> DeploymentRecord:
+        return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         doc = {name: getattr(self, name) for name in self.__dataclass_fields__}

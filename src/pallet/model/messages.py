@@ -25,6 +25,7 @@ from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpe
 from pallet.model.errors import ValidationError
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.resources import Resources
+from pallet.model.roles import role_messages
 from pallet.model.task import Reason, TaskState
 
 __all__ = [
@@ -451,7 +452,7 @@ class Registration:
             "/node",
             frozenset(
                 {"id", "hostname", "capacity", "gpu_count", "gpu_model", "ports", "attributes"}
-                | {"state"}
+                | {"state", "role"}
             ),
         )
         node_id = node.get("id")
@@ -470,6 +471,9 @@ class Registration:
         for i, r in enumerate(_list(node.get("ports", []), "/node/ports", 10_000)):
             _str(r, f"/node/ports/{i}", 100)
         _str_map(node.get("attributes", {}), "/node/attributes")
+        problems = role_messages(_str(node.get("role", "*"), "/node/role", 255))
+        if problems:
+            raise ValidationError("/node/role", " ".join(problems))
         try:
             parsed = node_from_json({**node, "state": NodeState.ACTIVE.value})
         except ValidationError as e:

@@ -20,6 +20,7 @@ from pallet.api.marathon.appinfo import (
 )
 from pallet.api.marathon.deployment import (
     ActionName,
+    Canary,
     Deployment,
     DeploymentAction,
     DeploymentPlan,
@@ -109,6 +110,7 @@ __all__ = [
     "AppSpec",
     "AppTerminatedEvent",
     "AppUpdate",
+    "Canary",
     "Deployment",
     "DeploymentAction",
     "DeploymentFailedEvent",

@@ -25,6 +25,7 @@ from pallet.api.marathon.jsontypes import MarathonModel, Timestamp
 
 __all__ = [
     "ActionName",
+    "Canary",
     "Deployment",
     "DeploymentAction",
     "DeploymentPlan",
@@ -74,6 +75,16 @@ class DeploymentStep(MarathonModel):
     actions: list[DeploymentAction]
 
 
+class Canary(MarathonModel):
+    """Pallet's: a deployment with ``canaryInstances`` holds at that many new tasks and,
+    once they are ready, is ``paused`` until ``promoted``. Absent for other deployments,
+    so Marathon clients never meet it."""
+
+    instances: int
+    paused: bool
+    promoted: bool
+
+
 class Deployment(MarathonModel):
     """A running deployment (``GET /v2/deployments``). ``current_step`` counts from 1."""
 
@@ -85,6 +96,7 @@ class Deployment(MarathonModel):
     current_actions: list[CurrentAction]
     current_step: int
     total_steps: int
+    canary: Canary | None = None
 
     @classmethod
     def running(

@@ -186,10 +186,19 @@ class ReadinessCheck(MarathonModel):
 
 
 class UpgradeStrategy(MarathonModel):
-    """How many instances may be down / extra during a deployment (fractions of ``instances``)."""
+    """How many instances may be down / extra during a deployment (fractions of
+    ``instances``). Pallet's additions are written only when set, so Marathon clients
+    never see them: ``progressDeadlineSeconds`` (no new task ready within it fails the
+    deployment), ``autoRollback`` (then return to the last healthy version),
+    ``canaryInstances`` (start that many new tasks beside the old ones and pause) and
+    ``autoPromoteAfterSeconds`` (continue once the canaries have been ready that long)."""
 
     minimum_health_capacity: Capacity
     maximum_over_capacity: Capacity
+    progress_deadline_seconds: Annotated[JsDouble, Field(gt=0.0, le=1e9)] | None = None
+    auto_rollback: JsBool | None = None
+    canary_instances: Annotated[JsInt, Field(ge=0)] | None = None
+    auto_promote_after_seconds: Annotated[JsDouble, Field(gt=0.0, le=1e9)] | None = None
 
 
 class UnreachableStrategy(MarathonModel):

@@ -64,6 +64,10 @@ class UpgradeSpec:
 
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
+    progress_deadline_seconds: float | None = None
+    auto_rollback: bool | None = None
+    canary_instances: int | None = None
+    auto_promote_after_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,12 @@ def build_spec(app: AppDefinition) -> AppSpec:
         task_kill_grace_period_seconds=app.task_kill_grace_period_seconds,
         dependencies=tuple(dict.fromkeys(app.dependencies or ())),
         upgrade_strategy=UpgradeSpec(
-            strategy.minimum_health_capacity, strategy.maximum_over_capacity
+            strategy.minimum_health_capacity,
+            strategy.maximum_over_capacity,
+            strategy.progress_deadline_seconds,
+            strategy.auto_rollback,
+            strategy.canary_instances,
+            strategy.auto_promote_after_seconds,
         ),
         labels=FrozenMap(app.labels or {}),
         accepted_resource_roles=tuple(dict.fromkeys(app.accepted_resource_roles or ())),
@@ -178,6 +183,10 @@ def spec_definition(spec: AppSpec) -> AppDefinition:
         "upgrade_strategy": UpgradeStrategy(
             minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
             maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
+            progress_deadline_seconds=spec.upgrade_strategy.progress_deadline_seconds,
+            auto_rollback=spec.upgrade_strategy.auto_rollback,
+            canary_instances=spec.upgrade_strategy.canary_instances,
+            auto_promote_after_seconds=spec.upgrade_strategy.auto_promote_after_seconds,
         ),
         "user": spec.user,
         "unreachable_strategy": UnreachableStrategy.model_validate("disabled")

@@ -305,7 +305,24 @@ def _label_violations(app: AppDefinition) -> list[Violation]:
             out.append(
                 Violation("/upgradeStrategy/maximumOverCapacity", f"got {got}, expected 0.0")
             )
-    return out + _discovery_violations(app)
+    return out + _rollout_violations(app) + _discovery_violations(app)
+
+
+def _rollout_violations(app: AppDefinition) -> list[Violation]:
+    """Pallet's additions to ``upgradeStrategy``: canaries fit in the app."""
+    strategy = app.upgrade_strategy
+    if strategy is None:
+        return []
+    out = []
+    canaries = strategy.canary_instances
+    instances = app.instances if app.instances is not None else 1
+    if canaries is not None and canaries > instances:
+        message = f"got {canaries}, expected at most instances ({instances})"
+        out.append(Violation("/upgradeStrategy/canaryInstances", message))
+    if strategy.auto_promote_after_seconds is not None and not canaries:
+        message = "needs canaryInstances: there is nothing to promote without canaries"
+        out.append(Violation("/upgradeStrategy/autoPromoteAfterSeconds", message))
+    return out
 
 
 def _discovery_violations(app: AppDefinition) -> list[Violation]:
