@@ -221,3 +221,10 @@ def test_release_restores_the_view(policy: str) -> None:
     ):
         assert (getattr(view, name) == getattr(fresh, name)).all(), name
     assert view.app_rows == {} and view.tasks == {} and view.ports_used == [set(), set()]
+
+
+def test_a_cluster_without_nodes_places_nothing_and_says_so() -> None:
+    # numpy's max of no scores raised, so every scheduling round of an empty cluster failed
+    for name in ("pallet", "first-fit", "k8s-default"):
+        plan = schedule([req()], ClusterView([]), make_policy(name), np.random.default_rng(0))
+        assert plan.placements == () and len(plan.unplaced) == 1

@@ -264,6 +264,11 @@ class MetricsCollector:
         yield GaugeMetricFamily(
             "pallet_queue_instances", "Instances waiting for placement", value=waiting
         )
+        yield GaugeMetricFamily(
+            "pallet_store_revision",
+            "Store revision of the last write this master committed",
+            value=state.revision,
+        )
         applier = self.ctx.control.applier
         yield CounterMetricFamily("pallet_placements", "Tasks placed", value=applier.placed_total)
         yield CounterMetricFamily(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from pallet.cli.app_apply import apply, edit, versions
+from pallet.cli.app_rollout import diff, plan, rollback, update
 from pallet.cli.appfile import AppFileError, load_app_file
 from pallet.cli.client_opts import (
     DEFAULT_MASTER,
@@ -330,3 +331,7 @@ def remove(
 app.command("apply")(apply)
 app.command("edit")(edit)
 app.command("versions")(versions)
+app.command("update")(update)
+app.command("diff")(diff)
+app.command("plan")(plan)
+app.command("rollback")(rollback)

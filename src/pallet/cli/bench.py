@@ -10,6 +10,7 @@ import typer
 from pallet.bench.runner import default_jobs
 from pallet.cli.bench_cli import cli
 from pallet.cli.bench_cluster import api, e2e
+from pallet.cli.bench_deploy import deploy
 from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
@@ -27,7 +28,7 @@ except ModuleNotFoundError as missing:
 
 app = typer.Typer(
     help=(
-        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery "
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy "
         "(see bench/README.md)."
     ),
     no_args_is_help=True,
@@ -43,6 +44,7 @@ app.command(name="e2e")(e2e)
 app.command(name="api")(api)
 app.command(name="cli")(cli)
 app.command(name="discovery")(discovery)
+app.command(name="deploy")(deploy)
 
 
 @app.command()

@@ -41,6 +41,9 @@ NOUNS: dict[str, Noun] = {
         "pallet.cli.app", "Apps: long-running services kept at N instances (Marathon's app format)."
     ),
     "task": Noun("pallet.cli.task", "Tasks: the running instances of apps."),
+    "deployment": Noun(
+        "pallet.cli.deployment", "Deployments: the steps that move apps to a new version."
+    ),
     "node": Noun("pallet.cli.node", "Nodes: the machines that run tasks."),
     "master": Noun(
         "pallet.cli.master",
@@ -54,7 +57,7 @@ NOUNS: dict[str, Noun] = {
     ),
     "bench": Noun(
         "pallet.cli.bench",
-        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery "
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy "
         "(see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),

@@ -200,6 +200,22 @@ class AsyncClient:
         return task is not None and task.live
 
     # -- cluster ---------------------------------------------------------------------
+    async def plan_app(
+        self, definition: Mapping[str, Any], create: bool, force: bool = False
+    ) -> dict[str, Any]:
+        return await self.run(calls.plan_app(definition, create, force))
+
+    async def rollback_app(self, app_id: str, version: str, force: bool = False) -> DeploymentRef:
+        return await self.run(calls.rollback_app(app_id, version, force))
+
+    async def cancel_deployment(
+        self, deployment_id: str, force: bool = False
+    ) -> DeploymentRef | None:
+        return await self.run(calls.cancel_deployment(deployment_id, force))
+
+    async def promote_deployment(self, deployment_id: str) -> Deployment:
+        return await self.run(calls.promote_deployment(deployment_id))
+
     async def list_deployments(self) -> list[Deployment]:
         return await self.run(calls.list_deployments())
 

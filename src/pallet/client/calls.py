@@ -229,6 +229,57 @@ class _Calls:
             {"force": _flag(force)},
         )
 
+    def plan_app(
+        self, definition: Mapping[str, Any], create: bool, force: bool = False
+    ) -> Call[dict[str, Any]]:
+        """What creating (POST) or updating (PUT) the app would do: ``?dryRun=true``, which
+        changes nothing (steps, field diff, where each new task would land)."""
+        if create:
+            return Call(
+                "POST",
+                "/v2/apps",
+                lambda doc, _h: _object(doc, "plan"),
+                {"dryRun": "true"},
+                body=dict(definition),
+            )
+        return Call(
+            "PUT",
+            app_path(str(definition["id"])),
+            lambda doc, _h: _object(doc, "plan"),
+            {"dryRun": "true", "force": _flag(force)},
+            body=dict(definition),
+        )
+
+    def rollback_app(self, app_id: str, version: str, force: bool = False) -> Call[DeploymentRef]:
+        """Back to an earlier version (Marathon's ``PUT {"version": ...}``)."""
+        return self.update_app(app_id, {"version": version}, force=force)
+
+    def cancel_deployment(
+        self, deployment_id: str, force: bool = False
+    ) -> Call[DeploymentRef | None]:
+        """Roll a deployment back (or, with ``force``, just stop following it)."""
+
+        def read(content: Any, _h: Headers) -> DeploymentRef | None:
+            if not bytes(content).strip():  # 202: forgotten, nothing rolls back
+                return None
+            return DeploymentRef.from_json(json.loads(content))
+
+        return Call(
+            "DELETE",
+            f"/v2/deployments/{deployment_id}",
+            read,
+            {"force": _flag(force)},
+            raw=True,
+        )
+
+    def promote_deployment(self, deployment_id: str) -> Call[Deployment]:
+        """Let a deployment held at its canaries go on."""
+        return Call(
+            "POST",
+            f"/v2/deployments/{deployment_id}/promote",
+            lambda doc, _h: Deployment.from_json(doc),
+        )
+
     def app_versions(self, app_id: str) -> Call[list[str]]:
         return Call("GET", app_path(app_id) + "/versions", _versions)
 

@@ -199,6 +199,20 @@ class Client:
         return task is not None and task.live
 
     # -- cluster ---------------------------------------------------------------------
+    def plan_app(
+        self, definition: Mapping[str, Any], create: bool, force: bool = False
+    ) -> dict[str, Any]:
+        return self.run(calls.plan_app(definition, create, force))
+
+    def rollback_app(self, app_id: str, version: str, force: bool = False) -> DeploymentRef:
+        return self.run(calls.rollback_app(app_id, version, force))
+
+    def cancel_deployment(self, deployment_id: str, force: bool = False) -> DeploymentRef | None:
+        return self.run(calls.cancel_deployment(deployment_id, force))
+
+    def promote_deployment(self, deployment_id: str) -> Deployment:
+        return self.run(calls.promote_deployment(deployment_id))
+
     def list_deployments(self) -> list[Deployment]:
         return self.run(calls.list_deployments())
 

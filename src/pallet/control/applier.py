@@ -36,7 +36,7 @@ from pallet.control.records import (
 from pallet.control.state import ClusterState
 from pallet.core import check_placement
 from pallet.model import NodeState, Placement, Plan, TaskStatus
-from pallet.store import MAX_TXN_OPS, Delete, Op, Put, Store
+from pallet.store import MAX_TXN_OPS, Compare, Delete, Op, Put, Store, TxnResult
 
 __all__ = ["Applier"]
 
@@ -81,8 +81,14 @@ class Applier(NodeDecisions):
 
     async def commit(self, ops: Sequence[Op]) -> int:
         """One transaction; its revision."""
-        result = await self.store.txn((), ops)
-        return result.revision
+        return (await self.commit_if((), ops)).revision
+
+    async def commit_if(self, compares: Sequence[Compare], ops: Sequence[Op]) -> TxnResult:
+        """One transaction that writes ``ops`` if every compare holds."""
+        result = await self.store.txn(compares, ops)
+        if result.succeeded:
+            self.state.revision = max(self.state.revision, result.revision)
+        return result
 
     # ------------------------------------------------------------ placements
 

@@ -116,7 +116,7 @@ class AppService:
             ops.append(Put(app_key(target.id), encode(target.to_json())))
             ops.append(Put(version_key(target.id, target.version), encode(target.to_json())))
         ops += extra
-        result = await self.applier.store.txn(compares, ops)
+        result = await self.applier.commit_if(compares, ops)
         if not result.succeeded:
             assert target is not None
             raise AppExists(target.id)

@@ -101,6 +101,7 @@ class Control:
         """Read every record from the store into the in-memory state."""
         s = self.state
         revision = await self.store.revision()
+        s.revision = revision
         for kv in (await self.store.list(NODES))[0]:
             s.recover_node(NodeRecord.from_json(decode(kv.value)), revision)
         for kv in (await self.store.list(APPS))[0]:

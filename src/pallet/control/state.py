@@ -78,6 +78,8 @@ class ClusterState:
         self.recently_ended: OrderedDict[str, TaskRecord] = OrderedDict()
         """The last tasks that ended (bounded), so their logs can still be found."""
         self.generation = 0
+        self.revision = 0
+        """The store revision of the last write this master committed (or read at load)."""
         self.closing = False
 
     # ------------------------------------------------------------ changes

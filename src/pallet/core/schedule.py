@@ -224,6 +224,8 @@ class _Run:
             local = self.policy.score(self.view, req, rows, self.rng)
             cands = rows[local == local.max()]
         else:
+            if not len(scores):  # a cluster without nodes
+                return None
             best = scores.max()
             if best == _NEG:
                 return None
