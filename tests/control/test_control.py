@@ -329,3 +329,26 @@ async def test_nodes_from_the_store_get_tasks_only_once_heard_again(
 )
 def test_version_text_is_marathons_iso_form(epoch: float, text: str) -> None:
     assert iso(epoch) == text
+
+
+async def test_a_mass_exit_of_many_apps_is_recorded_and_replaced(
+    control: Control, clock: FakeClock
+) -> None:
+    # 150 single-instance apps on one node whose processes all die at once: one status
+    # batch with 150 task ends and 150 backoff records. It needed more than the store's
+    # 128 operations per transaction, so it was refused forever and nothing was replaced.
+    (node_id,) = await with_nodes(control, 1, cpu=64000, mem=64000)
+    for i in range(150):
+        await control.apps.create(f"/a{i}", definition(f"/a{i}"), run_spec(1))
+    await converge(control)
+    await run_all(control)
+    tasks = list(control.state.tasks.values())
+    assert len(tasks) == 150
+    batch = [TaskStatus(t.id, TaskState.FAILED, t.seq + 1, message="killed -9") for t in tasks]
+    acks = await control.nodes.statuses(node_id, batch)
+    assert len(acks) == 150
+    assert not any(t.id in control.state.tasks for t in tasks)  # every end recorded
+    assert all(control.state.backoff[f"/a{i}"].last_failure for i in range(150))
+    clock.advance(10)  # past the first backoff delay
+    await converge(control)
+    assert len(control.state.tasks) == 150  # each replaced

@@ -179,7 +179,12 @@ class Applier(NodeDecisions):
         """Store what is new, idempotently by (task id, seq); return every (task id, seq)
         to acknowledge (all of them: stale and unknown ones need no retry either)."""
         async with self.lock:
-            for chunk in _chunks(list(updates)):
+            # Each status writes its task and at most its app's backoff record: half the
+            # store's limit per transaction always fits. (Chunks of the limit did not:
+            # ~150 tasks of as many apps ending at once needed 234 operations, the master
+            # answered 503 to every retry, and the dead tasks were never replaced.) Each
+            # status is a whole decision of its own, so a batch split this way is safe.
+            for chunk in _chunks(list(updates), _CHUNK // 2):
                 await self._apply_status_chunk(node_id, chunk)
         self.kick()
         return [(u.task_id, u.seq) for u in updates]
