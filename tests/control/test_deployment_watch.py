@@ -64,7 +64,9 @@ def _task(i: int, ready: bool, config: str = "v2") -> TaskRecord:
 
 
 def _deployment(**fields: Any) -> DeploymentRecord:
-    base = DeploymentRecord("d", "/web", "v2", (("RestartApplication",),), 1, {}, {}, T0, T0)
+    steps = ((("RestartApplication", "/web"),),)
+    targets = {"/web": {"version": "v2"}}
+    base = DeploymentRecord("d", "v2", steps, 1, {"/web": {}}, targets, T0, T0)
     return replace(base, **fields)
 
 
@@ -141,7 +143,7 @@ def test_watch(
     changes: dict[str, Any],
     failed: bool,
 ) -> None:
-    new, reason = watch(deployment, app, tasks, now)
+    new, reason = watch(deployment, {app.id: app}, tasks, now)
     assert new == replace(deployment, **changes)
     assert (reason is not None) == failed
 

@@ -54,7 +54,7 @@ def preview_json(
     return {
         "dryRun": True,
         "steps": [
-            {"actions": [{"action": action, "app": app_id} for action in step]}
+            {"actions": [{"action": action, "app": app} for action, app in step]}
             for step in result.steps
         ],
         "diff": definition_diff(before or {}, after),

@@ -28,6 +28,7 @@ from pallet.control import (
     AppNotFound,
     ControlError,
     DeploymentNotFound,
+    GroupNotFound,
     NodeNotFound,
     NotPromotable,
     TaskNotFound,
@@ -79,6 +80,11 @@ def _marathon(error: ControlError) -> MarathonApiError:
             )
         case NodeNotFound():
             return MarathonApiError(404, {"message": str(error)})
+        case GroupNotFound():
+            at = f" in version {error.version}" if error.version else ""
+            return MarathonApiError(
+                404, {"message": f"Group '{error.group_id}' does not exist{at}"}
+            )
         case NotPromotable():
             return MarathonApiError(409, {"message": str(error)})
     return MarathonApiError(400, {"message": str(error)})

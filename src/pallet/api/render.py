@@ -104,7 +104,7 @@ class Renderer:
         tasks = self.state.app_tasks(app.id)
         counts = _counts(tasks) if AppEmbed.COUNTS in embeds else None
         deployments = (
-            sorted(d.id for d in self.state.deployments.values() if d.app_id == app.id)
+            sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
             if AppEmbed.DEPLOYMENTS in embeds
             else None
         )
@@ -207,9 +207,12 @@ class Renderer:
     # ------------------------------------------------------------ deployments and queue
 
     def deployment_model(self, d: DeploymentRecord) -> Deployment:
-        steps = [[(ActionName(a), d.app_id) for a in step] for step in d.steps]
-        app = self.state.apps.get(d.app_id)
-        readiness = {d.app_id: self.readiness(app)} if app is not None else {}
+        steps = [[(ActionName(a), app_id) for a, app_id in step] for step in d.steps]
+        readiness = {
+            app.id: self.readiness(app)
+            for app in (self.state.apps.get(i) for i in d.app_ids)
+            if app is not None
+        }
         model = Deployment.running(d.id, moment(d.version), steps, d.current_step, readiness)
         if d.canaries:
             canary = Canary(

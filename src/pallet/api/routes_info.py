@@ -77,23 +77,25 @@ async def leader(request: Request) -> Response:
 # ------------------------------------------------------------------ events
 
 
-def _group(ctx: ApiContext, app: dict[str, Any] | None, version: datetime) -> Group:
-    apps = (
-        [ctx.renderer.app(AppRecord.from_json(app), frozenset(), version_info=False)] if app else []
-    )
-    return Group(id="/", apps=apps, version=version)
+def _group(ctx: ApiContext, apps: list[dict[str, Any]], version: datetime) -> Group:
+    shown = [
+        ctx.renderer.app(AppRecord.from_json(app), frozenset(), version_info=False) for app in apps
+    ]
+    return Group(id="/", apps=shown, version=version)
 
 
 def _plan(ctx: ApiContext, d: DeploymentRecord) -> DeploymentPlan:
     version = moment(d.version)
     steps = [
-        DeploymentStep(actions=[DeploymentAction(action=a, app=d.app_id) for a in step])
+        DeploymentStep(actions=[DeploymentAction(action=a, app=app) for a, app in step])
         for step in d.steps
     ]
+    originals = [a for a in d.originals.values() if a is not None]
+    targets = [a for a in d.targets.values() if a is not None]
     return DeploymentPlan(
         id=d.id,
-        original=_group(ctx, d.original, version),
-        target=_group(ctx, d.target, version),
+        original=_group(ctx, originals, version),
+        target=_group(ctx, targets, version),
         steps=steps,
         version=version,
     )

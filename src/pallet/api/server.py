@@ -16,6 +16,7 @@ from pallet.api import (
     routes_agent,
     routes_apps,
     routes_discovery,
+    routes_groups,
     routes_info,
     routes_nodes,
     routes_tasks,
@@ -59,6 +60,7 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     install_error_handlers(app)
     for module in (
         routes_apps,
+        routes_groups,
         routes_tasks,
         routes_info,
         routes_nodes,

@@ -25,10 +25,12 @@ from pallet.control.errors import (
     AppNotFound,
     ControlError,
     DeploymentNotFound,
+    GroupNotFound,
     NodeNotFound,
     NotPromotable,
     TaskNotFound,
 )
+from pallet.control.groups import AppChange, GroupService
 from pallet.control.nodes import NodeService
 from pallet.control.preview import Preview, preview
 from pallet.control.reconcile import AppDecision, backoff_after_failure, reconcile_app
@@ -36,6 +38,7 @@ from pallet.control.records import (
     AppRecord,
     BackoffRecord,
     DeploymentRecord,
+    GroupRecord,
     NodeRecord,
     RunSpec,
     TaskGoal,
@@ -51,6 +54,7 @@ __all__ = [
     "SCALE",
     "START",
     "STOP",
+    "AppChange",
     "AppDecision",
     "AppExists",
     "AppLocked",
@@ -69,6 +73,9 @@ __all__ = [
     "DeploymentNotFound",
     "DeploymentRecord",
     "EventBus",
+    "GroupNotFound",
+    "GroupRecord",
+    "GroupService",
     "HealthChanged",
     "HealthCheckFailed",
     "NodeLiveness",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,6 +81,8 @@ class AppService:
         self.clock = clock
         self.new_id = new_id
         self._last_version = 0.0
+        self.on_group_rollback: Callable[[DeploymentRecord], Awaitable[Change | None]] | None = None
+        """Rolls back a group's deployment (``groups.revert``; set by ``Control``)."""
 
     def _now_version(self) -> tuple[float, str]:
         """The time now and a version text no earlier change has (millisecond steps)."""
@@ -88,8 +90,13 @@ class AppService:
         self._last_version = now
         return now, iso(now)
 
+    def _peek_version(self) -> tuple[float, str]:
+        """What ``_now_version`` would answer, without taking it (for a dry run)."""
+        now = max(self.clock(), self._last_version + 0.001)
+        return now, iso(now)
+
     def _locks(self, app_id: str, force: bool) -> list[DeploymentRecord]:
-        held = [d for d in self.state.deployments.values() if d.app_id == app_id]
+        held = [d for d in self.state.deployments.values() if app_id in d.targets]
         if held and not force:
             raise AppLocked(app_id, [d.id for d in held])
         return held
@@ -344,9 +351,12 @@ class AppService:
         deployment = self.state.deployments.get(deployment_id)
         if deployment is None:
             raise DeploymentNotFound(deployment_id)
-        if not force and deployment.original is not None:
-            original = AppRecord.from_json(deployment.original)
-            if deployment.target is None:
+        if deployment.group is not None and not force and self.on_group_rollback is not None:
+            return await self.on_group_rollback(deployment)
+        original_doc = deployment.originals.get(deployment.app_id)
+        if not force and original_doc is not None:
+            original = AppRecord.from_json(original_doc)
+            if deployment.targets.get(deployment.app_id) is None:
                 async with self.applier.lock:
                     now, version = self._now_version()
                     app = replace(original, version=version)

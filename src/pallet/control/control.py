@@ -22,12 +22,14 @@ from pallet.control.applier import Applier
 from pallet.control.apps import AppService
 from pallet.control.bus import EventBus
 from pallet.control.controller import AppController
-from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, NODES, TASKS
+from pallet.control.groups import GroupService, revert
+from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, GROUPS, NODES, TASKS
 from pallet.control.nodes import NodeService
 from pallet.control.records import (
     AppRecord,
     BackoffRecord,
     DeploymentRecord,
+    GroupRecord,
     NodeRecord,
     TaskRecord,
     decode,
@@ -88,6 +90,8 @@ class Control:
             self.applier, self.state, self.bus, clock, new_id=new_id, policy=self.policy
         )
         self.controller.on_failed = self.apps.roll_back
+        self.groups = GroupService(self.apps)
+        self.apps.on_group_rollback = lambda d: revert(self.groups, d)
         self.nodes = NodeService(self.state, self.applier, clock, grace=config.heartbeat_grace)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -108,6 +112,9 @@ class Control:
             s.put_app(AppRecord.from_json(decode(kv.value)))
         for kv in (await self.store.list(BACKOFF))[0]:
             s.backoff[kv.key[len(BACKOFF) :]] = BackoffRecord.from_json(decode(kv.value))
+        for kv in (await self.store.list(GROUPS))[0]:
+            group = GroupRecord.from_json(decode(kv.value))
+            self.groups.groups[group.id] = group
         for kv in (await self.store.list(DEPLOYMENTS))[0]:
             d = DeploymentRecord.from_json(decode(kv.value))
             s.deployments[d.id] = d

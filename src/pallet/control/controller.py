@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from pallet.control.applier import Applier
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
-from pallet.control.deployments import converged, holding, watch
+from pallet.control.deployments import advance, converged, holding, waiting, watch
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
 from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
@@ -75,6 +75,8 @@ class AppController:
             expunge: list[str] = []
             queue: dict[str, QueueEntry] = {}
             for app in list(self.state.apps.values()):
+                if waiting(self.state, app.id):
+                    continue  # a later step of a group's deployment: left as it is
                 tasks = self.state.app_tasks(app.id)
                 entry = self.state.queue.get(app.id)
                 stuck = bool(
@@ -98,7 +100,8 @@ class AppController:
                         app, decision.waiting, decision.launch_after, now
                     )
             for app_id in list(self.state.tasks_by_app):
-                if app_id not in self.state.apps:  # deleted: stop what is left
+                if app_id not in self.state.apps and not waiting(self.state, app_id):
+                    # deleted (and not waiting for its dependents to stop): stop what is left
                     kill += [t.id for t in self.state.app_tasks(app_id) if t.goal is TaskGoal.RUN]
             self.state.queue = queue
             if replaced:
@@ -126,26 +129,43 @@ class AppController:
         return old
 
     async def _finish_deployments(self, now: float) -> None:
-        done = [d for d in self.state.deployments.values() if converged(d, self.state, now)]
-        if not done:
+        """Move deployments past the steps whose apps converged; end the finished ones
+        (each app that reached its target records it as its stable version)."""
+        done: list[DeploymentRecord] = []
+        going: list[tuple[DeploymentRecord, DeploymentRecord]] = []
+        for d in self.state.deployments.values():
+            new = advance(d, self.state, now)
+            if converged(new, self.state, now):
+                done.append(new)
+            elif new is not d:
+                going.append((d, new))
+        if not done and not going:
             return
         ops: list[Op] = [Delete(deployment_key(d.id)) for d in done]
+        ops += [Put(deployment_key(new.id), encode(new.to_json())) for _, new in going]
         stable = []
         for d in done:
-            app = self.state.apps.get(d.app_id)
-            if d.target is not None and app is not None and app.version == d.version:
-                # Every instance of this version is ready: an autoRollback returns here.
-                stable.append(replace(app, stable_version=app.version))
-                ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
+            for app_id, target in d.targets.items():
+                app = self.state.apps.get(app_id)
+                if target is not None and app is not None and app.version == target["version"]:
+                    # Every instance of this version is ready: an autoRollback returns here.
+                    stable.append(replace(app, stable_version=app.version))
+                    ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
         await self.applier.commit(ops)
         for app in stable:
             self.state.put_app(app)
+        for d, new in going:
+            self.state.deployments[new.id] = new
+            self.bus.publish(DeploymentChanged("step_success", d, now))
+            self.bus.publish(DeploymentChanged("info", new, now))
         for d in done:
             self.state.deployments.pop(d.id, None)
             self.bus.publish(DeploymentChanged("step_success", d, now))
             self.bus.publish(DeploymentChanged("success", d, now))
-            if d.target is None and d.original is not None:
-                self.bus.publish(AppTerminated(AppRecord.from_json(d.original), now))
+            for app_id, target in d.targets.items():
+                original = d.originals.get(app_id)
+                if target is None and original is not None:
+                    self.bus.publish(AppTerminated(AppRecord.from_json(original), now))
         self.state.touch()
 
     async def _watch_deployments(self, now: float) -> list[tuple[str, str]]:
@@ -154,8 +174,8 @@ class AppController:
         changed: list[DeploymentRecord] = []
         failed: list[tuple[DeploymentRecord, str]] = []
         for d in list(self.state.deployments.values()):
-            app = self.state.apps.get(d.app_id)
-            new, reason = watch(d, app, self.state.app_tasks(d.app_id), now)
+            tasks = [t for app_id in d.app_ids for t in self.state.app_tasks(app_id)]
+            new, reason = watch(d, self.state.apps, tasks, now)
             if reason is not None:
                 failed.append((new, reason))
             elif new != d:
@@ -176,8 +196,9 @@ class AppController:
             self.state.deployments.pop(d.id, None)
             self.bus.publish(DeploymentChanged("step_failure", d, now, reason))
             self.bus.publish(DeploymentChanged("failed", d, now, reason))
-            app = self.state.apps.get(d.app_id)
-            if app is not None and app.run.auto_rollback:
-                rollbacks.append((d.app_id, reason))
+            for app_id in d.app_ids:
+                app = self.state.apps.get(app_id)
+                if app is not None and app.run.auto_rollback:
+                    rollbacks.append((app_id, reason))
         self.state.touch()
         return rollbacks

@@ -15,8 +15,9 @@ of their being ready). A paused deployment's deadline does not run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from pallet.control.reconcile import counted
 from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, TaskRecord
@@ -27,10 +28,14 @@ __all__ = [
     "SCALE",
     "START",
     "STOP",
+    "advance",
+    "app_converged",
     "converged",
     "holding",
     "iso",
     "make_deployment",
+    "make_group_deployment",
+    "waiting",
     "watch",
 ]
 
@@ -56,35 +61,75 @@ def make_deployment(
     version: str,
     with_canaries: bool = True,
 ) -> DeploymentRecord:
+    """The deployment of a change to one app: its actions all happen at once (Marathon
+    shows a start as two steps, start then scale, both current)."""
     app = target or original
     assert app is not None, "a deployment changes an app"
-    steps: tuple[tuple[str, ...], ...] = ((action,),)
+    steps: tuple[tuple[tuple[str, str], ...], ...] = (((action, app.id),),)
     if action == START and target is not None and target.instances > 0:
-        steps = ((START,), (SCALE,))
+        steps = (((START, app.id),), ((SCALE, app.id),))
     canaries = 0
     if with_canaries and action == RESTART and target is not None and original is not None:
         canaries = min(target.run.canary_instances, target.instances)
     return DeploymentRecord(
         id=deployment_id,
-        app_id=app.id,
         version=version,
         steps=steps,
         current_step=len(steps),
-        original=original.to_json() if original is not None else None,
-        target=target.to_json() if target is not None else None,
+        originals={app.id: original.to_json() if original is not None else None},
+        targets={app.id: target.to_json() if target is not None else None},
         started_at=now,
         progress_at=now,
         canaries=canaries,
     )
 
 
-def converged(deployment: DeploymentRecord, state: ClusterState, now: float) -> bool:
-    """Whether the app of ``deployment`` has reached its target."""
-    tasks = state.app_tasks(deployment.app_id)
-    if deployment.target is None:
+def make_group_deployment(
+    deployment_id: str,
+    group: str,
+    levels: Sequence[Sequence[tuple[str, AppRecord | None, AppRecord | None]]],
+    now: float,
+    version: str,
+) -> DeploymentRecord:
+    """The deployment of a group change: one step per level of ``(action, original,
+    target)`` (dependencies first; stops come in their own levels, dependents first).
+    The apps of a level wait until every earlier level has converged."""
+    steps = []
+    originals: dict[str, dict[str, Any] | None] = {}
+    targets: dict[str, dict[str, Any] | None] = {}
+    for level in levels:
+        step = []
+        for action, original, target in level:
+            app = target or original
+            assert app is not None, "a deployment changes an app"
+            step.append((action, app.id))
+            originals[app.id] = original.to_json() if original is not None else None
+            targets[app.id] = target.to_json() if target is not None else None
+        if step:
+            steps.append(tuple(step))
+    return DeploymentRecord(
+        id=deployment_id,
+        version=version,
+        steps=tuple(steps),
+        current_step=1,
+        originals=originals,
+        targets=targets,
+        started_at=now,
+        progress_at=now,
+        group=group,
+    )
+
+
+def app_converged(d: DeploymentRecord, app_id: str, state: ClusterState, now: float) -> bool:
+    """Whether ``app_id`` has reached its target in ``d``: no task left for a stop; else
+    every counted task ready at the app's current config, ``instances`` of them, none
+    being killed."""
+    tasks = state.app_tasks(app_id)
+    target = d.targets.get(app_id)
+    if target is None:
         return not tasks
-    app: AppRecord | None = state.apps.get(deployment.app_id)
-    if app is None or app.version != deployment.version:
+    app: AppRecord | None = state.apps.get(app_id)
+    if app is None or app.version != target.get("version"):
         return False
     live = [t for t in tasks if counted(t, app, now)]
     if len(live) != app.instances:
@@ -92,6 +137,29 @@ def converged(deployment: DeploymentRecord, state: ClusterState, now: float) -> 
     if any(t.config_version != app.config_version or not t.ready for t in live):
         return False
     return not any(t.goal is TaskGoal.KILL for t in tasks)
+
+
+def advance(d: DeploymentRecord, state: ClusterState, now: float) -> DeploymentRecord:
+    """``d`` moved past every step whose apps (and all before) have converged, as far as
+    the last step."""
+    step = d.current_step
+    while step < len(d.steps) and all(
+        app_converged(d, app, state, now) for _, app in d.steps[step - 1]
+    ):
+        step += 1
+    return d if step == d.current_step else d.with_(current_step=step, progress_at=now)
+
+
+def converged(deployment: DeploymentRecord, state: ClusterState, now: float) -> bool:
+    """Whether every app of ``deployment`` has reached its target (at the last step)."""
+    if deployment.current_step < len(deployment.steps):
+        return False
+    return all(app_converged(deployment, app, state, now) for app in deployment.app_ids)
+
+
+def waiting(state: ClusterState, app_id: str) -> bool:
+    """Whether a deployment leaves ``app_id`` as it is until an earlier step is done."""
+    return any(d.waits(app_id) for d in state.deployments.values())
 
 
 def holding(state: ClusterState, app_id: str) -> int | None:
@@ -104,22 +172,34 @@ def holding(state: ClusterState, app_id: str) -> int | None:
 
 
 def watch(
-    d: DeploymentRecord, app: AppRecord | None, tasks: Iterable[TaskRecord], now: float
+    d: DeploymentRecord, apps: Mapping[str, AppRecord], tasks: Iterable[TaskRecord], now: float
 ) -> tuple[DeploymentRecord, str | None]:
-    """``d`` after looking at its app's tasks at ``now``, and why it failed (None: it
-    goes on). Pure."""
-    if d.target is None or app is None or app.version != d.version:
+    """``d`` after looking at the tasks of its apps of the current step at ``now``, and
+    why it failed (None: it goes on). Pure."""
+    current = {app for _, app in d.steps[d.current_step - 1]} if d.steps else set()
+    wanted = {
+        a.id: a
+        for a in apps.values()
+        if a.id in current
+        and d.targets.get(a.id) is not None
+        and a.version == (d.targets[a.id] or {}).get("version")
+    }
+    if not wanted:
         return d, None
     ready = sum(
         1
         for t in tasks
-        if t.config_version == app.config_version and t.goal is TaskGoal.RUN and t.ready
+        if t.app_id in wanted
+        and t.config_version == wanted[t.app_id].config_version
+        and t.goal is TaskGoal.RUN
+        and t.ready
     )
     new = d
     if ready > d.ready_seen:
         new = new.with_(ready_seen=ready, progress_at=now)
     elif ready < d.ready_seen:
         new = new.with_(ready_seen=ready)  # lost one: the deadline still counts from the last
+    app = next(iter(wanted.values()))
     hold = new.holding
     if hold is not None:
         if ready >= hold and new.paused_at is None:
@@ -130,7 +210,9 @@ def watch(
         if after is not None and new.paused_at is not None and now - new.paused_at >= after:
             new = new.with_(promoted=True, progress_at=now)
     paused = new.holding is not None and new.paused_at is not None
-    deadline = app.run.progress_deadline_seconds
+    deadlines = [a.run.progress_deadline_seconds for a in wanted.values()]
+    known = [x for x in deadlines if x is not None]
+    deadline = min(known) if known else None
     if deadline is not None and not paused and now - new.progress_at > deadline:
         return new, f"no new task became ready within progressDeadlineSeconds ({deadline:g} s)"
     return new, None

@@ -7,6 +7,7 @@ PalletError
       ├── AppLocked        a deployment holds the app and ``force`` was not given
       ├── TaskNotFound     no live task with that id
       ├── DeploymentNotFound
+      ├── GroupNotFound    no group with that id (or no such version of it)
       ├── NotPromotable    a promote of a deployment that holds no canaries
       └── NodeNotFound     an agent speaks for a node the master does not know
 """
@@ -23,6 +24,7 @@ __all__ = [
     "AppNotFound",
     "ControlError",
     "DeploymentNotFound",
+    "GroupNotFound",
     "NodeNotFound",
     "NotPromotable",
     "TaskNotFound",
@@ -62,6 +64,14 @@ class DeploymentNotFound(ControlError):
     def __init__(self, deployment_id: str) -> None:
         super().__init__(f"deployment {deployment_id} does not exist")
         self.deployment_id = deployment_id
+
+
+class GroupNotFound(ControlError):
+    def __init__(self, group_id: str, version: str | None = None) -> None:
+        at = f" at version {version}" if version else ""
+        super().__init__(f"group {group_id}{at} does not exist")
+        self.group_id = group_id
+        self.version = version
 
 
 class NotPromotable(ControlError):

@@ -6,6 +6,8 @@
     /pallet/nodes/<node id>               a registered node (``NodeRecord``)
     /pallet/deployments/<deployment id>   a running deployment (``DeploymentRecord``)
     /pallet/backoff/<app id>              an app's launch delay and last failure
+    /pallet/groups/<group id>             a group created through /v2/groups (``GroupRecord``)
+    /pallet/groupversions/<id>@<version>  the group as it was after each change
 
 App ids start with ``/`` (``/prod/web``), so keys read ``/pallet/apps//prod/web``. ``@``
 cannot appear in an app id, so one app's versions never share a prefix with another's.
@@ -17,6 +19,8 @@ __all__ = [
     "APPS",
     "BACKOFF",
     "DEPLOYMENTS",
+    "GROUPS",
+    "GROUP_VERSIONS",
     "NODES",
     "ROOT",
     "TASKS",
@@ -24,6 +28,9 @@ __all__ = [
     "app_key",
     "backoff_key",
     "deployment_key",
+    "group_key",
+    "group_version_key",
+    "group_versions_prefix",
     "node_key",
     "task_key",
     "version_key",
@@ -37,6 +44,8 @@ TASKS = ROOT + "tasks/"
 NODES = ROOT + "nodes/"
 DEPLOYMENTS = ROOT + "deployments/"
 BACKOFF = ROOT + "backoff/"
+GROUPS = ROOT + "groups/"
+GROUP_VERSIONS = ROOT + "groupversions/"
 
 
 def app_key(app_id: str) -> str:
@@ -65,3 +74,15 @@ def deployment_key(deployment_id: str) -> str:
 
 def backoff_key(app_id: str) -> str:
     return BACKOFF + app_id
+
+
+def group_key(group_id: str) -> str:
+    return GROUPS + group_id
+
+
+def group_versions_prefix(group_id: str) -> str:
+    return f"{GROUP_VERSIONS}{group_id}@"
+
+
+def group_version_key(group_id: str, version: str) -> str:
+    return group_versions_prefix(group_id) + version

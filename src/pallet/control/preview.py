@@ -17,7 +17,7 @@ import numpy as np
 
 from pallet.control.deployments import make_deployment
 from pallet.control.reconcile import reconcile_app
-from pallet.control.records import AppRecord, TaskGoal, TaskRecord, TaskState
+from pallet.control.records import AppRecord, Step, TaskGoal, TaskRecord, TaskState
 from pallet.control.state import ClusterState
 from pallet.core import Policy, schedule
 from pallet.model import Placement, ReadinessResult
@@ -30,7 +30,7 @@ class Preview:
     """A change played out on a copy of the cluster."""
 
     action: str
-    steps: tuple[tuple[str, ...], ...]
+    steps: tuple[Step, ...]
     launches: tuple[TaskRecord, ...]
     """The tasks that would be started, in order, each on the node it would land on."""
     kills: tuple[TaskRecord, ...]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "AppRecord",
     "BackoffRecord",
     "DeploymentRecord",
+    "GroupRecord",
     "NodeRecord",
     "RunSpec",
     "TaskGoal",
@@ -349,28 +351,58 @@ class NodeRecord:
         return cls(node, doc.get("address", ""), doc.get("boot_id", ""), doc["registered_at"])
 
 
+Step = tuple[tuple[str, str], ...]
+"""One step of a deployment: its actions, each ``(action, app id)``."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeploymentRecord:
-    """A deployment: an app converging on ``target`` (None when it is being stopped).
+    """A deployment: apps converging on their targets, step by step.
 
-    Progress is what the deadline watches: ``ready_seen`` tasks of the target were
+    ``steps`` run in order (apps of a later dependency level wait for those of the
+    earlier ones); ``current_step`` counts from 1. ``originals``/``targets`` hold each
+    affected app's JSON before and after (None: created / stopped).
+
+    Progress is what the deadline watches: ``ready_seen`` tasks of the targets were
     ready at ``progress_at`` (the start, or when the last one became ready). With
-    canaries, the deployment holds at ``canaries`` new tasks until ``promoted``;
-    ``paused_at`` is when all canaries were first ready."""
+    canaries (one app), the deployment holds at ``canaries`` new tasks until
+    ``promoted``; ``paused_at`` is when all canaries were first ready."""
 
     id: str
-    app_id: str
     version: str
-    steps: tuple[tuple[str, ...], ...]
+    steps: tuple[Step, ...]
     current_step: int
-    original: dict[str, Any] | None
-    target: dict[str, Any] | None
+    originals: Mapping[str, dict[str, Any] | None]
+    targets: Mapping[str, dict[str, Any] | None]
     started_at: float
     progress_at: float = 0.0
     ready_seen: int = 0
     canaries: int = 0
     promoted: bool = False
     paused_at: float | None = None
+    group: str | None = None
+    """The group whose change this is (None: one app's)."""
+
+    @property
+    def app_ids(self) -> tuple[str, ...]:
+        """The affected apps, in the order of the steps."""
+        return tuple(dict.fromkeys(app for step in self.steps for _, app in step))
+
+    @property
+    def app_id(self) -> str:
+        """The first affected app (the only one of a one-app deployment)."""
+        return self.app_ids[0]
+
+    def step_of(self, app_id: str) -> int:
+        """The first step (from 1) acting on ``app_id``."""
+        for i, step in enumerate(self.steps, 1):
+            if any(app == app_id for _, app in step):
+                return i
+        raise KeyError(app_id)
+
+    def waits(self, app_id: str) -> bool:
+        """Whether ``app_id`` is left as it is until an earlier step is done."""
+        return app_id in self.targets and self.step_of(app_id) > self.current_step
 
     @property
     def holding(self) -> int | None:
@@ -383,14 +415,37 @@ class DeploymentRecord:
 
     def to_json(self) -> dict[str, Any]:
         doc = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        doc["steps"] = [list(s) for s in self.steps]
+        doc["steps"] = [[list(a) for a in step] for step in self.steps]
+        doc["originals"] = dict(self.originals)
+        doc["targets"] = dict(self.targets)
         return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> DeploymentRecord:
         d = dict(doc)
-        d["steps"] = tuple(tuple(s) for s in d["steps"])
+        if "app_id" in d:  # written before deployments had several apps
+            app_id = d.pop("app_id")
+            d["steps"] = [[[action, app_id] for action in step] for step in d["steps"]]
+            d["originals"] = {app_id: d.pop("original")}
+            d["targets"] = {app_id: d.pop("target")}
+        d["steps"] = tuple(tuple((str(a), str(app)) for a, app in step) for step in d["steps"])
         return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A group created through ``/v2/groups``: what its apps depend on, and its version."""
+
+    id: str
+    dependencies: tuple[str, ...] = ()
+    version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "dependencies": list(self.dependencies), "version": self.version}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> GroupRecord:
+        return cls(doc["id"], tuple(doc.get("dependencies") or ()), doc.get("version", ""))
 
 
 @dataclass(frozen=True, slots=True)
