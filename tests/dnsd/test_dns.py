@@ -4,6 +4,7 @@ Debian's unbound fed at run time, asked over UDP and TCP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,26 @@ async def test_unbound_fed_at_run_time_serves_and_follows(tmp_path: Path) -> Non
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not unbound_available(), reason="Debian's unbound is not installed")
+async def test_the_service_stops_when_unbound_dies(tmp_path: Path) -> None:
+    from pallet.dns.service import DnsConfig, DnsService
+
+    # No master listens on port 9: the follower keeps retrying; unbound still serves.
+    config = DnsConfig("http://127.0.0.1:9", port=_free_port(), work_dir=tmp_path, upstreams=())
+    service = DnsService(config)
+    run = asyncio.create_task(service.run())
+    backend = service.backend
+    assert isinstance(backend, Unbound)
+    for _ in range(200):  # until unbound answers
+        with contextlib.suppress(OSError):
+            if backend.process is not None:
+                await asyncio.to_thread(_lookup, config.port, "x.mesos")
+                break
+        await asyncio.sleep(0.05)
+    assert backend.process is not None
+    backend.process.kill()
+    await asyncio.wait_for(run, 30)
+    assert service.failed

@@ -9,7 +9,10 @@ import psutil
 import pytest
 
 from pallet.bench.api import run_api_bench
+from pallet.bench.discovery import run_discovery_bench
 from pallet.bench.e2e import raw_spawn_seconds, run_e2e_bench
+from pallet.dns.unbound import unbound_available
+from pallet.lb.haproxy import haproxy_available
 
 pytestmark = pytest.mark.slow
 
@@ -45,3 +48,20 @@ def test_api_bench_measures_the_real_master() -> None:
     assert result.requests == 20
     assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
     assert set(result.to_json()) == {"apps", "clients", "p50_ms", "p99_ms"}
+
+
+@pytest.mark.skipif(
+    not (haproxy_available() and unbound_available()), reason="needs Debian's haproxy and unbound"
+)
+def test_discovery_bench_reports_the_issue_s_json() -> None:
+    result = run_discovery_bench(upgrades=1, rate=20.0, dns_tasks=5, dns_seconds=0.5)
+    doc = result.to_json()
+    assert set(doc) == {"lb", "vip", "dns"}
+    assert set(doc["lb"]) == set(doc["vip"]) == {"requests", "failed"}
+    assert set(doc["dns"]) == {"ready_p99_s", "qps", "p99_ms", "unbound_qps"}
+    assert doc["lb"]["requests"] > 0 and doc["vip"]["requests"] > 0
+    assert 0 <= doc["lb"]["failed"] <= doc["lb"]["requests"]
+    # The baseline keeps a task's address that the upgrade retires: it must see failures,
+    # or it measured nothing.
+    assert result.direct.failed > 0
+    assert result.dns.tasks == 5 and doc["dns"]["qps"] > 0 and doc["dns"]["unbound_qps"] > 0

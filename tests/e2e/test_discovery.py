@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from dnslib import QTYPE, DNSRecord
 
@@ -201,8 +202,24 @@ def test_names_lb_and_vip_follow_the_tasks(edge: dict[str, Any]) -> None:
     )
     assert wait_for(lambda: {_get(address, 8080)[1] for _ in range(8)} == ids or None, 20, "VIP")
 
+    # One agent's VIP proxy down: the others still answer on the same VIP socket.
+    (proxy,) = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "vip-agent-0" in " ".join(p.info["cmdline"] or [])
+        and str(edge["state"]) in " ".join(p.info["cmdline"] or [])
+    ]
+    proxy.kill()  # its HAProxy gets SIGTERM with it (PR_SET_PDEATHSIG)
+    proxy.wait(10)
+    time.sleep(0.5)
+    assert {_get(address, 8080)[1] for _ in range(12)} == ids
+
     # Status: the DNS server and every load balancer reported; lb_reloaded happened.
-    doc = client.get("/v1/discovery").json()
+    doc = wait_for(
+        lambda: (d := client.get("/v1/discovery").json())["dns"] and len(d["lbs"]) == 4 and d,
+        20,
+        "every proxy reporting (the killed one is started again)",
+    )
     kinds = sorted(lb["kind"] for lb in doc["lbs"])
     assert doc["dns"] and kinds == ["edge", "vip", "vip", "vip"]
     show = client.get("/v1/discovery/apps/prod/web").json()

@@ -9,6 +9,7 @@ An LB report that says it reloaded is published on the event bus as ``lb_reloade
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import pydantic
@@ -94,8 +95,6 @@ async def report_lb(request: Request) -> Response:
     lbs: dict[str, dict[str, Any]] = ctx.discovery.setdefault("lbs", {})
     lbs[doc["id"]] = {**doc, "seen": time.time()}
     if doc["reloaded"]:
-        from datetime import UTC, datetime
-
         ctx.control.bus.publish(
             LbReloadedEvent(
                 timestamp=datetime.now(UTC),

@@ -10,8 +10,9 @@ spawns processes and measures.
    Pallet's DNS (unbound fed at run time), a stock unbound loaded once with the same
    records, and Pallet's Python server with the same records.
 
-The app's instances finish their requests on SIGTERM: they keep serving for 2 s (the
-LB and VIPs drop a task as soon as its kill is reported), then close.
+The app's instances finish their requests on SIGTERM: they keep serving for 3 s (the
+LB and VIPs drop a task as soon as its kill is reported), then close, as a service
+behind a load balancer should.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ import httpx
 from dnslib import QTYPE, DNSRecord
 
 from pallet.bench.cluster import free_port, running_up
+from pallet.bench.dnsload import LoadResult, query_bytes, run_load
 from pallet.bench.httpload import HttpLoad, LoadCount
 from pallet.discovery import build_records, services_from_apps, vip_targets
 from pallet.discovery.names import task_label
 from pallet.dns.answers import Answers
-from pallet.dns.load import LoadResult, query_bytes, run_load
 from pallet.dns.server import PythonDns
 from pallet.dns.unbound import Unbound
 
@@ -47,7 +48,8 @@ DNS_APP = "/bench/names"
 VHOST = "web.bench.example"
 VIP_PORT = 8080
 
-# Serves its task id; on SIGTERM keeps serving 2 s, then stops accepting and finishes.
+# Serves its task id; on SIGTERM keeps serving 3 s (long enough for every LB and VIP proxy
+# to hear of the kill on a loaded machine), then stops accepting and finishes.
 SERVER = r"""
 import http.server, os, signal, threading, time
 body = os.environ["MESOS_TASK_ID"].encode()
@@ -62,7 +64,7 @@ class H(http.server.BaseHTTPRequestHandler):
 srv = http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT0"])), H)
 srv.daemon_threads = False
 def drain():
-    time.sleep(2.0)
+    time.sleep(3.0)
     srv.shutdown()
 signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=drain).start())
 srv.serve_forever(poll_interval=0.05)
@@ -152,7 +154,7 @@ def _upgrades_under_load(
         "cpus": 0.05,
         "mem": 48,
         "instances": 5,
-        "taskKillGracePeriodSeconds": 5,
+        "taskKillGracePeriodSeconds": 8,
         "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": VHOST},
         "portDefinitions": [{"port": service_port, "labels": {"VIP_0": f"/benchweb:{VIP_PORT}"}}],
         "healthChecks": [
@@ -191,7 +193,7 @@ def _upgrades_under_load(
             ).raise_for_status()
             _wait(f"scale to {instances}", lambda n=instances: _converged(client, APP, n), 180)
         phases.append(("settled", time.time()))
-        time.sleep(3.0)  # the last killed tasks finish draining under load
+        time.sleep(4.0)  # the last killed tasks finish draining under load
     finally:
         counts = [load.stop() for load in loads]
     client.delete(f"/v2/apps{APP}", params={"force": "true"})

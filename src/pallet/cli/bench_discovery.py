@@ -51,7 +51,7 @@ def discovery(
     d = result.dns
 
     def dns_row(name: str, r: object) -> list[object]:
-        from pallet.dns.load import LoadResult
+        from pallet.bench.dnsload import LoadResult
 
         assert isinstance(r, LoadResult)
         return [name, f"{r.qps:.0f}", f"{r.percentile(50):.2f}", f"{r.percentile(99):.2f}", r.lost]
