@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pallet.control import Control, NodeNotFound, TaskState
+from pallet.control import Control, NodeNotFound, TaskGoal, TaskState
+from pallet.control.applier_nodes import drain_moves
 from pallet.control.errors import NodeBusy
 from pallet.control.records import NodeRecord
 from pallet.model import Constraint, NodeState, Operator
@@ -14,6 +15,7 @@ from pallet.model import Constraint, NodeState, Operator
 from .conftest import (
     FakeClock,
     app_tasks,
+    confirm_kills,
     converge,
     definition,
     node,
@@ -34,6 +36,48 @@ async def _running_app(control: Control, instances: int = 2) -> list[str]:
     await run_all(control)
     await control.controller.reconcile()
     return [t.id for t in app_tasks(control, "/web")]
+
+
+def _ready(control: Control) -> int:
+    return sum(1 for t in app_tasks(control, "/web") if t.ready and t.goal is TaskGoal.RUN)
+
+
+async def test_a_drain_moves_tasks_without_dropping_below_the_minimum(control: Control) -> None:
+    nodes = await with_nodes(control, 3)
+    await _running_app(control, 2)
+    drained = app_tasks(control, "/web")[0].node_id
+    await control.nodes.drain_node(drained, None)
+    assert control.state.nodes[drained].state is NodeState.DRAINING
+    # minimumHealthCapacity 1.0 (Marathon's default): a replacement starts elsewhere
+    # while both instances still run; only once it is ready does the old one go.
+    await converge(control)
+    tasks = app_tasks(control, "/web")
+    assert len(tasks) == 3 and all(t.goal is TaskGoal.RUN for t in tasks)
+    assert tasks[-1].node_id != drained
+    assert _ready(control) == 2
+    await run_all(control)
+    await control.controller.reconcile()
+    killed = [t for t in app_tasks(control, "/web") if t.goal is TaskGoal.KILL]
+    assert [t.node_id for t in killed] == [drained]
+    assert _ready(control) == 2
+    await confirm_kills(control)
+    await converge(control)
+    left = app_tasks(control, "/web")
+    assert len(left) == 2 and drained not in {t.node_id for t in left}
+    assert len(nodes) == 3
+
+
+async def test_the_deadline_kills_what_has_not_moved(control: Control, clock: FakeClock) -> None:
+    await with_nodes(control, 1)
+    await _running_app(control, 1)
+    only = app_tasks(control, "/web")[0]
+    await control.nodes.drain_node(only.node_id, 30.0)
+    await converge(control)  # nowhere else to go: the task stays until the deadline
+    assert control.state.tasks[only.id].goal is TaskGoal.RUN
+    assert drain_moves(control.state, clock.now).overdue == ()
+    clock.advance(31)
+    await control.controller.reconcile()
+    assert control.state.tasks[only.id].goal is TaskGoal.KILL
 
 
 async def test_a_drain_holds_across_agent_restarts_until_undrained(control: Control) -> None:

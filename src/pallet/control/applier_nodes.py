@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pallet.control.bus import EventBus, TaskChanged
@@ -26,7 +26,7 @@ from pallet.control.state import ClusterState
 from pallet.model import NodeState
 from pallet.store import MAX_TXN_OPS, Delete, Op, Put
 
-__all__ = ["NodeDecisions"]
+__all__ = ["DrainMoves", "NodeDecisions", "drain_moves"]
 
 log = logging.getLogger(__name__)
 
@@ -220,3 +220,30 @@ class NodeDecisions:
 
 def _with_node_state(record: NodeRecord, state: NodeState) -> NodeRecord:
     return replace(record, node=replace(record.node, state=state))
+
+
+@dataclass(frozen=True, slots=True)
+class DrainMoves:
+    """What operators' drains ask of the app controller now."""
+
+    moving: frozenset[str] = frozenset()
+    """Tasks to replace elsewhere, as old tasks of a rolling upgrade are."""
+    overdue: tuple[str, ...] = ()
+    """Tasks whose node's drain deadline has passed: kill them now."""
+
+
+def drain_moves(state: ClusterState, now: float) -> DrainMoves:
+    """The tasks on drained nodes that are to move, and those past their deadline."""
+    moving: set[str] = set()
+    overdue: list[str] = []
+    for node_id, record in state.nodes.items():
+        if record.drain is None:
+            continue
+        for task_id in sorted(state.tasks_by_node.get(node_id, ())):
+            task = state.tasks[task_id]
+            if task.goal is not TaskGoal.RUN or not task.live:
+                continue
+            moving.add(task_id)
+            if record.drain.deadline is not None and now >= record.drain.deadline:
+                overdue.append(task_id)
+    return DrainMoves(frozenset(moving), tuple(overdue))
