@@ -230,3 +230,12 @@ class Client:
 
     def get_node(self, node_id: str) -> NodeDetail:
         return self.run(calls.get_node(node_id))
+
+    def drain_node(self, node_id: str, deadline: float | None = None) -> Node:
+        return self.run(calls.drain_node(node_id, deadline))
+
+    def undrain_node(self, node_id: str) -> Node:
+        return self.run(calls.undrain_node(node_id))
+
+    def remove_node(self, node_id: str) -> Node:
+        return self.run(calls.remove_node(node_id))
