@@ -169,7 +169,7 @@ class Applier(NodeDecisions):
             requested_ports=p.request.ports,
             gpus=p.gpus,
             staged_at=now,
-            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports),
+            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports, p.gpus),
             role=app.run.role,
         )
 

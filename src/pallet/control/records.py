@@ -133,9 +133,16 @@ class RunSpec:
         return cls(**d)
 
     def launch_spec(
-        self, task_id: str, app_id: str, version: str, ports: tuple[int, ...]
+        self,
+        task_id: str,
+        app_id: str,
+        version: str,
+        ports: tuple[int, ...],
+        gpus: tuple[tuple[int, int], ...] = (),
     ) -> TaskSpec:
-        """What the agent runs for one placed instance, checks bound to its host ports."""
+        """What the agent runs for one placed instance, checks bound to its host ports
+        (``gpus``: the placement's ``(device, milli)`` shares; the task is given those
+        devices)."""
         r = self.resources
         names = self.port_names[: len(ports)]
         return TaskSpec(
@@ -155,6 +162,7 @@ class RunSpec:
             labels=dict(self.labels),
             health_checks=tuple(c.resolved(ports) for c in self.health_checks),
             readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
+            gpu_devices=tuple(device for device, _ in gpus),
         )
 
 
