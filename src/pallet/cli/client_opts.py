@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pallet.client import DEFAULT_MASTER, MASTER_ENV, Client, Conflict
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 if TYPE_CHECKING:
     import httpx

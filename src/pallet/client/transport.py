@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pallet.client.calls import Call
 from pallet.client.errors import MasterUnreachable
-from pallet.model.errors import ValidationError
+from pallet.errors import ValidationError
 
 if TYPE_CHECKING:
     import httpx
