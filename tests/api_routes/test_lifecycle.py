@@ -34,6 +34,7 @@ NODE_KEYS = {
     "used",
     "tasks",
     "last_heartbeat",
+    "drain",
 }
 
 

@@ -24,13 +24,18 @@ try:
     main()
 except SystemExit:
     pass
-print("LOADED=" + json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(heavy))))
+loaded = {m.split(".")[0] for m, module in sys.modules.items() if module is not None}
+print("LOADED=" + json.dumps(sorted(loaded & set(heavy))))
 """
+
+
+# Beside HEAVY, the CLI's blocking client needs no httpx: it sends with http.client.
+NOT_FOR_THE_CLI = (*HEAVY, "httpx", "httpcore", "anyio", "asyncio")
 
 
 def _loaded(*argv: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        [sys.executable, "-c", _PROBE, json.dumps(argv), json.dumps(NOT_FOR_THE_CLI)],
         capture_output=True,
         text=True,
         timeout=120,

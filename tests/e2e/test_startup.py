@@ -128,3 +128,17 @@ def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCl
     doc = json.loads((cluster.state_dir / "up.json").read_text())
     assert not doc["agents"][2]["backing_off"]
     cluster.delete_app("/steady")
+
+
+def test_a_drained_node_stays_drained_when_its_agent_restarts(cluster: LiveCluster) -> None:
+    http = cluster.http
+    agent = cluster.agents()[1]
+    node_id = (Path(agent["work_dir"]) / "node-id").read_text().strip()
+    assert http.post(f"/v1/nodes/{node_id}/drain").json()["state"] == "DRAINING"
+    log = Path(agent["work_dir"]) / "agent.log"
+    registered = log.read_text().count("registered as")
+    os.kill(agent["pid"], signal.SIGTERM)  # stopped: pallet up starts it again
+    wait_for(lambda: log.read_text().count("registered as") > registered, 90, "re-registered")
+    node = http.get(f"/v1/nodes/{node_id}").json()
+    assert node["state"] == "DRAINING" and node["drain"] is not None
+    assert http.post(f"/v1/nodes/{node_id}/undrain").json()["state"] == "ACTIVE"

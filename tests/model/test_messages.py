@@ -39,7 +39,8 @@ SPEC = TaskSpec(
     cpus=250,
     mem=64,
     disk=10,
-    gpus=0,
+    gpus=1000,
+    gpu_devices=(1,),
     ports=(31000, 31001),
     port_names=("http", "admin"),
     kill_grace_seconds=5.0,
@@ -107,6 +108,8 @@ def test_every_message_round_trips_through_json(message: Any, read: Any) -> None
         ({"task_id": "a", "cmd": "x", "cpus": "1"}, "/cpus"),
         ({"task_id": "a", "cmd": "x", "ports": [70000]}, "/ports/0"),
         ({"task_id": "a", "cmd": "x", "env": {"A": 1}}, "/env/A"),
+        ({"task_id": "a", "cmd": "x", "gpu_devices": [-1]}, "/gpu_devices/0"),
+        ({"task_id": "a", "cmd": "x", "gpu_devices": [1, 1]}, "/gpu_devices"),
         (
             {"task_id": "a", "cmd": "x", "health_checks": [{"protocol": "GOPHER"}]},
             "/health_checks/0/protocol",

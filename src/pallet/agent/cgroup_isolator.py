@@ -16,19 +16,25 @@ import errno
 import os
 import signal
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pallet.agent.cgroups import Hierarchy, own_hierarchies
 from pallet.agent.isolation import IsolationError, Isolator, NullIsolator, Usage
 
-__all__ = ["CFS_PERIOD_US", "CgroupV1Isolator", "CgroupV2Isolator", "detect_isolator"]
+__all__ = [
+    "CFS_PERIOD_US",
+    "CgroupV1Isolator",
+    "CgroupV2Isolator",
+    "detect_isolator",
+    "write_device_rules",
+]
 
 CFS_PERIOD_US = 100_000
 """CPU bandwidth period: a task with ``cpus`` millicpus may run ``cpus * 100`` µs of it."""
 _MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
-_V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids")
+_V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices")
 _V2_CONTROLLERS = ("cpu", "memory", "pids")
 
 
@@ -344,3 +350,10 @@ def detect_isolator(
     if not hierarchies:
         problems.append(f"no cgroup hierarchy found in {proc_self}/cgroup")
     return NullIsolator("; ".join(problems))
+
+
+def write_device_rules(directory: Path, deny: Sequence[str]) -> None:
+    """Add ``deny`` exceptions (``c 195:3 rwm``) to one task's cgroup v1 ``devices``
+    controller, one line per write as the kernel wants."""
+    for line in deny:
+        _write(directory / "devices.deny", line)

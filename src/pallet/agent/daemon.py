@@ -39,6 +39,7 @@ from pallet.agent.checks import HealthMonitor
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
 from pallet.agent.fingerprint import fingerprint
+from pallet.agent.gpus import detect_gpus
 from pallet.agent.logserver import LogServer
 from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
@@ -130,6 +131,11 @@ class AgentDaemon:
         self.hostname = config.hostname or socket.gethostname()
         sandboxes = work / "sandboxes"
         sandboxes.mkdir(exist_ok=True)
+        gpus, found_by = detect_gpus()
+        if gpus:
+            log.info("found %d GPUs with %s: %s", len(gpus), found_by, gpus[0].name)
+        else:
+            log.info("no GPUs found (%s)", found_by)
         self.node = fingerprint(
             self.node_id,
             sandbox_root=sandboxes,
@@ -137,6 +143,7 @@ class AgentDaemon:
             resources=config.resources,
             attributes=config.attributes,
             role=config.role,
+            gpus=gpus,
         )
         self.boot_id = _agent_boot_id(work)
         self.runtime = TaskRuntime(
@@ -146,6 +153,7 @@ class AgentDaemon:
                 node_id=self.node_id,
                 host=self.hostname,
                 sweep=False,  # recover() sweeps what it does not adopt
+                gpus=gpus[: self.node.gpu_count],
             ),
             checkpoints=CheckpointStore(work / "checkpoints"),
         )

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import psutil
 
-from pallet.agent.cgroup_isolator import detect_isolator
+from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
 from pallet.agent.environment import PASSTHROUGH, task_environment
+from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.procfs import read_start_time
@@ -101,6 +102,7 @@ class Executor:
         isolator: Isolator | None = None,
         base_env: Mapping[str, str] | None = None,
         sweep: bool = True,
+        gpus: Sequence[Gpu] = (),
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
         the tasks it checkpointed and then calls ``sweep_orphans``."""
@@ -112,6 +114,15 @@ class Executor:
         self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
         if self.isolator.warning:
             log.warning("agent %s: %s", agent_id, self.isolator.warning)
+        self.gpus = tuple(gpus)
+        """The GPUs the agent detected: named in their tasks' environment, and the only
+        ones those tasks may open (cgroup v1 devices)."""
+        if self.gpus and "devices" not in self.isolator.paths("probe"):
+            log.warning(
+                "agent %s: GPUs are not isolated (no cgroup v1 devices hierarchy): a task "
+                "is told its GPUs but could open the others",
+                agent_id,
+            )
         if sweep:
             self.sweep_orphans()
         self._base_env = dict(
@@ -154,9 +165,11 @@ class Executor:
     def environment(self, spec: TaskSpec) -> dict[str, str]:
         """The environment ``spec``'s process runs with (its health commands get it too)."""
         sandbox = str(self.sandbox(spec.task_id))
-        return task_environment(
+        env = task_environment(
             spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
         )
+        env.update(gpu_environment(spec.gpu_devices, self.gpus))  # not the app's to set
+        return env
 
     def log_path(self, task_id: str, stream: LogStream | str) -> Path:
         return self.sandbox(task_id) / LogStream(stream).value
@@ -187,7 +200,12 @@ class Executor:
             raise LaunchError(f"task {tid}: cannot create sandbox {sandbox}: {e.strerror}") from e
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
+            deny = device_rules(spec.gpu_devices, self.gpus)
+            devices = self.isolator.paths(tid).get("devices")
+            if deny and devices is not None:
+                write_device_rules(devices, deny)
         except IsolationError as e:
+            self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: {e}") from e
         try:
             popen, gate_w = self._spawn(spec, sandbox)

@@ -7,7 +7,10 @@ parsers are pure; ``measure`` and ``fingerprint`` read the machine.
 
 Measured defaults follow the Mesos agent: all CPUs; memory less 1 GiB for the system
 when there is more than 1 GiB; the sandbox root's filesystem less 5 GiB when it holds
-more than 10 GiB; no GPUs; ports 31000-32000.
+more than 10 GiB; ports 31000-32000; the NVIDIA GPUs ``agent.gpus.detect_gpus`` found
+(none without a driver), with the first one's model as the node's GPU model and the
+attributes ``gpu.model`` and ``gpu.memory`` (MiB) for constraints. ``gpus:N`` in
+``--resources`` offers N devices whatever was found.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import math
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
 
+from pallet.agent.gpus import Gpu
 from pallet.model import Node, PortRange, ValidationError, parse_port_ranges
 
 __all__ = [
@@ -136,12 +140,20 @@ def fingerprint(
     gpu_model: str = "",
     measured: Offered | None = None,
     role: str = "*",
+    gpus: Sequence[Gpu] = (),
 ) -> Node:
-    """This machine as a Node: ``measured`` (default: ``measure(sandbox_root)``) with the
-    ``--resources`` items replacing what they name, plus the ``--attributes``."""
+    """This machine as a Node: ``measured`` (default: ``measure(sandbox_root)``) and the
+    detected ``gpus``, with the ``--resources`` items replacing what they name, plus the
+    ``--attributes`` (which win over the GPU attributes)."""
     offered = measured if measured is not None else measure(sandbox_root)
+    offered = replace(offered, gpus=len(gpus)) if gpus else offered
     overrides: Mapping[str, object] = parse_resources(resources) if resources else {}
     offered = replace(offered, **overrides)  # type: ignore[arg-type]
+    found: dict[str, str] = {}
+    if gpus and offered.gpus:
+        gpu_model = gpu_model or gpus[0].name
+        found = {"gpu.model": gpus[0].name, "gpu.memory": str(gpus[0].memory_mib)}
+    given = parse_attributes(attributes) if attributes else {}
     return Node.build(
         node_id,
         cpu=offered.cpus,
@@ -151,6 +163,6 @@ def fingerprint(
         gpu_model=gpu_model,
         hostname=hostname or socket.gethostname(),
         ports=offered.ports,
-        attributes=parse_attributes(attributes) if attributes else {},
+        attributes={**found, **given},
         role=role,
     )

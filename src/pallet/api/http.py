@@ -29,6 +29,7 @@ from pallet.control import (
     ControlError,
     DeploymentNotFound,
     GroupNotFound,
+    NodeBusy,
     NodeNotFound,
     NotPromotable,
     TaskNotFound,
@@ -85,7 +86,7 @@ def _marathon(error: ControlError) -> MarathonApiError:
             return MarathonApiError(
                 404, {"message": f"Group '{error.group_id}' does not exist{at}"}
             )
-        case NotPromotable():
+        case NotPromotable() | NodeBusy():
             return MarathonApiError(409, {"message": str(error)})
     return MarathonApiError(400, {"message": str(error)})
 

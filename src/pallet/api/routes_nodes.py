@@ -1,4 +1,5 @@
-"""Pallet's own ``/v1``: nodes (list and detail) and task logs proxied from the agents; does I/O.
+"""Pallet's own ``/v1``: nodes (list, detail, drain, undrain, remove) and task logs proxied
+from the agents; does I/O.
 
 The node JSON is a contract with the CLI and the web UI: keep its fields as they are.
 """
@@ -9,18 +10,23 @@ import re
 from typing import Any
 
 import httpx
+import pydantic
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import marathon_task
-from pallet.api.http import json_response
+from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, task_json
+from pallet.api.marathon.errors import shape_error
 from pallet.control import NodeRecord, iso
 
 __all__ = ["node_json", "router"]
 
 router = APIRouter()
+
+_MAX_DEADLINE = 30 * 86400.0
+"""The longest drain deadline, in seconds (30 days)."""
 
 
 def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
@@ -58,6 +64,12 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         },
         "tasks": tasks,
         "last_heartbeat": iso(live.last_heartbeat) if live and live.last_heartbeat else None,
+        "drain": {
+            "started_at": iso(record.drain.started_at),
+            "deadline": iso(record.drain.deadline) if record.drain.deadline is not None else None,
+        }
+        if record.drain is not None
+        else None,
     }
 
 
@@ -86,6 +98,59 @@ async def show_node(node_id: str, request: Request) -> Response:
         ports = ctx.renderer.service_ports(app) if app is not None else ()
         details.append(task_json(marathon_task(task, ports)))
     doc["task_details"] = details
+    return json_response(doc)
+
+
+class DrainBody(pydantic.BaseModel):
+    """``POST /v1/nodes/{id}/drain``: seconds until what has not moved is killed."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    deadline: float | None = pydantic.Field(
+        default=None, ge=0, le=_MAX_DEADLINE, allow_inf_nan=False
+    )
+
+
+def _record(ctx: ApiContext, node_id: str) -> NodeRecord:
+    record = ctx.control.state.nodes.get(node_id)
+    if record is None:
+        raise _not_found(f"Node '{node_id}' does not exist")
+    return record
+
+
+@router.post("/v1/nodes/{node_id}/drain")
+async def drain_node(node_id: str, request: Request) -> Response:
+    """An operator's drain: the node takes no new task, its tasks move elsewhere as each
+    app's upgrade strategy allows, and those left at ``deadline`` seconds are killed. It
+    holds across agent restarts until ``/undrain``."""
+    ctx = context(request)
+    _record(ctx, node_id)
+    doc: object = {}  # no body: no deadline
+    sized = request.headers.get("content-length", "0") != "0"
+    if sized or "chunked" in request.headers.get("transfer-encoding", ""):
+        doc = await read_json(request)
+    try:
+        body = DrainBody.model_validate(doc)
+    except pydantic.ValidationError as exc:
+        raise shape_error(exc) from None
+    record = await ctx.control.nodes.drain_node(node_id, body.deadline)
+    return json_response(node_json(ctx, record))
+
+
+@router.post("/v1/nodes/{node_id}/undrain")
+async def undrain_node(node_id: str, request: Request) -> Response:
+    ctx = context(request)
+    _record(ctx, node_id)
+    record = await ctx.control.nodes.undrain_node(node_id)
+    return json_response(node_json(ctx, record))
+
+
+@router.delete("/v1/nodes/{node_id}")
+async def remove_node(node_id: str, request: Request) -> Response:
+    """Forget a node that is down (UNREACHABLE, GONE) or drained (DRAINING, no task left);
+    409 for any other."""
+    ctx = context(request)
+    doc = node_json(ctx, _record(ctx, node_id))
+    await ctx.control.nodes.remove_node(node_id)
     return json_response(doc)
 
 

@@ -41,7 +41,7 @@ from pallet.cli.client_opts import (
 from pallet.cli.common import console, print_json
 from pallet.cli.render import listing, print_table, say
 from pallet.client import ApiError, Client, InvalidRequest
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 __all__ = ["apply", "edit", "versions"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.client import App, Client, DeploymentRef, NotFound
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 __all__ = [
     "STATUS_FIELDS",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 __all__ = ["AppFileError", "load_app_file"]
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
 from pallet.client import DEFAULT_MASTER, MASTER_ENV, Client, Conflict
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DEFAULT_MASTER",

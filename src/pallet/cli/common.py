@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pallet.model.errors import ValidationError
+from pallet.errors import ValidationError
 
 __all__ = ["console", "parse_ints", "parse_names", "print_json", "table"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 __all__ = [
     "SIM_LIBRARIES",

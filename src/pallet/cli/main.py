@@ -141,7 +141,7 @@ def _run(call: Callable[[], object]) -> None:
     except Exception as exc:
         # Imported here: `pallet version` and `pallet --help` need no model at all.
         from pallet.cli.extras import SimNotInstalled, missing_sim_library
-        from pallet.model.errors import PalletError
+        from pallet.errors import PalletError
 
         error: BaseException = exc
         if (library := missing_sim_library(exc)) is not None:

@@ -24,6 +24,11 @@ def master(
     heartbeat_grace: float = typer.Option(
         15.0, help="Seconds without an agent heartbeat before its node is UNREACHABLE."
     ),
+    node_gone_after: float = typer.Option(
+        600.0,
+        help="Seconds an unreachable node may stay silent before it is GONE: its tasks are "
+        "replaced for good and its resources leave the totals (0: never).",
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
@@ -42,6 +47,8 @@ def master(
         )
     if heartbeat_grace <= 0:
         raise ValidationError("--heartbeat-grace", "must be a positive number of seconds")
+    if not 0 <= node_gone_after < float("inf"):
+        raise ValidationError("--node-gone-after", "must be 0 (never) or a number of seconds")
     from pallet.cli.ports import check_listen, valid_port
 
     valid_port(port, "--port")
@@ -51,7 +58,12 @@ def master(
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     config = MasterConfig(
-        host=host, port=port, store_url=store, policy=policy, heartbeat_grace=heartbeat_grace
+        host=host,
+        port=port,
+        store_url=store,
+        policy=policy,
+        heartbeat_grace=heartbeat_grace,
+        node_gone_after=node_gone_after or None,
     )
     asyncio.run(serve_master(config))
 

@@ -24,8 +24,19 @@ def _share(allocated: float, capacity: float) -> str:
 
 
 def _state(node: Node) -> Text:
-    colour = {"ACTIVE": "green", "DRAINING": "yellow"}.get(node.state, "red")
+    colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim"}.get(node.state, "red")
     return Text(node.state, style=colour)
+
+
+NodeIdArg = Annotated[str, typer.Argument(help="Node id, as `pallet node list` shows it.")]
+
+
+def _drain_text(node: Node) -> str:
+    drain = node.raw.get("drain")
+    if not drain:
+        return ""
+    deadline = drain.get("deadline")
+    return f"since {drain.get('started_at')}" + (f", deadline {deadline}" if deadline else "")
 
 
 @app.command("list")
@@ -65,7 +76,7 @@ def _resources(label: str, r: NodeResources, with_gpus: bool) -> list[object]:
 
 @app.command("show")
 def show(
-    node_id: Annotated[str, typer.Argument(help="Node id, as `pallet node list` shows it.")],
+    node_id: NodeIdArg,
     json_out: JsonOption = False,
     master: MasterOption = DEFAULT_MASTER,
 ) -> None:
@@ -89,6 +100,7 @@ def show(
                 ("gpu model", n.gpu_model),
                 ("ports", ", ".join(n.capacity.ports)),
                 ("heartbeat", age(n.last_heartbeat)),
+                ("drained", _drain_text(n)),
             ],
         ),
     )
@@ -105,3 +117,56 @@ def show(
         print_table(console, task_table("Tasks", sorted(detail.tasks, key=lambda t: t.id), True))
     elif n.task_ids:
         say(console, f"Tasks: {', '.join(n.task_ids)}")
+
+
+@app.command("drain")
+def drain(
+    node_id: NodeIdArg,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Seconds after which tasks that have not moved are killed (default: none).",
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Take a node out of service: it gets no new task and its tasks move elsewhere, each
+    app keeping its minimumHealthCapacity. It stays drained across agent restarts until
+    `pallet node undrain`."""
+    with connect(master) as client:
+        node = client.drain_node(node_id, deadline)
+    if json_out:
+        print_json(dict(node.raw))
+        return
+    moving = len(node.task_ids)
+    when = f"; what has not moved in {deadline:g} s is killed" if deadline is not None else ""
+    say(console, f"Draining {node.id}: {moving} task(s) to move elsewhere{when}")
+
+
+@app.command("undrain")
+def undrain(
+    node_id: NodeIdArg, json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER
+) -> None:
+    """Put a drained node back in service: it takes new tasks again."""
+    with connect(master) as client:
+        node = client.undrain_node(node_id)
+    if json_out:
+        print_json(dict(node.raw))
+        return
+    say(console, f"{node.id} is {node.state}")
+
+
+@app.command("remove")
+def remove(
+    node_id: NodeIdArg, json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER
+) -> None:
+    """Forget a node that is down (UNREACHABLE, GONE) or drained; an ACTIVE node is
+    refused. If its agent comes back, it registers as a new node would."""
+    with connect(master) as client:
+        node = client.remove_node(node_id)
+    if json_out:
+        print_json(dict(node.raw))
+        return
+    say(console, f"Removed {node.id} ({node.hostname}, was {node.state})")

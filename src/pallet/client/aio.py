@@ -233,3 +233,12 @@ class AsyncClient:
 
     async def get_node(self, node_id: str) -> NodeDetail:
         return await self.run(calls.get_node(node_id))
+
+    async def drain_node(self, node_id: str, deadline: float | None = None) -> Node:
+        return await self.run(calls.drain_node(node_id, deadline))
+
+    async def undrain_node(self, node_id: str) -> Node:
+        return await self.run(calls.undrain_node(node_id))
+
+    async def remove_node(self, node_id: str) -> Node:
+        return await self.run(calls.remove_node(node_id))

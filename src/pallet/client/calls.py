@@ -324,6 +324,21 @@ class _Calls:
         path = f"/v1/nodes/{quote(node_id, safe='')}"
         return Call("GET", path, lambda doc, _h: NodeDetail.from_json(doc))
 
+    def drain_node(self, node_id: str, deadline: float | None = None) -> Call[Node]:
+        """An operator's drain; ``deadline`` seconds until what has not moved is killed."""
+        path = f"/v1/nodes/{quote(node_id, safe='')}/drain"
+        body = {} if deadline is None else {"deadline": deadline}
+        return Call("POST", path, lambda doc, _h: Node.from_json(doc), body=body)
+
+    def undrain_node(self, node_id: str) -> Call[Node]:
+        path = f"/v1/nodes/{quote(node_id, safe='')}/undrain"
+        return Call("POST", path, lambda doc, _h: Node.from_json(doc))
+
+    def remove_node(self, node_id: str) -> Call[Node]:
+        """Forget a node that is down or drained (409 for any other); the node as it was."""
+        path = f"/v1/nodes/{quote(node_id, safe='')}"
+        return Call("DELETE", path, lambda doc, _h: Node.from_json(doc))
+
     def task_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
     ) -> Call[LogChunk]:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pallet.model.errors import PalletError
+from pallet.errors import PalletError
 
 __all__ = [
     "ApiError",

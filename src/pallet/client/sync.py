@@ -1,4 +1,5 @@
-"""``Client``: the blocking client of a Pallet master, over ``httpx.Client``; does I/O.
+"""``Client``: the blocking client of a Pallet master, over the standard library's
+``http.client`` (``wire``), or an httpx transport when given one (tests); does I/O.
 
 with Client("http://127.0.0.1:8080") as pallet:
     app = pallet.create_app({"id": "/web", "cmd": "python3 -m http.server $PORT0"})
@@ -12,9 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pallet.client.calls import (
     APP_EMBED,
@@ -26,7 +25,7 @@ from pallet.client.calls import (
     calls,
     finish,
 )
-from pallet.client.errors import NotFound
+from pallet.client.errors import MasterUnreachable, NotFound
 from pallet.client.models import (
     App,
     Deployment,
@@ -40,6 +39,10 @@ from pallet.client.models import (
     Task,
 )
 from pallet.client.transport import DEFAULT_TIMEOUT, master_url, unreachable
+from pallet.client.wire import StdlibSender, TransportFailure
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Client"]
 
@@ -49,7 +52,9 @@ T = TypeVar("T")
 class Client:
     """Typed calls to one master; errors are ``pallet.client.errors.ClientError``.
 
-    ``transport`` replaces the network (``httpx.MockTransport`` in tests).
+    ``transport`` replaces the network (``httpx.MockTransport`` in tests); without one,
+    calls go out through ``wire.StdlibSender`` (no httpx to import, no TLS to set up for
+    a plain-HTTP master).
     """
 
     def __init__(
@@ -61,12 +66,19 @@ class Client:
     ) -> None:
         self.master = master_url(master)
         self.timeout = timeout
-        self._http = httpx.Client(
-            base_url=self.master,
-            timeout=timeout,
-            transport=transport,
-            headers={"Accept": "application/json"},
-        )
+        self._http: httpx.Client | None = None
+        self._wire: StdlibSender | None = None
+        if transport is None:
+            self._wire = StdlibSender(self.master, timeout)
+        else:
+            import httpx
+
+            self._http = httpx.Client(
+                base_url=self.master,
+                timeout=timeout,
+                transport=transport,
+                headers={"Accept": "application/json"},
+            )
 
     def __enter__(self) -> Client:
         return self
@@ -80,10 +92,22 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+        if self._wire is not None:
+            self._wire.close()
 
     def run(self, call: Call[T]) -> T:
         """Send one call and read its answer."""
+        if self._wire is not None:
+            try:
+                answer = self._wire.send(call.method, call.path, call.params, call.body)
+            except TransportFailure as exc:
+                raise MasterUnreachable(self.master, f"{call.name}: {exc.reason}") from None
+            return finish(call, answer.status, answer.headers, answer.content, answer.reason)
+        import httpx
+
+        assert self._http is not None
         try:
             response = self._http.request(
                 call.method, call.path, params=call.params, json=call.body
@@ -230,3 +254,12 @@ class Client:
 
     def get_node(self, node_id: str) -> NodeDetail:
         return self.run(calls.get_node(node_id))
+
+    def drain_node(self, node_id: str, deadline: float | None = None) -> Node:
+        return self.run(calls.drain_node(node_id, deadline))
+
+    def undrain_node(self, node_id: str) -> Node:
+        return self.run(calls.undrain_node(node_id))
+
+    def remove_node(self, node_id: str) -> Node:
+        return self.run(calls.remove_node(node_id))

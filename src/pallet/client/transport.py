@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import httpx
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pallet.client.calls import Call
 from pallet.client.errors import MasterUnreachable
-from pallet.model.errors import ValidationError
+from pallet.errors import ValidationError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DEFAULT_MASTER", "DEFAULT_TIMEOUT", "MASTER_ENV", "master_url", "unreachable"]
 
@@ -27,22 +30,35 @@ def master_url(url: str | None = None) -> str:
     text = (url or os.environ.get(MASTER_ENV) or DEFAULT_MASTER).strip()
     candidate = text if "://" in text else f"http://{text}"
     try:
-        parsed = httpx.URL(candidate)
-    except httpx.InvalidURL:
-        parsed = None
+        parsed = urlsplit(candidate)
+        port = parsed.port  # reads the port: a bad one raises
+    except ValueError:
+        parsed, port = None, None
+    host = parsed.hostname if parsed is not None else None
     if (
         parsed is None
-        or parsed.scheme not in ("http", "https")
-        or not parsed.host
-        or "%" in parsed.host
+        or parsed.scheme.lower() not in ("http", "https")
+        or not host
+        or not _HOST.fullmatch(host)
+        or parsed.query
+        or parsed.fragment
     ):
         raise ValidationError(
             "--master", f"{text!r} is not a master URL; give one like {DEFAULT_MASTER}"
         )
-    return str(parsed).rstrip("/")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parsed.scheme.lower()}://{netloc}{parsed.path}".rstrip("/")
+
+
+_HOST = re.compile(r"[A-Za-z0-9._\-]+|[0-9A-Fa-f:.]+")
+"""A host name, IPv4 or IPv6 address (no spaces, no zone ids)."""
 
 
 def _reason(exc: httpx.TransportError, timeout: float) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectTimeout):
         return f"no connection within {timeout:g} s"
     if isinstance(exc, httpx.TimeoutException):

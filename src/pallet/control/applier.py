@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pallet.control.applier_nodes import NodeDecisions
+from pallet.control.applier_nodes import NodeDecisions, drain_moves
 from pallet.control.bus import (
     EventBus,
     HealthChanged,
@@ -118,6 +118,7 @@ class Applier(NodeDecisions):
     def _still_wanted(self, placements: Sequence[Placement], now: float) -> list[Placement]:
         allowed: dict[str, int] = {}
         kept = []
+        moving = drain_moves(self.state, now).moving
         for p in placements:
             if p.app_id not in allowed:
                 app = self.state.apps.get(p.app_id)
@@ -131,6 +132,7 @@ class Applier(NodeDecisions):
                         now,
                         self.state.backoff.get(app.id),
                         hold=holding(self.state, app.id),
+                        moving=moving,
                     ).launch
             if allowed[p.app_id] > 0:
                 allowed[p.app_id] -= 1
@@ -167,7 +169,7 @@ class Applier(NodeDecisions):
             requested_ports=p.request.ports,
             gpus=p.gpus,
             staged_at=now,
-            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports),
+            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports, p.gpus),
             role=app.run.role,
         )
 
@@ -314,7 +316,7 @@ class Applier(NodeDecisions):
                 if task.goal is TaskGoal.KILL:
                     continue
                 node = self.state.nodes.get(task.node_id)
-                if node is None or node.state is not NodeState.ACTIVE:
+                if node is None or node.state not in (NodeState.ACTIVE, NodeState.DRAINING):
                     updates.append((task, None))
                 else:
                     updates.append((task, task.with_(goal=TaskGoal.KILL)))

@@ -1,4 +1,5 @@
-"""The applier's decisions about nodes: registration, a node lost, a node back; asyncio.
+"""The applier's decisions about nodes: registration, a node lost, back, gone, drained or
+removed; asyncio.
 
 Mixed into ``Applier``: the same lock, the same one-transaction-per-decision rule.
 """
@@ -8,17 +9,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pallet.control.bus import EventBus, TaskChanged
 from pallet.control.layout import node_key, task_key
-from pallet.control.records import NodeRecord, TaskGoal, TaskRecord, TaskState, encode
+from pallet.control.records import (
+    NodeDrain,
+    NodeRecord,
+    TaskGoal,
+    TaskRecord,
+    TaskState,
+    encode,
+)
 from pallet.control.state import ClusterState
 from pallet.model import NodeState
 from pallet.store import MAX_TXN_OPS, Delete, Op, Put
 
-__all__ = ["NodeDecisions"]
+__all__ = ["DrainMoves", "NodeDecisions", "drain_moves"]
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +69,13 @@ class NodeDecisions:
         self.kick()
 
     def _drop_lost(self, tasks: Sequence[TaskRecord], revision: int, now: float) -> None:
-        for t in tasks:
-            self.state.drop_task(t.id, revision)
-            gone = t.with_(state=TaskState.GONE, message="the agent restarted without its tasks")
-            self.bus.publish(TaskChanged(gone, t.state, now))
+        self._drop(tasks, revision, now, "the agent restarted without its tasks")
 
     async def node_unreachable(self, node_id: str) -> None:
         """The node missed its heartbeats: it and its tasks become UNREACHABLE."""
         async with self.lock:
             record = self.state.nodes.get(node_id)
-            if record is None or record.state is not NodeState.ACTIVE:
+            if record is None or record.state not in (NodeState.ACTIVE, NodeState.DRAINING):
                 return
             now = self.clock()
             tasks = [self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(node_id, ()))]
@@ -123,9 +128,10 @@ class NodeDecisions:
             if record is None or record.state is not NodeState.UNREACHABLE:
                 return
             now = self.clock()
-            back = _with_node_state(record, NodeState.ACTIVE)
+            state = NodeState.DRAINING if record.drain is not None else NodeState.ACTIVE
+            back = _with_node_state(record, state)
             revision = await self.commit([Put(node_key(node_id), encode(back.to_json()))])
-            self.state.set_node_state(node_id, NodeState.ACTIVE)
+            self.state.set_node_state(node_id, state)
             tasks = [
                 self.state.tasks[t]
                 for t in sorted(self.state.tasks_by_node.get(node_id, ()))
@@ -149,6 +155,95 @@ class NodeDecisions:
             log.warning("node %s is back", node_id)
         self.kick()
 
+    async def node_drain_set(self, node_id: str, drain: NodeDrain | None) -> None:
+        """Start (``drain``) or end (None) an operator's drain. A drained node is offered
+        nothing; undrained, it is ACTIVE again unless it is down."""
+        async with self.lock:
+            record = self.state.nodes.get(node_id)
+            if record is None:
+                return
+            state = record.state
+            if drain is not None and state is NodeState.ACTIVE:
+                state = NodeState.DRAINING
+            elif drain is None and state is NodeState.DRAINING:
+                state = NodeState.ACTIVE
+            new = replace(_with_node_state(record, state), drain=drain)
+            revision = await self.commit([Put(node_key(node_id), encode(new.to_json()))])
+            self.state.put_node(new, revision)
+            log.warning("node %s %s", node_id, "drained" if drain else "undrained")
+        self.kick()
+
+    async def node_gone(self, node_id: str) -> None:
+        """An UNREACHABLE node stayed silent: GONE. Its tasks are dropped (the apps
+        replace them) and it no longer counts in the cluster's totals."""
+        async with self.lock:
+            record = self.state.nodes.get(node_id)
+            if record is None or record.state is not NodeState.UNREACHABLE:
+                return
+            gone = _with_node_state(record, NodeState.GONE)
+            await self._drop_node_tasks(
+                node_id, "the node is gone", [Put(node_key(node_id), encode(gone.to_json()))]
+            )
+            self.state.set_node_state(node_id, NodeState.GONE)
+            log.warning("node %s is gone", node_id)
+        self.kick()
+
+    async def node_remove(self, node_id: str) -> None:
+        """Forget a node and whatever tasks it still had (the caller checked it may go)."""
+        async with self.lock:
+            if node_id not in self.state.nodes:
+                return
+            await self._drop_node_tasks(
+                node_id, "the node was removed", [Delete(node_key(node_id))]
+            )
+            self.state.drop_node(node_id)
+            log.warning("node %s removed", node_id)
+        self.kick()
+
+    async def _drop_node_tasks(self, node_id: str, why: str, first: list[Op]) -> None:
+        """Delete the node's tasks, in the transaction of ``first`` and chunks after it."""
+        now = self.clock()
+        tasks = [self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(node_id, ()))]
+        head, rest = tasks[:_CHUNK], tasks[_CHUNK:]
+        revision = await self.commit([*first, *(Delete(task_key(t.id)) for t in head)])
+        self._drop(head, revision, now, why)
+        for chunk in _chunks(rest):
+            revision = await self.commit([Delete(task_key(t.id)) for t in chunk])
+            self._drop(chunk, revision, now, why)
+
+    def _drop(self, tasks: Sequence[TaskRecord], revision: int, now: float, why: str) -> None:
+        for t in tasks:
+            self.state.drop_task(t.id, revision)
+            gone = t.with_(state=TaskState.GONE, message=why)
+            self.bus.publish(TaskChanged(gone, t.state, now))
+
 
 def _with_node_state(record: NodeRecord, state: NodeState) -> NodeRecord:
     return replace(record, node=replace(record.node, state=state))
+
+
+@dataclass(frozen=True, slots=True)
+class DrainMoves:
+    """What operators' drains ask of the app controller now."""
+
+    moving: frozenset[str] = frozenset()
+    """Tasks to replace elsewhere, as old tasks of a rolling upgrade are."""
+    overdue: tuple[str, ...] = ()
+    """Tasks whose node's drain deadline has passed: kill them now."""
+
+
+def drain_moves(state: ClusterState, now: float) -> DrainMoves:
+    """The tasks on drained nodes that are to move, and those past their deadline."""
+    moving: set[str] = set()
+    overdue: list[str] = []
+    for node_id, record in state.nodes.items():
+        if record.drain is None:
+            continue
+        for task_id in sorted(state.tasks_by_node.get(node_id, ())):
+            task = state.tasks[task_id]
+            if task.goal is not TaskGoal.RUN or not task.live:
+                continue
+            moving.add(task_id)
+            if record.drain.deadline is not None and now >= record.drain.deadline:
+                overdue.append(task_id)
+    return DrainMoves(frozenset(moving), tuple(overdue))

@@ -49,6 +49,8 @@ class ControlConfig:
     """Seconds without a heartbeat before a node is UNREACHABLE."""
     reconcile_interval: float = 1.0
     seed: int | None = None
+    node_gone_after: float | None = 600.0
+    """Seconds an unreachable node may stay silent before it is GONE (None: never)."""
 
 
 class Control:
@@ -92,7 +94,13 @@ class Control:
         self.controller.on_failed = self.apps.roll_back
         self.groups = GroupService(self.apps)
         self.apps.on_group_rollback = lambda d: revert(self.groups, d)
-        self.nodes = NodeService(self.state, self.applier, clock, grace=config.heartbeat_grace)
+        self.nodes = NodeService(
+            self.state,
+            self.applier,
+            clock,
+            grace=config.heartbeat_grace,
+            gone_after=config.node_gone_after,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _kick(self) -> None:

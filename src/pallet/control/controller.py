@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from pallet.control.applier import Applier
+from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
 from pallet.control.deployments import advance, converged, holding, waiting, watch
 from pallet.control.layout import app_key, deployment_key
@@ -74,6 +75,8 @@ class AppController:
             replaced: list[str] = []
             expunge: list[str] = []
             queue: dict[str, QueueEntry] = {}
+            drains = drain_moves(self.state, now)
+            kill += drains.overdue
             for app in list(self.state.apps.values()):
                 if waiting(self.state, app.id):
                     continue  # a later step of a group's deployment: left as it is
@@ -91,6 +94,7 @@ class AppController:
                     self.state.backoff.get(app.id),
                     stuck,
                     holding(self.state, app.id),
+                    drains.moving,
                 )
                 kill += decision.kill
                 replaced += decision.replaced

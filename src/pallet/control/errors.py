@@ -9,7 +9,8 @@ PalletError
       ├── DeploymentNotFound
       ├── GroupNotFound    no group with that id (or no such version of it)
       ├── NotPromotable    a promote of a deployment that holds no canaries
-      └── NodeNotFound     an agent speaks for a node the master does not know
+      ├── NodeNotFound     an agent speaks for a node the master does not know
+      └── NodeBusy         a node cannot be removed in its state (ACTIVE, tasks left)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "ControlError",
     "DeploymentNotFound",
     "GroupNotFound",
+    "NodeBusy",
     "NodeNotFound",
     "NotPromotable",
     "TaskNotFound",
@@ -85,4 +87,12 @@ class NotPromotable(ControlError):
 class NodeNotFound(ControlError):
     def __init__(self, node_id: str) -> None:
         super().__init__(f"node {node_id} is not registered; register it first")
+        self.node_id = node_id
+
+
+class NodeBusy(ControlError):
+    """A node that may not be removed as it is: it is ACTIVE, or still runs tasks."""
+
+    def __init__(self, node_id: str, why: str) -> None:
+        super().__init__(f"node {node_id} {why}")
         self.node_id = node_id

@@ -1,10 +1,18 @@
-"""The master's side of the agent protocol, and the node monitor loop; asyncio.
+"""The master's side of the agent protocol, the operator's node operations and the node
+monitor loop; asyncio.
 
 Agents register (a fingerprinted ``Node``), long-poll their node's desired task set by
 revision, post status updates (acknowledged by task id and seq) and heartbeat with
 their tasks' usage. A node that misses heartbeats for ``grace`` seconds becomes
-UNREACHABLE with its tasks; its next heartbeat brings it back. A drained agent says it
-is leaving: its node becomes DRAINING (offered nothing) until it registers again.
+UNREACHABLE with its tasks; its next heartbeat brings it back. One silent for
+``gone_after`` seconds is GONE: its tasks are dropped (replaced elsewhere) and its
+resources leave the totals; its agent may register again. A drained agent says it is
+leaving: its node becomes DRAINING (offered nothing) until it registers again.
+
+Operators drain a node (``NodeDrain``: DRAINING across agent restarts until undrained;
+its tasks move elsewhere as each app's upgrade strategy allows, those left at the
+deadline are killed: ``applier_nodes.drain_moves``), undrain it, and remove a node that is down
+(UNREACHABLE, GONE) or drained (DRAINING with no live task).
 """
 
 from __future__ import annotations
@@ -12,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from pallet.control.applier import Applier
-from pallet.control.errors import NodeNotFound
-from pallet.control.records import NodeRecord
+from pallet.control.errors import NodeBusy, NodeNotFound
+from pallet.control.records import NodeDrain, NodeRecord
 from pallet.control.state import ClusterState
 from pallet.model import Node, NodeState, TaskSpec, TaskStatus, TaskUsage
 
@@ -31,11 +40,14 @@ class NodeService:
         applier: Applier,
         clock: Callable[[], float],
         grace: float = 15.0,
+        gone_after: float | None = 600.0,
     ) -> None:
         self.state = state
         self.applier = applier
         self.clock = clock
         self.grace = grace
+        self.gone_after = gone_after
+        """Seconds of silence before an unreachable node is GONE (None: never)."""
 
     # ------------------------------------------------------------ the agent protocol
 
@@ -50,7 +62,10 @@ class NodeService:
             # them UNREACHABLE, for their statuses carry no new sequence number.
             await self.applier.node_returned(node.id)
         registered_at = old.registered_at if old is not None else now
-        record = NodeRecord(node, address, boot_id, registered_at)
+        drain = old.drain if old is not None else None
+        if drain is not None:  # an operator's drain outlives the agent's restarts
+            node = replace(node, state=NodeState.DRAINING)
+        record = NodeRecord(node, address, boot_id, registered_at, drain)
         await self.applier.register(record)
         self.state.heard(node.id)
         self.state.liveness[node.id].last_heartbeat = now
@@ -64,8 +79,11 @@ class NodeService:
         return record
 
     async def heartbeat(self, node_id: str, usage: Mapping[str, TaskUsage]) -> NodeState:
-        """Note the node alive with its tasks' usage; bring an UNREACHABLE node back."""
+        """Note the node alive with its tasks' usage; bring an UNREACHABLE node back. A
+        GONE node is unknown to the protocol: its agent registers again."""
         record = self._known(node_id)
+        if record.state is NodeState.GONE:
+            raise NodeNotFound(node_id)
         now = self.clock()
         live = self.state.liveness[node_id]
         previous_at = live.last_heartbeat
@@ -111,14 +129,53 @@ class NodeService:
         revision = self.state.desired_revision.get(node_id, 0)
         return revision, [t.launch for t in self.state.desired_tasks(node_id)]
 
+    # ------------------------------------------------------------ operators
+
+    async def drain_node(self, node_id: str, deadline_seconds: float | None) -> NodeRecord:
+        """Offer the node nothing and move its tasks elsewhere; kill what is left after
+        ``deadline_seconds`` (None: wait for the apps' upgrade strategies alone)."""
+        self._known(node_id)
+        now = self.clock()
+        deadline = None if deadline_seconds is None else now + deadline_seconds
+        await self.applier.node_drain_set(node_id, NodeDrain(now, deadline))
+        return self.state.nodes[node_id]
+
+    async def undrain_node(self, node_id: str) -> NodeRecord:
+        """End an operator's drain: the node takes new tasks again (its tasks not moved yet
+        stay where they are)."""
+        self._known(node_id)
+        await self.applier.node_drain_set(node_id, None)
+        return self.state.nodes[node_id]
+
+    async def remove_node(self, node_id: str) -> NodeRecord:
+        """Forget a node that is down or drained; its agent, if it comes back, registers
+        as a new node would. An ACTIVE node, or one that still runs tasks, is refused."""
+        record = self._known(node_id)
+        if record.state is NodeState.ACTIVE:
+            raise NodeBusy(
+                node_id,
+                f"is ACTIVE; drain it first (pallet node drain {node_id}) or stop its agent",
+            )
+        if record.state is NodeState.DRAINING:
+            tasks = (self.state.tasks[t] for t in self.state.tasks_by_node.get(node_id, ()))
+            left = [t for t in tasks if t.live]
+            if left:
+                raise NodeBusy(
+                    node_id,
+                    f"is DRAINING and still runs {len(left)} task(s); wait until they have "
+                    "moved, or drain it with a --deadline",
+                )
+        await self.applier.node_remove(node_id)
+        return record
+
     # ------------------------------------------------------------ the monitor
 
     def overdue(self) -> list[str]:
-        """ACTIVE nodes whose last heartbeat is older than the grace period."""
+        """ACTIVE or DRAINING nodes whose last heartbeat is older than the grace period."""
         now = self.clock()
         out = []
         for node_id, record in self.state.nodes.items():
-            if record.state is not NodeState.ACTIVE:
+            if record.state not in (NodeState.ACTIVE, NodeState.DRAINING):
                 continue
             last = self.state.liveness[node_id].last_heartbeat
             if last is None:
@@ -127,10 +184,25 @@ class NodeService:
                 out.append(node_id)
         return out
 
+    def gone(self) -> list[str]:
+        """UNREACHABLE nodes silent for ``gone_after`` seconds."""
+        if self.gone_after is None:
+            return []
+        now = self.clock()
+        out = []
+        for node_id, record in self.state.nodes.items():
+            last = self.state.liveness[node_id].last_heartbeat
+            silent = last is not None and now - last > self.gone_after
+            if record.state is NodeState.UNREACHABLE and silent:
+                out.append(node_id)
+        return out
+
     async def check(self) -> list[str]:
         lost = self.overdue()
         for node_id in lost:
             await self.applier.node_unreachable(node_id)
+        for node_id in self.gone():
+            await self.applier.node_gone(node_id)
         return lost
 
     async def run(self) -> None:
@@ -146,6 +218,4 @@ class NodeService:
 
 
 def _active(node: Node) -> Node:
-    from dataclasses import replace
-
     return replace(node, state=NodeState.ACTIVE) if node.state is not NodeState.ACTIVE else node

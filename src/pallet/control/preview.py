@@ -44,7 +44,7 @@ class Preview:
 
 def _new_task(state: ClusterState, app: AppRecord, p: Placement, now: float) -> TaskRecord:
     node = state.nodes[p.node_id]
-    launch = app.run.launch_spec(p.request_id, app.id, app.version, p.ports)
+    launch = app.run.launch_spec(p.request_id, app.id, app.version, p.ports, p.gpus)
     return TaskRecord(
         id=p.request_id,
         app_id=app.id,

@@ -114,6 +114,7 @@ def reconcile_app(
     backoff: BackoffRecord | None = None,
     stuck: bool = False,
     hold: int | None = None,
+    moving: frozenset[str] = frozenset(),
 ) -> AppDecision:
     """What to do about ``app`` given all of its ``tasks`` at time ``now``. ``stuck``: the
     last scheduling round could place none of the app's waiting instances. ``hold``: a
@@ -124,14 +125,15 @@ def reconcile_app(
     ``TaskReplaceActor``, level-triggered): a ready task is killed only while at least
     ``min_ready`` ready tasks remain; tasks that are not ready may always go when they
     are old or surplus; new tasks are launched while fewer than ``max_live`` tasks are
-    alive, counting those still being killed (see ``capacity``)."""
+    alive, counting those still being killed (see ``capacity``). Tasks in ``moving`` (on a
+    drained node) are replaced as old ones are, under the same rule."""
     tasks = list(tasks)
     n = app.instances
     replaced = tuple(t.id for t in tasks if _inactive(t, app, now) and not t.replaced)
     expunge = tuple(t.id for t in tasks if _expunged(t, app, now))
     live = [t for t in tasks if counted(t, app, now)]
-    new = [t for t in live if t.config_version == app.config_version]
-    old = [t for t in live if t.config_version != app.config_version]
+    new = [t for t in live if t.config_version == app.config_version and t.id not in moving]
+    old = [t for t in live if t.config_version != app.config_version or t.id in moving]
     min_ready, max_live = capacity(app)
     spare = sum(1 for t in live if t.ready) - min_ready
     kill: list[TaskRecord] = []
@@ -159,11 +161,12 @@ def reconcile_app(
     surplus = len(new) - want
     take(_kill_order(new, app.run.kill_selection, unready_first=True), surplus)
     launch = max(0, min(want - len(new), max_live - occupied))
-    left = [t for t in old if t not in kill]
+    left = [t for t in old if t not in kill and t.id not in moving]
     if left and not kill and stuck and len(new) < want and all(t.ready for t in new):
         # The cluster has no room for the next new task (e.g. hostname UNIQUE on every
         # node while the old tasks hold them): replace one old task at a time, or the
-        # upgrade never moves. This is the one place min_ready may be given up.
+        # upgrade never moves. This is the one place min_ready may be given up (never
+        # for a drain, whose deadline decides).
         kill = _kill_order(left, "OLDEST_FIRST", unready_first=True)[:1]
     waiting = launch
     launch_after = backoff.launch_after if backoff is not None else 0.0

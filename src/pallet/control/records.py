@@ -35,6 +35,7 @@ __all__ = [
     "BackoffRecord",
     "DeploymentRecord",
     "GroupRecord",
+    "NodeDrain",
     "NodeRecord",
     "RunSpec",
     "TaskGoal",
@@ -132,9 +133,16 @@ class RunSpec:
         return cls(**d)
 
     def launch_spec(
-        self, task_id: str, app_id: str, version: str, ports: tuple[int, ...]
+        self,
+        task_id: str,
+        app_id: str,
+        version: str,
+        ports: tuple[int, ...],
+        gpus: tuple[tuple[int, int], ...] = (),
     ) -> TaskSpec:
-        """What the agent runs for one placed instance, checks bound to its host ports."""
+        """What the agent runs for one placed instance, checks bound to its host ports
+        (``gpus``: the placement's ``(device, milli)`` shares; the task is given those
+        devices)."""
         r = self.resources
         names = self.port_names[: len(ports)]
         return TaskSpec(
@@ -154,6 +162,7 @@ class RunSpec:
             labels=dict(self.labels),
             health_checks=tuple(c.resolved(ports) for c in self.health_checks),
             readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
+            gpu_devices=tuple(device for device, _ in gpus),
         )
 
 
@@ -320,14 +329,36 @@ class TaskRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeDrain:
+    """An operator's drain (``pallet node drain``): the node is offered nothing and its
+    tasks move elsewhere, each app keeping its minimumHealthCapacity; those left at
+    ``deadline`` (epoch seconds; None: no deadline) are killed. It holds across agent
+    restarts until undrained."""
+
+    started_at: float
+    deadline: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"started_at": self.started_at, "deadline": self.deadline}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any] | None) -> NodeDrain | None:
+        if not doc:
+            return None
+        return cls(float(doc["started_at"]), doc.get("deadline"))
+
+
+@dataclass(frozen=True, slots=True)
 class NodeRecord:
     """A registered node: the fingerprinted ``Node`` (with its state), where its agent
-    serves logs, and the agent process's boot id (a new one means its tasks are gone)."""
+    serves logs, the agent process's boot id (a new one means its tasks are gone) and
+    the operator's drain, if any."""
 
     node: Node
     address: str
     boot_id: str
     registered_at: float
+    drain: NodeDrain | None = None
 
     @property
     def id(self) -> str:
@@ -338,17 +369,26 @@ class NodeRecord:
         return self.node.state
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             **node_to_json(self.node),
             "address": self.address,
             "boot_id": self.boot_id,
             "registered_at": self.registered_at,
         }
+        if self.drain is not None:
+            doc["drain"] = self.drain.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> NodeRecord:
         node = node_from_json(doc)
-        return cls(node, doc.get("address", ""), doc.get("boot_id", ""), doc["registered_at"])
+        return cls(
+            node,
+            doc.get("address", ""),
+            doc.get("boot_id", ""),
+            doc["registered_at"],
+            NodeDrain.from_json(doc.get("drain")),
+        )
 
 
 Step = tuple[tuple[str, str], ...]

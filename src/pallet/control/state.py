@@ -117,6 +117,19 @@ class ClusterState:
             self.view.set_state(node_id, state)
         self.touch()
 
+    def drop_node(self, node_id: str) -> None:
+        """Forget a node (its tasks are gone already); the view is rebuilt (rare)."""
+        self.nodes.pop(node_id, None)
+        self.liveness.pop(node_id, None)
+        self.recovering.discard(node_id)
+        self.tasks_by_node.pop(node_id, None)
+        self.desired_revision.pop(node_id, None)
+        event = self._desired_changed.pop(node_id, None)
+        if event is not None:
+            event.set()
+        self.rebuild_view()
+        self.touch()
+
     def recover_node(self, record: NodeRecord, revision: int) -> None:
         """A node from the store at start-up: known, but held back until it is heard."""
         self.put_node(record, revision)

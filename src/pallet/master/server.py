@@ -42,6 +42,7 @@ class MasterConfig:
     policy: str = "pallet"
     heartbeat_grace: float = 15.0
     reconcile_interval: float = 1.0
+    node_gone_after: float | None = 600.0
 
 
 async def _cluster_id(store: Store) -> str:
@@ -92,6 +93,7 @@ async def serve_master(config: MasterConfig) -> None:
                 policy=config.policy,
                 heartbeat_grace=config.heartbeat_grace,
                 reconcile_interval=config.reconcile_interval,
+                node_gone_after=config.node_gone_after,
             ),
         )
         info = InfoSettings(

@@ -152,6 +152,8 @@ class TaskSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     health_checks: tuple[HealthCheckSpec, ...] = ()
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
+    gpu_devices: tuple[int, ...] = ()
+    """The node's GPU devices placed for the task (indices): its only ones."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
@@ -161,6 +163,7 @@ class TaskSpec:
         object.__setattr__(self, "port_names", tuple(self.port_names))
         object.__setattr__(self, "env", dict(self.env))
         object.__setattr__(self, "labels", dict(self.labels))
+        object.__setattr__(self, "gpu_devices", tuple(self.gpu_devices))
         object.__setattr__(
             self,
             "health_checks",
@@ -198,6 +201,11 @@ class TaskSpec:
         for i, port in enumerate(self.ports):
             if not isinstance(port, int) or not 0 < port <= 65535:
                 raise ValidationError(f"/ports/{i}", f"{where}: host port {port!r} not in 1-65535")
+        for i, device in enumerate(self.gpu_devices):
+            if not isinstance(device, int) or isinstance(device, bool) or device < 0:
+                raise ValidationError(f"/gpu_devices/{i}", f"{where}: {device!r} is no device")
+        if len(set(self.gpu_devices)) != len(self.gpu_devices):
+            raise ValidationError("/gpu_devices", f"{where}: a GPU device is given twice")
         if len(self.port_names) > len(self.ports):
             raise ValidationError(
                 "/portNames", f"{where}: {len(self.port_names)} names for {len(self.ports)} ports"
@@ -239,6 +247,7 @@ class TaskSpec:
             "labels": dict(self.labels),
             "health_checks": [c.to_json() for c in self.health_checks],
             "readiness_checks": [c.to_json() for c in self.readiness_checks],
+            "gpu_devices": list(self.gpu_devices),
         }
 
     @classmethod
@@ -280,6 +289,10 @@ class TaskSpec:
             readiness_checks=tuple(
                 ReadinessCheckSpec.from_json(c, f"{path}/readiness_checks/{i}")
                 for i, c in enumerate(_list(doc.get("readiness_checks", []), path, 64))
+            ),
+            gpu_devices=tuple(
+                _int(d, f"{path}/gpu_devices/{i}", 0, 1023)
+                for i, d in enumerate(_list(doc.get("gpu_devices", []), path, 1024))
             ),
         )
 

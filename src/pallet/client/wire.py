@@ -1,0 +1,129 @@
+"""Sending one call to the master over HTTP/1.1 with the standard library (``http.client``),
+on one kept-alive connection; does I/O.
+
+The blocking ``Client`` sends through this unless it is given an httpx transport (tests'
+fake master): a CLI command then imports neither httpx nor httpcore and builds no TLS
+context for a plain-HTTP master, which is most of what ``pallet app list`` spent before
+its one request (``pallet bench cli``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+__all__ = ["Answer", "StdlibSender", "TransportFailure"]
+
+_IDLE_REUSE = 2.0
+"""Seconds a kept-alive connection is reused for (uvicorn closes idle ones after 5)."""
+
+
+class TransportFailure(Exception):
+    """No HTTP answer at all; ``reason`` says why in a user's words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    reason: str
+
+
+class _Headers(dict[str, str]):
+    """Response headers, looked up whatever the case of the name."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+def _reason(exc: BaseException, timeout: float, connected: bool) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return (
+            f"no answer within {timeout:g} s"
+            if connected
+            else f"no connection within {timeout:g} s"
+        )
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "server disconnected without sending a response"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+class StdlibSender:
+    """Requests to one master (``base_url``: scheme, host, port, optional path prefix)."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        parts = urlsplit(base_url)
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._last_used = 0.0
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is not None and time.monotonic() - self._last_used > _IDLE_REUSE:
+            self.close()
+        if self._conn is None:
+            if self.https:
+                import ssl  # only an https master pays for TLS
+
+                self._conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        return self._conn
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+        body: object = None,
+    ) -> Answer:
+        target = self.prefix + path
+        if params:
+            target += "?" + urlencode({k: v for k, v in params.items()}, doseq=True)
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            conn = self._connection()
+            reused = connected = conn.sock is not None
+            try:
+                conn.request(method, target, body=payload, headers=headers)
+                connected = True
+                response = conn.getresponse()
+                content = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                # A kept-alive connection the master closed meanwhile: a read may go again.
+                if attempt == 1 and reused and method == "GET":
+                    continue
+                raise TransportFailure(_reason(exc, self.timeout, connected)) from exc
+        self._last_used = time.monotonic()
+        if response.will_close:
+            self.close()
+        found = _Headers((k.lower(), v) for k, v in response.getheaders())
+        return Answer(response.status, found, content, response.reason)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,92 @@
+"""``pallet node drain|undrain|remove`` against a real master (``pallet master``, SQLite),
+with one agent's side played over the agent protocol."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cli.conftest import Result
+from pallet.bench.cluster import free_port, running_master
+from pallet.cli import common
+from pallet.cli.main import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_master(tmp_path_factory.mktemp("master"), free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def pallet(master: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    monkeypatch.setenv("PALLET_MASTER", master)
+    monkeypatch.setattr(common.console, "width", 200)
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["pallet", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return invoke
+
+
+def _register(master: str, node_id: str) -> None:
+    body = {
+        "node": {
+            "id": node_id,
+            "hostname": "127.0.0.9",
+            "capacity": [1000, 512, 100, 0],
+            "ports": ["31000-31009"],
+        },
+        "address": "http://127.0.0.9:5051",
+        "boot_id": "b",
+    }
+    httpx.post(f"{master}/v1/agent/register", json=body).raise_for_status()
+
+
+def test_drain_undrain_and_remove(pallet: Any, master: str, tmp_path: Path) -> None:
+    _register(master, "node-cli")
+    refused = pallet("node", "remove", "node-cli")
+    assert refused.code == 2
+    assert "node node-cli is ACTIVE; drain it first (pallet node drain node-cli)" in refused.err
+    assert refused.err.count("\n") == 1
+
+    drained = pallet("node", "drain", "node-cli", "--deadline", "60")
+    assert drained.code == 0, drained.err
+    assert "Draining node-cli: 0 task(s) to move elsewhere" in drained.out
+    shown = pallet("node", "show", "node-cli")
+    assert "DRAINING" in shown.out and "deadline" in shown.out
+
+    back = pallet("node", "undrain", "node-cli", "--json")
+    assert json.loads(back.out)["state"] == "ACTIVE"
+
+    assert pallet("node", "drain", "node-cli").code == 0
+    removed = pallet("node", "remove", "node-cli")
+    assert removed.code == 0, removed.err
+    assert "Removed node-cli" in removed.out
+    assert [n["id"] for n in httpx.get(f"{master}/v1/nodes").json()["nodes"]] == []
+
+
+def test_bad_node_input_is_one_line(pallet: Any) -> None:
+    for args in (
+        ("node", "drain", "node-none"),
+        ("node", "remove", "node-none"),
+        ("node", "drain", "node-none", "--deadline", "-5"),
+    ):
+        done = pallet(*args)
+        assert done.code == 2, (args, done)
+        assert "Traceback" not in done.err

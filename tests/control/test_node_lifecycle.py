@@ -1,0 +1,164 @@
+"""A node's life after registration: drained by an operator (tasks move, each app kept at
+its minimum; the drain outlives agent restarts), undrained, gone after a long silence,
+removed once down or drained."""
+
+from __future__ import annotations
+
+import pytest
+
+from pallet.control import Control, NodeNotFound, TaskGoal, TaskState
+from pallet.control.applier_nodes import drain_moves
+from pallet.control.errors import NodeBusy
+from pallet.control.records import NodeRecord
+from pallet.model import Constraint, NodeState, Operator
+
+from .conftest import (
+    FakeClock,
+    app_tasks,
+    confirm_kills,
+    converge,
+    definition,
+    node,
+    run_all,
+    run_spec,
+    with_nodes,
+)
+
+pytestmark = pytest.mark.anyio
+
+UNIQUE = (Constraint("hostname", Operator.UNIQUE),)
+
+
+async def _running_app(control: Control, instances: int = 2) -> list[str]:
+    spec = run_spec(instances, constraints=UNIQUE)  # one per node
+    await control.apps.create("/web", definition("/web", instances), spec)
+    await converge(control)
+    await run_all(control)
+    await control.controller.reconcile()
+    return [t.id for t in app_tasks(control, "/web")]
+
+
+def _ready(control: Control) -> int:
+    return sum(1 for t in app_tasks(control, "/web") if t.ready and t.goal is TaskGoal.RUN)
+
+
+async def test_a_drain_moves_tasks_without_dropping_below_the_minimum(control: Control) -> None:
+    nodes = await with_nodes(control, 3)
+    await _running_app(control, 2)
+    drained = app_tasks(control, "/web")[0].node_id
+    await control.nodes.drain_node(drained, None)
+    assert control.state.nodes[drained].state is NodeState.DRAINING
+    # minimumHealthCapacity 1.0 (Marathon's default): a replacement starts elsewhere
+    # while both instances still run; only once it is ready does the old one go.
+    await converge(control)
+    tasks = app_tasks(control, "/web")
+    assert len(tasks) == 3 and all(t.goal is TaskGoal.RUN for t in tasks)
+    assert tasks[-1].node_id != drained
+    assert _ready(control) == 2
+    await run_all(control)
+    await control.controller.reconcile()
+    killed = [t for t in app_tasks(control, "/web") if t.goal is TaskGoal.KILL]
+    assert [t.node_id for t in killed] == [drained]
+    assert _ready(control) == 2
+    await confirm_kills(control)
+    await converge(control)
+    left = app_tasks(control, "/web")
+    assert len(left) == 2 and drained not in {t.node_id for t in left}
+    assert len(nodes) == 3
+
+
+async def test_the_deadline_kills_what_has_not_moved(control: Control, clock: FakeClock) -> None:
+    await with_nodes(control, 1)
+    await _running_app(control, 1)
+    only = app_tasks(control, "/web")[0]
+    await control.nodes.drain_node(only.node_id, 30.0)
+    await converge(control)  # nowhere else to go: the task stays until the deadline
+    assert control.state.tasks[only.id].goal is TaskGoal.RUN
+    assert drain_moves(control.state, clock.now).overdue == ()
+    clock.advance(31)
+    await control.controller.reconcile()
+    assert control.state.tasks[only.id].goal is TaskGoal.KILL
+
+
+async def test_a_drain_holds_across_agent_restarts_until_undrained(control: Control) -> None:
+    (node_id,) = await with_nodes(control, 1)
+    await control.nodes.drain_node(node_id, None)
+    # The agent restarts (same boot id: recovered its tasks) and registers again.
+    await control.nodes.register(node(0), "http://127.0.0.1:5051", "boot")
+    assert control.state.nodes[node_id].state is NodeState.DRAINING
+    # ... and a new agent run (new boot id) too.
+    await control.nodes.register(node(0), "http://127.0.0.1:5051", "boot-2")
+    assert control.state.nodes[node_id].state is NodeState.DRAINING
+    stored = await control.store.get(f"/pallet/nodes/{node_id}")
+    assert stored is not None and b'"drain"' in stored.value
+    await control.nodes.undrain_node(node_id)
+    assert control.state.nodes[node_id].state is NodeState.ACTIVE
+    assert control.state.nodes[node_id].drain is None
+    await _running_app(control, 1)
+    assert app_tasks(control, "/web")[0].node_id == node_id
+
+
+async def test_a_silent_draining_node_becomes_unreachable(
+    control: Control, clock: FakeClock
+) -> None:
+    (node_id,) = await with_nodes(control, 1)
+    await control.nodes.drain(node_id)  # the agent said it is leaving
+    clock.advance(6)  # past the 5 s grace
+    assert await control.nodes.check() == [node_id]
+    assert control.state.nodes[node_id].state is NodeState.UNREACHABLE
+
+
+async def test_a_long_silence_makes_a_node_gone_and_its_tasks_are_replaced(
+    control: Control, clock: FakeClock
+) -> None:
+    nodes = await with_nodes(control, 2)
+    await _running_app(control, 1)
+    lost = app_tasks(control, "/web")[0]
+    clock.advance(6)
+    await control.nodes.heartbeat(next(n for n in nodes if n != lost.node_id), {})
+    await control.nodes.check()
+    assert control.state.nodes[lost.node_id].state is NodeState.UNREACHABLE
+    clock.advance(600)
+    await control.nodes.heartbeat(next(n for n in nodes if n != lost.node_id), {})
+    await control.nodes.check()
+    assert control.state.nodes[lost.node_id].state is NodeState.GONE
+    assert lost.id not in control.state.tasks
+    assert not control.state.view.active[control.state.view.row[lost.node_id]]
+    await converge(control)
+    assert [t.node_id for t in app_tasks(control, "/web")] != [lost.node_id]
+    # Its agent heartbeats: unknown, so it registers again and is ACTIVE.
+    with pytest.raises(NodeNotFound):
+        await control.nodes.heartbeat(lost.node_id, {})
+    await control.nodes.register(node(nodes.index(lost.node_id)), "http://x:5051", "boot")
+    assert control.state.nodes[lost.node_id].state is NodeState.ACTIVE
+
+
+async def test_only_a_node_that_is_down_or_drained_can_be_removed(
+    control: Control, clock: FakeClock
+) -> None:
+    nodes = await with_nodes(control, 2)
+    await _running_app(control, 1)
+    busy = app_tasks(control, "/web")[0].node_id
+    revision = await control.store.revision()
+    with pytest.raises(NodeBusy, match="is ACTIVE; drain it first"):
+        await control.nodes.remove_node(busy)
+    await control.nodes.drain_node(busy, None)
+    with pytest.raises(NodeBusy, match="still runs 1 task"):
+        await control.nodes.remove_node(busy)
+    assert busy in control.state.nodes
+    with pytest.raises(NodeNotFound):
+        await control.nodes.remove_node("node-none")
+    assert await control.store.revision() == revision + 1  # the drain alone
+    # Down: silent past the grace, it can go, with its (unreachable) task.
+    other = next(n for n in nodes if n != busy)
+    clock.advance(6)
+    await control.nodes.heartbeat(other, {})
+    await control.nodes.check()
+    record: NodeRecord = await control.nodes.remove_node(busy)
+    assert record.state is NodeState.UNREACHABLE
+    assert busy not in control.state.nodes and busy not in control.state.view.row
+    assert not [t for t in control.state.tasks.values() if t.node_id == busy]
+    assert await control.store.get(f"/pallet/nodes/{busy}") is None
+    await converge(control)
+    assert {t.node_id for t in app_tasks(control, "/web")} == {other}
+    assert all(t.state is not TaskState.UNREACHABLE for t in app_tasks(control, "/web"))
