@@ -61,6 +61,10 @@ NOUNS: dict[str, Noun] = {
         "(see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
+    "store": Noun(
+        "pallet.cli.store",
+        "The master's state store: copy it (migrate, back up, restore), compact its history.",
+    ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
 }
