@@ -57,8 +57,8 @@ NOUNS: dict[str, Noun] = {
     ),
     "bench": Noun(
         "pallet.cli.bench",
-        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy "
-        "(see bench/README.md).",
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
+        "faults (see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
     "store": Noun(
