@@ -57,10 +57,14 @@ NOUNS: dict[str, Noun] = {
     ),
     "bench": Noun(
         "pallet.cli.bench",
-        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy "
-        "(see bench/README.md).",
+        "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
+        "faults (see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
+    "store": Noun(
+        "pallet.cli.store",
+        "The master's state store: copy it (migrate, back up, restore), compact its history.",
+    ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
 }

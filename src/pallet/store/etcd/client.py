@@ -76,6 +76,11 @@ class EtcdClient:
         """The highest store revision any answer carried."""
         self._current = 0
         self._down: set[str] = set()
+        self._member_ids: dict[str, int] = {}
+        """Each member's etcd id, from the headers of its answers."""
+        self._dead: set[int] = set()
+        """Ids of members that stopped answering (until they answer again)."""
+        self._leader_checked_until = 0.0
         self._closed = False
         self._per_try = min(5.0, url.timeout)
         self._http = HttpPool(connect_timeout=min(1.0, self._per_try))
@@ -103,9 +108,12 @@ class EtcdClient:
             for _ in range(len(self.members)):
                 member = self.current
                 try:
+                    if kind is Call.WRITE and self._dead:
+                        await self._wait_for_live_leader(member, deadline)
                     return await self._post(member, path, body)
                 except _Retry as retry:
                     if retry.applied_maybe and kind is Call.WRITE:
+                        self.mark_failed(member, retry.reason)
                         raise StoreUnavailable(
                             self.name, f"{member}: {retry.reason}", outcome_unknown=True
                         ) from None
@@ -124,6 +132,23 @@ class EtcdClient:
                 raise StoreUnavailable(self.name, detail)
             await asyncio.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def _wait_for_live_leader(self, member: str, deadline: float) -> None:
+        """Hold a write while ``member`` follows a leader that stopped answering us.
+
+        A follower forwards a write to its leader; if that leader is dead the write is lost
+        and etcd answers only when its own timeout ends, so its outcome is unknown. When a
+        member has failed, ask before each write (at most once a second) whom ``member``
+        follows, and wait out the election instead."""
+        if time.monotonic() < self._leader_checked_until:
+            return
+        while time.monotonic() < deadline:
+            status = await self._post(member, "/v3/maintenance/status", {})
+            leader = int(status.get("leader", 0))
+            if leader and leader not in self._dead:
+                self._leader_checked_until = time.monotonic() + 1.0
+                return
+            await asyncio.sleep(_FIRST_BACKOFF)
 
     async def _post(self, member: str, path: str, body: Json) -> Json:
         if self._closed:
@@ -163,6 +188,9 @@ class EtcdClient:
     def check_header(self, member: str, header: Any) -> None:
         if not isinstance(header, dict):
             return
+        member_id = int(header.get("member_id", 0))
+        if member_id:
+            self._member_ids[member] = member_id
         cluster = int(header.get("cluster_id", 0))
         if cluster:
             if self.cluster_id is None:
@@ -176,6 +204,8 @@ class EtcdClient:
     def mark_failed(self, member: str, reason: str) -> None:
         """Move on to the next member when ``member`` is still the current one; say so
         once per member until it answers again."""
+        if member in self._member_ids:
+            self._dead.add(self._member_ids[member])
         if member not in self._down:
             self._down.add(member)
             log.warning("etcd member %s failed: %s", member, reason)
@@ -183,6 +213,8 @@ class EtcdClient:
             self._current = (self._current + 1) % len(self.members)
 
     def _answered(self, member: str) -> None:
+        if self._dead and member in self._member_ids:
+            self._dead.discard(self._member_ids[member])
         if self._down and member in self._down:
             self._down.discard(member)
             log.warning("etcd member %s answers again", member)

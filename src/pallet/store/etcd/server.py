@@ -27,6 +27,7 @@ from pallet.store.errors import StoreError
 from pallet.store.txn import MAX_TXN_OPS
 
 __all__ = [
+    "ETCDCTL_BINARY",
     "ETCD_BINARY",
     "EtcdCluster",
     "EtcdMember",
@@ -41,6 +42,8 @@ __all__ = [
 
 ETCD_BINARY = os.environ.get("PALLET_ETCD", "etcd")
 """The etcd server to run (Debian's ``etcd-server`` installs ``/usr/bin/etcd``)."""
+ETCDCTL_BINARY = os.environ.get("PALLET_ETCDCTL", "etcdctl")
+"""etcd's command-line client (Debian's ``etcd-client``), for snapshots."""
 
 _PR_SET_PDEATHSIG = 1
 
@@ -244,9 +247,12 @@ def spawn_cluster(
     host: str = "127.0.0.1",
     timing: Timing | None = None,
     client_ports: list[int] | None = None,
+    snapshot: Path | None = None,
 ) -> EtcdCluster:
     """Start ``size`` members under ``data_dir`` without waiting for them (see
-    ``EtcdCluster.wait_ready``); on free ports unless ``client_ports`` names them."""
+    ``EtcdCluster.wait_ready``); on free ports unless ``client_ports`` names them. With
+    ``snapshot`` (``etcdctl snapshot save``'s file), each member starts from it: the keys,
+    their revisions and the leases it holds, in a new cluster."""
     if size < 1:
         raise EtcdStartError(f"an etcd cluster has at least 1 member, not {size}")
     timing = timing or Timing.for_size(size)
@@ -291,8 +297,33 @@ def spawn_cluster(
             "--logger=zap",
             "--log-level=warn",
         ]
+        if snapshot is not None:
+            _restore(snapshot, m, initial, token)
         m.start()
     return EtcdCluster(token, members)
+
+
+def _restore(snapshot: Path, member: EtcdMember, initial: str, token: str) -> None:
+    """``etcdctl snapshot restore`` into ``member``'s (new) data directory."""
+    done = subprocess.run(
+        [
+            ETCDCTL_BINARY,
+            "snapshot",
+            "restore",
+            str(snapshot),
+            f"--name={member.name}",
+            f"--data-dir={member.data_dir}",
+            f"--initial-cluster={initial}",
+            f"--initial-cluster-token={token}",
+            f"--initial-advertise-peer-urls={member.peer_url}",
+        ],
+        env={**os.environ, "ETCDCTL_API": "3"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise EtcdStartError(f"etcdctl snapshot restore {snapshot} failed: {done.stderr.strip()}")
 
 
 def start_cluster(
