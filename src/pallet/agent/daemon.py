@@ -41,6 +41,7 @@ from pallet.agent.executor import Executor
 from pallet.agent.fingerprint import fingerprint
 from pallet.agent.gpus import detect_gpus
 from pallet.agent.logserver import LogServer
+from pallet.agent.masters import Masters, parse_masters
 from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
 from pallet.model import (
@@ -169,7 +170,7 @@ class AgentDaemon:
         self.fatal: PalletError | None = None
         """Why the agent stopped on its own (raised once it has stopped)."""
         self._stop = asyncio.Event()
-        self.client = httpx.AsyncClient(base_url=config.master.rstrip("/"), timeout=10.0)
+        self.client = Masters(parse_masters(config.master))
 
     def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
         return self.runtime.read_log(task_id, stream, offset, length)

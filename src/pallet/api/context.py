@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import Request
@@ -24,9 +25,25 @@ class ApiContext:
     log_timeout: float = 10.0
     discovery: dict[str, Any] = field(default_factory=dict)
     """Soft state of the DNS server and load balancers (``routes_discovery``)."""
+    leading: bool = True
+    """Whether this master leads (a follower redirects requests to the leader)."""
+    abdicate: Callable[[], Awaitable[None]] | None = None
+    """Give up leadership (``DELETE /v2/leader``); None where there is no election."""
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.control.state, self.specs)
+
+    def use(self, control: Control) -> None:
+        """Serve from ``control`` from now on (a new term of leadership, or a follower's
+        idle one): its state, fresh caches."""
+        self.control = control
+        self.specs = SpecCache()
+        self.renderer = Renderer(control.state, self.specs)
+
+    def led_by(self, leader: str | None, leading: bool) -> None:
+        """Note who leads (``host:port``, None: nobody) and whether it is this master."""
+        self.leading = leading
+        self.info = replace(self.info, leader=leader, elected=leading)
 
 
 def context(request: Request) -> ApiContext:

@@ -72,7 +72,22 @@ async def info(request: Request) -> Response:
 @router.get("/v2/leader")
 async def leader(request: Request) -> Response:
     s = context(request).info
+    if s.ha and not s.leader:
+        return json_response({"message": "There is no leader"}, 404)
     return json_response(leader_json(s.leader or f"{s.hostname}:{s.http_port}"))
+
+
+@router.delete("/v2/leader")
+async def abdicate(request: Request) -> Response:
+    """The leader steps down; another master is elected (this one, after a pause, may
+    be again). Without several masters there is nobody to hand over to."""
+    ctx = context(request)
+    if ctx.abdicate is None:
+        return json_response(
+            {"message": "this master runs alone: there is no one to lead instead"}, 409
+        )
+    await ctx.abdicate()
+    return json_response({"message": "Leadership abdicated"})
 
 
 # ------------------------------------------------------------------ events

@@ -6,8 +6,11 @@ stored; an unexpected error is a JSON 500 without a traceback.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -23,6 +26,7 @@ from pallet.api import (
 )
 from pallet.api.context import ApiContext
 from pallet.api.http import install_error_handlers
+from pallet.api.leading import follow_the_leader
 from pallet.api.marathon import InfoSettings
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
@@ -31,12 +35,29 @@ from pallet.ui.serve import mount_ui
 __all__ = ["create_api"]
 
 
-def create_api(control: Control, info: InfoSettings, *, manage_control: bool = True) -> FastAPI:
+def create_api(
+    control: Control,
+    info: InfoSettings,
+    *,
+    manage_control: bool = True,
+    terms: Callable[[ApiContext], Coroutine[Any, Any, None]] | None = None,
+) -> FastAPI:
     """The master's HTTP API over ``control``; with ``manage_control`` the app's lifespan
-    starts and stops control's loops."""
+    starts and stops control's loops. ``terms`` (several masters): run instead, for the
+    app's life, a loop that elects this master or follows another and swaps the control
+    the API serves from (``ApiContext.use``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if terms is not None:
+            runner: asyncio.Task[None] = asyncio.create_task(terms(ctx))
+            try:
+                yield
+            finally:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+            return
         if manage_control:
             await control.start()
         try:
@@ -58,6 +79,7 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     registry.register(MetricsCollector(ctx))
     app.state.metrics = registry
     install_error_handlers(app)
+    app.middleware("http")(follow_the_leader)
     for module in (
         routes_apps,
         routes_groups,

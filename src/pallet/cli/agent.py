@@ -16,7 +16,11 @@ __all__ = ["agent"]
 
 
 def agent(
-    master: str = typer.Option(..., help="The master's URL, e.g. http://127.0.0.1:8080."),
+    master: str = typer.Option(
+        ...,
+        help="The master's URL, e.g. http://127.0.0.1:8080, or several masters' separated by "
+        "commas: the agent finds the leader itself.",
+    ),
     resources: str | None = typer.Option(
         None, help='Override what is offered: "cpus:8;mem:16384;disk:10000;ports:[31000-32000]".'
     ),
@@ -51,6 +55,12 @@ def agent(
         raise ValidationError("--role", " ".join(problems))
     if heartbeat_interval <= 0:
         raise ValidationError("--heartbeat-interval", "must be a positive number of seconds")
+    from pallet.agent.masters import parse_masters
+
+    try:
+        parse_masters(master)
+    except ValueError as e:
+        raise ValidationError("--master", str(e)) from None
     from pallet.cli.ports import check_listen, valid_port
 
     valid_port(port, "--port", allow_any=True)

@@ -29,6 +29,14 @@ def master(
         help="Seconds an unreachable node may stay silent before it is GONE: its tasks are "
         "replaced for good and its resources leave the totals (0: never).",
     ),
+    advertise: str | None = typer.Option(
+        None,
+        help="The host clients and the other masters reach this one at, when it differs "
+        "from --host (several masters on one etcd store elect a leader among them).",
+    ),
+    leader_ttl: int = typer.Option(
+        5, help="Seconds a leader's lease lasts unless renewed (several masters on etcd)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
@@ -45,6 +53,8 @@ def master(
         raise ValidationError(
             "--policy", f"unknown policy {policy!r}; choose from {', '.join(POLICY_NAMES)}"
         )
+    if not 1 <= leader_ttl <= 600:
+        raise ValidationError("--leader-ttl", "must be between 1 and 600 seconds")
     if heartbeat_grace <= 0:
         raise ValidationError("--heartbeat-grace", "must be a positive number of seconds")
     if not 0 <= node_gone_after < float("inf"):
@@ -64,6 +74,8 @@ def master(
         policy=policy,
         heartbeat_grace=heartbeat_grace,
         node_gone_after=node_gone_after or None,
+        advertise=advertise,
+        leader_ttl=leader_ttl,
     )
     asyncio.run(serve_master(config))
 

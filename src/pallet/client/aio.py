@@ -65,6 +65,7 @@ class AsyncClient:
             timeout=timeout,
             transport=transport,
             headers={"Accept": "application/json"},
+            follow_redirects=True,  # a follower master sends every call to the leader
         )
 
     async def __aenter__(self) -> AsyncClient:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from pallet.client.calls import (
     APP_EMBED,
@@ -38,8 +39,8 @@ from pallet.client.models import (
     QueueItem,
     Task,
 )
-from pallet.client.transport import DEFAULT_TIMEOUT, master_url, unreachable
-from pallet.client.wire import StdlibSender, TransportFailure
+from pallet.client.transport import DEFAULT_TIMEOUT, master_urls, unreachable
+from pallet.client.wire import Answer, StdlibSender, TransportFailure
 
 if TYPE_CHECKING:
     import httpx
@@ -64,7 +65,8 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.master = master_url(master)
+        self.masters = master_urls(master)
+        self.master = self.masters[0]
         self.timeout = timeout
         self._http: httpx.Client | None = None
         self._wire: StdlibSender | None = None
@@ -100,10 +102,7 @@ class Client:
     def run(self, call: Call[T]) -> T:
         """Send one call and read its answer."""
         if self._wire is not None:
-            try:
-                answer = self._wire.send(call.method, call.path, call.params, call.body)
-            except TransportFailure as exc:
-                raise MasterUnreachable(self.master, f"{call.name}: {exc.reason}") from None
+            answer = self._send(call)
             return finish(call, answer.status, answer.headers, answer.content, answer.reason)
         import httpx
 
@@ -117,6 +116,36 @@ class Client:
         return finish(
             call, response.status_code, response.headers, response.content, response.reason_phrase
         )
+
+    def _send(self, call: Call[T]) -> Answer:
+        """Send through the wire: on to the next master when one cannot be reached, and
+        to the leader when a follower redirects (307), as the agents do."""
+        assert self._wire is not None
+        tried: list[str] = []
+        hops = 0
+        while True:
+            try:
+                answer = self._wire.send(call.method, call.path, call.params, call.body)
+            except TransportFailure as exc:
+                tried.append(self.master)
+                left = [m for m in self.masters if m not in tried]
+                if not left:
+                    raise MasterUnreachable(self.master, f"{call.name}: {exc.reason}") from None
+                self._use(left[0])
+                continue
+            location = answer.headers.get("location")
+            if answer.status in (307, 308) and location and hops < 3:
+                hops += 1
+                parts = urlsplit(location)
+                self._use(f"{parts.scheme}://{parts.netloc}")
+                continue
+            return answer
+
+    def _use(self, master: str) -> None:
+        assert self._wire is not None
+        self._wire.close()
+        self.master = master
+        self._wire = StdlibSender(master, self.timeout)
 
     # -- the master ------------------------------------------------------------------
     def ping(self) -> str:

@@ -14,7 +14,14 @@ from pallet.errors import ValidationError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_MASTER", "DEFAULT_TIMEOUT", "MASTER_ENV", "master_url", "unreachable"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "DEFAULT_TIMEOUT",
+    "MASTER_ENV",
+    "master_url",
+    "master_urls",
+    "unreachable",
+]
 
 DEFAULT_MASTER = "http://127.0.0.1:8080"
 MASTER_ENV = "PALLET_MASTER"
@@ -50,6 +57,18 @@ def master_url(url: str | None = None) -> str:
     if port is not None:
         netloc += f":{port}"
     return f"{parsed.scheme.lower()}://{netloc}{parsed.path}".rstrip("/")
+
+
+def master_urls(text: str | None = None) -> list[str]:
+    """Several masters, comma-separated (``http://a:8080,http://b:8080``; the first is
+    tried first), each read as ``master_url`` reads one."""
+    raw = (text or os.environ.get(MASTER_ENV) or DEFAULT_MASTER).strip()
+    urls = [master_url(part) for part in raw.split(",") if part.strip()]
+    if not urls:
+        raise ValidationError(
+            "--master", f"{raw!r} names no master; give one like {DEFAULT_MASTER}"
+        )
+    return list(dict.fromkeys(urls))
 
 
 _HOST = re.compile(r"[A-Za-z0-9._\-]+|[0-9A-Fa-f:.]+")

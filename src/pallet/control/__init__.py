@@ -28,6 +28,7 @@ from pallet.control.errors import (
     GroupNotFound,
     NodeBusy,
     NodeNotFound,
+    NotLeader,
     NotPromotable,
     TaskNotFound,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "NodeNotFound",
     "NodeRecord",
     "NodeService",
+    "NotLeader",
     "NotPromotable",
     "Preview",
     "QueueEntry",

@@ -24,6 +24,7 @@ from pallet.control.bus import (
     UnhealthyKilled,
 )
 from pallet.control.deployments import holding
+from pallet.control.errors import NotLeader
 from pallet.control.layout import backoff_key, task_key
 from pallet.control.reconcile import backoff_after_failure, reconcile_app
 from pallet.control.records import (
@@ -76,6 +77,9 @@ class Applier(NodeDecisions):
         self.clock = clock
         self.kick = kick
         self.lock = asyncio.Lock()
+        self.fence: Compare | None = None
+        """Set while this master leads a group of masters: every write carries it."""
+        self.on_deposed: Callable[[str], None] = lambda why: None
         self.placed_total = 0
         self.rejected_total = 0
 
@@ -84,11 +88,23 @@ class Applier(NodeDecisions):
         return (await self.commit_if((), ops)).revision
 
     async def commit_if(self, compares: Sequence[Compare], ops: Sequence[Op]) -> TxnResult:
-        """One transaction that writes ``ops`` if every compare holds."""
-        result = await self.store.txn(compares, ops)
+        """One transaction that writes ``ops`` if every compare holds. This is the one
+        place the master writes its store: with several masters every write also carries
+        the leader's fence, and a write the fence refuses raises ``NotLeader`` (a newer
+        leader exists; this master stops acting)."""
+        fence = self.fence
+        guarded = [*compares, fence] if fence is not None else list(compares)
+        result = await self.store.txn(guarded, ops)
         if result.succeeded:
             self.state.revision = max(self.state.revision, result.revision)
+        elif fence is not None and not await self._fence_holds(fence):
+            self.on_deposed("a write was refused by the leader fence")
+            raise NotLeader()
         return result
+
+    async def _fence_holds(self, fence: Compare) -> bool:
+        kv = await self.store.get(fence.key)
+        return kv is not None and kv.create_revision == fence.operand
 
     # ------------------------------------------------------------ placements
 

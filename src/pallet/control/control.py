@@ -133,11 +133,27 @@ class Control:
         for node_id in s.nodes:
             s.desired_revision[node_id] = revision
 
-    async def start(self) -> None:
+    async def start(self, reconcile_first: bool = False) -> None:
+        """Load the store and start the loops. ``reconcile_first`` (a new leader after a
+        failover): the node monitor starts at once, but nothing is launched or killed
+        until every known node's agent has spoken to this master (its tasks confirmed)
+        or been silent for the heartbeat grace (then UNREACHABLE, its tasks replaced per
+        their apps' strategy), as Mesos reconciles before a framework acts."""
         await self.load()
-        loops = (self.controller.run(), self.scheduler.run(), self.nodes.run())
-        self._tasks = [asyncio.create_task(loop) for loop in loops]
+        self._tasks = [asyncio.create_task(self.nodes.run())]
+        if reconcile_first:
+            await self.reconciled()
+        self._tasks += [
+            asyncio.create_task(self.controller.run()),
+            asyncio.create_task(self.scheduler.run()),
+        ]
         self.controller.kick()
+
+    async def reconciled(self, poll: float = 0.1) -> None:
+        """Return once no node is still recovering (heard from, or given up on)."""
+        deadline = self.clock() + self.config.heartbeat_grace + 1.0
+        while self.state.recovering and self.clock() < deadline:
+            await asyncio.sleep(poll)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -28,6 +28,7 @@ __all__ = [
     "GroupNotFound",
     "NodeBusy",
     "NodeNotFound",
+    "NotLeader",
     "NotPromotable",
     "TaskNotFound",
 ]
@@ -96,3 +97,8 @@ class NodeBusy(ControlError):
     def __init__(self, node_id: str, why: str) -> None:
         super().__init__(f"node {node_id} {why}")
         self.node_id = node_id
+
+
+class NotLeader(ControlError):
+    def __init__(self) -> None:
+        super().__init__("this master is no longer the leader; ask the leader (GET /v2/leader)")

@@ -16,8 +16,11 @@ import uvicorn
 
 from pallet import __version__
 from pallet.api import create_api
+from pallet.api.context import ApiContext
 from pallet.api.marathon import InfoSettings
 from pallet.control import Control, ControlConfig
+from pallet.control.leader import Election, Leader
+from pallet.master.terms import Terms
 from pallet.model.net import is_loopback
 from pallet.store import Store, StoreUnavailable, open_store
 
@@ -43,6 +46,10 @@ class MasterConfig:
     heartbeat_grace: float = 15.0
     reconcile_interval: float = 1.0
     node_gone_after: float | None = 600.0
+    advertise: str | None = None
+    """The host other masters and clients reach this one at (default: ``host``)."""
+    leader_ttl: int = 5
+    """Seconds a leader's lease lasts unless renewed (several masters on etcd)."""
 
 
 async def _cluster_id(store: Store) -> str:
@@ -70,13 +77,13 @@ class _Server(uvicorn.Server):
     """Ends long-polls and event streams as soon as shutdown starts, so stopping the
     master waits for no client."""
 
-    def __init__(self, config: uvicorn.Config, control: Control) -> None:
+    def __init__(self, config: uvicorn.Config, ctx: ApiContext) -> None:
         super().__init__(config)
-        self.control = control
+        self.ctx = ctx
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
-        self.control.state.release_waiters()
-        self.control.bus.close()
+        self.ctx.control.state.release_waiters()
+        self.ctx.control.bus.close()
         await super().shutdown(sockets)
 
 
@@ -87,25 +94,32 @@ async def serve_master(config: MasterConfig) -> None:
     store = await open_store(config.store_url)
     try:
         cluster_id = await wait_for_store(store, config.store_url)
-        control = Control(
-            store,
-            ControlConfig(
-                policy=config.policy,
-                heartbeat_grace=config.heartbeat_grace,
-                reconcile_interval=config.reconcile_interval,
-                node_gone_after=config.node_gone_after,
-            ),
+        control_config = ControlConfig(
+            policy=config.policy,
+            heartbeat_grace=config.heartbeat_grace,
+            reconcile_interval=config.reconcile_interval,
+            node_gone_after=config.node_gone_after,
         )
+        control = Control(store, control_config)
+        address = f"{config.advertise or config.host}:{config.port}"
+        ha = config.store_url.startswith("etcd:")
         info = InfoSettings(
             version=__version__,
-            leader=f"{config.host}:{config.port}",
-            elected=True,
+            leader=None if ha else address,
+            elected=not ha,
             cluster_id=cluster_id,
             hostname=config.host,
             http_port=config.port,
             store_url=config.store_url,
+            ha=ha,
         )
-        app = create_api(control, info)
+        terms = None
+        if ha:
+            # Several masters may share this store: lead only when elected, with every
+            # write fenced; follow (redirect to the leader) otherwise.
+            election = Election(store, Leader(str(uuid.uuid4()), address), ttl=config.leader_ttl)
+            terms = Terms(election, lambda: Control(store, control_config))
+        app = create_api(control, info, terms=terms)
         server = _Server(
             uvicorn.Config(
                 app,
@@ -116,7 +130,7 @@ async def serve_master(config: MasterConfig) -> None:
                 timeout_graceful_shutdown=2,
                 lifespan="on",
             ),
-            control,
+            app.state.pallet,
         )
         await server.serve()
     finally:

@@ -1,0 +1,83 @@
+"""The agent's connection to its masters: one or several, the leader found by itself;
+asyncio I/O over httpx.
+
+A request goes to the master that answered last. A follower answers ``307`` to the
+leader, which the client follows (method and body kept) and then talks to directly; a
+master that cannot be reached (down, or across a partition) makes the request go to the
+next one in the list, once round the list per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+__all__ = ["Masters", "parse_masters"]
+
+log = logging.getLogger(__name__)
+
+_UNREACHABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+
+
+def parse_masters(text: str) -> list[str]:
+    """``http://a:8080,http://b:8080`` -> the URLs, in order, without trailing slashes."""
+    urls = [u.strip().rstrip("/") for u in text.split(",") if u.strip()]
+    if not urls:
+        raise ValueError("give at least one master URL")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+    if len(set(urls)) != len(urls):
+        raise ValueError("a master is listed twice")
+    return urls
+
+
+def _origin(url: httpx.URL) -> str:
+    return f"{url.scheme}://{url.netloc.decode()}"
+
+
+class Masters:
+    """What the agent daemon uses in place of one ``httpx.AsyncClient``."""
+
+    def __init__(self, urls: list[str], timeout: float = 10.0) -> None:
+        self.urls = list(urls)
+        self.current = self.urls[0]
+        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True, trust_env=False)
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        tried: list[str] = []
+        while True:
+            base = self.current
+            try:
+                r = await self._http.request(method, base + path, **kwargs)
+            except _UNREACHABLE as e:
+                tried.append(base)
+                nxt = self._next(tried)
+                if nxt is None:
+                    raise
+                log.info("master %s unreachable (%s); trying %s", base, e, nxt)
+                self.current = nxt
+                continue
+            if r.history:  # redirected to the leader: talk to it directly from now on
+                leader = _origin(r.url)
+                if leader != self.current:
+                    log.info("the leader is %s", leader)
+                    self.current = leader
+            return r
+
+    def _next(self, tried: list[str]) -> str | None:
+        for url in self.urls:
+            if url not in tried:
+                return url
+        return None
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
