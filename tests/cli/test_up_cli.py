@@ -36,6 +36,8 @@ def _up(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (("--agents", "3", "--attributes", "zone=a;zone=b"), "gives 2 agents' attributes for 3"),
         (("--resources", "cpus:lots"), "--resources: 'cpus:lots'"),
         (("--policy", "best"), "--policy: unknown policy 'best'"),
+        (("--masters", "2"), "--masters: 2: an even number of members"),
+        (("--masters", "9"), "--masters: 9: run 1 master, or 3, 5 or 7"),
     ],
 )
 def test_bad_options_are_one_line_and_start_nothing(

@@ -255,4 +255,12 @@ def run_faults(scenarios: tuple[str, ...], tasks: int, partition_s: float) -> li
                 results.append(run_etcd_member_kill())
         elif name == "partition":
             results.append(run_partition(partition_s))
+        elif name == "leader-kill":
+            from pallet.bench.faults_leader import run_leader_kill
+            from pallet.store.etcd.server import etcd_available
+
+            if why := etcd_available():
+                results.append({"scenario": name, "skipped": why})
+            else:
+                results.append(run_leader_kill())
     return results

@@ -11,7 +11,7 @@ from pallet.cli.common import console, parse_names, print_json, table
 
 __all__ = ["faults"]
 
-_SCENARIOS = ("agent-restart", "etcd-member-kill", "partition")
+_SCENARIOS = ("agent-restart", "leader-kill", "etcd-member-kill", "partition")
 
 
 def faults(
@@ -53,6 +53,18 @@ def _table(r: dict[str, Any]) -> Any:
                 ["restart: re-attached, all RUNNING", r["reattach_s"], r["task_restarts"]],
             ],
         )
+    if name == "leader-kill":
+        b = r["baseline"]
+        return table(
+            "app creates against 3 masters on a 3-member etcd; the leader master killed",
+            ["phase", "writes", "errors", "p99 ms", "writable after s", "lost writes",
+             "task restarts"],
+            [
+                ["no fault (baseline)", b["writes"], b["errors"], b["p99_ms"], "—", "—", "—"],
+                ["leader killed", r["writes"], r["errors"], r["p99_ms"], r["writable_after_s"],
+                 r["lost_writes"], r["task_restarts"]],
+            ],
+        )  # fmt: skip
     if name == "etcd-member-kill":
         b = r["baseline"]
         return table(

@@ -21,6 +21,7 @@ from pallet.master.up import (
     UpConfig,
     agent_plans,
     default_state_dir,
+    master_urls,
     run_up,
 )
 from pallet.model import ValidationError
@@ -86,7 +87,11 @@ def _preflight(config: UpConfig) -> None:
     from pallet.cli.ports import check_listen
 
     _check_state_dir(config.state_dir.resolve())
-    check_listen(config.host, config.port, "--port", "the master")
+    for i in range(config.masters):
+        check_listen(config.host, config.port + i, "--port", f"master {i}")
+    if config.masters > 1 and not (config.state_dir.resolve() / "etcd" / "cluster.json").exists():
+        for i in range(config.masters):
+            check_listen(config.host, config.port + 100 + i, "--port", f"etcd member {i}")
     for plan in agent_plans(config, config.state_dir):
         check_listen(
             plan.address, config.agent_port, "--agent-port", f"agent {plan.index}'s log server"
@@ -95,7 +100,13 @@ def _preflight(config: UpConfig) -> None:
 
 def _announce(cluster: Cluster) -> None:
     c = cluster.config
-    typer.echo(f"Pallet is up: {c.agents} agent{'s' if c.agents != 1 else ''} and a master.")
+    heads = "a master" if c.masters == 1 else f"{c.masters} masters"
+    typer.echo(f"Pallet is up: {c.agents} agent{'s' if c.agents != 1 else ''} and {heads}.")
+    if c.masters > 1:
+        urls = ", ".join(master_urls(c))
+        typer.echo(f"  masters        {urls} (one leads; the others redirect to it)")
+        assert cluster.etcd is not None
+        typer.echo(f"  etcd           {cluster.etcd.url.split('?')[0]}")
     typer.echo(f"  dashboard      {cluster.url}/")
     typer.echo(f"  Marathon API   {cluster.url}/v2/apps")
     typer.echo(f"  nodes          {cluster.url}/v1/nodes")
@@ -126,6 +137,11 @@ def _announce(cluster: Cluster) -> None:
 
 def up(
     agents: int = typer.Option(3, help="How many agents to run."),
+    masters: int = typer.Option(
+        1,
+        help="Masters to run: 1 (on SQLite), or 3, 5 or 7 on an etcd with as many members, "
+        "started with them (high availability: one leads, a new one takes over if it dies).",
+    ),
     port: int = typer.Option(8080, help="The master's port."),
     resources: str | None = typer.Option(
         None,
@@ -169,6 +185,10 @@ def up(
 
     if not 1 <= agents <= 200:
         raise ValidationError("--agents", f"{agents}: run between 1 and 200 agents")
+    from pallet.master.up_ha import quorum_problem
+
+    if problem := quorum_problem(masters):
+        raise ValidationError("--masters", problem)
     if not 0 <= public_agents <= agents:
         raise ValidationError("--public-agents", f"run between 0 and {agents} public agents")
     valid_port(port, "--port")
@@ -191,6 +211,7 @@ def up(
         heartbeat_grace=heartbeat_grace,
         agent_port=agent_port,
         attributes=parse_up_attributes(attributes, agents) if attributes else (),
+        masters=masters,
         public_agents=public_agents,
         discovery=public_agents > 0 if discovery is None else discovery,
         dns_port=dns_port,

@@ -43,7 +43,10 @@ import psutil
 
 from pallet.master.restarts import RestartPolicy
 from pallet.master.up_discovery import DNS_PORT, discovery_members, lb_ports
+from pallet.master.up_ha import etcd_for_up
 from pallet.model.roles import PUBLIC_ROLE
+from pallet.store.errors import StoreError
+from pallet.store.etcd.server import EtcdCluster
 
 __all__ = [
     "FIRST_PORT",
@@ -87,6 +90,9 @@ class UpConfig:
     attributes: tuple[str, ...] = ()
     """Each agent's ``--attributes`` (the agent's syntax, ``zone:a;rack:r1``), in order;
     empty: none."""
+    masters: int = 1
+    """Masters to run; several share a ``masters``-member etcd under the state directory
+    and elect a leader (``up_ha``)."""
     public_agents: int = 0
     """The last ``public_agents`` agents run with role ``slave_public`` (DC/OS's public agents)."""
     discovery: bool = False
@@ -231,9 +237,15 @@ class Cluster:
     members: list[Member] = field(default_factory=list)
     plans: list[AgentPlan] = field(default_factory=list)
 
+    etcd: EtcdCluster | None = None
+
     @property
     def master(self) -> subprocess.Popen[bytes]:
         return self.members[0].process
+
+    @property
+    def master_members(self) -> list[Member]:
+        return [m for m in self.members if m.name.startswith("master")]
 
     @property
     def agent_members(self) -> list[Member]:
@@ -245,10 +257,14 @@ class Cluster:
 
     def extras(self) -> list[subprocess.Popen[bytes]]:
         """Discovery's processes (DNS, VIP proxies, edge LB)."""
-        return [m.process for m in self.members[1:] if not m.name.startswith("agent")]
+        return [
+            m.process
+            for m in self.members
+            if not m.name.startswith("agent") and not m.name.startswith("master")
+        ]
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
-        return [*self.agents, self.master, *self.extras()]
+        return [*self.agents, *(m.process for m in self.master_members), *self.extras()]
 
     def stop(self, agent_timeout: float = 20.0, master_timeout: float = 10.0) -> int:
         """Discovery first (each stops its HAProxy or unbound), then the agents (they kill
@@ -257,7 +273,9 @@ class Cluster:
         were."""
         _terminate(self.extras(), master_timeout, signal.SIGTERM)
         _terminate(self.agents, agent_timeout, _stop_signal("agent"))
-        _terminate([self.master], master_timeout, _stop_signal("master"))
+        _terminate([m.process for m in self.master_members], master_timeout, _stop_signal("master"))
+        if self.etcd is not None:
+            self.etcd.stop()
         return _kill_left_behind(self.config.state_dir.resolve())
 
     def respawn(self, member: Member, now: float) -> None:
@@ -311,20 +329,24 @@ def _kill_left_behind(state: Path) -> int:
     return len(found)
 
 
-def _master_args(config: UpConfig, state: Path) -> list[str]:
+def _master_args(config: UpConfig, store: str, port: int) -> list[str]:
     return [
         "master",
         "--host",
         config.host,
         "--port",
-        str(config.port),
+        str(port),
         "--store",
-        f"sqlite:///{state / 'state.db'}",
+        store,
         "--policy",
         config.policy,
         "--heartbeat-grace",
         str(config.heartbeat_grace),
     ]
+
+
+def master_urls(config: UpConfig) -> list[str]:
+    return [f"http://{config.host}:{config.port + i}" for i in range(config.masters)]
 
 
 def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
@@ -358,13 +380,25 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     state = config.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
     url = f"http://{config.host}:{config.port}"
-    master_args = _master_args(config, state)
-    master_log = state / "master.log"
-    members = [Member("master", master_args, master_log, _spawn(master_args, master_log))]
+    etcd = None
+    store = f"sqlite:///{state / 'state.db'}"
+    if config.masters > 1:
+        try:
+            etcd = etcd_for_up(state, config.masters, config.port + 100)
+        except (ValueError, StoreError) as e:
+            raise StartFailed(f"etcd for {config.masters} masters: {e}") from None
+        store = etcd.url
+    members = []
+    for i in range(config.masters):
+        args = _master_args(config, store, config.port + i)
+        log = state / ("master.log" if i == 0 else f"master-{i}.log")
+        name = "master" if i == 0 else f"master {i}"
+        members.append(Member(name, args, log, _spawn(args, log)))
     plans = agent_plans(config, state)
+    masters = ",".join(master_urls(config))
     for plan in plans:
         plan.work_dir.mkdir(exist_ok=True)
-        args = _agent_args(config, url, plan)
+        args = _agent_args(config, masters, plan)
         log = plan.work_dir / "agent.log"
         members.append(Member(f"agent {plan.index}", args, log, _spawn(args, log)))
     if config.discovery:
@@ -374,7 +408,7 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
         ):
             extra.log.parent.mkdir(parents=True, exist_ok=True)
             members.append(Member(extra.name, extra.args, extra.log, _spawn(extra.args, extra.log)))
-    cluster = Cluster(config, url, members, plans)
+    cluster = Cluster(config, url, members, plans, etcd)
     try:
         _wait_ready(cluster, stopping)
     except BaseException:
@@ -390,6 +424,10 @@ def write_up_json(cluster: Cluster) -> None:
     state = cluster.config.state_dir.resolve()
     doc: dict[str, Any] = {
         "master": {"url": cluster.url, "pid": cluster.master.pid},
+        "masters": [
+            {"url": u, "pid": m.process.pid}
+            for u, m in zip(master_urls(cluster.config), cluster.master_members, strict=True)
+        ],
         "agents": [
             {
                 "address": plan.address,
@@ -429,7 +467,7 @@ def _node_ids(cluster: Cluster) -> dict[str, str]:
 def _wait_ready(cluster: Cluster, stopping: Callable[[], bool]) -> None:
     deadline = time.monotonic() + cluster.config.ready_timeout
     waiting_for = "the master"
-    with httpx.Client(base_url=cluster.url, timeout=2.0) as client:
+    with httpx.Client(base_url=cluster.url, timeout=2.0, follow_redirects=True) as client:
         while not stopping():
             for member in cluster.members:
                 code = member.process.poll()
