@@ -145,13 +145,6 @@ def test_after_healing_exactly_instances_run(observed: Observed) -> None:
     assert observed.cut_pids_alive_after_heal == []  # the replaced ones were killed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="control forgets an unreachable task at once under Marathon's default "
-    "unreachableStrategy (expungeAfterSeconds 0) while its process still runs on the cut-off "
-    "agent; issue 10 asks to keep it visible as UNREACHABLE until its node returns or is "
-    "declared gone (src/pallet/control, being rewritten)",
-)
 def test_default_strategy_keeps_unreachable_tasks_visible(observed: Observed) -> None:
     states = observed.states_in_partition[DEFAULT]
     assert observed.cut_tasks[DEFAULT]

@@ -274,6 +274,13 @@ class MetricsCollector:
         for name, n in sorted(t_states.items()):
             tasks.add_metric([name], n)
         yield tasks
+        surplus = sum(1 for t in state.tasks.values() if t.replaced and t.live)
+        yield GaugeMetricFamily(
+            "pallet_tasks_unreachable_replaced",
+            "Unreachable tasks already replaced: processes that may still run beside their "
+            "replacements until their node returns (and they are killed) or is gone",
+            value=surplus,
+        )
         yield GaugeMetricFamily("pallet_apps", "Apps", value=len(state.apps))
         yield GaugeMetricFamily(
             "pallet_deployments", "Running deployments", value=len(state.deployments)

@@ -23,6 +23,7 @@ from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
 from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
 from pallet.control.state import ClusterState, QueueEntry
+from pallet.model import NodeState
 from pallet.store import Delete, Op, Put
 
 __all__ = ["AppController"]
@@ -98,7 +99,10 @@ class AppController:
                 )
                 kill += decision.kill
                 replaced += decision.replaced
-                expunge += decision.expunge
+                # A task on a node that is only unreachable (not gone) is kept, replaced
+                # and shown as UNREACHABLE, whatever expungeAfterSeconds says: its process
+                # may still run there, and its node's return kills it (issue 10).
+                expunge += [t for t in decision.expunge if not self._node_silent(t)]
                 if decision.waiting:
                     queue[app.id] = self._queue_entry(
                         app, decision.waiting, decision.launch_after, now
@@ -121,6 +125,11 @@ class AppController:
         for app_id, reason in failed:
             if self.on_failed is not None:
                 await self.on_failed(app_id, reason)
+
+    def _node_silent(self, task_id: str) -> bool:
+        task = self.state.tasks.get(task_id)
+        node = self.state.nodes.get(task.node_id) if task is not None else None
+        return node is not None and node.state is NodeState.UNREACHABLE
 
     def _queue_entry(
         self, app: AppRecord, count: int, launch_after: float, now: float
