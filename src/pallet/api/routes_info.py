@@ -297,6 +297,11 @@ class MetricsCollector:
         applier = self.ctx.control.applier
         yield CounterMetricFamily("pallet_placements", "Tasks placed", value=applier.placed_total)
         yield CounterMetricFamily(
+            "pallet_task_reports_illegal",
+            "Agent reports of a task state the transition table refused (ignored)",
+            value=applier.illegal_reports,
+        )
+        yield CounterMetricFamily(
             "pallet_placements_rejected",
             "Placements the applier's verify dropped",
             value=applier.rejected_total,

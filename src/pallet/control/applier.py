@@ -37,6 +37,7 @@ from pallet.control.records import (
 from pallet.control.state import ClusterState
 from pallet.core import check_placement
 from pallet.model import NodeState, Placement, Plan, TaskStatus
+from pallet.model.transitions import Step, step
 from pallet.store import MAX_TXN_OPS, Compare, Delete, Op, Put, Store, TxnResult
 
 __all__ = ["Applier"]
@@ -82,6 +83,8 @@ class Applier(NodeDecisions):
         self.on_deposed: Callable[[str], None] = lambda why: None
         self.placed_total = 0
         self.rejected_total = 0
+        self.illegal_reports = 0
+        """Agent reports the task transition table refused (``model.transitions``)."""
 
     async def commit(self, ops: Sequence[Op]) -> int:
         """One transaction; its revision."""
@@ -216,6 +219,15 @@ class Applier(NodeDecisions):
                 changes[u.task_id][1] if u.task_id in changes else self.state.tasks.get(u.task_id)
             )
             if current is None or current.node_id != node_id or u.seq <= current.seq:
+                continue
+            if step(current.state, u.state) is Step.ILLEGAL:
+                # Not a move its agent can make (a task going back, an end reported twice,
+                # a state only the master sets): counted and ignored, never stored.
+                self.illegal_reports += 1
+                log.warning(
+                    "ignored an illegal report from node %s: task %s %s -> %s (seq %d)",
+                    node_id, u.task_id, current.state.value, u.state.value, u.seq,
+                )  # fmt: skip
                 continue
             old = changes[u.task_id][0] if u.task_id in changes else current
             updated = self._updated(current, u, now)
