@@ -13,6 +13,7 @@ from pallet.cli.bench_cluster import api, e2e
 from pallet.cli.bench_deploy import deploy
 from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_faults import faults
+from pallet.cli.bench_invariants import invariants
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
@@ -30,7 +31,7 @@ except ModuleNotFoundError as missing:
 app = typer.Typer(
     help=(
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults (see bench/README.md)."
+        "faults, invariants (see bench/README.md)."
     ),
     no_args_is_help=True,
 )
@@ -47,6 +48,7 @@ app.command(name="cli")(cli)
 app.command(name="discovery")(discovery)
 app.command(name="deploy")(deploy)
 app.command(name="faults")(faults)
+app.command(name="invariants")(invariants)
 
 
 @app.command()
