@@ -220,7 +220,9 @@ def test_processes_that_leave_the_session_are_killed_through_the_cgroup(
 
 @pytest.mark.root
 def test_cpu_quota_is_enforced(limited_executor: Executor) -> None:
-    # 100 millicpus: 10 ms per 100 ms period, so ~0.1 CPU s per wall second at most.
+    # 100 millicpus: 10 ms per 100 ms period, so ~0.1 CPU s per wall second at most. The
+    # spin alone would take a whole CPU second unthrottled; Python's own start-up (its CPU
+    # time grows on a busy machine) is in the count too, hence the margin below 1.0.
     spin = (
         "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end: pass\n"
         "print('spun', flush=True); time.sleep(60)"
@@ -229,7 +231,7 @@ def test_cpu_quota_is_enforced(limited_executor: Executor) -> None:
     stdout = limited_executor.sandbox("spin.1") / "stdout"
     wait_for(lambda: stdout.read_text() == "spun\n")
     usage = limited_executor.usage("spin.1")
-    assert usage is not None and 0.02 < usage.cpu_seconds < 0.3
+    assert usage is not None and 0.02 < usage.cpu_seconds < 0.6
     limited_executor.force_kill("spin.1")
     run_to_end(limited_executor)
 

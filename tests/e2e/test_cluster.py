@@ -147,6 +147,7 @@ def test_dead_agent_goes_unreachable_and_its_tasks_are_replaced(cluster: LiveClu
             "node UNREACHABLE",
         )
         assert node
+
         def replaced() -> list[dict[str, object]]:
             tasks = cluster.app("/spread")["tasks"]
             running = [t for t in tasks if t["state"] == "TASK_RUNNING"]
@@ -171,7 +172,8 @@ def test_dead_agent_goes_unreachable_and_its_tasks_are_replaced(cluster: LiveClu
     )
     # reconciliation: what was replaced is killed on the returning node
     wait_for(lambda: not cluster.task_processes(victim["id"]), 15, "replaced task killed")
-    assert len(cluster.running("/spread", 2)) == 2
+    # ... and its record goes once the returning agent reports it killed
+    wait_for(lambda: cluster.running("/spread", 2), 30, "2 running, the lost one gone")
     cluster.delete_app("/spread")
 
 

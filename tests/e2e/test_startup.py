@@ -116,15 +116,17 @@ def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCl
     for agent in agents[:2]:
         os.kill(agent["pid"], 0)  # still the same processes
 
+    def node_state() -> str:
+        nodes = http.get("/v1/nodes").json()["nodes"]
+        return next(str(n["state"]) for n in nodes if n["id"] == node_id.strip())
+
+    # Its node is seen gone (on a busy machine the back-off may come before the grace ends).
+    wait_for(lambda: node_state() != "ACTIVE", 60, "agent 2's node not ACTIVE")
+
     # Repaired, it is started again by itself and its node comes back.
     shutil.rmtree(work / "node-id")
     (work / "node-id").write_text(node_id)
-
-    def back() -> bool:
-        nodes = http.get("/v1/nodes").json()["nodes"]
-        return any(n["id"] == node_id.strip() and n["state"] == "ACTIVE" for n in nodes)
-
-    wait_for(back, 120, "agent 2 back")
+    wait_for(lambda: node_state() == "ACTIVE", 120, "agent 2 back")
     doc = json.loads((cluster.state_dir / "up.json").read_text())
     assert not doc["agents"][2]["backing_off"]
     cluster.delete_app("/steady")
