@@ -28,7 +28,13 @@ async def test_invalid_app_is_422_in_marathons_shape_and_nothing_is_stored(
     r = await api.post(
         "/v2/apps", json={"id": "/web", "container": {"type": "DOCKER", "docker": {"image": "x"}}}
     )
-    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/cmd"
+    assert r.status_code == 422
+    assert r.json()["details"][0] == {
+        "path": "/container/docker/image",
+        "errors": ["unsupported by Pallet: container images"],
+    }
+    r = await api.post("/v2/apps", json={**APP, "uris": ["http://example.com/app.jar"]})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/fetch"
     assert await control.store.revision() == revision
     assert not control.state.apps
 

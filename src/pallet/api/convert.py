@@ -21,6 +21,7 @@ from pallet.api.marathon import (
     thaw,
 )
 from pallet.api.marathon.parts import HealthCheck, ReadinessCheck
+from pallet.api.marathon.support import unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
@@ -51,10 +52,14 @@ def epoch(seconds: float) -> datetime:
 
 
 def check_runnable(spec: AppSpec) -> None:
-    """Pallet runs commands; an app with neither ``cmd`` nor ``args`` cannot run yet."""
-    if spec.cmd is None and not spec.args:
+    """Refuse (422) an app Pallet could only run by ignoring some of its fields
+    (``marathon.support``), or one with nothing to run."""
+    violations = unsupported(spec)
+    if spec.cmd is None and not spec.args and not violations:
         message = "Pallet runs commands: set cmd or args (container images are not supported yet)"
-        raise not_valid([Violation("/cmd", message)])
+        violations.append(Violation("/cmd", message))
+    if violations:
+        raise not_valid(violations)
 
 
 def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:

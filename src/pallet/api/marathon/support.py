@@ -1,0 +1,121 @@
+"""Which accepted Marathon fields Pallet can honour, and the 422s for those it cannot; pure.
+
+Marathon's rules (``validation``) say whether an app definition is well formed. This
+module says whether Pallet can *run* it as written: a field Pallet accepts must be
+honoured, or refused here with a 422 naming its path, never stored and quietly
+ignored. Fields Pallet keeps only as metadata for other tools (``labels``, the labels of
+ports and networks, ``dependencies`` between apps of a group deployment Pallet never
+makes) are not refused. ``docs/marathon-support.md`` is the table of every field.
+
+Each rule is one entry of ``_RULES``: a function of the normalised ``AppSpec`` returning
+its violations, so lifting a refusal when support lands is narrowing one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from pallet.api.marathon.errors import Violation
+from pallet.api.marathon.frozen import FrozenMap
+from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
+
+__all__ = ["unsupported", "unsupported_message"]
+
+_COMMAND_EXECUTORS = ("", "//cmd")
+
+
+def unsupported_message(what: str) -> str:
+    """The text of every refusal: says it is unsupported, and what exactly."""
+    return f"unsupported by Pallet: {what}"
+
+
+def _no(path: str, what: str) -> Violation:
+    return Violation(path, unsupported_message(what))
+
+
+def _user(spec: AppSpec) -> Iterator[Violation]:
+    if spec.user is not None:
+        yield _no("/user", "running a task as a given user")
+
+
+def _fetch(spec: AppSpec) -> Iterator[Violation]:
+    if spec.fetch:
+        yield _no("/fetch", "fetching URIs into the sandbox (fetch, uris)")
+
+
+def _container(spec: AppSpec) -> Iterator[Violation]:
+    container = spec.container
+    if container is None:
+        return
+    docker = container.get("docker")
+    if isinstance(docker, FrozenMap):
+        yield _no("/container/docker/image", "container images")
+        if docker.get("forcePullImage"):
+            yield _no("/container/docker/forcePullImage", "container images")
+        if docker.get("parameters"):
+            yield _no("/container/docker/parameters", "docker parameters")
+        if docker.get("privileged"):
+            yield _no("/container/docker/privileged", "privileged containers")
+        if docker.get("pullConfig") is not None:
+            yield _no("/container/docker/pullConfig", "pull credentials from a secret")
+    if container.get("volumes"):
+        yield _no("/container/volumes", "volumes")
+    if container.get("linuxInfo") is not None:
+        yield _no("/container/linuxInfo", "linuxInfo (seccomp, IPC, shared memory)")
+
+
+def _networks(spec: AppSpec) -> Iterator[Violation]:
+    for i, network in enumerate(spec.networks):
+        if network.mode is NetworkMode.BRIDGE:
+            yield _no(f"/networks({i})/mode", "container/bridge networking")
+        elif network.mode is NetworkMode.CONTAINER:
+            yield _no(f"/networks({i})/mode", "container networks (IP per task)")
+
+
+def _residency(spec: AppSpec) -> Iterator[Violation]:
+    if spec.residency is not None:
+        yield _no("/residency", "resident tasks (local persistent volumes)")
+
+
+def _secrets(spec: AppSpec) -> Iterator[Violation]:
+    if spec.secrets:
+        yield _no("/secrets", "secrets")
+    for name, value in spec.env.items():
+        if isinstance(value, SecretRef):
+            yield _no(f"/env/{name}/secret", "environment values from secrets")
+
+
+def _checks(spec: AppSpec) -> Iterator[Violation]:
+    if spec.check is not None:
+        yield _no("/check", "Mesos checks (check)")
+    for i, check in enumerate(spec.health_checks):
+        if check.get("ipProtocol") == "IPv6":
+            yield _no(f"/healthChecks({i})/ipProtocol", "IPv6 health checks")
+
+
+def _execution(spec: AppSpec) -> Iterator[Violation]:
+    if spec.executor not in _COMMAND_EXECUTORS:
+        yield _no("/executor", "custom executors (only the command executor, '' or '//cmd')")
+    if spec.executor_resources is not None:
+        yield _no("/executorResources", "executor resources (Pallet runs no executor)")
+    if spec.resource_limits is not None:
+        yield _no("/resourceLimits", "resource limits above the requested resources")
+    if spec.tty:
+        yield _no("/tty", "a TTY for the task")
+
+
+_RULES: tuple[Callable[[AppSpec], Iterator[Violation]], ...] = (
+    _user,
+    _fetch,
+    _container,
+    _networks,
+    _residency,
+    _secrets,
+    _checks,
+    _execution,
+)
+
+
+def unsupported(spec: AppSpec) -> list[Violation]:
+    """Every field of ``spec`` that Pallet would have to ignore to run it."""
+    return [v for rule in _RULES for v in rule(spec)]
