@@ -103,6 +103,8 @@ class RunSpec:
     """``port_index`` not yet resolved to a host port."""
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
     """``port_name`` not yet resolved to a host port."""
+    user: str | None = None
+    """Marathon's ``user``: who the agent runs the task as (None: its default)."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -163,6 +165,7 @@ class RunSpec:
             health_checks=tuple(c.resolved(ports) for c in self.health_checks),
             readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
             gpu_devices=tuple(device for device, _ in gpus),
+            user=self.user,
         )
 
 

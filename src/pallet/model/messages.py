@@ -154,6 +154,8 @@ class TaskSpec:
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
     gpu_devices: tuple[int, ...] = ()
     """The node's GPU devices placed for the task (indices): its only ones."""
+    user: str | None = None
+    """Who the task runs as (Marathon's ``user``); None: the agent's default task user."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
@@ -214,6 +216,10 @@ class TaskSpec:
             raise ValidationError(
                 "/taskKillGracePeriodSeconds", f"{where}: the kill grace period must be >= 0"
             )
+        if self.user is not None and (
+            not isinstance(self.user, str) or not self.user or "\x00" in self.user
+        ):
+            raise ValidationError("/user", f"{where}: user must be a non-empty name")
 
     def __hash__(self) -> int:
         return hash(self.task_id)
@@ -248,6 +254,7 @@ class TaskSpec:
             "health_checks": [c.to_json() for c in self.health_checks],
             "readiness_checks": [c.to_json() for c in self.readiness_checks],
             "gpu_devices": list(self.gpu_devices),
+            "user": self.user,
         }
 
     @classmethod
@@ -294,6 +301,7 @@ class TaskSpec:
                 _int(d, f"{path}/gpu_devices/{i}", 0, 1023)
                 for i, d in enumerate(_list(doc.get("gpu_devices", []), path, 1024))
             ),
+            user=None if doc.get("user") is None else _str(doc["user"], f"{path}/user", 255),
         )
 
 
