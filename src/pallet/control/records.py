@@ -15,6 +15,7 @@ from typing import Any
 
 from pallet.model import (
     Constraint,
+    FetchUri,
     HealthCheckSpec,
     HealthResult,
     Node,
@@ -105,6 +106,8 @@ class RunSpec:
     """``port_name`` not yet resolved to a host port."""
     user: str | None = None
     """Marathon's ``user``: who the agent runs the task as (None: its default)."""
+    fetch: tuple[FetchUri, ...] = ()
+    """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -116,6 +119,7 @@ class RunSpec:
         doc["accepted_roles"] = list(self.accepted_roles)
         doc["health_checks"] = [c.to_json() for c in self.health_checks]
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
+        doc["fetch"] = [f.to_json() for f in self.fetch]
         return doc
 
     @classmethod
@@ -132,6 +136,7 @@ class RunSpec:
             ReadinessCheckSpec.from_json(c) for c in d.get("readiness_checks") or ()
         )
         d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
+        d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
         return cls(**d)
 
     def launch_spec(
@@ -166,6 +171,7 @@ class RunSpec:
             readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
             gpu_devices=tuple(device for device, _ in gpus),
             user=self.user,
+            fetch=self.fetch,
         )
 
 

@@ -14,6 +14,7 @@ from pallet.model.errors import PalletError, PlanError, TraceError, ValidationEr
 from pallet.model.messages import (
     Acks,
     DesiredSet,
+    FetchUri,
     Heartbeat,
     Registration,
     StatusBatch,
@@ -37,6 +38,7 @@ __all__ = [
     "CheckProtocol",
     "Constraint",
     "DesiredSet",
+    "FetchUri",
     "HealthCheckSpec",
     "HealthResult",
     "Heartbeat",

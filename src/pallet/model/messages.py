@@ -24,6 +24,7 @@ from typing import Any, Self
 from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpec, ReadinessResult
 from pallet.model.errors import ValidationError
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
+from pallet.model.paths import dest_path_problem
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
 from pallet.model.task import Reason, TaskState
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_KILL_GRACE_SECONDS",
     "Acks",
     "DesiredSet",
+    "FetchUri",
     "Heartbeat",
     "Registration",
     "StatusBatch",
@@ -125,6 +127,57 @@ def _fields(cls: type) -> frozenset[str]:
     return frozenset(getattr(cls, "__dataclass_fields__", ()))
 
 
+def _bool(raw: object, path: str) -> bool:
+    if not isinstance(raw, bool):
+        raise ValidationError(path, "must be true or false")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class FetchUri:
+    """One URI to fetch into the sandbox before the task starts (Marathon's ``fetch``
+    item, Mesos' ``CommandInfo.URI``; ``dest_path`` is ``destPath``, relative to the
+    sandbox)."""
+
+    uri: str
+    extract: bool = True
+    executable: bool = False
+    cache: bool = False
+    dest_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.uri, str) or not self.uri or "\x00" in self.uri:
+            raise ValidationError("/fetch/uri", "a fetch URI must be a non-empty string")
+        for name in ("extract", "executable", "cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValidationError(f"/fetch/{name}", f"{name} must be true or false")
+        if self.dest_path is not None:
+            problem = dest_path_problem(self.dest_path)
+            if problem:
+                raise ValidationError("/fetch/destPath", problem)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "extract": self.extract,
+            "executable": self.executable,
+            "cache": self.cache,
+            "dest_path": self.dest_path,
+        }
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> FetchUri:
+        doc = _obj(raw, path, _fields(cls))
+        dest = doc.get("dest_path")
+        return cls(
+            uri=_str(doc.get("uri"), f"{path}/uri", 1024),
+            extract=_bool(doc.get("extract", True), f"{path}/extract"),
+            executable=_bool(doc.get("executable", False), f"{path}/executable"),
+            cache=_bool(doc.get("cache", False), f"{path}/cache"),
+            dest_path=None if dest is None else _str(dest, f"{path}/dest_path", 1024),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task the master wants on a node: what to run, with what, and how to check it.
@@ -156,11 +209,18 @@ class TaskSpec:
     """The node's GPU devices placed for the task (indices): its only ones."""
     user: str | None = None
     """Who the task runs as (Marathon's ``user``); None: the agent's default task user."""
+    fetch: tuple[FetchUri, ...] = ()
+    """Fetched into the sandbox, in order, before the task starts."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
         where = f"task {self.task_id}"
         object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(
+            self,
+            "fetch",
+            tuple(f if isinstance(f, FetchUri) else FetchUri.from_json(f) for f in self.fetch),
+        )
         object.__setattr__(self, "ports", tuple(self.ports))
         object.__setattr__(self, "port_names", tuple(self.port_names))
         object.__setattr__(self, "env", dict(self.env))
@@ -255,6 +315,7 @@ class TaskSpec:
             "readiness_checks": [c.to_json() for c in self.readiness_checks],
             "gpu_devices": list(self.gpu_devices),
             "user": self.user,
+            "fetch": [f.to_json() for f in self.fetch],
         }
 
     @classmethod
@@ -302,6 +363,10 @@ class TaskSpec:
                 for i, d in enumerate(_list(doc.get("gpu_devices", []), path, 1024))
             ),
             user=None if doc.get("user") is None else _str(doc["user"], f"{path}/user", 255),
+            fetch=tuple(
+                FetchUri.from_json(f, f"{path}/fetch/{i}")
+                for i, f in enumerate(_list(doc.get("fetch", []), f"{path}/fetch", 1000))
+            ),
         )
 
 
