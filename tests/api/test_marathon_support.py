@@ -26,7 +26,6 @@ def no(path: str, what: str) -> tuple[str, str]:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ({"user": "nobody"}, [no("/user", "running a task as a given user")]),
         (
             {"fetch": [{"uri": "http://x/app.tgz"}]},
             [no("/fetch", "fetching URIs into the sandbox (fetch, uris)")],
@@ -134,6 +133,7 @@ def test_fields_pallet_cannot_honour_are_refused_by_path(
     [
         # metadata for other tools, and fields Pallet honours
         {"labels": {"HAPROXY_GROUP": "external", "owner": "team-a"}},
+        {"user": "nobody"},
         {"portDefinitions": [{"port": 0, "name": "http", "labels": {"VIP_0": "/web:80"}}]},
         {"dependencies": ["/db"]},
         {"executor": "//cmd", "tty": False},
@@ -151,8 +151,8 @@ def test_honoured_fields_and_metadata_are_accepted(body: dict[str, Any]) -> None
 
 
 def test_check_runnable_raises_one_422_with_every_refusal() -> None:
-    spec = normalize_app(read_app({**BASE, "user": "x", "tty": True}))
+    spec = normalize_app(read_app({**BASE, "executor": "/x", "tty": True}))
     with pytest.raises(MarathonApiError) as info:
         check_runnable(spec)
     assert info.value.status == 422
-    assert [d["path"] for d in info.value.body["details"]] == ["/user", "/tty"]
+    assert [d["path"] for d in info.value.body["details"]] == ["/executor", "/tty"]

@@ -91,6 +91,8 @@ class AgentConfig:
     role: str = "*"
     heartbeat_interval: float = 5.0
     poll_wait: float = 30.0
+    task_user: str | None = None
+    """Who runs the tasks whose app names no ``user`` (None: the agent's own user)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -155,6 +157,7 @@ class AgentDaemon:
                 host=self.hostname,
                 sweep=False,  # recover() sweeps what it does not adopt
                 gpus=gpus[: self.node.gpu_count],
+                task_user=config.task_user,
             ),
             checkpoints=CheckpointStore(work / "checkpoints"),
         )

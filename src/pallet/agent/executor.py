@@ -27,6 +27,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -36,9 +37,17 @@ from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.procfs import read_start_time
+from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
 from pallet.model import PalletError, TaskSpec, check_task_id
 
-__all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit", "gated"]
+__all__ = [
+    "Executor",
+    "LaunchError",
+    "ProcessIdentity",
+    "TaskExit",
+    "gated",
+    "switch_user",
+]
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +112,17 @@ class Executor:
         base_env: Mapping[str, str] | None = None,
         sweep: bool = True,
         gpus: Sequence[Gpu] = (),
+        task_user: str | None = None,
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
-        the tasks it checkpointed and then calls ``sweep_orphans``."""
+        the tasks it checkpointed and then calls ``sweep_orphans``. ``task_user`` runs the
+        tasks whose spec names no user (None: the agent's own user)."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id
         self.node_id = node_id or agent_id
         self.host = host or socket.gethostname()
+        self.task_user = task_user
         self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
         if self.isolator.warning:
             log.warning("agent %s: %s", agent_id, self.isolator.warning)
@@ -171,6 +183,11 @@ class Executor:
         env.update(gpu_environment(spec.gpu_devices, self.gpus))  # not the app's to set
         return env
 
+    def user_of(self, spec: TaskSpec) -> TaskUser:
+        """Who ``spec`` runs as (its ``user``, else the agent's task user, else the
+        agent's own); ``UnknownUser`` if this node has no such user or cannot switch."""
+        return resolve_task_user(spec.user or self.task_user)
+
     def log_path(self, task_id: str, stream: LogStream | str) -> Path:
         return self.sandbox(task_id) / LogStream(stream).value
 
@@ -193,11 +210,11 @@ class Executor:
 
     def _launch(self, spec: TaskSpec) -> int:
         tid = spec.task_id
-        sandbox = self.sandbox(tid)
         try:
-            sandbox.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LaunchError(f"task {tid}: cannot create sandbox {sandbox}: {e.strerror}") from e
+            user = self.user_of(spec)
+        except UnknownUser as e:
+            raise LaunchError(f"task {tid}: {e}") from e
+        sandbox = self.make_sandbox(tid, user)
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
             deny = device_rules(spec.gpu_devices, self.gpus)
@@ -208,7 +225,7 @@ class Executor:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: {e}") from e
         try:
-            popen, gate_w = self._spawn(spec, sandbox)
+            popen, gate_w = self._spawn(spec, sandbox, user)
         except OSError as e:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: cannot start: {e}") from e
@@ -257,8 +274,28 @@ class Executor:
             proc = self._procs.get(task_id)
             return None if proc is None else ProcessIdentity(proc.pid, proc.start_time)
 
-    def _spawn(self, spec: TaskSpec, sandbox: Path) -> tuple[subprocess.Popen[bytes], int]:
-        """Fork the gated session leader; return it and the pipe end that releases it."""
+    def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
+        """Create the task's sandbox and its ``stdout``/``stderr``, owned by ``user`` (as
+        Mesos chowns a sandbox to the task's user); LaunchError says what failed."""
+        sandbox = self.sandbox(task_id)
+        try:
+            sandbox.mkdir(parents=True, exist_ok=True)
+            for name in (LogStream.STDOUT.value, LogStream.STDERR.value):
+                (sandbox / name).touch()
+            if not user.is_agent:
+                for path in (sandbox, sandbox / "stdout", sandbox / "stderr"):
+                    os.chown(path, user.uid, user.gid)
+        except OSError as e:
+            raise LaunchError(
+                f"task {task_id}: cannot create sandbox {sandbox}: {e.strerror}"
+            ) from e
+        return sandbox
+
+    def _spawn(
+        self, spec: TaskSpec, sandbox: Path, user: TaskUser
+    ) -> tuple[subprocess.Popen[bytes], int]:
+        """Fork the gated session leader (as ``user``); return it and the pipe end that
+        releases it."""
         env = self.environment(spec)
         gate_r, gate_w = os.pipe()
         try:
@@ -271,6 +308,7 @@ class Executor:
                     cwd=sandbox,
                     env=env,
                     start_new_session=True,
+                    **switch_user(user),
                 )
         except BaseException:
             os.close(gate_w)
@@ -565,6 +603,14 @@ def sandbox_bytes(root: Path) -> int:
                     seen.add((st.st_dev, st.st_ino))
                 total += st.st_blocks * 512
     return total
+
+
+def switch_user(user: TaskUser) -> dict[str, Any]:
+    """``Popen`` arguments that run the child as ``user`` (groups, gid, then uid, set
+    between fork and exec); none when it is the agent's own user."""
+    if user.is_agent:
+        return {}
+    return {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
 
 
 def gated(argv: Sequence[str]) -> list[str]:

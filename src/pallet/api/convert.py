@@ -142,6 +142,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
         auto_promote_after_seconds=spec.upgrade_strategy.auto_promote_after_seconds,
         health_checks=health_checks(spec),
         readiness_checks=readiness_checks(spec),
+        user=spec.user,
     )
 
 

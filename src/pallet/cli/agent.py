@@ -39,6 +39,11 @@ def agent(
     ),
     port: int = typer.Option(5051, help="Port of the agent's log server (0 = any free)."),
     heartbeat_interval: float = typer.Option(5.0, help="Seconds between heartbeats."),
+    task_user: str | None = typer.Option(
+        None,
+        help="Run tasks whose app sets no `user` as this user (default: the agent's own). "
+        "Running tasks as other users needs the agent to run as root.",
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
@@ -65,6 +70,21 @@ def agent(
 
     valid_port(port, "--port", allow_any=True)
     check_listen(bind, port, "--port", "the agent's log server")
+    if task_user is not None:
+        from pallet.agent.users import UnknownUser, resolve_task_user, unreachable_by
+
+        try:
+            user = resolve_task_user(task_user)
+        except UnknownUser as e:
+            raise ValidationError("--task-user", str(e)) from None
+        blocked = unreachable_by(user, work_dir.absolute())
+        if blocked is not None:
+            typer.secho(
+                f"warning: user {task_user} cannot search {blocked}: its tasks reach their "
+                "sandbox only as their working directory, not by $MESOS_SANDBOX",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s agent %(levelname)s %(name)s: %(message)s"
     )
@@ -80,6 +100,7 @@ def agent(
             attributes=attributes,
             role=role,
             heartbeat_interval=heartbeat_interval,
+            task_user=task_user,
         )
     )
 

@@ -68,8 +68,12 @@ FIRST_PORT, LAST_PORT = 31000, 32000
 
 
 def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "pallet" / "up"
+    """``$XDG_STATE_HOME/pallet/up``; for root ``/var/lib/pallet/up``, where an
+    unprivileged task user can reach its sandbox (``/root`` is closed to others)."""
+    base = os.environ.get("XDG_STATE_HOME")
+    if base is None and os.geteuid() == 0:
+        return Path("/var/lib/pallet/up")
+    return Path(base or Path.home() / ".local" / "state") / "pallet" / "up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,8 @@ class UpConfig:
     dns_port: int = DNS_PORT
     lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
     """The edge LB's HTTP, HTTPS and stats ports."""
+    task_user: str | None = None
+    """``--task-user`` of every agent (None: the agents' own user)."""
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -349,6 +355,8 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         args += ["--attributes", plan.attributes]
     if config.is_public(plan.index):
         args += ["--role", PUBLIC_ROLE]
+    if config.task_user is not None:
+        args += ["--task-user", config.task_user]
     return args
 
 

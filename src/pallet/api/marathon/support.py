@@ -33,11 +33,6 @@ def _no(path: str, what: str) -> Violation:
     return Violation(path, unsupported_message(what))
 
 
-def _user(spec: AppSpec) -> Iterator[Violation]:
-    if spec.user is not None:
-        yield _no("/user", "running a task as a given user")
-
-
 def _fetch(spec: AppSpec) -> Iterator[Violation]:
     if spec.fetch:
         yield _no("/fetch", "fetching URIs into the sandbox (fetch, uris)")
@@ -105,7 +100,6 @@ def _execution(spec: AppSpec) -> Iterator[Violation]:
 
 
 _RULES: tuple[Callable[[AppSpec], Iterator[Violation]], ...] = (
-    _user,
     _fetch,
     _container,
     _networks,
