@@ -27,13 +27,23 @@ def no(path: str, what: str) -> tuple[str, str]:
     ("body", "expected"),
     [
         (
-            {"fetch": [{"uri": "http://x/app.tgz"}]},
-            [no("/fetch", "fetching URIs into the sandbox (fetch, uris)")],
+            {"fetch": [{"uri": "ftp://x/app.tgz"}, {"uri": "app.jar"}]},
+            [
+                no("/fetch(0)/uri", "fetching ftp URIs (http, https, file)"),
+                no("/fetch(1)/uri", "fetching relative URIs (http, https, file)"),
+            ],
         ),
-        # the legacy uris become fetch, and are refused with it
+        # the legacy uris become fetch, and are checked with it
         (
-            {"uris": ["http://x/app.jar"]},
-            [no("/fetch", "fetching URIs into the sandbox (fetch, uris)")],
+            {"uris": ["hdfs://nn/app.jar"]},
+            [no("/fetch(0)/uri", "fetching hdfs URIs (http, https, file)")],
+        ),
+        (
+            {"fetch": [{"uri": "http://x/a", "destPath": "../a"}, {"uri": "/a", "destPath": "/a"}]},
+            [
+                ("/fetch(0)/destPath", "must be a relative path inside the sandbox (no '..')"),
+                ("/fetch(1)/destPath", "must be a relative path inside the sandbox (no '..')"),
+            ],
         ),
         ({"container": IMAGE}, [no("/container/docker/image", "container images")]),
         (
@@ -134,6 +144,8 @@ def test_fields_pallet_cannot_honour_are_refused_by_path(
         # metadata for other tools, and fields Pallet honours
         {"labels": {"HAPROXY_GROUP": "external", "owner": "team-a"}},
         {"user": "nobody"},
+        {"fetch": [{"uri": "https://x/a.tgz", "cache": True, "destPath": "lib/a.tgz"}]},
+        {"uris": ["http://x/app.jar", "file:///opt/app.jar", "/opt/conf.json"]},
         {"portDefinitions": [{"port": 0, "name": "http", "labels": {"VIP_0": "/web:80"}}]},
         {"dependencies": ["/db"]},
         {"executor": "//cmd", "tty": False},

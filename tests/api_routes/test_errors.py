@@ -33,8 +33,8 @@ async def test_invalid_app_is_422_in_marathons_shape_and_nothing_is_stored(
         "path": "/container/docker/image",
         "errors": ["unsupported by Pallet: container images"],
     }
-    r = await api.post("/v2/apps", json={**APP, "uris": ["http://example.com/app.jar"]})
-    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/fetch"
+    r = await api.post("/v2/apps", json={**APP, "uris": ["ftp://example.com/app.jar"]})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/fetch(0)/uri"
     assert await control.store.revision() == revision
     assert not control.state.apps
 

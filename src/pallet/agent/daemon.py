@@ -38,6 +38,7 @@ from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
+from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.fingerprint import fingerprint
 from pallet.agent.gpus import detect_gpus
 from pallet.agent.logserver import LogServer
@@ -93,6 +94,8 @@ class AgentConfig:
     poll_wait: float = 30.0
     task_user: str | None = None
     """Who runs the tasks whose app names no ``user`` (None: the agent's own user)."""
+    fetcher_cache_mib: int = 2048
+    """Size of the fetcher's cache of URIs (Mesos' ``--fetcher_cache_size``)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -158,6 +161,7 @@ class AgentDaemon:
                 sweep=False,  # recover() sweeps what it does not adopt
                 gpus=gpus[: self.node.gpu_count],
                 task_user=config.task_user,
+                fetcher=Fetcher(FetchCache(work / "fetcher-cache", config.fetcher_cache_mib << 20)),
             ),
             checkpoints=CheckpointStore(work / "checkpoints"),
         )

@@ -24,7 +24,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,12 @@ import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
 from pallet.agent.environment import PASSTHROUGH, task_environment
+from pallet.agent.exits import TaskExit, describe_exit, log_tail, oom_message, sandbox_bytes
+from pallet.agent.fetcher import FetchCache, Fetcher, FetchError
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
+from pallet.agent.preparing import Outcome, Preparations
 from pallet.agent.procfs import read_start_time
 from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
 from pallet.model import PalletError, TaskSpec, check_task_id
@@ -55,25 +58,12 @@ log = logging.getLogger(__name__)
 # task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
 _GATE = 'IFS= read -r go; exec </dev/null; [ "$go" = go ] || exit 125; exec "$@"'
 _OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
-_STDERR_TAIL_BYTES = 4096
 DISK_WATCH_INTERVAL = 15.0
 """Seconds between two walks of a task's sandbox for its disk use."""
 
 
 class LaunchError(PalletError):
     """A task could not be started; the message says what failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class TaskExit:
-    """How a task's main process ended. ``exit_code`` is None when a signal killed it;
-    both are None when the exit status was lost (the task vanished)."""
-
-    task_id: str
-    exit_code: int | None
-    signal: int | None
-    oom: bool
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +103,12 @@ class Executor:
         sweep: bool = True,
         gpus: Sequence[Gpu] = (),
         task_user: str | None = None,
+        fetcher: Fetcher | None = None,
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
         the tasks it checkpointed and then calls ``sweep_orphans``. ``task_user`` runs the
-        tasks whose spec names no user (None: the agent's own user)."""
+        tasks whose spec names no user (None: the agent's own user). ``fetcher`` fetches
+        tasks' URIs (default: one with its cache beside ``sandbox_root``)."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id
@@ -151,6 +143,8 @@ class Executor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._fetcher = fetcher
+        self._prep = Preparations(self.wakeup)
 
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
@@ -193,28 +187,75 @@ class Executor:
 
     # ------------------------------------------------------------ launch / kill
 
+    @property
+    def fetcher(self) -> Fetcher:
+        if self._fetcher is None:
+            self._fetcher = Fetcher(FetchCache(self.sandbox_root.parent / "fetcher-cache"))
+        return self._fetcher
+
+    def needs_preparation(self, spec: TaskSpec) -> bool:
+        """True when ``spec`` waits for something before it can start (URIs to fetch):
+        ``launch_later`` it, so the agent is not held up meanwhile."""
+        return bool(spec.fetch)
+
     def launch(self, spec: TaskSpec) -> int:
-        """Start ``spec``; return its pid. Raises LaunchError saying what failed."""
+        """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
+        failed."""
         tid = spec.task_id
-        with self._lock:
-            if tid in self._procs or tid in self._launching:
-                raise LaunchError(f"task {tid} is already running")
-            self._launching.add(tid)
+        self._claim(tid)
         try:
-            pid = self._launch(spec)
+            pid = self._prepare_and_start(spec, lambda: False)
         finally:
             with self._lock:
                 self._launching.discard(tid)
         self.wakeup()
         return pid
 
-    def _launch(self, spec: TaskSpec) -> int:
+    def launch_later(self, spec: TaskSpec) -> None:
+        """Prepare and start ``spec`` on a worker thread; ``take_launches`` gives the
+        outcome. A ``kill`` meanwhile cancels it."""
+        tid = spec.task_id
+        self._claim(tid)
+
+        def work(cancelled: Callable[[], bool]) -> int:
+            try:
+                return self._prepare_and_start(spec, cancelled)
+            finally:
+                with self._lock:
+                    self._launching.discard(tid)
+
+        self._prep.submit(tid, work)
+
+    def take_launches(self) -> list[Outcome]:
+        """How the launches handed to ``launch_later`` went, since the last call."""
+        return self._prep.take()
+
+    def _claim(self, tid: str) -> None:
+        with self._lock:
+            if tid in self._procs or tid in self._launching:
+                raise LaunchError(f"task {tid} is already running")
+            self._launching.add(tid)
+
+    def _prepare_and_start(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> int:
         tid = spec.task_id
         try:
             user = self.user_of(spec)
         except UnknownUser as e:
             raise LaunchError(f"task {tid}: {e}") from e
         sandbox = self.make_sandbox(tid, user)
+        if spec.fetch:
+            try:
+                self.fetcher.fetch(spec.fetch, sandbox, user, cancelled)
+            except FetchError as e:
+                raise LaunchError(str(e)) from e
+        if cancelled():
+            raise LaunchError(f"task {tid}: killed while it was being prepared")
+        return self._start(spec, sandbox, user, cancelled)
+
+    def _start(
+        self, spec: TaskSpec, sandbox: Path, user: TaskUser, cancelled: Callable[[], bool]
+    ) -> int:
+        tid = spec.task_id
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
             deny = device_rules(spec.gpu_devices, self.gpus)
@@ -244,7 +285,10 @@ class Executor:
         os.close(gate_w)
         pidfd = _pidfd(popen.pid)
         with self._lock:
-            self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            proc = self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            if cancelled():  # killed while it was being started: it is killed now
+                proc.signals.append(signal.SIGTERM)
+                self._signal_all(proc, signal.SIGTERM)
         return popen.pid
 
     def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
@@ -318,12 +362,13 @@ class Executor:
         return popen, gate_w
 
     def kill(self, task_id: str) -> bool:
-        """SIGTERM to every process of the task; False if it is not running."""
-        return self._signal(task_id, signal.SIGTERM)
+        """SIGTERM to every process of the task (or cancel its preparation); False if it
+        is not running."""
+        return self._signal(task_id, signal.SIGTERM) or self._prep.cancel(task_id)
 
     def force_kill(self, task_id: str) -> bool:
         """SIGKILL to every process of the task; False if it is not running."""
-        return self._signal(task_id, signal.SIGKILL)
+        return self._signal(task_id, signal.SIGKILL) or self._prep.cancel(task_id)
 
     def _signal(self, task_id: str, sig: int) -> bool:
         with self._lock:
@@ -354,8 +399,11 @@ class Executor:
             os.write(self._wake_w, b"x")
 
     def running(self) -> set[str]:
+        """Tasks with a live process, being prepared, or whose launch outcome is not
+        taken yet."""
+        pending = self._prep.pending()
         with self._lock:
-            return set(self._procs)
+            return set(self._procs) | pending
 
     def pid(self, task_id: str) -> int | None:
         with self._lock:
@@ -367,17 +415,18 @@ class Executor:
         with self._lock:
             proc = self._procs.get(task_id)
             if proc is None:
-                return task_id not in self._launching
+                return task_id not in self._launching and task_id not in self._prep.pending()
             return _ended(proc)
 
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
-        """Block until at least one task has ended (or ``timeout`` seconds pass); reap
-        and clean up the ended tasks and say how each ended."""
+        """Block until at least one task has ended, a launch handed to ``launch_later``
+        has an outcome, or ``timeout`` seconds pass; reap and clean up the ended tasks
+        and say how each ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             exits = self._collect()
             remaining = None if deadline is None else deadline - time.monotonic()
-            if exits or (remaining is not None and remaining <= 0):
+            if exits or self._prep.has_outcomes() or (remaining is not None and remaining <= 0):
                 return exits
             with self._lock:
                 fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
@@ -440,7 +489,7 @@ class Executor:
         if proc.pidfd is not None:
             os.close(proc.pidfd)
         self.destroy_cgroups(tid)
-        return _describe(tid, returncode, oom, proc.spec.mem, _tail(proc.sandbox / "stderr"))
+        return describe_exit(tid, returncode, oom, proc.spec.mem, log_tail(proc.sandbox / "stderr"))
 
     def _vanish(self, proc: _Proc) -> TaskExit:
         tid = proc.spec.task_id
@@ -461,9 +510,7 @@ class Executor:
             os.close(proc.pidfd)
         self.destroy_cgroups(tid)
         if oom:
-            message = (
-                f"Memory limit exceeded: the kernel OOM-killed the task (limit {proc.spec.mem} MiB)"
-            )
+            message = oom_message(proc.spec.mem)
         elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
             message = "Command terminated after a kill (adopted after an agent restart)"
         else:
@@ -513,13 +560,18 @@ class Executor:
 
     def close(self, timeout: float = 10.0) -> list[TaskExit]:
         """SIGKILL every task, reap them, remove the agent's cgroups; say how each ended."""
-        for tid in self.running():
+        self._prep.close()
+        with self._lock:
+            live = set(self._procs)
+        for tid in live:
             self.force_kill(tid)
         exits: list[TaskExit] = []
         deadline = time.monotonic() + timeout
-        while self.running() and time.monotonic() < deadline:
+        while self._procs and time.monotonic() < deadline:
             exits += self.wait(max(0.0, deadline - time.monotonic()))
         self.isolator.close()
+        if self._fetcher is not None:
+            self._fetcher.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -547,62 +599,6 @@ def _ended(proc: _Proc) -> bool:
     except ChildProcessError:
         return True
     return info is not None
-
-
-def _tail(path: Path) -> str:
-    """The last non-empty line of a log file, shortened for a status message."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - _STDERR_TAIL_BYTES))
-            data = f.read()
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
-
-
-def _describe(task_id: str, returncode: int, oom: bool, mem: int, tail: str) -> TaskExit:
-    code = returncode if returncode >= 0 else None
-    sig = -returncode if returncode < 0 else None
-    if oom:
-        message = f"Memory limit exceeded: the kernel OOM-killed the task (limit {mem} MiB)"
-    elif sig is not None:
-        try:
-            message = f"Command terminated by signal {signal.Signals(sig).name}"
-        except ValueError:
-            message = f"Command terminated by signal {sig}"
-    else:
-        message = f"Command exited with status {code}"
-        if code and tail:
-            message += f": {tail}"
-    return TaskExit(task_id, code, sig, oom, message)
-
-
-def sandbox_bytes(root: Path) -> int:
-    """Bytes allocated on disk below ``root`` (``du``'s count of 512-byte blocks; a hard
-    link counted once; symlinks not followed). Files that vanish meanwhile are skipped."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    stack = [str(root)]
-    while stack:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                if st.st_nlink > 1:
-                    if (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
 
 
 def switch_user(user: TaskUser) -> dict[str, Any]:

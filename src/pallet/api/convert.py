@@ -20,11 +20,11 @@ from pallet.api.marathon import (
     read_app,
     thaw,
 )
-from pallet.api.marathon.parts import HealthCheck, ReadinessCheck
+from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
 from pallet.api.marathon.support import unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
-from pallet.model import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
+from pallet.model import CheckProtocol, FetchUri, HealthCheckSpec, ReadinessCheckSpec
 from pallet.model import HealthResult as ModelHealth
 
 __all__ = [
@@ -143,7 +143,14 @@ def run_spec(spec: AppSpec) -> RunSpec:
         health_checks=health_checks(spec),
         readiness_checks=readiness_checks(spec),
         user=spec.user,
+        fetch=tuple(_fetch_item(f) for f in spec.fetch),
     )
+
+
+def _fetch_item(frozen: Any) -> FetchUri:
+    """A ``fetch`` item as the agent takes it (Mesos' ``CommandInfo.URI``)."""
+    item = Artifact.model_validate(thaw(frozen))
+    return FetchUri(item.uri, item.extract, item.executable, item.cache, item.dest_path)
 
 
 def definition_of(spec: AppSpec) -> dict[str, Any]:

@@ -44,6 +44,9 @@ def agent(
         help="Run tasks whose app sets no `user` as this user (default: the agent's own). "
         "Running tasks as other users needs the agent to run as root.",
     ),
+    fetcher_cache_mib: int = typer.Option(
+        2048, help="MiB of fetched URIs (fetch with cache: true) kept for later tasks."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
@@ -70,6 +73,8 @@ def agent(
 
     valid_port(port, "--port", allow_any=True)
     check_listen(bind, port, "--port", "the agent's log server")
+    if fetcher_cache_mib < 0:
+        raise ValidationError("--fetcher-cache-mib", "must be 0 or more")
     if task_user is not None:
         from pallet.agent.users import UnknownUser, resolve_task_user, unreachable_by
 
@@ -101,6 +106,7 @@ def agent(
             role=role,
             heartbeat_interval=heartbeat_interval,
             task_user=task_user,
+            fetcher_cache_mib=fetcher_cache_mib,
         )
     )
 

@@ -14,14 +14,17 @@ its violations, so lifting a refusal when support lands is narrowing one entry.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 from pallet.api.marathon.errors import Violation
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
+from pallet.model.paths import dest_path_problem
 
 __all__ = ["unsupported", "unsupported_message"]
 
 _COMMAND_EXECUTORS = ("", "//cmd")
+_FETCH_SCHEMES = ("http", "https", "file")
 
 
 def unsupported_message(what: str) -> str:
@@ -34,8 +37,16 @@ def _no(path: str, what: str) -> Violation:
 
 
 def _fetch(spec: AppSpec) -> Iterator[Violation]:
-    if spec.fetch:
-        yield _no("/fetch", "fetching URIs into the sandbox (fetch, uris)")
+    for i, item in enumerate(spec.fetch):
+        uri = str(item.get("uri", ""))
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme not in _FETCH_SCHEMES and not (not scheme and uri.startswith("/")):
+            yield _no(
+                f"/fetch({i})/uri", f"fetching {scheme or 'relative'} URIs (http, https, file)"
+            )
+        dest = item.get("destPath")
+        if isinstance(dest, str) and (problem := dest_path_problem(dest)):
+            yield Violation(f"/fetch({i})/destPath", problem)
 
 
 def _container(spec: AppSpec) -> Iterator[Violation]:
