@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
+from pallet.agent.diskwatch import DiskWatch
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.exits import TaskExit, describe_exit, log_tail, oom_message, sandbox_bytes
 from pallet.agent.fetcher import FetchCache, Fetcher, FetchError
@@ -85,6 +86,8 @@ class _Proc:
     sandbox: Path
     oom: bool = False
     signals: list[int] = field(default_factory=list)
+    limitation: tuple[str, str] | None = None
+    """(what, message) when the agent killed it for exceeding a limit (disk)."""
 
 
 class Executor:
@@ -104,6 +107,7 @@ class Executor:
         gpus: Sequence[Gpu] = (),
         task_user: str | None = None,
         fetcher: Fetcher | None = None,
+        disk_watch_interval: float = DISK_WATCH_INTERVAL,
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
         the tasks it checkpointed and then calls ``sweep_orphans``. ``task_user`` runs the
@@ -145,6 +149,9 @@ class Executor:
         os.set_blocking(self._wake_w, False)
         self._fetcher = fetcher
         self._prep = Preparations(self.wakeup)
+        self._disk_watch = DiskWatch(
+            self._measure_disk, self._disk_exceeded, interval=disk_watch_interval
+        )
 
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
@@ -289,6 +296,7 @@ class Executor:
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
                 self._signal_all(proc, signal.SIGTERM)
+        self._disk_watch.watch(tid, spec.disk)
         return popen.pid
 
     def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
@@ -309,6 +317,7 @@ class Executor:
             self._procs[tid] = _Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
+        self._disk_watch.watch(tid, spec.disk)
         self.wakeup()
         return True
 
@@ -489,6 +498,9 @@ class Executor:
         if proc.pidfd is not None:
             os.close(proc.pidfd)
         self.destroy_cgroups(tid)
+        if proc.limitation is not None and not oom:
+            code, sig = (returncode, None) if returncode >= 0 else (None, -returncode)
+            return TaskExit(tid, code, sig, False, proc.limitation[1], proc.limitation[0])
         return describe_exit(tid, returncode, oom, proc.spec.mem, log_tail(proc.sandbox / "stderr"))
 
     def _vanish(self, proc: _Proc) -> TaskExit:
@@ -509,6 +521,8 @@ class Executor:
         if proc.pidfd is not None:
             os.close(proc.pidfd)
         self.destroy_cgroups(tid)
+        if proc.limitation is not None and not oom:
+            return TaskExit(tid, None, signal.SIGKILL, False, *proc.limitation[::-1])
         if oom:
             message = oom_message(proc.spec.mem)
         elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
@@ -523,6 +537,7 @@ class Executor:
     def destroy_cgroups(self, task_id: str) -> None:
         """Kill whatever is in a task's cgroups and remove them (errors are logged)."""
         self._disk.pop(task_id, None)
+        self._disk_watch.forget(task_id)
         try:
             self.isolator.destroy(task_id)
         except IsolationError as e:
@@ -547,6 +562,21 @@ class Executor:
             return None
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
 
+    def _measure_disk(self, task_id: str) -> int:
+        used = sandbox_bytes(self.sandbox(task_id))
+        self._disk[task_id] = (used, time.monotonic())
+        return used
+
+    def _disk_exceeded(self, task_id: str, message: str) -> None:
+        """Kill a task over its disk quota (Mesos: REASON_CONTAINER_LIMITATION_DISK)."""
+        with self._lock:
+            proc = self._procs.get(task_id)
+            if proc is None or proc.limitation is not None:
+                return
+            log.warning("task %s: %s; killing it", task_id, message)
+            proc.limitation = ("disk", message)
+            self._signal_all(proc, signal.SIGKILL)
+
     def disk_usage(self, task_id: str, now: float) -> int:
         """Bytes the task's sandbox takes on disk (``du``: allocated blocks), measured at
         most every ``DISK_WATCH_INTERVAL`` seconds per task (Mesos' disk/du isolator
@@ -561,6 +591,7 @@ class Executor:
     def close(self, timeout: float = 10.0) -> list[TaskExit]:
         """SIGKILL every task, reap them, remove the agent's cgroups; say how each ended."""
         self._prep.close()
+        self._disk_watch.close()
         with self._lock:
             live = set(self._procs)
         for tid in live:

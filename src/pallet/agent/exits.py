@@ -24,6 +24,8 @@ class TaskExit:
     signal: int | None
     oom: bool
     message: str
+    limitation: str | None = None
+    """What limit the agent killed it for, besides memory: ``"disk"``."""
 
 
 def oom_message(mem: int) -> str:

@@ -51,7 +51,7 @@ from pallet.agent.preparing import Launched
 from pallet.agent.procfs import read_boot_id, read_start_time
 from pallet.agent.recovery import Checkpoint, ProcessFacts, RecoveryPlan, plan_recovery
 from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
-from pallet.agent.status import TaskState
+from pallet.agent.status import Reason, TaskState
 from pallet.model import TaskSpec
 
 __all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
@@ -87,7 +87,11 @@ def exit_event(end: TaskExit) -> TaskExited | TaskVanished:
     """The state machine's event for an executor's report of an ended task."""
     if end.exit_code is None and end.signal is None and not end.oom:
         return TaskVanished(end.task_id, end.message)
-    return TaskExited(end.task_id, end.exit_code, end.signal, end.oom, end.message)
+    limitation = _LIMITATIONS.get(end.limitation) if end.limitation else None
+    return TaskExited(end.task_id, end.exit_code, end.signal, end.oom, end.message, limitation)
+
+
+_LIMITATIONS = {"disk": Reason.CONTAINER_LIMITATION_DISK}
 
 
 class TaskRuntime:

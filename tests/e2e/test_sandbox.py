@@ -1,10 +1,12 @@
-"""End to end on a real cluster: tasks run as their app's user; URIs are fetched (and
-extracted, made executable, cached) into the sandbox; a 404 fails the task with it."""
+"""End to end on a real cluster, what a task finds in its sandbox: it runs as its app's
+user; its URIs are fetched (extracted, made executable, cached) and a 404 fails it with
+the answer; a task that writes more than its disk is killed with the reason."""
 
 from __future__ import annotations
 
 import io
 import pwd
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,20 @@ def test_fetched_uris_are_in_the_sandbox_and_a_404_fails_clearly(
         assert failure["state"] == "TASK_FAILED"
         assert failure["message"] == f"fetch {url}/nope.tgz: 404 File not found"
         cluster.delete_app("/missing")
+
+
+def test_a_task_over_its_disk_quota_is_killed_with_the_reason(cluster: LiveCluster) -> None:
+    create(
+        cluster,
+        {
+            "id": "/filler",
+            "disk": 1,
+            "cmd": "head -c 52428800 /dev/zero > blob; sleep 600",
+            "backoffSeconds": 60,
+        },
+    )
+    failure = wait_for(lambda: cluster.app("/filler").get("lastTaskFailure"), 30, "a disk kill")
+    assert failure["state"] == "TASK_FAILED"
+    # measured within seconds of the start, maybe while it still writes
+    assert re.match(r"Disk usage \d+\.\d MiB exceeds the quota of 1 MiB", failure["message"])
+    cluster.delete_app("/filler")
