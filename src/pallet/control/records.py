@@ -15,6 +15,7 @@ from typing import Any
 
 from pallet.model import (
     Constraint,
+    ContainerSpec,
     FetchUri,
     HealthCheckSpec,
     HealthResult,
@@ -108,6 +109,8 @@ class RunSpec:
     """Marathon's ``user``: who the agent runs the task as (None: its default)."""
     fetch: tuple[FetchUri, ...] = ()
     """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
+    container: ContainerSpec | None = None
+    """The container (image) the task runs in; None: a plain command."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -120,6 +123,7 @@ class RunSpec:
         doc["health_checks"] = [c.to_json() for c in self.health_checks]
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
         doc["fetch"] = [f.to_json() for f in self.fetch]
+        doc["container"] = None if self.container is None else self.container.to_json()
         return doc
 
     @classmethod
@@ -137,6 +141,8 @@ class RunSpec:
         )
         d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
         d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
+        container = d.get("container")
+        d["container"] = None if container is None else ContainerSpec.from_json(container)
         return cls(**d)
 
     def launch_spec(
@@ -172,6 +178,7 @@ class RunSpec:
             gpu_devices=tuple(device for device, _ in gpus),
             user=self.user,
             fetch=self.fetch,
+            container=self.container,
         )
 
 

@@ -13,6 +13,7 @@ from pallet.model.constraints import Constraint, Operator, parse_constraints
 from pallet.model.errors import PalletError, PlanError, TraceError, ValidationError
 from pallet.model.messages import (
     Acks,
+    ContainerSpec,
     DesiredSet,
     FetchUri,
     Heartbeat,
@@ -37,6 +38,7 @@ __all__ = [
     "Acks",
     "CheckProtocol",
     "Constraint",
+    "ContainerSpec",
     "DesiredSet",
     "FetchUri",
     "HealthCheckSpec",

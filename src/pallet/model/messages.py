@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpec, ReadinessResult
 from pallet.model.errors import ValidationError
+from pallet.model.images import ImageReference, parse_image
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.paths import dest_path_problem
 from pallet.model.resources import Resources
@@ -32,6 +33,7 @@ from pallet.model.task import Reason, TaskState
 __all__ = [
     "DEFAULT_KILL_GRACE_SECONDS",
     "Acks",
+    "ContainerSpec",
     "DesiredSet",
     "FetchUri",
     "Heartbeat",
@@ -179,6 +181,41 @@ class FetchUri:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """Marathon's ``container`` as the agent runs it: the engine (``MESOS`` or ``DOCKER``;
+    both run under runc, and differ only where Marathon's rules do) and the image."""
+
+    type: str = "MESOS"
+    image: str | None = None
+    force_pull: bool = False
+
+    def __post_init__(self) -> None:
+        if self.type not in ("MESOS", "DOCKER"):
+            raise ValidationError("/container/type", f"unknown container type {self.type!r}")
+        if self.image is not None:
+            parse_image(self.image)
+        if not isinstance(self.force_pull, bool):
+            raise ValidationError("/container/docker/forcePullImage", "must be true or false")
+
+    @property
+    def reference(self) -> ImageReference | None:
+        return None if self.image is None else parse_image(self.image)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "image": self.image, "force_pull": self.force_pull}
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> ContainerSpec:
+        doc = _obj(raw, path, _fields(cls))
+        image = doc.get("image")
+        return cls(
+            type=_str(doc.get("type", "MESOS"), f"{path}/type", 20),
+            image=None if image is None else _str(image, f"{path}/image", 1024),
+            force_pull=_bool(doc.get("force_pull", False), f"{path}/force_pull"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task the master wants on a node: what to run, with what, and how to check it.
 
@@ -211,6 +248,8 @@ class TaskSpec:
     """Who the task runs as (Marathon's ``user``); None: the agent's default task user."""
     fetch: tuple[FetchUri, ...] = ()
     """Fetched into the sandbox, in order, before the task starts."""
+    container: ContainerSpec | None = None
+    """Run in a container of this image; None: a plain command."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
@@ -316,6 +355,7 @@ class TaskSpec:
             "gpu_devices": list(self.gpu_devices),
             "user": self.user,
             "fetch": [f.to_json() for f in self.fetch],
+            "container": None if self.container is None else self.container.to_json(),
         }
 
     @classmethod
@@ -366,6 +406,11 @@ class TaskSpec:
             fetch=tuple(
                 FetchUri.from_json(f, f"{path}/fetch/{i}")
                 for i, f in enumerate(_list(doc.get("fetch", []), f"{path}/fetch", 1000))
+            ),
+            container=(
+                None
+                if doc.get("container") is None
+                else ContainerSpec.from_json(doc["container"], f"{path}/container")
             ),
         )
 
