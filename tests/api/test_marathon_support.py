@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from pallet.api.convert import check_runnable
+from pallet.api.convert import check_runnable, run_spec
 from pallet.api.marathon import MarathonApiError, normalize_app, read_app
 from pallet.api.marathon.support import unsupported, unsupported_message
+from pallet.model import ContainerSpec, FetchUri
 
 BASE = {"id": "/web", "cmd": "sleep 100"}
 IMAGE = {"type": "DOCKER", "docker": {"image": "busybox"}}
@@ -45,10 +46,15 @@ def no(path: str, what: str) -> tuple[str, str]:
                 ("/fetch(1)/destPath", "must be a relative path inside the sandbox (no '..')"),
             ],
         ),
-        ({"container": IMAGE}, [no("/container/docker/image", "container images")]),
         (
-            {"container": {"type": "MESOS", "docker": {"image": "busybox"}}},
-            [no("/container/docker/image", "container images")],
+            {"container": {"type": "MESOS", "docker": {"image": "Not/Valid"}}},
+            [
+                (
+                    "/container/docker/image",
+                    "invalid image reference 'Not/Valid': 'Not': a name is lower-case letters "
+                    "and digits, separated by '.', '_', '__' or '-'",
+                )
+            ],
         ),
         (
             {
@@ -63,8 +69,6 @@ def no(path: str, what: str) -> tuple[str, str]:
                 }
             },
             [
-                no("/container/docker/image", "container images"),
-                no("/container/docker/forcePullImage", "container images"),
                 no("/container/docker/parameters", "docker parameters"),
                 no("/container/docker/privileged", "privileged containers"),
             ],
@@ -112,10 +116,7 @@ def no(path: str, what: str) -> tuple[str, str]:
                 "container": {"type": "DOCKER", "docker": {"image": "x"}},
                 "healthChecks": [{"protocol": "MESOS_HTTP", "ipProtocol": "IPv6"}],
             },
-            [
-                no("/container/docker/image", "container images"),
-                no("/healthChecks(0)/ipProtocol", "IPv6 health checks"),
-            ],
+            [no("/healthChecks(0)/ipProtocol", "IPv6 health checks")],
         ),
         (
             {"executor": "/opt/my-executor"},
@@ -150,6 +151,14 @@ def test_fields_pallet_cannot_honour_are_refused_by_path(
         {"dependencies": ["/db"]},
         {"executor": "//cmd", "tty": False},
         {"container": {"type": "MESOS"}},
+        {"container": IMAGE},
+        {
+            "container": {
+                "type": "MESOS",
+                "docker": {"image": "127.0.0.1:5000/app@sha256:" + "a" * 64},
+            }
+        },
+        {"container": {**IMAGE, "docker": {"image": "busybox:1.36", "forcePullImage": True}}},
         {"networks": [{"mode": "host"}]},
         {"acceptedResourceRoles": ["*"]},
         {"role": "dev", "acceptedResourceRoles": ["*", "dev"]},
@@ -168,3 +177,29 @@ def test_check_runnable_raises_one_422_with_every_refusal() -> None:
         check_runnable(spec)
     assert info.value.status == 422
     assert [d["path"] for d in info.value.body["details"]] == ["/executor", "/tty"]
+
+
+def test_what_the_agent_is_told_to_run() -> None:
+    spec = normalize_app(
+        read_app(
+            {
+                "id": "/web",
+                "container": {
+                    "type": "MESOS",
+                    "docker": {"image": "busybox", "forcePullImage": True},
+                },
+                "user": "app",
+                "uris": ["http://x/a.tgz"],
+            }
+        )
+    )
+    check_runnable(spec)  # an image alone is something to run
+    run = run_spec(spec)
+    assert run.container == ContainerSpec("MESOS", "busybox", force_pull=True)
+    assert run.cmd is None and run.args == () and run.user == "app"
+    assert run.fetch == (FetchUri("http://x/a.tgz", extract=True),)
+    launch = run.launch_spec("web.1", "/web", "v1", ())
+    assert launch.container == run.container and launch.user == "app"
+    assert type(launch).from_json(launch.to_json()) == launch
+    plain = run_spec(normalize_app(read_app({**BASE, "container": {"type": "MESOS"}})))
+    assert plain.container is None and plain.launch_spec("w.1", "/w", "v", ()).container is None

@@ -8,6 +8,10 @@ agent stays the parent that learns the exit status. When the main process ends, 
 rest of the task (its process group and everything in its cgroups) is killed and the
 cgroups removed, as Mesos destroys a container when its command exits.
 
+A task with an image runs as ``runc run`` instead (``containers``): runc puts the
+container into the same cgroups. Tasks that must wait for something first (URIs to
+fetch, an image to pull) are staged (``staging``) on worker threads (``preparing``).
+
 After an agent restart, ``adopt`` takes back a task whose process outlived the old
 agent. It is not this process's child: its end is seen through a pidfd (or ``/proc``)
 and its exit status is lost, but it is killed, measured and reaped like any other.
@@ -27,22 +31,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
+from pallet.agent.containers import Containers, runc_message
 from pallet.agent.diskwatch import DiskWatch
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.exits import TaskExit, describe_exit, log_tail, oom_message, sandbox_bytes
-from pallet.agent.fetcher import FetchCache, Fetcher, FetchError
+from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
+from pallet.agent.images import ImageStore
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
+from pallet.agent.ocispec import CONTAINER_SANDBOX
 from pallet.agent.preparing import Outcome, Preparations
 from pallet.agent.procfs import read_start_time
-from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
-from pallet.model import PalletError, TaskSpec, check_task_id
+from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, switch_user
+from pallet.agent.staging import LaunchError, Staged, Stager
+from pallet.agent.users import TaskUser
+from pallet.model import TaskSpec, check_task_id
 
 __all__ = [
     "Executor",
@@ -57,14 +65,9 @@ log = logging.getLogger(__name__)
 
 # The session leader waits for "go" on stdin (sent once it is in its cgroups), gives the
 # task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
-_GATE = 'IFS= read -r go; exec </dev/null; [ "$go" = go ] || exit 125; exec "$@"'
 _OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
 DISK_WATCH_INTERVAL = 15.0
 """Seconds between two walks of a task's sandbox for its disk use."""
-
-
-class LaunchError(PalletError):
-    """A task could not be started; the message says what failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class _Proc:
     signals: list[int] = field(default_factory=list)
     limitation: tuple[str, str] | None = None
     """(what, message) when the agent killed it for exceeding a limit (disk)."""
+    container: bool = False
+    """Its process is ``runc run``: the exit status is the container's."""
 
 
 class Executor:
@@ -107,18 +112,19 @@ class Executor:
         gpus: Sequence[Gpu] = (),
         task_user: str | None = None,
         fetcher: Fetcher | None = None,
+        containers: Containers | None = None,
         disk_watch_interval: float = DISK_WATCH_INTERVAL,
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
         the tasks it checkpointed and then calls ``sweep_orphans``. ``task_user`` runs the
         tasks whose spec names no user (None: the agent's own user). ``fetcher`` fetches
-        tasks' URIs (default: one with its cache beside ``sandbox_root``)."""
+        tasks' URIs and ``containers`` runs tasks with images (default: theirs beside
+        ``sandbox_root``)."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id
         self.node_id = node_id or agent_id
         self.host = host or socket.gethostname()
-        self.task_user = task_user
         self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
         if self.isolator.warning:
             log.warning("agent %s: %s", agent_id, self.isolator.warning)
@@ -131,8 +137,6 @@ class Executor:
                 "is told its GPUs but could open the others",
                 agent_id,
             )
-        if sweep:
-            self.sweep_orphans()
         self._base_env = dict(
             base_env
             if base_env is not None
@@ -148,10 +152,20 @@ class Executor:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._fetcher = fetcher
+        self._containers = containers
+        self.stager = Stager(
+            self.sandbox_root,
+            task_user=task_user,
+            fetcher=lambda: self.fetcher,
+            containers=lambda: self.containers,
+            environment=self.environment,
+        )
         self._prep = Preparations(self.wakeup)
         self._disk_watch = DiskWatch(
             self._measure_disk, self._disk_exceeded, interval=disk_watch_interval
         )
+        if sweep:
+            self.sweep_orphans()
 
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
@@ -161,6 +175,8 @@ class Executor:
         except IsolationError as e:
             log.warning("agent %s: cannot clean up an earlier run: %s", self.agent_id, e)
             return []
+        if self._containers is not None or (self.sandbox_root.parent / "containers").is_dir():
+            self.containers.sweep(keep)
         if orphans:
             log.warning(
                 "agent %s: killed tasks an earlier run left without a checkpoint: %s",
@@ -176,7 +192,12 @@ class Executor:
         return self.sandbox_root / check_task_id(task_id)
 
     def environment(self, spec: TaskSpec) -> dict[str, str]:
-        """The environment ``spec``'s process runs with (its health commands get it too)."""
+        """The environment ``spec``'s process runs with (its health commands get it too);
+        in a container, without the agent's own variables, over the image's."""
+        if spec.container is not None and spec.container.image is not None:
+            return task_environment(
+                spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
+            )
         sandbox = str(self.sandbox(spec.task_id))
         env = task_environment(
             spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
@@ -185,9 +206,11 @@ class Executor:
         return env
 
     def user_of(self, spec: TaskSpec) -> TaskUser:
-        """Who ``spec`` runs as (its ``user``, else the agent's task user, else the
-        agent's own); ``UnknownUser`` if this node has no such user or cannot switch."""
-        return resolve_task_user(spec.user or self.task_user)
+        """Who a command task runs as (see ``Stager.user_of``)."""
+        return self.stager.user_of(spec)
+
+    def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
+        return self.stager.make_sandbox(task_id, user)
 
     def log_path(self, task_id: str, stream: LogStream | str) -> Path:
         return self.sandbox(task_id) / LogStream(stream).value
@@ -196,14 +219,29 @@ class Executor:
 
     @property
     def fetcher(self) -> Fetcher:
-        if self._fetcher is None:
-            self._fetcher = Fetcher(FetchCache(self.sandbox_root.parent / "fetcher-cache"))
-        return self._fetcher
+        with self._lock:
+            if self._fetcher is None:
+                self._fetcher = Fetcher(FetchCache(self.sandbox_root.parent / "fetcher-cache"))
+            return self._fetcher
+
+    @property
+    def containers(self) -> Containers:
+        with self._lock:
+            if self._containers is None:
+                base = self.sandbox_root.parent
+                self._containers = Containers(
+                    base / "containers",
+                    ImageStore(base / "images"),
+                    agent_id=self.agent_id,
+                    isolator=self.isolator,
+                    hostname=self.host,
+                )
+            return self._containers
 
     def needs_preparation(self, spec: TaskSpec) -> bool:
-        """True when ``spec`` waits for something before it can start (URIs to fetch):
-        ``launch_later`` it, so the agent is not held up meanwhile."""
-        return bool(spec.fetch)
+        """True when ``spec`` waits for something before it can start (URIs to fetch, an
+        image): ``launch_later`` it, so the agent is not held up meanwhile."""
+        return bool(spec.fetch) or (spec.container is not None and spec.container.image is not None)
 
     def launch(self, spec: TaskSpec) -> int:
         """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
@@ -244,25 +282,16 @@ class Executor:
             self._launching.add(tid)
 
     def _prepare_and_start(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> int:
-        tid = spec.task_id
+        staged = self.stager.stage(spec, cancelled)
         try:
-            user = self.user_of(spec)
-        except UnknownUser as e:
-            raise LaunchError(f"task {tid}: {e}") from e
-        sandbox = self.make_sandbox(tid, user)
-        if spec.fetch:
-            try:
-                self.fetcher.fetch(spec.fetch, sandbox, user, cancelled)
-            except FetchError as e:
-                raise LaunchError(str(e)) from e
-        if cancelled():
-            raise LaunchError(f"task {tid}: killed while it was being prepared")
-        return self._start(spec, sandbox, user, cancelled)
+            return self._start(spec, staged, cancelled)
+        except BaseException:
+            if staged.runc is not None:
+                self.containers.cleanup(spec.task_id)
+            raise
 
-    def _start(
-        self, spec: TaskSpec, sandbox: Path, user: TaskUser, cancelled: Callable[[], bool]
-    ) -> int:
-        tid = spec.task_id
+    def _start(self, spec: TaskSpec, staged: Staged, cancelled: Callable[[], bool]) -> int:
+        tid, sandbox = spec.task_id, staged.sandbox
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
             deny = device_rules(spec.gpu_devices, self.gpus)
@@ -273,26 +302,21 @@ class Executor:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: {e}") from e
         try:
-            popen, gate_w = self._spawn(spec, sandbox, user)
-        except OSError as e:
+            if staged.runc is not None:  # runc puts the container in the cgroups itself
+                popen = spawn_runc(staged.runc, sandbox, self.containers.bundle(tid))
+                start_time = read_start_time(popen.pid) or 0
+            else:
+                env = self.environment(spec)
+                start_time, popen = spawn_gated(
+                    tid, spec.argv, sandbox, env, staged.user, self.isolator
+                )
+        except (OSError, IsolationError) as e:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: cannot start: {e}") from e
-        try:
-            self.isolator.join(tid, popen.pid)
-        except IsolationError as e:
-            os.close(gate_w)
-            popen.kill()
-            popen.wait()
-            self.destroy_cgroups(tid)
-            raise LaunchError(f"task {tid}: {e}") from e
-        # Read while the process surely lives (it waits at the gate); exec keeps it.
-        start_time = read_start_time(popen.pid) or 0
-        with contextlib.suppress(BrokenPipeError):  # already killed: wait() will see it
-            os.write(gate_w, b"go\n")
-        os.close(gate_w)
-        pidfd = _pidfd(popen.pid)
+        pidfd = pidfd_of(popen.pid)
         with self._lock:
             proc = self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            proc.container = staged.runc is not None
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
                 self._signal_all(proc, signal.SIGTERM)
@@ -303,7 +327,7 @@ class Executor:
         """Manage a task whose process an earlier agent run launched and that still runs;
         False (and nothing changes) if that process is gone or its pid was reused."""
         tid = spec.task_id
-        pidfd = _pidfd(identity.pid)
+        pidfd = pidfd_of(identity.pid)
         # Checked after the pidfd is open: the pidfd then refers to the very process.
         if read_start_time(identity.pid) != identity.start_time:
             if pidfd is not None:
@@ -314,9 +338,12 @@ class Executor:
                 if pidfd is not None:
                     os.close(pidfd)
                 raise LaunchError(f"task {tid} is already running")
-            self._procs[tid] = _Proc(
+            proc = self._procs[tid] = _Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
+            proc.container = spec.container is not None and spec.container.image is not None
+        if proc.container:
+            self.containers.adopt(spec)
         self._disk_watch.watch(tid, spec.disk)
         self.wakeup()
         return True
@@ -326,49 +353,6 @@ class Executor:
         with self._lock:
             proc = self._procs.get(task_id)
             return None if proc is None else ProcessIdentity(proc.pid, proc.start_time)
-
-    def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
-        """Create the task's sandbox and its ``stdout``/``stderr``, owned by ``user`` (as
-        Mesos chowns a sandbox to the task's user); LaunchError says what failed."""
-        sandbox = self.sandbox(task_id)
-        try:
-            sandbox.mkdir(parents=True, exist_ok=True)
-            for name in (LogStream.STDOUT.value, LogStream.STDERR.value):
-                (sandbox / name).touch()
-            if not user.is_agent:
-                for path in (sandbox, sandbox / "stdout", sandbox / "stderr"):
-                    os.chown(path, user.uid, user.gid)
-        except OSError as e:
-            raise LaunchError(
-                f"task {task_id}: cannot create sandbox {sandbox}: {e.strerror}"
-            ) from e
-        return sandbox
-
-    def _spawn(
-        self, spec: TaskSpec, sandbox: Path, user: TaskUser
-    ) -> tuple[subprocess.Popen[bytes], int]:
-        """Fork the gated session leader (as ``user``); return it and the pipe end that
-        releases it."""
-        env = self.environment(spec)
-        gate_r, gate_w = os.pipe()
-        try:
-            with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
-                popen = subprocess.Popen(
-                    gated(spec.argv),
-                    stdin=gate_r,
-                    stdout=out,
-                    stderr=err,
-                    cwd=sandbox,
-                    env=env,
-                    start_new_session=True,
-                    **switch_user(user),
-                )
-        except BaseException:
-            os.close(gate_w)
-            raise
-        finally:
-            os.close(gate_r)
-        return popen, gate_w
 
     def kill(self, task_id: str) -> bool:
         """SIGTERM to every process of the task (or cancel its preparation); False if it
@@ -468,6 +452,7 @@ class Executor:
         check_oom = now >= self._next_oom_check
         if check_oom:
             self._next_oom_check = now + _OOM_POLL_SECONDS
+        ended: list[tuple[Callable[[_Proc], TaskExit], _Proc]] = []
         with self._lock:
             for tid, proc in list(self._procs.items()):
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
@@ -475,18 +460,20 @@ class Executor:
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:
                     if _ended(proc):
-                        exits.append(self._finish_adopted(proc))
+                        ended.append((self._finish_adopted, proc))
                         del self._procs[tid]
                     continue
                 try:
                     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
-                    exits.append(self._vanish(proc))
+                    ended.append((self._vanish, proc))
                     del self._procs[tid]
                     continue
                 if info is not None:
-                    exits.append(self._finish(proc))
+                    ended.append((self._finish, proc))
                     del self._procs[tid]
+        # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
+        exits += [finish(proc) for finish, proc in ended]
         return exits
 
     def _finish(self, proc: _Proc) -> TaskExit:
@@ -497,17 +484,25 @@ class Executor:
         returncode = proc.popen.wait()
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        tail = log_tail(proc.sandbox / "stderr")
+        if proc.container:
+            if returncode > 128:  # runc's (and Docker's) 128 + n: the container died of signal n
+                returncode = 128 - returncode
+            tail = runc_message(tail)
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
         if proc.limitation is not None and not oom:
             code, sig = (returncode, None) if returncode >= 0 else (None, -returncode)
             return TaskExit(tid, code, sig, False, proc.limitation[1], proc.limitation[0])
-        return describe_exit(tid, returncode, oom, proc.spec.mem, log_tail(proc.sandbox / "stderr"))
+        return describe_exit(tid, returncode, oom, proc.spec.mem, tail)
 
     def _vanish(self, proc: _Proc) -> TaskExit:
         tid = proc.spec.task_id
         self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        if proc.container:
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
         message = f"pid {proc.pid} was reaped by another part of the agent process"
         return TaskExit(tid, None, None, False, message)
@@ -520,6 +515,8 @@ class Executor:
         oom = proc.oom or self.isolator.oom_kills(tid) > 0
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        if proc.container:
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
         if proc.limitation is not None and not oom:
             return TaskExit(tid, None, signal.SIGKILL, False, *proc.limitation[::-1])
@@ -563,7 +560,10 @@ class Executor:
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
 
     def _measure_disk(self, task_id: str) -> int:
+        """The sandbox and, for a container, what it wrote to its root filesystem."""
         used = sandbox_bytes(self.sandbox(task_id))
+        if self._containers is not None:
+            used += sandbox_bytes(self._containers.upper_dir(task_id))
         self._disk[task_id] = (used, time.monotonic())
         return used
 
@@ -601,19 +601,14 @@ class Executor:
         while self._procs and time.monotonic() < deadline:
             exits += self.wait(max(0.0, deadline - time.monotonic()))
         self.isolator.close()
+        if self._containers is not None:
+            self._containers.close()
         if self._fetcher is not None:
             self._fetcher.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
         return exits
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None  # old kernel (wait() polls instead), or already gone
 
 
 def _ended(proc: _Proc) -> bool:
@@ -630,18 +625,3 @@ def _ended(proc: _Proc) -> bool:
     except ChildProcessError:
         return True
     return info is not None
-
-
-def switch_user(user: TaskUser) -> dict[str, Any]:
-    """``Popen`` arguments that run the child as ``user`` (groups, gid, then uid, set
-    between fork and exec); none when it is the agent's own user."""
-    if user.is_agent:
-        return {}
-    return {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
-
-
-def gated(argv: Sequence[str]) -> list[str]:
-    """``argv`` behind the launch gate: a shell that waits for a line "go" on its stdin
-    (written once the process has joined its cgroups), then execs ``argv``; any other
-    line, or none, exits 125 without running it."""
-    return ["/bin/sh", "-c", _GATE, "sh", *argv]

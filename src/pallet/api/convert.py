@@ -20,16 +20,18 @@ from pallet.api.marathon import (
     read_app,
     thaw,
 )
+from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
 from pallet.api.marathon.support import unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
-from pallet.model import CheckProtocol, FetchUri, HealthCheckSpec, ReadinessCheckSpec
+from pallet.model import CheckProtocol, ContainerSpec, FetchUri, HealthCheckSpec, ReadinessCheckSpec
 from pallet.model import HealthResult as ModelHealth
 
 __all__ = [
     "SpecCache",
     "check_runnable",
+    "container_spec",
     "definition_of",
     "epoch",
     "health_checks",
@@ -55,8 +57,8 @@ def check_runnable(spec: AppSpec) -> None:
     """Refuse (422) an app Pallet could only run by ignoring some of its fields
     (``marathon.support``), or one with nothing to run."""
     violations = unsupported(spec)
-    if spec.cmd is None and not spec.args and not violations:
-        message = "Pallet runs commands: set cmd or args (container images are not supported yet)"
+    if spec.cmd is None and not spec.args and image_of(spec) is None and not violations:
+        message = "nothing to run: set cmd or args, or a container image"
         violations.append(Violation("/cmd", message))
     if violations:
         raise not_valid(violations)
@@ -144,6 +146,30 @@ def run_spec(spec: AppSpec) -> RunSpec:
         readiness_checks=readiness_checks(spec),
         user=spec.user,
         fetch=tuple(_fetch_item(f) for f in spec.fetch),
+        container=container_spec(spec),
+    )
+
+
+def image_of(spec: AppSpec) -> str | None:
+    """The image the app runs (``container.docker.image``, for either container type)."""
+    docker = spec.container.get("docker") if spec.container is not None else None
+    image = docker.get("image") if isinstance(docker, FrozenMap) else None
+    return image if isinstance(image, str) else None
+
+
+def container_spec(spec: AppSpec) -> ContainerSpec | None:
+    """The agent's ``ContainerSpec`` for an app with an image; None for a plain command
+    (an app without a container, or a ``MESOS`` one without an image, runs on the host
+    as Mesos runs it)."""
+    image = image_of(spec)
+    if image is None or spec.container is None:
+        return None
+    docker = spec.container["docker"]
+    assert isinstance(docker, FrozenMap)
+    return ContainerSpec(
+        type=str(spec.container.get("type", "DOCKER")),
+        image=image,
+        force_pull=bool(docker.get("forcePullImage", False)),
     )
 
 

@@ -47,6 +47,19 @@ def agent(
     fetcher_cache_mib: int = typer.Option(
         2048, help="MiB of fetched URIs (fetch with cache: true) kept for later tasks."
     ),
+    image_store_mib: int = typer.Option(
+        20480, help="MiB of container images kept (least recently used, unused ones go)."
+    ),
+    registry_auth_file: Path | None = typer.Option(
+        None,
+        help='Registry credentials, Docker\'s format: {"auths": {"host:port": {"auth": ...}}}.',
+    ),
+    insecure_registry: list[str] = typer.Option(
+        [], help="A registry (host:port) that may answer plain HTTP; loopback ones always may."
+    ),
+    container_pids_limit: int = typer.Option(
+        4096, help="Processes and threads each container may have at once."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
@@ -75,6 +88,12 @@ def agent(
     check_listen(bind, port, "--port", "the agent's log server")
     if fetcher_cache_mib < 0:
         raise ValidationError("--fetcher-cache-mib", "must be 0 or more")
+    if image_store_mib < 0:
+        raise ValidationError("--image-store-mib", "must be 0 or more")
+    if container_pids_limit < 1:
+        raise ValidationError("--container-pids-limit", "must be 1 or more")
+    if registry_auth_file is not None and not registry_auth_file.is_file():
+        raise ValidationError("--registry-auth-file", f"{registry_auth_file} is not a file")
     if task_user is not None:
         from pallet.agent.users import UnknownUser, resolve_task_user, unreachable_by
 
@@ -107,6 +126,10 @@ def agent(
             heartbeat_interval=heartbeat_interval,
             task_user=task_user,
             fetcher_cache_mib=fetcher_cache_mib,
+            image_store_mib=image_store_mib,
+            registry_auth_file=registry_auth_file,
+            insecure_registries=frozenset(insecure_registry),
+            container_pids_limit=container_pids_limit,
         )
     )
 

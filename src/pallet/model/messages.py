@@ -219,8 +219,10 @@ class ContainerSpec:
 class TaskSpec:
     """One task the master wants on a node: what to run, with what, and how to check it.
 
-    Exactly one of ``cmd`` (run with ``/bin/sh -c``) and ``args`` (run directly, the
-    first element looked up on ``PATH``) is set, as in Marathon. ``ports`` are the host
+    At most one of ``cmd`` (run with ``/bin/sh -c``) and ``args`` (run directly, the
+    first element looked up on ``PATH``; with an image, after the image's Entrypoint)
+    is set, as in Marathon, and one of them unless there is an image, which then runs
+    its own Entrypoint and Cmd. ``ports`` are the host
     ports the scheduler assigned; ``port_names[i]`` names ``ports[i]`` (``""`` = none).
     Checks carry the host port they probe. Specs hash by ``task_id``: the master never
     gives two tasks one id.
@@ -260,6 +262,8 @@ class TaskSpec:
             "fetch",
             tuple(f if isinstance(f, FetchUri) else FetchUri.from_json(f) for f in self.fetch),
         )
+        if isinstance(self.container, Mapping):
+            object.__setattr__(self, "container", ContainerSpec.from_json(self.container))
         object.__setattr__(self, "ports", tuple(self.ports))
         object.__setattr__(self, "port_names", tuple(self.port_names))
         object.__setattr__(self, "env", dict(self.env))
@@ -281,8 +285,11 @@ class TaskSpec:
                 for c in self.readiness_checks
             ),
         )
-        if (self.cmd is None) == (not self.args):
-            raise ValidationError("/cmd", f"{where}: set exactly one of cmd and args")
+        image = self.container is not None and self.container.image is not None
+        if self.cmd is not None and self.args:
+            raise ValidationError("/cmd", f"{where}: set at most one of cmd and args")
+        if self.cmd is None and not self.args and not image:
+            raise ValidationError("/cmd", f"{where}: set cmd or args (or run an image)")
         if self.cmd is not None and (not self.cmd.strip() or "\x00" in self.cmd):
             raise ValidationError("/cmd", f"{where}: cmd must be a non-empty shell command")
         for i, arg in enumerate(self.args):

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from pallet.api.marathon.errors import Violation
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
+from pallet.model import ValidationError
+from pallet.model.images import parse_image
 from pallet.model.paths import dest_path_problem
 
 __all__ = ["unsupported", "unsupported_message"]
@@ -55,9 +57,10 @@ def _container(spec: AppSpec) -> Iterator[Violation]:
         return
     docker = container.get("docker")
     if isinstance(docker, FrozenMap):
-        yield _no("/container/docker/image", "container images")
-        if docker.get("forcePullImage"):
-            yield _no("/container/docker/forcePullImage", "container images")
+        try:
+            parse_image(str(docker.get("image")))
+        except ValidationError as e:
+            yield Violation("/container/docker/image", e.message)
         if docker.get("parameters"):
             yield _no("/container/docker/parameters", "docker parameters")
         if docker.get("privileged"):
