@@ -230,3 +230,47 @@ def test_a_new_agent_run_adopts_a_running_container(
         assert runc_list(second) == []
     finally:
         second.close()
+
+
+def test_host_volumes_mount_read_write_or_read_only(
+    ex: Executor, images: PushedImages, tmp_path: Path
+) -> None:
+    shared, conf = tmp_path / "shared", tmp_path / "conf"
+    shared.mkdir()
+    conf.mkdir()
+    (conf / "app.conf").write_text("setting=1\n")
+    container = {
+        "image": images.busybox,
+        "volumes": [
+            {"container_path": "/data", "host_path": str(shared), "mode": "RW"},
+            {"container_path": "conf", "host_path": str(conf), "mode": "RO"},
+        ],
+    }
+    script = (
+        "echo hi > /data/out; cat $MESOS_SANDBOX/conf/app.conf; touch /mnt/mesos/sandbox/conf/x"
+    )
+    end = run(ex, TaskSpec("vol.1", container=container, cmd=script))
+    assert end.exit_code == 1 and "Read-only file system" in end.message
+    assert (shared / "out").read_text() == "hi\n"
+    assert out(ex, "vol.1") == "setting=1\n"
+    assert not (conf / "x").exists()
+    missing = {
+        "image": images.busybox,
+        "volumes": [{"container_path": "/m", "host_path": "/nonexistent-pallet"}],
+    }
+    with pytest.raises(
+        LaunchError, match="volume hostPath /nonexistent-pallet does not exist on this node"
+    ):
+        ex.launch(TaskSpec("vol.2", container=missing, cmd="true"))
+
+
+def test_privileged_containers_get_capabilities_and_unmasked_proc(
+    ex: Executor, images: PushedImages
+) -> None:
+    script = "stat -c %F /proc/keys; grep CapEff /proc/self/status"
+    run(ex, TaskSpec("plain.1", container={"image": images.busybox}, cmd=script))
+    run(ex, TaskSpec("priv.1", container={"image": images.busybox, "privileged": True}, cmd=script))
+    plain, priv = out(ex, "plain.1").splitlines(), out(ex, "priv.1").splitlines()
+    assert plain[0] == "character special file"  # masked: /dev/null bound over it
+    assert priv[0] != plain[0]
+    assert int(priv[1].split()[1], 16) > int(plain[1].split()[1], 16)

@@ -9,15 +9,19 @@ import pytest
 
 from pallet.api.convert import check_runnable, run_spec
 from pallet.api.marathon import MarathonApiError, normalize_app, read_app
-from pallet.api.marathon.support import unsupported, unsupported_message
-from pallet.model import ContainerSpec, FetchUri
+from pallet.api.marathon.support import Allowances, unsupported, unsupported_message
+from pallet.model import ContainerSpec, FetchUri, VolumeSpec
 
 BASE = {"id": "/web", "cmd": "sleep 100"}
 IMAGE = {"type": "DOCKER", "docker": {"image": "busybox"}}
 
 
-def refused(body: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(v.path, v.message) for v in unsupported(normalize_app(read_app({**BASE, **body})))]
+ALLOW = Allowances(host_paths=("/srv",))
+
+
+def refused(body: dict[str, Any], allow: Allowances = ALLOW) -> list[tuple[str, str]]:
+    spec = normalize_app(read_app({**BASE, **body}))
+    return [(v.path, v.message) for v in unsupported(spec, allow)]
 
 
 def no(path: str, what: str) -> tuple[str, str]:
@@ -70,7 +74,10 @@ def no(path: str, what: str) -> tuple[str, str]:
             },
             [
                 no("/container/docker/parameters", "docker parameters"),
-                no("/container/docker/privileged", "privileged containers"),
+                no(
+                    "/container/docker/privileged",
+                    "privileged containers (the operator allows them with --allow-privileged)",
+                ),
             ],
         ),
         (
@@ -80,7 +87,7 @@ def no(path: str, what: str) -> tuple[str, str]:
                     "volumes": [{"containerPath": "/d", "hostPath": "/srv", "mode": "RW"}],
                 }
             },
-            [no("/container/volumes", "volumes")],
+            [no("/container/volumes(0)", "host volumes for a task without a container image")],
         ),
         (
             {
@@ -90,8 +97,46 @@ def no(path: str, what: str) -> tuple[str, str]:
                 }
             },
             [
-                no("/container/volumes", "volumes"),
+                no("/container/volumes(0)", "local persistent volumes"),
                 no("/residency", "resident tasks (local persistent volumes)"),
+            ],
+        ),
+        (
+            {
+                "container": {
+                    **IMAGE,
+                    "volumes": [
+                        {"containerPath": "/etc/x", "hostPath": "/etc", "mode": "RO"},
+                        {"containerPath": "/d", "hostPath": "/srv/../etc", "mode": "RW"},
+                        {"containerPath": "/d", "hostPath": "data", "mode": "RW"},
+                        {"containerPath": "../up", "hostPath": "/srv/a", "mode": "rw"},
+                        {"containerPath": "/s", "secret": "pw"},
+                        {"containerPath": "/e", "external": {"name": "v"}, "mode": "RW"},
+                    ],
+                }
+            },
+            [
+                (
+                    "/container/volumes(0)/hostPath",
+                    "/etc is outside the host paths this cluster allows (/srv; the operator "
+                    "allows more with --allow-host-path)",
+                ),
+                (
+                    "/container/volumes(1)/hostPath",
+                    "/srv/../etc is outside the host paths this cluster allows (/srv; the "
+                    "operator allows more with --allow-host-path)",
+                ),
+                no(
+                    "/container/volumes(2)/hostPath",
+                    "a relative hostPath (a sandbox path or a named volume)",
+                ),
+                (
+                    "/container/volumes(3)/containerPath",
+                    "must be a relative path inside the sandbox (no '..')",
+                ),
+                ("/container/volumes(3)/mode", "must be RO or RW"),
+                no("/container/volumes(4)", "secret volumes"),
+                no("/container/volumes(5)", "external volumes"),
             ],
         ),
         (
@@ -159,6 +204,15 @@ def test_fields_pallet_cannot_honour_are_refused_by_path(
             }
         },
         {"container": {**IMAGE, "docker": {"image": "busybox:1.36", "forcePullImage": True}}},
+        {
+            "container": {
+                **IMAGE,
+                "volumes": [
+                    {"containerPath": "/data", "hostPath": "/srv/data", "mode": "RW"},
+                    {"containerPath": "conf", "hostPath": "/srv", "mode": "RO"},
+                ],
+            }
+        },
         {"networks": [{"mode": "host"}]},
         {"acceptedResourceRoles": ["*"]},
         {"role": "dev", "acceptedResourceRoles": ["*", "dev"]},
@@ -203,3 +257,21 @@ def test_what_the_agent_is_told_to_run() -> None:
     assert type(launch).from_json(launch.to_json()) == launch
     plain = run_spec(normalize_app(read_app({**BASE, "container": {"type": "MESOS"}})))
     assert plain.container is None and plain.launch_spec("w.1", "/w", "v", ()).container is None
+
+
+def test_the_operator_allows_privileged_containers_and_more_host_paths() -> None:
+    body = {
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": "busybox", "privileged": True},
+            "volumes": [{"containerPath": "/h", "hostPath": "/home", "mode": "RO"}],
+        }
+    }
+    assert [path for path, _ in refused(body, Allowances())] == [
+        "/container/docker/privileged",
+        "/container/volumes(0)/hostPath",
+    ]
+    assert refused(body, Allowances(host_paths=("/home/",), privileged=True)) == []
+    run = run_spec(normalize_app(read_app({**BASE, **body})))
+    assert run.container is not None and run.container.privileged is True
+    assert run.container.volumes == (VolumeSpec("/h", "/home", "RO"),)

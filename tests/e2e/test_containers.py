@@ -85,6 +85,22 @@ def test_an_image_that_cannot_be_pulled_fails_the_task_with_the_registrys_answer
             {"type": "DOCKER", "docker": {"image": "busybox", "privileged": True}},
             "/container/docker/privileged",
         ),
+        (
+            {
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [{"containerPath": "/x", "hostPath": "/etc", "mode": "RO"}],
+            },
+            "/container/volumes(0)/hostPath",
+        ),
+        (
+            {
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "portMappings": [{"containerPort": 70000}],
+            },
+            "/container/portMappings(0)/containerPort",
+        ),
     ],
 )
 def test_bad_container_definitions_are_422_with_the_path(

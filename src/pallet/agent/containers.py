@@ -22,6 +22,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import re
 import resource
 import shutil
@@ -41,6 +42,7 @@ from pallet.agent.ocispec import (
     ContainerProcess,
     ImageUser,
     UserNotFound,
+    capabilities_of,
     container_argv,
     resolve_image_user,
     runtime_config,
@@ -179,10 +181,19 @@ class Containers:
         env = {"PATH": DEFAULT_PATH, "HOME": "/", **image.config.env_map(), **task_env}
         cwd = working_dir(image.config.working_dir, spec.container.type)
         if cwd != CONTAINER_SANDBOX:
-            target = self.rootfs(tid).mountpoint / cwd.lstrip("/")
             with contextlib.suppress(OSError):
-                target.mkdir(parents=True, exist_ok=True)
+                (self.rootfs(tid).mountpoint / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
         files = self._etc_files(bundle)
+        volumes = []
+        for volume in spec.container.volumes:
+            if not os.path.exists(volume.host_path):
+                raise ContainerError(
+                    f"volume hostPath {volume.host_path} does not exist on this node"
+                )
+            inside = volume.container_path
+            if not inside.startswith("/"):
+                inside = f"{CONTAINER_SANDBOX}/{inside}"
+            volumes.append(BindMount(volume.host_path, inside, readonly=volume.mode == "RO"))
         process = ContainerProcess(
             args=argv,
             env=env,
@@ -196,8 +207,10 @@ class Containers:
                 BindMount(str(files["hosts"]), "/etc/hosts", readonly=True),
                 BindMount(str(files["hostname"]), "/etc/hostname", readonly=True),
                 BindMount(str(files["resolv.conf"]), "/etc/resolv.conf", readonly=True),
+                *volumes,
             ),
             nofile=resource.getrlimit(resource.RLIMIT_NOFILE),
+            privileged=_own_capabilities() if spec.container.privileged else None,
         )
         config = bundle / "config.json"
         temp = config.with_suffix(".tmp")
@@ -268,6 +281,14 @@ class Containers:
             for d in (h.directory / "pallet" / self.agent_id, h.directory / "pallet"):
                 with contextlib.suppress(OSError):
                     d.rmdir()
+
+
+def _own_capabilities() -> tuple[str, ...]:
+    """The capabilities this agent may hand on (its bounding set)."""
+    for line in _read(Path("/proc/self/status")).splitlines():
+        if line.startswith("CapBnd:"):
+            return capabilities_of(int(line.split()[1], 16))
+    return ()
 
 
 def _read(path: Path) -> str:

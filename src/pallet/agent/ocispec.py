@@ -34,12 +34,14 @@ from typing import Any
 from pallet.model import PalletError
 
 __all__ = [
+    "CAPABILITY_BITS",
     "CONTAINER_SANDBOX",
     "DEFAULT_PATH",
     "BindMount",
     "ContainerProcess",
     "ImageUser",
     "UserNotFound",
+    "capabilities_of",
     "container_argv",
     "resolve_image_user",
     "runtime_config",
@@ -66,6 +68,58 @@ _DOCKER_CAPS = (
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 )
+# Linux capabilities by bit number (capability.h); a privileged container gets every one
+# the agent itself holds (its bounding set), so runc can apply them.
+CAPABILITY_BITS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+
+
+def capabilities_of(mask: int) -> tuple[str, ...]:
+    """The names of the capabilities set in ``mask`` (``CapBnd`` of /proc/<pid>/status)."""
+    return tuple(name for bit, name in enumerate(CAPABILITY_BITS) if mask >> bit & 1)
+
+
 _MASKED = (
     "/proc/acpi",
     "/proc/asound",
@@ -118,6 +172,10 @@ class ContainerProcess:
     pids_limit: int
     mounts: tuple[BindMount, ...] = ()
     nofile: tuple[int, int] = (1048576, 1048576)
+    privileged: tuple[str, ...] | None = None
+    """When set, a privileged container (Docker's ``--privileged``; only when the operator
+    allows it): these capabilities (the agent's own), every device, /sys writable and
+    /proc unmasked."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -197,7 +255,8 @@ def runtime_config(p: ContainerProcess) -> dict[str, Any]:
     """The OCI runtime spec (runc 1.1) for ``p``; the root filesystem is ``rootfs``
     beside the config."""
     root = p.user.uid == 0
-    caps = list(_DOCKER_CAPS)
+    caps = list(p.privileged if p.privileged is not None else _DOCKER_CAPS)
+    privileged = p.privileged is not None
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {
@@ -228,7 +287,7 @@ def runtime_config(p: ContainerProcess) -> dict[str, Any]:
             "destination": "/sys",
             "type": "sysfs",
             "source": "sysfs",
-            "options": ["nosuid", "noexec", "nodev", "ro"],
+            "options": ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"],
         },
     ]
     for m in p.mounts:
@@ -260,12 +319,12 @@ def runtime_config(p: ContainerProcess) -> dict[str, Any]:
         "linux": {
             "cgroupsPath": p.cgroups_path,
             "resources": {
-                "devices": [{"allow": False, "access": "rwm"}],
+                "devices": [{"allow": privileged, "access": "rwm"}],
                 "pids": {"limit": p.pids_limit},
             },
             "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
-            "maskedPaths": list(_MASKED),
-            "readonlyPaths": list(_READONLY),
+            "maskedPaths": [] if privileged else list(_MASKED),
+            "readonlyPaths": [] if privileged else list(_READONLY),
             **p.extra,
         },
     }

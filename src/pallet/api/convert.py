@@ -22,10 +22,17 @@ from pallet.api.marathon import (
 )
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
-from pallet.api.marathon.support import unsupported
+from pallet.api.marathon.support import Allowances, host_volumes, unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
-from pallet.model import CheckProtocol, ContainerSpec, FetchUri, HealthCheckSpec, ReadinessCheckSpec
+from pallet.model import (
+    CheckProtocol,
+    ContainerSpec,
+    FetchUri,
+    HealthCheckSpec,
+    ReadinessCheckSpec,
+    VolumeSpec,
+)
 from pallet.model import HealthResult as ModelHealth
 
 __all__ = [
@@ -53,10 +60,10 @@ def epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def check_runnable(spec: AppSpec) -> None:
+def check_runnable(spec: AppSpec, allow: Allowances = Allowances()) -> None:
     """Refuse (422) an app Pallet could only run by ignoring some of its fields
-    (``marathon.support``), or one with nothing to run."""
-    violations = unsupported(spec)
+    (``marathon.support``), one the operator does not allow, or one with nothing to run."""
+    violations = unsupported(spec, allow)
     if spec.cmd is None and not spec.args and image_of(spec) is None and not violations:
         message = "nothing to run: set cmd or args, or a container image"
         violations.append(Violation("/cmd", message))
@@ -170,6 +177,10 @@ def container_spec(spec: AppSpec) -> ContainerSpec | None:
         type=str(spec.container.get("type", "DOCKER")),
         image=image,
         force_pull=bool(docker.get("forcePullImage", False)),
+        privileged=bool(docker.get("privileged", False)),
+        volumes=tuple(
+            VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
+        ),
     )
 
 

@@ -185,6 +185,12 @@ def up(
         help="Run tasks whose app sets no `user` as this user. Default: `nobody` when up "
         "runs as root and the machine has it, else up's own user.",
     ),
+    allow_host_path: list[str] = typer.Option(
+        [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
+    ),
+    allow_privileged: bool = typer.Option(
+        False, help="Let apps run privileged containers (docker.privileged)."
+    ),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
     from pallet.agent.fingerprint import parse_resources
@@ -235,6 +241,8 @@ def up(
             lb_stats_port or lb_ports()[2],
         ),
         task_user=task_user,
+        allowed_host_paths=tuple(allow_host_path),
+        allow_privileged=allow_privileged,
     )
     _preflight(config)
     try:

@@ -100,6 +100,8 @@ class UpConfig:
     """The edge LB's HTTP, HTTPS and stats ports."""
     task_user: str | None = None
     """``--task-user`` of every agent (None: the agents' own user)."""
+    allowed_host_paths: tuple[str, ...] = ()
+    allow_privileged: bool = False
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -318,7 +320,7 @@ def _kill_left_behind(state: Path) -> int:
 
 
 def _master_args(config: UpConfig, state: Path) -> list[str]:
-    return [
+    args = [
         "master",
         "--host",
         config.host,
@@ -331,6 +333,11 @@ def _master_args(config: UpConfig, state: Path) -> list[str]:
         "--heartbeat-grace",
         str(config.heartbeat_grace),
     ]
+    for path in config.allowed_host_paths:
+        args += ["--allow-host-path", path]
+    if config.allow_privileged:
+        args.append("--allow-privileged")
+    return args
 
 
 def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:

@@ -22,6 +22,7 @@ from pallet.model.messages import (
     TaskSpec,
     TaskStatus,
     TaskUsage,
+    VolumeSpec,
     check_task_id,
 )
 from pallet.model.node import GPU_MILLI, Node, NodeState, field_value
@@ -67,6 +68,7 @@ __all__ = [
     "TraceError",
     "Unplaced",
     "ValidationError",
+    "VolumeSpec",
     "assign_ports",
     "check_task_id",
     "field_value",

@@ -42,6 +42,7 @@ __all__ = [
     "TaskSpec",
     "TaskStatus",
     "TaskUsage",
+    "VolumeSpec",
     "check_task_id",
 ]
 
@@ -181,6 +182,44 @@ class FetchUri:
 
 
 @dataclass(frozen=True, slots=True)
+class VolumeSpec:
+    """A host directory mounted into the container (Marathon's host volume): at
+    ``container_path`` (absolute, or relative to the sandbox), read-only unless ``RW``."""
+
+    container_path: str
+    host_path: str
+    mode: str = "RW"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host_path, str) or not self.host_path.startswith("/"):
+            raise ValidationError("/container/volumes/hostPath", "must be an absolute path")
+        if not isinstance(self.container_path, str) or not self.container_path:
+            raise ValidationError("/container/volumes/containerPath", "must be a path")
+        if not self.container_path.startswith("/"):
+            problem = dest_path_problem(self.container_path)
+            if problem:
+                raise ValidationError("/container/volumes/containerPath", problem)
+        if self.mode not in ("RO", "RW"):
+            raise ValidationError("/container/volumes/mode", "must be RO or RW")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "container_path": self.container_path,
+            "host_path": self.host_path,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> VolumeSpec:
+        doc = _obj(raw, path, _fields(cls))
+        return cls(
+            container_path=_str(doc.get("container_path"), f"{path}/container_path", 4096),
+            host_path=_str(doc.get("host_path"), f"{path}/host_path", 4096),
+            mode=_str(doc.get("mode", "RW"), f"{path}/mode", 2),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """Marathon's ``container`` as the agent runs it: the engine (``MESOS`` or ``DOCKER``;
     both run under runc, and differ only where Marathon's rules do) and the image."""
@@ -188,8 +227,17 @@ class ContainerSpec:
     type: str = "MESOS"
     image: str | None = None
     force_pull: bool = False
+    privileged: bool = False
+    volumes: tuple[VolumeSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "volumes",
+            tuple(
+                v if isinstance(v, VolumeSpec) else VolumeSpec.from_json(v) for v in self.volumes
+            ),
+        )
         if self.type not in ("MESOS", "DOCKER"):
             raise ValidationError("/container/type", f"unknown container type {self.type!r}")
         if self.image is not None:
@@ -202,7 +250,13 @@ class ContainerSpec:
         return None if self.image is None else parse_image(self.image)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "image": self.image, "force_pull": self.force_pull}
+        return {
+            "type": self.type,
+            "image": self.image,
+            "force_pull": self.force_pull,
+            "privileged": self.privileged,
+            "volumes": [v.to_json() for v in self.volumes],
+        }
 
     @classmethod
     def from_json(cls, raw: object, path: str = "") -> ContainerSpec:
@@ -212,6 +266,11 @@ class ContainerSpec:
             type=_str(doc.get("type", "MESOS"), f"{path}/type", 20),
             image=None if image is None else _str(image, f"{path}/image", 1024),
             force_pull=_bool(doc.get("force_pull", False), f"{path}/force_pull"),
+            privileged=_bool(doc.get("privileged", False), f"{path}/privileged"),
+            volumes=tuple(
+                VolumeSpec.from_json(v, f"{path}/volumes/{i}")
+                for i, v in enumerate(_list(doc.get("volumes", []), f"{path}/volumes", 100))
+            ),
         )
 
 
