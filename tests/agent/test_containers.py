@@ -230,6 +230,7 @@ def test_a_new_agent_run_adopts_a_running_container(
         assert runc_list(second) == []
     finally:
         second.close()
+        first.close()  # reaps the runc process it started (its container is gone)
 
 
 def test_host_volumes_mount_read_write_or_read_only(

@@ -100,6 +100,7 @@ class Containers:
         self.state = directory.parent / "runc"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
+        self.mountpoints = make_mountpoints(store.root / "mountpoints")
 
     # ------------------------------------------------------------ paths
 
@@ -139,7 +140,7 @@ class Containers:
         rootfs = self.rootfs(spec.task_id)
         self.store.use(spec.task_id, image.reference)
         try:
-            mount_overlay(self.store.layer_dirs(image), rootfs)
+            mount_overlay([self.mountpoints, *self.store.layer_dirs(image)], rootfs)
         except ImageError as e:
             self.store.release(spec.task_id)
             raise ContainerError(str(e)) from e
@@ -281,6 +282,21 @@ class Containers:
             for d in (h.directory / "pallet" / self.agent_id, h.directory / "pallet"):
                 with contextlib.suppress(OSError):
                     d.rmdir()
+
+
+_MOUNT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc", "mnt/mesos/sandbox")
+_MOUNT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+
+
+def make_mountpoints(directory: Path) -> Path:
+    """A layer of the empty directories and files runc mounts over, topmost below every
+    task's upper dir, shared by all: without it runc creates them in each task's upper
+    dir (40 KiB of directory blocks per task instead of the 12 that overlayfs needs)."""
+    for name in _MOUNT_DIRS:
+        (directory / name).mkdir(parents=True, exist_ok=True)
+    for name in _MOUNT_FILES:
+        (directory / name).touch()
+    return directory
 
 
 def _own_capabilities() -> tuple[str, ...]:

@@ -23,12 +23,13 @@ import stat
 import subprocess
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.agent.exits import sandbox_bytes
 from pallet.agent.images.config import ImageError, Layer
 
-__all__ = ["convert_whiteouts", "unpack_layer"]
+__all__ = ["Unpacked", "compression_of", "convert_whiteouts", "unpack_blob", "unpack_layer"]
 
 _CHUNK = 1 << 20
 _WHITEOUT = ".wh."
@@ -52,29 +53,79 @@ def unpack_layer(
 ) -> int:
     """Unpack ``layer`` (its blob at ``blob``) into the new directory ``dest``; return the
     bytes the snapshot takes on disk. ``ImageError`` if the content is not the layer's."""
-    work = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-    work.mkdir(parents=True)
+    if not layer.diff_id.startswith("sha256:"):
+        raise ImageError(f"layer {layer.diff_id}: only sha256 diff ids are supported")
+    work = unpack_blob(blob, layer.compression, dest.parent, cancelled, name=layer.digest)
     try:
-        _extract(blob, layer, work, cancelled)
-        convert_whiteouts(work)
-        work.chmod(0o755)
-        work.replace(dest)
+        if work.diff_id != layer.diff_id:
+            raise ImageError(
+                f"layer {layer.digest}: its content's digest is {work.diff_id}, "
+                f"not the image's diff id {layer.diff_id}"
+            )
+        work.path.replace(dest)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work.path, ignore_errors=True)
         raise
     return sandbox_bytes(dest)
 
 
-def _extract(blob: Path, layer: Layer, work: Path, cancelled: Callable[[], bool]) -> None:
-    algorithm, _, expected = layer.diff_id.partition(":")
-    if algorithm != "sha256":
-        raise ImageError(f"layer {layer.diff_id}: only sha256 diff ids are supported")
+@dataclass(frozen=True, slots=True)
+class Unpacked:
+    """A layer unpacked under a temporary name, and the digest of its tar (its diff id)."""
+
+    path: Path
+    diff_id: str
+
+
+def compression_of(blob: Path) -> str | None:
+    """How a blob is compressed, by its first bytes (``""`` a plain tar); None if it is
+    not a layer at all (a manifest or a config)."""
+    try:
+        with open(blob, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if head[257:262] == b"ustar":
+        return ""
+    return None
+
+
+def unpack_blob(
+    blob: Path,
+    compression: str,
+    parent: Path,
+    cancelled: Callable[[], bool] = lambda: False,
+    *,
+    name: str = "",
+) -> Unpacked:
+    """Unpack a layer blob into a new temporary directory under ``parent``, whiteouts
+    converted; the caller renames it into place once its diff id is the one expected."""
+    work = parent / f".{blob.name[:16]}.{uuid.uuid4().hex[:8]}.tmp"
+    work.mkdir(parents=True)
+    try:
+        diff = _extract(blob, compression, work, cancelled, name or blob.name)
+        convert_whiteouts(work)
+        work.chmod(0o755)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Unpacked(work, f"sha256:{diff}")
+
+
+def _extract(
+    blob: Path, compression: str, work: Path, cancelled: Callable[[], bool], name: str
+) -> str:
+    """Decompress and untar ``blob`` into ``work``; the sha256 of the tar stream."""
     hasher = hashlib.sha256()
     decompress = None
     with open(blob, "rb") as raw:
-        if layer.compression:
+        if compression:
             decompress = subprocess.Popen(
-                _DECOMPRESS[layer.compression],
+                _DECOMPRESS[compression],
                 stdin=raw,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -91,7 +142,7 @@ def _extract(blob: Path, layer: Layer, work: Path, cancelled: Callable[[], bool]
             try:
                 while chunk := source.read(_CHUNK):
                     if cancelled():
-                        raise ImageError(f"layer {layer.digest}: unpacking cancelled")
+                        raise ImageError(f"layer {name}: unpacking cancelled")
                     hasher.update(chunk)
                     tar.stdin.write(chunk)
             except BrokenPipeError:
@@ -113,14 +164,10 @@ def _extract(blob: Path, layer: Layer, work: Path, cancelled: Callable[[], bool]
                     proc.kill()
                     proc.wait()
     if unzip_code != 0:
-        raise ImageError(f"layer {layer.digest}: cannot decompress: {_last_line(unzip_err)}")
+        raise ImageError(f"layer {name}: cannot decompress: {_last_line(unzip_err)}")
     if tar_code != 0:
-        raise ImageError(f"layer {layer.digest}: cannot unpack: {_last_line(tar_err)}")
-    if hasher.hexdigest() != expected:
-        raise ImageError(
-            f"layer {layer.digest}: its content's digest is sha256:{hasher.hexdigest()}, "
-            f"not the image's diff id {layer.diff_id}"
-        )
+        raise ImageError(f"layer {name}: cannot unpack: {_last_line(tar_err)}")
+    return hasher.hexdigest()
 
 
 def convert_whiteouts(root: Path) -> None:

@@ -83,12 +83,19 @@ class Puller:
         ]
         return argv
 
-    def pull(self, ref: ImageReference, cancelled: Callable[[], bool] = lambda: False) -> Pulled:
+    def pull(
+        self,
+        ref: ImageReference,
+        cancelled: Callable[[], bool] = lambda: False,
+        tick: Callable[[], None] = lambda: None,
+    ) -> Pulled:
         """Copy ``ref``'s manifest, config and layers into the blob directory (only those
-        not there yet); ``ImageError`` with the registry's answer if it cannot."""
+        not there yet); ``ImageError`` with the registry's answer if it cannot. ``tick``
+        is called every few milliseconds while skopeo works (blobs appear whole, one by
+        one, as their downloads end)."""
         layout = self.scratch / f"pull-{uuid.uuid4().hex}"
         try:
-            self._run(ref, self.command(ref, layout), cancelled)
+            self._run(ref, self.command(ref, layout), cancelled, tick)
             index = json.loads((layout / "index.json").read_text())
             (descriptor,) = index["manifests"]
             manifest_digest = str(descriptor["digest"])
@@ -112,7 +119,13 @@ class Puller:
             raise ValueError(f"{digest} is not a JSON object")
         return doc
 
-    def _run(self, ref: ImageReference, argv: list[str], cancelled: Callable[[], bool]) -> None:
+    def _run(
+        self,
+        ref: ImageReference,
+        argv: list[str],
+        cancelled: Callable[[], bool],
+        tick: Callable[[], None],
+    ) -> None:
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -126,6 +139,7 @@ class Puller:
                     raise ImageError(f"pull {ref}: cancelled (the task was killed)")
                 if time.monotonic() > deadline:
                     raise ImageError(f"pull {ref}: no answer within {self.timeout:g} s")
+                tick()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(_POLL)
         finally:
