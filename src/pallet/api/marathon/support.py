@@ -4,8 +4,7 @@ Marathon's rules (``validation``) say whether an app definition is well formed. 
 module says whether Pallet can *run* it as written: a field Pallet accepts must be
 honoured, or refused here with a 422 naming its path, never stored and quietly
 ignored. Fields Pallet keeps only as metadata for other tools (``labels``, the labels of
-ports and networks, ``dependencies`` between apps of a group deployment Pallet never
-makes) are not refused. ``docs/marathon-support.md`` is the table of every field.
+ports and networks) are not refused. ``docs/marathon-support.md`` is the table of every field.
 
 Each rule is one entry of ``_RULES``: a function of the normalised ``AppSpec`` returning
 its violations, so lifting a refusal when support lands is narrowing one entry.
