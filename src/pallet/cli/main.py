@@ -67,6 +67,9 @@ NOUNS: dict[str, Noun] = {
     ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
+    "image": Noun(
+        "pallet.cli.image", "Images: load an image archive into the cluster's registry, or run one."
+    ),
 }
 
 

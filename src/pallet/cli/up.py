@@ -87,6 +87,8 @@ def _preflight(config: UpConfig) -> None:
 
     _check_state_dir(config.state_dir.resolve())
     check_listen(config.host, config.port, "--port", "the master")
+    if config.registry_port is not None:
+        check_listen("127.0.0.1", config.registry_port, "--registry-port", "the registry")
     for plan in agent_plans(config, config.state_dir):
         check_listen(
             plan.address, config.agent_port, "--agent-port", f"agent {plan.index}'s log server"
@@ -119,6 +121,8 @@ def _announce(cluster: Cluster, user_note: str = "") -> None:
             http, _, stats = c.lb_ports
             typer.echo(f"  edge LB        http://{edge[0]}:{http}/")
             typer.echo(f"  LB stats       http://{edge[0]}:{stats}/haproxy?stats")
+    if c.registry_port is not None:
+        typer.echo(f"  registry       127.0.0.1:{c.registry_port} (pallet image load FILE.tar)")
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo(f"  tasks run as   {c.task_user or 'the user running pallet up'}{user_note}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
@@ -191,6 +195,10 @@ def up(
     allow_privileged: bool = typer.Option(
         False, help="Let apps run privileged containers (docker.privileged)."
     ),
+    registry: bool = typer.Option(
+        False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."
+    ),
+    registry_port: int = typer.Option(5000, min=1, max=65535, help="The registry's port."),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
     from pallet.agent.fingerprint import parse_resources
@@ -243,6 +251,7 @@ def up(
         task_user=task_user,
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
+        registry_port=registry_port if registry else None,
     )
     _preflight(config)
     try:

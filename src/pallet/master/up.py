@@ -102,6 +102,8 @@ class UpConfig:
     """``--task-user`` of every agent (None: the agents' own user)."""
     allowed_host_paths: tuple[str, ...] = ()
     allow_privileged: bool = False
+    registry_port: int | None = None
+    """Run Debian's docker-registry on 127.0.0.1 at this port (``pallet image load``)."""
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -376,6 +378,11 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     master_args = _master_args(config, state)
     master_log = state / "master.log"
     members = [Member("master", master_args, master_log, _spawn(master_args, master_log))]
+    if config.registry_port is not None:
+        args = ["image", "registry", "--port", str(config.registry_port)]
+        args += ["--dir", str(state / "registry")]
+        log = state / "registry.log"
+        members.append(Member("registry", args, log, _spawn(args, log)))
     plans = agent_plans(config, state)
     for plan in plans:
         plan.work_dir.mkdir(exist_ok=True)
