@@ -275,3 +275,52 @@ def test_privileged_containers_get_capabilities_and_unmasked_proc(
     assert plain[0] == "character special file"  # masked: /dev/null bound over it
     assert priv[0] != plain[0]
     assert int(priv[1].split()[1], 16) > int(plain[1].split()[1], 16)
+
+
+def test_bridge_networking_forwards_host_ports_to_container_ports(
+    tmp_path: Path, agent_id: str, images: PushedImages
+) -> None:
+    from oci import free_port
+    from pallet.agent.bridge import BridgeNetwork
+
+    ex = Executor(tmp_path / "sandboxes", agent_id=agent_id)
+    network = BridgeNetwork(tmp_path / "network", agent_id, subnet="10.89.77.0/28")
+    ex._containers = Containers(
+        tmp_path / "containers",
+        ImageStore(tmp_path / "images"),
+        agent_id=agent_id,
+        isolator=ex.isolator,
+        hostname="node-1",
+        network=network,
+    )
+    host_port = free_port()
+    container = {
+        "image": images.busybox,
+        "network": "bridge",
+        "port_mappings": [{"container_port": 8080}],
+    }
+    script = "echo bridged > /tmp/index.html; ip -4 -o addr show eth0 > $MESOS_SANDBOX/ip; exec httpd -f -p 8080 -h /tmp"
+    spec = TaskSpec("web.1", container=container, cmd=script, ports=(host_port,))
+    try:
+        started(ex, spec)
+        import httpx
+
+        answer = wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{host_port}/index.html", timeout=1).text,
+            20,
+            "the container's server through the host port",
+        )
+        assert answer == "bridged\n"
+        assert "10.89.77.2/28" in (ex.sandbox("web.1") / "ip").read_text()
+        assert network.address("web.1") == "10.89.77.2"
+        netns = network.netns("web.1")
+        ex.force_kill("web.1")
+        wait_for(lambda: ex.wait(0.2), 10, "killed")
+        assert netns not in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout
+        rules = subprocess.run(
+            ["iptables", "-w", "-t", "nat", "-S", network.chain], capture_output=True, text=True
+        )
+        assert "pallet:web.1" not in rules.stdout
+    finally:
+        ex.close()
+    assert not Path(f"/sys/class/net/{network.bridge}").exists()  # the last task took it away

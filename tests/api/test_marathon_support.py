@@ -10,7 +10,7 @@ import pytest
 from pallet.api.convert import check_runnable, run_spec
 from pallet.api.marathon import MarathonApiError, normalize_app, read_app
 from pallet.api.marathon.support import Allowances, unsupported, unsupported_message
-from pallet.model import ContainerSpec, FetchUri, VolumeSpec
+from pallet.model import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
 
 BASE = {"id": "/web", "cmd": "sleep 100"}
 IMAGE = {"type": "DOCKER", "docker": {"image": "busybox"}}
@@ -145,7 +145,7 @@ def no(path: str, what: str) -> tuple[str, str]:
         ),
         (
             {"networks": [{"mode": "container/bridge"}]},
-            [no("/networks(0)/mode", "container/bridge networking")],
+            [no("/networks(0)/mode", "container/bridge networking without an image")],
         ),
         (
             {"networks": [{"mode": "container", "name": "dev"}]},
@@ -197,6 +197,10 @@ def test_fields_pallet_cannot_honour_are_refused_by_path(
         {"executor": "//cmd", "tty": False},
         {"container": {"type": "MESOS"}},
         {"container": IMAGE},
+        {
+            "container": {**IMAGE, "portMappings": [{"containerPort": 80, "hostPort": 0}]},
+            "networks": [{"mode": "container/bridge"}],
+        },
         {
             "container": {
                 "type": "MESOS",
@@ -275,3 +279,27 @@ def test_the_operator_allows_privileged_containers_and_more_host_paths() -> None
     run = run_spec(normalize_app(read_app({**BASE, **body})))
     assert run.container is not None and run.container.privileged is True
     assert run.container.volumes == (VolumeSpec("/h", "/home", "RO"),)
+
+
+def test_bridge_port_mappings_tell_the_agent_where_each_host_port_goes() -> None:
+    body = {
+        "container": {
+            **IMAGE,
+            "portMappings": [
+                {"containerPort": 8080, "hostPort": 0, "name": "http"},
+                {"containerPort": 53, "protocol": "udp,tcp"},
+                {"containerPort": 0, "hostPort": 31000},
+            ],
+        },
+        "networks": [{"mode": "container/bridge"}],
+    }
+    run = run_spec(normalize_app(read_app({**BASE, **body})))
+    assert run.host_ports == (0, 0, 31000)  # a mapping without hostPort takes any, in bridge
+    assert run.container is not None and run.container.network == "bridge"
+    assert run.container.port_mappings == (
+        ContainerPort(8080),
+        ContainerPort(53, "udp,tcp"),
+        ContainerPort(0),
+    )
+    launch = run.launch_spec("web.1", "/web", "v1", (31005, 31006, 31000))
+    assert type(launch).from_json(launch.to_json()) == launch

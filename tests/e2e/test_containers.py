@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from oci import PushedImages
@@ -140,3 +141,35 @@ def test_containers_survive_their_agent_being_killed(
     for tid, pid in pids.items():
         assert container_pid(cluster, tid) == pid and os.path.exists(f"/proc/{pid}")
     cluster.delete_app("/kept")
+
+
+def test_bridge_port_mappings_are_reachable_from_the_host(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    create(
+        cluster,
+        {
+            "id": "/bridged",
+            "cmd": "echo from-the-bridge > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+            "container": {
+                "type": "DOCKER",
+                "docker": {"image": images.busybox},
+                "portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http"}],
+            },
+            "networks": [{"mode": "container/bridge"}],
+            "healthChecks": [{"protocol": "HTTP", "portIndex": 0, "path": "/index.html"}],
+        },
+    )
+    (task,) = wait_for(lambda: cluster.running("/bridged", 1), 60, "running")
+    (port,) = task["ports"]
+    body = wait_for(
+        lambda: httpx.get(f"http://{task['host']}:{port}/index.html", timeout=2).text,
+        30,
+        "the server through the host port",
+    )
+    assert body == "from-the-bridge\n"
+    healthy = wait_for(
+        lambda: cluster.app("/bridged")["tasks"][0].get("healthCheckResults"), 60, "a health result"
+    )
+    assert healthy[0]["alive"] is True
+    cluster.delete_app("/bridged")

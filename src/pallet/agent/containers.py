@@ -19,7 +19,6 @@ the device rules.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from pallet.agent.bridge import BridgeNetwork, NetworkError, PortMapping
 from pallet.agent.cgroups import own_hierarchies
 from pallet.agent.images.config import Image, ImageError
 from pallet.agent.images.overlay import RootFs, mount_overlay, unmount
@@ -50,6 +50,7 @@ from pallet.agent.ocispec import (
 )
 from pallet.agent.users import TaskUser
 from pallet.model import PalletError, TaskSpec
+from pallet.model.net import is_ip
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "ContainerError", "Containers", "container_id"]
 
@@ -89,6 +90,7 @@ class Containers:
         hostname: str,
         pids_limit: int = DEFAULT_PIDS_LIMIT,
         runc: str | None = None,
+        network: BridgeNetwork | None = None,
     ) -> None:
         self.directory = directory
         self.store = store
@@ -101,6 +103,11 @@ class Containers:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(parents=True, exist_ok=True)
         self.mountpoints = make_mountpoints(store.root / "mountpoints")
+        self.network = network or BridgeNetwork(
+            directory.parent / "network",
+            agent_id,
+            host_address=hostname if is_ip(hostname) else None,
+        )
 
     # ------------------------------------------------------------ paths
 
@@ -184,7 +191,18 @@ class Containers:
         if cwd != CONTAINER_SANDBOX:
             with contextlib.suppress(OSError):
                 (self.rootfs(tid).mountpoint / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
-        files = self._etc_files(bundle)
+        netns, address = None, None
+        if spec.container.network == "bridge":
+            mappings = [
+                PortMapping(p.container_port, host, p.protocol)
+                for p, host in zip(spec.container.port_mappings, spec.ports, strict=True)
+            ]
+            try:
+                address = self.network.attach(tid, mappings)
+            except NetworkError as e:
+                raise ContainerError(f"task {tid}: {e}") from e
+            netns = self.network.netns_path(tid)
+        files = self._etc_files(bundle, address)
         volumes = []
         for volume in spec.container.volumes:
             if not os.path.exists(volume.host_path):
@@ -212,6 +230,7 @@ class Containers:
             ),
             nofile=resource.getrlimit(resource.RLIMIT_NOFILE),
             privileged=_own_capabilities() if spec.container.privileged else None,
+            netns=netns,
         )
         config = bundle / "config.json"
         temp = config.with_suffix(".tmp")
@@ -219,13 +238,15 @@ class Containers:
         temp.replace(config)
         return self.command("run", "--keep", "--bundle", str(bundle), container_id(tid))
 
-    def _etc_files(self, bundle: Path) -> dict[str, Path]:
+    def _etc_files(self, bundle: Path, address: str | None = None) -> dict[str, Path]:
         files = {
             "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             "hostname": f"{self.hostname}\n",
             "resolv.conf": _read(Path("/etc/resolv.conf")) or "nameserver 127.0.0.1\n",
         }
-        if not _is_ip(self.hostname):
+        if address is not None:
+            files["hosts"] += f"{address}\t{self.hostname}\n"
+        elif not is_ip(self.hostname):
             files["hosts"] += f"127.0.1.1\t{self.hostname}\n"
         out = {}
         for name, text in files.items():
@@ -259,6 +280,8 @@ class Containers:
         except ImageError as e:
             log.warning("task %s: %s", task_id, e)
         shutil.rmtree(self.bundle(task_id), ignore_errors=True)
+        if self.network.address(task_id) is not None:
+            self.network.detach(task_id)
         self.store.release(task_id)
 
     def adopt(self, spec: TaskSpec) -> None:
@@ -273,6 +296,7 @@ class Containers:
             if bundle.name not in keep:
                 self.cleanup(bundle.name)
                 gone.append(bundle.name)
+        self.network.sweep(keep)
         return gone
 
     def close(self) -> None:
@@ -282,6 +306,7 @@ class Containers:
             for d in (h.directory / "pallet" / self.agent_id, h.directory / "pallet"):
                 with contextlib.suppress(OSError):
                     d.rmdir()
+        self.network.close()
 
 
 _MOUNT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc", "mnt/mesos/sandbox")
@@ -312,11 +337,3 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

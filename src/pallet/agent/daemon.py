@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork
 from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
@@ -60,7 +61,7 @@ from pallet.model import (
     ValidationError,
 )
 from pallet.model.errors import PalletError
-from pallet.model.net import is_loopback
+from pallet.model.net import is_ip, is_loopback
 
 __all__ = [
     "UNAUTHENTICATED",
@@ -108,6 +109,8 @@ class AgentConfig:
     insecure_registries: frozenset[str] = frozenset()
     """Registries that may answer plain HTTP besides those on loopback."""
     container_pids_limit: int = DEFAULT_PIDS_LIMIT
+    bridge_subnet: str = DEFAULT_SUBNET
+    """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -178,6 +181,12 @@ class AgentDaemon:
             isolator=isolator,
             hostname=self.hostname,
             pids_limit=config.container_pids_limit,
+            network=BridgeNetwork(
+                work / "network",
+                self.node_id,
+                subnet=config.bridge_subnet,
+                host_address=self.hostname if is_ip(self.hostname) else None,
+            ),
         )
         self.runtime = TaskRuntime(
             Executor(

@@ -172,6 +172,8 @@ class ContainerProcess:
     pids_limit: int
     mounts: tuple[BindMount, ...] = ()
     nofile: tuple[int, int] = (1048576, 1048576)
+    netns: str | None = None
+    """A network namespace to join (bridge networking); None: the host's network."""
     privileged: tuple[str, ...] | None = None
     """When set, a privileged container (Docker's ``--privileged``; only when the operator
     allows it): these capabilities (the agent's own), every device, /sys writable and
@@ -322,7 +324,10 @@ def runtime_config(p: ContainerProcess) -> dict[str, Any]:
                 "devices": [{"allow": privileged, "access": "rwm"}],
                 "pids": {"limit": p.pids_limit},
             },
-            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount")],
+            "namespaces": [
+                *({"type": t} for t in ("pid", "ipc", "uts", "mount")),
+                *([{"type": "network", "path": p.netns}] if p.netns else []),
+            ],
             "maskedPaths": [] if privileged else list(_MASKED),
             "readonlyPaths": [] if privileged else list(_READONLY),
             **p.extra,

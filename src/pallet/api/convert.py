@@ -22,11 +22,13 @@ from pallet.api.marathon import (
 )
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
+from pallet.api.marathon.spec import NetworkMode
 from pallet.api.marathon.support import Allowances, host_volumes, unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import (
     CheckProtocol,
+    ContainerPort,
     ContainerSpec,
     FetchUri,
     HealthCheckSpec,
@@ -181,7 +183,30 @@ def container_spec(spec: AppSpec) -> ContainerSpec | None:
         volumes=tuple(
             VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
         ),
+        network="bridge" if _bridged(spec) else "host",
+        port_mappings=_container_ports(spec) if _bridged(spec) else (),
     )
+
+
+def _bridged(spec: AppSpec) -> bool:
+    return any(n.mode is NetworkMode.BRIDGE for n in spec.networks)
+
+
+def _container_ports(spec: AppSpec) -> tuple[ContainerPort, ...]:
+    """The container ports of the mappings that take a host port, in the order of the
+    task's host ports (``AppSpec.host_ports``)."""
+    assert spec.container is not None
+    mappings = spec.container.get("portMappings", ())
+    out = []
+    for mapping in mappings if isinstance(mappings, tuple) else ():
+        if isinstance(mapping, FrozenMap) and isinstance(mapping.get("hostPort"), int):
+            port = mapping.get("containerPort", 0)
+            out.append(
+                ContainerPort(
+                    port if isinstance(port, int) else 0, str(mapping.get("protocol", "tcp"))
+                )
+            )
+    return tuple(out)
 
 
 def _fetch_item(frozen: Any) -> FetchUri:

@@ -37,6 +37,8 @@ __all__ = [
 BUSYBOX = Path("/bin/busybox")
 APPLETS = [
     "sh",
+    "httpd",
+    "ip",
     "cat",
     "echo",
     "env",

@@ -57,6 +57,9 @@ def agent(
     insecure_registry: list[str] = typer.Option(
         [], help="A registry (host:port) that may answer plain HTTP; loopback ones always may."
     ),
+    bridge_subnet: str = typer.Option(
+        "10.88.0.0/24", help="Subnet of the agent's bridge for container/bridge networking."
+    ),
     container_pids_limit: int = typer.Option(
         4096, help="Processes and threads each container may have at once."
     ),
@@ -90,6 +93,13 @@ def agent(
         raise ValidationError("--fetcher-cache-mib", "must be 0 or more")
     if image_store_mib < 0:
         raise ValidationError("--image-store-mib", "must be 0 or more")
+    import ipaddress
+
+    try:
+        if ipaddress.ip_network(bridge_subnet).num_addresses < 4:
+            raise ValueError("it has fewer than 4 addresses")
+    except ValueError as e:
+        raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
     if container_pids_limit < 1:
         raise ValidationError("--container-pids-limit", "must be 1 or more")
     if registry_auth_file is not None and not registry_auth_file.is_file():
@@ -130,6 +140,7 @@ def agent(
             registry_auth_file=registry_auth_file,
             insecure_registries=frozenset(insecure_registry),
             container_pids_limit=container_pids_limit,
+            bridge_subnet=bridge_subnet,
         )
     )
 

@@ -366,6 +366,7 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         args += ["--role", PUBLIC_ROLE]
     if config.task_user is not None:
         args += ["--task-user", config.task_user]
+    args += ["--bridge-subnet", f"10.88.{plan.index % 256}.0/24"]  # one bridge per agent
     return args
 
 

@@ -13,6 +13,7 @@ from pallet.model.constraints import Constraint, Operator, parse_constraints
 from pallet.model.errors import PalletError, PlanError, TraceError, ValidationError
 from pallet.model.messages import (
     Acks,
+    ContainerPort,
     ContainerSpec,
     DesiredSet,
     FetchUri,
@@ -39,6 +40,7 @@ __all__ = [
     "Acks",
     "CheckProtocol",
     "Constraint",
+    "ContainerPort",
     "ContainerSpec",
     "DesiredSet",
     "FetchUri",

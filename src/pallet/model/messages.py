@@ -33,6 +33,7 @@ from pallet.model.task import Reason, TaskState
 __all__ = [
     "DEFAULT_KILL_GRACE_SECONDS",
     "Acks",
+    "ContainerPort",
     "ContainerSpec",
     "DesiredSet",
     "FetchUri",
@@ -220,6 +221,33 @@ class VolumeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerPort:
+    """A port the container listens on (Marathon's ``portMappings`` item): the task's host
+    port of the same index is forwarded to it; ``container_port`` 0 means the same
+    number as the host port, as in Marathon."""
+
+    container_port: int = 0
+    protocol: str = "tcp"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.container_port, int) or not 0 <= self.container_port <= 65535:
+            raise ValidationError("/container/portMappings/containerPort", "must be 0-65535")
+        if self.protocol not in ("tcp", "udp", "udp,tcp"):
+            raise ValidationError("/container/portMappings/protocol", "must be tcp, udp or udp,tcp")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container_port": self.container_port, "protocol": self.protocol}
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> ContainerPort:
+        doc = _obj(raw, path, _fields(cls))
+        return cls(
+            container_port=_int(doc.get("container_port", 0), f"{path}/container_port", 0, 65535),
+            protocol=_str(doc.get("protocol", "tcp"), f"{path}/protocol", 10),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """Marathon's ``container`` as the agent runs it: the engine (``MESOS`` or ``DOCKER``;
     both run under runc, and differ only where Marathon's rules do) and the image."""
@@ -229,8 +257,22 @@ class ContainerSpec:
     force_pull: bool = False
     privileged: bool = False
     volumes: tuple[VolumeSpec, ...] = ()
+    network: str = "host"
+    """``host`` (the node's network) or ``bridge`` (a namespace on the agent's bridge)."""
+    port_mappings: tuple[ContainerPort, ...] = ()
+    """With ``bridge``: where the task's host ports go, in order."""
 
     def __post_init__(self) -> None:
+        if self.network not in ("host", "bridge"):
+            raise ValidationError("/networks", f"unknown network {self.network!r}")
+        object.__setattr__(
+            self,
+            "port_mappings",
+            tuple(
+                p if isinstance(p, ContainerPort) else ContainerPort.from_json(p)
+                for p in self.port_mappings
+            ),
+        )
         object.__setattr__(
             self,
             "volumes",
@@ -256,6 +298,8 @@ class ContainerSpec:
             "force_pull": self.force_pull,
             "privileged": self.privileged,
             "volumes": [v.to_json() for v in self.volumes],
+            "network": self.network,
+            "port_mappings": [p.to_json() for p in self.port_mappings],
         }
 
     @classmethod
@@ -270,6 +314,13 @@ class ContainerSpec:
             volumes=tuple(
                 VolumeSpec.from_json(v, f"{path}/volumes/{i}")
                 for i, v in enumerate(_list(doc.get("volumes", []), f"{path}/volumes", 100))
+            ),
+            network=_str(doc.get("network", "host"), f"{path}/network", 20),
+            port_mappings=tuple(
+                ContainerPort.from_json(p, f"{path}/port_mappings/{i}")
+                for i, p in enumerate(
+                    _list(doc.get("port_mappings", []), f"{path}/port_mappings", 1000)
+                )
             ),
         )
 
@@ -380,6 +431,13 @@ class TaskSpec:
         if not self.kill_grace_seconds >= 0:
             raise ValidationError(
                 "/taskKillGracePeriodSeconds", f"{where}: the kill grace period must be >= 0"
+            )
+        mappings = self.container.port_mappings if self.container is not None else ()
+        bridge = self.container is not None and self.container.network == "bridge"
+        if bridge and len(mappings) != len(self.ports):
+            raise ValidationError(
+                "/container/portMappings",
+                f"{where}: {len(mappings)} port mappings for {len(self.ports)} host ports",
             )
         if self.user is not None and (
             not isinstance(self.user, str) or not self.user or "\x00" in self.user

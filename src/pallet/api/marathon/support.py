@@ -150,9 +150,10 @@ def _allowed(host: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def _networks(spec: AppSpec) -> Iterator[Violation]:
+    docker = spec.container.get("docker") if spec.container is not None else None
     for i, network in enumerate(spec.networks):
-        if network.mode is NetworkMode.BRIDGE:
-            yield _no(f"/networks({i})/mode", "container/bridge networking")
+        if network.mode is NetworkMode.BRIDGE and not isinstance(docker, FrozenMap):
+            yield _no(f"/networks({i})/mode", "container/bridge networking without an image")
         elif network.mode is NetworkMode.CONTAINER:
             yield _no(f"/networks({i})/mode", "container networks (IP per task)")
 
