@@ -123,6 +123,9 @@ def test_containers_survive_their_agent_being_killed(
             "instances": 2,
             "container": {"docker": {"image": images.sleeper}},
             "constraints": [["hostname", "CLUSTER", "127.0.0.2"]],
+            # not replaced while the node is silent for a minute: a restart can take longer
+            # than the cluster's 3 s grace on a busy machine (replacing would be right then)
+            "unreachableStrategy": {"inactiveAfterSeconds": 60, "expungeAfterSeconds": 120},
         },
     )
     tasks = wait_for(lambda: cluster.running("/kept", 2), 60, "2 running")
