@@ -1,10 +1,16 @@
-"""Shared pytest configuration: markers for slow, root-only and real-trace tests."""
+"""Shared pytest configuration: markers for slow, root-only and real-trace tests; a real
+registry with the test images (built from this machine's files) for the container tests."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from oci import PushedImages, Registry
 
 
 def _traces_missing() -> str | None:
@@ -34,3 +40,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if in_ci:
                 raise pytest.UsageError(f"{item.nodeid} needs root but CI runs it as a normal user")
             item.add_marker(pytest.mark.skip(reason="needs root (cgroups, namespaces); runs in CI"))
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Debian's docker-registry on a free loopback port, with the test images pushed:
+    see ``PushedImages``."""
+    from oci import run_registry
+
+    with run_registry(tmp_path_factory.mktemp("registry")) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> PushedImages:
+    from oci import push_test_images
+
+    return push_test_images(registry, tmp_path_factory.mktemp("layouts"))

@@ -26,9 +26,18 @@ async def test_invalid_app_is_422_in_marathons_shape_and_nothing_is_stored(
     r = await api.post("/v2/apps", json={**APP, "constraints": [["hostname", "NOPE"]]})
     assert r.status_code == 422
     r = await api.post(
-        "/v2/apps", json={"id": "/web", "container": {"type": "DOCKER", "docker": {"image": "x"}}}
+        "/v2/apps", json={"id": "/web", "container": {"type": "DOCKER", "docker": {"image": "X y"}}}
     )
+    assert r.status_code == 422
+    (detail,) = r.json()["details"]
+    assert detail["path"] == "/container/docker/image"
+    assert detail["errors"][0].startswith("invalid image reference 'X y'")
+    r = await api.post("/v2/apps", json={**APP, "container": {"type": "RKT"}})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/container/type"
+    r = await api.post("/v2/apps", json={"id": "/web", "container": {"type": "MESOS"}})
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "/cmd"
+    r = await api.post("/v2/apps", json={**APP, "uris": ["ftp://example.com/app.jar"]})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/fetch(0)/uri"
     assert await control.store.revision() == revision
     assert not control.state.apps
 

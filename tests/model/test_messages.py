@@ -11,7 +11,9 @@ import pytest
 from pallet.model import (
     Acks,
     CheckProtocol,
+    ContainerSpec,
     DesiredSet,
+    FetchUri,
     HealthCheckSpec,
     HealthResult,
     Heartbeat,
@@ -84,6 +86,16 @@ NODE = Node.build(
 
 MESSAGES: list[Any] = [
     (SPEC, TaskSpec.from_json),
+    (
+        TaskSpec(
+            "img.1",
+            cmd="serve",
+            user="app",
+            fetch=(FetchUri("http://x/a.tgz", cache=True, dest_path="lib/a.tgz"),),
+            container=ContainerSpec("DOCKER", "127.0.0.1:5000/app:1", force_pull=True),
+        ),
+        TaskSpec.from_json,
+    ),
     (DesiredSet(42, (SPEC,)), DesiredSet.from_json),
     (STATUS, TaskStatus.from_json),
     (TaskStatus("a.1", TaskState.FINISHED, 1, exit_code=0), TaskStatus.from_json),
@@ -104,7 +116,13 @@ def test_every_message_round_trips_through_json(message: Any, read: Any) -> None
     ("doc", "path"),
     [
         ({"task_id": "a/b", "cmd": "x"}, "/task_id"),
-        ({"task_id": "a", "cmd": "x", "container": {"type": "DOCKER"}}, "/container"),
+        ({"task_id": "a", "cmd": "x", "executor": {"type": "DOCKER"}}, "/executor"),
+        ({"task_id": "a", "cmd": "x", "container": {"type": "RKT"}}, "/container/type"),
+        ({"task_id": "a", "container": {"image": "Not Valid"}}, "/container/docker/image"),
+        (
+            {"task_id": "a", "fetch": [{"uri": "http://x/a", "dest_path": "../a"}]},
+            "/fetch/destPath",
+        ),
         ({"task_id": "a", "cmd": "x", "cpus": "1"}, "/cpus"),
         ({"task_id": "a", "cmd": "x", "ports": [70000]}, "/ports/0"),
         ({"task_id": "a", "cmd": "x", "env": {"A": 1}}, "/env/A"),

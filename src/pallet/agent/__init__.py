@@ -2,11 +2,16 @@
 
 Pure: ``spec``, ``status``, ``events``, ``state`` (the task state machine), ``environment``,
 ``health`` (health-check timing and counting), ``recovery`` (checkpoint records and what
-to do with them after a restart).
+to do with them after a restart), ``ocispec`` (runc's config; how an image's Entrypoint,
+Cmd, Env and User combine with the app's), ``exits`` (how a task ended, in words).
 I/O: ``cgroups`` and ``cgroup_isolator`` (per-task cgroups behind the ``isolation``
-seam), ``executor`` (processes), ``procfs``, ``checkpoint`` (task checkpoints on disk),
-``logs``, ``runtime`` (the state machine driven over the executor; what the HTTP loop
-calls), ``checks`` (probes each running task's health checks) and ``fingerprint``.
+seam), ``executor`` (processes), ``spawning``, ``staging`` (user, sandbox, fetch, image
+before a task starts) on ``preparing``'s worker threads, ``users``, ``fetcher`` and
+``archives`` (Mesos' fetcher), ``images`` (pull, layers, store, overlay) and
+``containers`` (runc), ``diskwatch`` (disk quotas), ``procfs``, ``checkpoint`` (task
+checkpoints on disk), ``logs``, ``runtime`` (the state machine driven over the executor;
+what the HTTP loop calls), ``checks`` (probes each running task's health checks) and
+``fingerprint``.
 """
 
 from pallet.agent.cgroup_isolator import detect_isolator

@@ -11,7 +11,8 @@ which answers with the status update to send (at-least-once, like any other).
   Marathon does); 2xx/3xx healthy, 1xx no verdict when ``ignoreHttp1xx``.
 - TCP: a connection opens within the timeout.
 - COMMAND: ``/bin/sh -c value`` exits 0 within the timeout, run in the task's sandbox
-  with the task's environment and inside the task's cgroups (as Mesos runs a command
+  as the task's user, with the task's environment and inside the task's cgroups (in a
+  container: ``runc exec``, in its namespaces and cgroups, as its user) (as Mesos runs a command
   check in the task's container): what it uses counts against the task's limits, and
   it dies with the task. Like a task, it waits at a gate until it has joined them.
 
@@ -37,7 +38,6 @@ from collections.abc import Callable
 import httpx
 
 from pallet.agent.events import HealthChanged, ReadinessChanged, SendStatus
-from pallet.agent.executor import gated
 from pallet.agent.health import (
     CheckProtocol,
     HealthRecord,
@@ -50,6 +50,8 @@ from pallet.agent.health import (
 )
 from pallet.agent.isolation import IsolationError
 from pallet.agent.runtime import TaskRuntime
+from pallet.agent.spawning import gated, switch_user
+from pallet.agent.users import UnknownUser
 from pallet.model import HealthCheckSpec, ReadinessCheckSpec, ReadinessResult, TaskSpec
 
 __all__ = ["HealthMonitor", "probe", "probe_readiness"]
@@ -278,6 +280,22 @@ async def _command(
 ) -> tuple[bool | None, str]:
     assert check.command is not None
     executor = runtime.executor
+    if spec.container is not None and spec.container.image is not None:
+        argv = executor.containers.exec_argv(spec.task_id, ["/bin/sh", "-c", check.command])
+        return await _finish(
+            await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            ),
+            check,
+        )
+    try:
+        user = executor.user_of(spec)
+    except UnknownUser as e:
+        return None, f"not run: {e}"[:_CAUSE_LIMIT]
     proc = await asyncio.create_subprocess_exec(
         *gated(["/bin/sh", "-c", check.command]),
         cwd=executor.sandbox(spec.task_id),
@@ -286,6 +304,7 @@ async def _command(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
+        **switch_user(user),
     )
     assert proc.stdin is not None
     try:
@@ -296,6 +315,13 @@ async def _command(
         return None, f"not run: {e}"[:_CAUSE_LIMIT]
     proc.stdin.write(b"go\n")
     proc.stdin.close()
+    return await _finish(proc, check)
+
+
+async def _finish(
+    proc: asyncio.subprocess.Process, check: HealthCheckSpec
+) -> tuple[bool | None, str]:
+    """Wait for a command check within its timeout; its verdict and cause."""
     try:
         _, err = await asyncio.wait_for(proc.communicate(), check.timeout or None)
     except (TimeoutError, asyncio.CancelledError):

@@ -34,12 +34,19 @@ from typing import Any
 
 import httpx
 
+from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork
+from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
+from pallet.agent.containers import DEFAULT_PIDS_LIMIT, Containers
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
+from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.fingerprint import fingerprint
 from pallet.agent.gpus import detect_gpus
+from pallet.agent.images import ImageStore
+from pallet.agent.images.pull import Puller
+from pallet.agent.images.store import DEFAULT_LIMIT
 from pallet.agent.logserver import LogServer
 from pallet.agent.masters import Masters, parse_masters
 from pallet.agent.procfs import read_boot_id
@@ -54,7 +61,7 @@ from pallet.model import (
     ValidationError,
 )
 from pallet.model.errors import PalletError
-from pallet.model.net import is_loopback
+from pallet.model.net import is_ip, is_loopback
 
 __all__ = [
     "UNAUTHENTICATED",
@@ -91,6 +98,19 @@ class AgentConfig:
     role: str = "*"
     heartbeat_interval: float = 5.0
     poll_wait: float = 30.0
+    task_user: str | None = None
+    """Who runs the tasks whose app names no ``user`` (None: the agent's own user)."""
+    fetcher_cache_mib: int = 2048
+    """Size of the fetcher's cache of URIs (Mesos' ``--fetcher_cache_size``)."""
+    image_store_mib: int = DEFAULT_LIMIT >> 20
+    """Images kept beyond those in use (least recently used collected first)."""
+    registry_auth_file: Path | None = None
+    """A Docker-style ``auths`` file with registry credentials (skopeo's ``--authfile``)."""
+    insecure_registries: frozenset[str] = frozenset()
+    """Registries that may answer plain HTTP besides those on loopback."""
+    container_pids_limit: int = DEFAULT_PIDS_LIMIT
+    bridge_subnet: str = DEFAULT_SUBNET
+    """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -147,14 +167,39 @@ class AgentDaemon:
             gpus=gpus,
         )
         self.boot_id = _agent_boot_id(work)
+        isolator = detect_isolator(self.node_id)
+        puller = Puller(
+            work / "images" / "blobs",
+            work / "images" / "scratch",
+            auth_file=config.registry_auth_file,
+            insecure=config.insecure_registries,
+        )
+        containers = Containers(
+            work / "containers",
+            ImageStore(work / "images", puller=puller, limit=config.image_store_mib << 20),
+            agent_id=self.node_id,
+            isolator=isolator,
+            hostname=self.hostname,
+            pids_limit=config.container_pids_limit,
+            network=BridgeNetwork(
+                work / "network",
+                self.node_id,
+                subnet=config.bridge_subnet,
+                host_address=self.hostname if is_ip(self.hostname) else None,
+            ),
+        )
         self.runtime = TaskRuntime(
             Executor(
                 sandboxes,
                 agent_id=self.node_id,
                 node_id=self.node_id,
                 host=self.hostname,
+                isolator=isolator,
+                containers=containers,
                 sweep=False,  # recover() sweeps what it does not adopt
                 gpus=gpus[: self.node.gpu_count],
+                task_user=config.task_user,
+                fetcher=Fetcher(FetchCache(work / "fetcher-cache", config.fetcher_cache_mib << 20)),
             ),
             checkpoints=CheckpointStore(work / "checkpoints"),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pallet.agent.status import TaskState
+from pallet.agent.status import Reason, TaskState
 from pallet.model import HealthResult, ReadinessResult, TaskSpec, TaskStatus, ValidationError
 
 __all__ = [
@@ -75,13 +75,15 @@ class TaskLaunchFailed:
 @dataclass(frozen=True, slots=True)
 class TaskExited:
     """The task's main process ended: with ``exit_code``, or killed by ``signal``.
-    ``oom`` is true when the kernel OOM-killed a process in the task's cgroup."""
+    ``oom`` is true when the kernel OOM-killed a process in the task's cgroup;
+    ``limitation`` says which other limit the agent killed it for (its disk quota)."""
 
     task_id: str
     exit_code: int | None = None
     signal: int | None = None
     oom: bool = False
     message: str = ""
+    limitation: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,10 @@ agent stays the parent that learns the exit status. When the main process ends, 
 rest of the task (its process group and everything in its cgroups) is killed and the
 cgroups removed, as Mesos destroys a container when its command exits.
 
+A task with an image runs as ``runc run`` instead (``containers``): runc puts the
+container into the same cgroups. Tasks that must wait for something first (URIs to
+fetch, an image to pull) are staged (``staging``) on worker threads (``preparing``).
+
 After an agent restart, ``adopt`` takes back a task whose process outlived the old
 agent. It is not this process's child: its end is seen through a pidfd (or ``/proc``)
 and its exit status is lost, but it is killed, measured and reaped like any other.
@@ -24,47 +28,46 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
+from pallet.agent.containers import Containers, runc_message
+from pallet.agent.diskwatch import DiskWatch
 from pallet.agent.environment import PASSTHROUGH, task_environment
+from pallet.agent.exits import TaskExit, describe_exit, log_tail, oom_message, sandbox_bytes
+from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
+from pallet.agent.images import ImageStore
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
+from pallet.agent.ocispec import CONTAINER_SANDBOX
+from pallet.agent.preparing import Outcome, Preparations
 from pallet.agent.procfs import read_start_time
-from pallet.model import PalletError, TaskSpec, check_task_id
+from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, switch_user
+from pallet.agent.staging import LaunchError, Staged, Stager
+from pallet.agent.users import TaskUser
+from pallet.model import TaskSpec, check_task_id
 
-__all__ = ["Executor", "LaunchError", "ProcessIdentity", "TaskExit", "gated"]
+__all__ = [
+    "Executor",
+    "LaunchError",
+    "ProcessIdentity",
+    "TaskExit",
+    "gated",
+    "switch_user",
+]
 
 log = logging.getLogger(__name__)
 
 # The session leader waits for "go" on stdin (sent once it is in its cgroups), gives the
 # task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
-_GATE = 'IFS= read -r go; exec </dev/null; [ "$go" = go ] || exit 125; exec "$@"'
 _OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
-_STDERR_TAIL_BYTES = 4096
 DISK_WATCH_INTERVAL = 15.0
 """Seconds between two walks of a task's sandbox for its disk use."""
-
-
-class LaunchError(PalletError):
-    """A task could not be started; the message says what failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class TaskExit:
-    """How a task's main process ended. ``exit_code`` is None when a signal killed it;
-    both are None when the exit status was lost (the task vanished)."""
-
-    task_id: str
-    exit_code: int | None
-    signal: int | None
-    oom: bool
-    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,10 @@ class _Proc:
     sandbox: Path
     oom: bool = False
     signals: list[int] = field(default_factory=list)
+    limitation: tuple[str, str] | None = None
+    """(what, message) when the agent killed it for exceeding a limit (disk)."""
+    container: bool = False
+    """Its process is ``runc run``: the exit status is the container's."""
 
 
 class Executor:
@@ -103,9 +110,16 @@ class Executor:
         base_env: Mapping[str, str] | None = None,
         sweep: bool = True,
         gpus: Sequence[Gpu] = (),
+        task_user: str | None = None,
+        fetcher: Fetcher | None = None,
+        containers: Containers | None = None,
+        disk_watch_interval: float = DISK_WATCH_INTERVAL,
     ) -> None:
         """``sweep=False`` leaves the cgroups of an earlier run alone: the caller recovers
-        the tasks it checkpointed and then calls ``sweep_orphans``."""
+        the tasks it checkpointed and then calls ``sweep_orphans``. ``task_user`` runs the
+        tasks whose spec names no user (None: the agent's own user). ``fetcher`` fetches
+        tasks' URIs and ``containers`` runs tasks with images (default: theirs beside
+        ``sandbox_root``)."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
         self.agent_id = agent_id
@@ -123,8 +137,6 @@ class Executor:
                 "is told its GPUs but could open the others",
                 agent_id,
             )
-        if sweep:
-            self.sweep_orphans()
         self._base_env = dict(
             base_env
             if base_env is not None
@@ -139,6 +151,21 @@ class Executor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._fetcher = fetcher
+        self._containers = containers
+        self.stager = Stager(
+            self.sandbox_root,
+            task_user=task_user,
+            fetcher=lambda: self.fetcher,
+            containers=lambda: self.containers,
+            environment=self.environment,
+        )
+        self._prep = Preparations(self.wakeup)
+        self._disk_watch = DiskWatch(
+            self._measure_disk, self._disk_exceeded, interval=disk_watch_interval
+        )
+        if sweep:
+            self.sweep_orphans()
 
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
@@ -148,6 +175,8 @@ class Executor:
         except IsolationError as e:
             log.warning("agent %s: cannot clean up an earlier run: %s", self.agent_id, e)
             return []
+        if self._containers is not None or (self.sandbox_root.parent / "containers").is_dir():
+            self.containers.sweep(keep)
         if orphans:
             log.warning(
                 "agent %s: killed tasks an earlier run left without a checkpoint: %s",
@@ -163,7 +192,12 @@ class Executor:
         return self.sandbox_root / check_task_id(task_id)
 
     def environment(self, spec: TaskSpec) -> dict[str, str]:
-        """The environment ``spec``'s process runs with (its health commands get it too)."""
+        """The environment ``spec``'s process runs with (its health commands get it too);
+        in a container, without the agent's own variables, over the image's."""
+        if spec.container is not None and spec.container.image is not None:
+            return task_environment(
+                spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
+            )
         sandbox = str(self.sandbox(spec.task_id))
         env = task_environment(
             spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
@@ -171,33 +205,93 @@ class Executor:
         env.update(gpu_environment(spec.gpu_devices, self.gpus))  # not the app's to set
         return env
 
+    def user_of(self, spec: TaskSpec) -> TaskUser:
+        """Who a command task runs as (see ``Stager.user_of``)."""
+        return self.stager.user_of(spec)
+
+    def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
+        return self.stager.make_sandbox(task_id, user)
+
     def log_path(self, task_id: str, stream: LogStream | str) -> Path:
         return self.sandbox(task_id) / LogStream(stream).value
 
     # ------------------------------------------------------------ launch / kill
 
-    def launch(self, spec: TaskSpec) -> int:
-        """Start ``spec``; return its pid. Raises LaunchError saying what failed."""
-        tid = spec.task_id
+    @property
+    def fetcher(self) -> Fetcher:
         with self._lock:
-            if tid in self._procs or tid in self._launching:
-                raise LaunchError(f"task {tid} is already running")
-            self._launching.add(tid)
+            if self._fetcher is None:
+                self._fetcher = Fetcher(FetchCache(self.sandbox_root.parent / "fetcher-cache"))
+            return self._fetcher
+
+    @property
+    def containers(self) -> Containers:
+        with self._lock:
+            if self._containers is None:
+                base = self.sandbox_root.parent
+                self._containers = Containers(
+                    base / "containers",
+                    ImageStore(base / "images"),
+                    agent_id=self.agent_id,
+                    isolator=self.isolator,
+                    hostname=self.host,
+                )
+            return self._containers
+
+    def needs_preparation(self, spec: TaskSpec) -> bool:
+        """True when ``spec`` waits for something before it can start (URIs to fetch, an
+        image): ``launch_later`` it, so the agent is not held up meanwhile."""
+        return bool(spec.fetch) or (spec.container is not None and spec.container.image is not None)
+
+    def launch(self, spec: TaskSpec) -> int:
+        """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
+        failed."""
+        tid = spec.task_id
+        self._claim(tid)
         try:
-            pid = self._launch(spec)
+            pid = self._prepare_and_start(spec, lambda: False)
         finally:
             with self._lock:
                 self._launching.discard(tid)
         self.wakeup()
         return pid
 
-    def _launch(self, spec: TaskSpec) -> int:
+    def launch_later(self, spec: TaskSpec) -> None:
+        """Prepare and start ``spec`` on a worker thread; ``take_launches`` gives the
+        outcome. A ``kill`` meanwhile cancels it."""
         tid = spec.task_id
-        sandbox = self.sandbox(tid)
+        self._claim(tid)
+
+        def work(cancelled: Callable[[], bool]) -> int:
+            try:
+                return self._prepare_and_start(spec, cancelled)
+            finally:
+                with self._lock:
+                    self._launching.discard(tid)
+
+        self._prep.submit(tid, work)
+
+    def take_launches(self) -> list[Outcome]:
+        """How the launches handed to ``launch_later`` went, since the last call."""
+        return self._prep.take()
+
+    def _claim(self, tid: str) -> None:
+        with self._lock:
+            if tid in self._procs or tid in self._launching:
+                raise LaunchError(f"task {tid} is already running")
+            self._launching.add(tid)
+
+    def _prepare_and_start(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> int:
+        staged = self.stager.stage(spec, cancelled)
         try:
-            sandbox.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise LaunchError(f"task {tid}: cannot create sandbox {sandbox}: {e.strerror}") from e
+            return self._start(spec, staged, cancelled)
+        except BaseException:
+            if staged.runc is not None:
+                self.containers.cleanup(spec.task_id)
+            raise
+
+    def _start(self, spec: TaskSpec, staged: Staged, cancelled: Callable[[], bool]) -> int:
+        tid, sandbox = spec.task_id, staged.sandbox
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
             deny = device_rules(spec.gpu_devices, self.gpus)
@@ -208,33 +302,32 @@ class Executor:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: {e}") from e
         try:
-            popen, gate_w = self._spawn(spec, sandbox)
-        except OSError as e:
+            if staged.runc is not None:  # runc puts the container in the cgroups itself
+                popen = spawn_runc(staged.runc, sandbox, self.containers.bundle(tid))
+                start_time = read_start_time(popen.pid) or 0
+            else:
+                env = self.environment(spec)
+                start_time, popen = spawn_gated(
+                    tid, spec.argv, sandbox, env, staged.user, self.isolator
+                )
+        except (OSError, IsolationError) as e:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: cannot start: {e}") from e
-        try:
-            self.isolator.join(tid, popen.pid)
-        except IsolationError as e:
-            os.close(gate_w)
-            popen.kill()
-            popen.wait()
-            self.destroy_cgroups(tid)
-            raise LaunchError(f"task {tid}: {e}") from e
-        # Read while the process surely lives (it waits at the gate); exec keeps it.
-        start_time = read_start_time(popen.pid) or 0
-        with contextlib.suppress(BrokenPipeError):  # already killed: wait() will see it
-            os.write(gate_w, b"go\n")
-        os.close(gate_w)
-        pidfd = _pidfd(popen.pid)
+        pidfd = pidfd_of(popen.pid)
         with self._lock:
-            self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            proc = self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            proc.container = staged.runc is not None
+            if cancelled():  # killed while it was being started: it is killed now
+                proc.signals.append(signal.SIGTERM)
+                self._signal_all(proc, signal.SIGTERM)
+        self._disk_watch.watch(tid, spec.disk)
         return popen.pid
 
     def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
         """Manage a task whose process an earlier agent run launched and that still runs;
         False (and nothing changes) if that process is gone or its pid was reused."""
         tid = spec.task_id
-        pidfd = _pidfd(identity.pid)
+        pidfd = pidfd_of(identity.pid)
         # Checked after the pidfd is open: the pidfd then refers to the very process.
         if read_start_time(identity.pid) != identity.start_time:
             if pidfd is not None:
@@ -245,9 +338,13 @@ class Executor:
                 if pidfd is not None:
                     os.close(pidfd)
                 raise LaunchError(f"task {tid} is already running")
-            self._procs[tid] = _Proc(
+            proc = self._procs[tid] = _Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
+            proc.container = spec.container is not None and spec.container.image is not None
+        if proc.container:
+            self.containers.adopt(spec)
+        self._disk_watch.watch(tid, spec.disk)
         self.wakeup()
         return True
 
@@ -257,35 +354,14 @@ class Executor:
             proc = self._procs.get(task_id)
             return None if proc is None else ProcessIdentity(proc.pid, proc.start_time)
 
-    def _spawn(self, spec: TaskSpec, sandbox: Path) -> tuple[subprocess.Popen[bytes], int]:
-        """Fork the gated session leader; return it and the pipe end that releases it."""
-        env = self.environment(spec)
-        gate_r, gate_w = os.pipe()
-        try:
-            with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
-                popen = subprocess.Popen(
-                    gated(spec.argv),
-                    stdin=gate_r,
-                    stdout=out,
-                    stderr=err,
-                    cwd=sandbox,
-                    env=env,
-                    start_new_session=True,
-                )
-        except BaseException:
-            os.close(gate_w)
-            raise
-        finally:
-            os.close(gate_r)
-        return popen, gate_w
-
     def kill(self, task_id: str) -> bool:
-        """SIGTERM to every process of the task; False if it is not running."""
-        return self._signal(task_id, signal.SIGTERM)
+        """SIGTERM to every process of the task (or cancel its preparation); False if it
+        is not running."""
+        return self._signal(task_id, signal.SIGTERM) or self._prep.cancel(task_id)
 
     def force_kill(self, task_id: str) -> bool:
         """SIGKILL to every process of the task; False if it is not running."""
-        return self._signal(task_id, signal.SIGKILL)
+        return self._signal(task_id, signal.SIGKILL) or self._prep.cancel(task_id)
 
     def _signal(self, task_id: str, sig: int) -> bool:
         with self._lock:
@@ -316,8 +392,11 @@ class Executor:
             os.write(self._wake_w, b"x")
 
     def running(self) -> set[str]:
+        """Tasks with a live process, being prepared, or whose launch outcome is not
+        taken yet."""
+        pending = self._prep.pending()
         with self._lock:
-            return set(self._procs)
+            return set(self._procs) | pending
 
     def pid(self, task_id: str) -> int | None:
         with self._lock:
@@ -329,17 +408,18 @@ class Executor:
         with self._lock:
             proc = self._procs.get(task_id)
             if proc is None:
-                return task_id not in self._launching
+                return task_id not in self._launching and task_id not in self._prep.pending()
             return _ended(proc)
 
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
-        """Block until at least one task has ended (or ``timeout`` seconds pass); reap
-        and clean up the ended tasks and say how each ended."""
+        """Block until at least one task has ended, a launch handed to ``launch_later``
+        has an outcome, or ``timeout`` seconds pass; reap and clean up the ended tasks
+        and say how each ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             exits = self._collect()
             remaining = None if deadline is None else deadline - time.monotonic()
-            if exits or (remaining is not None and remaining <= 0):
+            if exits or self._prep.has_outcomes() or (remaining is not None and remaining <= 0):
                 return exits
             with self._lock:
                 fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
@@ -372,6 +452,7 @@ class Executor:
         check_oom = now >= self._next_oom_check
         if check_oom:
             self._next_oom_check = now + _OOM_POLL_SECONDS
+        ended: list[tuple[Callable[[_Proc], TaskExit], _Proc]] = []
         with self._lock:
             for tid, proc in list(self._procs.items()):
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
@@ -379,18 +460,20 @@ class Executor:
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:
                     if _ended(proc):
-                        exits.append(self._finish_adopted(proc))
+                        ended.append((self._finish_adopted, proc))
                         del self._procs[tid]
                     continue
                 try:
                     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
-                    exits.append(self._vanish(proc))
+                    ended.append((self._vanish, proc))
                     del self._procs[tid]
                     continue
                 if info is not None:
-                    exits.append(self._finish(proc))
+                    ended.append((self._finish, proc))
                     del self._procs[tid]
+        # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
+        exits += [finish(proc) for finish, proc in ended]
         return exits
 
     def _finish(self, proc: _Proc) -> TaskExit:
@@ -401,14 +484,25 @@ class Executor:
         returncode = proc.popen.wait()
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        tail = log_tail(proc.sandbox / "stderr")
+        if proc.container:
+            if returncode > 128:  # runc's (and Docker's) 128 + n: the container died of signal n
+                returncode = 128 - returncode
+            tail = runc_message(tail)
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
-        return _describe(tid, returncode, oom, proc.spec.mem, _tail(proc.sandbox / "stderr"))
+        if proc.limitation is not None and not oom:
+            code, sig = (returncode, None) if returncode >= 0 else (None, -returncode)
+            return TaskExit(tid, code, sig, False, proc.limitation[1], proc.limitation[0])
+        return describe_exit(tid, returncode, oom, proc.spec.mem, tail)
 
     def _vanish(self, proc: _Proc) -> TaskExit:
         tid = proc.spec.task_id
         self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        if proc.container:
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
         message = f"pid {proc.pid} was reaped by another part of the agent process"
         return TaskExit(tid, None, None, False, message)
@@ -421,11 +515,13 @@ class Executor:
         oom = proc.oom or self.isolator.oom_kills(tid) > 0
         if proc.pidfd is not None:
             os.close(proc.pidfd)
+        if proc.container:
+            self.containers.cleanup(tid)
         self.destroy_cgroups(tid)
+        if proc.limitation is not None and not oom:
+            return TaskExit(tid, None, signal.SIGKILL, False, *proc.limitation[::-1])
         if oom:
-            message = (
-                f"Memory limit exceeded: the kernel OOM-killed the task (limit {proc.spec.mem} MiB)"
-            )
+            message = oom_message(proc.spec.mem)
         elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
             message = "Command terminated after a kill (adopted after an agent restart)"
         else:
@@ -438,6 +534,7 @@ class Executor:
     def destroy_cgroups(self, task_id: str) -> None:
         """Kill whatever is in a task's cgroups and remove them (errors are logged)."""
         self._disk.pop(task_id, None)
+        self._disk_watch.forget(task_id)
         try:
             self.isolator.destroy(task_id)
         except IsolationError as e:
@@ -462,6 +559,24 @@ class Executor:
             return None
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
 
+    def _measure_disk(self, task_id: str) -> int:
+        """The sandbox and, for a container, what it wrote to its root filesystem."""
+        used = sandbox_bytes(self.sandbox(task_id))
+        if self._containers is not None:
+            used += sandbox_bytes(self._containers.upper_dir(task_id))
+        self._disk[task_id] = (used, time.monotonic())
+        return used
+
+    def _disk_exceeded(self, task_id: str, message: str) -> None:
+        """Kill a task over its disk quota (Mesos: REASON_CONTAINER_LIMITATION_DISK)."""
+        with self._lock:
+            proc = self._procs.get(task_id)
+            if proc is None or proc.limitation is not None:
+                return
+            log.warning("task %s: %s; killing it", task_id, message)
+            proc.limitation = ("disk", message)
+            self._signal_all(proc, signal.SIGKILL)
+
     def disk_usage(self, task_id: str, now: float) -> int:
         """Bytes the task's sandbox takes on disk (``du``: allocated blocks), measured at
         most every ``DISK_WATCH_INTERVAL`` seconds per task (Mesos' disk/du isolator
@@ -475,24 +590,25 @@ class Executor:
 
     def close(self, timeout: float = 10.0) -> list[TaskExit]:
         """SIGKILL every task, reap them, remove the agent's cgroups; say how each ended."""
-        for tid in self.running():
+        self._prep.close()
+        self._disk_watch.close()
+        with self._lock:
+            live = set(self._procs)
+        for tid in live:
             self.force_kill(tid)
         exits: list[TaskExit] = []
         deadline = time.monotonic() + timeout
-        while self.running() and time.monotonic() < deadline:
+        while self._procs and time.monotonic() < deadline:
             exits += self.wait(max(0.0, deadline - time.monotonic()))
         self.isolator.close()
+        if self._containers is not None:
+            self._containers.close()
+        if self._fetcher is not None:
+            self._fetcher.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
         return exits
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None  # old kernel (wait() polls instead), or already gone
 
 
 def _ended(proc: _Proc) -> bool:
@@ -509,66 +625,3 @@ def _ended(proc: _Proc) -> bool:
     except ChildProcessError:
         return True
     return info is not None
-
-
-def _tail(path: Path) -> str:
-    """The last non-empty line of a log file, shortened for a status message."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - _STDERR_TAIL_BYTES))
-            data = f.read()
-    except OSError:
-        return ""
-    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
-
-
-def _describe(task_id: str, returncode: int, oom: bool, mem: int, tail: str) -> TaskExit:
-    code = returncode if returncode >= 0 else None
-    sig = -returncode if returncode < 0 else None
-    if oom:
-        message = f"Memory limit exceeded: the kernel OOM-killed the task (limit {mem} MiB)"
-    elif sig is not None:
-        try:
-            message = f"Command terminated by signal {signal.Signals(sig).name}"
-        except ValueError:
-            message = f"Command terminated by signal {sig}"
-    else:
-        message = f"Command exited with status {code}"
-        if code and tail:
-            message += f": {tail}"
-    return TaskExit(task_id, code, sig, oom, message)
-
-
-def sandbox_bytes(root: Path) -> int:
-    """Bytes allocated on disk below ``root`` (``du``'s count of 512-byte blocks; a hard
-    link counted once; symlinks not followed). Files that vanish meanwhile are skipped."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    stack = [str(root)]
-    while stack:
-        try:
-            entries = os.scandir(stack.pop())
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                if st.st_nlink > 1:
-                    if (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total
-
-
-def gated(argv: Sequence[str]) -> list[str]:
-    """``argv`` behind the launch gate: a shell that waits for a line "go" on its stdin
-    (written once the process has joined its cgroups), then execs ``argv``; any other
-    line, or none, exits 125 without running it."""
-    return ["/bin/sh", "-c", _GATE, "sh", *argv]

@@ -47,10 +47,11 @@ from pallet.agent.events import (
 from pallet.agent.executor import Executor, LaunchError, ProcessIdentity, TaskExit
 from pallet.agent.isolation import Usage
 from pallet.agent.logs import LogChunk, LogStream, afollow_log, follow_log, read_log
+from pallet.agent.preparing import Launched
 from pallet.agent.procfs import read_boot_id, read_start_time
 from pallet.agent.recovery import Checkpoint, ProcessFacts, RecoveryPlan, plan_recovery
 from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
-from pallet.agent.status import TaskState
+from pallet.agent.status import Reason, TaskState
 from pallet.model import TaskSpec
 
 __all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
@@ -86,7 +87,11 @@ def exit_event(end: TaskExit) -> TaskExited | TaskVanished:
     """The state machine's event for an executor's report of an ended task."""
     if end.exit_code is None and end.signal is None and not end.oom:
         return TaskVanished(end.task_id, end.message)
-    return TaskExited(end.task_id, end.exit_code, end.signal, end.oom, end.message)
+    limitation = _LIMITATIONS.get(end.limitation) if end.limitation else None
+    return TaskExited(end.task_id, end.exit_code, end.signal, end.oom, end.message, limitation)
+
+
+_LIMITATIONS = {"disk": Reason.CONTAINER_LIMITATION_DISK}
 
 
 class TaskRuntime:
@@ -206,14 +211,22 @@ class TaskRuntime:
         return self.handle(StatusAcked(task_id, seq))
 
     def step(self, timeout: float = 1.0) -> list[SendStatus]:
-        """Wait up to ``timeout`` seconds for a task to end or a deadline (SIGKILL after
-        a grace period, a status resend) to come; handle what happened."""
+        """Wait up to ``timeout`` seconds for a task to end, a prepared launch to start
+        or fail, or a deadline (SIGKILL after a grace period, a status resend) to come;
+        handle what happened."""
         with self._lock:
             wake = self._machine.next_wakeup()
         if wake is not None:
             timeout = max(0.0, min(timeout, wake - self._clock()))
         ended = self.executor.wait(timeout)
-        return self.handle(*(exit_event(end) for end in ended))
+        events: list[Event] = []
+        with self._lock:
+            for outcome in self.executor.take_launches():
+                if isinstance(outcome, Launched):
+                    events.append(self._started(outcome.task_id, outcome.pid))
+                else:
+                    events.append(TaskLaunchFailed(outcome.task_id, outcome.message))
+        return self.handle(*events, *(exit_event(end) for end in ended))
 
     def handle(self, *events: Event) -> list[SendStatus]:
         """Feed ``events`` (after a Tick of the clock) and carry out what follows."""
@@ -297,20 +310,30 @@ class TaskRuntime:
                 )
                 launched.written_seq = view.seq
 
+    def _started(self, task_id: str, pid: int) -> TaskStarted:
+        """Note a launched task's process for its checkpoints."""
+        identity = self.executor.identity(task_id)
+        if self.checkpoints is not None and identity is not None:
+            paths = self.executor.isolator.paths(task_id)
+            self._launched[task_id] = _Launched(
+                identity, {k: str(v) for k, v in paths.items()}, time.time()
+            )
+        return TaskStarted(task_id, pid)
+
     def _carry_out(self, instruction: Instruction) -> list[Event]:
         match instruction:
             case Launch(spec=spec):
+                if self.executor.needs_preparation(spec):
+                    try:
+                        self.executor.launch_later(spec)  # the outcome comes out of step()
+                    except LaunchError as e:
+                        return [TaskLaunchFailed(spec.task_id, str(e))]
+                    return []
                 try:
                     pid = self.executor.launch(spec)
                 except LaunchError as e:
                     return [TaskLaunchFailed(spec.task_id, str(e))]
-                identity = self.executor.identity(spec.task_id)
-                if self.checkpoints is not None and identity is not None:
-                    paths = self.executor.isolator.paths(spec.task_id)
-                    self._launched[spec.task_id] = _Launched(
-                        identity, {k: str(v) for k, v in paths.items()}, time.time()
-                    )
-                return [TaskStarted(spec.task_id, pid)]
+                return [self._started(spec.task_id, pid)]
             case Kill(task_id=task_id):
                 self.executor.kill(task_id)
             case ForceKill(task_id=task_id):

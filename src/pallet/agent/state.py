@@ -305,6 +305,8 @@ class AgentStateMachine:
             return []
         elif event.oom:
             target, reason = _S.FAILED, Reason.CONTAINER_LIMITATION_MEMORY
+        elif event.limitation is not None:
+            target, reason = _S.FAILED, event.limitation
         elif event.exit_code == 0:
             target, reason = _S.FINISHED, None
         else:

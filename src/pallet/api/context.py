@@ -10,6 +10,7 @@ from fastapi import Request
 
 from pallet.api.convert import SpecCache
 from pallet.api.marathon import InfoSettings
+from pallet.api.marathon.support import Allowances
 from pallet.api.render import Renderer
 from pallet.control import Control
 
@@ -29,6 +30,8 @@ class ApiContext:
     """Whether this master leads (a follower redirects requests to the leader)."""
     abdicate: Callable[[], Awaitable[None]] | None = None
     """Give up leadership (``DELETE /v2/leader``); None where there is no election."""
+    allowances: Allowances = field(default_factory=Allowances)
+    """What the operator allows beyond the defaults (host paths, privileged containers)."""
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.control.state, self.specs)

@@ -20,15 +20,27 @@ from pallet.api.marathon import (
     read_app,
     thaw,
 )
-from pallet.api.marathon.parts import HealthCheck, ReadinessCheck
+from pallet.api.marathon.frozen import FrozenMap
+from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
+from pallet.api.marathon.spec import NetworkMode
+from pallet.api.marathon.support import Allowances, host_volumes, unsupported
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
-from pallet.model import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec
+from pallet.model import (
+    CheckProtocol,
+    ContainerPort,
+    ContainerSpec,
+    FetchUri,
+    HealthCheckSpec,
+    ReadinessCheckSpec,
+    VolumeSpec,
+)
 from pallet.model import HealthResult as ModelHealth
 
 __all__ = [
     "SpecCache",
     "check_runnable",
+    "container_spec",
     "definition_of",
     "epoch",
     "health_checks",
@@ -50,11 +62,15 @@ def epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def check_runnable(spec: AppSpec) -> None:
-    """Pallet runs commands; an app with neither ``cmd`` nor ``args`` cannot run yet."""
-    if spec.cmd is None and not spec.args:
-        message = "Pallet runs commands: set cmd or args (container images are not supported yet)"
-        raise not_valid([Violation("/cmd", message)])
+def check_runnable(spec: AppSpec, allow: Allowances = Allowances()) -> None:
+    """Refuse (422) an app Pallet could only run by ignoring some of its fields
+    (``marathon.support``), one the operator does not allow, or one with nothing to run."""
+    violations = unsupported(spec, allow)
+    if spec.cmd is None and not spec.args and image_of(spec) is None and not violations:
+        message = "nothing to run: set cmd or args, or a container image"
+        violations.append(Violation("/cmd", message))
+    if violations:
+        raise not_valid(violations)
 
 
 def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
@@ -137,7 +153,66 @@ def run_spec(spec: AppSpec) -> RunSpec:
         auto_promote_after_seconds=spec.upgrade_strategy.auto_promote_after_seconds,
         health_checks=health_checks(spec),
         readiness_checks=readiness_checks(spec),
+        user=spec.user,
+        fetch=tuple(_fetch_item(f) for f in spec.fetch),
+        container=container_spec(spec),
     )
+
+
+def image_of(spec: AppSpec) -> str | None:
+    """The image the app runs (``container.docker.image``, for either container type)."""
+    docker = spec.container.get("docker") if spec.container is not None else None
+    image = docker.get("image") if isinstance(docker, FrozenMap) else None
+    return image if isinstance(image, str) else None
+
+
+def container_spec(spec: AppSpec) -> ContainerSpec | None:
+    """The agent's ``ContainerSpec`` for an app with an image; None for a plain command
+    (an app without a container, or a ``MESOS`` one without an image, runs on the host
+    as Mesos runs it)."""
+    image = image_of(spec)
+    if image is None or spec.container is None:
+        return None
+    docker = spec.container["docker"]
+    assert isinstance(docker, FrozenMap)
+    return ContainerSpec(
+        type=str(spec.container.get("type", "DOCKER")),
+        image=image,
+        force_pull=bool(docker.get("forcePullImage", False)),
+        privileged=bool(docker.get("privileged", False)),
+        volumes=tuple(
+            VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
+        ),
+        network="bridge" if _bridged(spec) else "host",
+        port_mappings=_container_ports(spec) if _bridged(spec) else (),
+    )
+
+
+def _bridged(spec: AppSpec) -> bool:
+    return any(n.mode is NetworkMode.BRIDGE for n in spec.networks)
+
+
+def _container_ports(spec: AppSpec) -> tuple[ContainerPort, ...]:
+    """The container ports of the mappings that take a host port, in the order of the
+    task's host ports (``AppSpec.host_ports``)."""
+    assert spec.container is not None
+    mappings = spec.container.get("portMappings", ())
+    out = []
+    for mapping in mappings if isinstance(mappings, tuple) else ():
+        if isinstance(mapping, FrozenMap) and isinstance(mapping.get("hostPort"), int):
+            port = mapping.get("containerPort", 0)
+            out.append(
+                ContainerPort(
+                    port if isinstance(port, int) else 0, str(mapping.get("protocol", "tcp"))
+                )
+            )
+    return tuple(out)
+
+
+def _fetch_item(frozen: Any) -> FetchUri:
+    """A ``fetch`` item as the agent takes it (Mesos' ``CommandInfo.URI``)."""
+    item = Artifact.model_validate(thaw(frozen))
+    return FetchUri(item.uri, item.extract, item.executable, item.cache, item.dest_path)
 
 
 def definition_of(spec: AppSpec) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppReco
 
 
 def _spec_and_record(ctx: ApiContext, spec: AppSpec) -> tuple[dict[str, Any], Any]:
-    check_runnable(spec)
+    check_runnable(spec, ctx.allowances)
     ctx.control.groups.check_dependencies(spec.id, spec.dependencies)
     definition = definition_of(spec)
     others = ((a.id, a.version, a.definition) for a in ctx.control.state.apps.values())

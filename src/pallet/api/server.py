@@ -28,6 +28,7 @@ from pallet.api.context import ApiContext
 from pallet.api.http import install_error_handlers
 from pallet.api.leading import follow_the_leader
 from pallet.api.marathon import InfoSettings
+from pallet.api.marathon.support import Allowances
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
 from pallet.ui.serve import mount_ui
@@ -41,11 +42,13 @@ def create_api(
     *,
     manage_control: bool = True,
     terms: Callable[[ApiContext], Coroutine[Any, Any, None]] | None = None,
+    allowances: Allowances | None = None,
 ) -> FastAPI:
     """The master's HTTP API over ``control``; with ``manage_control`` the app's lifespan
     starts and stops control's loops. ``terms`` (several masters): run instead, for the
     app's life, a loop that elects this master or follows another and swaps the control
-    the API serves from (``ApiContext.use``)."""
+    the API serves from (``ApiContext.use``). ``allowances``: what the operator allows
+    apps beyond the defaults (host paths for volumes, privileged containers)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,7 +76,7 @@ def create_api(
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    ctx = ApiContext(control, info)
+    ctx = ApiContext(control, info, allowances=allowances or Allowances())
     app.state.pallet = ctx
     registry = CollectorRegistry(auto_describe=True)
     registry.register(MetricsCollector(ctx))

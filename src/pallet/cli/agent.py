@@ -39,6 +39,30 @@ def agent(
     ),
     port: int = typer.Option(5051, help="Port of the agent's log server (0 = any free)."),
     heartbeat_interval: float = typer.Option(5.0, help="Seconds between heartbeats."),
+    task_user: str | None = typer.Option(
+        None,
+        help="Run tasks whose app sets no `user` as this user (default: the agent's own). "
+        "Running tasks as other users needs the agent to run as root.",
+    ),
+    fetcher_cache_mib: int = typer.Option(
+        2048, help="MiB of fetched URIs (fetch with cache: true) kept for later tasks."
+    ),
+    image_store_mib: int = typer.Option(
+        20480, help="MiB of container images kept (least recently used, unused ones go)."
+    ),
+    registry_auth_file: Path | None = typer.Option(
+        None,
+        help='Registry credentials, Docker\'s format: {"auths": {"host:port": {"auth": ...}}}.',
+    ),
+    insecure_registry: list[str] = typer.Option(
+        [], help="A registry (host:port) that may answer plain HTTP; loopback ones always may."
+    ),
+    bridge_subnet: str = typer.Option(
+        "10.88.0.0/24", help="Subnet of the agent's bridge for container/bridge networking."
+    ),
+    container_pids_limit: int = typer.Option(
+        4096, help="Processes and threads each container may have at once."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
@@ -65,6 +89,36 @@ def agent(
 
     valid_port(port, "--port", allow_any=True)
     check_listen(bind, port, "--port", "the agent's log server")
+    if fetcher_cache_mib < 0:
+        raise ValidationError("--fetcher-cache-mib", "must be 0 or more")
+    if image_store_mib < 0:
+        raise ValidationError("--image-store-mib", "must be 0 or more")
+    import ipaddress
+
+    try:
+        if ipaddress.ip_network(bridge_subnet).num_addresses < 4:
+            raise ValueError("it has fewer than 4 addresses")
+    except ValueError as e:
+        raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
+    if container_pids_limit < 1:
+        raise ValidationError("--container-pids-limit", "must be 1 or more")
+    if registry_auth_file is not None and not registry_auth_file.is_file():
+        raise ValidationError("--registry-auth-file", f"{registry_auth_file} is not a file")
+    if task_user is not None:
+        from pallet.agent.users import UnknownUser, resolve_task_user, unreachable_by
+
+        try:
+            user = resolve_task_user(task_user)
+        except UnknownUser as e:
+            raise ValidationError("--task-user", str(e)) from None
+        blocked = unreachable_by(user, work_dir.absolute())
+        if blocked is not None:
+            typer.secho(
+                f"warning: user {task_user} cannot search {blocked}: its tasks reach their "
+                "sandbox only as their working directory, not by $MESOS_SANDBOX",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s agent %(levelname)s %(name)s: %(message)s"
     )
@@ -80,6 +134,13 @@ def agent(
             attributes=attributes,
             role=role,
             heartbeat_interval=heartbeat_interval,
+            task_user=task_user,
+            fetcher_cache_mib=fetcher_cache_mib,
+            image_store_mib=image_store_mib,
+            registry_auth_file=registry_auth_file,
+            insecure_registries=frozenset(insecure_registry),
+            container_pids_limit=container_pids_limit,
+            bridge_subnet=bridge_subnet,
         )
     )
 

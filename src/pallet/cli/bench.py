@@ -9,7 +9,7 @@ import typer
 
 from pallet.bench.runner import default_jobs
 from pallet.cli.bench_cli import cli
-from pallet.cli.bench_cluster import api, e2e
+from pallet.cli.bench_cluster import api, containers, e2e
 from pallet.cli.bench_deploy import deploy
 from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_faults import faults
@@ -31,7 +31,7 @@ except ModuleNotFoundError as missing:
 app = typer.Typer(
     help=(
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults, invariants (see bench/README.md)."
+        "faults, containers, invariants (see bench/README.md)."
     ),
     no_args_is_help=True,
 )
@@ -49,6 +49,7 @@ app.command(name="discovery")(discovery)
 app.command(name="deploy")(deploy)
 app.command(name="faults")(faults)
 app.command(name="invariants")(invariants)
+app.command(name="containers")(containers)
 
 
 @app.command()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from pallet.cli.common import console, print_json, table
 
-__all__ = ["api", "e2e"]
+__all__ = ["api", "containers", "e2e"]
 
 
 def e2e(
@@ -66,6 +68,67 @@ def api(
                     f"{result.max_ms:.1f}",
                     result.body_bytes,
                 ]
+            ],
+        )
+    )
+
+
+def containers(
+    tasks: int = typer.Option(200, help="Instances of one image (its Cmd: sleep 600)."),
+    agents: int = typer.Option(4, help="Agents of the `pallet up` cluster."),
+    pull_mib: int = typer.Option(100, help="Size of the image whose pull is timed."),
+    survivors: int = typer.Option(50, help="Containers running when every agent is killed."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Containers on `pallet up` (root; runc, skopeo, docker-registry): time to run an
+    image's instances against plain `runc run`, pulls per agent, root filesystem disk,
+    a pull against `skopeo copy`, and restarts when every agent is SIGKILLed."""
+    from pallet.agent.images import ImageStore
+    from pallet.bench.containers import run_containers_bench
+    from pallet.model.images import parse_image
+
+    def pull(ref: str, directory: Path) -> object:  # as an agent pulls, into a fresh store
+        return ImageStore(directory).ensure(parse_image(ref))
+
+    result = run_containers_bench(pull, tasks, agents, pull_mib, survivors)
+    doc = result.to_json()
+    if json_out:
+        print_json(doc)
+        return
+    console.print(
+        table(
+            f"{tasks} containers of one image on {agents} agents; a {pull_mib} MiB pull",
+            ["what", "pallet", "baseline (same run)", "ratio", "goal"],
+            [
+                [
+                    f"{tasks} containers running",
+                    f"{doc['pallet_s']} s",
+                    f"{doc['raw_runc_s']} s (runc run)",
+                    f"{doc['ratio']:.2f}",
+                    "<= 2",
+                ],
+                ["pulls of the image per agent", doc["pulls_per_agent"], "", "", "1"],
+                [
+                    "root filesystems' disk / image",
+                    "",
+                    "",
+                    f"{doc['rootfs_disk_ratio']:.3f}",
+                    "<= 1.1",
+                ],
+                [
+                    f"pull {pull_mib} MiB",
+                    f"{doc['pull_s']} s",
+                    f"{doc['skopeo_s']} s (skopeo copy)",
+                    f"{doc['pull_ratio_to_skopeo']:.2f}",
+                    "<= 1.5",
+                ],
+                [
+                    f"restarts of {survivors} containers, agents SIGKILLed",
+                    doc["restarts_after_agent_kill"],
+                    "",
+                    "",
+                    "0",
+                ],
             ],
         )
     )

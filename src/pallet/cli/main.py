@@ -58,7 +58,7 @@ NOUNS: dict[str, Noun] = {
     "bench": Noun(
         "pallet.cli.bench",
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults, invariants (see bench/README.md).",
+        "faults, containers, invariants (see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
     "store": Noun(
@@ -67,6 +67,9 @@ NOUNS: dict[str, Noun] = {
     ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
+    "image": Noun(
+        "pallet.cli.image", "Images: load an image archive into the cluster's registry, or run one."
+    ),
 }
 
 

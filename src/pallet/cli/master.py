@@ -37,6 +37,12 @@ def master(
     leader_ttl: int = typer.Option(
         5, help="Seconds a leader's lease lasts unless renewed (several masters on etcd)."
     ),
+    allow_host_path: list[str] = typer.Option(
+        [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
+    ),
+    allow_privileged: bool = typer.Option(
+        False, help="Let apps run privileged containers (docker.privileged)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
@@ -63,6 +69,9 @@ def master(
 
     valid_port(port, "--port")
     check_listen(host, port, "--port", "the master")  # before anything is opened or said
+    for path in allow_host_path:
+        if not path.startswith("/") or ".." in path.split("/"):
+            raise ValidationError("--allow-host-path", f"{path!r} is not an absolute path")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s master %(levelname)s %(name)s: %(message)s"
     )
@@ -76,6 +85,8 @@ def master(
         node_gone_after=node_gone_after or None,
         advertise=advertise,
         leader_ttl=leader_ttl,
+        allowed_host_paths=tuple(allow_host_path),
+        allow_privileged=allow_privileged,
     )
     asyncio.run(serve_master(config))
 

@@ -92,13 +92,15 @@ def _preflight(config: UpConfig) -> None:
     if config.masters > 1 and not (config.state_dir.resolve() / "etcd" / "cluster.json").exists():
         for i in range(config.masters):
             check_listen(config.host, config.port + 100 + i, "--port", f"etcd member {i}")
+    if config.registry_port is not None:
+        check_listen("127.0.0.1", config.registry_port, "--registry-port", "the registry")
     for plan in agent_plans(config, config.state_dir):
         check_listen(
             plan.address, config.agent_port, "--agent-port", f"agent {plan.index}'s log server"
         )
 
 
-def _announce(cluster: Cluster) -> None:
+def _announce(cluster: Cluster, user_note: str = "") -> None:
     c = cluster.config
     heads = "a master" if c.masters == 1 else f"{c.masters} masters"
     typer.echo(f"Pallet is up: {c.agents} agent{'s' if c.agents != 1 else ''} and {heads}.")
@@ -130,9 +132,31 @@ def _announce(cluster: Cluster) -> None:
             http, _, stats = c.lb_ports
             typer.echo(f"  edge LB        http://{edge[0]}:{http}/")
             typer.echo(f"  LB stats       http://{edge[0]}:{stats}/haproxy?stats")
+    if c.registry_port is not None:
+        typer.echo(f"  registry       127.0.0.1:{c.registry_port} (pallet image load FILE.tar)")
     typer.echo(f"  state and logs {c.state_dir}")
+    typer.echo(f"  tasks run as   {c.task_user or 'the user running pallet up'}{user_note}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
     sys.stdout.flush()
+
+
+def _unprivileged_user(state_dir: Path) -> tuple[str | None, str]:
+    """``nobody`` when up runs as root, the machine has it and it can reach the sandboxes
+    under ``state_dir``; else None (tasks run as up's own user) and why not."""
+    import os
+
+    from pallet.agent.users import UnknownUser, lookup_user, unreachable_by
+
+    if os.geteuid() != 0:
+        return None, ""
+    try:
+        nobody = lookup_user("nobody")
+    except UnknownUser:
+        return None, " (this machine has no user nobody)"
+    blocked = unreachable_by(nobody, state_dir.absolute())
+    if blocked is not None:
+        return None, f" (nobody cannot search {blocked}: pick another --state-dir)"
+    return nobody.name, ""
 
 
 def up(
@@ -176,6 +200,21 @@ def up(
     lb_stats_port: int | None = typer.Option(
         None, min=1, max=65535, help="Edge LB's stats port (9090; 19090 when not root)."
     ),
+    task_user: str | None = typer.Option(
+        None,
+        help="Run tasks whose app sets no `user` as this user. Default: `nobody` when up "
+        "runs as root and the machine has it, else up's own user.",
+    ),
+    allow_host_path: list[str] = typer.Option(
+        [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
+    ),
+    allow_privileged: bool = typer.Option(
+        False, help="Let apps run privileged containers (docker.privileged)."
+    ),
+    registry: bool = typer.Option(
+        False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."
+    ),
+    registry_port: int = typer.Option(5000, min=1, max=65535, help="The registry's port."),
 ) -> None:
     """Run a whole cluster here: a master on 127.0.0.1 and agents on 127.0.0.2, .3, ..."""
     from pallet.agent.fingerprint import parse_resources
@@ -201,6 +240,16 @@ def up(
         raise ValidationError("--heartbeat-interval/--heartbeat-grace", "must be positive")
     if resources:
         parse_resources(resources)
+    note = ""
+    if task_user is None:
+        task_user, note = _unprivileged_user(state_dir)
+    else:
+        from pallet.agent.users import UnknownUser, resolve_task_user
+
+        try:
+            resolve_task_user(task_user)
+        except UnknownUser as e:
+            raise ValidationError("--task-user", str(e)) from None
     config = UpConfig(
         agents=agents,
         port=port,
@@ -220,10 +269,14 @@ def up(
             lb_ports()[1],  # bound only with a certificate, which up does not give
             lb_stats_port or lb_ports()[2],
         ),
+        task_user=task_user,
+        allowed_host_paths=tuple(allow_host_path),
+        allow_privileged=allow_privileged,
+        registry_port=registry_port if registry else None,
     )
     _preflight(config)
     try:
-        code = run_up(config, _announce)
+        code = run_up(config, lambda cluster: _announce(cluster, note))
     except StartFailed as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -15,6 +15,8 @@ from typing import Any
 
 from pallet.model import (
     Constraint,
+    ContainerSpec,
+    FetchUri,
     HealthCheckSpec,
     HealthResult,
     Node,
@@ -103,6 +105,12 @@ class RunSpec:
     """``port_index`` not yet resolved to a host port."""
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
     """``port_name`` not yet resolved to a host port."""
+    user: str | None = None
+    """Marathon's ``user``: who the agent runs the task as (None: its default)."""
+    fetch: tuple[FetchUri, ...] = ()
+    """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
+    container: ContainerSpec | None = None
+    """The container (image) the task runs in; None: a plain command."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -114,6 +122,8 @@ class RunSpec:
         doc["accepted_roles"] = list(self.accepted_roles)
         doc["health_checks"] = [c.to_json() for c in self.health_checks]
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
+        doc["fetch"] = [f.to_json() for f in self.fetch]
+        doc["container"] = None if self.container is None else self.container.to_json()
         return doc
 
     @classmethod
@@ -130,6 +140,9 @@ class RunSpec:
             ReadinessCheckSpec.from_json(c) for c in d.get("readiness_checks") or ()
         )
         d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
+        d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
+        container = d.get("container")
+        d["container"] = None if container is None else ContainerSpec.from_json(container)
         return cls(**d)
 
     def launch_spec(
@@ -163,6 +176,9 @@ class RunSpec:
             health_checks=tuple(c.resolved(ports) for c in self.health_checks),
             readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
             gpu_devices=tuple(device for device, _ in gpus),
+            user=self.user,
+            fetch=self.fetch,
+            container=self.container,
         )
 
 

@@ -18,6 +18,7 @@ from pallet import __version__
 from pallet.api import create_api
 from pallet.api.context import ApiContext
 from pallet.api.marathon import InfoSettings
+from pallet.api.marathon.support import Allowances
 from pallet.control import Control, ControlConfig
 from pallet.control.leader import Election, Leader
 from pallet.master.terms import Terms
@@ -50,6 +51,9 @@ class MasterConfig:
     """The host other masters and clients reach this one at (default: ``host``)."""
     leader_ttl: int = 5
     """Seconds a leader's lease lasts unless renewed (several masters on etcd)."""
+    allowed_host_paths: tuple[str, ...] = ()
+    """Host directories apps may mount as volumes (none by default)."""
+    allow_privileged: bool = False
 
 
 async def _cluster_id(store: Store) -> str:
@@ -119,7 +123,8 @@ async def serve_master(config: MasterConfig) -> None:
             # write fenced; follow (redirect to the leader) otherwise.
             election = Election(store, Leader(str(uuid.uuid4()), address), ttl=config.leader_ttl)
             terms = Terms(election, lambda: Control(store, control_config))
-        app = create_api(control, info, terms=terms)
+        allowances = Allowances(config.allowed_host_paths, config.allow_privileged)
+        app = create_api(control, info, terms=terms, allowances=allowances)
         server = _Server(
             uvicorn.Config(
                 app,

@@ -71,8 +71,12 @@ FIRST_PORT, LAST_PORT = 31000, 32000
 
 
 def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "pallet" / "up"
+    """``$XDG_STATE_HOME/pallet/up``; for root ``/var/lib/pallet/up``, where an
+    unprivileged task user can reach its sandbox (``/root`` is closed to others)."""
+    base = os.environ.get("XDG_STATE_HOME")
+    if base is None and os.geteuid() == 0:
+        return Path("/var/lib/pallet/up")
+    return Path(base or Path.home() / ".local" / "state") / "pallet" / "up"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,12 @@ class UpConfig:
     dns_port: int = DNS_PORT
     lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
     """The edge LB's HTTP, HTTPS and stats ports."""
+    task_user: str | None = None
+    """``--task-user`` of every agent (None: the agents' own user)."""
+    allowed_host_paths: tuple[str, ...] = ()
+    allow_privileged: bool = False
+    registry_port: int | None = None
+    """Run Debian's docker-registry on 127.0.0.1 at this port (``pallet image load``)."""
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -330,7 +340,7 @@ def _kill_left_behind(state: Path) -> int:
 
 
 def _master_args(config: UpConfig, store: str, port: int) -> list[str]:
-    return [
+    args = [
         "master",
         "--host",
         config.host,
@@ -343,6 +353,11 @@ def _master_args(config: UpConfig, store: str, port: int) -> list[str]:
         "--heartbeat-grace",
         str(config.heartbeat_grace),
     ]
+    for path in config.allowed_host_paths:
+        args += ["--allow-host-path", path]
+    if config.allow_privileged:
+        args.append("--allow-privileged")
+    return args
 
 
 def master_urls(config: UpConfig) -> list[str]:
@@ -371,6 +386,9 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         args += ["--attributes", plan.attributes]
     if config.is_public(plan.index):
         args += ["--role", PUBLIC_ROLE]
+    if config.task_user is not None:
+        args += ["--task-user", config.task_user]
+    args += ["--bridge-subnet", f"10.88.{plan.index % 256}.0/24"]  # one bridge per agent
     return args
 
 
@@ -394,6 +412,11 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
         log = state / ("master.log" if i == 0 else f"master-{i}.log")
         name = "master" if i == 0 else f"master {i}"
         members.append(Member(name, args, log, _spawn(args, log)))
+    if config.registry_port is not None:
+        args = ["image", "registry", "--port", str(config.registry_port)]
+        args += ["--dir", str(state / "registry")]
+        log = state / "registry.log"
+        members.append(Member("registry", args, log, _spawn(args, log)))
     plans = agent_plans(config, state)
     masters = ",".join(master_urls(config))
     for plan in plans:

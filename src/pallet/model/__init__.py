@@ -13,13 +13,17 @@ from pallet.model.constraints import Constraint, Operator, parse_constraints
 from pallet.model.errors import PalletError, PlanError, TraceError, ValidationError
 from pallet.model.messages import (
     Acks,
+    ContainerPort,
+    ContainerSpec,
     DesiredSet,
+    FetchUri,
     Heartbeat,
     Registration,
     StatusBatch,
     TaskSpec,
     TaskStatus,
     TaskUsage,
+    VolumeSpec,
     check_task_id,
 )
 from pallet.model.node import GPU_MILLI, Node, NodeState, field_value
@@ -36,7 +40,10 @@ __all__ = [
     "Acks",
     "CheckProtocol",
     "Constraint",
+    "ContainerPort",
+    "ContainerSpec",
     "DesiredSet",
+    "FetchUri",
     "HealthCheckSpec",
     "HealthResult",
     "Heartbeat",
@@ -63,6 +70,7 @@ __all__ = [
     "TraceError",
     "Unplaced",
     "ValidationError",
+    "VolumeSpec",
     "assign_ports",
     "check_task_id",
     "field_value",

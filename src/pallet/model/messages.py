@@ -23,21 +23,34 @@ from typing import Any, Self
 
 from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpec, ReadinessResult
 from pallet.model.errors import ValidationError
+from pallet.model.launch import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
 from pallet.model.task import Reason, TaskState
+from pallet.model.wire import MAX_ITEMS as _MAX_ITEMS
+from pallet.model.wire import fields_of as _fields
+from pallet.model.wire import read_float as _float
+from pallet.model.wire import read_int as _int
+from pallet.model.wire import read_list as _list
+from pallet.model.wire import read_obj as _obj
+from pallet.model.wire import read_str as _str
+from pallet.model.wire import read_str_map as _str_map
 
 __all__ = [
     "DEFAULT_KILL_GRACE_SECONDS",
     "Acks",
+    "ContainerPort",
+    "ContainerSpec",
     "DesiredSet",
+    "FetchUri",
     "Heartbeat",
     "Registration",
     "StatusBatch",
     "TaskSpec",
     "TaskStatus",
     "TaskUsage",
+    "VolumeSpec",
     "check_task_id",
 ]
 
@@ -47,8 +60,6 @@ DEFAULT_KILL_GRACE_SECONDS = 3.0
 _TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$")
 _NODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 _ENV_NAME = re.compile(r"^[^=\x00]+$")
-_MAX_ITEMS = 100_000
-_MAX_TEXT = 10 * 1024 * 1024
 
 
 def check_task_id(task_id: object, field_path: str = "/taskId") -> str:
@@ -68,69 +79,17 @@ def check_task_id(task_id: object, field_path: str = "/taskId") -> str:
 # ---------------------------------------------------------------- reading helpers
 
 
-def _obj(raw: object, path: str, known: frozenset[str] | None = None) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise ValidationError(path or "/", "must be a JSON object")
-    if known is not None:
-        extra = sorted(set(raw) - known)
-        if extra:
-            raise ValidationError(f"{path}/{extra[0]}", "is not a field of this message")
-    return raw
-
-
-def _list(raw: object, path: str, limit: int = _MAX_ITEMS) -> list[Any]:
-    if not isinstance(raw, list | tuple):
-        raise ValidationError(path, "must be a list")
-    if len(raw) > limit:
-        raise ValidationError(path, f"must have at most {limit} items")
-    return list(raw)
-
-
-def _str(raw: object, path: str, limit: int = _MAX_TEXT) -> str:
-    if not isinstance(raw, str):
-        raise ValidationError(path, "must be a string")
-    if len(raw) > limit:
-        raise ValidationError(path, f"must be at most {limit} characters")
-    return raw
-
-
-def _int(raw: object, path: str, low: int, high: int) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ValidationError(path, "must be an integer")
-    if not low <= raw <= high:
-        raise ValidationError(path, f"must be between {low} and {high}")
-    return raw
-
-
-def _float(raw: object, path: str, low: float, high: float) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise ValidationError(path, "must be a number")
-    if not low <= raw <= high:
-        raise ValidationError(path, f"must be between {low:g} and {high:g}")
-    return float(raw)
-
-
-def _str_map(raw: object, path: str) -> dict[str, str]:
-    doc = _obj(raw, path)
-    for key, value in doc.items():
-        if not isinstance(value, str):
-            raise ValidationError(f"{path}/{key}", "must be a string")
-    return dict(doc)
-
-
 # ---------------------------------------------------------------- launch
-
-
-def _fields(cls: type) -> frozenset[str]:
-    return frozenset(getattr(cls, "__dataclass_fields__", ()))
 
 
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """One task the master wants on a node: what to run, with what, and how to check it.
 
-    Exactly one of ``cmd`` (run with ``/bin/sh -c``) and ``args`` (run directly, the
-    first element looked up on ``PATH``) is set, as in Marathon. ``ports`` are the host
+    At most one of ``cmd`` (run with ``/bin/sh -c``) and ``args`` (run directly, the
+    first element looked up on ``PATH``; with an image, after the image's Entrypoint)
+    is set, as in Marathon, and one of them unless there is an image, which then runs
+    its own Entrypoint and Cmd. ``ports`` are the host
     ports the scheduler assigned; ``port_names[i]`` names ``ports[i]`` (``""`` = none).
     Checks carry the host port they probe. Specs hash by ``task_id``: the master never
     gives two tasks one id.
@@ -154,11 +113,24 @@ class TaskSpec:
     readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
     gpu_devices: tuple[int, ...] = ()
     """The node's GPU devices placed for the task (indices): its only ones."""
+    user: str | None = None
+    """Who the task runs as (Marathon's ``user``); None: the agent's default task user."""
+    fetch: tuple[FetchUri, ...] = ()
+    """Fetched into the sandbox, in order, before the task starts."""
+    container: ContainerSpec | None = None
+    """Run in a container of this image; None: a plain command."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
         where = f"task {self.task_id}"
         object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(
+            self,
+            "fetch",
+            tuple(f if isinstance(f, FetchUri) else FetchUri.from_json(f) for f in self.fetch),
+        )
+        if isinstance(self.container, Mapping):
+            object.__setattr__(self, "container", ContainerSpec.from_json(self.container))
         object.__setattr__(self, "ports", tuple(self.ports))
         object.__setattr__(self, "port_names", tuple(self.port_names))
         object.__setattr__(self, "env", dict(self.env))
@@ -180,8 +152,11 @@ class TaskSpec:
                 for c in self.readiness_checks
             ),
         )
-        if (self.cmd is None) == (not self.args):
-            raise ValidationError("/cmd", f"{where}: set exactly one of cmd and args")
+        image = self.container is not None and self.container.image is not None
+        if self.cmd is not None and self.args:
+            raise ValidationError("/cmd", f"{where}: set at most one of cmd and args")
+        if self.cmd is None and not self.args and not image:
+            raise ValidationError("/cmd", f"{where}: set cmd or args (or run an image)")
         if self.cmd is not None and (not self.cmd.strip() or "\x00" in self.cmd):
             raise ValidationError("/cmd", f"{where}: cmd must be a non-empty shell command")
         for i, arg in enumerate(self.args):
@@ -214,6 +189,17 @@ class TaskSpec:
             raise ValidationError(
                 "/taskKillGracePeriodSeconds", f"{where}: the kill grace period must be >= 0"
             )
+        mappings = self.container.port_mappings if self.container is not None else ()
+        bridge = self.container is not None and self.container.network == "bridge"
+        if bridge and len(mappings) != len(self.ports):
+            raise ValidationError(
+                "/container/portMappings",
+                f"{where}: {len(mappings)} port mappings for {len(self.ports)} host ports",
+            )
+        if self.user is not None and (
+            not isinstance(self.user, str) or not self.user or "\x00" in self.user
+        ):
+            raise ValidationError("/user", f"{where}: user must be a non-empty name")
 
     def __hash__(self) -> int:
         return hash(self.task_id)
@@ -248,6 +234,9 @@ class TaskSpec:
             "health_checks": [c.to_json() for c in self.health_checks],
             "readiness_checks": [c.to_json() for c in self.readiness_checks],
             "gpu_devices": list(self.gpu_devices),
+            "user": self.user,
+            "fetch": [f.to_json() for f in self.fetch],
+            "container": None if self.container is None else self.container.to_json(),
         }
 
     @classmethod
@@ -293,6 +282,16 @@ class TaskSpec:
             gpu_devices=tuple(
                 _int(d, f"{path}/gpu_devices/{i}", 0, 1023)
                 for i, d in enumerate(_list(doc.get("gpu_devices", []), path, 1024))
+            ),
+            user=None if doc.get("user") is None else _str(doc["user"], f"{path}/user", 255),
+            fetch=tuple(
+                FetchUri.from_json(f, f"{path}/fetch/{i}")
+                for i, f in enumerate(_list(doc.get("fetch", []), f"{path}/fetch", 1000))
+            ),
+            container=(
+                None
+                if doc.get("container") is None
+                else ContainerSpec.from_json(doc["container"], f"{path}/container")
             ),
         )
 

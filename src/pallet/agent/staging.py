@@ -1,0 +1,129 @@
+"""Everything a task needs before its process starts: who it runs as, its sandbox, its
+fetched URIs and, with an image, its root filesystem and runc bundle; does I/O.
+
+The order is Mesos': the image is pulled and the container's root filesystem mounted
+(its user is looked up in the image), the sandbox is created and owned by the task's
+user, the URIs are fetched into it, and the bundle is written. What went wrong is the
+``LaunchError`` the task fails with; a kill meanwhile (``cancelled()``) stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pallet.agent.containers import ContainerError, Containers
+from pallet.agent.fetcher import Fetcher, FetchError
+from pallet.agent.logs import LogStream
+from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
+from pallet.model import PalletError, TaskSpec, check_task_id
+
+__all__ = ["LaunchError", "Staged", "Stager"]
+
+log = logging.getLogger(__name__)
+
+
+class LaunchError(PalletError):
+    """A task could not be started; the message says what failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A task ready to start: its sandbox, its user, and for a container the command
+    that runs it (``runc run``); None for a command task."""
+
+    sandbox: Path
+    user: TaskUser
+    runc: list[str] | None = None
+
+
+class Stager:
+    """Stages the tasks of one agent."""
+
+    def __init__(
+        self,
+        sandbox_root: Path,
+        *,
+        task_user: str | None,
+        fetcher: Callable[[], Fetcher],
+        containers: Callable[[], Containers],
+        environment: Callable[[TaskSpec], Mapping[str, str]],
+    ) -> None:
+        self.sandbox_root = sandbox_root
+        self.task_user = task_user
+        self._fetcher = fetcher
+        self._containers = containers
+        self._environment = environment
+
+    def sandbox(self, task_id: str) -> Path:
+        return self.sandbox_root / check_task_id(task_id)
+
+    def user_of(self, spec: TaskSpec) -> TaskUser:
+        """Who a command task runs as (its ``user``, else the agent's task user, else the
+        agent's own); ``UnknownUser`` if this node has no such user or cannot switch."""
+        return resolve_task_user(spec.user or self.task_user)
+
+    def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
+        """Create the task's sandbox and its ``stdout``/``stderr``, owned by ``user`` (as
+        Mesos chowns a sandbox to the task's user); LaunchError says what failed."""
+        sandbox = self.sandbox(task_id)
+        try:
+            sandbox.mkdir(parents=True, exist_ok=True)
+            for name in (LogStream.STDOUT.value, LogStream.STDERR.value):
+                (sandbox / name).touch()
+            if not user.is_agent:
+                for path in (sandbox, sandbox / "stdout", sandbox / "stderr"):
+                    os.chown(path, user.uid, user.gid)
+        except OSError as e:
+            raise LaunchError(
+                f"task {task_id}: cannot create sandbox {sandbox}: {e.strerror}"
+            ) from e
+        return sandbox
+
+    def stage(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> Staged:
+        tid = spec.task_id
+        if spec.container is None or spec.container.image is None:
+            try:
+                user = self.user_of(spec)
+            except UnknownUser as e:
+                raise LaunchError(f"task {tid}: {e}") from e
+            sandbox = self.make_sandbox(tid, user)
+            self._fetch(spec, sandbox, user, cancelled)
+            return Staged(sandbox, user)
+        containers = self._containers()
+        try:
+            image = containers.image_of(spec, cancelled)
+        except ContainerError as e:
+            raise LaunchError(str(e)) from e
+        if cancelled():
+            raise LaunchError(f"task {tid}: killed while its image was pulled")
+        try:
+            rootfs = containers.mount(spec, image)
+        except ContainerError as e:
+            raise LaunchError(str(e)) from e
+        try:
+            user = containers.user(spec, image, rootfs)
+            sandbox = self.make_sandbox(tid, user)
+            self._fetch(spec, sandbox, user, cancelled)
+            argv = containers.prepare(spec, image, user, sandbox, self._environment(spec))
+        except ContainerError as e:
+            containers.cleanup(tid)
+            raise LaunchError(str(e)) from e
+        except BaseException:
+            containers.cleanup(tid)
+            raise
+        return Staged(sandbox, user, argv)
+
+    def _fetch(
+        self, spec: TaskSpec, sandbox: Path, user: TaskUser, cancelled: Callable[[], bool]
+    ) -> None:
+        if spec.fetch:
+            try:
+                self._fetcher().fetch(spec.fetch, sandbox, user, cancelled)
+            except FetchError as e:
+                raise LaunchError(str(e)) from e
+        if cancelled():
+            raise LaunchError(f"task {spec.task_id}: killed while it was being prepared")

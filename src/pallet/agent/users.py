@@ -1,0 +1,106 @@
+"""Who a task runs as: a user name resolved on this node to uid, gid and groups; does I/O
+(reads the user database through ``pwd`` and ``grp``).
+
+As on a Mesos agent, a task runs as its app's ``user``, else as the agent's default task
+user (``--task-user``), else as the agent's own user. A name this node does not know
+fails the task with a clear reason; switching users needs the agent to run as root.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
+
+from pallet.model import PalletError
+
+__all__ = [
+    "TaskUser",
+    "UnknownUser",
+    "agent_user",
+    "lookup_user",
+    "resolve_task_user",
+    "unreachable_by",
+]
+
+
+class UnknownUser(PalletError):
+    """The user a task asks for does not exist here, or this agent cannot become it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUser:
+    """A resolved user: what ``setgroups``, ``setgid`` and ``setuid`` need."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    @property
+    def is_agent(self) -> bool:
+        """True when it is the user this agent process runs as (nothing to switch)."""
+        return self.uid == os.geteuid() and self.gid == os.getegid()
+
+
+def lookup_user(name: str) -> TaskUser:
+    """``name`` from this node's user database, with its supplementary groups."""
+    try:
+        entry = pwd.getpwnam(name)
+    except (KeyError, ValueError):
+        raise UnknownUser(f"user {name!r} does not exist on this node") from None
+    try:
+        groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+    except OSError:
+        groups = [entry.pw_gid]
+    return TaskUser(entry.pw_name, entry.pw_uid, entry.pw_gid, tuple(groups), entry.pw_dir)
+
+
+def agent_user() -> TaskUser:
+    """The user this agent process runs as."""
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        entry = pwd.getpwuid(uid)
+        name, home = entry.pw_name, entry.pw_dir
+    except KeyError:
+        name, home = str(uid), "/"
+    return TaskUser(name, uid, gid, tuple(os.getgroups()), home)
+
+
+def resolve_task_user(name: str | None) -> TaskUser:
+    """The user to run a task as: ``name`` (None: the agent's own user). Raises
+    ``UnknownUser`` when it does not exist or this agent cannot switch to it."""
+    if name is None:
+        return agent_user()
+    user = lookup_user(name)
+    if not user.is_agent and os.geteuid() != 0:
+        raise UnknownUser(
+            f"cannot run a task as user {name!r}: the agent runs as {agent_user().name!r}, not root"
+        )
+    return user
+
+
+def unreachable_by(user: TaskUser, path: Path) -> Path | None:
+    """The first directory from ``/`` down to ``path`` that ``user`` may not search
+    (so it cannot reach its sandbox by its absolute path), or None."""
+    if user.uid == 0:
+        return None
+    path = path.resolve()
+    for piece in [*reversed(path.parents), path]:
+        try:
+            st = piece.stat()
+        except FileNotFoundError:
+            return None  # the agent creates the rest, searchable by all (mode 0755)
+        except OSError:
+            return piece
+        if st.st_uid == user.uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid in user.groups or st.st_gid == user.gid:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            return piece
+    return None

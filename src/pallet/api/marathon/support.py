@@ -1,0 +1,206 @@
+"""Which accepted Marathon fields Pallet can honour, and the 422s for those it cannot; pure.
+
+Marathon's rules (``validation``) say whether an app definition is well formed. This
+module says whether Pallet can *run* it as written: a field Pallet accepts must be
+honoured, or refused here with a 422 naming its path, never stored and quietly
+ignored. Fields Pallet keeps only as metadata for other tools (``labels``, the labels of
+ports and networks) are not refused. ``docs/marathon-support.md`` is the table of every field.
+
+Each rule is one entry of ``_RULES``: a function of the normalised ``AppSpec`` returning
+its violations, so lifting a refusal when support lands is narrowing one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from pallet.api.marathon.errors import Violation
+from pallet.api.marathon.frozen import FrozenMap
+from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
+from pallet.model import ValidationError
+from pallet.model.images import parse_image
+from pallet.model.paths import dest_path_problem
+
+__all__ = ["Allowances", "host_volumes", "unsupported", "unsupported_message"]
+
+_COMMAND_EXECUTORS = ("", "//cmd")
+_FETCH_SCHEMES = ("http", "https", "file")
+
+
+@dataclass(frozen=True, slots=True)
+class Allowances:
+    """What the operator of this cluster allows beyond the defaults (``pallet master
+    --allow-host-path``, ``--allow-privileged``)."""
+
+    host_paths: tuple[str, ...] = ()
+    """Host directories (and what is below them) that ``hostPath`` volumes may mount."""
+    privileged: bool = False
+
+
+def unsupported_message(what: str) -> str:
+    """The text of every refusal: says it is unsupported, and what exactly."""
+    return f"unsupported by Pallet: {what}"
+
+
+def _no(path: str, what: str) -> Violation:
+    return Violation(path, unsupported_message(what))
+
+
+def _fetch(spec: AppSpec) -> Iterator[Violation]:
+    for i, item in enumerate(spec.fetch):
+        uri = str(item.get("uri", ""))
+        scheme = urlsplit(uri).scheme.lower()
+        if scheme not in _FETCH_SCHEMES and not (not scheme and uri.startswith("/")):
+            yield _no(
+                f"/fetch({i})/uri", f"fetching {scheme or 'relative'} URIs (http, https, file)"
+            )
+        dest = item.get("destPath")
+        if isinstance(dest, str) and (problem := dest_path_problem(dest)):
+            yield Violation(f"/fetch({i})/destPath", problem)
+
+
+def _container(spec: AppSpec, allow: Allowances) -> Iterator[Violation]:
+    container = spec.container
+    if container is None:
+        return
+    docker = container.get("docker")
+    if isinstance(docker, FrozenMap):
+        try:
+            parse_image(str(docker.get("image")))
+        except ValidationError as e:
+            yield Violation("/container/docker/image", e.message)
+        if docker.get("parameters"):
+            yield _no("/container/docker/parameters", "docker parameters")
+        if docker.get("privileged") and not allow.privileged:
+            yield _no(
+                "/container/docker/privileged",
+                "privileged containers (the operator allows them with --allow-privileged)",
+            )
+        if docker.get("pullConfig") is not None:
+            yield _no("/container/docker/pullConfig", "pull credentials from a secret")
+    yield from _volumes(container, isinstance(docker, FrozenMap), allow)
+    if container.get("linuxInfo") is not None:
+        yield _no("/container/linuxInfo", "linuxInfo (seccomp, IPC, shared memory)")
+
+
+def host_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str, str]]:
+    """The host volumes of a normalised ``container``: (containerPath, hostPath, mode)."""
+    out = []
+    volumes = container.get("volumes", ()) if container is not None else ()
+    for volume in volumes if isinstance(volumes, tuple) else ():
+        if isinstance(volume, FrozenMap) and isinstance(volume.get("hostPath"), str):
+            out.append(
+                (str(volume.get("containerPath")), str(volume["hostPath"]), str(volume.get("mode")))
+            )
+    return out
+
+
+def _volumes(
+    container: FrozenMap[object], has_image: bool, allow: Allowances
+) -> Iterator[Violation]:
+    volumes = container.get("volumes", ())
+    for i, volume in enumerate(volumes if isinstance(volumes, tuple) else ()):
+        path = f"/container/volumes({i})"
+        if not isinstance(volume, FrozenMap):
+            yield Violation(path, "a volume is an object")
+            continue
+        kinds = [k for k in ("hostPath", "persistent", "external", "secret") if k in volume]
+        if kinds != ["hostPath"]:
+            what = {
+                "persistent": "local persistent volumes",
+                "external": "external volumes",
+                "secret": "secret volumes",
+            }.get(kinds[0] if kinds else "", "volumes without a hostPath")
+            yield _no(path, what)
+            continue
+        if not has_image:
+            yield _no(path, "host volumes for a task without a container image")
+            continue
+        target = volume.get("containerPath")
+        if not isinstance(target, str) or not target or "\x00" in target:
+            yield Violation(f"{path}/containerPath", "must be a non-empty path")
+        elif not target.startswith("/") and dest_path_problem(target):
+            yield Violation(f"{path}/containerPath", dest_path_problem(target) or "")
+        if volume.get("mode") not in ("RO", "RW"):
+            yield Violation(f"{path}/mode", "must be RO or RW")
+        host = str(volume["hostPath"])
+        if not host.startswith("/"):
+            yield _no(f"{path}/hostPath", "a relative hostPath (a sandbox path or a named volume)")
+        elif not _allowed(host, allow.host_paths):
+            allowed = ", ".join(allow.host_paths) or "none"
+            yield Violation(
+                f"{path}/hostPath",
+                f"{host} is outside the host paths this cluster allows ({allowed}; "
+                "the operator allows more with --allow-host-path)",
+            )
+
+
+def _allowed(host: str, prefixes: tuple[str, ...]) -> bool:
+    parts = [p for p in host.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return False
+    normal = "/" + "/".join(parts)
+    for prefix in prefixes:
+        base = "/" + "/".join(p for p in prefix.split("/") if p not in ("", "."))
+        if normal == base or normal.startswith(base.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _networks(spec: AppSpec) -> Iterator[Violation]:
+    docker = spec.container.get("docker") if spec.container is not None else None
+    for i, network in enumerate(spec.networks):
+        if network.mode is NetworkMode.BRIDGE and not isinstance(docker, FrozenMap):
+            yield _no(f"/networks({i})/mode", "container/bridge networking without an image")
+        elif network.mode is NetworkMode.CONTAINER:
+            yield _no(f"/networks({i})/mode", "container networks (IP per task)")
+
+
+def _residency(spec: AppSpec) -> Iterator[Violation]:
+    if spec.residency is not None:
+        yield _no("/residency", "resident tasks (local persistent volumes)")
+
+
+def _secrets(spec: AppSpec) -> Iterator[Violation]:
+    if spec.secrets:
+        yield _no("/secrets", "secrets")
+    for name, value in spec.env.items():
+        if isinstance(value, SecretRef):
+            yield _no(f"/env/{name}/secret", "environment values from secrets")
+
+
+def _checks(spec: AppSpec) -> Iterator[Violation]:
+    if spec.check is not None:
+        yield _no("/check", "Mesos checks (check)")
+    for i, check in enumerate(spec.health_checks):
+        if check.get("ipProtocol") == "IPv6":
+            yield _no(f"/healthChecks({i})/ipProtocol", "IPv6 health checks")
+
+
+def _execution(spec: AppSpec) -> Iterator[Violation]:
+    if spec.executor not in _COMMAND_EXECUTORS:
+        yield _no("/executor", "custom executors (only the command executor, '' or '//cmd')")
+    if spec.executor_resources is not None:
+        yield _no("/executorResources", "executor resources (Pallet runs no executor)")
+    if spec.resource_limits is not None:
+        yield _no("/resourceLimits", "resource limits above the requested resources")
+    if spec.tty:
+        yield _no("/tty", "a TTY for the task")
+
+
+_RULES: tuple[Callable[[AppSpec], Iterator[Violation]], ...] = (
+    _fetch,
+    _networks,
+    _residency,
+    _secrets,
+    _checks,
+    _execution,
+)
+
+
+def unsupported(spec: AppSpec, allow: Allowances = Allowances()) -> list[Violation]:
+    """Every field of ``spec`` that Pallet would have to ignore to run it (or that the
+    operator does not allow)."""
+    return [*_container(spec, allow), *(v for rule in _RULES for v in rule(spec))]

@@ -1,0 +1,68 @@
+"""Disk quotas: the measuring schedule, and a real task killed for exceeding its disk."""
+
+from __future__ import annotations
+
+from pallet.agent import Executor, Reason, TaskRuntime, TaskState
+from pallet.agent.diskwatch import DiskWatch, over_quota_message
+
+from .conftest import make_spec
+from .test_runtime import run_until
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_task_with_a_quota_is_measured_soon_then_less_often_and_killed_once_over() -> None:
+    clock = Clock()
+    used = {"q": 0, "free": 10 << 30}
+    measured: list[tuple[float, str]] = []
+    exceeded: list[tuple[str, str]] = []
+
+    def measure(tid: str) -> int:
+        measured.append((clock.now, tid))
+        return used[tid]
+
+    watch = DiskWatch(measure, lambda t, m: exceeded.append((t, m)), interval=15.0, clock=clock)
+    watch.close()  # driven by hand below: no thread
+    watch.watch("q", quota_mib=2)
+    watch.watch("free", quota_mib=0)  # no quota: measured for the heartbeat only
+    # after 1 s, then 2, 4, 8, 15, 15 ...: times 101, 103, 107, 115, 130, 145
+    for _ in range(200):
+        clock.now += 0.5
+        watch.check_due()
+    q_times = [t for t, tid in measured if tid == "q"]
+    assert q_times[:6] == [101.0, 103.0, 107.0, 115.0, 130.0, 145.0]
+    assert [t for t, tid in measured if tid == "free"][:2] == [115.0, 130.0]
+    assert exceeded == []
+    used["q"] = (2 << 20) + 1
+    for _ in range(40):
+        clock.now += 0.5
+        watch.check_due()
+    assert exceeded == [("q", over_quota_message((2 << 20) + 1, 2))]
+    assert "Disk usage 2.0 MiB exceeds the quota of 2 MiB" in exceeded[0][1]
+
+
+def test_a_task_over_its_disk_is_killed_with_the_reason(executor: Executor) -> None:
+    runtime = TaskRuntime(executor)
+    try:
+        spec = make_spec("filler.1", disk=1, cmd="head -c 3000000 /dev/zero > blob; sync; sleep 60")
+        runtime.set_desired([spec])
+        seen = run_until(runtime, "filler.1", TaskState.FAILED, timeout=20)
+        (end,) = [s for s in seen if s.state is TaskState.FAILED]
+        assert end.reason is Reason.CONTAINER_LIMITATION_DISK
+        assert end.message.startswith("Disk usage 2.9 MiB exceeds the quota of 1 MiB")
+        assert end.signal == 9
+    finally:
+        runtime.close(timeout=5)
+
+
+def test_the_watch_thread_stops_on_close() -> None:
+    watch = DiskWatch(lambda t: 0, lambda t, m: None, interval=0.05)
+    watch.watch("x", 1)
+    watch.close()
+    assert not watch._thread.is_alive()

@@ -1,0 +1,178 @@
+"""End to end on a real cluster: apps with images from a registry run under runc (the
+image's entrypoint, or the app's cmd), fail clearly when the image cannot be had, are
+refused when the definition is wrong, and survive their agent's SIGKILL untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from oci import PushedImages
+
+from .conftest import LiveCluster, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+def create(cluster: LiveCluster, app: dict[str, Any]) -> None:
+    r = cluster.http.post("/v2/apps", json={"cpus": 0.05, "mem": 32, **app})
+    assert r.status_code == 201, r.text
+
+
+def stdout_of(cluster: LiveCluster, task_id: str) -> str:
+    (path,) = cluster.state_dir.glob(f"agent-*/sandboxes/{task_id}/stdout")
+    return path.read_text()
+
+
+def container_pid(cluster: LiveCluster, task_id: str) -> int:
+    """The pid (on the host) of the task container's first process."""
+    (state,) = cluster.state_dir.glob(f"agent-*/runc/{task_id}/state.json")
+    return int(json.loads(state.read_text())["init_process_pid"])
+
+
+def test_an_image_runs_its_entrypoint_or_the_apps_cmd(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    create(
+        cluster,
+        {"id": "/img", "container": {"type": "DOCKER", "docker": {"image": images.sleeper}}},
+    )
+    create(
+        cluster,
+        {
+            "id": "/img-cmd",
+            "cmd": 'echo "cmd $IMAGE $MESOS_SANDBOX"; exec sleep 600',
+            "container": {"type": "MESOS", "docker": {"image": images.sleeper}},
+        },
+    )
+    (task,) = wait_for(lambda: cluster.running("/img", 1), 60, "/img running")
+    assert (
+        wait_for(lambda: stdout_of(cluster, task["id"]), 10, "output") == "entrypoint as 0 in /\n"
+    )
+    (task,) = wait_for(lambda: cluster.running("/img-cmd", 1), 60, "/img-cmd running")
+    assert wait_for(lambda: stdout_of(cluster, task["id"]), 10, "output") == (
+        "cmd sleeper /mnt/mesos/sandbox\n"
+    )
+    cluster.delete_app("/img")
+    cluster.delete_app("/img-cmd")
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_task_with_the_registrys_answer(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    missing = images.sleeper.replace("sleeper:1", "missing:1")
+    create(cluster, {"id": "/missing", "container": {"docker": {"image": missing}}})
+    failure = wait_for(lambda: cluster.app("/missing").get("lastTaskFailure"), 30, "a failure")
+    assert failure["state"] == "TASK_FAILED"
+    assert (
+        failure["message"].startswith(f"pull {missing}: ")
+        and "manifest unknown" in failure["message"]
+    )
+    cluster.delete_app("/missing")
+
+
+@pytest.mark.parametrize(
+    ("container", "path"),
+    [
+        ({"type": "DOCKER", "docker": {"image": "Upper/Case"}}, "/container/docker/image"),
+        ({"type": "RKT", "docker": {"image": "busybox"}}, "/container/type"),
+        (
+            {"type": "DOCKER", "docker": {"image": "busybox", "privileged": True}},
+            "/container/docker/privileged",
+        ),
+        (
+            {
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "volumes": [{"containerPath": "/x", "hostPath": "/etc", "mode": "RO"}],
+            },
+            "/container/volumes(0)/hostPath",
+        ),
+        (
+            {
+                "type": "DOCKER",
+                "docker": {"image": "busybox"},
+                "portMappings": [{"containerPort": 70000}],
+            },
+            "/container/portMappings(0)/containerPort",
+        ),
+    ],
+)
+def test_bad_container_definitions_are_422_with_the_path(
+    cluster: LiveCluster, container: dict[str, Any], path: str
+) -> None:
+    r = cluster.http.post("/v2/apps", json={"id": "/bad", "container": container})
+    assert r.status_code == 422, r.text
+    assert path in [d["path"] for d in r.json()["details"]]
+    assert cluster.http.get("/v2/apps/bad").status_code == 404
+
+
+def test_containers_survive_their_agent_being_killed(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    create(
+        cluster,
+        {
+            "id": "/kept",
+            "instances": 2,
+            "container": {"docker": {"image": images.sleeper}},
+            "constraints": [["hostname", "CLUSTER", "127.0.0.2"]],
+            # not replaced while the node is silent for a minute: a restart can take longer
+            # than the cluster's 3 s grace on a busy machine (replacing would be right then)
+            "unreachableStrategy": {"inactiveAfterSeconds": 60, "expungeAfterSeconds": 120},
+        },
+    )
+    tasks = wait_for(lambda: cluster.running("/kept", 2), 60, "2 running")
+    pids = {
+        t["id"]: wait_for(lambda t=t: container_pid(cluster, t["id"]), 10, "container state")
+        for t in tasks
+    }
+    agent = next(a for a in cluster.agents() if a["address"] == "127.0.0.2")
+    log = Path(agent["work_dir"]) / "agent.log"
+    registered = log.read_text().count("registered as")
+    os.kill(agent["pid"], signal.SIGKILL)
+    wait_for(lambda: log.read_text().count("registered as") > registered, 30, "re-registered")
+    assert "adopted 2 tasks" in log.read_text()
+    again = wait_for(lambda: cluster.running("/kept", 2), 30, "still 2 running")
+    assert {t["id"] for t in again} == set(pids)
+    for tid, pid in pids.items():
+        assert container_pid(cluster, tid) == pid and os.path.exists(f"/proc/{pid}")
+    cluster.delete_app("/kept")
+
+
+def test_bridge_port_mappings_are_reachable_from_the_host(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    create(
+        cluster,
+        {
+            "id": "/bridged",
+            "cmd": "echo from-the-bridge > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+            "container": {
+                "type": "DOCKER",
+                "docker": {"image": images.busybox},
+                "portMappings": [{"containerPort": 8080, "hostPort": 0, "name": "http"}],
+            },
+            "networks": [{"mode": "container/bridge"}],
+            "healthChecks": [{"protocol": "HTTP", "portIndex": 0, "path": "/index.html"}],
+        },
+    )
+    (task,) = wait_for(lambda: cluster.running("/bridged", 1), 60, "running")
+    (port,) = task["ports"]
+    body = wait_for(
+        lambda: httpx.get(f"http://{task['host']}:{port}/index.html", timeout=2).text,
+        30,
+        "the server through the host port",
+    )
+    assert body == "from-the-bridge\n"
+    healthy = wait_for(
+        lambda: cluster.app("/bridged")["tasks"][0].get("healthCheckResults"), 60, "a health result"
+    )
+    assert healthy[0]["alive"] is True
+    cluster.delete_app("/bridged")
