@@ -18,6 +18,7 @@ from pallet.api import (
     routes_discovery,
     routes_groups,
     routes_info,
+    routes_jobs,
     routes_nodes,
     routes_tasks,
 )
@@ -61,6 +62,7 @@ def create_api(control: Control, info: InfoSettings, *, manage_control: bool = T
     for module in (
         routes_apps,
         routes_groups,
+        routes_jobs,
         routes_tasks,
         routes_info,
         routes_nodes,
