@@ -4,6 +4,10 @@ completions with their indices, perNode, and stop."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +112,22 @@ def test_stop_kills_the_runs_tasks(cluster: LiveCluster) -> None:
     wait_for(lambda: not cluster.task_processes(task["id"]), 30, "its process to end")
     r = cluster.http.delete("/v1/jobs/forever")
     assert r.status_code == 200
+
+
+def test_cli_run_wait_follows_a_parallel_run_to_its_end(cluster: LiveCluster) -> None:
+    create(cluster, "cli.batch", cmd="sleep 0.2", parallelism=3, completions=6)
+    create(cluster, "cli.fails", cmd="exit 7")
+    env = os.environ | {"PALLET_MASTER": cluster.url}
+
+    def pallet(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pallet.cli.main", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    done = pallet("job", "run", "cli.batch", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert (run["status"], run["succeeded"]) == ("SUCCESS", 6)
+    assert "SUCCESS" in done.stderr
+    failed = pallet("job", "run", "cli.fails", "--wait")
+    assert failed.returncode == 2 and "FAILED" in failed.stderr and "exit code 7" in failed.stderr
+    assert "Traceback" not in failed.stderr
