@@ -56,6 +56,7 @@ def _loaded(*argv: str) -> list[str]:
         ("app", "list", "--master", "http://127.0.0.1:9"),
         ("node", "list", "--master", "http://127.0.0.1:9"),
         ("task", "list", "--master", "http://127.0.0.1:9"),
+        ("job", "list", "--master", "http://127.0.0.1:9"),
     ],
 )
 def test_cluster_commands_load_no_heavy_library(argv: tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ from pallet.api import (
     routes_discovery,
     routes_groups,
     routes_info,
+    routes_jobs,
     routes_nodes,
     routes_tasks,
 )
@@ -86,6 +87,7 @@ def create_api(
     for module in (
         routes_apps,
         routes_groups,
+        routes_jobs,
         routes_tasks,
         routes_info,
         routes_nodes,

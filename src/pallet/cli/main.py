@@ -40,6 +40,10 @@ NOUNS: dict[str, Noun] = {
     "app": Noun(
         "pallet.cli.app", "Apps: long-running services kept at N instances (Marathon's app format)."
     ),
+    "job": Noun(
+        "pallet.cli.job",
+        "Jobs: batch and cron work, one run at a time or many (Metronome's job format).",
+    ),
     "task": Noun("pallet.cli.task", "Tasks: the running instances of apps."),
     "deployment": Noun(
         "pallet.cli.deployment", "Deployments: the steps that move apps to a new version."

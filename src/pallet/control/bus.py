@@ -8,7 +8,7 @@ let the master's memory grow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from pallet.control.records import AppRecord, DeploymentRecord, TaskRecord, TaskState
@@ -131,6 +131,13 @@ class EventBus:
     def __init__(self, limit: int = 10_000) -> None:
         self._subs: list[Subscription] = []
         self._limit = limit
+        self._listeners: list[Callable[[object], None]] = []
+
+    def listen(self, listener: Callable[[object], None]) -> None:
+        """Call ``listener`` with every event as it is published, in the publisher's
+        stack: for the master's own loops, which must never miss one (the job
+        controller learns its tasks' final states this way)."""
+        self._listeners.append(listener)
 
     def subscribe(self) -> Subscription:
         sub = Subscription(self, self._limit)
@@ -146,6 +153,8 @@ class EventBus:
         return len(self._subs)
 
     def publish(self, event: object) -> None:
+        for listener in self._listeners:
+            listener(event)
         for sub in list(self._subs):
             if not sub.offer(event):
                 sub.close()  # too slow: drop it rather than buffer without bound

@@ -2,9 +2,10 @@
 
 Control.open(store) ─▶ load every record into ClusterState
 start() ─▶ AppController.run   (desired vs actual -> queue, kills, deployments)
-           SchedulingWorker.run (queue + snapshot -> core.schedule -> Applier)
+           JobController.run    (schedules, dependencies, runs -> job tasks to place)
+           SchedulingWorker.run (apps' queue + job runs + snapshot -> core.schedule -> Applier)
            NodeService.run      (heartbeats -> UNREACHABLE)
-the API calls Control.apps (AppService) and Control.nodes (NodeService)
+the API calls Control.apps (AppService), Control.jobs (JobService) and Control.nodes
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from pallet.control.apps import AppService
 from pallet.control.bus import EventBus
 from pallet.control.controller import AppController
 from pallet.control.groups import GroupService, revert
+from pallet.control.jobs_book import JobBook
+from pallet.control.jobs_controller import JobController
+from pallet.control.jobs_place import JobPlacements
+from pallet.control.jobs_service import JobService
 from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, GROUPS, NODES, TASKS
 from pallet.control.nodes import NodeService
 from pallet.control.records import (
@@ -101,6 +106,22 @@ class Control:
             grace=config.heartbeat_grace,
             gone_after=config.node_gone_after,
         )
+        self.job_book = JobBook()
+        self.job_controller = JobController(
+            self.job_book,
+            self.state,
+            self.applier,
+            clock,
+            new_id=new_id,
+            on_queue=self._kick_scheduler,
+            interval=config.reconcile_interval,
+        )
+        self.job_placements = JobPlacements(
+            self.job_book, self.state, self.applier, clock, new_id=new_id
+        )
+        self.scheduler.sources.append(self.job_placements)
+        self.bus.listen(self.job_controller.listen)
+        self.jobs = JobService(self.job_book, self.applier, self.job_controller, clock)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _kick(self) -> None:
@@ -132,6 +153,7 @@ class Control:
                 s.put_task(task, revision)
         for node_id in s.nodes:
             s.desired_revision[node_id] = revision
+        await self.jobs.load(self.store)
 
     async def start(self, reconcile_first: bool = False) -> None:
         """Load the store and start the loops. ``reconcile_first`` (a new leader after a
@@ -145,6 +167,7 @@ class Control:
             await self.reconciled()
         self._tasks += [
             asyncio.create_task(self.controller.run()),
+            asyncio.create_task(self.job_controller.run()),
             asyncio.create_task(self.scheduler.run()),
         ]
         self.controller.kick()

@@ -19,6 +19,7 @@ from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
 from pallet.control.deployments import advance, converged, holding, waiting, watch
+from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
 from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
@@ -108,6 +109,8 @@ class AppController:
                         app, decision.waiting, decision.launch_after, now
                     )
             for app_id in list(self.state.tasks_by_app):
+                if is_job_owner(app_id):
+                    continue  # a job run's tasks: the job controller's
                 if app_id not in self.state.apps and not waiting(self.state, app_id):
                     # deleted (and not waiting for its dependents to stop): stop what is left
                     kill += [t.id for t in self.state.app_tasks(app_id) if t.goal is TaskGoal.RUN]

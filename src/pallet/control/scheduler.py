@@ -4,6 +4,10 @@ the applier; asyncio around the pure core.
 It never writes: the plan goes to the applier, which trims what is no longer wanted and
 re-verifies the rest against the latest view. Per-node reasons for what could not be
 placed are kept on the queue entry (``/v2/queue`` shows them).
+
+Other owners of tasks (job runs) join through ``sources``: their requests fill what is
+left of a round after the apps', one ``core.schedule`` call places both, and each source
+commits its own placements.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from pallet.control.applier import Applier
 from pallet.control.state import ClusterState
 from pallet.core import Policy, schedule
-from pallet.model import PlacementRequest, Plan, Unplaced
+from pallet.model import Placement, PlacementRequest, Plan, Unplaced
 
-__all__ = ["SchedulingWorker", "task_id_for"]
+__all__ = ["PlacementSource", "SchedulingWorker", "task_id_for"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,18 @@ _THREAD_THRESHOLD = 50
 ROUND_SIZE = 200
 """At most this many requests per round: the first tasks reach their agents while the
 rest are still being placed (a 1,000-instance app starts as a pipeline, not a batch)."""
+
+
+class PlacementSource(Protocol):
+    """Tasks other than apps' to place in the same rounds (``jobs_place.JobPlacements``)."""
+
+    def owns(self, app_id: str) -> bool: ...
+
+    def requests(self, limit: int) -> list[PlacementRequest]: ...
+
+    async def apply(self, placements: Sequence[Placement]) -> object: ...
+
+    def note_unplaced(self, unplaced: Sequence[Unplaced]) -> None: ...
 
 
 def task_id_for(app_id: str, unique: str) -> str:
@@ -58,6 +75,7 @@ class SchedulingWorker:
         self.interval = interval
         self.wake = asyncio.Event()
         self.rounds = 0
+        self.sources: list[PlacementSource] = []
 
     def kick(self) -> None:
         self.wake.set()
@@ -91,6 +109,9 @@ class SchedulingWorker:
 
     async def run_once(self) -> Plan | None:
         requests = self.requests(ROUND_SIZE)
+        for source in self.sources:
+            if len(requests) < ROUND_SIZE:
+                requests += source.requests(ROUND_SIZE - len(requests))
         if not requests:
             return None
         snapshot = self.state.view.copy()
@@ -100,8 +121,18 @@ class SchedulingWorker:
             plan = schedule(requests, snapshot, self.policy, self.rng)
         self.rounds += 1
         self._note_reasons(plan, len(snapshot))
+        for source in self.sources:
+            source.note_unplaced(plan.unplaced)
         if plan.placements:
-            await self.applier.apply_plan(plan)
+            apps = plan
+            for source in self.sources:
+                theirs = [p for p in apps.placements if source.owns(p.app_id)]
+                if theirs:
+                    mine = tuple(p for p in apps.placements if not source.owns(p.app_id))
+                    apps = Plan(mine, plan.unplaced)
+                    await source.apply(theirs)
+            if apps.placements:
+                await self.applier.apply_plan(apps)
             if len(requests) == ROUND_SIZE:
                 self.kick()  # more may wait: the next round at once, not at the next tick
         return plan
