@@ -95,6 +95,27 @@ def test_packing_numbers_are_a_volume_bound(browser: Browser) -> None:
     assert got["efficiency"]["mem"] == pytest.approx(1536 / 20480)
 
 
+def test_replaced_unreachable_tasks_count_as_a_possible_surplus(browser: Browser) -> None:
+    apps = [
+        {"id": "/a", "instances": 2},
+        {"id": "/b", "instances": 3},
+        {"id": "/c", "instances": 1},
+    ]
+    tasks = [
+        # /a: both replaced, the two lost ones may still run
+        *({"appId": "/a", "state": "TASK_UNREACHABLE"} for _ in range(2)),
+        *({"appId": "/a", "state": "TASK_RUNNING"} for _ in range(2)),
+        # /b: one lost, not replaced yet (2 live of 3): no surplus
+        {"appId": "/b", "state": "TASK_UNREACHABLE"},
+        *({"appId": "/b", "state": "TASK_RUNNING"} for _ in range(2)),
+        # /c: lost and replaced, the replacement still starting
+        {"appId": "/c", "state": "TASK_UNREACHABLE"},
+        {"appId": "/c", "state": "TASK_STARTING"},
+    ]  # fmt: skip
+    got = js(browser, "packing.js", f"m.possibleSurplus({json.dumps(apps)}, {json.dumps(tasks)})")
+    assert got == 3
+
+
 def test_json_error_paths_map_to_lines(browser: Browser) -> None:
     text = '{\n  "id": "/x",\n  "portDefinitions": [\n    {"port": -5}\n  ],\n  "cpus": "a"\n}'
     got = js(
@@ -365,6 +386,31 @@ def test_destroying_asks_first_and_removes_the_app(browser: Browser, cluster: Cl
         submit_dialog(browser, "Destroy")
         page.locator(f"tr[data-app='{app}']").wait_for(state="detached", timeout=30_000)
         eventually(lambda a=app: cluster.app(a) is None, 30, f"{app} gone")
+
+
+def test_a_deployment_held_at_its_canary_is_promoted_from_the_ui(
+    browser: Browser, cluster: Cluster
+) -> None:
+    app_id = "/ui-canary"
+    strategy = {"minimumHealthCapacity": 1, "maximumOverCapacity": 1, "canaryInstances": 1}
+    body = {"id": app_id, "cmd": "sleep 600", "cpus": 0.01, "mem": 8, "instances": 2}
+    cluster.http.post("/v2/apps", json={**body, "upgradeStrategy": strategy}).raise_for_status()
+    eventually(lambda: cluster.running(app_id, 2), 60, "2 running")
+    cluster.http.put(f"/v2/apps{app_id}", json={"env": {"V": "2"}}).raise_for_status()
+    page = browser.page
+    go(browser, "#/services")
+    row = page.locator(f"tr[data-app='{app_id}']")
+    row.locator("[data-canary]").wait_for(timeout=60_000)
+    assert "1 canary ready" in row.inner_text()
+    browser.shot("canary-waiting-desktop")
+    row.get_by_role("button", name=f"Promote deployment of {app_id}").click()
+    submit_dialog(browser, "Promote")
+    eventually(lambda: not cluster.http.get("/v2/deployments").json(), 60, "deployment done")
+    tasks = eventually(lambda: cluster.running(app_id, 2), 60, "2 running the new version")
+    version = cluster.app(app_id)["version"]  # type: ignore[index]
+    assert all(t["version"] == version for t in tasks)
+    row.locator("[data-canary]").wait_for(state="detached", timeout=30_000)
+    cluster.http.delete(f"/v2/apps{app_id}", params={"force": "true"})
 
 
 def test_services_show_health_check_results(browser: Browser, cluster: Cluster) -> None:

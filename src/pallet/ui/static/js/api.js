@@ -81,6 +81,10 @@ export const api = {
   destroyApp: (id, force = false) =>
     call("DELETE", `/v2/apps${appPath(id)}`, { params: force ? { force: "true" } : {} }),
   killTasks: (ids) => call("POST", "/v2/tasks/delete", { body: { ids } }),
+  /** Let a deployment held at its canaries go on. */
+  promoteDeployment: (id) => call("POST", `/v2/deployments/${encodeURIComponent(id)}/promote`),
+  /** Stop a deployment and deploy back what ran before it (Marathon's DELETE without force). */
+  rollBackDeployment: (id) => call("DELETE", `/v2/deployments/${encodeURIComponent(id)}`),
   /** A byte range of a task's log: {data, offset, next_offset, size}. */
   logs: (taskId, stream, offset, length, signal) =>
     call("GET", `/v1/tasks/${encodeURIComponent(taskId)}/logs`, {

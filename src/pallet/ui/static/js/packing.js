@@ -116,6 +116,28 @@ export function countStates(tasks) {
   return out;
 }
 
+/**
+ * Tasks on unreachable nodes whose apps already run enough without them: their processes
+ * may still run beside their replacements (a possible surplus) until the node returns and
+ * is told to kill them, or is declared gone. Per app: of its unreachable tasks, those the
+ * other live ones already cover.
+ */
+export function possibleSurplus(apps, tasks) {
+  const byApp = new Map();
+  for (const t of tasks) {
+    const c = byApp.get(t.appId) || { lost: 0, live: 0 };
+    if (t.state === "TASK_UNREACHABLE") c.lost += 1;
+    else c.live += 1;
+    byApp.set(t.appId, c);
+  }
+  let surplus = 0;
+  for (const app of apps) {
+    const c = byApp.get(app.id);
+    if (c && c.lost) surplus += Math.max(0, Math.min(c.lost, c.live + c.lost - (app.instances || 0)));
+  }
+  return surplus;
+}
+
 /** An app's condition for the dashboard: deploying, unhealthy, healthy or suspended. */
 export function appCondition(app) {
   if ((app.deployments || []).length > 0) return "deploying";

@@ -1,5 +1,6 @@
 // What a user can do to an app: scale, restart, destroy, each behind a dialog. A deployment
 // already running locks the app (409); the dialog then offers to force it, as Marathon does.
+// And to a deployment: promote it past its canaries, or roll it back.
 
 import { api } from "../api.js";
 import { modal } from "../dialog.js";
@@ -113,5 +114,65 @@ export function appActions(app, { onDestroyed } = {}) {
     b("Scale", "", scaleApp),
     b("Restart", "", restartApp),
     b("Destroy", "danger", destroyApp),
+  );
+}
+
+export function promoteDeployment(d) {
+  return modal({
+    title: `Promote ${d.affectedApps.join(", ")}?`,
+    submitLabel: "Promote",
+    body: h(
+      "p",
+      {},
+      `The ${d.canary.instances} canary ${d.canary.instances === 1 ? "instance is" : "instances are"} ready. `,
+      "Promoting replaces the remaining instances with the new version.",
+    ),
+    run: async () => {
+      await api.promoteDeployment(d.id);
+      announce(`Promoted deployment ${d.id}.`);
+      want("apps", "deployments", "tasks");
+    },
+  });
+}
+
+export function rollBackDeployment(d) {
+  return modal({
+    title: `Roll back ${d.affectedApps.join(", ")}?`,
+    submitLabel: "Roll back",
+    danger: true,
+    body: h(
+      "p",
+      {},
+      "The deployment stops and the version that ran before it is deployed again, ",
+      "keeping the minimum healthy capacity.",
+    ),
+    run: async () => {
+      await api.rollBackDeployment(d.id);
+      announce(`Rolling back deployment ${d.id}.`);
+      want("apps", "deployments", "tasks", "queue");
+    },
+  });
+}
+
+/** A deployment's buttons: Promote while it waits at its canaries, and Roll back. */
+export function deploymentActions(d) {
+  const b = (label, cls, fn) =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: `btn small ${cls}`,
+        "data-key": `${label}:${d.id}`,
+        "aria-label": `${label} deployment of ${d.affectedApps.join(", ")}`,
+        onclick: () => fn(d),
+      },
+      label,
+    );
+  const waiting = d.canary && d.canary.paused && !d.canary.promoted;
+  return h(
+    "div",
+    { class: "row-actions" },
+    waiting ? b("Promote", "", promoteDeployment) : null,
+    b("Roll back", "danger", rollBackDeployment),
   );
 }

@@ -5,7 +5,7 @@ import { binContext, binResources, binSize, hasOther, legend, tileCache } from "
 import { resourceGauge, shareBar } from "../charts.js";
 import { h, swap, syncChildren, viewTitle } from "../dom.js";
 import { num, RESOURCES, stateName } from "../format.js";
-import { appCondition, countStates, packing, totals } from "../packing.js";
+import { appCondition, countStates, packing, possibleSurplus, totals } from "../packing.js";
 
 const STATE_ORDER = [
   "TASK_RUNNING",
@@ -20,6 +20,7 @@ function tasksCard(state) {
   const counts = countStates(state.tasks);
   const recentFailed = state.ended.filter((t) => t.state !== "TASK_FINISHED" && t.state !== "TASK_KILLED").length;
   const states = [...new Set([...STATE_ORDER, ...Object.keys(counts)])];
+  const surplus = possibleSurplus(state.apps, state.tasks);
   const parts = states.map((st) => ({
     label: stateName(st),
     value: counts[st] || 0,
@@ -33,6 +34,16 @@ function tasksCard(state) {
     shareBar("Tasks by state", parts, "No tasks yet."),
     recentFailed
       ? h("p", { class: "muted small" }, `${recentFailed} failed since this page opened.`)
+      : null,
+    surplus
+      ? h(
+          "p",
+          { class: "small warn", "data-figure": "surplus" },
+          `${surplus} unreachable ${surplus === 1 ? "task was" : "tasks were"} replaced and may still run `,
+          "until ",
+          h("a", { href: "#/nodes" }, "their nodes"),
+          " return (possible surplus).",
+        )
       : null,
   );
 }

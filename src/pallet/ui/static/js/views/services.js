@@ -6,7 +6,7 @@ import { amount, clock, num } from "../format.js";
 import { appCondition } from "../packing.js";
 import { api } from "../api.js";
 import { deploymentsByApp } from "../store.js";
-import { appActions } from "./actions.js";
+import { appActions, deploymentActions } from "./actions.js";
 import { appLink, taskTable } from "./tasks.js";
 
 export function conditionBadge(app) {
@@ -55,6 +55,10 @@ function deploymentCell(app, deployments) {
         "aria-label": `Deployment of ${app.id}: ${app.tasksRunning ?? 0} of ${app.instances} running`,
       }),
       h("span", { class: "small" }, `step ${d.currentStep}/${d.totalSteps}${actions ? ` · ${actions}` : ""}`),
+      d.canary && d.canary.paused && !d.canary.promoted
+        ? h("span", { class: "small warn canary-note", "data-canary": d.id }, `${d.canary.instances} canary ready, waiting to be promoted`)
+        : null,
+      deploymentActions(d),
     );
   });
 }
