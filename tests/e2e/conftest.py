@@ -116,7 +116,7 @@ def cluster(
     assert "Pallet is up" in first, first + process.stdout.read().decode()
     ready_in = time.monotonic() - started
     node_ids = []
-    with httpx.Client(base_url=url, timeout=10.0) as http:
+    with httpx.Client(base_url=url, timeout=10.0, follow_redirects=True) as http:
         live = LiveCluster(url, state_dir, process, http)
         live.ready_in = ready_in  # type: ignore[attr-defined]
         node_ids = [n["id"] for n in http.get("/v1/nodes").json()["nodes"]]

@@ -46,7 +46,7 @@ from pallet.master.up_discovery import DNS_PORT, discovery_members, lb_ports
 from pallet.master.up_ha import etcd_for_up
 from pallet.model.roles import PUBLIC_ROLE
 from pallet.store.errors import StoreError
-from pallet.store.etcd.server import EtcdCluster
+from pallet.store.etcd.server import EtcdCluster, EtcdMember
 
 __all__ = [
     "FIRST_PORT",
@@ -248,6 +248,8 @@ class Cluster:
     plans: list[AgentPlan] = field(default_factory=list)
 
     etcd: EtcdCluster | None = None
+    etcd_restarts: dict[str, RestartPolicy] = field(default_factory=dict)
+    """Each etcd member's exits and next start, by member name."""
 
     @property
     def master(self) -> subprocess.Popen[bytes]:
@@ -465,6 +467,8 @@ def write_up_json(cluster: Cluster) -> None:
             for plan, member in zip(cluster.plans, cluster.agent_members, strict=True)
         ],
     }
+    if cluster.etcd is not None:
+        doc["etcd"] = [_etcd_member_json(cluster, m) for m in cluster.etcd.members]
     if cluster.config.discovery:
         public = [p.address for p in cluster.plans if cluster.config.is_public(p.index)]
         doc["dns"] = f"127.0.0.1:{cluster.config.dns_port}"
@@ -474,6 +478,17 @@ def write_up_json(cluster: Cluster) -> None:
     tmp = state / "up.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(state / "up.json")
+
+
+def _etcd_member_json(cluster: Cluster, m: EtcdMember) -> dict[str, Any]:
+    policy = cluster.etcd_restarts.get(m.name)
+    return {
+        "name": m.name,
+        "client_url": m.client_url,
+        "pid": None if m.process is None else m.process.pid,
+        "exits_in_a_row": policy.exits if policy else 0,
+        "backing_off": bool(policy and policy.backing_off),
+    }
 
 
 def _node_ids(cluster: Cluster) -> dict[str, str]:
@@ -547,6 +562,41 @@ def supervise(cluster: Cluster, now: float, say: Callable[[str], None]) -> None:
                 f"minute; starting it again in {delay:.0f} s (log: {member.log})"
             )
             write_up_json(cluster)
+    if cluster.etcd is not None:
+        _supervise_etcd(cluster, cluster.etcd, now, say)
+
+
+def _supervise_etcd(
+    cluster: Cluster, etcd: EtcdCluster, now: float, say: Callable[[str], None]
+) -> None:
+    """The same for the etcd members: one that dies is started again on its own data (it
+    rejoins and catches up from the others), backing off if it keeps dying."""
+    for m in etcd.members:
+        policy = cluster.etcd_restarts.setdefault(m.name, RestartPolicy(now))
+        name = f"etcd member {m.name}"
+        if policy.backing_off:
+            if policy.due(now):
+                say(f"starting {name} again")
+                m.start()
+                policy.started(now)
+                write_up_json(cluster)
+            continue
+        code = None if m.process is None else m.process.poll()
+        if code is None:
+            continue
+        delay = policy.exited(now)
+        said = last_line(m.log_path)
+        reason = f" ({said[:160]})" if said else ""
+        if delay == 0:
+            say(f"{name} exited with {code}{reason}; starting it again")
+            m.start()
+            policy.started(now)
+        else:
+            say(
+                f"{name} exited with {code}{reason}, {len(policy.history)} times within a "
+                f"minute; starting it again in {delay:.0f} s (log: {m.log_path})"
+            )
+        write_up_json(cluster)
 
 
 def run_up(
