@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from pallet.agent import Executor, Reason, TaskRuntime, TaskState
 from pallet.agent.diskwatch import DiskWatch, over_quota_message
+from pallet.model.clock import FakeClock
 
 from .conftest import make_spec
 from .test_runtime import run_until
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_task_with_a_quota_is_measured_soon_then_less_often_and_killed_once_over() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     used = {"q": 0, "free": 10 << 30}
     measured: list[tuple[float, str]] = []
     exceeded: list[tuple[str, str]] = []

@@ -15,23 +15,13 @@ import pytest
 from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
 from pallet.control import Control, ControlConfig
+from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
 # marathon 0.13.0 still uses the aliases removed from ``collections`` in Python 3.10.
 for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 INFO = InfoSettings(

@@ -12,6 +12,7 @@ import pytest
 from client.fake_master import FakeMaster
 from pallet.cli import client_opts, common, waiting
 from pallet.cli.main import main
+from pallet.model.clock import FakeClock
 
 
 @dataclass
@@ -24,21 +25,6 @@ class Result:
 Run = Callable[..., Result]
 
 
-class FakeClock:
-    """Monotonic time that moves only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeMaster:
     master = FakeMaster()
@@ -48,7 +34,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeMaster:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake_clock = FakeClock()
+    fake_clock = FakeClock(1000.0)
     monkeypatch.setattr(client_opts, "clock", fake_clock)
     monkeypatch.setattr(client_opts, "sleep", fake_clock.sleep)
     return fake_clock

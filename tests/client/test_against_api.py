@@ -16,6 +16,7 @@ from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
 from pallet.client import AsyncClient, Conflict, InvalidRequest, NotFound
 from pallet.control import Control, ControlConfig
+from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
 pytestmark = pytest.mark.anyio
@@ -29,14 +30,6 @@ INFO = InfoSettings(
     http_port=8080,
     store_url="memory://",
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def node_body(i: int) -> dict[str, Any]:

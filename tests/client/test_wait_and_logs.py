@@ -16,17 +16,7 @@ from pallet.client import (
     describe_waiting,
     watch_deployment,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from pallet.model.clock import FakeClock
 
 
 @pytest.fixture
@@ -41,7 +31,7 @@ def client(fake: FakeMaster) -> Client:
 
 def test_progress_counts_up_until_the_deployment_is_gone(fake: FakeMaster, client: Client) -> None:
     app = client.create_app({"id": "/web", "cmd": "x", "instances": 3})
-    clock = Clock()
+    clock = FakeClock(0.0)
     seen = list(
         watch_deployment(client, app.id, "dep-1", clock=clock, sleep=clock.sleep, interval=0.5)
     )
@@ -59,7 +49,7 @@ def test_without_a_deployment_id_the_apps_own_deployments_count(
     fake: FakeMaster, client: Client
 ) -> None:
     client.create_app({"id": "/web", "cmd": "x", "instances": 1})
-    clock = Clock()
+    clock = FakeClock(0.0)
     seen = list(watch_deployment(client, "/web", None, clock=clock, sleep=clock.sleep))
     assert seen[-1].finished and seen[-1].running == 1
 
@@ -76,7 +66,7 @@ def test_timeout_names_what_holds_the_deployment_up(fake: FakeMaster, client: Cl
         "appId": "/web",
         "version": VERSION,
     }
-    clock = Clock()
+    clock = FakeClock(0.0)
     with pytest.raises(WaitTimeout) as caught:
         for progress in watch_deployment(
             client, "/web", "dep-1", since=VERSION, timeout=10, clock=clock, sleep=clock.sleep
@@ -96,7 +86,7 @@ def test_failures_older_than_the_deployment_are_not_reported(
 ) -> None:
     client.create_app({"id": "/web", "cmd": "x", "instances": 1})
     fake.failures["/web"] = {"taskId": "t", "state": "TASK_FAILED", "timestamp": VERSION}
-    clock = Clock()
+    clock = FakeClock(0.0)
     first = next(watch_deployment(client, "/web", "dep-1", since=LATER, clock=clock))
     assert first.failure is None
     first = next(watch_deployment(client, "/web", "dep-1", since=VERSION, clock=clock))
@@ -107,7 +97,7 @@ def test_removal_counts_tasks_down(fake: FakeMaster, client: Client) -> None:
     client.create_app({"id": "/web", "cmd": "x", "instances": 2})
     fake.advance(), fake.advance(), fake.advance()
     ref = client.delete_app("/web")
-    clock = Clock()
+    clock = FakeClock(0.0)
     seen = list(
         watch_deployment(
             client, "/web", ref.deployment_id, removing=True, clock=clock, sleep=clock.sleep
@@ -121,7 +111,7 @@ def test_an_app_removed_while_waiting(fake: FakeMaster, client: Client) -> None:
     client.create_app({"id": "/web", "cmd": "x", "instances": 2})
     del fake.apps["/web"]
     with pytest.raises(NotFound, match="app /web was removed while waiting"):
-        next(watch_deployment(client, "/web", "dep-1", clock=Clock()))
+        next(watch_deployment(client, "/web", "dep-1", clock=FakeClock(0.0)))
 
 
 @pytest.mark.parametrize(

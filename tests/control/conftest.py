@@ -15,22 +15,10 @@ from pallet.control import (
     TaskState,
 )
 from pallet.model import Node, Resources, TaskStatus, parse_port_ranges
+from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
 T0 = 1_700_000_000.0
-
-
-class FakeClock:
-    """Wall time that moves only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
@@ -61,7 +49,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

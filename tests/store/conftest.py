@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from pallet.model.clock import FakeClock
 from pallet.store import Store, WatchEvent, WatchStream, open_store
 from pallet.store.etcd.server import EtcdCluster, etcd_available, spawn_cluster
 
@@ -21,16 +22,6 @@ T = TypeVar("T")
 
 WAIT = 5.0
 """Seconds a test waits for an event that must come; only reached when the store is broken."""
-
-
-class FakeClock:
-    """Lease time that moves only when a test says so."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -144,7 +144,7 @@ def scratch_dir() -> Iterator[str]:
 @given(st.lists(steps, min_size=5, max_size=40))
 def test_memory_and_sqlite_agree_on_every_step(sequence: list[tuple[Any, ...]]) -> None:
     async def main(directory: str) -> None:
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         urls = [f"memory://?history={HISTORY}", f"sqlite://{directory}/s.db?history={HISTORY}"]
         stores = [await open_store(u, clock=clock, expiry_interval=None) for u in urls]
         try:

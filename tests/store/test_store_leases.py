@@ -181,7 +181,7 @@ def test_a_lease_in_a_transaction_branch(backend: Backend) -> None:
 
 
 def test_the_background_task_expires_leases(backend: Backend) -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
 
     async def main() -> None:
         store = await open_store(backend.url, clock=clock, expiry_interval=0.01)

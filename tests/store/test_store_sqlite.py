@@ -32,7 +32,7 @@ def url(path: Path) -> str:
 
 def test_reopen_keeps_revision_keys_history_and_leases(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
 
     async def first() -> tuple[int, int, int]:
         store = await open_store(url(db), clock=clock, expiry_interval=None)

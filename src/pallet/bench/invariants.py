@@ -28,21 +28,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from pallet.control import Control, ControlConfig, RunSpec, TaskGoal, TaskState
 from pallet.control.reconcile import alive, capacity
 from pallet.model import Node, NodeState, Resources, TaskStatus, parse_port_ranges
+from pallet.model.clock import FakeClock
 from pallet.model.transitions import Step, step
 from pallet.store import open_store
-
-
-class FakeClock:
-    """Time that moves only when the machine says so."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
