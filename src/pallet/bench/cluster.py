@@ -91,7 +91,7 @@ def running_master(state_dir: Path, port: int) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # ~2 s when quiet; a busy machine takes 20 and more
         while True:
             try:
                 if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
