@@ -20,7 +20,7 @@ import httpx
 
 from pallet.bench.cluster import free_port, running_master
 
-__all__ = ["ApiResult", "run_api_bench"]
+__all__ = ["ApiResult", "KeepAliveGet", "run_api_bench"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +63,14 @@ async def _create_apps(url: str, count: int) -> None:
         await asyncio.gather(*(one(i) for i in range(count)))
 
 
-class _Connection:
-    """One client: a keep-alive HTTP/1.1 connection sending GETs one after another. Lean on
-    purpose, so the latency measured is the master's, not a heavy client's."""
+class KeepAliveGet:
+    """One client: a keep-alive HTTP/1.1 connection to ``url`` sending GETs (gzip) one after
+    another. Lean on purpose, so the latency measured is the master's, not a heavy
+    client's."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -97,15 +99,13 @@ class _Connection:
 
 
 async def _measure(url: str, clients: int, per_client: int) -> tuple[list[float], int]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     latencies: list[float] = []
     size = 0
-    conns = [_Connection(host, port) for _ in range(clients)]
+    conns = [KeepAliveGet(url) for _ in range(clients)]
     for conn in conns:  # open the connections and warm the master's cache
         await conn.get("/v2/apps")
 
-    async def worker(conn: _Connection) -> None:
+    async def worker(conn: KeepAliveGet) -> None:
         nonlocal size
         for _ in range(per_client):
             start = time.perf_counter()

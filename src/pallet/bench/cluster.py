@@ -80,8 +80,9 @@ def running_up(
 
 
 @contextlib.contextmanager
-def running_master(state_dir: Path, port: int) -> Iterator[str]:
-    """``pallet master`` alone (no agents) with its SQLite store under ``state_dir``."""
+def running_master(state_dir: Path, port: int, info: dict[str, int] | None = None) -> Iterator[str]:
+    """``pallet master`` alone (no agents) with its SQLite store under ``state_dir``
+    (``state.db``, its log in ``master.log``); ``info["pid"]`` is set to its process id."""
     store = f"sqlite:///{state_dir.resolve() / 'state.db'}"
     log = open(state_dir / "master.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
@@ -89,6 +90,8 @@ def running_master(state_dir: Path, port: int) -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    if info is not None:
+        info["pid"] = process.pid
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120  # ~2 s when quiet; a busy machine takes 20 and more
