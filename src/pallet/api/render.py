@@ -1,9 +1,10 @@
 """Rendering the master's state in Marathon's shapes: apps with their embeds, deployments,
 the launch queue; pure over ``ClusterState`` plus small caches.
 
-``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON is cached by
-what it depends on (version, counts, deployments, last failure), and the whole
-serialized list by the state's ``generation``, which every change raises.
+``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON, and its
+serialized bytes, are cached by what they depend on (version, counts, deployments, last
+failure), and the whole serialized list by the state's ``generation``, which every
+change raises: a change re-serializes only the apps it changed, then joins the list.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Renderer:
         self.state = state
         self.specs = specs
         self._apps: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._app_bytes: dict[tuple[object, ...], bytes] = {}
         self._lists: dict[tuple[object, ...], bytes] = {}
         self._list_generation = -1
 
@@ -101,13 +103,28 @@ class Renderer:
         version_info: bool = True,
     ) -> dict[str, Any]:
         """One app's JSON with the embeds asked for."""
+        return self._app(app, embeds, version_info)[0]
+
+    def _app(
+        self,
+        app: AppRecord,
+        embeds: frozenset[AppEmbed],
+        version_info: bool = True,
+        deployed: dict[str, list[str]] | None = None,
+    ) -> tuple[dict[str, Any], tuple[object, ...] | None]:
+        """One app's JSON and the key it is cached under (None: not cacheable).
+        ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
+        caller has them for every app (a list would otherwise scan every deployment for
+        every app)."""
         tasks = self.state.app_tasks(app.id)
         counts = _counts(tasks) if AppEmbed.COUNTS in embeds else None
-        deployments = (
-            sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
-            if AppEmbed.DEPLOYMENTS in embeds
-            else None
-        )
+        deployments = None
+        if AppEmbed.DEPLOYMENTS in embeds:
+            deployments = (
+                deployed.get(app.id, [])
+                if deployed is not None
+                else sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
+            )
         failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
         with_tasks = AppEmbed.TASKS in embeds
         readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
@@ -125,7 +142,7 @@ class Renderer:
             )
             cached = self._apps.get(key)
             if cached is not None:
-                return cached
+                return cached, key
         spec = self.specs.get(app)
         doc = app_json(
             spec,
@@ -142,8 +159,9 @@ class Renderer:
         if key is not None:
             if len(self._apps) > 50_000:
                 self._apps.clear()
+                self._app_bytes.clear()
             self._apps[key] = doc
-        return doc
+        return doc, key
 
     def cached_list(self, key: tuple[object, ...], gzipped: bool) -> bytes | None:
         """The serialized list for ``key`` if nothing changed since it was made."""
@@ -167,12 +185,34 @@ class Renderer:
         if body is None:
             plain = self._lists.get((key, False))
             if plain is None:
-                doc = {"apps": [self.app(a, embeds) for a in apps]}
-                plain = json.dumps(doc, separators=(",", ":")).encode()
+                plain = b'{"apps":[' + b",".join(self._app_json(apps, embeds)) + b"]}"
                 self._lists[(key, False)] = plain
             body = gzip.compress(plain, compresslevel=5, mtime=0) if gzipped else plain
             self._lists[(key, gzipped)] = body
         return body
+
+    def _app_json(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[bytes]:
+        """Each app's serialized JSON, as ``json.dumps`` of the whole list would write it:
+        an app whose cache key is unchanged since the last list is not serialized again,
+        so a write re-renders one app, not the list."""
+        deployed: dict[str, list[str]] | None = None
+        if AppEmbed.DEPLOYMENTS in embeds:
+            deployed = {}
+            for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
+                for app_id in d.targets:
+                    deployed.setdefault(app_id, []).append(d.id)
+        out = []
+        for a in apps:
+            doc, app_key = self._app(a, embeds, deployed=deployed)
+            data = None if app_key is None else self._app_bytes.get(app_key)
+            if data is None:
+                data = json.dumps(doc, separators=(",", ":")).encode()
+                if app_key is not None:
+                    if len(self._app_bytes) > 50_000:
+                        self._app_bytes.clear()
+                    self._app_bytes[app_key] = data
+            out.append(data)
+        return out
 
     def readiness(self, app: AppRecord) -> list[ReadinessCheckResult]:
         """The readiness of the app's tasks of its current config that have readiness

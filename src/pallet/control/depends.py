@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["Cycle", "MissingDependency", "app_dependencies", "levels", "under"]
+__all__ = ["Cycle", "MissingDependency", "app_dependencies", "groups_above", "levels", "under"]
 
 
 class MissingDependency(ValueError):
@@ -31,7 +31,8 @@ def under(group: str, app_id: str) -> bool:
     return group == "/" or app_id.startswith(group.rstrip("/") + "/")
 
 
-def _groups_above(app_id: str) -> list[str]:
+def groups_above(app_id: str) -> list[str]:
+    """The groups above ``app_id``, nearest first (the root ``/`` not among them)."""
     parts = app_id.strip("/").split("/")[:-1]
     return ["/" + "/".join(parts[:i]) for i in range(len(parts), 0, -1)]
 
@@ -60,7 +61,7 @@ def app_dependencies(
     result = {}
     for app_id, own in apps.items():
         deps = expand(app_id, own)
-        for group in _groups_above(app_id):
+        for group in groups_above(app_id):
             deps |= expand(group, groups.get(group, ()))
         deps.discard(app_id)
         result[app_id] = frozenset(deps)

@@ -16,7 +16,14 @@ from typing import Any
 
 from pallet.control.apps import AppService, Change
 from pallet.control.bus import DeploymentChanged
-from pallet.control.depends import Cycle, MissingDependency, app_dependencies, levels, under
+from pallet.control.depends import (
+    Cycle,
+    MissingDependency,
+    app_dependencies,
+    groups_above,
+    levels,
+    under,
+)
 from pallet.control.deployments import RESTART, SCALE, START, STOP, make_group_deployment
 from pallet.control.errors import AppLocked, GroupNotFound
 from pallet.control.layout import (
@@ -90,7 +97,16 @@ class GroupService:
 
     def check_dependencies(self, app_id: str, dependencies: Sequence[str]) -> None:
         """Refuse (``ValidationError`` at ``/dependencies(i)``) an app whose dependencies
-        name nothing, or close a cycle, in the cluster as it would be with it."""
+        name nothing, or close a cycle, in the cluster as it would be with it.
+
+        An app that waits for nothing (no dependencies of its own, none in a group above
+        it) can neither name nothing nor close a cycle (a cycle through it would leave it
+        by one of those): it is taken without walking every app's dependencies."""
+        if not dependencies and not any(
+            (group := self.groups.get(g)) is not None and group.dependencies
+            for g in groups_above(app_id)
+        ):
+            return
         apps = {a.id: _dependencies(a.definition) for a in self.state.apps.values()}
         apps[app_id] = tuple(dependencies)
         groups = {g: tuple(r.dependencies) for g, r in self.groups.items()}
