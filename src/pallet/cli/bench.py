@@ -59,7 +59,9 @@ def packing(
         help=f"One of {', '.join(OPENB_WORKLOADS)}, 'all', or a pod list file (openb format).",
     ),
     seeds: str = typer.Option(_SEEDS, help="Seeds, e.g. 42,43 or 42-51."),
-    policies: str = typer.Option(",".join(POLICY_NAMES), help="Policies to compare."),
+    policies: str | None = typer.Option(
+        None, help="Policies to compare (default: all of them; pallet,fgd with --sweep)."
+    ),
     jobs: int = typer.Option(0, help="Processes to use (0 = every core)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: Path | None = typer.Option(None, help="Write PNG plots into this directory."),
@@ -69,12 +71,23 @@ def packing(
         help="Also bound what any policy could reach at 100 % and 130 % on these seeds "
         "(LPs over arrival prefixes; a few seconds per seed and point).",
     ),
+    sweep: str | None = typer.Option(
+        None,
+        help="Run on pod lists scaled from --workload, one per point, with the ceiling: "
+        "cpu-only=0:3:0.25 (CPU of the pods without GPUs, x the list's), "
+        "pod-cpu=1,1.5 (every pod's CPU request, x its own).",
+    ),
+    sweep_seed: int = typer.Option(0, help="Seed of the pods --sweep drops or draws again."),
 ) -> None:
     """GPU allocation under the FGD arrival protocol, every policy side by side."""
     from pallet.bench.packing import run_packing_bench  # needs the sim extra
 
     seed_list = parse_ints(seeds, "--seeds")
-    names = parse_names(policies, "--policies", POLICY_NAMES)
+    default_policies = "pallet,fgd" if sweep is not None else ",".join(POLICY_NAMES)
+    names = parse_names(policies or default_policies, "--policies", POLICY_NAMES)
+    if sweep is not None:
+        _sweep(workload, sweep, sweep_seed, seed_list, names, jobs, json_out, plot)
+        return
     workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
     docs = []
     for w in workloads:
@@ -120,3 +133,48 @@ def packing(
                 )
     if json_out:
         print_json(docs[0] if len(docs) == 1 else docs)
+
+
+def _sweep(
+    workload: str,
+    spec: str,
+    sweep_seed: int,
+    seeds: tuple[int, ...],
+    names: tuple[str, ...],
+    jobs: int,
+    json_out: bool,
+    plot: Path | None,
+) -> None:
+    """``bench packing --sweep``: a table with one row per point, or JSON, and a plot."""
+    from pallet.bench.packing import run_packing_sweep
+    from pallet.model.errors import ValidationError
+    from pallet.sim.sweep import parse_sweep
+
+    if workload == "all":
+        raise ValidationError("--workload", "a sweep scales one pod list; name one, not 'all'")
+    points = parse_sweep(spec, "--sweep")
+    report = run_packing_sweep(
+        workload, points, seeds, names, jobs or default_jobs(), list_seed=sweep_seed
+    )
+    if plot is not None:
+        from pallet.sim.plots import plot_gaps
+
+        plot_gaps(
+            f"openb {report.workload}: sweep {report.kind}, seeds {','.join(map(str, seeds))}",
+            [row.point.factor for row in report.rows],
+            f"{report.kind} factor",
+            report.panels(),
+            plot / f"sweep-{report.workload}-{report.kind}.png",
+        )
+    if json_out:
+        print_json(report.to_json())
+        return
+    columns, rows = report.table()
+    console.print(
+        table(
+            f"GPU allocation % @100 / @130 — {report.workload}, sweep {report.kind} "
+            f"(lists drawn with seed {sweep_seed}), seeds {','.join(map(str, seeds))}",
+            columns,
+            rows,
+        )
+    )
