@@ -55,6 +55,8 @@ def test_missing_file_and_bad_options_are_clear(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--seeds" in done.stderr
     done = _pallet("bench", "packing", "--policies", "pallet,magic")
     assert done.returncode == 2 and "unknown magic" in done.stderr
+    done = _pallet("bench", "packing", "--sequence", "mersenne")
+    assert done.returncode == 2 and "--sequence: unknown 'mersenne'" in done.stderr
 
 
 @pytest.mark.traces
@@ -126,6 +128,7 @@ def test_sweep_json_table_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
     assert doc["sweep"] == "cpu-only" and doc["seeds"] == [42] and doc["list_seed"] == 0
+    assert doc["sequence"] == "go"
     first, second = doc["points"]
     assert (first["factor"], second["factor"]) == (0.0, 2.0)
     assert first["cpu_only_cores"] == 0 and second["cpu_only_cores"] > 0

@@ -30,8 +30,9 @@ def _nodes() -> list[Node]:
     return read_openb_nodes()
 
 
-Source = tuple[str, str, float, int]
-"""A pod list: (file, sweep kind or "" for the file as it is, factor, list seed)."""
+Source = tuple[str, str, float, int, str]
+"""A pod list and whose draws: (file, sweep kind or "" for the file as it is, factor,
+list seed, ``sim.packing.SEQUENCES`` entry)."""
 
 
 @cache
@@ -41,7 +42,7 @@ def _pods(path: str) -> list[OpenbPod]:
 
 @cache
 def _list(source: Source) -> list[OpenbPod]:
-    path, kind, factor, list_seed = source
+    path, kind, factor, list_seed, _ = source
     if not kind:
         return _pods(path)
     return scaled_list(_pods(path), SweepPoint(kind, factor), list_seed)
@@ -50,13 +51,15 @@ def _list(source: Source) -> list[OpenbPod]:
 def _one(job: tuple[Source, str, int]) -> tuple[Source, PackingRun, float]:
     source, policy, seed = job
     start = time.perf_counter()
-    run = run_packing(_nodes(), _list(source), lambda w: make_policy(policy, w), policy, seed)
+    run = run_packing(
+        _nodes(), _list(source), lambda w: make_policy(policy, w), policy, seed, source[4]
+    )
     return source, run, time.perf_counter() - start
 
 
 def _ceiling(job: tuple[Source, int, int]) -> tuple[Source, int, float]:
     source, seed, percent = job
-    return source, percent, ceiling(_nodes(), _list(source), seed, percent).alloc_pct
+    return source, percent, ceiling(_nodes(), _list(source), seed, percent, source[4]).alloc_pct
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class PackingReport:
     seeds: tuple[int, ...]
     summaries: list[PackingSummary]
     ceilings: dict[int, float] | None = None  # percent -> mean over the seeds
+    sequence: str = "go"
 
     def to_json(self) -> dict[str, object]:
         results = []
@@ -80,7 +84,11 @@ class PackingReport:
                     "seconds_per_run": round(s.seconds, 2),
                 }
             )
-        doc: dict[str, object] = {"workload": self.workload, "seeds": list(self.seeds)}
+        doc: dict[str, object] = {
+            "workload": self.workload,
+            "seeds": list(self.seeds),
+            "sequence": self.sequence,
+        }
         if self.ceilings is not None:
             for percent, value in self.ceilings.items():
                 doc[f"ceiling_at_{percent}"] = value
@@ -134,7 +142,7 @@ def _measure(
 
 
 def _label(source: Source) -> str:
-    path, kind, factor, _ = source
+    path, kind, factor, _, _ = source
     label = resolve_workload(path)[0]
     return f"{label}@{kind}={factor:g}" if kind else label
 
@@ -145,11 +153,12 @@ def run_packing_bench(
     policies: tuple[str, ...],
     jobs: int,
     with_ceiling: bool = False,
+    sequence: str = "go",
 ) -> PackingReport:
     label, path = _checked(workload, policies)
-    source: Source = (str(path), "", 0.0, 0)
+    source: Source = (str(path), "", 0.0, 0, sequence)
     summaries, ceilings = _measure([source], seeds, policies, jobs, with_ceiling)
-    return PackingReport(label, seeds, summaries[source], ceilings.get(source))
+    return PackingReport(label, seeds, summaries[source], ceilings.get(source), sequence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +191,7 @@ class SweepReport:
     seeds: tuple[int, ...]
     list_seed: int
     rows: list[SweepRow]
+    sequence: str = "go"
 
     def policies(self) -> list[str]:
         return [s.policy for s in self.rows[0].summaries] if self.rows else []
@@ -259,6 +269,7 @@ class SweepReport:
             "workload": self.workload,
             "sweep": self.kind,
             "seeds": list(self.seeds),
+            "sequence": self.sequence,
             "list_seed": self.list_seed,
             "points": points,
         }
@@ -272,6 +283,7 @@ def run_packing_sweep(
     jobs: int,
     with_ceiling: bool = True,
     list_seed: int = 0,
+    sequence: str = "go",
 ) -> SweepReport:
     """Every policy (and the ceiling) on a pod list made from ``workload`` for each
     point (``sim.sweep``). A point whose list has a pod no node could ever hold is
@@ -279,7 +291,7 @@ def run_packing_sweep(
     from pallet.model.errors import ValidationError
 
     label, path = _checked(workload, policies)
-    sources: list[Source] = [(str(path), p.kind, p.factor, list_seed) for p in points]
+    sources: list[Source] = [(str(path), p.kind, p.factor, list_seed, sequence) for p in points]
     for point, src in zip(points, sources, strict=True):
         try:
             pods = _list(src)
@@ -308,4 +320,4 @@ def run_packing_sweep(
                 ceilings.get(src),
             )
         )
-    return SweepReport(label, points[0].kind if points else "", seeds, list_seed, rows)
+    return SweepReport(label, points[0].kind if points else "", seeds, list_seed, rows, sequence)

@@ -18,6 +18,7 @@ from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
 from pallet.core.policies import POLICY_NAMES
+from pallet.model.errors import ValidationError
 from pallet.sim.traces.openb import OPENB_WORKLOADS
 
 compaction: Callable[..., None]
@@ -78,6 +79,11 @@ def packing(
         "pod-cpu=1,1.5 (every pod's CPU request, x its own).",
     ),
     sweep_seed: int = typer.Option(0, help="Seed of the pods --sweep drops or draws again."),
+    sequence: str = typer.Option(
+        "go",
+        help="Whose draws build each seed's arrivals: go (Go's math/rand, as the paper's "
+        "simulator: seed 42 is the paper's seed 42) or numpy (a second sample).",
+    ),
 ) -> None:
     """GPU allocation under the FGD arrival protocol, every policy side by side."""
     from pallet.bench.packing import run_packing_bench  # needs the sim extra
@@ -85,13 +91,17 @@ def packing(
     seed_list = parse_ints(seeds, "--seeds")
     default_policies = "pallet,fgd" if sweep is not None else ",".join(POLICY_NAMES)
     names = parse_names(policies or default_policies, "--policies", POLICY_NAMES)
+    if sequence not in ("go", "numpy"):
+        raise ValidationError("--sequence", f"unknown {sequence!r}; choose go or numpy")
     if sweep is not None:
-        _sweep(workload, sweep, sweep_seed, seed_list, names, jobs, json_out, plot)
+        _sweep(workload, sweep, sweep_seed, seed_list, names, jobs, json_out, plot, sequence)
         return
     workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
     docs = []
     for w in workloads:
-        report = run_packing_bench(w, seed_list, names, jobs or default_jobs(), with_ceiling)
+        report = run_packing_bench(
+            w, seed_list, names, jobs or default_jobs(), with_ceiling, sequence
+        )
         doc = report.to_json()
         docs.append(doc)
         if plot is not None:
@@ -113,7 +123,8 @@ def packing(
             ]
             console.print(
                 table(
-                    f"GPU allocation % — workload {report.workload}, seeds {seeds}",
+                    f"GPU allocation % — workload {report.workload}, seeds {seeds} "
+                    f"({report.sequence} draws)",
                     [
                         "policy",
                         "@100%",
@@ -144,17 +155,23 @@ def _sweep(
     jobs: int,
     json_out: bool,
     plot: Path | None,
+    sequence: str,
 ) -> None:
     """``bench packing --sweep``: a table with one row per point, or JSON, and a plot."""
     from pallet.bench.packing import run_packing_sweep
-    from pallet.model.errors import ValidationError
     from pallet.sim.sweep import parse_sweep
 
     if workload == "all":
         raise ValidationError("--workload", "a sweep scales one pod list; name one, not 'all'")
     points = parse_sweep(spec, "--sweep")
     report = run_packing_sweep(
-        workload, points, seeds, names, jobs or default_jobs(), list_seed=sweep_seed
+        workload,
+        points,
+        seeds,
+        names,
+        jobs or default_jobs(),
+        list_seed=sweep_seed,
+        sequence=sequence,
     )
     if plot is not None:
         from pallet.sim.plots import plot_gaps
@@ -173,7 +190,8 @@ def _sweep(
     console.print(
         table(
             f"GPU allocation % @100 / @130 — {report.workload}, sweep {report.kind} "
-            f"(lists drawn with seed {sweep_seed}), seeds {','.join(map(str, seeds))}",
+            f"(lists drawn with seed {sweep_seed}), seeds {','.join(map(str, seeds))} "
+            f"({sequence} draws)",
             columns,
             rows,
         )
