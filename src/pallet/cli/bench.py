@@ -66,11 +66,12 @@ def packing(
     jobs: int = typer.Option(0, help="Processes to use (0 = every core)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: Path | None = typer.Option(None, help="Write PNG plots into this directory."),
-    with_ceiling: bool = typer.Option(
-        False,
-        "--ceiling",
+    with_ceiling: bool | None = typer.Option(
+        None,
+        "--ceiling/--no-ceiling",
         help="Also bound what any policy could reach at 100 % and 130 % on these seeds "
-        "(LPs over arrival prefixes; a few seconds per seed and point).",
+        "(LPs over arrival prefixes; a few seconds per seed and point). On by default "
+        "with --sweep.",
     ),
     sweep: str | None = typer.Option(
         None,
@@ -94,13 +95,24 @@ def packing(
     if sequence not in ("go", "numpy"):
         raise ValidationError("--sequence", f"unknown {sequence!r}; choose go or numpy")
     if sweep is not None:
-        _sweep(workload, sweep, sweep_seed, seed_list, names, jobs, json_out, plot, sequence)
+        _sweep(
+            workload,
+            sweep,
+            sweep_seed,
+            seed_list,
+            names,
+            jobs,
+            json_out,
+            plot,
+            sequence,
+            with_ceiling is not False,
+        )
         return
     workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
     docs = []
     for w in workloads:
         report = run_packing_bench(
-            w, seed_list, names, jobs or default_jobs(), with_ceiling, sequence
+            w, seed_list, names, jobs or default_jobs(), bool(with_ceiling), sequence
         )
         doc = report.to_json()
         docs.append(doc)
@@ -156,6 +168,7 @@ def _sweep(
     json_out: bool,
     plot: Path | None,
     sequence: str,
+    with_ceiling: bool,
 ) -> None:
     """``bench packing --sweep``: a table with one row per point, or JSON, and a plot."""
     from pallet.bench.packing import run_packing_sweep
@@ -170,6 +183,7 @@ def _sweep(
         seeds,
         names,
         jobs or default_jobs(),
+        with_ceiling=with_ceiling,
         list_seed=sweep_seed,
         sequence=sequence,
     )
