@@ -28,7 +28,7 @@ from pallet.core.policies import make_policy
 from pallet.core.policies.pallet_shares import share_duals
 from pallet.core.schedule import schedule
 from pallet.core.view import ClusterView
-from pallet.sim.packing import build_sequence, ceiling, curve, typical_workload
+from pallet.sim.packing import SEQUENCES, arrivals, ceiling, curve, typical_workload
 from pallet.sim.traces.openb import OpenbPod, read_openb_nodes, read_openb_pods, resolve_workload
 
 
@@ -41,14 +41,14 @@ def lp_waste(sizes: collections.Counter[int]) -> float:
     return devices - sum(size * count for size, count in sizes.items()) / 1000
 
 
-def run(workload: str, policy_name: str, seed: int, load: int) -> dict[str, float | int | str]:
+def run(
+    workload: str, policy_name: str, seed: int, load: int, draws: str = "go"
+) -> dict[str, float | int | str]:
     nodes = read_openb_nodes()
     pods = read_openb_pods(resolve_workload(workload)[1])
-    rng = np.random.default_rng(seed)
     total = sum(n.capacity.gpu for n in nodes)
     view = ClusterView(sorted(nodes, key=lambda n: n.id))
-    sequence = build_sequence(pods, total, rng)
-    view.rank = rng.permutation(len(view))
+    sequence, view.rank, rng = arrivals(pods, len(nodes), total, seed, draws)
     policy = make_policy(policy_name, typical_workload(pods))
     largest = max(p.gpu_milli for p in sequence if is_share(p))
     arrived: collections.Counter[int] = collections.Counter()
@@ -70,7 +70,7 @@ def run(workload: str, policy_name: str, seed: int, load: int) -> dict[str, floa
             failed_with_room += int(room and bool(plan.unplaced))
     idle = float(view.free_gpu.sum()) / 1000
     every = lp_waste(arrived)
-    bound = ceiling(nodes, pods, seed, load)
+    bound = ceiling(nodes, pods, seed, load, draws)
     point = curve(np.array(arrived_milli), np.array(used_milli), total)[load]
     return {
         "workload": workload,
@@ -98,9 +98,13 @@ def main() -> None:
     parser.add_argument("--policy", default="pallet")
     parser.add_argument("--seeds", default="42,43,44")
     parser.add_argument("--load", type=int, default=100, help="arrived GPU load, %%")
+    parser.add_argument("--sequence", choices=SEQUENCES, default="go", help="whose draws")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    rows = [run(args.workload, args.policy, int(s), args.load) for s in args.seeds.split(",")]
+    rows = [
+        run(args.workload, args.policy, int(s), args.load, args.sequence)
+        for s in args.seeds.split(",")
+    ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return

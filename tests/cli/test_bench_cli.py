@@ -55,6 +55,8 @@ def test_missing_file_and_bad_options_are_clear(tmp_path: Path) -> None:
     assert done.returncode == 2 and "--seeds" in done.stderr
     done = _pallet("bench", "packing", "--policies", "pallet,magic")
     assert done.returncode == 2 and "unknown magic" in done.stderr
+    done = _pallet("bench", "packing", "--sequence", "mersenne")
+    assert done.returncode == 2 and "--sequence: unknown 'mersenne'" in done.stderr
 
 
 @pytest.mark.traces
@@ -84,3 +86,58 @@ def test_packing_json_shape_on_a_small_trace() -> None:
         # no policy passes the bound on what any policy could reach on these arrivals
         assert r["alloc_at_100"] <= doc["ceiling_at_100"] < 100
         assert r["alloc_at_130"] <= doc["ceiling_at_130"] < 100
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--sweep", "cpu-only=0:3"], "--sweep: '0:3' is not LO:HI:STEP"),
+        (["--sweep", "cpus=1"], "--sweep: 'cpus=1' is not KIND=LO:HI:STEP"),
+        (["--sweep", "cpu-only=1,2", "--workload", "all"], "--workload: a sweep scales one"),
+    ],
+)
+def test_bad_sweeps_name_the_option(args: list[str], fragment: str) -> None:
+    done = _pallet("bench", "packing", *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert fragment in done.stderr
+
+
+@pytest.mark.traces
+def test_a_scaling_that_makes_a_pod_bigger_than_every_node_is_refused() -> None:
+    # The golden trace's 2-GPU pods ask 24 cores; times 6 no openb node (128 cores at
+    # most) could hold one. Refused before anything runs.
+    done = _pallet("bench", "packing", "--workload", str(GOLDEN_PODS), "--sweep", "pod-cpu=1,6")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--sweep: pod-cpu=6 makes a pod ask 144 CPUs" in done.stderr
+
+
+def test_sweep_json_table_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In-process, on the golden trace's 16 nodes instead of the 1,213 openb nodes, so
+    # that each run is a few hundred pods.
+    from typer.testing import CliRunner
+
+    import pallet.bench.packing as bench_packing
+    from pallet.cli.main import app
+    from pallet.sim.traces.openb import read_openb_nodes
+
+    nodes = read_openb_nodes(GOLDEN_PODS.with_name("golden_nodes.csv"))
+    monkeypatch.setattr(bench_packing, "_nodes", lambda: nodes)
+    args = ["bench", "packing", "--workload", str(GOLDEN_PODS), "--seeds", "42", "--jobs", "1"]
+    args += ["--sweep", "cpu-only=0,2", "--policies", "bestfit,pallet"]
+    done = CliRunner().invoke(app, [*args, "--json", "--plot", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["sweep"] == "cpu-only" and doc["seeds"] == [42] and doc["list_seed"] == 0
+    assert doc["sequence"] == "go"
+    first, second = doc["points"]
+    assert (first["factor"], second["factor"]) == (0.0, 2.0)
+    assert first["cpu_only_cores"] == 0 and second["cpu_only_cores"] > 0
+    assert first["gpu_pod_cores"] == second["gpu_pod_cores"] > 0
+    for point in doc["points"]:
+        for policy in ("bestfit", "pallet"):
+            assert point[policy]["alloc_at_100"] <= point["ceiling_at_100"] <= 100
+            assert point[policy]["alloc_at_130"] <= point["ceiling_at_130"] <= 100
+    assert list(tmp_path.glob("*.png")) == [tmp_path / "sweep-golden_pods-cpu-only.png"]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "ceiling" in done.stdout and "kcores" in done.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,3 +115,165 @@ def test_every_policy_stays_under_the_ceiling_of_its_arrivals(seed: int) -> None
         run = run_packing(nodes, pods, lambda w, n=name: make_policy(n, w), name, seed)
         for percent, bound in bounds.items():
             assert run.alloc_at(percent) <= bound + 0.005, (name, percent)
+
+
+# ----------------------------------------------------------------------------- brute force
+# Every work-conserving placement of small sequences on small clusters with memory, GPU
+# models, several devices per node, multi-GPU pods, pods without GPUs and nodes short
+# of CPU: the bound (which sees only the pods and the cluster's GPU milli) must never
+# promise less idle milli than the best of them.
+
+Cluster = tuple[tuple[int, int, str, tuple[int, ...]], ...]  # cpu, mem, model, device idle
+
+
+def least_idle_anywhere(nodes: Cluster, pods: tuple[OpenbPod, ...]) -> int:
+    """Idle milli of the best placement under the protocol's filter, by trying every
+    node and device a pod fits (a pod fails only where none does). Devices of a node
+    are kept sorted: which one of equal idle a pod takes does not matter."""
+
+    @functools.cache
+    def best(k: int, state: Cluster) -> int:
+        if k == len(pods):
+            return sum(sum(devices) for _, _, _, devices in state)
+        p = pods[k]
+        models = {m for m in p.gpu_spec.split("|") if m}
+        results = []
+        for i, (cpu, mem, model, devices) in enumerate(state):
+            if cpu < p.cpu_milli or mem < p.memory_mib:
+                continue
+            if p.num_gpu and models and model not in models:
+                continue
+            if not p.num_gpu:
+                changed = [(devices, 0)]
+            elif p.num_gpu == 1 and p.gpu_milli < 1000:
+                changed = [
+                    (tuple(sorted((*devices[:j], d - p.gpu_milli, *devices[j + 1 :]))), 0)
+                    for j, d in enumerate(devices)
+                    if d >= p.gpu_milli and (j == 0 or devices[j - 1] != d)
+                ]
+            else:
+                whole = [j for j, d in enumerate(devices) if d == 1000]
+                if len(whole) < p.num_gpu:
+                    continue
+                left = list(devices)
+                for j in whole[: p.num_gpu]:
+                    left[j] = 0
+                changed = [(tuple(sorted(left)), 0)]
+            for after, _ in changed:
+                node = (cpu - p.cpu_milli, mem - p.memory_mib, model, after)
+                results.append(best(k + 1, tuple(sorted((*state[:i], node, *state[i + 1 :])))))
+        return min(results) if results else best(k + 1, state)
+
+    return best(0, tuple(sorted(nodes)))
+
+
+def _instance(seed: int) -> tuple[Cluster, tuple[OpenbPod, ...]]:
+    rng = np.random.default_rng(seed)
+    nodes = tuple(
+        (
+            int(rng.choice([1000, 2000, 4000])),
+            int(rng.choice([1000, 3000])),
+            str(rng.choice(["A", "B"])),
+            (1000,) * int(rng.choice([1, 2])),
+        )
+        for _ in range(int(rng.integers(1, 4)))
+    )
+    pods = []
+    for i in range(int(rng.integers(2, 8))):
+        kind = rng.choice(["share", "share", "whole", "cpu"])
+        cpu = int(rng.choice([500, 1000, 2000]))
+        mem = int(rng.choice([0, 500, 1500]))
+        spec = str(rng.choice(["", "", "A", "B", "A|B"])) if kind != "cpu" else ""
+        if kind == "share":
+            milli, count = int(rng.choice([150, 300, 470, 650, 810])), 1
+        elif kind == "whole":
+            milli, count = 1000, int(rng.choice([1, 1, 2]))
+        else:
+            milli, count = 0, 0
+        pods.append(OpenbPod(f"p{i}", cpu, mem, count, milli, spec, 0))
+    return nodes, tuple(pods)
+
+
+def _tight_instance(seed: int) -> tuple[Cluster, tuple[OpenbPod, ...]]:
+    """Fewer shapes, sized so that nodes stop being rich part way: large shares and
+    whole GPUs asking about a node's worth of CPU or memory, small pods that fit the
+    rest."""
+    rng = np.random.default_rng(10_000 + seed)
+    nodes = tuple(
+        (int(rng.choice([2000, 3000])), int(rng.choice([2000, 3000])), "A", (1000, 1000))
+        for _ in range(int(rng.integers(1, 3)))
+    )
+    pods = []
+    for i in range(int(rng.integers(3, 8))):
+        kind = rng.choice(["big", "big", "mid", "small", "whole", "cpu"])
+        cpu = int(rng.choice([0, 500, 1000, 2000]))
+        mem = int(rng.choice([0, 500, 1000, 2000]))
+        spec = "A" if kind != "cpu" and rng.random() < 0.2 else ""
+        milli, count = {
+            "big": (810, 1),
+            "mid": (470, 1),
+            "small": (150, 1),
+            "whole": (1000, 1),
+            "cpu": (0, 0),
+        }[str(kind)]
+        pods.append(OpenbPod(f"p{i}", cpu, mem, count, milli, spec, 0))
+    return nodes, tuple(pods)
+
+
+INSTANCES = [
+    # the 470 asks more memory (CPU) than is left while a node is rich, and fails there:
+    # one 810 per device, 380 idle (a bound that ignored memory, CPU, would force it: 410)
+    (
+        ((4000, 2000, "A", (1000, 1000)),),
+        (
+            OpenbPod("a", 500, 500, 1, 810, "", 0),
+            OpenbPod("b", 500, 2000, 1, 470, "", 0),
+            OpenbPod("c", 500, 500, 1, 810, "", 0),
+        ),
+    ),
+    (
+        ((2000, 4000, "A", (1000, 1000)),),
+        (
+            OpenbPod("a", 500, 500, 1, 810, "", 0),
+            OpenbPod("b", 2000, 500, 1, 470, "", 0),
+            OpenbPod("c", 500, 500, 1, 810, "", 0),
+        ),
+    ),
+    *(_instance(seed) for seed in range(300)),
+    *(_tight_instance(seed) for seed in range(300)),
+]
+
+
+def _violations() -> list[tuple[float, int]]:
+    found = []
+    for nodes, pods in INSTANCES:
+        total = sum(len(devices) * 1000 for *_, devices in nodes)
+        bound = work_conserving_ceiling(pods, total).idle_milli
+        best = least_idle_anywhere(nodes, pods)
+        if bound > best + 1e-6:
+            found.append((bound, best))
+    return found
+
+
+def test_no_placement_beats_the_bound_with_memory_models_and_devices() -> None:
+    assert _violations() == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "broken"),
+    [
+        # a share that names a GPU model counted as sure to be placed
+        ("_forced", lambda p, rich: p.cpu_milli <= rich[0] and p.memory_mib <= rich[1]),
+        # memory ignored: a share asking more memory than a rich node has counted as placed
+        ("_forced", lambda p, rich: p.cpu_milli <= rich[0] and not p.gpu_spec),
+        # no pod finds a room once no node is rich
+        ("_escapes", lambda p, rich: False),
+        # CPU ignored: a share asking more CPU than a rich node has counted as placed
+        ("_forced", lambda p, rich: p.memory_mib <= rich[1] and not p.gpu_spec),
+    ],
+)
+def test_a_broken_rule_is_caught(monkeypatch: pytest.MonkeyPatch, rule: str, broken) -> None:  # type: ignore[no-untyped-def]
+    import pallet.sim.ceiling as ceiling_module
+
+    monkeypatch.setattr(ceiling_module, rule, broken)
+    assert _violations(), f"brute force did not catch a broken {rule}"

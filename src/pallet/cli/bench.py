@@ -19,6 +19,7 @@ from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
 from pallet.core.policies import POLICY_NAMES
+from pallet.model.errors import ValidationError
 from pallet.sim.traces.openb import OPENB_WORKLOADS
 
 compaction: Callable[..., None]
@@ -61,26 +62,60 @@ def packing(
         help=f"One of {', '.join(OPENB_WORKLOADS)}, 'all', or a pod list file (openb format).",
     ),
     seeds: str = typer.Option(_SEEDS, help="Seeds, e.g. 42,43 or 42-51."),
-    policies: str = typer.Option(",".join(POLICY_NAMES), help="Policies to compare."),
+    policies: str | None = typer.Option(
+        None, help="Policies to compare (default: all of them; pallet,fgd with --sweep)."
+    ),
     jobs: int = typer.Option(0, help="Processes to use (0 = every core)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     plot: Path | None = typer.Option(None, help="Write PNG plots into this directory."),
-    with_ceiling: bool = typer.Option(
-        False,
-        "--ceiling",
+    with_ceiling: bool | None = typer.Option(
+        None,
+        "--ceiling/--no-ceiling",
         help="Also bound what any policy could reach at 100 % and 130 % on these seeds "
-        "(LPs over arrival prefixes; a few seconds per seed and point).",
+        "(LPs over arrival prefixes; a few seconds per seed and point). On by default "
+        "with --sweep.",
+    ),
+    sweep: str | None = typer.Option(
+        None,
+        help="Run on pod lists scaled from --workload, one per point, with the ceiling: "
+        "cpu-only=0:3:0.25 (CPU of the pods without GPUs, x the list's), "
+        "pod-cpu=1,1.5 (every pod's CPU request, x its own).",
+    ),
+    sweep_seed: int = typer.Option(0, help="Seed of the pods --sweep drops or draws again."),
+    sequence: str = typer.Option(
+        "go",
+        help="Whose draws build each seed's arrivals: go (Go's math/rand, as the paper's "
+        "simulator: seed 42 is the paper's seed 42) or numpy (a second sample).",
     ),
 ) -> None:
     """GPU allocation under the FGD arrival protocol, every policy side by side."""
     from pallet.bench.packing import run_packing_bench  # needs the sim extra
 
     seed_list = parse_ints(seeds, "--seeds")
-    names = parse_names(policies, "--policies", POLICY_NAMES)
+    default_policies = "pallet,fgd" if sweep is not None else ",".join(POLICY_NAMES)
+    names = parse_names(policies or default_policies, "--policies", POLICY_NAMES)
+    if sequence not in ("go", "numpy"):
+        raise ValidationError("--sequence", f"unknown {sequence!r}; choose go or numpy")
+    if sweep is not None:
+        _sweep(
+            workload,
+            sweep,
+            sweep_seed,
+            seed_list,
+            names,
+            jobs,
+            json_out,
+            plot,
+            sequence,
+            with_ceiling is not False,
+        )
+        return
     workloads = list(OPENB_WORKLOADS) if workload == "all" else [workload]
     docs = []
     for w in workloads:
-        report = run_packing_bench(w, seed_list, names, jobs or default_jobs(), with_ceiling)
+        report = run_packing_bench(
+            w, seed_list, names, jobs or default_jobs(), bool(with_ceiling), sequence
+        )
         doc = report.to_json()
         docs.append(doc)
         if plot is not None:
@@ -102,7 +137,8 @@ def packing(
             ]
             console.print(
                 table(
-                    f"GPU allocation % — workload {report.workload}, seeds {seeds}",
+                    f"GPU allocation % — workload {report.workload}, seeds {seeds} "
+                    f"({report.sequence} draws)",
                     [
                         "policy",
                         "@100%",
@@ -122,3 +158,57 @@ def packing(
                 )
     if json_out:
         print_json(docs[0] if len(docs) == 1 else docs)
+
+
+def _sweep(
+    workload: str,
+    spec: str,
+    sweep_seed: int,
+    seeds: tuple[int, ...],
+    names: tuple[str, ...],
+    jobs: int,
+    json_out: bool,
+    plot: Path | None,
+    sequence: str,
+    with_ceiling: bool,
+) -> None:
+    """``bench packing --sweep``: a table with one row per point, or JSON, and a plot."""
+    from pallet.bench.packing import run_packing_sweep
+    from pallet.sim.sweep import parse_sweep
+
+    if workload == "all":
+        raise ValidationError("--workload", "a sweep scales one pod list; name one, not 'all'")
+    points = parse_sweep(spec, "--sweep")
+    report = run_packing_sweep(
+        workload,
+        points,
+        seeds,
+        names,
+        jobs or default_jobs(),
+        with_ceiling=with_ceiling,
+        list_seed=sweep_seed,
+        sequence=sequence,
+    )
+    if plot is not None:
+        from pallet.sim.plots import plot_gaps
+
+        plot_gaps(
+            f"openb {report.workload}: sweep {report.kind}, seeds {','.join(map(str, seeds))}",
+            [row.point.factor for row in report.rows],
+            f"{report.kind} factor",
+            report.panels(),
+            plot / f"sweep-{report.workload}-{report.kind}.png",
+        )
+    if json_out:
+        print_json(report.to_json())
+        return
+    columns, rows = report.table()
+    console.print(
+        table(
+            f"GPU allocation % @100 / @130 — {report.workload}, sweep {report.kind} "
+            f"(lists drawn with seed {sweep_seed}), seeds {','.join(map(str, seeds))} "
+            f"({sequence} draws)",
+            columns,
+            rows,
+        )
+    )

@@ -114,6 +114,18 @@ def _is_share(pod: Arrival) -> bool:
     return pod.num_gpu == 1 and 0 < pod.gpu_milli < GPU_MILLI
 
 
+def _forced(pod: Arrival, rich: tuple[int, int]) -> bool:
+    """Whether a share arriving while some node is rich is sure to be placed: it asks
+    no more CPU and memory than a rich node has free and names no GPU model."""
+    return pod.cpu_milli <= rich[0] and pod.memory_mib <= rich[1] and not pod.gpu_spec
+
+
+def _escapes(pod: Arrival, rich: tuple[int, int]) -> bool:
+    """Whether a pod may still find a room once no node is rich: it asks less CPU or
+    less memory than a rich node has, so a node short of one of them may hold it."""
+    return pod.cpu_milli < rich[0] or pod.memory_mib < rich[1]
+
+
 def work_conserving_ceiling(pods: Sequence[Arrival], total_gpu_milli: int) -> Ceiling:
     """The bound at the end of ``pods`` (pass the prefix that ends where the
     allocation is measured)."""
@@ -142,7 +154,6 @@ class _Bound:
         theta = shares[-1]
         index = {s: i for i, s in enumerate(shares)}
         m, k = len(pods), len(shares)
-        c, mem = rich
         self.arrived = np.zeros(m + 1)
         self.forced = np.zeros((m + 1, k))  # per size, before pod t
         self.optional = np.zeros((m + 1, k))
@@ -150,14 +161,14 @@ class _Bound:
             self.arrived[t + 1] = self.arrived[t] + p.num_gpu * p.gpu_milli
             self.forced[t + 1], self.optional[t + 1] = self.forced[t], self.optional[t]
             if _is_share(p):
-                fits_rich = p.cpu_milli <= c and p.memory_mib <= mem and not p.gpu_spec
-                (self.forced if fits_rich else self.optional)[t + 1, index[p.gpu_milli]] += 1
+                forced = _forced(p, rich)
+                (self.forced if forced else self.optional)[t + 1, index[p.gpu_milli]] += 1
         self.later = np.zeros((m + 1, k))  # shares placeable at pod t or after
         self.escaping = np.zeros(m + 1)  # whole-GPU milli placeable at t or after
         for t in range(m - 1, -1, -1):
             p = pods[t]
             self.later[t], self.escaping[t] = self.later[t + 1], self.escaping[t + 1]
-            escapes = p.cpu_milli < c or p.memory_mib < mem
+            escapes = _escapes(p, rich)
             if _is_share(p) and (p.gpu_milli < theta or escapes):
                 self.later[t, index[p.gpu_milli]] += 1
             elif p.num_gpu and not _is_share(p) and escapes:

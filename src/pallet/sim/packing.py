@@ -1,7 +1,13 @@
 """The FGD arrival protocol (``../shared/protocols/fgd.md``): GPU allocation as pods
 sampled from an openb pod list arrive until their GPU demand reaches 130 % of the
 cluster's GPUs, with no departures; unplaceable pods fail for good. Pure apart
-from what the caller reads from disk."""
+from what the caller reads from disk.
+
+Each seed's arrivals (the shuffled list, the pods drawn again, the tie-break order of
+the nodes) come from Go's ``math/rand`` exactly as the paper's simulator draws them
+(``sequence="go"``, ``sim.gorand``), so seed 42 here is the paper's seed 42; or from
+numpy's generator (``sequence="numpy"``), the same protocol on other draws: a second
+sample of it."""
 
 from __future__ import annotations
 
@@ -16,11 +22,15 @@ from pallet.core.schedule import schedule
 from pallet.core.view import ClusterView
 from pallet.model import Node
 from pallet.sim.ceiling import Ceiling, work_conserving_ceiling
+from pallet.sim.gorand import GoRand
 from pallet.sim.traces.openb import OpenbPod
 
 __all__ = [
+    "SEQUENCES",
     "PackingRun",
+    "arrivals",
     "build_sequence",
+    "build_sequence_go",
     "ceiling",
     "curve",
     "run_packing",
@@ -29,6 +39,11 @@ __all__ = [
 
 TUNE_RATIO = 1.3
 CURVE_POINTS = 131  # arrived load 0..130 %
+SEQUENCES = ("go", "numpy")
+"""Where a seed's arrivals come from: Go's ``math/rand`` (the paper's) or numpy's."""
+GO_SKIPPED_DRAWS = 10
+"""Draws the paper's simulator makes between tuning and the node order (its client
+library's reflectors each take a ``Float64``); see the protocol, section 2."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,47 @@ def build_sequence(
     return seq
 
 
+def build_sequence_go(pods: Sequence[OpenbPod], total_gpu_milli: int, go: GoRand) -> list[OpenbPod]:
+    """``build_sequence`` with Go's draws, call for call as the paper's simulator makes
+    them: ``Shuffle`` of the pods sorted by name, then ``Intn`` per pod drawn again (or
+    per pod removed when the list asks for more than 130 %)."""
+    ordered = sorted(pods, key=lambda p: p.name)
+    seq = [ordered[i] for i in go.shuffle_order(len(ordered))]
+    target = TUNE_RATIO * total_gpu_milli
+    demand = sum(p.gpu_total for p in seq)
+    if demand < target:
+        while True:
+            pod = ordered[go.intn(len(ordered))]
+            if demand + pod.gpu_milli > target:
+                break
+            seq.append(pod)
+            demand += pod.gpu_total
+    else:
+        while demand > target and seq:
+            demand -= seq.pop(go.intn(len(seq))).gpu_total
+    return seq
+
+
+def arrivals(
+    pods: Sequence[OpenbPod], nodes: int, total_gpu_milli: int, seed: int, sequence: str = "go"
+) -> tuple[list[OpenbPod], np.ndarray, np.random.Generator]:
+    """One seed's arrival sequence, the nodes' tie-break ranks (in node-id order) and
+    the generator left for the policies' own draws (the random policy's)."""
+    if sequence == "numpy":
+        rng = np.random.default_rng(seed)
+        seq = build_sequence(pods, total_gpu_milli, rng)
+        return seq, rng.permutation(nodes).astype(np.int64), rng
+    if sequence != "go":
+        raise ValueError(f"sequence must be one of {', '.join(SEQUENCES)}, not {sequence!r}")
+    go = GoRand(seed)
+    go.int63()  # evaluated as an argument of a debug line that is never printed
+    seq = build_sequence_go(pods, total_gpu_milli, go)
+    for _ in range(GO_SKIPPED_DRAWS):
+        go.int63()
+    rank = np.array(go.perm(nodes), dtype=np.int64)
+    return seq, rank, np.random.default_rng(seed)
+
+
 def typical_workload(pods: Sequence[OpenbPod]) -> Workload:
     """FGD's typical pods: shapes of the original (untuned) list."""
     return Workload.from_shapes(shape_of(p.request()) for p in pods)
@@ -81,13 +137,13 @@ def run_packing(
     policy_factory: Callable[[Workload], Policy],
     policy_name: str,
     seed: int,
+    sequence: str = "go",
 ) -> PackingRun:
     """One seed of the protocol: each pod scheduled alone and bound before the next."""
-    rng = np.random.default_rng(seed)
     total = sum(n.capacity.gpu for n in nodes)
-    seq = build_sequence(pods, total, rng)
+    seq, rank, rng = arrivals(pods, len(nodes), total, seed, sequence)
     view = ClusterView(sorted(nodes, key=lambda n: n.id))
-    view.rank = rng.permutation(len(view)).astype(np.int64)  # the per-seed tie-break order
+    view.rank = rank  # the per-seed tie-break order
     policy = policy_factory(typical_workload(pods))
     arrived = np.zeros(len(seq), dtype=np.int64)
     used = np.zeros(len(seq), dtype=np.int64)
@@ -102,14 +158,19 @@ def run_packing(
     return PackingRun(policy_name, seed, len(seq), failed, total, arrived, used)
 
 
-def ceiling(nodes: Sequence[Node], pods: Sequence[OpenbPod], seed: int, percent: int) -> Ceiling:
+def ceiling(
+    nodes: Sequence[Node],
+    pods: Sequence[OpenbPod],
+    seed: int,
+    percent: int,
+    sequence: str = "go",
+) -> Ceiling:
     """The most any policy can allocate at the curve's point ``percent`` on this seed's
     arrivals (``sim.ceiling``). The point averages the events whose arrived load rounds
     to ``percent`` (or to ``percent`` +- 1 when none does, as ``curve`` does), and
     allocation never falls, so the bound is taken after the last of them."""
-    rng = np.random.default_rng(seed)
     total = sum(n.capacity.gpu for n in nodes)
-    seq = build_sequence(pods, total, rng)
+    seq, _, _ = arrivals(pods, len(nodes), total, seed, sequence)
     arrive = np.round(np.cumsum([p.gpu_total for p in seq]) / (total / 100.0), 0)
     last = percent if (arrive == percent).any() else percent + 1
     return work_conserving_ceiling(seq[: int((arrive <= last).sum())], total)

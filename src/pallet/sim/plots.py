@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 
 from pallet.sim.packing import PackingSummary
 
-__all__ = ["plot_bars", "plot_packing"]
+__all__ = ["plot_bars", "plot_gaps", "plot_packing"]
 
 
 def plot_packing(workload: str, summaries: Sequence[PackingSummary], out_dir: Path) -> Path:
@@ -62,6 +62,39 @@ def plot_bars(
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_gaps(
+    title: str,
+    xs: Sequence[float],
+    xlabel: str,
+    panels: Sequence[tuple[str, dict[str, list[float | None]]]],
+    path: Path,
+) -> Path:
+    """One panel per (y label, lines), side by side, sharing the x axis; a line skips
+    its missing values. Panels after the first show differences: a dashed line marks
+    zero there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(6 * max(len(panels), 1), 4.5), dpi=120
+    )
+    for n, (ax, (ylabel, lines)) in enumerate(
+        zip(list(getattr(axes, "flat", [axes])), panels, strict=False)
+    ):
+        for label, ys in lines.items():
+            pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+            ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", label=label)
+        if n:
+            ax.axhline(0, color="black", linestyle="--", linewidth=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -8,7 +8,7 @@ from functools import cache
 from pallet.sim.traces.csvrows import read_rows
 from pallet.sim.traces.openb import openb_dir
 
-__all__ = ["PUBLISHED_NAMES", "published_mean"]
+__all__ = ["PUBLISHED_NAMES", "published_curve", "published_mean"]
 
 PUBLISHED_NAMES = {
     "random": "01-Random",
@@ -47,3 +47,12 @@ def published_mean(
     if not found or len(found) != len(seeds):
         return None
     return round(sum(found) / len(found), 2)
+
+
+def published_curve(workload: str, label: str, seed: int) -> list[float] | None:
+    """One published run's GPU allocation % at 0..130 % arrived load (``label`` as the
+    paper names the policy, e.g. ``06-FGD``), or None when it was not published."""
+    points = _table().get((workload, label, seed))
+    if points is None:
+        return None
+    return [points[x] for x in sorted(points)]

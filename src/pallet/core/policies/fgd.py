@@ -22,6 +22,11 @@ from pallet.model import GPU_MILLI, PlacementRequest
 __all__ = ["FGD"]
 
 
+_FEW = 4
+"""Up to this many rows are scored as they are; more are first reduced to their
+distinct states (idle nodes of one shape look alike)."""
+
+
 def _sigmoid(x: FloatArray) -> FloatArray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -36,6 +41,9 @@ class FGD(Policy):
         self.workload = workload
         self._compiled: CompiledWorkload | None = None
         self._compiled_for: tuple[int, int] = (-1, -1)
+        # A node's score depends only on that node, the request and the workload: with
+        # the workload fixed, cached scores stay valid from one call to the next.
+        self._fixed = workload is not None
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
         workload = self.workload if self.workload is not None else Workload.from_requests(requests)
@@ -45,12 +53,17 @@ class FGD(Policy):
             self._compiled_for = key
         if self.workload is None:
             self.workload = workload
+        self.stable_scores = self._fixed and len(view.gpu_models) == self._compiled_for[1]
 
     def _device_scores(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray
     ) -> FloatArray:
         assert self._compiled is not None, "prepare() first"
-        cpu, idle, model, inverse = distinct_states(view, rows)
+        if len(rows) <= _FEW:  # the refresh of a changed node: nothing to share
+            cpu, idle, model = view.free_cpu[rows], view.gpu_idle[rows], view.gpu_model[rows]
+            inverse = np.arange(len(rows))
+        else:
+            cpu, idle, model, inverse = distinct_states(view, rows)
         before, after = self._compiled.fragments(cpu, idle, model, req)
         with np.errstate(over="ignore", invalid="ignore"):
             score = np.trunc(100.0 * _sigmoid((before[:, None] - after) / 1000.0))

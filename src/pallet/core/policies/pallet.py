@@ -23,7 +23,12 @@ that the packing part decides between them. ``W`` adds, in GPU milli:
   min(cpu/rho_cpu, mem/rho_mem))`` milli. CPU-heavy tasks, and tasks without GPUs, go
   where CPU is spare (104 cores for 2 GPUs), GPU-dense ones to 12-cores-per-GPU
   nodes: the multi-resource alignment Tetris (Grandl et al., SIGCOMM'14) scores with
-  a dot product, measured here in the resource that is scarce.
+  a dot product, measured here in the resource that is scarce. When the whole mix
+  (tasks without GPUs included) asks about as much CPU per GPU as the cluster has or
+  more, CPU stops being a pool (``pallet_feed``): each GPU shape feeds at its own
+  ``rho_t`` and, past that, not at all from less than one task's CPU, so CPU-hungry
+  GPU tasks go to CPU-rich nodes, lean ones to CPU-poor nodes, and no node keeps CPU
+  crumbs beside idle GPUs.
 - *GPU-model pressure* (``pallet_mix.model_pressure``). Tasks restricted to some GPU
   models are expected to claim part of those models' idle milli (a fluid split of the
   demand still to come). A task that could run elsewhere pays half of that claim on
@@ -64,6 +69,7 @@ import numpy as np
 from pallet.core.frag import Workload
 from pallet.core.gpus import GpuShares, whole_devices
 from pallet.core.policies.base import FloatArray, Policy
+from pallet.core.policies.pallet_feed import Feed, scarcity_knobs
 from pallet.core.policies.pallet_mix import Mix, model_pressure
 from pallet.core.policies.pallet_shares import waste_table
 from pallet.core.view import ClusterView, IntArray
@@ -112,6 +118,9 @@ class PalletPolicy(Policy):
         self._waste: FloatArray | None = None  # device waste by idle milli, 0..GPU_MILLI
         self._rho_cpu = 0.0  # CPU milli per GPU milli of GPU tasks
         self._rho_mem = 0.0  # MiB per GPU milli of GPU tasks
+        self._feed = Feed.build(0.0, 0.0, {})
+        self._feed_for: tuple[tuple[float, float], IntArray] | None = None
+        self._caps: tuple[IntArray, list[FloatArray], list[bool], list[bool]] | None = None
         self._plain: tuple[float, float, float] = (0.0, 0.0, 0.0)  # mean task without GPUs
         self._pressure = np.zeros(1)  # per GPU model code, last entry "no model"
         self._gpu_cluster = False
@@ -145,24 +154,26 @@ class PalletPolicy(Policy):
         return self._largest[1]
 
     def prepare(self, view: ClusterView, requests: Sequence[PlacementRequest]) -> None:
-        largest: tuple[int, ...] | None = None
+        counted = self._counted
+        fresh: list[PlacementRequest] = []
+        most: tuple[int, ...] = ()
         for req in requests:
-            if req.id in self._counted:
-                self._counted.move_to_end(req.id)
+            if req.id in counted:
+                counted.move_to_end(req.id)
                 continue
-            if largest is None:
-                largest = self._largest_node(view)
-            if any(
-                want > most for want, most in zip(req.resources.as_tuple(), largest, strict=True)
-            ):
+            if not most:
+                most = self._largest_node(view)
+            r = req.resources
+            if r.cpu > most[0] or r.mem > most[1] or r.disk > most[2] or r.gpu > most[3]:
                 continue  # no node could ever hold it: it says nothing of what is placed
-            self._counted[req.id] = None
-            if len(self._counted) > COUNTED_MEMORY:
-                self._counted.popitem(last=False)
-            self._seen.add(req)
+            counted[req.id] = None
+            fresh.append(req)
+        while len(counted) > COUNTED_MEMORY:
+            counted.popitem(last=False)
+        self._seen.add_all(fresh)
         learned = self._given is None
         mix = self._seen if self._given is None else self._given
-        old = (id(self._waste), self._rho_cpu, self._rho_mem, self._plain, self._gpu_cluster)
+        old = (id(self._waste), id(self._feed), self._plain, self._gpu_cluster)
         old_pressure = self._pressure
         if mix.shares and self._due("shares", mix.share_count if learned else 1.0):
             self._waste = waste_table(mix.shares)
@@ -171,13 +182,30 @@ class PalletPolicy(Policy):
             self._rho_mem = self._seen.mem_per_gpu  # typical shapes carry no memory
         elif not learned and not self._rho_cpu:
             self._rho_cpu = mix.cpu_per_gpu
+        self._refresh_feed(view, mix)
         if self._due("plain", self._seen.plain[0]):
             cpu, mem, disk = (float(x) for x in self._seen.plain_mean)
             self._plain = (cpu, mem, disk)
         self._gpu_cluster = bool(view.cap[:, 3].any())
         self._pressure = model_pressure(view, mix) if self._gpu_cluster else np.zeros(1)
-        new = (id(self._waste), self._rho_cpu, self._rho_mem, self._plain, self._gpu_cluster)
+        new = (id(self._waste), id(self._feed), self._plain, self._gpu_cluster)
         self.stable_scores = old == new and np.array_equal(old_pressure, self._pressure)
+
+    def _refresh_feed(self, view: ClusterView, mix: Mix) -> None:
+        """The stranded-GPU model (``pallet_feed``), rebuilt when the CPU and memory per
+        GPU were learned again or nodes came or went. Its scarcity compares the CPU per
+        GPU milli the mix asks (tasks without GPUs included) with the cluster's nodes
+        with GPUs."""
+        key = (self._rho_cpu, self._rho_mem)
+        if self._feed_for and self._feed_for[0] == key and self._feed_for[1] is view.cap:
+            return
+        with_gpus = view.cap[:, 3] > 0
+        gpu_cap = float(view.cap[with_gpus, 3].sum())
+        cpu_cap = float(view.cap[with_gpus, 0].sum())
+        ratio = mix.all_cpu_per_gpu * gpu_cap / cpu_cap if cpu_cap else 0.0
+        sigma, kappa = scarcity_knobs(ratio)
+        self._feed = Feed.build(self._rho_cpu, self._rho_mem, mix.gpu_shapes, sigma, kappa)
+        self._feed_for = (key, view.cap)  # the array itself: replaced when nodes change
 
     # ------------------------------------------------------------------ scoring
 
@@ -213,7 +241,7 @@ class PalletPolicy(Policy):
         if not self._gpu_cluster:
             if len(rows) == 1:  # the scheduler's refresh after a placement: no numpy overhead
                 return np.array([self._plain_score_one(view, req, int(rows[0]))])
-            return self._plain_steps(view, req, rows) + TIE * self._packing(view, req, rows)
+            return self._plain_scores(view, req, rows)
         return self._steps(view, req, rows).max(axis=1) + TIE * self._packing(view, req, rows)
 
     def choose_gpus(
@@ -255,8 +283,8 @@ class PalletPolicy(Policy):
         mem = view.free_mem[rows].astype(np.float64)
         gpu = view.free_gpu[rows].astype(np.float64)
         node = (
-            self._stranded_gpu(cpu - r.cpu, mem - r.mem, gpu - r.gpu)
-            - self._stranded_gpu(cpu, mem, gpu)
+            self._feed.stranded(cpu - r.cpu, mem - r.mem, gpu - r.gpu)
+            - self._feed.stranded(cpu, mem, gpu)
             + self._model_cost(view, req, rows)
         )
         g = r.gpu
@@ -266,15 +294,6 @@ class PalletPolicy(Policy):
         before = self._waste[np.clip(idle, 0, GPU_MILLI)]
         after = self._waste[np.clip(idle - g, 0, GPU_MILLI)]
         return np.where(idle >= g, after - before + node[:, None], np.inf)
-
-    def _stranded_gpu(self, cpu: FloatArray, mem: FloatArray, gpu: FloatArray) -> FloatArray:
-        """GPU milli the node's CPU and memory cannot feed (``D`` in the docstring)."""
-        fed = np.full(gpu.shape, np.inf)
-        if self._rho_cpu > 0:
-            fed = np.minimum(fed, cpu / self._rho_cpu)
-        if self._rho_mem > 0:
-            fed = np.minimum(fed, mem / self._rho_mem)
-        return np.maximum(gpu - np.maximum(fed, 0.0), 0.0)
 
     def _model_cost(self, view: ClusterView, req: PlacementRequest, rows: IntArray) -> FloatArray:
         """GPU milli that model-restricted tasks are expected to lose if ``req`` takes
@@ -313,18 +332,80 @@ class PalletPolicy(Policy):
         change = 1000.0 * (_stranded(after, cap, d) - _stranded(free, cap, d))
         return np.clip(MIDDLE + np.floor(-change / PLAIN_STEP), 0.0, 100.0)
 
+    def _plain_caps(self, view: ClusterView) -> tuple[list[FloatArray], list[bool], list[bool]]:
+        """Per resource (cpu, mem, disk): capacity as floats, whether every node has it,
+        whether any node has it; kept while the view's capacity array is the same."""
+        cached = self._caps
+        if cached is None or cached[0] is not view.cap:
+            caps = [view.cap[:, k].astype(np.float64) for k in range(3)]
+            cached = (
+                view.cap,
+                caps,
+                [bool((c > 0).all()) for c in caps],
+                [bool((c > 0).any()) for c in caps],
+            )
+            self._caps = cached
+        return cached[1], cached[2], cached[3]
+
+    def _plain_scores(self, view: ClusterView, req: PlacementRequest, rows: IntArray) -> FloatArray:
+        """``score`` of many rows of a cluster without GPUs: ``_plain_score_one``'s float
+        operations, in its order, over the rows at once (a resource every node has
+        needs no masking, one no node has adds nothing)."""
+        d = self._direction(req)
+        want = req.resources.as_tuple()
+        all_caps, every, some = self._plain_caps(view)
+        free_all = (view.free_cpu, view.free_mem, view.free_disk)
+        used = [k for k in range(3) if some[k]]
+        free = {k: free_all[k][rows].astype(np.float64) for k in used}
+        cap = {k: all_caps[k][rows] for k in used}
+        has = {k: cap[k] > 0 for k in used if not every[k]}  # masks where some lack it
+        safe = {k: cap[k] if every[k] else np.where(cap[k] > 0, cap[k], 1.0) for k in used}
+        after = {k: free[k] - float(want[k]) for k in used}
+        asked = [k for k in used if d[k] > 0]
+        n = len(rows)
+        count = np.zeros(n)
+        for k in asked:
+            count = count + 1.0 if every[k] else count + has[k]
+        count = np.maximum(count, 1)
+
+        def stranded(left: dict[int, FloatArray]) -> FloatArray:
+            tasks = np.full(n, np.inf)
+            for k in asked:
+                share = left[k] / d[k]
+                tasks = np.minimum(tasks, share if every[k] else np.where(has[k], share, np.inf))
+            tasks = np.where(np.isfinite(tasks), np.maximum(tasks, 0.0), 0.0)
+            total = np.zeros(n)
+            for k in asked:
+                term = (left[k] - tasks * d[k]) / safe[k]
+                total = total + (term if every[k] else np.where(has[k], term, 0.0))
+            return total / count
+
+        change = 1000.0 * (stranded(after) - stranded(free))
+        steps = np.clip(MIDDLE + np.floor(-change / PLAIN_STEP), 0.0, 100.0)
+        total = np.zeros(n)
+        dims = np.zeros(n)
+        for k in used:
+            left = np.clip(after[k] / safe[k], 0.0, 1.0)
+            if not every[k]:
+                left = np.where(has[k], left, 0.0)
+            total = total + left * left
+            dims = dims + 1.0 if every[k] else dims + has[k]
+        return steps + TIE * (1.0 - np.sqrt(total / np.maximum(dims, 1)))
+
     def _plain_score_one(self, view: ClusterView, req: PlacementRequest, row: int) -> float:
         """``score`` of one row of a cluster without GPUs, in plain floats."""
         d = self._direction(req)
-        want = req.resources.as_tuple()
+        r = req.resources
+        c0, c1, c2, _ = view.cap[row].tolist()
+        cap = (float(c0), float(c1), float(c2))
         free = (float(view.free_cpu[row]), float(view.free_mem[row]), float(view.free_disk[row]))
-        cap = tuple(float(c) for c in view.cap[row, :3].tolist())
-        after = tuple(free[k] - float(want[k]) for k in range(3))
-        change = 1000.0 * (_stranded_one(after, cap, d) - _stranded_one(free, cap, d))
+        after = (free[0] - float(r.cpu), free[1] - float(r.mem), free[2] - float(r.disk))
+        asked = [k for k in (0, 1, 2) if d[k] > 0 and cap[k] > 0]
+        change = 1000.0 * (_stranded_one(after, cap, d, asked) - _stranded_one(free, cap, d, asked))
         steps = min(max(MIDDLE + math.floor(-change / PLAIN_STEP), 0.0), 100.0)
         total = 0.0
         dims = 0
-        for k in range(3):
+        for k in (0, 1, 2):
             if cap[k] > 0:
                 left = min(max(after[k] / cap[k], 0.0), 1.0)
                 total = total + left * left
@@ -376,17 +457,16 @@ def _stranded(free: list[FloatArray], cap: list[FloatArray], d: tuple[float, ...
     return total / np.maximum(dims, 1)
 
 
-def _stranded_one(free: tuple[float, ...], cap: tuple[float, ...], d: tuple[float, ...]) -> float:
-    """``_stranded`` of one row, in plain floats."""
+def _stranded_one(
+    free: tuple[float, ...], cap: tuple[float, ...], d: tuple[float, ...], asked: list[int]
+) -> float:
+    """``_stranded`` of one row, in plain floats; ``asked``: the resources ``d`` asks
+    for and the node has."""
     tasks = math.inf
-    for k in range(3):
-        if d[k] > 0 and cap[k] > 0:
-            tasks = min(tasks, free[k] / d[k])
+    for k in asked:
+        tasks = min(tasks, free[k] / d[k])
     tasks = max(tasks, 0.0) if math.isfinite(tasks) else 0.0
     total = 0.0
-    dims = 0
-    for k in range(3):
-        if d[k] > 0 and cap[k] > 0:
-            total = total + (free[k] - tasks * d[k]) / cap[k]
-            dims += 1
-    return total / max(dims, 1)
+    for k in asked:
+        total = total + (free[k] - tasks * d[k]) / cap[k]
+    return total / max(len(asked), 1)

@@ -8,6 +8,7 @@ one request at a time from what the scheduler has been asked so far.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,9 @@ class Mix:
     restricted: dict[frozenset[str], float] = field(default_factory=dict)
     """GPU milli asked by tasks allowed only on these GPU models, weighted."""
     plain: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
-    """Tasks without GPUs: count and summed cpu, mem and disk."""
+    """Tasks without GPUs: count and summed cpu, mem and disk, weighted."""
+    gpu_shapes: dict[tuple[int, int], float] = field(default_factory=dict)
+    """(CPU milli, GPU milli) of GPU tasks -> weight."""
 
     @classmethod
     def of_workload(cls, workload: Workload) -> Mix:
@@ -46,8 +49,23 @@ class Mix:
             workload.shapes, workload.weights, strict=True
         ):
             models_set = frozenset(m for m in models.split("|") if m)
-            mix._add(cpu, 0, milli, count, models_set, weight)
+            if count:
+                mix._add(cpu, 0, milli, count, models_set, weight)
+            else:  # typical shapes carry CPU only
+                n, plain_cpu, mem, disk = mix.plain
+                mix.plain = (n + weight, plain_cpu + cpu * weight, mem, disk)
         return mix
+
+    def add_all(self, reqs: Sequence[PlacementRequest]) -> None:
+        """``add`` each request; tasks without GPUs are summed in one step."""
+        n, cpu, mem, disk = self.plain
+        for req in reqs:
+            r = req.resources
+            if r.gpu:
+                self.add(req)
+            else:
+                n, cpu, mem, disk = n + 1, cpu + r.cpu, mem + r.mem, disk + r.disk
+        self.plain = (n, cpu, mem, disk)
 
     def add(self, req: PlacementRequest) -> None:
         r = req.resources
@@ -66,6 +84,8 @@ class Mix:
         self.gpu += g
         self.cpu += cpu * weight
         self.mem += mem * weight
+        key = (cpu, milli * count)
+        self.gpu_shapes[key] = self.gpu_shapes.get(key, 0.0) + weight
         if count == 1 and milli < GPU_MILLI:
             self.shares[milli] = self.shares.get(milli, 0.0) + weight
         if models:
@@ -74,6 +94,11 @@ class Mix:
     @property
     def cpu_per_gpu(self) -> float:
         return self.cpu / self.gpu if self.gpu else 0.0
+
+    @property
+    def all_cpu_per_gpu(self) -> float:
+        """CPU milli asked by every task, with or without GPUs, per GPU milli asked."""
+        return (self.cpu + self.plain[1]) / self.gpu if self.gpu else 0.0
 
     @property
     def mem_per_gpu(self) -> float:
