@@ -23,7 +23,12 @@ from pallet.api.marathon import (
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
 from pallet.api.marathon.spec import NetworkMode
-from pallet.api.marathon.support import Allowances, host_volumes, unsupported
+from pallet.api.marathon.support import (
+    Allowances,
+    host_volumes,
+    persistent_volumes,
+    unsupported,
+)
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import (
@@ -32,6 +37,7 @@ from pallet.model import (
     ContainerSpec,
     FetchUri,
     HealthCheckSpec,
+    PersistentVolume,
     ReadinessCheckSpec,
     VolumeSpec,
 )
@@ -156,6 +162,9 @@ def run_spec(spec: AppSpec) -> RunSpec:
         user=spec.user,
         fetch=tuple(_fetch_item(f) for f in spec.fetch),
         container=container_spec(spec),
+        persistent=tuple(
+            PersistentVolume(path, size) for path, size in persistent_volumes(spec.container)
+        ),
     )
 
 
