@@ -187,3 +187,22 @@ async def test_slots_survive_a_master_restart(clock: FakeClock, tmp_path) -> Non
     assert second.state.reservations == slots
     assert second.state.view.free_disk.tolist() == first.state.view.free_disk.tolist()
     await store.close()
+
+
+async def test_wipe_destroys_the_slot_and_the_replacement_gets_a_new_one(
+    control: Control, clock: FakeClock
+) -> None:
+    await with_nodes(control, 2)
+    await control.apps.create("/db", definition("/db"), resident())
+    await converge(control)
+    await run_all(control)
+    (task,) = app_tasks(control, "/db")
+    (old,) = control.state.reservations
+    await control.apps.kill_tasks([task.id], wipe=True)
+    assert not control.state.reservations  # gone at once; the agent keeps the data in use
+    await confirm_kills(control)
+    clock.advance(400)
+    await converge(control)
+    (again,) = app_tasks(control, "/db")
+    (new,) = control.state.reservations
+    assert new != old and again.reservation == new

@@ -22,6 +22,7 @@ from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     ApiPostEvent,
     AppSpec,
+    MarathonApiError,
     app_not_found,
     apply_update,
     deployment_result_json,
@@ -252,12 +253,17 @@ async def delete_app(rest: str, request: Request) -> Response:
     q = request.query_params
     force = parse_bool(q.get("force"))
     scale = parse_bool(q.get("scale"))
+    wipe = parse_bool(q.get("wipe"))
+    if scale and wipe:
+        raise MarathonApiError(400, {"message": "You cannot use scale and wipe at the same time."})
     if (m := _TASK.match(rest)) and canonical_path(rest) not in ctx.control.state.apps:
         app = _app(ctx, canonical_path(m.group("app")))
         task = ctx.control.state.tasks.get(m.group("task"))
         if task is None or task.app_id != app.id:
             raise task_not_found(m.group("task"))
-        killed, change = await ctx.control.apps.kill_tasks([task.id], scale=scale, force=force)
+        killed, change = await ctx.control.apps.kill_tasks(
+            [task.id], scale=scale, force=force, wipe=wipe
+        )
         if change is not None:
             return _deployment_response(change)
         ports = ctx.renderer.service_ports(app)
@@ -269,7 +275,7 @@ async def delete_app(rest: str, request: Request) -> Response:
         host = q.get("host")
         tasks = [t for t in ctx.control.state.app_tasks(app.id) if not host or t.host == host]
         killed, change = await ctx.control.apps.kill_tasks(
-            [t.id for t in tasks], scale=scale, force=force
+            [t.id for t in tasks], scale=scale, force=force, wipe=wipe
         )
         if change is not None:
             return _deployment_response(change)
