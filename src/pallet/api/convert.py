@@ -168,6 +168,22 @@ def run_spec(spec: AppSpec) -> RunSpec:
     )
 
 
+def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violation]:
+    """Marathon's rules for changing a resident app: its persistent volumes stay as they
+    are (their data would be left behind), and so do its resources (its instances are
+    pinned to nodes that had room for them)."""
+    if not before.persistent:
+        return []
+    out = []
+    shape = sorted((v.container_path, v.size) for v in before.persistent)
+    if shape != sorted((v.container_path, v.size) for v in after.persistent):
+        out.append(Violation("/", "Persistent volumes can not be changed!"))
+    r0, r1 = before.resources, after.resources
+    if (r0.cpu, r0.mem, r0.disk, before.host_ports) != (r1.cpu, r1.mem, r1.disk, after.host_ports):
+        out.append(Violation("/", "Resident Tasks may not change resource requirements!"))
+    return out
+
+
 def image_of(spec: AppSpec) -> str | None:
     """The image the app runs (``container.docker.image``, for either container type)."""
     docker = spec.container.get("docker") if spec.container is not None else None

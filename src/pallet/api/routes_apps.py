@@ -16,7 +16,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
-from pallet.api.convert import check_runnable, definition_of, marathon_task, moment, run_spec
+from pallet.api.convert import (
+    check_runnable,
+    definition_of,
+    marathon_task,
+    moment,
+    resident_update_violations,
+    run_spec,
+)
 from pallet.api.dryrun import preview_json
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
@@ -233,6 +240,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     if dry_run:
         return await _dry_run(ctx, spec, create=False, force=force)
     definition, run = _spec_and_record(ctx, spec)
+    if violations := resident_update_violations(current.run, run):
+        raise not_valid(violations)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)
     assert change.app is not None
     ctx.specs.put(change.app, spec)
