@@ -20,7 +20,7 @@ from pallet.agent import Executor, LaunchError, TaskExit, TaskRuntime, TaskSpec
 from pallet.agent.checks import probe
 from pallet.agent.containers import Containers, container_id
 from pallet.agent.images import ImageStore
-from pallet.model import CheckProtocol, HealthCheckSpec
+from pallet.model import CheckProtocol, HealthCheckSpec, PersistentVolume
 
 from .conftest import wait_for
 
@@ -324,3 +324,20 @@ def test_bridge_networking_forwards_host_ports_to_container_ports(
     finally:
         ex.close()
     assert not Path(f"/sys/class/net/{network.bridge}").exists()  # the last task took it away
+
+
+def test_a_persistent_volume_outlives_its_container(ex: Executor, images: PushedImages) -> None:
+    volume = PersistentVolume("data", 8, "db#data#slot1")
+    script = 'echo "$(id -u) was here" >> $MESOS_SANDBOX/data/log; cat $MESOS_SANDBOX/data/log'
+    for n in (1, 2):
+        spec = TaskSpec(
+            f"db.{n}",
+            user="nobody",
+            container={"type": "MESOS", "image": images.busybox},
+            cmd=script,
+            persistent_volumes=(volume,),
+        )
+        assert run(ex, spec).exit_code == 0
+    uid = os.stat(ex.sandbox_root.parent / "volumes" / volume.id).st_uid
+    assert out(ex, "db.2") == f"{uid} was here\n{uid} was here\n"
+    assert uid != 0  # made for the task's user

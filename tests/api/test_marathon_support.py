@@ -93,12 +93,36 @@ def no(path: str, what: str) -> tuple[str, str]:
             {
                 "container": {
                     "type": "MESOS",
-                    "volumes": [{"containerPath": "data", "mode": "RW", "persistent": {"size": 1}}],
+                    "volumes": [
+                        {
+                            "containerPath": "data",
+                            "mode": "RW",
+                            "persistent": {
+                                "type": "mount",
+                                "size": 1,
+                                "maxSize": 2,
+                                "constraints": [["path", "LIKE", "/mnt/ssd-.+"]],
+                            },
+                        },
+                        {"containerPath": "a/b", "mode": "RO", "persistent": {"size": 0}},
+                    ],
                 }
             },
             [
-                no("/container/volumes(0)", "local persistent volumes"),
-                no("/residency", "resident tasks (local persistent volumes)"),
+                no(
+                    "/container/volumes(0)/persistent/type",
+                    "mount disks (only root persistent volumes)",
+                ),
+                no("/container/volumes(0)/persistent/maxSize", "maxSize (exclusive mount disks)"),
+                no(
+                    "/container/volumes(0)/persistent/constraints", "constraints on the disk's path"
+                ),
+                ("/container/volumes(1)/persistent/size", "must be a whole number of MiB >= 1"),
+                (
+                    "/container/volumes(1)/containerPath",
+                    "a persistent volume's containerPath is one relative path segment (no '/')",
+                ),
+                ("/container/volumes(1)/mode", "a persistent volume's mode must be RW"),
             ],
         ),
         (
@@ -303,3 +327,19 @@ def test_bridge_port_mappings_tell_the_agent_where_each_host_port_goes() -> None
     )
     launch = run.launch_spec("web.1", "/web", "v1", (31005, 31006, 31000))
     assert type(launch).from_json(launch.to_json()) == launch
+
+
+def test_a_resident_app_is_run_with_its_persistent_volumes() -> None:
+    volume = {"containerPath": "data", "mode": "RW", "persistent": {"type": "root", "size": 64}}
+    body = {"container": {"type": "MESOS", "volumes": [volume]}}
+    assert refused(body) == []
+    spec = normalize_app(read_app({**BASE, **body}))
+    assert spec.residency is not None  # Marathon adds it for persistent volumes
+    run = run_spec(spec)
+    assert [(v.container_path, v.size) for v in run.persistent] == [("data", 64)]
+    assert run.unreachable_inactive_after is None  # resident: unreachableStrategy disabled
+    # residency without persistent volumes means nothing to Marathon: refused
+    lone = {"residency": {"taskLostBehavior": "WAIT_FOREVER"}}
+    assert refused(lone) == [
+        ("/", "AppDefinition must contain persistent volumes and define residency")
+    ]

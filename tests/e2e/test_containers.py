@@ -176,3 +176,32 @@ def test_bridge_port_mappings_are_reachable_from_the_host(
     )
     assert healthy[0]["alive"] is True
     cluster.delete_app("/bridged")
+
+
+def test_a_persistent_volume_keeps_its_data_on_its_node_until_the_app_is_deleted(
+    cluster: LiveCluster,
+) -> None:
+    volume = {"containerPath": "data", "mode": "RW", "persistent": {"type": "root", "size": 16}}
+    create(
+        cluster,
+        {
+            "id": "/pv",
+            "cmd": "echo run >> data/runs; cat data/runs; exec sleep 600",
+            "container": {"type": "MESOS", "volumes": [volume]},
+        },
+    )
+    (task,) = wait_for(lambda: cluster.running("/pv", 1), 60, "/pv running")
+    assert wait_for(lambda: stdout_of(cluster, task["id"]), 10, "output") == "run\n"
+    (directory,) = cluster.state_dir.glob("agent-*/volumes/pv#data#*")
+    # Killed (Marathon's kill-and-restart): the next task is on the same node, with the data.
+    r = cluster.http.delete(f"/v2/apps/pv/tasks/{task['id']}")
+    assert r.status_code == 200, r.text
+    (again,) = wait_for(
+        lambda: [t for t in cluster.running("/pv", 1) if t["id"] != task["id"]], 60, "relaunch"
+    )
+    assert again["slaveId"] == task["slaveId"]
+    assert wait_for(lambda: stdout_of(cluster, again["id"]), 10, "output") == "run\nrun\n"
+    assert list(cluster.state_dir.glob("agent-*/volumes/pv#data#*")) == [directory]
+    # Deleting the app destroys the volume on its agent.
+    cluster.delete_app("/pv")
+    wait_for(lambda: not directory.exists(), 30, "the volume destroyed")

@@ -19,6 +19,7 @@ from pallet.model import (
     Heartbeat,
     HttpResponse,
     Node,
+    PersistentVolume,
     ReadinessCheckSpec,
     ReadinessResult,
     Reason,
@@ -97,6 +98,14 @@ MESSAGES: list[Any] = [
         TaskSpec.from_json,
     ),
     (DesiredSet(42, (SPEC,)), DesiredSet.from_json),
+    (
+        DesiredSet(
+            43,
+            (TaskSpec("db.1", cmd="x", persistent_volumes=(PersistentVolume("d", 5, "db#d#s"),)),),
+            ("db#d#s",),
+        ),
+        DesiredSet.from_json,
+    ),
     (STATUS, TaskStatus.from_json),
     (TaskStatus("a.1", TaskState.FINISHED, 1, exit_code=0), TaskStatus.from_json),
     (StatusBatch((STATUS,)), StatusBatch.from_json),
@@ -124,6 +133,30 @@ def test_every_message_round_trips_through_json(message: Any, read: Any) -> None
             "/fetch/destPath",
         ),
         ({"task_id": "a", "cmd": "x", "cpus": "1"}, "/cpus"),
+        (
+            {
+                "task_id": "a",
+                "cmd": "x",
+                "persistent_volumes": [{"container_path": "a/b", "size": 1}],
+            },
+            "/container/volumes/containerPath",
+        ),
+        (
+            {
+                "task_id": "a",
+                "cmd": "x",
+                "persistent_volumes": [{"container_path": "d", "size": 1}],
+            },
+            "/persistent_volumes/id",
+        ),
+        (
+            {
+                "task_id": "a",
+                "cmd": "x",
+                "persistent_volumes": [{"container_path": "d", "size": 1, "id": "../x"}],
+            },
+            "/container/volumes/persistent/id",
+        ),
         ({"task_id": "a", "cmd": "x", "ports": [70000]}, "/ports/0"),
         ({"task_id": "a", "cmd": "x", "env": {"A": 1}}, "/env/A"),
         ({"task_id": "a", "cmd": "x", "gpu_devices": [-1]}, "/gpu_devices/0"),

@@ -26,7 +26,7 @@ import re
 import resource
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pallet.agent.bridge import BridgeNetwork, NetworkError, PortMapping
@@ -175,9 +175,11 @@ class Containers:
         user: TaskUser,
         sandbox: Path,
         task_env: Mapping[str, str],
+        persistent: Sequence[tuple[str, str]] = (),
     ) -> list[str]:
         """Write the bundle of a task whose root filesystem is mounted; return the
-        command that runs it (``runc run``)."""
+        command that runs it (``runc run``). ``persistent``: (directory, containerPath)
+        of its persistent volumes, mounted inside the sandbox."""
         assert spec.container is not None
         tid = spec.task_id
         bundle = self.bundle(tid)
@@ -213,6 +215,8 @@ class Containers:
             if not inside.startswith("/"):
                 inside = f"{CONTAINER_SANDBOX}/{inside}"
             volumes.append(BindMount(volume.host_path, inside, readonly=volume.mode == "RO"))
+        for directory, inside in persistent:
+            volumes.append(BindMount(directory, f"{CONTAINER_SANDBOX}/{inside}"))
         process = ContainerProcess(
             args=argv,
             env=env,

@@ -366,6 +366,11 @@ class AgentDaemon:
                 except ValidationError as e:
                     log.error("master sent a task this agent cannot run: %s", e)
             self._enqueue(await asyncio.to_thread(self.runtime.set_desired, specs))
+            reserved = doc.get("volumes")
+            if isinstance(reserved, list):
+                await asyncio.to_thread(
+                    self.runtime.executor.prune_volumes, [str(v) for v in reserved], specs
+                )
             revision = doc["revision"]
 
     async def _step_loop(self) -> None:

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -320,7 +320,7 @@ class Executor:
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
                 self._signal_all(proc, signal.SIGTERM)
-        self._disk_watch.watch(tid, spec.disk)
+        self._disk_watch.watch(tid, _quota(spec))
         return popen.pid
 
     def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
@@ -344,7 +344,7 @@ class Executor:
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
-        self._disk_watch.watch(tid, spec.disk)
+        self._disk_watch.watch(tid, _quota(spec))
         self.wakeup()
         return True
 
@@ -397,6 +397,14 @@ class Executor:
         pending = self._prep.pending()
         with self._lock:
             return set(self._procs) | pending
+
+    def prune_volumes(self, reserved: Iterable[str], desired: Iterable[TaskSpec]) -> list[str]:
+        """Delete the persistent volumes neither reserved by the master nor used by a
+        task this agent runs or is asked to run."""
+        with self._lock:
+            specs = [p.spec for p in self._procs.values()]
+        in_use = {v.id for spec in (*specs, *desired) for v in spec.persistent_volumes}
+        return self.stager.volumes.prune(reserved, in_use)
 
     def pid(self, task_id: str) -> int | None:
         with self._lock:
@@ -560,10 +568,15 @@ class Executor:
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
 
     def _measure_disk(self, task_id: str) -> int:
-        """The sandbox and, for a container, what it wrote to its root filesystem."""
+        """The sandbox, its persistent volumes and, for a container, what it wrote to
+        its root filesystem."""
         used = sandbox_bytes(self.sandbox(task_id))
         if self._containers is not None:
             used += sandbox_bytes(self._containers.upper_dir(task_id))
+        with self._lock:
+            proc = self._procs.get(task_id)
+        for volume in proc.spec.persistent_volumes if proc is not None else ():
+            used += sandbox_bytes(self.stager.volumes.path(volume))
         self._disk[task_id] = (used, time.monotonic())
         return used
 
@@ -609,6 +622,12 @@ class Executor:
             with contextlib.suppress(OSError):
                 os.close(fd)
         return exits
+
+
+def _quota(spec: TaskSpec) -> int:
+    """MiB the task may take on disk (0: unwatched): its sandbox's ``disk`` and the sizes
+    of its persistent volumes, held together."""
+    return spec.disk + sum(v.size for v in spec.persistent_volumes)
 
 
 def _ended(proc: _Proc) -> bool:

@@ -1,5 +1,5 @@
 """Everything a task needs before its process starts: who it runs as, its sandbox, its
-fetched URIs and, with an image, its root filesystem and runc bundle; does I/O.
+persistent volumes, its fetched URIs and, with an image, its root filesystem and runc bundle; does I/O.
 
 The order is Mesos': the image is pulled and the container's root filesystem mounted
 (its user is looked up in the image), the sandbox is created and owned by the task's
@@ -19,6 +19,7 @@ from pallet.agent.containers import ContainerError, Containers
 from pallet.agent.fetcher import Fetcher, FetchError
 from pallet.agent.logs import LogStream
 from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
+from pallet.agent.volumes import PersistentVolumes, VolumeError
 from pallet.model import PalletError, TaskSpec, check_task_id
 
 __all__ = ["LaunchError", "Staged", "Stager"]
@@ -51,8 +52,10 @@ class Stager:
         fetcher: Callable[[], Fetcher],
         containers: Callable[[], Containers],
         environment: Callable[[TaskSpec], Mapping[str, str]],
+        volumes: PersistentVolumes | None = None,
     ) -> None:
         self.sandbox_root = sandbox_root
+        self.volumes = volumes or PersistentVolumes(sandbox_root.parent / "volumes")
         self.task_user = task_user
         self._fetcher = fetcher
         self._containers = containers
@@ -91,6 +94,7 @@ class Stager:
             except UnknownUser as e:
                 raise LaunchError(f"task {tid}: {e}") from e
             sandbox = self.make_sandbox(tid, user)
+            self._attach(spec, sandbox, user, link=True)
             self._fetch(spec, sandbox, user, cancelled)
             return Staged(sandbox, user)
         containers = self._containers()
@@ -107,8 +111,15 @@ class Stager:
         try:
             user = containers.user(spec, image, rootfs)
             sandbox = self.make_sandbox(tid, user)
+            directories = self._attach(spec, sandbox, user, link=False)
             self._fetch(spec, sandbox, user, cancelled)
-            argv = containers.prepare(spec, image, user, sandbox, self._environment(spec))
+            mounts = [
+                (str(d), v.container_path)
+                for d, v in zip(directories, spec.persistent_volumes, strict=True)
+            ]
+            argv = containers.prepare(
+                spec, image, user, sandbox, self._environment(spec), persistent=mounts
+            )
         except ContainerError as e:
             containers.cleanup(tid)
             raise LaunchError(str(e)) from e
@@ -116,6 +127,14 @@ class Stager:
             containers.cleanup(tid)
             raise
         return Staged(sandbox, user, argv)
+
+    def _attach(self, spec: TaskSpec, sandbox: Path, user: TaskUser, *, link: bool) -> list[Path]:
+        if not spec.persistent_volumes:
+            return []
+        try:
+            return self.volumes.attach(spec, sandbox, user, link=link)
+        except VolumeError as e:
+            raise LaunchError(str(e)) from e
 
     def _fetch(
         self, spec: TaskSpec, sandbox: Path, user: TaskUser, cancelled: Callable[[], bool]

@@ -23,7 +23,12 @@ from pallet.api.marathon import (
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
 from pallet.api.marathon.spec import NetworkMode
-from pallet.api.marathon.support import Allowances, host_volumes, unsupported
+from pallet.api.marathon.support import (
+    Allowances,
+    host_volumes,
+    persistent_volumes,
+    unsupported,
+)
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import (
@@ -32,6 +37,7 @@ from pallet.model import (
     ContainerSpec,
     FetchUri,
     HealthCheckSpec,
+    PersistentVolume,
     ReadinessCheckSpec,
     VolumeSpec,
 )
@@ -156,7 +162,26 @@ def run_spec(spec: AppSpec) -> RunSpec:
         user=spec.user,
         fetch=tuple(_fetch_item(f) for f in spec.fetch),
         container=container_spec(spec),
+        persistent=tuple(
+            PersistentVolume(path, size) for path, size in persistent_volumes(spec.container)
+        ),
     )
+
+
+def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violation]:
+    """Marathon's rules for changing a resident app: its persistent volumes stay as they
+    are (their data would be left behind), and so do its resources (its instances are
+    pinned to nodes that had room for them)."""
+    if not before.persistent:
+        return []
+    out = []
+    shape = sorted((v.container_path, v.size) for v in before.persistent)
+    if shape != sorted((v.container_path, v.size) for v in after.persistent):
+        out.append(Violation("/", "Persistent volumes can not be changed!"))
+    r0, r1 = before.resources, after.resources
+    if (r0.cpu, r0.mem, r0.disk, before.host_ports) != (r1.cpu, r1.mem, r1.disk, after.host_ports):
+        out.append(Violation("/", "Resident Tasks may not change resource requirements!"))
+    return out
 
 
 def image_of(spec: AppSpec) -> str | None:

@@ -63,7 +63,8 @@ async def desired(node_id: str, request: Request) -> Response:
     except ValueError:
         raise MarathonApiError(422, {"message": "after and wait must be numbers"}) from None
     revision, tasks = await ctx.control.nodes.desired(node_id, after, wait)
-    return json_response(DesiredSet(revision, tuple(tasks)).to_json())
+    volumes = ctx.control.state.node_volumes(node_id)
+    return json_response(DesiredSet(revision, tuple(tasks), volumes).to_json())
 
 
 @router.post("/v1/agent/nodes/{node_id}/status")

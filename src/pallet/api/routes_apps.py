@@ -16,12 +16,20 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
-from pallet.api.convert import check_runnable, definition_of, marathon_task, moment, run_spec
+from pallet.api.convert import (
+    check_runnable,
+    definition_of,
+    marathon_task,
+    moment,
+    resident_update_violations,
+    run_spec,
+)
 from pallet.api.dryrun import preview_json
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     ApiPostEvent,
     AppSpec,
+    MarathonApiError,
     app_not_found,
     apply_update,
     deployment_result_json,
@@ -232,6 +240,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     if dry_run:
         return await _dry_run(ctx, spec, create=False, force=force)
     definition, run = _spec_and_record(ctx, spec)
+    if violations := resident_update_violations(current.run, run):
+        raise not_valid(violations)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)
     assert change.app is not None
     ctx.specs.put(change.app, spec)
@@ -252,12 +262,17 @@ async def delete_app(rest: str, request: Request) -> Response:
     q = request.query_params
     force = parse_bool(q.get("force"))
     scale = parse_bool(q.get("scale"))
+    wipe = parse_bool(q.get("wipe"))
+    if scale and wipe:
+        raise MarathonApiError(400, {"message": "You cannot use scale and wipe at the same time."})
     if (m := _TASK.match(rest)) and canonical_path(rest) not in ctx.control.state.apps:
         app = _app(ctx, canonical_path(m.group("app")))
         task = ctx.control.state.tasks.get(m.group("task"))
         if task is None or task.app_id != app.id:
             raise task_not_found(m.group("task"))
-        killed, change = await ctx.control.apps.kill_tasks([task.id], scale=scale, force=force)
+        killed, change = await ctx.control.apps.kill_tasks(
+            [task.id], scale=scale, force=force, wipe=wipe
+        )
         if change is not None:
             return _deployment_response(change)
         ports = ctx.renderer.service_ports(app)
@@ -269,7 +284,7 @@ async def delete_app(rest: str, request: Request) -> Response:
         host = q.get("host")
         tasks = [t for t in ctx.control.state.app_tasks(app.id) if not host or t.host == host]
         killed, change = await ctx.control.apps.kill_tasks(
-            [t.id for t in tasks], scale=scale, force=force
+            [t.id for t in tasks], scale=scale, force=force, wipe=wipe
         )
         if change is not None:
             return _deployment_response(change)

@@ -23,7 +23,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
-from pallet.api.convert import check_runnable, definition_of, moment, run_spec
+from pallet.api.convert import (
+    check_runnable,
+    definition_of,
+    moment,
+    resident_update_violations,
+    run_spec,
+)
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     AppSpec,
@@ -113,9 +119,13 @@ def _read_group(
         try:
             spec = normalize_app(read_app(doc), default_role=ctx.info.default_role)
             check_runnable(spec)
+            run = run_spec(spec)
+            current = ctx.control.state.apps.get(spec.id)
+            if current is not None and (violations := resident_update_violations(current.run, run)):
+                raise not_valid(violations)
         except MarathonApiError as e:
             raise _shift(e, path) from None
-        apps.append(AppChange(spec.id, definition_of(spec), run_spec(spec), path))
+        apps.append(AppChange(spec.id, definition_of(spec), run, path))
     raw_groups = body.get("groups") or []
     if not isinstance(raw_groups, list):
         raise not_valid([Violation(f"{where}/groups", "must be a list of groups")])

@@ -47,7 +47,8 @@ async def list_tasks(request: Request) -> Response:
 
 @router.post("/v2/tasks/delete")
 async def kill_tasks(request: Request) -> Response:
-    """Kill the tasks named in ``{"ids": [...]}``; ``scale=true`` shrinks their apps."""
+    """Kill the tasks named in ``{"ids": [...]}``; ``scale=true`` shrinks their apps,
+    ``wipe=true`` destroys their persistent volumes."""
     ctx = context(request)
     body = await read_json(request)
     ids = body.get("ids") if isinstance(body, dict) else None
@@ -55,8 +56,11 @@ async def kill_tasks(request: Request) -> Response:
         raise not_valid([Violation("/ids", "give the task ids to kill as a list of strings")])
     scale = parse_bool(request.query_params.get("scale"))
     force = parse_bool(request.query_params.get("force"))
+    wipe = parse_bool(request.query_params.get("wipe"))
+    if scale and wipe:
+        raise MarathonApiError(400, {"message": "You cannot use scale and wipe at the same time."})
     known = [i for i in ids if i in ctx.control.state.tasks]
-    killed, change = await ctx.control.apps.kill_tasks(known, scale=scale, force=force)
+    killed, change = await ctx.control.apps.kill_tasks(known, scale=scale, force=force, wipe=wipe)
     if change is not None:
         doc = deployment_result_json(change.deployment.id, moment(change.deployment.version))
         return json_response(doc, 200, {"Marathon-Deployment-Id": change.deployment.id})

@@ -34,6 +34,7 @@ from pallet.control.records import (
     TaskState,
     encode,
 )
+from pallet.control.reservations import ReservationRecord, busy_slots, new_slot
 from pallet.control.state import ClusterState
 from pallet.core import check_placement
 from pallet.model import NodeState, Placement, Plan, TaskStatus
@@ -117,15 +118,30 @@ class Applier(NodeDecisions):
         async with self.lock:
             now = self.clock()
             placements = self._still_wanted(plan.placements, now)
+            placements = self._slots_free(placements)
             placements = self._verified(placements)
             created: list[TaskRecord] = []
-            for chunk in _chunks(placements):
-                tasks = [self._new_task(p, now) for p in chunk if p.app_id in self.state.apps]
+            for chunk in _chunks(placements, _CHUNK // 2):  # a task, and maybe its slot
+                tasks: list[TaskRecord] = []
+                slots: list[ReservationRecord] = []
+                for p in chunk:
+                    app = self.state.apps.get(p.app_id)
+                    if app is None:
+                        continue
+                    slot = None
+                    if p.request.reservation is not None:
+                        slot = self.state.reservations.get(p.request.reservation)
+                        if slot is None:
+                            slot = new_slot(app, p.request.reservation, p.node_id, now)
+                            slots.append(slot)
+                    tasks.append(self._new_task(p, now, slot))
                 if not tasks:
                     continue
-                revision = await self.commit(
-                    [Put(task_key(t.id), encode(t.to_json())) for t in tasks]
-                )
+                ops: list[Op] = [Put(r.key, encode(r.to_json())) for r in slots]
+                ops += [Put(task_key(t.id), encode(t.to_json())) for t in tasks]
+                revision = await self.commit(ops)
+                for r in slots:
+                    self.state.put_reservation(r, revision)
                 for t in tasks:
                     self.state.put_task(t, revision)
                     self.bus.publish(TaskChanged(t, None, now))
@@ -158,6 +174,47 @@ class Applier(NodeDecisions):
                 kept.append(p)
         return kept
 
+    def _slots_free(self, placements: Sequence[Placement]) -> list[Placement]:
+        """Resident apps' placements whose slot is still theirs: an existing slot that no
+        live task holds (on the node it is on), or a new slot while the app has fewer
+        slots than instances."""
+        kept: list[Placement] = []
+        taken: set[str] = set()
+        new: dict[str, int] = {}
+        for p in placements:
+            slot_id = p.request.reservation
+            app = self.state.apps.get(p.app_id)
+            if slot_id is None or app is None:
+                kept.append(p)
+                continue
+            slot = self.state.reservations.get(slot_id)
+            if slot is not None:
+                ok = (
+                    slot.app_id == app.id
+                    and slot.node_id == p.node_id
+                    and slot_id not in taken
+                    and slot_id not in busy_slots(self.state.app_tasks(app.id))
+                )
+            else:
+                have = sum(1 for r in self.state.app_reservations(app.id) if r.fits(app.run))
+                ok = have + new.get(app.id, 0) < app.instances
+                new[app.id] = new.get(app.id, 0) + ok
+            if ok:
+                taken.add(slot_id)
+                kept.append(p)
+            else:
+                log.info("placement of %s dropped: its slot %s is not free", p.request_id, slot_id)
+        return kept
+
+    async def destroy_slots_locked(self, slots: Iterable[str]) -> None:
+        """Forget instance slots (their nodes' agents then delete the volumes)."""
+        records = [self.state.reservations[s] for s in slots if s in self.state.reservations]
+        for chunk in _chunks(records):
+            revision = await self.commit([Delete(r.key) for r in chunk])
+            for r in chunk:
+                self.state.drop_reservation(r.id, revision)
+                log.info("destroyed the persistent volumes of %s on node %s", r.key, r.node_id)
+
     def _verified(self, placements: list[Placement]) -> list[Placement]:
         """``core.verify``'s check, placement by placement on a scratch view, dropping
         (rather than failing the whole plan on) any that no longer fit."""
@@ -173,9 +230,12 @@ class Applier(NodeDecisions):
                 log.info("placement of %s on %s dropped: %s", p.request_id, p.node_id, reason)
         return good
 
-    def _new_task(self, p: Placement, now: float) -> TaskRecord:
+    def _new_task(
+        self, p: Placement, now: float, slot: ReservationRecord | None = None
+    ) -> TaskRecord:
         app = self.state.apps[p.app_id]
         node = self.state.nodes[p.node_id]
+        volumes = slot.volumes if slot is not None else ()
         return TaskRecord(
             id=p.request_id,
             app_id=app.id,
@@ -183,13 +243,15 @@ class Applier(NodeDecisions):
             host=node.node.hostname,
             version=app.version,
             config_version=app.config_version,
-            resources=p.resources,
+            # A slot holds its volumes' disk itself (a new slot's request asked for both).
+            resources=p.resources if slot is None else app.run.resources,
             ports=p.ports,
             requested_ports=p.request.ports,
             gpus=p.gpus,
             staged_at=now,
-            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports, p.gpus),
+            launch=app.run.launch_spec(p.request_id, app.id, app.version, p.ports, p.gpus, volumes),
             role=app.run.role,
+            reservation=None if slot is None else slot.id,
         )
 
     # ------------------------------------------------------------ statuses

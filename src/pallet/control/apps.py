@@ -312,11 +312,17 @@ class AppService:
     # ------------------------------------------------------------ tasks
 
     async def kill_tasks(
-        self, task_ids: Sequence[str], scale: bool = False, force: bool = False
+        self,
+        task_ids: Sequence[str],
+        scale: bool = False,
+        force: bool = False,
+        wipe: bool = False,
     ) -> tuple[list[TaskRecord], Change | None]:
         """Kill tasks; with ``scale`` their apps shrink by as many (one deployment per
         app; the last one is returned), counting each task once and not those already
-        being killed, as Marathon's ``killAndScale`` does. Unknown ids raise ``TaskNotFound``."""
+        being killed, as Marathon's ``killAndScale`` does; with ``wipe`` the instance
+        slots of resident tasks are destroyed too (their replacements get new volumes).
+        Unknown ids raise ``TaskNotFound``."""
         tasks = []
         for tid in task_ids:
             task = self.state.tasks.get(tid)
@@ -340,6 +346,9 @@ class AppService:
                         app_id, definition, replace(app.run, instances=instances), force=True
                     )
             killed = await self.applier.kill_locked(t.id for t in tasks)
+            if wipe:
+                slots = [t.reservation for t in tasks if t.reservation is not None]
+                await self.applier.destroy_slots_locked(slots)
         self.applier.kick()
         return killed, change
 

@@ -39,6 +39,7 @@ from pallet.control.records import (
     TaskRecord,
     decode,
 )
+from pallet.control.reservations import RESERVATIONS, ReservationRecord
 from pallet.control.scheduler import SchedulingWorker
 from pallet.control.state import ClusterState
 from pallet.core import make_policy
@@ -147,6 +148,8 @@ class Control:
         for kv in (await self.store.list(DEPLOYMENTS))[0]:
             d = DeploymentRecord.from_json(decode(kv.value))
             s.deployments[d.id] = d
+        for kv in (await self.store.list(RESERVATIONS))[0]:
+            s.put_reservation(ReservationRecord.from_json(decode(kv.value)), revision)
         for kv in (await self.store.list(TASKS))[0]:
             task = TaskRecord.from_json(decode(kv.value))
             if task.node_id in s.nodes:

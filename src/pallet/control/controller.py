@@ -23,6 +23,7 @@ from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
 from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
+from pallet.control.reservations import busy_slots
 from pallet.control.state import ClusterState, QueueEntry
 from pallet.model import NodeState
 from pallet.store import Delete, Op, Put
@@ -115,6 +116,9 @@ class AppController:
                     # deleted (and not waiting for its dependents to stop): stop what is left
                     kill += [t.id for t in self.state.app_tasks(app_id) if t.goal is TaskGoal.RUN]
             self.state.queue = queue
+            doomed = self._doomed_slots()
+            if doomed:
+                await self.applier.destroy_slots_locked(doomed)
             if replaced:
                 await self.applier.mark_replaced_locked(replaced)
             if expunge:
@@ -128,6 +132,22 @@ class AppController:
         for app_id, reason in failed:
             if self.on_failed is not None:
                 await self.on_failed(app_id, reason)
+
+    def _doomed_slots(self) -> list[str]:
+        """Instance slots no task holds whose app is deleted, whose app now asks for
+        other volumes, or whose node is gone (Marathon destroys a resident app's volumes
+        with the app; scaling down, or suspending, keeps them)."""
+        if not self.state.reservations:
+            return []
+        busy = busy_slots(self.state.tasks.values())
+        doomed = []
+        for r in self.state.reservations.values():
+            if r.id in busy:
+                continue
+            app = self.state.apps.get(r.app_id)
+            if app is None or not r.fits(app.run) or r.node_id not in self.state.nodes:
+                doomed.append(r.id)
+        return doomed
 
     def _node_silent(self, task_id: str) -> bool:
         task = self.state.tasks.get(task_id)

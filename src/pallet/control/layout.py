@@ -8,6 +8,7 @@
     /pallet/backoff/<app id>              an app's launch delay and last failure
     /pallet/groups/<group id>             a group created through /v2/groups (``GroupRecord``)
     /pallet/groupversions/<id>@<version>  the group as it was after each change
+    /pallet/reservations/<app id>@<slot>  a resident app's instance slot (``control.reservations``)
 
 App ids start with ``/`` (``/prod/web``), so keys read ``/pallet/apps//prod/web``. ``@``
 cannot appear in an app id, so one app's versions never share a prefix with another's.

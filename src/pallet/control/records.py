@@ -21,6 +21,7 @@ from pallet.model import (
     HealthResult,
     Node,
     NodeState,
+    PersistentVolume,
     Placement,
     PlacementRequest,
     ReadinessCheckSpec,
@@ -111,6 +112,9 @@ class RunSpec:
     """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
     container: ContainerSpec | None = None
     """The container (image) the task runs in; None: a plain command."""
+    persistent: tuple[PersistentVolume, ...] = ()
+    """Local persistent volumes (no ids): each instance slot gets its own, on its node
+    (``control.reservations``); the app is resident."""
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -124,6 +128,7 @@ class RunSpec:
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
         doc["fetch"] = [f.to_json() for f in self.fetch]
         doc["container"] = None if self.container is None else self.container.to_json()
+        doc["persistent"] = [v.to_json() for v in self.persistent]
         return doc
 
     @classmethod
@@ -143,6 +148,7 @@ class RunSpec:
         d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
         container = d.get("container")
         d["container"] = None if container is None else ContainerSpec.from_json(container)
+        d["persistent"] = tuple(PersistentVolume.from_json(v) for v in d.get("persistent") or ())
         return cls(**d)
 
     def launch_spec(
@@ -152,10 +158,11 @@ class RunSpec:
         version: str,
         ports: tuple[int, ...],
         gpus: tuple[tuple[int, int], ...] = (),
+        volumes: tuple[PersistentVolume, ...] = (),
     ) -> TaskSpec:
         """What the agent runs for one placed instance, checks bound to its host ports
         (``gpus``: the placement's ``(device, milli)`` shares; the task is given those
-        devices)."""
+        devices; ``volumes``: its slot's persistent volumes)."""
         r = self.resources
         names = self.port_names[: len(ports)]
         return TaskSpec(
@@ -179,6 +186,7 @@ class RunSpec:
             user=self.user,
             fetch=self.fetch,
             container=self.container,
+            persistent_volumes=volumes,
         )
 
 
@@ -226,16 +234,28 @@ class AppRecord:
             stable_version=doc.get("stable_version"),
         )
 
-    def placement_request(self, task_id: str) -> PlacementRequest:
+    def placement_request(
+        self, task_id: str, slot: str | None = None, node_id: str | None = None
+    ) -> PlacementRequest:
+        """One instance to place. A resident app's names its instance slot: an existing
+        one on ``node_id`` (pinned there; the slot holds its volumes' disk already, and
+        its constraints held when it was made), else a new one (its volumes' disk asked
+        on top of the task's)."""
         r = self.run
+        resources = r.resources
+        if slot is not None and node_id is None:
+            disk = resources.disk + sum(v.size for v in r.persistent)
+            resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
         return PlacementRequest(
             id=task_id,
             app_id=self.id,
-            resources=r.resources,
+            resources=resources,
             ports=r.host_ports,
-            constraints=r.constraints,
+            constraints=r.constraints if node_id is None else (),
             role=r.role,
             accepted_roles=frozenset(r.accepted_roles),
+            node_id=node_id,
+            reservation=slot,
         )
 
 
@@ -275,6 +295,8 @@ class TaskRecord:
     """One result per readiness check, once the agent has probed them."""
     killed_unhealthy: bool = False
     """Killed for failing its health checks: its end counts as a failure (backoff)."""
+    reservation: str | None = None
+    """The instance slot (``control.reservations``) of a resident app's task."""
 
     @property
     def live(self) -> bool:

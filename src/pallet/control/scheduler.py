@@ -22,6 +22,8 @@ from typing import Protocol
 import numpy as np
 
 from pallet.control.applier import Applier
+from pallet.control.records import AppRecord
+from pallet.control.reservations import busy_slots
 from pallet.control.state import ClusterState
 from pallet.core import Policy, schedule
 from pallet.model import Placement, PlacementRequest, Plan, Unplaced
@@ -102,9 +104,33 @@ class SchedulingWorker:
             if app is None or entry.count <= 0 or entry.launch_after > now:
                 continue
             count = entry.count if limit is None else min(entry.count, limit - len(out))
-            out += [app.placement_request(task_id_for(app.id, self.new_id())) for _ in range(count)]
+            if app.run.persistent:
+                out += self._resident_requests(app, count)
+            else:
+                out += [
+                    app.placement_request(task_id_for(app.id, self.new_id())) for _ in range(count)
+                ]
             if limit is not None and len(out) >= limit:
                 break
+        return out
+
+    def _resident_requests(self, app: AppRecord, count: int) -> list[PlacementRequest]:
+        """A resident app's instances: its waiting slots first, each pinned to its node
+        (whatever else that node holds, its volumes are there), then new slots."""
+        busy = busy_slots(self.state.app_tasks(app.id))
+        free = [
+            r
+            for r in sorted(self.state.app_reservations(app.id), key=lambda r: r.created_at)
+            if r.id not in busy and r.fits(app.run) and r.node_id in self.state.nodes
+        ]
+        out = []
+        for _ in range(count):
+            task_id = task_id_for(app.id, self.new_id())
+            if free:
+                slot = free.pop(0)
+                out.append(app.placement_request(task_id, slot.id, slot.node_id))
+            else:
+                out.append(app.placement_request(task_id, self.new_id()))
         return out
 
     async def run_once(self) -> Plan | None:

@@ -21,6 +21,7 @@ from pallet.control.records import (
     TaskGoal,
     TaskRecord,
 )
+from pallet.control.reservations import ReservationRecord
 from pallet.core import ClusterView
 from pallet.model import NodeState
 
@@ -63,6 +64,8 @@ class ClusterState:
         self.deployments: dict[str, DeploymentRecord] = {}
         self.backoff: dict[str, BackoffRecord] = {}
         self.queue: dict[str, QueueEntry] = {}
+        self.reservations: dict[str, ReservationRecord] = {}
+        """Instance slots of resident apps by slot id (``control.reservations``)."""
         self.liveness: dict[str, NodeLiveness] = defaultdict(NodeLiveness)
         self.recovering: set[str] = set()
         """Nodes read from the store that have not spoken to this master yet. They get no
@@ -172,10 +175,45 @@ class ClusterState:
         self.touch()
         return task
 
+    def put_reservation(self, record: ReservationRecord, revision: int) -> None:
+        """A new instance slot: its disk is held on its node from now on."""
+        self.reservations[record.id] = record
+        if record.node_id in self.view.row:
+            self.view.assume(record.placement())
+        self._desired_changed_on(record.node_id, revision)
+        self.touch()
+
+    def drop_reservation(self, slot: str, revision: int) -> ReservationRecord | None:
+        """A destroyed slot: its node's agent deletes the volumes (its desired set no
+        longer lists them)."""
+        record = self.reservations.pop(slot, None)
+        if record is None:
+            return None
+        if record.view_id in self.view.tasks:
+            self.view.release(record.view_id)
+        if record.node_id in self.nodes:
+            self._desired_changed_on(record.node_id, revision)
+        self.touch()
+        return record
+
+    def app_reservations(self, app_id: str) -> list[ReservationRecord]:
+        return [r for r in self.reservations.values() if r.app_id == app_id]
+
+    def node_volumes(self, node_id: str) -> tuple[str, ...]:
+        """The ids of the persistent volumes the master reserves on the node."""
+        return tuple(
+            sorted(
+                v.id for r in self.reservations.values() if r.node_id == node_id for v in r.volumes
+            )
+        )
+
     def rebuild_view(self) -> None:
         view = ClusterView([r.node for r in self.nodes.values()])
         for task in self.tasks.values():
             view.assume(task.placement())
+        for record in self.reservations.values():
+            if record.node_id in view.row:
+                view.assume(record.placement())
         for node_id in self.recovering:
             view.set_state(node_id, NodeState.UNREACHABLE)
         self.view = view

@@ -19,6 +19,7 @@ from pallet.core.view import BoolArray, ClusterView, IntArray
 from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
 
 __all__ = [
+    "PINNED",
     "constraint_is_local",
     "constraints_hold",
     "feasible",
@@ -95,6 +96,22 @@ def _fixed_ports_free(view: ClusterView, row: int, fixed: list[int]) -> bool:
     used = view.ports_used[row]
     ranges = view.port_ranges[row]
     return all(p not in used and any(p in rg for rg in ranges) for p in fixed)
+
+
+PINNED = "persistent volumes on another node"
+"""Why a node is refused to a task pinned to another (its instance slot's volumes)."""
+
+
+def _pinned(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    """Only the node a resident task's volumes are on; applied like a constraint (on top
+    of the cached resource masks, which do not depend on the request's pin)."""
+    if req.node_id is None:
+        return None
+    target = view.row.get(req.node_id, -1)
+    if isinstance(rows, int | np.integer):
+        return np.bool_(int(rows) == target)
+    index = np.arange(len(view), dtype=np.int64)[rows]
+    return index == target
 
 
 _FILTERS: tuple[tuple[str, Filter], ...] = (
@@ -212,6 +229,9 @@ def constraints_hold(
     """Whether every constraint of ``req`` holds on each of ``rows`` (default: every node)."""
     sel: Rows = slice(None) if rows is None else rows
     ok = np.ones(_count(view, sel), dtype=bool)
+    pin = _pinned(view, req, sel)
+    if pin is not None:
+        ok &= pin
     for c in req.constraints:
         ok &= _constraint_mask(view, req.app_id, c, sel)
     return ok
@@ -220,7 +240,7 @@ def constraints_hold(
 def feasible(view: ClusterView, req: PlacementRequest, rows: Rows | None = None) -> BoolArray:
     """For each of ``rows`` (default: every node), whether ``req`` fits there now."""
     ok = resources_fit(view, req, rows)
-    if req.constraints:
+    if req.constraints or req.node_id is not None:
         ok &= constraints_hold(view, req, rows)
     return ok
 
@@ -232,6 +252,9 @@ def rejection_reasons(view: ClusterView, req: PlacementRequest) -> list[tuple[st
     undecided = np.ones(len(rows), dtype=bool)
     counts: Counter[str] = Counter()
     checks: list[tuple[str, BoolArray]] = []
+    pin = _pinned(view, req, rows)
+    if pin is not None:
+        checks.append((PINNED, pin))
     for reason, check in _FILTERS:
         mask = check(view, req, rows)
         if mask is not None:
@@ -258,6 +281,9 @@ def resources_fit_row(view: ClusterView, req: PlacementRequest, row: int) -> boo
 
 def why_not(view: ClusterView, req: PlacementRequest, row: int) -> str | None:
     """The first reason ``req`` does not fit on ``row``, or None if it fits."""
+    pin = _pinned(view, req, row)  # type: ignore[arg-type]
+    if pin is not None and not pin:
+        return PINNED
     for reason, check in _FILTERS:
         ok = check(view, req, row)  # type: ignore[arg-type]
         if ok is not None and not ok:

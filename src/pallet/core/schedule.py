@@ -188,7 +188,8 @@ class _Run:
                 one = np.array([row], dtype=np.int64)
                 entry = self._entry(req, row)
                 ok = bool(entry.mask[row]) and (
-                    not req.constraints or bool(constraints_hold(view, req, one)[0])
+                    not (req.constraints or req.node_id is not None)
+                    or bool(constraints_hold(view, req, one)[0])
                 )
                 mask[row] = ok
                 if scores is not None and entry.scores is not None:
@@ -204,7 +205,7 @@ class _Run:
         else:
             base_mask = resources_fit(self.view, req)
             base_scores = None
-        if req.constraints:
+        if req.constraints or req.node_id is not None:
             mask = base_mask & constraints_hold(self.view, req)
         else:
             mask = base_mask.copy()

@@ -1,9 +1,10 @@
 """What a task runs in besides its command: the URIs fetched into its sandbox, its
-container (image, volumes, bridge ports), as the master sends them in a ``TaskSpec``;
-pure. Each checks its fields and reads its JSON like the other messages."""
+container (image, volumes, bridge ports), its local persistent volumes, as the master
+sends them in a ``TaskSpec``; pure. Each checks its fields and reads its JSON like the other messages."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,9 @@ from pallet.model.wire import read_list as _list
 from pallet.model.wire import read_obj as _obj
 from pallet.model.wire import read_str as _str
 
-__all__ = ["ContainerPort", "ContainerSpec", "FetchUri", "VolumeSpec"]
+__all__ = ["ContainerPort", "ContainerSpec", "FetchUri", "PersistentVolume", "VolumeSpec"]
+
+_VOLUME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._#-]{0,254}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,44 @@ class VolumeSpec:
             container_path=_str(doc.get("container_path"), f"{path}/container_path", 4096),
             host_path=_str(doc.get("host_path"), f"{path}/host_path", 4096),
             mode=_str(doc.get("mode", "RW"), f"{path}/mode", 2),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PersistentVolume:
+    """A local persistent volume (Marathon's ``persistent: {type: root, size}``): ``size``
+    MiB of the node's disk, reserved for one instance slot of a resident app and mounted
+    at ``container_path`` (one level, relative to the sandbox). ``id`` names it on its
+    node once the master reserved it (``""`` in an app's definition)."""
+
+    container_path: str
+    size: int
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        path = self.container_path
+        if not isinstance(path, str) or not path or "/" in path or path in (".", ".."):
+            raise ValidationError(
+                "/container/volumes/containerPath",
+                "a persistent volume's containerPath is one relative path segment (no '/')",
+            )
+        if "\x00" in path:
+            raise ValidationError("/container/volumes/containerPath", "must not contain NUL")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 1:
+            raise ValidationError("/container/volumes/persistent/size", "must be >= 1 (MiB)")
+        if self.id and not (isinstance(self.id, str) and _VOLUME_ID.fullmatch(self.id)):
+            raise ValidationError("/container/volumes/persistent/id", f"bad volume id {self.id!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container_path": self.container_path, "size": self.size, "id": self.id}
+
+    @classmethod
+    def from_json(cls, raw: object, path: str = "") -> PersistentVolume:
+        doc = _obj(raw, path, _fields(cls))
+        return cls(
+            container_path=_str(doc.get("container_path"), f"{path}/container_path", 255),
+            size=_int(doc.get("size"), f"{path}/size", 1, 10**12),
+            id=_str(doc.get("id", ""), f"{path}/id", 255),
         )
 
 

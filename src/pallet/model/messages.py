@@ -23,7 +23,13 @@ from typing import Any, Self
 
 from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpec, ReadinessResult
 from pallet.model.errors import ValidationError
-from pallet.model.launch import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
+from pallet.model.launch import (
+    ContainerPort,
+    ContainerSpec,
+    FetchUri,
+    PersistentVolume,
+    VolumeSpec,
+)
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
@@ -45,6 +51,7 @@ __all__ = [
     "DesiredSet",
     "FetchUri",
     "Heartbeat",
+    "PersistentVolume",
     "Registration",
     "StatusBatch",
     "TaskSpec",
@@ -119,9 +126,25 @@ class TaskSpec:
     """Fetched into the sandbox, in order, before the task starts."""
     container: ContainerSpec | None = None
     """Run in a container of this image; None: a plain command."""
+    persistent_volumes: tuple[PersistentVolume, ...] = ()
+    """Its instance slot's local persistent volumes (ids set): kept on the node after
+    the task ends, mounted at ``<sandbox>/<container_path>``."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
+        object.__setattr__(
+            self,
+            "persistent_volumes",
+            tuple(
+                v if isinstance(v, PersistentVolume) else PersistentVolume.from_json(v)
+                for v in self.persistent_volumes
+            ),
+        )
+        for v in self.persistent_volumes:
+            if not v.id:
+                raise ValidationError(
+                    "/persistent_volumes/id", f"task {self.task_id}: a volume without an id"
+                )
         where = f"task {self.task_id}"
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(
@@ -237,6 +260,7 @@ class TaskSpec:
             "user": self.user,
             "fetch": [f.to_json() for f in self.fetch],
             "container": None if self.container is None else self.container.to_json(),
+            "persistent_volumes": [v.to_json() for v in self.persistent_volumes],
         }
 
     @classmethod
@@ -293,27 +317,49 @@ class TaskSpec:
                 if doc.get("container") is None
                 else ContainerSpec.from_json(doc["container"], f"{path}/container")
             ),
+            persistent_volumes=tuple(
+                PersistentVolume.from_json(v, f"{path}/persistent_volumes/{i}")
+                for i, v in enumerate(
+                    _list(doc.get("persistent_volumes", []), f"{path}/persistent_volumes", 100)
+                )
+            ),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class DesiredSet:
-    """The complete set of tasks the master wants on one node now, at ``revision``."""
+    """The complete set of tasks the master wants on one node now, at ``revision``, and
+    the ids of the persistent volumes it still reserves there (the agent destroys the
+    others; None: the master does not say, so nothing is destroyed)."""
 
     revision: int
     tasks: tuple[TaskSpec, ...]
+    volumes: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "tasks": [t.to_json() for t in self.tasks]}
+        doc: dict[str, Any] = {
+            "revision": self.revision,
+            "tasks": [t.to_json() for t in self.tasks],
+        }
+        if self.volumes is not None:
+            doc["volumes"] = list(self.volumes)
+        return doc
 
     @classmethod
     def from_json(cls, raw: object) -> DesiredSet:
-        doc = _obj(raw, "", frozenset({"revision", "tasks"}))
+        doc = _obj(raw, "", frozenset({"revision", "tasks", "volumes"}))
+        volumes = doc.get("volumes")
         return cls(
             revision=_int(doc.get("revision"), "/revision", 0, 2**63),
             tasks=tuple(
                 TaskSpec.from_json(t, f"/tasks/{i}")
                 for i, t in enumerate(_list(doc.get("tasks", []), "/tasks"))
+            ),
+            volumes=None
+            if volumes is None
+            else tuple(
+                _str(v, f"/volumes/{i}", 255)
+                for i, v in enumerate(_list(volumes, "/volumes", 1_000_000))
             ),
         )
 

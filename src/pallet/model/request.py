@@ -35,6 +35,8 @@ class PlacementRequest:
     role: str = "*"
     priority: int = 0
     accepted_roles: frozenset[str] = ANY_UNRESERVED
+    node_id: str | None = None
+    reservation: str | None = None
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
@@ -80,4 +82,5 @@ class PlacementRequest:
             self.gpu_models,
             self.constraints,
             self.accepted_roles,
+            self.node_id,
         )

@@ -23,7 +23,13 @@ from pallet.model import ValidationError
 from pallet.model.images import parse_image
 from pallet.model.paths import dest_path_problem
 
-__all__ = ["Allowances", "host_volumes", "unsupported", "unsupported_message"]
+__all__ = [
+    "Allowances",
+    "host_volumes",
+    "persistent_volumes",
+    "unsupported",
+    "unsupported_message",
+]
 
 _COMMAND_EXECUTORS = ("", "//cmd")
 _FETCH_SCHEMES = ("http", "https", "file")
@@ -107,9 +113,11 @@ def _volumes(
             yield Violation(path, "a volume is an object")
             continue
         kinds = [k for k in ("hostPath", "persistent", "external", "secret") if k in volume]
+        if kinds == ["persistent"]:
+            yield from _persistent(path, volume)
+            continue
         if kinds != ["hostPath"]:
             what = {
-                "persistent": "local persistent volumes",
                 "external": "external volumes",
                 "secret": "secret volumes",
             }.get(kinds[0] if kinds else "", "volumes without a hostPath")
@@ -137,6 +145,48 @@ def _volumes(
             )
 
 
+def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
+    """A local persistent volume: only Mesos' ``root`` disk (the agent's work dir)."""
+    persistent = volume.get("persistent")
+    if not isinstance(persistent, FrozenMap):
+        yield Violation(f"{path}/persistent", "must be an object")
+        return
+    kind = persistent.get("type", "root")
+    if kind in ("path", "mount"):
+        yield _no(f"{path}/persistent/type", f"{kind} disks (only root persistent volumes)")
+    elif kind != "root":
+        yield Violation(f"{path}/persistent/type", "must be root, path or mount")
+    size = persistent.get("size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        yield Violation(f"{path}/persistent/size", "must be a whole number of MiB >= 1")
+    if persistent.get("maxSize") is not None:
+        yield _no(f"{path}/persistent/maxSize", "maxSize (exclusive mount disks)")
+    if persistent.get("constraints"):
+        yield _no(f"{path}/persistent/constraints", "constraints on the disk's path")
+    if persistent.get("profileName") is not None:
+        yield _no(f"{path}/persistent/profileName", "disk profiles")
+    target = volume.get("containerPath")
+    if not isinstance(target, str) or not target or "/" in target or target in (".", ".."):
+        yield Violation(
+            f"{path}/containerPath",
+            "a persistent volume's containerPath is one relative path segment (no '/')",
+        )
+    if volume.get("mode", "RW") != "RW":
+        yield Violation(f"{path}/mode", "a persistent volume's mode must be RW")
+
+
+def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int]]:
+    """The local persistent volumes of a normalised ``container``: (containerPath, size)."""
+    out = []
+    volumes = container.get("volumes", ()) if container is not None else ()
+    for volume in volumes if isinstance(volumes, tuple) else ():
+        persistent = volume.get("persistent") if isinstance(volume, FrozenMap) else None
+        if isinstance(persistent, FrozenMap) and isinstance(volume, FrozenMap):
+            size = persistent.get("size")
+            out.append((str(volume.get("containerPath")), size if isinstance(size, int) else 0))
+    return out
+
+
 def _allowed(host: str, prefixes: tuple[str, ...]) -> bool:
     parts = [p for p in host.split("/") if p not in ("", ".")]
     if ".." in parts:
@@ -159,8 +209,8 @@ def _networks(spec: AppSpec) -> Iterator[Violation]:
 
 
 def _residency(spec: AppSpec) -> Iterator[Violation]:
-    if spec.residency is not None:
-        yield _no("/residency", "resident tasks (local persistent volumes)")
+    if (spec.residency is not None) != bool(persistent_volumes(spec.container)):
+        yield Violation("/", "AppDefinition must contain persistent volumes and define residency")
 
 
 def _secrets(spec: AppSpec) -> Iterator[Violation]:
