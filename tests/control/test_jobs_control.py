@@ -310,3 +310,32 @@ async def test_dependencies_run_after_every_parent_succeeded(control: Control) -
         await settle(control)
     # manual runs have different keys: c does not run for a's and b's unrelated runs
     assert not control.job_book.active_runs("c")
+
+
+async def test_concurrent_creates_share_transactions_and_one_id_wins(control: Control) -> None:
+    import anyio
+
+    results: list[str] = []
+
+    async def create(i: int) -> None:
+        try:
+            await control.jobs.create(job(f"j{i % 40}"))  # j0..j39, each asked for twice
+            results.append("created")
+        except JobExists:
+            results.append("exists")
+
+    before = control.jobs.group.transactions
+    # a write in flight (the lock held): the requests queue up, then go together
+    async with anyio.create_task_group() as tg, control.applier.lock:
+        for i in range(80):
+            tg.start_soon(create, i)
+        await anyio.sleep(0.05)
+    assert results.count("created") == 40 and results.count("exists") == 40
+    assert sorted(control.job_book.jobs) == sorted(f"j{i}" for i in range(40))
+    assert control.jobs.group.transactions - before < 10  # grouped, not one per request
+    async with anyio.create_task_group() as tg, control.applier.lock:
+        for i in range(40):
+            tg.start_soon(control.jobs.trigger, f"j{i}")
+        await anyio.sleep(0.05)
+    assert sum(len(control.job_book.active_runs(f"j{i}")) for i in range(40)) == 40
+    assert len(control.job_controller.dirty) == 40  # each new run is decided next pass

@@ -38,7 +38,7 @@ from pallet.control.jobs_layout import (
     run_of_owner,
     triggers_key,
 )
-from pallet.control.jobs_runs import RunStep, decide_run, stop_run
+from pallet.control.jobs_runs import RunStep, decide_run, next_deadline, stop_run
 from pallet.control.jobs_triggers import (
     dependency_keys,
     instant_key,
@@ -130,8 +130,18 @@ class JobController:
         """Histories as this pass has changed them (committed at its end)."""
         self._decided: set[str] = set()
         """Runs this pass already decided (a REPLACE stops runs before they are visited)."""
+        self.dirty: set[str] = set()
+        """Owners of runs something happened to since they were last decided (a task
+        changed, the run was created); the others are decided only when a time limit
+        of theirs comes (perNode runs, whose nodes may change, in every pass)."""
+        self._visited: set[str] = set()
 
     def kick(self) -> None:
+        self.wake.set()
+
+    def mark(self, owner: str) -> None:
+        """Decide the run of ``owner`` in the next pass."""
+        self.dirty.add(owner)
         self.wake.set()
 
     def listen(self, event: object) -> None:
@@ -140,6 +150,7 @@ class JobController:
         if not isinstance(event, TaskChanged) or not is_job_owner(event.task.app_id):
             return
         task = event.task
+        self.dirty.add(task.app_id)
         if task.state.is_terminal:
             job_id, rid = run_of_owner(task.app_id)
             if rid in self.book.runs.get(job_id, {}):
@@ -205,6 +216,9 @@ class JobController:
             self._runs(now, writes)
             try:
                 await writes.commit(self.applier)
+            except BaseException:
+                self.dirty |= self._visited  # decided but not stored: decide them again
+                raise
             finally:
                 self._pending_history = {}
             self.passes += 1
@@ -325,9 +339,20 @@ class JobController:
         return eligible_nodes(self.state, run.spec.constraints) if run.spec.per_node else None
 
     def _runs(self, now: float, writes: Writes) -> None:
+        dirty, self.dirty = self.dirty, set()
+        self._visited = dirty
         for run in self.book.all_active():
             owner = owner_of(run.job_id, run.id)
             if owner in self._decided:
+                continue
+            due = next_deadline(run)
+            visit = (
+                owner in dirty
+                or run.status is RunStatus.INITIAL
+                or run.spec.per_node  # its nodes may have changed (few runs are perNode)
+                or (due is not None and due <= now)
+            )
+            if not visit:
                 continue
             inbox = self.book.ended.get(owner, [])
             seen = {t.id for t in run.tasks}

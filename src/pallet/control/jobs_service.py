@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pallet.control.applier import Applier
+from pallet.control.jobs_batch import Claims, GroupCommit, Prepared
 from pallet.control.jobs_book import JobBook, live_tasks
 from pallet.control.jobs_controller import JobController, Writes, run_ops
 from pallet.control.jobs_errors import (
@@ -39,7 +40,7 @@ from pallet.control.jobs_runs import stop_run
 from pallet.control.jobs_triggers import dependency_violation
 from pallet.control.records import decode, encode
 from pallet.model.jobs import JobHistory, JobRun, JobSpec, JobTriggers, ScheduleSpec
-from pallet.store import Compare, Delete, DeletePrefix, Op, Put, Store
+from pallet.store import Delete, DeletePrefix, Op, Put, Store
 
 __all__ = ["JobService"]
 
@@ -59,6 +60,7 @@ class JobService:
         self.controller = controller
         self.state = applier.state
         self.clock = clock
+        self.group = GroupCommit(applier)
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -100,10 +102,13 @@ class JobService:
             raise JobInvalid(*violation)
 
     async def create(self, job: JobSpec) -> JobSpec:
-        async with self.lock:
-            if job.id in self.book.jobs:
+        """Store a new job (with its schedules, which count from now)."""
+
+        def prepare(claims: Claims) -> Prepared:
+            if job.id in self.book.jobs or job.id in claims.jobs:
                 raise JobExists(job.id)
             self._check_dependencies(job)
+            claims.jobs.add(job.id)
             now = self.clock()
             triggers = JobTriggers(job.id, now, {s.id: now for s in job.schedules})
             ops: list[Op] = [
@@ -113,15 +118,18 @@ class JobService:
                 Delete(history_key(job.id)),
                 DeletePrefix(runs_prefix(job.id)),
             ]
-            absent = Compare.version(job_key(job.id), "==", 0)
-            result = await self.applier.commit_if([absent], ops)
-            if not result.succeeded:
-                raise JobExists(job.id)
-            self.book.jobs[job.id] = job
-            self.book.triggers[job.id] = triggers
-            self.book.touch()
+
+            def then() -> JobSpec:
+                self.book.jobs[job.id] = job
+                self.book.triggers[job.id] = triggers
+                self.book.touch()
+                return job
+
+            return ops, then
+
+        created: JobSpec = await self.group.run(prepare)
         self.controller.kick()
-        return job
+        return created
 
     def _triggers_for(self, old: JobSpec, new: JobSpec, now: float) -> JobTriggers:
         """A schedule that is new or changed counts from now (Metronome reschedules from
@@ -234,7 +242,8 @@ class JobService:
     ) -> JobRun:
         """Start a run now (INITIAL; the job controller queues its tasks), with the
         trigger's ``env`` over the job's and ``args`` instead of the job's."""
-        async with self.lock:
+
+        def prepare(claims: Claims) -> Prepared:
             job = self.job(job_id)
             if args is not None and job.run.cmd is not None:
                 raise JobInvalid(
@@ -243,9 +252,15 @@ class JobService:
             run = self.controller.new_run(
                 job, self.clock(), spec_env=dict(env) if env else None, spec_args=args
             )
-            await self.applier.commit(run_ops(run))
-            self.book.put_run(run)
-        self.controller.kick()
+
+            def then() -> JobRun:
+                self.book.put_run(run)
+                return run
+
+            return run_ops(run), then
+
+        run: JobRun = await self.group.run(prepare)
+        self.controller.mark(owner_of(job_id, run.id))
         return run
 
     async def stop(self, job_id: str, run_id: str) -> JobRun:
