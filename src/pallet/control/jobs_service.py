@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from pallet.control.applier import Applier
 from pallet.control.jobs_batch import Claims, GroupCommit, Prepared
-from pallet.control.jobs_book import JobBook, live_tasks
+from pallet.control.jobs_book import JobBook, ended_from_json, live_tasks
 from pallet.control.jobs_controller import JobController, Writes, run_ops
 from pallet.control.jobs_errors import (
     JobConflict,
@@ -26,10 +26,12 @@ from pallet.control.jobs_errors import (
     ScheduleNotFound,
 )
 from pallet.control.jobs_layout import (
+    ENDED,
     HISTORY,
     JOBS,
     RUNS,
     TRIGGERS,
+    ended_prefix,
     history_key,
     job_key,
     owner_of,
@@ -81,6 +83,12 @@ class JobService:
         for kv in (await store.list(TRIGGERS))[0]:
             triggers = JobTriggers.from_json(decode(kv.value))
             book.triggers[triggers.job_id] = triggers
+        for kv in (await store.list(ENDED))[0]:
+            job_id, run_id, _ = kv.key[len(ENDED) :].split("/", 2)
+            if run_id in book.runs.get(job_id, {}):
+                book.ended[owner_of(job_id, run_id)].append(ended_from_json(decode(kv.value)))
+        for run in book.all_active():  # the first pass decides every run it found
+            self.controller.mark(owner_of(run.job_id, run.id))
         book.touch()
 
     def job(self, job_id: str) -> JobSpec:
@@ -117,6 +125,7 @@ class JobService:
                 # A job of this id deleted earlier leaves nothing for the new one.
                 Delete(history_key(job.id)),
                 DeletePrefix(runs_prefix(job.id)),
+                DeletePrefix(ended_prefix(job.id)),
             ]
 
             def then() -> JobSpec:
@@ -195,6 +204,7 @@ class JobService:
                 [
                     Delete(job_key(job_id)),
                     DeletePrefix(runs_prefix(job_id)),
+                    DeletePrefix(ended_prefix(job_id)),
                     Delete(history_key(job_id)),
                     Delete(triggers_key(job_id)),
                 ]
