@@ -14,6 +14,7 @@ from pallet.cli.bench_deploy import deploy
 from pallet.cli.bench_discovery import discovery
 from pallet.cli.bench_faults import faults
 from pallet.cli.bench_invariants import invariants
+from pallet.cli.bench_jobs import jobs as jobs_bench
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
@@ -31,7 +32,7 @@ except ModuleNotFoundError as missing:
 app = typer.Typer(
     help=(
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults, containers, invariants (see bench/README.md)."
+        "faults, containers, invariants, jobs (see bench/README.md)."
     ),
     no_args_is_help=True,
 )
@@ -50,6 +51,7 @@ app.command(name="deploy")(deploy)
 app.command(name="faults")(faults)
 app.command(name="invariants")(invariants)
 app.command(name="containers")(containers)
+app.command(name="jobs")(jobs_bench)
 
 
 @app.command()
