@@ -1,8 +1,10 @@
 """What the API asks of jobs: create, update and delete jobs and their schedules, start a
 run now, stop a run; asyncio. Each change is one store transaction taken under the
-applier's lock, then the in-memory book; the job controller does the rest.
+applier's lock, then the in-memory book; the job controller does the rest. Creates and
+run-nows that arrive together share a transaction (``jobs_batch.GroupCommit``).
 
-``JobService.load`` reads every job record when the master starts.
+``JobService.load`` reads every job record when a term of leadership begins (a master
+starting, or taking over), and marks every active run for the controller's first pass.
 """
 
 from __future__ import annotations
