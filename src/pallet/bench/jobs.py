@@ -127,11 +127,16 @@ class _Http:
         self._local.conn = None
 
     def call(self, method: str, path: str, body: object = None) -> Any:
+        data = None if body is None else json.dumps(body)
         conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            try:
+                conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            except (BrokenPipeError, ConnectionResetError):
+                conn = None  # the server closed the idle keep-alive connection: a new one
         if conn is None:
             conn = self._local.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
-        data = None if body is None else json.dumps(body)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         response = conn.getresponse()
         raw = response.read()
         if response.status >= 400:
@@ -210,9 +215,9 @@ def pallet_parallel_seconds(
     path = f"/v1/jobs/bench.parallel/runs/{run['id']}"
     _wait(lambda: api.call("GET", path)["status"] in ("SUCCESS", "FAILED"), timeout, "the run")
     elapsed = time.perf_counter() - start
-    status = api.call("GET", path)["status"]
-    if status != "SUCCESS":
-        raise RuntimeError(f"the parallel run ended {status}")
+    run = api.call("GET", path)
+    if run["status"] != "SUCCESS":
+        raise RuntimeError(f"the parallel run ended {run['status']}: {run.get('reason')}")
     return elapsed
 
 
