@@ -310,3 +310,81 @@ async def test_dependencies_run_after_every_parent_succeeded(control: Control) -
         await settle(control)
     # manual runs have different keys: c does not run for a's and b's unrelated runs
     assert not control.job_book.active_runs("c")
+
+
+async def test_concurrent_creates_share_transactions_and_one_id_wins(control: Control) -> None:
+    import anyio
+
+    results: list[str] = []
+
+    async def create(i: int) -> None:
+        try:
+            await control.jobs.create(job(f"j{i % 40}"))  # j0..j39, each asked for twice
+            results.append("created")
+        except JobExists:
+            results.append("exists")
+
+    before = control.jobs.group.transactions
+    # a write in flight (the lock held): the requests queue up, then go together
+    async with anyio.create_task_group() as tg, control.applier.lock:
+        for i in range(80):
+            tg.start_soon(create, i)
+        await anyio.sleep(0.05)
+    assert results.count("created") == 40 and results.count("exists") == 40
+    assert sorted(control.job_book.jobs) == sorted(f"j{i}" for i in range(40))
+    assert control.jobs.group.transactions - before < 10  # grouped, not one per request
+    async with anyio.create_task_group() as tg, control.applier.lock:
+        for i in range(40):
+            tg.start_soon(control.jobs.trigger, f"j{i}")
+        await anyio.sleep(0.05)
+    assert sum(len(control.job_book.active_runs(f"j{i}")) for i in range(40)) == 40
+    assert len(control.job_controller.dirty) == 40  # each new run is decided next pass
+
+
+async def test_a_run_in_flight_carries_over_to_the_next_leaders_control(tmp_path: Any) -> None:
+    """A fresh Control per term (``master.terms``): the new leader loads the job, its
+    active run and the end of a task the old leader stored but never folded in; it
+    neither runs that task again nor the cron instant the old leader already started."""
+    clock = FakeClock(at("2024-05-01T12:00:30"))
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    every_minute = ScheduleSpec("tick", "* * * * *")
+
+    async def term() -> tuple[Any, Control]:
+        store = await open_store(url, clock=clock, expiry_interval=None)
+        ctl = Control(store, ControlConfig(seed=1), clock=clock)
+        await ctl.load()
+        return store, ctl
+
+    store, old = await term()
+    await with_nodes(old, 1)
+    await old.jobs.create(job(parallelism=2, completions=2, schedules=(every_minute,)))
+    clock.advance(40)  # 12:01:10
+    await settle(old)
+    (run,) = old.job_book.active_runs("backup")
+    first, second = tasks_of(old, "backup", run.id)
+    await finish(old, first.id)  # stored with its report; no job pass before the end
+    await report(old, second.id, TaskState.RUNNING)
+    await old.stop()
+    await store.close()
+
+    clock.advance(5)  # 12:01:15, the next leader
+    store, new = await term()
+    try:
+        assert [r.id for r in new.job_book.active_runs("backup")] == [run.id]
+        await settle(new)
+        (again,) = new.job_book.active_runs("backup")
+        assert again.id == run.id and again.status is RunStatus.ACTIVE
+        assert [t.id for t in again.tasks] == [first.id]  # the stored end, taken in
+        assert [t.id for t in tasks_of(new, "backup", run.id)] == [second.id]  # no rerun
+        await finish(new, second.id)
+        await settle(new)
+        assert not new.job_book.active_runs("backup")
+        history = new.job_book.history["backup"]
+        assert history.success_count == 1 and history.runs[0].id == run.id
+        assert not (await store.list("/pallet/jobended/"))[0]  # folded in, then deleted
+        clock.advance(50)  # 12:02:05: the next instant, once
+        await new.job_controller.reconcile()
+        assert [r.key for r in new.job_book.active_runs("backup")] == ["2024-05-01T12:02:00Z"]
+    finally:
+        await new.stop()
+        await store.close()

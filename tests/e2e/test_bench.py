@@ -93,3 +93,27 @@ def test_containers_bench_at_a_small_size(tmp_path: Path) -> None:
     assert doc["restarts_after_agent_kill"] == 0
     assert 1.0 <= doc["rootfs_disk_ratio"] < 2.0
     assert not _sleepers("pallet-bench-containers-")
+
+
+def test_jobs_bench_at_a_small_size() -> None:
+    from pallet.bench.jobs import percentile, run_jobs_bench
+    from pallet.bench.slurm import slurm_missing
+
+    missing = slurm_missing()
+    if missing and os.environ.get("CI"):
+        pytest.fail(f"CI runs Slurm beside Pallet: {missing} (scripts/install-test)")
+    before = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
+    result = run_jobs_bench(jobs=12, agents=1, parallelism=4, cron_minutes=0, slurm=not missing)
+    doc = result.to_json()
+    assert doc["jobs"] == 12 and doc["pallet_s"] > 0 and doc["parallel_s"] > 0
+    assert len(result.pallet_waits) == 12 and all(w >= 0 for w in result.pallet_waits)
+    assert doc["pallet_jobs_per_s"] == round(12 / result.pallet_s, 1)
+    if missing is None:
+        assert result.slurm_note == "" and doc["slurm_s"] > 0
+        assert len(result.slurm_waits) == 12  # every sbatch job ran
+        assert doc["ratio_to_slurm"] == round(result.pallet_s / result.slurm_s, 3)
+    else:
+        assert doc["slurm_s"] is None and missing in result.slurm_note
+    assert percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0 and percentile([], 0.5) is None
+    after = {p.pid for p in psutil.Process(os.getpid()).children(recursive=True)}
+    assert after <= before  # Slurm's daemons and the cluster are gone

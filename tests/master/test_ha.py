@@ -176,3 +176,66 @@ def test_a_paused_leader_cannot_write_when_it_resumes(masters: Masters) -> None:
     r = httpx.delete(f"{masters.url(new)}/v2/leader")
     assert r.status_code == 200, r.text
     wait_for(lambda: masters.leader() not in (None, new), 30, "another leader")
+
+
+def _run_of(url: str, job: str, run_id: str) -> dict[str, object] | None:
+    """The run as the leader at ``url`` knows it (active, or finished in the history)."""
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        r = httpx.get(f"{url}/v1/jobs/{job}/runs/{run_id}", timeout=5)
+        if r.status_code == 200:
+            return dict(r.json())
+    return None
+
+
+def test_a_job_run_in_flight_survives_failover(masters: Masters, tmp_path: Path) -> None:
+    lead = masters.leader()
+    assert lead is not None
+    ran = tmp_path / "ran"
+    job = {
+        "id": "ha.batch",
+        "run": {"cmd": f"echo $PALLET_JOB_INDEX >> {ran}; sleep 8", "cpus": 0.1, "mem": 16},
+    }
+    follower = next(i for i in range(3) if i != lead)
+    r = httpx.post(f"{masters.url(follower)}/v1/jobs", json=job, follow_redirects=True)
+    assert r.status_code == 201, r.text
+    agent = _agent(masters, tmp_path / "agent")
+    try:
+        r = httpx.post(f"{masters.url(lead)}/v1/jobs/ha.batch/runs", json={})
+        assert r.status_code == 201, r.text
+        run_id = r.json()["id"]
+        wait_for(
+            lambda: (
+                (_run_of(masters.url(lead), "ha.batch", run_id) or {}).get("status") == "ACTIVE"
+            ),
+            60,
+            "the run ACTIVE",
+        )
+        masters.procs[lead].kill()  # the leader dies with the run in flight
+        rest = [i for i in range(3) if i != lead]
+        (new,) = wait_for(lambda: _one(masters.leader(rest)), 30, "a new leader")
+        # the new leader knows the same run, and it ends SUCCESS without a second start
+        assert (_run_of(masters.url(new), "ha.batch", run_id) or {}).get("status") in (
+            "ACTIVE",
+            "SUCCESS",
+        )
+        done = wait_for(
+            lambda: (
+                (_run_of(masters.url(new), "ha.batch", run_id) or {}).get("status")
+                in ("SUCCESS", "FAILED")
+            ),
+            90,
+            "the run to end",
+        )
+        assert done
+        final = _run_of(masters.url(new), "ha.batch", run_id)
+        assert final is not None and final["status"] == "SUCCESS", final
+        assert ran.read_text().split() == ["0"]  # its task started once
+        jobs = httpx.get(f"{masters.url(new)}/v1/jobs/ha.batch?embed=history").json()
+        assert jobs["history"]["successCount"] == 1
+        assert not httpx.get(f"{masters.url(new)}/v1/jobs/ha.batch/runs").json()
+    finally:
+        agent.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(60)
+        if agent.poll() is None:
+            agent.kill()

@@ -246,6 +246,80 @@ def test_an_ended_task_shows_why_it_ended(browser: Browser, cluster: Cluster) ->
     cluster.http.delete("/v2/apps/ui-broken", params={"force": "true"})
 
 
+JOB = "ui.nightly"
+
+
+def _job(cluster: Cluster, job_id: str) -> dict[str, Any]:
+    return dict(cluster.http.get(f"/v1/jobs/{job_id}", params={"embed": "history"}).json())
+
+
+def test_the_jobs_view_lists_schedules_and_runs_a_job_now(
+    browser: Browser, cluster: Cluster
+) -> None:
+    nightly = {
+        "id": JOB,
+        "run": {"cmd": "echo ran-by-the-ui", "cpus": 0.01, "mem": 16},
+        "schedules": [{"id": "night", "cron": "0 3 * * *", "timezone": "Europe/Berlin"}],
+    }
+    broken = {"id": "ui.broken", "run": {"cmd": "exit 3", "cpus": 0.01, "mem": 16}}
+    for job in (nightly, broken):
+        r = cluster.http.post("/v1/jobs", json=job)
+        assert r.status_code == 201, r.text
+    page = browser.page
+    go(browser, "#/jobs")
+    row = page.locator(f"tr[data-job='{JOB}']")
+    row.wait_for(timeout=20_000)
+    assert "0 3 * * *, Europe/Berlin" in row.inner_text()
+    assert "never ran" in row.inner_text()
+    next_at = cluster.http.get(f"/v1/jobs/{JOB}").json()["schedules"][0]["nextRunAt"]
+    assert row.locator("td").nth(2).get_attribute("title") == next_at
+    row.get_by_role("button", name=f"Run {JOB} now").click()
+    page.get_by_role("dialog").get_by_role("button", name="Run now").click()
+    page.locator("dialog[open]").wait_for(state="detached")
+    eventually(lambda: _job(cluster, JOB)["history"]["successCount"] == 1, 30, "a run ok")
+    row.locator(".badge.run-success").wait_for(timeout=20_000)  # the list follows
+    assert "1 ok · 0 failed" in row.inner_text()
+    # the job's page: its schedule, the finished run in its history
+    row.get_by_role("link", name=JOB).click()
+    page.wait_for_url(re.compile(r"#/jobs/ui\.nightly$"))
+    done = page.locator("tr[data-status='SUCCESS']")
+    done.wait_for(timeout=20_000)
+    (run,) = _job(cluster, JOB)["history"]["successfulFinishedRuns"]
+    assert done.get_attribute("data-run") == run["id"]
+    assert page.locator("tr[data-schedule='night']").inner_text().count("0 3 * * *") == 1
+    # a run that fails says why, on the page of its job
+    assert cluster.http.post("/v1/jobs/ui.broken/runs", json={}).status_code == 201
+    go(browser, "#/jobs/ui.broken")
+    failed = page.locator("tr[data-status='FAILED'] td.reason")
+    failed.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => /exit|3|fail/i.test(document.querySelector("
+        "\"tr[data-status='FAILED'] td.reason\").textContent)"
+    )
+    browser.shot("job-failed-desktop")
+
+
+def test_a_running_job_shows_its_tasks_and_can_be_stopped(
+    browser: Browser, cluster: Cluster
+) -> None:
+    job = {"id": "ui.long", "run": {"cmd": "sleep 600", "cpus": 0.01, "mem": 16}}
+    assert cluster.http.post("/v1/jobs", json=job).status_code == 201
+    run = cluster.http.post("/v1/jobs/ui.long/runs", json={}).json()
+    page = browser.page
+    go(browser, "#/jobs/ui.long")
+    card = page.locator(f"section[data-run='{run['id']}']")
+    card.locator(".badge.st-running").wait_for(timeout=30_000)
+    (task,) = cluster.http.get(f"/v1/jobs/ui.long/runs/{run['id']}").json()["tasks"]
+    assert card.locator(f"tr[data-task='{task['id']}'] a").get_attribute("href") == (
+        f"#/tasks/{task['id']}"
+    )
+    browser.shot("job-running-desktop")
+    card.get_by_role("button", name=f"Stop run {run['id']}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Stop run").click()
+    page.locator("tr[data-status='FAILED']").wait_for(timeout=30_000)
+    assert not cluster.http.get("/v1/jobs/ui.long/runs").json()
+
+
 # More apps, so the screenshots show a packed cluster: GPU shares, disk, many small tasks.
 SCENERY = [
     {"id": "/ui-db", "cmd": "sleep 600", "cpus": 0.5, "mem": 1024, "disk": 3000, "gpus": 0.5, "instances": 2},
@@ -273,6 +347,8 @@ def test_every_view_fits_a_desktop_and_a_phone(browser: Browser, cluster: Cluste
         "tasks": "#/tasks",
         "task": f"#/tasks/{task}",
         "queue": "#/queue",
+        "jobs": "#/jobs",
+        "job": f"#/jobs/{JOB}",
     }
     live = len(cluster.http.get("/v2/tasks").json()["tasks"])
     go(browser, "#/")

@@ -82,6 +82,9 @@ class Applier(NodeDecisions):
         self.fence: Compare | None = None
         """Set while this master leads a group of masters: every write carries it."""
         self.on_deposed: Callable[[str], None] = lambda why: None
+        self.on_task_end: Callable[[TaskRecord, float], list[Op]] = lambda task, at: []
+        """Ops stored with a task's terminal report, in the same transaction (the job
+        controller keeps a job task's end until its run has taken it in)."""
         self.placed_total = 0
         self.rejected_total = 0
         self.illegal_reports = 0
@@ -305,6 +308,8 @@ class Applier(NodeDecisions):
         for tid, (_, new) in changes.items():
             if new is None or new.state.is_terminal:
                 ops.append(Delete(task_key(tid)))
+                if new is not None:
+                    ops += self.on_task_end(new, now)
             else:
                 ops.append(Put(task_key(tid), encode(new.to_json())))
         ops += [Put(backoff_key(a), encode(b.to_json())) for a, b in backoff.items()]

@@ -122,6 +122,7 @@ class Control:
         )
         self.scheduler.sources.append(self.job_placements)
         self.bus.listen(self.job_controller.listen)
+        self.applier.on_task_end = self.job_controller.task_end_ops
         self.jobs = JobService(self.job_book, self.applier, self.job_controller, clock)
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pallet.control.jobs_layout import owner_of
 from pallet.control.jobs_runs import EndedTask, LiveTask
 from pallet.control.records import TaskGoal, TaskRecord
 from pallet.control.state import ClusterState
-from pallet.model import Constraint, NodeState, Operator
+from pallet.model import Constraint, NodeState, Operator, TaskState
 from pallet.model.jobs import JobHistory, JobRun, JobSpec, JobTriggers
 from pallet.model.node import field_value
 
@@ -24,7 +25,9 @@ __all__ = [
     "INDEX_VARIABLE",
     "JobBook",
     "eligible_nodes",
+    "ended_from_json",
     "ended_task",
+    "ended_to_json",
     "live_tasks",
     "task_index",
 ]
@@ -113,6 +116,36 @@ def ended_task(task: TaskRecord, at: float) -> EndedTask:
         killed=task.goal is TaskGoal.KILL and not task.killed_unhealthy,
         exit_code=task.exit_code,
         message=task.message,
+    )
+
+
+def ended_to_json(t: EndedTask) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "index": t.index,
+        "nodeId": t.node_id,
+        "host": t.host,
+        "state": t.state.value,
+        "stagedAt": t.staged_at,
+        "endedAt": t.ended_at,
+        "killed": t.killed,
+        "exitCode": t.exit_code,
+        "message": t.message,
+    }
+
+
+def ended_from_json(doc: Mapping[str, Any]) -> EndedTask:
+    return EndedTask(
+        id=doc["id"],
+        index=int(doc["index"]),
+        node_id=doc["nodeId"],
+        host=doc["host"],
+        state=TaskState(doc["state"]),
+        staged_at=float(doc["stagedAt"]),
+        ended_at=float(doc["endedAt"]),
+        killed=bool(doc["killed"]),
+        exit_code=doc["exitCode"],
+        message=doc["message"],
     )
 
 

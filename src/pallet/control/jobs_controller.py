@@ -10,8 +10,10 @@ changes a job, at the next cron instant, and at least every ``interval`` seconds
 deadlines, backoff and nodes that join).
 
 A task's end reaches its run from the event bus, which carries the final state; the
-run records it in the next pass. A master killed between the two forgets that end: the
-task's index has no live task and no success, so it runs again (at least once).
+run records it in the next pass. The end is also stored with the task's terminal report
+(``task_end_ops``) and deleted with the run update that takes it in, so a master that
+takes over in between (a failover, a restart) loads it and decides the run the same way:
+a task that succeeded is not run again.
 """
 
 from __future__ import annotations
@@ -28,9 +30,17 @@ from zoneinfo import ZoneInfo
 
 from pallet.control.applier import Applier
 from pallet.control.bus import TaskChanged
-from pallet.control.jobs_book import JobBook, eligible_nodes, ended_task, live_tasks
+from pallet.control.jobs_book import (
+    JobBook,
+    eligible_nodes,
+    ended_task,
+    ended_to_json,
+    live_tasks,
+)
 from pallet.control.jobs_cron import next_instant
 from pallet.control.jobs_layout import (
+    ended_key,
+    ended_prefix,
     history_key,
     is_job_owner,
     owner_of,
@@ -38,17 +48,17 @@ from pallet.control.jobs_layout import (
     run_of_owner,
     triggers_key,
 )
-from pallet.control.jobs_runs import RunStep, decide_run, stop_run
+from pallet.control.jobs_runs import RunStep, decide_run, next_deadline, stop_run
 from pallet.control.jobs_triggers import (
     dependency_keys,
     instant_key,
     run_id,
     schedule_step,
 )
-from pallet.control.records import encode
+from pallet.control.records import TaskRecord, encode
 from pallet.control.state import ClusterState
 from pallet.model.jobs import JobHistory, JobRun, JobSpec, JobTriggers, RunStatus
-from pallet.store import MAX_TXN_OPS, Delete, Op, Put
+from pallet.store import MAX_TXN_OPS, Delete, DeletePrefix, Op, Put
 
 __all__ = ["JobController", "Writes", "zone"]
 
@@ -130,9 +140,30 @@ class JobController:
         """Histories as this pass has changed them (committed at its end)."""
         self._decided: set[str] = set()
         """Runs this pass already decided (a REPLACE stops runs before they are visited)."""
+        self.dirty: set[str] = set()
+        """Owners of runs something happened to since they were last decided (a task
+        changed, the run was created); the others are decided only when a time limit
+        of theirs comes (perNode runs, whose nodes may change, in every pass)."""
+        self._visited: set[str] = set()
 
     def kick(self) -> None:
         self.wake.set()
+
+    def mark(self, owner: str) -> None:
+        """Decide the run of ``owner`` in the next pass."""
+        self.dirty.add(owner)
+        self.wake.set()
+
+    def task_end_ops(self, task: TaskRecord, at: float) -> list[Op]:
+        """The applier's hook: a job task's end, stored with its report until the run
+        takes it in (the master that takes over after a failover finds it there)."""
+        if not is_job_owner(task.app_id):
+            return []
+        job_id, rid = run_of_owner(task.app_id)
+        if rid not in self.book.runs.get(job_id, {}):
+            return []
+        doc = ended_to_json(ended_task(task, at))
+        return [Put(ended_key(job_id, rid, task.id), encode(doc))]
 
     def listen(self, event: object) -> None:
         """The bus listener: a job task's end goes to its run's inbox; any change of a
@@ -140,6 +171,7 @@ class JobController:
         if not isinstance(event, TaskChanged) or not is_job_owner(event.task.app_id):
             return
         task = event.task
+        self.dirty.add(task.app_id)
         if task.state.is_terminal:
             job_id, rid = run_of_owner(task.app_id)
             if rid in self.book.runs.get(job_id, {}):
@@ -205,6 +237,9 @@ class JobController:
             self._runs(now, writes)
             try:
                 await writes.commit(self.applier)
+            except BaseException:
+                self.dirty |= self._visited  # decided but not stored: decide them again
+                raise
             finally:
                 self._pending_history = {}
             self.passes += 1
@@ -325,9 +360,20 @@ class JobController:
         return eligible_nodes(self.state, run.spec.constraints) if run.spec.per_node else None
 
     def _runs(self, now: float, writes: Writes) -> None:
+        dirty, self.dirty = self.dirty, set()
+        self._visited = dirty
         for run in self.book.all_active():
             owner = owner_of(run.job_id, run.id)
             if owner in self._decided:
+                continue
+            due = next_deadline(run)
+            visit = (
+                owner in dirty
+                or run.status is RunStatus.INITIAL
+                or run.spec.per_node  # its nodes may have changed (few runs are perNode)
+                or (due is not None and due <= now)
+            )
+            if not visit:
                 continue
             inbox = self.book.ended.get(owner, [])
             seen = {t.id for t in run.tasks}
@@ -335,15 +381,17 @@ class JobController:
             taken = len(inbox)
             step = decide_run(run, live_tasks(self.state, owner), ended, now, self._eligible(run))
             writes.kill += step.kill
+            folded: list[Op] = [Delete(ended_key(run.job_id, run.id, t.id)) for t in inbox[:taken]]
             if step.run == run:
-                if taken:
-                    del inbox[:taken]
+                if folded:
+                    writes.add(folded, partial(self._consume, owner, taken, lambda: None))
                 continue
             if step.run.final:
                 ops, effect = self._finish_ops(step)
+                folded = [DeletePrefix(ended_prefix(run.job_id, run.id))]
             else:
                 ops, effect = run_ops(step.run), partial(self.book.put_run, step.run)
-            writes.add(ops, partial(self._consume, owner, taken, effect))
+            writes.add(ops + folded, partial(self._consume, owner, taken, effect))
 
     def _consume(self, owner: str, taken: int, effect: Callable[[], None]) -> None:
         inbox = self.book.ended.get(owner)

@@ -75,9 +75,11 @@ class JobPlacements:
         return is_job_owner(app_id)
 
     def _wanted(self, run: JobRun, now: float) -> list[Launch]:
-        if run.status not in (RunStatus.STARTING, RunStatus.ACTIVE):
+        if run.status not in (RunStatus.STARTING, RunStatus.ACTIVE) or now < run.launch_after:
             return []
         owner = owner_of(run.job_id, run.id)
+        if not run.spec.per_node and len(self.state.tasks_by_app.get(owner, ())) >= run.spec.width:
+            return []  # as many tasks as may run at once: nothing to add (the common case)
         nodes = eligible_nodes(self.state, run.spec.constraints) if run.spec.per_node else None
         return launches(run, live_tasks(self.state, owner), now, nodes)
 

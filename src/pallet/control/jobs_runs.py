@@ -35,6 +35,7 @@ __all__ = [
     "backoff_seconds",
     "decide_run",
     "launches",
+    "next_deadline",
     "stop_run",
 ]
 
@@ -194,6 +195,21 @@ def _complete(run: JobRun, live: Sequence[LiveTask], eligible_nodes: Sequence[st
         return False
     eligible = set(eligible_nodes if eligible_nodes is not None else run.nodes)
     return all(i in done for i, node in enumerate(run.nodes) if node in eligible)
+
+
+def next_deadline(run: JobRun) -> float | None:
+    """The first moment a time limit may end ``run`` (``decide_run`` must look at it then
+    even if nothing else happened), or None."""
+    spec = run.spec
+    times = []
+    if spec.active_deadline_seconds is not None:
+        times.append(run.created_at + spec.active_deadline_seconds)
+    if run.status is not RunStatus.ACTIVE:
+        times.append(run.created_at + spec.max_launch_delay)
+        if run.starting_deadline is not None:
+            start = run.instant if run.instant is not None else run.created_at
+            times.append(start + run.starting_deadline)
+    return min(times) if times else None
 
 
 def launches(

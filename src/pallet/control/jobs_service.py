@@ -1,8 +1,10 @@
 """What the API asks of jobs: create, update and delete jobs and their schedules, start a
 run now, stop a run; asyncio. Each change is one store transaction taken under the
-applier's lock, then the in-memory book; the job controller does the rest.
+applier's lock, then the in-memory book; the job controller does the rest. Creates and
+run-nows that arrive together share a transaction (``jobs_batch.GroupCommit``).
 
-``JobService.load`` reads every job record when the master starts.
+``JobService.load`` reads every job record when a term of leadership begins (a master
+starting, or taking over), and marks every active run for the controller's first pass.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pallet.control.applier import Applier
-from pallet.control.jobs_book import JobBook, live_tasks
+from pallet.control.jobs_batch import Claims, GroupCommit, Prepared
+from pallet.control.jobs_book import JobBook, ended_from_json, live_tasks
 from pallet.control.jobs_controller import JobController, Writes, run_ops
 from pallet.control.jobs_errors import (
     JobConflict,
@@ -25,10 +28,12 @@ from pallet.control.jobs_errors import (
     ScheduleNotFound,
 )
 from pallet.control.jobs_layout import (
+    ENDED,
     HISTORY,
     JOBS,
     RUNS,
     TRIGGERS,
+    ended_prefix,
     history_key,
     job_key,
     owner_of,
@@ -39,7 +44,7 @@ from pallet.control.jobs_runs import stop_run
 from pallet.control.jobs_triggers import dependency_violation
 from pallet.control.records import decode, encode
 from pallet.model.jobs import JobHistory, JobRun, JobSpec, JobTriggers, ScheduleSpec
-from pallet.store import Compare, Delete, DeletePrefix, Op, Put, Store
+from pallet.store import Delete, DeletePrefix, Op, Put, Store
 
 __all__ = ["JobService"]
 
@@ -59,6 +64,7 @@ class JobService:
         self.controller = controller
         self.state = applier.state
         self.clock = clock
+        self.group = GroupCommit(applier)
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -79,6 +85,12 @@ class JobService:
         for kv in (await store.list(TRIGGERS))[0]:
             triggers = JobTriggers.from_json(decode(kv.value))
             book.triggers[triggers.job_id] = triggers
+        for kv in (await store.list(ENDED))[0]:
+            job_id, run_id, _ = kv.key[len(ENDED) :].split("/", 2)
+            if run_id in book.runs.get(job_id, {}):
+                book.ended[owner_of(job_id, run_id)].append(ended_from_json(decode(kv.value)))
+        for run in book.all_active():  # the first pass decides every run it found
+            self.controller.mark(owner_of(run.job_id, run.id))
         book.touch()
 
     def job(self, job_id: str) -> JobSpec:
@@ -100,10 +112,13 @@ class JobService:
             raise JobInvalid(*violation)
 
     async def create(self, job: JobSpec) -> JobSpec:
-        async with self.lock:
-            if job.id in self.book.jobs:
+        """Store a new job (with its schedules, which count from now)."""
+
+        def prepare(claims: Claims) -> Prepared:
+            if job.id in self.book.jobs or job.id in claims.jobs:
                 raise JobExists(job.id)
             self._check_dependencies(job)
+            claims.jobs.add(job.id)
             now = self.clock()
             triggers = JobTriggers(job.id, now, {s.id: now for s in job.schedules})
             ops: list[Op] = [
@@ -112,16 +127,20 @@ class JobService:
                 # A job of this id deleted earlier leaves nothing for the new one.
                 Delete(history_key(job.id)),
                 DeletePrefix(runs_prefix(job.id)),
+                DeletePrefix(ended_prefix(job.id)),
             ]
-            absent = Compare.version(job_key(job.id), "==", 0)
-            result = await self.applier.commit_if([absent], ops)
-            if not result.succeeded:
-                raise JobExists(job.id)
-            self.book.jobs[job.id] = job
-            self.book.triggers[job.id] = triggers
-            self.book.touch()
+
+            def then() -> JobSpec:
+                self.book.jobs[job.id] = job
+                self.book.triggers[job.id] = triggers
+                self.book.touch()
+                return job
+
+            return ops, then
+
+        created: JobSpec = await self.group.run(prepare)
         self.controller.kick()
-        return job
+        return created
 
     def _triggers_for(self, old: JobSpec, new: JobSpec, now: float) -> JobTriggers:
         """A schedule that is new or changed counts from now (Metronome reschedules from
@@ -187,6 +206,7 @@ class JobService:
                 [
                     Delete(job_key(job_id)),
                     DeletePrefix(runs_prefix(job_id)),
+                    DeletePrefix(ended_prefix(job_id)),
                     Delete(history_key(job_id)),
                     Delete(triggers_key(job_id)),
                 ]
@@ -234,7 +254,8 @@ class JobService:
     ) -> JobRun:
         """Start a run now (INITIAL; the job controller queues its tasks), with the
         trigger's ``env`` over the job's and ``args`` instead of the job's."""
-        async with self.lock:
+
+        def prepare(claims: Claims) -> Prepared:
             job = self.job(job_id)
             if args is not None and job.run.cmd is not None:
                 raise JobInvalid(
@@ -243,9 +264,15 @@ class JobService:
             run = self.controller.new_run(
                 job, self.clock(), spec_env=dict(env) if env else None, spec_args=args
             )
-            await self.applier.commit(run_ops(run))
-            self.book.put_run(run)
-        self.controller.kick()
+
+            def then() -> JobRun:
+                self.book.put_run(run)
+                return run
+
+            return run_ops(run), then
+
+        run: JobRun = await self.group.run(prepare)
+        self.controller.mark(owner_of(job_id, run.id))
         return run
 
     async def stop(self, job_id: str, run_id: str) -> JobRun:

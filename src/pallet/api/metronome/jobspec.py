@@ -44,6 +44,10 @@ __all__ = [
 MAX_CMD = 65_536
 """Characters of ``cmd`` (and of all ``args`` together): Linux passes at most 128 KiB in
 one argument to a program, and ``sh -c`` takes the command as one."""
+MIN_MEM = 16
+"""MiB a job task may ask for at least: what a shell and a small command need. Metronome's
+schema says 32 (its Mesos executors ran in that memory); every job it accepts Pallet
+accepts too."""
 MAX_ID = 100
 """Characters of a job id (Pallet's bound: task ids carry the job id)."""
 
@@ -105,7 +109,7 @@ class RunIn(_In):
     cmd: Annotated[str, Field(min_length=1)] | None = None
     args: list[str] | None = None
     cpus: Annotated[float, Field(ge=0.01)] = 1.0
-    mem: Annotated[float, Field(ge=32)] = 128.0
+    mem: Annotated[float, Field(ge=MIN_MEM)] = 128.0
     disk: Annotated[float, Field(ge=0)] = 0.0
     gpus: Annotated[int, Field(ge=0)] = 0
     env: dict[str, str | SecretEnvIn] = {}

@@ -85,6 +85,23 @@ export const api = {
   promoteDeployment: (id) => call("POST", `/v2/deployments/${encodeURIComponent(id)}/promote`),
   /** Stop a deployment and deploy back what ran before it (Marathon's DELETE without force). */
   rollBackDeployment: (id) => call("DELETE", `/v2/deployments/${encodeURIComponent(id)}`),
+  /** Metronome's jobs with their active runs and history summary. */
+  jobs: () => call("GET", "/v1/jobs", { params: { embed: ["activeRuns", "historySummary"] } }),
+  /** One job with its active runs and its history (the last runs, whole). */
+  job: (id) =>
+    call("GET", `/v1/jobs/${encodeURIComponent(id)}`, {
+      params: { embed: ["activeRuns", "history"] },
+    }),
+  /** A run of a job, active or in its history (with its tasks and reason). */
+  jobRun: (id, runId) =>
+    call("GET", `/v1/jobs/${encodeURIComponent(id)}/runs/${encodeURIComponent(runId)}`),
+  runJob: (id) => call("POST", `/v1/jobs/${encodeURIComponent(id)}/runs`, { body: {} }),
+  stopRun: (id, runId) =>
+    call(
+      "POST",
+      `/v1/jobs/${encodeURIComponent(id)}/runs/${encodeURIComponent(runId)}/actions/stop`,
+      { body: {} },
+    ),
   /** A byte range of a task's log: {data, offset, next_offset, size}. */
   logs: (taskId, stream, offset, length, signal) =>
     call("GET", `/v1/tasks/${encodeURIComponent(taskId)}/logs`, {

@@ -5,6 +5,7 @@ import { h } from "./dom.js";
 import { start, state, subscribe } from "./store.js";
 import { createView } from "./views/appform.js";
 import { dashboardView } from "./views/dashboard.js";
+import { jobDetailView, jobsView } from "./views/jobs.js";
 import { nodeDetailView, nodesView } from "./views/nodes.js";
 import { queueView } from "./views/queue.js";
 import { appDetailView, servicesView } from "./views/services.js";
@@ -20,6 +21,8 @@ const ROUTES = [
   [/^\/tasks\/?$/, () => tasksView(), "tasks"],
   [/^\/tasks\/(.+)$/, (m) => taskDetailView(decodeURIComponent(m[1])), "tasks"],
   [/^\/queue\/?$/, () => queueView(), "queue"],
+  [/^\/jobs\/?$/, () => jobsView(), "jobs"],
+  [/^\/jobs\/(.+)$/, (m) => jobDetailView(decodeURIComponent(m[1])), "jobs"],
 ];
 
 const main = document.getElementById("main");

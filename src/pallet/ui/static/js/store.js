@@ -1,11 +1,12 @@
 // The dashboard's copy of the cluster, kept live: Marathon's event stream says what changed,
 // and the affected lists are fetched again, batched (one fetch per list per window, never two
-// at once). Node usage has no events, so nodes (and a waiting queue) refresh every 5 s.
+// at once). Node usage has no events, so nodes (and a waiting queue) refresh every 5 s, and
+// jobs too (a cron schedule starts runs without any event).
 
 import { api, eventsUrl } from "./api.js";
 import { assignColors } from "./colors.js";
 
-const KINDS = ["nodes", "apps", "tasks", "deployments", "queue"];
+const KINDS = ["nodes", "apps", "tasks", "deployments", "queue", "jobs"];
 const PERIODIC_MS = 5000;
 const MIN_WINDOW_MS = 250;
 const MAX_WINDOW_MS = 1000;
@@ -27,7 +28,7 @@ export function isTerminal(state) {
 
 // What each Marathon event may have changed.
 const AFFECTS = {
-  status_update_event: ["tasks", "apps", "nodes", "queue"],
+  status_update_event: ["tasks", "apps", "nodes", "queue", "jobs"],
   instance_changed_event: ["tasks", "apps"],
   api_post_event: ["apps", "deployments", "queue"],
   app_terminated_event: ["apps", "tasks", "nodes", "queue", "deployments"],
@@ -47,6 +48,8 @@ export const state = {
   tasks: [],
   deployments: [],
   queue: [],
+  /** Metronome's jobs, each with activeRuns and historySummary. */
+  jobs: [],
   info: null,
   /** Tasks that ended while this page was open, newest first, from status_update_event. */
   ended: [],
@@ -90,6 +93,7 @@ const LOADERS = {
   tasks: api.tasks,
   deployments: api.deployments,
   queue: api.queue,
+  jobs: api.jobs,
 };
 
 async function load(kind) {
@@ -200,7 +204,7 @@ export function start() {
   }
   setInterval(() => {
     if (document.hidden) return;
-    want("nodes");
+    want("nodes", "jobs");
     if (state.queue.length > 0) want("queue");
   }, PERIODIC_MS);
   document.addEventListener("visibilitychange", () => {

@@ -11,7 +11,14 @@ export function stateBadge(state) {
   return h("span", { class: `badge st-${stateName(state)}` }, stateName(state));
 }
 
+const JOB_OWNER = /^job:([^/]+)\/(.+)$/;
+
+/** A task's owner: an app's page, or for a job task ("job:<job>/<run>") its job's page. */
 export function appLink(appId) {
+  const job = JOB_OWNER.exec(appId || "");
+  if (job) {
+    return h("a", { href: `#/jobs/${encodeURIComponent(job[1])}`, class: "app-link" }, `job ${job[1]}`);
+  }
   return h(
     "a",
     { href: `#/services${appId}`, class: "app-link" },
