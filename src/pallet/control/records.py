@@ -30,6 +30,8 @@ from pallet.model import (
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
+from pallet.model.pods import ContainerSpec as PodContainer
+from pallet.model.pods import endpoint_env_name
 from pallet.model.task import TaskState
 
 __all__ = [
@@ -111,6 +113,13 @@ class RunSpec:
     """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
     container: ContainerSpec | None = None
     """The container (image) the task runs in; None: a plain command."""
+    containers: tuple[PodContainer, ...] = ()
+    """A Marathon pod's containers: each instance runs them all, placed as one task
+    asking for ``resources`` (their sum and the executor's); ``cmd``/``args`` unset."""
+
+    @property
+    def is_pod(self) -> bool:
+        return bool(self.containers)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -124,6 +133,7 @@ class RunSpec:
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
         doc["fetch"] = [f.to_json() for f in self.fetch]
         doc["container"] = None if self.container is None else self.container.to_json()
+        doc["containers"] = [c.to_json() for c in self.containers]
         return doc
 
     @classmethod
@@ -143,6 +153,7 @@ class RunSpec:
         d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
         container = d.get("container")
         d["container"] = None if container is None else ContainerSpec.from_json(container)
+        d["containers"] = tuple(PodContainer.from_json(c) for c in d.get("containers") or ())
         return cls(**d)
 
     def launch_spec(
@@ -158,13 +169,20 @@ class RunSpec:
         devices)."""
         r = self.resources
         names = self.port_names[: len(ports)]
+        env = dict(self.env)
+        if self.containers:  # Marathon names each endpoint's host port to every container
+            env.update(
+                (endpoint_env_name(name), str(port))
+                for name, port in zip(names, ports, strict=False)
+                if name
+            )
         return TaskSpec(
             task_id=task_id,
             app_id=app_id,
             app_version=version,
             cmd=self.cmd,
             args=self.args,
-            env=dict(self.env),
+            env=env,
             cpus=max(1, r.cpu),
             mem=max(1, r.mem),
             disk=r.disk,
@@ -179,6 +197,7 @@ class RunSpec:
             user=self.user,
             fetch=self.fetch,
             container=self.container,
+            containers=self.containers,
         )
 
 
@@ -202,6 +221,12 @@ class AppRecord:
     @property
     def instances(self) -> int:
         return self.run.instances
+
+    @property
+    def is_pod(self) -> bool:
+        """A Marathon pod (``/v2/pods``), not an app: it shares the app id space and
+        everything control does, but the app routes do not show it."""
+        return self.run.is_pod
 
     def to_json(self) -> dict[str, Any]:
         return {
