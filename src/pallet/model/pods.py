@@ -89,9 +89,14 @@ class ContainerSpec:
     cpus: int = 1000
     mem: int = 128
     disk: int = 0
+    endpoints: tuple[str, ...] = ()
+    """The names of the pod's host ports this container declared (for its status)."""
+    health_checked: bool = False
+    """It has a health check: the instance's checks are its containers', in order."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
         object.__setattr__(self, "env", dict(self.env))
         if not isinstance(self.name, str) or not CONTAINER_NAME.match(self.name):
             raise ValidationError("/name", f"container name {self.name!r} is not a DNS label")
@@ -132,6 +137,8 @@ class ContainerSpec:
             "cpus": self.cpus,
             "mem": self.mem,
             "disk": self.disk,
+            "endpoints": list(self.endpoints),
+            "health_checked": self.health_checked,
         }
 
     @classmethod
@@ -144,6 +151,7 @@ class ContainerSpec:
         doc = dict(raw)
         doc["argv"] = tuple(doc.get("argv") or ())
         doc["env"] = dict(doc.get("env") or {})
+        doc["endpoints"] = tuple(doc.get("endpoints") or ())
         try:
             return cls(**doc)
         except ValidationError as e:
