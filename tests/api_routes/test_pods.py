@@ -273,3 +273,29 @@ async def test_repeated_names_are_refused(api: httpx.AsyncClient) -> None:
     doc["containers"][1]["endpoints"] = [{"name": "http"}]
     r = await api.post("/v2/pods", json=doc)
     assert [d["path"] for d in r.json()["details"]] == ["/containers(1)/endpoints(0)/name"]
+
+
+async def test_a_failed_instance_is_in_the_termination_history(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    await register(api, 3)
+    assert (await api.post("/v2/pods", json=POD)).status_code == 201
+    await converge(control)
+    await agents_run_everything(api, control)
+    assert "terminationHistory" not in (await api.get("/v2/pods/shop/pod::status")).json()
+    t = control.state.app_tasks("/shop/pod")[0]
+    message = "Command exited with status 137: pod: container sidecar was killed by signal 9"
+    status = {
+        "task_id": t.id,
+        "state": "TASK_FAILED",
+        "seq": t.seq + 1,
+        "message": message,
+        "exit_code": 137,
+    }
+    r = await api.post(f"/v1/agent/nodes/{t.node_id}/status", json={"statuses": [status]})
+    assert r.status_code == 200, r.text
+    (ended,) = (await api.get("/v2/pods/shop/pod::status")).json()["terminationHistory"]
+    assert ended["instanceID"] == t.id and ended["message"] == message
+    assert [c["containerId"] for c in ended["containers"]] == [f"{t.id}.web", f"{t.id}.sidecar"]
+    assert ended["containers"][0]["termination"] == {"message": message, "exitCode": 137}
+    assert ended["containers"][0]["lastKnownState"] == "TASK_FAILED"

@@ -209,8 +209,10 @@ def test_a_pod_runs_its_containers_together_and_fails_as_a_unit(cluster: LiveClu
 
     wait_for(replaced, 60, "the failed instance replaced")
     wait_for(lambda: not psutil.pid_exists(web_pid), 30, "the web container stopped with it")
-    failure = cluster.http.get("/v2/pods/pods/shop::status").json()
-    assert failure["status"] == "STABLE"
+    status = cluster.http.get("/v2/pods/pods/shop::status").json()
+    (ended,) = status["terminationHistory"]
+    assert ended["instanceID"] == victim["id"]
+    assert "container probe was killed by signal 9" in ended["message"]
 
     r = cluster.http.delete("/v2/pods/pods/shop")
     assert r.status_code == 202, r.text

@@ -142,7 +142,39 @@ def pod_status_json(state: ClusterState, pod: AppRecord) -> dict[str, Any]:
     }
     if status == "DEGRADED":
         doc["message"] = f"{stable} of {pod.instances} instances are stable"
+    history = _termination(state, pod)
+    if history:
+        doc["terminationHistory"] = history
     return doc
+
+
+def _termination(state: ClusterState, pod: AppRecord) -> list[dict[str, Any]]:
+    """``TerminationHistory``: Pallet keeps the last instance that failed (the one
+    ``lastTaskFailure`` shows for an app); each of its containers ended with it."""
+    backoff = state.backoff.get(pod.id)
+    failure = backoff.last_failure if backoff is not None else None
+    if not failure or "started_at" not in failure:
+        return []
+    termination: dict[str, Any] = {"message": failure.get("message", "")}
+    if failure.get("exit_code") is not None:
+        termination["exitCode"] = failure["exit_code"]
+    containers = [
+        {
+            "containerId": f"{failure['task_id']}.{c.name}",
+            "lastKnownState": failure.get("state", ""),
+            "termination": termination,
+        }
+        for c in pod.run.containers
+    ]
+    return [
+        {
+            "instanceID": failure["task_id"],
+            "startedAt": _ts(failure["started_at"]),
+            "terminatedAt": _ts(failure["timestamp"]),
+            "message": failure.get("message", ""),
+            "containers": containers,
+        }
+    ]
 
 
 def killed_json(
