@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pallet.api.routes_info import marathon_event
 from pallet.control import Control, TaskGoal
 
 from .conftest import register
@@ -168,6 +169,7 @@ async def test_upgrade_keeps_minimum_health_and_versions(
 
 async def test_kill_one_instance_and_delete(api: httpx.AsyncClient, control: Control) -> None:
     await register(api, 3)
+    sub = control.bus.subscribe()
     assert (await api.post("/v2/pods", json=POD)).status_code == 201
     await converge(control)
     await agents_run_everything(api, control)
@@ -185,6 +187,18 @@ async def test_kill_one_instance_and_delete(api: httpx.AsyncClient, control: Con
     assert r.status_code == 202 and r.headers["Marathon-Deployment-Id"]
     assert (await api.get("/v2/pods/shop/pod")).status_code == 404
     assert (await api.get("/v2/pods")).json() == []
+    # deployment events name the pod as Marathon does (a pod, not an app)
+    plans = []
+    while not sub._queue.empty():  # type: ignore[attr-defined]
+        event = marathon_event(api._transport.app.state.pallet, sub._queue.get_nowait())  # type: ignore[attr-defined]
+        if event is not None and event.event_type == "deployment_info":
+            plans.append(event.model_dump(by_alias=True, mode="json")["plan"])
+    start, stop = plans
+    assert start["steps"][0]["actions"] == [{"action": "StartPod", "pod": "/shop/pod"}]
+    assert [p["id"] for p in start["target"]["pods"]] == ["/shop/pod"]
+    assert start["target"]["apps"] == []
+    assert stop["steps"][0]["actions"] == [{"action": "StopPod", "pod": "/shop/pod"}]
+    assert [p["id"] for p in stop["original"]["pods"]] == ["/shop/pod"]
 
 
 async def test_a_group_change_leaves_its_pods_alone(api: httpx.AsyncClient) -> None:

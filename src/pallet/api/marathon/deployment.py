@@ -73,6 +73,15 @@ class DeploymentAction(MarathonModel):
     pod: str | None = None
 
 
+def action_fields(action: ActionName | str, target: str, pods: frozenset[str]) -> dict[str, Any]:
+    """The fields of one action: ``{action, app}``, or Marathon's ``*Pod`` action with
+    ``pod`` when ``target`` is one of ``pods``."""
+    name = ActionName(action)
+    if target in pods:
+        return {"action": _POD_ACTIONS.get(name, name), "pod": target}
+    return {"action": name, "app": target}
+
+
 class CurrentAction(DeploymentAction):
     """An action of the running step, with its tasks' readiness."""
 
@@ -124,9 +133,7 @@ class Deployment(MarathonModel):
             raise ValueError(f"deployment {id}: step {current_step} of {len(steps)} does not exist")
 
         def target(a: ActionName, app: str) -> dict[str, Any]:
-            if app in pods:
-                return {"action": _POD_ACTIONS.get(a, a), "pod": app}
-            return {"action": a, "app": app}
+            return action_fields(a, app, pods)
 
         step_models = [
             DeploymentStep(actions=[DeploymentAction(**target(a, app)) for a, app in step])
