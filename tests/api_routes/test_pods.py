@@ -215,7 +215,7 @@ async def test_a_group_change_leaves_its_pods_alone(api: httpx.AsyncClient) -> N
     ("change", "path"),
     [
         ({"containers": []}, "/containers"),
-        ({"user": "nobody"}, "/user"),
+        ({"user": ""}, "/user"),
         ({"volumes": [{"name": "v"}]}, "/volumes"),
         ({"secrets": {"s": {"source": "x"}}}, "/secrets"),
         ({"legacySharedCgroups": False}, "/legacySharedCgroups"),
@@ -251,7 +251,12 @@ async def test_bad_pods_are_refused_with_the_path(
     ("container", "path"),
     [
         ({"image": {"kind": "DOCKER", "id": "nginx"}}, "/containers(0)/image"),
-        ({"artifacts": [{"uri": "http://x/y"}]}, "/containers(0)/artifacts"),
+        ({"artifacts": [{"uri": ""}]}, "/containers(0)/artifacts(0)/uri"),
+        (
+            {"artifacts": [{"uri": "http://x/y", "destPath": "../y"}]},
+            "/containers(0)/artifacts(0)/destPath",
+        ),
+        ({"user": "root"}, "/containers(0)/user"),
         ({"volumeMounts": [{"name": "v", "mountPath": "/v"}]}, "/containers(0)/volumeMounts"),
         ({"resourceLimits": {"cpus": "unlimited"}}, "/containers(0)/resourceLimits"),
         ({"tty": True}, "/containers(0)/tty"),
@@ -313,3 +318,41 @@ async def test_a_failed_instance_is_in_the_termination_history(
     assert [c["containerId"] for c in ended["containers"]] == [f"{t.id}.web", f"{t.id}.sidecar"]
     assert ended["containers"][0]["termination"] == {"message": message, "exitCode": 137}
     assert ended["containers"][0]["lastKnownState"] == "TASK_FAILED"
+
+
+async def test_user_and_artifacts_reach_the_launch(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    await register(api, 1)
+    doc = pod(user="nobody")
+    doc["scaling"] = {"kind": "fixed", "instances": 1}
+    doc["containers"][0]["artifacts"] = [{"uri": "http://127.0.0.1:1/site.tar.gz"}]
+    doc["containers"][1]["artifacts"] = [
+        {
+            "uri": "http://127.0.0.1:1/tool",
+            "extract": False,
+            "executable": True,
+            "destPath": "bin/tool",
+        }
+    ]
+    doc["containers"][1]["user"] = "nobody"  # the pod's own user may be repeated
+    r = await api.post("/v2/pods", json=doc)
+    assert r.status_code == 201, r.text
+    shown = r.json()
+    assert shown["user"] == "nobody"
+    assert shown["containers"][0]["artifacts"] == [
+        {
+            "uri": "http://127.0.0.1:1/site.tar.gz",
+            "extract": True,
+            "executable": False,
+            "cache": False,
+        }
+    ]
+    await converge(control)
+    (task,) = control.state.app_tasks("/shop/pod")
+    assert task.launch.user == "nobody"
+    # every container's artifacts are fetched into the instance's one sandbox
+    assert [(f.uri, f.extract, f.executable, f.dest_path) for f in task.launch.fetch] == [
+        ("http://127.0.0.1:1/site.tar.gz", True, False, None),
+        ("http://127.0.0.1:1/tool", False, True, "bin/tool"),
+    ]

@@ -27,6 +27,7 @@ from pallet.model import (
     ValidationError,
     parse_constraints,
 )
+from pallet.model.launch import FetchUri
 from pallet.model.pods import CONTAINER_NAME, ContainerSpec
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
@@ -143,6 +144,7 @@ class _Container:
     health_endpoint: str | None
     grace: float | None
     doc: dict[str, Any]
+    fetch: tuple[FetchUri, ...]
 
 
 def _resources(raw: object, path: str) -> tuple[dict[str, Any], Resources]:
@@ -229,8 +231,31 @@ def _health(
     return {**canonical_kind, **timing}, check, endpoint
 
 
+def _artifact(raw: object, path: str) -> tuple[dict[str, Any], FetchUri]:
+    doc = _obj(raw, path, {"uri", "extract", "executable", "cache", "destPath"})
+    uri = _str(doc.get("uri"), f"{path}/uri")
+    flags = {}
+    for key, default in (("extract", True), ("executable", False), ("cache", False)):
+        value = doc.get(key, default)
+        if not isinstance(value, bool):
+            raise not_valid([Violation(f"{path}/{key}", "must be true or false")])
+        flags[key] = value
+    dest = doc.get("destPath")
+    try:
+        item = FetchUri(
+            uri, flags["extract"], flags["executable"], flags["cache"],
+            None if dest is None else _str(dest, f"{path}/destPath"),
+        )  # fmt: skip
+    except ValidationError as e:
+        raise not_valid([Violation(path + e.field.removeprefix("/fetch"), e.message)]) from None
+    canonical: dict[str, Any] = {"uri": uri, **flags}
+    if dest is not None:
+        canonical["destPath"] = dest
+    return canonical, item
+
+
 def _container(
-    raw: object, path: str, pod_env: dict[str, str], all_endpoints: list[str]
+    raw: object, path: str, pod_env: dict[str, str], all_endpoints: list[str], user: str | None
 ) -> _Container:
     doc = _obj(raw, path, _CONTAINER_FIELDS)
     name = _str(doc.get("name"), f"{path}/name")
@@ -242,7 +267,7 @@ def _container(
     _refuse_set(
         doc,
         path,
-        ("resourceLimits", "linuxInfo", "user", "check", "volumeMounts", "artifacts", "tty"),
+        ("resourceLimits", "linuxInfo", "check", "volumeMounts", "tty"),
     )
     exec_ = _obj(doc.get("exec"), f"{path}/exec", {"command", "overrideEntrypoint"})
     if "overrideEntrypoint" in exec_:
@@ -259,6 +284,16 @@ def _container(
     endpoints = [
         _endpoint(e, f"{path}/endpoints({i})") for i, e in enumerate(doc.get("endpoints") or [])
     ]
+    if doc.get("user") is not None and doc["user"] != user:
+        message = (
+            "a container's own user is not supported by Pallet yet: every container of a "
+            "pod runs as the pod's user"
+        )
+        raise not_valid([Violation(f"{path}/user", message)])
+    artifacts_raw = doc.get("artifacts") or []
+    if not isinstance(artifacts_raw, list):
+        raise not_valid([Violation(f"{path}/artifacts", "must be a list")])
+    artifacts = [_artifact(a, f"{path}/artifacts({i})") for i, a in enumerate(artifacts_raw)]
     grace = None
     if doc.get("lifecycle") is not None:
         lifecycle = _obj(doc["lifecycle"], f"{path}/lifecycle", {"killGracePeriodSeconds"})
@@ -300,7 +335,12 @@ def _container(
         canonical["healthCheck"] = health_doc
     if grace is not None:
         canonical["lifecycle"] = {"killGracePeriodSeconds": grace}
-    return _Container(spec, resources, endpoints, health, endpoint, grace, canonical)  # fmt: skip
+    if artifacts:
+        canonical["artifacts"] = [a for a, _ in artifacts]
+    if doc.get("user") is not None:
+        canonical["user"] = doc["user"]
+    fetch = tuple(f for _, f in artifacts)
+    return _Container(spec, resources, endpoints, health, endpoint, grace, canonical, fetch)
 
 
 # ------------------------------------------------------------ the pod
@@ -441,7 +481,10 @@ def parse_pod(raw: object, pod_id: str | None = None, default_role: str = "*") -
     if pod_id is not None and canonical_id != pod_id:
         message = f"'{pod_id}' does not match definition's id ('{canonical_id}')"
         raise not_valid([Violation("/id", message)])
-    _refuse_set(doc, "", ("user", "secrets", "volumes", "linuxInfo"))
+    _refuse_set(doc, "", ("secrets", "volumes", "linuxInfo"))
+    user = None if doc.get("user") is None else _str(doc["user"], "/user")
+    if user is not None and not user.strip():
+        raise not_valid([Violation("/user", "must not be empty")])
     if doc.get("legacySharedCgroups") is False:
         message = (
             "per-container cgroups are not supported by Pallet yet: a pod's containers "
@@ -481,7 +524,7 @@ def parse_pod(raw: object, pod_id: str | None = None, default_role: str = "*") -
             if isinstance(name, str):
                 endpoint_names.append(name)
     containers = [
-        _container(c, f"/containers({i})", env, endpoint_names)
+        _container(c, f"/containers({i})", env, endpoint_names, user)
         for i, c in enumerate(containers_raw)
     ]
     names = [c.spec.name for c in containers]
@@ -526,6 +569,8 @@ def parse_pod(raw: object, pod_id: str | None = None, default_role: str = "*") -
         kill_grace_seconds=max(graces) if graces else 3.0,
         health_checks=checks,
         containers=tuple(c.spec for c in containers),
+        user=user,
+        fetch=tuple(f for c in containers for f in c.fetch),
         **scheduling,
     )
     definition: dict[str, Any] = {
@@ -539,6 +584,8 @@ def parse_pod(raw: object, pod_id: str | None = None, default_role: str = "*") -
     }
     if labels:
         definition["labels"] = labels
+    if user is not None:
+        definition["user"] = user
     if env:
         definition["environment"] = env
     if doc.get("legacySharedCgroups") is True:
