@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from pallet.model import TaskSpec, ValidationError
-from pallet.model.pods import ContainerSpec, endpoint_env_name, pod_argv
+from pallet.model.pods import PodContainer, endpoint_env_name, pod_argv
 
 
 def test_spec_round_trips_and_the_task_runs_the_supervisor() -> None:
     spec = TaskSpec(
         task_id="pod.instance-1",
         containers=(
-            ContainerSpec("web", shell="exec sleep 1", env={"A": "1"}, cpus=100, mem=32),
-            ContainerSpec("side", argv=("sleep", "2"), cpus=50, mem=16, disk=5),
+            PodContainer("web", shell="exec sleep 1", env={"A": "1"}, cpus=100, mem=32),
+            PodContainer("side", argv=("sleep", "2"), cpus=50, mem=16, disk=5),
         ),
         kill_grace_seconds=2.5,
     )
@@ -55,10 +55,10 @@ def test_bad_containers_are_named(doc: dict[str, object], path: str) -> None:
 
 def test_a_pod_task_has_no_command_of_its_own() -> None:
     with pytest.raises(ValidationError, match="no cmd"):
-        TaskSpec(task_id="p.1", cmd="x", containers=(ContainerSpec("a", shell="y"),))
+        TaskSpec(task_id="p.1", cmd="x", containers=(PodContainer("a", shell="y"),))
     with pytest.raises(ValidationError, match="repeat"):
         TaskSpec(
-            task_id="p.1", containers=(ContainerSpec("a", shell="y"), ContainerSpec("a", shell="z"))
+            task_id="p.1", containers=(PodContainer("a", shell="y"), PodContainer("a", shell="z"))
         )
 
 
@@ -70,7 +70,7 @@ def test_endpoint_env_names() -> None:
 
 
 def _start(
-    tmp_path: Path, containers: tuple[ContainerSpec, ...], grace: float = 5.0
+    tmp_path: Path, containers: tuple[PodContainer, ...], grace: float = 5.0
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         pod_argv(containers, grace),
@@ -102,9 +102,9 @@ def test_one_container_ending_ends_the_instance(tmp_path: Path) -> None:
     pod = _start(
         tmp_path,
         (
-            ContainerSpec("web", shell="echo $$ > web.pid; echo $ROLE > web.env; exec sleep 60",
+            PodContainer("web", shell="echo $$ > web.pid; echo $ROLE > web.env; exec sleep 60",
                           env={"ROLE": "web"}),
-            ContainerSpec("job", shell="echo $ROLE > job.env; sleep 0.3; exit 3", env={"ROLE": "job"}),
+            PodContainer("job", shell="echo $ROLE > job.env; sleep 0.3; exit 3", env={"ROLE": "job"}),
         ),
     )  # fmt: skip
     web = _pid(tmp_path / "web.pid")
@@ -122,9 +122,9 @@ def test_a_killed_instance_stops_every_container_within_the_grace(tmp_path: Path
     pod = _start(
         tmp_path,
         (
-            ContainerSpec("a", shell="echo $$ > a.pid; exec sleep 60"),
+            PodContainer("a", shell="echo $$ > a.pid; exec sleep 60"),
             # ignores SIGTERM: SIGKILLed once the grace is over
-            ContainerSpec("b", shell="trap '' TERM; echo $$ > b.pid; while :; do sleep 0.1; done"),
+            PodContainer("b", shell="trap '' TERM; echo $$ > b.pid; while :; do sleep 0.1; done"),
         ),
         grace=1.0,
     )

@@ -28,7 +28,7 @@ from pallet.model import (
     parse_constraints,
 )
 from pallet.model.launch import FetchUri
-from pallet.model.pods import CONTAINER_NAME, ContainerSpec
+from pallet.model.pods import CONTAINER_NAME, PodContainer
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
 __all__ = ["ParsedPod", "health_owners", "parse_pod"]
@@ -137,7 +137,7 @@ def _command(raw: object, path: str) -> tuple[str | None, tuple[str, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class _Container:
-    spec: ContainerSpec
+    spec: PodContainer
     resources: Resources
     endpoints: list[dict[str, Any]]
     health: HealthCheckSpec | None
@@ -309,7 +309,7 @@ def _container(
         health_doc, health, endpoint = _health(
             doc["healthCheck"], f"{path}/healthCheck", all_endpoints
         )
-    spec = ContainerSpec(
+    spec = PodContainer(
         name=name,
         shell=shell,
         argv=argv,

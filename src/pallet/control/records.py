@@ -30,8 +30,7 @@ from pallet.model import (
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
-from pallet.model.pods import ContainerSpec as PodContainer
-from pallet.model.pods import endpoint_env_name
+from pallet.model.pods import PodContainer, endpoint_env_name
 from pallet.model.task import TaskState
 
 __all__ = [

@@ -25,8 +25,7 @@ from pallet.model.checks import HealthCheckSpec, HealthResult, ReadinessCheckSpe
 from pallet.model.errors import ValidationError
 from pallet.model.launch import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
-from pallet.model.pods import ContainerSpec as PodContainer
-from pallet.model.pods import pod_argv
+from pallet.model.pods import PodContainer, pod_argv
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
 from pallet.model.task import Reason, TaskState

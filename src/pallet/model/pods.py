@@ -22,7 +22,7 @@ from typing import Any
 
 from pallet.model.errors import ValidationError
 
-__all__ = ["CONTAINER_NAME", "ContainerSpec", "endpoint_env_name", "pod_argv"]
+__all__ = ["CONTAINER_NAME", "PodContainer", "endpoint_env_name", "pod_argv"]
 
 CONTAINER_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 """Marathon's ``strings.Name`` for containers and endpoints (a DNS label)."""
@@ -77,7 +77,7 @@ exit "$rc"
 
 
 @dataclass(frozen=True, slots=True)
-class ContainerSpec:
+class PodContainer:
     """One container of a pod: Marathon's ``name``, ``exec.command`` (``shell`` or
     ``argv``), its own ``environment`` over the pod's, and its ``resources`` in Pallet's
     integers (they add up to the instance's; the pod's cgroup enforces the sum)."""
@@ -142,7 +142,7 @@ class ContainerSpec:
         }
 
     @classmethod
-    def from_json(cls, raw: object, path: str = "") -> ContainerSpec:
+    def from_json(cls, raw: object, path: str = "") -> PodContainer:
         if not isinstance(raw, Mapping):
             raise ValidationError(path or "/", "must be a JSON object")
         extra = sorted(set(raw) - set(cls.__dataclass_fields__))
@@ -165,7 +165,7 @@ def endpoint_env_name(endpoint: str) -> str:
     return "ENDPOINT_" + re.sub(r"[^A-Z0-9_]", "_", endpoint.upper())
 
 
-def pod_argv(containers: Sequence[ContainerSpec], kill_grace_seconds: float) -> tuple[str, ...]:
+def pod_argv(containers: Sequence[PodContainer], kill_grace_seconds: float) -> tuple[str, ...]:
     """The pod's main process: the supervisor with every container's words."""
     args: list[str] = [f"{max(0.0, kill_grace_seconds):g}", str(len(containers))]
     for c in containers:
