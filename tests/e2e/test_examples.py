@@ -132,7 +132,40 @@ def test_gpu_is_told_the_device_it_was_given(cluster: LiveCluster) -> None:
     cluster.delete_app("/gpu")
 
 
+def test_pod_from_the_cli(cluster: LiveCluster, tmp_path: Path) -> None:
+    pallet(cluster, "pod", "add", "examples/pod.json", "--wait")
+    (listed,) = json.loads(pallet(cluster, "pod", "list", "--json").stdout)
+    assert listed["id"] == "/shop/pod" and listed["status"] == "STABLE"
+    assert "/shop/pod" in pallet(cluster, "pod", "list").stdout
+    shown = pallet(cluster, "pod", "show", "/shop/pod").stdout
+    instances = listed["instances"]
+    assert len(instances) == 2
+    for inst in instances:
+        assert inst["id"] in shown and inst["agentHostname"] in shown
+        web = inst["containers"][0]
+        port = web["endpoints"][0]["allocatedHostPort"]
+        assert httpx.get(f"http://{inst['agentHostname']}:{port}/").status_code == 200
+        assert f"http:{port}" in shown
+    # a bad definition: one line naming the field, exit 2, nothing created
+    bad = json.loads((EXAMPLES / "pod.json").read_text())
+    bad["id"] = "/shop/bad"
+    bad["containers"][0]["image"] = {"kind": "DOCKER", "id": "nginx"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    env = os.environ | {"PALLET_MASTER": cluster.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "pallet.cli.main", "pod", "add", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "containers[0].image" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    pallet(cluster, "pod", "remove", "/shop/pod", "--wait")
+    assert json.loads(pallet(cluster, "pod", "list", "--json").stdout) == []
+
+
 def test_every_example_is_run_by_this_suite() -> None:
     covered = {"web.yaml", "worker.yaml", "group.yaml", "constrained.yaml", "zones.yaml"}
-    covered.add("gpu.yaml")
+    covered |= {"gpu.yaml", "pod.json"}
     assert {p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".json")} <= covered

@@ -3,8 +3,12 @@ master counts, renders Marathon's ``healthCheckResults`` and kills what stays un
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from typing import Any
 
+import psutil
 import pytest
 
 from .conftest import LiveCluster, wait_for
@@ -114,3 +118,106 @@ def test_bad_health_checks_are_422_naming_the_field(cluster: LiveCluster) -> Non
     assert r.status_code == 422, r.text
     paths = {d["path"] for d in r.json()["details"]}
     assert {"/healthChecks(0)", "/healthChecks(1)/command"} <= paths
+
+
+POD: dict[str, Any] = {
+    "id": "/pods/shop",
+    "scaling": {"kind": "fixed", "instances": 2},
+    "containers": [
+        {
+            "name": "web",
+            "exec": {"command": {"shell": "exec python3 -m http.server $ENDPOINT_HTTP"}},
+            "resources": {"cpus": 0.05, "mem": 64},
+            "endpoints": [{"name": "http", "hostPort": 0}],
+            "healthCheck": {
+                "http": {"endpoint": "http", "path": "/"},
+                "gracePeriodSeconds": 30,
+                "intervalSeconds": 1,
+                "timeoutSeconds": 2,
+            },
+        },
+        {
+            "name": "probe",
+            # reaches its sibling over the shared (host) network, then idles
+            "exec": {
+                "command": {
+                    "shell": 'until python3 -c "import os, urllib.request as u; '
+                    "u.urlopen('http://127.0.0.1:' + os.environ['ENDPOINT_HTTP'])\" "
+                    "2>/dev/null; do sleep 0.5; done; touch reached; exec sleep 3601"
+                }
+            },
+            "resources": {"cpus": 0.05, "mem": 32},
+        },
+    ],
+}
+
+
+def _stable(cluster: LiveCluster, count: int) -> list[dict[str, Any]] | None:
+    status = cluster.http.get("/v2/pods/pods/shop::status").json()
+    instances = [i for i in status["instances"] if i["status"] == "STABLE"]
+    if status["status"] == "STABLE" and len(status["instances"]) == count == len(instances):
+        return instances
+    return None
+
+
+def _processes(cluster: LiveCluster, task_id: str) -> list[tuple[int, str, str, str]]:
+    """(pid, command line, cgroups, cwd) of each process in the instance's sandbox; the
+    ones that end while being read are left out."""
+    out = []
+    for p in cluster.task_processes(task_id):
+        with contextlib.suppress(psutil.Error, OSError):
+            with open(f"/proc/{p.pid}/cgroup") as f:
+                cgroups = f.read()
+            out.append((p.pid, " ".join(p.cmdline()), cgroups, p.cwd()))
+    return out
+
+
+def test_a_pod_runs_its_containers_together_and_fails_as_a_unit(cluster: LiveCluster) -> None:
+    r = cluster.http.post("/v2/pods", json=POD)
+    assert r.status_code == 201, r.text
+    instances = wait_for(lambda: _stable(cluster, 2), 60, "2 stable pod instances")
+    for inst in instances:
+        web = inst["containers"][0]
+        assert web["endpoints"][0]["healthy"] is True
+        port = web["endpoints"][0]["allocatedHostPort"]
+        assert cluster.http.get(f"http://{inst['agentHostname']}:{port}/").status_code == 200
+
+        def settled(task_id: str = inst["id"]) -> list[tuple[int, str, str, str]] | None:
+            procs = _processes(cluster, task_id)
+            reached = any(os.path.exists(os.path.join(p[3], "reached")) for p in procs)
+            done = any("sleep 3601" in p[1] for p in procs)
+            return procs if reached and done else None
+
+        # the probe reached the web container through the shared (host) network
+        procs = wait_for(settled, 60, "the probe reaching its sibling")
+        # the supervisor and each container: processes of their own, in one cgroup
+        commands = [p[1] for p in procs]
+        assert any("http.server" in c for c in commands)
+        assert any(c.startswith("/bin/bash -c") for c in commands)
+        assert len({p[2] for p in procs}) == 1
+
+    # a container that dies takes its instance down with it; a new instance replaces it
+    victim = instances[0]
+    procs = _processes(cluster, victim["id"])
+    web_pid = next(p[0] for p in procs if "http.server" in p[1])
+    sleeper = next(p[0] for p in procs if p[1] == "sleep 3601")
+    os.kill(sleeper, signal.SIGKILL)
+
+    def replaced() -> list[dict[str, Any]] | None:
+        now = _stable(cluster, 2)
+        return now if now and victim["id"] not in {i["id"] for i in now} else None
+
+    wait_for(replaced, 60, "the failed instance replaced")
+    wait_for(lambda: not psutil.pid_exists(web_pid), 30, "the web container stopped with it")
+    status = cluster.http.get("/v2/pods/pods/shop::status").json()
+    (ended,) = status["terminationHistory"]
+    assert ended["instanceID"] == victim["id"]
+    assert "container probe was killed by signal 9" in ended["message"]
+
+    r = cluster.http.delete("/v2/pods/pods/shop")
+    assert r.status_code == 202, r.text
+    wait_for(lambda: not cluster.http.get("/v2/deployments").json(), 60, "pod deleted")
+    assert cluster.http.get("/v2/pods").json() == []
+    wait_for(
+        lambda: not any(cluster.task_processes(i["id"]) for i in instances), 30, "no process left"
+    )

@@ -253,7 +253,10 @@ class Renderer:
             for app in (self.state.apps.get(i) for i in d.app_ids)
             if app is not None
         }
-        model = Deployment.running(d.id, moment(d.version), steps, d.current_step, readiness)
+        pods = frozenset(i for i in d.app_ids if self._is_pod(d, i))
+        model = Deployment.running(
+            d.id, moment(d.version), steps, d.current_step, readiness, pods=pods
+        )
         if d.canaries:
             canary = Canary(
                 instances=d.canaries,
@@ -263,6 +266,15 @@ class Renderer:
             model = model.model_copy(update={"canary": canary})
         return model
 
+    def _is_pod(self, d: DeploymentRecord, app_id: str) -> bool:
+        """Whether a deployment's target is a pod (one being stopped is gone from the
+        state; its definition before the change says)."""
+        app = self.state.apps.get(app_id)
+        if app is not None:
+            return app.is_pod
+        original = d.originals.get(app_id)
+        return bool(original and original.get("run", {}).get("containers"))
+
     def deployments(self) -> list[dict[str, Any]]:
         items = sorted(self.state.deployments.values(), key=lambda d: (d.started_at, d.id))
         return deployments_json([self.deployment_model(d) for d in items])
@@ -271,7 +283,7 @@ class Renderer:
         items = []
         for entry in self.state.queue.values():
             app = self.state.apps.get(entry.app_id)
-            if app is None or entry.count <= 0:
+            if app is None or app.is_pod or entry.count <= 0:
                 continue
             left = max(0.0, entry.launch_after - now)
             try:

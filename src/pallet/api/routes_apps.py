@@ -85,7 +85,7 @@ def _spec_and_record(ctx: ApiContext, spec: AppSpec) -> tuple[dict[str, Any], An
 
 def _app(ctx: ApiContext, app_id: str) -> AppRecord:
     app = ctx.control.state.apps.get(app_id)
-    if app is None:
+    if app is None or app.is_pod:  # a pod shares the id space, not the app routes
         raise app_not_found(app_id)
     return app
 
@@ -107,7 +107,12 @@ async def list_apps(request: Request) -> Response:
     body = ctx.renderer.cached_list(key, gzipped)
     if body is None:
         apps = _filtered(
-            sorted(ctx.control.state.apps.values(), key=lambda a: a.id), cmd, id_filter, label
+            sorted(
+                (a for a in ctx.control.state.apps.values() if not a.is_pod), key=lambda a: a.id
+            ),
+            cmd,
+            id_filter,
+            label,
         )
         body = ctx.renderer.app_list(apps, embeds, key, gzipped)
     return Response(body, 200, headers, media_type="application/json")
@@ -173,11 +178,11 @@ async def get_app(rest: str, request: Request) -> Response:
         app = _app(ctx, canonical_path(rest[: -len("/tasks")]))
         return json_response({"tasks": [task_json(t) for t in ctx.renderer.task_json_records(app)]})
     if rest.endswith("/versions"):
-        app_id = canonical_path(rest[: -len("/versions")])
+        app_id = _app(ctx, canonical_path(rest[: -len("/versions")])).id
         versions = await ctx.control.apps.versions(app_id)
         return json_response({"versions": sorted((v.version for v in versions), reverse=True)})
     if m := _VERSION.match(rest):
-        app_id = canonical_path(m.group("app"))
+        app_id = _app(ctx, canonical_path(m.group("app"))).id
         version = m.group("version")
         for record in await ctx.control.apps.versions(app_id):
             if record.version == version or _same_moment(record.version, version):
@@ -219,6 +224,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     dry_run = parse_bool(request.query_params.get("dryRun"))
     body = await read_json(request)
     current = ctx.control.state.apps.get(app_id)
+    if current is not None and current.is_pod:
+        raise app_not_found(app_id)
     if current is None:
         if not create_missing:
             raise app_not_found(app_id)
@@ -290,7 +297,7 @@ async def delete_app(rest: str, request: Request) -> Response:
             return _deployment_response(change)
         ports = ctx.renderer.service_ports(app)
         return json_response({"tasks": [task_json(marathon_task(t, ports)) for t in killed]})
-    change = await ctx.control.apps.delete(canonical_path(rest), force=force)
+    change = await ctx.control.apps.delete(_app(ctx, canonical_path(rest)).id, force=force)
     return _deployment_response(change)
 
 
@@ -299,7 +306,7 @@ async def post_app(rest: str, request: Request) -> Response:
     ctx = context(request)
     if not rest.endswith("/restart"):
         raise app_not_found(canonical_path(rest))
-    app_id = canonical_path(rest[: -len("/restart")])
+    app_id = _app(ctx, canonical_path(rest[: -len("/restart")])).id
     force = parse_bool(request.query_params.get("force"))
     change = await ctx.control.apps.restart(app_id, force=force)
     return _deployment_response(change)

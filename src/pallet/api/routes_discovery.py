@@ -147,7 +147,7 @@ def app_discovery(ctx: ApiContext, app_json: dict[str, Any]) -> dict[str, Any]:
 async def discovery_of_app(app_id: str, request: Request) -> Response:
     ctx = context(request)
     app = ctx.control.state.apps.get(canonical_path(app_id))
-    if app is None:
+    if app is None or app.is_pod:
         raise app_not_found(canonical_path(app_id))
     doc = ctx.renderer.app(app, frozenset({AppEmbed.TASKS}))
     return json_response(app_discovery(ctx, doc))

@@ -43,6 +43,7 @@ from pallet.api.marathon import (
     read_app,
 )
 from pallet.api.marathon.pathid import canonical_path, is_path_syntax, path_violations
+from pallet.api.render_pods import pod_json
 from pallet.control import AppChange, AppRecord, Change, GroupNotFound
 from pallet.control.depends import under
 
@@ -153,7 +154,7 @@ def _group_id(rest: str) -> str:
 
 
 def _children(ctx: ApiContext, group_id: str) -> tuple[list[AppRecord], list[str]]:
-    """The apps right in ``group_id`` and the ids of the groups right below it."""
+    """The apps (and pods) right in ``group_id`` and the ids of the groups right below it."""
     state = ctx.control.state
     apps, groups = [], set()
     depth = 0 if group_id == "/" else group_id.count("/")
@@ -183,11 +184,11 @@ def _group_json(ctx: ApiContext, group_id: str, embeds: frozenset[str]) -> dict[
         "version": max(versions) if versions else None,
     }
     if "group.apps" in embeds or not embeds:
-        doc["apps"] = [ctx.renderer.app(a, app_embeds) for a in apps]
+        doc["apps"] = [ctx.renderer.app(a, app_embeds) for a in apps if not a.is_pod]
     if "group.groups" in embeds or not embeds:
         doc["groups"] = [_group_json(ctx, g, embeds) for g in groups]
     if "group.pods" in embeds or not embeds:
-        doc["pods"] = []
+        doc["pods"] = [pod_json(a) for a in apps if a.is_pod]
     if doc["version"] is None:
         del doc["version"]
     return doc
@@ -292,7 +293,7 @@ async def _update(request: Request, group_id: str) -> Response:
             raise GroupNotFound(group_id)
         scaled = []
         for app in ctx.control.state.apps.values():
-            if under(group_id, app.id):
+            if under(group_id, app.id) and not app.is_pod:  # pods scale by /v2/pods
                 n = math.ceil(app.instances * factor)
                 definition = {**app.definition, "instances": n}
                 run = ctx.specs.get(app)

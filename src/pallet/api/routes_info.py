@@ -38,7 +38,8 @@ from pallet.api.marathon import (
     leader_json,
     sse_frame,
 )
-from pallet.api.marathon.deployment import DeploymentAction
+from pallet.api.marathon.deployment import DeploymentAction, action_fields
+from pallet.api.render_pods import pod_json
 from pallet.control import (
     AppRecord,
     AppTerminated,
@@ -94,20 +95,23 @@ async def abdicate(request: Request) -> Response:
 
 
 def _group(ctx: ApiContext, apps: list[dict[str, Any]], version: datetime) -> Group:
-    shown = [
-        ctx.renderer.app(AppRecord.from_json(app), frozenset(), version_info=False) for app in apps
-    ]
-    return Group(id="/", apps=shown, version=version)
+    records = [AppRecord.from_json(app) for app in apps]
+    shown = [ctx.renderer.app(r, frozenset(), version_info=False) for r in records if not r.is_pod]
+    pods = [pod_json(r) for r in records if r.is_pod]
+    return Group(id="/", apps=shown, pods=pods, version=version)
 
 
 def _plan(ctx: ApiContext, d: DeploymentRecord) -> DeploymentPlan:
     version = moment(d.version)
-    steps = [
-        DeploymentStep(actions=[DeploymentAction(action=a, app=app) for a, app in step])
-        for step in d.steps
-    ]
     originals = [a for a in d.originals.values() if a is not None]
     targets = [a for a in d.targets.values() if a is not None]
+    pods = frozenset(
+        a["id"] for a in (*originals, *targets) if (a.get("run") or {}).get("containers")
+    )
+    steps = [
+        DeploymentStep(actions=[DeploymentAction(**action_fields(a, app, pods)) for a, app in step])
+        for step in d.steps
+    ]
     return DeploymentPlan(
         id=d.id,
         original=_group(ctx, originals, version),

@@ -23,6 +23,7 @@ from pallet.api import (
     routes_info,
     routes_jobs,
     routes_nodes,
+    routes_pods,
     routes_tasks,
 )
 from pallet.api.context import ApiContext
@@ -86,6 +87,7 @@ def create_api(
     app.middleware("http")(follow_the_leader)
     for module in (
         routes_apps,
+        routes_pods,
         routes_groups,
         routes_jobs,
         routes_tasks,

@@ -44,6 +44,10 @@ NOUNS: dict[str, Noun] = {
         "pallet.cli.job",
         "Jobs: batch and cron work, one run at a time or many (Metronome's job format).",
     ),
+    "pod": Noun(
+        "pallet.cli.pod",
+        "Pods: containers placed together on one node as one instance (Marathon's pods).",
+    ),
     "task": Noun("pallet.cli.task", "Tasks: the running instances of apps."),
     "deployment": Noun(
         "pallet.cli.deployment", "Deployments: the steps that move apps to a new version."

@@ -127,6 +127,18 @@ class AsyncClient:
     async def delete_app(self, app_id: str, force: bool = False) -> DeploymentRef:
         return await self.run(calls.delete_app(app_id, force))
 
+    async def list_pods(self) -> list[dict[str, Any]]:
+        return await self.run(calls.list_pods())
+
+    async def pod_status(self, pod_id: str) -> dict[str, Any]:
+        return await self.run(calls.pod_status(pod_id))
+
+    async def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        return await self.run(calls.create_pod(definition))
+
+    async def delete_pod(self, pod_id: str, force: bool = False) -> str:
+        return await self.run(calls.delete_pod(pod_id, force))
+
     async def app_versions(self, app_id: str) -> list[str]:
         return await self.run(calls.app_versions(app_id))
 

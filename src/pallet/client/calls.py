@@ -38,6 +38,7 @@ __all__ = [
     "app_path",
     "calls",
     "finish",
+    "pod_path",
 ]
 
 T = TypeVar("T")
@@ -74,6 +75,30 @@ def _object(doc: Any, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ProtocolError(f"{where}: expected a JSON object")
     return doc
+
+
+def pod_path(pod_id: str) -> str:
+    """``/shop/pod`` -> ``/v2/pods/shop/pod`` (segments quoted)."""
+    return "/v2/pods" + app_path(pod_id)[len("/v2/apps") :]
+
+
+def _list_of_objects(doc: Any, _headers: Headers) -> list[dict[str, Any]]:
+    if not isinstance(doc, list):
+        raise ProtocolError("answer: expected a JSON list")
+    return [_object(item, f"answer[{i}]") for i, item in enumerate(doc)]
+
+
+def _deployment_header(_doc: Any, headers: Headers) -> str:
+    deployment = headers.get("marathon-deployment-id")
+    if not deployment:
+        raise ProtocolError("answer: no Marathon-Deployment-Id header")
+    return deployment
+
+
+def _pod_created(doc: Any, headers: Headers) -> dict[str, Any]:
+    """The pod as created, with ``deployments`` naming the deployment that starts it."""
+    pod = _object(doc, "pod")
+    return {**pod, "deployments": [{"id": _deployment_header(doc, headers)}]}
 
 
 def app_path(app_id: str) -> str:
@@ -282,6 +307,23 @@ class _Calls:
 
     def app_versions(self, app_id: str) -> Call[list[str]]:
         return Call("GET", app_path(app_id) + "/versions", _versions)
+
+    # Pods (``/v2/pods``): answered as Marathon's JSON, read by the CLI as it is.
+
+    def list_pods(self) -> Call[list[dict[str, Any]]]:
+        return Call("GET", "/v2/pods/::status", _list_of_objects)
+
+    def pod_status(self, pod_id: str) -> Call[dict[str, Any]]:
+        return Call("GET", pod_path(pod_id) + "::status", lambda doc, _h: _object(doc, "pod"))
+
+    def create_pod(self, definition: Mapping[str, Any]) -> Call[dict[str, Any]]:
+        return Call("POST", "/v2/pods", _pod_created, body=dict(definition))
+
+    def delete_pod(self, pod_id: str, force: bool = False) -> Call[str]:
+        """The id of the deployment that stops the pod's instances."""
+        return Call(
+            "DELETE", pod_path(pod_id), _deployment_header, {"force": _flag(force)}, raw=True
+        )
 
     def list_tasks(self, app_id: str | None = None) -> Call[list[Task]]:
         path = "/v2/tasks" if app_id is None else app_path(app_id) + "/tasks"

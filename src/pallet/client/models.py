@@ -202,11 +202,11 @@ class Deployment:
         return cls(
             id=f.string("id"),
             version=f.opt_string("version", "") or "",
-            affected_apps=f.strings("affectedApps"),
+            affected_apps=(*f.strings("affectedApps"), *f.strings("affectedPods")),
             current_step=f.integer("currentStep", 0),
             total_steps=f.integer("totalSteps", 0),
             current_actions=tuple(
-                (a.string("action"), a.opt_string("app", "") or "")
+                (a.string("action"), a.opt_string("app", "") or a.opt_string("pod", "") or "")
                 for a in f.objs("currentActions")
             ),
             raw=f.doc,

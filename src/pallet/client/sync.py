@@ -181,6 +181,20 @@ class Client:
     def app_versions(self, app_id: str) -> list[str]:
         return self.run(calls.app_versions(app_id))
 
+    # -- pods ------------------------------------------------------------------------
+    def list_pods(self) -> list[dict[str, Any]]:
+        """Every pod's status (Marathon's ``PodStatus``, its definition in ``spec``)."""
+        return self.run(calls.list_pods())
+
+    def pod_status(self, pod_id: str) -> dict[str, Any]:
+        return self.run(calls.pod_status(pod_id))
+
+    def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
+        return self.run(calls.create_pod(definition))
+
+    def delete_pod(self, pod_id: str, force: bool = False) -> str:
+        return self.run(calls.delete_pod(pod_id, force))
+
     # -- tasks -----------------------------------------------------------------------
     def list_tasks(self, app_id: str | None = None) -> list[Task]:
         return self.run(calls.list_tasks(app_id))

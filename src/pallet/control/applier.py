@@ -385,6 +385,8 @@ class Applier(NodeDecisions):
                 "version": task.version,
                 "host": task.host,
                 "node_id": task.node_id,
+                "started_at": task.started_at if task.started_at is not None else task.staged_at,
+                "exit_code": task.exit_code,
             }
             record = BackoffRecord(record.delay, record.launch_after, failure)
         backoff[app.id] = record

@@ -138,7 +138,9 @@ class GroupService:
             if not self.exists(group_id) or (group_id == "/" and not self.state.apps):
                 raise GroupNotFound(group_id)
             doomed = [g for g in self.groups if under(group_id, g) or g == group_id]
-            change = await self._change(group_id, [], {}, True, force, forget=doomed)
+            change = await self._change(
+                group_id, [], {}, True, force, forget=doomed, stop_pods=True
+            )
             if change is None:  # an empty group: nothing to stop, only to forget
                 raise GroupNotFound(group_id)
             return change
@@ -152,6 +154,7 @@ class GroupService:
         force: bool,
         forget: Sequence[str] = (),
         dry_run: bool = False,
+        stop_pods: bool = False,
     ) -> Change | None:
         svc = self.apps
         state = self.state
@@ -203,7 +206,10 @@ class GroupService:
         stops = [
             a
             for a in state.apps.values()
-            if remove_missing and under(group_id, a.id) and a.id not in keep
+            if remove_missing
+            and under(group_id, a.id)
+            and a.id not in keep
+            and (stop_pods or not a.is_pod)  # a group's apps list names no pods
         ]
         actions += [(STOP, a, None) for a in stops]
         after_groups = {g: tuple(r.dependencies) for g, r in self.groups.items() if g not in forget}
@@ -309,7 +315,11 @@ class GroupService:
         groups: Mapping[str, Sequence[str]],
         version: str,
     ) -> dict[str, Any]:
-        apps = {a.id: a.definition for a in self.state.apps.values() if under(group_id, a.id)}
+        apps = {
+            a.id: a.definition
+            for a in self.state.apps.values()
+            if under(group_id, a.id) and not a.is_pod
+        }
         for _, original, target in actions:
             if target is not None:
                 apps[target.id] = target.definition

@@ -31,6 +31,7 @@ from pallet.model import (
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
+from pallet.model.pods import PodContainer, endpoint_env_name
 from pallet.model.task import TaskState
 
 __all__ = [
@@ -115,6 +116,13 @@ class RunSpec:
     persistent: tuple[PersistentVolume, ...] = ()
     """Local persistent volumes (no ids): each instance slot gets its own, on its node
     (``control.reservations``); the app is resident."""
+    containers: tuple[PodContainer, ...] = ()
+    """A Marathon pod's containers: each instance runs them all, placed as one task
+    asking for ``resources`` (their sum and the executor's); ``cmd``/``args`` unset."""
+
+    @property
+    def is_pod(self) -> bool:
+        return bool(self.containers)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -129,6 +137,7 @@ class RunSpec:
         doc["fetch"] = [f.to_json() for f in self.fetch]
         doc["container"] = None if self.container is None else self.container.to_json()
         doc["persistent"] = [v.to_json() for v in self.persistent]
+        doc["containers"] = [c.to_json() for c in self.containers]
         return doc
 
     @classmethod
@@ -149,6 +158,7 @@ class RunSpec:
         container = d.get("container")
         d["container"] = None if container is None else ContainerSpec.from_json(container)
         d["persistent"] = tuple(PersistentVolume.from_json(v) for v in d.get("persistent") or ())
+        d["containers"] = tuple(PodContainer.from_json(c) for c in d.get("containers") or ())
         return cls(**d)
 
     def launch_spec(
@@ -165,13 +175,20 @@ class RunSpec:
         devices; ``volumes``: its slot's persistent volumes)."""
         r = self.resources
         names = self.port_names[: len(ports)]
+        env = dict(self.env)
+        if self.containers:  # Marathon names each endpoint's host port to every container
+            env.update(
+                (endpoint_env_name(name), str(port))
+                for name, port in zip(names, ports, strict=False)
+                if name
+            )
         return TaskSpec(
             task_id=task_id,
             app_id=app_id,
             app_version=version,
             cmd=self.cmd,
             args=self.args,
-            env=dict(self.env),
+            env=env,
             cpus=max(1, r.cpu),
             mem=max(1, r.mem),
             disk=r.disk,
@@ -187,6 +204,7 @@ class RunSpec:
             fetch=self.fetch,
             container=self.container,
             persistent_volumes=volumes,
+            containers=self.containers,
         )
 
 
@@ -210,6 +228,12 @@ class AppRecord:
     @property
     def instances(self) -> int:
         return self.run.instances
+
+    @property
+    def is_pod(self) -> bool:
+        """A Marathon pod (``/v2/pods``), not an app: it shares the app id space and
+        everything control does, but the app routes do not show it."""
+        return self.run.is_pod
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -31,6 +31,7 @@ from pallet.model.launch import (
     VolumeSpec,
 )
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
+from pallet.model.pods import PodContainer, pod_argv
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
 from pallet.model.task import Reason, TaskState
@@ -129,6 +130,9 @@ class TaskSpec:
     persistent_volumes: tuple[PersistentVolume, ...] = ()
     """Its instance slot's local persistent volumes (ids set): kept on the node after
     the task ends, mounted at ``<sandbox>/<container_path>``."""
+    containers: tuple[PodContainer, ...] = ()
+    """A pod instance's containers (then neither ``cmd`` nor ``args``): run together by
+    the pod's supervisor (``model.pods``) in the task's one sandbox and cgroup."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
@@ -161,6 +165,14 @@ class TaskSpec:
         object.__setattr__(self, "gpu_devices", tuple(self.gpu_devices))
         object.__setattr__(
             self,
+            "containers",
+            tuple(
+                c if isinstance(c, PodContainer) else PodContainer.from_json(c)
+                for c in self.containers
+            ),
+        )
+        object.__setattr__(
+            self,
             "health_checks",
             tuple(
                 c if isinstance(c, HealthCheckSpec) else HealthCheckSpec.from_json(c)
@@ -176,10 +188,19 @@ class TaskSpec:
             ),
         )
         image = self.container is not None and self.container.image is not None
-        if self.cmd is not None and self.args:
-            raise ValidationError("/cmd", f"{where}: set at most one of cmd and args")
-        if self.cmd is None and not self.args and not image:
-            raise ValidationError("/cmd", f"{where}: set cmd or args (or run an image)")
+        if self.containers:
+            if self.cmd is not None or self.args or self.container is not None:
+                raise ValidationError(
+                    "/cmd", f"{where}: a pod instance has no cmd, args or container of its own"
+                )
+            names = [c.name for c in self.containers]
+            if len(set(names)) != len(names):
+                raise ValidationError("/containers", f"{where}: container names repeat")
+        else:
+            if self.cmd is not None and self.args:
+                raise ValidationError("/cmd", f"{where}: set at most one of cmd and args")
+            if self.cmd is None and not self.args and not image:
+                raise ValidationError("/cmd", f"{where}: set cmd or args (or run an image)")
         if self.cmd is not None and (not self.cmd.strip() or "\x00" in self.cmd):
             raise ValidationError("/cmd", f"{where}: cmd must be a non-empty shell command")
         for i, arg in enumerate(self.args):
@@ -233,7 +254,9 @@ class TaskSpec:
 
     @property
     def argv(self) -> tuple[str, ...]:
-        """The program and arguments to exec."""
+        """The program and arguments to exec (a pod's: its supervisor)."""
+        if self.containers:
+            return pod_argv(self.containers, self.kill_grace_seconds)
         if self.cmd is not None:
             return ("/bin/sh", "-c", self.cmd)
         return self.args
@@ -261,6 +284,7 @@ class TaskSpec:
             "fetch": [f.to_json() for f in self.fetch],
             "container": None if self.container is None else self.container.to_json(),
             "persistent_volumes": [v.to_json() for v in self.persistent_volumes],
+            "containers": [c.to_json() for c in self.containers],
         }
 
     @classmethod
@@ -322,6 +346,10 @@ class TaskSpec:
                 for i, v in enumerate(
                     _list(doc.get("persistent_volumes", []), f"{path}/persistent_volumes", 100)
                 )
+            ),
+            containers=tuple(
+                PodContainer.from_json(c, f"{path}/containers/{i}")
+                for i, c in enumerate(_list(doc.get("containers", []), f"{path}/containers", 64))
             ),
         )
 

@@ -50,6 +50,14 @@ class ActionName(enum.StrEnum):
     RESOLVE_ARTIFACTS = "ResolveArtifacts"
 
 
+_POD_ACTIONS = {
+    ActionName.START_APPLICATION: ActionName.START_POD,
+    ActionName.STOP_APPLICATION: ActionName.STOP_POD,
+    ActionName.SCALE_APPLICATION: ActionName.SCALE_POD,
+    ActionName.RESTART_APPLICATION: ActionName.RESTART_POD,
+}
+
+
 class ReadinessCheckResult(MarathonModel):
     name: str
     task_id: str
@@ -63,6 +71,15 @@ class DeploymentAction(MarathonModel):
     action: ActionName
     app: str | None = None
     pod: str | None = None
+
+
+def action_fields(action: ActionName | str, target: str, pods: frozenset[str]) -> dict[str, Any]:
+    """The fields of one action: ``{action, app}``, or Marathon's ``*Pod`` action with
+    ``pod`` when ``target`` is one of ``pods``."""
+    name = ActionName(action)
+    if target in pods:
+        return {"action": _POD_ACTIONS.get(name, name), "pod": target}
+    return {"action": name, "app": target}
 
 
 class CurrentAction(DeploymentAction):
@@ -106,14 +123,20 @@ class Deployment(MarathonModel):
         steps: Sequence[Sequence[tuple[ActionName, str]]],
         current_step: int,
         readiness: Mapping[str, Sequence[ReadinessCheckResult]] | None = None,
+        pods: frozenset[str] = frozenset(),
     ) -> Deployment:
         """A deployment of apps from its steps (each a list of ``(action, app id)``),
         ``current_step`` counting from 1 as Marathon does; ``readiness`` gives the
-        current actions' ``readinessCheckResults`` by app id."""
+        current actions' ``readinessCheckResults`` by app id. Ids in ``pods`` are pods:
+        their actions are Marathon's ``*Pod`` ones, naming them as ``pod``."""
         if not 1 <= current_step <= max(1, len(steps)):
             raise ValueError(f"deployment {id}: step {current_step} of {len(steps)} does not exist")
+
+        def target(a: ActionName, app: str) -> dict[str, Any]:
+            return action_fields(a, app, pods)
+
         step_models = [
-            DeploymentStep(actions=[DeploymentAction(action=a, app=app) for a, app in step])
+            DeploymentStep(actions=[DeploymentAction(**target(a, app)) for a, app in step])
             for step in steps
         ]
         current = steps[current_step - 1] if steps else ()
@@ -121,12 +144,12 @@ class Deployment(MarathonModel):
         return cls(
             id=id,
             version=version,
-            affected_apps=affected,
+            affected_apps=[a for a in affected if a not in pods],
+            affected_pods=[a for a in affected if a in pods],
             steps=step_models,
             current_actions=[
                 CurrentAction(
-                    action=a,
-                    app=app,
+                    **target(a, app),
                     readiness_check_results=list((readiness or {}).get(app, ())),
                 )
                 for a, app in current
