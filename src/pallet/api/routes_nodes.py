@@ -196,9 +196,13 @@ async def task_logs(task_id: str, request: Request) -> Response:
         raise MarathonApiError(
             502, {"message": f"node {record.id} registered an address Pallet will not call: {e}"}
         ) from None
+    headers = {"Authorization": f"token={ctx.auth.master_token()}"} if ctx.auth else {}
+    verify: Any = ctx.agent_tls if ctx.agent_tls is not None else True
     try:
-        async with httpx.AsyncClient(timeout=ctx.log_timeout, follow_redirects=False) as client:
-            answer = await client.get(url, params=params)
+        async with httpx.AsyncClient(
+            timeout=ctx.log_timeout, follow_redirects=False, verify=verify
+        ) as client:
+            answer = await client.get(url, params=params, headers=headers)
     except httpx.HTTPError as e:
         raise MarathonApiError(
             502, {"message": f"cannot reach the agent of node {record.id} at {record.address}: {e}"}
