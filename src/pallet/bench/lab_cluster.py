@@ -152,6 +152,7 @@ def lab_cluster(
                         "--hostname", host.address, "--bind", host.address,
                         "--resources", resources,
                         "--heartbeat-interval", str(heartbeat_interval),
+                        "--insecure",
                     ],
                     work / "agent.log",
                     death=signal.SIGUSR1,
