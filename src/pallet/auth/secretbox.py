@@ -3,8 +3,9 @@ the environment; no I/O of its own beyond reading that file.
 
 A sealed value is ``v1.<key id>.<nonce>.<ciphertext+tag>`` (base64url): the key id says
 which key opens it, so keys rotate: put a new key first in the key file (one
-``<id>:<64 hex digits>`` per line), restart the masters, and ``pallet secret rekey`` seals
-every secret again with it; then the old line can go. The associated data is the
+``<id>:<64 hex digits>`` per line) and restart the masters; values are sealed with the
+newest key from then on (``current`` says whether one is), and an old line can go once
+nothing sealed with it is left. The associated data is the
 secret's path, so a sealed value moved to another path does not open.
 """
 
@@ -99,5 +100,5 @@ class SecretBox:
             raise SealError("the sealed value does not open (tampered, or another path)") from None
 
     def current(self, sealed: str) -> bool:
-        """Whether ``sealed`` is sealed with the newest key (else it wants a rekey)."""
+        """Whether ``sealed`` is sealed with the newest key (else it is sealed again at its next write)."""
         return sealed.split(".")[1:2] == [self.keys[0][0]]

@@ -300,6 +300,12 @@ def up(
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
     )
+    if config.secure and config.masters > 1:
+        raise ValidationError(
+            "--secure",
+            "several masters with authentication are not supported by pallet up yet (its "
+            "readiness check would lose the token on a follower's redirect); use one master",
+        )
     if config.secure and config.discovery:
         raise ValidationError(
             "--secure",

@@ -3,7 +3,7 @@ master's certificate, the secrets key, the bootstrap secret for agents, identiti
 the audit log; writes that directory (keys 0600).
 
     <secure dir>/ca.crt, ca.key           the cluster CA (made once)
-    <secure dir>/master.crt, master.key   the master's TLS certificate (made at each start
+    <secure dir>/master-<port>.crt, .key  the master's TLS certificate (made at each start
                                           for the addresses it serves on)
     <secure dir>/secrets.key              AES-256 keys sealing secrets and signing keys
                                           (or $PALLET_SECRETS_KEY)
@@ -58,23 +58,26 @@ def _read_or_make(path: Path, make: str) -> str:
     return path.read_text().strip()
 
 
-def prepare_secure_dir(directory: Path, host: str) -> tuple[CertificateAuthority, Path, Path]:
+def prepare_secure_dir(
+    directory: Path, host: str, stem: str = "master"
+) -> tuple[CertificateAuthority, Path, Path]:
     """The CA (made if missing) and a fresh certificate of the master for ``host``, this
-    machine's name and loopback; the bootstrap secret and secrets key are made if missing."""
+    machine's name and loopback (``<stem>.crt``, ``<stem>.key``: masters sharing the
+    directory each have their own); the bootstrap secret is made if missing."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = dt.datetime.now(dt.UTC)
     ca = CertificateAuthority.load_or_create(directory, socket.gethostname(), now)
     names = sorted({host, "127.0.0.1", "localhost", socket.gethostname()} - {"0.0.0.0", "::"})
-    cert, key = ca.issue_files(directory, "master", names, now)
+    cert, key = ca.issue_files(directory, stem, names, now)
     _read_or_make(directory / "bootstrap-secret", _secrets.token_urlsafe(32))
     return ca, cert, key
 
 
 async def secure_parts(
-    store: Store, cluster_id: str, host: str, settings: SecuritySettings
+    store: Store, cluster_id: str, host: str, port: int, settings: SecuritySettings
 ) -> SecureParts:
     directory = settings.directory
-    ca, cert, key = prepare_secure_dir(directory, host)
+    ca, cert, key = prepare_secure_dir(directory, host, f"master-{port}")
     key_file = directory / "secrets.key"
     if os.environ.get(KEY_ENV) and not key_file.exists():
         box = SecretBox.load(None)

@@ -131,7 +131,7 @@ async def serve_master(config: MasterConfig) -> None:
         if config.security is None:
             app = create_api(control, info, terms=terms, allowances=allowances)
         else:
-            parts = await secure_parts(store, cluster_id, config.host, config.security)
+            parts = await secure_parts(store, cluster_id, config.host, config.port, config.security)
             if parts.new_password is not None:
                 print(
                     f"The superuser is {config.security.superuser}, password "
