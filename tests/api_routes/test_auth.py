@@ -270,6 +270,9 @@ def _sample(path: str) -> str:
         ("{uid}", "alice"),
         ("{gid}", "ops"),
         ("{path:path}", "db/password"),
+        ("{job_id}", "prod.nightly"),
+        ("{schedule_id}", "daily"),
+        ("{run_id}", "r1"),
     ):
         path = path.replace(name, value)
     return path
@@ -283,6 +286,7 @@ def _routes() -> list[APIRoute]:
         routes_groups,
         routes_iam,
         routes_info,
+        routes_jobs,
         routes_nodes,
         routes_tasks,
     )
@@ -294,6 +298,7 @@ def _routes() -> list[APIRoute]:
         routes_groups,
         routes_iam,
         routes_info,
+        routes_jobs,
         routes_nodes,
         routes_tasks,
     )
@@ -403,3 +408,21 @@ async def test_dcos_permission_strings_grant_what_they_say(secure: Secure) -> No
         json={"principal": "reader", "rid": "dcos:adminrouter:service:marathon", "action": "full"},
     )
     assert r.status_code == 422 and "Admin Router" in r.text
+
+
+async def test_jobs_are_checked_by_their_dotted_path(secure: Secure) -> None:
+    """Metronome's routes: a grant on pallet:job:/prod (or DC/OS's
+    dcos:service:metronome:metronome:jobs:prod) covers prod.* and nothing else; the
+    unfiltered job list and queue need read on every job."""
+    run = {"cmd": "true", "cpus": 0.1, "mem": 32, "disk": 0}
+    ops = await secure.user("ops", ("dcos:service:metronome:metronome:jobs:prod", "full"))
+    r = await ops.post("/v1/jobs", json={"id": "prod.nightly", "run": run})
+    assert r.status_code == 201, r.text
+    r = await ops.post("/v1/jobs", json={"id": "dev.nightly", "run": run})
+    assert r.status_code == 403
+    assert (await ops.get("/v1/jobs/prod.nightly")).status_code == 200
+    assert (await ops.post("/v1/jobs/prod.nightly/runs")).status_code == 201
+    assert (await ops.get("/v1/jobs")).status_code == 403
+    assert (await ops.get("/v1/queue")).status_code == 403
+    admin = secure.client(await secure.login())
+    assert [j["id"] for j in (await admin.get("/v1/jobs")).json()] == ["prod.nightly"]

@@ -121,8 +121,8 @@ def _apps(method: str, rest: str, lookup: Lookup) -> Requirement:
 def _jobs(method: str, rest: str) -> Requirement:
     """Metronome: ``/v1/jobs/<job id>[/runs[/<id>[/actions/stop]]|/schedules[/<id>]]``."""
     job_id = rest.split("/", 1)[0]
-    if not job_id:
-        return SIGNED_IN if method == "GET" else BODY
+    if not job_id:  # the list is not filtered: it needs read on every job
+        return _needs((Rid("job", ()), R)) if method == "GET" else BODY
     rid = Rid("job", _path(job_path(job_id)))
     if method in ("GET", "HEAD"):
         return _needs((rid, R))
@@ -187,6 +187,13 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return _whole("metrics", R)
     if path.startswith("/v1/jobs"):
         return _jobs(method, path[len("/v1/jobs") :].strip("/"))
+    if path == "/v1/queue" and method == "GET":  # Metronome's queue: every job's runs
+        return _needs((Rid("job", ()), R))
+    if path.startswith("/v0/scheduled-jobs"):  # Metronome's older job-and-schedule routes
+        job_id = path[len("/v0/scheduled-jobs") :].strip("/")
+        if not job_id:
+            return BODY
+        return _needs((Rid("job", _path(job_path(job_id))), U))
     if path.startswith("/v1/secrets"):
         rest = path[len("/v1/secrets") :]
         if not rest.strip("/"):
@@ -256,7 +263,7 @@ def body_requirement(method: str, path: str, body: object, lookup: Lookup) -> Re
         if isinstance(node_id, str) and node_id and "/" not in node_id:
             return _needs((Rid("agent", (node_id,)), C))
         return _whole("agent", C)
-    if path.rstrip("/") == "/v1/jobs":
+    if path.rstrip("/") in ("/v1/jobs", "/v0/scheduled-jobs"):
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             return _needs((Rid("job", _path(job_path(body["id"]))), C))
         return _needs((Rid("job", ()), C))
