@@ -91,3 +91,12 @@ async def register(api: httpx.AsyncClient, count: int = 3) -> None:
 
 def ids() -> itertools.count[int]:
     return itertools.count()
+
+
+@pytest.fixture
+async def secure(control: Control, clock: FakeClock) -> AsyncIterator[Any]:
+    """The API with authentication on (``secure.Secure``)."""
+    from .secure import make_secure
+
+    async for s in make_secure(control, clock):
+        yield s

@@ -39,6 +39,7 @@ from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
 from pallet.agent.containers import DEFAULT_PIDS_LIMIT, Containers
+from pallet.agent.credentials import AgentCredentials, JoinRefused, SecurityConfig
 from pallet.agent.events import SendStatus
 from pallet.agent.executor import Executor
 from pallet.agent.fetcher import FetchCache, Fetcher
@@ -111,6 +112,8 @@ class AgentConfig:
     container_pids_limit: int = DEFAULT_PIDS_LIMIT
     bridge_subnet: str = DEFAULT_SUBNET
     """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
+    security: SecurityConfig | None = None
+    """Join a secured cluster: a bootstrap secret, the CA (None: an open cluster)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -204,6 +207,9 @@ class AgentDaemon:
             checkpoints=CheckpointStore(work / "checkpoints"),
         )
         self.health = HealthMonitor(self.runtime, self.hostname)
+        self.creds = (
+            AgentCredentials(work, self.node_id, config.security) if config.security else None
+        )
         self.logs = LogServer(self._read_log, config.bind, config.port)
         self.address = ""
         self._outbox: dict[tuple[str, int], SendStatus] = {}
@@ -215,7 +221,21 @@ class AgentDaemon:
         self.fatal: PalletError | None = None
         """Why the agent stopped on its own (raised once it has stopped)."""
         self._stop = asyncio.Event()
-        self.client = Masters(parse_masters(config.master))
+        self.client = self._master_client()
+
+    def _master_client(self) -> Masters:
+        urls = parse_masters(self.config.master)
+        if self.creds is None:
+            return Masters(urls)
+        # Calls leave from the address the log server binds, so the master sees the
+        # agent at the address it registers (and signs its certificate for that one).
+        bind = self.config.bind
+        local = bind if bind not in ("0.0.0.0", "::", "") else None
+        verify = self.creds.client_tls()
+        transport = httpx.AsyncHTTPTransport(local_address=local, verify=verify)
+        client = Masters(urls, auth=self.creds, transport=transport, verify=verify)
+        self.creds.attach(client)
+        return client
 
     def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
         return self.runtime.read_log(task_id, stream, offset, length)
@@ -233,8 +253,8 @@ class AgentDaemon:
 
         self.runtime.publish = publish
         self._enqueue(await asyncio.to_thread(self.runtime.recover))
-        port = await self.logs.start()
-        self.address = f"http://{self.config.bind}:{port}"
+        if self.creds is None:
+            await self._start_logs()
         loops = [
             asyncio.create_task(_forever(loop))
             for loop in (
@@ -251,7 +271,7 @@ class AgentDaemon:
         await asyncio.wait({registering, stopped}, return_when=asyncio.FIRST_COMPLETED)
         if not registering.done():
             registering.cancel()
-        elif isinstance(registering.exception(), WrongCluster):
+        elif isinstance(registering.exception(), WrongCluster | JoinRefused):
             self.fatal = registering.exception()  # type: ignore[assignment]
             stop.set()
         await stop.wait()
@@ -285,6 +305,18 @@ class AgentDaemon:
         await self.logs.close()
         await self.client.aclose()
 
+    async def _start_logs(self) -> None:
+        """Serve logs (on a secured cluster: TLS with the certificate the join brought,
+        answering the master only)."""
+        if self.address:
+            return
+        if self.creds is not None:
+            self.logs.tls = self.creds.server_tls()
+            self.logs.authorize = self.creds.master_may_call
+        port = await self.logs.start()
+        scheme = "https" if self.logs.tls is not None else "http"
+        self.address = f"{scheme}://{self.config.bind}:{port}"
+
     # ------------------------------------------------------------ registering
 
     async def _check_cluster(self) -> None:
@@ -309,17 +341,22 @@ class AgentDaemon:
 
     async def _register(self) -> None:
         self._registered.clear()
-        body = Registration(self.node, self.address, self.boot_id).to_json()
         delay = 0.05
         while True:
             try:
+                if self.creds is not None and self.creds.stale():
+                    await self.creds.login(self.client)
+                    await self._start_logs()
                 await self._check_cluster()
+                body = Registration(self.node, self.address, self.boot_id).to_json()
                 r = await self.client.post("/v1/agent/register", json=body)
                 if r.status_code == 200:
                     log.info("registered as %s with %s", self.node_id, self.config.master)
                     self._registered.set()
                     return
                 log.warning("master refused registration (%s): %s", r.status_code, r.text)
+            except JoinRefused:
+                raise
             except (httpx.HTTPError, ValueError) as e:
                 log.info("master not reachable yet: %s", e)
             await asyncio.sleep(delay)
@@ -429,6 +466,9 @@ class AgentDaemon:
             # A loop that stops beating is a bug worth seeing: dump every thread's stack.
             faulthandler.dump_traceback_later(watchdog, exit=False)
             await self._registered.wait()
+            if self.creds is not None and self.creds.stale():
+                with contextlib.suppress(httpx.HTTPError, JoinRefused):
+                    await self.creds.login(self.client)  # before it runs out, not after
             try:
                 usage = await asyncio.wait_for(asyncio.to_thread(self._usage), 2.0)
             except TimeoutError:
@@ -494,7 +534,7 @@ def serve_agent(config: AgentConfig) -> None:
     early: list[int] = []
     signal.signal(signal.SIGUSR1, lambda signum, frame: early.append(signum))
     faulthandler.register(signal.SIGUSR2)  # `kill -USR2 <pid>` prints every thread's stack
-    if not is_loopback(config.bind):
+    if not is_loopback(config.bind) and config.security is None:
         print(UNAUTHENTICATED.format(what="the agent", host=config.bind), file=sys.stderr)
 
     async def main() -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pallet.agent.safeopen import UnsafePath, open_beneath
 from pallet.model import PalletError
 
 __all__ = [
@@ -37,7 +38,8 @@ class LogStream(enum.StrEnum):
 
 
 class LogNotFound(PalletError):
-    """The log file does not exist (unknown task, or its sandbox was removed)."""
+    """The log file does not exist (unknown task, or its sandbox was removed), or it is
+    not one the agent may serve (a link, a FIFO: see ``safeopen``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +55,26 @@ class LogChunk:
         return self.offset + len(self.data)
 
 
-def read_log(path: str | Path, offset: int = 0, length: int | None = None) -> LogChunk:
-    """Up to ``length`` bytes (at most ``MAX_READ``) of ``path`` from ``offset``."""
+def read_log(
+    path: str | Path, offset: int = 0, length: int | None = None, *, beneath: Path | None = None
+) -> LogChunk:
+    """Up to ``length`` bytes (at most ``MAX_READ``) of ``path`` from ``offset``. With
+    ``beneath`` (a sandbox root) no link is followed below it and only a plain file is
+    read: a task cannot make its log serve another file."""
     if length is not None and length < 0:
         raise ValueError(f"length must be >= 0, not {length}")
     want = MAX_READ if length is None else min(length, MAX_READ)
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            start = max(0, size + offset) if offset < 0 else offset
-            f.seek(start)
-            data = f.read(min(want, max(0, size - start)))
+        fd = open_beneath(beneath, path) if beneath is not None else os.open(path, os.O_RDONLY)
     except FileNotFoundError as e:
         raise LogNotFound(f"no log file at {path}") from e
+    except UnsafePath as e:
+        raise LogNotFound(f"the log at {path} is not a plain file of the sandbox ({e})") from e
+    with open(fd, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        start = max(0, size + offset) if offset < 0 else offset
+        f.seek(start)
+        data = f.read(min(want, max(0, size - start)))
     return LogChunk(data, start, size)
 
 
@@ -76,12 +85,13 @@ def follow_log(
     done: Callable[[], bool],
     poll_interval: float = 0.25,
     sleep: Callable[[float], None] = time.sleep,
+    beneath: Path | None = None,
 ) -> Iterator[LogChunk]:
     """Yield what is appended to ``path`` from ``offset`` on, until ``done()`` says the
     writer has finished and everything written has been yielded."""
     while True:
         finished = done()  # asked before reading, so nothing written before it is missed
-        chunk = read_log(path, offset)
+        chunk = read_log(path, offset, beneath=beneath)
         if chunk.data:
             offset = chunk.next_offset
             yield chunk
@@ -97,11 +107,12 @@ async def afollow_log(
     *,
     done: Callable[[], bool],
     poll_interval: float = 0.25,
+    beneath: Path | None = None,
 ) -> AsyncIterator[LogChunk]:
     """``follow_log`` for an asyncio loop (the HTTP side streams with it)."""
     while True:
         finished = done()
-        chunk = await asyncio.to_thread(read_log, path, offset)
+        chunk = await asyncio.to_thread(read_log, path, offset, None, beneath=beneath)
         if chunk.data:
             offset = chunk.next_offset
             yield chunk

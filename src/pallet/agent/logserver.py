@@ -5,7 +5,9 @@
     GET /ping -> pong
 
 HTTP/1.1 with one request per connection and GET only: the master is its one client.
-It is unauthenticated, like the rest of Pallet for now, and binds loopback by default.
+On a secured cluster it serves TLS with the agent's certificate and answers only a
+request whose token the master signed (``authorize``); else it is open, and binds
+loopback by default.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pallet.agent.logs import LogChunk, LogNotFound
@@ -25,20 +29,34 @@ __all__ = ["LogServer"]
 log = logging.getLogger(__name__)
 
 ReadLog = Callable[[str, str, int, int | None], LogChunk]
+Authorize = Callable[[str | None], bool]
 
 _MAX_HEADER = 16 * 1024
 
 
 class LogServer:
-    def __init__(self, read_log: ReadLog, host: str, port: int) -> None:
+    def __init__(
+        self,
+        read_log: ReadLog,
+        host: str,
+        port: int,
+        *,
+        authorize: Authorize | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.read_log = read_log
         self.host = host
         self.port = port
+        self.authorize = authorize
+        self.tls = tls
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
         """Listen; the port bound (useful with port 0)."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        tls: dict[str, Any] = (
+            {} if self.tls is None else {"ssl": self.tls, "ssl_handshake_timeout": 10}
+        )
+        self._server = await asyncio.start_server(self._serve, self.host, self.port, **tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -53,16 +71,36 @@ class LogServer:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             if len(head) > _MAX_HEADER:
                 raise ValueError("request head too large")
-            request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-            method, target, _ = request_line.split(" ", 2)
-            status, body = await self._answer(method, target)
-        except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            authorization = next(
+                (
+                    value.strip()
+                    for name, _, value in (line.partition(":") for line in lines[1:])
+                    if name.strip().lower() == "authorization"
+                ),
+                None,
+            )
+            body: object
+            if self.authorize is not None and not self.authorize(authorization):
+                status, body = 401, {"message": "only the master may read logs here"}
+            else:
+                status, body = await self._answer(method, target)
+        except (
+            ValueError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ConnectionError,
+            ssl.SSLError,
+        ):
             status, body = 400, {"message": "bad request"}
         payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
         ctype = b"application/json" if not isinstance(body, bytes) else b"text/plain"
         reason = {
             200: b"OK",
             400: b"Bad Request",
+            401: b"Unauthorized",
             404: b"Not Found",
             405: b"Method Not Allowed",
             422: b"Unprocessable Entity",

@@ -2,14 +2,15 @@
 asyncio I/O over httpx.
 
 A request goes to the master that answered last. A follower answers ``307`` to the
-leader, which the client follows (method and body kept) and then talks to directly; a
-master that cannot be reached (down, or across a partition) makes the request go to the
-next one in the list, once round the list per request.
+leader, which the client follows (method, body and credentials kept) and then talks to
+directly; a master that cannot be reached (down, or across a partition) makes the request
+go to the next one in the list, once round the list per request.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
 
 import httpx
@@ -41,13 +42,31 @@ def _origin(url: httpx.URL) -> str:
 class Masters:
     """What the agent daemon uses in place of one ``httpx.AsyncClient``."""
 
-    def __init__(self, urls: list[str], timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        timeout: float = 10.0,
+        *,
+        auth: httpx.Auth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        """``auth``, ``transport`` and ``verify`` as httpx takes them (a secured cluster:
+        the agent's credentials, its source address, the cluster's CA)."""
         self.urls = list(urls)
         self.current = self.urls[0]
-        self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=True, trust_env=False)
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,  # request() follows, keeping the token
+            trust_env=False,
+            auth=auth,
+            transport=transport,
+            verify=verify,
+        )
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         tried: list[str] = []
+        hops = 0
         while True:
             base = self.current
             try:
@@ -60,11 +79,17 @@ class Masters:
                 log.info("master %s unreachable (%s); trying %s", base, e, nxt)
                 self.current = nxt
                 continue
-            if r.history:  # redirected to the leader: talk to it directly from now on
-                leader = _origin(r.url)
+            location = r.headers.get("location")
+            if r.status_code in (307, 308) and location and hops < 3:
+                # A follower points at the leader: talk to it directly from now on. The
+                # redirect is followed here, not by httpx, which would drop the agent's
+                # token on the way to another origin.
+                hops += 1
+                leader = _origin(httpx.URL(base + path).join(location))
                 if leader != self.current:
                     log.info("the leader is %s", leader)
                     self.current = leader
+                continue
             return r
 
     def _next(self, tried: list[str]) -> str | None:

@@ -365,7 +365,8 @@ class TaskRuntime:
     def read_log(
         self, task_id: str, stream: LogStream | str, offset: int = 0, length: int | None = None
     ) -> LogChunk:
-        return read_log(self.executor.log_path(task_id, stream), offset, length)
+        path = self.executor.log_path(task_id, stream)
+        return read_log(path, offset, length, beneath=self.executor.sandbox_root)
 
     def follow_log(
         self, task_id: str, stream: LogStream | str, offset: int = 0, poll_interval: float = 0.25
@@ -376,6 +377,7 @@ class TaskRuntime:
             offset,
             done=lambda: self.executor.has_ended(task_id),
             poll_interval=poll_interval,
+            beneath=self.executor.sandbox_root,
         )
 
     def afollow_log(
@@ -386,6 +388,7 @@ class TaskRuntime:
             offset,
             done=lambda: self.executor.has_ended(task_id),
             poll_interval=poll_interval,
+            beneath=self.executor.sandbox_root,
         )
 
     def close(self, timeout: float = 10.0) -> list[SendStatus]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -13,6 +13,13 @@ from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.api.render import Renderer
 from pallet.control import Control
+
+if TYPE_CHECKING:
+    import ssl
+
+    from pallet.auth.audit import AuditLog
+    from pallet.auth.ca import CertificateAuthority
+    from pallet.auth.service import AuthService
 
 __all__ = ["ApiContext", "context"]
 
@@ -32,6 +39,13 @@ class ApiContext:
     """Give up leadership (``DELETE /v2/leader``); None where there is no election."""
     allowances: Allowances = field(default_factory=Allowances)
     """What the operator allows beyond the defaults (host paths, privileged containers)."""
+    auth: AuthService | None = None
+    """Identities and tokens; None while authentication is off (the default)."""
+    audit: AuditLog | None = None
+    ca: CertificateAuthority | None = None
+    """The cluster's CA, which signs agents' certificates (with TLS on)."""
+    agent_tls: ssl.SSLContext | None = None
+    """How the master checks agents' log servers (None: plain HTTP)."""
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.control.state, self.specs)

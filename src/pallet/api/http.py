@@ -22,6 +22,7 @@ from pallet.api.marathon import (
     parse_json_body,
     task_not_found,
 )
+from pallet.auth.service import Denied, IamConflict, IamNotFound
 from pallet.control import (
     AppExists,
     AppLocked,
@@ -119,6 +120,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return json_response({"message": str(exc.detail)}, exc.status_code)
+
+    @app.exception_handler(Denied)
+    async def _denied(request: Request, exc: Denied) -> Response:
+        return json_response(
+            {"message": str(exc)}, 401, {"WWW-Authenticate": 'token realm="pallet"'}
+        )
+
+    @app.exception_handler(IamNotFound)
+    async def _iam_missing(request: Request, exc: IamNotFound) -> Response:
+        return json_response({"message": str(exc)}, 404)
+
+    @app.exception_handler(IamConflict)
+    async def _iam_conflict(request: Request, exc: IamConflict) -> Response:
+        return json_response({"message": str(exc)}, 409)
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:

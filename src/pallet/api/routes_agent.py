@@ -24,6 +24,7 @@ from pallet.api.context import context
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError
 from pallet.model import Acks, DesiredSet, Heartbeat, Registration, StatusBatch, ValidationError
+from pallet.model.net import agent_address
 
 __all__ = ["router"]
 
@@ -48,7 +49,9 @@ def _parse(reader: Callable[[object], M], body: object) -> M:
 async def register(request: Request) -> Response:
     ctx = context(request)
     body = _parse(Registration.from_json, await read_json(request))
-    record = await ctx.control.nodes.register(body.node, body.address, body.boot_id)
+    peer = request.client.host if request.client is not None else None
+    address = _parse(lambda a: agent_address(str(a), peer), body.address)
+    record = await ctx.control.nodes.register(body.node, address, body.boot_id)
     revision = ctx.control.state.desired_revision.get(record.id, 0)
     return json_response({"node_id": record.id, "revision": revision})
 

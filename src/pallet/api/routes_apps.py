@@ -25,6 +25,7 @@ from pallet.api.convert import (
     run_spec,
 )
 from pallet.api.dryrun import preview_json
+from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     ApiPostEvent,
@@ -47,6 +48,7 @@ from pallet.api.marathon.jsontypes import parse_timestamp
 from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
 from pallet.api.marathon.pathid import canonical_path
 from pallet.api.serviceports import service_port_violations
+from pallet.api.visible import may_read
 from pallet.control import AppRecord, Change
 
 __all__ = ["router"]
@@ -103,8 +105,10 @@ async def list_apps(request: Request) -> Response:
     headers = {"Vary": "Accept-Encoding"}
     if gzipped:
         headers["Content-Encoding"] = "gzip"
-    key = (embeds, cmd, id_filter, label)
-    body = ctx.renderer.cached_list(key, gzipped)
+    key: tuple[object, ...] = (embeds, cmd, id_filter, label)
+    perms = permissions_of(request.scope)
+    everything = perms.sees_all("service")
+    body = ctx.renderer.cached_list(key, gzipped) if everything else None
     if body is None:
         apps = _filtered(
             sorted(
@@ -114,6 +118,9 @@ async def list_apps(request: Request) -> Response:
             id_filter,
             label,
         )
+        if not everything:  # only what the caller may read, cached by exactly that
+            apps = [a for a in apps if may_read(perms, a.id)]
+            key = ("visible", tuple(a.id for a in apps), *key)
         body = ctx.renderer.app_list(apps, embeds, key, gzipped)
     return Response(body, 200, headers, media_type="application/json")
 

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from pallet.api import visible
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import (
     check_runnable,
@@ -30,6 +31,7 @@ from pallet.api.convert import (
     resident_update_violations,
     run_spec,
 )
+from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     AppSpec,
@@ -204,9 +206,19 @@ def _embeds(request: Request) -> frozenset[str]:
     return frozenset(out)
 
 
+def _visible_group(request: Request, doc: dict[str, Any]) -> Response:
+    shown = visible.group(permissions_of(request.scope), doc)
+    if shown is None:
+        raise GroupNotFound(str(doc["id"]))
+    return json_response(shown)
+
+
 @router.get("/v2/groups")
 async def root_group(request: Request) -> Response:
-    return json_response(_group_json(context(request), "/", _embeds(request)))
+    doc = _group_json(context(request), "/", _embeds(request))
+    return json_response(
+        visible.group(permissions_of(request.scope), doc) or {**doc, "apps": [], "groups": []}
+    )
 
 
 @router.get("/v2/groups/{rest:path}")
@@ -214,12 +226,14 @@ async def get_group(rest: str, request: Request) -> Response:
     ctx = context(request)
     if rest.endswith("/versions") or rest == "versions":
         group_id = canonical_path(rest[: -len("versions")])
+        if not visible.may_read(permissions_of(request.scope), group_id):
+            raise GroupNotFound(group_id)
         versions = await ctx.control.groups.versions(group_id)
         return json_response(sorted(versions, reverse=True))
     group_id = _group_id(rest)
     if not ctx.control.groups.exists(group_id):
         raise GroupNotFound(group_id)
-    return json_response(_group_json(ctx, group_id, _embeds(request)))
+    return _visible_group(request, _group_json(ctx, group_id, _embeds(request)))
 
 
 # ------------------------------------------------------------------ changing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pydantic
@@ -20,6 +21,8 @@ from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, task_json
 from pallet.api.marathon.errors import shape_error
 from pallet.control import NodeRecord, iso
+from pallet.model import ValidationError, check_task_id
+from pallet.model.net import agent_address
 
 __all__ = ["node_json", "router"]
 
@@ -184,12 +187,43 @@ async def task_logs(task_id: str, request: Request) -> Response:
     record = state.nodes.get(task.node_id)
     if record is None or not record.address:
         raise _not_found(f"the node of task '{task_id}' is gone")
-    url = f"{record.address}/v1/logs/{task_id}"
     try:
-        async with httpx.AsyncClient(timeout=ctx.log_timeout) as client:
-            answer = await client.get(url, params=params)
+        # Checked again here (a record stored before registration checked it), and the
+        # path is ours: the agent's log route and a task id, nothing the agent chose.
+        base = agent_address(record.address, None)
+        url = f"{base}/v1/logs/{quote(check_task_id(task_id), safe='')}"
+    except ValidationError as e:
+        raise MarathonApiError(
+            502, {"message": f"node {record.id} registered an address Pallet will not call: {e}"}
+        ) from None
+    headers = {"Authorization": f"token={ctx.auth.master_token()}"} if ctx.auth else {}
+    verify: Any = ctx.agent_tls if ctx.agent_tls is not None else True
+    try:
+        async with httpx.AsyncClient(
+            timeout=ctx.log_timeout, follow_redirects=False, verify=verify
+        ) as client:
+            answer = await client.get(url, params=params, headers=headers)
     except httpx.HTTPError as e:
         raise MarathonApiError(
             502, {"message": f"cannot reach the agent of node {record.id} at {record.address}: {e}"}
         ) from None
-    return Response(answer.content, answer.status_code, media_type="application/json")
+    return json_response(*_log_answer(record.id, task_id, answer))
+
+
+_CHUNK_FIELDS = {"task_id": str, "stream": str, "offset": int, "size": int, "next_offset": int}
+
+
+def _log_answer(node_id: str, task_id: str, answer: httpx.Response) -> tuple[object, int]:
+    """The agent's answer, passed on only as what a log server says: a log chunk of this
+    task, or an error message; anything else is a 502 and its body is not shown."""
+    try:
+        doc = answer.json()
+    except ValueError:
+        doc = None
+    if answer.status_code == 200 and isinstance(doc, dict):
+        fields_ok = all(isinstance(doc.get(k), t) for k, t in _CHUNK_FIELDS.items())
+        if fields_ok and isinstance(doc.get("data"), str) and doc["task_id"] == task_id:
+            return {k: doc[k] for k in (*_CHUNK_FIELDS, "data")}, 200
+    elif 400 <= answer.status_code < 500 and isinstance(doc, dict):
+        return {"message": str(doc.get("message", ""))[:1000]}, answer.status_code
+    return {"message": f"the agent of node {node_id} answered what is not a log"}, 502

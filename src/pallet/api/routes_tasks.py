@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from pallet.api import visible
 from pallet.api.context import context
 from pallet.api.convert import marathon_task, moment
+from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import (
     MarathonApiError,
@@ -35,7 +37,10 @@ async def list_tasks(request: Request) -> Response:
     wanted = request.query_params.getlist("status")
     states = set().union(*(_STATUS.get(s.lower(), set()) for s in wanted)) if wanted else None
     docs = []
+    perms = permissions_of(request.scope)
     for app_id in sorted(ctx.control.state.tasks_by_app):
+        if not visible.may_read(perms, app_id):
+            continue
         app = ctx.control.state.apps.get(app_id)
         ports = ctx.renderer.service_ports(app) if app is not None else ()
         tasks = sorted(ctx.control.state.app_tasks(app_id), key=lambda t: (t.staged_at, t.id))
@@ -69,7 +74,8 @@ async def kill_tasks(request: Request) -> Response:
 
 @router.get("/v2/deployments")
 async def list_deployments(request: Request) -> Response:
-    return json_response(context(request).renderer.deployments())
+    docs = context(request).renderer.deployments()
+    return json_response(visible.deployments(permissions_of(request.scope), docs))
 
 
 @router.delete("/v2/deployments/{deployment_id}")
@@ -96,7 +102,7 @@ async def queue(request: Request) -> Response:
     ctx = context(request)
     embeds = request.query_params.getlist("embed")
     doc = ctx.renderer.queue(ctx.control.clock(), embed_offers="lastUnusedOffers" in embeds)
-    return json_response(doc)
+    return json_response(visible.queue(permissions_of(request.scope), doc))
 
 
 @router.delete("/v2/queue/{rest:path}")

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -20,6 +20,7 @@ from pallet.api import (
     routes_apps,
     routes_discovery,
     routes_groups,
+    routes_iam,
     routes_info,
     routes_jobs,
     routes_nodes,
@@ -27,6 +28,7 @@ from pallet.api import (
     routes_tasks,
 )
 from pallet.api.context import ApiContext
+from pallet.api.guard import AuthGuard, StateLookup
 from pallet.api.http import install_error_handlers
 from pallet.api.leading import follow_the_leader
 from pallet.api.marathon import InfoSettings
@@ -34,6 +36,13 @@ from pallet.api.marathon.support import Allowances
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
 from pallet.ui.serve import mount_ui
+
+if TYPE_CHECKING:
+    import ssl
+
+    from pallet.auth.audit import AuditLog
+    from pallet.auth.ca import CertificateAuthority
+    from pallet.auth.service import AuthService
 
 __all__ = ["create_api"]
 
@@ -45,30 +54,39 @@ def create_api(
     manage_control: bool = True,
     terms: Callable[[ApiContext], Coroutine[Any, Any, None]] | None = None,
     allowances: Allowances | None = None,
+    auth: AuthService | None = None,
+    audit: AuditLog | None = None,
+    ca: CertificateAuthority | None = None,
+    agent_tls: ssl.SSLContext | None = None,
 ) -> FastAPI:
     """The master's HTTP API over ``control``; with ``manage_control`` the app's lifespan
     starts and stops control's loops. ``terms`` (several masters): run instead, for the
     app's life, a loop that elects this master or follows another and swaps the control
     the API serves from (``ApiContext.use``). ``allowances``: what the operator allows
-    apps beyond the defaults (host paths for volumes, privileged containers)."""
+    apps beyond the defaults (host paths for volumes, privileged containers). With ``auth``
+    every request passes ``AuthGuard`` (tokens, permissions, the audit log); without it
+    the API is open."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background: list[asyncio.Task[None]] = []
         if terms is not None:
-            runner: asyncio.Task[None] = asyncio.create_task(terms(ctx))
-            try:
-                yield
-            finally:
-                runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runner
-            return
-        if manage_control:
+            background.append(asyncio.create_task(terms(ctx)))
+        elif manage_control:
             await control.start()
+        if auth is not None:
+            background.append(asyncio.create_task(auth.follow()))
+        if audit is not None:
+            background.append(asyncio.create_task(audit.run()))
         try:
             yield
         finally:
-            if manage_control:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if manage_control and terms is None:
                 await control.stop()
 
     app = FastAPI(
@@ -78,7 +96,15 @@ def create_api(
         redoc_url=None,
         openapi_url="/v1/openapi.json",
     )
-    ctx = ApiContext(control, info, allowances=allowances or Allowances())
+    ctx = ApiContext(
+        control,
+        info,
+        allowances=allowances or Allowances(),
+        auth=auth,
+        audit=audit,
+        ca=ca,
+        agent_tls=agent_tls,
+    )
     app.state.pallet = ctx
     registry = CollectorRegistry(auto_describe=True)
     registry.register(MetricsCollector(ctx))
@@ -95,7 +121,13 @@ def create_api(
         routes_nodes,
         routes_agent,
         routes_discovery,
+        routes_iam,
     ):
         app.include_router(module.router)
     mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui
+    if auth is not None:
+        # Around everything (routers, the UI, routes added later): nothing goes unchecked.
+        app.add_middleware(
+            AuthGuard, auth=auth, lookup=StateLookup(lambda: ctx.control.state), audit=audit
+        )
     return app

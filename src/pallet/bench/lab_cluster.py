@@ -132,6 +132,7 @@ def lab_cluster(
                 "--host", master_host.address, "--port", str(MASTER_PORT),
                 "--store", store or f"sqlite:///{state_dir / 'state.db'}",
                 "--heartbeat-grace", str(heartbeat_grace),
+                "--insecure",  # a lab network of its own: no TLS nor tokens to set up
             ],
             state_dir / "master.log",
             death=signal.SIGTERM,
@@ -151,6 +152,7 @@ def lab_cluster(
                         "--hostname", host.address, "--bind", host.address,
                         "--resources", resources,
                         "--heartbeat-interval", str(heartbeat_interval),
+                        "--insecure",
                     ],
                     work / "agent.log",
                     death=signal.SIGUSR1,

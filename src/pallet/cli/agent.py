@@ -63,6 +63,17 @@ def agent(
     container_pids_limit: int = typer.Option(
         4096, help="Processes and threads each container may have at once."
     ),
+    ca: Path | None = typer.Option(
+        None, help="The cluster's CA certificate: check the master with it (https), serve TLS."
+    ),
+    bootstrap_secret_file: Path | None = typer.Option(
+        None,
+        help="File holding the cluster's bootstrap secret: join a secured cluster (once; the "
+        "agent keeps its own credential in --work-dir).",
+    ),
+    insecure: bool = typer.Option(
+        False, help="Allow binding beyond loopback without TLS and authentication."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run an agent: fingerprint this machine, register, run the tasks the master assigns.
@@ -79,6 +90,7 @@ def agent(
         raise ValidationError("--role", " ".join(problems))
     if heartbeat_interval <= 0:
         raise ValidationError("--heartbeat-interval", "must be a positive number of seconds")
+    from pallet.agent.credentials import SecurityConfig
     from pallet.agent.masters import parse_masters
 
     try:
@@ -86,6 +98,27 @@ def agent(
     except ValueError as e:
         raise ValidationError("--master", str(e)) from None
     from pallet.cli.ports import check_listen, valid_port
+    from pallet.model.net import is_loopback
+
+    secret = None
+    if bootstrap_secret_file is not None:
+        try:
+            secret = bootstrap_secret_file.read_text().strip()
+        except OSError as e:
+            raise ValidationError(
+                "--bootstrap-secret-file", f"cannot read {bootstrap_secret_file}: {e.strerror}"
+            ) from None
+    if ca is not None and not ca.is_file():
+        raise ValidationError("--ca", f"{ca} is not a file")
+    secured = ca is not None and (secret is not None or (work_dir / "credential").exists())
+    if not is_loopback(bind) and not secured and not insecure:
+        raise ValidationError(
+            "--bind",
+            f"{bind} is reachable from other machines, and without --ca and "
+            "--bootstrap-secret-file anyone there could read this node's task logs; secure "
+            "the cluster (pallet up --secure prints both) or add --insecure",
+        )
+    security = SecurityConfig(ca, secret) if ca is not None or secret is not None else None
 
     valid_port(port, "--port", allow_any=True)
     check_listen(bind, port, "--port", "the agent's log server")
@@ -141,6 +174,7 @@ def agent(
             insecure_registries=frozenset(insecure_registry),
             container_pids_limit=container_pids_limit,
             bridge_subnet=bridge_subnet,
+            security=security,
         )
     )
 

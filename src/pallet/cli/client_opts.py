@@ -63,8 +63,18 @@ sleep: Callable[[float], None] = time.sleep
 
 
 def connect(master: str) -> Client:
-    """A client of the master at ``master`` (already resolved from ``--master``/env)."""
-    return Client(master, transport=transport)
+    """A client of the master at ``master`` (already resolved from ``--master``/env), with
+    the token and CA ``pallet auth login`` kept for it (``$PALLET_TOKEN``, ``$PALLET_CA``
+    win)."""
+    import os
+
+    from pallet.cli.credentials import lookup
+    from pallet.client import master_url
+
+    kept = lookup(master_url(master))
+    token = os.environ.get("PALLET_TOKEN") or kept.get("token")
+    ca = os.environ.get("PALLET_CA") or kept.get("ca")
+    return Client(master, transport=transport, token=token, ca=ca)
 
 
 def app_id(text: str) -> str:

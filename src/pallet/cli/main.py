@@ -73,6 +73,10 @@ NOUNS: dict[str, Noun] = {
         "pallet.cli.store",
         "The master's state store: copy it (migrate, back up, restore), compact its history.",
     ),
+    "auth": Noun(
+        "pallet.cli.auth",
+        "Log in and out; users, service accounts, groups and what they may do (grants).",
+    ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
     "image": Noun(

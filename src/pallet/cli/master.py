@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import typer
 
@@ -43,6 +44,20 @@ def master(
     allow_privileged: bool = typer.Option(
         False, help="Let apps run privileged containers (docker.privileged)."
     ),
+    secure_dir: Path | None = typer.Option(
+        None,
+        help="Turn on authentication and TLS: the cluster CA, keys, the bootstrap secret for "
+        "agents and the secrets key live (or are made) here.",
+    ),
+    tls: bool = typer.Option(True, help="With --secure-dir, serve HTTPS (--no-tls: tokens only)."),
+    superuser: str = typer.Option("admin", help="The first superuser's id (made at first start)."),
+    superuser_password_file: Path | None = typer.Option(
+        None, help="The first superuser's password (else one is made up and printed once)."
+    ),
+    token_ttl: float = typer.Option(3600.0, help="Seconds a login token is valid."),
+    insecure: bool = typer.Option(
+        False, help="Allow binding beyond loopback without authentication and TLS."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
@@ -66,7 +81,33 @@ def master(
     if not 0 <= node_gone_after < float("inf"):
         raise ValidationError("--node-gone-after", "must be 0 (never) or a number of seconds")
     from pallet.cli.ports import check_listen, valid_port
+    from pallet.master.security import SecuritySettings
+    from pallet.model.net import is_loopback
 
+    if not is_loopback(host) and (secure_dir is None or not tls) and not insecure:
+        raise ValidationError(
+            "--host",
+            f"{host} is reachable from other machines, and without --secure-dir (with TLS) "
+            "anyone there could run commands on the cluster; add --secure-dir DIR, or "
+            "--insecure on a network you trust",
+        )
+    if superuser_password_file is not None and not superuser_password_file.is_file():
+        raise ValidationError(
+            "--superuser-password-file", f"{superuser_password_file} is not a file"
+        )
+    if not 60 <= token_ttl <= 30 * 86400:
+        raise ValidationError("--token-ttl", "must be 60 s to 30 days")
+    security = (
+        SecuritySettings(
+            secure_dir.resolve(),
+            tls=tls,
+            superuser=superuser,
+            superuser_password_file=superuser_password_file,
+            token_ttl=token_ttl,
+        )
+        if secure_dir is not None
+        else None
+    )
     valid_port(port, "--port")
     check_listen(host, port, "--port", "the master")  # before anything is opened or said
     for path in allow_host_path:
@@ -87,6 +128,7 @@ def master(
         leader_ttl=leader_ttl,
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
+        security=security,
     )
     asyncio.run(serve_master(config))
 

@@ -38,7 +38,13 @@ from pallet.client.models import (
     QueueItem,
     Task,
 )
-from pallet.client.transport import DEFAULT_TIMEOUT, master_url, unreachable
+from pallet.client.transport import (
+    DEFAULT_TIMEOUT,
+    auth_headers,
+    master_url,
+    tls_context,
+    unreachable,
+)
 
 __all__ = ["AsyncClient"]
 
@@ -57,14 +63,18 @@ class AsyncClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
+        ca: str | None = None,
     ) -> None:
         self.master = master_url(master)
         self.timeout = timeout
+        context = tls_context(ca)
         self._http = httpx.AsyncClient(
             base_url=self.master,
             timeout=timeout,
             transport=transport,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **auth_headers(token)},
+            verify=context if context is not None else True,
             follow_redirects=True,  # a follower master sends every call to the leader
         )
 

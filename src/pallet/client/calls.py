@@ -183,6 +183,15 @@ def _kill_result(key: str) -> Callable[[Any, Headers], KillResult]:
     return read
 
 
+def _json_or_none(content: Any, _headers: Headers) -> Any:
+    if not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise ProtocolError("the answer is not JSON") from None
+
+
 def _log_reader(offset: int) -> Callable[[Any, Headers], LogChunk]:
     """Logs come as raw bytes, or as JSON with the range they cover."""
 
@@ -380,6 +389,17 @@ class _Calls:
         """Forget a node that is down or drained (409 for any other); the node as it was."""
         path = f"/v1/nodes/{quote(node_id, safe='')}"
         return Call("DELETE", path, lambda doc, _h: Node.from_json(doc))
+
+    def json(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Call[Any]:
+        """Any call answered with JSON (or nothing): identities, grants, secrets, the audit
+        log. Path segments are quoted by the caller."""
+        return Call(method, path, _json_or_none, dict(params or {}), body, raw=True)
 
     def task_log(
         self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from pallet.client.transport import env_credentials
+
 __all__ = ["RELEVANT_EVENTS", "follow_apps", "read_apps"]
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ async def follow_apps(
     ``on_event(type, payload, arrived_at)`` sees each event as it comes."""
     backoff = 0.2
     timeout = httpx.Timeout(10.0, read=None)
-    async with httpx.AsyncClient(base_url=master, timeout=timeout) as client:
+    async with httpx.AsyncClient(base_url=master, timeout=timeout, **env_credentials()) as client:
         while not stop.is_set():
             try:
                 await _one_stream(client, on_apps, stop, events, on_event)

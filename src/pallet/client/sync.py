@@ -39,7 +39,13 @@ from pallet.client.models import (
     QueueItem,
     Task,
 )
-from pallet.client.transport import DEFAULT_TIMEOUT, master_urls, unreachable
+from pallet.client.transport import (
+    DEFAULT_TIMEOUT,
+    auth_headers,
+    master_urls,
+    tls_context,
+    unreachable,
+)
 from pallet.client.wire import Answer, StdlibSender, TransportFailure
 
 if TYPE_CHECKING:
@@ -64,14 +70,20 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
+        ca: str | None = None,
     ) -> None:
+        """``token`` (else ``$PALLET_TOKEN``) is sent as ``Authorization: token=...``;
+        ``ca`` (else ``$PALLET_CA``) is the cluster's CA for an https master."""
         self.masters = master_urls(master)
         self.master = self.masters[0]
         self.timeout = timeout
         self._http: httpx.Client | None = None
         self._wire: StdlibSender | None = None
+        self._headers = auth_headers(token)
+        self._ca = ca
         if transport is None:
-            self._wire = StdlibSender(self.master, timeout)
+            self._wire = self._sender(self.master)
         else:
             import httpx
 
@@ -79,7 +91,7 @@ class Client:
                 base_url=self.master,
                 timeout=timeout,
                 transport=transport,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **self._headers},
             )
 
     def __enter__(self) -> Client:
@@ -145,7 +157,11 @@ class Client:
         assert self._wire is not None
         self._wire.close()
         self.master = master
-        self._wire = StdlibSender(master, self.timeout)
+        self._wire = self._sender(master)
+
+    def _sender(self, master: str) -> StdlibSender:
+        context = tls_context(self._ca) if master.startswith("https:") else None
+        return StdlibSender(master, self.timeout, self._headers, context)
 
     # -- the master ------------------------------------------------------------------
     def ping(self) -> str:

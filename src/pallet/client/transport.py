@@ -15,11 +15,16 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "CA_ENV",
     "DEFAULT_MASTER",
     "DEFAULT_TIMEOUT",
     "MASTER_ENV",
+    "TOKEN_ENV",
+    "auth_headers",
+    "env_credentials",
     "master_url",
     "master_urls",
+    "tls_context",
     "unreachable",
 ]
 
@@ -27,6 +32,39 @@ DEFAULT_MASTER = "http://127.0.0.1:8080"
 MASTER_ENV = "PALLET_MASTER"
 DEFAULT_TIMEOUT = 10.0
 """Seconds to connect and to wait for each answer."""
+TOKEN_ENV = "PALLET_TOKEN"
+"""A token to send when none is given (``pallet auth login`` keeps one in the CLI's config)."""
+CA_ENV = "PALLET_CA"
+"""The cluster's CA certificate (PEM file) to check an https master with."""
+
+
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """``Authorization: token=<token>`` (DC/OS's form) for ``token`` or ``$PALLET_TOKEN``."""
+    token = token or os.environ.get(TOKEN_ENV)
+    return {"Authorization": f"token={token}"} if token else {}
+
+
+def env_credentials() -> dict[str, Any]:
+    """httpx keyword arguments (``headers``, ``verify``) from ``$PALLET_TOKEN`` and
+    ``$PALLET_CA``: how the DNS server and load balancers reach a secured master."""
+    context = tls_context()
+    return {"headers": auth_headers(), "verify": context if context is not None else True}
+
+
+def tls_context(ca: str | None = None) -> Any:
+    """An ``ssl.SSLContext`` that trusts ``ca`` (or ``$PALLET_CA``) besides the system's
+    CAs; None when neither is given (the defaults apply)."""
+    ca = ca or os.environ.get(CA_ENV)
+    if not ca:
+        return None
+    import ssl  # only an https master pays for TLS
+
+    context = ssl.create_default_context()
+    try:
+        context.load_verify_locations(cafile=ca)
+    except (OSError, ssl.SSLError) as e:
+        raise ValidationError("--ca", f"cannot read the CA certificate {ca}: {e}") from None
+    return context
 
 
 def master_url(url: str | None = None) -> str:

@@ -63,8 +63,16 @@ def _reason(exc: BaseException, timeout: float, connected: bool) -> str:
 class StdlibSender:
     """Requests to one master (``base_url``: scheme, host, port, optional path prefix)."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        context: Any = None,
+    ) -> None:
         parts = urlsplit(base_url)
+        self.headers = dict(headers or {})
+        self.context = context
         self.https = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if self.https else 80)
@@ -80,8 +88,9 @@ class StdlibSender:
             if self.https:
                 import ssl  # only an https master pays for TLS
 
+                context = self.context or ssl.create_default_context()
                 self._conn = http.client.HTTPSConnection(
-                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                    self.host, self.port, timeout=self.timeout, context=context
                 )
             else:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -97,7 +106,7 @@ class StdlibSender:
         target = self.prefix + path
         if params:
             target += "?" + urlencode({k: v for k, v in params.items()}, doseq=True)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self.headers}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

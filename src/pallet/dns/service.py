@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from pallet.client.follow import follow_apps
+from pallet.client.transport import env_credentials
 from pallet.discovery import build_records, services_from_apps, vip_targets
 from pallet.discovery.records import RecordTable
 from pallet.dns.answers import Answers
@@ -124,7 +125,9 @@ class DnsService:
         }
 
     async def _reporter(self) -> None:
-        async with httpx.AsyncClient(base_url=self.config.master, timeout=5.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self.config.master, timeout=5.0, **env_credentials()
+        ) as client:
             last = 0.0
             while not self.stop_event.is_set():
                 process = self.backend.process if isinstance(self.backend, Unbound) else None

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from pallet.client.follow import follow_apps
+from pallet.client.transport import env_credentials
 from pallet.discovery import lb_services, services_from_apps, vip_targets
 from pallet.discovery.haproxy import (
     EdgeSettings,
@@ -244,7 +245,9 @@ class LbService:
 
     async def run(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        async with httpx.AsyncClient(base_url=self.config.master, timeout=5.0) as client:
+        async with httpx.AsyncClient(
+            base_url=self.config.master, timeout=5.0, **env_credentials()
+        ) as client:
             self._client = client
             tasks = [asyncio.create_task(self._loader()), asyncio.create_task(self._reporter())]
             try:

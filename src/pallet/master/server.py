@@ -21,6 +21,7 @@ from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.control import Control, ControlConfig
 from pallet.control.leader import Election, Leader
+from pallet.master.security import SecuritySettings, secure_parts
 from pallet.master.terms import Terms
 from pallet.model.net import is_loopback
 from pallet.store import Store, StoreUnavailable, open_store
@@ -54,6 +55,8 @@ class MasterConfig:
     allowed_host_paths: tuple[str, ...] = ()
     """Host directories apps may mount as volumes (none by default)."""
     allow_privileged: bool = False
+    security: SecuritySettings | None = None
+    """Authentication (and TLS unless ``security.tls`` is off); None: open, as before."""
 
 
 async def _cluster_id(store: Store) -> str:
@@ -93,7 +96,7 @@ class _Server(uvicorn.Server):
 
 async def serve_master(config: MasterConfig) -> None:
     """Serve until SIGINT/SIGTERM, then stop the loops and close the store."""
-    if not is_loopback(config.host):
+    if not is_loopback(config.host) and config.security is None:
         print(UNAUTHENTICATED.format(what="the master", host=config.host), file=sys.stderr)
     store = await open_store(config.store_url)
     try:
@@ -124,7 +127,30 @@ async def serve_master(config: MasterConfig) -> None:
             election = Election(store, Leader(str(uuid.uuid4()), address), ttl=config.leader_ttl)
             terms = Terms(election, lambda: Control(store, control_config))
         allowances = Allowances(config.allowed_host_paths, config.allow_privileged)
-        app = create_api(control, info, terms=terms, allowances=allowances)
+        tls: dict[str, Any] = {}
+        if config.security is None:
+            app = create_api(control, info, terms=terms, allowances=allowances)
+        else:
+            parts = await secure_parts(store, cluster_id, config.host, config.port, config.security)
+            if parts.new_password is not None:
+                print(
+                    f"The superuser is {config.security.superuser}, password "
+                    f"{parts.new_password} (shown this once: log in with pallet auth login "
+                    "and change it, or give --superuser-password-file next time).",
+                    file=sys.stderr,
+                )
+            app = create_api(
+                control,
+                info,
+                terms=terms,
+                allowances=allowances,
+                auth=parts.auth,
+                audit=parts.audit,
+                ca=parts.ca,
+                agent_tls=parts.agent_tls,
+            )
+            if parts.cert is not None and parts.key is not None:
+                tls = {"ssl_certfile": str(parts.cert), "ssl_keyfile": str(parts.key)}
         server = _Server(
             uvicorn.Config(
                 app,
@@ -134,6 +160,7 @@ async def serve_master(config: MasterConfig) -> None:
                 access_log=False,
                 timeout_graceful_shutdown=2,
                 lifespan="on",
+                **tls,
             ),
             app.state.pallet,
         )

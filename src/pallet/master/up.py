@@ -29,11 +29,12 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ class UpConfig:
     allow_privileged: bool = False
     registry_port: int | None = None
     """Run Debian's docker-registry on 127.0.0.1 at this port (``pallet image load``)."""
+    secure: bool = False
+    """Authentication and TLS (``<state dir>/secure``: the CA, the superuser's password)."""
 
     def is_public(self, index: int) -> bool:
         return index >= self.agents - self.public_agents
@@ -341,9 +344,36 @@ def _kill_left_behind(state: Path) -> int:
     return len(found)
 
 
-def _master_args(config: UpConfig, store: str, port: int) -> list[str]:
+def secure_dir(state: Path) -> Path:
+    return state / "secure"
+
+
+def prepare_secure(config: UpConfig, state: Path) -> None:
+    """The cluster CA, the bootstrap secret and the superuser's password (kept 0600 in
+    ``<state>/secure`` across restarts), made before anything starts: agents need them."""
+    from pallet.auth.ca import write_private
+    from pallet.master.security import prepare_secure_dir
+
+    directory = secure_dir(state)
+    prepare_secure_dir(directory, config.host)
+    password = directory / "admin-password"
+    if not password.exists():
+        write_private(password, secrets.token_urlsafe(18).encode() + b"\n")
+
+
+def _master_args(config: UpConfig, state: Path, store: str, port: int) -> list[str]:
+    secure = []
+    if config.secure:
+        directory = secure_dir(state)
+        secure = [
+            "--secure-dir",
+            str(directory),
+            "--superuser-password-file",
+            str(directory / "admin-password"),
+        ]
     args = [
         "master",
+        *secure,
         "--host",
         config.host,
         "--port",
@@ -363,7 +393,8 @@ def _master_args(config: UpConfig, store: str, port: int) -> list[str]:
 
 
 def master_urls(config: UpConfig) -> list[str]:
-    return [f"http://{config.host}:{config.port + i}" for i in range(config.masters)]
+    scheme = "https" if config.secure else "http"
+    return [f"{scheme}://{config.host}:{config.port + i}" for i in range(config.masters)]
 
 
 def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
@@ -384,6 +415,14 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         "--heartbeat-interval",
         str(config.heartbeat_interval),
     ]
+    if config.secure:
+        directory = secure_dir(plan.work_dir.parent)
+        args += [
+            "--ca",
+            str(directory / "ca.crt"),
+            "--bootstrap-secret-file",
+            str(directory / "bootstrap-secret"),
+        ]
     if plan.attributes:
         args += ["--attributes", plan.attributes]
     if config.is_public(plan.index):
@@ -399,7 +438,9 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     has registered with it. ``StartFailed`` says which process did not, and why."""
     state = config.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
-    url = f"http://{config.host}:{config.port}"
+    url = f"{'https' if config.secure else 'http'}://{config.host}:{config.port}"
+    if config.secure:
+        prepare_secure(config, state)
     etcd = None
     store = f"sqlite:///{state / 'state.db'}"
     if config.masters > 1:
@@ -410,7 +451,7 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
         store = etcd.url
     members = []
     for i in range(config.masters):
-        args = _master_args(config, store, config.port + i)
+        args = _master_args(config, state, store, config.port + i)
         log = state / ("master.log" if i == 0 else f"master-{i}.log")
         name = "master" if i == 0 else f"master {i}"
         members.append(Member(name, args, log, _spawn(args, log)))
@@ -502,10 +543,49 @@ def _node_ids(cluster: Cluster) -> dict[str, str]:
     return found
 
 
+def admin_client(cluster: Cluster) -> httpx.Client:
+    """A client of the cluster's master; on a secure cluster it trusts the cluster CA and
+    logs in as the superuser (again whenever its token is refused)."""
+    if not cluster.config.secure:
+        return httpx.Client(base_url=cluster.url, timeout=2.0, follow_redirects=True)
+    import ssl
+
+    directory = secure_dir(cluster.config.state_dir.resolve())
+    context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
+    password = (directory / "admin-password").read_text().strip()
+    return httpx.Client(
+        base_url=cluster.url, timeout=2.0, verify=context, auth=_SuperuserLogin(password)
+    )
+
+
+class _SuperuserLogin(httpx.Auth):
+    requires_response_body = True
+
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.token = ""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self.token:
+            request.headers["Authorization"] = f"token={self.token}"
+        response = yield request
+        if response.status_code == 401:
+            login = httpx.Request(
+                "POST",
+                request.url.copy_with(path="/v1/auth/login", query=None),
+                json={"uid": "admin", "password": self.password},
+            )
+            answer = yield login
+            if answer.status_code == 200:
+                self.token = answer.json()["token"]
+                request.headers["Authorization"] = f"token={self.token}"
+                yield request
+
+
 def _wait_ready(cluster: Cluster, stopping: Callable[[], bool]) -> None:
     deadline = time.monotonic() + cluster.config.ready_timeout
     waiting_for = "the master"
-    with httpx.Client(base_url=cluster.url, timeout=2.0, follow_redirects=True) as client:
+    with admin_client(cluster) as client:
         while not stopping():
             for member in cluster.members:
                 code = member.process.poll()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
-__all__ = ["is_ip", "is_loopback"]
+from pallet.model.errors import ValidationError
+
+__all__ = ["agent_address", "is_ip", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -25,3 +28,51 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def agent_address(address: str, peer: str | None) -> str:
+    """The base URL (``scheme://ip:port``) the master may call an agent at, from what the
+    agent registered and the address it connected from (``peer``; None when unknown).
+
+    Only a scheme, an IP literal and a port are kept, so the master builds every URL
+    itself and never fetches a path, host or query an agent chose (server-side request
+    forgery). The host must be the peer's own address, or loopback when the peer is on
+    this machine; an unspecified host (``0.0.0.0``, ``::``) means the peer's address.
+    Raises ``ValidationError`` on ``/address`` saying what is wrong."""
+    try:
+        url = urlsplit(address)
+        port = url.port
+    except ValueError:
+        raise ValidationError("/address", f"{address!r} is not a URL") from None
+    if url.scheme not in ("http", "https"):
+        raise ValidationError("/address", "must start with http:// or https://")
+    if url.username is not None or url.password is not None:
+        raise ValidationError("/address", "must not carry a user or password")
+    if url.path not in ("", "/") or url.query or url.fragment:
+        raise ValidationError("/address", "must be scheme://host:port with no path or query")
+    if port is None or port == 0:
+        raise ValidationError("/address", "must name the log server's port")
+    host = url.hostname or ""
+    ip = ipaddress.ip_address("127.0.0.1") if host == "localhost" else _ip(host)
+    if ip is None:
+        raise ValidationError("/address", f"host {host!r} must be an IP address")
+    seen = _ip(peer) if peer is not None else None
+    if seen is not None and ip.is_unspecified:
+        ip = seen
+    elif seen is not None and ip != seen and not (ip.is_loopback and seen.is_loopback):
+        raise ValidationError(
+            "/address",
+            f"host {ip} is not the address the agent connected from ({seen}); an agent "
+            "registers its own address",
+        )
+    elif ip.is_unspecified or ip.is_multicast:
+        raise ValidationError("/address", f"host {ip} cannot be connected to")
+    netloc = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    return f"{url.scheme}://{netloc}"

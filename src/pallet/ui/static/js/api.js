@@ -1,5 +1,8 @@
 // The public API of the master, and only it: Marathon's /v2 and Pallet's /v1. URLs are
-// relative to the page, so the dashboard also works behind a path prefix.
+// relative to the page, so the dashboard also works behind a path prefix. On a master with
+// authentication on, every call carries the kept token, and a 401 asks the user to sign in.
+
+import { authHeaders, signIn } from "./auth.js";
 
 export class ApiError extends Error {
   /** status: HTTP status (0 when the master could not be reached); body: the JSON answer. */
@@ -30,7 +33,7 @@ async function call(method, path, { params, body, signal } = {}) {
     response = await fetch(url(path, params), {
       method,
       signal,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: { ...authHeaders(), ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
   } catch (e) {
@@ -44,6 +47,7 @@ async function call(method, path, { params, body, signal } = {}) {
   } catch {
     doc = null;
   }
+  if (response.status === 401) signIn(doc && doc.message);
   if (!response.ok) {
     throw new ApiError(response.status, doc, `${method} ${path}: HTTP ${response.status}`);
   }

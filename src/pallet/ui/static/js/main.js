@@ -1,6 +1,7 @@
 // The dashboard's entry point: hash routes to views, the live connection indicator, and one
 // render per animation frame when data changes.
 
+import { signOut, token } from "./auth.js";
 import { h } from "./dom.js";
 import { start, state, subscribe } from "./store.js";
 import { createView } from "./views/appform.js";
@@ -92,6 +93,12 @@ document.querySelector(".skip").addEventListener("click", (e) => {
   e.preventDefault(); // the hash is the route; skipping must not change it
   main.focus();
 });
+if (token()) {
+  // Signed in to a master with authentication on: offer to sign out.
+  const out = h("button", { type: "button", class: "btn sign-out" }, "Sign out");
+  out.addEventListener("click", signOut);
+  document.querySelector("header.top").append(out);
+}
 window.addEventListener("hashchange", route);
 route();
 showConnection();
