@@ -118,6 +118,17 @@ def _running(url: str, app: str, count: int) -> list[dict[str, object]]:
     return found if len(found) == count else []
 
 
+def _task_pids(work: Path) -> set[int]:
+    """The processes running in the sandboxes under an agent's work dir (this test's own,
+    never another test's or another engineer's)."""
+    found = set()
+    for p in psutil.process_iter(["cwd"]):
+        cwd = p.info["cwd"]
+        if cwd and cwd.startswith(str(work)):
+            found.add(p.pid)
+    return found
+
+
 def test_failover_keeps_writes_and_tasks(masters: Masters, tmp_path: Path) -> None:
     lead = masters.leader()
     assert lead is not None
@@ -133,14 +144,15 @@ def test_failover_keeps_writes_and_tasks(masters: Masters, tmp_path: Path) -> No
     agent = _agent(masters, tmp_path / "agent")
     try:
         tasks = wait_for(lambda: _running(masters.url(lead), "/ha/web", 2), 60, "2 running")
-        pids = {p.pid for p in psutil.process_iter() if "sleep" in p.name()}
+        pids = _task_pids(tmp_path / "agent")
+        assert len(pids) >= 2
         masters.procs[lead].kill()  # the leader dies
         rest = [i for i in range(3) if i != lead]
         (new,) = wait_for(lambda: _one(masters.leader(rest)), 30, "a new leader")
         # every acknowledged write is there, and the same tasks run (none restarted)
         again = wait_for(lambda: _running(masters.url(new), "/ha/web", 2), 60, "2 running")
         assert {t["id"] for t in again} == {t["id"] for t in tasks}
-        assert pids <= {p.pid for p in psutil.process_iter() if "sleep" in p.name()}
+        assert pids <= _task_pids(tmp_path / "agent")
         r = httpx.put(f"{masters.url(new)}/v2/apps/ha/web", json={"instances": 3})
         assert r.status_code == 200, r.text
         wait_for(lambda: _running(masters.url(new), "/ha/web", 3), 60, "3 running")
