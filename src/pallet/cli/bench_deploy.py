@@ -16,6 +16,10 @@ def deploy(
     deadline: float = typer.Option(20.0, help="progressDeadlineSeconds of the broken version."),
     dry_apps: int = typer.Option(1000, help="Apps in the master for the dry runs."),
     dry_runs: int = typer.Option(200, help="Dry runs to time."),
+    strategies: str = typer.Option(
+        "1,1;0.5,0;1,0;0,1",
+        help="minimumHealthCapacity,maximumOverCapacity pairs to upgrade under, ';' between.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Upgrades sampled every 100 ms against each strategy's bounds (goal: 0 violations),
@@ -25,8 +29,15 @@ def deploy(
 
     if instances < 1 or upgrades < 1 or agents < 1:
         raise typer.BadParameter("--instances, --upgrades and --agents must be at least 1")
+    pairs = _strategies(strategies)
     result = run_deploy_bench(
-        instances, upgrades, agents=agents, deadline=deadline, dry_apps=dry_apps, dry_runs=dry_runs
+        instances,
+        upgrades,
+        pairs,
+        agents=agents,
+        deadline=deadline,
+        dry_apps=dry_apps,
+        dry_runs=dry_runs,
     )
     doc = result.to_json()
     if json_out:
@@ -35,12 +46,21 @@ def deploy(
     console.print(
         table(
             f"{upgrades} upgrades of a {instances}-instance HTTP app per strategy, sampled every 0.1 s",
-            ["minHealth, maxOver", "samples", "violations", "least ready", "most live", "median s"],
+            [
+                "minHealth, maxOver",
+                "samples",
+                "violations",
+                "check dips",
+                "least ready",
+                "most live",
+                "median s",
+            ],
             [
                 [
                     f"{u['strategy'][0]:g}, {u['strategy'][1]:g}",
                     u["samples"],
                     u["violations"],
+                    u["check_dips"],
                     u["least_ready"],
                     u["most_live"],
                     u["median_upgrade_s"],
@@ -68,3 +88,22 @@ def deploy(
             ],
         )
     )
+
+
+def _strategies(text: str) -> tuple[tuple[float, float], ...]:
+    """``"1,1;0.5,0"`` -> ((1.0, 1.0), (0.5, 0.0)); a bad one names --strategies."""
+    pairs = []
+    for part in text.split(";"):
+        try:
+            low, high = (float(x) for x in part.split(","))
+        except ValueError:
+            raise typer.BadParameter(
+                f"{part!r}: give minimumHealthCapacity,maximumOverCapacity, e.g. 0.5,0",
+                param_hint="--strategies",
+            ) from None
+        if not (0 <= low <= 1 and 0 <= high <= 1):
+            raise typer.BadParameter(
+                f"{part!r}: both must be between 0 and 1", param_hint="--strategies"
+            )
+        pairs.append((low, high))
+    return tuple(pairs)
