@@ -15,7 +15,16 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("no such user: this hash never matches a password")
+_DUMMY: str | None = None
+"""A hash no password matches, made at first use (not at import: every master imports
+this module, and a hash costs ~0.1 s of CPU by design)."""
+
+
+def _dummy() -> str:
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = _hasher.hash("no such user: this hash never matches a password")
+    return _DUMMY
 
 
 def use_parameters(parameters: Parameters) -> None:
@@ -24,7 +33,7 @@ def use_parameters(parameters: Parameters) -> None:
     own parameters, so changing this never locks anyone out."""
     global _hasher, _DUMMY
     _hasher = PasswordHasher.from_parameters(parameters)
-    _DUMMY = _hasher.hash("no such user: this hash never matches a password")
+    _DUMMY = None
 
 
 def hash_password(password: str) -> str:
@@ -36,6 +45,6 @@ def verify_password(stored: str | None, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
     try:
-        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+        return _hasher.verify(stored or _dummy(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
