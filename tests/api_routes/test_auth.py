@@ -288,6 +288,7 @@ def _routes() -> list[APIRoute]:
         routes_info,
         routes_jobs,
         routes_nodes,
+        routes_pods,
         routes_tasks,
     )
 
@@ -300,6 +301,7 @@ def _routes() -> list[APIRoute]:
         routes_info,
         routes_jobs,
         routes_nodes,
+        routes_pods,
         routes_tasks,
     )
     return [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]
@@ -426,3 +428,25 @@ async def test_jobs_are_checked_by_their_dotted_path(secure: Secure) -> None:
     assert (await ops.get("/v1/queue")).status_code == 403
     admin = secure.client(await secure.login())
     assert [j["id"] for j in (await admin.get("/v1/jobs")).json()] == ["prod.nightly"]
+
+
+async def test_pods_are_services_at_their_path(secure: Secure) -> None:
+    """A pod is checked as DC/OS checks Marathon's pods: a grant on its path (or a group
+    above it) covers it; the unfiltered pod lists need read on every service."""
+    pod = {
+        "id": "/prod/pod",
+        "scaling": {"kind": "fixed", "instances": 1},
+        "containers": [
+            {"name": "a", "resources": {"cpus": 0.1, "mem": 32}, "exec": {"command": {"shell": "sleep 600"}}}
+        ],
+    }  # fmt: skip
+    ops = await secure.user("podops", ("dcos:service:marathon:marathon:services:/prod", "full"))
+    r = await ops.post("/v2/pods", json=pod)
+    assert r.status_code == 201, r.text
+    assert (await ops.post("/v2/pods", json={**pod, "id": "/dev/pod"})).status_code == 403
+    assert (await ops.get("/v2/pods/prod/pod::status")).status_code == 200
+    assert (await ops.get("/v2/pods")).status_code == 403
+    reader = await secure.user("podreader", ("pallet:service:/prod", "read"))
+    assert (await reader.get("/v2/pods/prod/pod")).status_code == 200
+    assert (await reader.delete("/v2/pods/prod/pod")).status_code == 403
+    assert (await ops.delete("/v2/pods/prod/pod?force=true")).status_code == 202

@@ -131,6 +131,20 @@ def _jobs(method: str, rest: str) -> Requirement:
     return _needs((rid, _WRITE.get(method, U)))
 
 
+def _pods(method: str, rest: str, lookup: Lookup) -> Requirement:
+    """``/v2/pods/<id>[::status|::versions[/v]|::instances[/id]]``: a pod is a service at
+    its path, as DC/OS names Marathon's pods."""
+    pod, _, sub = rest.partition("::")
+    rid = service(pod or "/")
+    if method == "GET":
+        return _needs((rid, R))
+    if method == "PUT" and not sub:
+        return _needs((rid, U if lookup.is_app(canonical_path(pod)) else C))
+    if method == "DELETE":
+        return _needs((rid, U if sub else D))  # killing instances changes the pod
+    return SUPERUSER
+
+
 def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
     method = "GET" if method == "HEAD" else method
     if method == "GET" and (path in _PUBLIC_GET or path.startswith("/ui/")):
@@ -156,6 +170,12 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         if method == "DELETE":
             return _needs((service(rest.removesuffix("/versions") or "/"), D))
         return BODY
+    if path.startswith("/v2/pods"):
+        rest = path[len("/v2/pods") :]
+        if rest.strip("/") in ("", "::status"):
+            # the lists are not filtered: they need read on every service
+            return _needs((Rid("service", ()), R)) if method == "GET" else BODY
+        return _pods(method, rest, lookup)
     if path in ("/v2/tasks", "/v2/deployments", "/v2/queue") and method == "GET":
         return SIGNED_IN
     if path == "/v2/tasks/delete" and method == "POST":
@@ -231,7 +251,7 @@ def body_requirement(method: str, path: str, body: object, lookup: Lookup) -> Re
     not name a resource asks for the whole kind: the route then answers 4xx to those
     allowed, and nobody else learns anything)."""
     everything = (Rid("service", ()), C)
-    if path.rstrip("/") == "/v2/apps":  # POST: create one app
+    if path.rstrip("/") in ("/v2/apps", "/v2/pods"):  # POST: create one app or pod
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             return _needs((service(body["id"]), C))
         return _needs(everything)
