@@ -117,9 +117,10 @@ def test_sweep_json_table_and_plot(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from typer.testing import CliRunner
 
     import pallet.bench.packing as bench_packing
-    from pallet.cli.main import app
+    from pallet.cli.main import build
     from pallet.sim.traces.openb import read_openb_nodes
 
+    app = build(["bench"])  # the command tree with the bench noun attached
     nodes = read_openb_nodes(GOLDEN_PODS.with_name("golden_nodes.csv"))
     monkeypatch.setattr(bench_packing, "_nodes", lambda: nodes)
     args = ["bench", "packing", "--workload", str(GOLDEN_PODS), "--seeds", "42", "--jobs", "1"]
