@@ -148,7 +148,9 @@ class _Agent:
 
     async def register(self) -> None:
         self.registered.clear()
-        body = Registration(self.node, "", self.boot_id).to_json()
+        # No log server: a loopback address the master accepts (the simulated agents
+        # connect from loopback) and never calls, since nobody asks for their logs.
+        body = Registration(self.node, "http://127.0.0.1:9", self.boot_id).to_json()
         delay = 0.1
         while True:
             async with self.sim.registering:
