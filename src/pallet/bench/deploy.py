@@ -252,6 +252,22 @@ def _revision(client: httpx.Client) -> float:
     return float(m.group(1))
 
 
+def _quiet(client: httpx.Client, still: float = 2.0, timeout: float = 300.0) -> float:
+    """The store revision once nothing is happening: no deployment left (the apps just
+    created finish theirs, the rollback app's tasks end) and the revision unchanged for
+    ``still`` seconds, so that a change seen afterwards can only be a dry run's."""
+    deadline = time.monotonic() + timeout
+    revision, since = _revision(client), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = _revision(client)
+        if now != revision or client.get("/v2/deployments").json():
+            revision, since = now, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return revision
+    raise RuntimeError(f"the master did not settle within {timeout:.0f} s before the dry runs")
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -267,8 +283,8 @@ def _dry_runs(client: httpx.Client, apps: int, runs: int) -> dict[str, Any]:
             "instances": 0,
         }
         client.post("/v2/apps", json=body).raise_for_status()
+    before = _quiet(client)
     before_apps = client.get("/v2/apps").content
-    before = _revision(client)
     plain: list[float] = []
     dry: list[float] = []
     for k in range(runs):
