@@ -184,8 +184,14 @@ class Pricer:
 
 def quiet_highs() -> Any:
     """A HiGHS instance that prints nothing: the public ``highspy.Highs`` prints a banner
-    on stdout when built (it would corrupt ``--json`` output), its base class does not."""
+    on stdout when built (it would corrupt ``--json`` output), its base class does not.
+
+    Every instance runs on one thread: HiGHS sizes its process-wide scheduler by the
+    first instance that runs, and an instance asking for another count afterwards does
+    not solve at all (status ``kNotset``, no solution); one thread each is also what a
+    bench that runs a process per core wants."""
     quiet = getattr(getattr(highspy, "_core", None), "_Highs", None)
     h = quiet() if quiet is not None else highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
     return h
