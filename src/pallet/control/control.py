@@ -159,13 +159,15 @@ class Control:
             s.desired_revision[node_id] = revision
         await self.jobs.load(self.store)
 
-    async def start(self, reconcile_first: bool = False) -> None:
-        """Load the store and start the loops. ``reconcile_first`` (a new leader after a
-        failover): the node monitor starts at once, but nothing is launched or killed
-        until every known node's agent has spoken to this master (its tasks confirmed)
-        or been silent for the heartbeat grace (then UNREACHABLE, its tasks replaced per
-        their apps' strategy), as Mesos reconciles before a framework acts."""
-        await self.load()
+    async def start(self, reconcile_first: bool = False, loaded: bool = False) -> None:
+        """Load the store (unless ``loaded``: the caller did) and start the loops.
+        ``reconcile_first`` (a new leader after a failover): the node monitor starts at
+        once, but nothing is launched or killed until every known node's agent has spoken
+        to this master (its tasks confirmed) or been silent for the heartbeat grace (then
+        UNREACHABLE, its tasks replaced per their apps' strategy), as Mesos reconciles
+        before a framework acts."""
+        if not loaded:
+            await self.load()
         self._tasks = [asyncio.create_task(self.nodes.run())]
         if reconcile_first:
             await self.reconciled()

@@ -73,18 +73,32 @@ class Terms:
         control.applier.fence = self.election.fence
         control.applier.on_deposed = self.election.step_down
         ctx.use(control)
-        ctx.led_by(self.election.me.address, leading=True)
-        log.info("term %d: leading as %s", self.terms, self.election.me.address)
+        # Not served until the store is loaded: an empty view answered meanwhile would tell
+        # a client there are no apps. Until then 503 (no leader yet), then led by this one.
+        ctx.led_by(None, leading=False)
+        log.info("term %d: elected as %s, loading the store", self.terms, self.election.me.address)
+        lost = asyncio.create_task(self.election.lost.wait())
+        loading = asyncio.create_task(control.load())
+        starting: asyncio.Task[None] | None = None
         try:
-            starting = asyncio.create_task(control.start(reconcile_first=True))
-            lost = asyncio.create_task(self.election.lost.wait())
-            await asyncio.wait({starting, lost}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({loading, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if not lost.done() and loading.exception() is None:
+                ctx.led_by(self.election.me.address, leading=True)
+                log.info("term %d: leading as %s", self.terms, self.election.me.address)
+                starting = asyncio.create_task(control.start(reconcile_first=True, loaded=True))
+                await asyncio.wait({starting, lost}, return_when=asyncio.FIRST_COMPLETED)
+            elif not lost.done():
+                log.error(
+                    "term %d: the store could not be loaded: %s", self.terms, loading.exception()
+                )
             if not lost.done():
                 await lost
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await starting
         finally:
+            for task in (loading, starting, lost):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
             ctx.led_by(None, leading=False)
             control.state.release_waiters()  # agents' long-polls end: they ask again
             await control.stop()
