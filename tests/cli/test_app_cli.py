@@ -245,6 +245,15 @@ def test_master_from_the_environment(
     assert str(fake.requests[-1].url).startswith("http://other:1/v2/apps")
 
 
+def test_several_masters_in_the_environment(
+    run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what the README says for `pallet up --masters 3`: the first is asked first
+    monkeypatch.setenv("PALLET_MASTER", "http://127.0.0.1:8080,http://127.0.0.1:8081")
+    assert run("app", "list").code == 0
+    assert str(fake.requests[-1].url).startswith("http://127.0.0.1:8080/v2/apps")
+
+
 def test_a_bad_master_url(run: Run) -> None:
     result = run("app", "list", "--master", "http://exa mple")
     assert result.code == 2

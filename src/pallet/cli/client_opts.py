@@ -69,9 +69,10 @@ def connect(master: str) -> Client:
     import os
 
     from pallet.cli.credentials import lookup
-    from pallet.client import master_url
+    from pallet.client.transport import master_urls
 
-    kept = lookup(master_url(master))
+    # Several masters (``http://a:8080,http://b:8080``): what was kept for any of them.
+    kept = next((k for k in map(lookup, master_urls(master)) if k), {})
     token = os.environ.get("PALLET_TOKEN") or kept.get("token")
     ca = os.environ.get("PALLET_CA") or kept.get("ca")
     return Client(master, transport=transport, token=token, ca=ca)

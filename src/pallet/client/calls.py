@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from pallet.client.errors import ProtocolError, error_for_status
+from pallet.client.errors import MasterUnreachable, ProtocolError, error_for_status
 from pallet.client.models import (
     App,
     Deployment,
@@ -132,6 +132,13 @@ def finish(call: Call[T], status: int, headers: Headers, content: bytes, reason:
         except ValueError:
             body = content.decode("utf-8", errors="replace")
         raise error_for_status(call.method, call.path, status, body, reason)
+    if 300 <= status < 400:  # a redirect that was not (or could not be) followed
+        where = headers.get("location") or "?"
+        raise MasterUnreachable(
+            where,
+            f"{call.name}: a follower sends it to the leader there, which did not answer; "
+            "a new leader is being elected: try again in a moment",
+        )
     doc = content if call.raw else _decode_json(call, content)
     try:
         return call.read(doc, headers)
