@@ -70,10 +70,17 @@ def test_a_big_answer_is_truncated_over_udp_and_whole_over_tcp() -> None:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port free for UDP and for TCP both (a DNS server binds the two)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # its TCP twin is taken: another
+                return port
 
 
 def _lookup(port: int, name: str, qtype: str = "A", tcp: bool = False) -> DNSRecord:
