@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from client.fake_master import FakeMaster
+from pallet.bench.cluster import free_port, running_master
 from pallet.cli import client_opts, common, waiting
 from pallet.cli.main import main
 from pallet.model.clock import FakeClock
@@ -61,6 +62,34 @@ def run(
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return invoke
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``pallet master`` (SQLite, no agents), one per test module."""
+    with running_master(tmp_path_factory.mktemp("master"), free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def pallet(master: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """``pallet("app", "list")`` against the module's real master: exit code, stdout,
+    stderr; a traceback shown to the user fails the test."""
+    monkeypatch.setenv("PALLET_MASTER", master)
+    monkeypatch.setattr(common.console, "width", 200)
+
+    def invoke(*args: str) -> Result:
+        monkeypatch.setattr(sys, "argv", ["pallet", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
         return Result(code, out, err)
 
     return invoke

@@ -11,8 +11,9 @@ import pytest
 
 from client.fake_master import FakeMaster
 from pallet.cli import client_opts
+from pallet.model.clock import FakeClock
 
-from .conftest import FakeClock, Run
+from .conftest import Run
 
 WEB = {"id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 32, "instances": 2}
 

@@ -4,44 +4,13 @@ agents: the apps' instances wait to be placed, which these commands do not need)
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from cli.conftest import Result
-from pallet.bench.cluster import free_port, running_master
-from pallet.cli import common
-from pallet.cli.main import main
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_master(tmp_path_factory.mktemp("master"), free_port()) as url:
-        yield url
-
-
-@pytest.fixture
-def pallet(master: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    monkeypatch.setenv("PALLET_MASTER", master)
-    monkeypatch.setattr(common.console, "width", 200)
-
-    def invoke(*args: str) -> Result:
-        monkeypatch.setattr(sys, "argv", ["pallet", *args])
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return invoke
 
 
 def _app(master: str, app_id: str) -> dict[str, Any]:

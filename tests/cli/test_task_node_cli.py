@@ -7,8 +7,9 @@ import json
 import pytest
 
 from client.fake_master import FakeMaster
+from pallet.model.clock import FakeClock
 
-from .conftest import FakeClock, Run
+from .conftest import Run
 
 
 def two_tasks(fake: FakeMaster) -> list[str]:
