@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from pallet.bench.cluster import cgroup_dirs, free_port, leftovers
+from pallet.master.up import superuser_client
 from polling import wait_for
 
 __all__ = ["GRACE", "HEARTBEAT", "LiveCluster", "free_port", "wait_for"]
@@ -109,14 +110,15 @@ def cluster(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
+    secure = "--secure" in up_args
+    url = f"{'https' if secure else 'http'}://127.0.0.1:{port}"
     started = time.monotonic()
     assert process.stdout is not None
     first = process.stdout.readline().decode()
     assert "Pallet is up" in first, first + process.stdout.read().decode()
     ready_in = time.monotonic() - started
     node_ids = []
-    with httpx.Client(base_url=url, timeout=10.0, follow_redirects=True) as http:
+    with superuser_client(url, state_dir, secure, timeout=10.0) as http:
         live = LiveCluster(url, state_dir, process, http)
         live.ready_in = ready_in  # type: ignore[attr-defined]
         node_ids = [n["id"] for n in http.get("/v1/nodes").json()["nodes"]]

@@ -1,6 +1,9 @@
-"""``pallet up --masters 3``: three masters on a three-member etcd that ``pallet up`` keeps
-running; a killed leader is replaced by another master at once and started again as a
-follower, a killed etcd member is started again on its data, and no task is restarted."""
+"""``pallet up --secure --masters 3``: three masters on a three-member etcd that ``pallet
+up`` keeps running; a killed leader is replaced by another master at once and started again
+as a follower, a killed etcd member is started again on its data, and no task is restarted.
+Secured, so a caller's token must reach the leader through a follower's redirect (to
+another port: httpx drops it there unless told otherwise), and agents join through
+whichever master they reach."""
 
 from __future__ import annotations
 
@@ -19,18 +22,18 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def up_args() -> tuple[str, ...]:
-    return ("--masters", "3")
+    return ("--masters", "3", "--secure")
 
 
 def _up(cluster: LiveCluster) -> dict[str, Any]:
     return dict(json.loads((cluster.state_dir / "up.json").read_text()))
 
 
-def _leader(urls: list[str]) -> str | None:
+def _leader(http: httpx.Client, urls: list[str]) -> str | None:
     """The ``host:port`` the masters agree leads, from the first that answers."""
     for url in urls:
         try:
-            leader = httpx.get(f"{url}/v2/leader", timeout=2.0).json().get("leader")
+            leader = http.get(f"{url}/v2/leader", timeout=2.0).json().get("leader")
         except (httpx.HTTPError, ValueError):
             continue
         if leader:
@@ -47,11 +50,13 @@ def test_up_keeps_three_masters_and_their_etcd_running(cluster: LiveCluster) -> 
     before = wait_for(lambda: cluster.running("/ha-up", 2), 60, "2 running")
 
     # The leader dies: another master leads, and up starts the dead one again.
-    old = wait_for(lambda: _leader(urls), 30, "a leader")
+    old = wait_for(lambda: _leader(cluster.http, urls), 30, "a leader")
     (dead,) = [m for m in doc["masters"] if m["url"].endswith(old)]
     os.kill(dead["pid"], signal.SIGKILL)
     wait_for(
-        lambda: _leader([u for u in urls if u != dead["url"]]) not in (None, old), 30, "new leader"
+        lambda: _leader(cluster.http, [u for u in urls if u != dead["url"]]) not in (None, old),
+        30,
+        "new leader",
     )
     wait_for(
         lambda: (
@@ -67,7 +72,7 @@ def test_up_keeps_three_masters_and_their_etcd_running(cluster: LiveCluster) -> 
     os.kill(member["pid"], signal.SIGKILL)
     wait_for(lambda: _up(cluster)["etcd"][0]["pid"] != member["pid"], 30, "etcd member back")
     wait_for(
-        lambda: all(httpx.get(f"{u}/ping", timeout=2.0).status_code == 200 for u in urls),
+        lambda: all(cluster.http.get(f"{u}/ping", timeout=2.0).status_code == 200 for u in urls),
         60,
         "every master answering",
     )

@@ -104,14 +104,15 @@ def _log_in(cluster: Cluster) -> None:
     """Keep a superuser's token and the CA for this master in the CLI's config, so the
     commands after ``pallet up --secure`` just work; say where the secrets are."""
     from pallet.cli.credentials import remember
-    from pallet.master.up import admin_client, secure_dir
+    from pallet.master.up import admin_client, master_urls, secure_dir
 
     directory = secure_dir(cluster.config.state_dir.resolve())
     with admin_client(cluster) as client:
         r = client.get("/v1/auth/whoami")
         r.raise_for_status()
         token = r.request.headers["Authorization"].removeprefix("token=")
-    path = remember(cluster.url, token=token, uid="admin", ca=str(directory / "ca.crt"))
+    for url in master_urls(cluster.config):  # any master may be the one a command names
+        path = remember(url, token=token, uid="admin", ca=str(directory / "ca.crt"))
     typer.echo(f"  secured        TLS from the cluster CA {directory / 'ca.crt'}")
     typer.echo(f"  superuser      admin, password in {directory / 'admin-password'}")
     typer.echo(f"  CLI            logged in as admin (token in {path})")
@@ -300,12 +301,6 @@ def up(
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
     )
-    if config.secure and config.masters > 1:
-        raise ValidationError(
-            "--secure",
-            "several masters with authentication are not supported by pallet up yet (its "
-            "readiness check would lose the token on a follower's redirect); use one master",
-        )
     if config.secure and config.discovery:
         raise ValidationError(
             "--secure",

@@ -40,6 +40,7 @@ from pallet.client.models import (
 )
 from pallet.client.transport import (
     DEFAULT_TIMEOUT,
+    KeepToken,
     auth_headers,
     master_url,
     tls_context,
@@ -69,13 +70,16 @@ class AsyncClient:
         self.master = master_url(master)
         self.timeout = timeout
         context = tls_context(ca)
+        headers = auth_headers(token)
+        keep = KeepToken(self.master, headers, pinned=context is not None)
         self._http = httpx.AsyncClient(
             base_url=self.master,
             timeout=timeout,
             transport=transport,
-            headers={"Accept": "application/json", **auth_headers(token)},
+            headers={"Accept": "application/json", **headers},
             verify=context if context is not None else True,
             follow_redirects=True,  # a follower master sends every call to the leader
+            event_hooks={"request": [keep.on_request_async]},
         )
 
     async def __aenter__(self) -> AsyncClient:

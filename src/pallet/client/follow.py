@@ -63,7 +63,9 @@ async def follow_apps(
     ``on_event(type, payload, arrived_at)`` sees each event as it comes."""
     backoff = 0.2
     timeout = httpx.Timeout(10.0, read=None)
-    async with httpx.AsyncClient(base_url=master, timeout=timeout, **env_credentials()) as client:
+    async with httpx.AsyncClient(
+        base_url=master, timeout=timeout, **env_credentials(master)
+    ) as client:
         while not stop.is_set():
             try:
                 await _one_stream(client, on_apps, stop, events, on_event)

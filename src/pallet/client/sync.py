@@ -41,6 +41,7 @@ from pallet.client.models import (
 )
 from pallet.client.transport import (
     DEFAULT_TIMEOUT,
+    KeepToken,
     auth_headers,
     master_urls,
     tls_context,
@@ -149,19 +150,26 @@ class Client:
             if answer.status in (307, 308) and location and hops < 3:
                 hops += 1
                 parts = urlsplit(location)
-                self._use(f"{parts.scheme}://{parts.netloc}")
+                self._use(f"{parts.scheme}://{parts.netloc}", redirected=True)
                 continue
             return answer
 
-    def _use(self, master: str) -> None:
+    def _use(self, master: str, *, redirected: bool = False) -> None:
         assert self._wire is not None
         self._wire.close()
         self.master = master
-        self._wire = self._sender(master)
+        self._wire = self._sender(master, redirected=redirected)
 
-    def _sender(self, master: str) -> StdlibSender:
+    def _sender(self, master: str, *, redirected: bool = False) -> StdlibSender:
         context = tls_context(self._ca) if master.startswith("https:") else None
-        return StdlibSender(master, self.timeout, self._headers, context)
+        headers = self._headers
+        if redirected and master not in self.masters:
+            # the token follows a redirect only to a master the cluster vouches for
+            keep = KeepToken(self.masters[0], headers, pinned=context is not None)
+            parts = urlsplit(master)
+            if not keep.trusts(parts.scheme, parts.hostname or ""):
+                headers = {}
+        return StdlibSender(master, self.timeout, headers, context)
 
     # -- the master ------------------------------------------------------------------
     def ping(self) -> str:

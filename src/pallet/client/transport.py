@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MASTER_ENV",
     "TOKEN_ENV",
+    "KeepToken",
     "auth_headers",
     "env_credentials",
     "master_url",
@@ -44,11 +45,54 @@ def auth_headers(token: str | None = None) -> dict[str, str]:
     return {"Authorization": f"token={token}"} if token else {}
 
 
-def env_credentials() -> dict[str, Any]:
-    """httpx keyword arguments (``headers``, ``verify``) from ``$PALLET_TOKEN`` and
-    ``$PALLET_CA``: how the DNS server and load balancers reach a secured master."""
+def env_credentials(master: str) -> dict[str, Any]:
+    """httpx keyword arguments (``headers``, ``verify``, the redirect hook) from
+    ``$PALLET_TOKEN`` and ``$PALLET_CA``: how the DNS server and load balancers reach a
+    secured master, and its leader through a follower's redirect."""
     context = tls_context()
-    return {"headers": auth_headers(), "verify": context if context is not None else True}
+    headers = auth_headers()
+    keep = KeepToken(master, headers, pinned=context is not None)
+    return {
+        "headers": headers,
+        "verify": context if context is not None else True,
+        "follow_redirects": True,
+        "event_hooks": {"request": [keep.on_request_async]},
+    }
+
+
+_LOOPBACK = re.compile(r"127\.\d+\.\d+\.\d+|::1|localhost", re.IGNORECASE)
+
+
+class KeepToken:
+    """Puts the token back on a redirected call to another master.
+
+    A follower answers every call with a redirect to the leader, at another port or
+    host; httpx drops ``Authorization`` on a redirect to another origin, so the leader
+    would see an anonymous caller. The token goes back on only where it is safe: to an
+    https master whose certificate the cluster's own CA signed (``pinned``: only a
+    member of the cluster holds one), or from a loopback master to a loopback one.
+    """
+
+    def __init__(self, master: str, headers: dict[str, str], *, pinned: bool) -> None:
+        self.authorization = headers.get("Authorization")
+        self.pinned = pinned
+        self.loopback = _LOOPBACK.fullmatch(urlsplit(master).hostname or "") is not None
+
+    def trusts(self, scheme: str, host: str) -> bool:
+        if scheme == "https" and self.pinned:
+            return True
+        return self.loopback and _LOOPBACK.fullmatch(host) is not None
+
+    def on_request(self, request: httpx.Request) -> None:
+        if (
+            self.authorization
+            and "Authorization" not in request.headers
+            and self.trusts(request.url.scheme, request.url.host)
+        ):
+            request.headers["Authorization"] = self.authorization
+
+    async def on_request_async(self, request: httpx.Request) -> None:
+        self.on_request(request)
 
 
 def tls_context(ca: str | None = None) -> Any:

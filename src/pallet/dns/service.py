@@ -126,7 +126,7 @@ class DnsService:
 
     async def _reporter(self) -> None:
         async with httpx.AsyncClient(
-            base_url=self.config.master, timeout=5.0, **env_credentials()
+            base_url=self.config.master, timeout=5.0, **env_credentials(self.config.master)
         ) as client:
             last = 0.0
             while not self.stop_event.is_set():

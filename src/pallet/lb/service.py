@@ -246,7 +246,7 @@ class LbService:
     async def run(self) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         async with httpx.AsyncClient(
-            base_url=self.config.master, timeout=5.0, **env_credentials()
+            base_url=self.config.master, timeout=5.0, **env_credentials(self.config.master)
         ) as client:
             self._client = client
             tasks = [asyncio.create_task(self._loader()), asyncio.create_task(self._reporter())]

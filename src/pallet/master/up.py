@@ -64,6 +64,7 @@ __all__ = [
     "port_slices",
     "run_up",
     "start_cluster",
+    "superuser_client",
     "supervise",
 ]
 
@@ -546,15 +547,27 @@ def _node_ids(cluster: Cluster) -> dict[str, str]:
 def admin_client(cluster: Cluster) -> httpx.Client:
     """A client of the cluster's master; on a secure cluster it trusts the cluster CA and
     logs in as the superuser (again whenever its token is refused)."""
-    if not cluster.config.secure:
-        return httpx.Client(base_url=cluster.url, timeout=2.0, follow_redirects=True)
+    return superuser_client(cluster.url, cluster.config.state_dir, cluster.config.secure)
+
+
+def superuser_client(url: str, state_dir: Path, secure: bool, timeout: float = 2.0) -> httpx.Client:
+    """``admin_client`` for the master at ``url`` of the ``pallet up`` cluster whose
+    state is in ``state_dir``."""
+    if not secure:
+        return httpx.Client(base_url=url, timeout=timeout, follow_redirects=True)
     import ssl
 
-    directory = secure_dir(cluster.config.state_dir.resolve())
+    directory = secure_dir(state_dir.resolve())
     context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
     password = (directory / "admin-password").read_text().strip()
+    login = _SuperuserLogin(password)
     return httpx.Client(
-        base_url=cluster.url, timeout=2.0, verify=context, auth=_SuperuserLogin(password)
+        base_url=url,
+        timeout=timeout,
+        verify=context,
+        auth=login,
+        follow_redirects=True,  # a follower sends the call to the leader
+        event_hooks={"request": [login.on_request]},
     )
 
 
@@ -565,9 +578,14 @@ class _SuperuserLogin(httpx.Auth):
         self.password = password
         self.token = ""
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def on_request(self, request: httpx.Request) -> None:
+        """The token goes on every hop of a redirect too (httpx drops it when the leader
+        is at another origin; each hop is a master with the cluster CA's certificate)."""
         if self.token:
             request.headers["Authorization"] = f"token={self.token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.on_request(request)
         response = yield request
         if response.status_code == 401:
             login = httpx.Request(
