@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 
 from pallet.api.authz import SUPERUSER, requirement
 from pallet.api.guard import StateLookup
-from pallet.auth.tokens import sign_login
+from pallet.client.login import sign_login
 
 from .conftest import node_body
 from .secure import BOOTSTRAP, PASSWORD, Secure

@@ -17,9 +17,9 @@ from pallet.auth.tokens import (
     InvalidToken,
     KeyRing,
     PublicKeys,
-    sign_login,
     verify_login,
 )
+from pallet.client.login import sign_login
 
 NOW = 1_700_000_000.0
 

@@ -38,7 +38,6 @@ def _up(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (("--policy", "best"), "--policy: unknown policy 'best'"),
         (("--masters", "2"), "--masters: 2: an even number of members"),
         (("--masters", "9"), "--masters: 9: run 1 master, or 3, 5 or 7"),
-        (("--secure", "--public-agents", "1"), "--secure: the DNS server and load balancers"),
     ],
 )
 def test_bad_options_are_one_line_and_start_nothing(

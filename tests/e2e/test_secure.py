@@ -36,6 +36,8 @@ class Secured:
     state: Path
     env: dict[str, str]
     ca: Path
+    dns_port: int = 0
+    lb_port: int = 0
 
     def pallet(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -52,12 +54,14 @@ class Secured:
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     home = tmp_path_factory.mktemp("secure")
     state = home / "state"
-    port = free_port()
+    port, dns_port, lb_port = free_port(), free_port(), free_port()
     env = {**os.environ, "PALLET_CONFIG": str(home / "cli.json"), "PALLET_MASTER": ""}
     env.pop("PALLET_TOKEN", None)
     env["PALLET_MASTER"] = f"https://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pallet.cli.main", "up", "--secure", "--agents", "1",
+        [sys.executable, "-m", "pallet.cli.main", "up", "--secure", "--agents", "2",
+         "--public-agents", "1", "--dns-port", str(dns_port), "--lb-http-port", str(lb_port),
+         "--lb-stats-port", str(free_port()),
          "--port", str(port), "--state-dir", str(state), "--agent-port", "0",
          "--heartbeat-interval", "0.5"],
         stdout=subprocess.PIPE,
@@ -68,7 +72,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     first = process.stdout.readline().decode()
     try:
         assert "Pallet is up" in first, first + process.stdout.read().decode()
-        yield Secured(env["PALLET_MASTER"], state, env, state / "secure" / "ca.crt")
+        yield Secured(
+            env["PALLET_MASTER"], state, env, state / "secure" / "ca.crt", dns_port, lb_port
+        )
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -162,3 +168,54 @@ def test_auth_commands_add_a_user_grant_and_log_out(secured: Secured) -> None:
         assert http.get("/v2/apps", headers={"Authorization": f"token={token}"}).status_code == 401
     r = alice.pallet("app", "list")
     assert r.returncode != 0 and "pallet auth login" in r.stderr
+
+
+EDGE = {
+    "id": "/edge/web",
+    "cmd": "python3 -m http.server $PORT0",
+    "cpus": 0.1,
+    "mem": 64,
+    "portDefinitions": [{"port": 0, "name": "http"}],
+    "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com"},
+}
+
+
+def test_dns_and_the_edge_lb_log_in_as_their_service_account(secured: Secured) -> None:
+    """``up --secure --public-agents 1`` runs the DNS server and the edge LB, which read
+    the apps from the secured master as the ``pallet-discovery`` service account."""
+    with httpx.Client(base_url=secured.url, verify=_trust(secured.ca), timeout=10) as http:
+        token = secured.pallet("auth", "token").stdout.strip()
+        admin = {"Authorization": f"token={token}"}
+        assert http.post("/v2/apps", json=EDGE, headers=admin).status_code == 201
+        grants = http.get("/v1/acls", params={"principal": "pallet-discovery"}, headers=admin)
+        assert {(g["rid"], g["action"]) for g in grants.json()["acls"]} >= {
+            ("pallet:service:/", "read"),
+            ("pallet:events", "read"),
+        }
+
+    def resolved() -> list[object]:
+        r = secured.pallet(
+            "dns", "lookup", "web-edge.marathon.mesos", "--server", f"127.0.0.1:{secured.dns_port}",
+            "--json",
+        )  # fmt: skip
+        return list(json.loads(r.stdout)["records"]) if r.returncode == 0 else []
+
+    wait_for(resolved, 60, "the app's DNS name")
+
+    def served() -> bool:
+        try:
+            r = httpx.get(
+                f"http://{_public_address(secured)}:{secured.lb_port}/",
+                headers={"Host": "web.example.com"},
+                timeout=5,
+            )
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200 and "Directory listing" in r.text
+
+    wait_for(served, 60, "the app through the edge LB")
+
+
+def _public_address(secured: Secured) -> str:
+    doc = json.loads((secured.state / "up.json").read_text())
+    return str(doc["lb"]["http"]).rsplit(":", 1)[0]

@@ -81,7 +81,9 @@ def test_a_crash_looping_agent_is_started_again_later_and_nothing_else_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[str] = []
-    monkeypatch.setattr(up_module, "_spawn", lambda args, log: started.append(args[0]) or _exited())
+    monkeypatch.setattr(
+        up_module, "_spawn", lambda args, log, env=None: started.append(args[0]) or _exited()
+    )
     said: list[str] = []
     with subprocess.Popen(["sleep", "30"]) as master:
         try:

@@ -36,7 +36,6 @@ __all__ = [
     "PrincipalKind",
     "SigningKey",
     "check_public_key",
-    "sign_login",
     "verify_login",
 ]
 
@@ -256,13 +255,6 @@ def _algorithm(key: object) -> str:
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
         return "ES256"
     return "EdDSA"
-
-
-def sign_login(uid: str, private_key_pem: bytes, now: float, ttl: float = 120.0) -> str:
-    """The login token a service account sends (what the CLI makes from its key file)."""
-    key = serialization.load_pem_private_key(private_key_pem, password=None)
-    algorithm = _algorithm(key)
-    return jwt.encode({"uid": uid, "exp": int(now + ttl)}, key, algorithm=algorithm)  # type: ignore[arg-type]
 
 
 def verify_login(token: str, uid: str, public_key_pem: str, now: float) -> None:

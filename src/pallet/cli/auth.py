@@ -58,7 +58,7 @@ def login(
     if service_account is not None:
         if private_key is None:
             raise ValidationError("--private-key", "a service account logs in with its private key")
-        from pallet.auth.tokens import sign_login
+        from pallet.client.login import sign_login
 
         try:
             login_token = sign_login(service_account, private_key.read_bytes(), time.time())

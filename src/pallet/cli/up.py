@@ -104,7 +104,8 @@ def _log_in(cluster: Cluster) -> None:
     """Keep a superuser's token and the CA for this master in the CLI's config, so the
     commands after ``pallet up --secure`` just work; say where the secrets are."""
     from pallet.cli.credentials import remember
-    from pallet.master.up import admin_client, master_urls, secure_dir
+    from pallet.master.up import admin_client, master_urls
+    from pallet.master.up_secure import secure_dir
 
     directory = secure_dir(cluster.config.state_dir.resolve())
     with admin_client(cluster) as client:
@@ -301,12 +302,6 @@ def up(
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
     )
-    if config.secure and config.discovery:
-        raise ValidationError(
-            "--secure",
-            "the DNS server and load balancers cannot log in to a secured master yet; "
-            "leave out --public-agents and --discovery with --secure",
-        )
     _preflight(config)
     try:
         code = run_up(config, lambda cluster: _announce(cluster, note))

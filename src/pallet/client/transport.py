@@ -46,15 +46,30 @@ def auth_headers(token: str | None = None) -> dict[str, str]:
 
 
 def env_credentials(master: str) -> dict[str, Any]:
-    """httpx keyword arguments (``headers``, ``verify``, the redirect hook) from
-    ``$PALLET_TOKEN`` and ``$PALLET_CA``: how the DNS server and load balancers reach a
-    secured master, and its leader through a follower's redirect."""
+    """httpx keyword arguments (``headers`` or ``auth``, ``verify``, the redirect hook)
+    from ``$PALLET_SERVICE_ACCOUNT_CREDENTIAL`` (logs in as that service account, again
+    when its token expires), else ``$PALLET_TOKEN``, and ``$PALLET_CA``: how the DNS
+    server and load balancers reach a secured master, and its leader through a
+    follower's redirect."""
+    from pallet.client.login import ServiceLogin, env_credential
+
     context = tls_context()
+    verify = context if context is not None else True
+    credential = env_credential()
+    if credential is not None:
+        keep = KeepToken(master, {}, pinned=context is not None)
+        login = ServiceLogin(credential, keep.trusts)
+        return {
+            "auth": login,
+            "verify": verify,
+            "follow_redirects": True,
+            "event_hooks": {"request": [login.on_request_async]},
+        }
     headers = auth_headers()
     keep = KeepToken(master, headers, pinned=context is not None)
     return {
         "headers": headers,
-        "verify": context if context is not None else True,
+        "verify": verify,
         "follow_redirects": True,
         "event_hooks": {"request": [keep.on_request_async]},
     }

@@ -29,12 +29,11 @@ import contextlib
 import ctypes
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,13 @@ import psutil
 from pallet.master.restarts import RestartPolicy
 from pallet.master.up_discovery import DNS_PORT, discovery_members, lb_ports
 from pallet.master.up_ha import etcd_for_up
+from pallet.master.up_secure import (
+    discovery_env,
+    enroll_discovery,
+    prepare_secure,
+    secure_dir,
+    superuser_client,
+)
 from pallet.model.roles import PUBLIC_ROLE
 from pallet.store.errors import StoreError
 from pallet.store.etcd.server import EtcdCluster, EtcdMember
@@ -64,7 +70,6 @@ __all__ = [
     "port_slices",
     "run_up",
     "start_cluster",
-    "superuser_client",
     "supervise",
 ]
 
@@ -197,9 +202,12 @@ def _stop_signal(command: str) -> signal.Signals:
     return signal.SIGUSR1 if command == "agent" else signal.SIGTERM
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """``pallet <command> ...`` started as ``python -m pallet.cli.<command>``: the same
-    options, without importing every other command (agents start in a fraction)."""
+    options, without importing every other command (agents start in a fraction);
+    ``env`` adds to this process's environment."""
     command, *rest = args
     death = _stop_signal(command)
 
@@ -215,6 +223,7 @@ def _spawn(args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches `up` only; it stops the children in order
             preexec_fn=die_with_parent,
+            env={**os.environ, **env} if env else None,
         )
 
 
@@ -238,6 +247,8 @@ class Member:
     log: Path
     process: subprocess.Popen[bytes]
     restarts: RestartPolicy = field(default_factory=lambda: RestartPolicy(time.monotonic()))
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to ``up``'s environment (the discovery processes' credential)."""
 
     @property
     def running(self) -> bool:
@@ -297,7 +308,7 @@ class Cluster:
     def respawn(self, member: Member, now: float) -> None:
         """Start ``member`` again with the same arguments (an agent with the same work
         dir adopts the tasks it left running; a master reloads the state store)."""
-        member.process = _spawn(member.args, member.log)
+        member.process = _spawn(member.args, member.log, member.env)
         member.restarts.started(now)
         write_up_json(self)
 
@@ -343,23 +354,6 @@ def _kill_left_behind(state: Path) -> int:
             p.kill()
     psutil.wait_procs(found, timeout=5)
     return len(found)
-
-
-def secure_dir(state: Path) -> Path:
-    return state / "secure"
-
-
-def prepare_secure(config: UpConfig, state: Path) -> None:
-    """The cluster CA, the bootstrap secret and the superuser's password (kept 0600 in
-    ``<state>/secure`` across restarts), made before anything starts: agents need them."""
-    from pallet.auth.ca import write_private
-    from pallet.master.security import prepare_secure_dir
-
-    directory = secure_dir(state)
-    prepare_secure_dir(directory, config.host)
-    password = directory / "admin-password"
-    if not password.exists():
-        write_private(password, secrets.token_urlsafe(18).encode() + b"\n")
 
 
 def _master_args(config: UpConfig, state: Path, store: str, port: int) -> list[str]:
@@ -441,7 +435,7 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     state.mkdir(parents=True, exist_ok=True)
     url = f"{'https' if config.secure else 'http'}://{config.host}:{config.port}"
     if config.secure:
-        prepare_secure(config, state)
+        prepare_secure(state, config.host)
     etcd = None
     store = f"sqlite:///{state / 'state.db'}"
     if config.masters > 1:
@@ -468,21 +462,34 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
         args = _agent_args(config, masters, plan)
         log = plan.work_dir / "agent.log"
         members.append(Member(f"agent {plan.index}", args, log, _spawn(args, log)))
-    if config.discovery:
-        public = [plan.address for plan in plans if config.is_public(plan.index)]
-        for extra in discovery_members(
-            url, state, config.agents, public, config.dns_port, config.lb_ports
-        ):
-            extra.log.parent.mkdir(parents=True, exist_ok=True)
-            members.append(Member(extra.name, extra.args, extra.log, _spawn(extra.args, extra.log)))
     cluster = Cluster(config, url, members, plans, etcd)
+    if config.discovery and not config.secure:
+        _start_discovery(cluster, {})
     try:
         _wait_ready(cluster, stopping)
+        if config.discovery and config.secure:
+            # they log in as a service account, which needs a master to make it
+            with admin_client(cluster) as client:
+                enroll_discovery(client, state)
+            _start_discovery(cluster, discovery_env(state))
     except BaseException:
         cluster.stop(agent_timeout=10.0, master_timeout=5.0)
         raise
     write_up_json(cluster)
     return cluster
+
+
+def _start_discovery(cluster: Cluster, env: dict[str, str]) -> None:
+    """The DNS server, the VIP proxies and the edge LB, as members of ``cluster``."""
+    config = cluster.config
+    public = [plan.address for plan in cluster.plans if config.is_public(plan.index)]
+    state = config.state_dir.resolve()
+    for extra in discovery_members(
+        cluster.url, state, config.agents, public, config.dns_port, config.lb_ports
+    ):
+        extra.log.parent.mkdir(parents=True, exist_ok=True)
+        process = _spawn(extra.args, extra.log, env)
+        cluster.members.append(Member(extra.name, extra.args, extra.log, process, env=env))
 
 
 def write_up_json(cluster: Cluster) -> None:
@@ -548,56 +555,6 @@ def admin_client(cluster: Cluster) -> httpx.Client:
     """A client of the cluster's master; on a secure cluster it trusts the cluster CA and
     logs in as the superuser (again whenever its token is refused)."""
     return superuser_client(cluster.url, cluster.config.state_dir, cluster.config.secure)
-
-
-def superuser_client(url: str, state_dir: Path, secure: bool, timeout: float = 2.0) -> httpx.Client:
-    """``admin_client`` for the master at ``url`` of the ``pallet up`` cluster whose
-    state is in ``state_dir``."""
-    if not secure:
-        return httpx.Client(base_url=url, timeout=timeout, follow_redirects=True)
-    import ssl
-
-    directory = secure_dir(state_dir.resolve())
-    context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
-    password = (directory / "admin-password").read_text().strip()
-    login = _SuperuserLogin(password)
-    return httpx.Client(
-        base_url=url,
-        timeout=timeout,
-        verify=context,
-        auth=login,
-        follow_redirects=True,  # a follower sends the call to the leader
-        event_hooks={"request": [login.on_request]},
-    )
-
-
-class _SuperuserLogin(httpx.Auth):
-    requires_response_body = True
-
-    def __init__(self, password: str) -> None:
-        self.password = password
-        self.token = ""
-
-    def on_request(self, request: httpx.Request) -> None:
-        """The token goes on every hop of a redirect too (httpx drops it when the leader
-        is at another origin; each hop is a master with the cluster CA's certificate)."""
-        if self.token:
-            request.headers["Authorization"] = f"token={self.token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.on_request(request)
-        response = yield request
-        if response.status_code == 401:
-            login = httpx.Request(
-                "POST",
-                request.url.copy_with(path="/v1/auth/login", query=None),
-                json={"uid": "admin", "password": self.password},
-            )
-            answer = yield login
-            if answer.status_code == 200:
-                self.token = answer.json()["token"]
-                request.headers["Authorization"] = f"token={self.token}"
-                yield request
 
 
 def _wait_ready(cluster: Cluster, stopping: Callable[[], bool]) -> None:
