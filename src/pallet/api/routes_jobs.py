@@ -161,7 +161,7 @@ async def list_jobs(request: Request) -> Response:
 @router.post("/v1/jobs")
 async def create_job(request: Request) -> Response:
     ctx = context(request)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT))
+    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -180,7 +180,7 @@ async def update_job(job_id: str, request: Request) -> Response:
     ctx = context(request)
     current = _job(ctx, job_id)
     body = await read_json(request, JOB_BODY_LIMIT)
-    job = _read(job_from_json, body, job_id)
+    job = _read(job_from_json, body, job_id, ctx.allowances)
     if isinstance(body, dict) and "schedules" in body and job.schedules != current.schedules:
         message = (
             "PUT /v1/jobs keeps a job's schedules: change them under "
@@ -306,7 +306,7 @@ async def queue(request: Request) -> Response:
 @router.post("/v0/scheduled-jobs")
 async def create_scheduled_job(request: Request) -> Response:
     ctx = context(request)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT))
+    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -316,6 +316,7 @@ async def update_scheduled_job(job_id: str, request: Request) -> Response:
     """Replace the job and its schedules together."""
     ctx = context(request)
     _job(ctx, job_id)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), job_id)
+    body = await read_json(request, JOB_BODY_LIMIT)
+    job = _read(job_from_json, body, job_id, ctx.allowances)
     job = await _do(ctx.control.jobs.update(job, keep_schedules=False))
     return json_response(_render(ctx, job, set()))
