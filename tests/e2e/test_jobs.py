@@ -1,6 +1,7 @@
 """Jobs on a real cluster (``pallet up``, three agents, real processes): run now,
 parameters, ON_FAILURE restarts, the activeDeadlineSeconds kill, parallelism and
-completions with their indices, perNode, and stop."""
+completions with their indices, perNode, stop, and a run in an image from a real
+registry, as its user, with an artifact fetched into its sandbox."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from httpserve import serve
+from oci import PushedImages
 
 from .conftest import LiveCluster, wait_for
 
@@ -131,3 +135,31 @@ def test_cli_run_wait_follows_a_parallel_run_to_its_end(cluster: LiveCluster) ->
     failed = pallet("job", "run", "cli.fails", "--wait")
     assert failed.returncode == 2 and "FAILED" in failed.stderr and "exit code 7" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+@pytest.mark.root
+def test_a_run_in_an_image_as_nobody_with_an_artifact(
+    cluster: LiveCluster, images: PushedImages, tmp_path: Path
+) -> None:
+    """Metronome's ``ucr`` image, ``user`` and ``artifacts`` on the apps' launch path:
+    the artifact is fetched into the sandbox, the command runs in the image under runc
+    as the image's ``nobody``."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "tool").write_text('#!/bin/sh\necho "tool as $(id -un) $(id -u) in $IMAGE"\n')
+    with serve(site) as (url, hits):
+        create(
+            cluster,
+            "boxed",
+            cmd="$MESOS_SANDBOX/tool",
+            user="nobody",
+            artifacts=[{"uri": f"{url}/tool", "executable": True, "extract": False}],
+            ucr={"image": {"id": images.busybox}},
+        )
+        run = finished(cluster, "boxed", start(cluster, "boxed"), 60)
+        assert hits["/tool"] == 1
+    assert run["status"] == "SUCCESS", run
+    (task,) = run["tasks"]
+    said = wait_for(lambda: log_of(cluster, task["id"]), 10, "its output")
+    assert said == "tool as nobody 65534 in busybox\n"  # IMAGE: from the image's Env
+    assert cluster.http.delete("/v1/jobs/boxed").status_code == 200
