@@ -214,3 +214,36 @@ async def test_bad_or_unsupported_values_are_refused_with_their_path(
     assert path in found, found
     assert any(says in message for message in found[path]), found[path]
     assert (await client.get("/v1/jobs")).json() == []
+
+
+async def test_metronomes_image_examples(api: httpx.AsyncClient) -> None:
+    """job_ucr.json is accepted unchanged; job_docker_param.json is refused only for the
+    docker parameters Pallet cannot pass to runc."""
+    ucr = {
+        "description": "example ucr runtime job",
+        "id": "ucr-example",
+        "run": {
+            "cmd": "sleep inf",
+            "cpus": 0.2,
+            "mem": 32,
+            "disk": 128,
+            "ucr": {"image": {"id": "ubuntu"}},
+        },
+    }
+    run = await created(api, ucr)
+    assert run["ucr"] == {
+        "image": {"id": "ubuntu", "kind": "docker", "forcePull": False},
+        "privileged": False,
+    }
+    params = [{"key": "cap-drop", "value": "ALL"}, {"key": "cap-add", "value": "SYSLOG"}]
+    docker = {
+        "description": "example docker parameters job",
+        "id": "docker-param",
+        "run": {
+            "cmd": "sleep inf",
+            "cpus": 0.2,
+            "mem": 32,
+            "docker": {"image": "ubuntu", "parameters": params},
+        },
+    }
+    assert set(paths(await api.post("/v1/jobs", json=docker))) == {"/run/docker/parameters"}
