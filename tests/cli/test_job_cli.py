@@ -50,8 +50,15 @@ def test_job_life_from_the_command_line(pallet: Any, master: str, tmp_path: Path
     assert (schedule["cron"], schedule["concurrencyPolicy"]) == ("0 3 * * *", "FORBID")
     r = pallet("job", "schedule", "list", "cli.backup")
     assert "Europe/Berlin" in r.out and "FORBID" in r.out
+    image_only = tmp_path / "image.json"
+    image_only.write_text(
+        json.dumps({"id": "cli.image", "run": {"docker": {"image": "busybox:1"}}})
+    )
+    assert pallet("job", "add", str(image_only)).code == 0
     r = pallet("job", "list")
     assert r.code == 0 and "cli.backup" in r.out and "echo $WHO" in r.out
+    assert "(its image's command)" in r.out
+    assert pallet("job", "remove", "cli.image").code == 0
     r = pallet("job", "run", "cli.backup", "--env", "WHO=cli", "--json")
     run = json.loads(r.out)
     assert run["status"] == "INITIAL" and run["jobId"] == "cli.backup"

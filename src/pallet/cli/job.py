@@ -143,7 +143,7 @@ def list_jobs(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
                 f"{last[1]} {age(_when(last[0]))}" if last else "—",
                 summary.get("successCount", 0),
                 summary.get("failureCount", 0),
-                short(job["run"].get("cmd") or " ".join(job["run"].get("args") or ()), 40),
+                short(_command(job["run"]), 40),
             ]
         )
     columns = ["ID", "NEXT RUN", "ACTIVE>", "LAST", "SUCCESS>", "FAILED>", "CMD"]
@@ -188,7 +188,7 @@ def show(
             job["id"],
             [
                 ("description", job.get("description")),
-                ("command", run.get("cmd") or " ".join(run.get("args") or ())),
+                ("command", _command(run)),
                 (
                     "resources",
                     f"{run['cpus']:g} cpus, {run['mem']:g} MiB, {run['disk']:g} MiB disk",
@@ -217,6 +217,14 @@ def show(
         )
     if job.get("activeRuns"):
         print_table(console, listing("Active runs", _RUN_COLUMNS, _run_rows(job["activeRuns"])))
+
+
+def _command(run: dict[str, Any]) -> str:
+    """The run's cmd or args, else (with an image) that the image's own command runs."""
+    command = run.get("cmd") or " ".join(run.get("args") or ())
+    if not command and (run.get("docker") or run.get("ucr")):
+        return "(its image's command)"
+    return str(command)
 
 
 def _image(run: dict[str, Any]) -> str:
