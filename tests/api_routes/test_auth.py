@@ -414,20 +414,36 @@ async def test_dcos_permission_strings_grant_what_they_say(secure: Secure) -> No
 
 async def test_jobs_are_checked_by_their_dotted_path(secure: Secure) -> None:
     """Metronome's routes: a grant on pallet:job:/prod (or DC/OS's
-    dcos:service:metronome:metronome:jobs:prod) covers prod.* and nothing else; the
-    unfiltered job list and queue need read on every job."""
+    dcos:service:metronome:metronome:jobs:prod) covers prod.* and nothing else; the job
+    list and the queue show each caller the jobs it may read."""
     run = {"cmd": "true", "cpus": 0.1, "mem": 32, "disk": 0}
+    admin = secure.client(await secure.login())
+    r = await admin.post("/v1/jobs", json={"id": "dev.nightly", "run": run})
+    assert r.status_code == 201, r.text
     ops = await secure.user("ops", ("dcos:service:metronome:metronome:jobs:prod", "full"))
     r = await ops.post("/v1/jobs", json={"id": "prod.nightly", "run": run})
     assert r.status_code == 201, r.text
-    r = await ops.post("/v1/jobs", json={"id": "dev.nightly", "run": run})
+    r = await ops.post("/v1/jobs", json={"id": "dev.weekly", "run": run})
     assert r.status_code == 403
     assert (await ops.get("/v1/jobs/prod.nightly")).status_code == 200
+    assert (await ops.get("/v1/jobs/dev.nightly")).status_code == 403
+    assert (await ops.get("/v1/jobs/dev.nightly/runs")).status_code == 403
     assert (await ops.post("/v1/jobs/prod.nightly/runs")).status_code == 201
-    assert (await ops.get("/v1/jobs")).status_code == 403
-    assert (await ops.get("/v1/queue")).status_code == 403
-    admin = secure.client(await secure.login())
-    assert [j["id"] for j in (await admin.get("/v1/jobs")).json()] == ["prod.nightly"]
+    assert (await admin.post("/v1/jobs/dev.nightly/runs")).status_code == 201
+    await secure.control.job_controller.reconcile()  # both runs wait: there is no node
+    assert [j["id"] for j in (await ops.get("/v1/jobs")).json()] == ["prod.nightly"]
+    assert [q["jobId"] for q in (await ops.get("/v1/queue")).json()] == ["prod.nightly"]
+    assert [j["id"] for j in (await admin.get("/v1/jobs")).json()] == [
+        "dev.nightly",
+        "prod.nightly",
+    ]
+    assert [q["jobId"] for q in (await admin.get("/v1/queue")).json()] == [
+        "dev.nightly",
+        "prod.nightly",
+    ]
+    nobody = await secure.user("visitor")
+    assert (await nobody.get("/v1/jobs")).json() == []
+    assert (await nobody.get("/v1/queue")).json() == []
 
 
 async def test_pods_are_services_at_their_path(secure: Secure) -> None:

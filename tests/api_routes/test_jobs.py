@@ -128,14 +128,15 @@ async def test_metronome_examples_are_accepted_unchanged(api: httpx.AsyncClient)
 
 
 async def test_unhonoured_fields_are_refused_by_path(api: httpx.AsyncClient) -> None:
+    """job.json asks for a CNI network (an IP per task) and a host path this cluster
+    does not allow: both refused by path; its image, artifact and user are honoured
+    (``test_job_launch``)."""
     found = paths(await api.post("/v1/jobs", json=FULL))
-    assert set(found) == {
-        "/run/artifacts",
-        "/run/docker",
-        "/run/networks(0)/mode",
-        "/run/user",
-        "/run/volumes",
-    }
+    assert set(found) == {"/run/networks(0)/mode", "/run/volumes(0)/hostPath"}
+    assert found["/run/networks(0)/mode"] == [
+        "unsupported by Pallet: container networks (IP per task)"
+    ]
+    assert "--allow-host-path" in found["/run/volumes(0)/hostPath"][0]
     secret = copy.deepcopy(SIMPLE)
     secret["run"]["env"] = {"SECRET_ENV": {"secret": "secret1"}}
     secret["run"]["secrets"] = {"secret1": {"source": "/mysecret"}}

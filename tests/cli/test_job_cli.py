@@ -18,7 +18,9 @@ def test_job_life_from_the_command_line(pallet: Any, master: str, tmp_path: Path
     spec = tmp_path / "backup.yaml"
     spec.write_text(
         "id: cli.backup\ndescription: nightly\nrun:\n  cmd: echo $WHO\n  cpus: 0.1\n  mem: 32\n"
-        "  env: {WHO: job}\n  parallelism: 2\n  completions: 4\n"
+        "  env: {WHO: job}\n  parallelism: 2\n  completions: 4\n  user: nobody\n"
+        "  artifacts: [{uri: 'http://files.local/tool.tgz'}]\n"
+        "  ucr: {image: {id: 'busybox:1', forcePull: true}}\n"
     )
     r = pallet("job", "add", str(spec))
     assert r.code == 0 and r.out.startswith("Created job cli.backup"), r.err
@@ -48,13 +50,22 @@ def test_job_life_from_the_command_line(pallet: Any, master: str, tmp_path: Path
     assert (schedule["cron"], schedule["concurrencyPolicy"]) == ("0 3 * * *", "FORBID")
     r = pallet("job", "schedule", "list", "cli.backup")
     assert "Europe/Berlin" in r.out and "FORBID" in r.out
+    image_only = tmp_path / "image.json"
+    image_only.write_text(
+        json.dumps({"id": "cli.image", "run": {"docker": {"image": "busybox:1"}}})
+    )
+    assert pallet("job", "add", str(image_only)).code == 0
     r = pallet("job", "list")
     assert r.code == 0 and "cli.backup" in r.out and "echo $WHO" in r.out
+    assert "(its image's command)" in r.out
+    assert pallet("job", "remove", "cli.image").code == 0
     r = pallet("job", "run", "cli.backup", "--env", "WHO=cli", "--json")
     run = json.loads(r.out)
     assert run["status"] == "INITIAL" and run["jobId"] == "cli.backup"
     r = pallet("job", "show", "cli.backup")
     assert "2 at a time, 4 to succeed" in r.out and run["id"] in r.out
+    assert "busybox:1 (ucr, force pull)" in r.out and "nobody" in r.out
+    assert "http://files.local/tool.tgz" in r.out
     assert "schedule nightly: 0 3 * * * Europe/Berlin" in r.out
     queue = httpx.get(f"{master}/v1/queue").json()
     assert queue == [{"jobId": "cli.backup", "runs": [{"runId": run["id"]}]}]

@@ -388,3 +388,56 @@ async def test_a_run_in_flight_carries_over_to_the_next_leaders_control(tmp_path
     finally:
         await new.stop()
         await store.close()
+
+
+@pytest.mark.parametrize("how", ["gone", "killed while unreachable"])
+async def test_a_task_lost_with_its_node_has_a_stored_end_the_next_leader_honours(
+    tmp_path: Any, how: str
+) -> None:
+    """A job task dropped with its GONE node, or killed while its node is unreachable
+    (its agent will never report it), has its end stored in the same transaction that
+    deletes it. A leader taking over before the run took the end in fails the run under
+    NEVER from that end; it does not launch the task again on the node that is left."""
+    clock = FakeClock(at("2024-05-01T12:00:00"))
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+
+    async def term() -> tuple[Any, Control]:
+        store = await open_store(url, clock=clock, expiry_interval=None)
+        ctl = Control(store, ControlConfig(seed=1, heartbeat_grace=5.0), clock=clock)
+        await ctl.load()
+        return store, ctl
+
+    store, old = await term()
+    await with_nodes(old, 2)
+    await old.jobs.create(job(cmd="sleep 600"))
+    run = await old.jobs.trigger("backup")
+    await settle(old)
+    (task,) = tasks_of(old, "backup", run.id)
+    await report(old, task.id, TaskState.RUNNING)
+    await old.job_controller.reconcile()
+    await old.applier.node_unreachable(task.node_id)
+    if how == "gone":
+        await old.applier.node_gone(task.node_id)  # before any job pass saw it unreachable
+    else:
+        await old.job_controller.reconcile()  # the run kills its lost task: it is forgotten
+    assert task.id not in old.state.tasks
+    stored = (await store.list(f"/pallet/jobended/backup/{run.id}/"))[0]
+    assert len(stored) == 1  # its end, written with its deletion
+    await old.stop()
+    await store.close()
+
+    store, new = await term()
+    try:
+        await settle(new)
+        assert not new.job_book.active_runs("backup")
+        assert not new.state.tasks  # not launched again on the other node
+        done = new.job_book.history["backup"].runs[0]
+        assert done.id == run.id and done.status is RunStatus.FAILED
+        state, why = ("TASK_GONE", "the node is gone")
+        if how != "gone":
+            state, why = ("TASK_KILLED", "killed while unreachable")
+        assert done.reason == f"task {task.id} {state}: {why}"
+        assert not (await store.list("/pallet/jobended/"))[0]
+    finally:
+        await new.stop()
+        await store.close()

@@ -1,6 +1,7 @@
 """Jobs on a real cluster (``pallet up``, three agents, real processes): run now,
 parameters, ON_FAILURE restarts, the activeDeadlineSeconds kill, parallelism and
-completions with their indices, perNode, and stop."""
+completions with their indices, perNode, stop, and a run in an image from a real
+registry, as its user, with an artifact fetched into its sandbox."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from httpserve import serve
+from oci import PushedImages
 
 from .conftest import LiveCluster, wait_for
 
@@ -131,3 +135,50 @@ def test_cli_run_wait_follows_a_parallel_run_to_its_end(cluster: LiveCluster) ->
     failed = pallet("job", "run", "cli.fails", "--wait")
     assert failed.returncode == 2 and "FAILED" in failed.stderr and "exit code 7" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host directory the cluster lets jobs mount (``--allow-host-path``)."""
+    directory = tmp_path_factory.mktemp("job-shared")
+    directory.chmod(0o755)
+    (directory / "note").write_text("from the host\n")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def up_args(shared: Path) -> tuple[str, ...]:
+    return ("--allow-host-path", str(shared))
+
+
+@pytest.mark.root
+def test_a_run_in_an_image_as_nobody_with_an_artifact_a_volume_and_a_bridge(
+    cluster: LiveCluster, images: PushedImages, shared: Path, tmp_path: Path
+) -> None:
+    """Metronome's ``ucr`` image, ``user``, ``artifacts``, ``volumes`` and ``networks`` on
+    the apps' launch path: the artifact is fetched into the sandbox, the command runs in
+    the image under runc as the image's ``nobody``, with the host directory mounted
+    read-only and an address on its agent's bridge."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "tool").write_text('#!/bin/sh\necho "tool as $(id -un) $(id -u) in $IMAGE"\n')
+    with serve(site) as (url, hits):
+        create(
+            cluster,
+            "boxed",
+            cmd="$MESOS_SANDBOX/tool; cat /data/note; echo x > /data/note || ip -o -4 addr",
+            user="nobody",
+            artifacts=[{"uri": f"{url}/tool", "executable": True, "extract": False}],
+            ucr={"image": {"id": images.busybox}},
+            volumes=[{"containerPath": "/data", "hostPath": str(shared), "mode": "RO"}],
+            networks=[{"mode": "container/bridge"}],
+        )
+        run = finished(cluster, "boxed", start(cluster, "boxed"), 60)
+        assert hits["/tool"] == 1
+    assert run["status"] == "SUCCESS", run
+    (task,) = run["tasks"]
+    said = wait_for(lambda: log_of(cluster, task["id"]), 10, "its output").splitlines()
+    assert said[:2] == ["tool as nobody 65534 in busybox", "from the host"]  # IMAGE: its Env
+    assert any(" inet 10.88." in line for line in said[2:]), said  # its bridge's subnet
+    assert (shared / "note").read_text() == "from the host\n"  # read-only
+    assert cluster.http.delete("/v1/jobs/boxed").status_code == 200

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pallet.model import Constraint, Operator
+from pallet.model import Constraint, ContainerSpec, FetchUri, Operator, VolumeSpec
 from pallet.model.jobs import (
     ConcurrencyPolicy,
+    JobImage,
+    JobNetwork,
     JobRunSpec,
     JobSpec,
     RestartPolicy,
@@ -61,3 +63,29 @@ def test_round_trip_with_every_field() -> None:
 def test_eq_is_metronomes_old_name_of_is() -> None:
     c = constraint_from_metronome("rack", "EQ", "r1")
     assert c == Constraint("rack", Operator.IS, "r1")
+
+
+def test_launch_fields_round_trip_and_make_the_apps_container() -> None:
+    """``user``, ``artifacts``, an image, volumes and networks come back from the stored
+    JSON as they were, and the image becomes the ``ContainerSpec`` an app's would."""
+    for ucr in (False, True):
+        run = JobRunSpec(
+            cmd="./tool",
+            user="nobody",
+            artifacts=(FetchUri("http://x/tool", extract=False, executable=True),),
+            image=JobImage("busybox:1", ucr=ucr, force_pull=True, privileged=True),
+            volumes=(VolumeSpec("data", "/srv/data", "RO"),),
+            networks=(JobNetwork("container/bridge", {"team": "ops"}),),
+        )
+        doc = run.to_json()
+        assert ("ucr" in doc, "docker" in doc) == (ucr, not ucr)
+        assert JobRunSpec.from_json(doc) == run
+        assert run.container == ContainerSpec(
+            type="MESOS" if ucr else "DOCKER",
+            image="busybox:1",
+            force_pull=True,
+            privileged=True,
+            volumes=(VolumeSpec("data", "/srv/data", "RO"),),
+            network="bridge",
+        )
+    assert JobRunSpec(cmd="true", user="nobody").container is None

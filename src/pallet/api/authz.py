@@ -121,8 +121,8 @@ def _apps(method: str, rest: str, lookup: Lookup) -> Requirement:
 def _jobs(method: str, rest: str) -> Requirement:
     """Metronome: ``/v1/jobs/<job id>[/runs[/<id>[/actions/stop]]|/schedules[/<id>]]``."""
     job_id = rest.split("/", 1)[0]
-    if not job_id:  # the list is not filtered: it needs read on every job
-        return _needs((Rid("job", ()), R)) if method == "GET" else BODY
+    if not job_id:  # the list shows only the jobs the caller may read
+        return SIGNED_IN if method == "GET" else BODY
     rid = Rid("job", _path(job_path(job_id)))
     if method in ("GET", "HEAD"):
         return _needs((rid, R))
@@ -207,8 +207,8 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return _whole("metrics", R)
     if path.startswith("/v1/jobs"):
         return _jobs(method, path[len("/v1/jobs") :].strip("/"))
-    if path == "/v1/queue" and method == "GET":  # Metronome's queue: every job's runs
-        return _needs((Rid("job", ()), R))
+    if path == "/v1/queue" and method == "GET":  # Metronome's queue: the readable jobs' runs
+        return SIGNED_IN
     if path.startswith("/v0/scheduled-jobs"):  # Metronome's older job-and-schedule routes
         job_id = path[len("/v0/scheduled-jobs") :].strip("/")
         if not job_id:

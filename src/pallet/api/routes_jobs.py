@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
+from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, Violation, not_valid, parse_bool, parse_json_body
 from pallet.api.metronome.jobspec import (
@@ -24,6 +25,7 @@ from pallet.api.metronome.jobspec import (
     trigger_from_json,
 )
 from pallet.api.metronome.render import job_json, run_json, schedule_json
+from pallet.api.visible import may_read_job
 from pallet.control.jobs_book import task_index
 from pallet.control.jobs_controller import zone
 from pallet.control.jobs_cron import next_instant
@@ -149,14 +151,17 @@ def _render(ctx: ApiContext, job: JobSpec, embeds: set[str]) -> dict[str, Any]:
 async def list_jobs(request: Request) -> Response:
     ctx = context(request)
     embeds = _embeds(request)
+    perms = permissions_of(request.scope)
     jobs = sorted(ctx.control.job_book.jobs.values(), key=lambda j: j.id)
+    if not perms.sees_all("job"):  # with auth on: only the jobs the caller may read
+        jobs = [j for j in jobs if may_read_job(perms, j.id)]
     return json_response([_render(ctx, j, embeds) for j in jobs])
 
 
 @router.post("/v1/jobs")
 async def create_job(request: Request) -> Response:
     ctx = context(request)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT))
+    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -175,7 +180,7 @@ async def update_job(job_id: str, request: Request) -> Response:
     ctx = context(request)
     current = _job(ctx, job_id)
     body = await read_json(request, JOB_BODY_LIMIT)
-    job = _read(job_from_json, body, job_id)
+    job = _read(job_from_json, body, job_id, ctx.allowances)
     if isinstance(body, dict) and "schedules" in body and job.schedules != current.schedules:
         message = (
             "PUT /v1/jobs keeps a job's schedules: change them under "
@@ -281,8 +286,12 @@ async def stop_run(job_id: str, run_id: str, request: Request) -> Response:
 
 @router.get("/v1/queue")
 async def queue(request: Request) -> Response:
-    """Runs with tasks waiting to be placed, by job (Metronome's launch queue)."""
+    """Runs with tasks waiting to be placed, by job (Metronome's launch queue), of the
+    jobs the caller may read."""
     waiting = context(request).control.job_placements.waiting()
+    perms = permissions_of(request.scope)
+    if not perms.sees_all("job"):
+        waiting = {j: runs for j, runs in waiting.items() if may_read_job(perms, j)}
     return json_response(
         [
             {"jobId": job_id, "runs": [{"runId": r} for r in runs]}
@@ -297,7 +306,7 @@ async def queue(request: Request) -> Response:
 @router.post("/v0/scheduled-jobs")
 async def create_scheduled_job(request: Request) -> Response:
     ctx = context(request)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT))
+    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -307,6 +316,7 @@ async def update_scheduled_job(job_id: str, request: Request) -> Response:
     """Replace the job and its schedules together."""
     ctx = context(request)
     _job(ctx, job_id)
-    job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), job_id)
+    body = await read_json(request, JOB_BODY_LIMIT)
+    job = _read(job_from_json, body, job_id, ctx.allowances)
     job = await _do(ctx.control.jobs.update(job, keep_schedules=False))
     return json_response(_render(ctx, job, set()))

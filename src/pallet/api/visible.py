@@ -1,5 +1,6 @@
 """What a caller may see of a listing: apps, tasks, deployments, the queue and the group
-tree filtered by ``read`` on each app (``pallet:service:<id>``); pure.
+tree filtered by ``read`` on each app (``pallet:service:<id>``), Metronome's jobs and
+queue by ``read`` on each job (``pallet:job:<dotted id as a path>``); pure.
 
 With authentication off, or for a caller who may read every service, nothing is
 filtered (and the cached list is served).
@@ -9,13 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pallet.auth.perms import Action, Permissions
+from pallet.auth.perms import Action, Permissions, job_path
 
-__all__ = ["deployments", "group", "may_read", "queue"]
+__all__ = ["deployments", "group", "may_read", "may_read_job", "queue"]
 
 
 def may_read(perms: Permissions, app_id: str) -> bool:
     return perms.may("service", Action.READ, app_id)
+
+
+def may_read_job(perms: Permissions, job_id: str) -> bool:
+    return perms.may("job", Action.READ, job_path(job_id))
 
 
 def deployments(perms: Permissions, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -143,7 +143,7 @@ def list_jobs(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
                 f"{last[1]} {age(_when(last[0]))}" if last else "—",
                 summary.get("successCount", 0),
                 summary.get("failureCount", 0),
-                short(job["run"].get("cmd") or " ".join(job["run"].get("args") or ()), 40),
+                short(_command(job["run"]), 40),
             ]
         )
     columns = ["ID", "NEXT RUN", "ACTIVE>", "LAST", "SUCCESS>", "FAILED>", "CMD"]
@@ -188,12 +188,17 @@ def show(
             job["id"],
             [
                 ("description", job.get("description")),
-                ("command", run.get("cmd") or " ".join(run.get("args") or ())),
+                ("command", _command(run)),
                 (
                     "resources",
                     f"{run['cpus']:g} cpus, {run['mem']:g} MiB, {run['disk']:g} MiB disk",
                 ),
                 ("tasks", _width(run)),
+                ("image", _image(run)),
+                ("user", run.get("user")),
+                ("artifacts", ", ".join(a["uri"] for a in run.get("artifacts") or ())),
+                ("volumes", ", ".join(_volume(v) for v in run.get("volumes") or ())),
+                ("network", ", ".join(n["mode"] for n in run.get("networks") or ())),
                 ("restart", run["restart"]["policy"]),
                 ("depends on", ", ".join(d["id"] for d in job.get("dependencies") or ())),
                 (
@@ -212,6 +217,36 @@ def show(
         )
     if job.get("activeRuns"):
         print_table(console, listing("Active runs", _RUN_COLUMNS, _run_rows(job["activeRuns"])))
+
+
+def _command(run: dict[str, Any]) -> str:
+    """The run's cmd or args, else (with an image) that the image's own command runs."""
+    command = run.get("cmd") or " ".join(run.get("args") or ())
+    if not command and (run.get("docker") or run.get("ucr")):
+        return "(its image's command)"
+    return str(command)
+
+
+def _image(run: dict[str, Any]) -> str:
+    """``busybox:1 (docker, force pull, privileged)``, or "" without an image."""
+    docker, ucr = run.get("docker"), run.get("ucr")
+    if docker is not None:
+        image, how = docker["image"], ["docker"]
+        force, privileged = docker.get("forcePullImage"), docker.get("privileged")
+    elif ucr is not None:
+        image, how = ucr["image"]["id"], ["ucr"]
+        force, privileged = ucr["image"].get("forcePull"), ucr.get("privileged")
+    else:
+        return ""
+    how += ["force pull"] if force else []
+    how += ["privileged"] if privileged else []
+    return f"{image} ({', '.join(how)})"
+
+
+def _volume(volume: dict[str, Any]) -> str:
+    if "hostPath" in volume:
+        return f"{volume['hostPath']} -> {volume['containerPath']} ({volume['mode']})"
+    return f"{volume.get('secret')} -> {volume['containerPath']} (secret)"
 
 
 def _width(run: dict[str, Any]) -> str:

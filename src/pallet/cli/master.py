@@ -39,10 +39,10 @@ def master(
         5, help="Seconds a leader's lease lasts unless renewed (several masters on etcd)."
     ),
     allow_host_path: list[str] = typer.Option(
-        [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
+        [], help="A host directory apps and jobs may mount as a hostPath volume (repeat for more)."
     ),
     allow_privileged: bool = typer.Option(
-        False, help="Let apps run privileged containers (docker.privileged)."
+        False, help="Let apps and jobs run privileged containers (docker.privileged)."
     ),
     secure_dir: Path | None = typer.Option(
         None,

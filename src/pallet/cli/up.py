@@ -227,10 +227,10 @@ def up(
         "runs as root and the machine has it, else up's own user.",
     ),
     allow_host_path: list[str] = typer.Option(
-        [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
+        [], help="A host directory apps and jobs may mount as a hostPath volume (repeat for more)."
     ),
     allow_privileged: bool = typer.Option(
-        False, help="Let apps run privileged containers (docker.privileged)."
+        False, help="Let apps and jobs run privileged containers (docker.privileged)."
     ),
     registry: bool = typer.Option(
         False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."

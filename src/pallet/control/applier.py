@@ -59,6 +59,12 @@ _FAILURES = frozenset(
 )
 
 
+def _unheard(task: TaskRecord) -> TaskRecord:
+    """The end of a task killed on a node the master cannot reach (its agent will never
+    report it)."""
+    return task.with_(state=TaskState.KILLED, message="killed while unreachable")
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -406,7 +412,7 @@ class Applier(NodeDecisions):
         now = self.clock()
         killed: list[TaskRecord] = []
         ids = [t for t in dict.fromkeys(task_ids) if t in self.state.tasks]
-        for chunk in _chunks(ids):
+        for chunk in _chunks(ids, _CHUNK // 2):  # a task, and maybe its stored end
             updates: list[tuple[TaskRecord, TaskRecord | None]] = []
             for tid in chunk:
                 task = self.state.tasks[tid]
@@ -419,18 +425,17 @@ class Applier(NodeDecisions):
                     updates.append((task, task.with_(goal=TaskGoal.KILL)))
             if not updates:
                 continue
-            ops: list[Op] = [
-                Put(task_key(new.id), encode(new.to_json()))
-                if new is not None
-                else Delete(task_key(old.id))
-                for old, new in updates
-            ]
+            ops: list[Op] = []
+            for old, new in updates:
+                if new is not None:
+                    ops.append(Put(task_key(new.id), encode(new.to_json())))
+                else:  # its agent will never report it: its end is stored now
+                    ops += [Delete(task_key(old.id)), *self.on_task_end(_unheard(old), now)]
             revision = await self.commit(ops)
             for old, new in updates:
                 if new is None:
                     self.state.drop_task(old.id, revision)
-                    gone = old.with_(state=TaskState.KILLED, message="killed while unreachable")
-                    self.bus.publish(TaskChanged(gone, old.state, now))
+                    self.bus.publish(TaskChanged(_unheard(old), old.state, now))
                 else:
                     self.state.put_task(new, revision)
                 killed.append(old)

@@ -46,6 +46,8 @@ class NodeDecisions:
     lock: asyncio.Lock
     commit: Callable[[Sequence[Op]], Awaitable[int]]
     """One store transaction; ``Applier`` provides it."""
+    on_task_end: Callable[[TaskRecord, float], list[Op]]
+    """Ops stored with a task's end (``Applier.on_task_end``)."""
 
     async def register(self, record: NodeRecord) -> None:
         """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
@@ -57,19 +59,18 @@ class NodeDecisions:
                 lost = [
                     self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(record.id, ()))
                 ]
-            head, rest = lost[:_CHUNK], lost[_CHUNK:]
-            ops: list[Op] = [Put(node_key(record.id), encode(record.to_json()))]
-            ops += [Delete(task_key(t.id)) for t in head]
-            revision = await self.commit(ops)
-            self.state.put_node(record, revision)
-            self._drop_lost(head, revision, now)
-            for chunk in _chunks(rest):
-                revision = await self.commit([Delete(task_key(t.id)) for t in chunk])
-                self._drop_lost(chunk, revision, now)
+            batches = self._drop_batches(
+                lost,
+                "the agent restarted without its tasks",
+                now,
+                [Put(node_key(record.id), encode(record.to_json()))],
+            )
+            for i, (ops, dropped) in enumerate(batches):
+                revision = await self.commit(ops)
+                if i == 0:
+                    self.state.put_node(record, revision)
+                self._dropped(dropped, revision, now)
         self.kick()
-
-    def _drop_lost(self, tasks: Sequence[TaskRecord], revision: int, now: float) -> None:
-        self._drop(tasks, revision, now, "the agent restarted without its tasks")
 
     async def node_unreachable(self, node_id: str) -> None:
         """The node missed its heartbeats: it and its tasks become UNREACHABLE."""
@@ -204,17 +205,35 @@ class NodeDecisions:
         """Delete the node's tasks, in the transaction of ``first`` and chunks after it."""
         now = self.clock()
         tasks = [self.state.tasks[t] for t in sorted(self.state.tasks_by_node.get(node_id, ()))]
-        head, rest = tasks[:_CHUNK], tasks[_CHUNK:]
-        revision = await self.commit([*first, *(Delete(task_key(t.id)) for t in head)])
-        self._drop(head, revision, now, why)
-        for chunk in _chunks(rest):
-            revision = await self.commit([Delete(task_key(t.id)) for t in chunk])
-            self._drop(chunk, revision, now, why)
+        for ops, dropped in self._drop_batches(tasks, why, now, first):
+            revision = await self.commit(ops)
+            self._dropped(dropped, revision, now)
 
-    def _drop(self, tasks: Sequence[TaskRecord], revision: int, now: float, why: str) -> None:
+    def _drop_batches(
+        self, tasks: Sequence[TaskRecord], why: str, now: float, first: list[Op]
+    ) -> list[tuple[list[Op], list[tuple[TaskRecord, TaskRecord]]]]:
+        """Transactions that delete ``tasks`` (the first also writes ``first``): each
+        task's deletion with what is stored of its end (a job task's, so that a master
+        taking over does not run it again), as (ops, [(task, its end)])."""
+        batches: list[tuple[list[Op], list[tuple[TaskRecord, TaskRecord]]]] = []
+        ops: list[Op] = list(first)
+        dropped: list[tuple[TaskRecord, TaskRecord]] = []
         for t in tasks:
-            self.state.drop_task(t.id, revision)
             gone = t.with_(state=TaskState.GONE, message=why)
+            more = [Delete(task_key(t.id)), *self.on_task_end(gone, now)]
+            if dropped and len(ops) + len(more) > _CHUNK:
+                batches.append((ops, dropped))
+                ops, dropped = [], []
+            ops += more
+            dropped.append((t, gone))
+        batches.append((ops, dropped))
+        return batches
+
+    def _dropped(
+        self, dropped: Sequence[tuple[TaskRecord, TaskRecord]], revision: int, now: float
+    ) -> None:
+        for t, gone in dropped:
+            self.state.drop_task(t.id, revision)
             self.bus.publish(TaskChanged(gone, t.state, now))
 
 

@@ -202,6 +202,9 @@ class JobPlacements:
                 else DEFAULT_KILL_GRACE_SECONDS
             ),
             labels=dict(job.labels) if job is not None else {},
+            user=spec.user,
+            fetch=spec.artifacts,
+            container=spec.container,
         )
         return TaskRecord(
             id=p.request_id,

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pallet.model.constraints import Constraint, Operator
+from pallet.model.launch import ContainerSpec, FetchUri, VolumeSpec
 from pallet.model.resources import Resources
 
 __all__ = [
     "DEFAULT_HISTORY",
     "ConcurrencyPolicy",
     "JobHistory",
+    "JobImage",
+    "JobNetwork",
     "JobRun",
     "JobRunSpec",
     "JobSpec",
@@ -124,6 +127,70 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class JobImage:
+    """The image a job's tasks run in: Metronome's ``run.docker`` or (``ucr``) its
+    ``run.ucr``. Both run under runc from the agent's image store, as apps' images do."""
+
+    id: str
+    ucr: bool = False
+    force_pull: bool = False
+    privileged: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Metronome's ``docker`` object, or its ``ucr`` one (``ucr`` True)."""
+        if self.ucr:
+            image = {"id": self.id, "kind": "docker", "forcePull": self.force_pull}
+            return {"image": image, "privileged": self.privileged}
+        return {
+            "image": self.id,
+            "privileged": self.privileged,
+            "parameters": [],
+            "forcePullImage": self.force_pull,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobNetwork:
+    """One of Metronome's ``run.networks``: ``host`` or ``container/bridge`` (the labels
+    are kept for other tools, as an app's network labels are)."""
+
+    mode: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"mode": self.mode}
+        if self.labels:
+            doc["labels"] = dict(self.labels)
+        return doc
+
+
+def _artifact_json(f: FetchUri) -> dict[str, Any]:
+    return {"uri": f.uri, "extract": f.extract, "executable": f.executable, "cache": f.cache}
+
+
+def _volume_json(v: VolumeSpec) -> dict[str, Any]:
+    return {"containerPath": v.container_path, "hostPath": v.host_path, "mode": v.mode}
+
+
+def _image_from_json(doc: Mapping[str, Any]) -> JobImage | None:
+    if (docker := doc.get("docker")) is not None:
+        return JobImage(
+            docker["image"],
+            force_pull=bool(docker.get("forcePullImage", False)),
+            privileged=bool(docker.get("privileged", False)),
+        )
+    if (ucr := doc.get("ucr")) is not None:
+        image = ucr["image"]
+        return JobImage(
+            image["id"],
+            ucr=True,
+            force_pull=bool(image.get("forcePull", False)),
+            privileged=bool(ucr.get("privileged", False)),
+        )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class JobRunSpec:
     """What each run of a job launches. ``cpus``/``mem``/``disk`` are Metronome's floats
     (kept to render them as given); ``resources`` is what the scheduler places.
@@ -147,6 +214,30 @@ class JobRunSpec:
     parallelism: int | None = None
     completions: int | None = None
     per_node: bool = False
+    user: str | None = None
+    """Who the tasks run as (None: the agent's task user), as an app's ``user``."""
+    artifacts: tuple[FetchUri, ...] = ()
+    """Fetched into each task's sandbox before it starts, as an app's ``fetch``."""
+    image: JobImage | None = None
+    volumes: tuple[VolumeSpec, ...] = ()
+    """Host directories mounted into the container (only with an image)."""
+    networks: tuple[JobNetwork, ...] = ()
+
+    @property
+    def container(self) -> ContainerSpec | None:
+        """The container the agent runs each task in, as for an app's image (None: a
+        plain command on the host)."""
+        if self.image is None:
+            return None
+        bridged = any(n.mode == "container/bridge" for n in self.networks)
+        return ContainerSpec(
+            type="MESOS" if self.image.ucr else "DOCKER",
+            image=self.image.id,
+            force_pull=self.image.force_pull,
+            privileged=self.image.privileged,
+            volumes=self.volumes,
+            network="bridge" if bridged else "host",
+        )
 
     @property
     def resources(self) -> Resources:
@@ -175,6 +266,10 @@ class JobRunSpec:
             doc["cmd"] = self.cmd
         if self.args:
             doc["args"] = list(self.args)
+        if self.user is not None:
+            doc["user"] = self.user
+        if self.image is not None:
+            doc["ucr" if self.image.ucr else "docker"] = self.image.to_json()
         placement: dict[str, Any] = {
             "constraints": [constraint_to_metronome(c) for c in self.constraints]
         }
@@ -187,12 +282,12 @@ class JobRunSpec:
             {
                 "env": dict(self.env),
                 "placement": placement,
-                "artifacts": [],
+                "artifacts": [_artifact_json(f) for f in self.artifacts],
                 "maxLaunchDelay": self.max_launch_delay,
-                "volumes": [],
+                "volumes": [_volume_json(v) for v in self.volumes],
                 "restart": restart,
                 "secrets": {},
-                "networks": [],
+                "networks": [n.to_json() for n in self.networks],
             }
         )
         if self.kill_grace_seconds is not None:
@@ -227,6 +322,25 @@ class JobRunSpec:
             parallelism=doc.get("parallelism"),
             completions=doc.get("completions"),
             per_node=bool(placement.get("perNode", False)),
+            user=doc.get("user"),
+            artifacts=tuple(
+                FetchUri(
+                    a["uri"],
+                    extract=bool(a.get("extract", True)),
+                    executable=bool(a.get("executable", False)),
+                    cache=bool(a.get("cache", False)),
+                )
+                for a in doc.get("artifacts") or ()
+            ),
+            image=_image_from_json(doc),
+            volumes=tuple(
+                VolumeSpec(v["containerPath"], v["hostPath"], v.get("mode", "RW"))
+                for v in doc.get("volumes") or ()
+            ),
+            networks=tuple(
+                JobNetwork(n["mode"], dict(n.get("labels") or {}))
+                for n in doc.get("networks") or ()
+            ),
         )
 
     def overridden(self, env: Mapping[str, str] | None, args: tuple[str, ...] | None) -> JobRunSpec:

@@ -12,7 +12,7 @@ its violations, so lifting a refusal when support lands is narrowing one entry.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,13 +24,18 @@ from pallet.model.images import parse_image
 from pallet.model.paths import dest_path_problem
 
 __all__ = [
+    "PRIVILEGED",
     "Allowances",
+    "fetch_violations",
+    "host_volume_violations",
     "host_volumes",
     "persistent_volumes",
     "unsupported",
     "unsupported_message",
 ]
 
+PRIVILEGED = "privileged containers (the operator allows them with --allow-privileged)"
+"""What a privileged container is refused as, unless the operator allows them."""
 _COMMAND_EXECUTORS = ("", "//cmd")
 _FETCH_SCHEMES = ("http", "https", "file")
 
@@ -54,17 +59,19 @@ def _no(path: str, what: str) -> Violation:
     return Violation(path, unsupported_message(what))
 
 
+def fetch_violations(path: str, uri: str, dest: object = None) -> Iterator[Violation]:
+    """What Pallet's fetcher cannot fetch of one URI at ``path`` (an app's ``fetch`` item,
+    a job's artifact): schemes other than http, https and file (or an absolute path)."""
+    scheme = urlsplit(uri).scheme.lower()
+    if scheme not in _FETCH_SCHEMES and not (not scheme and uri.startswith("/")):
+        yield _no(f"{path}/uri", f"fetching {scheme or 'relative'} URIs (http, https, file)")
+    if isinstance(dest, str) and (problem := dest_path_problem(dest)):
+        yield Violation(f"{path}/destPath", problem)
+
+
 def _fetch(spec: AppSpec) -> Iterator[Violation]:
     for i, item in enumerate(spec.fetch):
-        uri = str(item.get("uri", ""))
-        scheme = urlsplit(uri).scheme.lower()
-        if scheme not in _FETCH_SCHEMES and not (not scheme and uri.startswith("/")):
-            yield _no(
-                f"/fetch({i})/uri", f"fetching {scheme or 'relative'} URIs (http, https, file)"
-            )
-        dest = item.get("destPath")
-        if isinstance(dest, str) and (problem := dest_path_problem(dest)):
-            yield Violation(f"/fetch({i})/destPath", problem)
+        yield from fetch_violations(f"/fetch({i})", str(item.get("uri", "")), item.get("destPath"))
 
 
 def _container(spec: AppSpec, allow: Allowances) -> Iterator[Violation]:
@@ -80,10 +87,7 @@ def _container(spec: AppSpec, allow: Allowances) -> Iterator[Violation]:
         if docker.get("parameters"):
             yield _no("/container/docker/parameters", "docker parameters")
         if docker.get("privileged") and not allow.privileged:
-            yield _no(
-                "/container/docker/privileged",
-                "privileged containers (the operator allows them with --allow-privileged)",
-            )
+            yield _no("/container/docker/privileged", PRIVILEGED)
         if docker.get("pullConfig") is not None:
             yield _no("/container/docker/pullConfig", "pull credentials from a secret")
     yield from _volumes(container, isinstance(docker, FrozenMap), allow)
@@ -123,26 +127,34 @@ def _volumes(
             }.get(kinds[0] if kinds else "", "volumes without a hostPath")
             yield _no(path, what)
             continue
-        if not has_image:
-            yield _no(path, "host volumes for a task without a container image")
-            continue
-        target = volume.get("containerPath")
-        if not isinstance(target, str) or not target or "\x00" in target:
-            yield Violation(f"{path}/containerPath", "must be a non-empty path")
-        elif not target.startswith("/") and dest_path_problem(target):
-            yield Violation(f"{path}/containerPath", dest_path_problem(target) or "")
-        if volume.get("mode") not in ("RO", "RW"):
-            yield Violation(f"{path}/mode", "must be RO or RW")
-        host = str(volume["hostPath"])
-        if not host.startswith("/"):
-            yield _no(f"{path}/hostPath", "a relative hostPath (a sandbox path or a named volume)")
-        elif not _allowed(host, allow.host_paths):
-            allowed = ", ".join(allow.host_paths) or "none"
-            yield Violation(
-                f"{path}/hostPath",
-                f"{host} is outside the host paths this cluster allows ({allowed}; "
-                "the operator allows more with --allow-host-path)",
-            )
+        yield from host_volume_violations(path, volume, has_image, allow)
+
+
+def host_volume_violations(
+    path: str, volume: Mapping[str, object], has_image: bool, allow: Allowances
+) -> Iterator[Violation]:
+    """What is wrong with one host volume (``containerPath``, ``hostPath``, ``mode``) at
+    ``path``, or what Pallet or the operator does not allow of it (an app's, a job's)."""
+    if not has_image:
+        yield _no(path, "host volumes for a task without a container image")
+        return
+    target = volume.get("containerPath")
+    if not isinstance(target, str) or not target or "\x00" in target:
+        yield Violation(f"{path}/containerPath", "must be a non-empty path")
+    elif not target.startswith("/") and dest_path_problem(target):
+        yield Violation(f"{path}/containerPath", dest_path_problem(target) or "")
+    if volume.get("mode") not in ("RO", "RW"):
+        yield Violation(f"{path}/mode", "must be RO or RW")
+    host = str(volume["hostPath"])
+    if not host.startswith("/"):
+        yield _no(f"{path}/hostPath", "a relative hostPath (a sandbox path or a named volume)")
+    elif not _allowed(host, allow.host_paths):
+        allowed = ", ".join(allow.host_paths) or "none"
+        yield Violation(
+            f"{path}/hostPath",
+            f"{host} is outside the host paths this cluster allows ({allowed}; "
+            "the operator allows more with --allow-host-path)",
+        )
 
 
 def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:

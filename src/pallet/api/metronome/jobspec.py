@@ -19,6 +19,15 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from pallet.api.marathon.errors import Violation, render_path
+from pallet.api.marathon.support import Allowances
+from pallet.api.metronome.jobrun import (
+    ArtifactIn,
+    DockerIn,
+    NetworkIn,
+    UcrIn,
+    launch_parts,
+    launch_violations,
+)
 from pallet.control.jobs_controller import zone
 from pallet.control.jobs_cron import cron_error
 from pallet.model.errors import ValidationError
@@ -92,19 +101,6 @@ class SecretEnvIn(_In):
     secret: str
 
 
-class ArtifactIn(_In):
-    uri: str
-    executable: bool = False
-    extract: bool = True
-    cache: bool = False
-
-
-class NetworkIn(_In):
-    mode: Literal["host", "container/bridge", "container"]
-    name: str | None = None
-    labels: dict[str, str] = {}
-
-
 class RunIn(_In):
     cmd: Annotated[str, Field(min_length=1)] | None = None
     args: list[str] | None = None
@@ -116,11 +112,11 @@ class RunIn(_In):
     secrets: dict[str, Any] = {}
     user: str | None = None
     artifacts: list[ArtifactIn] = []
-    docker: dict[str, Any] | None = None
-    ucr: dict[str, Any] | None = None
+    docker: DockerIn | None = None
+    ucr: UcrIn | None = None
     networks: list[NetworkIn] = []
     placement: PlacementIn = PlacementIn()
-    volumes: list[Any] = []
+    volumes: list[dict[str, Any]] = []
     max_launch_delay: Annotated[int, Field(ge=1)] = Field(3600, alias="maxLaunchDelay")
     task_kill_grace_period_seconds: Annotated[float, Field(ge=0)] | None = Field(
         None, alias="taskKillGracePeriodSeconds"
@@ -238,7 +234,7 @@ def _schedule_violations(s: ScheduleIn, at: str) -> list[Violation]:
     return out
 
 
-def _run_violations(run: RunIn) -> list[Violation]:
+def _run_violations(run: RunIn, allow: Allowances) -> list[Violation]:
     out: list[Violation] = []
     if run.cmd is None and not run.args and run.docker is None and run.ucr is None:
         out.append(Violation("/run", "Cmd, Docker or UCR image must be specified"))
@@ -250,22 +246,23 @@ def _run_violations(run: RunIn) -> list[Violation]:
         out.append(Violation("/run/args", f"error.maxLength: at most {MAX_CMD} characters"))
     if any("\x00" in a for a in run.args or ()) or "\x00" in (run.cmd or ""):
         out.append(Violation("/run/cmd" if run.cmd else "/run/args", "must not contain NUL"))
-    if run.user is not None:
-        out.append(Violation("/run/user", f"{_NOT_YET}: tasks run as the agent's task user"))
-    for name in ("docker", "ucr"):
-        if getattr(run, name) is not None:
-            out.append(Violation(f"/run/{name}", f"{_NOT_YET}: Pallet runs commands"))
-    for name in ("artifacts", "volumes", "secrets"):
-        if getattr(run, name):
-            out.append(Violation(f"/run/{name}", _NOT_YET))
+    out += launch_violations(
+        user=run.user,
+        artifacts=run.artifacts,
+        docker=run.docker,
+        ucr=run.ucr,
+        volumes=run.volumes,
+        networks=run.networks,
+        gpus=run.gpus,
+        allow=allow,
+    )
+    if run.secrets:
+        out.append(Violation("/run/secrets", _NOT_YET))
     for key, value in run.env.items():
         if isinstance(value, SecretEnvIn):
             out.append(Violation(f"/run/env/{key}", f"secrets {_NOT_YET}"))
         elif not key or "=" in key or "\x00" in key or "\x00" in value:
             out.append(Violation(f"/run/env/{key}", "names have no '=' and values no NUL"))
-    for i, network in enumerate(run.networks):
-        if network.mode != "host":
-            out.append(Violation(f"/run/networks({i})/mode", f"{network.mode} networks {_NOT_YET}"))
     for i, c in enumerate(run.placement.constraints):
         if not c.value:
             out.append(
@@ -290,7 +287,7 @@ def _run_violations(run: RunIn) -> list[Violation]:
     return out
 
 
-def _job_violations(job: JobIn) -> list[Violation]:
+def _job_violations(job: JobIn, allow: Allowances) -> list[Violation]:
     out = []
     if len(job.id) > MAX_ID:
         out.append(Violation("/id", f"error.maxLength: at most {MAX_ID} characters"))
@@ -305,7 +302,7 @@ def _job_violations(job: JobIn) -> list[Violation]:
         if s.id in seen:
             out.append(Violation(f"/schedules({i})/id", "has double entries"))
         seen.add(s.id)
-    out += _run_violations(job.run)
+    out += _run_violations(job.run, allow)
     return out
 
 
@@ -344,16 +341,27 @@ def _run(run: RunIn) -> JobRunSpec:
         parallelism=run.parallelism,
         completions=run.completions,
         per_node=run.placement.per_node,
+        **launch_parts(
+            user=run.user,
+            artifacts=run.artifacts,
+            docker=run.docker,
+            ucr=run.ucr,
+            volumes=run.volumes,
+            networks=run.networks,
+        ),
     )
 
 
-def job_from_json(body: object, path_id: str | None = None) -> JobSpec:
+def job_from_json(
+    body: object, path_id: str | None = None, allow: Allowances = Allowances()
+) -> JobSpec:
     """A job from Metronome's JSON (``path_id``: the id in the URL of a ``PUT``, which
-    the body may leave out but not contradict)."""
+    the body may leave out but not contradict; ``allow``: what the operator allows
+    beyond the defaults, as for apps)."""
     if path_id is not None and isinstance(body, Mapping) and "id" not in body:
         body = {**body, "id": path_id}
     job: JobIn = _parse(JobIn, body)
-    violations = _job_violations(job)
+    violations = _job_violations(job, allow)
     if path_id is not None and job.id != path_id:
         violations.append(Violation("/id", f"does not match the job in the path ({path_id})"))
     if violations:

@@ -299,6 +299,10 @@ export function jobDetailView(jobId) {
             { class: "facts" },
             field("Command", h("code", { class: "break" }, spec.cmd || (spec.args || []).join(" ") || "–")),
             field("Per task", perTask(spec)),
+            spec.docker || spec.ucr
+              ? field("Image", h("code", { class: "break" }, spec.docker?.image || spec.ucr?.image?.id))
+              : null,
+            spec.user ? field("User", spec.user) : null,
             spec.parallelism || spec.completions
               ? field("Parallel", `${spec.parallelism ?? 1} at once until ${spec.completions ?? spec.parallelism} succeed`)
               : null,
