@@ -154,6 +154,13 @@ def test_auth_commands_add_a_user_grant_and_log_out(secured: Secured) -> None:
         stdin="alice-pass-1\n",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    r = alice.pallet("auth", "password", "--password-stdin", stdin="alice-pass-1\nalice-pass-2\n")
+    assert r.returncode == 0, r.stderr
+    r = alice.pallet(
+        "auth", "login", "-u", "alice", "--password-stdin", "--ca", str(secured.ca),
+        stdin="alice-pass-2\n",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
     token = alice.pallet("auth", "token").stdout.strip()
     with httpx.Client(base_url=secured.url, verify=_trust(secured.ca), timeout=10) as http:
         for scheme in ("token=", "Bearer "):

@@ -222,7 +222,9 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return _needs((Rid("secret", _path(rest)), action))
     if path == "/v1/audit" and method == "GET":
         return _whole("audit", R)
-    if path.startswith(("/v1/users", "/v1/groups", "/v1/acls", "/v1/auth/")):
+    if path == "/v1/auth/password" and method == "POST":
+        return SIGNED_IN  # one's own, with the current password in the body
+    if path.startswith(("/v1/users", "/v1/groups", "/v1/acls", "/v1/auth/", "/acs/api/v1/")):
         return _whole("iam", R if method == "GET" else U)
     return SUPERUSER
 

@@ -8,6 +8,7 @@ log and agents joining; does I/O through ``AuthService``.
     GET  /v1/auth/whoami                      {"uid", "kind", "expires_at", "grants"}
     GET  /v1/auth/jwks                        the master's public keys (agents check with them)
     POST /v1/auth/rotate {"keep": n}          a new signing key (keep 0: revoke every token)
+    POST /v1/auth/password {"current", "password"}   change one's own password
     GET|PUT|PATCH|DELETE /v1/users[/{uid}]    {"password"} (a user) | {"public_key"} (a service account)
     GET|PUT|DELETE /v1/groups[/{gid}]          and PUT|DELETE /v1/groups/{gid}/users/{uid}
     GET  /v1/acls[?principal=]                POST /v1/acls/grant|revoke {"principal", "rid", "action"}
@@ -33,7 +34,7 @@ from pallet.api.guard import PRINCIPAL
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError
 from pallet.api.marathon.errors import shape_error
-from pallet.auth.service import AuthService, Principal
+from pallet.auth.service import AuthService, Denied, Principal
 
 __all__ = ["MODELS", "router"]
 
@@ -70,6 +71,11 @@ class GrantBody(_Body):
     action: str = pydantic.Field(min_length=1, max_length=16)
 
 
+class PasswordBody(_Body):
+    current: str = pydantic.Field(min_length=1, max_length=1024)
+    password: str = pydantic.Field(min_length=1, max_length=1024)
+
+
 class RotateBody(_Body):
     keep: int = pydantic.Field(default=1, ge=0, le=10)
 
@@ -85,6 +91,7 @@ MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
     ("post", "/v1/auth/login"): LoginBody,
     ("post", "/acs/api/v1/auth/login"): LoginBody,
     ("post", "/v1/auth/rotate"): RotateBody,
+    ("post", "/v1/auth/password"): PasswordBody,
     ("put", "/v1/users/{uid}"): UserBody,
     ("patch", "/v1/users/{uid}"): UserBody,
     ("put", "/v1/groups/{gid}"): GroupBody,
@@ -149,6 +156,21 @@ async def whoami(request: Request) -> Response:
     return json_response(
         {"uid": p.uid, "kind": p.kind, "expires_at": _iso(p.expires), "grants": grants}
     )
+
+
+@router.post("/v1/auth/password")
+async def change_password(request: Request) -> Response:
+    """The caller's own password, given the current one (a user, not a service account)."""
+    auth = _auth(context(request))
+    principal = _principal(request)
+    body = await _body(request, PasswordBody)
+    if principal.kind != "user":
+        raise MarathonApiError(422, {"message": f"a {principal.kind} has no password to change"})
+    try:
+        await auth.change_password(principal.uid, body.current, body.password)
+    except Denied as e:  # a 401 would read as "log in again"; the caller is logged in
+        raise MarathonApiError(403, {"message": str(e)}) from None
+    return Response(status_code=204)
 
 
 @router.get("/v1/auth/jwks")

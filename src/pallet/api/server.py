@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from pallet.api import (
+    routes_acs,
     routes_agent,
     routes_apps,
     routes_discovery,
@@ -122,6 +123,7 @@ def create_api(
         routes_agent,
         routes_discovery,
         routes_iam,
+        routes_acs,
     ):
         app.include_router(module.router)
     mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from pallet.auth.passwords import MAX_PASSWORD, MIN_PASSWORD, hash_password, verify_password
 from pallet.auth.perms import Action, Grant, Permissions, Rid, check_principal_id, parse_rid
@@ -113,6 +114,8 @@ class AuthService:
         self.users: dict[str, UserRecord] = {}
         self.groups: dict[str, GroupRecord] = {}
         self.grants: dict[str, frozenset[Grant]] = {}
+        self.acls: dict[str, str] = {}
+        """ACLs made by name (DC/OS's ``PUT /acs/api/v1/acls/{rid}``): rid -> description."""
         self.nodes: dict[str, NodeCredential] = {}
         self.revoked: dict[str, float] = {}
         self._cache: dict[str, Principal] = {}
@@ -151,6 +154,7 @@ class AuthService:
         grants: dict[str, frozenset[Grant]] = {}
         nodes: dict[str, NodeCredential] = {}
         revoked: dict[str, float] = {}
+        acls: dict[str, str] = {}
         for kv in kvs:
             rest = kv.key[len(IAM_PREFIX) :]
             kind, _, name = rest.partition("/")
@@ -168,10 +172,12 @@ class AuthService:
                     nodes[name] = NodeCredential.from_json(decode(kv.value))
                 elif kind == "revoked":
                     revoked[name] = float(decode(kv.value)["exp"])
+                elif kind == "acls":
+                    acls[unquote(name)] = str(decode(kv.value)["description"])
             except (ValueError, KeyError, TypeError, PalletError) as e:
                 log.error("cannot read %s: %s", kv.key, e)
         self.users, self.groups, self.grants = users, groups, grants
-        self.nodes, self.revoked = nodes, revoked
+        self.nodes, self.revoked, self.acls = nodes, revoked, acls
         self._changed()
 
     def _changed(self) -> None:
@@ -331,10 +337,21 @@ class AuthService:
         create: bool = True,
     ) -> UserRecord:
         """Create (``create``) or change a user (``password``) or service account
-        (``public_key``)."""
+        (``public_key``); a change may give only a ``description``."""
         check_principal_id(uid)
         if len(description) > 1000:
             raise ValidationError("/description", "at most 1000 characters")
+        existing = self.users.get(uid)
+        if not create and existing is not None and password is None and public_key is None:
+            return await self._save_user(
+                UserRecord(
+                    uid,
+                    existing.kind,
+                    description or existing.description,
+                    existing.password_hash,
+                    existing.public_key,
+                )
+            )
         if (password is None) == (public_key is None):
             raise ValidationError(
                 "/password", "give a password (a user) or a public_key (a service account)"
@@ -346,7 +363,6 @@ class AuthService:
                 check_public_key(public_key)
             except ValueError as e:
                 raise ValidationError("/public_key", str(e)) from None
-        existing = self.users.get(uid)
         if create and existing is not None:
             raise IamConflict(f"{uid} exists already")
         if not create and existing is None:
@@ -360,10 +376,22 @@ class AuthService:
             await asyncio.to_thread(hash_password, password) if password is not None else None,
             public_key,
         )
-        await self.store.put(key("users", uid), encode(record.to_json()))
-        self.users[uid] = record
+        return await self._save_user(record)
+
+    async def _save_user(self, record: UserRecord) -> UserRecord:
+        await self.store.put(key("users", record.uid), encode(record.to_json()))
+        self.users[record.uid] = record
         self._changed()
         return record
+
+    async def change_password(self, uid: str, current: str, new: str) -> UserRecord:
+        """A user's own password change: ``current`` must be right (a stolen token alone
+        cannot take the account over)."""
+        user = self.users.get(uid)
+        stored = user.password_hash if user is not None and user.kind == "user" else None
+        if not await asyncio.to_thread(verify_password, stored, current) or user is None:
+            raise Denied("the current password is wrong")
+        return await self.put_user(uid, password=new, create=False)
 
     async def delete_user(self, uid: str) -> None:
         if uid not in self.users:
@@ -443,6 +471,40 @@ class AuthService:
         self.grants[pkey] = updated
         self._changed()
         return updated
+
+    # ------------------------------------------------------------ ACLs by name
+
+    async def put_acl(self, rid: str, description: str = "") -> str:
+        """Make the ACL ``rid`` (DC/OS makes one before granting on it); its canonical id."""
+        canonical = str(parse_rid(rid))
+        if len(description) > 1000:
+            raise ValidationError("/description", "at most 1000 characters")
+        if canonical in self.acls:
+            raise IamConflict(f"ACL {canonical} exists already")
+        record = {"rid": canonical, "description": description}
+        await self.store.put(key("acls", quote(canonical, safe="")), encode(record))
+        self.acls[canonical] = description
+        self._changed()
+        return canonical
+
+    async def delete_acl(self, rid: str) -> None:
+        """Remove the ACL ``rid`` and every grant on it."""
+        target = parse_rid(rid)
+        canonical = str(target)
+        on_it = [p for p, gs in self.grants.items() if any(g.rid == target for g in gs)]
+        if canonical not in self.acls and not on_it:
+            raise IamNotFound(f"no ACL {canonical}")
+        for pkey in on_it:
+            for grant in [g for g in self.grants[pkey] if g.rid == target]:
+                await self.grant(pkey, canonical, grant.action.value, allow=False)
+        await self.store.delete(key("acls", quote(canonical, safe="")))
+        self.acls.pop(canonical, None)
+        self._changed()
+
+    def acl_rids(self) -> dict[str, str]:
+        """Every ACL: made by name, or implied by a grant; rid -> description."""
+        found = {str(g.rid): "" for gs in self.grants.values() for g in gs}
+        return dict(sorted({**found, **self.acls}.items()))
 
     def acl_json(self) -> list[dict[str, Any]]:
         return [

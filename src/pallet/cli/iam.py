@@ -82,6 +82,39 @@ def user_add(
     say(console, f"Added user {uid}.")
 
 
+@user.command("password")
+def user_password(
+    uid: Uid,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read it from stdin.")
+    ] = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Set another user's password (needs pallet:iam update; `pallet auth password`
+    changes your own)."""
+    password = read_password(password_stdin, f"New password for {uid}")
+    _call(master, "PATCH", f"/v1/users/{_q(uid)}", {"password": password})
+    say(console, f"Set the password of {uid}.")
+
+
+def change_own_password(
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the current and the new one from stdin."),
+    ] = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Change your own password (asks for the current one first)."""
+    current = read_password(password_stdin, "Current password")
+    new = read_password(password_stdin, "New password")
+    if not password_stdin:
+        again = read_password(False, "New password again")
+        if again != new:
+            raise ValidationError("password", "the two new passwords differ; nothing changed")
+    _call(master, "POST", "/v1/auth/password", {"current": current, "password": new})
+    say(console, "Changed your password.")
+
+
 @user.command("list")
 def user_list(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER) -> None:
     """List users."""

@@ -100,9 +100,10 @@ def _preflight(config: UpConfig) -> None:
         )
 
 
-def _log_in(cluster: Cluster) -> None:
+def _log_in(cluster: Cluster) -> list[str]:
     """Keep a superuser's token and the CA for this master in the CLI's config, so the
-    commands after ``pallet up --secure`` just work; say where the secrets are."""
+    commands after ``pallet up --secure`` just work; the lines saying where the secrets
+    are."""
     from pallet.cli.credentials import remember
     from pallet.master.up import admin_client, master_urls
     from pallet.master.up_secure import secure_dir
@@ -114,13 +115,17 @@ def _log_in(cluster: Cluster) -> None:
         token = r.request.headers["Authorization"].removeprefix("token=")
     for url in master_urls(cluster.config):  # any master may be the one a command names
         path = remember(url, token=token, uid="admin", ca=str(directory / "ca.crt"))
-    typer.echo(f"  secured        TLS from the cluster CA {directory / 'ca.crt'}")
-    typer.echo(f"  superuser      admin, password in {directory / 'admin-password'}")
-    typer.echo(f"  CLI            logged in as admin (token in {path})")
+    return [
+        f"  secured        TLS from the cluster CA {directory / 'ca.crt'}",
+        f"  superuser      admin, password in {directory / 'admin-password'}",
+        f"  CLI            logged in as admin (token in {path})",
+    ]
 
 
 def _announce(cluster: Cluster, user_note: str = "") -> None:
     c = cluster.config
+    # Before saying "up": a command run the moment it is printed finds its token.
+    secured = _log_in(cluster) if c.secure else []
     heads = "a master" if c.masters == 1 else f"{c.masters} masters"
     typer.echo(f"Pallet is up: {c.agents} agent{'s' if c.agents != 1 else ''} and {heads}.")
     if c.masters > 1:
@@ -153,8 +158,8 @@ def _announce(cluster: Cluster, user_note: str = "") -> None:
             typer.echo(f"  LB stats       http://{edge[0]}:{stats}/haproxy?stats")
     if c.registry_port is not None:
         typer.echo(f"  registry       127.0.0.1:{c.registry_port} (pallet image load FILE.tar)")
-    if c.secure:
-        _log_in(cluster)
+    for line in secured:
+        typer.echo(line)
     typer.echo(f"  state and logs {c.state_dir}")
     typer.echo(f"  tasks run as   {c.task_user or 'the user running pallet up'}{user_note}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
