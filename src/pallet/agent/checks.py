@@ -280,8 +280,11 @@ async def _command(
 ) -> tuple[bool | None, str]:
     assert check.command is not None
     executor = runtime.executor
-    if spec.container is not None and spec.container.image is not None:
-        argv = executor.containers.exec_argv(spec.task_id, ["/bin/sh", "-c", check.command])
+    key = spec.task_id if spec.container is not None and spec.container.image is not None else None
+    if spec.containers and check in spec.health_checks:  # a pod's: its container's image?
+        key = executor.pods.exec_key(spec, spec.health_checks.index(check))
+    if key is not None:
+        argv = executor.containers.exec_argv(key, ["/bin/sh", "-c", check.command])
         return await _finish(
             await asyncio.create_subprocess_exec(
                 *argv,

@@ -44,6 +44,7 @@ from pallet.agent.images import ImageStore
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.ocispec import CONTAINER_SANDBOX
+from pallet.agent.pods import PodStager, has_images
 from pallet.agent.preparing import Outcome, Preparations
 from pallet.agent.procfs import read_start_time
 from pallet.agent.reaping import (
@@ -61,6 +62,7 @@ from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, swit
 from pallet.agent.staging import LaunchError, Staged, Stager
 from pallet.agent.users import TaskUser
 from pallet.model import TaskSpec, check_task_id
+from pallet.model.pods import check_container_name, container_log
 
 __all__ = [
     "Executor",
@@ -145,6 +147,12 @@ class Executor:
             containers=lambda: self.containers,
             environment=self.environment,
         )
+        self.pods = PodStager(
+            self.stager,
+            containers=lambda: self.containers,
+            fetcher=lambda: self.fetcher,
+            container_environment=self.container_environment,
+        )
         self._prep = Preparations(self.wakeup)
         self._disk_watch = DiskWatch(
             self._measure_disk, self._disk_exceeded, interval=disk_watch_interval
@@ -156,6 +164,8 @@ class Executor:
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
         (tasks recovered from their checkpoints); return the task ids killed."""
+        if self._containers is not None or (self.sandbox_root.parent / "containers").is_dir():
+            self.pods.sweep(keep)
         try:
             orphans = self.isolator.sweep(keep)
         except IsolationError as e:
@@ -181,15 +191,20 @@ class Executor:
         """The environment ``spec``'s process runs with (its health commands get it too);
         in a container, without the agent's own variables, over the image's."""
         if spec.container is not None and spec.container.image is not None:
-            return task_environment(
-                spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
-            )
+            return self.container_environment(spec)
         sandbox = str(self.sandbox(spec.task_id))
         env = task_environment(
             spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
         )
         env.update(gpu_environment(spec.gpu_devices, self.gpus))  # not the app's to set
         return env
+
+    def container_environment(self, spec: TaskSpec) -> dict[str, str]:
+        """The task's variables as a process in a container sees them: without the
+        agent's own, its sandbox where the container has it."""
+        return task_environment(
+            spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
+        )
 
     def user_of(self, spec: TaskSpec) -> TaskUser:
         """Who a command task runs as (see ``Stager.user_of``)."""
@@ -198,8 +213,12 @@ class Executor:
     def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
         return self.stager.make_sandbox(task_id, user)
 
-    def log_path(self, task_id: str, stream: LogStream | str) -> Path:
-        return self.sandbox(task_id) / LogStream(stream).value
+    def log_path(self, task_id: str, stream: LogStream | str, container: str | None = None) -> Path:
+        """The task's ``stream``, or that of its pod container named ``container``."""
+        name = LogStream(stream).value
+        if container is not None:
+            return self.sandbox(task_id) / container_log(check_container_name(container), name)
+        return self.sandbox(task_id) / name
 
     # ------------------------------------------------------------ launch / kill
 
@@ -227,7 +246,11 @@ class Executor:
     def needs_preparation(self, spec: TaskSpec) -> bool:
         """True when ``spec`` waits for something before it can start (URIs to fetch, an
         image): ``launch_later`` it, so the agent is not held up meanwhile."""
-        return bool(spec.fetch) or (spec.container is not None and spec.container.image is not None)
+        return (
+            bool(spec.fetch)
+            or (spec.container is not None and spec.container.image is not None)
+            or has_images(spec)
+        )
 
     def launch(self, spec: TaskSpec) -> int:
         """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
@@ -268,7 +291,16 @@ class Executor:
             self._launching.add(tid)
 
     def _prepare_and_start(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> int:
+        if has_images(spec):  # a pod instance with images: the pods' own staging
+            staged, argv = self.pods.stage(spec, cancelled)
+            try:
+                return self._start(spec, staged, cancelled, argv)
+            except BaseException:
+                self.pods.cleanup(spec)
+                raise
         staged = self.stager.stage(spec, cancelled)
+        if spec.containers:
+            self.pods.prepare_sandbox(spec, staged.sandbox, staged.user)
         try:
             return self._start(spec, staged, cancelled)
         except BaseException:
@@ -276,7 +308,14 @@ class Executor:
                 self.containers.cleanup(spec.task_id)
             raise
 
-    def _start(self, spec: TaskSpec, staged: Staged, cancelled: Callable[[], bool]) -> int:
+    def _start(
+        self,
+        spec: TaskSpec,
+        staged: Staged,
+        cancelled: Callable[[], bool],
+        argv: Sequence[str] | None = None,
+    ) -> int:
+        """Start a staged task (``argv``: what to run instead of its own command)."""
         tid, sandbox = spec.task_id, staged.sandbox
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
@@ -294,7 +333,7 @@ class Executor:
             else:
                 env = self.environment(spec)
                 start_time, popen = spawn_gated(
-                    tid, spec.argv, sandbox, env, staged.user, self.isolator
+                    tid, argv or spec.argv, sandbox, env, staged.user, self.isolator
                 )
         except (OSError, IsolationError) as e:
             self.destroy_cgroups(tid)
@@ -330,6 +369,7 @@ class Executor:
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
+        self.pods.adopt(spec)
         self._disk_watch.watch(tid, quota(spec))
         self.wakeup()
         return True
@@ -464,6 +504,7 @@ class Executor:
     def _cleanup_containers(self, proc: Proc) -> None:
         if proc.container:
             self.containers.cleanup(proc.spec.task_id)
+        self.pods.cleanup(proc.spec)
 
     def destroy_cgroups(self, task_id: str) -> None:
         """Kill whatever is in a task's cgroups and remove them (errors are logged)."""
@@ -501,6 +542,8 @@ class Executor:
             used += sandbox_bytes(self._containers.upper_dir(task_id))
         with self._lock:
             proc = self._procs.get(task_id)
+        if proc is not None and self._containers is not None:
+            used += self.pods.disk_bytes(proc.spec)
         for volume in proc.spec.persistent_volumes if proc is not None else ():
             used += sandbox_bytes(self.stager.volumes.path(volume))
         self._disk[task_id] = (used, time.monotonic())

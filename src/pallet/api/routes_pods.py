@@ -52,7 +52,7 @@ def _headers(change: Change, pod_id: str | None = None) -> dict[str, str]:
 
 
 async def _create(ctx: ApiContext, body: object, pod_id: str | None = None) -> Response:
-    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role)
+    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role, allow=ctx.allowances)
     if parsed.id in ctx.control.groups.groups:
         raise not_valid([Violation("/id", f"{parsed.id} is a group; a pod needs its own id")])
     try:
@@ -134,7 +134,7 @@ async def put_pod(rest: str, request: Request) -> Response:
         return await _create(ctx, body, pod_id)
     if not current.is_pod:
         raise pod_not_found(pod_id)
-    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role)
+    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role, allow=ctx.allowances)
     change = await ctx.control.apps.update(
         pod_id, parsed.definition, parsed.run, force=parse_bool(q.get("force"))
     )

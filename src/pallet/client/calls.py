@@ -409,12 +409,20 @@ class _Calls:
         return Call(method, path, _json_or_none, dict(params or {}), body, raw=True)
 
     def task_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        length: int = LOG_CHUNK,
+        container: str | None = None,
     ) -> Call[LogChunk]:
         """Up to ``length`` bytes of a task's ``stream`` from byte ``offset`` (negative:
-        from the end, when the master answers with the JSON form that says where it began)."""
+        from the end, when the master answers with the JSON form that says where it began);
+        ``container``: that container's of a pod instance."""
         path = f"/v1/tasks/{quote(task_id, safe='')}/logs"
         params = {"stream": stream, "offset": str(offset), "length": str(length)}
+        if container is not None:
+            params["container"] = container
         return Call("GET", path, _log_reader(offset), params, raw=True)
 
 
