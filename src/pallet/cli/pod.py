@@ -1,5 +1,5 @@
 """``pallet pod ...``: Marathon pods (several containers placed together as one instance);
-add, list, show and remove them; does I/O through ``pallet.client``."""
+add, plan, list, show and remove them; does I/O through ``pallet.client``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from pallet.cli import client_opts
-from pallet.cli.appfile import load_app_file
+from pallet.cli.app_rollout import show_plan
+from pallet.cli.appfile import AppFileError, load_app_file
 from pallet.cli.client_opts import (
     DEFAULT_MASTER,
     ForceOption,
@@ -79,6 +80,27 @@ def add(
         print_json(created)
         return
     say(console, f"Created pod {pod}" + (" (all instances stable)" if wait else ""))
+
+
+@app.command("plan")
+def plan(
+    path: FileArg,
+    force: ForceOption = False,
+    json_out: JsonOption = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Ask the master what a pod file would do (a dry run): the field changes, the
+    deployment steps, the node each new instance would land on, the instances that would
+    stop, and why instances that fit nowhere would wait. Nothing changes."""
+    definition = load_app_file(path)
+    if not isinstance(definition, dict) or not isinstance(definition.get("id"), str):
+        raise AppFileError(path, "a pod definition is one JSON object with an id")
+    with connect(master) as client:
+        doc = client.plan_pod(definition, force)
+    if json_out:
+        print_json(doc)
+        return
+    show_plan(f"pod {app_id(definition['id'])}", doc)
 
 
 @app.command("list")

@@ -150,6 +150,9 @@ class AsyncClient:
     async def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         return await self.run(calls.create_pod(definition))
 
+    async def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> dict[str, Any]:
+        return await self.run(calls.plan_pod(definition, force))
+
     async def delete_pod(self, pod_id: str, force: bool = False) -> str:
         return await self.run(calls.delete_pod(pod_id, force))
 

@@ -335,6 +335,17 @@ class _Calls:
     def create_pod(self, definition: Mapping[str, Any]) -> Call[dict[str, Any]]:
         return Call("POST", "/v2/pods", _pod_created, body=dict(definition))
 
+    def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> Call[dict[str, Any]]:
+        """What ``PUT /v2/pods/{id}`` (create or replace) would do: ``?dryRun=true``, which
+        changes nothing (steps, field diff, where each new instance would land)."""
+        return Call(
+            "PUT",
+            pod_path(str(definition.get("id", ""))),
+            lambda doc, _h: _object(doc, "plan"),
+            {"dryRun": "true", "force": _flag(force)},
+            body=dict(definition),
+        )
+
     def delete_pod(self, pod_id: str, force: bool = False) -> Call[str]:
         """The id of the deployment that stops the pod's instances."""
         return Call(

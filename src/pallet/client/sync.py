@@ -216,6 +216,9 @@ class Client:
     def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         return self.run(calls.create_pod(definition))
 
+    def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> dict[str, Any]:
+        return self.run(calls.plan_pod(definition, force))
+
     def delete_pod(self, pod_id: str, force: bool = False) -> str:
         return self.run(calls.delete_pod(pod_id, force))
 
