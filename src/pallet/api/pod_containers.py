@@ -30,7 +30,18 @@ from pallet.model.images import parse_image
 from pallet.model.launch import FetchUri
 from pallet.model.pods import CONTAINER_NAME, PodContainer, PodMount
 
-__all__ = ["UNSUPPORTED", "Container", "parse_container"]
+__all__ = [
+    "UNSUPPORTED",
+    "Container",
+    "field_env",
+    "field_int",
+    "field_num",
+    "field_obj",
+    "field_str",
+    "field_str_map",
+    "parse_container",
+    "refuse_set",
+]
 
 UNSUPPORTED = "is not supported by Pallet yet"
 _ENV_NAME_LIMIT = 254
@@ -43,7 +54,7 @@ _RESERVED = ("containers", "volumes", "stdout", "stderr")
 """First segments of a sandbox path that are the instance's own (logs, volumes)."""
 
 
-def _obj(raw: object, path: str, known: set[str] | None = None) -> dict[str, Any]:
+def field_obj(raw: object, path: str, known: set[str] | None = None) -> dict[str, Any]:
     if not isinstance(raw, Mapping):
         raise not_valid([Violation(path or "/", "must be a JSON object")])
     if known is not None:
@@ -53,7 +64,7 @@ def _obj(raw: object, path: str, known: set[str] | None = None) -> dict[str, Any
     return dict(raw)
 
 
-def _num(raw: object, path: str, low: float, high: float = 1e12) -> float:
+def field_num(raw: object, path: str, low: float, high: float = 1e12) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
         raise not_valid([Violation(path, "must be a number")])
     if not low <= raw <= high:
@@ -61,7 +72,7 @@ def _num(raw: object, path: str, low: float, high: float = 1e12) -> float:
     return float(raw)
 
 
-def _int(raw: object, path: str, low: int, high: int = 2**31 - 1) -> int:
+def field_int(raw: object, path: str, low: int, high: int = 2**31 - 1) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int):
         raise not_valid([Violation(path, "must be an integer")])
     if not low <= raw <= high:
@@ -69,18 +80,18 @@ def _int(raw: object, path: str, low: int, high: int = 2**31 - 1) -> int:
     return raw
 
 
-def _str(raw: object, path: str) -> str:
+def field_str(raw: object, path: str) -> str:
     if not isinstance(raw, str):
         raise not_valid([Violation(path, "must be a string")])
     return raw
 
 
-def _str_map(raw: object, path: str) -> dict[str, str]:
-    doc = _obj(raw, path)
-    return {k: _str(v, f"{path}/{k}") for k, v in doc.items()}
+def field_str_map(raw: object, path: str) -> dict[str, str]:
+    doc = field_obj(raw, path)
+    return {k: field_str(v, f"{path}/{k}") for k, v in doc.items()}
 
 
-def _refuse_set(doc: Mapping[str, Any], path: str, names: tuple[str, ...]) -> None:
+def refuse_set(doc: Mapping[str, Any], path: str, names: tuple[str, ...]) -> None:
     """Fields Pallet does not honour: refused when given anything but an empty value."""
     for name in names:
         value = doc.get(name)
@@ -88,8 +99,8 @@ def _refuse_set(doc: Mapping[str, Any], path: str, names: tuple[str, ...]) -> No
             raise not_valid([Violation(f"{path}/{name}", UNSUPPORTED)])
 
 
-def _env(raw: object, path: str) -> dict[str, str]:
-    doc = _obj(raw, path)
+def field_env(raw: object, path: str) -> dict[str, str]:
+    doc = field_obj(raw, path)
     out = {}
     for name, value in doc.items():
         if not name or len(name) > _ENV_NAME_LIMIT or not (name[0].isalpha() or name[0] == "_"):
@@ -98,23 +109,23 @@ def _env(raw: object, path: str) -> dict[str, str]:
             raise not_valid([Violation(f"{path}/{name}", "is not a valid environment name")])
         if isinstance(value, Mapping):
             raise not_valid([Violation(f"{path}/{name}", f"secrets {UNSUPPORTED}")])
-        out[name] = _str(value, f"{path}/{name}")
+        out[name] = field_str(value, f"{path}/{name}")
     return out
 
 
 def _command(raw: object, path: str) -> tuple[str | None, tuple[str, ...]]:
-    doc = _obj(raw, path, {"shell", "argv"})
+    doc = field_obj(raw, path, {"shell", "argv"})
     if ("shell" in doc) == ("argv" in doc):
         raise not_valid([Violation(path, "specify either shell or argv, never both")])
     if "shell" in doc:
-        shell = _str(doc["shell"], f"{path}/shell")
+        shell = field_str(doc["shell"], f"{path}/shell")
         if not shell.strip():
             raise not_valid([Violation(f"{path}/shell", "must not be empty")])
         return shell, ()
     argv = doc["argv"]
     if not isinstance(argv, list) or not argv:
         raise not_valid([Violation(f"{path}/argv", "must be a list of at least one string")])
-    return None, tuple(_str(a, f"{path}/argv({i})") for i, a in enumerate(argv))
+    return None, tuple(field_str(a, f"{path}/argv({i})") for i, a in enumerate(argv))
 
 
 # ------------------------------------------------------------ containers
@@ -133,27 +144,27 @@ class Container:
 
 
 def _resources(raw: object, path: str) -> tuple[dict[str, Any], Resources]:
-    doc = _obj(raw, path, {"cpus", "mem", "disk", "gpus"})
-    cpus = _num(doc.get("cpus", 1.0), f"{path}/cpus", 0.001)
-    mem = _num(doc.get("mem", 128.0), f"{path}/mem", 0.001)
-    disk = _num(doc.get("disk", 0.0), f"{path}/disk", 0.0)
-    gpus = _int(doc.get("gpus", 0), f"{path}/gpus", 0, 1024)
+    doc = field_obj(raw, path, {"cpus", "mem", "disk", "gpus"})
+    cpus = field_num(doc.get("cpus", 1.0), f"{path}/cpus", 0.001)
+    mem = field_num(doc.get("mem", 128.0), f"{path}/mem", 0.001)
+    disk = field_num(doc.get("disk", 0.0), f"{path}/disk", 0.0)
+    gpus = field_int(doc.get("gpus", 0), f"{path}/gpus", 0, 1024)
     canonical = {"cpus": cpus, "mem": mem, "disk": disk, "gpus": gpus}
     return canonical, Resources.from_marathon(cpus, mem, disk, gpus)
 
 
 def _endpoint(raw: object, path: str) -> dict[str, Any]:
-    doc = _obj(
+    doc = field_obj(
         raw, path, {"name", "containerPort", "hostPort", "protocol", "labels", "networkNames"}
     )
-    name = _str(doc.get("name"), f"{path}/name")
+    name = field_str(doc.get("name"), f"{path}/name")
     if not CONTAINER_NAME.match(name):
         raise not_valid([Violation(f"{path}/name", "must be a DNS label of 1-63 characters")])
     if doc.get("containerPort") is not None:
         message = "only applies to container networks; Pallet runs pods on the host network"
         raise not_valid([Violation(f"{path}/containerPort", message)])
-    _refuse_set(doc, path, ("labels", "networkNames"))
-    host_port = _int(doc.get("hostPort", 0), f"{path}/hostPort", 0, 65535)
+    refuse_set(doc, path, ("labels", "networkNames"))
+    host_port = field_int(doc.get("hostPort", 0), f"{path}/hostPort", 0, 65535)
     protocol = doc.get("protocol", ["tcp"])
     if not isinstance(protocol, list) or not protocol:
         raise not_valid([Violation(f"{path}/protocol", "must be a non-empty list")])
@@ -168,19 +179,19 @@ def _health(
 ) -> tuple[dict[str, Any], HealthCheckSpec, str | None]:
     known = {"http", "tcp", "exec", "gracePeriodSeconds", "intervalSeconds",
              "maxConsecutiveFailures", "timeoutSeconds", "delaySeconds"}  # fmt: skip
-    doc = _obj(raw, path, known)
+    doc = field_obj(raw, path, known)
     kinds = [k for k in ("http", "tcp", "exec") if k in doc]
     if len(kinds) != 1:
         raise not_valid([Violation(path, "must specify exactly one of http, tcp and exec")])
     kind = kinds[0]
     timing = {
-        "gracePeriodSeconds": _int(doc.get("gracePeriodSeconds", 300), f"{path}/gracePeriodSeconds", 0),
-        "intervalSeconds": _int(doc.get("intervalSeconds", 60), f"{path}/intervalSeconds", 0),
-        "maxConsecutiveFailures": _int(
+        "gracePeriodSeconds": field_int(doc.get("gracePeriodSeconds", 300), f"{path}/gracePeriodSeconds", 0),
+        "intervalSeconds": field_int(doc.get("intervalSeconds", 60), f"{path}/intervalSeconds", 0),
+        "maxConsecutiveFailures": field_int(
             doc.get("maxConsecutiveFailures", 3), f"{path}/maxConsecutiveFailures", 0
         ),
-        "timeoutSeconds": _int(doc.get("timeoutSeconds", 20), f"{path}/timeoutSeconds", 0),
-        "delaySeconds": _int(doc.get("delaySeconds", 15), f"{path}/delaySeconds", 0),
+        "timeoutSeconds": field_int(doc.get("timeoutSeconds", 20), f"{path}/timeoutSeconds", 0),
+        "delaySeconds": field_int(doc.get("delaySeconds", 15), f"{path}/delaySeconds", 0),
     }  # fmt: skip
     common = HealthCheckSpec(
         grace_period=float(timing["gracePeriodSeconds"]),
@@ -191,15 +202,15 @@ def _health(
     )
     endpoint: str | None = None
     if kind == "exec":
-        inner = _obj(doc["exec"], f"{path}/exec", {"command"})
+        inner = field_obj(doc["exec"], f"{path}/exec", {"command"})
         shell, argv = _command(inner.get("command"), f"{path}/exec/command")
         text = shell if shell is not None else shlex.join(argv)
         check = replace(common, protocol=CheckProtocol.COMMAND, command=text)
         canonical_kind: dict[str, Any] = {"exec": {"command": inner["command"]}}
     else:
         fields = {"endpoint", "path", "scheme"} if kind == "http" else {"endpoint"}
-        inner = _obj(doc[kind], f"{path}/{kind}", fields)
-        endpoint = _str(inner.get("endpoint"), f"{path}/{kind}/endpoint")
+        inner = field_obj(doc[kind], f"{path}/{kind}", fields)
+        endpoint = field_str(inner.get("endpoint"), f"{path}/{kind}/endpoint")
         if endpoint not in endpoints:
             message = f"names no endpoint of the pod (it has {', '.join(endpoints) or 'none'})"
             raise not_valid([Violation(f"{path}/{kind}/endpoint", message)])
@@ -210,15 +221,15 @@ def _health(
             scheme = inner.get("scheme", "HTTP")
             if scheme not in ("HTTP", "HTTPS"):
                 raise not_valid([Violation(f"{path}/http/scheme", "must be HTTP or HTTPS")])
-            url_path = _str(inner.get("path", "/"), f"{path}/http/path") or "/"
+            url_path = field_str(inner.get("path", "/"), f"{path}/http/path") or "/"
             check = replace(common, protocol=CheckProtocol(scheme), path=url_path)
             canonical_kind = {"http": {"endpoint": endpoint, "path": url_path, "scheme": scheme}}
     return {**canonical_kind, **timing}, check, endpoint
 
 
 def _artifact(raw: object, path: str) -> tuple[dict[str, Any], FetchUri]:
-    doc = _obj(raw, path, {"uri", "extract", "executable", "cache", "destPath"})
-    uri = _str(doc.get("uri"), f"{path}/uri")
+    doc = field_obj(raw, path, {"uri", "extract", "executable", "cache", "destPath"})
+    uri = field_str(doc.get("uri"), f"{path}/uri")
     flags = {}
     for key, default in (("extract", True), ("executable", False), ("cache", False)):
         value = doc.get(key, default)
@@ -229,7 +240,7 @@ def _artifact(raw: object, path: str) -> tuple[dict[str, Any], FetchUri]:
     try:
         item = FetchUri(
             uri, flags["extract"], flags["executable"], flags["cache"],
-            None if dest is None else _str(dest, f"{path}/destPath"),
+            None if dest is None else field_str(dest, f"{path}/destPath"),
         )  # fmt: skip
     except ValidationError as e:
         raise not_valid([Violation(path + e.field.removeprefix("/fetch"), e.message)]) from None
@@ -243,10 +254,10 @@ def _image(raw: object, path: str) -> tuple[str | None, dict[str, Any] | None]:
     """Marathon's ``image``: the reference and its canonical form (None: no image)."""
     if raw is None:
         return None, None
-    doc = _obj(raw, path, {"kind", "id", "pullConfig", "forcePull", "labels"})
+    doc = field_obj(raw, path, {"kind", "id", "pullConfig", "forcePull", "labels"})
     if doc.get("kind", "DOCKER") != "DOCKER":
         raise not_valid([Violation(f"{path}/kind", "must be DOCKER")])
-    ref = _str(doc.get("id"), f"{path}/id")
+    ref = field_str(doc.get("id"), f"{path}/id")
     try:
         parse_image(ref, f"{path}/id")
     except ValidationError as e:
@@ -261,7 +272,7 @@ def _image(raw: object, path: str) -> tuple[str | None, dict[str, Any] | None]:
     if not isinstance(force, bool):
         raise not_valid([Violation(f"{path}/forcePull", "must be true or false")])
     canonical: dict[str, Any] = {"kind": "DOCKER", "id": ref, "forcePull": force}
-    labels = _str_map(doc.get("labels", {}), f"{path}/labels")
+    labels = field_str_map(doc.get("labels", {}), f"{path}/labels")
     if labels:
         canonical["labels"] = labels
     return ref, canonical
@@ -272,13 +283,13 @@ def _mount(
 ) -> PodMount:
     """One ``volumeMounts`` entry, with the pod volume it names (``volumes``: name -> its
     ``host``, None for an ephemeral one)."""
-    doc = _obj(raw, path, {"name", "mountPath", "readOnly"})
-    name = _str(doc.get("name"), f"{path}/name")
+    doc = field_obj(raw, path, {"name", "mountPath", "readOnly"})
+    name = field_str(doc.get("name"), f"{path}/name")
     if name not in volumes:
         known = ", ".join(sorted(volumes)) or "none"
         message = f"names no volume of the pod (it has {known})"
         raise not_valid([Violation(f"{path}/name", message)])
-    target = _str(doc.get("mountPath"), f"{path}/mountPath")
+    target = field_str(doc.get("mountPath"), f"{path}/mountPath")
     read_only = doc.get("readOnly", False)
     if not isinstance(read_only, bool):
         raise not_valid([Violation(f"{path}/readOnly", "must be true or false")])
@@ -309,13 +320,13 @@ def parse_container(
     user: str | None,
     volumes: Mapping[str, str | None],
 ) -> Container:
-    doc = _obj(raw, path, _CONTAINER_FIELDS)
-    name = _str(doc.get("name"), f"{path}/name")
+    doc = field_obj(raw, path, _CONTAINER_FIELDS)
+    name = field_str(doc.get("name"), f"{path}/name")
     if not CONTAINER_NAME.match(name):
         raise not_valid([Violation(f"{path}/name", "must be a DNS label of 1-63 characters")])
     image, image_doc = _image(doc.get("image"), f"{path}/image")
-    _refuse_set(doc, path, ("resourceLimits", "linuxInfo", "check", "tty"))
-    exec_ = _obj(
+    refuse_set(doc, path, ("resourceLimits", "linuxInfo", "check", "tty"))
+    exec_ = field_obj(
         doc.get("exec", {} if image else None), f"{path}/exec", {"command", "overrideEntrypoint"}
     )
     override = exec_.get("overrideEntrypoint")
@@ -350,8 +361,8 @@ def parse_container(
     if "resources" not in doc:
         raise not_valid([Violation(f"{path}/resources", "error.path.missing")])
     res_doc, resources = _resources(doc["resources"], f"{path}/resources")
-    env = _env(doc.get("environment", {}), f"{path}/environment")
-    labels = _str_map(doc.get("labels", {}), f"{path}/labels")
+    env = field_env(doc.get("environment", {}), f"{path}/environment")
+    labels = field_str_map(doc.get("labels", {}), f"{path}/labels")
     endpoints = [
         _endpoint(e, f"{path}/endpoints({i})") for i, e in enumerate(doc.get("endpoints") or [])
     ]
@@ -367,9 +378,9 @@ def parse_container(
     artifacts = [_artifact(a, f"{path}/artifacts({i})") for i, a in enumerate(artifacts_raw)]
     grace = None
     if doc.get("lifecycle") is not None:
-        lifecycle = _obj(doc["lifecycle"], f"{path}/lifecycle", {"killGracePeriodSeconds"})
+        lifecycle = field_obj(doc["lifecycle"], f"{path}/lifecycle", {"killGracePeriodSeconds"})
         if lifecycle.get("killGracePeriodSeconds") is not None:
-            grace = _num(
+            grace = field_num(
                 lifecycle["killGracePeriodSeconds"],
                 f"{path}/lifecycle/killGracePeriodSeconds",
                 0,

@@ -19,14 +19,14 @@ from pallet.api.marathon.errors import Violation, not_valid
 from pallet.api.marathon.pathid import canonical_path, path_violations
 from pallet.api.marathon.support import Allowances, host_path_allowed
 from pallet.api.pod_containers import (
-    _env,
-    _int,
-    _num,
-    _obj,
-    _refuse_set,
-    _str,
-    _str_map,
+    field_env,
+    field_int,
+    field_num,
+    field_obj,
+    field_str,
+    field_str_map,
     parse_container,
+    refuse_set,
 )
 from pallet.control.records import RunSpec
 from pallet.model import HealthCheckSpec, Resources, ValidationError, parse_constraints
@@ -59,30 +59,30 @@ class ParsedPod:
 def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """Marathon's ``scheduling`` (canonical form) and the ``RunSpec`` fields it sets."""
     path = "/scheduling"
-    doc = _obj(
+    doc = field_obj(
         raw, path, {"backoff", "upgrade", "placement", "killSelection", "unreachableStrategy"}
     )
-    backoff = _obj(
+    backoff = field_obj(
         doc.get("backoff") or {}, f"{path}/backoff", {"backoff", "backoffFactor", "maxLaunchDelay"}
     )
-    b = _num(backoff.get("backoff", 1.0), f"{path}/backoff/backoff", 0)
-    factor = _num(backoff.get("backoffFactor", 1.15), f"{path}/backoff/backoffFactor", 0)
-    max_delay = _num(backoff.get("maxLaunchDelay", 300.0), f"{path}/backoff/maxLaunchDelay", 0)
+    b = field_num(backoff.get("backoff", 1.0), f"{path}/backoff/backoff", 0)
+    factor = field_num(backoff.get("backoffFactor", 1.15), f"{path}/backoff/backoffFactor", 0)
+    max_delay = field_num(backoff.get("maxLaunchDelay", 300.0), f"{path}/backoff/maxLaunchDelay", 0)
     upgrade_fields = {"minimumHealthCapacity", "maximumOverCapacity", "progressDeadlineSeconds",
                       "autoRollback", "canaryInstances", "autoPromoteAfterSeconds"}  # fmt: skip
-    upgrade = _obj(doc.get("upgrade") or {}, f"{path}/upgrade", upgrade_fields)
+    upgrade = field_obj(doc.get("upgrade") or {}, f"{path}/upgrade", upgrade_fields)
     up = f"{path}/upgrade"
-    min_health = _num(
+    min_health = field_num(
         upgrade.get("minimumHealthCapacity", 1.0), f"{up}/minimumHealthCapacity", 0, 1
     )
-    max_over = _num(upgrade.get("maximumOverCapacity", 1.0), f"{up}/maximumOverCapacity", 0, 1)
+    max_over = field_num(upgrade.get("maximumOverCapacity", 1.0), f"{up}/maximumOverCapacity", 0, 1)
     canonical_upgrade: dict[str, Any] = {
         "minimumHealthCapacity": min_health,
         "maximumOverCapacity": max_over,
     }
     deadline = upgrade.get("progressDeadlineSeconds")
     if deadline is not None:
-        deadline = _num(deadline, f"{up}/progressDeadlineSeconds", 0)
+        deadline = field_num(deadline, f"{up}/progressDeadlineSeconds", 0)
         if deadline <= 0:
             raise not_valid([Violation(f"{up}/progressDeadlineSeconds", "must be > 0")])
         canonical_upgrade["progressDeadlineSeconds"] = deadline
@@ -93,12 +93,12 @@ def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]
         canonical_upgrade["autoRollback"] = auto_rollback
     canaries = upgrade.get("canaryInstances")
     if canaries is not None:
-        canonical_upgrade["canaryInstances"] = _int(canaries, f"{up}/canaryInstances", 0)
+        canonical_upgrade["canaryInstances"] = field_int(canaries, f"{up}/canaryInstances", 0)
     promote = upgrade.get("autoPromoteAfterSeconds")
     if promote is not None:
-        promote = _num(promote, f"{up}/autoPromoteAfterSeconds", 0)
+        promote = field_num(promote, f"{up}/autoPromoteAfterSeconds", 0)
         canonical_upgrade["autoPromoteAfterSeconds"] = promote
-    placement = _obj(
+    placement = field_obj(
         doc.get("placement") or {}, f"{path}/placement", {"constraints", "acceptedResourceRoles"}
     )
     try:
@@ -119,7 +119,7 @@ def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]
             raise not_valid([Violation(ap, "must be a non-empty list of roles")])
         allowed = {UNRESERVED, PUBLIC_ROLE, role}
         for i, r in enumerate(accepted):
-            if _str(r, f"{ap}({i})") not in allowed:
+            if field_str(r, f"{ap}({i})") not in allowed:
                 message = f"acceptedResourceRoles can only contain {', '.join(sorted(allowed))}"
                 raise not_valid([Violation(f"{ap}({i})", message)])
         roles = tuple(dict.fromkeys(accepted))
@@ -134,15 +134,15 @@ def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]
     if unreachable == "disabled":
         inactive, expunge, canonical_unreachable = None, 0.0, "disabled"
     else:
-        u = _obj(
+        u = field_obj(
             unreachable,
             f"{path}/unreachableStrategy",
             {"inactiveAfterSeconds", "expungeAfterSeconds"},
         )
-        inactive = _num(
+        inactive = field_num(
             u.get("inactiveAfterSeconds", 0), f"{path}/unreachableStrategy/inactiveAfterSeconds", 0
         )
-        expunge = _num(
+        expunge = field_num(
             u.get("expungeAfterSeconds", 0), f"{path}/unreachableStrategy/expungeAfterSeconds", 0
         )
         canonical_unreachable = {"inactiveAfterSeconds": inactive, "expungeAfterSeconds": expunge}
@@ -187,8 +187,8 @@ def _volumes(raw: object, allow: Allowances) -> tuple[list[dict[str, Any]], dict
     canonical, hosts = [], {}
     for i, v in enumerate(raw):
         path = f"/volumes({i})"
-        doc = _obj(v, path, {"name", "host", "persistent", "secret"})
-        name = _str(doc.get("name"), f"{path}/name")
+        doc = field_obj(v, path, {"name", "host", "persistent", "secret"})
+        name = field_str(doc.get("name"), f"{path}/name")
         if not CONTAINER_NAME.match(name):
             raise not_valid([Violation(f"{path}/name", "must be a DNS label of 1-63 characters")])
         if name in hosts:
@@ -204,7 +204,7 @@ def _volumes(raw: object, allow: Allowances) -> tuple[list[dict[str, Any]], dict
             raise not_valid([Violation(f"{path}/secret", message)])
         host = doc.get("host")
         if host is not None:
-            host = _str(host, f"{path}/host")
+            host = field_str(host, f"{path}/host")
             parts = host.strip("/").split("/")
             if host == "/" or "\x00" in host or any(p in ("", ".", "..") for p in parts):
                 message = "must be a path without empty, '.' or '..' segments, and not /"
@@ -230,20 +230,20 @@ def parse_pod(
     """Check a pod body (``pod_id``: the id in the URL of a PUT) and complete it with
     Marathon's defaults (``allow``: the host paths the operator allows volumes from).
     Raises ``MarathonApiError`` 422 naming the first bad path."""
-    doc = _obj(raw, "", _POD_FIELDS)
+    doc = field_obj(raw, "", _POD_FIELDS)
     given = doc.get("id", pod_id)
     if given is None:
         raise not_valid([Violation("/id", "error.path.missing")])
-    canonical_id = canonical_path(_str(given, "/id"))
+    canonical_id = canonical_path(field_str(given, "/id"))
     bad_id = path_violations(canonical_id)
     if bad_id:
         raise not_valid(bad_id)
     if pod_id is not None and canonical_id != pod_id:
         message = f"'{pod_id}' does not match definition's id ('{canonical_id}')"
         raise not_valid([Violation("/id", message)])
-    _refuse_set(doc, "", ("secrets", "linuxInfo"))
+    refuse_set(doc, "", ("secrets", "linuxInfo"))
     volumes_doc, volumes = _volumes(doc.get("volumes"), allow or Allowances())
-    user = None if doc.get("user") is None else _str(doc["user"], "/user")
+    user = None if doc.get("user") is None else field_str(doc["user"], "/user")
     if user is not None and not user.strip():
         raise not_valid([Violation("/user", "must not be empty")])
     if doc.get("legacySharedCgroups") is False:
@@ -256,22 +256,22 @@ def parse_pod(
     if not isinstance(networks, list):
         raise not_valid([Violation("/networks", "must be a list")])
     for i, n in enumerate(networks):
-        net = _obj(n, f"/networks({i})", {"name", "mode", "labels"})
+        net = field_obj(n, f"/networks({i})", {"name", "mode", "labels"})
         if net.get("mode", "container") != "host" or len(networks) > 1:
             message = 'Pallet runs pods on the host network only: use [{"mode": "host"}]'
             raise not_valid([Violation(f"/networks({i})/mode", message)])
-        _refuse_set(net, f"/networks({i})", ("name", "labels"))
-    role = _str(doc.get("role", default_role), "/role")
+        refuse_set(net, f"/networks({i})", ("name", "labels"))
+    role = field_str(doc.get("role", default_role), "/role")
     for m in role_messages(role):
         raise not_valid([Violation("/role", m)])
     if role != default_role:
         raise not_valid([Violation("/role", f"must be the default role {default_role!r}")])
-    labels = _str_map(doc.get("labels", {}), "/labels")
-    env = _env(doc.get("environment", {}), "/environment")
-    scaling = _obj(doc.get("scaling") or {"kind": "fixed"}, "/scaling", {"kind", "instances"})
+    labels = field_str_map(doc.get("labels", {}), "/labels")
+    env = field_env(doc.get("environment", {}), "/environment")
+    scaling = field_obj(doc.get("scaling") or {"kind": "fixed"}, "/scaling", {"kind", "instances"})
     if scaling.get("kind", "fixed") != "fixed":
         raise not_valid([Violation("/scaling/kind", "must be fixed")])
-    instances = _int(scaling.get("instances", 1), "/scaling/instances", 0)
+    instances = field_int(scaling.get("instances", 1), "/scaling/instances", 0)
     containers_raw = doc.get("containers")
     if not isinstance(containers_raw, list) or not containers_raw:
         raise not_valid([Violation("/containers", "must be a list of at least one container")])
@@ -376,11 +376,11 @@ def _shared_sandbox_paths(containers: list[Any]) -> None:
 
 
 def _executor(raw: object) -> tuple[dict[str, float], Resources]:
-    doc = _obj(raw or {}, "/executorResources", {"cpus", "mem", "disk"})
+    doc = field_obj(raw or {}, "/executorResources", {"cpus", "mem", "disk"})
     path = "/executorResources"
-    cpus = _num(doc.get("cpus", EXECUTOR_DEFAULTS["cpus"]), f"{path}/cpus", 0.1)
-    mem = _num(doc.get("mem", EXECUTOR_DEFAULTS["mem"]), f"{path}/mem", 32)
-    disk = _num(doc.get("disk", EXECUTOR_DEFAULTS["disk"]), f"{path}/disk", 10)
+    cpus = field_num(doc.get("cpus", EXECUTOR_DEFAULTS["cpus"]), f"{path}/cpus", 0.1)
+    mem = field_num(doc.get("mem", EXECUTOR_DEFAULTS["mem"]), f"{path}/mem", 32)
+    disk = field_num(doc.get("disk", EXECUTOR_DEFAULTS["disk"]), f"{path}/disk", 10)
     return {"cpus": cpus, "mem": mem, "disk": disk}, Resources.from_marathon(cpus, mem, disk, 0)
 
 
