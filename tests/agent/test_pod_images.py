@@ -161,3 +161,39 @@ def test_a_missing_image_fails_the_launch_and_leaves_nothing(
     assert "container bad" in outcome.message, outcome
     assert runc_list(ex) == []
     assert not os.path.exists(ex.containers.bundle(pod_container_key(spec.task_id, "ok")))
+
+
+def test_a_new_agent_run_adopts_a_pod_with_images_and_sweeps_an_orphan(
+    tmp_path: Path, agent_id: str, images: PushedImages
+) -> None:
+    first = Executor(tmp_path / "sandboxes", agent_id=agent_id, host="node-1")
+    kept = TaskSpec(
+        task_id="kept.instance-1",
+        containers=(PodContainer("c", image=images.busybox, shell="exec sleep 600"),),
+    )
+    orphan = TaskSpec(
+        task_id="orphan.instance-1",
+        containers=(PodContainer("c", image=images.busybox, shell="exec sleep 600"),),
+    )
+    for spec in (kept, orphan):
+        first.launch_later(spec)
+    keys = [pod_container_key(s.task_id, "c") for s in (kept, orphan)]
+    wait_for(lambda: set(keys) <= set(runc_list(first)), 60, "both pods run")
+    identity = first.identity(kept.task_id)
+    assert identity is not None
+    # the agent goes away; a new run adopts the checkpointed pod and sweeps the other
+    second = Executor(tmp_path / "sandboxes", agent_id=agent_id, host="node-1", sweep=False)
+    try:
+        assert second.adopt(kept, identity)
+        second.sweep_orphans(keep=frozenset({kept.task_id}))
+        assert runc_list(second) == [keys[0]]
+        assert os.path.ismount(second.containers.rootfs(keys[0]).mountpoint)
+        assert not os.path.exists(second.containers.bundle(keys[1]))
+        second.force_kill(kept.task_id)
+        (end,) = wait_for(lambda: second.wait(0.2), 30, "killed")  # type: ignore[misc]
+        assert end.task_id == kept.task_id
+        assert runc_list(second) == []
+    finally:
+        second.close()
+        first.close()  # reaps the processes it started
+    assert not [m for m in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in m]
