@@ -151,6 +151,11 @@ def show(
         ("instances", f"{_stable(status)} stable of {_wanted(status)}"),
         ("version", spec.get("version", "")),
     ]
+    for c in spec.get("containers", []):
+        image = c.get("image", {}).get("id")
+        mounts = ", ".join(f"{m['name']} at {m['mountPath']}" for m in c.get("volumeMounts", []))
+        what = f"image {image}" if image else "command"
+        pairs.append((f"container {c.get('name', '')}", what + (f"; {mounts}" if mounts else "")))
     if status.get("message"):
         pairs.append(("message", status["message"]))
     for ended in status.get("terminationHistory", []):
