@@ -197,3 +197,19 @@ def test_a_new_agent_run_adopts_a_pod_with_images_and_sweeps_an_orphan(
         second.close()
         first.close()  # reaps the processes it started
     assert not [m for m in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in m]
+
+
+def test_nothing_is_made_through_a_symlink_in_the_sandbox(ex: Executor, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    spec = TaskSpec(
+        task_id="pod.instance-5",
+        containers=(PodContainer("c", shell="exec sleep 600", mounts=(PodMount("v", "data"),)),),
+    )
+    sandbox = ex.sandbox(spec.task_id)
+    sandbox.mkdir(parents=True)
+    (sandbox / "volumes").symlink_to(outside)  # as an artifact could have unpacked it
+    ex.launch_later(spec)
+    (outcome,) = wait_for(ex.take_launches, 30, "the launch failed")  # type: ignore[misc]
+    assert "volumes/v is a symlink in the sandbox" in outcome.message, outcome
+    assert list(outside.iterdir()) == []

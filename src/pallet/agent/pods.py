@@ -86,12 +86,17 @@ class PodStager:
 
     def prepare_sandbox(self, spec: TaskSpec, sandbox: Path, user: TaskUser) -> None:
         """Each container's log directory, the instance's volumes and the command
-        containers' mounts; LaunchError says what is missing."""
+        containers' mounts; LaunchError says what is missing. The agent is root and the
+        sandbox holds what the pod's artifacts unpacked: no path is followed through a
+        symlink there (one could point anywhere on the node)."""
         tid = spec.task_id
         try:
             for c in spec.containers:
+                _no_symlink(sandbox, container_log(c.name, "stdout"))
+                _no_symlink(sandbox, container_log(c.name, "stderr"))
                 directory = sandbox / container_log(c.name, "")
                 directory.mkdir(parents=True, exist_ok=True)
+                _own(directory.parent, user)
                 _own(directory, user)
                 for stream in (LogStream.STDOUT.value, LogStream.STDERR.value):
                     path = sandbox / container_log(c.name, stream)
@@ -106,13 +111,14 @@ class PodStager:
                             "exist on this node"
                         )
                     continue
+                _no_symlink(sandbox, str(source.relative_to(sandbox)))
                 _make_dirs(source, sandbox, user)
             for c in spec.containers:
                 if c.image is None:
                     for mount in c.mounts:
-                        _link(
-                            sandbox / mount.path, Path(volume_source(mount, str(sandbox))), sandbox
-                        )
+                        target = Path(volume_source(mount, str(sandbox)))
+                        _no_symlink(sandbox, mount.path, last_may_be=target)
+                        _link(sandbox / mount.path, target, sandbox)
                         _own_parents(sandbox / mount.path, sandbox, user)
         except OSError as e:
             raise LaunchError(f"task {tid}: cannot prepare the pod's sandbox: {e}") from e
@@ -285,6 +291,21 @@ class PodStager:
                 containers.cleanup(bundle.name)
                 gone.append(bundle.name)
         return gone
+
+
+def _no_symlink(sandbox: Path, relative: str, last_may_be: Path | None = None) -> None:
+    """Raise OSError when a component of ``relative`` below ``sandbox`` is a symlink (but
+    a last one that is our own link to ``last_may_be``)."""
+    parts = Path(relative).parts
+    for i in range(len(parts)):
+        path = sandbox.joinpath(*parts[: i + 1])
+        if path.is_symlink():
+            if i == len(parts) - 1 and last_may_be is not None:
+                target = os.readlink(path)
+                mine = os.path.relpath(last_may_be, path.parent)
+                if target in (mine, str(last_may_be)):
+                    return
+            raise OSError(f"{relative} is a symlink in the sandbox ({'/'.join(parts[: i + 1])})")
 
 
 def _mounts(containers: Sequence[PodContainer]) -> list[PodMount]:
