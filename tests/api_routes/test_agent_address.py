@@ -94,3 +94,39 @@ async def test_the_log_proxy_passes_on_only_a_log_chunk(
     fake_agent.answer = (404, b'{"message": "no stdout for that task"}')
     r = await api.get(f"/v1/tasks/{task_id}/logs")
     assert r.status_code == 404 and r.json() == {"message": "no stdout for that task"}
+
+
+async def test_a_pod_containers_log_is_asked_for_by_name(
+    api: httpx.AsyncClient, control: Control, fake_agent: FakeAgent
+) -> None:
+    body = node_body(0) | {"address": f"http://127.0.0.1:{fake_agent.port}"}
+    assert (await api.post("/v1/agent/register", json=body)).status_code == 200
+    pod = {
+        "id": "/duo",
+        "containers": [
+            {
+                "name": "a",
+                "exec": {"command": {"shell": "sleep 60"}},
+                "resources": {"cpus": 0.1, "mem": 32},
+            },
+            {
+                "name": "b",
+                "exec": {"command": {"shell": "sleep 60"}},
+                "resources": {"cpus": 0.1, "mem": 32},
+            },
+        ],
+    }
+    assert (await api.post("/v2/pods", json=pod)).status_code == 201
+    await converge(control)
+    (task_id,) = control.state.tasks
+    chunk = {"task_id": task_id, "stream": "stderr", "offset": 0, "size": 2, "next_offset": 2}
+    fake_agent.answer = (200, json.dumps(chunk | {"data": "hi"}).encode())
+    r = await api.get(f"/v1/tasks/{task_id}/logs", params={"container": "b", "stream": "stderr"})
+    assert r.status_code == 200 and r.json()["data"] == "hi"
+    assert fake_agent.requests[-1] == (f"GET /v1/logs/{task_id}?stream=stderr&container=b HTTP/1.1")
+    asked = len(fake_agent.requests)
+    r = await api.get(f"/v1/tasks/{task_id}/logs", params={"container": "c"})
+    assert r.status_code == 404 and "(it has a, b)" in r.json()["message"]
+    r = await api.get(f"/v1/tasks/{task_id}/logs", params={"container": "../x"})
+    assert r.status_code == 422
+    assert len(fake_agent.requests) == asked  # neither reached the agent

@@ -216,7 +216,13 @@ async def test_a_group_change_leaves_its_pods_alone(api: httpx.AsyncClient) -> N
     [
         ({"containers": []}, "/containers"),
         ({"user": ""}, "/user"),
-        ({"volumes": [{"name": "v"}]}, "/volumes"),
+        ({"volumes": {"name": "v"}}, "/volumes"),
+        ({"volumes": [{"name": "v"}, {"name": "v"}]}, "/volumes(1)/name"),
+        ({"volumes": [{"name": "V"}]}, "/volumes(0)/name"),
+        ({"volumes": [{"name": "v", "persistent": {"size": 10}}]}, "/volumes(0)/persistent"),
+        ({"volumes": [{"name": "v", "secret": "s"}]}, "/volumes(0)/secret"),
+        ({"volumes": [{"name": "v", "host": "/etc"}]}, "/volumes(0)/host"),
+        ({"volumes": [{"name": "v", "host": "a/../../b"}]}, "/volumes(0)/host"),
         ({"secrets": {"s": {"source": "x"}}}, "/secrets"),
         ({"legacySharedCgroups": False}, "/legacySharedCgroups"),
         ({"networks": [{"mode": "container", "name": "dcos"}]}, "/networks(0)/mode"),
@@ -250,14 +256,58 @@ async def test_bad_pods_are_refused_with_the_path(
 @pytest.mark.parametrize(
     ("container", "path"),
     [
-        ({"image": {"kind": "DOCKER", "id": "nginx"}}, "/containers(0)/image"),
+        ({"image": {"kind": "APPC", "id": "nginx"}}, "/containers(0)/image/kind"),
+        ({"image": {"kind": "DOCKER", "id": "Not:A:Ref"}}, "/containers(0)/image/id"),
+        (
+            {"image": {"kind": "DOCKER", "id": "x", "pullConfig": {}}},
+            "/containers(0)/image/pullConfig",
+        ),
+        (
+            {
+                "image": {"id": "x"},
+                "exec": {"command": {"shell": "x"}, "overrideEntrypoint": False},
+            },
+            "/containers(0)/exec/overrideEntrypoint",
+        ),
+        (
+            {"exec": {"command": {"shell": "x"}, "overrideEntrypoint": True}},
+            "/containers(0)/exec/overrideEntrypoint",
+        ),
+        ({"exec": None}, "/containers(0)/exec"),
         ({"artifacts": [{"uri": ""}]}, "/containers(0)/artifacts(0)/uri"),
         (
             {"artifacts": [{"uri": "http://x/y", "destPath": "../y"}]},
             "/containers(0)/artifacts(0)/destPath",
         ),
         ({"user": "root"}, "/containers(0)/user"),
-        ({"volumeMounts": [{"name": "v", "mountPath": "/v"}]}, "/containers(0)/volumeMounts"),
+        (
+            {"volumeMounts": [{"name": "nope", "mountPath": "v"}]},
+            "/containers(0)/volumeMounts(0)/name",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "/v"}]},
+            "/containers(0)/volumeMounts(0)/mountPath",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "v", "readOnly": True}]},
+            "/containers(0)/volumeMounts(0)/readOnly",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "v/../.."}]},
+            "/containers(0)/volumeMounts(0)/mountPath",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "containers/x"}]},
+            "/containers(0)/volumeMounts(0)/mountPath",
+        ),
+        (
+            {"volumeMounts": [{"name": "v", "mountPath": "a"}, {"name": "v", "mountPath": "a"}]},
+            "/containers(0)/volumeMounts(1)/mountPath",
+        ),
+        (
+            {"volumeMounts": [{"name": "w", "mountPath": "shared"}]},
+            "/containers(1)/volumeMounts(0)/mountPath",
+        ),
         ({"resourceLimits": {"cpus": "unlimited"}}, "/containers(0)/resourceLimits"),
         ({"tty": True}, "/containers(0)/tty"),
         ({"name": "Web"}, "/containers(0)/name"),
@@ -276,8 +326,9 @@ async def test_bad_pods_are_refused_with_the_path(
 async def test_bad_containers_are_refused_with_the_path(
     api: httpx.AsyncClient, container: dict[str, Any], path: str
 ) -> None:
-    doc = pod()
+    doc = pod(volumes=[{"name": "v"}, {"name": "w"}])
     doc["containers"][0].update(container)
+    doc["containers"][1]["volumeMounts"] = [{"name": "v", "mountPath": "shared"}]
     r = await api.post("/v2/pods", json=doc)
     assert r.status_code == 422, r.text
     assert [d["path"] for d in r.json()["details"]] == [path]
@@ -356,3 +407,139 @@ async def test_user_and_artifacts_reach_the_launch(
         ("http://127.0.0.1:1/site.tar.gz", True, False, None),
         ("http://127.0.0.1:1/tool", False, True, "bin/tool"),
     ]
+
+
+async def test_images_and_volumes_are_kept_as_marathon_writes_them(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    doc = pod(volumes=[{"name": "scratch"}, {"name": "conf", "host": "conf.d"}])
+    doc["containers"][0]["volumeMounts"] = [{"name": "scratch", "mountPath": "data"}]
+    doc["containers"][1] = {
+        "name": "sidecar",
+        "image": {"kind": "DOCKER", "id": "127.0.0.1:5000/tools:1"},
+        "exec": {"command": {"argv": ["tail", "-f"]}},
+        "resources": {"cpus": 0.1, "mem": 16},
+        "volumeMounts": [
+            {"name": "scratch", "mountPath": "/data", "readOnly": True},
+            {"name": "conf", "mountPath": "etc/conf"},
+        ],
+    }
+    r = await api.post("/v2/pods", json=doc)
+    assert r.status_code == 201, r.text
+    shown = r.json()
+    assert shown["volumes"] == [{"name": "scratch"}, {"name": "conf", "host": "conf.d"}]
+    side = shown["containers"][1]
+    assert side["image"] == {"kind": "DOCKER", "id": "127.0.0.1:5000/tools:1", "forcePull": False}
+    assert side["exec"] == {"command": {"argv": ["tail", "-f"]}}
+    assert side["volumeMounts"][0] == {"name": "scratch", "mountPath": "/data", "readOnly": True}
+    assert shown["containers"][0]["volumeMounts"] == [
+        {"name": "scratch", "mountPath": "data", "readOnly": False}
+    ]
+    spec = control.state.apps["/shop/pod"].run
+    web, sidecar = spec.containers
+    assert sidecar.image == "127.0.0.1:5000/tools:1" and not sidecar.override_entrypoint
+    assert [(m.name, m.path, m.read_only, m.host) for m in sidecar.mounts] == [
+        ("scratch", "/data", True, None),
+        ("conf", "etc/conf", False, "conf.d"),
+    ]
+    assert web.mounts[0].path == "data"
+    # an image with neither exec nor command runs its own entrypoint
+    bare = pod(id="/shop/bare")
+    bare["containers"] = [
+        {
+            "name": "only",
+            "image": {"kind": "DOCKER", "id": "busybox"},
+            "resources": {"cpus": 0.1, "mem": 16},
+        }
+    ]
+    r = await api.post("/v2/pods", json=bare)
+    assert r.status_code == 201, r.text
+    assert "exec" not in r.json()["containers"][0]
+
+
+def _events(api: httpx.AsyncClient, sub: Any) -> list[dict[str, Any]]:
+    out = []
+    while not sub._queue.empty():
+        event = marathon_event(api._transport.app.state.pallet, sub._queue.get_nowait())  # type: ignore[attr-defined]
+        if event is not None:
+            out.append(event.model_dump(by_alias=True, mode="json"))
+    return out
+
+
+async def test_pod_changes_publish_marathons_pod_events(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    sub = control.bus.subscribe()
+    assert (await api.post("/v2/pods", json=POD)).status_code == 201
+    changed = pod(scaling={"kind": "fixed", "instances": 1})
+    assert (await api.put("/v2/pods/shop/pod?force=true", json=changed)).status_code == 200
+    assert (await api.delete("/v2/pods/shop/pod?force=true")).status_code == 202
+    pod_events = [e for e in _events(api, sub) if e["eventType"].startswith("pod_")]
+    assert [e["eventType"] for e in pod_events] == [
+        "pod_created_event",
+        "pod_updated_event",
+        "pod_deleted_event",
+    ]
+    assert [e["uri"] for e in pod_events] == ["/v2/pods", "/v2/pods/shop/pod", "/v2/pods/shop/pod"]
+    assert set(pod_events[0]) == {"eventType", "timestamp", "clientIp", "uri"}
+    # a refused change publishes nothing
+    assert (await api.post("/v2/pods", json=pod(containers=[]))).status_code == 422
+    assert not [e for e in _events(api, sub) if e["eventType"].startswith("pod_")]
+
+
+async def test_a_dry_run_shows_the_plan_and_changes_nothing(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    await register(api, 3)
+    sub = control.bus.subscribe()
+    r = await api.post("/v2/pods?dryRun=true", json=POD)
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert plan["dryRun"] is True
+    assert plan["steps"] == [
+        {"actions": [{"action": "StartPod", "pod": "/shop/pod"}]},
+        {"actions": [{"action": "ScalePod", "pod": "/shop/pod"}]},
+    ]  # Marathon's plan for a new run spec
+    assert len(plan["launches"]) == 2 and all(len(t["ports"]) == 1 for t in plan["launches"])
+    assert {"path": "/scaling", "to": {"kind": "fixed", "instances": 2}} in plan["diff"]
+    assert control.state.apps == {} and control.state.deployments == {}
+    assert (await api.get("/v2/pods")).json() == []
+    assert _events(api, sub) == []
+    # a bad body is the same 422 a real change gets; nothing is kept either
+    r = await api.post("/v2/pods?dryRun=true", json=pod(volumes=[{"name": "v", "host": "/etc"}]))
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/volumes(0)/host"
+
+    assert (await api.post("/v2/pods", json=POD)).status_code == 201
+    await converge(control)
+    await agents_run_everything(api, control)
+    before = copy.deepcopy(control.state.apps["/shop/pod"].definition)
+    tasks = set(control.state.tasks)
+    sub = control.bus.subscribe()
+    changed = pod(scaling={"kind": "fixed", "instances": 3})
+    r = await api.put("/v2/pods/shop/pod?dryRun=true&force=true", json=changed)
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert plan["steps"] == [{"actions": [{"action": "ScalePod", "pod": "/shop/pod"}]}]
+    assert plan["diff"] == [{"path": "/scaling/instances", "from": 2, "to": 3}]
+    assert len(plan["launches"]) == 1 and plan["kills"] == []
+    assert control.state.apps["/shop/pod"].definition == before
+    assert set(control.state.tasks) == tasks and _events(api, sub) == []
+    r = await api.post("/v2/pods?dryRun=true", json=POD)
+    assert r.status_code == 409
+
+
+async def test_pod_instances_waiting_for_room_are_in_the_queue_as_pods(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    await register(api, 1)
+    big = pod(scaling={"kind": "fixed", "instances": 3})
+    big["containers"][1]["resources"] = {"cpus": 0.5, "mem": 1000, "disk": 5}
+    assert (await api.post("/v2/pods", json=big)).status_code == 201
+    await converge(control)
+    (item,) = (await api.get("/v2/queue")).json()["queue"]
+    assert "app" not in item
+    assert item["pod"]["id"] == "/shop/pod" and item["pod"]["containers"][1]["name"] == "sidecar"
+    placed = len(control.state.app_tasks("/shop/pod"))
+    assert item["count"] == 3 - placed and item["count"] > 0
+    assert item["processedOffersSummary"]["processedOffersCount"] >= 1
+    assert item["delay"]["overdue"] in (True, False)

@@ -1,6 +1,7 @@
-"""``pallet app update|diff|plan|rollback`` and ``pallet deployment ...`` against a real
-master (``pallet master``, SQLite, one fake-free agent-less cluster: instances wait to be
-placed, which is all a plan or a rollback needs to show)."""
+"""``pallet app update|diff|plan|rollback``, ``pallet pod plan|show`` and ``pallet
+deployment ...`` against a real master (``pallet master``, SQLite, one fake-free
+agent-less cluster: instances wait to be placed, which is all a plan or a rollback needs
+to show)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,44 @@ def test_update_diff_plan_and_rollback(pallet: Any, master: str, tmp_path: Path)
     assert httpx.get(f"{master}/v2/apps/roll/web").json()["app"]["cmd"] == "sleep 600"
     bad = pallet("app", "rollback", "/roll/web", "--to", "1999-01-01T00:00:00.000Z", "--force")
     assert bad.code == 2 and "Traceback" not in bad.err
+
+
+POD = {
+    "id": "/shop/planned",
+    "containers": [
+        {
+            "name": "web",
+            "image": {"kind": "DOCKER", "id": "127.0.0.1:5000/web:1"},
+            "resources": {"cpus": 0.1, "mem": 32},
+            "volumeMounts": [{"name": "site", "mountPath": "/srv"}],
+        }
+    ],
+    "volumes": [{"name": "site"}],
+}
+
+
+def test_plan_shows_what_would_happen_and_changes_nothing(pallet: Any, tmp_path: Path) -> None:
+    path = tmp_path / "pod.json"
+    path.write_text(json.dumps(POD))
+    done = pallet("pod", "plan", str(path))
+    assert done.code == 0, done.err
+    assert "pod /shop/planned; steps: StartPod -> ScalePod" in done.out
+    assert "1 instance(s) would wait" in done.out  # this master has no agents
+    doc = json.loads(pallet("pod", "plan", str(path), "--json").out)
+    assert doc["dryRun"] is True and doc["unplaced"]["instances"] == 1
+    assert json.loads(pallet("pod", "list", "--json").out) == []
+
+    bad = dict(POD, volumes=[{"name": "site", "persistent": {"size": 10}}])
+    path.write_text(json.dumps(bad))
+    done = pallet("pod", "plan", str(path))
+    assert done.code == 2 and "volumes[0].persistent" in done.err, done.err
+    assert len(done.err.strip().splitlines()) <= 3
+
+
+def test_show_names_each_containers_image_and_mounts(pallet: Any, tmp_path: Path) -> None:
+    path = tmp_path / "pod.json"
+    path.write_text(json.dumps(dict(POD, id="/shop/shown")))
+    assert pallet("pod", "add", str(path)).code == 0
+    shown = pallet("pod", "show", "/shop/shown").out
+    assert "container web" in shown and "image 127.0.0.1:5000/web:1; site at /srv" in shown
+    assert pallet("pod", "remove", "/shop/shown", "--force").code == 0

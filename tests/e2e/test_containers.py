@@ -205,3 +205,59 @@ def test_a_persistent_volume_keeps_its_data_on_its_node_until_the_app_is_deleted
     # Deleting the app destroys the volume on its agent.
     cluster.delete_app("/pv")
     wait_for(lambda: not directory.exists(), 30, "the volume destroyed")
+
+
+def test_a_pod_with_an_image_container_shares_a_volume_with_its_command_container(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    pod = {
+        "id": "/duo",
+        "volumes": [{"name": "shared"}],
+        "containers": [
+            {
+                "name": "writer",
+                "image": {"kind": "DOCKER", "id": images.busybox},
+                "exec": {"command": {"shell": "echo $IMAGE wrote > /shared/note; exec sleep 600"}},
+                "resources": {"cpus": 0.05, "mem": 32},
+                "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+            },
+            {
+                "name": "reader",
+                "exec": {
+                    "command": {
+                        "shell": "until [ -s data/note ]; do sleep 0.2; done; "
+                        "cat data/note; exec sleep 600"
+                    }
+                },
+                "resources": {"cpus": 0.05, "mem": 32},
+                "volumeMounts": [{"name": "shared", "mountPath": "data"}],
+            },
+        ],
+    }
+    r = cluster.http.post("/v2/pods", json=pod)
+    assert r.status_code == 201, r.text
+
+    def stable() -> str | None:
+        status = cluster.http.get("/v2/pods/duo::status").json()
+        instances = status["instances"]
+        if status["status"] == "STABLE" and len(instances) == 1:
+            return str(instances[0]["id"])
+        return None
+
+    task_id = wait_for(stable, 60, "the pod stable")
+
+    def read(container: str) -> str:
+        r = cluster.http.get(f"/v1/tasks/{task_id}/logs", params={"container": container})
+        return str(r.json().get("data", "")) if r.status_code == 200 else ""
+
+    # the image container wrote into the volume; the command container read it through
+    # its own mount of the same volume
+    assert wait_for(lambda: read("reader"), 30, "the reader's log") == "busybox wrote\n"
+    assert (cluster.state_dir.glob(f"agent-*/runc/{task_id}+writer/state.json")).__next__()
+    r = cluster.http.delete("/v2/pods/duo")
+    assert r.status_code == 202, r.text
+    wait_for(lambda: not cluster.http.get("/v2/deployments").json(), 60, "pod deleted")
+    wait_for(
+        lambda: not list(cluster.state_dir.glob(f"agent-*/runc/{task_id}+*")), 30, "runc state gone"
+    )
+    assert not list(cluster.state_dir.glob(f"agent-*/containers/{task_id}+*"))

@@ -146,10 +146,20 @@ def test_pod_from_the_cli(cluster: LiveCluster, tmp_path: Path) -> None:
         port = web["endpoints"][0]["allocatedHostPort"]
         assert httpx.get(f"http://{inst['agentHostname']}:{port}/").status_code == 200
         assert f"http:{port}" in shown
+
+        # the logger writes into the volume the web container serves
+        def status(url: str = f"http://{inst['agentHostname']}:{port}/status.txt") -> str:
+            r = httpx.get(url)
+            return r.text if r.status_code == 200 else ""
+
+        served = wait_for(status, 30, "the logger's file served")
+        assert served == f"pod {inst['id']} alive\n"
+        logged = pallet(cluster, "task", "logs", inst["id"], "--container", "logger").stdout
+        assert logged.startswith(f"pod {inst['id']} alive\n")
     # a bad definition: one line naming the field, exit 2, nothing created
     bad = json.loads((EXAMPLES / "pod.json").read_text())
     bad["id"] = "/shop/bad"
-    bad["containers"][0]["image"] = {"kind": "DOCKER", "id": "nginx"}
+    bad["containers"][0]["image"] = {"kind": "APPC", "id": "nginx"}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     env = os.environ | {"PALLET_MASTER": cluster.url}
     done = subprocess.run(
@@ -159,7 +169,7 @@ def test_pod_from_the_cli(cluster: LiveCluster, tmp_path: Path) -> None:
         env=env,
         timeout=120,
     )
-    assert done.returncode == 2 and "containers[0].image" in done.stderr, done.stderr
+    assert done.returncode == 2 and "containers[0].image.kind" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     pallet(cluster, "pod", "remove", "/shop/pod", "--wait")
     assert json.loads(pallet(cluster, "pod", "list", "--json").stdout) == []

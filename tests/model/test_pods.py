@@ -43,7 +43,19 @@ def test_spec_round_trips_and_the_task_runs_the_supervisor() -> None:
         ({"name": "web", "argv": ["A=b"]}, "/containers/0/exec/command/argv/0"),
         ({"name": "web", "shell": "x", "env": {"1X": "y"}}, "/containers/0/environment"),
         ({"name": "web", "shell": "x", "mem": 0}, "/containers/0/resources/mem"),
-        ({"name": "web", "shell": "x", "image": "y"}, "/containers/0/image"),
+        ({"name": "web", "shell": "x", "image": "Not A Ref"}, "/containers/0/image/id"),
+        (
+            {"name": "web", "shell": "x", "mounts": [{"name": "v", "path": "/abs"}]},
+            "/containers/0/volumeMounts/mountPath",
+        ),
+        (
+            {"name": "web", "shell": "x", "mounts": [{"name": "v", "path": "a/../b"}]},
+            "/containers/0/volumeMounts/mountPath",
+        ),
+        (
+            {"name": "web", "image": "busybox", "mounts": [{"name": "v", "path": "/x", "bad": 1}]},
+            "/containers/0",
+        ),
     ],
 )
 def test_bad_containers_are_named(doc: dict[str, object], path: str) -> None:

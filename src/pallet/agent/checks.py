@@ -280,8 +280,12 @@ async def _command(
 ) -> tuple[bool | None, str]:
     assert check.command is not None
     executor = runtime.executor
-    if spec.container is not None and spec.container.image is not None:
-        argv = executor.containers.exec_argv(spec.task_id, ["/bin/sh", "-c", check.command])
+    key = spec.task_id if spec.container is not None and spec.container.image is not None else None
+    if spec.containers and check in spec.health_checks:  # a pod's: its container's image?
+        same = [i for i, c in enumerate(spec.health_checks) if c is check]
+        key = executor.pods.exec_key(spec, same[0] if same else spec.health_checks.index(check))
+    if key is not None:
+        argv = executor.containers.exec_argv(key, ["/bin/sh", "-c", check.command])
         return await _finish(
             await asyncio.create_subprocess_exec(
                 *argv,

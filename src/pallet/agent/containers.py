@@ -130,6 +130,17 @@ class Containers:
                 return "/" + str(unified.relative_to("/sys/fs/cgroup"))
         return f"pallet/{self.agent_id}/{task_id}"
 
+    def pod_cgroups_path(self, task_id: str, key: str) -> str:
+        """``cgroupsPath`` of a pod's container ``key``, whose ``runc run`` the pod's
+        supervisor starts inside the task's cgroups. v1: a child of the task's cgroup in
+        the agent's hierarchies (relative to runc's own cgroup, the task's), so the pod's
+        limits hold it and its usage adds up to the pod's; in the other hierarchies the
+        same name below the agent's cgroup. v2 keeps no process in an inner cgroup: the
+        container shares the task's (Marathon's ``legacySharedCgroups``)."""
+        if self.isolator.kind == "cgroup-v2":
+            return self.cgroups_path(task_id)
+        return f"pallet-{self.agent_id}-{container_id(key)}"
+
     # ------------------------------------------------------------ launching
 
     def image_of(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> Image:
@@ -144,12 +155,17 @@ class Containers:
 
     def mount(self, spec: TaskSpec, image: Image) -> RootFs:
         """Mount the task's root filesystem (the image's layers under its own upper)."""
-        rootfs = self.rootfs(spec.task_id)
-        self.store.use(spec.task_id, image.reference)
+        return self.mount_key(spec.task_id, image)
+
+    def mount_key(self, key: str, image: Image) -> RootFs:
+        """Mount the root filesystem of the container ``key`` (a task id, or a pod
+        container's ``pods.pod_container_key``)."""
+        rootfs = self.rootfs(key)
+        self.store.use(key, image.reference)
         try:
             mount_overlay([self.mountpoints, *self.store.layer_dirs(image)], rootfs)
         except ImageError as e:
-            self.store.release(spec.task_id)
+            self.store.release(key)
             raise ContainerError(str(e)) from e
         return rootfs
 
@@ -204,7 +220,7 @@ class Containers:
             except NetworkError as e:
                 raise ContainerError(f"task {tid}: {e}") from e
             netns = self.network.netns_path(tid)
-        files = self._etc_files(bundle, address)
+        files = self.etc_files(bundle, address)
         volumes = []
         for volume in spec.container.volumes:
             if not os.path.exists(volume.host_path):
@@ -242,7 +258,7 @@ class Containers:
         temp.replace(config)
         return self.command("run", "--keep", "--bundle", str(bundle), container_id(tid))
 
-    def _etc_files(self, bundle: Path, address: str | None = None) -> dict[str, Path]:
+    def etc_files(self, bundle: Path, address: str | None = None) -> dict[str, Path]:
         files = {
             "hosts": "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
             "hostname": f"{self.hostname}\n",
@@ -294,10 +310,11 @@ class Containers:
             self.store.use(spec.task_id, str(ref))
 
     def sweep(self, keep: frozenset[str]) -> list[str]:
-        """Remove the containers an earlier run left that are not ``keep``."""
+        """Remove the containers an earlier run left that are not ``keep`` (nor a
+        container of a pod instance in ``keep``: ``<task id>+<name>``)."""
         gone = []
         for bundle in sorted(self.directory.iterdir()) if self.directory.is_dir() else []:
-            if bundle.name not in keep:
+            if bundle.name not in keep and bundle.name.partition("+")[0] not in keep:
                 self.cleanup(bundle.name)
                 gone.append(bundle.name)
         self.network.sweep(keep)

@@ -237,8 +237,10 @@ class AgentDaemon:
         self.creds.attach(client)
         return client
 
-    def _read_log(self, task_id: str, stream: str, offset: int, length: int | None) -> Any:
-        return self.runtime.read_log(task_id, stream, offset, length)
+    def _read_log(
+        self, task_id: str, stream: str, offset: int, length: int | None, container: str | None
+    ) -> Any:
+        return self.runtime.read_log(task_id, stream, offset, length, container)
 
     # ------------------------------------------------------------ life
 

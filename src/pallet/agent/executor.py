@@ -15,6 +15,7 @@ fetch, an image to pull) are staged (``staging``) on worker threads (``preparing
 After an agent restart, ``adopt`` takes back a task whose process outlived the old
 agent. It is not this process's child: its end is seen through a pidfd (or ``/proc``)
 and its exit status is lost, but it is killed, measured and reaped like any other.
+How an ended task is reaped, cleaned up and described is ``reaping``.
 """
 
 from __future__ import annotations
@@ -25,32 +26,43 @@ import os
 import selectors
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
-from pallet.agent.containers import Containers, runc_message
+from pallet.agent.containers import Containers
 from pallet.agent.diskwatch import DiskWatch
 from pallet.agent.environment import PASSTHROUGH, task_environment
-from pallet.agent.exits import TaskExit, describe_exit, log_tail, oom_message, sandbox_bytes
+from pallet.agent.exits import TaskExit, sandbox_bytes
 from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.images import ImageStore
 from pallet.agent.isolation import IsolationError, Isolator, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.ocispec import CONTAINER_SANDBOX
+from pallet.agent.pods import PodStager, has_images
 from pallet.agent.preparing import Outcome, Preparations
 from pallet.agent.procfs import read_start_time
+from pallet.agent.reaping import (
+    Proc,
+    ProcessIdentity,
+    Teardown,
+    ended,
+    finish,
+    finish_adopted,
+    quota,
+    signal_all,
+    vanish,
+)
 from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, switch_user
 from pallet.agent.staging import LaunchError, Staged, Stager
 from pallet.agent.users import TaskUser
 from pallet.model import TaskSpec, check_task_id
+from pallet.model.pods import check_container_name, container_log
 
 __all__ = [
     "Executor",
@@ -68,31 +80,6 @@ log = logging.getLogger(__name__)
 _OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
 DISK_WATCH_INTERVAL = 15.0
 """Seconds between two walks of a task's sandbox for its disk use."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessIdentity:
-    """Who a task's main process is: a pid with its start time (clock ticks after boot,
-    ``/proc/<pid>/stat`` field 22), so that a reused pid is never taken for it."""
-
-    pid: int
-    start_time: int
-
-
-@dataclass(slots=True)
-class _Proc:
-    spec: TaskSpec
-    pid: int
-    start_time: int
-    popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier agent run
-    pidfd: int | None
-    sandbox: Path
-    oom: bool = False
-    signals: list[int] = field(default_factory=list)
-    limitation: tuple[str, str] | None = None
-    """(what, message) when the agent killed it for exceeding a limit (disk)."""
-    container: bool = False
-    """Its process is ``runc run``: the exit status is the container's."""
 
 
 class Executor:
@@ -142,7 +129,7 @@ class Executor:
             if base_env is not None
             else {k: v for k, v in os.environ.items() if k in PASSTHROUGH}
         )
-        self._procs: dict[str, _Proc] = {}
+        self._procs: dict[str, Proc] = {}
         self._disk: dict[str, tuple[int, float]] = {}
         self._next_oom_check = 0.0
         """task id -> (sandbox bytes, when measured)."""
@@ -160,16 +147,25 @@ class Executor:
             containers=lambda: self.containers,
             environment=self.environment,
         )
+        self.pods = PodStager(
+            self.stager,
+            containers=lambda: self.containers,
+            fetcher=lambda: self.fetcher,
+            container_environment=self.container_environment,
+        )
         self._prep = Preparations(self.wakeup)
         self._disk_watch = DiskWatch(
             self._measure_disk, self._disk_exceeded, interval=disk_watch_interval
         )
+        self._teardown = Teardown(self.isolator, self._cleanup_containers, self.destroy_cgroups)
         if sweep:
             self.sweep_orphans()
 
     def sweep_orphans(self, keep: frozenset[str] = frozenset()) -> list[str]:
         """Kill and remove the task cgroups an earlier run left, but those in ``keep``
         (tasks recovered from their checkpoints); return the task ids killed."""
+        if self._containers is not None or (self.sandbox_root.parent / "containers").is_dir():
+            self.pods.sweep(keep)
         try:
             orphans = self.isolator.sweep(keep)
         except IsolationError as e:
@@ -195,15 +191,20 @@ class Executor:
         """The environment ``spec``'s process runs with (its health commands get it too);
         in a container, without the agent's own variables, over the image's."""
         if spec.container is not None and spec.container.image is not None:
-            return task_environment(
-                spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
-            )
+            return self.container_environment(spec)
         sandbox = str(self.sandbox(spec.task_id))
         env = task_environment(
             spec, node_id=self.node_id, host=self.host, sandbox=sandbox, base=self._base_env
         )
         env.update(gpu_environment(spec.gpu_devices, self.gpus))  # not the app's to set
         return env
+
+    def container_environment(self, spec: TaskSpec) -> dict[str, str]:
+        """The task's variables as a process in a container sees them: without the
+        agent's own, its sandbox where the container has it."""
+        return task_environment(
+            spec, node_id=self.node_id, host=self.host, sandbox=CONTAINER_SANDBOX, base={}
+        )
 
     def user_of(self, spec: TaskSpec) -> TaskUser:
         """Who a command task runs as (see ``Stager.user_of``)."""
@@ -212,8 +213,12 @@ class Executor:
     def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
         return self.stager.make_sandbox(task_id, user)
 
-    def log_path(self, task_id: str, stream: LogStream | str) -> Path:
-        return self.sandbox(task_id) / LogStream(stream).value
+    def log_path(self, task_id: str, stream: LogStream | str, container: str | None = None) -> Path:
+        """The task's ``stream``, or that of its pod container named ``container``."""
+        name = LogStream(stream).value
+        if container is not None:
+            return self.sandbox(task_id) / container_log(check_container_name(container), name)
+        return self.sandbox(task_id) / name
 
     # ------------------------------------------------------------ launch / kill
 
@@ -241,7 +246,11 @@ class Executor:
     def needs_preparation(self, spec: TaskSpec) -> bool:
         """True when ``spec`` waits for something before it can start (URIs to fetch, an
         image): ``launch_later`` it, so the agent is not held up meanwhile."""
-        return bool(spec.fetch) or (spec.container is not None and spec.container.image is not None)
+        return (
+            bool(spec.fetch)
+            or (spec.container is not None and spec.container.image is not None)
+            or has_images(spec)
+        )
 
     def launch(self, spec: TaskSpec) -> int:
         """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
@@ -282,7 +291,16 @@ class Executor:
             self._launching.add(tid)
 
     def _prepare_and_start(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> int:
+        if has_images(spec):  # a pod instance with images: the pods' own staging
+            staged, argv = self.pods.stage(spec, cancelled)
+            try:
+                return self._start(spec, staged, cancelled, argv)
+            except BaseException:
+                self.pods.cleanup(spec)
+                raise
         staged = self.stager.stage(spec, cancelled)
+        if spec.containers:
+            self.pods.prepare_sandbox(spec, staged.sandbox, staged.user)
         try:
             return self._start(spec, staged, cancelled)
         except BaseException:
@@ -290,7 +308,14 @@ class Executor:
                 self.containers.cleanup(spec.task_id)
             raise
 
-    def _start(self, spec: TaskSpec, staged: Staged, cancelled: Callable[[], bool]) -> int:
+    def _start(
+        self,
+        spec: TaskSpec,
+        staged: Staged,
+        cancelled: Callable[[], bool],
+        argv: Sequence[str] | None = None,
+    ) -> int:
+        """Start a staged task (``argv``: what to run instead of its own command)."""
         tid, sandbox = spec.task_id, staged.sandbox
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem)
@@ -308,19 +333,19 @@ class Executor:
             else:
                 env = self.environment(spec)
                 start_time, popen = spawn_gated(
-                    tid, spec.argv, sandbox, env, staged.user, self.isolator
+                    tid, argv or spec.argv, sandbox, env, staged.user, self.isolator
                 )
         except (OSError, IsolationError) as e:
             self.destroy_cgroups(tid)
             raise LaunchError(f"task {tid}: cannot start: {e}") from e
         pidfd = pidfd_of(popen.pid)
         with self._lock:
-            proc = self._procs[tid] = _Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            proc = self._procs[tid] = Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
             proc.container = staged.runc is not None
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
                 self._signal_all(proc, signal.SIGTERM)
-        self._disk_watch.watch(tid, _quota(spec))
+        self._disk_watch.watch(tid, quota(spec))
         return popen.pid
 
     def adopt(self, spec: TaskSpec, identity: ProcessIdentity) -> bool:
@@ -338,13 +363,14 @@ class Executor:
                 if pidfd is not None:
                     os.close(pidfd)
                 raise LaunchError(f"task {tid} is already running")
-            proc = self._procs[tid] = _Proc(
+            proc = self._procs[tid] = Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
-        self._disk_watch.watch(tid, _quota(spec))
+        self.pods.adopt(spec)
+        self._disk_watch.watch(tid, quota(spec))
         self.wakeup()
         return True
 
@@ -372,17 +398,8 @@ class Executor:
             self._signal_all(proc, sig)
         return True
 
-    def _signal_all(self, proc: _Proc, sig: int) -> None:
-        # Only while the leader is unreaped (alive or a zombie) is its pid, which is the
-        # process group id, sure to be ours; _finish reaps it after the last signal.
-        # An adopted leader is not ours to keep unreaped: signal its group only while its
-        # pidfd (or /proc) says it still is the process we adopted.
-        leader_is_ours = proc.popen is not None or not _ended(proc)
-        for s in (sig, signal.SIGCONT) if sig == signal.SIGTERM else (sig,):
-            if leader_is_ours:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, s)
-        self.isolator.kill_all(proc.spec.task_id, sig)
+    def _signal_all(self, proc: Proc, sig: int) -> None:
+        signal_all(proc, sig, self.isolator)
 
     # ------------------------------------------------------------ wait / reap
 
@@ -417,7 +434,7 @@ class Executor:
             proc = self._procs.get(task_id)
             if proc is None:
                 return task_id not in self._launching and task_id not in self._prep.pending()
-            return _ended(proc)
+            return ended(proc)
 
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
         """Block until at least one task has ended, a launch handed to ``launch_later``
@@ -460,84 +477,34 @@ class Executor:
         check_oom = now >= self._next_oom_check
         if check_oom:
             self._next_oom_check = now + _OOM_POLL_SECONDS
-        ended: list[tuple[Callable[[_Proc], TaskExit], _Proc]] = []
+        ended_: list[tuple[Callable[[Proc, Teardown], TaskExit], Proc]] = []
         with self._lock:
             for tid, proc in list(self._procs.items()):
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
                     proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:
-                    if _ended(proc):
-                        ended.append((self._finish_adopted, proc))
+                    if ended(proc):
+                        ended_.append((finish_adopted, proc))
                         del self._procs[tid]
                     continue
                 try:
                     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
-                    ended.append((self._vanish, proc))
+                    ended_.append((vanish, proc))
                     del self._procs[tid]
                     continue
                 if info is not None:
-                    ended.append((self._finish, proc))
+                    ended_.append((finish, proc))
                     del self._procs[tid]
         # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
-        exits += [finish(proc) for finish, proc in ended]
+        exits += [end(proc, self._teardown) for end, proc in ended_]
         return exits
 
-    def _finish(self, proc: _Proc) -> TaskExit:
-        tid = proc.spec.task_id
-        self._signal_all(proc, signal.SIGKILL)  # what the main process left behind
-        oom = proc.oom or self.isolator.oom_kills(tid) > 0
-        assert proc.popen is not None
-        returncode = proc.popen.wait()
-        if proc.pidfd is not None:
-            os.close(proc.pidfd)
-        tail = log_tail(proc.sandbox / "stderr")
+    def _cleanup_containers(self, proc: Proc) -> None:
         if proc.container:
-            if returncode > 128:  # runc's (and Docker's) 128 + n: the container died of signal n
-                returncode = 128 - returncode
-            tail = runc_message(tail)
-            self.containers.cleanup(tid)
-        self.destroy_cgroups(tid)
-        if proc.limitation is not None and not oom:
-            code, sig = (returncode, None) if returncode >= 0 else (None, -returncode)
-            return TaskExit(tid, code, sig, False, proc.limitation[1], proc.limitation[0])
-        return describe_exit(tid, returncode, oom, proc.spec.mem, tail)
-
-    def _vanish(self, proc: _Proc) -> TaskExit:
-        tid = proc.spec.task_id
-        self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
-        if proc.pidfd is not None:
-            os.close(proc.pidfd)
-        if proc.container:
-            self.containers.cleanup(tid)
-        self.destroy_cgroups(tid)
-        message = f"pid {proc.pid} was reaped by another part of the agent process"
-        return TaskExit(tid, None, None, False, message)
-
-    def _finish_adopted(self, proc: _Proc) -> TaskExit:
-        """An adopted task's main process ended; whoever reaped it (init) has its exit
-        status. What its cgroup counted still tells an OOM kill."""
-        tid = proc.spec.task_id
-        self.isolator.kill_all(tid, signal.SIGKILL)  # not killpg: the pid may be reused
-        oom = proc.oom or self.isolator.oom_kills(tid) > 0
-        if proc.pidfd is not None:
-            os.close(proc.pidfd)
-        if proc.container:
-            self.containers.cleanup(tid)
-        self.destroy_cgroups(tid)
-        if proc.limitation is not None and not oom:
-            return TaskExit(tid, None, signal.SIGKILL, False, *proc.limitation[::-1])
-        if oom:
-            message = oom_message(proc.spec.mem)
-        elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
-            message = "Command terminated after a kill (adopted after an agent restart)"
-        else:
-            message = (
-                f"pid {proc.pid} ended; its exit status was lost across the agent restart "
-                "(it was not this agent's child)"
-            )
-        return TaskExit(tid, None, None, oom, message)
+            self.containers.cleanup(proc.spec.task_id)
+        self.pods.cleanup(proc.spec)
 
     def destroy_cgroups(self, task_id: str) -> None:
         """Kill whatever is in a task's cgroups and remove them (errors are logged)."""
@@ -575,6 +542,8 @@ class Executor:
             used += sandbox_bytes(self._containers.upper_dir(task_id))
         with self._lock:
             proc = self._procs.get(task_id)
+        if proc is not None and self._containers is not None:
+            used += self.pods.disk_bytes(proc.spec)
         for volume in proc.spec.persistent_volumes if proc is not None else ():
             used += sandbox_bytes(self.stager.volumes.path(volume))
         self._disk[task_id] = (used, time.monotonic())
@@ -622,25 +591,3 @@ class Executor:
             with contextlib.suppress(OSError):
                 os.close(fd)
         return exits
-
-
-def _quota(spec: TaskSpec) -> int:
-    """MiB the task may take on disk (0: unwatched): its sandbox's ``disk`` and the sizes
-    of its persistent volumes, held together."""
-    return spec.disk + sum(v.size for v in spec.persistent_volumes)
-
-
-def _ended(proc: _Proc) -> bool:
-    """True once the task's main process has exited (reaped or not). Never blocks."""
-    if proc.popen is None:
-        if proc.pidfd is not None:
-            # A pidfd polls readable when its process exits, child or not.
-            with selectors.DefaultSelector() as sel:
-                sel.register(proc.pidfd, selectors.EVENT_READ)
-                return bool(sel.select(0))
-        return read_start_time(proc.pid) != proc.start_time
-    try:
-        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True
-    return info is not None

@@ -1,7 +1,9 @@
 """The agent's own small HTTP server: task log reads for the master to proxy; asyncio I/O.
 
-    GET /v1/logs/<task id>?stream=stdout|stderr&offset=N&length=N
+    GET /v1/logs/<task id>?stream=stdout|stderr&offset=N&length=N[&container=NAME]
         -> {"task_id", "stream", "offset", "size", "next_offset", "data"}
+
+``container`` reads that container of a pod instance instead of the instance's own.
     GET /ping -> pong
 
 HTTP/1.1 with one request per connection and GET only: the master is its one client.
@@ -23,12 +25,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pallet.agent.logs import LogChunk, LogNotFound
 from pallet.model import ValidationError, check_task_id
+from pallet.model.pods import check_container_name
 
 __all__ = ["LogServer"]
 
 log = logging.getLogger(__name__)
 
-ReadLog = Callable[[str, str, int, int | None], LogChunk]
+ReadLog = Callable[[str, str, int, int | None, str | None], LogChunk]
 Authorize = Callable[[str | None], bool]
 
 _MAX_HEADER = 16 * 1024
@@ -126,8 +129,11 @@ class LogServer:
         task_id = path[len("/v1/logs/") :]
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         stream = q.get("stream", "stdout")
+        container = q.get("container")
         try:
             check_task_id(task_id)
+            if container is not None:
+                check_container_name(container)
             if stream not in ("stdout", "stderr"):
                 raise ValidationError("/stream", "stream must be stdout or stderr")
             offset = int(q.get("offset", "0"))
@@ -137,9 +143,12 @@ class LogServer:
         except (ValidationError, ValueError) as e:
             return 422, {"message": str(e)}
         try:
-            chunk = await asyncio.to_thread(self.read_log, task_id, stream, offset, length)
+            chunk = await asyncio.to_thread(
+                self.read_log, task_id, stream, offset, length, container
+            )
         except LogNotFound:
-            return 404, {"message": f"no {stream} for task {task_id} on this node"}
+            what = stream if container is None else f"{stream} of container {container}"
+            return 404, {"message": f"no {what} for task {task_id} on this node"}
         return 200, {
             "task_id": task_id,
             "stream": stream,

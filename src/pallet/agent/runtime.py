@@ -363,9 +363,15 @@ class TaskRuntime:
         return self.executor.usage(task_id)
 
     def read_log(
-        self, task_id: str, stream: LogStream | str, offset: int = 0, length: int | None = None
+        self,
+        task_id: str,
+        stream: LogStream | str,
+        offset: int = 0,
+        length: int | None = None,
+        container: str | None = None,
     ) -> LogChunk:
-        path = self.executor.log_path(task_id, stream)
+        """``container``: that pod container's log instead of the task's own."""
+        path = self.executor.log_path(task_id, stream, container)
         return read_log(path, offset, length, beneath=self.executor.sandbox_root)
 
     def follow_log(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pallet.api.marathon.deployment import action_fields
 from pallet.control.preview import Preview
 
 __all__ = ["definition_diff", "preview_json"]
@@ -48,13 +49,18 @@ def definition_diff(before: Any, after: Any, path: str = "") -> list[dict[str, A
 
 
 def preview_json(
-    app_id: str, result: Preview, before: dict[str, Any] | None, after: dict[str, Any]
+    app_id: str,
+    result: Preview,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    pods: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The body of a dry-run answer."""
+    """The body of a dry-run answer (``pods``: the ids that are pods, whose actions are
+    Marathon's ``*Pod`` ones naming a ``pod``)."""
     return {
         "dryRun": True,
         "steps": [
-            {"actions": [{"action": action, "app": app} for action, app in step]}
+            {"actions": [action_fields(action, app, pods) for action, app in step]}
             for step in result.steps
         ],
         "diff": definition_diff(before or {}, after),

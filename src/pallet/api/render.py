@@ -33,6 +33,7 @@ from pallet.api.marathon import (
     task_failure_json,
 )
 from pallet.api.marathon.params import AppEmbed
+from pallet.api.render_pods import pod_json
 from pallet.control import AppRecord, ClusterState, DeploymentRecord, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 
@@ -280,11 +281,16 @@ class Renderer:
         return deployments_json([self.deployment_model(d) for d in items])
 
     def queue(self, now: float, embed_offers: bool = False) -> dict[str, Any]:
+        """Marathon's queue: an app's entry names it as ``app``, a pod's as ``pod``
+        (Marathon's ``QueuePod``), each with its definition."""
         items = []
+        pods = set()
         for entry in self.state.queue.values():
             app = self.state.apps.get(entry.app_id)
-            if app is None or app.is_pod or entry.count <= 0:
+            if app is None or entry.count <= 0:
                 continue
+            if app.is_pod:
+                pods.add(app.id)
             left = max(0.0, entry.launch_after - now)
             try:
                 summary = offers_summary(
@@ -297,7 +303,7 @@ class Renderer:
                 summary = offers_summary((), entry.nodes_considered)
             items.append(
                 QueueItem(
-                    app=self.app(app, frozenset()),
+                    app=pod_json(app) if app.is_pod else self.app(app, frozenset()),
                     count=entry.count,
                     delay=QueueDelay(time_left_seconds=math.ceil(left), overdue=left <= 0),
                     since=epoch(entry.since),
@@ -305,4 +311,8 @@ class Renderer:
                     last_unused_offers=[] if embed_offers else None,
                 )
             )
-        return queue_json(items)
+        doc = queue_json(items)
+        for item in doc["queue"]:
+            if item["app"].get("id") in pods:
+                item["pod"] = item.pop("app")
+        return doc

@@ -23,6 +23,7 @@ from pallet.api.marathon.errors import shape_error
 from pallet.control import NodeRecord, iso
 from pallet.model import ValidationError, check_task_id
 from pallet.model.net import agent_address
+from pallet.model.pods import CONTAINER_NAME
 
 __all__ = ["node_json", "router"]
 
@@ -167,7 +168,9 @@ _LENGTH = re.compile(r"[0-9]{1,18}")
 async def task_logs(task_id: str, request: Request) -> Response:
     """A byte range of a task's ``stdout`` or ``stderr``, read by its agent:
     ``{"task_id", "stream", "offset", "size", "next_offset", "data"}``. A negative
-    ``offset`` counts from the end; tasks that ended recently can still be read."""
+    ``offset`` counts from the end; tasks that ended recently can still be read.
+    ``container``: that container's log of a pod instance (the instance's own is its
+    executor's)."""
     ctx = context(request)
     q = request.query_params
     stream = q.get("stream", "stdout")
@@ -184,6 +187,18 @@ async def task_logs(task_id: str, request: Request) -> Response:
     task = state.tasks.get(task_id) or state.recently_ended.get(task_id)
     if task is None:
         raise _not_found(f"Task '{task_id}' does not exist")
+    container = q.get("container")
+    if container is not None:
+        if not CONTAINER_NAME.match(container):
+            raise MarathonApiError(422, {"message": "container must be a container's name"})
+        app = state.apps.get(task.app_id)
+        names = [c.name for c in app.run.containers] if app is not None else []
+        if container not in names:
+            raise _not_found(
+                f"Task '{task_id}' has no container '{container}'"
+                + (f" (it has {', '.join(names)})" if names else " (it is not a pod instance)")
+            )
+        params["container"] = container
     record = state.nodes.get(task.node_id)
     if record is None or not record.address:
         raise _not_found(f"the node of task '{task_id}' is gone")

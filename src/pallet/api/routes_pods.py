@@ -5,6 +5,9 @@ A pod is kept by control as an app whose ``RunSpec`` has containers (one id spac
 Marathon, where an app and a pod cannot share an id): deployments, the capacity rule,
 backoff and placement are the apps'. Marathon writes the sub-resources with ``::``
 (``/v2/pods/web::status``), so one catch-all route per method reads the rest of the path.
+A change publishes Marathon's ``pod_created_event``/``pod_updated_event``/
+``pod_deleted_event``; ``?dryRun=true`` on POST and PUT (Pallet's, as for apps) answers
+the plan and placement and changes nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import moment
+from pallet.api.dryrun import preview_json
 from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, Violation, not_valid, parse_bool
+from pallet.api.marathon.events import PodCreatedEvent, PodDeletedEvent, PodUpdatedEvent
 from pallet.api.marathon.jsontypes import format_timestamp, parse_timestamp
 from pallet.api.marathon.pathid import canonical_path
-from pallet.api.pod_spec import parse_pod
+from pallet.api.pod_spec import ParsedPod, parse_pod
 from pallet.api.render_pods import killed_json, pod_json, pod_status_json
 from pallet.control import AppExists, AppRecord, Change
 
@@ -51,17 +56,52 @@ def _headers(change: Change, pod_id: str | None = None) -> dict[str, str]:
     return headers
 
 
-async def _create(ctx: ApiContext, body: object, pod_id: str | None = None) -> Response:
-    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role)
+def _publish(
+    ctx: ApiContext,
+    request: Request,
+    change: Change,
+    kind: type[PodCreatedEvent | PodUpdatedEvent | PodDeletedEvent],
+) -> None:
+    event = kind(
+        timestamp=moment(change.deployment.version),
+        client_ip=request.client.host if request.client else "",
+        uri=str(request.url.path),
+    )
+    ctx.control.bus.publish(event)
+
+
+def _exists(pod_id: str) -> MarathonApiError:
+    return MarathonApiError(409, {"message": f"An app or pod with id [{pod_id}] already exists."})
+
+
+async def _dry_run(ctx: ApiContext, parsed: ParsedPod, create: bool, force: bool) -> Response:
+    """What the change would do; nothing is stored or published."""
+    try:
+        result = await ctx.control.apps.preview(
+            parsed.id, parsed.definition, parsed.run, create, force
+        )
+    except AppExists:
+        raise _exists(parsed.id) from None
+    current = ctx.control.state.apps.get(parsed.id)
+    before = current.definition if current is not None and not create else None
+    doc = preview_json(parsed.id, result, before, parsed.definition, frozenset({parsed.id}))
+    return json_response(doc)
+
+
+async def _create(
+    ctx: ApiContext, request: Request, body: object, pod_id: str | None = None
+) -> Response:
+    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role, allow=ctx.allowances)
     if parsed.id in ctx.control.groups.groups:
         raise not_valid([Violation("/id", f"{parsed.id} is a group; a pod needs its own id")])
+    if parse_bool(request.query_params.get("dryRun")):
+        return await _dry_run(ctx, parsed, create=True, force=False)
     try:
         change = await ctx.control.apps.create(parsed.id, parsed.definition, parsed.run)
     except AppExists:
-        raise MarathonApiError(
-            409, {"message": f"An app or pod with id [{parsed.id}] already exists."}
-        ) from None
+        raise _exists(parsed.id) from None
     assert change.app is not None
+    _publish(ctx, request, change, PodCreatedEvent)
     return json_response(pod_json(change.app), 201, _headers(change, parsed.id))
 
 
@@ -82,9 +122,7 @@ async def list_pods(request: Request) -> Response:
 @router.post("/v2/pods")
 async def create_pod(request: Request) -> Response:
     ctx = context(request)
-    if parse_bool(request.query_params.get("dryRun")):
-        raise not_valid([Violation("/", "dryRun is not supported for pods yet")])
-    return await _create(ctx, await read_json(request))
+    return await _create(ctx, request, await read_json(request))
 
 
 # ------------------------------------------------------------------ one pod
@@ -126,19 +164,19 @@ async def put_pod(rest: str, request: Request) -> Response:
     ctx = context(request)
     pod_id = canonical_path(rest)
     q = request.query_params
-    if parse_bool(q.get("dryRun")):
-        raise not_valid([Violation("/", "dryRun is not supported for pods yet")])
     body = await read_json(request)
     current = ctx.control.state.apps.get(pod_id)
     if current is None:
-        return await _create(ctx, body, pod_id)
+        return await _create(ctx, request, body, pod_id)
     if not current.is_pod:
         raise pod_not_found(pod_id)
-    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role)
-    change = await ctx.control.apps.update(
-        pod_id, parsed.definition, parsed.run, force=parse_bool(q.get("force"))
-    )
+    parsed = parse_pod(body, pod_id, default_role=ctx.info.default_role, allow=ctx.allowances)
+    force = parse_bool(q.get("force"))
+    if parse_bool(q.get("dryRun")):
+        return await _dry_run(ctx, parsed, create=False, force=force)
+    change = await ctx.control.apps.update(pod_id, parsed.definition, parsed.run, force=force)
     assert change.app is not None
+    _publish(ctx, request, change, PodUpdatedEvent)
     return json_response(pod_json(change.app), 200, _headers(change))
 
 
@@ -151,6 +189,7 @@ async def delete_pod(rest: str, request: Request) -> Response:
     pod = _pod(ctx, canonical_path(path))
     if sub == "":
         change = await ctx.control.apps.delete(pod.id, force=force)
+        _publish(ctx, request, change, PodDeletedEvent)
         return Response(status_code=202, headers=_headers(change))
     if parse_bool(q.get("wipe")):
         raise not_valid([Violation("/wipe", "wipe is not supported by Pallet yet")])

@@ -29,7 +29,11 @@ def deployments(perms: Permissions, docs: list[dict[str, Any]]) -> list[dict[str
 
 
 def queue(perms: Permissions, doc: dict[str, Any]) -> dict[str, Any]:
-    items = [q for q in doc.get("queue", ()) if may_read(perms, str(q.get("app", {}).get("id")))]
+    items = [
+        q
+        for q in doc.get("queue", ())
+        if may_read(perms, str((q.get("app") or q.get("pod") or {}).get("id")))
+    ]
     return {**doc, "queue": items}
 
 

@@ -5,6 +5,7 @@ with ``apply`` and ``edit``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +30,7 @@ from pallet.cli.render import listing, print_table, say
 from pallet.client import ApiError, Client, InvalidRequest
 from pallet.errors import PalletError
 
-__all__ = ["diff", "plan", "rollback", "update"]
+__all__ = ["diff", "plan", "rollback", "show_plan", "update"]
 
 _WAIT_TIMEOUT = 300.0
 FileArg = Annotated[
@@ -91,7 +92,7 @@ def diff(
                 console.print(f"  {d.describe()}", markup=False, highlight=False)
 
 
-def _plan_rows(doc: dict[str, Any]) -> list[list[str]]:
+def _plan_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     rows = [
         ["start", t["taskId"], t["host"], ",".join(map(str, t["ports"]))] for t in doc["launches"]
     ]
@@ -130,22 +131,26 @@ def plan(
         print_json([{"id": c.app_id, "action": c.action.value, **doc} for c, doc in plans])
         return
     for change, doc in plans:
-        steps = " -> ".join("+".join(a["action"] for a in s["actions"]) for s in doc["steps"])
-        say(console, f"{change.app_id}: {change.action.value}; steps: {steps or 'none'}")
-        for d in doc["diff"]:
-            before = d.get("from", "(unset)")
-            console.print(f"  {d['path']}: {before} -> {d.get('to', '(unset)')}", markup=False)
-        rows = _plan_rows(doc)
-        if rows:
-            print_table(console, listing("Tasks", ["", "TASK", "HOST", "PORTS"], rows))
-        waiting = doc.get("unplaced")
-        if waiting:
-            why = "; ".join(f"{r['nodes']} nodes: {r['reason']}" for r in waiting["reasons"])
-            say(
-                console,
-                f"  {waiting['instances']} instance(s) would wait: no node fits "
-                f"({why or 'no nodes'})",
-            )
+        show_plan(f"{change.app_id}: {change.action.value}", doc)
+
+
+def show_plan(title: str, doc: Mapping[str, Any]) -> None:
+    """A dry run's answer as the user reads it: steps, field changes, tasks, waits."""
+    steps = " -> ".join("+".join(a["action"] for a in s["actions"]) for s in doc["steps"])
+    say(console, f"{title}; steps: {steps or 'none'}")
+    for d in doc["diff"]:
+        before = d.get("from", "(unset)")
+        console.print(f"  {d['path']}: {before} -> {d.get('to', '(unset)')}", markup=False)
+    rows = _plan_rows(doc)
+    if rows:
+        print_table(console, listing("Tasks", ["", "TASK", "HOST", "PORTS"], rows))
+    waiting = doc.get("unplaced")
+    if waiting:
+        why = "; ".join(f"{r['nodes']} nodes: {r['reason']}" for r in waiting["reasons"])
+        say(
+            console,
+            f"  {waiting['instances']} instance(s) would wait: no node fits ({why or 'no nodes'})",
+        )
 
 
 def _previous_config(client: Client, aid: str) -> str:

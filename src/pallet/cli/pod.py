@@ -1,5 +1,5 @@
 """``pallet pod ...``: Marathon pods (several containers placed together as one instance);
-add, list, show and remove them; does I/O through ``pallet.client``."""
+add, plan, list, show and remove them; does I/O through ``pallet.client``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from pallet.cli import client_opts
-from pallet.cli.appfile import load_app_file
+from pallet.cli.app_rollout import show_plan
+from pallet.cli.appfile import AppFileError, load_app_file
 from pallet.cli.client_opts import (
     DEFAULT_MASTER,
     ForceOption,
@@ -81,6 +82,27 @@ def add(
     say(console, f"Created pod {pod}" + (" (all instances stable)" if wait else ""))
 
 
+@app.command("plan")
+def plan(
+    path: FileArg,
+    force: ForceOption = False,
+    json_out: JsonOption = False,
+    master: MasterOption = DEFAULT_MASTER,
+) -> None:
+    """Ask the master what a pod file would do (a dry run): the field changes, the
+    deployment steps, the node each new instance would land on, the instances that would
+    stop, and why instances that fit nowhere would wait. Nothing changes."""
+    definition = load_app_file(path)
+    if not isinstance(definition, dict) or not isinstance(definition.get("id"), str):
+        raise AppFileError(path, "a pod definition is one JSON object with an id")
+    with connect(master) as client:
+        doc = client.plan_pod(definition, force)
+    if json_out:
+        print_json(doc)
+        return
+    show_plan(f"pod {app_id(definition['id'])}", doc)
+
+
 @app.command("list")
 def list_pods(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER) -> None:
     """The pods: instances stable of wanted, their containers and resources per instance."""
@@ -129,6 +151,11 @@ def show(
         ("instances", f"{_stable(status)} stable of {_wanted(status)}"),
         ("version", spec.get("version", "")),
     ]
+    for c in spec.get("containers", []):
+        image = c.get("image", {}).get("id")
+        mounts = ", ".join(f"{m['name']} at {m['mountPath']}" for m in c.get("volumeMounts", []))
+        what = f"image {image}" if image else "command"
+        pairs.append((f"container {c.get('name', '')}", what + (f"; {mounts}" if mounts else "")))
     if status.get("message"):
         pairs.append(("message", status["message"]))
     for ended in status.get("terminationHistory", []):

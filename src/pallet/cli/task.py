@@ -59,15 +59,23 @@ def logs(
     stderr: Annotated[
         bool, typer.Option("--stderr", help="Read stderr instead of stdout.")
     ] = False,
+    container: Annotated[
+        str | None,
+        typer.Option(
+            "--container",
+            "-c",
+            help="For a pod instance: what this container wrote (else the pod's executor).",
+        ),
+    ] = None,
     master: MasterOption = DEFAULT_MASTER,
 ) -> None:
     """Print what a task wrote to its stdout (or stderr)."""
     stream: LogStream = "stderr" if stderr else "stdout"
     with connect(master) as client:
         chunks = (
-            client.follow_log(task_id, stream, sleep=client_opts.sleep)
+            client.follow_log(task_id, stream, container=container, sleep=client_opts.sleep)
             if follow
-            else client.read_log(task_id, stream)
+            else client.read_log(task_id, stream, container=container)
         )
         try:
             for chunk in chunks:

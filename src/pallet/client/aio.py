@@ -150,6 +150,9 @@ class AsyncClient:
     async def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         return await self.run(calls.create_pod(definition))
 
+    async def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> dict[str, Any]:
+        return await self.run(calls.plan_pod(definition, force))
+
     async def delete_pod(self, pod_id: str, force: bool = False) -> str:
         return await self.run(calls.delete_pod(pod_id, force))
 
@@ -173,15 +176,24 @@ class AsyncClient:
         return await self.run(calls.kill_app_task(app_id, task_id, scale))
 
     async def task_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        length: int = LOG_CHUNK,
+        container: str | None = None,
     ) -> LogChunk:
-        return await self.run(calls.task_log(task_id, stream, offset, length))
+        return await self.run(calls.task_log(task_id, stream, offset, length, container))
 
     async def read_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        container: str | None = None,
     ) -> AsyncIterator[bytes]:
         """The log as it is now, from ``offset`` to its end, in chunks."""
-        while (chunk := await self.task_log(task_id, stream, offset)).data:
+        while (chunk := await self.task_log(task_id, stream, offset, container=container)).data:
             offset = chunk.next_offset
             yield chunk.data
 
@@ -191,6 +203,7 @@ class AsyncClient:
         stream: LogStream = "stdout",
         offset: int = 0,
         *,
+        container: str | None = None,
         interval: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> AsyncIterator[bytes]:
@@ -203,7 +216,7 @@ class AsyncClient:
         idle = 0
         while True:
             try:
-                chunk = await self.task_log(task_id, stream, offset)
+                chunk = await self.task_log(task_id, stream, offset, container=container)
             except NotFound:
                 if ended or not await self._live(task_id):
                     raise

@@ -335,6 +335,17 @@ class _Calls:
     def create_pod(self, definition: Mapping[str, Any]) -> Call[dict[str, Any]]:
         return Call("POST", "/v2/pods", _pod_created, body=dict(definition))
 
+    def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> Call[dict[str, Any]]:
+        """What ``PUT /v2/pods/{id}`` (create or replace) would do: ``?dryRun=true``, which
+        changes nothing (steps, field diff, where each new instance would land)."""
+        return Call(
+            "PUT",
+            pod_path(str(definition.get("id", ""))),
+            lambda doc, _h: _object(doc, "plan"),
+            {"dryRun": "true", "force": _flag(force)},
+            body=dict(definition),
+        )
+
     def delete_pod(self, pod_id: str, force: bool = False) -> Call[str]:
         """The id of the deployment that stops the pod's instances."""
         return Call(
@@ -409,12 +420,20 @@ class _Calls:
         return Call(method, path, _json_or_none, dict(params or {}), body, raw=True)
 
     def task_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        length: int = LOG_CHUNK,
+        container: str | None = None,
     ) -> Call[LogChunk]:
         """Up to ``length`` bytes of a task's ``stream`` from byte ``offset`` (negative:
-        from the end, when the master answers with the JSON form that says where it began)."""
+        from the end, when the master answers with the JSON form that says where it began);
+        ``container``: that container's of a pod instance."""
         path = f"/v1/tasks/{quote(task_id, safe='')}/logs"
         params = {"stream": stream, "offset": str(offset), "length": str(length)}
+        if container is not None:
+            params["container"] = container
         return Call("GET", path, _log_reader(offset), params, raw=True)
 
 

@@ -224,7 +224,8 @@ class RejectCount:
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """An app with ``count`` instances waiting to be placed, and why nodes turned them down."""
+    """An app (or a pod: Marathon's queue names it ``pod``) with ``count`` instances
+    waiting to be placed, and why nodes turned them down."""
 
     app_id: str
     count: int
@@ -246,7 +247,7 @@ class QueueItem:
         delay = f.obj("delay")
         summary = f.obj("processedOffersSummary")
         return cls(
-            app_id=f.obj("app").string("id"),
+            app_id=f.obj("pod" if "pod" in f.doc and "app" not in f.doc else "app").string("id"),
             count=f.integer("count"),
             delay_seconds=delay.integer("timeLeftSeconds", 0),
             overdue=delay.boolean("overdue"),

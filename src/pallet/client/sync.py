@@ -216,6 +216,9 @@ class Client:
     def create_pod(self, definition: Mapping[str, Any]) -> dict[str, Any]:
         return self.run(calls.create_pod(definition))
 
+    def plan_pod(self, definition: Mapping[str, Any], force: bool = False) -> dict[str, Any]:
+        return self.run(calls.plan_pod(definition, force))
+
     def delete_pod(self, pod_id: str, force: bool = False) -> str:
         return self.run(calls.delete_pod(pod_id, force))
 
@@ -236,15 +239,24 @@ class Client:
         return self.run(calls.kill_app_task(app_id, task_id, scale))
 
     def task_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0, length: int = LOG_CHUNK
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        length: int = LOG_CHUNK,
+        container: str | None = None,
     ) -> LogChunk:
-        return self.run(calls.task_log(task_id, stream, offset, length))
+        return self.run(calls.task_log(task_id, stream, offset, length, container))
 
     def read_log(
-        self, task_id: str, stream: LogStream = "stdout", offset: int = 0
+        self,
+        task_id: str,
+        stream: LogStream = "stdout",
+        offset: int = 0,
+        container: str | None = None,
     ) -> Iterator[bytes]:
         """The log as it is now, from ``offset`` to its end, in chunks."""
-        while (chunk := self.task_log(task_id, stream, offset)).data:
+        while (chunk := self.task_log(task_id, stream, offset, container=container)).data:
             offset = chunk.next_offset
             yield chunk.data
 
@@ -254,6 +266,7 @@ class Client:
         stream: LogStream = "stdout",
         offset: int = 0,
         *,
+        container: str | None = None,
         interval: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Iterator[bytes]:
@@ -266,7 +279,7 @@ class Client:
         idle = 0
         while True:
             try:
-                chunk = self.task_log(task_id, stream, offset)
+                chunk = self.task_log(task_id, stream, offset, container=container)
             except NotFound:
                 if ended or not self._live(task_id):
                     raise

@@ -61,7 +61,12 @@ class Change:
 
 
 def _without_instances(definition: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in definition.items() if k not in ("instances", "version")}
+    """The definition less what a scale changes: an app's ``instances``, a pod's
+    ``scaling.instances``."""
+    out = {k: v for k, v in definition.items() if k not in ("instances", "version")}
+    if isinstance(out.get("scaling"), dict):
+        out["scaling"] = {k: v for k, v in out["scaling"].items() if k != "instances"}
+    return out
 
 
 class AppService:

@@ -31,6 +31,9 @@ __all__ = [
     "HealthStatusChangedEvent",
     "InstanceChangedEvent",
     "MarathonEvent",
+    "PodCreatedEvent",
+    "PodDeletedEvent",
+    "PodUpdatedEvent",
     "ReadinessCheckResultEvent",
     "StatusUpdateEvent",
     "UnhealthyInstanceKillEvent",
@@ -58,6 +61,29 @@ class ApiPostEvent(MarathonEvent):
     client_ip: str
     uri: str
     app_definition: dict[str, Any]
+
+
+class _PodEvent(MarathonEvent):
+    """A pod was created, replaced or deleted through the API: who asked, and the URI
+    (Marathon's ``PodEvent``: nothing more)."""
+
+    client_ip: str
+    uri: str
+
+
+class PodCreatedEvent(_PodEvent):
+    type_name: ClassVar[str] = "pod_created_event"
+    event_type: Literal["pod_created_event"]
+
+
+class PodUpdatedEvent(_PodEvent):
+    type_name: ClassVar[str] = "pod_updated_event"
+    event_type: Literal["pod_updated_event"]
+
+
+class PodDeletedEvent(_PodEvent):
+    type_name: ClassVar[str] = "pod_deleted_event"
+    event_type: Literal["pod_deleted_event"]
 
 
 class StatusUpdateEvent(MarathonEvent):

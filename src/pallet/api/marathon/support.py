@@ -27,6 +27,7 @@ __all__ = [
     "PRIVILEGED",
     "Allowances",
     "fetch_violations",
+    "host_path_allowed",
     "host_volume_violations",
     "host_volumes",
     "persistent_volumes",
@@ -197,6 +198,11 @@ def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, i
             size = persistent.get("size")
             out.append((str(volume.get("containerPath")), size if isinstance(size, int) else 0))
     return out
+
+
+def host_path_allowed(host: str, prefixes: tuple[str, ...]) -> bool:
+    """True when ``host`` is one of ``prefixes`` or below one (no ``..``)."""
+    return _allowed(host, prefixes)
 
 
 def _allowed(host: str, prefixes: tuple[str, ...]) -> bool:
