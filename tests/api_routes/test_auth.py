@@ -273,6 +273,7 @@ def _sample(path: str) -> str:
         ("{job_id}", "prod.nightly"),
         ("{schedule_id}", "daily"),
         ("{run_id}", "r1"),
+        ("{store_name}", "default"),
     ):
         path = path.replace(name, value)
     return path
@@ -289,6 +290,7 @@ def _routes() -> list[APIRoute]:
         routes_jobs,
         routes_nodes,
         routes_pods,
+        routes_secrets,
         routes_tasks,
     )
 
@@ -302,6 +304,7 @@ def _routes() -> list[APIRoute]:
         routes_jobs,
         routes_nodes,
         routes_pods,
+        routes_secrets,
         routes_tasks,
     )
     return [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]

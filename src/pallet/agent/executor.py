@@ -241,7 +241,8 @@ class Executor:
     def needs_preparation(self, spec: TaskSpec) -> bool:
         """True when ``spec`` waits for something before it can start (URIs to fetch, an
         image): ``launch_later`` it, so the agent is not held up meanwhile."""
-        return bool(spec.fetch) or (spec.container is not None and spec.container.image is not None)
+        image = spec.container is not None and spec.container.image is not None
+        return bool(spec.fetch) or bool(spec.secrets) or image
 
     def launch(self, spec: TaskSpec) -> int:
         """Prepare and start ``spec`` now; return its pid. Raises LaunchError saying what
@@ -306,7 +307,7 @@ class Executor:
                 popen = spawn_runc(staged.runc, sandbox, self.containers.bundle(tid))
                 start_time = read_start_time(popen.pid) or 0
             else:
-                env = self.environment(spec)
+                env = staged.env if staged.env is not None else self.environment(spec)
                 start_time, popen = spawn_gated(
                     tid, spec.argv, sandbox, env, staged.user, self.isolator
                 )
