@@ -276,3 +276,9 @@ async def test_only_the_agent_of_the_tasks_node_gets_its_values(secure: Secure) 
     assert (await api.get("/v1/secrets/db/password")).status_code == 401
     r = await node0.get("/v1/agent/nodes/node-0/desired", params={"after": 0})
     assert VALUE not in r.text and "db/password" in r.text
+    # who read which secret is in the audit log, never the value
+    await secure.audit.flush()
+    r = await admin.get("/v1/audit", params={"limit": "100"})
+    reads = [e for e in r.json()["entries"] if e.get("secret") == "db/password"]
+    assert [(e["uid"], e["kind"]) for e in reads] == [("node-0", "agent")], reads
+    assert VALUE not in r.text

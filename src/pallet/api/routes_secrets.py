@@ -96,6 +96,25 @@ def _missing(path: str) -> MarathonApiError:
     return MarathonApiError(404, {"message": f"secret {path} does not exist"})
 
 
+def _audit_read(request: Request, what: str) -> None:
+    """Reading a value is recorded like a write: who read which secret (never the value)."""
+    audit = context(request).audit
+    principal = request.scope.get(PRINCIPAL)
+    if audit is not None and principal is not None:
+        audit.record(
+            {
+                "uid": principal.uid,
+                "kind": principal.kind,
+                "method": "GET",
+                "path": request.url.path,
+                "secret": what,
+                "status": 200,
+                "outcome": "success",
+                "client": request.client.host if request.client else None,
+            }
+        )
+
+
 def _author(request: Request) -> str:
     principal = request.scope.get(PRINCIPAL)
     return principal.uid if principal is not None else "anonymous"
@@ -135,6 +154,7 @@ async def _get(request: Request, rest: str) -> Response:
         raise MarathonApiError(503, {"message": f"secret {path}: {e}"}) from None
     if value is None:
         raise _missing(path)
+    _audit_read(request, path)
     doc = {
         "value": value,
         "author": info.author,
@@ -234,4 +254,6 @@ async def task_secrets(node_id: str, task_id: str, request: Request) -> Response
                 404, {"message": f"secret {ref.source} (named {ref.name!r}) does not exist"}
             )
         out.append({"name": ref.name, "source": ref.source, "value": value})
+    if out:
+        _audit_read(request, ",".join(sorted({r.source for r in task.launch.secrets})))
     return json_response({"secrets": out}, headers={"Cache-Control": "no-store"})
