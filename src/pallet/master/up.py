@@ -448,6 +448,7 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     url = f"{'https' if config.secure else 'http'}://{config.host}:{config.port}"
     if config.secure:
         prepare_secure(state, config.host)
+        secrets_key(secure_dir(state))  # before the masters start: not one each
     else:
         secrets_key(state)
     etcd = None
