@@ -42,6 +42,7 @@ JOB: dict[str, Any] = {
         "mem": 32,
         "env": {"DB_PASSWORD": {"secret": "pw"}},
         "secrets": {"pw": {"source": "/db/password"}},
+        "volumes": [{"containerPath": "conf/pw", "secret": "pw"}],
     },
 }
 
@@ -193,13 +194,17 @@ async def test_a_job_run_gets_references_only(
     assert r.status_code == 201, r.text
     assert r.json()["run"]["secrets"] == {"pw": {"source": "db/password"}}
     assert r.json()["run"]["env"] == {"DB_PASSWORD": {"secret": "pw"}}
+    assert r.json()["run"]["volumes"] == [{"containerPath": "conf/pw", "secret": "pw"}]
     assert (await api.post("/v1/jobs/backup/runs", json={})).status_code == 201
     await loops(control)
     (task,) = control.state.tasks.values()
-    assert [(s.source, s.env) for s in task.launch.secrets] == [("db/password", "DB_PASSWORD")]
+    assert [(s.source, s.env, s.file) for s in task.launch.secrets] == [
+        ("db/password", "DB_PASSWORD", None),
+        ("db/password", None, "conf/pw"),
+    ]
     assert "DB_PASSWORD" not in task.launch.env
     r = await api.get(f"/v1/agent/nodes/{task.node_id}/tasks/{task.id}/secrets")
-    assert [s["value"] for s in r.json()["secrets"]] == [VALUE]
+    assert [s["value"] for s in r.json()["secrets"]] == [VALUE, VALUE]
     for r in (await api.get("/v1/jobs/backup"), await api.get("/v2/tasks")):
         assert VALUE not in r.text
 

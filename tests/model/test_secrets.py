@@ -74,3 +74,15 @@ def test_a_spec_reads_its_references_back_and_refuses_two_on_one_file() -> None:
     bad = {**spec.to_json(), "secrets": [{"name": "pw", "source": "db/pw", "value": "x"}]}
     with pytest.raises(ValidationError):  # a value is no field of a reference
         TaskSpec.from_json(bad)
+
+
+def test_a_job_keeps_its_secret_references_in_metronome_shapes() -> None:
+    from pallet.model.jobs import JobRunSpec, JobSpec
+
+    refs = (TaskSecret("pw", "db/pw", env="PW"), TaskSecret("pw", "db/pw", file="conf/pw"))
+    job = JobSpec("backup", JobRunSpec(cmd="true", env={"A": "1"}, secrets=refs))
+    run = job.to_json()["run"]
+    assert run["secrets"] == {"pw": {"source": "db/pw"}}
+    assert run["env"] == {"A": "1", "PW": {"secret": "pw"}}
+    assert run["volumes"] == [{"containerPath": "conf/pw", "secret": "pw"}]
+    assert JobSpec.from_json(job.to_json()) == job

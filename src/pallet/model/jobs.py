@@ -292,7 +292,8 @@ class JobRunSpec:
                 "placement": placement,
                 "artifacts": [_artifact_json(f) for f in self.artifacts],
                 "maxLaunchDelay": self.max_launch_delay,
-                "volumes": [_volume_json(v) for v in self.volumes],
+                "volumes": [_volume_json(v) for v in self.volumes]
+                + [{"containerPath": r.file, "secret": r.name} for r in self.secrets if r.file],
                 "restart": restart,
                 "secrets": {r.name: {"source": r.source} for r in self.secrets},
                 "networks": [n.to_json() for n in self.networks],
@@ -344,6 +345,7 @@ class JobRunSpec:
             volumes=tuple(
                 VolumeSpec(v["containerPath"], v["hostPath"], v.get("mode", "RW"))
                 for v in doc.get("volumes") or ()
+                if "hostPath" in v
             ),
             networks=tuple(
                 JobNetwork(n["mode"], dict(n.get("labels") or {}))
@@ -363,13 +365,19 @@ class JobRunSpec:
 
 
 def _secrets_from_json(doc: Mapping[str, Any]) -> tuple[TaskSecret, ...]:
-    """The secret variables of a run as ``to_json`` wrote them."""
+    """The secret variables and files of a run as ``to_json`` wrote them."""
     sources = {name: d["source"] for name, d in (doc.get("secrets") or {}).items()}
-    return tuple(
+    env = [
         TaskSecret(v["secret"], sources[v["secret"]], env=k)
         for k, v in (doc.get("env") or {}).items()
         if isinstance(v, Mapping)
-    )
+    ]
+    files = [
+        TaskSecret(v["secret"], sources[v["secret"]], file=v["containerPath"])
+        for v in doc.get("volumes") or ()
+        if "secret" in v
+    ]
+    return (*env, *files)
 
 
 def _number(value: float) -> float | int:
