@@ -159,7 +159,11 @@ def no(path: str, what: str) -> tuple[str, str]:
                     "must be a relative path inside the sandbox (no '..')",
                 ),
                 ("/container/volumes(3)/mode", "must be RO or RW"),
-                no("/container/volumes(4)", "secret volumes"),
+                ("/container/volumes(4)/secret", "references an undefined secret"),
+                no(
+                    "/container/volumes(4)/containerPath",
+                    "a secret file at an absolute path (give a path relative to the sandbox)",
+                ),
                 no("/container/volumes(5)", "external volumes"),
             ],
         ),
@@ -176,8 +180,22 @@ def no(path: str, what: str) -> tuple[str, str]:
             [no("/networks(0)/mode", "container networks (IP per task)")],
         ),
         (
-            {"secrets": {"pw": {"source": "db/pw"}}, "env": {"PW": {"secret": "pw"}}},
-            [no("/secrets", "secrets"), no("/env/PW/secret", "environment values from secrets")],
+            {
+                "secrets": {"pw": {"source": "db/../pw"}, "ok": {"source": "db/pw"}},
+                "env": {"PW": {"secret": "pw"}},
+                "container": {
+                    "type": "MESOS",
+                    "volumes": [
+                        {"containerPath": "pw", "secret": "ok"},
+                        {"containerPath": "pw", "secret": "ok", "mode": "RO"},
+                    ],
+                },
+            },
+            [
+                no("/container/volumes(1)/mode", "mode on a secret volume"),
+                ("/secrets/pw/source", "'db/../pw' has a '..' segment"),
+                ("/container/volumes", "two secret volumes share a containerPath"),
+            ],
         ),
         ({"check": {"http": {"portIndex": 0}}}, [no("/check", "Mesos checks (check)")]),
         (

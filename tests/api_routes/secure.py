@@ -13,6 +13,7 @@ from pallet.api import create_api
 from pallet.auth import passwords
 from pallet.auth.audit import AuditLog
 from pallet.auth.secretbox import SecretBox, new_key_line
+from pallet.auth.secretstore import SecretStore
 from pallet.auth.service import AuthService, AuthSettings
 from pallet.control import Control
 
@@ -62,7 +63,8 @@ async def make_secure(control: Control, clock: FakeClock) -> AsyncIterator[Secur
     )
     await auth.load()
     audit = AuditLog(control.store, clock=clock)
-    app = create_api(control, INFO, manage_control=False, auth=auth, audit=audit)
+    secrets = SecretStore(control.store, box, clock=clock)
+    app = create_api(control, INFO, manage_control=False, auth=auth, audit=audit, secrets=secrets)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://master") as api:
         yield Secure(api, auth, audit, clock, control)

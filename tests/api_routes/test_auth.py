@@ -41,8 +41,14 @@ async def test_without_a_token_only_public_routes_answer(secure: Secure) -> None
         ("GET", "/metrics"),
         ("GET", "/v1/nodes"),
         ("GET", "/v1/whatever/a/route/added/later"),
+        ("GET", "/v1/secrets/db/password"),  # issue 14.5: a secret's value
+        ("GET", "/secrets/v1/secret/default/db/password"),
+        ("GET", "/secrets/v1/secret/default/?list=true"),
+        ("PUT", "/secrets/v1/secret/default/db/password"),
+        ("GET", "/v1/agent/nodes/node-0/tasks/web.1/secrets"),  # a task's values
     ]:
-        r = await api.request(method, path, json=APP if method == "POST" else None)
+        body = APP if method == "POST" else {"value": "x"} if method == "PUT" else None
+        r = await api.request(method, path, json=body)
         assert r.status_code == 401, (method, path, r.text)
         assert "message" in r.json() and r.headers["www-authenticate"].startswith("token")
     assert secure.control.state.apps == {}
@@ -273,6 +279,7 @@ def _sample(path: str) -> str:
         ("{job_id}", "prod.nightly"),
         ("{schedule_id}", "daily"),
         ("{run_id}", "r1"),
+        ("{store_name}", "default"),
     ):
         path = path.replace(name, value)
     return path
@@ -290,6 +297,7 @@ def _routes() -> list[APIRoute]:
         routes_jobs,
         routes_nodes,
         routes_pods,
+        routes_secrets,
         routes_tasks,
     )
 
@@ -304,6 +312,7 @@ def _routes() -> list[APIRoute]:
         routes_jobs,
         routes_nodes,
         routes_pods,
+        routes_secrets,
         routes_tasks,
     )
     return [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]

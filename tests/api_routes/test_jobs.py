@@ -139,10 +139,10 @@ async def test_unhonoured_fields_are_refused_by_path(api: httpx.AsyncClient) -> 
     assert "--allow-host-path" in found["/run/volumes(0)/hostPath"][0]
     secret = copy.deepcopy(SIMPLE)
     secret["run"]["env"] = {"SECRET_ENV": {"secret": "secret1"}}
-    secret["run"]["secrets"] = {"secret1": {"source": "/mysecret"}}
+    secret["run"]["secrets"] = {"secret1": {"source": "/my/../secret"}, "unused": {"source": "u"}}
     assert set(paths(await api.post("/v1/jobs", json=secret))) == {
-        "/run/env/SECRET_ENV",
-        "/run/secrets",
+        "/run/secrets/secret1/source",
+        "/run/secrets/unused",
     }
     assert (await api.get("/v1/jobs")).json() == []
 

@@ -112,6 +112,10 @@ def test_sees_all() -> None:
         ("dcos:service:metronome:metronome:jobs:/prod", "pallet:job:/prod"),
         ("dcos:adminrouter:acs", "pallet:iam"),
         ("dcos:adminrouter:ops:mesos", "pallet:node"),
+        ("dcos:secrets:default:/db/password", "pallet:secret:/db/password"),
+        ("dcos:secrets:default:db", "pallet:secret:/db"),
+        ("dcos:secrets:list:default:/db", "pallet:secret:/db"),
+        ("dcos:secrets:default", "pallet:secret"),
     ],
 )
 def test_dcos_resource_ids_stand_for_pallet_ones(dcos: str, pallet: str) -> None:

@@ -20,6 +20,9 @@ import httpx
 import psutil
 import pytest
 
+from pallet.auth.ca import write_private
+from pallet.auth.secretbox import new_key_line
+
 from .conftest import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
@@ -111,6 +114,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secrets.key"
+    write_private(path, (new_key_line() + "\n").encode())
+    return path
+
+
 def _start(tmp_path: Path, grace: float) -> Iterator[OneAgentCluster]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -125,6 +134,8 @@ def _start(tmp_path: Path, grace: float) -> Iterator[OneAgentCluster]:
             f"sqlite:///{tmp_path / 'master.db'}",
             "--heartbeat-grace",
             str(grace),
+            "--secrets-key-file",
+            str(_key_file(tmp_path)),
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "master.log", "ab"),  # noqa: SIM115
@@ -254,3 +265,48 @@ def test_sigterm_leaves_the_tasks_to_the_next_agent_and_sigusr1_drains(
         "the kills reported to the master",
     )
     assert cluster.node()["state"] == "DRAINING"  # it said it was leaving: offered nothing
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_secrets_survive_an_agent_restart_and_a_relaunch_fetches_them_again(
+    patient: OneAgentCluster,
+) -> None:
+    cluster = patient
+    http = cluster.http
+    assert http.put("/v1/secrets/db/password", json={"value": "first-value"}).status_code == 201
+    app = {
+        "id": APP,
+        "cmd": "sleep 600",
+        "instances": 2,
+        "cpus": 0.1,
+        "mem": 32,
+        "env": {"DB_PASSWORD": {"secret": "pw"}},
+        "secrets": {"pw": {"source": "db/password"}},
+        "container": {"type": "MESOS", "volumes": [{"containerPath": "pw", "secret": "pw"}]},
+    }
+    assert http.post("/v2/apps", json=app).status_code == 201
+    before = wait_for(lambda: cluster.running(2), 30, "2 tasks with secrets running")
+    pids = {tid: cluster.main_pid(tid) for tid in before}
+    assert {_environ(pid)["DB_PASSWORD"] for pid in pids.values()} == {"first-value"}
+
+    cluster.kill_agent()
+    for checkpoint in (cluster.work_dir / "checkpoints").iterdir():
+        text = checkpoint.read_text()
+        assert "db/password" in text and "first-value" not in text
+    cluster.restart_and_adopt(before, pids)  # same processes, their environment kept
+    assert {_environ(pid)["DB_PASSWORD"] for pid in pids.values()} == {"first-value"}
+
+    # a new value reaches the next launch: the replacement fetches again
+    assert http.patch("/v1/secrets/db/password", json={"value": "second-value"}).status_code == 204
+    victim = sorted(before)[0]
+    os.kill(pids[victim], signal.SIGKILL)
+    now = wait_for(
+        lambda: (r := cluster.running(2)) and victim not in r and r, 30, "the replacement"
+    )
+    (new,) = set(now) - set(before)
+    assert _environ(cluster.main_pid(new))["DB_PASSWORD"] == "second-value"
+    assert (cluster.work_dir / "sandboxes" / new / "pw").read_text() == "second-value"

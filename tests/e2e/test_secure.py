@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,3 +228,102 @@ def test_dns_and_the_edge_lb_log_in_as_their_service_account(secured: Secured) -
 def _public_address(secured: Secured) -> str:
     doc = json.loads((secured.state / "up.json").read_text())
     return str(doc["lb"]["http"]).rsplit(":", 1)[0]
+
+
+SECRET_APP = {
+    "id": "/vault/db-client",
+    "cmd": 'echo "env:$DB_PASSWORD"; echo "me:$(id -un)"; cat pw/file; echo; '
+    "stat -c 'file:%a:%U' pw/file; sleep 600",
+    "cpus": 0.1,
+    "mem": 16,
+    "env": {"DB_PASSWORD": {"secret": "pw"}},
+    "secrets": {"pw": {"source": "db/password"}},
+    "container": {"type": "MESOS", "volumes": [{"containerPath": "pw/file", "secret": "pw"}]},
+}
+
+
+def test_a_task_gets_its_secret_and_no_other_path_shows_it(
+    secured: Secured, tmp_path: Path
+) -> None:
+    """The value reaches the task (variable and 0400 file of its user) and nothing else:
+    not /v2/apps, /v2/tasks, the desired set, the event stream, the store or any file the
+    cluster writes outside the task's sandbox (logs, checkpoints)."""
+    value = "pw-" + secrets.token_hex(12)
+    r = secured.pallet("secret", "create", "db/password", "--value", value)
+    assert r.returncode == 0, r.stderr
+    token = secured.pallet("auth", "token").stdout.strip()
+    auth = {"Authorization": f"token={token}"}
+    events: list[str] = []
+    stop = threading.Event()
+
+    def listen() -> None:
+        timeout = httpx.Timeout(10, read=1)
+        with httpx.Client(base_url=secured.url, verify=_trust(secured.ca), timeout=timeout) as h:
+            while not stop.is_set():
+                try:
+                    with h.stream("GET", "/v2/events", headers=auth) as stream:
+                        for line in stream.iter_lines():
+                            events.append(line)
+                            if stop.is_set():
+                                return
+                except httpx.HTTPError:
+                    continue
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps(SECRET_APP))
+    r = secured.pallet("app", "add", str(app))
+    assert r.returncode == 0, r.stderr
+
+    def running() -> dict[str, object] | None:
+        out = json.loads(secured.pallet("task", "list", "--json").stdout)
+        mine = [t for t in out if t["appId"] == "/vault/db-client" and t["state"] == "TASK_RUNNING"]
+        return mine[0] if mine else None
+
+    task = wait_for(running, 90, "the task with secrets to run")
+    task_id = str(task["id"])
+    log = wait_for(
+        lambda: (out := secured.pallet("task", "logs", task_id).stdout).count("\n") >= 4 and out,
+        60,
+        "the task's output",
+    )
+    lines = str(log).splitlines()
+    user = lines[1].removeprefix("me:")
+    assert lines[0] == f"env:{value}" and lines[2] == value, lines
+    assert lines[3] == f"file:400:{user}", lines
+    with httpx.Client(base_url=secured.url, verify=_trust(secured.ca), timeout=10) as http:
+        node = str(task.get("agentId") or task["slaveId"])
+        shown = [
+            http.get("/v2/apps", params={"embed": "apps.tasks"}, headers=auth),
+            http.get("/v2/apps/vault/db-client", headers=auth),
+            http.get("/v2/tasks", headers=auth),
+            http.get(f"/v1/agent/nodes/{node}/desired", headers=auth),
+        ]
+        for answer in shown:
+            assert answer.status_code == 200 and value not in answer.text, answer.request.url
+        assert "db/password" in shown[-1].text
+        # a user (not the task's agent) asking the agent route gets nothing
+        r = http.get(f"/v1/agent/nodes/{node}/tasks/{task_id}/secrets")
+        assert r.status_code == 401 and value not in r.text
+    assert secured.pallet("app", "remove", "/vault/db-client").returncode == 0
+    wait_for(lambda: running() is None, 60, "the task to end")
+    stop.set()
+    listener.join(15)
+    assert any("status_update_event" in e for e in events), events[:5]
+    assert not [e for e in events if value in e]
+    # at rest: the store (SQLite and its WAL), logs and checkpoints hold no value in clear
+    sandbox_of_task = f"sandboxes/{task_id}"
+    leaked = [
+        path
+        for path in secured.state.rglob("*")
+        if path.is_file() and sandbox_of_task not in str(path) and value.encode() in _bytes(path)
+    ]
+    assert leaked == []
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a socket or a file gone meanwhile
+        return b""

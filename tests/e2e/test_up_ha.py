@@ -1,6 +1,7 @@
 """``pallet up --secure --masters 3``: three masters on a three-member etcd that ``pallet
 up`` keeps running; a killed leader is replaced by another master at once and started again
-as a follower, a killed etcd member is started again on its data, and no task is restarted.
+as a follower, a killed etcd member is started again on its data, and no task is restarted
+nor secret lost.
 Secured, so a caller's token must reach the leader through a follower's redirect (to
 another port: httpx drops it there unless told otherwise), and agents join through
 whichever master they reach."""
@@ -48,6 +49,8 @@ def test_up_keeps_three_masters_and_their_etcd_running(cluster: LiveCluster) -> 
     app = {"id": "/ha-up", "cmd": "sleep 600", "instances": 2, "cpus": 0.05, "mem": 32}
     assert cluster.http.post("/v2/apps", json=app).status_code == 201  # followed to the leader
     before = wait_for(lambda: cluster.running("/ha-up", 2), 60, "2 running")
+    secret = {"value": "ha-secret-value"}  # sealed in etcd with the key the masters share
+    assert cluster.http.put("/v1/secrets/db/password", json=secret).status_code == 201
 
     # The leader dies: another master leads, and up starts the dead one again.
     old = wait_for(lambda: _leader(cluster.http, urls), 30, "a leader")
@@ -82,5 +85,11 @@ def test_up_keeps_three_masters_and_their_etcd_running(cluster: LiveCluster) -> 
         lambda: cluster.http.put("/v2/apps/ha-up", json=scale).status_code == 200, 30, "scaled"
     )
     after = wait_for(lambda: cluster.running("/ha-up", 3), 60, "3 running")
+    read = wait_for(
+        lambda: (r := cluster.http.get("/v1/secrets/db/password")).status_code == 200 and r,
+        30,
+        "the secret read through the new leader",
+    )
+    assert read.json()["value"] == "ha-secret-value"
     assert {t["id"] for t in before} <= {t["id"] for t in after}  # nothing restarted
     cluster.delete_app("/ha-up")

@@ -254,7 +254,10 @@ class Containers:
         )
         config = bundle / "config.json"
         temp = config.with_suffix(".tmp")
-        temp.write_text(json.dumps(runtime_config(process)))
+        temp.unlink(missing_ok=True)
+        # 0600: the environment in it may hold the task's secrets (runc reads it as root).
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(json.dumps(runtime_config(process)))
         temp.replace(config)
         return self.command("run", "--keep", "--bundle", str(bundle), container_id(tid))
 

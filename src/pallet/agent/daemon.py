@@ -254,6 +254,7 @@ class AgentDaemon:
             loop.call_soon_threadsafe(self._enqueue, statuses)
 
         self.runtime.publish = publish
+        self.runtime.executor.stager.secrets = lambda spec: self._fetch_secrets(spec, loop)
         self._enqueue(await asyncio.to_thread(self.runtime.recover))
         if self.creds is None:
             await self._start_logs()
@@ -287,6 +288,24 @@ class AgentDaemon:
         await self.shutdown()
         if self.fatal is not None:
             raise self.fatal
+
+    def _fetch_secrets(self, spec: TaskSpec, loop: asyncio.AbstractEventLoop) -> dict[str, str]:
+        """The values of ``spec``'s secrets, asked of the master with this node's
+        credential (from a worker thread preparing the task; blocks it, not the loop)."""
+        path = f"/v1/agent/nodes/{self.node_id}/tasks/{spec.task_id}/secrets"
+        future = asyncio.run_coroutine_threadsafe(self.client.get(path, timeout=15.0), loop)
+        try:
+            r = future.result(timeout=30.0)
+        except (httpx.HTTPError, TimeoutError) as e:
+            future.cancel()
+            raise PalletError(f"cannot fetch its secrets from the master: {e}") from None
+        if r.status_code != 200:
+            try:
+                message = str(r.json().get("message", ""))
+            except ValueError:
+                message = r.text[:200]
+            raise PalletError(f"the master refused its secrets ({r.status_code}): {message}")
+        return {str(s["source"]): str(s["value"]) for s in r.json()["secrets"]}
 
     async def shutdown(self) -> None:
         if self.fatal is not None:  # nothing to tell a master of another cluster

@@ -7,7 +7,8 @@ Precedence, lowest first (a later layer overrides an earlier one):
    ``MARATHON_APP_ID``, ``MARATHON_APP_VERSION``, ``MARATHON_APP_RESOURCE_*``,
    ``MARATHON_APP_LABELS`` and ``MARATHON_APP_LABEL_<NAME>``, then the ports (``PORT0``..,
    ``PORT``, ``PORTS``, ``PORT_<NAME>``) and ``HOST``.
-3. The app's ``env``: as in Marathon, it may override any variable of layer 2.
+3. The app's ``env``: as in Marathon, it may override any variable of layer 2; its
+   variables taken from secrets (``with_secrets``, added at launch, never in the spec).
 4. What Pallet owns and a task cannot fake: ``PALLET_TASK_ID``, ``PALLET_APP_ID``,
    ``PALLET_NODE_ID`` and ``MESOS_SANDBOX`` (set by the agent, as the Mesos agent does).
 """
@@ -19,10 +20,20 @@ from collections.abc import Mapping
 
 from pallet.model import TaskSpec
 
-__all__ = ["PASSTHROUGH", "label_variables", "port_variables", "task_environment"]
+__all__ = [
+    "OWNED",
+    "PASSTHROUGH",
+    "label_variables",
+    "port_variables",
+    "task_environment",
+    "with_secrets",
+]
 
 PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 """Variables of the agent's environment a task inherits."""
+
+OWNED = ("PALLET_TASK_ID", "PALLET_APP_ID", "PALLET_NODE_ID", "MESOS_SANDBOX")
+"""Variables of layer 4: set by the agent, over anything the app asks for."""
 
 _MAX_VARIABLE = 512  # Marathon drops labels whose variable would be longer
 _LABEL_PREFIX = "MARATHON_APP_LABEL_"
@@ -92,3 +103,10 @@ def task_environment(
         }
     )
     return env
+
+
+def with_secrets(env: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the task's secret variables at layer 3 (under Pallet's own)."""
+    out = dict(env)
+    out.update((k, v) for k, v in secrets.items() if k not in OWNED)
+    return out

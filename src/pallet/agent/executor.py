@@ -248,6 +248,7 @@ class Executor:
         image): ``launch_later`` it, so the agent is not held up meanwhile."""
         return (
             bool(spec.fetch)
+            or bool(spec.secrets)
             or (spec.container is not None and spec.container.image is not None)
             or has_images(spec)
         )
@@ -331,7 +332,7 @@ class Executor:
                 popen = spawn_runc(staged.runc, sandbox, self.containers.bundle(tid))
                 start_time = read_start_time(popen.pid) or 0
             else:
-                env = self.environment(spec)
+                env = staged.env if staged.env is not None else self.environment(spec)
                 start_time, popen = spawn_gated(
                     tid, argv or spec.argv, sandbox, env, staged.user, self.isolator
                 )

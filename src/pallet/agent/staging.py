@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.agent.containers import ContainerError, Containers
+from pallet.agent.environment import with_secrets
 from pallet.agent.fetcher import Fetcher, FetchError
 from pallet.agent.logs import LogStream
+from pallet.agent.secretfiles import Fetch, SecretDeliveryError, deliver_secrets
 from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
 from pallet.agent.volumes import PersistentVolumes, VolumeError
 from pallet.model import PalletError, TaskSpec, check_task_id
@@ -39,6 +41,8 @@ class Staged:
     sandbox: Path
     user: TaskUser
     runc: list[str] | None = None
+    env: dict[str, str] | None = None
+    """A command task's environment when it has secrets (None: the executor's own)."""
 
 
 class Stager:
@@ -60,6 +64,8 @@ class Stager:
         self._fetcher = fetcher
         self._containers = containers
         self._environment = environment
+        self.secrets: Fetch | None = None
+        """Asks the master for a task's secret values (set by the daemon once connected)."""
 
     def sandbox(self, task_id: str) -> Path:
         return self.sandbox_root / check_task_id(task_id)
@@ -94,9 +100,12 @@ class Stager:
             except UnknownUser as e:
                 raise LaunchError(f"task {tid}: {e}") from e
             sandbox = self.make_sandbox(tid, user)
+            secret_env = self._secrets(spec, sandbox, user)
             self._attach(spec, sandbox, user, link=True)
             self._fetch(spec, sandbox, user, cancelled)
-            return Staged(sandbox, user)
+            if not spec.secrets:
+                return Staged(sandbox, user)
+            return Staged(sandbox, user, env=with_secrets(self._environment(spec), secret_env))
         containers = self._containers()
         try:
             image = containers.image_of(spec, cancelled)
@@ -111,22 +120,29 @@ class Stager:
         try:
             user = containers.user(spec, image, rootfs)
             sandbox = self.make_sandbox(tid, user)
+            secret_env = self._secrets(spec, sandbox, user)
             directories = self._attach(spec, sandbox, user, link=False)
             self._fetch(spec, sandbox, user, cancelled)
             mounts = [
                 (str(d), v.container_path)
                 for d, v in zip(directories, spec.persistent_volumes, strict=True)
             ]
-            argv = containers.prepare(
-                spec, image, user, sandbox, self._environment(spec), persistent=mounts
-            )
-        except ContainerError as e:
+            env = with_secrets(self._environment(spec), secret_env)
+            argv = containers.prepare(spec, image, user, sandbox, env, persistent=mounts)
+        except (ContainerError, LaunchError) as e:
             containers.cleanup(tid)
             raise LaunchError(str(e)) from e
         except BaseException:
             containers.cleanup(tid)
             raise
         return Staged(sandbox, user, argv)
+
+    def _secrets(self, spec: TaskSpec, sandbox: Path, user: TaskUser) -> dict[str, str]:
+        """Fetch the task's secrets, write its secret files, return its secret variables."""
+        try:
+            return deliver_secrets(spec, self.secrets, sandbox, user)
+        except SecretDeliveryError as e:
+            raise LaunchError(str(e)) from e
 
     def _attach(self, spec: TaskSpec, sandbox: Path, user: TaskUser, *, link: bool) -> list[Path]:
         if not spec.persistent_volumes:

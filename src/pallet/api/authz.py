@@ -89,7 +89,10 @@ _WRITE = {"POST": U, "PUT": U, "PATCH": U, "DELETE": D}
 _PUBLIC_GET = {"/ping", "/", "/index.html", "/v1/openapi.json", "/v1/docs", "/v1/auth/jwks"}
 _TASK = re.compile(r"^(?P<app>.*)/tasks/(?P<task>[^/]+)$")
 _VERSION = re.compile(r"^(?P<app>.*)/versions/[^/]+$")
-_AGENT_NODE = re.compile(r"^/v1/agent/nodes/(?P<node>[^/]+)/(desired|status|heartbeat|drain)$")
+_AGENT_NODE = re.compile(
+    r"^/v1/agent/nodes/(?P<node>[^/]+)/(desired|status|heartbeat|drain|tasks/[^/]+/secrets)$"
+)
+_DCOS_SECRETS = "/secrets/v1/secret/default"
 
 
 def _apps(method: str, rest: str, lookup: Lookup) -> Requirement:
@@ -214,8 +217,10 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         if not job_id:
             return BODY
         return _needs((Rid("job", _path(job_path(job_id))), U))
-    if path.startswith("/v1/secrets"):
-        rest = path[len("/v1/secrets") :]
+    if path.startswith(("/v1/secrets", _DCOS_SECRETS)):
+        rest = path[len(_DCOS_SECRETS if path.startswith(_DCOS_SECRETS) else "/v1/secrets") :]
+        if rest and not rest.startswith("/"):  # /v1/secretsX, /secrets/v1/secret/defaultX
+            return SUPERUSER
         if not rest.strip("/"):
             return SIGNED_IN if method == "GET" else SUPERUSER
         action = {"GET": R, "PUT": C, "DELETE": D}.get(method, U)

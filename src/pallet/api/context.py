@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from pallet.auth.audit import AuditLog
     from pallet.auth.ca import CertificateAuthority
+    from pallet.auth.secretstore import SecretStore
     from pallet.auth.service import AuthService
 
 __all__ = ["ApiContext", "context"]
@@ -46,6 +47,8 @@ class ApiContext:
     """The cluster's CA, which signs agents' certificates (with TLS on)."""
     agent_tls: ssl.SSLContext | None = None
     """How the master checks agents' log servers (None: plain HTTP)."""
+    secrets: SecretStore | None = None
+    """The cluster's secrets; None: this master has no secrets key (secrets are off)."""
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.control.state, self.specs)

@@ -22,11 +22,12 @@ from pallet.api.marathon import (
 )
 from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
-from pallet.api.marathon.spec import NetworkMode
+from pallet.api.marathon.spec import NetworkMode, SecretRef
 from pallet.api.marathon.support import (
     Allowances,
     host_volumes,
     persistent_volumes,
+    secret_volumes,
     unsupported,
 )
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
@@ -42,6 +43,7 @@ from pallet.model import (
     VolumeSpec,
 )
 from pallet.model import HealthResult as ModelHealth
+from pallet.model.secrets import TaskSecret, check_secret_path
 
 __all__ = [
     "SpecCache",
@@ -54,6 +56,7 @@ __all__ = [
     "moment",
     "readiness_checks",
     "run_spec",
+    "task_secrets",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -123,6 +126,20 @@ def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
     return tuple(out)
 
 
+def task_secrets(spec: AppSpec) -> tuple[TaskSecret, ...]:
+    """Where each task gets the app's secrets: ``env: {VAR: {secret: name}}`` and secret
+    volumes (``{containerPath, secret}``), as references to the store's paths."""
+    out = []
+    for var, value in spec.env.items():
+        if isinstance(value, SecretRef) and value.secret in spec.secrets:
+            source = check_secret_path(spec.secrets[value.secret])
+            out.append(TaskSecret(value.secret, source, env=var))
+    for target, name in secret_volumes(spec.container):
+        if name in spec.secrets:
+            out.append(TaskSecret(name, check_secret_path(spec.secrets[name]), file=target))
+    return tuple(out)
+
+
 def run_spec(spec: AppSpec) -> RunSpec:
     """What control needs of ``spec``."""
     unreachable = spec.unreachable_strategy
@@ -165,6 +182,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
         persistent=tuple(
             PersistentVolume(path, size) for path, size in persistent_volumes(spec.container)
         ),
+        secrets=task_secrets(spec),
     )
 
 

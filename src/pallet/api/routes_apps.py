@@ -47,6 +47,7 @@ from pallet.api.marathon import (
 from pallet.api.marathon.jsontypes import parse_timestamp
 from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
 from pallet.api.marathon.pathid import canonical_path
+from pallet.api.secretrefs import check_secret_refs
 from pallet.api.serviceports import service_port_violations
 from pallet.api.visible import may_read
 from pallet.control import AppRecord, Change
@@ -74,8 +75,13 @@ def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppReco
     ctx.control.bus.publish(event)
 
 
-def _spec_and_record(ctx: ApiContext, spec: AppSpec) -> tuple[dict[str, Any], Any]:
+async def _spec_and_record(
+    ctx: ApiContext, request: Request, spec: AppSpec
+) -> tuple[dict[str, Any], Any]:
     check_runnable(spec, ctx.allowances)
+    await check_secret_refs(
+        request, ((f"/secrets/{name}/source", name, src) for name, src in spec.secrets.items())
+    )
     ctx.control.groups.check_dependencies(spec.id, spec.dependencies)
     definition = definition_of(spec)
     others = ((a.id, a.version, a.definition) for a in ctx.control.state.apps.values())
@@ -150,9 +156,11 @@ async def create_app(request: Request) -> Response:
     return await _create(ctx, request, spec)
 
 
-async def _dry_run(ctx: ApiContext, spec: AppSpec, create: bool, force: bool = False) -> Response:
+async def _dry_run(
+    ctx: ApiContext, request: Request, spec: AppSpec, create: bool, force: bool = False
+) -> Response:
     """What the change would do; nothing is stored or published."""
-    definition, run = _spec_and_record(ctx, spec)
+    definition, run = await _spec_and_record(ctx, request, spec)
     result = await ctx.control.apps.preview(spec.id, definition, run, create, force)
     current = ctx.control.state.apps.get(spec.id)
     before = current.definition if current is not None and not create else None
@@ -161,8 +169,8 @@ async def _dry_run(ctx: ApiContext, spec: AppSpec, create: bool, force: bool = F
 
 async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
     if parse_bool(request.query_params.get("dryRun")):
-        return await _dry_run(ctx, spec, create=True)
-    definition, run = _spec_and_record(ctx, spec)
+        return await _dry_run(ctx, request, spec, create=True)
+    definition, run = await _spec_and_record(ctx, request, spec)
     change = await ctx.control.apps.create(spec.id, definition, run)
     assert change.app is not None
     ctx.specs.put(change.app, spec)
@@ -238,8 +246,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
             raise app_not_found(app_id)
         spec = normalize_app(read_app(body, app_id), default_role=ctx.info.default_role)
         if dry_run:
-            return await _dry_run(ctx, spec, create=True)
-        definition, run = _spec_and_record(ctx, spec)
+            return await _dry_run(ctx, request, spec, create=True)
+        definition, run = await _spec_and_record(ctx, request, spec)
         change = await ctx.control.apps.create(app_id, definition, run)
         assert change.app is not None
         ctx.specs.put(change.app, spec)
@@ -252,8 +260,8 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     else:
         spec = apply_update(ctx.specs.get(current), update, default_role=ctx.info.default_role)
     if dry_run:
-        return await _dry_run(ctx, spec, create=False, force=force)
-    definition, run = _spec_and_record(ctx, spec)
+        return await _dry_run(ctx, request, spec, create=False, force=force)
+    definition, run = await _spec_and_record(ctx, request, spec)
     if violations := resident_update_violations(current.run, run):
         raise not_valid(violations)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)

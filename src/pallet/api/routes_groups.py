@@ -46,6 +46,7 @@ from pallet.api.marathon import (
 )
 from pallet.api.marathon.pathid import canonical_path, is_path_syntax, path_violations
 from pallet.api.render_pods import pod_json
+from pallet.api.secretrefs import check_secret_refs
 from pallet.control import AppChange, AppRecord, Change, GroupNotFound
 from pallet.control.depends import under
 
@@ -250,6 +251,18 @@ def _answer(change: Change | None, status: int, dry_run: bool) -> Response:
     return json_response(doc, status, {"Marathon-Deployment-Id": d.id})
 
 
+async def _check_secrets(request: Request, apps: list[AppChange]) -> None:
+    """The caller may read, and the store holds, every secret the apps' tasks get."""
+    await check_secret_refs(
+        request,
+        (
+            (f"{app.path}/secrets/{ref.name}/source", ref.name, ref.source)
+            for app in apps
+            for ref in app.run.secrets
+        ),
+    )
+
+
 async def _create(request: Request, base: str) -> Response:
     ctx = context(request)
     body = await read_json(request)
@@ -263,6 +276,7 @@ async def _create(request: Request, base: str) -> Response:
             409, {"message": f"Group {group_id} is already created. Use PUT to change this group."}
         )
     apps, groups = _read_group(ctx, body, group_id)
+    await _check_secrets(request, apps)
     force = parse_bool(request.query_params.get("force"))
     dry_run = parse_bool(request.query_params.get("dryRun"))
     change = await ctx.control.groups.change(
@@ -296,6 +310,7 @@ async def _update(request: Request, group_id: str) -> Response:
             "apps": list(snapshot["apps"].values()),
         }
         apps, _ = _read_group(ctx, doc, group_id)
+        await _check_secrets(request, apps)
         groups = {g: list(d) for g, d in snapshot["groups"].items()}
         change = await svc.change(group_id, apps, groups, force=force, dry_run=dry_run)
         return _answer(change, 200, dry_run)
@@ -317,6 +332,7 @@ async def _update(request: Request, group_id: str) -> Response:
         )
         return _answer(change, 200, dry_run)
     apps, groups = _read_group(ctx, {**body, "id": group_id}, group_id)
+    await _check_secrets(request, apps)
     remove = "apps" in body or "groups" in body
     change = await svc.change(
         group_id, apps, groups, remove_missing=remove, force=force, dry_run=dry_run

@@ -25,6 +25,7 @@ from pallet.api.metronome.jobspec import (
     trigger_from_json,
 )
 from pallet.api.metronome.render import job_json, run_json, schedule_json
+from pallet.api.secretrefs import check_job_secrets
 from pallet.api.visible import may_read_job
 from pallet.control.jobs_book import task_index
 from pallet.control.jobs_controller import zone
@@ -162,6 +163,7 @@ async def list_jobs(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     ctx = context(request)
     job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
+    await check_job_secrets(request, job)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -181,6 +183,7 @@ async def update_job(job_id: str, request: Request) -> Response:
     current = _job(ctx, job_id)
     body = await read_json(request, JOB_BODY_LIMIT)
     job = _read(job_from_json, body, job_id, ctx.allowances)
+    await check_job_secrets(request, job)
     if isinstance(body, dict) and "schedules" in body and job.schedules != current.schedules:
         message = (
             "PUT /v1/jobs keeps a job's schedules: change them under "
@@ -307,6 +310,7 @@ async def queue(request: Request) -> Response:
 async def create_scheduled_job(request: Request) -> Response:
     ctx = context(request)
     job = _read(job_from_json, await read_json(request, JOB_BODY_LIMIT), None, ctx.allowances)
+    await check_job_secrets(request, job)
     job = await _do(ctx.control.jobs.create(job))
     return json_response(_render(ctx, job, set()), 201)
 
@@ -318,5 +322,6 @@ async def update_scheduled_job(job_id: str, request: Request) -> Response:
     _job(ctx, job_id)
     body = await read_json(request, JOB_BODY_LIMIT)
     job = _read(job_from_json, body, job_id, ctx.allowances)
+    await check_job_secrets(request, job)
     job = await _do(ctx.control.jobs.update(job, keep_schedules=False))
     return json_response(_render(ctx, job, set()))

@@ -26,6 +26,7 @@ from pallet.api import (
     routes_jobs,
     routes_nodes,
     routes_pods,
+    routes_secrets,
     routes_tasks,
 )
 from pallet.api.context import ApiContext
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
     from pallet.auth.audit import AuditLog
     from pallet.auth.ca import CertificateAuthority
+    from pallet.auth.secretstore import SecretStore
     from pallet.auth.service import AuthService
 
 __all__ = ["create_api"]
@@ -59,6 +61,7 @@ def create_api(
     audit: AuditLog | None = None,
     ca: CertificateAuthority | None = None,
     agent_tls: ssl.SSLContext | None = None,
+    secrets: SecretStore | None = None,
 ) -> FastAPI:
     """The master's HTTP API over ``control``; with ``manage_control`` the app's lifespan
     starts and stops control's loops. ``terms`` (several masters): run instead, for the
@@ -66,7 +69,7 @@ def create_api(
     the API serves from (``ApiContext.use``). ``allowances``: what the operator allows
     apps beyond the defaults (host paths for volumes, privileged containers). With ``auth``
     every request passes ``AuthGuard`` (tokens, permissions, the audit log); without it
-    the API is open."""
+    the API is open. ``secrets``: the cluster's secret store (None: secrets are off)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,6 +108,7 @@ def create_api(
         audit=audit,
         ca=ca,
         agent_tls=agent_tls,
+        secrets=secrets,
     )
     app.state.pallet = ctx
     registry = CollectorRegistry(auto_describe=True)
@@ -124,6 +128,7 @@ def create_api(
         routes_discovery,
         routes_iam,
         routes_acs,
+        routes_secrets,
     ):
         app.include_router(module.router)
     mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui

@@ -19,6 +19,7 @@ id they stand for (``DCOS_RIDS``): ``dcos:superuser``,
 ``dcos:service:marathon:marathon:services:/prod`` (= ``pallet:service:/prod``),
 ``dcos:service:marathon:marathon:admin:events`` and ``...:admin:leader``,
 ``dcos:service:metronome:metronome:jobs:prod`` (= ``pallet:job:/prod``),
+``dcos:secrets:default:/db`` and ``dcos:secrets:list:default:/db`` (= ``pallet:secret:/db``),
 ``dcos:adminrouter:acs`` (the IAM API) and ``dcos:adminrouter:ops:mesos`` (nodes). DC/OS's
 ``dcos:adminrouter:service:marathon`` is refused with a 422 that says why: it only lets a
 request through DC/OS's Admin Router, which Pallet does not have; every Pallet route checks
@@ -115,6 +116,8 @@ _DCOS_WHOLE = {
 _DCOS_PATHS = {
     "dcos:service:marathon:marathon:services": "service",
     "dcos:service:metronome:metronome:jobs": "job",
+    "dcos:secrets:default": "secret",
+    "dcos:secrets:list:default": "secret",
 }
 _DCOS_GATES = ("dcos:adminrouter:service:",)
 DCOS_RIDS = (*_DCOS_WHOLE, *(f"{prefix}:<path>" for prefix in _DCOS_PATHS))
@@ -132,6 +135,8 @@ def _from_dcos(text: str, field: str) -> str:
             path = text[len(prefix) + 1 :]
             if kind == "job" and not path.startswith("/"):
                 path = job_path(path)  # Metronome's dotted job group: prod.nightly
+            elif kind == "secret" and path and not path.startswith("/"):
+                path = "/" + path  # DC/OS writes both dcos:secrets:default:/db and ...:db
             return f"pallet:{kind}:{path or '/'}"
     if text.startswith(_DCOS_GATES):
         raise ValidationError(

@@ -77,6 +77,10 @@ NOUNS: dict[str, Noun] = {
         "pallet.cli.auth",
         "Log in and out; users, service accounts, groups and what they may do (grants).",
     ),
+    "secret": Noun(
+        "pallet.cli.secret",
+        "Secrets: values apps and jobs get as variables or files, sealed at rest.",
+    ),
     "dns": Noun("pallet.cli.dns", "Service discovery by DNS: <app>.marathon.mesos and friends."),
     "lb": Noun("pallet.cli.lb", "Load balancing: the edge LB and the VIP proxies."),
     "image": Noun(

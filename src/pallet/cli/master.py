@@ -49,6 +49,12 @@ def master(
         help="Turn on authentication and TLS: the cluster CA, keys, the bootstrap secret for "
         "agents and the secrets key live (or are made) here.",
     ),
+    secrets_key_file: Path | None = typer.Option(
+        None,
+        help="The key file sealing the cluster's secrets (lines <id>:<64 hex digits>, 0600; "
+        "newest first). Default: <secure dir>/secrets.key with --secure-dir, else "
+        "$PALLET_SECRETS_KEY; without either, secrets are off.",
+    ),
     tls: bool = typer.Option(True, help="With --secure-dir, serve HTTPS (--no-tls: tokens only)."),
     superuser: str = typer.Option("admin", help="The first superuser's id (made at first start)."),
     superuser_password_file: Path | None = typer.Option(
@@ -108,6 +114,13 @@ def master(
         if secure_dir is not None
         else None
     )
+    if secrets_key_file is not None:
+        from pallet.auth.secretbox import SecretBox
+
+        try:
+            SecretBox.load(secrets_key_file)
+        except (OSError, ValueError) as e:
+            raise ValidationError("--secrets-key-file", str(e)) from None
     valid_port(port, "--port")
     check_listen(host, port, "--port", "the master")  # before anything is opened or said
     for path in allow_host_path:
@@ -129,6 +142,7 @@ def master(
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
         security=security,
+        secrets_key_file=None if secrets_key_file is None else secrets_key_file.resolve(),
     )
     asyncio.run(serve_master(config))
 

@@ -205,6 +205,7 @@ class JobPlacements:
             user=spec.user,
             fetch=spec.artifacts,
             container=spec.container,
+            secrets=spec.secrets,
         )
         return TaskRecord(
             id=p.request_id,

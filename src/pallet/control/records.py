@@ -32,6 +32,7 @@ from pallet.model import (
 )
 from pallet.model.node import node_from_json, node_to_json
 from pallet.model.pods import PodContainer, endpoint_env_name
+from pallet.model.secrets import TaskSecret
 from pallet.model.task import TaskState
 
 __all__ = [
@@ -119,6 +120,8 @@ class RunSpec:
     containers: tuple[PodContainer, ...] = ()
     """A Marathon pod's containers: each instance runs them all, placed as one task
     asking for ``resources`` (their sum and the executor's); ``cmd``/``args`` unset."""
+    secrets: tuple[TaskSecret, ...] = ()
+    """Marathon's secrets as each task gets them (references, never values)."""
 
     @property
     def is_pod(self) -> bool:
@@ -138,6 +141,7 @@ class RunSpec:
         doc["container"] = None if self.container is None else self.container.to_json()
         doc["persistent"] = [v.to_json() for v in self.persistent]
         doc["containers"] = [c.to_json() for c in self.containers]
+        doc["secrets"] = [s.to_json() for s in self.secrets]
         return doc
 
     @classmethod
@@ -159,6 +163,7 @@ class RunSpec:
         d["container"] = None if container is None else ContainerSpec.from_json(container)
         d["persistent"] = tuple(PersistentVolume.from_json(v) for v in d.get("persistent") or ())
         d["containers"] = tuple(PodContainer.from_json(c) for c in d.get("containers") or ())
+        d["secrets"] = tuple(TaskSecret.from_json(s) for s in d.get("secrets") or ())
         return cls(**d)
 
     def launch_spec(
@@ -205,6 +210,7 @@ class RunSpec:
             container=self.container,
             persistent_volumes=volumes,
             containers=self.containers,
+            secrets=self.secrets,
         )
 
 

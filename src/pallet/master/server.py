@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,6 +21,8 @@ from pallet.api import create_api
 from pallet.api.context import ApiContext
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
+from pallet.auth.secretbox import KEY_ENV, SecretBox
+from pallet.auth.secretstore import SecretStore
 from pallet.control import Control, ControlConfig
 from pallet.control.leader import Election, Leader
 from pallet.master.security import SecuritySettings, secure_parts
@@ -57,6 +61,29 @@ class MasterConfig:
     allow_privileged: bool = False
     security: SecuritySettings | None = None
     """Authentication (and TLS unless ``security.tls`` is off); None: open, as before."""
+    secrets_key_file: Path | None = None
+    """The key sealing secrets (default: the secure dir's, else ``$PALLET_SECRETS_KEY``)."""
+
+
+async def _secret_store(
+    store: Store, config: MasterConfig, auth_box: SecretBox | None
+) -> SecretStore | None:
+    """The cluster's secrets, sealed with the key file given, else the secure dir's key,
+    else ``$PALLET_SECRETS_KEY``; None (secrets off) without any. Values sealed with an
+    older key are sealed again with the newest one."""
+    if config.secrets_key_file is not None:
+        box: SecretBox | None = SecretBox.load(config.secrets_key_file)
+    elif auth_box is not None:
+        box = auth_box
+    elif os.environ.get(KEY_ENV):
+        box = SecretBox.load(None)
+    else:
+        return None
+    assert box is not None
+    secrets = SecretStore(store, box)
+    if resealed := await secrets.reseal():
+        log.info("sealed %d secrets again with the newest key", resealed)
+    return secrets
 
 
 async def _cluster_id(store: Store) -> str:
@@ -129,7 +156,8 @@ async def serve_master(config: MasterConfig) -> None:
         allowances = Allowances(config.allowed_host_paths, config.allow_privileged)
         tls: dict[str, Any] = {}
         if config.security is None:
-            app = create_api(control, info, terms=terms, allowances=allowances)
+            secrets = await _secret_store(store, config, None)
+            app = create_api(control, info, terms=terms, allowances=allowances, secrets=secrets)
         else:
             parts = await secure_parts(store, cluster_id, config.host, config.port, config.security)
             if parts.new_password is not None:
@@ -148,6 +176,7 @@ async def serve_master(config: MasterConfig) -> None:
                 audit=parts.audit,
                 ca=parts.ca,
                 agent_tls=parts.agent_tls,
+                secrets=await _secret_store(store, config, parts.auth.box),
             )
             if parts.cert is not None and parts.key is not None:
                 tls = {"ssl_certfile": str(parts.cert), "ssl_keyfile": str(parts.key)}

@@ -356,8 +356,20 @@ def _kill_left_behind(state: Path) -> int:
     return len(found)
 
 
+def secrets_key(directory: Path) -> Path:
+    """``<directory>/secrets.key``, the key sealing the cluster's secrets, made once
+    (0600): under the state dir, or the secure dir with ``--secure``."""
+    from pallet.auth.ca import write_private
+    from pallet.auth.secretbox import new_key_line
+
+    path = directory / "secrets.key"
+    if not path.exists():
+        write_private(path, (new_key_line() + "\n").encode())
+    return path
+
+
 def _master_args(config: UpConfig, state: Path, store: str, port: int) -> list[str]:
-    secure = []
+    secure = ["--secrets-key-file", str(state / "secrets.key")]
     if config.secure:
         directory = secure_dir(state)
         secure = [
@@ -436,6 +448,9 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     url = f"{'https' if config.secure else 'http'}://{config.host}:{config.port}"
     if config.secure:
         prepare_secure(state, config.host)
+        secrets_key(secure_dir(state))  # before the masters start: not one each
+    else:
+        secrets_key(state)
     etcd = None
     store = f"sqlite:///{state / 'state.db'}"
     if config.masters > 1:

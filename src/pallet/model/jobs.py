@@ -19,6 +19,7 @@ from typing import Any
 from pallet.model.constraints import Constraint, Operator
 from pallet.model.launch import ContainerSpec, FetchUri, VolumeSpec
 from pallet.model.resources import Resources
+from pallet.model.secrets import TaskSecret
 
 __all__ = [
     "DEFAULT_HISTORY",
@@ -239,6 +240,10 @@ class JobRunSpec:
             network="bridge" if bridged else "host",
         )
 
+    secrets: tuple[TaskSecret, ...] = ()
+    """Metronome's ``secrets`` as each task gets them (``env: {VAR: {secret: name}}``):
+    references to the store's paths, never values."""
+
     @property
     def resources(self) -> Resources:
         return Resources.from_marathon(self.cpus, self.mem, self.disk, self.gpus)
@@ -280,13 +285,17 @@ class JobRunSpec:
             restart["activeDeadlineSeconds"] = self.active_deadline_seconds
         doc.update(
             {
-                "env": dict(self.env),
+                "env": {
+                    **self.env,
+                    **{r.env: {"secret": r.name} for r in self.secrets if r.env is not None},
+                },
                 "placement": placement,
                 "artifacts": [_artifact_json(f) for f in self.artifacts],
                 "maxLaunchDelay": self.max_launch_delay,
-                "volumes": [_volume_json(v) for v in self.volumes],
+                "volumes": [_volume_json(v) for v in self.volumes]
+                + [{"containerPath": r.file, "secret": r.name} for r in self.secrets if r.file],
                 "restart": restart,
-                "secrets": {},
+                "secrets": {r.name: {"source": r.source} for r in self.secrets},
                 "networks": [n.to_json() for n in self.networks],
             }
         )
@@ -310,7 +319,7 @@ class JobRunSpec:
             mem=float(doc.get("mem", 128.0)),
             disk=float(doc.get("disk", 0.0)),
             gpus=int(doc.get("gpus", 0)),
-            env=dict(doc.get("env") or {}),
+            env={k: v for k, v in (doc.get("env") or {}).items() if isinstance(v, str)},
             constraints=tuple(
                 constraint_from_metronome(c["attribute"], c["operator"], c.get("value"))
                 for c in placement.get("constraints") or ()
@@ -336,11 +345,13 @@ class JobRunSpec:
             volumes=tuple(
                 VolumeSpec(v["containerPath"], v["hostPath"], v.get("mode", "RW"))
                 for v in doc.get("volumes") or ()
+                if "hostPath" in v
             ),
             networks=tuple(
                 JobNetwork(n["mode"], dict(n.get("labels") or {}))
                 for n in doc.get("networks") or ()
             ),
+            secrets=_secrets_from_json(doc),
         )
 
     def overridden(self, env: Mapping[str, str] | None, args: tuple[str, ...] | None) -> JobRunSpec:
@@ -351,6 +362,22 @@ class JobRunSpec:
         if args is not None:
             changes["args"] = args
         return replace(self, **changes) if changes else self
+
+
+def _secrets_from_json(doc: Mapping[str, Any]) -> tuple[TaskSecret, ...]:
+    """The secret variables and files of a run as ``to_json`` wrote them."""
+    sources = {name: d["source"] for name, d in (doc.get("secrets") or {}).items()}
+    env = [
+        TaskSecret(v["secret"], sources[v["secret"]], env=k)
+        for k, v in (doc.get("env") or {}).items()
+        if isinstance(v, Mapping)
+    ]
+    files = [
+        TaskSecret(v["secret"], sources[v["secret"]], file=v["containerPath"])
+        for v in doc.get("volumes") or ()
+        if "secret" in v
+    ]
+    return (*env, *files)
 
 
 def _number(value: float) -> float | int:

@@ -34,6 +34,7 @@ from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.pods import PodContainer, pod_argv
 from pallet.model.resources import Resources
 from pallet.model.roles import role_messages
+from pallet.model.secrets import TaskSecret
 from pallet.model.task import Reason, TaskState
 from pallet.model.wire import MAX_ITEMS as _MAX_ITEMS
 from pallet.model.wire import fields_of as _fields
@@ -133,9 +134,22 @@ class TaskSpec:
     containers: tuple[PodContainer, ...] = ()
     """A pod instance's containers (then neither ``cmd`` nor ``args``): run together by
     the pod's supervisor (``model.pods``) in the task's one sandbox and cgroup."""
+    secrets: tuple[TaskSecret, ...] = ()
+    """The secrets it gets, as references: the agent asks the master for their values
+    when it starts the task (``model.secrets``); never the values themselves."""
 
     def __post_init__(self) -> None:
         check_task_id(self.task_id)
+        object.__setattr__(
+            self,
+            "secrets",
+            tuple(
+                s if isinstance(s, TaskSecret) else TaskSecret.from_json(s) for s in self.secrets
+            ),
+        )
+        files = [s.file for s in self.secrets if s.file is not None]
+        if len(set(files)) != len(files):
+            raise ValidationError("/secrets", f"task {self.task_id}: two secrets share a file")
         object.__setattr__(
             self,
             "persistent_volumes",
@@ -285,6 +299,7 @@ class TaskSpec:
             "container": None if self.container is None else self.container.to_json(),
             "persistent_volumes": [v.to_json() for v in self.persistent_volumes],
             "containers": [c.to_json() for c in self.containers],
+            **({"secrets": [s.to_json() for s in self.secrets]} if self.secrets else {}),
         }
 
     @classmethod
@@ -350,6 +365,10 @@ class TaskSpec:
             containers=tuple(
                 PodContainer.from_json(c, f"{path}/containers/{i}")
                 for i, c in enumerate(_list(doc.get("containers", []), f"{path}/containers", 64))
+            ),
+            secrets=tuple(
+                TaskSecret.from_json(s, f"{path}/secrets/{i}")
+                for i, s in enumerate(_list(doc.get("secrets", []), f"{path}/secrets", 256))
             ),
         )
 

@@ -22,6 +22,7 @@ from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
 from pallet.model import ValidationError
 from pallet.model.images import parse_image
 from pallet.model.paths import dest_path_problem
+from pallet.model.secrets import check_secret_path
 
 __all__ = [
     "PRIVILEGED",
@@ -31,6 +32,7 @@ __all__ = [
     "host_volume_violations",
     "host_volumes",
     "persistent_volumes",
+    "secret_volumes",
     "unsupported",
     "unsupported_message",
 ]
@@ -91,7 +93,7 @@ def _container(spec: AppSpec, allow: Allowances) -> Iterator[Violation]:
             yield _no("/container/docker/privileged", PRIVILEGED)
         if docker.get("pullConfig") is not None:
             yield _no("/container/docker/pullConfig", "pull credentials from a secret")
-    yield from _volumes(container, isinstance(docker, FrozenMap), allow)
+    yield from _volumes(container, isinstance(docker, FrozenMap), allow, spec.secrets)
     if container.get("linuxInfo") is not None:
         yield _no("/container/linuxInfo", "linuxInfo (seccomp, IPC, shared memory)")
 
@@ -109,7 +111,7 @@ def host_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str, st
 
 
 def _volumes(
-    container: FrozenMap[object], has_image: bool, allow: Allowances
+    container: FrozenMap[object], has_image: bool, allow: Allowances, secrets: FrozenMap[str]
 ) -> Iterator[Violation]:
     volumes = container.get("volumes", ())
     for i, volume in enumerate(volumes if isinstance(volumes, tuple) else ()):
@@ -121,11 +123,13 @@ def _volumes(
         if kinds == ["persistent"]:
             yield from _persistent(path, volume)
             continue
+        if kinds == ["secret"]:
+            yield from _secret_volume(path, volume, secrets)
+            continue
         if kinds != ["hostPath"]:
-            what = {
-                "external": "external volumes",
-                "secret": "secret volumes",
-            }.get(kinds[0] if kinds else "", "volumes without a hostPath")
+            what = {"external": "external volumes"}.get(
+                kinds[0] if kinds else "", "volumes without a hostPath"
+            )
             yield _no(path, what)
             continue
         yield from host_volume_violations(path, volume, has_image, allow)
@@ -156,6 +160,35 @@ def host_volume_violations(
             f"{host} is outside the host paths this cluster allows ({allowed}; "
             "the operator allows more with --allow-host-path)",
         )
+
+
+def _secret_volume(
+    path: str, volume: FrozenMap[object], secrets: FrozenMap[str]
+) -> Iterator[Violation]:
+    """A file-based secret: ``{"containerPath", "secret"}``, a file in the sandbox."""
+    for extra in sorted(set(volume) - {"containerPath", "secret"}):
+        yield _no(f"{path}/{extra}", f"{extra} on a secret volume")
+    name = volume.get("secret")
+    if not isinstance(name, str) or name not in secrets:
+        yield Violation(f"{path}/secret", "references an undefined secret")
+    target = volume.get("containerPath")
+    if isinstance(target, str) and target.startswith("/"):
+        yield _no(
+            f"{path}/containerPath",
+            "a secret file at an absolute path (give a path relative to the sandbox)",
+        )
+    elif not isinstance(target, str) or dest_path_problem(target):
+        yield Violation(f"{path}/containerPath", "must be a relative path inside the sandbox")
+
+
+def secret_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str]]:
+    """The file-based secrets of a normalised ``container``: (containerPath, secret name)."""
+    out = []
+    volumes = container.get("volumes", ()) if container is not None else ()
+    for volume in volumes if isinstance(volumes, tuple) else ():
+        if isinstance(volume, FrozenMap) and isinstance(volume.get("secret"), str):
+            out.append((str(volume.get("containerPath")), str(volume["secret"])))
+    return out
 
 
 def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
@@ -232,11 +265,19 @@ def _residency(spec: AppSpec) -> Iterator[Violation]:
 
 
 def _secrets(spec: AppSpec) -> Iterator[Violation]:
-    if spec.secrets:
-        yield _no("/secrets", "secrets")
+    """Each secret's source is a path of the secret store (``model.secrets``); that it
+    exists and that the caller may read it is checked where the store is (the routes)."""
+    for name, source in spec.secrets.items():
+        try:
+            check_secret_path(source, f"/secrets/{name}/source")
+        except ValidationError as e:
+            yield Violation(e.field, e.message)
+    files = [target for target, _ in secret_volumes(spec.container)]
+    if len(set(files)) != len(files):
+        yield Violation("/container/volumes", "two secret volumes share a containerPath")
     for name, value in spec.env.items():
-        if isinstance(value, SecretRef):
-            yield _no(f"/env/{name}/secret", "environment values from secrets")
+        if isinstance(value, SecretRef) and value.secret not in spec.secrets:
+            yield Violation(f"/env/{name}/secret", "references an undefined secret")
 
 
 def _checks(spec: AppSpec) -> Iterator[Violation]:

@@ -6,7 +6,8 @@ Each is checked by the rules an app's ``user``, ``fetch``, ``container`` and
 privileged containers the operator allows) plus Metronome's own, and becomes the same
 launch parts an app's task gets (``FetchUri``, ``ContainerSpec`` through
 ``JobRunSpec.container``). What Pallet cannot run is a 422 naming its path: docker
-``parameters``, ``appc`` images, secret volumes, ``container`` networks.
+``parameters``, ``appc`` images, ``container`` networks. Secret volumes are files in the
+sandbox (``jobspec`` checks them with the run's ``secrets``).
 """
 
 from __future__ import annotations
@@ -134,8 +135,7 @@ def _volume_violations(
         at = f"/run/volumes({i})"
         keys = set(volume)
         if keys == _SECRET_VOLUME:
-            out.append(_no(f"{at}/secret", "secret volumes"))
-            continue
+            continue  # a file in the sandbox: ``jobspec`` checks it with the run's secrets
         if keys != _HOST_VOLUME:
             out.append(
                 Violation(
@@ -241,6 +241,10 @@ def launch_parts(
         "user": user,
         "artifacts": tuple(FetchUri(a.uri, a.extract, a.executable, a.cache) for a in artifacts),
         "image": image,
-        "volumes": tuple(VolumeSpec(v["containerPath"], v["hostPath"], v["mode"]) for v in volumes),
+        "volumes": tuple(
+            VolumeSpec(v["containerPath"], v["hostPath"], v["mode"])
+            for v in volumes
+            if "hostPath" in v
+        ),
         "networks": tuple(JobNetwork(n.mode, dict(n.labels)) for n in networks),
     }

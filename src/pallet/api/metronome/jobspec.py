@@ -39,6 +39,8 @@ from pallet.model.jobs import (
     ScheduleSpec,
     constraint_from_metronome,
 )
+from pallet.model.paths import dest_path_problem
+from pallet.model.secrets import TaskSecret, check_secret_path
 
 __all__ = [
     "MAX_CMD",
@@ -101,6 +103,10 @@ class SecretEnvIn(_In):
     secret: str
 
 
+class SecretIn(_In):
+    source: str
+
+
 class RunIn(_In):
     cmd: Annotated[str, Field(min_length=1)] | None = None
     args: list[str] | None = None
@@ -109,7 +115,7 @@ class RunIn(_In):
     disk: Annotated[float, Field(ge=0)] = 0.0
     gpus: Annotated[int, Field(ge=0)] = 0
     env: dict[str, str | SecretEnvIn] = {}
-    secrets: dict[str, Any] = {}
+    secrets: dict[str, SecretIn] = {}
     user: str | None = None
     artifacts: list[ArtifactIn] = []
     docker: DockerIn | None = None
@@ -256,12 +262,11 @@ def _run_violations(run: RunIn, allow: Allowances) -> list[Violation]:
         gpus=run.gpus,
         allow=allow,
     )
-    if run.secrets:
-        out.append(Violation("/run/secrets", _NOT_YET))
+    out += _secret_violations(run)
     for key, value in run.env.items():
         if isinstance(value, SecretEnvIn):
-            out.append(Violation(f"/run/env/{key}", f"secrets {_NOT_YET}"))
-        elif not key or "=" in key or "\x00" in key or "\x00" in value:
+            continue
+        if not key or "=" in key or "\x00" in key or "\x00" in value:
             out.append(Violation(f"/run/env/{key}", "names have no '=' and values no NUL"))
     for i, c in enumerate(run.placement.constraints):
         if not c.value:
@@ -284,6 +289,44 @@ def _run_violations(run: RunIn, allow: Allowances) -> list[Violation]:
                 "a perNode run has one task per node: leave out parallelism and completions",
             )
         )
+    return out
+
+
+def _secret_violations(run: RunIn) -> list[Violation]:
+    """Each secret's source is a store path, each secret variable and secret volume
+    (``{containerPath, secret}``, a file relative to the sandbox) names one, and each is
+    used."""
+    out = []
+    used = {v.secret for v in run.env.values() if isinstance(v, SecretEnvIn)}
+    files = []
+    for i, volume in enumerate(run.volumes):
+        if set(volume) != {"containerPath", "secret"}:
+            continue
+        at = f"/run/volumes({i})"
+        name, target = volume["secret"], volume["containerPath"]
+        if not isinstance(name, str) or name not in run.secrets:
+            out.append(Violation(f"{at}/secret", "references an undefined secret"))
+        else:
+            used.add(name)
+        if not isinstance(target, str) or dest_path_problem(target):
+            out.append(
+                Violation(f"{at}/containerPath", "must be a relative path inside the sandbox")
+            )
+        files.append(target)
+    if len(set(map(str, files))) != len(files):
+        out.append(Violation("/run/volumes", "two secret volumes share a containerPath"))
+    for name, secret in run.secrets.items():
+        try:
+            check_secret_path(secret.source, f"/run/secrets/{name}/source")
+        except ValidationError as exc:
+            out.append(Violation(exc.field, exc.message))
+        if name not in used:
+            out.append(Violation(f"/run/secrets/{name}", "is not used by run.env or run.volumes"))
+    for key, value in run.env.items():
+        if isinstance(value, SecretEnvIn) and value.secret not in run.secrets:
+            out.append(Violation(f"/run/env/{key}/secret", "references an undefined secret"))
+        elif isinstance(value, SecretEnvIn) and (not key or "=" in key or "\x00" in key):
+            out.append(Violation(f"/run/env/{key}", "names have no '=' or NUL"))
     return out
 
 
@@ -349,7 +392,25 @@ def _run(run: RunIn) -> JobRunSpec:
             volumes=run.volumes,
             networks=run.networks,
         ),
+        secrets=_task_secrets(run),
     )
+
+
+def _task_secrets(run: RunIn) -> tuple[TaskSecret, ...]:
+    def source(name: str) -> str:
+        return check_secret_path(run.secrets[name].source)
+
+    env = [
+        TaskSecret(v.secret, source(v.secret), env=k)
+        for k, v in run.env.items()
+        if isinstance(v, SecretEnvIn)
+    ]
+    files = [
+        TaskSecret(v["secret"], source(v["secret"]), file=v["containerPath"])
+        for v in run.volumes
+        if set(v) == {"containerPath", "secret"}
+    ]
+    return (*env, *files)
 
 
 def job_from_json(
