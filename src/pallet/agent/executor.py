@@ -51,6 +51,7 @@ from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, swit
 from pallet.agent.staging import LaunchError, Staged, Stager
 from pallet.agent.users import TaskUser
 from pallet.model import TaskSpec, check_task_id
+from pallet.model.limits import pids_max_of
 
 __all__ = [
     "Executor",
@@ -293,7 +294,7 @@ class Executor:
     def _start(self, spec: TaskSpec, staged: Staged, cancelled: Callable[[], bool]) -> int:
         tid, sandbox = spec.task_id, staged.sandbox
         try:
-            self.isolator.prepare(tid, spec.cpus, spec.mem)
+            self.isolator.prepare(tid, spec.cpus, spec.mem, pids_max_of(spec.labels))
             deny = device_rules(spec.gpu_devices, self.gpus)
             devices = self.isolator.paths(tid).get("devices")
             if deny and devices is not None:

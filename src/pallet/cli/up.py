@@ -159,9 +159,11 @@ def _announce(cluster: Cluster, user_note: str = "") -> None:
     sys.stdout.flush()
 
 
-def _unprivileged_user(state_dir: Path) -> tuple[str | None, str]:
+def _unprivileged_user(state_dir: Path, secure: bool = False) -> tuple[str | None, str]:
     """``nobody`` when up runs as root, the machine has it and it can reach the sandboxes
-    under ``state_dir``; else None (tasks run as up's own user) and why not."""
+    under ``state_dir``; else None (tasks run as up's own user) and why not. A secure
+    cluster runs them as nobody even where it cannot reach them by their path: a task
+    then finds its sandbox as its working directory only, not by ``$MESOS_SANDBOX``."""
     import os
 
     from pallet.agent.users import UnknownUser, lookup_user, unreachable_by
@@ -173,6 +175,8 @@ def _unprivileged_user(state_dir: Path) -> tuple[str | None, str]:
     except UnknownUser:
         return None, " (this machine has no user nobody)"
     blocked = unreachable_by(nobody, state_dir.absolute())
+    if blocked is not None and secure:
+        return nobody.name, f" (it cannot search {blocked}: $MESOS_SANDBOX is not reachable)"
     if blocked is not None:
         return None, f" (nobody cannot search {blocked}: pick another --state-dir)"
     return nobody.name, ""
@@ -224,6 +228,11 @@ def up(
         help="Run tasks whose app sets no `user` as this user. Default: `nobody` when up "
         "runs as root and the machine has it, else up's own user.",
     ),
+    allow_task_user: list[str] = typer.Option(
+        [],
+        help="A user apps may name in `user` (repeat; * for any, root included). Default: "
+        "any; with --secure only the task user.",
+    ),
     allow_host_path: list[str] = typer.Option(
         [], help="A host directory apps may mount as a hostPath volume (repeat for more)."
     ),
@@ -267,7 +276,7 @@ def up(
         parse_resources(resources)
     note = ""
     if task_user is None:
-        task_user, note = _unprivileged_user(state_dir)
+        task_user, note = _unprivileged_user(state_dir, secure)
     else:
         from pallet.agent.users import UnknownUser, resolve_task_user
 
@@ -296,6 +305,7 @@ def up(
             lb_stats_port or lb_ports()[2],
         ),
         task_user=task_user,
+        allowed_task_users=tuple(allow_task_user),
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
