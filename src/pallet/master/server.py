@@ -9,7 +9,7 @@ import asyncio
 import logging
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -17,10 +17,12 @@ import uvicorn
 from pallet import __version__
 from pallet.api import create_api
 from pallet.api.context import ApiContext
+from pallet.api.limits import LimitSettings
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.control import Control, ControlConfig
 from pallet.control.leader import Election, Leader
+from pallet.master.protocol import guarded_protocol
 from pallet.master.security import SecuritySettings, secure_parts
 from pallet.master.terms import Terms
 from pallet.model.net import is_loopback
@@ -57,6 +59,8 @@ class MasterConfig:
     allow_privileged: bool = False
     security: SecuritySettings | None = None
     """Authentication (and TLS unless ``security.tls`` is off); None: open, as before."""
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    """Requests, streams and connections per client; deadlines for slow requests."""
 
 
 async def _cluster_id(store: Store) -> str:
@@ -129,7 +133,9 @@ async def serve_master(config: MasterConfig) -> None:
         allowances = Allowances(config.allowed_host_paths, config.allow_privileged)
         tls: dict[str, Any] = {}
         if config.security is None:
-            app = create_api(control, info, terms=terms, allowances=allowances)
+            app = create_api(
+                control, info, terms=terms, allowances=allowances, limits=config.limits
+            )
         else:
             parts = await secure_parts(store, cluster_id, config.host, config.port, config.security)
             if parts.new_password is not None:
@@ -148,6 +154,7 @@ async def serve_master(config: MasterConfig) -> None:
                 audit=parts.audit,
                 ca=parts.ca,
                 agent_tls=parts.agent_tls,
+                limits=config.limits,
             )
             if parts.cert is not None and parts.key is not None:
                 tls = {"ssl_certfile": str(parts.cert), "ssl_keyfile": str(parts.key)}
@@ -156,6 +163,7 @@ async def serve_master(config: MasterConfig) -> None:
                 app,
                 host=config.host,
                 port=config.port,
+                http=guarded_protocol(config.limits),
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=2,
