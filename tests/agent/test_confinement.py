@@ -102,3 +102,23 @@ def test_checkpoints_are_private(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path / "checkpoints")
     assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
     assert os.stat(tmp_path).st_uid == 0
+
+
+@pytest.mark.root
+def test_apps_of_their_own_users_cannot_read_each_other(boxed: Executor) -> None:
+    from pallet.agent.users import DYNAMIC_FIRST, dynamic_user
+
+    boxed.stager.dynamic_users = True
+    boxed.launch(make_spec("victim.1", app_id="/victim", cmd="echo victim-output; sleep 30"))
+    wait_for(lambda: "victim-output" in (boxed.sandbox("victim.1") / "stdout").read_text())
+    peek = "r=; for p in /proc/[0-9]*; do grep -qs victim-output $p/cwd/stdout && r=read; done"
+    peek += "; echo $r"
+    end, out = run(boxed, "thief.1", f"{peek}; id -u", app_id="/thief")
+    assert out.split() == [str(dynamic_user("/thief").uid)], end.message  # read nothing
+    end, out = run(boxed, "friend.1", f"{peek}; id -u", app_id="/victim")  # its own app
+    assert out.split() == ["read", str(dynamic_user("/victim").uid)], end.message
+    assert dynamic_user("/thief").uid >= DYNAMIC_FIRST
+    assert dynamic_user("/thief") == dynamic_user("/thief") != dynamic_user("/victim")
+    assert boxed.sandbox("victim.1").stat().st_uid == dynamic_user("/victim").uid
+    boxed.force_kill("victim.1")
+    wait_for(lambda: boxed.wait(0.1), 20, "victim.1 ends")

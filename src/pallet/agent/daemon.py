@@ -120,6 +120,8 @@ class AgentConfig:
     ``PALLET_PIDS_MAX`` label says otherwise."""
     allowed_task_users: frozenset[str] | None = None
     """The users an app's ``user`` may name besides ``task_user`` (None: any)."""
+    dynamic_task_users: bool = False
+    """Tasks whose app names no user run each as a uid of its own (needs root)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -227,6 +229,7 @@ class AgentDaemon:
             checkpoints=CheckpointStore(work / "checkpoints"),
         )
         self.runtime.executor.stager.allowed_users = config.allowed_task_users
+        self.runtime.executor.stager.dynamic_users = config.dynamic_task_users
         self.health = HealthMonitor(self.runtime, self.hostname)
         self.creds = (
             AgentCredentials(work, self.node_id, config.security) if config.security else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from pallet.agent.containers import ContainerError, Containers
 from pallet.agent.fetcher import Fetcher, FetchError
 from pallet.agent.logs import LogStream
-from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
+from pallet.agent.users import TaskUser, UnknownUser, dynamic_user, resolve_task_user
 from pallet.agent.volumes import PersistentVolumes, VolumeError
 from pallet.model import PalletError, TaskSpec, ValidationError, check_task_id
 from pallet.model.limits import pids_max_of
@@ -62,6 +62,9 @@ class Stager:
         self.allowed_users: frozenset[str] | None = None
         """The users an app's ``user`` may name besides ``task_user`` (the agent's
         ``--allow-task-user``; ``*`` any); None: any."""
+        self.dynamic_users = False
+        """A task whose app names no user runs as its app's own user (``dynamic_user``),
+        not as ``task_user`` (``--dynamic-task-users``)."""
         self._fetcher = fetcher
         self._containers = containers
         self._environment = environment
@@ -74,6 +77,8 @@ class Stager:
         agent's own); ``UnknownUser`` if this node has no such user, cannot switch, or
         the operator does not allow it."""
         self.check_allowed(spec.user)
+        if spec.user is None and self.dynamic_users:
+            return dynamic_user(spec.app_id or spec.task_id)
         return resolve_task_user(spec.user or self.task_user)
 
     def check_allowed(self, name: str | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -69,6 +70,11 @@ def agent(
         DEFAULT_TASK_PIDS_MAX,
         help="Processes and threads each command task may have at once (its pids cgroup); "
         "an app's label PALLET_PIDS_MAX sets its own, for containers too.",
+    ),
+    dynamic_task_users: bool = typer.Option(
+        False,
+        help="Run each task whose app names no `user` as a uid and gid of its app's own (no "
+        "passwd entry), so no app's tasks can read another's; needs root.",
     ),
     allow_task_user: list[str] = typer.Option(
         [],
@@ -149,6 +155,8 @@ def agent(
         raise ValidationError("--container-pids-limit", "must be 1 or more")
     if not 1 <= task_pids_max <= PIDS_MAX_CEILING:
         raise ValidationError("--task-pids-max", f"must be from 1 to {PIDS_MAX_CEILING}")
+    if dynamic_task_users and os.geteuid() != 0:
+        raise ValidationError("--dynamic-task-users", "switching to a task's own uid needs root")
     for name in allow_task_user:
         if not name or any(c.isspace() or c == "/" for c in name):
             raise ValidationError("--allow-task-user", f"{name!r} is not a user name")
@@ -194,6 +202,7 @@ def agent(
             security=security,
             task_pids_max=task_pids_max,
             allowed_task_users=frozenset(allow_task_user) if allow_task_user else None,
+            dynamic_task_users=dynamic_task_users,
         )
     )
 

@@ -243,6 +243,9 @@ def up(
         False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."
     ),
     registry_port: int = typer.Option(5000, min=1, max=65535, help="The registry's port."),
+    token_ttl: float | None = typer.Option(
+        None, help="With --secure: seconds a login token is valid (the master's default: 3600)."
+    ),
     secure: bool = typer.Option(
         False,
         "--secure",
@@ -306,6 +309,7 @@ def up(
         ),
         task_user=task_user,
         allowed_task_users=tuple(allow_task_user),
+        token_ttl=token_ttl,
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
@@ -322,6 +326,8 @@ def up(
             "the DNS server and load balancers cannot log in to a secured master yet; "
             "leave out --public-agents and --discovery with --secure",
         )
+    if token_ttl is not None and not (config.secure and 60 <= token_ttl <= 30 * 86400):
+        raise ValidationError("--token-ttl", "needs --secure, and 60 s to 30 days")
     _preflight(config)
     try:
         code = run_up(config, lambda cluster: _announce(cluster, note))

@@ -106,6 +106,8 @@ class UpConfig:
     lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
     """The edge LB's HTTP, HTTPS and stats ports."""
     task_user: str | None = None
+    token_ttl: float | None = None
+    """``--token-ttl`` of the masters (with ``secure``; None: theirs, an hour)."""
     allowed_task_users: tuple[str, ...] = ()
     """Users apps may name besides ``task_user`` (``--allow-task-user``). With
     ``secure`` and a task user, none but it unless given; else any unless given."""
@@ -378,6 +380,8 @@ def _master_args(config: UpConfig, state: Path, store: str, port: int) -> list[s
             "--superuser-password-file",
             str(directory / "admin-password"),
         ]
+        if config.token_ttl is not None:
+            secure += ["--token-ttl", str(config.token_ttl)]
     args = [
         "master",
         *secure,
@@ -441,6 +445,8 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         allowed = (config.task_user,)  # a secure cluster runs apps as nobody, not as root
     for name in allowed:
         args += ["--allow-task-user", name]
+    if config.secure and config.task_user is not None:
+        args.append("--dynamic-task-users")  # as root: no task reads another's sandbox
     args += ["--bridge-subnet", f"10.88.{plan.index % 256}.0/24"]  # one bridge per agent
     return args
 
