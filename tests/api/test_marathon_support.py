@@ -361,3 +361,21 @@ def test_a_resident_app_is_run_with_its_persistent_volumes() -> None:
     assert refused(lone) == [
         ("/", "AppDefinition must contain persistent volumes and define residency")
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "refusal"),
+    [
+        ("64", None),
+        (" 4194304 ", None),
+        ("0", "'0' is not a number of processes from 1 to 4194304"),
+        ("4194305", "'4194305' is not a number of processes from 1 to 4194304"),
+        ("-1", "'-1' is not a number of processes from 1 to 4194304"),
+        ("lots", "'lots' is not a number of processes from 1 to 4194304"),
+        ("١٢", "'١٢' is not a number of processes from 1 to 4194304"),  # digits, not ASCII
+    ],
+)
+def test_the_pids_label_is_a_number_or_refused(value: str, refusal: str | None) -> None:
+    # Marathon has no field for a process limit: the label is Pallet's, honoured or refused
+    found = refused({"labels": {"PALLET_PIDS_MAX": value, "other": "x"}})
+    assert found == ([] if refusal is None else [("/labels/PALLET_PIDS_MAX", refusal)])

@@ -38,6 +38,8 @@ async def test_invalid_app_is_422_in_marathons_shape_and_nothing_is_stored(
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "/cmd"
     r = await api.post("/v2/apps", json={**APP, "uris": ["ftp://example.com/app.jar"]})
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "/fetch(0)/uri"
+    r = await api.post("/v2/apps", json={**APP, "labels": {"PALLET_PIDS_MAX": "lots"}})
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "/labels/PALLET_PIDS_MAX"
     assert await control.store.revision() == revision
     assert not control.state.apps
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from pallet.bench.cluster import free_port, leftovers
@@ -327,3 +328,58 @@ def _bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:  # a socket or a file gone meanwhile
         return b""
+
+
+BOX_CMD = (
+    "grep NoNewPrivs /proc/self/status; "
+    "cat /etc/shadow >/dev/null 2>&1 && echo shadow-read || echo shadow-refused; "
+    "ls .. >/dev/null 2>&1 && echo listed || echo listing-refused; "
+    "for f in /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/memory/cgroup.procs; do "
+    "[ -e $f ] && (echo $$ > $f) 2>/dev/null && echo escaped; done; "
+    "(i=0; while [ $i -lt 40 ]; do sleep 600 & i=$((i+1)); done); echo bomb-stopped; "
+    "sleep 600"
+)
+
+
+@pytest.mark.root
+def test_tasks_stay_in_their_box(secured: Secured) -> None:
+    """The attacks of issue 14 from inside a task of a secured cluster, as its default
+    unprivileged user: no privilege by exec, no shadow, no listing of other sandboxes, no
+    cgroup escape, a fork bomb stopped at its app's pids limit; root is not for apps."""
+    token = secured.pallet("auth", "token").stdout.strip()
+    headers = {"Authorization": f"token={token}"}
+    box = {"id": "/box/bomb", "cmd": BOX_CMD, "cpus": 0.1, "mem": 32}
+    box["labels"] = {"PALLET_PIDS_MAX": "16"}
+    with httpx.Client(
+        base_url=secured.url, verify=_trust(secured.ca), timeout=10, headers=headers
+    ) as http:
+        assert http.post("/v2/apps", json=box).status_code == 201
+        root = {"id": "/box/root", "cmd": "sleep 600", "user": "root", "cpus": 0.1, "mem": 16}
+        assert http.post("/v2/apps", json=root).status_code == 201
+
+        def sandbox() -> Path | None:
+            found = list(secured.state.glob("agent-*/sandboxes/box_bomb.*"))
+            return found[0] if found else None
+
+        path = wait_for(sandbox, 60, "the task's sandbox")
+        out = wait_for(
+            lambda: "bomb-stopped" in (text := (path / "stdout").read_text()) and text,
+            60,
+            "the attacks to run",
+        )
+        assert out.splitlines() == [
+            "NoNewPrivs:\t1", "shadow-refused", "listing-refused", "bomb-stopped"
+        ]  # fmt: skip
+        assert "Cannot fork" in (path / "stderr").read_text()
+        st = path.stat()
+        assert st.st_mode & 0o777 == 0o700 and st.st_uid != 0
+        sleepers = [p for p in psutil.process_iter(["cwd"]) if p.info["cwd"] == str(path.resolve())]
+        assert 0 < len(sleepers) <= 16
+        failure = wait_for(
+            lambda: http.get("/v2/apps/box/root").json()["app"].get("lastTaskFailure"),
+            60,
+            "root refused",
+        )
+        assert "user 'root' is not allowed on this node" in failure["message"]
+        for app in ("/box/bomb", "/box/root"):
+            http.delete(f"/v2/apps{app}", params={"force": "true"})

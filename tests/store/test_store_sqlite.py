@@ -191,3 +191,25 @@ def test_a_killed_writer_leaves_whole_transactions_only(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(check())
+
+
+def test_the_store_file_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    # it holds every app's environment; an older world-readable file is closed too
+    old = tmp_path / "old.db"
+
+    async def scenario(db: Path) -> set[int]:
+        store = await open_store(url(db), expiry_interval=None)
+        try:
+            await store.put("a", b"secret")
+            return {
+                os.stat(p).st_mode & 0o777
+                for p in (db, db.with_name(db.name + "-wal"))
+                if p.exists()
+            }
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario(tmp_path / "new.db")) == {0o600}
+    asyncio.run(scenario(old))
+    old.chmod(0o644)
+    assert asyncio.run(scenario(old)) == {0o600}

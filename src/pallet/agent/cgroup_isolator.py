@@ -2,10 +2,11 @@
 
 Task cgroups are nested under the agent's own cgroup, as systemd delegation expects:
 ``<agent cgroup>/pallet/<agent id>/<task id>`` in every hierarchy used. v2 writes
-``cpu.max``/``memory.max`` and reads ``memory.events`` for OOM kills; v1 writes
-``cpu.cfs_quota_us``/``memory.limit_in_bytes`` in the cpu and memory hierarchies, reads
-``memory.oom_control`` for OOM kills, ``cpuacct`` for CPU time, and uses the pids
-hierarchy to find every process of a task. Without writable cgroups the ``NullIsolator``
+``cpu.max``/``memory.max``/``pids.max`` and reads ``memory.events`` for OOM kills; v1
+writes ``cpu.cfs_quota_us``/``memory.limit_in_bytes``/``pids.max`` in the cpu, memory and
+pids hierarchies, reads ``memory.oom_control`` for OOM kills, ``cpuacct`` for CPU time,
+and uses the pids hierarchy to find every process of a task (and to cap how many it
+has, so a fork bomb stays inside its box). Without writable cgroups the ``NullIsolator``
 runs tasks without limits and says why in ``warning``.
 """
 
@@ -21,7 +22,13 @@ from pathlib import Path
 from typing import Literal
 
 from pallet.agent.cgroups import Hierarchy, own_hierarchies
-from pallet.agent.isolation import IsolationError, Isolator, NullIsolator, Usage
+from pallet.agent.isolation import (
+    DEFAULT_TASK_PIDS_MAX,
+    IsolationError,
+    Isolator,
+    NullIsolator,
+    Usage,
+)
 
 __all__ = [
     "CFS_PERIOD_US",
@@ -86,9 +93,13 @@ class _CgroupIsolator:
 
     kind = "cgroup"
 
-    def __init__(self, bases: dict[str, Path], warning: str | None) -> None:
+    def __init__(
+        self, bases: dict[str, Path], warning: str | None, pids_max: int = DEFAULT_TASK_PIDS_MAX
+    ) -> None:
         self._bases = bases
         self.warning = warning
+        self.pids_max = pids_max
+        """The ``pids.max`` of a task whose app sets none (``--task-pids-max``)."""
 
     def paths(self, task_id: str) -> dict[str, Path]:
         return {name: base / task_id for name, base in self._bases.items()}
@@ -192,19 +203,26 @@ class CgroupV1Isolator(_CgroupIsolator):
     kind = "cgroup-v1"
 
     @classmethod
-    def create(cls, agent_id: str, hierarchies: dict[str, Hierarchy]) -> CgroupV1Isolator:
+    def create(
+        cls,
+        agent_id: str,
+        hierarchies: dict[str, Hierarchy],
+        pids_max: int = DEFAULT_TASK_PIDS_MAX,
+    ) -> CgroupV1Isolator:
         bases, _, problems = _base_dirs(hierarchies, agent_id)
         if not bases:
             raise IsolationError("cgroup v1: " + "; ".join(problems or ["no hierarchy mounted"]))
-        for need, what in (("cpu", "CPU"), ("memory", "memory")):
+        for need, what in (("cpu", "CPU"), ("memory", "memory"), ("pids", "process count")):
             if need not in bases:
                 problems.append(f"no writable {need} hierarchy: {what} limits are not enforced")
-        return cls(bases, "cgroup v1: " + "; ".join(problems) if problems else None)
+        return cls(bases, "cgroup v1: " + "; ".join(problems) if problems else None, pids_max)
 
-    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
         self._make(task_id)
         paths = self.paths(task_id)
         try:
+            if "pids" in paths:
+                _write(paths["pids"] / "pids.max", str(pids_max or self.pids_max))
             if "memory" in paths:
                 limit = str(mem * 1024 * 1024)
                 _write(paths["memory"] / "memory.limit_in_bytes", limit)
@@ -250,7 +268,9 @@ class CgroupV2Isolator(_CgroupIsolator):
     kind = "cgroup-v2"
 
     @classmethod
-    def create(cls, agent_id: str, hierarchy: Hierarchy) -> CgroupV2Isolator:
+    def create(
+        cls, agent_id: str, hierarchy: Hierarchy, pids_max: int = DEFAULT_TASK_PIDS_MAX
+    ) -> CgroupV2Isolator:
         own = hierarchy.directory
         try:
             available = set((own / "cgroup.controllers").read_text().split())
@@ -278,12 +298,22 @@ class CgroupV2Isolator(_CgroupIsolator):
                 f"cgroup v2: {e} (a cgroup that holds processes cannot delegate controllers; "
                 "run the agent in a leaf cgroup of its own, e.g. systemd Delegate=yes)"
             ) from e
-        return cls(bases, None)
+        warning = None
+        if "pids" not in wanted:
+            warning = f"cgroup v2: {own} lacks the pids controller: process counts are not limited"
+        isolator = cls(bases, warning, pids_max)
+        isolator.limits_pids = "pids" in wanted
+        return isolator
 
-    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+    limits_pids = False
+    """The pids controller is enabled down to the task cgroups."""
+
+    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
         self._make(task_id)
         d = self.paths(task_id)["unified"]
         try:
+            if self.limits_pids:
+                _write(d / "pids.max", str(pids_max or self.pids_max))
             quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
             _write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
             _write(d / "cpu.weight", str(min(10_000, max(1, cpus // 10))))
@@ -324,9 +354,11 @@ def detect_isolator(
     *,
     prefer: Literal["auto", "v2", "v1", "none"] = "auto",
     proc_self: str | Path = "/proc/self",
+    pids_max: int = DEFAULT_TASK_PIDS_MAX,
 ) -> Isolator:
     """The best isolator this process can use: cgroup v2 where its cpu and memory
-    controllers can be delegated, else v1 hierarchies, else none (with the reasons)."""
+    controllers can be delegated, else v1 hierarchies, else none (with the reasons).
+    ``pids_max`` caps the processes of a task whose app sets no ``PALLET_PIDS_MAX``."""
     if prefer == "none":
         return NullIsolator("disabled by configuration")
     hierarchies = own_hierarchies(proc_self)
@@ -334,7 +366,7 @@ def detect_isolator(
     unified = next((h for h in hierarchies if h.version == 2), None)
     if prefer in ("auto", "v2") and unified is not None:
         try:
-            return CgroupV2Isolator.create(agent_id, unified)
+            return CgroupV2Isolator.create(agent_id, unified, pids_max)
         except IsolationError as e:
             problems.append(str(e))
     if prefer in ("auto", "v1"):
@@ -342,7 +374,7 @@ def detect_isolator(
         usable = {c: v1[c] for c in _V1_CONTROLLERS if c in v1}
         if usable:
             try:
-                return CgroupV1Isolator.create(agent_id, usable)
+                return CgroupV1Isolator.create(agent_id, usable, pids_max)
             except IsolationError as e:
                 problems.append(str(e))
         else:

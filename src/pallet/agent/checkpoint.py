@@ -34,7 +34,7 @@ class CheckpointStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def path(self, task_id: str) -> Path:
         return self.directory / (check_task_id(task_id) + _SUFFIX)

@@ -50,6 +50,7 @@ from pallet.agent.ocispec import (
 )
 from pallet.agent.users import TaskUser
 from pallet.model import PalletError, TaskSpec
+from pallet.model.limits import pids_max_of
 from pallet.model.net import is_ip
 
 __all__ = ["DEFAULT_PIDS_LIMIT", "ContainerError", "Containers", "container_id"]
@@ -240,7 +241,7 @@ class Containers:
             user=ImageUser(user.uid, user.gid, tuple(g for g in user.groups if g != user.gid)),
             hostname=self.hostname,
             cgroups_path=self.cgroups_path(tid),
-            pids_limit=self.pids_limit,
+            pids_limit=pids_max_of(spec.labels) or self.pids_limit,
             mounts=(
                 BindMount(str(sandbox), CONTAINER_SANDBOX),
                 BindMount(str(files["hosts"]), "/etc/hosts", readonly=True),

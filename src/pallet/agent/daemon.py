@@ -48,6 +48,7 @@ from pallet.agent.gpus import detect_gpus
 from pallet.agent.images import ImageStore
 from pallet.agent.images.pull import Puller
 from pallet.agent.images.store import DEFAULT_LIMIT
+from pallet.agent.isolation import DEFAULT_TASK_PIDS_MAX
 from pallet.agent.logserver import LogServer
 from pallet.agent.masters import Masters, parse_masters
 from pallet.agent.procfs import read_boot_id
@@ -114,6 +115,13 @@ class AgentConfig:
     """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
     security: SecurityConfig | None = None
     """Join a secured cluster: a bootstrap secret, the CA (None: an open cluster)."""
+    task_pids_max: int = DEFAULT_TASK_PIDS_MAX
+    """Processes and threads a command task may have at once, unless its app's
+    ``PALLET_PIDS_MAX`` label says otherwise."""
+    allowed_task_users: frozenset[str] | None = None
+    """The users an app's ``user`` may name besides ``task_user`` (None: any)."""
+    dynamic_task_users: bool = False
+    """Tasks whose app names no user run each as a uid of its own (needs root)."""
 
 
 def _node_id(work_dir: Path) -> str:
@@ -146,11 +154,25 @@ def _agent_boot_id(work_dir: Path) -> str:
     return agent_id
 
 
+_PRIVATE_DIRS = ("checkpoints", "containers", "fetcher-cache", "images", "network")
+
+
+def _close_to_tasks(work: Path) -> None:
+    """Tasks pass through the work dir to their sandboxes and volumes but may not list
+    it (0711), and may not enter what only the agent uses (0700): checkpoints (every
+    task's environment), images, bundles, the fetcher's cache, network records."""
+    work.chmod(0o711)
+    for name in _PRIVATE_DIRS:
+        (work / name).mkdir(mode=0o700, exist_ok=True)
+        (work / name).chmod(0o700)
+
+
 class AgentDaemon:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         work = Path(config.work_dir)
         work.mkdir(parents=True, exist_ok=True)
+        _close_to_tasks(work)
         self.node_id = _node_id(work)
         self.hostname = config.hostname or socket.gethostname()
         sandboxes = work / "sandboxes"
@@ -170,7 +192,7 @@ class AgentDaemon:
             gpus=gpus,
         )
         self.boot_id = _agent_boot_id(work)
-        isolator = detect_isolator(self.node_id)
+        isolator = detect_isolator(self.node_id, pids_max=config.task_pids_max)
         puller = Puller(
             work / "images" / "blobs",
             work / "images" / "scratch",
@@ -206,6 +228,8 @@ class AgentDaemon:
             ),
             checkpoints=CheckpointStore(work / "checkpoints"),
         )
+        self.runtime.executor.stager.allowed_users = config.allowed_task_users
+        self.runtime.executor.stager.dynamic_users = config.dynamic_task_users
         self.health = HealthMonitor(self.runtime, self.hostname)
         self.creds = (
             AgentCredentials(work, self.node_id, config.security) if config.security else None

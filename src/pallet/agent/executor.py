@@ -62,6 +62,7 @@ from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, swit
 from pallet.agent.staging import LaunchError, Staged, Stager
 from pallet.agent.users import TaskUser
 from pallet.model import TaskSpec, check_task_id
+from pallet.model.limits import pids_max_of
 from pallet.model.pods import check_container_name, container_log
 
 __all__ = [
@@ -319,7 +320,7 @@ class Executor:
         """Start a staged task (``argv``: what to run instead of its own command)."""
         tid, sandbox = spec.task_id, staged.sandbox
         try:
-            self.isolator.prepare(tid, spec.cpus, spec.mem)
+            self.isolator.prepare(tid, spec.cpus, spec.mem, pids_max_of(spec.labels))
             deny = device_rules(spec.gpu_devices, self.gpus)
             devices = self.isolator.paths(tid).get("devices")
             if deny and devices is not None:

@@ -14,7 +14,12 @@ from typing import Protocol
 
 from pallet.model import PalletError
 
-__all__ = ["IsolationError", "Isolator", "NullIsolator", "Usage"]
+__all__ = ["DEFAULT_TASK_PIDS_MAX", "IsolationError", "Isolator", "NullIsolator", "Usage"]
+
+DEFAULT_TASK_PIDS_MAX = 1024
+"""Processes and threads a task may have at once unless its app or the agent says
+otherwise (``PALLET_PIDS_MAX``, ``--task-pids-max``): enough for a JVM's threads, far
+too few for a fork bomb to starve the node."""
 
 
 class IsolationError(PalletError):
@@ -34,12 +39,15 @@ class Usage:
 
 
 class Isolator(Protocol):
-    """Puts each task in its own cgroup; the executor's one seam to the kernel."""
+    """Puts each task in its own cgroup; the executor's one seam to the kernel.
+
+    ``prepare`` limits the task to ``pids_max`` processes, or to the isolator's default
+    when None."""
 
     kind: str
     warning: str | None
 
-    def prepare(self, task_id: str, cpus: int, mem: int) -> None: ...
+    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None: ...
     def join(self, task_id: str, pid: int) -> None: ...
     def pids(self, task_id: str) -> set[int]: ...
     def usage(self, task_id: str) -> Usage | None: ...
@@ -62,7 +70,7 @@ class NullIsolator:
             f"cgroups unavailable ({reason}): tasks run WITHOUT CPU or memory limits"
         )
 
-    def prepare(self, task_id: str, cpus: int, mem: int) -> None:
+    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
         pass
 
     def join(self, task_id: str, pid: int) -> None:

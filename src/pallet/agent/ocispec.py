@@ -313,7 +313,9 @@ def runtime_config(p: ContainerProcess) -> dict[str, Any]:
                 "ambient": [],
             },
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": p.nofile[1], "soft": p.nofile[0]}],
-            "noNewPrivileges": False,
+            # as for command tasks: no setuid program raises the task's user (a privileged
+            # container, which the operator allowed, keeps Docker's default)
+            "noNewPrivileges": not privileged,
         },
         "root": {"path": "rootfs", "readonly": False},
         "hostname": p.hostname,

@@ -1,11 +1,15 @@
 """Starting a task's main process: a command behind the launch gate (it joins its cgroups
-before it runs a single instruction of the task), or a container's ``runc run``; does I/O.
+before it runs a single instruction of the task, and can gain no privilege by exec), or a
+container's ``runc run``; does I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +19,9 @@ from pallet.agent.isolation import IsolationError, Isolator
 from pallet.agent.procfs import read_start_time
 from pallet.agent.users import TaskUser
 
-__all__ = ["gated", "pidfd_of", "spawn_gated", "spawn_runc", "switch_user"]
+__all__ = ["gated", "no_new_privs", "pidfd_of", "spawn_gated", "spawn_runc", "switch_user"]
+
+log = logging.getLogger(__name__)
 
 # The session leader waits for "go" on stdin (sent once it is in its cgroups), gives the
 # task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
@@ -99,5 +105,24 @@ def switch_user(user: TaskUser) -> dict[str, Any]:
 def gated(argv: Sequence[str]) -> list[str]:
     """``argv`` behind the launch gate: a shell that waits for a line "go" on its stdin
     (written once the process has joined its cgroups), then execs ``argv``; any other
-    line, or none, exits 125 without running it."""
-    return ["/bin/sh", "-c", _GATE, "sh", *argv]
+    line, or none, exits 125 without running it. The gate itself starts under
+    ``no_new_privs``, so neither it nor anything the task runs gains privileges by exec."""
+    return [*no_new_privs(), "/bin/sh", "-c", _GATE, "sh", *argv]
+
+
+@functools.cache
+def no_new_privs() -> tuple[str, ...]:
+    """The words that exec a command with ``PR_SET_NO_NEW_PRIVS`` set: util-linux's
+    ``setpriv --no-new-privs`` (the flag is inherited by every child and cannot be
+    cleared, so a setuid ``su``, ``sudo`` or ``mount`` cannot raise a task's user). Done
+    by a program, not by Python in the forked child, so no Python runs between fork and
+    exec. Empty, with one warning, on a machine without setpriv."""
+    for directory in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        found = shutil.which("setpriv", path=directory)
+        if found:
+            return (found, "--no-new-privs")
+    log.warning(
+        "setpriv (util-linux) not found: tasks run WITHOUT no_new_privs, so setuid "
+        "programs can raise their privileges"
+    )
+    return ()

@@ -20,9 +20,10 @@ from pallet.agent.environment import with_secrets
 from pallet.agent.fetcher import Fetcher, FetchError
 from pallet.agent.logs import LogStream
 from pallet.agent.secretfiles import Fetch, SecretDeliveryError, deliver_secrets
-from pallet.agent.users import TaskUser, UnknownUser, resolve_task_user
+from pallet.agent.users import TaskUser, UnknownUser, dynamic_user, resolve_task_user
 from pallet.agent.volumes import PersistentVolumes, VolumeError
-from pallet.model import PalletError, TaskSpec, check_task_id
+from pallet.model import PalletError, TaskSpec, ValidationError, check_task_id
+from pallet.model.limits import pids_max_of
 
 __all__ = ["LaunchError", "Staged", "Stager"]
 
@@ -59,8 +60,15 @@ class Stager:
         volumes: PersistentVolumes | None = None,
     ) -> None:
         self.sandbox_root = sandbox_root
+        _searchable_only(sandbox_root)
         self.volumes = volumes or PersistentVolumes(sandbox_root.parent / "volumes")
         self.task_user = task_user
+        self.allowed_users: frozenset[str] | None = None
+        """The users an app's ``user`` may name besides ``task_user`` (the agent's
+        ``--allow-task-user``; ``*`` any); None: any."""
+        self.dynamic_users = False
+        """A task whose app names no user runs as its app's own user (``dynamic_user``),
+        not as ``task_user`` (``--dynamic-task-users``)."""
         self._fetcher = fetcher
         self._containers = containers
         self._environment = environment
@@ -72,15 +80,33 @@ class Stager:
 
     def user_of(self, spec: TaskSpec) -> TaskUser:
         """Who a command task runs as (its ``user``, else the agent's task user, else the
-        agent's own); ``UnknownUser`` if this node has no such user or cannot switch."""
+        agent's own); ``UnknownUser`` if this node has no such user, cannot switch, or
+        the operator does not allow it."""
+        self.check_allowed(spec.user)
+        if spec.user is None and self.dynamic_users:
+            return dynamic_user(spec.app_id or spec.task_id)
         return resolve_task_user(spec.user or self.task_user)
+
+    def check_allowed(self, name: str | None) -> None:
+        """``UnknownUser`` when an app names a user the operator does not allow here."""
+        allowed = self.allowed_users
+        if name is None or allowed is None or "*" in allowed or name == self.task_user:
+            return
+        if name not in allowed:
+            others = ", ".join(sorted(allowed - {self.task_user or ""})) or "none"
+            raise UnknownUser(
+                f"user {name!r} is not allowed on this node (the operator allows "
+                f"{self.task_user or 'the agent user'} and: {others}; --allow-task-user)"
+            )
 
     def make_sandbox(self, task_id: str, user: TaskUser) -> Path:
         """Create the task's sandbox and its ``stdout``/``stderr``, owned by ``user`` (as
-        Mesos chowns a sandbox to the task's user); LaunchError says what failed."""
+        Mesos chowns a sandbox to the task's user) and closed to every other user (0700:
+        no task reads a sibling's files or output); LaunchError says what failed."""
         sandbox = self.sandbox(task_id)
         try:
             sandbox.mkdir(parents=True, exist_ok=True)
+            sandbox.chmod(0o700)
             for name in (LogStream.STDOUT.value, LogStream.STDERR.value):
                 (sandbox / name).touch()
             if not user.is_agent:
@@ -94,6 +120,13 @@ class Stager:
 
     def stage(self, spec: TaskSpec, cancelled: Callable[[], bool]) -> Staged:
         tid = spec.task_id
+        try:
+            pids_max_of(spec.labels)  # the master refuses a bad one; a job's is checked here
+            self.check_allowed(spec.user)  # a container's too
+        except ValidationError as e:
+            raise LaunchError(f"task {tid}: label {e.field.rsplit('/', 1)[-1]}: {e.message}") from e
+        except UnknownUser as e:
+            raise LaunchError(f"task {tid}: {e}") from e
         if spec.container is None or spec.container.image is None:
             try:
                 user = self.user_of(spec)
@@ -162,3 +195,12 @@ class Stager:
                 raise LaunchError(str(e)) from e
         if cancelled():
             raise LaunchError(f"task {spec.task_id}: killed while it was being prepared")
+
+
+def _searchable_only(directory: Path) -> None:
+    """Let other users pass through ``directory`` to a sandbox they own, not list it
+    (0711): a task cannot enumerate its siblings."""
+    try:
+        directory.chmod(0o711)
+    except OSError as e:
+        log.warning("cannot make %s unlistable to tasks: %s", directory, e.strerror)

@@ -4,10 +4,14 @@
 As on a Mesos agent, a task runs as its app's ``user``, else as the agent's default task
 user (``--task-user``), else as the agent's own user. A name this node does not know
 fails the task with a clear reason; switching users needs the agent to run as root.
+With ``--dynamic-task-users`` a task that names no user runs as a uid and gid of its
+app's own (``dynamic_user``, as systemd's DynamicUser, one per app as Android's), so no
+app's tasks can read another's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ __all__ = [
     "TaskUser",
     "UnknownUser",
     "agent_user",
+    "dynamic_user",
     "lookup_user",
     "resolve_task_user",
     "unreachable_by",
@@ -67,6 +72,28 @@ def agent_user() -> TaskUser:
     except KeyError:
         name, home = str(uid), "/"
     return TaskUser(name, uid, gid, tuple(os.getgroups()), home)
+
+
+DYNAMIC_FIRST = 0x4000_0000
+"""The first uid (and gid) of tasks' own users: far above any user database's."""
+DYNAMIC_COUNT = 0x3FFF_0000
+"""How many there are (up to 0x7FFF0000): two of 1,000 apps share one about once in
+2,000 clusters of that size."""
+
+
+def dynamic_user(owner: str) -> TaskUser:
+    """The uid and gid of ``owner``'s own user (an app id): a hash into the dynamic range,
+    the same on every call (health checks, an agent restart, the app's next task, which
+    finds its persistent volumes), skipping any uid the user database knows. It has no
+    name there: ``id -un`` fails, ``$HOME`` is /."""
+    start = int.from_bytes(hashlib.sha256(owner.encode()).digest()[:8], "big")
+    for step in range(64):
+        uid = DYNAMIC_FIRST + (start + step) % DYNAMIC_COUNT
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            break
+    return TaskUser(f"uid {uid}", uid, uid, (uid,), "/")
 
 
 def resolve_task_user(name: str | None) -> TaskUser:

@@ -119,7 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return json_response({"message": str(exc.detail)}, exc.status_code)
+        # its headers too: a 405 names the allowed methods (Allow), as RFC 9110 wants
+        return json_response({"message": str(exc.detail)}, exc.status_code, dict(exc.headers or {}))
 
     @app.exception_handler(Denied)
     async def _denied(request: Request, exc: Denied) -> Response:

@@ -33,6 +33,7 @@ from pallet.api.context import ApiContext
 from pallet.api.guard import AuthGuard, StateLookup
 from pallet.api.http import install_error_handlers
 from pallet.api.leading import follow_the_leader
+from pallet.api.limits import LimitSettings, RateLimits
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.api.routes_info import MetricsCollector
@@ -62,6 +63,7 @@ def create_api(
     ca: CertificateAuthority | None = None,
     agent_tls: ssl.SSLContext | None = None,
     secrets: SecretStore | None = None,
+    limits: LimitSettings | None = None,
 ) -> FastAPI:
     """The master's HTTP API over ``control``; with ``manage_control`` the app's lifespan
     starts and stops control's loops. ``terms`` (several masters): run instead, for the
@@ -69,7 +71,9 @@ def create_api(
     the API serves from (``ApiContext.use``). ``allowances``: what the operator allows
     apps beyond the defaults (host paths for volumes, privileged containers). With ``auth``
     every request passes ``AuthGuard`` (tokens, permissions, the audit log); without it
-    the API is open. ``secrets``: the cluster's secret store (None: secrets are off)."""
+    the API is open. ``secrets``: the cluster's secret store (None: secrets are off).
+    ``limits``: requests and event streams per client and token (429),
+    outside everything else, the guard included; None: unlimited (in-process tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,4 +141,6 @@ def create_api(
         app.add_middleware(
             AuthGuard, auth=auth, lookup=StateLookup(lambda: ctx.control.state), audit=audit
         )
+    if limits is not None:  # outermost: a flood of bad tokens costs no signature check
+        app.add_middleware(RateLimits, settings=limits)
     return app

@@ -42,9 +42,11 @@ class ApiResult:
         }
 
 
-async def _create_apps(url: str, count: int) -> None:
+async def _create_apps(url: str, count: int, headers: dict[str, str] | None = None) -> None:
     limits = httpx.Limits(max_connections=16)
-    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=60.0, limits=limits, headers=headers
+    ) as client:
         sem = asyncio.Semaphore(16)
 
         async def one(i: int) -> None:
@@ -68,9 +70,10 @@ class KeepAliveGet:
     another. Lean on purpose, so the latency measured is the master's, not a heavy
     client's."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -79,7 +82,8 @@ class KeepAliveGet:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         self.writer.write(
-            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept-Encoding: gzip\r\n"
+            f"{self.extra}\r\n".encode()
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
@@ -98,10 +102,12 @@ class KeepAliveGet:
             self.writer.close()
 
 
-async def _measure(url: str, clients: int, per_client: int) -> tuple[list[float], int]:
+async def _measure(
+    url: str, clients: int, per_client: int, headers: dict[str, str] | None = None
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     size = 0
-    conns = [KeepAliveGet(url) for _ in range(clients)]
+    conns = [KeepAliveGet(url, headers) for _ in range(clients)]
     for conn in conns:  # open the connections and warm the master's cache
         await conn.get("/v2/apps")
 
@@ -121,10 +127,10 @@ async def _measure(url: str, clients: int, per_client: int) -> tuple[list[float]
     return latencies, size
 
 
-def _settle(url: str, timeout: float = 60.0) -> None:
+def _settle(url: str, timeout: float = 60.0, headers: dict[str, str] | None = None) -> None:
     """Wait until the creations' deployments are done: measure a cluster at rest."""
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+    with httpx.Client(base_url=url, timeout=10.0, headers=headers) as client:
         while client.get("/v2/deployments").json() and time.monotonic() < deadline:
             time.sleep(0.1)
 

@@ -80,13 +80,16 @@ def running_up(
 
 
 @contextlib.contextmanager
-def running_master(state_dir: Path, port: int, info: dict[str, int] | None = None) -> Iterator[str]:
+def running_master(
+    state_dir: Path, port: int, info: dict[str, int] | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
     """``pallet master`` alone (no agents) with its SQLite store under ``state_dir``
-    (``state.db``, its log in ``master.log``); ``info["pid"]`` is set to its process id."""
+    (``state.db``, its log in ``master.log``) and ``extra`` options; ``info["pid"]`` is
+    set to its process id."""
     store = f"sqlite:///{state_dir.resolve() / 'state.db'}"
     log = open(state_dir / "master.log", "ab")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        _pallet("master", "--port", str(port), "--store", store, "--log-level", "warning"),
+        _pallet("master", "--port", str(port), "--store", store, "--log-level", "warning", *extra),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

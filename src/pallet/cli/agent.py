@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import typer
 
 from pallet.agent.daemon import AgentConfig, serve_agent
 from pallet.agent.fingerprint import parse_attributes, parse_resources
+from pallet.agent.isolation import DEFAULT_TASK_PIDS_MAX
 from pallet.model import ValidationError
+from pallet.model.limits import PIDS_MAX_CEILING
 from pallet.model.roles import role_messages
 
 __all__ = ["agent"]
@@ -62,6 +65,21 @@ def agent(
     ),
     container_pids_limit: int = typer.Option(
         4096, help="Processes and threads each container may have at once."
+    ),
+    task_pids_max: int = typer.Option(
+        DEFAULT_TASK_PIDS_MAX,
+        help="Processes and threads each command task may have at once (its pids cgroup); "
+        "an app's label PALLET_PIDS_MAX sets its own, for containers too.",
+    ),
+    dynamic_task_users: bool = typer.Option(
+        False,
+        help="Run each task whose app names no `user` as a uid and gid of its app's own (no "
+        "passwd entry), so no app's tasks can read another's; needs root.",
+    ),
+    allow_task_user: list[str] = typer.Option(
+        [],
+        help="A user apps may name in `user` besides --task-user (repeat; * for any). "
+        "Without it apps may name any user.",
     ),
     ca: Path | None = typer.Option(
         None, help="The cluster's CA certificate: check the master with it (https), serve TLS."
@@ -135,6 +153,13 @@ def agent(
         raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
     if container_pids_limit < 1:
         raise ValidationError("--container-pids-limit", "must be 1 or more")
+    if not 1 <= task_pids_max <= PIDS_MAX_CEILING:
+        raise ValidationError("--task-pids-max", f"must be from 1 to {PIDS_MAX_CEILING}")
+    if dynamic_task_users and os.geteuid() != 0:
+        raise ValidationError("--dynamic-task-users", "switching to a task's own uid needs root")
+    for name in allow_task_user:
+        if not name or any(c.isspace() or c == "/" for c in name):
+            raise ValidationError("--allow-task-user", f"{name!r} is not a user name")
     if registry_auth_file is not None and not registry_auth_file.is_file():
         raise ValidationError("--registry-auth-file", f"{registry_auth_file} is not a file")
     if task_user is not None:
@@ -175,6 +200,9 @@ def agent(
             container_pids_limit=container_pids_limit,
             bridge_subnet=bridge_subnet,
             security=security,
+            task_pids_max=task_pids_max,
+            allowed_task_users=frozenset(allow_task_user) if allow_task_user else None,
+            dynamic_task_users=dynamic_task_users,
         )
     )
 

@@ -16,6 +16,7 @@ from pallet.cli.bench_faults import faults
 from pallet.cli.bench_invariants import invariants
 from pallet.cli.bench_jobs import jobs as jobs_bench
 from pallet.cli.bench_scale import scale
+from pallet.cli.bench_security import security
 from pallet.cli.bench_throughput import throughput
 from pallet.cli.common import console, parse_ints, parse_names, print_json, table
 from pallet.cli.extras import command_settings, sim_stand_in
@@ -34,7 +35,7 @@ except ModuleNotFoundError as missing:
 app = typer.Typer(
     help=(
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults, containers, invariants, jobs, scale (see bench/README.md)."
+        "faults, containers, invariants, jobs, scale, security (see bench/README.md)."
     ),
     no_args_is_help=True,
 )
@@ -55,6 +56,7 @@ app.command(name="invariants")(invariants)
 app.command(name="containers")(containers)
 app.command(name="scale")(scale)
 app.command(name="jobs")(jobs_bench)
+app.command(name="security")(security)
 
 
 @app.command()

@@ -64,6 +64,22 @@ def master(
     insecure: bool = typer.Option(
         False, help="Allow binding beyond loopback without authentication and TLS."
     ),
+    rate_limit: float = typer.Option(
+        10_000.0, help="Requests a second one client address, or one token, may send (0: off)."
+    ),
+    rate_burst: int = typer.Option(20_000, help="Requests a client may send at once."),
+    max_streams: int = typer.Option(
+        256, help="Event streams one client address, or one token, may hold open (0: no cap)."
+    ),
+    max_connections: int = typer.Option(
+        20_000, help="Connections one client address may hold open (0: no cap)."
+    ),
+    header_timeout: float = typer.Option(
+        10.0, help="Seconds a connection has to send a request's headers (0: no deadline)."
+    ),
+    body_timeout: float = typer.Option(
+        30.0, help="Seconds a request has to send its body after its headers (0: no deadline)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run the master: the Marathon-compatible API and the scheduler, until Ctrl-C."""
@@ -103,6 +119,28 @@ def master(
         )
     if not 60 <= token_ttl <= 30 * 86400:
         raise ValidationError("--token-ttl", "must be 60 s to 30 days")
+    from pallet.api.limits import LimitSettings
+
+    for flag, value in (
+        ("--rate-limit", rate_limit),
+        ("--rate-burst", rate_burst),
+        ("--max-streams", max_streams),
+        ("--max-connections", max_connections),
+        ("--header-timeout", header_timeout),
+        ("--body-timeout", body_timeout),
+    ):
+        if not 0 <= value < float("inf"):
+            raise ValidationError(flag, "must be 0 (off) or a positive number")
+    if rate_limit > 0 and rate_burst < 1:
+        raise ValidationError("--rate-burst", "must be 1 or more while --rate-limit is on")
+    limits = LimitSettings(
+        requests_per_second=rate_limit,
+        burst=rate_burst,
+        streams=max_streams,
+        connections=max_connections,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+    )
     security = (
         SecuritySettings(
             secure_dir.resolve(),
@@ -143,6 +181,7 @@ def master(
         allow_privileged=allow_privileged,
         security=security,
         secrets_key_file=None if secrets_key_file is None else secrets_key_file.resolve(),
+        limits=limits,
     )
     asyncio.run(serve_master(config))
 

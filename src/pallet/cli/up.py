@@ -166,9 +166,11 @@ def _announce(cluster: Cluster, user_note: str = "") -> None:
     sys.stdout.flush()
 
 
-def _unprivileged_user(state_dir: Path) -> tuple[str | None, str]:
+def _unprivileged_user(state_dir: Path, secure: bool = False) -> tuple[str | None, str]:
     """``nobody`` when up runs as root, the machine has it and it can reach the sandboxes
-    under ``state_dir``; else None (tasks run as up's own user) and why not."""
+    under ``state_dir``; else None (tasks run as up's own user) and why not. A secure
+    cluster runs them as nobody even where it cannot reach them by their path: a task
+    then finds its sandbox as its working directory only, not by ``$MESOS_SANDBOX``."""
     import os
 
     from pallet.agent.users import UnknownUser, lookup_user, unreachable_by
@@ -180,6 +182,8 @@ def _unprivileged_user(state_dir: Path) -> tuple[str | None, str]:
     except UnknownUser:
         return None, " (this machine has no user nobody)"
     blocked = unreachable_by(nobody, state_dir.absolute())
+    if blocked is not None and secure:
+        return nobody.name, f" (it cannot search {blocked}: $MESOS_SANDBOX is not reachable)"
     if blocked is not None:
         return None, f" (nobody cannot search {blocked}: pick another --state-dir)"
     return nobody.name, ""
@@ -231,6 +235,11 @@ def up(
         help="Run tasks whose app sets no `user` as this user. Default: `nobody` when up "
         "runs as root and the machine has it, else up's own user.",
     ),
+    allow_task_user: list[str] = typer.Option(
+        [],
+        help="A user apps may name in `user` (repeat; * for any, root included). Default: "
+        "any; with --secure only the task user.",
+    ),
     allow_host_path: list[str] = typer.Option(
         [], help="A host directory apps and jobs may mount as a hostPath volume (repeat for more)."
     ),
@@ -241,6 +250,9 @@ def up(
         False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."
     ),
     registry_port: int = typer.Option(5000, min=1, max=65535, help="The registry's port."),
+    token_ttl: float | None = typer.Option(
+        None, help="With --secure: seconds a login token is valid (the master's default: 3600)."
+    ),
     secure: bool = typer.Option(
         False,
         "--secure",
@@ -274,7 +286,7 @@ def up(
         parse_resources(resources)
     note = ""
     if task_user is None:
-        task_user, note = _unprivileged_user(state_dir)
+        task_user, note = _unprivileged_user(state_dir, secure)
     else:
         from pallet.agent.users import UnknownUser, resolve_task_user
 
@@ -303,10 +315,14 @@ def up(
             lb_stats_port or lb_ports()[2],
         ),
         task_user=task_user,
+        allowed_task_users=tuple(allow_task_user),
+        token_ttl=token_ttl,
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
     )
+    if token_ttl is not None and not (config.secure and 60 <= token_ttl <= 30 * 86400):
+        raise ValidationError("--token-ttl", "needs --secure, and 60 s to 30 days")
     _preflight(config)
     try:
         code = run_up(config, lambda cluster: _announce(cluster, note))

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,14 @@ import uvicorn
 from pallet import __version__
 from pallet.api import create_api
 from pallet.api.context import ApiContext
+from pallet.api.limits import LimitSettings
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.auth.secretbox import KEY_ENV, SecretBox
 from pallet.auth.secretstore import SecretStore
 from pallet.control import Control, ControlConfig
 from pallet.control.leader import Election, Leader
+from pallet.master.protocol import guarded_protocol
 from pallet.master.security import SecuritySettings, secure_parts
 from pallet.master.terms import Terms
 from pallet.model.net import is_loopback
@@ -63,6 +65,8 @@ class MasterConfig:
     """Authentication (and TLS unless ``security.tls`` is off); None: open, as before."""
     secrets_key_file: Path | None = None
     """The key sealing secrets (default: the secure dir's, else ``$PALLET_SECRETS_KEY``)."""
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    """Requests, streams and connections per client; deadlines for slow requests."""
 
 
 async def _secret_store(
@@ -157,7 +161,14 @@ async def serve_master(config: MasterConfig) -> None:
         tls: dict[str, Any] = {}
         if config.security is None:
             secrets = await _secret_store(store, config, None)
-            app = create_api(control, info, terms=terms, allowances=allowances, secrets=secrets)
+            app = create_api(
+                control,
+                info,
+                terms=terms,
+                allowances=allowances,
+                secrets=secrets,
+                limits=config.limits,
+            )
         else:
             parts = await secure_parts(store, cluster_id, config.host, config.port, config.security)
             if parts.new_password is not None:
@@ -177,6 +188,7 @@ async def serve_master(config: MasterConfig) -> None:
                 ca=parts.ca,
                 agent_tls=parts.agent_tls,
                 secrets=await _secret_store(store, config, parts.auth.box),
+                limits=config.limits,
             )
             if parts.cert is not None and parts.key is not None:
                 tls = {"ssl_certfile": str(parts.cert), "ssl_keyfile": str(parts.key)}
@@ -185,6 +197,7 @@ async def serve_master(config: MasterConfig) -> None:
                 app,
                 host=config.host,
                 port=config.port,
+                http=guarded_protocol(config.limits),
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=2,

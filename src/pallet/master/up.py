@@ -112,6 +112,11 @@ class UpConfig:
     lb_ports: tuple[int, int, int] = field(default_factory=lb_ports)
     """The edge LB's HTTP, HTTPS and stats ports."""
     task_user: str | None = None
+    token_ttl: float | None = None
+    """``--token-ttl`` of the masters (with ``secure``; None: theirs, an hour)."""
+    allowed_task_users: tuple[str, ...] = ()
+    """Users apps may name besides ``task_user`` (``--allow-task-user``). With
+    ``secure`` and a task user, none but it unless given; else any unless given."""
     """``--task-user`` of every agent (None: the agents' own user)."""
     allowed_host_paths: tuple[str, ...] = ()
     allow_privileged: bool = False
@@ -215,7 +220,11 @@ def _spawn(
         with contextlib.suppress(Exception):
             ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, death)
 
-    with open(log_path, "ab") as out:
+    # 0600: a task (another user) may pass through the state dir to its sandbox, and
+    # must not read what the master and agents log on the way
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", f"pallet.cli.{command}", *rest],
             stdout=out,
@@ -378,6 +387,8 @@ def _master_args(config: UpConfig, state: Path, store: str, port: int) -> list[s
             "--superuser-password-file",
             str(directory / "admin-password"),
         ]
+        if config.token_ttl is not None:
+            secure += ["--token-ttl", str(config.token_ttl)]
     args = [
         "master",
         *secure,
@@ -436,6 +447,13 @@ def _agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
         args += ["--role", PUBLIC_ROLE]
     if config.task_user is not None:
         args += ["--task-user", config.task_user]
+    allowed = config.allowed_task_users
+    if not allowed and config.secure and config.task_user is not None:
+        allowed = (config.task_user,)  # a secure cluster runs apps as nobody, not as root
+    for name in allowed:
+        args += ["--allow-task-user", name]
+    if config.secure and config.task_user is not None:
+        args.append("--dynamic-task-users")  # as root: no task reads another's sandbox
     args += ["--bridge-subnet", f"10.88.{plan.index % 256}.0/24"]  # one bridge per agent
     return args
 
@@ -445,6 +463,9 @@ def start_cluster(config: UpConfig, stopping: Callable[[], bool] = lambda: False
     has registered with it. ``StartFailed`` says which process did not, and why."""
     state = config.state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
+    # Tasks pass through it to their sandboxes (agent-N/sandboxes/<task>), but may not
+    # list it; the store, logs and secure/ in it are the master's alone (0600/0700).
+    state.chmod(0o711)
     url = f"{'https' if config.secure else 'http'}://{config.host}:{config.port}"
     if config.secure:
         prepare_secure(state, config.host)
@@ -541,6 +562,7 @@ def write_up_json(cluster: Cluster) -> None:
             doc["lb"] = {"http": f"{public[0]}:{http}", "stats": f"{public[0]}:{stats}"}
     tmp = state / "up.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
+    tmp.chmod(0o600)
     tmp.replace(state / "up.json")
 
 

@@ -7,6 +7,8 @@ exclusive lock: a second process (a second master) cannot open it while this one
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -66,12 +68,27 @@ async def open_sqlite(
     return store
 
 
+def _private(path: str) -> None:
+    """Create the store file readable by its owner only (0600; SQLite gives its WAL the
+    same mode), or close an older one: it holds every app's environment."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError as e:
+        raise StoreError(f"store file {path}: cannot open: {e.strerror}") from e
+    for name in (path, path + "-wal", path + "-shm"):
+        with contextlib.suppress(OSError):  # absent, or another user's file we may write
+            os.chmod(name, 0o600)
+
+
 class _SqliteBackend:
     """The store's tables on one connection, used only from the runner's thread."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         with self._errors("open"):
+            _private(path)
             self._db = sqlite3.connect(path, timeout=0.5, isolation_level=None)
         try:
             self._setup()

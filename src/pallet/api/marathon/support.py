@@ -21,6 +21,7 @@ from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
 from pallet.model import ValidationError
 from pallet.model.images import parse_image
+from pallet.model.limits import pids_max_of
 from pallet.model.paths import dest_path_problem
 from pallet.model.secrets import check_secret_path
 
@@ -299,8 +300,16 @@ def _execution(spec: AppSpec) -> Iterator[Violation]:
         yield _no("/tty", "a TTY for the task")
 
 
+def _limits(spec: AppSpec) -> Iterator[Violation]:
+    try:
+        pids_max_of(spec.labels)
+    except ValidationError as e:
+        yield Violation(e.field, e.message)
+
+
 _RULES: tuple[Callable[[AppSpec], Iterator[Violation]], ...] = (
     _fetch,
+    _limits,
     _networks,
     _residency,
     _secrets,
