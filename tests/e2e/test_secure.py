@@ -182,7 +182,9 @@ def test_auth_commands_add_a_user_grant_and_log_out(secured: Secured) -> None:
 
 EDGE = {
     "id": "/edge/web",
-    "cmd": "python3 -m http.server $PORT0",
+    # its working directory is its sandbox; the test's state dir is not searchable by
+    # the task's user, so the server must not look its sandbox up by absolute path
+    "cmd": "python3 -m http.server $PORT0 --directory .",
     "cpus": 0.1,
     "mem": 64,
     "portDefinitions": [{"port": 0, "name": "http"}],
@@ -233,8 +235,8 @@ def _public_address(secured: Secured) -> str:
 
 SECRET_APP = {
     "id": "/vault/db-client",
-    "cmd": 'echo "env:$DB_PASSWORD"; echo "me:$(id -un)"; cat pw/file; echo; '
-    "stat -c 'file:%a:%U' pw/file; sleep 600",
+    "cmd": 'echo "env:$DB_PASSWORD"; echo "me:$(id -u)"; cat pw/file; echo; '
+    "stat -c 'file:%a:%u' pw/file; sleep 600",
     "cpus": 0.1,
     "mem": 16,
     "env": {"DB_PASSWORD": {"secret": "pw"}},
