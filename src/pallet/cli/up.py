@@ -15,14 +15,13 @@ from pathlib import Path
 
 import typer
 
-from pallet.master.up import (
-    Cluster,
+from pallet.master.up import Cluster, run_up
+from pallet.master.up_plan import (
     StartFailed,
     UpConfig,
     agent_plans,
     default_state_dir,
     master_urls,
-    run_up,
 )
 from pallet.model import ValidationError
 
@@ -105,7 +104,7 @@ def _log_in(cluster: Cluster) -> list[str]:
     commands after ``pallet up --secure`` just work; the lines saying where the secrets
     are."""
     from pallet.cli.credentials import remember
-    from pallet.master.up import admin_client, master_urls
+    from pallet.master.up import admin_client
     from pallet.master.up_secure import secure_dir
 
     directory = secure_dir(cluster.config.state_dir.resolve())
