@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,28 @@ class LiveCluster:
         wait_for(lambda: not self.http.get("/v2/deployments").json(), 30, f"{app_id} deleted")
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports_for_up(masters: int) -> int:
+    """A port whose next ``masters - 1`` and the etcd client ports ``up`` puts 100 above
+    them are free too (one free port alone made the HA test fail on a taken neighbour)."""
+    for _ in range(100):
+        port = free_port()
+        wanted = [port + i for i in range(masters)]
+        if masters > 1:
+            wanted += [port + 100 + i for i in range(masters)]
+        if max(wanted) < 65536 and all(_bindable(p) for p in wanted[1:]):
+            return port
+    raise RuntimeError("no run of free ports for pallet up")
+
+
 @pytest.fixture(scope="module")
 def up_args() -> tuple[str, ...]:
     """More ``pallet up`` options for a module's cluster (a module overrides this)."""
@@ -86,7 +109,8 @@ def cluster(
     tmp_path_factory: pytest.TempPathFactory, up_args: tuple[str, ...]
 ) -> Iterator[LiveCluster]:
     state_dir = tmp_path_factory.mktemp("up")
-    port = free_port()
+    masters = int(up_args[up_args.index("--masters") + 1]) if "--masters" in up_args else 1
+    port = _free_ports_for_up(masters)
     process = subprocess.Popen(
         [
             sys.executable,
