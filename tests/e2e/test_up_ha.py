@@ -81,9 +81,17 @@ def test_up_keeps_three_masters_and_their_etcd_running(cluster: LiveCluster) -> 
     )
     # (a write may meet a master that is still finding the new leader: 503, then retried)
     scale = {"instances": 3}
-    wait_for(
-        lambda: cluster.http.put("/v2/apps/ha-up", json=scale).status_code == 200, 30, "scaled"
-    )
+    answers: list[str] = []
+
+    def scaled() -> bool:
+        r = cluster.http.put("/v2/apps/ha-up", json=scale)
+        answers.append(f"{r.status_code} {r.text[:120]}")
+        return r.status_code == 200
+
+    try:
+        wait_for(scaled, 60, "scaled")
+    except AssertionError:
+        raise AssertionError(f"not scaled; last answers: {answers[-3:]}") from None
     after = wait_for(lambda: cluster.running("/ha-up", 3), 60, "3 running")
     read = wait_for(
         lambda: (r := cluster.http.get("/v1/secrets/db/password")).status_code == 200 and r,
