@@ -45,6 +45,21 @@ async def test_a_resident_app_and_the_updates_marathon_refuses(
     assert doc["tasks"][0]["persistent_volumes"] == [
         {"container_path": "data", "size": 64, "id": volume_id}
     ]
+    # Marathon's task JSON names the volume (LocalVolumeId), in every listing
+    expected = [
+        {
+            "runSpecId": "/db",
+            "containerPath": "data",
+            "uuid": task.reservation,
+            "persistenceId": volume_id,
+        }
+    ]
+    (shown,) = (await api.get("/v2/apps/db/tasks")).json()["tasks"]
+    assert shown["localVolumes"] == expected
+    (listed,) = (await api.get("/v2/tasks")).json()["tasks"]
+    assert listed["localVolumes"] == expected
+    embedded = (await api.get("/v2/apps/db", params={"embed": "app.tasks"})).json()
+    assert embedded["app"]["tasks"][0]["localVolumes"] == expected
     bigger = {**VOLUME, "persistent": {"type": "root", "size": 128}}
     for change, message in (
         (

@@ -5,12 +5,14 @@ task records for rendering; pure except for the spec cache.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pallet.api.marathon import (
     AppSpec,
     HealthResult,
+    LocalVolume,
     MesosTaskState,
     TaskRecord,
     Violation,
@@ -32,6 +34,7 @@ from pallet.api.marathon.support import (
 )
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
+from pallet.control.reservations import ReservationRecord
 from pallet.model import (
     CheckProtocol,
     ContainerPort,
@@ -307,8 +310,14 @@ def _ip(host: str) -> tuple[str, ...]:
     return (host,)
 
 
-def marathon_task(task: ControlTask, service_ports: tuple[int, ...] = ()) -> TaskRecord:
-    """A control task as the Marathon renderers want it."""
+def marathon_task(
+    task: ControlTask,
+    service_ports: tuple[int, ...] = (),
+    reservations: Mapping[str, ReservationRecord] | None = None,
+) -> TaskRecord:
+    """A control task as the Marathon renderers want it; ``reservations`` (the state's
+    instance slots) give a resident task its ``localVolumes``."""
+    slot = (reservations or {}).get(task.reservation or "")
     return TaskRecord(
         id=task.id,
         app_id=task.app_id,
@@ -323,6 +332,19 @@ def marathon_task(task: ControlTask, service_ports: tuple[int, ...] = ()) -> Tas
         started_at=epoch(task.started_at) if task.started_at is not None else None,
         version=moment(task.version),
         health=tuple(_health(h) for h in task.health),
+        local_volumes=() if slot is None else _local_volumes(task.app_id, slot),
+    )
+
+
+def _local_volumes(app_id: str, slot: ReservationRecord) -> tuple[LocalVolume, ...]:
+    return tuple(
+        LocalVolume(
+            run_spec_id=app_id,
+            container_path=v.container_path,
+            uuid=slot.id,
+            persistence_id=v.id,
+        )
+        for v in slot.volumes
     )
 
 

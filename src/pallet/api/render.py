@@ -78,7 +78,7 @@ class Renderer:
 
     def task_json_records(self, app: AppRecord) -> list[Any]:
         ports = self.service_ports(app)
-        return [marathon_task(t, ports) for t in self.tasks_of(app)]
+        return [marathon_task(t, ports, self.state.reservations) for t in self.tasks_of(app)]
 
     def last_failure(self, app_id: str) -> dict[str, Any] | None:
         backoff = self.state.backoff.get(app_id)

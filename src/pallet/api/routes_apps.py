@@ -300,7 +300,9 @@ async def delete_app(rest: str, request: Request) -> Response:
         ports = ctx.renderer.service_ports(app)
         # A task already being killed is not killed again: answer with it as it is.
         shown = killed[0] if killed else ctx.control.state.tasks.get(task.id, task)
-        return json_response({"task": task_json(marathon_task(shown, ports))})
+        return json_response(
+            {"task": task_json(marathon_task(shown, ports, ctx.control.state.reservations))}
+        )
     if rest.endswith("/tasks") and canonical_path(rest) not in ctx.control.state.apps:
         app = _app(ctx, canonical_path(rest[: -len("/tasks")]))
         host = q.get("host")
@@ -311,7 +313,14 @@ async def delete_app(rest: str, request: Request) -> Response:
         if change is not None:
             return _deployment_response(change)
         ports = ctx.renderer.service_ports(app)
-        return json_response({"tasks": [task_json(marathon_task(t, ports)) for t in killed]})
+        return json_response(
+            {
+                "tasks": [
+                    task_json(marathon_task(t, ports, ctx.control.state.reservations))
+                    for t in killed
+                ]
+            }
+        )
     change = await ctx.control.apps.delete(_app(ctx, canonical_path(rest)).id, force=force)
     return _deployment_response(change)
 

@@ -127,7 +127,7 @@ def marathon_event(ctx: ApiContext, event: object) -> MarathonEvent | None:
         return event
     if isinstance(event, TaskChanged):
         t = event.task
-        record = marathon_task(t)
+        record = marathon_task(t, (), ctx.control.state.reservations)
         status = record.state if t.live else _terminal(t.state.value)
         return StatusUpdateEvent(
             timestamp=epoch(event.timestamp),

@@ -100,7 +100,7 @@ async def show_node(node_id: str, request: Request) -> Response:
         task = ctx.control.state.tasks[tid]
         app = ctx.control.state.apps.get(task.app_id)
         ports = ctx.renderer.service_ports(app) if app is not None else ()
-        details.append(task_json(marathon_task(task, ports)))
+        details.append(task_json(marathon_task(task, ports, ctx.control.state.reservations)))
     doc["task_details"] = details
     return json_response(doc)
 

@@ -45,7 +45,9 @@ async def list_tasks(request: Request) -> Response:
         ports = ctx.renderer.service_ports(app) if app is not None else ()
         tasks = sorted(ctx.control.state.app_tasks(app_id), key=lambda t: (t.staged_at, t.id))
         docs += [
-            task_json(marathon_task(t, ports)) for t in tasks if states is None or t.state in states
+            task_json(marathon_task(t, ports, ctx.control.state.reservations))
+            for t in tasks
+            if states is None or t.state in states
         ]
     return json_response({"tasks": docs})
 
@@ -69,7 +71,9 @@ async def kill_tasks(request: Request) -> Response:
     if change is not None:
         doc = deployment_result_json(change.deployment.id, moment(change.deployment.version))
         return json_response(doc, 200, {"Marathon-Deployment-Id": change.deployment.id})
-    return json_response({"tasks": [task_json(marathon_task(t)) for t in killed]})
+    return json_response(
+        {"tasks": [task_json(marathon_task(t, (), ctx.control.state.reservations)) for t in killed]}
+    )
 
 
 @router.get("/v2/deployments")

@@ -91,6 +91,7 @@ from pallet.api.marathon.spec import (
 from pallet.api.marathon.specbuild import spec_definition
 from pallet.api.marathon.task import (
     HealthResult,
+    LocalVolume,
     MarathonTask,
     MesosTaskState,
     TaskRecord,
@@ -131,6 +132,7 @@ __all__ = [
     "InfoSettings",
     "InstanceChangedEvent",
     "KillSelection",
+    "LocalVolume",
     "MarathonApiError",
     "MarathonEvent",
     "MarathonInfo",

@@ -22,6 +22,7 @@ from pallet.api.marathon.jsontypes import MarathonModel, Timestamp
 __all__ = [
     "HealthResult",
     "IpAddr",
+    "LocalVolume",
     "MarathonTask",
     "MesosTaskState",
     "TaskFailure",
@@ -86,6 +87,16 @@ class TaskRecord:
     zone: str | None = None
     health: tuple[HealthResult, ...] = ()
     instance_id: str | None = None
+    local_volumes: tuple[LocalVolume, ...] = ()
+
+
+class LocalVolume(MarathonModel):
+    """One local persistent volume of a resident task (Marathon's ``LocalVolumeId``)."""
+
+    run_spec_id: str
+    container_path: str
+    uuid: str
+    persistence_id: str
 
 
 class IpAddr(MarathonModel):
@@ -118,7 +129,7 @@ class MarathonTask(MarathonModel):
     staged_at: Timestamp | None = None
     started_at: Timestamp | None = None
     version: Timestamp | None = None
-    local_volumes: list[dict[str, Any]] = Field(default_factory=list)
+    local_volumes: list[LocalVolume] = Field(default_factory=list)
     region: str | None = None
     zone: str | None = None
     role: str
@@ -166,6 +177,7 @@ def task_model(record: TaskRecord) -> MarathonTask:
         staged_at=record.staged_at,
         started_at=record.started_at,
         version=record.version,
+        local_volumes=list(record.local_volumes),
         region=record.region,
         zone=record.zone,
         role=record.role,
