@@ -136,3 +136,26 @@ def test_a_task_whose_secrets_cannot_be_fetched_fails_to_launch(executor: Execut
     assert "refused its secrets" in getattr(outcome, "message", ""), outcome
     assert not (executor.sandbox("s.1") / "conf").exists()
     assert os.listdir(executor.sandbox("s.1")) in (["stdout", "stderr"], ["stderr", "stdout"])
+
+
+def test_a_command_check_gets_the_tasks_secret_variables(executor: Executor) -> None:
+    import asyncio
+
+    from pallet.agent.checks import probe
+    from pallet.agent.runtime import TaskRuntime
+    from pallet.model import CheckProtocol, HealthCheckSpec
+
+    executor.stager.secrets = lambda spec: {"db/password": VALUE}
+    spec = make_spec("s.1", cmd="sleep 60", secrets=REFS)
+    executor.launch_later(spec)
+    deadline = time.monotonic() + 20
+    while not executor.take_launches() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    check = HealthCheckSpec(
+        protocol=CheckProtocol.COMMAND,
+        command=f'test "$DB_PASSWORD" = {VALUE} && test -n "$MESOS_TASK_ID"',
+        timeout=10,
+    )
+    runtime = TaskRuntime(executor)
+    assert asyncio.run(probe(check, "", spec, runtime, None)) == (True, "")
+    executor.kill("s.1")

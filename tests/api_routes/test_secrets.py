@@ -216,10 +216,15 @@ async def test_permissions_govern_secrets_and_the_apps_that_name_them(secure: Se
     admin = secure.client(await secure.login())
     assert (await admin.put("/v1/secrets/db/password", json={"value": VALUE})).status_code == 201
     assert (await admin.put("/v1/secrets/web/key", json={"value": "k"})).status_code == 201
-    deployer = await secure.user("deployer", ("pallet:service:/prod", "full"))
+    deployer = await secure.user(
+        "deployer", ("pallet:service:/prod", "full"), ("pallet:job:/backup", "full")
+    )
     r = await deployer.post("/v2/apps", json=APP)  # may create the app, not read the secret
     assert r.status_code == 403 and "db/password" in r.json()["message"]
     assert secure.control.state.apps == {}
+    r = await deployer.post("/v1/jobs", json=JOB)  # nor a job that names it
+    assert r.status_code == 403 and "db/password" in r.json()["message"]
+    assert (await admin.get("/v1/jobs")).json() == []
     r = await deployer.get("/v1/secrets/db/password")
     assert r.status_code == 403 and VALUE not in r.text
     assert (await deployer.get(f"{DCOS}/", params={"list": "true"})).json() == {"array": []}

@@ -49,6 +49,7 @@ from pallet.agent.health import (
     reportable,
 )
 from pallet.agent.isolation import IsolationError
+from pallet.agent.procfs import read_environ
 from pallet.agent.runtime import TaskRuntime
 from pallet.agent.spawning import gated, switch_user
 from pallet.agent.users import UnknownUser
@@ -300,10 +301,15 @@ async def _command(
         user = executor.user_of(spec)
     except UnknownUser as e:
         return None, f"not run: {e}"[:_CAUSE_LIMIT]
+    env = executor.environment(spec)
+    if spec.secrets and (pid := executor.pid(spec.task_id)) is not None:
+        # The secret variables are only in the task's process (never in its spec): the
+        # check gets the environment the task was started with, adopted tasks included.
+        env = read_environ(pid) or env
     proc = await asyncio.create_subprocess_exec(
         *gated(["/bin/sh", "-c", check.command]),
         cwd=executor.sandbox(spec.task_id),
-        env=executor.environment(spec),
+        env=env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

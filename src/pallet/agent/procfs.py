@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["read_boot_id", "read_start_time"]
+__all__ = ["read_boot_id", "read_environ", "read_start_time"]
 
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -38,3 +38,19 @@ def read_boot_id(path: str | Path = _BOOT_ID) -> str:
         return Path(path).read_text().strip()
     except OSError:
         return ""
+
+
+def read_environ(pid: int, proc: str | Path = "/proc") -> dict[str, str] | None:
+    """The environment ``pid`` was started with (``/proc/<pid>/environ``); None if it
+    cannot be read (gone, or another user's without the right to)."""
+    try:
+        with open(f"{proc}/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    out = {}
+    for item in raw.split(b"\0"):
+        name, sep, value = item.partition(b"=")
+        if sep and name:
+            out[name.decode(errors="replace")] = value.decode(errors="replace")
+    return out

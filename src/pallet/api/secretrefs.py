@@ -31,7 +31,7 @@ async def check_secret_refs(request: Request, refs: Iterable[tuple[str, str, str
         path = check_secret_path(source, "/secrets")
         if not perms.may("secret", Action.READ, path):
             raise MarathonApiError(
-                403, {"message": f"may not read secret {path} (the app's secret {name!r})"}
+                403, {"message": f"may not read secret {path} (named {name!r} here)"}
             )
     store = context(request).secrets
     if store is None:

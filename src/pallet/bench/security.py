@@ -5,6 +5,8 @@ what authentication costs ``pallet bench api``'s p99; does I/O (processes, HTTPS
     pallet up --secure (2 agents, tokens of 60 s) ─▶ a victim app (a planted DB_PASSWORD)
       ─▶ protocol attacks: fake status, desired-state read, fake register / SSRF,
          writes without a token, with an expired one, with one lacking the grant
+      ─▶ secret attacks: reading a secret without the grant, through an app that names
+         it, from another node's agent, and its value in the API or at rest
       ─▶ task attacks, from an app of the default user: /etc/shadow, a sibling's sandbox,
          the master's store, a cgroup escape, a fork bomb past its pids limit, its log
          swapped for a link to /etc/shadow
@@ -48,6 +50,9 @@ TOKEN_TTL = 60.0
 PIDS_MAX = 64
 """The fork bomb's app limit (PALLET_PIDS_MAX); the bomb tries 300 processes."""
 SECRET = "hunter2-planted"
+SECRET_PATH = "bench/db"
+SECRET_VALUE = "s3cret-" + secrets.token_hex(8)
+"""A real secret (issue 14.5) the victim gets as ``DB_SECRET`` and the file ``db``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +370,109 @@ def _task_attacks(cluster: _Cluster, victim: dict[str, Any]) -> list[Attack]:
     return out
 
 
+def _secret_attacks(
+    cluster: _Cluster, victim: dict[str, Any], alice: str, eve: str
+) -> list[Attack]:
+    """The victim gets ``bench/db`` (``SECRET_VALUE``) as a variable and a file: nobody
+    else reads it, by the API, by an app that names it, by another node's agent, or at
+    rest."""
+    node, task = victim["slaveId"], victim["id"]
+    out = []
+    with cluster.anonymous() as nobody, cluster.anonymous(alice) as user:
+        answers = [c.get(f"/secrets/v1/secret/default/{SECRET_PATH}") for c in (nobody, user)]
+        listing = user.get("/secrets/v1/secret/default/", params={"list": "true"})
+        leaked = any(SECRET_VALUE in a.text for a in (*answers, listing))
+        out.append(
+            Attack(
+                "secret read without the permission",
+                leaked or any(a.status_code < 400 for a in answers),
+                f"anonymous {answers[0].status_code}, a user's token {answers[1].status_code}; "
+                f"the user's listing {listing.text[:60]}",
+            )
+        )
+        url = f"/v1/agent/nodes/{node}/tasks/{task}/secrets"
+        codes = [c.get(url).status_code for c in (nobody, user)]
+        out.append(
+            Attack(
+                "task secrets fetched by a user",
+                any(c < 400 for c in codes),
+                f"the agent route: anonymous {codes[0]}, a user's token {codes[1]}",
+            )
+        )
+    thief = {
+        "id": "/bench/thief",
+        "cmd": "echo $STOLEN; sleep 600",
+        "cpus": 0.01,
+        "mem": 8,
+        "env": {"STOLEN": {"secret": "s"}},
+        "secrets": {"s": {"source": SECRET_PATH}},
+    }
+    with cluster.anonymous(eve) as deployer:  # full on /bench, nothing on secrets
+        code = deployer.post("/v2/apps", json=thief).status_code
+    out.append(
+        Attack(
+            "secret taken by an app that names it",
+            code < 400,
+            f"a user who may deploy under /bench but not read the secret: {code}",
+        )
+    )
+    # another node's agent, with its own credential (root reads it from its work dir)
+    others = [
+        d
+        for d in cluster.state.glob("agent-*")
+        if (d / "node-id").is_file() and (d / "node-id").read_text().strip() != node
+    ]
+    detail, stolen = "no other agent", False
+    if others and (others[0] / "credential").is_file():
+        other = (others[0] / "node-id").read_text().strip()
+        credential = (others[0] / "credential").read_text().strip()
+        with cluster.anonymous() as anon:
+            r = anon.post("/v1/agent/join", json={"node_id": other, "credential": credential})
+        token = r.json().get("token") if r.status_code == 200 else None
+        if token:
+            with cluster.anonymous(token) as agent:
+                theirs = agent.get(f"/v1/agent/nodes/{node}/tasks/{task}/secrets")
+                own = agent.get(f"/v1/agent/nodes/{other}/tasks/{task}/secrets")
+            stolen = SECRET_VALUE in theirs.text + own.text
+            detail = (
+                f"node {other}'s agent on the victim's node path {theirs.status_code}, "
+                f"on its own {own.status_code}"
+            )
+        else:
+            detail = f"the other agent could not join: {r.status_code}"
+    out.append(Attack("secrets of another node's task", stolen, detail))
+    shown = [
+        cluster.http.get("/v2/apps", params={"embed": "apps.tasks"}).text,
+        cluster.http.get("/v2/tasks").text,
+        cluster.http.get(f"/v1/agent/nodes/{node}/desired").text,
+    ]
+    box = _sandbox(cluster, task)
+    at_rest = [
+        str(path.relative_to(cluster.state))
+        for path in cluster.state.rglob("*")
+        if path.is_file()
+        and (box is None or box not in path.parents)
+        and SECRET_VALUE.encode() in _bytes(path)
+    ]
+    out.append(
+        Attack(
+            "secret in clear in the API or at rest",
+            any(SECRET_VALUE in t for t in shown) or bool(at_rest),
+            "not in /v2/apps, /v2/tasks, the desired set, the store, logs or checkpoints"
+            if not at_rest
+            else f"found in {at_rest[:3]}",
+        )
+    )
+    return out
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()
@@ -486,15 +594,23 @@ def run_security_bench(
             cluster.http.post("/v1/acls/grant", json=grant).raise_for_status()
             alice = cluster.token("alice", "alice-password-1")
             eve, eve_at = cluster.token("eve", "eve-password-1"), time.monotonic()
+            secret = {"value": SECRET_VALUE}
+            cluster.http.put(f"/v1/secrets/{SECRET_PATH}", json=secret).raise_for_status()
             victim = _deploy(
                 cluster,
                 {
                     "id": "/bench/victim",
                     "cmd": "echo victim-output; sleep 600",
-                    "env": {"DB_PASSWORD": SECRET},
+                    "env": {"DB_PASSWORD": SECRET, "DB_SECRET": {"secret": "db"}},
+                    "secrets": {"db": {"source": SECRET_PATH}},
+                    "container": {
+                        "type": "MESOS",
+                        "volumes": [{"containerPath": "db", "secret": "db"}],
+                    },
                 },
             )
             result.attacks += _protocol_attacks(cluster, victim, alice)
+            result.attacks += _secret_attacks(cluster, victim, alice, eve)
             result.attacks += _task_attacks(cluster, victim)
             _fuzz(cluster, cases, result)
             result.attacks.append(_expired(cluster, eve, eve_at))
