@@ -5,10 +5,17 @@ current password. Bad input is a JSON 4xx that changes nothing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from pallet.api.server import create_api
+from pallet.control import Control
+
+from .conftest import INFO
 from .secure import PASSWORD, Secure
 
 pytestmark = pytest.mark.anyio
@@ -118,3 +125,18 @@ async def test_changing_ones_own_password_needs_the_current_one(secure: Secure) 
         "/v1/auth/password", json={"current": "x", "password": "new-pass-9"}
     )
     assert anonymous.status_code == 401
+
+
+async def test_the_cluster_says_how_it_is_protected(secure: Secure, control: Control) -> None:
+    """``/v1/cluster`` feeds the dashboard's red warning: a master listening beyond
+    loopback without authentication and TLS is ``insecure``."""
+    admin = secure.client(await secure.login())
+    assert (await secure.api.get("/v1/cluster")).status_code == 401
+    doc = (await admin.get("/v1/cluster")).json()
+    assert doc == {"auth": True, "tls": False, "exposed": False, "insecure": False}
+    for host, insecure in (("0.0.0.0", True), ("10.1.2.3", True), ("::1", False)):
+        app = create_api(control, replace(INFO, hostname=host), manage_control=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://master") as open_api:
+            doc = (await open_api.get("/v1/cluster")).json()
+        assert doc["insecure"] is insecure and doc["auth"] is False, (host, doc)

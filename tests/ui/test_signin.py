@@ -81,6 +81,19 @@ def test_the_dashboard_asks_to_sign_in_and_then_works(
     token = page.evaluate("() => localStorage.getItem('pallet-token')")
     r = httpx.get(f"{secure_master}/v2/apps", headers={"Authorization": f"token={token}"})
     assert r.status_code == 200
+    # the audit log: a write made now is there, with who made it; no warning on loopback
+    r = httpx.put(
+        f"{secure_master}/v1/groups/auditors",
+        json={"description": "seen in the audit log"},
+        headers={"Authorization": f"token={token}"},
+    )
+    assert r.status_code == 201
+    assert page.locator("#insecure").is_hidden()
+    page.get_by_role("link", name="Audit").click()
+    table = page.get_by_role("region", name="Audit log")
+    row = table.locator("tr", has_text="PUT /v1/groups/auditors")
+    row.wait_for()
+    assert "admin" in row.text_content() and "success (201)" in row.text_content()
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("dialog").get_by_label("Password").wait_for()  # asked again
     assert page.evaluate("() => localStorage.getItem('pallet-token')") is None

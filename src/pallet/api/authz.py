@@ -156,7 +156,9 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return PUBLIC  # the credentials are in the body
     if method == "OPTIONS":
         return PUBLIC  # answered 405 with Allow; nothing is read or changed
-    if path in ("/v1/auth/whoami", "/v1/auth/logout") or (path == "/v2/info" and method == "GET"):
+    if path in ("/v1/auth/whoami", "/v1/auth/logout") or (
+        path in ("/v2/info", "/v1/cluster") and method == "GET"
+    ):
         return SIGNED_IN
     if path == "/v2/leader":
         return SIGNED_IN if method == "GET" else _whole("leader", D)  # DELETE: abdicate

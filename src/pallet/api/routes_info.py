@@ -52,6 +52,7 @@ from pallet.control import (
     UnhealthyKilled,
 )
 from pallet.model import NodeState
+from pallet.model.net import is_loopback
 
 __all__ = ["MetricsCollector", "router"]
 
@@ -68,6 +69,18 @@ async def ping() -> Response:
 @router.get("/v2/info")
 async def info(request: Request) -> Response:
     return json_response(info_json(context(request).info))
+
+
+@router.get("/v1/cluster")
+async def cluster(request: Request) -> Response:
+    """How the cluster is protected, for the dashboard's warning: ``exposed`` when the
+    master listens beyond loopback, ``insecure`` when it does so without authentication
+    and TLS (started with ``--insecure``)."""
+    ctx = context(request)
+    exposed = not is_loopback(ctx.info.hostname)
+    auth, tls = ctx.auth is not None, ctx.ca is not None
+    doc = {"auth": auth, "tls": tls, "exposed": exposed, "insecure": exposed and not (auth and tls)}
+    return json_response(doc)
 
 
 @router.get("/v2/leader")

@@ -72,6 +72,10 @@ export const api = {
   deployments: () => call("GET", "/v2/deployments"),
   queue: async () => (await call("GET", "/v2/queue")).queue,
   info: () => call("GET", "/v2/info"),
+  /** How the master is protected: {auth, tls, exposed, insecure}. */
+  cluster: () => call("GET", "/v1/cluster"),
+  /** The newest writes to the master, who made them and how they ended. */
+  audit: (limit) => call("GET", "/v1/audit", { params: { limit } }),
   /** An app's DNS names, VIPs and load-balancer endpoints. */
   appDiscovery: (id) => call("GET", `/v1/discovery/apps${appPath(id)}`),
   createApp: (definition) => call("POST", "/v2/apps", { body: definition }),

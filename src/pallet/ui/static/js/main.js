@@ -8,6 +8,7 @@ import { createView } from "./views/appform.js";
 import { dashboardView } from "./views/dashboard.js";
 import { jobDetailView, jobsView } from "./views/jobs.js";
 import { nodeDetailView, nodesView } from "./views/nodes.js";
+import { auditView } from "./views/audit.js";
 import { queueView } from "./views/queue.js";
 import { appDetailView, servicesView } from "./views/services.js";
 import { taskDetailView, tasksView } from "./views/tasks.js";
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/queue\/?$/, () => queueView(), "queue"],
   [/^\/jobs\/?$/, () => jobsView(), "jobs"],
   [/^\/jobs\/(.+)$/, (m) => jobDetailView(decodeURIComponent(m[1])), "jobs"],
+  [/^\/audit\/?$/, () => auditView(), "audit"],
 ];
 
 const main = document.getElementById("main");
@@ -81,6 +83,9 @@ function showConnection() {
   const banner = document.getElementById("problem");
   banner.hidden = problems.length === 0;
   banner.textContent = problems.length ? `Cannot load ${problems.map(([k, v]) => `${k} (${v})`).join(", ")}. Retrying on the next change.` : "";
+  const cluster = state.cluster;
+  document.getElementById("insecure").hidden = !cluster?.insecure;
+  document.getElementById("audit-link").hidden = !cluster?.auth;
 }
 
 subscribe((kinds) => {

@@ -51,6 +51,8 @@ export const state = {
   /** Metronome's jobs, each with activeRuns and historySummary. */
   jobs: [],
   info: null,
+  /** {auth, tls, exposed, insecure} from /v1/cluster. */
+  cluster: null,
   /** Tasks that ended while this page was open, newest first, from status_update_event. */
   ended: [],
   loaded: new Set(),
@@ -143,6 +145,13 @@ export function refreshAll() {
   api.info().then(
     (info) => {
       state.info = info;
+      notify("info");
+    },
+    () => {},
+  );
+  api.cluster().then(
+    (cluster) => {
+      state.cluster = cluster;
       notify("info");
     },
     () => {},
