@@ -32,7 +32,7 @@ from pallet.api import (
 from pallet.api.context import ApiContext
 from pallet.api.guard import AuthGuard, StateLookup
 from pallet.api.http import install_error_handlers
-from pallet.api.leading import follow_the_leader
+from pallet.api.leading import FollowTheLeader
 from pallet.api.limits import LimitSettings, RateLimits
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
@@ -119,7 +119,7 @@ def create_api(
     registry.register(MetricsCollector(ctx))
     app.state.metrics = registry
     install_error_handlers(app)
-    app.middleware("http")(follow_the_leader)
+    app.add_middleware(FollowTheLeader)
     for module in (
         routes_apps,
         routes_pods,
