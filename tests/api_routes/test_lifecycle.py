@@ -35,6 +35,7 @@ NODE_KEYS = {
     "tasks",
     "last_heartbeat",
     "drain",
+    "maintenance",
 }
 
 

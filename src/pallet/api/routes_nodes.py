@@ -21,6 +21,8 @@ from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, task_json
 from pallet.api.marathon.errors import shape_error
 from pallet.control import NodeRecord, iso
+from pallet.control.state import node_ip
+from pallet.core.maintenance import node_maintenance
 from pallet.model import ValidationError, check_task_id
 from pallet.model.net import agent_address
 from pallet.model.pods import CONTAINER_NAME
@@ -74,6 +76,23 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         }
         if record.drain is not None
         else None,
+        "maintenance": _maintenance(ctx, record),
+    }
+
+
+def _maintenance(ctx: ApiContext, record: NodeRecord) -> dict[str, Any] | None:
+    """The node's machine in the maintenance schedule: its mode, its window in Mesos's
+    ``unavailability`` shape and where now stands in it (None: not scheduled)."""
+    m = ctx.control.state.maintenance
+    if not m.windows:
+        return None
+    at = node_maintenance(m, record.node.hostname, node_ip(record.address), ctx.control.clock())
+    if at.window is None:
+        return None
+    return {
+        "mode": at.mode.value,
+        "unavailability": at.window.to_json()["unavailability"],
+        "phase": at.phase,
     }
 
 
