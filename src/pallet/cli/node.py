@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
+from pallet.cli import node_maintenance
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, connect
 from pallet.cli.common import console, print_json
 from pallet.cli.render import age, details, listing, num, print_table, say, task_table
@@ -16,6 +17,7 @@ from pallet.client import Node, NodeResources
 __all__ = ["app"]
 
 app = typer.Typer(help="Nodes: the machines that run tasks.", no_args_is_help=True)
+app.add_typer(node_maintenance.app, name="maintenance")
 
 
 def _share(allocated: float, capacity: float) -> str:
@@ -24,7 +26,9 @@ def _share(allocated: float, capacity: float) -> str:
 
 
 def _state(node: Node) -> Text:
-    colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim"}.get(node.state, "red")
+    colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim", "DOWN": "dim"}.get(
+        node.state, "red"
+    )
     return Text(node.state, style=colour)
 
 
@@ -37,6 +41,16 @@ def _drain_text(node: Node) -> str:
         return ""
     deadline = drain.get("deadline")
     return f"since {drain.get('started_at')}" + (f", deadline {deadline}" if deadline else "")
+
+
+def _maintenance_text(node: Node) -> str:
+    m = node.raw.get("maintenance")
+    if not m:
+        return ""
+    u = m["unavailability"]
+    start = node_maintenance.iso_ns(u["start"]["nanoseconds"])
+    span = node_maintenance.span_ns(u.get("duration", {}).get("nanoseconds"))
+    return f"{m['mode']}, window {start} for {span} ({m['phase']})"
 
 
 @app.command("list")
@@ -101,6 +115,7 @@ def show(
                 ("ports", ", ".join(n.capacity.ports)),
                 ("heartbeat", age(n.last_heartbeat)),
                 ("drained", _drain_text(n)),
+                ("maintenance", _maintenance_text(n)),
             ],
         ),
     )
