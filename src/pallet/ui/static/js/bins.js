@@ -21,7 +21,8 @@ function describe(node, resources) {
     return `${r.label} ${amount(r.key, alloc)} of ${amount(r.key, cap)} allocated (${pct(alloc, cap)})${u}`;
   });
   const n = (node.tasks || []).length;
-  return `${node.hostname} (${node.state}), ${n} ${n === 1 ? "task" : "tasks"}: ${parts.join("; ")}`;
+  const upkeep = node.maintenance ? `, maintenance ${node.maintenance.phase}` : "";
+  return `${node.hostname} (${node.state}${upkeep}), ${n} ${n === 1 ? "task" : "tasks"}: ${parts.join("; ")}`;
 }
 
 /**

@@ -3,8 +3,20 @@
 
 import { binContext, binResources, binSize, hasOther, legend, nodeBins, tileCache } from "../bins.js";
 import { h, scrollTable, swap, syncChildren, viewTitle } from "../dom.js";
-import { ago, amount, pct } from "../format.js";
+import { ago, amount, num, pct } from "../format.js";
 import { taskTable } from "./tasks.js";
+
+/** A node's maintenance window, as `pallet node show` says it: "DRAINING, from … for 2h
+ * (pending)"; "" outside the schedule. */
+export function maintenanceText(node) {
+  const m = node.maintenance;
+  if (!m) return "";
+  // Nanoseconds past 2^53 lose digits as JSON numbers; milliseconds are all a date needs.
+  const start = new Date(m.unavailability.start.nanoseconds / 1e6);
+  const ns = m.unavailability.duration?.nanoseconds;
+  const span = ns === undefined ? "indefinitely" : `for ${num(Number(ns) / 3.6e12)} h`;
+  return `${m.mode}, from ${start.toISOString().replace(".000Z", "Z")} ${span} (${m.phase})`;
+}
 
 function matches(node, needle) {
   if (!needle) return true;
@@ -159,6 +171,9 @@ export function nodeDetailView(nodeId) {
               h("dt", {}, "Ports"),
               h("dd", { class: "mono" }, (node.capacity?.ports || []).join(", ") || "–"),
               node.gpu_model ? [h("dt", {}, "GPU model"), h("dd", {}, node.gpu_model)] : null,
+              node.maintenance
+                ? [h("dt", {}, "Maintenance"), h("dd", { class: "maintenance" }, maintenanceText(node))]
+                : null,
             ),
             h("h3", {}, "Attributes"),
             attrs.length
