@@ -36,6 +36,7 @@ NODE_KEYS = {
     "last_heartbeat",
     "drain",
     "maintenance",
+    "supervisor",
 }
 
 

@@ -100,3 +100,25 @@ def test_bad_maintenance_input_is_one_line(pallet: Any) -> None:
         assert done.code == 2, (args, done)
         assert says in done.err.splitlines()[0], (args, done.err)  # then the field's path
     assert json.loads(pallet("node", "maintenance", "schedule", "--json").out) == {}
+
+
+def test_a_crash_looping_agent_shows_in_list_and_show(pallet: Any, master: str) -> None:
+    import time
+
+    _register(master, "node-loop")
+    report = {
+        "supervisor": "pallet up",
+        "restarts": 6,
+        "exits_last_minute": 5,
+        "backing_off_until": time.time() + 30,
+        "last_exit": time.time(),
+        "last_line": "error: the disk is full",
+    }
+    httpx.put(f"{master}/v1/nodes/node-loop/supervisor", json=report).raise_for_status()
+    listed = pallet("node", "list")
+    assert "agent crash-looping, next start in" in listed.out
+    shown = pallet("node", "show", "node-loop")
+    assert "pallet up restarted its agent 6 time(s); 5 in the last minute" in shown.out
+    assert "it said: error: the disk is full" in shown.out
+    assert pallet("node", "drain", "node-loop").code == 0
+    assert pallet("node", "remove", "node-loop").code == 0

@@ -112,6 +112,16 @@ def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCl
 
     wait_for(backing_off, 90, "pallet up backing off agent 2")
     assert http.get("/ping").status_code == 200
+
+    def reported() -> dict[str, object] | None:
+        nodes = http.get("/v1/nodes").json()["nodes"]
+        sup = next(n["supervisor"] for n in nodes if n["id"] == node_id.strip())
+        return sup if sup and sup["restarts"] >= 3 and sup["backing_off_until"] else None
+
+    # The master knows it too: /v1/nodes (and so the CLI and the dashboard) say so.
+    supervisor = wait_for(reported, 60, "agent 2's restarts in /v1/nodes")
+    assert supervisor is not None
+    assert supervisor["supervisor"] == "pallet up" and supervisor["last_line"]
     assert [t["id"] for t in cluster.running("/steady", 2)] == [t["id"] for t in before]
     for agent in agents[:2]:
         os.kill(agent["pid"], 0)  # still the same processes

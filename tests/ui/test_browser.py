@@ -569,3 +569,32 @@ def test_a_node_page_shows_its_maintenance_window(browser: Browser, cluster: Clu
     finally:
         assert cluster.http.post("/maintenance/schedule", json={}).status_code == 200
     eventually(lambda: cluster.nodes()[0]["maintenance"] is None, 10, "the window gone")
+
+
+def test_a_crash_looping_agent_is_flagged_on_its_tile_and_page(
+    browser: Browser, cluster: Cluster
+) -> None:
+    import time
+
+    node = sorted(cluster.nodes(), key=lambda n: n["id"])[-1]
+    report = {
+        "supervisor": "pallet up",
+        "restarts": 6,
+        "exits_last_minute": 5,
+        "backing_off_until": time.time() + 600,
+        "last_exit": time.time(),
+        "last_line": "error: the disk is full",
+    }
+    r = cluster.http.put(f"/v1/nodes/{node['id']}/supervisor", json=report)
+    assert r.status_code == 200, r.text
+    load(browser, cluster, "#/nodes")
+    tile = browser.page.locator(f".tile[data-node='{node['id']}']")
+    tile.locator(".tile-flag").wait_for(timeout=15_000)
+    assert "looping" in (tile.get_attribute("class") or "")
+    assert "agent crash-looping" in (tile.get_attribute("aria-label") or "")
+    load(browser, cluster, f"#/nodes/{node['id']}")
+    fact = browser.page.locator("dd.supervisor")
+    fact.wait_for(timeout=15_000)
+    text = fact.inner_text()
+    assert text.startswith("pallet up restarted its agent 6 times, 5 in the last minute;")
+    assert "backing off: next start in" in text and "it said: error: the disk is full" in text

@@ -1,5 +1,5 @@
-"""Pallet's own ``/v1``: nodes (list, detail, drain, undrain, remove) and task logs proxied
-from the agents; does I/O.
+"""Pallet's own ``/v1``: nodes (list, detail, drain, undrain, remove, what their service
+manager reports) and task logs proxied from the agents; does I/O.
 
 The node JSON is a contract with the CLI and the web UI: keep its fields as they are.
 """
@@ -77,7 +77,17 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         if record.drain is not None
         else None,
         "maintenance": _maintenance(ctx, record),
+        "supervisor": _supervisor(live.supervisor) if live and live.supervisor else None,
     }
+
+
+def _supervisor(doc: dict[str, Any]) -> dict[str, Any]:
+    """How the agent's service manager keeps it running, times as ISO 8601."""
+    out = dict(doc)
+    for key in ("backing_off_until", "last_exit", "reported_at"):
+        if out.get(key) is not None:
+            out[key] = iso(out[key])
+    return out
 
 
 def _maintenance(ctx: ApiContext, record: NodeRecord) -> dict[str, Any] | None:
@@ -157,6 +167,35 @@ async def drain_node(node_id: str, request: Request) -> Response:
         raise shape_error(exc) from None
     record = await ctx.control.nodes.drain_node(node_id, body.deadline)
     return json_response(node_json(ctx, record))
+
+
+class SupervisorBody(pydantic.BaseModel):
+    """``PUT /v1/nodes/{id}/supervisor``: what the agent's service manager (``pallet up``)
+    says of its restarts; times in epoch seconds."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    supervisor: str = pydantic.Field(min_length=1, max_length=64)
+    restarts: int = pydantic.Field(ge=0)
+    exits_last_minute: int = pydantic.Field(ge=0)
+    backing_off_until: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    last_exit: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    last_line: str = pydantic.Field(default="", max_length=500)
+
+
+@router.put("/v1/nodes/{node_id}/supervisor")
+async def report_supervisor(node_id: str, request: Request) -> Response:
+    """Kept in memory with the node's liveness (the service manager sends it again while
+    it matters), shown as the node's ``supervisor``."""
+    ctx = context(request)
+    _record(ctx, node_id)
+    try:
+        body = SupervisorBody.model_validate(await read_json(request))
+    except pydantic.ValidationError as exc:
+        raise shape_error(exc) from None
+    doc = body.model_dump()
+    doc["reported_at"] = ctx.control.clock()
+    ctx.control.state.liveness[node_id].supervisor = doc
+    return json_response(node_json(ctx, _record(ctx, node_id)))
 
 
 @router.post("/v1/nodes/{node_id}/undrain")

@@ -3,6 +3,7 @@ I/O through ``pallet.client``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -29,7 +30,36 @@ def _state(node: Node) -> Text:
     colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim", "DOWN": "dim"}.get(
         node.state, "red"
     )
-    return Text(node.state, style=colour)
+    text = Text(node.state, style=colour)
+    sup = node.raw.get("supervisor")
+    if sup and sup.get("backing_off_until"):
+        text.append(f" (agent crash-looping, next start {_until(sup['backing_off_until'])})", "red")
+    return text
+
+
+def _until(iso: str) -> str:
+    """``in 12s`` until an ISO 8601 time (``now`` once it has passed)."""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    seconds = int((at - datetime.now(UTC)).total_seconds())
+    return f"in {seconds}s" if seconds > 0 else "now"
+
+
+def _supervisor_text(node: Node) -> str:
+    """What ``pallet up`` said of the node's agent: restarts, back-off, last words."""
+    sup = node.raw.get("supervisor")
+    if not sup:
+        return ""
+    parts = [f"{sup['supervisor']} restarted its agent {sup['restarts']} time(s)"]
+    if sup.get("exits_last_minute"):
+        parts.append(f"{sup['exits_last_minute']} in the last minute")
+    if sup.get("backing_off_until"):
+        parts.append(f"next start {sup['backing_off_until']}")
+    if sup.get("last_line"):
+        parts.append(f"it said: {sup['last_line']}")
+    return "; ".join(parts)
 
 
 NodeIdArg = Annotated[str, typer.Argument(help="Node id, as `pallet node list` shows it.")]
@@ -116,6 +146,7 @@ def show(
                 ("heartbeat", age(n.last_heartbeat)),
                 ("drained", _drain_text(n)),
                 ("maintenance", _maintenance_text(n)),
+                ("supervisor", _supervisor_text(n)),
             ],
         ),
     )

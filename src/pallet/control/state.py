@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from pallet.control.records import (
@@ -42,6 +43,8 @@ class NodeLiveness:
     cpu_rate: float = 0.0
     rss_bytes: int = 0
     disk_bytes: int = 0
+    supervisor: dict[str, Any] | None = None
+    """What the agent's service manager (``pallet up``) last said of its restarts."""
 
 
 @dataclass(slots=True)

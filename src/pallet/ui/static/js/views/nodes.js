@@ -18,6 +18,21 @@ export function maintenanceText(node) {
   return `${m.mode}, from ${start.toISOString().replace(".000Z", "Z")} ${span} (${m.phase})`;
 }
 
+/** What `pallet up` says of the node's agent: "restarted 6 times, 5 in the last minute;
+ * next start in 12 s; it said: …"; "" when nothing supervises it or it never exited. */
+export function supervisorText(node, now = Date.now()) {
+  const sup = node.supervisor;
+  if (!sup) return "";
+  const parts = [`${sup.supervisor} restarted its agent ${sup.restarts} ${sup.restarts === 1 ? "time" : "times"}`];
+  if (sup.exits_last_minute) parts[0] += `, ${sup.exits_last_minute} in the last minute`;
+  if (sup.backing_off_until) {
+    const s = Math.max(0, Math.round((Date.parse(sup.backing_off_until) - now) / 1000));
+    parts.push(`backing off: next start in ${s} s`);
+  }
+  if (sup.last_line) parts.push(`it said: ${sup.last_line}`);
+  return parts.join("; ");
+}
+
 function matches(node, needle) {
   if (!needle) return true;
   const text = [node.id, node.hostname, node.state, ...Object.entries(node.attributes || {}).flat()]
@@ -173,6 +188,9 @@ export function nodeDetailView(nodeId) {
               node.gpu_model ? [h("dt", {}, "GPU model"), h("dd", {}, node.gpu_model)] : null,
               node.maintenance
                 ? [h("dt", {}, "Maintenance"), h("dd", { class: "maintenance" }, maintenanceText(node))]
+                : null,
+              node.supervisor
+                ? [h("dt", {}, "Supervisor"), h("dd", { class: "supervisor" }, supervisorText(node))]
                 : null,
             ),
             h("h3", {}, "Attributes"),
