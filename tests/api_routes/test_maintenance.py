@@ -181,3 +181,18 @@ def test_the_routes_need_pallet_node(prefix: str) -> None:
     ):
         need = requirement(method, prefix + path, _Nothing())
         assert getattr(need, "pairs", None) == ((node, action),), (method, path)
+
+
+async def test_a_secured_master_asks_pallet_node_for_maintenance(secure: Any) -> None:
+    reader = await secure.user("rita", ("pallet:node", "read"))
+    operator = await secure.user("otto", ("pallet:node", "update"))
+    stranger = await secure.user("sam")
+    doc = {"windows": [{"machine_ids": [M1], "unavailability": {"start": {"nanoseconds": 0}}}]}
+    for path in ("/maintenance/schedule", "/master/maintenance/status"):
+        assert (await reader.get(path)).status_code == 200
+        assert (await stranger.get(path)).status_code == 403
+    assert (await reader.post("/maintenance/schedule", json=doc)).status_code == 403
+    assert (await operator.post("/master/maintenance/schedule", json=doc)).status_code == 200
+    assert (await operator.post("/machine/down", json=[M1])).status_code == 200
+    assert (await stranger.post("/machine/up", json=[M1])).status_code == 403
+    assert (await operator.post("/master/machine/up", json=[M1])).status_code == 200
