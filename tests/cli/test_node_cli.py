@@ -61,7 +61,7 @@ def test_bad_node_input_is_one_line(pallet: Any) -> None:
         assert "Traceback" not in done.err
 
 
-def test_maintenance_schedule_down_up(pallet: Any, master: str) -> None:
+def test_maintenance_schedule_down_up(pallet: Any, master: str, tmp_path: Path) -> None:
     _register(master, "node-mnt")
     added = pallet(
         "node", "maintenance", "schedule", "127.0.0.9", "--start", "+1h", "--duration", "2h"
@@ -82,6 +82,14 @@ def test_maintenance_schedule_down_up(pallet: Any, master: str) -> None:
     assert pallet("node", "maintenance", "up", "127.0.0.9").code == 0
     assert json.loads(pallet("node", "maintenance", "status", "--json").out) == {}
     assert "No maintenance scheduled." in pallet("node", "maintenance", "status").out
+    # A whole schedule from a file replaces the one there; --clear empties it.
+    schedule_file = tmp_path / "schedule.json"
+    schedule_file.write_text(json.dumps(doc))
+    replaced = pallet("node", "maintenance", "schedule", "--file", str(schedule_file), "--json")
+    assert replaced.code == 0, replaced.err
+    assert json.loads(replaced.out) == doc
+    assert pallet("node", "maintenance", "schedule", "--clear").code == 0
+    assert "No maintenance scheduled." in pallet("node", "maintenance", "schedule").out
     assert pallet("node", "remove", "node-mnt").code == 2  # ACTIVE again
     assert pallet("node", "drain", "node-mnt").code == 0
     assert pallet("node", "remove", "node-mnt").code == 0
