@@ -563,6 +563,10 @@ def test_a_node_page_shows_its_maintenance_window(browser: Browser, cluster: Clu
         assert fact.inner_text() == "DRAINING, from 2030-03-17T17:46:40Z for 2 h (pending)"
         badge = browser.page.locator(".badge.node-draining")
         assert badge.inner_text() == "DRAINING"
+        load(browser, cluster, "#/nodes")  # the tile says so too
+        flag = browser.page.locator(f".tile[data-node='{node['id']}'] .tile-flag.maint")
+        flag.wait_for(timeout=15_000)
+        assert flag.inner_text() == "draining: window pending"
         # A DOWN node's resources leave the totals, as a GONE one's do.
         got = js(browser, "packing.js", 'm.totals([{state: "DOWN", capacity: {cpus: 4}}]).cpus')
         assert got["capacity"] == 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pallet.control.bus import EventBus, TaskChanged
+from pallet.control.errors import NodeBusy
 from pallet.control.layout import MAINTENANCE, node_key, task_key
 from pallet.control.records import (
     NodeDrain,
@@ -33,6 +34,7 @@ __all__ = ["DrainMoves", "NodeDecisions", "drain_moves"]
 log = logging.getLogger(__name__)
 
 _CHUNK = MAX_TXN_OPS - 8
+_DOWN = "is on a machine that is DOWN for maintenance; it may register once the machine is up"
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -54,6 +56,12 @@ class NodeDecisions:
     async def register(self, record: NodeRecord) -> None:
         """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
         async with self.lock:
+            # The machine's mode as of now (an operator's call may have come in between).
+            mode = self.state.machine_mode(record)
+            if mode is MachineMode.DOWN:
+                raise NodeBusy(record.id, _DOWN)
+            state = resting_state(NodeState.ACTIVE, mode, record.drain is not None)
+            record = _with_node_state(record, state)
             now = self.clock()
             old = self.state.nodes.get(record.id)
             lost: list[TaskRecord] = []

@@ -184,13 +184,13 @@ class NodeService:
 
     async def update_schedule(self, windows: tuple[Window, ...]) -> Maintenance:
         """Replace the maintenance schedule (``ValidationError`` names what is refused)."""
-        nodes = [
-            (r.id, r.node.hostname, node_ip(r.address))
-            for r in self.state.nodes.values()
-            if r.state is not NodeState.GONE
-        ]
 
         def change(m: Maintenance) -> Maintenance:
+            nodes = [
+                (r.id, r.node.hostname, node_ip(r.address))
+                for r in self.state.nodes.values()
+                if r.state is not NodeState.GONE
+            ]
             check_one_window(windows, nodes)
             return m.with_schedule(windows)
 

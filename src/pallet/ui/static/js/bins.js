@@ -102,6 +102,7 @@ export function nodeTile(node, resources, ctx, { size = binSize(1), compact = fa
     nodeBins(node, resources, ctx, size),
     h("span", { class: "tile-name" }, node.hostname),
     node.supervisor?.backing_off_until ? h("span", { class: "tile-flag" }, "agent restarting") : null,
+    node.maintenance ? h("span", { class: "tile-flag maint" }, `${node.maintenance.mode.toLowerCase()}: window ${node.maintenance.phase}`) : null,
   );
 }
 
