@@ -154,3 +154,16 @@ async def test_an_undrain_does_not_end_a_maintenance_window(control: Control) ->
     assert control.state.nodes[node_id].state is NodeState.DRAINING
     await control.nodes.update_schedule(())
     assert control.state.nodes[node_id].state is NodeState.ACTIVE
+
+
+async def test_a_down_node_can_be_removed_and_its_machine_still_keeps_agents_out(
+    control: Control,
+) -> None:
+    (node_id,) = await with_nodes(control, 1)
+    host = node(0).hostname
+    await control.nodes.update_schedule(schedule_from_json(schedule(host)))
+    await control.nodes.machines_down((MachineId(host),))
+    await control.nodes.remove_node(node_id)
+    assert node_id not in control.state.nodes
+    with pytest.raises(NodeBusy):
+        await control.nodes.register(node(0), "http://127.0.0.1:5051", "boot")

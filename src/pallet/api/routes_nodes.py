@@ -208,7 +208,7 @@ async def undrain_node(node_id: str, request: Request) -> Response:
 
 @router.delete("/v1/nodes/{node_id}")
 async def remove_node(node_id: str, request: Request) -> Response:
-    """Forget a node that is down (UNREACHABLE, GONE) or drained (DRAINING, no task left);
+    """Forget a node that is down (UNREACHABLE, GONE, DOWN) or drained (DRAINING, no task left);
     409 for any other."""
     ctx = context(request)
     doc = node_json(ctx, _record(ctx, node_id))

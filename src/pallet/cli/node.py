@@ -208,7 +208,7 @@ def undrain(
 def remove(
     node_id: NodeIdArg, json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER
 ) -> None:
-    """Forget a node that is down (UNREACHABLE, GONE) or drained; an ACTIVE node is
+    """Forget a node that is down (UNREACHABLE, GONE, DOWN) or drained; an ACTIVE node is
     refused. If its agent comes back, it registers as a new node would."""
     with connect(master) as client:
         node = client.remove_node(node_id)

@@ -16,7 +16,7 @@ nodes are DRAINING, ``/machine/down`` makes them DOWN, ``/machine/up`` ACTIVE ag
 Operators drain a node (``NodeDrain``: DRAINING across agent restarts until undrained;
 its tasks move elsewhere as each app's upgrade strategy allows, those left at the
 deadline are killed: ``applier_nodes.drain_moves``), undrain it, and remove a node that is down
-(UNREACHABLE, GONE) or drained (DRAINING with no live task).
+(UNREACHABLE, GONE, DOWN) or drained (DRAINING with no live task).
 """
 
 from __future__ import annotations
