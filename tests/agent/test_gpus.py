@@ -17,8 +17,10 @@ import pytest
 from pallet.agent import Executor
 from pallet.agent.fingerprint import Offered, fingerprint
 from pallet.agent.gpus import (
+    DRM_MAJOR,
     NVIDIA_MAJOR,
     Gpu,
+    detect_amd_gpus,
     detect_gpus,
     device_rules,
     gpu_environment,
@@ -87,7 +89,7 @@ def test_nvml_finds_the_devices_with_name_memory_uuid_and_minor() -> None:
     assert nvml.calls == ["init", "shutdown"]
 
 
-def test_without_a_driver_nvidia_smi_is_asked_then_nothing_is_found() -> None:
+def test_without_a_driver_nvidia_smi_is_asked_then_nothing_is_found(tmp_path: Path) -> None:
     smi = "0, GPU-cccc, Tesla T4, 15360, 3\n"
 
     def run(*args: Any, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -95,8 +97,11 @@ def test_without_a_driver_nvidia_smi_is_asked_then_nothing_is_found() -> None:
 
     gpus, how = detect_gpus(FakeNvml([], broken=True), run=run)
     assert (how, gpus) == ("nvidia-smi", [Gpu(0, "Tesla T4", 15360, "GPU-cccc", 3)])
-    gpus, how = detect_gpus(FakeNvml([], broken=True), run=_no_smi)
-    assert gpus == [] and how == "NVML: Driver Not Loaded; no nvidia-smi"
+    gpus, how = detect_gpus(FakeNvml([], broken=True), run=_no_smi, sysfs=tmp_path)
+    assert gpus == []
+    assert how == (
+        f"NVML: Driver Not Loaded; no nvidia-smi; no AMD GPU in {tmp_path}/class/kfd/kfd/topology/nodes"
+    )
 
 
 def test_nvidia_smi_lines_that_do_not_read_are_skipped() -> None:
@@ -209,5 +214,78 @@ def test_the_device_cgroup_lets_a_task_open_only_its_gpus(tmp_path: Path, agent_
         _end(ex)
         out = (ex.sandbox("gpu.2") / "stdout").read_text().split("\n")
         assert out[:3] == ["nvidia0 EPERM", "nvidia1 ENXIO", "nvidia255 ENXIO"], out
+    finally:
+        ex.close()
+
+
+MI250 = "AMD Instinct MI250X"
+
+
+def _fake_kfd(sysfs: Path) -> None:
+    """The amdgpu driver's KFD topology: node 0 a CPU (no SIMDs), nodes 1 and 2 GPUs
+    (render nodes 128 and 129), node 1's product name known to DRM, node 2's not."""
+    nodes = sysfs / "class/kfd/kfd/topology/nodes"
+    gpus = {1: (128, 0x4B1B2E1A6F4C1234), 2: (129, 0)}
+    for n in (0, 1, 2):
+        node = nodes / str(n)
+        node.mkdir(parents=True)
+        simd, (minor, unique) = (0, (0, 0)) if n == 0 else (440, gpus[n])
+        (node / "properties").write_text(
+            f"cpu_cores_count {16 if n == 0 else 0}\nsimd_count {simd}\n"
+            f"drm_render_minor {minor}\nunique_id {unique}\nvendor_id 4098\n"
+        )
+        (node / "name").write_text("" if n == 0 else "gfx90a\n")
+        bank = node / "mem_banks/0"
+        bank.mkdir(parents=True)
+        heap = 0 if n == 0 else 1  # system memory for the CPU, frame buffer for the GPUs
+        (bank / "properties").write_text(f"heap_type {heap}\nsize_in_bytes {64 << 30}\n")
+    product = sysfs / "class/drm/renderD128/device"
+    product.mkdir(parents=True)
+    (product / "product_name").write_text(MI250 + "\n")
+
+
+def test_amd_gpus_are_read_from_the_kfd_topology(tmp_path: Path) -> None:
+    _fake_kfd(tmp_path)
+    expected = [
+        Gpu(0, MI250, 65536, "GPU-4b1b2e1a6f4c1234", 128, "amd"),
+        Gpu(1, "AMD gfx90a", 65536, "", 129, "amd"),
+    ]
+    assert detect_amd_gpus(tmp_path) == expected
+    # After NVIDIA's ways found nothing.
+    gpus, how = detect_gpus(FakeNvml([], broken=True), run=_no_smi, sysfs=tmp_path)
+    assert (how, gpus) == ("kfd", expected)
+    assert detect_amd_gpus(tmp_path / "elsewhere") == []
+
+
+def test_an_amd_task_is_named_its_devices_for_rocr_and_hip(tmp_path: Path) -> None:
+    gpus = [Gpu(i, MI250, 65536, "", 128 + i, "amd") for i in range(4)]
+    # ROCr takes the devices by index; HIP numbers what ROCr shows it from 0.
+    assert gpu_environment((1, 3), gpus) == {
+        "ROCR_VISIBLE_DEVICES": "1,3",
+        "HIP_VISIBLE_DEVICES": "0,1",
+    }
+    # The other GPUs' render nodes are denied; /dev/kfd stays open.
+    assert device_rules((1, 3), gpus) == [f"c {DRM_MAJOR}:128 rwm", f"c {DRM_MAJOR}:130 rwm"]
+    measured = Offered(4000, 8192, 1000, 0, parse_port_ranges("[31000-31009]"))
+    node = fingerprint("n1", sandbox_root=tmp_path, measured=measured, gpus=gpus)
+    assert node.gpu_count == 4 and node.gpu_model == MI250
+    assert node.attributes == {"gpu.model": MI250, "gpu.memory": "65536"}
+
+
+def test_an_amd_task_is_told_its_gpus(tmp_path: Path, agent_id: str) -> None:
+    gpus = [Gpu(i, MI250, 65536, "", 128 + i, "amd") for i in range(2)]
+    ex = Executor(tmp_path / "sb", agent_id=agent_id, node_id="n", host="h", gpus=gpus)
+    try:
+        ex.launch(
+            make_spec(
+                "gpu.3",
+                cmd='echo "$ROCR_VISIBLE_DEVICES $HIP_VISIBLE_DEVICES ${CUDA_VISIBLE_DEVICES:-unset}"',
+                gpus=1000,
+                gpu_devices=(1,),
+                env={"ROCR_VISIBLE_DEVICES": "0,1"},  # the app cannot claim others
+            )
+        )
+        _end(ex)
+        assert (ex.sandbox("gpu.3") / "stdout").read_text() == "1 0 unset\n"
     finally:
         ex.close()

@@ -35,6 +35,8 @@ NODE_KEYS = {
     "tasks",
     "last_heartbeat",
     "drain",
+    "maintenance",
+    "supervisor",
 }
 
 

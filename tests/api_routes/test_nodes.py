@@ -79,3 +79,32 @@ async def test_a_drained_node_without_tasks_is_removed(
     listed = (await api.get("/v1/nodes")).json()["nodes"]
     assert [n["id"] for n in listed] == ["node-0"]
     assert (await api.get("/v1/nodes/node-1")).status_code == 404
+
+
+async def test_the_supervisor_of_a_crash_looping_agent_shows_on_its_node(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    await register(api, 1)
+    assert (await api.get("/v1/nodes/node-0")).json()["supervisor"] is None
+    report = {
+        "supervisor": "pallet up",
+        "restarts": 6,
+        "exits_last_minute": 5,
+        "backing_off_until": 1_800_000_030.0,
+        "last_exit": 1_800_000_000.0,
+        "last_line": "error: the disk is full",
+    }
+    r = await api.put("/v1/nodes/node-0/supervisor", json=report)
+    assert r.status_code == 200, r.text
+    (node,) = (await api.get("/v1/nodes")).json()["nodes"]
+    shown = node["supervisor"]
+    assert shown["restarts"] == 6 and shown["last_line"] == "error: the disk is full"
+    assert shown["backing_off_until"] == "2027-01-15T08:00:30.000Z"
+    assert shown["reported_at"] is not None
+    bad = await api.put("/v1/nodes/node-0/supervisor", json={**report, "restarts": -1})
+    assert bad.status_code == 422 and bad.json()["details"][0]["path"] == "/restarts"
+    bad = await api.put("/v1/nodes/node-0/supervisor", json={**report, "extra": 1})
+    assert bad.status_code == 422
+    missing = await api.put("/v1/nodes/node-9/supervisor", json=report)
+    assert missing.status_code == 404
+    assert (await api.get("/v1/nodes/node-0")).json()["supervisor"]["restarts"] == 6

@@ -84,6 +84,33 @@ def test_an_agent_never_joins_another_clusters_master(tmp_path: Path) -> None:
             agent.wait(30)
 
 
+def test_an_agent_on_a_machine_down_for_maintenance_waits_until_it_is_up(
+    tmp_path: Path,
+) -> None:
+    machine = [{"ip": "127.0.0.1"}]  # the agent's address: this machine
+    window = {"machine_ids": machine, "unavailability": {"start": {"nanoseconds": 0}}}
+    with running_master(tmp_path, free_port()) as url:
+        httpx.post(f"{url}/maintenance/schedule", json={"windows": [window]}).raise_for_status()
+        httpx.post(f"{url}/machine/down", json=machine).raise_for_status()
+        agent, log = _agent(tmp_path / "work", url)
+        try:
+            wait_for(lambda: "DOWN for maintenance" in log.read_text(), 60, "refused")
+            assert httpx.get(f"{url}/v1/nodes").json()["nodes"] == []
+            httpx.post(f"{url}/machine/up", json=machine).raise_for_status()
+            nodes = wait_for(lambda: httpx.get(f"{url}/v1/nodes").json()["nodes"], 60, "joined")
+            assert nodes[0]["state"] == "ACTIVE"
+            # Refused, it asked again every few seconds, not four times a second.
+            assert log.read_text().count("master refused registration (409)") <= 15
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            try:
+                agent.wait(60)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+                agent.wait()
+                raise AssertionError(f"the agent did not stop: {log.read_text()[-3000:]}") from None
+
+
 def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCluster) -> None:
     http = cluster.http
     app = {
@@ -112,6 +139,16 @@ def test_a_crash_looping_agent_backs_off_and_the_rest_carries_on(cluster: LiveCl
 
     wait_for(backing_off, 90, "pallet up backing off agent 2")
     assert http.get("/ping").status_code == 200
+
+    def reported() -> dict[str, object] | None:
+        nodes = http.get("/v1/nodes").json()["nodes"]
+        sup = next(n["supervisor"] for n in nodes if n["id"] == node_id.strip())
+        return sup if sup and sup["restarts"] >= 3 and sup["backing_off_until"] else None
+
+    # The master knows it too: /v1/nodes (and so the CLI and the dashboard) say so.
+    supervisor = wait_for(reported, 60, "agent 2's restarts in /v1/nodes")
+    assert supervisor is not None
+    assert supervisor["supervisor"] == "pallet up" and supervisor["last_line"]
     assert [t["id"] for t in cluster.running("/steady", 2)] == [t["id"] for t in before]
     for agent in agents[:2]:
         os.kill(agent["pid"], 0)  # still the same processes

@@ -546,3 +546,59 @@ def test_an_app_page_says_how_clients_reach_it(browser: Browser, cluster: Cluste
     browser.shot("service-reachable-desktop")
     assert cluster.http.delete("/v2/apps/ui/reach?force=true").status_code == 200
     eventually(lambda: cluster.app("/ui/reach") is None, 30, "/ui/reach gone")
+
+
+def test_a_node_page_shows_its_maintenance_window(browser: Browser, cluster: Cluster) -> None:
+    node = sorted(cluster.nodes(), key=lambda n: n["id"])[0]
+    start_ns = 1_900_000_000 * 10**9  # 2030-03-17T17:46:40Z
+    window = {
+        "machine_ids": [{"hostname": node["hostname"]}],
+        "unavailability": {"start": {"nanoseconds": start_ns}, "duration": {"nanoseconds": 2 * 3600 * 10**9}},
+    }  # fmt: skip
+    assert cluster.http.post("/maintenance/schedule", json={"windows": [window]}).status_code == 200
+    try:
+        load(browser, cluster, f"#/nodes/{node['id']}")
+        fact = browser.page.locator("dd.maintenance")
+        fact.wait_for(timeout=15_000)
+        assert fact.inner_text() == "DRAINING, from 2030-03-17T17:46:40Z for 2 h (pending)"
+        badge = browser.page.locator(".badge.node-draining")
+        assert badge.inner_text() == "DRAINING"
+        load(browser, cluster, "#/nodes")  # the tile says so too
+        flag = browser.page.locator(f".tile[data-node='{node['id']}'] .tile-flag.maint")
+        flag.wait_for(timeout=15_000)
+        assert flag.inner_text() == "draining: window pending"
+        # A DOWN node's resources leave the totals, as a GONE one's do.
+        got = js(browser, "packing.js", 'm.totals([{state: "DOWN", capacity: {cpus: 4}}]).cpus')
+        assert got["capacity"] == 0
+    finally:
+        assert cluster.http.post("/maintenance/schedule", json={}).status_code == 200
+    eventually(lambda: cluster.nodes()[0]["maintenance"] is None, 10, "the window gone")
+
+
+def test_a_crash_looping_agent_is_flagged_on_its_tile_and_page(
+    browser: Browser, cluster: Cluster
+) -> None:
+    import time
+
+    node = sorted(cluster.nodes(), key=lambda n: n["id"])[-1]
+    report = {
+        "supervisor": "pallet up",
+        "restarts": 6,
+        "exits_last_minute": 5,
+        "backing_off_until": time.time() + 600,
+        "last_exit": time.time(),
+        "last_line": "error: the disk is full",
+    }
+    r = cluster.http.put(f"/v1/nodes/{node['id']}/supervisor", json=report)
+    assert r.status_code == 200, r.text
+    load(browser, cluster, "#/nodes")
+    tile = browser.page.locator(f".tile[data-node='{node['id']}']")
+    tile.locator(".tile-flag").wait_for(timeout=15_000)
+    assert "looping" in (tile.get_attribute("class") or "")
+    assert "agent crash-looping" in (tile.get_attribute("aria-label") or "")
+    load(browser, cluster, f"#/nodes/{node['id']}")
+    fact = browser.page.locator("dd.supervisor")
+    fact.wait_for(timeout=15_000)
+    text = fact.inner_text()
+    assert text.startswith("pallet up restarted its agent 6 times, 5 in the last minute;")
+    assert "backing off: next start in" in text and "it said: error: the disk is full" in text

@@ -76,6 +76,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_REFUSED_RETRY = 5.0
+"""Seconds between registrations the master refused with 409 (a machine DOWN for
+maintenance)."""
+
 
 class WrongCluster(PalletError):
     """The master belongs to another cluster than this agent's work dir."""
@@ -400,6 +404,11 @@ class AgentDaemon:
                     self._registered.set()
                     return
                 log.warning("master refused registration (%s): %s", r.status_code, r.text)
+                if r.status_code == 409:
+                    # Kept out on purpose (its machine is DOWN for maintenance): that lasts
+                    # minutes to hours, so ask every few seconds, not four times a second.
+                    await asyncio.sleep(_REFUSED_RETRY)
+                    continue
             except JoinRefused:
                 raise
             except (httpx.HTTPError, ValueError) as e:

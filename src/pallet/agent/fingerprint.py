@@ -7,7 +7,7 @@ parsers are pure; ``measure`` and ``fingerprint`` read the machine.
 
 Measured defaults follow the Mesos agent: all CPUs; memory less 1 GiB for the system
 when there is more than 1 GiB; the sandbox root's filesystem less 5 GiB when it holds
-more than 10 GiB; ports 31000-32000; the NVIDIA GPUs ``agent.gpus.detect_gpus`` found
+more than 10 GiB; ports 31000-32000; the NVIDIA (else AMD) GPUs ``agent.gpus.detect_gpus`` found
 (none without a driver), with the first one's model as the node's GPU model and the
 attributes ``gpu.model`` and ``gpu.memory`` (MiB) for constraints. ``gpus:N`` in
 ``--resources`` offers N devices whatever was found.

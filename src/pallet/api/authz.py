@@ -200,6 +200,8 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return SIGNED_IN if app is None else _needs((service(app), R))
     if path.startswith("/v1/nodes"):
         return _whole("node", R if method == "GET" else _WRITE.get(method, U))
+    if path.removeprefix("/master").startswith(("/maintenance/", "/machine/")):
+        return _whole("node", R if method == "GET" else U)  # Mesos's maintenance
     if path == "/v1/agent/register" and method == "POST":
         return BODY  # create on the body's own node
     if m := _AGENT_NODE.match(path):

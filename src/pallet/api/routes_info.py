@@ -338,8 +338,8 @@ class MetricsCollector:
         }
         for node_id, row in view.row.items():
             record = state.nodes.get(node_id)
-            if record is None or record.state is NodeState.GONE:
-                continue  # a gone node's resources are no longer the cluster's
+            if record is None or record.state in (NodeState.GONE, NodeState.DOWN):
+                continue  # a gone (or down) node's resources are no longer the cluster's
             cap = view.cap[row]
             free = (view.free_cpu[row], view.free_mem[row])
             live = state.liveness[node_id]

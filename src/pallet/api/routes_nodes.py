@@ -1,5 +1,5 @@
-"""Pallet's own ``/v1``: nodes (list, detail, drain, undrain, remove) and task logs proxied
-from the agents; does I/O.
+"""Pallet's own ``/v1``: nodes (list, detail, drain, undrain, remove, what their service
+manager reports) and task logs proxied from the agents; does I/O.
 
 The node JSON is a contract with the CLI and the web UI: keep its fields as they are.
 """
@@ -21,6 +21,8 @@ from pallet.api.http import json_response, read_json
 from pallet.api.marathon import MarathonApiError, task_json
 from pallet.api.marathon.errors import shape_error
 from pallet.control import NodeRecord, iso
+from pallet.control.state import node_ip
+from pallet.core.maintenance import node_maintenance
 from pallet.model import ValidationError, check_task_id
 from pallet.model.net import agent_address
 from pallet.model.pods import CONTAINER_NAME
@@ -74,6 +76,33 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         }
         if record.drain is not None
         else None,
+        "maintenance": _maintenance(ctx, record),
+        "supervisor": _supervisor(live.supervisor) if live and live.supervisor else None,
+    }
+
+
+def _supervisor(doc: dict[str, Any]) -> dict[str, Any]:
+    """How the agent's service manager keeps it running, times as ISO 8601."""
+    out = dict(doc)
+    for key in ("backing_off_until", "last_exit", "reported_at"):
+        if out.get(key) is not None:
+            out[key] = iso(out[key])
+    return out
+
+
+def _maintenance(ctx: ApiContext, record: NodeRecord) -> dict[str, Any] | None:
+    """The node's machine in the maintenance schedule: its mode, its window in Mesos's
+    ``unavailability`` shape and where now stands in it (None: not scheduled)."""
+    m = ctx.control.state.maintenance
+    if not m.windows:
+        return None
+    at = node_maintenance(m, record.node.hostname, node_ip(record.address), ctx.control.clock())
+    if at.window is None:
+        return None
+    return {
+        "mode": at.mode.value,
+        "unavailability": at.window.to_json()["unavailability"],
+        "phase": at.phase,
     }
 
 
@@ -140,6 +169,35 @@ async def drain_node(node_id: str, request: Request) -> Response:
     return json_response(node_json(ctx, record))
 
 
+class SupervisorBody(pydantic.BaseModel):
+    """``PUT /v1/nodes/{id}/supervisor``: what the agent's service manager (``pallet up``)
+    says of its restarts; times in epoch seconds."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    supervisor: str = pydantic.Field(min_length=1, max_length=64)
+    restarts: int = pydantic.Field(ge=0)
+    exits_last_minute: int = pydantic.Field(ge=0)
+    backing_off_until: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    last_exit: float | None = pydantic.Field(default=None, ge=0, allow_inf_nan=False)
+    last_line: str = pydantic.Field(default="", max_length=500)
+
+
+@router.put("/v1/nodes/{node_id}/supervisor")
+async def report_supervisor(node_id: str, request: Request) -> Response:
+    """Kept in memory with the node's liveness (the service manager sends it again while
+    it matters), shown as the node's ``supervisor``."""
+    ctx = context(request)
+    _record(ctx, node_id)
+    try:
+        body = SupervisorBody.model_validate(await read_json(request))
+    except pydantic.ValidationError as exc:
+        raise shape_error(exc) from None
+    doc = body.model_dump()
+    doc["reported_at"] = ctx.control.clock()
+    ctx.control.state.liveness[node_id].supervisor = doc
+    return json_response(node_json(ctx, _record(ctx, node_id)))
+
+
 @router.post("/v1/nodes/{node_id}/undrain")
 async def undrain_node(node_id: str, request: Request) -> Response:
     ctx = context(request)
@@ -150,7 +208,7 @@ async def undrain_node(node_id: str, request: Request) -> Response:
 
 @router.delete("/v1/nodes/{node_id}")
 async def remove_node(node_id: str, request: Request) -> Response:
-    """Forget a node that is down (UNREACHABLE, GONE) or drained (DRAINING, no task left);
+    """Forget a node that is down (UNREACHABLE, GONE, DOWN) or drained (DRAINING, no task left);
     409 for any other."""
     ctx = context(request)
     doc = node_json(ctx, _record(ctx, node_id))

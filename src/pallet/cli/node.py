@@ -3,11 +3,13 @@ I/O through ``pallet.client``."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.text import Text
 
+from pallet.cli import node_maintenance
 from pallet.cli.client_opts import DEFAULT_MASTER, JsonOption, MasterOption, connect
 from pallet.cli.common import console, print_json
 from pallet.cli.render import age, details, listing, num, print_table, say, task_table
@@ -16,6 +18,7 @@ from pallet.client import Node, NodeResources
 __all__ = ["app"]
 
 app = typer.Typer(help="Nodes: the machines that run tasks.", no_args_is_help=True)
+app.add_typer(node_maintenance.app, name="maintenance")
 
 
 def _share(allocated: float, capacity: float) -> str:
@@ -24,8 +27,39 @@ def _share(allocated: float, capacity: float) -> str:
 
 
 def _state(node: Node) -> Text:
-    colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim"}.get(node.state, "red")
-    return Text(node.state, style=colour)
+    colour = {"ACTIVE": "green", "DRAINING": "yellow", "GONE": "dim", "DOWN": "dim"}.get(
+        node.state, "red"
+    )
+    text = Text(node.state, style=colour)
+    sup = node.raw.get("supervisor")
+    if sup and sup.get("backing_off_until"):
+        text.append(f" (agent crash-looping, next start {_until(sup['backing_off_until'])})", "red")
+    return text
+
+
+def _until(iso: str) -> str:
+    """``in 12s`` until an ISO 8601 time (``now`` once it has passed)."""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    seconds = int((at - datetime.now(UTC)).total_seconds())
+    return f"in {seconds}s" if seconds > 0 else "now"
+
+
+def _supervisor_text(node: Node) -> str:
+    """What ``pallet up`` said of the node's agent: restarts, back-off, last words."""
+    sup = node.raw.get("supervisor")
+    if not sup:
+        return ""
+    parts = [f"{sup['supervisor']} restarted its agent {sup['restarts']} time(s)"]
+    if sup.get("exits_last_minute"):
+        parts.append(f"{sup['exits_last_minute']} in the last minute")
+    if sup.get("backing_off_until"):
+        parts.append(f"next start {sup['backing_off_until']}")
+    if sup.get("last_line"):
+        parts.append(f"it said: {sup['last_line']}")
+    return "; ".join(parts)
 
 
 NodeIdArg = Annotated[str, typer.Argument(help="Node id, as `pallet node list` shows it.")]
@@ -37,6 +71,16 @@ def _drain_text(node: Node) -> str:
         return ""
     deadline = drain.get("deadline")
     return f"since {drain.get('started_at')}" + (f", deadline {deadline}" if deadline else "")
+
+
+def _maintenance_text(node: Node) -> str:
+    m = node.raw.get("maintenance")
+    if not m:
+        return ""
+    u = m["unavailability"]
+    start = node_maintenance.iso_ns(u["start"]["nanoseconds"])
+    span = node_maintenance.span_ns(u.get("duration", {}).get("nanoseconds"))
+    return f"{m['mode']}, window {start} for {span} ({m['phase']})"
 
 
 @app.command("list")
@@ -101,6 +145,8 @@ def show(
                 ("ports", ", ".join(n.capacity.ports)),
                 ("heartbeat", age(n.last_heartbeat)),
                 ("drained", _drain_text(n)),
+                ("maintenance", _maintenance_text(n)),
+                ("supervisor", _supervisor_text(n)),
             ],
         ),
     )
@@ -162,7 +208,7 @@ def undrain(
 def remove(
     node_id: NodeIdArg, json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTER
 ) -> None:
-    """Forget a node that is down (UNREACHABLE, GONE) or drained; an ACTIVE node is
+    """Forget a node that is down (UNREACHABLE, GONE, DOWN) or drained; an ACTIVE node is
     refused. If its agent comes back, it registers as a new node would."""
     with connect(master) as client:
         node = client.remove_node(node_id)

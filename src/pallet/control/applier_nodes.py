@@ -1,5 +1,5 @@
-"""The applier's decisions about nodes: registration, a node lost, back, gone, drained or
-removed; asyncio.
+"""The applier's decisions about nodes: registration, a node lost, back, gone, drained,
+removed or in maintenance; asyncio.
 
 Mixed into ``Applier``: the same lock, the same one-transaction-per-decision rule.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pallet.control.bus import EventBus, TaskChanged
-from pallet.control.layout import node_key, task_key
+from pallet.control.errors import NodeBusy
+from pallet.control.layout import MAINTENANCE, node_key, task_key
 from pallet.control.records import (
     NodeDrain,
     NodeRecord,
@@ -23,7 +24,9 @@ from pallet.control.records import (
     encode,
 )
 from pallet.control.state import ClusterState
+from pallet.core.maintenance import resting_state
 from pallet.model import NodeState
+from pallet.model.maintenance import MachineMode, Maintenance
 from pallet.store import MAX_TXN_OPS, Delete, Op, Put
 
 __all__ = ["DrainMoves", "NodeDecisions", "drain_moves"]
@@ -31,6 +34,7 @@ __all__ = ["DrainMoves", "NodeDecisions", "drain_moves"]
 log = logging.getLogger(__name__)
 
 _CHUNK = MAX_TXN_OPS - 8
+_DOWN = "is on a machine that is DOWN for maintenance; it may register once the machine is up"
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -52,6 +56,12 @@ class NodeDecisions:
     async def register(self, record: NodeRecord) -> None:
         """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
         async with self.lock:
+            # The machine's mode as of now (an operator's call may have come in between).
+            mode = self.state.machine_mode(record)
+            if mode is MachineMode.DOWN:
+                raise NodeBusy(record.id, _DOWN)
+            state = resting_state(NodeState.ACTIVE, mode, record.drain is not None)
+            record = _with_node_state(record, state)
             now = self.clock()
             old = self.state.nodes.get(record.id)
             lost: list[TaskRecord] = []
@@ -113,7 +123,7 @@ class NodeDecisions:
         are until the agent reports their ends; a later registration makes it ACTIVE."""
         async with self.lock:
             record = self.state.nodes.get(node_id)
-            if record is None or record.state is NodeState.DRAINING:
+            if record is None or record.state in (NodeState.DRAINING, NodeState.DOWN):
                 return
             leaving = _with_node_state(record, NodeState.DRAINING)
             await self.commit([Put(node_key(node_id), encode(leaving.to_json()))])
@@ -129,7 +139,8 @@ class NodeDecisions:
             if record is None or record.state is not NodeState.UNREACHABLE:
                 return
             now = self.clock()
-            state = NodeState.DRAINING if record.drain is not None else NodeState.ACTIVE
+            mode = self.state.machine_mode(record)
+            state = resting_state(NodeState.ACTIVE, mode, record.drain is not None)
             back = _with_node_state(record, state)
             revision = await self.commit([Put(node_key(node_id), encode(back.to_json()))])
             self.state.set_node_state(node_id, state)
@@ -164,15 +175,51 @@ class NodeDecisions:
             if record is None:
                 return
             state = record.state
-            if drain is not None and state is NodeState.ACTIVE:
-                state = NodeState.DRAINING
-            elif drain is None and state is NodeState.DRAINING:
-                state = NodeState.ACTIVE
+            if state in (NodeState.ACTIVE, NodeState.DRAINING):
+                mode = self.state.machine_mode(record)
+                state = resting_state(state, mode, drain is not None)
             new = replace(_with_node_state(record, state), drain=drain)
             revision = await self.commit([Put(node_key(node_id), encode(new.to_json()))])
             self.state.put_node(new, revision)
             log.warning("node %s %s", node_id, "drained" if drain else "undrained")
         self.kick()
+
+    async def maintenance_set(self, change: Callable[[Maintenance], Maintenance]) -> Maintenance:
+        """Store the maintenance that ``change`` makes of the current one (it raises to
+        refuse, under this lock, so two operators' calls never interleave) and move each
+        node to its machine's mode in the same transaction; nodes going DOWN lose their
+        tasks (their agents kill them, the apps replace them elsewhere)."""
+        async with self.lock:
+            new = change(self.state.maintenance)
+            now = self.clock()
+            old = self.state.maintenance
+            self.state.maintenance = new
+            try:
+                moves: list[NodeRecord] = []
+                for record in self.state.nodes.values():
+                    state = resting_state(
+                        record.state, self.state.machine_mode(record), record.drain is not None
+                    )
+                    if state is not record.state:
+                        moves.append(_with_node_state(record, state))
+            finally:
+                self.state.maintenance = old
+            first: list[Op] = [Put(MAINTENANCE, encode(new.to_json()))]
+            first += [Put(node_key(r.id), encode(r.to_json())) for r in moves]
+            down = [r.id for r in moves if r.state is NodeState.DOWN]
+            tasks = [self.state.tasks[t] for n in down for t in sorted(self.state.tasks_by_node[n])]
+            batches = self._drop_batches(tasks, "the machine is down for maintenance", now, first)
+            for i, (ops, dropped) in enumerate(batches):
+                revision = await self.commit(ops)
+                if i == 0:
+                    self.state.maintenance = new
+                    for r in moves:
+                        self.state.set_node_state(r.id, r.state)
+                self._dropped(dropped, revision, now)
+            for r in moves:
+                log.warning("node %s is %s for maintenance", r.id, r.state.value)
+        self.kick()
+        return new
 
     async def node_gone(self, node_id: str) -> None:
         """An UNREACHABLE node stayed silent: GONE. Its tasks are dropped (the apps
@@ -256,13 +303,14 @@ def drain_moves(state: ClusterState, now: float) -> DrainMoves:
     moving: set[str] = set()
     overdue: list[str] = []
     for node_id, record in state.nodes.items():
-        if record.drain is None:
+        scheduled = state.machine_mode(record) is MachineMode.DRAINING
+        if record.drain is None and not scheduled:
             continue
         for task_id in sorted(state.tasks_by_node.get(node_id, ())):
             task = state.tasks[task_id]
             if task.goal is not TaskGoal.RUN or not task.live:
                 continue
             moving.add(task_id)
-            if record.drain.deadline is not None and now >= record.drain.deadline:
+            if record.drain and record.drain.deadline is not None and now >= record.drain.deadline:
                 overdue.append(task_id)
     return DrainMoves(frozenset(moving), tuple(overdue))

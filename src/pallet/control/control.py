@@ -28,7 +28,7 @@ from pallet.control.jobs_book import JobBook
 from pallet.control.jobs_controller import JobController
 from pallet.control.jobs_place import JobPlacements
 from pallet.control.jobs_service import JobService
-from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, GROUPS, NODES, TASKS
+from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS, GROUPS, MAINTENANCE, NODES, TASKS
 from pallet.control.nodes import NodeService
 from pallet.control.records import (
     AppRecord,
@@ -43,6 +43,7 @@ from pallet.control.reservations import RESERVATIONS, ReservationRecord
 from pallet.control.scheduler import SchedulingWorker
 from pallet.control.state import ClusterState
 from pallet.core import make_policy
+from pallet.model.maintenance import Maintenance
 from pallet.store import Store
 
 __all__ = ["Control", "ControlConfig"]
@@ -137,6 +138,9 @@ class Control:
         s = self.state
         revision = await self.store.revision()
         s.revision = revision
+        maintenance = await self.store.get(MAINTENANCE)
+        if maintenance is not None:
+            s.maintenance = Maintenance.from_json(decode(maintenance.value))
         for kv in (await self.store.list(NODES))[0]:
             s.recover_node(NodeRecord.from_json(decode(kv.value)), revision)
         for kv in (await self.store.list(APPS))[0]:

@@ -9,6 +9,7 @@
     /pallet/groups/<group id>             a group created through /v2/groups (``GroupRecord``)
     /pallet/groupversions/<id>@<version>  the group as it was after each change
     /pallet/reservations/<app id>@<slot>  a resident app's instance slot (``control.reservations``)
+    /pallet/maintenance                   the maintenance schedule and DOWN machines (``Maintenance``)
 
 App ids start with ``/`` (``/prod/web``), so keys read ``/pallet/apps//prod/web``. ``@``
 cannot appear in an app id, so one app's versions never share a prefix with another's.
@@ -22,6 +23,7 @@ __all__ = [
     "DEPLOYMENTS",
     "GROUPS",
     "GROUP_VERSIONS",
+    "MAINTENANCE",
     "NODES",
     "ROOT",
     "TASKS",
@@ -47,6 +49,7 @@ DEPLOYMENTS = ROOT + "deployments/"
 BACKOFF = ROOT + "backoff/"
 GROUPS = ROOT + "groups/"
 GROUP_VERSIONS = ROOT + "groupversions/"
+MAINTENANCE = ROOT + "maintenance"
 
 
 def app_key(app_id: str) -> str:

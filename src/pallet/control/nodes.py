@@ -9,10 +9,14 @@ UNREACHABLE with its tasks; its next heartbeat brings it back. One silent for
 resources leave the totals; its agent may register again. A drained agent says it is
 leaving: its node becomes DRAINING (offered nothing) until it registers again.
 
+Operators schedule machines for maintenance (Mesos's primitives: a scheduled machine's
+nodes are DRAINING, ``/machine/down`` makes them DOWN, ``/machine/up`` ACTIVE again; see
+``core.maintenance``); an agent on a DOWN machine may not register until it is up.
+
 Operators drain a node (``NodeDrain``: DRAINING across agent restarts until undrained;
 its tasks move elsewhere as each app's upgrade strategy allows, those left at the
 deadline are killed: ``applier_nodes.drain_moves``), undrain it, and remove a node that is down
-(UNREACHABLE, GONE) or drained (DRAINING with no live task).
+(UNREACHABLE, GONE, DOWN) or drained (DRAINING with no live task).
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from dataclasses import replace
 from pallet.control.applier import Applier
 from pallet.control.errors import NodeBusy, NodeNotFound
 from pallet.control.records import NodeDrain, NodeRecord
-from pallet.control.state import ClusterState
+from pallet.control.state import ClusterState, node_ip
+from pallet.core.maintenance import check_one_window, resting_state
 from pallet.model import Node, NodeState, TaskSpec, TaskStatus, TaskUsage
+from pallet.model.maintenance import MachineId, MachineMode, Maintenance, Window
 
 __all__ = ["NodeService"]
 
@@ -63,9 +69,17 @@ class NodeService:
             await self.applier.node_returned(node.id)
         registered_at = old.registered_at if old is not None else now
         drain = old.drain if old is not None else None
-        if drain is not None:  # an operator's drain outlives the agent's restarts
-            node = replace(node, state=NodeState.DRAINING)
         record = NodeRecord(node, address, boot_id, registered_at, drain)
+        mode = self.state.machine_mode(record)
+        if mode is MachineMode.DOWN:
+            raise NodeBusy(
+                node.id,
+                f"is on machine {node.hostname} ({node_ip(address)}), which is DOWN for "
+                "maintenance; it may register once the machine is up (POST /machine/up)",
+            )
+        # An operator's drain outlives the agent's restarts, as a maintenance window does.
+        state = resting_state(NodeState.ACTIVE, mode, drain is not None)
+        record = replace(record, node=replace(node, state=state))
         await self.applier.register(record)
         self.state.heard(node.id)
         self.state.liveness[node.id].last_heartbeat = now
@@ -167,6 +181,28 @@ class NodeService:
                 )
         await self.applier.node_remove(node_id)
         return record
+
+    async def update_schedule(self, windows: tuple[Window, ...]) -> Maintenance:
+        """Replace the maintenance schedule (``ValidationError`` names what is refused)."""
+
+        def change(m: Maintenance) -> Maintenance:
+            nodes = [
+                (r.id, r.node.hostname, node_ip(r.address))
+                for r in self.state.nodes.values()
+                if r.state is not NodeState.GONE
+            ]
+            check_one_window(windows, nodes)
+            return m.with_schedule(windows)
+
+        return await self.applier.maintenance_set(change)
+
+    async def machines_down(self, machines: tuple[MachineId, ...]) -> Maintenance:
+        """Start maintenance: the machines' nodes become DOWN and their tasks are killed."""
+        return await self.applier.maintenance_set(lambda m: m.with_down(machines))
+
+    async def machines_up(self, machines: tuple[MachineId, ...]) -> Maintenance:
+        """End maintenance: the machines leave the schedule and their nodes take tasks."""
+        return await self.applier.maintenance_set(lambda m: m.with_up(machines))
 
     # ------------------------------------------------------------ the monitor
 

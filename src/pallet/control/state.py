@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
 
 from pallet.control.records import (
     AppRecord,
@@ -24,8 +26,9 @@ from pallet.control.records import (
 from pallet.control.reservations import ReservationRecord
 from pallet.core import ClusterView
 from pallet.model import NodeState
+from pallet.model.maintenance import MachineMode, Maintenance
 
-__all__ = ["ClusterState", "NodeLiveness", "QueueEntry"]
+__all__ = ["ClusterState", "NodeLiveness", "QueueEntry", "node_ip"]
 
 _RECENT = 1000
 
@@ -40,6 +43,8 @@ class NodeLiveness:
     cpu_rate: float = 0.0
     rss_bytes: int = 0
     disk_bytes: int = 0
+    supervisor: dict[str, Any] | None = None
+    """What the agent's service manager (``pallet up``) last said of its restarts."""
 
 
 @dataclass(slots=True)
@@ -84,6 +89,14 @@ class ClusterState:
         self.revision = 0
         """The store revision of the last write this master committed (or read at load)."""
         self.closing = False
+        self.maintenance = Maintenance()
+        """The maintenance schedule and DOWN machines (``/maintenance/schedule``)."""
+
+    def machine_mode(self, record: NodeRecord) -> MachineMode:
+        """The maintenance mode of the machine the node is on."""
+        if not self.maintenance.windows:
+            return MachineMode.UP
+        return self.maintenance.mode_of(record.node.hostname, node_ip(record.address))
 
     # ------------------------------------------------------------ changes
 
@@ -254,3 +267,11 @@ class ClusterState:
 def _shape(record: NodeRecord) -> tuple[object, ...]:
     n = record.node
     return (n.capacity, n.gpu_count, n.gpu_model, n.ports, dict(n.attributes), n.hostname, n.role)
+
+
+def node_ip(address: str) -> str:
+    """The IP of the agent that registered ``address`` (its log server's base URL)."""
+    try:
+        return urlsplit(address).hostname or ""
+    except ValueError:
+        return ""

@@ -32,11 +32,14 @@ class RestartPolicy:
     """When it is due to start again; None while it runs."""
     history: list[float] = field(default_factory=list)
     """When it exited (the last minute's worth)."""
+    total: int = 0
+    """Every exit since ``up`` started it first."""
 
     def exited(self, now: float) -> float:
         """Note an exit at ``now``; the delay before the next start."""
         self.exits = 1 if now - self.started_at >= STABLE_AFTER else self.exits + 1
         self.history = [t for t in self.history if now - t < 60.0] + [now]
+        self.total += 1
         delay = 0.0 if self.exits == 1 else min(MAX_DELAY, FIRST_DELAY * 2 ** (self.exits - 2))
         self.next_start = now + delay
         return delay

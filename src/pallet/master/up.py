@@ -60,6 +60,7 @@ from pallet.master.up_plan import (
     port_slices,
     secrets_key,
 )
+from pallet.master.up_report import SupervisorReports
 from pallet.master.up_secure import (
     discovery_env,
     enroll_discovery,
@@ -148,6 +149,8 @@ class Member:
     restarts: RestartPolicy = field(default_factory=lambda: RestartPolicy(time.monotonic()))
     env: dict[str, str] = field(default_factory=dict)
     """Added to ``up``'s environment (the discovery processes' credential)."""
+    last_words: str = ""
+    """The last line of its log when it last exited."""
 
     @property
     def running(self) -> bool:
@@ -441,6 +444,7 @@ def supervise(cluster: Cluster, now: float, say: Callable[[str], None]) -> None:
             continue
         delay = policy.exited(now)
         said = last_line(member.log)
+        member.last_words = said
         reason = f" ({said[:160]})" if said else ""
         if delay == 0:
             say(f"{member.name} exited with {code}{reason}; starting it again")
@@ -453,6 +457,15 @@ def supervise(cluster: Cluster, now: float, say: Callable[[str], None]) -> None:
             write_up_json(cluster)
     if cluster.etcd is not None:
         _supervise_etcd(cluster, cluster.etcd, now, say)
+
+
+def _agent_reports(cluster: Cluster) -> list[tuple[Path, RestartPolicy, str]]:
+    """What ``up_report`` tells the master of each agent: its work dir (where its node id
+    is), its restarts and the last line it said before it last exited."""
+    return [
+        (plan.work_dir, member.restarts, member.last_words)
+        for plan, member in zip(cluster.plans, cluster.agent_members, strict=True)
+    ]
 
 
 def _supervise_etcd(
@@ -504,9 +517,13 @@ def run_up(
     try:
         cluster = start_cluster(config, lambda: stop)
         announce(cluster)
+        reports = SupervisorReports(lambda: admin_client(cluster))
         while not stop:
-            supervise(cluster, time.monotonic(), say)
+            now = time.monotonic()
+            supervise(cluster, now, say)
+            reports.tick(_agent_reports(cluster), now, time.time())
             time.sleep(0.2)
+        reports.close()
         left = cluster.stop()
         if left:
             say(f"killed {left} task processes that an agent could not drain")

@@ -18,12 +18,14 @@ GPU_MILLI = 1000
 
 
 class NodeState(enum.StrEnum):
-    """Where a node stands in its life; only ACTIVE nodes receive new tasks."""
+    """Where a node stands in its life; only ACTIVE nodes receive new tasks. DOWN: its
+    machine is in maintenance (``/machine/down``); it runs nothing until ``/machine/up``."""
 
     ACTIVE = "ACTIVE"
     DRAINING = "DRAINING"
     UNREACHABLE = "UNREACHABLE"
     GONE = "GONE"
+    DOWN = "DOWN"
 
 
 @dataclass(frozen=True, slots=True)

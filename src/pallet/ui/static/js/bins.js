@@ -21,7 +21,10 @@ function describe(node, resources) {
     return `${r.label} ${amount(r.key, alloc)} of ${amount(r.key, cap)} allocated (${pct(alloc, cap)})${u}`;
   });
   const n = (node.tasks || []).length;
-  return `${node.hostname} (${node.state}), ${n} ${n === 1 ? "task" : "tasks"}: ${parts.join("; ")}`;
+  const upkeep =
+    (node.maintenance ? `, maintenance ${node.maintenance.phase}` : "") +
+    (node.supervisor?.backing_off_until ? ", agent crash-looping" : "");
+  return `${node.hostname} (${node.state}${upkeep}), ${n} ${n === 1 ? "task" : "tasks"}: ${parts.join("; ")}`;
 }
 
 /**
@@ -87,7 +90,9 @@ export function nodeTile(node, resources, ctx, { size = binSize(1), compact = fa
   return h(
     "a",
     {
-      class: `tile state-${String(node.state).toLowerCase()}${compact ? " compact" : ""}`,
+      class: `tile state-${String(node.state).toLowerCase()}${compact ? " compact" : ""}${
+        node.supervisor?.backing_off_until ? " looping" : ""
+      }`,
       href: `#/nodes/${encodeURIComponent(node.id)}`,
       title: label,
       "aria-label": label,
@@ -96,6 +101,8 @@ export function nodeTile(node, resources, ctx, { size = binSize(1), compact = fa
     },
     nodeBins(node, resources, ctx, size),
     h("span", { class: "tile-name" }, node.hostname),
+    node.supervisor?.backing_off_until ? h("span", { class: "tile-flag" }, "agent restarting") : null,
+    node.maintenance ? h("span", { class: "tile-flag maint" }, `${node.maintenance.mode.toLowerCase()}: window ${node.maintenance.phase}`) : null,
   );
 }
 
@@ -155,6 +162,8 @@ export function tileCache() {
       node.capacity,
       node.allocated,
       node.used,
+      node.maintenance?.phase ?? null,
+      node.supervisor?.backing_off_until ?? null,
       (node.tasks || []).map((id) => ctx.tasksById.get(id)?.appId ?? "?"),
       resources.map((r) => r.key),
       opts.size,

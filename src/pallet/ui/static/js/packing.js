@@ -5,13 +5,13 @@ export const KEYS = ["cpus", "mem", "disk", "gpus"];
 
 const EPS = 1e-9;
 
-/** Sum capacity, allocated and used per resource over the nodes (a GONE node's
+/** Sum capacity, allocated and used per resource over the nodes (a GONE or DOWN node's
  * resources are no longer the cluster's). */
 export function totals(nodes) {
   const out = {};
   for (const k of KEYS) out[k] = { capacity: 0, allocated: 0, used: null };
   for (const n of nodes) {
-    if (n.state === "GONE") continue;
+    if (n.state === "GONE" || n.state === "DOWN") continue;
     for (const k of KEYS) {
       out[k].capacity += n.capacity?.[k] || 0;
       out[k].allocated += n.allocated?.[k] || 0;

@@ -3,8 +3,35 @@
 
 import { binContext, binResources, binSize, hasOther, legend, nodeBins, tileCache } from "../bins.js";
 import { h, scrollTable, swap, syncChildren, viewTitle } from "../dom.js";
-import { ago, amount, pct } from "../format.js";
+import { ago, amount, num, pct } from "../format.js";
 import { taskTable } from "./tasks.js";
+
+/** A node's maintenance window, as `pallet node show` says it: "DRAINING, from … for 2h
+ * (pending)"; "" outside the schedule. */
+export function maintenanceText(node) {
+  const m = node.maintenance;
+  if (!m) return "";
+  // Nanoseconds past 2^53 lose digits as JSON numbers; milliseconds are all a date needs.
+  const start = new Date(m.unavailability.start.nanoseconds / 1e6);
+  const ns = m.unavailability.duration?.nanoseconds;
+  const span = ns === undefined ? "indefinitely" : `for ${num(Number(ns) / 3.6e12)} h`;
+  return `${m.mode}, from ${start.toISOString().replace(".000Z", "Z")} ${span} (${m.phase})`;
+}
+
+/** What `pallet up` says of the node's agent: "restarted 6 times, 5 in the last minute;
+ * next start in 12 s; it said: …"; "" when nothing supervises it or it never exited. */
+export function supervisorText(node, now = Date.now()) {
+  const sup = node.supervisor;
+  if (!sup) return "";
+  const parts = [`${sup.supervisor} restarted its agent ${sup.restarts} ${sup.restarts === 1 ? "time" : "times"}`];
+  if (sup.exits_last_minute) parts[0] += `, ${sup.exits_last_minute} in the last minute`;
+  if (sup.backing_off_until) {
+    const s = Math.max(0, Math.round((Date.parse(sup.backing_off_until) - now) / 1000));
+    parts.push(`backing off: next start in ${s} s`);
+  }
+  if (sup.last_line) parts.push(`it said: ${sup.last_line}`);
+  return parts.join("; ");
+}
 
 function matches(node, needle) {
   if (!needle) return true;
@@ -159,6 +186,12 @@ export function nodeDetailView(nodeId) {
               h("dt", {}, "Ports"),
               h("dd", { class: "mono" }, (node.capacity?.ports || []).join(", ") || "–"),
               node.gpu_model ? [h("dt", {}, "GPU model"), h("dd", {}, node.gpu_model)] : null,
+              node.maintenance
+                ? [h("dt", {}, "Maintenance"), h("dd", { class: "maintenance" }, maintenanceText(node))]
+                : null,
+              node.supervisor
+                ? [h("dt", {}, "Supervisor"), h("dd", { class: "supervisor" }, supervisorText(node))]
+                : null,
             ),
             h("h3", {}, "Attributes"),
             attrs.length
