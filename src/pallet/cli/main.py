@@ -66,7 +66,7 @@ NOUNS: dict[str, Noun] = {
     "bench": Noun(
         "pallet.cli.bench",
         "Benchmarks: packing, compaction, throughput, e2e, api, cli, discovery, deploy, "
-        "faults, containers, invariants, jobs, scale (see bench/README.md).",
+        "faults, containers, invariants, jobs, scale, security (see bench/README.md).",
     ),
     "sim": Noun("pallet.cli.sim", "Simulations on real traces: packing, compaction, online."),
     "store": Noun(
