@@ -230,6 +230,7 @@ async def test_a_group_change_leaves_its_pods_alone(api: httpx.AsyncClient) -> N
         ({"environment": {"A": {"secret": "s"}}}, "/environment/A"),
         ({"role": "other"}, "/role"),
         ({"frobnicate": 1}, "/frobnicate"),
+        ({"labels": {"PALLET_PIDS_MAX": "lots"}}, "/labels/PALLET_PIDS_MAX"),
         (
             {"scheduling": {"upgrade": {"canaryInstances": 3}}},
             "/scheduling/upgrade/canaryInstances",

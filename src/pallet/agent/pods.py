@@ -47,8 +47,9 @@ from pallet.agent.ocispec import (
 )
 from pallet.agent.staging import LaunchError, Staged, Stager
 from pallet.agent.users import TaskUser, UnknownUser, agent_user
-from pallet.model import TaskSpec
+from pallet.model import TaskSpec, ValidationError
 from pallet.model.images import parse_image
+from pallet.model.limits import pids_max_of
 from pallet.model.pods import PodContainer, PodMount, container_log, pod_argv, volume_source
 
 __all__ = ["PodStager", "has_images", "pod_container_key"]
@@ -131,7 +132,10 @@ class PodStager:
         supervisor's command line. On failure nothing is left mounted."""
         tid = spec.task_id
         try:
+            pids_max_of(spec.labels)  # the master refuses a bad one
             user = self._stager.user_of(spec)
+        except ValidationError as e:
+            raise LaunchError(f"task {tid}: label {e.field.rsplit('/', 1)[-1]}: {e.message}") from e
         except UnknownUser as e:
             raise LaunchError(f"task {tid}: {e}") from e
         sandbox = self._stager.make_sandbox(tid, user)
@@ -223,7 +227,7 @@ class PodStager:
             user=ImageUser(found.uid, found.gid, found.groups),
             hostname=containers.hostname,
             cgroups_path=containers.pod_cgroups_path(spec.task_id, key),
-            pids_limit=containers.pids_limit,
+            pids_limit=pids_max_of(spec.labels) or containers.pids_limit,
             mounts=(
                 BindMount(str(sandbox), CONTAINER_SANDBOX),
                 BindMount(str(files["hosts"]), "/etc/hosts", readonly=True),

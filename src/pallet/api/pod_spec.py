@@ -30,6 +30,7 @@ from pallet.api.pod_containers import (
 )
 from pallet.control.records import RunSpec
 from pallet.model import HealthCheckSpec, Resources, ValidationError, parse_constraints
+from pallet.model.limits import pids_max_of
 from pallet.model.pods import CONTAINER_NAME
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
@@ -267,6 +268,10 @@ def parse_pod(
     if role != default_role:
         raise not_valid([Violation("/role", f"must be the default role {default_role!r}")])
     labels = field_str_map(doc.get("labels", {}), "/labels")
+    try:
+        pids_max_of(labels)  # the instance's process limit, as for apps
+    except ValidationError as bad:
+        raise not_valid([Violation(bad.field, bad.message)]) from None
     env = field_env(doc.get("environment", {}), "/environment")
     scaling = field_obj(doc.get("scaling") or {"kind": "fixed"}, "/scaling", {"kind", "instances"})
     if scaling.get("kind", "fixed") != "fixed":

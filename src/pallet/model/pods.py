@@ -49,7 +49,11 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The pod's executor. Arguments: the kill grace in seconds, the container count, then per
 # container its name, its word count and its words (``env K=V ... program args``).
-# ``wait -n -p`` (bash 5.1) says which child ended; a trapped SIGTERM interrupts it.
+# ``wait -n -p`` (bash 5.1) says which child ended; a trapped SIGTERM interrupts it. The
+# grace timer is forked with SIGTERM ignored (inherited, so from its first instruction):
+# the agent's kill also TERMs every process of the task's cgroup, the timer too when it
+# is already forked, and a container that ignores SIGTERM (a runc container's PID 1 does
+# by default) would then be waited for forever.
 _SUPERVISOR = r"""
 set -u
 stopping=0
@@ -85,12 +89,14 @@ if [ -n "$ended" ]; then
   fi
   kill -TERM "${pids[@]}" 2>/dev/null
 fi
+trap '' TERM
 ( sleep "$grace"; kill -KILL "${pids[@]}" 2>/dev/null ) &
 timer=$!
+trap 'stopping=1' TERM
 for p in "${pids[@]}"; do
   while kill -0 "$p" 2>/dev/null; do wait "$p" 2>/dev/null; done
 done
-kill "$timer" 2>/dev/null
+kill -KILL "$timer" 2>/dev/null
 exit "$rc"
 """
 
