@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pallet.agent import Executor, Reason, TaskRuntime, TaskState
-from pallet.agent.diskwatch import DiskWatch, over_quota_message
+from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas, over_quota_message
+from pallet.model import PersistentVolume
 from pallet.model.clock import FakeClock
 
 from .conftest import make_spec
@@ -59,3 +62,50 @@ def test_the_watch_thread_stops_on_close() -> None:
     watch.watch("x", 1)
     watch.close()
     assert not watch._thread.is_alive()
+
+
+DATA = PersistentVolume("data", 4, "db#data#s1")
+LOGS = PersistentVolume("logs", 2, "db#logs#s1")
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("disk", "sandbox", "data", "logs", "over"),
+    [
+        (0, 50 * MIB, 1 * MIB, 1 * MIB, None),  # no sandbox quota: a big sandbox is fine
+        (10, 9 * MIB, 4 * MIB, 2 * MIB, None),  # each part at or under its own quota
+        (10, 11 * MIB, 0, 0, "Disk usage 11.0 MiB exceeds the quota of 10 MiB (the app's disk)"),
+        (
+            10,
+            0,
+            5 * MIB,
+            0,
+            "Disk usage 5.0 MiB of persistent volume data exceeds the quota of 4 MiB",
+        ),
+        (0, 0, 0, 3 * MIB, "persistent volume logs exceeds the quota of 2 MiB"),
+        # the sum is within disk + sizes, but one volume is full: still over
+        (100, 0, 0, 3 * MIB, "persistent volume logs"),
+    ],
+)
+def test_the_sandbox_and_each_volume_are_held_to_their_own_quota(
+    disk: int, sandbox: int, data: int, logs: int, over: str | None
+) -> None:
+    found = held_to_quotas(disk, sandbox, [(DATA, data), (LOGS, logs)])
+    assert found.bytes == sandbox + data + logs
+    if over is None:
+        assert found.over is None
+    else:
+        assert found.over is not None and over in found.over
+
+
+def test_a_measure_that_finds_a_task_over_reports_its_own_reason() -> None:
+    clock = FakeClock(0.0)
+    exceeded: list[tuple[str, str]] = []
+    watch = DiskWatch(
+        lambda t: DiskUse(1, "volume full"), lambda t, m: exceeded.append((t, m)), clock=clock
+    )
+    watch.close()
+    watch.watch("v", quota_mib=100)
+    clock.now += 2
+    watch.check_due()
+    assert exceeded == [("v", "volume full")]

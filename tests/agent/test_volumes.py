@@ -47,7 +47,8 @@ def test_a_volume_is_held_to_its_size(executor: Executor) -> None:
     )
     executor.launch(spec)
     end = run_to_end(executor, "fill.1", timeout=30.0)
-    assert end.limitation == "disk" and "exceeds the quota of 4 MiB" in end.message
+    assert end.limitation == "disk"
+    assert "of persistent volume data exceeds the quota of 4 MiB" in end.message
 
 
 def test_prune_deletes_only_unreserved_unused_volumes(tmp_path: Path) -> None:

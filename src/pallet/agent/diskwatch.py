@@ -13,10 +13,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["FIRST_CHECK", "DiskWatch", "over_quota_message"]
+from pallet.model import PersistentVolume
+
+__all__ = [
+    "FIRST_CHECK",
+    "DiskUse",
+    "DiskWatch",
+    "held_to_quotas",
+    "over_quota_message",
+    "volume_over_message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +38,39 @@ def over_quota_message(used: int, quota_mib: int) -> str:
         f"Disk usage {used / (1 << 20):.1f} MiB exceeds the quota of {quota_mib} MiB "
         "(the app's disk)"
     )
+
+
+def volume_over_message(used: int, container_path: str, size_mib: int) -> str:
+    return (
+        f"Disk usage {used / (1 << 20):.1f} MiB of persistent volume {container_path} "
+        f"exceeds the quota of {size_mib} MiB (its size)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUse:
+    """What ``measure`` found: the bytes in all, and why the task is over one of its own
+    quotas (its sandbox's, or one persistent volume's), if it is. A measure that
+    returns a plain number is held to the one quota given to ``watch``."""
+
+    bytes: int
+    over: str | None = None
+
+
+def held_to_quotas(
+    disk_mib: int, sandbox: int, volumes: Sequence[tuple[PersistentVolume, int]]
+) -> DiskUse:
+    """A task's use held to its quotas: ``sandbox`` bytes (its sandbox, a container's
+    writes) to ``disk_mib`` (0: none), and each persistent volume's bytes to its own
+    size, as Mesos' disk/du isolator holds them: a full volume is not the sandbox's
+    business, nor the other way round."""
+    over = None
+    if disk_mib > 0 and sandbox > disk_mib << 20:
+        over = over_quota_message(sandbox, disk_mib)
+    for volume, used in volumes:
+        if over is None and used > volume.size << 20:
+            over = volume_over_message(used, volume.container_path, volume.size)
+    return DiskUse(sandbox + sum(used for _, used in volumes), over)
 
 
 @dataclass(slots=True)
@@ -44,7 +86,7 @@ class DiskWatch:
 
     def __init__(
         self,
-        measure: Callable[[str], int],
+        measure: Callable[[str], int | DiskUse],
         exceeded: Callable[[str, str], None],
         interval: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
@@ -83,7 +125,7 @@ class DiskWatch:
             due = [(tid, w) for tid, w in self._tasks.items() if w.due <= now]
         for tid, watched in due:
             try:
-                used = self._measure(tid)
+                found = self._measure(tid)
             except Exception:  # a task ending while it is measured is not an agent failure
                 log.debug("cannot measure the disk of %s", tid, exc_info=True)
                 continue
@@ -92,11 +134,16 @@ class DiskWatch:
                     continue  # ended meanwhile
                 watched.step = min(self.interval, watched.step * 2)
                 watched.due = self._clock() + watched.step
-                over = watched.quota_mib > 0 and used > watched.quota_mib << 20
-                if over:
+                if isinstance(found, DiskUse):
+                    over = found.over
+                elif watched.quota_mib > 0 and found > watched.quota_mib << 20:
+                    over = over_quota_message(found, watched.quota_mib)
+                else:
+                    over = None
+                if over is not None:
                     del self._tasks[tid]
-            if over:
-                self._exceeded(tid, over_quota_message(used, watched.quota_mib))
+            if over is not None:
+                self._exceeded(tid, over)
         with self._lock:
             upcoming = min((w.due for w in self._tasks.values()), default=None)
         return self.interval if upcoming is None else max(0.0, upcoming - self._clock())

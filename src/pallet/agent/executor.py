@@ -35,7 +35,7 @@ import psutil
 
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
 from pallet.agent.containers import Containers
-from pallet.agent.diskwatch import DiskWatch
+from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.exits import TaskExit, sandbox_bytes
 from pallet.agent.fetcher import FetchCache, Fetcher
@@ -536,9 +536,10 @@ class Executor:
             return None
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
 
-    def _measure_disk(self, task_id: str) -> int:
-        """The sandbox, its persistent volumes and, for a container, what it wrote to
-        its root filesystem."""
+    def _measure_disk(self, task_id: str) -> DiskUse:
+        """The sandbox with, for a container, what it wrote to its root filesystem, held
+        to the task's ``disk``; and each persistent volume, held to its own size (as
+        Mesos' disk/du isolator does: a full volume is not the sandbox's business)."""
         used = sandbox_bytes(self.sandbox(task_id))
         if self._containers is not None:
             used += sandbox_bytes(self._containers.upper_dir(task_id))
@@ -546,10 +547,14 @@ class Executor:
             proc = self._procs.get(task_id)
         if proc is not None and self._containers is not None:
             used += self.pods.disk_bytes(proc.spec)
-        for volume in proc.spec.persistent_volumes if proc is not None else ():
-            used += sandbox_bytes(self.stager.volumes.path(volume))
-        self._disk[task_id] = (used, time.monotonic())
-        return used
+        volumes = proc.spec.persistent_volumes if proc is not None else ()
+        found = held_to_quotas(
+            proc.spec.disk if proc is not None else 0,
+            used,
+            [(v, sandbox_bytes(self.stager.volumes.path(v))) for v in volumes],
+        )
+        self._disk[task_id] = (found.bytes, time.monotonic())
+        return found
 
     def _disk_exceeded(self, task_id: str, message: str) -> None:
         """Kill a task over its disk quota (Mesos: REASON_CONTAINER_LIMITATION_DISK)."""

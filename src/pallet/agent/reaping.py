@@ -75,8 +75,9 @@ class Teardown:
 
 
 def quota(spec: TaskSpec) -> int:
-    """MiB the task may take on disk (0: unwatched): its sandbox's ``disk`` and the sizes
-    of its persistent volumes, held together."""
+    """MiB the task may take on disk (0: measured only for the heartbeat): its sandbox's
+    ``disk`` and the sizes of its persistent volumes (the executor holds each part to
+    its own share; the sum picks the quick measuring schedule)."""
     return spec.disk + sum(v.size for v in spec.persistent_volumes)
 
 
