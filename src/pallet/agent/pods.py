@@ -39,9 +39,7 @@ from pallet.agent.ocispec import (
     BindMount,
     ContainerProcess,
     ImageUser,
-    UserNotFound,
     container_argv,
-    resolve_image_user,
     runtime_config,
     working_dir,
 )
@@ -179,15 +177,10 @@ class PodStager:
             rootfs = containers.mount_key(key, image)
         except ContainerError as e:
             raise LaunchError(f"task {spec.task_id}: container {c.name}: {e}") from e
-        name = spec.user or image.config.user
         try:
-            found = resolve_image_user(
-                name,
-                _read(rootfs.mountpoint / "etc/passwd"),
-                _read(rootfs.mountpoint / "etc/group"),
-            )
-        except UserNotFound as e:
-            raise LaunchError(f"task {spec.task_id}: container {c.name}: {e} {c.image}") from e
+            found = containers.user(spec, image, rootfs)
+        except ContainerError as e:
+            raise LaunchError(f"task {spec.task_id}: container {c.name}: {e}") from e
         if c.shell is not None:
             argv = container_argv(c.shell, (), (), ())
         elif c.override_entrypoint:
@@ -363,10 +356,3 @@ def _setpriv(user: TaskUser) -> tuple[str, ...]:
         f"--groups={groups}" if groups else "--clear-groups",
         "--",
     )
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""

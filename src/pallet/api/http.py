@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
+import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,6 +23,7 @@ from pallet.api.marathon import (
     parse_json_body,
     task_not_found,
 )
+from pallet.api.marathon.errors import shape_error
 from pallet.auth.service import Denied, IamConflict, IamNotFound
 from pallet.control import (
     AppExists,
@@ -38,7 +40,7 @@ from pallet.control import (
 from pallet.model import ValidationError
 from pallet.store import StoreError
 
-__all__ = ["install_error_handlers", "json_response", "read_json"]
+__all__ = ["install_error_handlers", "json_response", "read_json", "read_model"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,18 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> object:
             raise MarathonApiError(413, {"message": f"Request body is larger than {limit} bytes"})
         chunks.append(chunk)
     return parse_json_body(b"".join(chunks), limit)
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+async def read_model(request: Request, model: type[M]) -> M:
+    """The request's JSON body as ``model``; Marathon's 422 naming each bad field."""
+    doc = await read_json(request)
+    try:
+        return model.model_validate(doc)
+    except pydantic.ValidationError as exc:
+        raise shape_error(exc) from None
 
 
 def _marathon(error: ControlError) -> MarathonApiError:

@@ -31,8 +31,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import context
-from pallet.api.http import json_response
-from pallet.api.routes_iam import GroupBody, UserBody, _auth, _body
+from pallet.api.http import json_response, read_model
+from pallet.api.routes_iam import GroupBody, UserBody, _auth
 from pallet.auth.perms import parse_rid
 from pallet.auth.records import UserRecord
 from pallet.auth.service import AuthService, IamNotFound
@@ -97,7 +97,7 @@ async def show_user(uid: str, request: Request) -> Response:
 @router.put(f"{BASE}/users/{{uid}}")
 async def create_user(uid: str, request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, UserBody)
+    body = await read_model(request, UserBody)
     await auth.put_user(
         uid, password=body.password, public_key=body.public_key, description=body.description
     )
@@ -107,7 +107,7 @@ async def create_user(uid: str, request: Request) -> Response:
 @router.patch(f"{BASE}/users/{{uid}}")
 async def change_user(uid: str, request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, UserBody)
+    body = await read_model(request, UserBody)
     await auth.put_user(
         uid,
         password=body.password,
@@ -178,7 +178,7 @@ async def show_group(gid: str, request: Request) -> Response:
 @router.put(f"{BASE}/groups/{{gid}}")
 async def create_group(gid: str, request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, GroupBody)
+    body = await read_model(request, GroupBody)
     await auth.put_group(gid, body.description)
     return Response(status_code=201)
 
@@ -275,7 +275,7 @@ async def _acl(rest: str, request: Request) -> Response:
         doc = {"rid": canonical, "url": _rid_url(canonical), "description": known[canonical]}
         return json_response(doc)
     if method == "PUT":
-        body = await _body(request, GroupBody)  # {"description"}, as a group's
+        body = await read_model(request, GroupBody)  # {"description"}, as a group's
         await auth.put_acl(rid, body.description)
         return Response(status_code=201)
     await auth.delete_acl(rid)  # DELETE: the route takes no other method

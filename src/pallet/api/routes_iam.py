@@ -23,7 +23,7 @@ does not say whether the user exists.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import Any
 
 import pydantic
 from fastapi import APIRouter, Request
@@ -31,9 +31,8 @@ from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.guard import PRINCIPAL
-from pallet.api.http import json_response, read_json
+from pallet.api.http import json_response, read_model
 from pallet.api.marathon import MarathonApiError
-from pallet.api.marathon.errors import shape_error
 from pallet.auth.service import AuthService, Denied, Principal
 
 __all__ = ["MODELS", "router"]
@@ -102,17 +101,6 @@ MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
 """Request bodies by route, for the API schema (``openapi``)."""
 
 
-M = TypeVar("M", bound=pydantic.BaseModel)
-
-
-async def _body(request: Request, model: type[M]) -> M:
-    doc = await read_json(request)
-    try:
-        return model.model_validate(doc)
-    except pydantic.ValidationError as exc:
-        raise shape_error(exc) from None
-
-
 def _auth(ctx: ApiContext) -> AuthService:
     if ctx.auth is None:
         raise MarathonApiError(
@@ -133,7 +121,7 @@ def _principal(request: Request) -> Principal:
 
 async def _login(request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, LoginBody)
+    body = await read_model(request, LoginBody)
     token, exp = await auth.login(body.uid, body.password, body.token)
     return json_response({"token": token, "uid": body.uid, "expires_at": _iso(exp)})
 
@@ -163,7 +151,7 @@ async def change_password(request: Request) -> Response:
     """The caller's own password, given the current one (a user, not a service account)."""
     auth = _auth(context(request))
     principal = _principal(request)
-    body = await _body(request, PasswordBody)
+    body = await read_model(request, PasswordBody)
     if principal.kind != "user":
         raise MarathonApiError(422, {"message": f"a {principal.kind} has no password to change"})
     try:
@@ -181,7 +169,7 @@ async def jwks(request: Request) -> Response:
 @router.post("/v1/auth/rotate")
 async def rotate(request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, RotateBody)
+    body = await read_model(request, RotateBody)
     await auth.rotate_keys(body.keep)
     return json_response({"kids": [k.kid for k in auth.ring.keys]})
 
@@ -207,7 +195,7 @@ async def show_user(uid: str, request: Request) -> Response:
 
 async def _put_user(uid: str, request: Request, create: bool) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, UserBody)
+    body = await read_model(request, UserBody)
     user = await auth.put_user(
         uid,
         password=body.password,
@@ -243,7 +231,7 @@ async def list_groups(request: Request) -> Response:
 @router.put("/v1/groups/{gid}")
 async def create_group(gid: str, request: Request) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, GroupBody)
+    body = await read_model(request, GroupBody)
     return json_response((await auth.put_group(gid, body.description)).to_json(), 201)
 
 
@@ -281,7 +269,7 @@ async def list_acls(request: Request) -> Response:
 
 async def _grant(request: Request, allow: bool) -> Response:
     auth = _auth(context(request))
-    body = await _body(request, GrantBody)
+    body = await read_model(request, GrantBody)
     await auth.grant(body.principal, body.rid, body.action, allow)
     key = auth.principal_key(body.principal)
     return json_response({"acls": [r for r in auth.acl_json() if r["principal"] == key]})
@@ -319,7 +307,7 @@ async def join(request: Request) -> Response:
     certificate for the address it joins from, signed by the cluster's CA)."""
     ctx = context(request)
     auth = _auth(ctx)
-    body = await _body(request, JoinBody)
+    body = await read_model(request, JoinBody)
     answer: dict[str, Any] = await auth.join(body.node_id, body.bootstrap, body.credential)
     answer["expires_at"] = _iso(answer.pop("expires"))
     if body.csr is not None and ctx.ca is not None:

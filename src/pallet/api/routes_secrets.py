@@ -21,17 +21,14 @@ is a 422 on ``/path``; nothing stored changes.
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import pydantic
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.guard import PRINCIPAL, permissions_of
-from pallet.api.http import json_response, read_json
+from pallet.api.http import json_response, read_model
 from pallet.api.marathon import MarathonApiError
-from pallet.api.marathon.errors import shape_error
 from pallet.auth.perms import Action
 from pallet.auth.secretbox import SealError
 from pallet.auth.secretstore import SecretStore
@@ -120,17 +117,6 @@ def _author(request: Request) -> str:
     return principal.uid if principal is not None else "anonymous"
 
 
-M = TypeVar("M", bound=pydantic.BaseModel)
-
-
-async def _body(request: Request, model: type[M]) -> M:
-    doc = await read_json(request)
-    try:
-        return model.model_validate(doc)
-    except pydantic.ValidationError as exc:
-        raise shape_error(exc) from None
-
-
 async def _list(request: Request, store: SecretStore, rest: str) -> Response:
     below = _path(rest) if rest.strip("/") else ""
     perms = permissions_of(request.scope)
@@ -167,7 +153,7 @@ async def _get(request: Request, rest: str) -> Response:
 async def _put(request: Request, rest: str) -> Response:
     store = secret_store(context(request))
     path = _path(rest)
-    body = await _body(request, SecretBody)
+    body = await read_model(request, SecretBody)
     if not await store.create(path, body.value, _author(request), body.description):
         raise MarathonApiError(409, {"message": f"secret {path} already exists"})
     return Response(status_code=201)
@@ -176,7 +162,7 @@ async def _put(request: Request, rest: str) -> Response:
 async def _patch(request: Request, rest: str) -> Response:
     store = secret_store(context(request))
     path = _path(rest)
-    body = await _body(request, SecretUpdate)
+    body = await read_model(request, SecretUpdate)
     if not await store.update(path, body.value, _author(request)):
         raise _missing(path)
     return Response(status_code=204)
