@@ -37,6 +37,7 @@ from pallet.api.leading import FollowTheLeader
 from pallet.api.limits import LimitSettings, RateLimits
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
+from pallet.api.openapi import describe_bodies
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
 from pallet.ui.serve import mount_ui
@@ -137,6 +138,7 @@ def create_api(
         routes_secrets,
     ):
         app.include_router(module.router)
+    describe_bodies(app)  # /v1/openapi.json names the bodies routes read themselves
     mount_ui(app)  # the web dashboard (pallet.ui): its page at /, its assets under /ui
     if auth is not None:
         # Around everything (routers, the UI, routes added later): nothing goes unchecked.

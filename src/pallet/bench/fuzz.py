@@ -13,6 +13,7 @@ import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ class FuzzResult:
     """The first 5xx: method, path, status and the body's start."""
     no_answer: list[str] = field(default_factory=list)
     """The first requests that got no answer, and why."""
+    refused: list[str] = field(default_factory=list)
+    """The first 401s: with a token, each says why (a generated logout revoked it)."""
     operations: int = 0
     seconds: float = 0.0
 
@@ -48,6 +51,7 @@ class FuzzResult:
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "examples": self.examples,
             "no_answer": self.no_answer,
+            "refused": self.refused,
         }
 
 
@@ -71,15 +75,18 @@ def fuzz(
     base_url: str,
     cases: int,
     *,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | Callable[[], dict[str, str]] | None = None,
     session: Any = None,
     verify: str | bool = True,
+    renew: Callable[[], None] | None = None,
     app: Any = None,
 ) -> FuzzResult:
     """About ``cases`` generated requests spread over every operation of ``schema_doc``,
-    sent to ``base_url`` (through ``session``, a ``requests.Session``) or, with ``app``, to
-    an ASGI app in process. Passes over the operations repeat until enough were sent or a
-    pass adds none (operations whose inputs are few run out)."""
+        sent to ``base_url`` (through ``session``, a ``requests.Session``) or, with ``app``, to
+        an ASGI app in process. ``headers`` may be a function, asked before each request (a
+        token that expires is renewed); ``renew`` is called after a 401 (a generated logout
+    revoked it). Passes over the operations repeat until enough were
+        sent or a pass adds none (operations whose inputs are few run out)."""
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
 
@@ -112,14 +119,15 @@ def fuzz(
             @given(operation.as_strategy())
             def send(case: Any) -> None:
                 result.cases += 1
+                extra = headers() if callable(headers) else headers
                 try:
                     if app is not None:
-                        response = case.call(headers=headers)
+                        response = case.call(headers=extra)
                     else:
                         response = case.call(
                             base_url=base_url,
                             session=session,
-                            headers=headers,
+                            headers=extra,
                             timeout=10,
                             verify=verify,
                         )
@@ -129,6 +137,13 @@ def fuzz(
                         result.no_answer.append(f"{case.method} {case.formatted_path}: {e}"[:300])
                     return
                 result.statuses[response.status_code] += 1
+                if response.status_code == 401:
+                    if len(result.refused) < _KEEP:
+                        result.refused.append(
+                            f"{case.method} {case.formatted_path}: {response.text[:120]}"
+                        )
+                    if renew is not None:
+                        renew()
                 if response.status_code >= 500:
                     result.server_errors += 1
                     if len(result.examples) < _KEEP:

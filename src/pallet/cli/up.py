@@ -160,7 +160,10 @@ def _announce(cluster: Cluster, user_note: str = "") -> None:
     for line in secured:
         typer.echo(line)
     typer.echo(f"  state and logs {c.state_dir}")
-    typer.echo(f"  tasks run as   {c.task_user or 'the user running pallet up'}{user_note}")
+    who = c.task_user or "the user running pallet up"
+    if c.secure and c.task_user is not None:  # the agents' --dynamic-task-users
+        who = f"a uid of each app's own (apps may name {c.task_user})"
+    typer.echo(f"  tasks run as   {who}{user_note}")
     typer.echo("Press Ctrl-C to stop the agents, their tasks and the master.")
     sys.stdout.flush()
 
