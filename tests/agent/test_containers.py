@@ -305,11 +305,13 @@ def test_bridge_networking_forwards_host_ports_to_container_ports(
         started(ex, spec)
         import httpx
 
-        answer = wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{host_port}/index.html", timeout=1).text,
-            20,
-            "the container's server through the host port",
-        )
+        def served() -> str | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{host_port}/index.html", timeout=1).text
+            except httpx.HTTPError:
+                return None  # the server in the container is not listening yet
+
+        answer = wait_for(served, 20, "the container's server through the host port")
         assert answer == "bridged\n"
         assert "10.89.77.2/28" in (ex.sandbox("web.1") / "ip").read_text()
         assert network.address("web.1") == "10.89.77.2"
