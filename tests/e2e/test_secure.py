@@ -385,3 +385,34 @@ def test_tasks_stay_in_their_box(secured: Secured) -> None:
         assert "user 'root' is not allowed on this node" in failure["message"]
         for app in ("/box/bomb", "/box/root"):
             http.delete(f"/v2/apps{app}", params={"force": "true"})
+
+
+def test_the_marathon_client_works_with_a_token(secured: Secured) -> None:
+    """The Marathon Python client (DC/OS's ``auth_token``: ``Authorization: token=``)
+    against the secured cluster, checking its CA; without a token it is refused."""
+    import collections
+    import collections.abc
+
+    for name in ("Iterable", "Mapping", "MutableMapping", "Sequence"):  # the client's bug
+        if not hasattr(collections, name):
+            setattr(collections, name, getattr(collections.abc, name))
+    from marathon import MarathonClient
+    from marathon.exceptions import MarathonHttpError
+    from marathon.models import MarathonApp
+
+    token = secured.pallet("auth", "token").stdout.strip()
+    client = MarathonClient(secured.url, auth_token=token, verify=str(secured.ca))
+    app = MarathonApp(cmd="sleep 600", cpus=0.05, mem=16, instances=1)
+    created = client.create_app("/client/sleeper", app)
+    assert created.id == "/client/sleeper"
+    assert "/client/sleeper" in [a.id for a in client.list_apps()]
+    wait_for(
+        lambda: [t for t in client.list_tasks("/client/sleeper") if t.state == "TASK_RUNNING"],
+        90,
+        "the client's app to run",
+    )
+    assert client.delete_app("/client/sleeper", force=True)
+    anonymous = MarathonClient(secured.url, verify=str(secured.ca))
+    with pytest.raises(MarathonHttpError) as refused:
+        anonymous.list_apps()
+    assert refused.value.status_code == 401
