@@ -83,9 +83,11 @@ class KeepToken:
 
     A follower answers every call with a redirect to the leader, at another port or
     host; httpx drops ``Authorization`` on a redirect to another origin, so the leader
-    would see an anonymous caller. The token goes back on only where it is safe: to an
-    https master whose certificate the cluster's own CA signed (``pinned``: only a
-    member of the cluster holds one), or from a loopback master to a loopback one.
+    would see an anonymous caller. The token goes back on only to an https target when
+    the client was given the cluster's CA (``pinned``; the target's certificate must
+    verify, against that CA or the system's, which ``tls_context`` trusts too, and the
+    redirect came from a master the client already trusts), or from a loopback master
+    to a loopback one; never to plain http elsewhere.
     """
 
     def __init__(self, master: str, headers: dict[str, str], *, pinned: bool) -> None:
