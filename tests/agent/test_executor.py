@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -270,3 +271,33 @@ def test_disk_usage_is_measured_at_most_every_watch_interval(executor: Executor)
     assert executor.disk_usage("disk.1", now=1000.0 + DISK_WATCH_INTERVAL) >= first + (1 << 20)
     executor.force_kill("disk.1")
     run_to_end(executor)
+
+
+@pytest.mark.root
+def test_close_waits_for_a_task_another_thread_is_tearing_down(
+    tmp_path: Path, agent_id: str
+) -> None:
+    """The agent's step thread may have reaped a task and be removing its cgroups when
+    the agent stops: close must wait for it, or the agent's own cgroup stays behind."""
+    ex = Executor(tmp_path / "sandboxes", agent_id=agent_id)
+    if ex.isolator.kind == "none":
+        pytest.skip(f"no cgroups: {ex.isolator.warning}")
+    bases = [p.parent for p in ex.isolator.paths("x").values()]
+    destroy = ex.isolator.destroy
+    tearing = threading.Event()
+
+    def slow_destroy(task_id: str, timeout: float = 5.0) -> None:
+        tearing.set()
+        time.sleep(0.5)
+        destroy(task_id, timeout)
+
+    ex.isolator.destroy = slow_destroy  # type: ignore[method-assign]
+    ex.launch(make_spec("torn.1", cmd="sleep 60"))
+    ex.force_kill("torn.1")
+    step = threading.Thread(target=ex.wait, args=(10.0,))
+    step.start()
+    assert tearing.wait(10.0)
+    assert not ex.running()  # reaped: only the other thread's teardown is left
+    ex.close()
+    step.join()
+    assert not [b for b in bases if b.exists()], "the agent's cgroups were left behind"

@@ -132,10 +132,14 @@ class Executor:
         )
         self._procs: dict[str, Proc] = {}
         self._disk: dict[str, tuple[int, float]] = {}
-        self._next_oom_check = 0.0
         """task id -> (sandbox bytes, when measured)."""
+        self._next_oom_check = 0.0
         self._launching: set[str] = set()
         self._lock = threading.Lock()
+        self._tearing = 0
+        """Ended tasks another thread is tearing down (out of ``_procs``, cgroups not yet
+        removed): ``close`` waits for them, or the agent's own cgroup would not be empty."""
+        self._torn_down = threading.Condition(self._lock)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -499,8 +503,14 @@ class Executor:
                 if info is not None:
                     ended_.append((finish, proc))
                     del self._procs[tid]
+            self._tearing += len(ended_)
         # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
-        exits += [end(proc, self._teardown) for end, proc in ended_]
+        try:
+            exits += [end(proc, self._teardown) for end, proc in ended_]
+        finally:
+            with self._lock:
+                self._tearing -= len(ended_)
+                self._torn_down.notify_all()
         return exits
 
     def _cleanup_containers(self, proc: Proc) -> None:
@@ -589,6 +599,14 @@ class Executor:
         deadline = time.monotonic() + timeout
         while self._procs and time.monotonic() < deadline:
             exits += self.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock:  # the agent's step thread may be tearing down a task it reaped
+            self._torn_down.wait_for(
+                lambda: self._tearing == 0, max(0.0, deadline - time.monotonic())
+            )
+        try:  # a task cgroup without a process (a launch cut short) is not kept either
+            self.isolator.sweep()
+        except IsolationError as e:
+            log.warning("%s", e)
         self.isolator.close()
         if self._containers is not None:
             self._containers.close()
