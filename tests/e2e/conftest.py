@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from pallet.bench.cluster import cgroup_dirs, free_port, leftovers
-from pallet.master.up_secure import superuser_client
+from pallet.client.superuser import superuser_client
 from polling import wait_for
 
 __all__ = ["GRACE", "HEARTBEAT", "LiveCluster", "free_port", "wait_for"]

@@ -38,10 +38,12 @@ def running_up(
     port: int,
     report: dict[str, int] | None = None,
     extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """``pallet up`` in a subprocess; yields the master's URL once it is ready; stops it
-    with SIGINT, as Ctrl-C would, then removes whatever is left, counting it in
-    ``report["processes"]`` and ``report["cgroups"]`` (both 0 when all went well)."""
+    """``pallet up`` in a subprocess (``env``: its environment); yields the master's URL
+    once it is ready (https with ``--secure`` in ``extra``); stops it with SIGINT, as
+    Ctrl-C would, then removes whatever is left, counting it in ``report["processes"]``
+    and ``report["cgroups"]`` (both 0 when all went well)."""
     process = subprocess.Popen(
         _pallet(
             "up",
@@ -59,13 +61,14 @@ def running_up(
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )
     try:
         assert process.stdout is not None
         first = process.stdout.readline().decode()
         if "Pallet is up" not in first:
             raise RuntimeError(f"pallet up failed: {first}{process.stdout.read().decode()}")
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if '--secure' in extra else 'http'}://127.0.0.1:{port}"
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)

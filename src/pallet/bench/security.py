@@ -26,13 +26,10 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import ssl
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +37,9 @@ from typing import Any
 import httpx
 import psutil
 
-from pallet.bench.cluster import free_port, reap, running_master
+from pallet.bench.cluster import free_port, running_master, running_up
 from pallet.bench.fuzz import FuzzResult, MethodsResult, fuzz, undeclared_methods
+from pallet.client.superuser import superuser_client
 
 __all__ = ["Attack", "SecurityResult", "run_security_bench"]
 
@@ -131,61 +129,17 @@ class _Cluster:
         return httpx.Client(base_url=self.url, verify=self.context(), timeout=30, headers=headers)
 
 
-class _Admin(httpx.Auth):
-    def __init__(self, login: Callable[[], str]) -> None:
-        self.login = login
-        self.value: str | None = None
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self.value is None:
-            self.value = self.login()
-        request.headers["Authorization"] = f"token={self.value}"
-        response = yield request
-        if response.status_code == 401:
-            self.value = self.login()
-            request.headers["Authorization"] = f"token={self.value}"
-            yield request
-
-
 @contextlib.contextmanager
 def _secure_cluster(home: Path) -> Iterator[_Cluster]:
-    state, port = home / "state", free_port()
+    state = home / "state"
     env = {**os.environ, "PALLET_CONFIG": str(home / "cli.json")}
     env.pop("PALLET_TOKEN", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pallet.cli.main", "up", "--secure", "--agents", "2",
-         "--port", str(port), "--state-dir", str(state), "--agent-port", "0",
-         "--heartbeat-interval", "0.5", "--resources", "cpus:2;mem:2048",
-         "--token-ttl", str(TOKEN_TTL)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().decode()
-        if "Pallet is up" not in first:
-            raise RuntimeError(
-                f"pallet up --secure failed: {first}{process.stdout.read().decode()}"
-            )
-        url = f"https://127.0.0.1:{port}"
-        ca = state / "secure" / "ca.crt"
-        password = (state / "secure" / "admin-password").read_text().strip()
-        cluster = _Cluster(url, state, ca, httpx.Client())
-        admin = _Admin(lambda: cluster.token("admin", password))
-        with httpx.Client(
-            base_url=url, verify=cluster.context(), timeout=30, auth=admin
-        ) as cluster.http:
-            yield cluster
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reap(state)
+    secure = ("--secure", "--heartbeat-interval", "0.5", "--token-ttl", str(TOKEN_TTL))
+    with (
+        running_up(state, 2, "cpus:2;mem:2048", free_port(), extra=secure, env=env) as url,
+        superuser_client(url, state, secure=True, timeout=30) as http,
+    ):
+        yield _Cluster(url, state, state / "secure" / "ca.crt", http)
 
 
 def _wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

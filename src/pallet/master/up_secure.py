@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Generator
 from pathlib import Path
 
 import httpx
+
+from pallet.client.superuser import secure_dir, superuser_client
 
 __all__ = [
     "DISCOVERY_ACCOUNT",
@@ -36,10 +37,6 @@ DISCOVERY_GRANTS = (
 """What the DNS server, the VIP proxies and the edge LB need, and nothing more."""
 
 
-def secure_dir(state: Path) -> Path:
-    return state / "secure"
-
-
 def prepare_secure(state: Path, host: str) -> None:
     """The cluster CA, the bootstrap secret and the superuser's password (kept 0600 in
     ``<state>/secure`` across restarts), made before anything starts: agents need them."""
@@ -51,57 +48,6 @@ def prepare_secure(state: Path, host: str) -> None:
     password = directory / "admin-password"
     if not password.exists():
         write_private(password, secrets.token_urlsafe(18).encode() + b"\n")
-
-
-def superuser_client(url: str, state_dir: Path, secure: bool, timeout: float = 2.0) -> httpx.Client:
-    """A client of the master at ``url`` of the ``pallet up`` cluster whose state is in
-    ``state_dir``; secured, it trusts the cluster CA and logs in as the superuser (again
-    whenever its token is refused)."""
-    if not secure:
-        return httpx.Client(base_url=url, timeout=timeout, follow_redirects=True)
-    import ssl
-
-    directory = secure_dir(state_dir.resolve())
-    context = ssl.create_default_context(cafile=str(directory / "ca.crt"))
-    password = (directory / "admin-password").read_text().strip()
-    login = _SuperuserLogin(password)
-    return httpx.Client(
-        base_url=url,
-        timeout=timeout,
-        verify=context,
-        auth=login,
-        follow_redirects=True,  # a follower sends the call to the leader
-        event_hooks={"request": [login.on_request]},
-    )
-
-
-class _SuperuserLogin(httpx.Auth):
-    requires_response_body = True
-
-    def __init__(self, password: str) -> None:
-        self.password = password
-        self.token = ""
-
-    def on_request(self, request: httpx.Request) -> None:
-        """The token goes on every hop of a redirect too (httpx drops it when the leader
-        is at another origin; each hop is a master with the cluster CA's certificate)."""
-        if self.token:
-            request.headers["Authorization"] = f"token={self.token}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self.on_request(request)
-        response = yield request
-        if response.status_code == 401:
-            login = httpx.Request(
-                "POST",
-                request.url.copy_with(path="/v1/auth/login", query=None),
-                json={"uid": "admin", "password": self.password},
-            )
-            answer = yield login
-            if answer.status_code == 200:
-                self.token = answer.json()["token"]
-                request.headers["Authorization"] = f"token={self.token}"
-                yield request
 
 
 def _discovery_credential(state: Path) -> tuple[Path, str]:
