@@ -1,10 +1,13 @@
 """Sending one call to the master over HTTP/1.1 with the standard library (``http.client``),
-on one kept-alive connection; does I/O.
+on one kept-alive connection, on to the next master or the leader when needed; does I/O.
 
 The blocking ``Client`` sends through this unless it is given an httpx transport (tests'
 fake master): a CLI command then imports neither httpx nor httpcore and builds no TLS
 context for a plain-HTTP master, which is most of what ``pallet app list`` spent before
-its one request (``pallet bench cli``).
+its one request (``pallet bench cli``). ``Route`` is the whole of how a call finds its
+master (several masters, a follower's redirect, whom the token follows); the CLI's fast
+path (``pallet.cli.fast``) sends through it too, so both answer alike. No dataclasses
+here: creating them costs the fast path more than its request.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import json
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Answer", "StdlibSender", "TransportFailure"]
+from pallet.client.transport import KeepToken, auth_headers, master_urls, tls_context
+
+__all__ = ["Answer", "Route", "StdlibSender", "TransportFailure"]
 
 _IDLE_REUSE = 2.0
 """Seconds a kept-alive connection is reused for (uvicorn closes idle ones after 5)."""
@@ -32,12 +36,16 @@ class TransportFailure(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
 class Answer:
-    status: int
-    headers: Mapping[str, str]
-    content: bytes
-    reason: str
+    """One HTTP answer (status, headers looked up in lower case, body, reason phrase)."""
+
+    __slots__ = ("content", "headers", "reason", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], content: bytes, reason: str):
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self.reason = reason
 
 
 class _Headers(dict[str, str]):
@@ -136,3 +144,76 @@ class StdlibSender:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class Route:
+    """Sends calls to the first of ``master`` (one URL, or several comma-separated) that
+    answers, and to the leader when a follower redirects (307), as the agents do.
+
+    ``token`` (else ``$PALLET_TOKEN``) goes as ``Authorization: token=...`` to the masters
+    named and, after a redirect, only where ``KeepToken`` trusts; ``ca`` (else
+    ``$PALLET_CA``) is the cluster's CA for an https master.
+    """
+
+    def __init__(
+        self,
+        master: str | None = None,
+        timeout: float = 10.0,
+        token: str | None = None,
+        ca: str | None = None,
+    ) -> None:
+        self.masters = master_urls(master)
+        self.master = self.masters[0]
+        self.timeout = timeout
+        self.headers = auth_headers(token)
+        self.ca = ca
+        self.wire = self._sender(self.master)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | Sequence[str]] | None = None,
+        body: object = None,
+    ) -> Answer:
+        """The answer of the master that answered; ``MasterUnreachable`` when none did."""
+        tried: list[str] = []
+        hops = 0
+        while True:
+            try:
+                answer = self.wire.send(method, path, params, body)
+            except TransportFailure as exc:
+                tried.append(self.master)
+                left = [m for m in self.masters if m not in tried]
+                if not left:
+                    from pallet.client.errors import MasterUnreachable
+
+                    raise MasterUnreachable(self.master, f"{method} {path}: {exc.reason}") from None
+                self._use(left[0])
+                continue
+            location = answer.headers.get("location")
+            if answer.status in (307, 308) and location and hops < 3:
+                hops += 1
+                parts = urlsplit(location)
+                self._use(f"{parts.scheme}://{parts.netloc}", redirected=True)
+                continue
+            return answer
+
+    def close(self) -> None:
+        self.wire.close()
+
+    def _use(self, master: str, *, redirected: bool = False) -> None:
+        self.wire.close()
+        self.master = master
+        self.wire = self._sender(master, redirected=redirected)
+
+    def _sender(self, master: str, *, redirected: bool = False) -> StdlibSender:
+        context = tls_context(self.ca) if master.startswith("https:") else None
+        headers = self.headers
+        if redirected and master not in self.masters:
+            # the token follows a redirect only to a master the cluster vouches for
+            keep = KeepToken(self.masters[0], headers, pinned=context is not None)
+            parts = urlsplit(master)
+            if not keep.trusts(parts.scheme, parts.hostname or ""):
+                headers = {}
+        return StdlibSender(master, self.timeout, headers, context)
