@@ -11,7 +11,8 @@ commands print, byte for byte; the tests compare the two on the same inputs:
   pallet.cli.fast_help`` writes it again; a test fails when it drifts from Typer's);
 - ``app list``: the master, token and CA are found by the functions ``connect`` uses
   (``credentials.for_master``), the call goes through the client's ``wire.Route`` (the
-  same failover, redirects and token rules), and the answer is read with the same rules
+  same failover, redirects and token rules; a plain-HTTP master is asked by
+  ``wire.OneShotSender``, which spares ``http.client``'s import), and the answer is read with the same rules
   as ``App.from_json``. Anything unusual (an error status, an answer those rules would
   refuse or that carries tasks, a cell only Rich can measure) is handed to the real
   client's ``finish`` and ``app.show_apps``, which raise or print exactly as the Typer
@@ -108,7 +109,7 @@ def _app_list(args: Sequence[str]) -> bool:
     from pallet.client.wire import Route
 
     token, ca = for_master(master)
-    route = Route(master, token=token, ca=ca)
+    route = Route(master, token=token, ca=ca, one_shot=True)
     try:
         method, path, params = APPS_CALL
         got = route.send(method, path, params)
