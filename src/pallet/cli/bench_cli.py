@@ -38,7 +38,7 @@ def cli(
                 c["min_ms"],
                 c["cpu_ms"],
                 c["x_baseline"],
-                f"+{c['over_baseline_ms']:.1f}",
+                f"{c['over_baseline_ms']:+.1f}",
                 verdict,
             ]
         )
