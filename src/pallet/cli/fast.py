@@ -12,8 +12,8 @@ commands print, byte for byte; the tests compare the two on the same inputs:
 - ``app list``: the master, token and CA are found by the functions ``connect`` uses
   (``credentials.for_master``), the call goes through the client's ``wire.Route`` (the
   same failover, redirects and token rules; a plain-HTTP master is asked by
-  ``wire.OneShotSender``, which spares ``http.client``'s import), and the answer is read with the same rules
-  as ``App.from_json``. Anything unusual (an error status, an answer those rules would
+  ``wire.OneShotSender``, which spares ``http.client``'s import), and the answer is read
+  with the same rules as ``App.from_json``. Anything unusual (an error status, an answer those rules would
   refuse or that carries tasks, a cell only Rich can measure) is handed to the real
   client's ``finish`` and ``app.show_apps``, which raise or print exactly as the Typer
   command does.
@@ -68,9 +68,6 @@ APPS_CALL = (
 )
 """What ``Client.list_apps()`` sends (a test checks it against ``calls.list_apps()``)."""
 
-_MASTER_ENV = "PALLET_MASTER"
-_DEFAULT_MASTER = "http://127.0.0.1:8080"
-
 
 def answer(argv: Sequence[str]) -> bool:
     """Run ``pallet <argv>`` if it is one of the fast commands; False if it is not (and
@@ -103,10 +100,12 @@ def _app_list(args: Sequence[str]) -> bool:
     if options is None or _transport_swapped():
         return False
     json_out, given = options
-    # Typer's --master: the option, else a non-empty $PALLET_MASTER, else the default.
-    master = given if given is not None else (os.environ.get(_MASTER_ENV) or _DEFAULT_MASTER)
     from pallet.cli.credentials import for_master
+    from pallet.client.transport import DEFAULT_MASTER, MASTER_ENV
     from pallet.client.wire import Route
+
+    # Typer's --master: the option, else a non-empty $PALLET_MASTER, else the default.
+    master = given if given is not None else (os.environ.get(MASTER_ENV) or DEFAULT_MASTER)
 
     token, ca = for_master(master)
     route = Route(master, token=token, ca=ca, one_shot=True)
