@@ -1,6 +1,7 @@
 """``pallet bench cli``: how fast the ``pallet`` command answers; spawns processes.
 
-Each command runs once to warm the page cache and the bytecode, then ``runs`` times,
+Each command runs once to warm the page cache and the bytecode (kept in a cache of the
+run's own, even where ``PYTHONDONTWRITEBYTECODE`` is set), then ``runs`` times,
 timed from spawn to exit; the median is the figure. CPU time (user + system of the
 child) is reported beside it, for a shared machine's wall clock moves with its load.
 The baseline, measured in the same run, is the interpreter starting and exiting
@@ -170,19 +171,24 @@ def _add_apps(url: str, count: int) -> None:
 def run_cli_bench(runs: int = 5, top: int = 8) -> CliResult:
     """Time ``pallet --help``, ``pallet version`` and ``pallet app list`` (against a real
     master holding a few apps) against the interpreter's own start."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPROFILEIMPORTTIME"}
     pallet = pallet_command()
-    baseline = _measure("python -c pass (baseline)", [sys.executable, "-c", "pass"], runs, env, 0)
-    isolated = _measure("python -I -c pass", [sys.executable, "-I", "-c", "pass"], runs, env, 0)
-    with (
-        tempfile.TemporaryDirectory(prefix="pallet-bench-cli-") as tmp,
-        running_master(Path(tmp), free_port()) as url,
-    ):
-        _add_apps(url, _APPS)
-        cases = [
-            ("pallet --help", [*pallet, "--help"]),
-            ("pallet version", [*pallet, "version"]),
-            (f"pallet app list ({_APPS} apps)", [*pallet, "app", "list", "--master", url]),
-        ]
-        commands = [_measure(name, argv, runs, env, top) for name, argv in cases]
+    with tempfile.TemporaryDirectory(prefix="pallet-bench-cli-") as tmp:
+        # As installed: pip compiles a package's bytecode when it installs it. A shell that
+        # sets PYTHONDONTWRITEBYTECODE would have every run compile Pallet's modules again,
+        # so the runs keep theirs in a cache of their own (the warm-up fills it).
+        skip = ("PYTHONPROFILEIMPORTTIME", "PYTHONDONTWRITEBYTECODE")
+        env = {k: v for k, v in os.environ.items() if k not in skip}
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "bytecode")
+        baseline = _measure(
+            "python -c pass (baseline)", [sys.executable, "-c", "pass"], runs, env, 0
+        )
+        isolated = _measure("python -I -c pass", [sys.executable, "-I", "-c", "pass"], runs, env, 0)
+        with running_master(Path(tmp), free_port()) as url:
+            _add_apps(url, _APPS)
+            cases = [
+                ("pallet --help", [*pallet, "--help"]),
+                ("pallet version", [*pallet, "version"]),
+                (f"pallet app list ({_APPS} apps)", [*pallet, "app", "list", "--master", url]),
+            ]
+            commands = [_measure(name, argv, runs, env, top) for name, argv in cases]
     return CliResult(runs, " ".join(pallet), baseline, isolated, commands)
