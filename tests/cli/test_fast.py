@@ -384,7 +384,7 @@ _VALUES = st.sampled_from(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(
         st.fixed_dictionaries(
@@ -424,7 +424,7 @@ def test_what_the_fast_reader_accepts_prints_as_typer_would(
 _CELL = st.text(alphabet=st.sampled_from(list(" abc/-_.:[]()$019—…é\t")), max_size=10)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.integers(1, 5).flatmap(
         lambda n: st.tuples(
