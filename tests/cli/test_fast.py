@@ -452,3 +452,35 @@ def test_a_plain_listing_is_richs(
         assert mine == out.getvalue()
     else:  # only what Rich alone measures is left to it
         assert any(c != c.strip(" ") or not plain._SAFE.issuperset(c) for r in rows for c in r)
+
+
+def test_an_error_is_one_red_line_on_a_terminal_without_the_masters_escapes(
+    tmp_path: Path,
+) -> None:
+    """Errors print without Typer (fast as the command), red on a terminal as Typer
+    printed them, and a master cannot write escape sequences to the user's terminal."""
+    body = json.dumps({"message": "no \x1b[2Jway\x1b]0;title\x07"}).encode()
+    with scripted(Script(status=403, body=body)) as url:
+        env = _env(tmp_path, PALLET_MASTER=url)
+        plain_err = _both(["app", "list"], env).err
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [*FAST, "app", "list"], stdout=subprocess.PIPE, stderr=follower, env=env
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(leader)
+        assert proc.stdout is not None
+        proc.stdout.close()
+        assert proc.wait(timeout=60) == 2
+    line = plain_err.strip()
+    assert line.startswith("error: ") and "no way]0;title" in line and "\x07" not in line
+    assert b"".join(chunks).decode() == f"\x1b[31m{line}\x1b[0m\r\n"

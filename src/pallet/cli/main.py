@@ -183,10 +183,24 @@ def _run(call: Callable[[], object]) -> None:
             error = SimNotInstalled(library, " ".join(a for a in sys.argv[1:3]))
         if not isinstance(error, PalletError):
             raise
-        import typer
-
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        _say_error(str(error))
         sys.exit(2)
+
+
+def _say_error(text: str) -> None:
+    """``error: <text>`` on stderr, red on a terminal (as ``typer.secho`` printed
+    it, without importing Typer for it: the fast path's errors stay fast). Escape sequences
+    and other control characters in the text (it may quote a master's message) are
+    dropped, on a terminal too."""
+    import re
+
+    line = "error: " + re.sub(r"\x1b\[[;?0-9]*[a-zA-Z]|[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    sys.stderr.write(f"\x1b[31m{line}\x1b[0m\n" if terminal else line + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":
