@@ -186,6 +186,11 @@ def test_help_is_typers_from_80_columns_on(tmp_path: Path, columns: str) -> None
     assert ran.out == fast_help.ROOT_HELP
 
 
+def test_pallet_alone_prints_the_help_on_stderr_as_typer_does(tmp_path: Path) -> None:
+    ran = _both([], _env(tmp_path, COLUMNS="80"))
+    assert (ran.code, ran.out, ran.err) == (2, "", fast_help.ROOT_HELP)
+
+
 def test_the_kept_help_is_what_typer_prints_now() -> None:
     assert fast_help.render() == fast_help.ROOT_HELP, (
         "pallet --help changed: run `python -m pallet.cli.fast_help` to write it again"
@@ -204,7 +209,6 @@ def test_a_narrow_terminal_gets_typers_own_wrapping(
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
         ["-h"],
         ["version", "--help"],
         ["version", "extra"],

@@ -1,5 +1,5 @@
 """The commonest commands answered without Typer, Click or Rich: ``pallet version``,
-``pallet --help`` and ``pallet app list``; does I/O.
+``pallet --help`` (and ``pallet`` alone) and ``pallet app list``; does I/O.
 
 Importing Typer (with its Click) and Rich costs more than the interpreter's own start,
 so ``main`` asks ``answer`` first. It understands exactly these command lines and says
@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -78,20 +78,25 @@ def answer(argv: Sequence[str]) -> bool:
         sys.stdout.write(f"{__version__}\n")
         return True
     if list(argv) == ["--help"]:
-        return _root_help()
+        return _root_help(sys.stdout)
+    if not argv:  # Typer's no_args_is_help: the help on stderr, exit status 2
+        if _root_help(sys.stderr):
+            sys.exit(2)
+        return False
     if list(argv[:2]) == ["app", "list"]:
         return _app_list(argv[2:])
     return False
 
 
-def _root_help() -> bool:
+def _root_help(stream: TextIO) -> bool:
     import shutil
 
     from pallet.cli.fast_help import ROOT_HELP, WIDTH
 
     if shutil.get_terminal_size().columns < WIDTH:  # Typer wraps it narrower: its job
         return False
-    sys.stdout.write(ROOT_HELP)
+    stream.write(ROOT_HELP)
+    stream.flush()
     return True
 
 
