@@ -174,3 +174,25 @@ def test_a_stand_in_takes_the_real_commands_arguments() -> None:
     assert "needs scipy" in str(result.exception)
     with pytest.raises(ModuleNotFoundError):
         sim_stand_in(ModuleNotFoundError(name="yaml"), "bench compaction")
+
+
+def test_the_cli_bench_reports_both_baselines_and_the_gap() -> None:
+    from pallet.bench.cli import CliResult, CommandTiming
+
+    def timing(name: str, *ms: float) -> CommandTiming:
+        return CommandTiming(name, (name,), ms, ms)
+
+    result = CliResult(
+        5,
+        "pallet",
+        timing("python -c pass", 80, 90, 100),
+        timing("python -I -c pass", 50, 60, 70),
+        [timing("pallet version", 100, 120, 200), timing("pallet app list", 140, 160, 180)],
+    )
+    doc = result.to_json()
+    assert doc["baseline"]["median_ms"] == 90 and doc["isolated_baseline"]["median_ms"] == 60
+    version, listing = doc["commands"]
+    # medians 120 and 160 against the baseline's 90: +30 ms (1.33 x), +70 ms (1.78 x)
+    assert (version["over_baseline_ms"], version["x_baseline"]) == (30, 1.33)
+    assert (listing["over_baseline_ms"], listing["x_baseline"]) == (70, 1.78)
+    assert doc["goal_met"] is False  # 160 > 150

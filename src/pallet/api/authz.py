@@ -93,6 +93,8 @@ _AGENT_NODE = re.compile(
     r"^/v1/agent/nodes/(?P<node>[^/]+)/(desired|status|heartbeat|drain|tasks/[^/]+/secrets)$"
 )
 _DCOS_SECRETS = "/secrets/v1/secret/default"
+_OPERATOR_READS = ("GET_MAINTENANCE_STATUS", "GET_MAINTENANCE_SCHEDULE")
+"""Mesos operator API calls that only read (``pallet:node`` read); the others update."""
 
 
 def _apps(method: str, rest: str, lookup: Lookup) -> Requirement:
@@ -200,8 +202,10 @@ def requirement(method: str, path: str, lookup: Lookup) -> Requirement:
         return SIGNED_IN if app is None else _needs((service(app), R))
     if path.startswith("/v1/nodes"):
         return _whole("node", R if method == "GET" else _WRITE.get(method, U))
-    if path.removeprefix("/master").startswith(("/maintenance/", "/machine/")):
+    if path.removeprefix("/master").startswith(("/maintenance/", "/machine/", "/v1/maintenance/")):
         return _whole("node", R if method == "GET" else U)  # Mesos's maintenance
+    if path.removeprefix("/master") == "/api/v1" and method == "POST":
+        return BODY  # Mesos's operator API: the call's type says what it reads or changes
     if path == "/v1/agent/register" and method == "POST":
         return BODY  # create on the body's own node
     if m := _AGENT_NODE.match(path):
@@ -294,6 +298,9 @@ def body_requirement(method: str, path: str, body: object, lookup: Lookup) -> Re
         if isinstance(node_id, str) and node_id and "/" not in node_id:
             return _needs((Rid("agent", (node_id,)), C))
         return _whole("agent", C)
+    if path.removeprefix("/master") == "/api/v1":
+        reads = isinstance(body, dict) and body.get("type") in _OPERATOR_READS
+        return _whole("node", R if reads else U)
     if path.rstrip("/") in ("/v1/jobs", "/v0/scheduled-jobs"):
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             return _needs((Rid("job", _path(job_path(body["id"]))), C))

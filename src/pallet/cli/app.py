@@ -23,7 +23,8 @@ from pallet.cli.client_opts import (
     locked_hint,
 )
 from pallet.cli.common import console, print_json
-from pallet.cli.render import age, details, listing, num, print_table, say, short, task_table
+from pallet.cli.fast import app_listing
+from pallet.cli.render import age, details, listing, num, print_table, say, task_table
 from pallet.client import (
     ApiError,
     App,
@@ -34,7 +35,7 @@ from pallet.client import (
     describe_waiting,
 )
 
-__all__ = ["app"]
+__all__ = ["app", "show_apps"]
 
 app = typer.Typer(
     help="Apps: long-running services kept at N instances (Marathon's app format).",
@@ -102,39 +103,24 @@ def list_apps(json_out: JsonOption = False, master: MasterOption = DEFAULT_MASTE
     """List the apps with their instances, resources and command."""
     with connect(master) as client:
         apps = client.list_apps()
+    show_apps(apps, json_out)
+
+
+def show_apps(apps: list[App], json_out: bool) -> None:
+    """What ``pallet app list`` prints (``pallet.cli.fast`` prints the same without Rich
+    when it can; a test compares them)."""
     if json_out:
         print_json([dict(a.raw) for a in apps])
         return
     if not apps:
         say(console, "No apps. Add one with `pallet app add FILE`.")
         return
-    checked = any(_checks(a) for a in apps)
-    rows = [
-        [
-            a.id,
-            f"{a.tasks_running if a.tasks_running is not None else '?'}/{a.instances}",
-            *([_health(a)] if checked else []),
-            num(a.cpus),
-            num(a.mem),
-            num(a.disk),
-            num(a.gpus),
-            "deploying" if a.deploying else "",
-            short(a.command, 40),
-        ]
-        for a in sorted(apps, key=lambda a: a.id)
-    ]
-    columns = ["ID", "RUNNING>", *(["HEALTHY>"] if checked else []), "CPUS>", "MEM>", "DISK>"]
-    columns += ["GPUS>", "DEPLOYMENT", "CMD"]
+    columns, rows = app_listing(apps)
     print_table(console, listing(None, columns, rows))
 
 
 def _checks(a: App) -> bool:
     return bool(a.raw.get("healthChecks"))
-
-
-def _health(a: App) -> str:
-    """Healthy of instances (as the DC/OS CLI's HEALTH column), "—" without checks."""
-    return f"{a.tasks_healthy or 0}/{a.instances}" if _checks(a) else "—"
 
 
 def _summary(a: App, waiting: str) -> list[tuple[str, object]]:

@@ -66,15 +66,9 @@ def connect(master: str) -> Client:
     """A client of the master at ``master`` (already resolved from ``--master``/env), with
     the token and CA ``pallet auth login`` kept for it (``$PALLET_TOKEN``, ``$PALLET_CA``
     win)."""
-    import os
+    from pallet.cli.credentials import for_master
 
-    from pallet.cli.credentials import lookup
-    from pallet.client.transport import master_urls
-
-    # Several masters (``http://a:8080,http://b:8080``): what was kept for any of them.
-    kept = next((k for k in map(lookup, master_urls(master)) if k), {})
-    token = os.environ.get("PALLET_TOKEN") or kept.get("token")
-    ca = os.environ.get("PALLET_CA") or kept.get("ca")
+    token, ca = for_master(master)
     return Client(master, transport=transport, token=token, ca=ca)
 
 

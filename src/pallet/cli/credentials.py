@@ -15,7 +15,7 @@ from typing import Any
 
 from pallet.errors import PalletError
 
-__all__ = ["CONFIG_ENV", "Cluster", "config_path", "forget", "lookup", "remember"]
+__all__ = ["CONFIG_ENV", "Cluster", "config_path", "for_master", "forget", "lookup", "remember"]
 
 CONFIG_ENV = "PALLET_CONFIG"
 
@@ -57,6 +57,15 @@ def lookup(master: str) -> Cluster:
     """What is kept for ``master`` (an empty dict if nothing)."""
     found = _read()["clusters"].get(master)
     return dict(found) if isinstance(found, dict) else {}
+
+
+def for_master(master: str) -> tuple[str | None, str | None]:
+    """The token and the CA to use with ``master`` (one URL, or several comma-separated:
+    what was kept for any of them); ``$PALLET_TOKEN`` and ``$PALLET_CA`` win."""
+    from pallet.client.transport import CA_ENV, TOKEN_ENV, master_urls
+
+    kept = next((k for k in map(lookup, master_urls(master)) if k), {})
+    return os.environ.get(TOKEN_ENV) or kept.get("token"), os.environ.get(CA_ENV) or kept.get("ca")
 
 
 def remember(master: str, **fields: Any) -> Path:

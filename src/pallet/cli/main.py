@@ -1,10 +1,12 @@
 """Entry point of the ``pallet`` command; wires the per-noun sub-commands together, lazily.
 
-Only the noun being run is imported: ``pallet app list`` never loads the simulator, the
-scheduler or the server (numpy, scipy, uvicorn ...), so the CLI answers in tens of
-milliseconds (``pallet bench cli`` measures it). Every other noun is listed by its
-one-line help from ``NOUNS``; a test checks those lines against the real modules.
-Adding a noun is one line here.
+The commonest commands (``version``, ``--help``, ``app list``) are answered by
+``pallet.cli.fast`` without Typer, Click or Rich; everything else goes to Typer. Only the
+noun being run is imported: ``pallet app list`` never loads the simulator, the scheduler
+or the server (numpy, scipy, uvicorn ...), so the CLI answers in tens of milliseconds
+(``pallet bench cli`` measures it). Every other noun is listed by its one-line help from
+``NOUNS``; a test checks those lines against the real modules. Adding a noun is one line
+here (then ``python -m pallet.cli.fast_help`` writes ``pallet --help`` again).
 """
 
 from __future__ import annotations
@@ -12,19 +14,22 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-import typer
+from pallet.cli import fast
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["NOUNS", "Noun", "build", "main", "run_one"]
 
 _HELP = "Pallet: a datacenter operating system that packs work onto machines."
 
 
-@dataclass(frozen=True, slots=True)
-class Noun:
+class Noun(NamedTuple):
     """A sub-command: a Typer group (``attr`` is None: the module's ``app``) or one
-    command (the function ``attr``), with the help line shown in ``pallet --help``."""
+    command (the function ``attr``), with the help line shown in ``pallet --help``.
+    (A named tuple: creating a dataclass costs ``pallet version`` more than it does.)"""
 
     module: str
     help: str
@@ -91,6 +96,8 @@ NOUNS: dict[str, Noun] = {
 
 def _version() -> None:
     """Print Pallet's version."""
+    import typer
+
     from pallet import __version__
 
     typer.echo(__version__)
@@ -109,6 +116,8 @@ def _stand_in(name: str) -> Callable[[], None]:
 def build(argv: Sequence[str]) -> typer.Typer:
     """The command tree for ``pallet <argv>``: the noun ``argv`` names is imported and
     attached; the others are one-line stand-ins that only show in ``pallet --help``."""
+    import typer
+
     wanted = argv[0] if argv else None
     app = typer.Typer(
         name="pallet",
@@ -143,12 +152,15 @@ def build(argv: Sequence[str]) -> typer.Typer:
 
 def main() -> None:
     """Run the CLI; user errors print one clear line and exit 2, never a traceback."""
-    _run(lambda: build(sys.argv[1:])(prog_name="pallet"))
+    argv = sys.argv[1:]
+    _run(lambda: fast.answer(argv) or build(argv)(prog_name="pallet"))
 
 
 def run_one(command: Callable[..., None]) -> None:
     """``python -m pallet.cli.<noun>`` (how ``pallet up`` starts its daemons): one
     command, its errors printed as ``pallet`` prints them."""
+    import typer
+
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(command)
     _run(app)
@@ -171,8 +183,24 @@ def _run(call: Callable[[], object]) -> None:
             error = SimNotInstalled(library, " ".join(a for a in sys.argv[1:3]))
         if not isinstance(error, PalletError):
             raise
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        _say_error(str(error))
         sys.exit(2)
+
+
+def _say_error(text: str) -> None:
+    """``error: <text>`` on stderr, red on a terminal (as ``typer.secho`` printed
+    it, without importing Typer for it: the fast path's errors stay fast). Escape sequences
+    and other control characters in the text (it may quote a master's message) are
+    dropped, on a terminal too."""
+    import re
+
+    line = "error: " + re.sub(r"\x1b\[[;?0-9]*[a-zA-Z]|[\x00-\x08\x0b-\x1f\x7f]", "", text)
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    sys.stderr.write(f"\x1b[31m{line}\x1b[0m\n" if terminal else line + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

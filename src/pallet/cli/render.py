@@ -14,6 +14,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from pallet.cli.plain import num, short
 from pallet.client import Task
 
 __all__ = [
@@ -41,19 +42,6 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
-
-
-def num(value: float | None) -> str:
-    """``0.1`` -> ``0.1``, ``64.0`` -> ``64``, ``0.30000000000000004`` -> ``0.3``."""
-    if value is None:
-        return "—"
-    return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def short(text: str, width: int = 48) -> str:
-    """One line of at most ``width`` characters, ``…`` marking a cut."""
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def print_table(console: Console, renderable: RenderableType) -> None:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from pallet.client.calls import (
     APP_EMBED,
@@ -26,7 +25,7 @@ from pallet.client.calls import (
     calls,
     finish,
 )
-from pallet.client.errors import MasterUnreachable, NotFound
+from pallet.client.errors import NotFound
 from pallet.client.models import (
     App,
     Deployment,
@@ -39,15 +38,8 @@ from pallet.client.models import (
     QueueItem,
     Task,
 )
-from pallet.client.transport import (
-    DEFAULT_TIMEOUT,
-    KeepToken,
-    auth_headers,
-    master_urls,
-    tls_context,
-    unreachable,
-)
-from pallet.client.wire import Answer, StdlibSender, TransportFailure
+from pallet.client.transport import DEFAULT_TIMEOUT, auth_headers, master_urls, unreachable
+from pallet.client.wire import Route
 
 if TYPE_CHECKING:
     import httpx
@@ -61,8 +53,8 @@ class Client:
     """Typed calls to one master; errors are ``pallet.client.errors.ClientError``.
 
     ``transport`` replaces the network (``httpx.MockTransport`` in tests); without one,
-    calls go out through ``wire.StdlibSender`` (no httpx to import, no TLS to set up for
-    a plain-HTTP master).
+    calls go out through ``wire.Route`` (no httpx to import, no TLS to set up for a
+    plain-HTTP master).
     """
 
     def __init__(
@@ -76,24 +68,27 @@ class Client:
     ) -> None:
         """``token`` (else ``$PALLET_TOKEN``) is sent as ``Authorization: token=...``;
         ``ca`` (else ``$PALLET_CA``) is the cluster's CA for an https master."""
-        self.masters = master_urls(master)
-        self.master = self.masters[0]
         self.timeout = timeout
         self._http: httpx.Client | None = None
-        self._wire: StdlibSender | None = None
-        self._headers = auth_headers(token)
-        self._ca = ca
+        self._route: Route | None = None
         if transport is None:
-            self._wire = self._sender(self.master)
+            self._route = Route(master, timeout, token, ca)
+            self.masters = self._route.masters
         else:
             import httpx
 
+            self.masters = master_urls(master)
             self._http = httpx.Client(
-                base_url=self.master,
+                base_url=self.masters[0],
                 timeout=timeout,
                 transport=transport,
-                headers={"Accept": "application/json", **self._headers},
+                headers={"Accept": "application/json", **auth_headers(token)},
             )
+
+    @property
+    def master(self) -> str:
+        """The master calls go to now (the leader, after a follower's redirect)."""
+        return self._route.master if self._route is not None else self.masters[0]
 
     def __enter__(self) -> Client:
         return self
@@ -109,13 +104,13 @@ class Client:
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
-        if self._wire is not None:
-            self._wire.close()
+        if self._route is not None:
+            self._route.close()
 
     def run(self, call: Call[T]) -> T:
         """Send one call and read its answer."""
-        if self._wire is not None:
-            answer = self._send(call)
+        if self._route is not None:
+            answer = self._route.send(call.method, call.path, call.params, call.body)
             return finish(call, answer.status, answer.headers, answer.content, answer.reason)
         import httpx
 
@@ -129,47 +124,6 @@ class Client:
         return finish(
             call, response.status_code, response.headers, response.content, response.reason_phrase
         )
-
-    def _send(self, call: Call[T]) -> Answer:
-        """Send through the wire: on to the next master when one cannot be reached, and
-        to the leader when a follower redirects (307), as the agents do."""
-        assert self._wire is not None
-        tried: list[str] = []
-        hops = 0
-        while True:
-            try:
-                answer = self._wire.send(call.method, call.path, call.params, call.body)
-            except TransportFailure as exc:
-                tried.append(self.master)
-                left = [m for m in self.masters if m not in tried]
-                if not left:
-                    raise MasterUnreachable(self.master, f"{call.name}: {exc.reason}") from None
-                self._use(left[0])
-                continue
-            location = answer.headers.get("location")
-            if answer.status in (307, 308) and location and hops < 3:
-                hops += 1
-                parts = urlsplit(location)
-                self._use(f"{parts.scheme}://{parts.netloc}", redirected=True)
-                continue
-            return answer
-
-    def _use(self, master: str, *, redirected: bool = False) -> None:
-        assert self._wire is not None
-        self._wire.close()
-        self.master = master
-        self._wire = self._sender(master, redirected=redirected)
-
-    def _sender(self, master: str, *, redirected: bool = False) -> StdlibSender:
-        context = tls_context(self._ca) if master.startswith("https:") else None
-        headers = self._headers
-        if redirected and master not in self.masters:
-            # the token follows a redirect only to a master the cluster vouches for
-            keep = KeepToken(self.masters[0], headers, pinned=context is not None)
-            parts = urlsplit(master)
-            if not keep.trusts(parts.scheme, parts.hostname or ""):
-                headers = {}
-        return StdlibSender(master, self.timeout, headers, context)
 
     # -- the master ------------------------------------------------------------------
     def ping(self) -> str:

@@ -1,4 +1,7 @@
-"""Where the master is, and what a failed connection means to a user; no I/O of its own."""
+"""Where the master is, and what a failed connection means to a user; no I/O of its own.
+
+Light on purpose (no model, no dataclasses): ``pallet app list``'s fast path reads the
+master, the token and the CA through these very functions (``pallet.cli.fast``)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,13 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pallet.client.calls import Call
-from pallet.client.errors import MasterUnreachable
 from pallet.errors import ValidationError
 
 if TYPE_CHECKING:
     import httpx
+
+    from pallet.client.calls import Call
+    from pallet.client.errors import MasterUnreachable
 
 __all__ = [
     "CA_ENV",
@@ -192,4 +196,6 @@ def unreachable(
     master: str, call: Call[Any], exc: httpx.TransportError, timeout: float
 ) -> MasterUnreachable:
     """The error for a call that got no HTTP answer at all."""
+    from pallet.client.errors import MasterUnreachable
+
     return MasterUnreachable(master, f"{call.name}: {_reason(exc, timeout)}")
