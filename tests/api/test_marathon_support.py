@@ -177,7 +177,17 @@ def no(path: str, what: str) -> tuple[str, str]:
         ),
         (
             {"networks": [{"mode": "container", "name": "dev"}]},
-            [no("/networks(0)/mode", "container networks (IP per task)")],
+            [no("/networks(0)/mode", "container networks without an image")],
+        ),
+        (
+            {
+                "container": {"type": "MESOS", "docker": {"image": "busybox"}},
+                "networks": [
+                    {"mode": "container", "name": "a"},
+                    {"mode": "container", "name": "b"},
+                ],
+            },
+            [no("/networks(1)", "more than one container network per app")],
         ),
         (
             {

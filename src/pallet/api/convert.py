@@ -229,13 +229,23 @@ def container_spec(spec: AppSpec) -> ContainerSpec | None:
         volumes=tuple(
             VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
         ),
-        network="bridge" if _bridged(spec) else "host",
-        port_mappings=_container_ports(spec) if _bridged(spec) else (),
+        network=_network(spec),
+        port_mappings=_container_ports(spec) if not spec.on_host_network else (),
+        network_name=_network_name(spec),
     )
 
 
-def _bridged(spec: AppSpec) -> bool:
-    return any(n.mode is NetworkMode.BRIDGE for n in spec.networks)
+def _network(spec: AppSpec) -> str:
+    """The agent's name for the app's network: ``host``, ``bridge`` or ``container``."""
+    modes = {n.mode for n in spec.networks}
+    if NetworkMode.BRIDGE in modes:
+        return "bridge"
+    return "container" if NetworkMode.CONTAINER in modes else "host"
+
+
+def _network_name(spec: AppSpec) -> str:
+    names = [n.name for n in spec.networks if n.mode is NetworkMode.CONTAINER and n.name]
+    return names[0] if names else ""
 
 
 def _container_ports(spec: AppSpec) -> tuple[ContainerPort, ...]:
@@ -310,6 +320,15 @@ def _ip(host: str) -> tuple[str, ...]:
     return (host,)
 
 
+def _addresses(task: ControlTask) -> tuple[str, ...]:
+    """A task on a container network has its own address (known once its agent has
+    reported it); any other task is reached at its agent's."""
+    container = task.launch.container
+    if container is not None and container.network == "container":
+        return task.ip_addresses
+    return task.ip_addresses or _ip(task.host)
+
+
 def marathon_task(
     task: ControlTask,
     service_ports: tuple[int, ...] = (),
@@ -327,7 +346,7 @@ def marathon_task(
         agent_id=task.node_id,
         host_ports=task.ports,
         service_ports=service_ports,
-        ip_addresses=_ip(task.host),
+        ip_addresses=_addresses(task),
         staged_at=epoch(task.staged_at),
         started_at=epoch(task.started_at) if task.started_at is not None else None,
         version=moment(task.version),

@@ -63,6 +63,11 @@ def agent(
     bridge_subnet: str = typer.Option(
         "10.88.0.0/24", help="Subnet of the agent's bridge for container/bridge networking."
     ),
+    network: list[str] = typer.Option(
+        [],
+        help="A named container network, name=dcos,subnet=10.77.0.0/16 (repeatable): tasks "
+        "of apps on networks [{mode: container, name: dcos}] get an address of their own in it.",
+    ),
     container_pids_limit: int = typer.Option(
         4096, help="Processes and threads each container may have at once."
     ),
@@ -151,6 +156,13 @@ def agent(
             raise ValueError("it has fewer than 4 addresses")
     except ValueError as e:
         raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
+    from pallet.agent.bridge import NetworkError, check_networks, parse_network
+
+    try:
+        networks = tuple(parse_network(text) for text in network)
+        check_networks(list(networks), bridge_subnet)
+    except NetworkError as e:
+        raise ValidationError("--network", str(e)) from None
     if container_pids_limit < 1:
         raise ValidationError("--container-pids-limit", "must be 1 or more")
     if not 1 <= task_pids_max <= PIDS_MAX_CEILING:
@@ -199,6 +211,7 @@ def agent(
             insecure_registries=frozenset(insecure_registry),
             container_pids_limit=container_pids_limit,
             bridge_subnet=bridge_subnet,
+            networks=networks,
             security=security,
             task_pids_max=task_pids_max,
             allowed_task_users=frozenset(allow_task_user) if allow_task_user else None,

@@ -370,6 +370,7 @@ class Applier(NodeDecisions):
             reason=None if u.reason is None else u.reason.value,
             **({} if u.health is None else {"healthy": u.healthy, "health": u.health}),
             **({} if u.readiness is None else {"readiness": u.readiness}),
+            **({} if u.ip_addresses is None else {"ip_addresses": u.ip_addresses}),
         )
 
     def _note_end(self, task: TaskRecord, now: float, backoff: dict[str, BackoffRecord]) -> None:

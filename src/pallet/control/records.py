@@ -127,6 +127,12 @@ class RunSpec:
     def is_pod(self) -> bool:
         return bool(self.containers)
 
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The named container networks an instance joins (a node must have them)."""
+        c = self.container
+        return (c.network_name,) if c is not None and c.network == "container" else ()
+
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["resources"] = list(self.resources.as_tuple())
@@ -286,6 +292,7 @@ class AppRecord:
             accepted_roles=frozenset(r.accepted_roles),
             node_id=node_id,
             reservation=slot,
+            networks=r.networks,
         )
 
 
@@ -327,6 +334,8 @@ class TaskRecord:
     """Killed for failing its health checks: its end counts as a failure (backoff)."""
     reservation: str | None = None
     """The instance slot (``control.reservations``) of a resident app's task."""
+    ip_addresses: tuple[str, ...] = ()
+    """Its own addresses on a container network, as its agent reported them."""
 
     @property
     def live(self) -> bool:
@@ -377,6 +386,7 @@ class TaskRecord:
         doc["launch"] = self.launch.to_json()
         doc["health"] = [h.to_json() for h in self.health]
         doc["readiness"] = [r.to_json() for r in self.readiness]
+        doc["ip_addresses"] = list(self.ip_addresses)
         return doc
 
     @classmethod
@@ -391,6 +401,7 @@ class TaskRecord:
         d["readiness"] = tuple(ReadinessResult.from_json(r) for r in d.get("readiness") or ())
         d["state"] = TaskState(d["state"])
         d["goal"] = TaskGoal(d["goal"])
+        d["ip_addresses"] = tuple(d.get("ip_addresses") or ())
         if d.get("state_before_unreachable"):
             d["state_before_unreachable"] = TaskState(d["state_before_unreachable"])
         return cls(**d)

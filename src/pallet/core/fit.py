@@ -19,10 +19,12 @@ from pallet.core.view import BoolArray, ClusterView, IntArray
 from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
 
 __all__ = [
+    "NO_NETWORK",
     "PINNED",
     "constraint_is_local",
     "constraints_hold",
     "feasible",
+    "network_reason",
     "rejection_reasons",
     "resources_fit",
     "resources_fit_row",
@@ -98,6 +100,26 @@ def _fixed_ports_free(view: ClusterView, row: int, fixed: list[int]) -> bool:
     return all(p not in used and any(p in rg for rg in ranges) for p in fixed)
 
 
+def _networks(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    """Nodes whose agent has every container network the request joins."""
+    if not req.networks:
+        return None
+    wanted = set(req.networks)
+    if isinstance(rows, int | np.integer):
+        return np.bool_(wanted <= set(view.nodes[int(rows)].networks))
+    nodes = view.nodes if isinstance(rows, slice) else [view.nodes[int(r)] for r in rows]
+    return np.array([wanted <= set(n.networks) for n in nodes], dtype=bool)
+
+
+NO_NETWORK = "container network not on node"
+"""The filter's reason; ``rejection_reasons`` and ``why_not`` name the networks."""
+
+
+def network_reason(req: PlacementRequest) -> str:
+    """``container network dcos not on node``: the reason naming what was asked."""
+    return f"container network {','.join(req.networks)} not on node"
+
+
 PINNED = "persistent volumes on another node"
 """Why a node is refused to a task pinned to another (its instance slot's volumes)."""
 
@@ -117,6 +139,7 @@ def _pinned(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray |
 _FILTERS: tuple[tuple[str, Filter], ...] = (
     ("role not accepted", _role),
     ("node not active", _state),
+    (NO_NETWORK, _networks),
     ("insufficient cpus", _cpu),
     ("insufficient mem", _mem),
     ("insufficient disk", _disk),
@@ -258,7 +281,7 @@ def rejection_reasons(view: ClusterView, req: PlacementRequest) -> list[tuple[st
     for reason, check in _FILTERS:
         mask = check(view, req, rows)
         if mask is not None:
-            checks.append((reason, mask))
+            checks.append((network_reason(req) if reason == NO_NETWORK else reason, mask))
     for c in req.constraints:
         checks.append((f"constraint {c}", _constraint_mask(view, req.app_id, c, rows)))
     for reason, mask in checks:
@@ -287,7 +310,7 @@ def why_not(view: ClusterView, req: PlacementRequest, row: int) -> str | None:
     for reason, check in _FILTERS:
         ok = check(view, req, row)  # type: ignore[arg-type]
         if ok is not None and not ok:
-            return reason
+            return network_reason(req) if reason == NO_NETWORK else reason
     rows = np.array([row], dtype=np.int64)
     for c in req.constraints:
         if not _constraint_mask(view, req.app_id, c, rows)[0]:

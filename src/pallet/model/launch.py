@@ -1,5 +1,5 @@
 """What a task runs in besides its command: the URIs fetched into its sandbox, its
-container (image, volumes, bridge ports), its local persistent volumes, as the master
+container (image, volumes, network and ports), its local persistent volumes, as the master
 sends them in a ``TaskSpec``; pure. Each checks its fields and reads its JSON like the other messages."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from pallet.model.errors import ValidationError
 from pallet.model.images import ImageReference, parse_image
+from pallet.model.net import network_name_problem
 from pallet.model.paths import dest_path_problem
 from pallet.model.wire import fields_of as _fields
 from pallet.model.wire import read_bool as _bool
@@ -182,13 +183,23 @@ class ContainerSpec:
     privileged: bool = False
     volumes: tuple[VolumeSpec, ...] = ()
     network: str = "host"
-    """``host`` (the node's network) or ``bridge`` (a namespace on the agent's bridge)."""
+    """``host`` (the node's network), ``bridge`` (a namespace on the agent's bridge) or
+    ``container`` (a namespace with an address of its own on the named network
+    ``network_name``)."""
     port_mappings: tuple[ContainerPort, ...] = ()
-    """With ``bridge``: where the task's host ports go, in order."""
+    """With ``bridge`` or ``container``: where the task's host ports go, in order."""
+    network_name: str = ""
+    """With ``container``: the agent's named network the task joins."""
 
     def __post_init__(self) -> None:
-        if self.network not in ("host", "bridge"):
+        if self.network not in ("host", "bridge", "container"):
             raise ValidationError("/networks", f"unknown network {self.network!r}")
+        if self.network == "container":
+            problem = network_name_problem(self.network_name)
+            if problem:
+                raise ValidationError("/networks/name", f"{self.network_name!r} {problem}")
+        elif self.network_name:
+            raise ValidationError("/networks/name", "only a container network has a name")
         object.__setattr__(
             self,
             "port_mappings",
@@ -224,6 +235,7 @@ class ContainerSpec:
             "volumes": [v.to_json() for v in self.volumes],
             "network": self.network,
             "port_mappings": [p.to_json() for p in self.port_mappings],
+            "network_name": self.network_name,
         }
 
     @classmethod
@@ -246,4 +258,5 @@ class ContainerSpec:
                     _list(doc.get("port_mappings", []), f"{path}/port_mappings", 1000)
                 )
             ),
+            network_name=_str(doc.get("network_name", ""), f"{path}/network_name", 63),
         )

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pallet.model.errors import ValidationError
 
-__all__ = ["agent_address", "is_ip", "is_loopback"]
+__all__ = ["agent_address", "is_ip", "is_loopback", "network_name_problem"]
 
 
 def is_loopback(host: str) -> bool:
@@ -19,6 +19,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def network_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a container network, or None. Marathon's ``strings.Name``:
+    1-63 lower-case letters, digits and '-', starting and ending with a letter or digit
+    (checked without a backtracking regex)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 63:
+        return "must be 1-63 characters"
+    ok = name[0] != "-" and name[-1] != "-"
+    if not (ok and all(c.isdigit() or "a" <= c <= "z" or c == "-" for c in name)):
+        return "must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    return None
 
 
 def is_ip(host: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.model.errors import ValidationError
+from pallet.model.net import network_name_problem
 from pallet.model.ports import PortRange, parse_port_ranges
 from pallet.model.resources import Resources
 
@@ -44,6 +45,9 @@ class Node:
     """The Mesos role its resources are reserved for: ``*`` (unreserved, any app that
     accepts ``*``) or e.g. ``slave_public`` (only apps whose ``acceptedResourceRoles``
     name it, as on DC/OS's public agents)."""
+    networks: tuple[str, ...] = ()
+    """The named container networks its agent gives tasks an address on (Marathon's
+    ``networks: [{mode: container, name}]``; Mesos' CNI networks of the agent)."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -52,6 +56,10 @@ class Node:
             raise ValidationError("/capacity", f"node {self.id}: capacity must be >= 0")
         if not self.role:
             raise ValidationError("/role", f"node {self.id}: the role must not be empty")
+        for name in self.networks:
+            problem = network_name_problem(name)
+            if problem:
+                raise ValidationError("/networks", f"node {self.id}: network {name!r} {problem}")
         if self.gpu_count < 0:
             raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
         if self.capacity.gpu != self.gpu_count * GPU_MILLI:
@@ -76,6 +84,7 @@ class Node:
         attributes: Mapping[str, str] | None = None,
         state: NodeState = NodeState.ACTIVE,
         role: str = "*",
+        networks: tuple[str, ...] = (),
     ) -> Node:
         """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices."""
         return cls(
@@ -88,6 +97,7 @@ class Node:
             attributes=dict(attributes or {}),
             state=state,
             role=role,
+            networks=networks,
         )
 
 
@@ -114,6 +124,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "attributes": dict(node.attributes),
         "state": node.state.value,
         "role": node.role,
+        "networks": list(node.networks),
     }
 
 
@@ -131,4 +142,5 @@ def node_from_json(doc: Mapping[str, Any]) -> Node:
         attributes=dict(doc.get("attributes") or {}),
         state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
         role=str(doc.get("role") or "*"),
+        networks=tuple(str(n) for n in doc.get("networks") or ()),
     )

@@ -23,7 +23,8 @@ class PlacementRequest:
     be a whole number of devices. ``ports``: 0 = any free port, else that exact port.
     ``gpu_models``: allowed GPU models (empty = any). ``accepted_roles``: the node
     roles whose resources it may use (Marathon's ``acceptedResourceRoles``; ``*`` is
-    unreserved). ``role`` is the role it runs as (fair sharing, quota).
+    unreserved). ``role`` is the role it runs as (fair sharing, quota). ``networks``:
+    the container networks it joins (a node must have each).
     """
 
     id: str
@@ -37,6 +38,8 @@ class PlacementRequest:
     accepted_roles: frozenset[str] = ANY_UNRESERVED
     node_id: str | None = None
     reservation: str | None = None
+    networks: tuple[str, ...] = ()
+    """The named container networks the task joins: only nodes that have them all."""
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
@@ -83,4 +86,5 @@ class PlacementRequest:
             self.constraints,
             self.accepted_roles,
             self.node_id,
+            self.networks,
         )

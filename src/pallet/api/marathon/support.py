@@ -256,8 +256,11 @@ def _networks(spec: AppSpec) -> Iterator[Violation]:
     for i, network in enumerate(spec.networks):
         if network.mode is NetworkMode.BRIDGE and not isinstance(docker, FrozenMap):
             yield _no(f"/networks({i})/mode", "container/bridge networking without an image")
-        elif network.mode is NetworkMode.CONTAINER:
-            yield _no(f"/networks({i})/mode", "container networks (IP per task)")
+        elif network.mode is NetworkMode.CONTAINER and not isinstance(docker, FrozenMap):
+            yield _no(f"/networks({i})/mode", "container networks without an image")
+    named = [i for i, n in enumerate(spec.networks) if n.mode is NetworkMode.CONTAINER]
+    if len(named) > 1:
+        yield _no(f"/networks({named[1]})", "more than one container network per app")
 
 
 def _residency(spec: AppSpec) -> Iterator[Violation]:
