@@ -31,7 +31,12 @@ APP = {
         "portMappings": [{"containerPort": 8080, "name": "http"}],
     },
     "networks": [{"mode": "container", "name": "dcos"}],
+    "healthChecks": [{"protocol": "MESOS_HTTP", "portIndex": 0, "path": "/"}],
+    "readinessChecks": [{"name": "up", "portName": "http", "path": "/"}],
 }
+
+
+HEALTHY = {"alive": True, "consecutive_failures": 0, "first_success": 1.0, "last_success": 1.0}
 
 
 async def register(api: httpx.AsyncClient, i: int, networks: list[str]) -> None:
@@ -42,7 +47,8 @@ async def register(api: httpx.AsyncClient, i: int, networks: list[str]) -> None:
 
 
 async def run(api: httpx.AsyncClient, control: Control, addresses: dict[str, str]) -> None:
-    """Each agent reports its tasks STARTING, then RUNNING with the address it gave."""
+    """Each agent reports its tasks STARTING, then RUNNING with the address it gave, then
+    healthy."""
     for node_id in control.state.nodes:
         r = await api.get(f"/v1/agent/nodes/{node_id}/desired", params={"after": 0, "wait": 0})
         statuses = []
@@ -50,6 +56,9 @@ async def run(api: httpx.AsyncClient, control: Control, addresses: dict[str, str
             tid = spec["task_id"]
             assert spec["container"]["network"] == "container"
             assert spec["container"]["network_name"] == "dcos"
+            # checks probe the container port (at the task's own address, on the agent)
+            assert spec["health_checks"][0]["port"] == 8080
+            assert spec["readiness_checks"][0]["port"] == 8080
             statuses += [
                 {"task_id": tid, "state": "TASK_STARTING", "seq": 1},
                 {
@@ -57,6 +66,14 @@ async def run(api: httpx.AsyncClient, control: Control, addresses: dict[str, str
                     "state": "TASK_RUNNING",
                     "seq": 2,
                     "ip_addresses": [addresses[tid]],
+                },
+                # a health report says nothing of the address: the master keeps it
+                {
+                    "task_id": tid,
+                    "state": "TASK_RUNNING",
+                    "seq": 3,
+                    "healthy": True,
+                    "health": [HEALTHY],
                 },
             ]
         if statuses:

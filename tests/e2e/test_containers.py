@@ -201,6 +201,7 @@ def test_tasks_on_a_container_network_reach_each_other_by_their_own_ips_across_a
             },
             "networks": [{"mode": "container", "name": "dcos"}],
             "constraints": [["hostname", "UNIQUE"]],
+            "healthChecks": [{"protocol": "MESOS_HTTP", "portIndex": 0, "path": "/index.html"}],
         },
     )
     tasks = wait_for(
@@ -227,6 +228,15 @@ def test_tasks_on_a_container_network_reach_each_other_by_their_own_ips_across_a
         [*fetch, f"http://{ips[1]}:8080/index.html"], capture_output=True, text=True, timeout=30
     )
     assert (done.returncode, done.stdout) == (0, f"{tasks[1]['host']}\n"), done.stderr
+    # Its health checks probe the container port at the task's own address.
+    healthy = wait_for(
+        lambda: all(
+            t.get("healthCheckResults", [{}])[0].get("alive") for t in cluster.app("/cnet")["tasks"]
+        ),
+        60,
+        "both healthy",
+    )
+    assert healthy
     cluster.delete_app("/cnet")
 
 

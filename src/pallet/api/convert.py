@@ -89,13 +89,19 @@ def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
     """The app's health checks as control stores them and agents run them; the port is
     still an index into the task's host ports (``launch_spec`` resolves it)."""
     out = []
+    container_ports = _network_ports(spec)
     for frozen in spec.health_checks:
         check = HealthCheck.model_validate(thaw(frozen))
+        index, port = check.port_index, check.port
+        if index is not None and index < len(container_ports) and container_ports[index]:
+            # On a container network the index is into portMappings: the container port.
+            port = container_ports[index]
+            index = None
         out.append(
             HealthCheckSpec(
                 protocol=CheckProtocol(check.protocol),
-                port_index=check.port_index,
-                port=check.port,
+                port_index=index,
+                port=port,
                 path=check.path or "/",
                 command=check.command.value if check.command is not None else None,
                 grace_period=float(check.grace_period_seconds),
@@ -110,8 +116,10 @@ def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
 
 
 def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
-    """The app's readiness checks as agents probe them (the port still a name)."""
+    """The app's readiness checks as agents probe them (the port still a name; on a
+    container network the named mapping's container port)."""
     out = []
+    named = _network_port_names(spec)
     for frozen in spec.readiness_checks:
         check = ReadinessCheck.model_validate(thaw(frozen))
         out.append(
@@ -120,6 +128,7 @@ def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
                 protocol=CheckProtocol(check.protocol),
                 path=check.path,
                 port_name=check.port_name,
+                port=named.get(check.port_name) or None,
                 interval=float(check.interval_seconds),
                 timeout=float(check.timeout_seconds),
                 status_codes=tuple(check.http_status_codes_for_ready or (200,)),
@@ -127,6 +136,33 @@ def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
             )
         )
     return tuple(out)
+
+
+def _network_ports(spec: AppSpec) -> tuple[int, ...]:
+    """The container port of each of ``portMappings`` when the app is on a named
+    container network (where its tasks are reached); empty otherwise."""
+    if _network(spec) != "container" or spec.container is None:
+        return ()
+    mappings = spec.container.get("portMappings", ())
+    out = []
+    for m in mappings if isinstance(mappings, tuple) else ():
+        port = m.get("containerPort", 0) if isinstance(m, FrozenMap) else 0
+        out.append(port if isinstance(port, int) else 0)
+    return tuple(out)
+
+
+def _network_port_names(spec: AppSpec) -> dict[str, int]:
+    """Container port by mapping name, on a named container network."""
+    if not _network_ports(spec) or spec.container is None:
+        return {}
+    mappings = spec.container.get("portMappings", ())
+    return {
+        str(m.get("name")): int(port)
+        for m in (mappings if isinstance(mappings, tuple) else ())
+        if isinstance(m, FrozenMap)
+        and m.get("name")
+        and isinstance(port := m.get("containerPort"), int)
+    }
 
 
 def task_secrets(spec: AppSpec) -> tuple[TaskSecret, ...]:
