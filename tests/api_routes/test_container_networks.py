@@ -165,3 +165,23 @@ async def test_an_agent_registering_a_malformed_network_is_refused(api: httpx.As
     r = await api.post("/v1/agent/register", json=body)
     assert r.status_code == 422, r.text
     assert "/node/networks/0" in r.text
+
+
+async def test_the_deprecated_ip_address_joins_the_named_network(api: httpx.AsyncClient) -> None:
+    legacy = {
+        "id": "/old",
+        "cmd": "exec httpd -f -p 8080",
+        "cpus": 0.1,
+        "mem": 32,
+        "container": {"type": "MESOS", "docker": {"image": IMAGE}},
+        "ipAddress": {
+            "networkName": "dcos",
+            "discovery": {"ports": [{"number": 8080, "name": "http"}]},
+        },
+    }
+    r = await api.post("/v2/apps", json=legacy)
+    assert r.status_code == 201, r.text
+    app = r.json()
+    assert app["networks"] == [{"mode": "container", "name": "dcos"}]
+    assert "ipAddress" not in app
+    assert [m["containerPort"] for m in app["container"]["portMappings"]] == [8080]
