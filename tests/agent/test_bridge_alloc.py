@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pallet.agent.bridge import BridgeNetwork, NetworkError, check_networks, parse_network
+from pallet.agent.bridge import (
+    BridgeNetwork,
+    NetworkError,
+    agent_networks,
+    check_networks,
+    parse_network,
+)
 
 
 def test_each_task_gets_the_lowest_free_address_and_keeps_it(tmp_path: Path) -> None:
@@ -72,3 +78,20 @@ def test_networks_do_not_overlap_each_other_or_the_bridge() -> None:
         check_networks([("a", "10.88.0.0/16")], "10.88.0.0/24")
     with pytest.raises(NetworkError, match="network a is given twice"):
         check_networks([("a", "10.77.0.0/16"), ("a", "10.79.0.0/16")], "10.88.0.0/24")
+
+
+def test_a_network_an_earlier_run_had_is_kept_for_the_tasks_on_it(tmp_path: Path) -> None:
+    base = tmp_path / "networks"
+    (base / "old").mkdir(parents=True)
+    (base / "old" / "subnet").write_text("10.79.0.0/24\n")
+    old = BridgeNetwork(base / "old", "agent-1", subnet="10.79.0.0/24", name="old")
+    old.allocate("t1", [])
+    (base / "Bad_Name").mkdir()  # not a network's directory
+    (base / "nosubnet").mkdir()
+    nets = agent_networks(base, "agent-1", [("dcos", "10.77.0.0/24")], None)
+    assert sorted(nets) == ["dcos", "old"]
+    assert nets["old"].bridge == old.bridge and nets["old"].address("t1") == "10.79.0.2"
+    assert str(nets["old"].subnet) == "10.79.0.0/24"
+    # given again, it is the operator's network, not a retired one
+    again = agent_networks(base, "agent-1", [("old", "10.79.0.0/24")], None)
+    assert sorted(again) == ["old"] and again["old"].address("t1") == "10.79.0.2"

@@ -32,7 +32,7 @@ import json
 import logging
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,9 +44,11 @@ __all__ = [
     "BridgeNetwork",
     "NetworkError",
     "PortMapping",
+    "agent_networks",
     "check_networks",
     "named_networks",
     "parse_network",
+    "retired_networks",
 ]
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class BridgeNetwork:
                 "POSTROUTING", ["-s", str(self.subnet), "!", "-o", self.bridge, "-j", "MASQUERADE"]
             )
             self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / "subnet").write_text(f"{self.subnet}\n")  # for a later run
             self._ready = True
 
     def close(self) -> None:
@@ -269,6 +272,39 @@ def named_networks(
         )
         for name, subnet in networks
     }
+
+
+def agent_networks(
+    directory: Path, agent_id: str, networks: Sequence[tuple[str, str]], host_address: str | None
+) -> dict[str, BridgeNetwork]:
+    """The agent's named networks (``named_networks``) and those an earlier run had
+    (``retired_networks``), by name."""
+    names = [name for name, _ in networks]
+    return {
+        **retired_networks(directory, agent_id, names, host_address),
+        **named_networks(directory, agent_id, networks, host_address),
+    }
+
+
+def retired_networks(
+    directory: Path, agent_id: str, configured: Iterable[str], host_address: str | None
+) -> dict[str, BridgeNetwork]:
+    """Named networks an earlier run of the agent had and this one was not given: kept
+    (not offered) so the tasks it adopts on them keep their network until they end, and
+    the others' are swept."""
+    known = set(configured)
+    out = {}
+    for d in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if d.name in known or network_name_problem(d.name) or not d.is_dir():
+            continue
+        try:
+            subnet = str(ipaddress.ip_network((d / "subnet").read_text().strip()))
+        except (OSError, ValueError):
+            continue
+        out[d.name] = BridgeNetwork(
+            d, agent_id, subnet=subnet, host_address=host_address, name=d.name
+        )
+    return out
 
 
 def parse_network(text: str) -> tuple[str, str]:

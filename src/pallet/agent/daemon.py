@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork, check_networks, named_networks
+from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork, agent_networks, check_networks
 from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
@@ -222,7 +222,7 @@ class AgentDaemon:
                 subnet=config.bridge_subnet,
                 host_address=host_address,
             ),
-            networks=named_networks(work / "networks", self.node_id, config.networks, host_address),
+            networks=agent_networks(work / "networks", self.node_id, config.networks, host_address),
         )
         self.runtime = TaskRuntime(
             Executor(
