@@ -109,11 +109,11 @@ def no(path: str, what: str) -> tuple[str, str]:
                 }
             },
             [
+                # type mount is honoured (an operator's disk); its maxSize is not
                 no(
-                    "/container/volumes(0)/persistent/type",
-                    "mount disks (only root persistent volumes)",
+                    "/container/volumes(0)/persistent/maxSize",
+                    "maxSize (an upper bound on a mount disk)",
                 ),
-                no("/container/volumes(0)/persistent/maxSize", "maxSize (exclusive mount disks)"),
                 no(
                     "/container/volumes(0)/persistent/constraints", "constraints on the disk's path"
                 ),

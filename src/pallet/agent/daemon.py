@@ -56,6 +56,7 @@ from pallet.agent.runtime import TaskRuntime
 from pallet.model import (
     Acks,
     Heartbeat,
+    NodeDisk,
     Registration,
     StatusBatch,
     TaskSpec,
@@ -117,6 +118,8 @@ class AgentConfig:
     container_pids_limit: int = DEFAULT_PIDS_LIMIT
     bridge_subnet: str = DEFAULT_SUBNET
     """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
+    disks: tuple[NodeDisk, ...] = ()
+    """The operator's disks for ``path`` and ``mount`` persistent volumes."""
     networks: tuple[tuple[str, str], ...] = ()
     """Named container networks (name, subnet): a task of an app on ``networks: [{mode:
     container, name}]`` gets an address of its own there (``--network``)."""
@@ -199,7 +202,8 @@ class AgentDaemon:
             gpus=gpus,
         )
         check_networks(list(config.networks), config.bridge_subnet)
-        self.node = replace(self.node, networks=tuple(name for name, _ in config.networks))
+        names = tuple(name for name, _ in config.networks)
+        self.node = replace(self.node, networks=names, disks=config.disks)
         host_address = self.hostname if is_ip(self.hostname) else None
         self.boot_id = _agent_boot_id(work)
         isolator = detect_isolator(self.node_id, pids_max=config.task_pids_max)
@@ -240,6 +244,7 @@ class AgentDaemon:
             checkpoints=CheckpointStore(work / "checkpoints"),
         )
         self.runtime.executor.stager.allowed_users = config.allowed_task_users
+        self.runtime.executor.stager.volumes.disk_roots = tuple(d.root for d in config.disks)
         self.runtime.executor.stager.dynamic_users = config.dynamic_task_users
         self.health = HealthMonitor(self.runtime, self.hostname)
         self.creds = (

@@ -63,6 +63,16 @@ def agent(
     bridge_subnet: str = typer.Option(
         "10.88.0.0/24", help="Subnet of the agent's bridge for container/bridge networking."
     ),
+    disk_path: list[str] = typer.Option(
+        [],
+        help="A disk for persistent volumes of type path, DIR or DIR:MiB (repeatable; "
+        "default size: the free space of DIR's filesystem); volumes share it.",
+    ),
+    disk_mount: list[str] = typer.Option(
+        [],
+        help="A mount point for persistent volumes of type mount, DIR or DIR:MiB "
+        "(repeatable; default size: its filesystem's); one volume takes it whole.",
+    ),
     network: list[str] = typer.Option(
         [],
         help="A named container network, name=dcos,subnet=10.77.0.0/16 (repeatable): tasks "
@@ -157,6 +167,17 @@ def agent(
     except ValueError as e:
         raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
     from pallet.agent.bridge import NetworkError, check_networks, parse_network
+    from pallet.agent.disks import DiskError, parse_disk
+
+    disks = []
+    for kind, given in (("path", disk_path), ("mount", disk_mount)):
+        for text in given:
+            try:
+                disks.append(parse_disk(kind, text))
+            except (DiskError, ValidationError) as e:
+                raise ValidationError(f"--disk-{kind}", str(e)) from None
+    if len({d.root for d in disks}) != len(disks):
+        raise ValidationError("--disk-path", "a directory is given twice")
 
     try:
         networks = tuple(parse_network(text) for text in network)
@@ -212,6 +233,7 @@ def agent(
             container_pids_limit=container_pids_limit,
             bridge_subnet=bridge_subnet,
             networks=networks,
+            disks=tuple(disks),
             security=security,
             task_pids_max=task_pids_max,
             allowed_task_users=frozenset(allow_task_user) if allow_task_user else None,

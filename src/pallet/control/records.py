@@ -279,9 +279,11 @@ class AppRecord:
         on top of the task's)."""
         r = self.run
         resources = r.resources
+        volume_disks: tuple[tuple[str, int, str], ...] = ()
         if slot is not None and node_id is None:
-            disk = resources.disk + sum(v.size for v in r.persistent)
+            disk = resources.disk + sum(v.size for v in r.persistent if v.type == "root")
             resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
+            volume_disks = tuple((v.type, v.size, "") for v in r.persistent if v.type != "root")
         return PlacementRequest(
             id=task_id,
             app_id=self.id,
@@ -293,6 +295,7 @@ class AppRecord:
             node_id=node_id,
             reservation=slot,
             networks=r.networks,
+            volume_disks=volume_disks,
         )
 
 

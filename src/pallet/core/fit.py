@@ -15,11 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from pallet.core.disks import assign_disks
 from pallet.core.view import BoolArray, ClusterView, IntArray
 from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
 
 __all__ = [
     "NO_NETWORK",
+    "NO_VOLUME_DISK",
     "PINNED",
     "constraint_is_local",
     "constraints_hold",
@@ -111,6 +113,24 @@ def _networks(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray
     return np.array([wanted <= set(n.networks) for n in nodes], dtype=bool)
 
 
+def _volume_disks(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    """Nodes with operator disks that hold the request's path and mount volumes."""
+    if not req.volume_disks:
+        return None
+
+    def fits(row: int) -> bool:
+        found = assign_disks(view.nodes[row].disks, view.disk_used[row], req.volume_disks)
+        return found is not None
+
+    if isinstance(rows, int | np.integer):
+        return np.bool_(fits(int(rows)))
+    index = range(len(view)) if isinstance(rows, slice) else (int(r) for r in rows)
+    return np.array([fits(r) for r in index], dtype=bool)
+
+
+NO_VOLUME_DISK = "no path or mount disk with room"
+
+
 NO_NETWORK = "container network not on node"
 """The filter's reason; ``rejection_reasons`` and ``why_not`` name the networks."""
 
@@ -143,6 +163,7 @@ _FILTERS: tuple[tuple[str, Filter], ...] = (
     ("insufficient cpus", _cpu),
     ("insufficient mem", _mem),
     ("insufficient disk", _disk),
+    (NO_VOLUME_DISK, _volume_disks),
     ("GPU model not allowed", _gpu_model),
     ("insufficient gpus", _gpus),
     ("host ports unavailable", _ports),

@@ -19,7 +19,14 @@ from pallet.model.wire import read_list as _list
 from pallet.model.wire import read_obj as _obj
 from pallet.model.wire import read_str as _str
 
-__all__ = ["ContainerPort", "ContainerSpec", "FetchUri", "PersistentVolume", "VolumeSpec"]
+__all__ = [
+    "VOLUME_TYPES",
+    "ContainerPort",
+    "ContainerSpec",
+    "FetchUri",
+    "PersistentVolume",
+    "VolumeSpec",
+]
 
 _VOLUME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._#-]{0,254}")
 
@@ -107,16 +114,25 @@ class VolumeSpec:
         )
 
 
+VOLUME_TYPES = ("root", "path", "mount")
+"""Mesos' disk sources a persistent volume may be on: the agent's own disk (its work
+dir), or a disk the operator gave the agent, shared (``path``) or used whole (``mount``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PersistentVolume:
-    """A local persistent volume (Marathon's ``persistent: {type: root, size}``): ``size``
-    MiB of the node's disk, reserved for one instance slot of a resident app and mounted
-    at ``container_path`` (one level, relative to the sandbox). ``id`` names it on its
-    node once the master reserved it (``""`` in an app's definition)."""
+    """A local persistent volume (Marathon's ``persistent: {type, size}``): ``size`` MiB
+    reserved for one instance slot of a resident app and mounted at ``container_path``
+    (one level, relative to the sandbox). ``id`` names it on its node once the master
+    reserved it (``""`` in an app's definition). ``type``: ``root`` (the node's disk),
+    ``path`` or ``mount`` (an operator's disk of the agent, ``Node.disks``); ``source``
+    is that disk's root on the node once reserved there."""
 
     container_path: str
     size: int
     id: str = ""
+    type: str = "root"
+    source: str = ""
 
     def __post_init__(self) -> None:
         path = self.container_path
@@ -131,9 +147,26 @@ class PersistentVolume:
             raise ValidationError("/container/volumes/persistent/size", "must be >= 1 (MiB)")
         if self.id and not (isinstance(self.id, str) and _VOLUME_ID.fullmatch(self.id)):
             raise ValidationError("/container/volumes/persistent/id", f"bad volume id {self.id!r}")
+        if self.type not in VOLUME_TYPES:
+            raise ValidationError(
+                "/container/volumes/persistent/type", "must be root, path or mount"
+            )
+        if self.source and (
+            self.type == "root" or not self.source.startswith("/") or "\x00" in self.source
+        ):
+            raise ValidationError(
+                "/container/volumes/persistent/source", "an absolute path, for path and mount only"
+            )
 
     def to_json(self) -> dict[str, Any]:
-        return {"container_path": self.container_path, "size": self.size, "id": self.id}
+        doc: dict[str, Any] = {
+            "container_path": self.container_path,
+            "size": self.size,
+            "id": self.id,
+        }
+        if self.type != "root":
+            doc.update(type=self.type, source=self.source)
+        return doc
 
     @classmethod
     def from_json(cls, raw: object, path: str = "") -> PersistentVolume:
@@ -142,6 +175,8 @@ class PersistentVolume:
             container_path=_str(doc.get("container_path"), f"{path}/container_path", 255),
             size=_int(doc.get("size"), f"{path}/size", 1, 10**12),
             id=_str(doc.get("id", ""), f"{path}/id", 255),
+            type=_str(doc.get("type", "root"), f"{path}/type", 10),
+            source=_str(doc.get("source", ""), f"{path}/source", 4096),
         )
 
 

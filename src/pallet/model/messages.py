@@ -572,7 +572,7 @@ class Registration:
             "/node",
             frozenset(
                 {"id", "hostname", "capacity", "gpu_count", "gpu_model", "ports", "attributes"}
-                | {"state", "role", "networks"}
+                | {"state", "role", "networks", "disks"}
             ),
         )
         node_id = node.get("id")
@@ -591,6 +591,11 @@ class Registration:
         for i, r in enumerate(_list(node.get("ports", []), "/node/ports", 10_000)):
             _str(r, f"/node/ports/{i}", 100)
         _str_map(node.get("attributes", {}), "/node/attributes")
+        for i, disk in enumerate(_list(node.get("disks", []), "/node/disks", 64)):
+            d = _obj(disk, f"/node/disks/{i}", frozenset({"type", "root", "size"}))
+            _str(d.get("type"), f"/node/disks/{i}/type", 10)
+            _str(d.get("root"), f"/node/disks/{i}/root", 4096)
+            _int(d.get("size"), f"/node/disks/{i}/size", 1, 10**12)
         for i, name in enumerate(_list(node.get("networks", []), "/node/networks", 64)):
             problem = network_name_problem(name)
             if problem:

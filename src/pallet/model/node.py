@@ -12,7 +12,15 @@ from pallet.model.net import network_name_problem
 from pallet.model.ports import PortRange, parse_port_ranges
 from pallet.model.resources import Resources
 
-__all__ = ["GPU_MILLI", "Node", "NodeState", "field_value", "node_from_json", "node_to_json"]
+__all__ = [
+    "GPU_MILLI",
+    "Node",
+    "NodeDisk",
+    "NodeState",
+    "field_value",
+    "node_from_json",
+    "node_to_json",
+]
 
 GPU_MILLI = 1000
 """Milli-GPUs in one whole GPU device."""
@@ -27,6 +35,28 @@ class NodeState(enum.StrEnum):
     UNREACHABLE = "UNREACHABLE"
     GONE = "GONE"
     DOWN = "DOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDisk:
+    """A disk the operator gave an agent besides its own (Mesos' disk resources with a
+    ``PATH`` or ``MOUNT`` source): ``size`` MiB at ``root``; persistent volumes of type
+    ``path`` share it, one of type ``mount`` takes it whole."""
+
+    type: str
+    root: str
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.type not in ("path", "mount"):
+            raise ValidationError("/disks/type", f"disk {self.root}: must be path or mount")
+        if not isinstance(self.root, str) or not self.root.startswith("/") or "\x00" in self.root:
+            raise ValidationError("/disks/root", f"disk {self.root!r}: must be an absolute path")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValidationError("/disks/size", f"disk {self.root}: size must be >= 1 MiB")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "root": self.root, "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +78,8 @@ class Node:
     networks: tuple[str, ...] = ()
     """The named container networks its agent gives tasks an address on (Marathon's
     ``networks: [{mode: container, name}]``; Mesos' CNI networks of the agent)."""
+    disks: tuple[NodeDisk, ...] = ()
+    """The operator's disks for ``path`` and ``mount`` persistent volumes."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -60,6 +92,9 @@ class Node:
             problem = network_name_problem(name)
             if problem:
                 raise ValidationError("/networks", f"node {self.id}: network {name!r} {problem}")
+        roots = [d.root for d in self.disks]
+        if len(set(roots)) != len(roots):
+            raise ValidationError("/disks", f"node {self.id}: a disk root is given twice")
         if self.gpu_count < 0:
             raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
         if self.capacity.gpu != self.gpu_count * GPU_MILLI:
@@ -125,6 +160,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "state": node.state.value,
         "role": node.role,
         "networks": list(node.networks),
+        "disks": [d.to_json() for d in node.disks],
     }
 
 
@@ -143,4 +179,7 @@ def node_from_json(doc: Mapping[str, Any]) -> Node:
         state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
         role=str(doc.get("role") or "*"),
         networks=tuple(str(n) for n in doc.get("networks") or ()),
+        disks=tuple(
+            NodeDisk(str(d["type"]), str(d["root"]), int(d["size"])) for d in doc.get("disks") or ()
+        ),
     )

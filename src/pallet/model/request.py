@@ -40,6 +40,9 @@ class PlacementRequest:
     reservation: str | None = None
     networks: tuple[str, ...] = ()
     """The named container networks the task joins: only nodes that have them all."""
+    volume_disks: tuple[tuple[str, int, str], ...] = ()
+    """Persistent volumes on the operator's disks: (type ``path`` or ``mount``, MiB,
+    the disk's root, or ``""`` for the scheduler to choose one with room)."""
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
@@ -87,4 +90,5 @@ class PlacementRequest:
             self.accepted_roles,
             self.node_id,
             self.networks,
+            self.volume_disks,
         )

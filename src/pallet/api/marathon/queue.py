@@ -52,6 +52,7 @@ _PALLET_REASONS = {
     "insufficient cpus": "InsufficientCpus",
     "insufficient mem": "InsufficientMemory",
     "insufficient disk": "InsufficientDisk",
+    "no path or mount disk with room": "InsufficientDisk",
     "GPU model not allowed": "InsufficientGpus",
     "insufficient gpus": "InsufficientGpus",
     "host ports unavailable": "InsufficientPorts",

@@ -193,21 +193,21 @@ def secret_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str]]
 
 
 def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
-    """A local persistent volume: only Mesos' ``root`` disk (the agent's work dir)."""
+    """A local persistent volume on Mesos' ``root`` disk (the agent's work dir), or on a
+    ``path`` or ``mount`` disk the operator gave an agent (``pallet agent --disk-path``,
+    ``--disk-mount``)."""
     persistent = volume.get("persistent")
     if not isinstance(persistent, FrozenMap):
         yield Violation(f"{path}/persistent", "must be an object")
         return
     kind = persistent.get("type", "root")
-    if kind in ("path", "mount"):
-        yield _no(f"{path}/persistent/type", f"{kind} disks (only root persistent volumes)")
-    elif kind != "root":
+    if kind not in ("root", "path", "mount"):
         yield Violation(f"{path}/persistent/type", "must be root, path or mount")
     size = persistent.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         yield Violation(f"{path}/persistent/size", "must be a whole number of MiB >= 1")
     if persistent.get("maxSize") is not None:
-        yield _no(f"{path}/persistent/maxSize", "maxSize (exclusive mount disks)")
+        yield _no(f"{path}/persistent/maxSize", "maxSize (an upper bound on a mount disk)")
     if persistent.get("constraints"):
         yield _no(f"{path}/persistent/constraints", "constraints on the disk's path")
     if persistent.get("profileName") is not None:
@@ -222,15 +222,19 @@ def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
         yield Violation(f"{path}/mode", "a persistent volume's mode must be RW")
 
 
-def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int]]:
-    """The local persistent volumes of a normalised ``container``: (containerPath, size)."""
+def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int, str]]:
+    """The local persistent volumes of a normalised ``container``: (containerPath, size,
+    type)."""
     out = []
     volumes = container.get("volumes", ()) if container is not None else ()
     for volume in volumes if isinstance(volumes, tuple) else ():
         persistent = volume.get("persistent") if isinstance(volume, FrozenMap) else None
         if isinstance(persistent, FrozenMap) and isinstance(volume, FrozenMap):
             size = persistent.get("size")
-            out.append((str(volume.get("containerPath")), size if isinstance(size, int) else 0))
+            kind = str(persistent.get("type", "root"))
+            out.append(
+                (str(volume.get("containerPath")), size if isinstance(size, int) else 0, kind)
+            )
     return out
 
 
