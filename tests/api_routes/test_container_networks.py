@@ -100,6 +100,12 @@ async def test_placed_where_the_network_is_and_its_address_shown_and_resolved(
     # Agents with the network join: the tasks go there only.
     await register(api, 1, ["dcos"])
     await register(api, 2, ["dcos", "other"])
+    nodes = (await api.get("/v1/nodes")).json()["nodes"]
+    assert {n["id"]: n["networks"] for n in nodes} == {
+        "node-0": [],
+        "node-1": ["dcos"],
+        "node-2": ["dcos", "other"],
+    }
     await converge(control)
     tasks = sorted(control.state.tasks.values(), key=lambda t: t.id)
     assert len(tasks) == 2 and {t.node_id for t in tasks} <= {"node-1", "node-2"}

@@ -60,6 +60,8 @@ async def test_path_volumes_share_a_disk_while_it_has_room(
     (item,) = (await api.get("/v2/queue")).json()["queue"]
     summary = item["processedOffersSummary"]["rejectSummaryLastOffers"]
     assert {s["reason"]: s["declined"] for s in summary}["InsufficientDisk"] == 2
+    (shown,) = [n for n in (await api.get("/v1/nodes")).json()["nodes"] if n["id"] == "node-1"]
+    assert shown["disks"] == [{"type": "path", "root": "/mnt/ssd1", "size": 100, "allocated": 80}]
     # the node's own disk is not used for them
     (node,) = [n for n in control.state.view.nodes if n.id == "node-1"]
     row = control.state.view.row["node-1"]
