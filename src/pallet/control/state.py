@@ -275,6 +275,7 @@ def _shape(record: NodeRecord) -> tuple[object, ...]:
         n.hostname,
         n.role,
         n.networks,
+        n.disks,
     )
 
 
