@@ -109,11 +109,7 @@ def no(path: str, what: str) -> tuple[str, str]:
                 }
             },
             [
-                # type mount is honoured (an operator's disk); its maxSize is not
-                no(
-                    "/container/volumes(0)/persistent/maxSize",
-                    "maxSize (an upper bound on a mount disk)",
-                ),
+                # type mount and its maxSize are honoured (an operator's disk)
                 no(
                     "/container/volumes(0)/persistent/constraints", "constraints on the disk's path"
                 ),

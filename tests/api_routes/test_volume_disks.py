@@ -101,3 +101,39 @@ async def test_an_agent_registering_a_bad_disk_is_refused(api: httpx.AsyncClient
     r = await api.post("/v1/agent/register", json=body)
     assert r.status_code == 422, r.text
     assert "must be path or mount" in r.text
+
+
+async def test_max_size_bounds_the_mount_disk(api: httpx.AsyncClient, control: Control) -> None:
+    await register(api, 0, [{"type": "mount", "root": "/mnt/big", "size": 5000}])
+    await register(api, 1, [{"type": "mount", "root": "/mnt/small", "size": 200}])
+    body = app("mount", 100)
+    body["container"]["volumes"][0]["persistent"]["maxSize"] = 1000
+    r = await api.post("/v2/apps", json=body)
+    assert r.status_code == 201, r.text
+    await converge(control)
+    (slot,) = control.state.reservations.values()
+    assert (slot.node_id, slot.volumes[0].source) == ("node-1", "/mnt/small")
+    assert slot.volumes[0].max_size == 1000
+
+
+@pytest.mark.parametrize(
+    ("persistent", "message"),
+    [
+        (
+            {"type": "path", "size": 10, "maxSize": 20},
+            "is only for persistent volumes of type mount",
+        ),
+        ({"type": "mount", "size": 10, "maxSize": 5}, "must be a whole number of MiB >= size"),
+        ({"type": "tape", "size": 10}, "must be root, path or mount"),
+    ],
+)
+async def test_bad_disk_volumes_are_422_with_the_path(
+    api: httpx.AsyncClient, persistent: dict[str, Any], message: str
+) -> None:
+    body = app("mount", 10)
+    body["container"]["volumes"][0]["persistent"] = persistent
+    r = await api.post("/v2/apps", json=body)
+    assert r.status_code == 422, r.text
+    paths = {d["path"]: d["errors"] for d in r.json()["details"]}
+    field = "maxSize" if "maxSize" in persistent else "type"
+    assert paths[f"/container/volumes(0)/persistent/{field}"] == [message]

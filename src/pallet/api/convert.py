@@ -219,8 +219,8 @@ def run_spec(spec: AppSpec) -> RunSpec:
         fetch=tuple(_fetch_item(f) for f in spec.fetch),
         container=container_spec(spec),
         persistent=tuple(
-            PersistentVolume(path, size, type=kind)
-            for path, size, kind in persistent_volumes(spec.container)
+            PersistentVolume(path, size, type=kind, max_size=most)
+            for path, size, kind, most in persistent_volumes(spec.container)
         ),
         secrets=task_secrets(spec),
     )
@@ -233,8 +233,8 @@ def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violatio
     if not before.persistent:
         return []
     out = []
-    shape = sorted((v.container_path, v.size, v.type) for v in before.persistent)
-    if shape != sorted((v.container_path, v.size, v.type) for v in after.persistent):
+    shape = sorted((v.container_path, v.size, v.type, v.max_size) for v in before.persistent)
+    if shape != sorted((v.container_path, v.size, v.type, v.max_size) for v in after.persistent):
         out.append(Violation("/", "Persistent volumes can not be changed!"))
     r0, r1 = before.resources, after.resources
     if (r0.cpu, r0.mem, r0.disk, before.host_ports) != (r1.cpu, r1.mem, r1.disk, after.host_ports):

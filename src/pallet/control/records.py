@@ -28,6 +28,7 @@ from pallet.model import (
     ReadinessResult,
     Resources,
     TaskSpec,
+    VolumeNeed,
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
@@ -279,11 +280,15 @@ class AppRecord:
         on top of the task's)."""
         r = self.run
         resources = r.resources
-        volume_disks: tuple[tuple[str, int, str], ...] = ()
+        volume_disks: tuple[VolumeNeed, ...] = ()
         if slot is not None and node_id is None:
             disk = resources.disk + sum(v.size for v in r.persistent if v.type == "root")
             resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
-            volume_disks = tuple((v.type, v.size, "") for v in r.persistent if v.type != "root")
+            volume_disks = tuple(
+                VolumeNeed(v.type, v.size, max_size=v.max_size)
+                for v in r.persistent
+                if v.type != "root"
+            )
         return PlacementRequest(
             id=task_id,
             app_id=self.id,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pallet.control.layout import ROOT
 from pallet.control.records import AppRecord, RunSpec, TaskRecord
-from pallet.model import PersistentVolume, Placement, PlacementRequest, Resources
+from pallet.model import PersistentVolume, Placement, PlacementRequest, Resources, VolumeNeed
 
 __all__ = [
     "RESERVATIONS",
@@ -70,7 +70,7 @@ class ReservationRecord:
             app_id=VIEW_PREFIX + self.app_id,
             resources=Resources(0, 0, self.disk, 0),
             volume_disks=tuple(
-                (v.type, v.size, v.source) for v in self.volumes if v.type != "root"
+                VolumeNeed(v.type, v.size, v.source) for v in self.volumes if v.type != "root"
             ),
         )
         return Placement(request, self.node_id)
@@ -99,8 +99,8 @@ class ReservationRecord:
         )
 
 
-def _shape(volumes: Iterable[PersistentVolume]) -> list[tuple[str, int, str]]:
-    return [(v.container_path, v.size, v.type) for v in volumes]
+def _shape(volumes: Iterable[PersistentVolume]) -> list[tuple[str, int, str, int]]:
+    return [(v.container_path, v.size, v.type, v.max_size) for v in volumes]
 
 
 def new_slot(
@@ -118,6 +118,7 @@ def new_slot(
             f"{name}#{v.container_path}#{slot}",
             v.type,
             "" if v.type == "root" else next(sources),
+            v.max_size,
         )
         for v in app.run.persistent
     )

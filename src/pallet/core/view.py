@@ -255,8 +255,8 @@ class ClusterView:
             self.ports_used[i].difference_update(p.ports)
             self.port_free[i] += sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
         roots = self.disk_held.pop(task_id, ())
-        for root, (_, size, _) in zip(roots, p.request.volume_disks, strict=True):
-            self.disk_used[i][root] -= size
+        for root, need in zip(roots, p.request.volume_disks, strict=True):
+            self.disk_used[i][root] -= need.size
         placed = self.app_rows[p.app_id]
         if placed[i] == 1:
             del placed[i]
@@ -274,8 +274,8 @@ class ClusterView:
         roots = assign_disks(self.nodes[row].disks, self.disk_used[row], needs)
         if roots is None:
             raise PlanError(p.request_id, p.node_id, "no operator disk has room for its volumes")
-        for root, (_, size, _) in zip(roots, needs, strict=True):
-            self.disk_used[row][root] = self.disk_used[row].get(root, 0) + size
+        for root, need in zip(roots, needs, strict=True):
+            self.disk_used[row][root] = self.disk_used[row].get(root, 0) + need.size
         self.disk_held[p.request_id] = roots
 
     def _count(self, counters: dict[str, IntArray], key: str, row: int, delta: int) -> None:

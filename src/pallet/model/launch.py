@@ -133,6 +133,8 @@ class PersistentVolume:
     id: str = ""
     type: str = "root"
     source: str = ""
+    max_size: int = 0
+    """A mount volume's ``maxSize``: it takes no disk larger (0: any)."""
 
     def __post_init__(self) -> None:
         path = self.container_path
@@ -151,6 +153,11 @@ class PersistentVolume:
             raise ValidationError(
                 "/container/volumes/persistent/type", "must be root, path or mount"
             )
+        if self.max_size and (self.type != "mount" or self.max_size < self.size):
+            raise ValidationError(
+                "/container/volumes/persistent/maxSize",
+                "only for a mount volume, and at least its size",
+            )
         if self.source and (
             self.type == "root" or not self.source.startswith("/") or "\x00" in self.source
         ):
@@ -166,6 +173,8 @@ class PersistentVolume:
         }
         if self.type != "root":
             doc.update(type=self.type, source=self.source)
+        if self.max_size:
+            doc["max_size"] = self.max_size
         return doc
 
     @classmethod
@@ -177,6 +186,7 @@ class PersistentVolume:
             id=_str(doc.get("id", ""), f"{path}/id", 255),
             type=_str(doc.get("type", "root"), f"{path}/type", 10),
             source=_str(doc.get("source", ""), f"{path}/source", 4096),
+            max_size=_int(doc.get("max_size", 0), f"{path}/max_size", 0, 10**12),
         )
 
 

@@ -9,10 +9,22 @@ from pallet.model.errors import ValidationError
 from pallet.model.node import GPU_MILLI
 from pallet.model.resources import Resources
 
-__all__ = ["ANY_UNRESERVED", "PlacementRequest"]
+__all__ = ["ANY_UNRESERVED", "PlacementRequest", "VolumeNeed"]
 
 ANY_UNRESERVED = frozenset({"*"})
 """Marathon's default ``acceptedResourceRoles``: unreserved resources only."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeNeed:
+    """A persistent volume on an operator's disk: ``type`` ``path`` or ``mount``, ``size``
+    MiB, the disk's ``root`` (``""``: the scheduler chooses one with room) and, for a
+    mount volume, ``max_size`` (Marathon's ``maxSize``: no disk larger; 0: any)."""
+
+    type: str
+    size: int
+    root: str = ""
+    max_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +52,8 @@ class PlacementRequest:
     reservation: str | None = None
     networks: tuple[str, ...] = ()
     """The named container networks the task joins: only nodes that have them all."""
-    volume_disks: tuple[tuple[str, int, str], ...] = ()
-    """Persistent volumes on the operator's disks: (type ``path`` or ``mount``, MiB,
-    the disk's root, or ``""`` for the scheduler to choose one with room)."""
+    volume_disks: tuple[VolumeNeed, ...] = ()
+    """Persistent volumes on the operator's disks."""
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():

@@ -206,8 +206,18 @@ def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
     size = persistent.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         yield Violation(f"{path}/persistent/size", "must be a whole number of MiB >= 1")
-    if persistent.get("maxSize") is not None:
-        yield _no(f"{path}/persistent/maxSize", "maxSize (an upper bound on a mount disk)")
+    most = persistent.get("maxSize")
+    if most is not None and kind != "mount":
+        yield Violation(
+            f"{path}/persistent/maxSize", "is only for persistent volumes of type mount"
+        )
+    elif most is not None and (
+        isinstance(most, bool)
+        or not isinstance(most, int)
+        or not isinstance(size, int)
+        or most < size
+    ):
+        yield Violation(f"{path}/persistent/maxSize", "must be a whole number of MiB >= size")
     if persistent.get("constraints"):
         yield _no(f"{path}/persistent/constraints", "constraints on the disk's path")
     if persistent.get("profileName") is not None:
@@ -222,9 +232,9 @@ def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
         yield Violation(f"{path}/mode", "a persistent volume's mode must be RW")
 
 
-def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int, str]]:
+def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int, str, int]]:
     """The local persistent volumes of a normalised ``container``: (containerPath, size,
-    type)."""
+    type, maxSize or 0)."""
     out = []
     volumes = container.get("volumes", ()) if container is not None else ()
     for volume in volumes if isinstance(volumes, tuple) else ():
@@ -232,8 +242,14 @@ def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, i
         if isinstance(persistent, FrozenMap) and isinstance(volume, FrozenMap):
             size = persistent.get("size")
             kind = str(persistent.get("type", "root"))
+            most = persistent.get("maxSize")
             out.append(
-                (str(volume.get("containerPath")), size if isinstance(size, int) else 0, kind)
+                (
+                    str(volume.get("containerPath")),
+                    size if isinstance(size, int) else 0,
+                    kind,
+                    most if isinstance(most, int) else 0,
+                )
             )
     return out
 
