@@ -343,3 +343,20 @@ def test_a_persistent_volume_outlives_its_container(ex: Executor, images: Pushed
     uid = os.stat(ex.sandbox_root.parent / "volumes" / volume.id).st_uid
     assert out(ex, "db.2") == f"{uid} was here\n{uid} was here\n"
     assert uid != 0  # made for the task's user
+
+
+def test_a_path_volume_is_mounted_from_the_operators_disk(
+    ex: Executor, images: PushedImages, tmp_path: Path
+) -> None:
+    disk = tmp_path / "ssd1"
+    disk.mkdir()
+    ex.stager.volumes.disk_roots = (str(disk),)
+    volume = PersistentVolume("data", 8, "db#data#slot1", "path", str(disk))
+    spec = TaskSpec(
+        "db.1",
+        container={"type": "MESOS", "image": images.busybox},
+        cmd="echo on-the-ssd > $MESOS_SANDBOX/data/note",
+        persistent_volumes=(volume,),
+    )
+    assert run(ex, spec).exit_code == 0
+    assert (disk / "pallet-volumes" / volume.id / "note").read_text() == "on-the-ssd\n"

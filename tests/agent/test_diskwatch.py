@@ -109,3 +109,13 @@ def test_a_measure_that_finds_a_task_over_reports_its_own_reason() -> None:
     clock.now += 2
     watch.check_due()
     assert exceeded == [("v", "volume full")]
+
+
+def test_a_mount_volume_has_its_disk_whole() -> None:
+    # Mesos' MOUNT disk: the filesystem holds the volume, not a quota of its asked size
+    mount = PersistentVolume("logs", 4, "db#logs#s1", "mount", "/mnt/ssd2")
+    path = PersistentVolume("data", 4, "db#data#s1", "path", "/mnt/ssd1")
+    assert held_to_quotas(0, 0, [(mount, 100 << 20)]).over is None
+    assert "persistent volume data exceeds the quota of 4 MiB" in str(
+        held_to_quotas(0, 0, [(path, 5 << 20)]).over
+    )

@@ -7,10 +7,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pallet.agent import Executor, TaskExit
+import pytest
+
+from pallet.agent import Executor, LaunchError, TaskExit
+from pallet.agent.disks import DiskError, parse_disk
 from pallet.agent.users import resolve_task_user
 from pallet.agent.volumes import PersistentVolumes
-from pallet.model import PersistentVolume
+from pallet.model import NodeDisk, PersistentVolume
 
 from .conftest import make_spec
 
@@ -65,3 +68,46 @@ def test_prune_deletes_only_unreserved_unused_volumes(tmp_path: Path) -> None:
     assert volumes.ids() == {keep.id, used.id}
     assert volumes.prune([], []) == sorted([keep.id, used.id])
     assert volumes.ids() == set()
+
+
+def test_path_and_mount_volumes_live_on_the_operators_disks(
+    executor: Executor, tmp_path: Path
+) -> None:
+    ssd, whole = tmp_path / "ssd1", tmp_path / "ssd2"
+    ssd.mkdir()
+    whole.mkdir()
+    executor.stager.volumes.disk_roots = (str(ssd), str(whole))
+    on_path = PersistentVolume("data", 4, "db#data#s1", "path", str(ssd))
+    on_mount = PersistentVolume("logs", 4, "db#logs#s1", "mount", str(whole))
+    spec = make_spec(
+        "db.1",
+        cmd="echo kept > data/x; head -c 6000000 /dev/zero > logs/big",
+        persistent_volumes=[on_path, on_mount],
+    )
+    executor.launch(spec)
+    end = run_to_end(executor, "db.1")
+    assert (end.exit_code, end.limitation) == (0, None)
+    assert (ssd / "pallet-volumes" / on_path.id / "x").read_text() == "kept\n"
+    assert (whole / "pallet-volumes" / on_mount.id / "big").stat().st_size == 6000000
+    volumes = executor.stager.volumes
+    assert volumes.ids() == {on_path.id, on_mount.id}
+    assert volumes.prune([on_path.id]) == [on_mount.id]
+    assert not (whole / "pallet-volumes" / on_mount.id).exists()
+    # a disk this agent was not given fails the task's launch, saying which
+    elsewhere = PersistentVolume("data", 4, "x#data#s1", "path", str(tmp_path / "other"))
+    with pytest.raises(LaunchError, match=r"the disk .*other is not this agent's"):
+        executor.launch(make_spec("x.1", persistent_volumes=[elsewhere]))
+
+
+def test_disk_options(tmp_path: Path) -> None:
+    assert parse_disk("path", f"{tmp_path}:2048") == NodeDisk("path", str(tmp_path), 2048)
+    assert parse_disk("path", str(tmp_path)).size > 0  # the free space of its filesystem
+    for kind, text, message in (
+        ("path", "relative/dir", "must be an absolute path"),
+        ("path", str(tmp_path / "missing"), "is not a directory"),
+        ("path", f"{tmp_path}:lots", "the size must be whole MiB"),
+        ("mount", str(tmp_path), "is not a mount point"),
+    ):
+        with pytest.raises(DiskError, match=message):
+            parse_disk(kind, text)
+    assert parse_disk("mount", "/").type == "mount"  # / is a mount point

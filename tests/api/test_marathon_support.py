@@ -109,11 +109,7 @@ def no(path: str, what: str) -> tuple[str, str]:
                 }
             },
             [
-                no(
-                    "/container/volumes(0)/persistent/type",
-                    "mount disks (only root persistent volumes)",
-                ),
-                no("/container/volumes(0)/persistent/maxSize", "maxSize (exclusive mount disks)"),
+                # type mount and its maxSize are honoured (an operator's disk)
                 no(
                     "/container/volumes(0)/persistent/constraints", "constraints on the disk's path"
                 ),
@@ -177,7 +173,17 @@ def no(path: str, what: str) -> tuple[str, str]:
         ),
         (
             {"networks": [{"mode": "container", "name": "dev"}]},
-            [no("/networks(0)/mode", "container networks (IP per task)")],
+            [no("/networks(0)/mode", "container networks without an image")],
+        ),
+        (
+            {
+                "container": {"type": "MESOS", "docker": {"image": "busybox"}},
+                "networks": [
+                    {"mode": "container", "name": "a"},
+                    {"mode": "container", "name": "b"},
+                ],
+            },
+            [no("/networks(1)", "more than one container network per app")],
         ),
         (
             {

@@ -29,6 +29,8 @@ NODE_KEYS = {
     "attributes",
     "role",
     "gpu_model",
+    "networks",
+    "disks",
     "capacity",
     "allocated",
     "used",

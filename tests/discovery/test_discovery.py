@@ -249,3 +249,42 @@ def test_servers_split_from_the_rest_of_the_config() -> None:
         [app(labels={"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "a.b"}, tasks=[task(0)])]
     )
     assert split_servers(other)[0] != s1
+
+
+def test_tasks_on_a_container_network_are_reached_at_their_own_ip_and_container_port() -> None:
+    # Mesos-DNS with IP sources netinfo first, and Marathon-LB for IP-per-task apps.
+    def on_network(i: int, ip: str | None) -> dict[str, Any]:
+        doc = task(i)
+        doc["ports"] = []  # no hostPort in the mapping: no host port
+        doc["ipAddresses"] = [{"ipAddress": ip, "protocol": "IPv4"}] if ip else []
+        return doc
+
+    cnet = {
+        "id": "/db",
+        "labels": {"HAPROXY_GROUP": "external"},
+        "networks": [{"mode": "container", "name": "dcos"}],
+        "container": {"portMappings": [{"containerPort": 5432, "servicePort": 10100}]},
+        # t2 runs but its address is not known yet: reached at its agent, on no port
+        "tasks": [on_network(0, "9.0.0.2"), on_network(1, "9.0.1.2"), on_network(2, None)],
+    }
+    bridged = app(
+        "/web",
+        networks=[{"mode": "container/bridge"}],
+        tasks=[{**task(3), "ipAddresses": [{"ipAddress": "127.0.0.5", "protocol": "IPv4"}]}],
+    )
+    table = build_records(services_from_apps([cnet, bridged]))
+    assert [r.data for r in table["db.marathon.mesos"]] == ["127.0.0.4", "9.0.0.2", "9.0.1.2"]
+    assert [r.data for r in table["db.marathon.slave.mesos"]] == [
+        "127.0.0.2",
+        "127.0.0.3",
+        "127.0.0.4",
+    ]
+    srv = sorted(r.data for r in table["_db._tcp.marathon.mesos"])
+    assert [s.split()[2] for s in srv] == ["5432", "5432"]  # the container port
+    assert sorted(table[s.split()[3]][0].data for s in srv) == ["9.0.0.2", "9.0.1.2"]
+    # a bridged task keeps its agent's address and host ports
+    assert [r.data for r in table["web.marathon.mesos"]] == ["127.0.0.5"]
+    assert [r.data.split()[2] for r in table["_web._tcp.marathon.mesos"]] == ["31003", "32003"]
+    text = _edge([cnet])
+    assert "server web.t0 9.0.0.2:5432 check" in text
+    assert "server web.t1 9.0.1.2:5432 check" in text and "web.t2" not in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ from oci import PushedImages
 from .conftest import LiveCluster, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def up_args() -> tuple[str, ...]:
+    """Every agent has a share (a /24) of the container network ``dcos``."""
+    return ("--network", "name=dcos,subnet=10.77.0.0/16")
 
 
 def create(cluster: LiveCluster, app: dict[str, Any]) -> None:
@@ -176,6 +183,61 @@ def test_bridge_port_mappings_are_reachable_from_the_host(
     )
     assert healthy[0]["alive"] is True
     cluster.delete_app("/bridged")
+
+
+def test_tasks_on_a_container_network_reach_each_other_by_their_own_ips_across_agents(
+    cluster: LiveCluster, images: PushedImages
+) -> None:
+    create(
+        cluster,
+        {
+            "id": "/cnet",
+            "instances": 2,
+            "cmd": 'echo "$HOST" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp',
+            "container": {
+                "type": "MESOS",
+                "docker": {"image": images.busybox},
+                "portMappings": [{"containerPort": 8080, "name": "http"}],
+            },
+            "networks": [{"mode": "container", "name": "dcos"}],
+            "constraints": [["hostname", "UNIQUE"]],
+            "healthChecks": [{"protocol": "MESOS_HTTP", "portIndex": 0, "path": "/index.html"}],
+        },
+    )
+    tasks = wait_for(
+        lambda: [t for t in cluster.running("/cnet", 2) if t["ipAddresses"]], 60, "running"
+    )
+    assert len(tasks) == 2 and len({t["slaveId"] for t in tasks}) == 2
+    ips = [t["ipAddresses"][0]["ipAddress"] for t in tasks]
+    # each agent's own /24 of 10.77.0.0/16, the first address after its gateway
+    assert all(ip.startswith("10.77.") and ip.endswith(".2") for ip in ips) and len(set(ips)) == 2
+    assert all(t["ipAddresses"][0]["protocol"] == "IPv4" for t in tasks)
+
+    def get(ip: str) -> str | None:
+        try:
+            return httpx.get(f"http://{ip}:8080/index.html", timeout=2).text
+        except httpx.HTTPError:
+            return None  # not listening yet
+
+    for t, ip in zip(tasks, ips, strict=True):
+        assert wait_for(lambda ip=ip: get(ip), 30, "the task from the host") == f"{t['host']}\n"
+    # From the first task's network namespace to the second task, on another agent.
+    netns = f"/proc/{container_pid(cluster, tasks[0]['id'])}/ns/net"
+    fetch = ["nsenter", f"--net={netns}", "busybox", "wget", "-q", "-O", "-"]
+    done = subprocess.run(
+        [*fetch, f"http://{ips[1]}:8080/index.html"], capture_output=True, text=True, timeout=30
+    )
+    assert (done.returncode, done.stdout) == (0, f"{tasks[1]['host']}\n"), done.stderr
+    # Its health checks probe the container port at the task's own address.
+    healthy = wait_for(
+        lambda: all(
+            t.get("healthCheckResults", [{}])[0].get("alive") for t in cluster.app("/cnet")["tasks"]
+        ),
+        60,
+        "both healthy",
+    )
+    assert healthy
+    cluster.delete_app("/cnet")
 
 
 def test_a_persistent_volume_keeps_its_data_on_its_node_until_the_app_is_deleted(

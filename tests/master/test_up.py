@@ -153,3 +153,14 @@ def test_given_resources_replace_only_the_items_they_name() -> None:
 def test_port_slices_are_back_to_back() -> None:
     assert port_slices(3) == [(31000, 31332), (31333, 31665), (31666, 31998)]
     assert port_slices(1) == [(31000, 32000)]
+
+
+def test_each_agent_gets_its_own_share_of_a_container_network(tmp_path: Path) -> None:
+    from pallet.master.up_plan import agent_args
+
+    config = UpConfig(agents=3, state_dir=tmp_path, networks=(("dcos", "9.0.0.0/8"),))
+    shares = []
+    for plan in agent_plans(config, tmp_path):
+        args = agent_args(config, "http://127.0.0.1:8080", plan)
+        shares.append(args[args.index("--network") + 1])
+    assert shares == [f"name=dcos,subnet=9.0.{i}.0/24" for i in range(3)]

@@ -13,6 +13,14 @@ the task's container port; does I/O (``ip``, ``iptables``, /proc/sys).
   (``/run/netns/...``, so it outlives the agent like the task does) and its DNAT rules,
   marked with the task id. What a task holds is written to ``<dir>/<task id>.json``:
   a restarted agent keeps the networks of the tasks it adopts and removes the others.
+
+Named container networks (Marathon's ``networks: [{mode: container, name}]``, an IP per
+task as DC/OS gave with CNI) are the same machinery on a bridge of their own: the
+operator names each with ``--network name=dcos,subnet=10.77.0.0/16``; the task gets the
+lowest free address of that subnet, reachable from the host and from the other tasks of
+the network by that address (host ports in its ``portMappings`` are DNATed as above).
+The network is the agent's own: agents whose tasks should reach each other across hosts
+get disjoint subnets and routes between them from the operator.
 """
 
 from __future__ import annotations
@@ -24,12 +32,24 @@ import json
 import logging
 import subprocess
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pallet.model import PalletError
+from pallet.model.net import network_name_problem
 
-__all__ = ["DEFAULT_SUBNET", "BridgeNetwork", "NetworkError", "PortMapping"]
+__all__ = [
+    "DEFAULT_SUBNET",
+    "BridgeNetwork",
+    "NetworkError",
+    "PortMapping",
+    "agent_networks",
+    "check_networks",
+    "named_networks",
+    "parse_network",
+    "retired_networks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +84,14 @@ class BridgeNetwork:
         *,
         subnet: str = DEFAULT_SUBNET,
         host_address: str | None = None,
+        name: str | None = None,
     ) -> None:
+        """``name``: a named container network (``--network``) rather than the agent's
+        bridge for ``container/bridge``; the same machinery on a bridge of its own."""
         self.directory = directory
-        self.key = _key(agent_id, 6)
-        self.bridge = f"pb{self.key}"
+        self.name = name
+        self.key = _key(agent_id if name is None else f"{agent_id}/network/{name}", 6)
+        self.bridge = f"{'pb' if name is None else 'pn'}{self.key}"
         self.chain = f"PALLET-{self.key}"
         self.subnet = ipaddress.ip_network(subnet)
         self.gateway = next(self.subnet.hosts())
@@ -103,6 +127,7 @@ class BridgeNetwork:
                 "POSTROUTING", ["-s", str(self.subnet), "!", "-o", self.bridge, "-j", "MASQUERADE"]
             )
             self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / "subnet").write_text(f"{self.subnet}\n")  # for a later run
             self._ready = True
 
     def close(self) -> None:
@@ -149,8 +174,7 @@ class BridgeNetwork:
         self.ensure()
         ns, host_end = self.netns(task_id), f"vh{_key(task_id, 10)}"
         peer = f"vc{_key(task_id, 10)}"
-        with self._lock:
-            address = self._allocate(task_id, mappings)
+        address = self.allocate(task_id, mappings)
         try:
             _run("ip", "netns", "add", ns)
             _run("ip", "link", "add", host_end, "type", "veth", "peer", "name", peer)
@@ -173,6 +197,13 @@ class BridgeNetwork:
             self.detach(task_id)
             raise
         return address
+
+    def allocate(self, task_id: str, mappings: list[PortMapping]) -> str:
+        """Record ``task_id``'s address: the lowest of the subnet no task holds (the
+        gateway excluded), or the one it holds already."""
+        with self._lock:
+            held = self.address(task_id)
+            return held if held is not None else self._allocate(task_id, mappings)
 
     def _allocate(self, task_id: str, mappings: list[PortMapping]) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -228,6 +259,90 @@ class BridgeNetwork:
                 self.detach(task_id)
                 gone.append(task_id)
         return gone
+
+
+def named_networks(
+    directory: Path, agent_id: str, networks: Sequence[tuple[str, str]], host_address: str | None
+) -> dict[str, BridgeNetwork]:
+    """The agent's named container networks, each keeping its tasks' records in
+    ``directory/<name>``."""
+    return {
+        name: BridgeNetwork(
+            directory / name, agent_id, subnet=subnet, host_address=host_address, name=name
+        )
+        for name, subnet in networks
+    }
+
+
+def agent_networks(
+    directory: Path, agent_id: str, networks: Sequence[tuple[str, str]], host_address: str | None
+) -> dict[str, BridgeNetwork]:
+    """The agent's named networks (``named_networks``) and those an earlier run had
+    (``retired_networks``), by name."""
+    names = [name for name, _ in networks]
+    return {
+        **retired_networks(directory, agent_id, names, host_address),
+        **named_networks(directory, agent_id, networks, host_address),
+    }
+
+
+def retired_networks(
+    directory: Path, agent_id: str, configured: Iterable[str], host_address: str | None
+) -> dict[str, BridgeNetwork]:
+    """Named networks an earlier run of the agent had and this one was not given: kept
+    (not offered) so the tasks it adopts on them keep their network until they end, and
+    the others' are swept."""
+    known = set(configured)
+    out = {}
+    for d in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if d.name in known or network_name_problem(d.name) or not d.is_dir():
+            continue
+        try:
+            subnet = str(ipaddress.ip_network((d / "subnet").read_text().strip()))
+        except (OSError, ValueError):
+            continue
+        out[d.name] = BridgeNetwork(
+            d, agent_id, subnet=subnet, host_address=host_address, name=d.name
+        )
+    return out
+
+
+def parse_network(text: str) -> tuple[str, str]:
+    """``name=dcos,subnet=10.77.0.0/16`` -> (name, subnet); NetworkError says what is
+    wrong."""
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or key.strip() not in ("name", "subnet") or key.strip() in fields:
+            raise NetworkError(f"{text!r}: expected name=<network>,subnet=<CIDR>")
+        fields[key.strip()] = value.strip()
+    if set(fields) != {"name", "subnet"}:
+        raise NetworkError(f"{text!r}: expected name=<network>,subnet=<CIDR>")
+    problem = network_name_problem(fields["name"])
+    if problem:
+        raise NetworkError(f"network name {fields['name']!r} {problem}")
+    try:
+        subnet = ipaddress.ip_network(fields["subnet"])
+    except ValueError as e:
+        raise NetworkError(f"network {fields['name']}: subnet {e}") from None
+    if subnet.version != 4 or subnet.num_addresses < 4:
+        raise NetworkError(f"network {fields['name']}: subnet must be IPv4, /30 or larger")
+    return fields["name"], str(subnet)
+
+
+def check_networks(networks: list[tuple[str, str]], bridge_subnet: str) -> None:
+    """Names unique, and no two subnets (nor the bridge's) overlapping."""
+    seen: dict[str, str] = {}
+    nets = [("the bridge (--bridge-subnet)", ipaddress.ip_network(bridge_subnet))]
+    for name, subnet in networks:
+        if name in seen:
+            raise NetworkError(f"network {name} is given twice")
+        seen[name] = subnet
+        here = ipaddress.ip_network(subnet)
+        for other, there in nets:
+            if here.overlaps(there):
+                raise NetworkError(f"network {name}: subnet {subnet} overlaps {other} ({there})")
+        nets.append((f"network {name}", here))
 
 
 def _run(*argv: str) -> str:

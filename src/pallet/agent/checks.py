@@ -22,7 +22,8 @@ Readiness checks (Marathon's ``readinessChecks``, HTTP/HTTPS only) are probed ev
 becomes a ``ReadinessChanged`` event, sent like a health report.
 
 Marathon's protocols probe the agent's hostname (where Marathon would connect); the
-``MESOS_*`` ones 127.0.0.1, as the Mesos checker does inside the task's network.
+``MESOS_*`` ones 127.0.0.1, as the Mesos checker does inside the task's network. A task
+on a named container network is probed at its own address (on its container ports).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class HealthMonitor:
         report: Callable[[list[SendStatus]], None],
     ) -> None:
         try:
-            result = await probe_readiness(check, self.host, self._http)
+            result = await probe_readiness(check, self._address(tid) or self.host, self._http)
             results = self._readiness.get(tid)
             if results is None:  # the task ended while it was probed
                 return
@@ -188,7 +189,8 @@ class HealthMonitor:
     ) -> None:
         try:
             spec = self._specs[tid]
-            ok, cause = await probe(check, self._target(check), spec, self.runtime, self._http)
+            target = self._target(check, tid)
+            ok, cause = await probe(check, target, spec, self.runtime, self._http)
             records = self._records.get(tid)
             if records is None:  # the task ended while it was probed
                 return
@@ -204,8 +206,19 @@ class HealthMonitor:
         finally:
             self._inflight.pop((tid, index), None)
 
-    def _target(self, check: HealthCheckSpec) -> str:
-        return "127.0.0.1" if check.protocol.is_mesos else self.host
+    def _target(self, check: HealthCheckSpec, tid: str) -> str:
+        return self._address(tid) or ("127.0.0.1" if check.protocol.is_mesos else self.host)
+
+    def _address(self, tid: str) -> str | None:
+        """The task's own address when it is on a container network: its checks probe
+        its container ports there (Marathon probes an IP-per-task app at its address,
+        Mesos inside its network namespace)."""
+        spec = self._specs.get(tid)
+        container = spec.container if spec is not None else None
+        if container is None or container.network != "container":
+            return None
+        found = self.runtime.executor.containers.addresses(tid)
+        return found[0] if found else None
 
 
 async def probe_readiness(

@@ -92,6 +92,7 @@ class Containers:
         pids_limit: int = DEFAULT_PIDS_LIMIT,
         runc: str | None = None,
         network: BridgeNetwork | None = None,
+        networks: Mapping[str, BridgeNetwork] | None = None,
     ) -> None:
         self.directory = directory
         self.store = store
@@ -109,6 +110,8 @@ class Containers:
             agent_id,
             host_address=hostname if is_ip(hostname) else None,
         )
+        self.networks = dict(networks or {})
+        """The named container networks of the agent (``--network``), by name."""
 
     # ------------------------------------------------------------ paths
 
@@ -211,16 +214,17 @@ class Containers:
             with contextlib.suppress(OSError):
                 (self.rootfs(tid).mountpoint / cwd.lstrip("/")).mkdir(parents=True, exist_ok=True)
         netns, address = None, None
-        if spec.container.network == "bridge":
+        if spec.container.network != "host":
+            network = self.network_of(spec)
             mappings = [
                 PortMapping(p.container_port, host, p.protocol)
                 for p, host in zip(spec.container.port_mappings, spec.ports, strict=True)
             ]
             try:
-                address = self.network.attach(tid, mappings)
+                address = network.attach(tid, mappings)
             except NetworkError as e:
                 raise ContainerError(f"task {tid}: {e}") from e
-            netns = self.network.netns_path(tid)
+            netns = network.netns_path(tid)
         files = self.etc_files(bundle, address)
         volumes = []
         for volume in spec.container.volumes:
@@ -261,6 +265,29 @@ class Containers:
             f.write(json.dumps(runtime_config(process)))
         temp.replace(config)
         return self.command("run", "--keep", "--bundle", str(bundle), container_id(tid))
+
+    def network_of(self, spec: TaskSpec) -> BridgeNetwork:
+        """The network a task off the host network joins: the agent's bridge, or the
+        named container network (ContainerError when this agent has none of that name)."""
+        assert spec.container is not None
+        if spec.container.network == "bridge":
+            return self.network
+        name = spec.container.network_name
+        found = self.networks.get(name)
+        if found is None:
+            have = ", ".join(sorted(self.networks)) or "none"
+            raise ContainerError(
+                f"container network {name} is not on this agent (its --network: {have})"
+            )
+        return found
+
+    def addresses(self, task_id: str) -> tuple[str, ...]:
+        """The task's own addresses on a named container network (none on the others)."""
+        for network in self.networks.values():
+            address = network.address(task_id)
+            if address is not None:
+                return (address,)
+        return ()
 
     def etc_files(self, bundle: Path, address: str | None = None) -> dict[str, Path]:
         files = {
@@ -304,8 +331,9 @@ class Containers:
         except ImageError as e:
             log.warning("task %s: %s", task_id, e)
         shutil.rmtree(self.bundle(task_id), ignore_errors=True)
-        if self.network.address(task_id) is not None:
-            self.network.detach(task_id)
+        for network in (self.network, *self.networks.values()):
+            if network.address(task_id) is not None:
+                network.detach(task_id)
         self.store.release(task_id)
 
     def adopt(self, spec: TaskSpec) -> None:
@@ -321,7 +349,8 @@ class Containers:
             if bundle.name not in keep and bundle.name.partition("+")[0] not in keep:
                 self.cleanup(bundle.name)
                 gone.append(bundle.name)
-        self.network.sweep(keep)
+        for network in (self.network, *self.networks.values()):
+            network.sweep(keep)
         return gone
 
     def close(self) -> None:
@@ -331,7 +360,8 @@ class Containers:
             for d in (h.directory / "pallet" / self.agent_id, h.directory / "pallet"):
                 with contextlib.suppress(OSError):
                     d.rmdir()
-        self.network.close()
+        for network in (self.network, *self.networks.values()):
+            network.close()
 
 
 _MOUNT_DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc", "mnt/mesos/sandbox")

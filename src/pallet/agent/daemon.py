@@ -28,13 +28,13 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork
+from pallet.agent.bridge import DEFAULT_SUBNET, BridgeNetwork, agent_networks, check_networks
 from pallet.agent.cgroup_isolator import detect_isolator
 from pallet.agent.checkpoint import CheckpointStore
 from pallet.agent.checks import HealthMonitor
@@ -56,6 +56,7 @@ from pallet.agent.runtime import TaskRuntime
 from pallet.model import (
     Acks,
     Heartbeat,
+    NodeDisk,
     Registration,
     StatusBatch,
     TaskSpec,
@@ -117,6 +118,11 @@ class AgentConfig:
     container_pids_limit: int = DEFAULT_PIDS_LIMIT
     bridge_subnet: str = DEFAULT_SUBNET
     """The subnet of the agent's bridge (containers with ``container/bridge`` networking)."""
+    disks: tuple[NodeDisk, ...] = ()
+    """The operator's disks for ``path`` and ``mount`` persistent volumes."""
+    networks: tuple[tuple[str, str], ...] = ()
+    """Named container networks (name, subnet): a task of an app on ``networks: [{mode:
+    container, name}]`` gets an address of its own there (``--network``)."""
     security: SecurityConfig | None = None
     """Join a secured cluster: a bootstrap secret, the CA (None: an open cluster)."""
     task_pids_max: int = DEFAULT_TASK_PIDS_MAX
@@ -158,7 +164,7 @@ def _agent_boot_id(work_dir: Path) -> str:
     return agent_id
 
 
-_PRIVATE_DIRS = ("checkpoints", "containers", "fetcher-cache", "images", "network")
+_PRIVATE_DIRS = ("checkpoints", "containers", "fetcher-cache", "images", "network", "networks")
 
 
 def _close_to_tasks(work: Path) -> None:
@@ -195,6 +201,10 @@ class AgentDaemon:
             role=config.role,
             gpus=gpus,
         )
+        check_networks(list(config.networks), config.bridge_subnet)
+        names = tuple(name for name, _ in config.networks)
+        self.node = replace(self.node, networks=names, disks=config.disks)
+        host_address = self.hostname if is_ip(self.hostname) else None
         self.boot_id = _agent_boot_id(work)
         isolator = detect_isolator(self.node_id, pids_max=config.task_pids_max)
         puller = Puller(
@@ -214,8 +224,9 @@ class AgentDaemon:
                 work / "network",
                 self.node_id,
                 subnet=config.bridge_subnet,
-                host_address=self.hostname if is_ip(self.hostname) else None,
+                host_address=host_address,
             ),
+            networks=agent_networks(work / "networks", self.node_id, config.networks, host_address),
         )
         self.runtime = TaskRuntime(
             Executor(
@@ -233,6 +244,7 @@ class AgentDaemon:
             checkpoints=CheckpointStore(work / "checkpoints"),
         )
         self.runtime.executor.stager.allowed_users = config.allowed_task_users
+        self.runtime.executor.stager.volumes.disk_roots = tuple(d.root for d in config.disks)
         self.runtime.executor.stager.dynamic_users = config.dynamic_task_users
         self.health = HealthMonitor(self.runtime, self.hostname)
         self.creds = (

@@ -63,12 +63,13 @@ def held_to_quotas(
     """A task's use held to its quotas: ``sandbox`` bytes (its sandbox, a container's
     writes) to ``disk_mib`` (0: none), and each persistent volume's bytes to its own
     size, as Mesos' disk/du isolator holds them: a full volume is not the sandbox's
-    business, nor the other way round."""
+    business, nor the other way round. A ``mount`` volume has its disk whole: its
+    filesystem holds it, not a quota."""
     over = None
     if disk_mib > 0 and sandbox > disk_mib << 20:
         over = over_quota_message(sandbox, disk_mib)
     for volume, used in volumes:
-        if over is None and used > volume.size << 20:
+        if over is None and volume.type != "mount" and used > volume.size << 20:
             over = volume_over_message(used, volume.container_path, volume.size)
     return DiskUse(sandbox + sum(used for _, used in volumes), over)
 

@@ -58,10 +58,12 @@ class DesiredTasks:
 
 @dataclass(frozen=True, slots=True)
 class TaskStarted:
-    """The task's process exists (forked, in its cgroup, exec under way)."""
+    """The task's process exists (forked, in its cgroup, exec under way). ``ip_addresses``:
+    its own addresses when it is on a named container network."""
 
     task_id: str
     pid: int = 0
+    ip_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

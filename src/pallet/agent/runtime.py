@@ -318,6 +318,10 @@ class TaskRuntime:
             self._launched[task_id] = _Launched(
                 identity, {k: str(v) for k, v in paths.items()}, time.time()
             )
+        view = self._machine.task(task_id)
+        container = view.spec.container if view is not None else None
+        if container is not None and container.network == "container":
+            return TaskStarted(task_id, pid, self.executor.containers.addresses(task_id))
         return TaskStarted(task_id, pid)
 
     def _carry_out(self, instruction: Instruction) -> list[Event]:

@@ -196,13 +196,23 @@ class AgentStateMachine:
         message: str = "",
         exit_code: int | None = None,
         signal: int | None = None,
+        ip_addresses: tuple[str, ...] | None = None,
     ) -> list[Instruction]:
         action = self._actions.get((task.state, target))
         if action is None:
             raise InvalidTransition(task.spec.task_id, task.state, target)
         task.state = target
         task.seq += 1
-        update = SendStatus(task.spec.task_id, target, task.seq, reason, message, exit_code, signal)
+        update = SendStatus(
+            task.spec.task_id,
+            target,
+            task.seq,
+            reason,
+            message,
+            exit_code,
+            signal,
+            ip_addresses=ip_addresses,
+        )
         return [self._send(task, update), *action(task)]
 
     def _send(self, task: _Task, update: SendStatus) -> SendStatus:
@@ -277,7 +287,7 @@ class AgentStateMachine:
         task = self._tasks.get(event.task_id)
         if task is None or task.state is not _S.STARTING:
             return []
-        return self._transition(task, _S.RUNNING)
+        return self._transition(task, _S.RUNNING, ip_addresses=event.ip_addresses or None)
 
     def _on_launch_failed(self, event: TaskLaunchFailed) -> list[Instruction]:
         task = self._tasks.get(event.task_id)

@@ -89,13 +89,19 @@ def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
     """The app's health checks as control stores them and agents run them; the port is
     still an index into the task's host ports (``launch_spec`` resolves it)."""
     out = []
+    container_ports = _network_ports(spec)
     for frozen in spec.health_checks:
         check = HealthCheck.model_validate(thaw(frozen))
+        index, port = check.port_index, check.port
+        if index is not None and index < len(container_ports) and container_ports[index]:
+            # On a container network the index is into portMappings: the container port.
+            port = container_ports[index]
+            index = None
         out.append(
             HealthCheckSpec(
                 protocol=CheckProtocol(check.protocol),
-                port_index=check.port_index,
-                port=check.port,
+                port_index=index,
+                port=port,
                 path=check.path or "/",
                 command=check.command.value if check.command is not None else None,
                 grace_period=float(check.grace_period_seconds),
@@ -110,8 +116,10 @@ def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
 
 
 def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
-    """The app's readiness checks as agents probe them (the port still a name)."""
+    """The app's readiness checks as agents probe them (the port still a name; on a
+    container network the named mapping's container port)."""
     out = []
+    named = _network_port_names(spec)
     for frozen in spec.readiness_checks:
         check = ReadinessCheck.model_validate(thaw(frozen))
         out.append(
@@ -120,6 +128,7 @@ def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
                 protocol=CheckProtocol(check.protocol),
                 path=check.path,
                 port_name=check.port_name,
+                port=named.get(check.port_name) or None,
                 interval=float(check.interval_seconds),
                 timeout=float(check.timeout_seconds),
                 status_codes=tuple(check.http_status_codes_for_ready or (200,)),
@@ -127,6 +136,33 @@ def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
             )
         )
     return tuple(out)
+
+
+def _network_ports(spec: AppSpec) -> tuple[int, ...]:
+    """The container port of each of ``portMappings`` when the app is on a named
+    container network (where its tasks are reached); empty otherwise."""
+    if _network(spec) != "container" or spec.container is None:
+        return ()
+    mappings = spec.container.get("portMappings", ())
+    out = []
+    for m in mappings if isinstance(mappings, tuple) else ():
+        port = m.get("containerPort", 0) if isinstance(m, FrozenMap) else 0
+        out.append(port if isinstance(port, int) else 0)
+    return tuple(out)
+
+
+def _network_port_names(spec: AppSpec) -> dict[str, int]:
+    """Container port by mapping name, on a named container network."""
+    if not _network_ports(spec) or spec.container is None:
+        return {}
+    mappings = spec.container.get("portMappings", ())
+    return {
+        str(m.get("name")): int(port)
+        for m in (mappings if isinstance(mappings, tuple) else ())
+        if isinstance(m, FrozenMap)
+        and m.get("name")
+        and isinstance(port := m.get("containerPort"), int)
+    }
 
 
 def task_secrets(spec: AppSpec) -> tuple[TaskSecret, ...]:
@@ -183,7 +219,8 @@ def run_spec(spec: AppSpec) -> RunSpec:
         fetch=tuple(_fetch_item(f) for f in spec.fetch),
         container=container_spec(spec),
         persistent=tuple(
-            PersistentVolume(path, size) for path, size in persistent_volumes(spec.container)
+            PersistentVolume(path, size, type=kind, max_size=most)
+            for path, size, kind, most in persistent_volumes(spec.container)
         ),
         secrets=task_secrets(spec),
     )
@@ -196,8 +233,8 @@ def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violatio
     if not before.persistent:
         return []
     out = []
-    shape = sorted((v.container_path, v.size) for v in before.persistent)
-    if shape != sorted((v.container_path, v.size) for v in after.persistent):
+    shape = sorted((v.container_path, v.size, v.type, v.max_size) for v in before.persistent)
+    if shape != sorted((v.container_path, v.size, v.type, v.max_size) for v in after.persistent):
         out.append(Violation("/", "Persistent volumes can not be changed!"))
     r0, r1 = before.resources, after.resources
     if (r0.cpu, r0.mem, r0.disk, before.host_ports) != (r1.cpu, r1.mem, r1.disk, after.host_ports):
@@ -229,13 +266,23 @@ def container_spec(spec: AppSpec) -> ContainerSpec | None:
         volumes=tuple(
             VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
         ),
-        network="bridge" if _bridged(spec) else "host",
-        port_mappings=_container_ports(spec) if _bridged(spec) else (),
+        network=_network(spec),
+        port_mappings=_container_ports(spec) if not spec.on_host_network else (),
+        network_name=_network_name(spec),
     )
 
 
-def _bridged(spec: AppSpec) -> bool:
-    return any(n.mode is NetworkMode.BRIDGE for n in spec.networks)
+def _network(spec: AppSpec) -> str:
+    """The agent's name for the app's network: ``host``, ``bridge`` or ``container``."""
+    modes = {n.mode for n in spec.networks}
+    if NetworkMode.BRIDGE in modes:
+        return "bridge"
+    return "container" if NetworkMode.CONTAINER in modes else "host"
+
+
+def _network_name(spec: AppSpec) -> str:
+    names = [n.name for n in spec.networks if n.mode is NetworkMode.CONTAINER and n.name]
+    return names[0] if names else ""
 
 
 def _container_ports(spec: AppSpec) -> tuple[ContainerPort, ...]:
@@ -310,6 +357,15 @@ def _ip(host: str) -> tuple[str, ...]:
     return (host,)
 
 
+def _addresses(task: ControlTask) -> tuple[str, ...]:
+    """A task on a container network has its own address (known once its agent has
+    reported it); any other task is reached at its agent's."""
+    container = task.launch.container
+    if container is not None and container.network == "container":
+        return task.ip_addresses
+    return task.ip_addresses or _ip(task.host)
+
+
 def marathon_task(
     task: ControlTask,
     service_ports: tuple[int, ...] = (),
@@ -327,7 +383,7 @@ def marathon_task(
         agent_id=task.node_id,
         host_ports=task.ports,
         service_ports=service_ports,
-        ip_addresses=_ip(task.host),
+        ip_addresses=_addresses(task),
         staged_at=epoch(task.staged_at),
         started_at=epoch(task.started_at) if task.started_at is not None else None,
         version=moment(task.version),

@@ -50,6 +50,10 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
         "attributes": dict(n.attributes),
         "role": n.role,
         "gpu_model": n.gpu_model,
+        "networks": list(n.networks),
+        "disks": [
+            {**d.to_json(), "allocated": view.disk_used[row].get(d.root, 0)} for d in n.disks
+        ],
         "capacity": {
             "cpus": cap.cpu / 1000,
             "mem": cap.mem,

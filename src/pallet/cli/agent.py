@@ -63,6 +63,21 @@ def agent(
     bridge_subnet: str = typer.Option(
         "10.88.0.0/24", help="Subnet of the agent's bridge for container/bridge networking."
     ),
+    disk_path: list[str] = typer.Option(
+        [],
+        help="A disk for persistent volumes of type path, DIR or DIR:MiB (repeatable; "
+        "default size: the free space of DIR's filesystem); volumes share it.",
+    ),
+    disk_mount: list[str] = typer.Option(
+        [],
+        help="A mount point for persistent volumes of type mount, DIR or DIR:MiB "
+        "(repeatable; default size: its filesystem's); one volume takes it whole.",
+    ),
+    network: list[str] = typer.Option(
+        [],
+        help="A named container network, name=dcos,subnet=10.77.0.0/16 (repeatable): tasks "
+        "of apps on networks [{mode: container, name: dcos}] get an address of their own in it.",
+    ),
     container_pids_limit: int = typer.Option(
         4096, help="Processes and threads each container may have at once."
     ),
@@ -151,6 +166,24 @@ def agent(
             raise ValueError("it has fewer than 4 addresses")
     except ValueError as e:
         raise ValidationError("--bridge-subnet", f"{bridge_subnet!r}: {e}") from None
+    from pallet.agent.bridge import NetworkError, check_networks, parse_network
+    from pallet.agent.disks import DiskError, parse_disk
+
+    disks = []
+    for kind, given in (("path", disk_path), ("mount", disk_mount)):
+        for text in given:
+            try:
+                disks.append(parse_disk(kind, text))
+            except (DiskError, ValidationError) as e:
+                raise ValidationError(f"--disk-{kind}", str(e)) from None
+    if len({d.root for d in disks}) != len(disks):
+        raise ValidationError("--disk-path", "a directory is given twice")
+
+    try:
+        networks = tuple(parse_network(text) for text in network)
+        check_networks(list(networks), bridge_subnet)
+    except NetworkError as e:
+        raise ValidationError("--network", str(e)) from None
     if container_pids_limit < 1:
         raise ValidationError("--container-pids-limit", "must be 1 or more")
     if not 1 <= task_pids_max <= PIDS_MAX_CEILING:
@@ -199,6 +232,8 @@ def agent(
             insecure_registries=frozenset(insecure_registry),
             container_pids_limit=container_pids_limit,
             bridge_subnet=bridge_subnet,
+            networks=networks,
+            disks=tuple(disks),
             security=security,
             task_pids_max=task_pids_max,
             allowed_task_users=frozenset(allow_task_user) if allow_task_user else None,

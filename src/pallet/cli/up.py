@@ -30,6 +30,21 @@ __all__ = ["parse_up_attributes", "up"]
 _ATTRIBUTE = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*=\s*([^=,;:]*?)\s*$")
 
 
+def _networks(options: list[str], agents: int) -> tuple[tuple[str, str], ...]:
+    """``--network`` options, checked: each splits into one share per agent."""
+    from pallet.agent.bridge import NetworkError, check_networks, parse_network
+    from pallet.model.net import agent_subnet
+
+    try:
+        networks = [parse_network(text) for text in options]
+        for i in range(agents):
+            shares = [(name, agent_subnet(subnet, i, agents)) for name, subnet in networks]
+            check_networks(shares, f"10.88.{i % 256}.0/24")
+    except (NetworkError, ValueError) as e:
+        raise ValidationError("--network", str(e)) from None
+    return tuple(networks)
+
+
 def parse_up_attributes(text: str, agents: int) -> tuple[str, ...]:
     """``rack=r1,zone=a;rack=r2,zone=b`` (one list per agent, ``;`` between agents) as each
     agent's ``--attributes`` (``rack:r1;zone:a``). One list alone goes to every agent;
@@ -252,6 +267,11 @@ def up(
         False, help="Run a registry for the agents (`pallet image load FILE.tar` fills it)."
     ),
     registry_port: int = typer.Option(5000, min=1, max=65535, help="The registry's port."),
+    network: list[str] = typer.Option(
+        [],
+        help="A container network, name=dcos,subnet=9.0.0.0/8 (repeatable): each agent gets "
+        "a /24 of it, and apps on networks [{mode: container, name: dcos}] an IP per task.",
+    ),
     token_ttl: float | None = typer.Option(
         None, help="With --secure: seconds a login token is valid (the master's default: 3600)."
     ),
@@ -322,6 +342,7 @@ def up(
         allowed_host_paths=tuple(allow_host_path),
         allow_privileged=allow_privileged,
         registry_port=registry_port if registry else None,
+        networks=_networks(network, agents),
     )
     if token_ttl is not None and not (config.secure and 60 <= token_ttl <= 30 * 86400):
         raise ValidationError("--token-ttl", "needs --secure, and 60 s to 30 days")

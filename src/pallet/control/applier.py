@@ -128,7 +128,7 @@ class Applier(NodeDecisions):
             now = self.clock()
             placements = self._still_wanted(plan.placements, now)
             placements = self._slots_free(placements)
-            placements = self._verified(placements)
+            placements, disks = self._verified(placements)
             created: list[TaskRecord] = []
             for chunk in _chunks(placements, _CHUNK // 2):  # a task, and maybe its slot
                 tasks: list[TaskRecord] = []
@@ -141,7 +141,8 @@ class Applier(NodeDecisions):
                     if p.request.reservation is not None:
                         slot = self.state.reservations.get(p.request.reservation)
                         if slot is None:
-                            slot = new_slot(app, p.request.reservation, p.node_id, now)
+                            held = disks.get(p.request_id, ())
+                            slot = new_slot(app, p.request.reservation, p.node_id, now, held)
                             slots.append(slot)
                     tasks.append(self._new_task(p, now, slot))
                 if not tasks:
@@ -224,9 +225,12 @@ class Applier(NodeDecisions):
                 self.state.drop_reservation(r.id, revision)
                 log.info("destroyed the persistent volumes of %s on node %s", r.key, r.node_id)
 
-    def _verified(self, placements: list[Placement]) -> list[Placement]:
+    def _verified(
+        self, placements: list[Placement]
+    ) -> tuple[list[Placement], dict[str, tuple[str, ...]]]:
         """``core.verify``'s check, placement by placement on a scratch view, dropping
-        (rather than failing the whole plan on) any that no longer fit."""
+        (rather than failing the whole plan on) any that no longer fit; with the operator
+        disks the view chose for each new slot's path and mount volumes."""
         scratch = self.state.view.copy()
         good = []
         for p in placements:
@@ -237,7 +241,7 @@ class Applier(NodeDecisions):
             else:
                 self.rejected_total += 1
                 log.info("placement of %s on %s dropped: %s", p.request_id, p.node_id, reason)
-        return good
+        return good, scratch.disk_held
 
     def _new_task(
         self, p: Placement, now: float, slot: ReservationRecord | None = None
@@ -370,6 +374,7 @@ class Applier(NodeDecisions):
             reason=None if u.reason is None else u.reason.value,
             **({} if u.health is None else {"healthy": u.healthy, "health": u.health}),
             **({} if u.readiness is None else {"readiness": u.readiness}),
+            **({} if u.ip_addresses is None else {"ip_addresses": u.ip_addresses}),
         )
 
     def _note_end(self, task: TaskRecord, now: float, backoff: dict[str, BackoffRecord]) -> None:

@@ -28,6 +28,7 @@ from pallet.model import (
     ReadinessResult,
     Resources,
     TaskSpec,
+    VolumeNeed,
     parse_constraints,
 )
 from pallet.model.node import node_from_json, node_to_json
@@ -126,6 +127,12 @@ class RunSpec:
     @property
     def is_pod(self) -> bool:
         return bool(self.containers)
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """The named container networks an instance joins (a node must have them)."""
+        c = self.container
+        return (c.network_name,) if c is not None and c.network == "container" else ()
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -273,9 +280,15 @@ class AppRecord:
         on top of the task's)."""
         r = self.run
         resources = r.resources
+        volume_disks: tuple[VolumeNeed, ...] = ()
         if slot is not None and node_id is None:
-            disk = resources.disk + sum(v.size for v in r.persistent)
+            disk = resources.disk + sum(v.size for v in r.persistent if v.type == "root")
             resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
+            volume_disks = tuple(
+                VolumeNeed(v.type, v.size, max_size=v.max_size)
+                for v in r.persistent
+                if v.type != "root"
+            )
         return PlacementRequest(
             id=task_id,
             app_id=self.id,
@@ -286,6 +299,8 @@ class AppRecord:
             accepted_roles=frozenset(r.accepted_roles),
             node_id=node_id,
             reservation=slot,
+            networks=r.networks,
+            volume_disks=volume_disks,
         )
 
 
@@ -327,6 +342,8 @@ class TaskRecord:
     """Killed for failing its health checks: its end counts as a failure (backoff)."""
     reservation: str | None = None
     """The instance slot (``control.reservations``) of a resident app's task."""
+    ip_addresses: tuple[str, ...] = ()
+    """Its own addresses on a container network, as its agent reported them."""
 
     @property
     def live(self) -> bool:
@@ -377,6 +394,7 @@ class TaskRecord:
         doc["launch"] = self.launch.to_json()
         doc["health"] = [h.to_json() for h in self.health]
         doc["readiness"] = [r.to_json() for r in self.readiness]
+        doc["ip_addresses"] = list(self.ip_addresses)
         return doc
 
     @classmethod
@@ -391,6 +409,7 @@ class TaskRecord:
         d["readiness"] = tuple(ReadinessResult.from_json(r) for r in d.get("readiness") or ())
         d["state"] = TaskState(d["state"])
         d["goal"] = TaskGoal(d["goal"])
+        d["ip_addresses"] = tuple(d.get("ip_addresses") or ())
         if d.get("state_before_unreachable"):
             d["state_before_unreachable"] = TaskState(d["state_before_unreachable"])
         return cls(**d)

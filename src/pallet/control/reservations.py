@@ -20,7 +20,7 @@ from typing import Any
 
 from pallet.control.layout import ROOT
 from pallet.control.records import AppRecord, RunSpec, TaskRecord
-from pallet.model import PersistentVolume, Placement, PlacementRequest, Resources
+from pallet.model import PersistentVolume, Placement, PlacementRequest, Resources, VolumeNeed
 
 __all__ = [
     "RESERVATIONS",
@@ -56,8 +56,8 @@ class ReservationRecord:
 
     @property
     def disk(self) -> int:
-        """MiB of the node's disk the slot holds."""
-        return sum(v.size for v in self.volumes)
+        """MiB of the node's own disk the slot holds (its ``root`` volumes)."""
+        return sum(v.size for v in self.volumes if v.type == "root")
 
     @property
     def view_id(self) -> str:
@@ -69,6 +69,9 @@ class ReservationRecord:
             id=self.view_id,
             app_id=VIEW_PREFIX + self.app_id,
             resources=Resources(0, 0, self.disk, 0),
+            volume_disks=tuple(
+                VolumeNeed(v.type, v.size, v.source) for v in self.volumes if v.type != "root"
+            ),
         )
         return Placement(request, self.node_id)
 
@@ -96,16 +99,27 @@ class ReservationRecord:
         )
 
 
-def _shape(volumes: Iterable[PersistentVolume]) -> list[tuple[str, int]]:
-    return [(v.container_path, v.size) for v in volumes]
+def _shape(volumes: Iterable[PersistentVolume]) -> list[tuple[str, int, str, int]]:
+    return [(v.container_path, v.size, v.type, v.max_size) for v in volumes]
 
 
-def new_slot(app: AppRecord, slot: str, node_id: str, now: float) -> ReservationRecord:
+def new_slot(
+    app: AppRecord, slot: str, node_id: str, now: float, disks: tuple[str, ...] = ()
+) -> ReservationRecord:
     """A new slot of ``app`` on ``node_id``; its volume ids read like Marathon's
-    (``app#path#slot``), unique on the node."""
+    (``app#path#slot``), unique on the node. ``disks``: the roots the view chose for
+    its path and mount volumes, in order."""
     name = app.id.strip("/").replace("/", "_")
+    sources = iter(disks)
     volumes = tuple(
-        PersistentVolume(v.container_path, v.size, f"{name}#{v.container_path}#{slot}")
+        PersistentVolume(
+            v.container_path,
+            v.size,
+            f"{name}#{v.container_path}#{slot}",
+            v.type,
+            "" if v.type == "root" else next(sources),
+            v.max_size,
+        )
         for v in app.run.persistent
     )
     return ReservationRecord(slot, app.id, node_id, volumes, now)

@@ -266,7 +266,17 @@ class ClusterState:
 
 def _shape(record: NodeRecord) -> tuple[object, ...]:
     n = record.node
-    return (n.capacity, n.gpu_count, n.gpu_model, n.ports, dict(n.attributes), n.hostname, n.role)
+    return (
+        n.capacity,
+        n.gpu_count,
+        n.gpu_model,
+        n.ports,
+        dict(n.attributes),
+        n.hostname,
+        n.role,
+        n.networks,
+        n.disks,
+    )
 
 
 def node_ip(address: str) -> str:

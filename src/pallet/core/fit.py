@@ -15,14 +15,18 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from pallet.core.disks import assign_disks
 from pallet.core.view import BoolArray, ClusterView, IntArray
 from pallet.model import GPU_MILLI, Constraint, Operator, PlacementRequest
 
 __all__ = [
+    "NO_NETWORK",
+    "NO_VOLUME_DISK",
     "PINNED",
     "constraint_is_local",
     "constraints_hold",
     "feasible",
+    "network_reason",
     "rejection_reasons",
     "resources_fit",
     "resources_fit_row",
@@ -98,6 +102,44 @@ def _fixed_ports_free(view: ClusterView, row: int, fixed: list[int]) -> bool:
     return all(p not in used and any(p in rg for rg in ranges) for p in fixed)
 
 
+def _networks(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    """Nodes whose agent has every container network the request joins."""
+    if not req.networks:
+        return None
+    wanted = set(req.networks)
+    if isinstance(rows, int | np.integer):
+        return np.bool_(wanted <= set(view.nodes[int(rows)].networks))
+    nodes = view.nodes if isinstance(rows, slice) else [view.nodes[int(r)] for r in rows]
+    return np.array([wanted <= set(n.networks) for n in nodes], dtype=bool)
+
+
+def _volume_disks(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
+    """Nodes with operator disks that hold the request's path and mount volumes."""
+    if not req.volume_disks:
+        return None
+
+    def fits(row: int) -> bool:
+        found = assign_disks(view.nodes[row].disks, view.disk_used[row], req.volume_disks)
+        return found is not None
+
+    if isinstance(rows, int | np.integer):
+        return np.bool_(fits(int(rows)))
+    index = range(len(view)) if isinstance(rows, slice) else (int(r) for r in rows)
+    return np.array([fits(r) for r in index], dtype=bool)
+
+
+NO_VOLUME_DISK = "no path or mount disk with room"
+
+
+NO_NETWORK = "container network not on node"
+"""The filter's reason; ``rejection_reasons`` and ``why_not`` name the networks."""
+
+
+def network_reason(req: PlacementRequest) -> str:
+    """``container network dcos not on node``: the reason naming what was asked."""
+    return f"container network {','.join(req.networks)} not on node"
+
+
 PINNED = "persistent volumes on another node"
 """Why a node is refused to a task pinned to another (its instance slot's volumes)."""
 
@@ -117,9 +159,11 @@ def _pinned(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray |
 _FILTERS: tuple[tuple[str, Filter], ...] = (
     ("role not accepted", _role),
     ("node not active", _state),
+    (NO_NETWORK, _networks),
     ("insufficient cpus", _cpu),
     ("insufficient mem", _mem),
     ("insufficient disk", _disk),
+    (NO_VOLUME_DISK, _volume_disks),
     ("GPU model not allowed", _gpu_model),
     ("insufficient gpus", _gpus),
     ("host ports unavailable", _ports),
@@ -258,7 +302,7 @@ def rejection_reasons(view: ClusterView, req: PlacementRequest) -> list[tuple[st
     for reason, check in _FILTERS:
         mask = check(view, req, rows)
         if mask is not None:
-            checks.append((reason, mask))
+            checks.append((network_reason(req) if reason == NO_NETWORK else reason, mask))
     for c in req.constraints:
         checks.append((f"constraint {c}", _constraint_mask(view, req.app_id, c, rows)))
     for reason, mask in checks:
@@ -287,7 +331,7 @@ def why_not(view: ClusterView, req: PlacementRequest, row: int) -> str | None:
     for reason, check in _FILTERS:
         ok = check(view, req, row)  # type: ignore[arg-type]
         if ok is not None and not ok:
-            return reason
+            return network_reason(req) if reason == NO_NETWORK else reason
     rows = np.array([row], dtype=np.int64)
     for c in req.constraints:
         if not _constraint_mask(view, req.app_id, c, rows)[0]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from pallet.core.disks import assign_disks
 from pallet.model import GPU_MILLI, Node, NodeState, Placement, PortRange, field_value
 from pallet.model.errors import PlanError
 
@@ -72,6 +73,10 @@ class ClusterView:
         self.rank: IntArray | None = None
         """Optional fixed tie-break order (lower wins); ``schedule`` draws one when None."""
         self._fields: dict[str, FieldIndex] = {}
+        self.disk_used: list[dict[str, int]] = []
+        """MiB held on each node's operator disks, by root (``Node.disks``)."""
+        self.disk_held: dict[str, tuple[str, ...]] = {}
+        """The disk roots each placement with ``volume_disks`` holds, by request id."""
         self.add_nodes(nodes)
 
     # ----------------------------------------------------------------- building
@@ -126,6 +131,7 @@ class ClusterView:
         )
         self.port_ranges.extend(n.ports for n in new)
         self.ports_used.extend(set() for _ in new)
+        self.disk_used.extend({} for _ in new)
         self.port_free = np.concatenate(
             [self.port_free, np.array([sum(len(r) for r in n.ports) for n in new], dtype=np.int64)]
         )
@@ -161,6 +167,8 @@ class ClusterView:
         other.roles = list(self.roles)
         other.port_ranges = list(self.port_ranges)
         other.ports_used = [set(s) for s in self.ports_used]
+        other.disk_used = [dict(d) for d in self.disk_used]
+        other.disk_held = dict(self.disk_held)
         other.app_rows = {k: dict(v) for k, v in self.app_rows.items()}
         other.gpu_tag_counts = {k: v.copy() for k, v in self.gpu_tag_counts.items()}
         other.tasks = dict(self.tasks)
@@ -220,6 +228,8 @@ class ClusterView:
         if p.ports:
             self.ports_used[i].update(p.ports)
             self.port_free[i] -= sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
+        if p.request.volume_disks:
+            self._hold_disks(p, i)
         placed = self.app_rows.setdefault(p.app_id, {})
         placed[i] = placed.get(i, 0) + 1
         tag = gpu_tag(p.resources.gpu)
@@ -244,6 +254,9 @@ class ClusterView:
         if p.ports:
             self.ports_used[i].difference_update(p.ports)
             self.port_free[i] += sum(1 for port in p.ports if _in_ranges(port, self.port_ranges[i]))
+        roots = self.disk_held.pop(task_id, ())
+        for root, need in zip(roots, p.request.volume_disks, strict=True):
+            self.disk_used[i][root] -= need.size
         placed = self.app_rows[p.app_id]
         if placed[i] == 1:
             del placed[i]
@@ -255,6 +268,15 @@ class ClusterView:
         if tag:
             self._count(self.gpu_tag_counts, tag, i, -1)
         return p
+
+    def _hold_disks(self, p: Placement, row: int) -> None:
+        needs = p.request.volume_disks
+        roots = assign_disks(self.nodes[row].disks, self.disk_used[row], needs)
+        if roots is None:
+            raise PlanError(p.request_id, p.node_id, "no operator disk has room for its volumes")
+        for root, need in zip(roots, needs, strict=True):
+            self.disk_used[row][root] = self.disk_used[row].get(root, 0) + need.size
+        self.disk_held[p.request_id] = roots
 
     def _count(self, counters: dict[str, IntArray], key: str, row: int, delta: int) -> None:
         counts = counters.get(key)

@@ -2,12 +2,16 @@
 
 For each app with ready tasks (RUNNING, and healthy when checked):
 
-    <app>.marathon.mesos, <app>.pallet          A    the agents' addresses
+    <app>.marathon.mesos, <app>.pallet          A    the tasks' addresses (IP sources
+                                                     netinfo first: a task's own IP on a
+                                                     container network, else its agent's)
     <app>.marathon.slave.mesos                  A    the agents' addresses
     <app>.marathon.containerip.dcos.thisdcos.directory  A  each task's own IP (its
                                                      agent's while tasks share the host network)
-    _<app>._tcp.marathon.mesos, _<app>._tcp.pallet  SRV  0 0 <host port> <task>.marathon.mesos
-    <task>.marathon.mesos                       A    that task's agent
+    _<app>._tcp.marathon.mesos, _<app>._tcp.pallet  SRV  0 0 <port> <task>.marathon.mesos
+                                                     (host port; the container port for a
+                                                     task with its own IP, Mesos' DiscoveryInfo)
+    <task>.marathon.mesos                       A    that task's address (as the app's)
     <vip>.marathon.l4lb.thisdcos.directory      A    the VIP's address
 
 ``<app>`` is the folded app id (``names.app_label``). A name exists only while it has
@@ -69,13 +73,15 @@ def build_records(
             host = address_of(e.host)
             if not host:
                 continue
-            for key in ("a", "slave", "pallet"):
-                add(names[key], "A", host)
+            own = e.ip if e.own_ip and e.ip else host
+            for key in ("a", "pallet"):
+                add(names[key], "A", own)
+            add(names["slave"], "A", host)
             add(names["containerip"], "A", e.ip or host)
             target = f"{task_label(s.app_id, e.task_id, e.node_id)}.{FRAMEWORK}.{MESOS_DOMAIN}"
-            add(target, "A", host)
+            add(target, "A", own)
             for p in s.ports:
-                if p.index >= len(e.ports):
+                if p.index >= len(e.ports) or not e.ports[p.index]:
                     continue
                 for proto in p.protocol.split(","):
                     if proto not in ("tcp", "udp"):

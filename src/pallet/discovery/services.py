@@ -4,6 +4,11 @@ Only what names, VIPs and load balancers need: each app's labels and ports (serv
 port, protocol, port labels), and each task's agent, address, host ports and whether it
 is *ready*: RUNNING, and healthy when the app has health checks (Marathon-LB's rule: a
 task whose checks have no verdict yet, or any failing, gets no traffic).
+
+A task of an app on a named container network (``networks: [{mode: container}]``) is
+reached at its own address (its ``ipAddresses``) on its container ports, as Mesos-DNS
+(IP sources: netinfo first) and Marathon-LB reach IP-per-task apps; any other task at
+its agent on its host ports.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ class PortInfo:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One task: where it runs and on which host ports."""
+    """One task: where it runs, the address it is reached at (``ip``) and the ports
+    there, one per port of its app (host ports; container ports for a task with an
+    address of its own, ``own_ip``)."""
 
     task_id: str
     node_id: str
@@ -37,6 +44,7 @@ class Endpoint:
     ports: tuple[int, ...]
     state: str
     ready: bool
+    own_ip: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +100,27 @@ def _ports(app: Mapping[str, Any]) -> tuple[PortInfo, ...]:
     return tuple(out)
 
 
-def _endpoint(task: Mapping[str, Any], checks: int) -> Endpoint:
+def _container_network(app: Mapping[str, Any]) -> bool:
+    networks = app.get("networks")
+    return isinstance(networks, list) and any(
+        isinstance(n, Mapping) and n.get("mode", "container") == "container" for n in networks
+    )
+
+
+def _container_ports(app: Mapping[str, Any]) -> tuple[int, ...]:
+    container = app.get("container") or {}
+    mappings = container.get("portMappings") if isinstance(container, Mapping) else None
+    out = []
+    for m in mappings if isinstance(mappings, list) else ():
+        port = m.get("containerPort") if isinstance(m, Mapping) else None
+        out.append(port if isinstance(port, int) else 0)
+    return tuple(out)
+
+
+def _endpoint(
+    task: Mapping[str, Any], checks: int, container_ports: tuple[int, ...] | None = None
+) -> Endpoint:
+    """``container_ports``: the app's, when it is on a container network."""
     state = str(task.get("state") or "")
     results = task.get("healthCheckResults") or []
     healthy = (
@@ -108,6 +136,9 @@ def _endpoint(task: Mapping[str, Any], checks: int) -> Endpoint:
             ip = str(a["ipAddress"])
             break
     ports = tuple(int(p) for p in task.get("ports") or () if isinstance(p, int))
+    own = container_ports is not None and ip != host
+    if own and container_ports is not None:
+        ports = container_ports
     return Endpoint(
         task_id=str(task.get("id") or ""),
         node_id=str(task.get("slaveId") or task.get("agentId") or ""),
@@ -116,6 +147,7 @@ def _endpoint(task: Mapping[str, Any], checks: int) -> Endpoint:
         ports=ports,
         state=state,
         ready=state == "TASK_RUNNING" and (checks == 0 or healthy),
+        own_ip=own,
     )
 
 
@@ -125,9 +157,10 @@ def services_from_apps(apps: Iterable[Mapping[str, Any]]) -> list[Service]:
     for app in apps:
         checks = len(app.get("healthChecks") or ())
         tasks = app.get("tasks") or ()
+        ports = _container_ports(app) if _container_network(app) else None
         endpoints = tuple(
             sorted(
-                (_endpoint(t, checks) for t in tasks if isinstance(t, Mapping)),
+                (_endpoint(t, checks, ports) for t in tasks if isinstance(t, Mapping)),
                 key=lambda e: e.task_id,
             )
         )

@@ -13,6 +13,7 @@ import psutil
 
 from pallet.master.up_discovery import DNS_PORT, lb_ports
 from pallet.master.up_secure import secure_dir
+from pallet.model.net import agent_subnet
 from pallet.model.roles import PUBLIC_ROLE
 
 __all__ = [
@@ -79,6 +80,8 @@ class UpConfig:
     allowed_host_paths: tuple[str, ...] = ()
     allow_privileged: bool = False
     registry_port: int | None = None
+    networks: tuple[tuple[str, str], ...] = ()
+    """Container networks (name, subnet): agent i gets its share (``agent_subnet``)."""
     """Run Debian's docker-registry on 127.0.0.1 at this port (``pallet image load``)."""
     secure: bool = False
     """Authentication and TLS (``<state dir>/secure``: the CA, the superuser's password)."""
@@ -250,4 +253,7 @@ def agent_args(config: UpConfig, url: str, plan: AgentPlan) -> list[str]:
     if config.secure and config.task_user is not None:
         args.append("--dynamic-task-users")  # as root: no task reads another's sandbox
     args += ["--bridge-subnet", f"10.88.{plan.index % 256}.0/24"]  # one bridge per agent
+    for name, subnet in config.networks:
+        share = agent_subnet(subnet, plan.index, config.agents)
+        args += ["--network", f"name={name},subnet={share}"]
     return args

@@ -27,10 +27,10 @@ from pallet.model.messages import (
     VolumeSpec,
     check_task_id,
 )
-from pallet.model.node import GPU_MILLI, Node, NodeState, field_value
+from pallet.model.node import GPU_MILLI, Node, NodeDisk, NodeState, field_value
 from pallet.model.plan import Placement, Plan, Unplaced
 from pallet.model.ports import PortRange, assign_ports, free_port_count, parse_port_ranges
-from pallet.model.request import PlacementRequest
+from pallet.model.request import PlacementRequest, VolumeNeed
 from pallet.model.resources import DIMENSIONS, Resources
 from pallet.model.task import TERMINAL, Reason, TaskState
 
@@ -50,6 +50,7 @@ __all__ = [
     "Heartbeat",
     "HttpResponse",
     "Node",
+    "NodeDisk",
     "NodeState",
     "Operator",
     "PalletError",
@@ -72,6 +73,7 @@ __all__ = [
     "TraceError",
     "Unplaced",
     "ValidationError",
+    "VolumeNeed",
     "VolumeSpec",
     "assign_ports",
     "check_task_id",

@@ -239,7 +239,10 @@ class ReadinessCheckSpec:
     preserve_last_response: bool = False
 
     def resolved(self, ports: Sequence[int], port_names: Sequence[str]) -> ReadinessCheckSpec:
-        """The check of a task with these host ports and port names."""
+        """The check of a task with these host ports and port names (a port set already,
+        a container port of an app on a container network, stays)."""
+        if self.port is not None:
+            return self
         for port, name in zip(ports, port_names, strict=False):
             if name == self.port_name:
                 return replace(self, port=port)

@@ -1,5 +1,5 @@
 """What a task runs in besides its command: the URIs fetched into its sandbox, its
-container (image, volumes, bridge ports), its local persistent volumes, as the master
+container (image, volumes, network and ports), its local persistent volumes, as the master
 sends them in a ``TaskSpec``; pure. Each checks its fields and reads its JSON like the other messages."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from pallet.model.errors import ValidationError
 from pallet.model.images import ImageReference, parse_image
+from pallet.model.net import network_name_problem
 from pallet.model.paths import dest_path_problem
 from pallet.model.wire import fields_of as _fields
 from pallet.model.wire import read_bool as _bool
@@ -18,7 +19,14 @@ from pallet.model.wire import read_list as _list
 from pallet.model.wire import read_obj as _obj
 from pallet.model.wire import read_str as _str
 
-__all__ = ["ContainerPort", "ContainerSpec", "FetchUri", "PersistentVolume", "VolumeSpec"]
+__all__ = [
+    "VOLUME_TYPES",
+    "ContainerPort",
+    "ContainerSpec",
+    "FetchUri",
+    "PersistentVolume",
+    "VolumeSpec",
+]
 
 _VOLUME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._#-]{0,254}")
 
@@ -106,16 +114,27 @@ class VolumeSpec:
         )
 
 
+VOLUME_TYPES = ("root", "path", "mount")
+"""Mesos' disk sources a persistent volume may be on: the agent's own disk (its work
+dir), or a disk the operator gave the agent, shared (``path``) or used whole (``mount``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class PersistentVolume:
-    """A local persistent volume (Marathon's ``persistent: {type: root, size}``): ``size``
-    MiB of the node's disk, reserved for one instance slot of a resident app and mounted
-    at ``container_path`` (one level, relative to the sandbox). ``id`` names it on its
-    node once the master reserved it (``""`` in an app's definition)."""
+    """A local persistent volume (Marathon's ``persistent: {type, size}``): ``size`` MiB
+    reserved for one instance slot of a resident app and mounted at ``container_path``
+    (one level, relative to the sandbox). ``id`` names it on its node once the master
+    reserved it (``""`` in an app's definition). ``type``: ``root`` (the node's disk),
+    ``path`` or ``mount`` (an operator's disk of the agent, ``Node.disks``); ``source``
+    is that disk's root on the node once reserved there."""
 
     container_path: str
     size: int
     id: str = ""
+    type: str = "root"
+    source: str = ""
+    max_size: int = 0
+    """A mount volume's ``maxSize``: it takes no disk larger (0: any)."""
 
     def __post_init__(self) -> None:
         path = self.container_path
@@ -130,9 +149,33 @@ class PersistentVolume:
             raise ValidationError("/container/volumes/persistent/size", "must be >= 1 (MiB)")
         if self.id and not (isinstance(self.id, str) and _VOLUME_ID.fullmatch(self.id)):
             raise ValidationError("/container/volumes/persistent/id", f"bad volume id {self.id!r}")
+        if self.type not in VOLUME_TYPES:
+            raise ValidationError(
+                "/container/volumes/persistent/type", "must be root, path or mount"
+            )
+        if self.max_size and (self.type != "mount" or self.max_size < self.size):
+            raise ValidationError(
+                "/container/volumes/persistent/maxSize",
+                "only for a mount volume, and at least its size",
+            )
+        if self.source and (
+            self.type == "root" or not self.source.startswith("/") or "\x00" in self.source
+        ):
+            raise ValidationError(
+                "/container/volumes/persistent/source", "an absolute path, for path and mount only"
+            )
 
     def to_json(self) -> dict[str, Any]:
-        return {"container_path": self.container_path, "size": self.size, "id": self.id}
+        doc: dict[str, Any] = {
+            "container_path": self.container_path,
+            "size": self.size,
+            "id": self.id,
+        }
+        if self.type != "root":
+            doc.update(type=self.type, source=self.source)
+        if self.max_size:
+            doc["max_size"] = self.max_size
+        return doc
 
     @classmethod
     def from_json(cls, raw: object, path: str = "") -> PersistentVolume:
@@ -141,6 +184,9 @@ class PersistentVolume:
             container_path=_str(doc.get("container_path"), f"{path}/container_path", 255),
             size=_int(doc.get("size"), f"{path}/size", 1, 10**12),
             id=_str(doc.get("id", ""), f"{path}/id", 255),
+            type=_str(doc.get("type", "root"), f"{path}/type", 10),
+            source=_str(doc.get("source", ""), f"{path}/source", 4096),
+            max_size=_int(doc.get("max_size", 0), f"{path}/max_size", 0, 10**12),
         )
 
 
@@ -182,13 +228,23 @@ class ContainerSpec:
     privileged: bool = False
     volumes: tuple[VolumeSpec, ...] = ()
     network: str = "host"
-    """``host`` (the node's network) or ``bridge`` (a namespace on the agent's bridge)."""
+    """``host`` (the node's network), ``bridge`` (a namespace on the agent's bridge) or
+    ``container`` (a namespace with an address of its own on the named network
+    ``network_name``)."""
     port_mappings: tuple[ContainerPort, ...] = ()
-    """With ``bridge``: where the task's host ports go, in order."""
+    """With ``bridge`` or ``container``: where the task's host ports go, in order."""
+    network_name: str = ""
+    """With ``container``: the agent's named network the task joins."""
 
     def __post_init__(self) -> None:
-        if self.network not in ("host", "bridge"):
+        if self.network not in ("host", "bridge", "container"):
             raise ValidationError("/networks", f"unknown network {self.network!r}")
+        if self.network == "container":
+            problem = network_name_problem(self.network_name)
+            if problem:
+                raise ValidationError("/networks/name", f"{self.network_name!r} {problem}")
+        elif self.network_name:
+            raise ValidationError("/networks/name", "only a container network has a name")
         object.__setattr__(
             self,
             "port_mappings",
@@ -224,6 +280,7 @@ class ContainerSpec:
             "volumes": [v.to_json() for v in self.volumes],
             "network": self.network,
             "port_mappings": [p.to_json() for p in self.port_mappings],
+            "network_name": self.network_name,
         }
 
     @classmethod
@@ -246,4 +303,5 @@ class ContainerSpec:
                     _list(doc.get("port_mappings", []), f"{path}/port_mappings", 1000)
                 )
             ),
+            network_name=_str(doc.get("network_name", ""), f"{path}/network_name", 63),
         )

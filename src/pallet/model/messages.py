@@ -30,6 +30,7 @@ from pallet.model.launch import (
     PersistentVolume,
     VolumeSpec,
 )
+from pallet.model.net import is_ip, network_name_problem
 from pallet.model.node import Node, NodeState, node_from_json, node_to_json
 from pallet.model.pods import PodContainer, pod_argv
 from pallet.model.resources import Resources
@@ -248,7 +249,7 @@ class TaskSpec:
                 "/taskKillGracePeriodSeconds", f"{where}: the kill grace period must be >= 0"
             )
         mappings = self.container.port_mappings if self.container is not None else ()
-        bridge = self.container is not None and self.container.network == "bridge"
+        bridge = self.container is not None and self.container.network != "host"
         if bridge and len(mappings) != len(self.ports):
             raise ValidationError(
                 "/container/portMappings",
@@ -432,6 +433,9 @@ class TaskStatus:
     healthy: bool | None = None
     health: tuple[HealthResult, ...] | None = None
     readiness: tuple[ReadinessResult, ...] | None = None
+    ip_addresses: tuple[str, ...] | None = None
+    """The task's own addresses on its container network (Mesos'
+    ``container_status.network_infos``); None when this update says nothing of them."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -447,6 +451,7 @@ class TaskStatus:
             "readiness": (
                 None if self.readiness is None else [r.to_json() for r in self.readiness]
             ),
+            "ip_addresses": None if self.ip_addresses is None else list(self.ip_addresses),
         }
 
     @classmethod
@@ -467,6 +472,15 @@ class TaskStatus:
         health = doc.get("health")
         readiness = doc.get("readiness")
         code, sig = doc.get("exit_code"), doc.get("signal")
+        addresses = doc.get("ip_addresses")
+        if addresses is not None:
+            addresses = tuple(
+                _str(a, f"{path}/ip_addresses/{i}", 64)
+                for i, a in enumerate(_list(addresses, f"{path}/ip_addresses", 16))
+            )
+            for i, a in enumerate(addresses):
+                if not is_ip(a):
+                    raise ValidationError(f"{path}/ip_addresses/{i}", "is not an IP address")
         return cls(
             task_id=_str(doc.get("task_id"), f"{path}/task_id", 200),
             state=state,
@@ -492,6 +506,7 @@ class TaskStatus:
                     for i, r in enumerate(_list(readiness, f"{path}/readiness", 64))
                 )
             ),
+            ip_addresses=addresses,
         )
 
 
@@ -557,7 +572,7 @@ class Registration:
             "/node",
             frozenset(
                 {"id", "hostname", "capacity", "gpu_count", "gpu_model", "ports", "attributes"}
-                | {"state", "role"}
+                | {"state", "role", "networks", "disks"}
             ),
         )
         node_id = node.get("id")
@@ -576,6 +591,15 @@ class Registration:
         for i, r in enumerate(_list(node.get("ports", []), "/node/ports", 10_000)):
             _str(r, f"/node/ports/{i}", 100)
         _str_map(node.get("attributes", {}), "/node/attributes")
+        for i, disk in enumerate(_list(node.get("disks", []), "/node/disks", 64)):
+            d = _obj(disk, f"/node/disks/{i}", frozenset({"type", "root", "size"}))
+            _str(d.get("type"), f"/node/disks/{i}/type", 10)
+            _str(d.get("root"), f"/node/disks/{i}/root", 4096)
+            _int(d.get("size"), f"/node/disks/{i}/size", 1, 10**12)
+        for i, name in enumerate(_list(node.get("networks", []), "/node/networks", 64)):
+            problem = network_name_problem(name)
+            if problem:
+                raise ValidationError(f"/node/networks/{i}", problem)
         problems = role_messages(_str(node.get("role", "*"), "/node/role", 255))
         if problems:
             raise ValidationError("/node/role", " ".join(problems))

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pallet.model.errors import ValidationError
 
-__all__ = ["agent_address", "is_ip", "is_loopback"]
+__all__ = ["agent_address", "agent_subnet", "is_ip", "is_loopback", "network_name_problem"]
 
 
 def is_loopback(host: str) -> bool:
@@ -19,6 +19,35 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def network_name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a container network, or None. Marathon's ``strings.Name``:
+    1-63 lower-case letters, digits and '-', starting and ending with a letter or digit
+    (checked without a backtracking regex)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 63:
+        return "must be 1-63 characters"
+    ok = name[0] != "-" and name[-1] != "-"
+    if not (ok and all(c.isdigit() or "a" <= c <= "z" or c == "-" for c in name)):
+        return "must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    return None
+
+
+def agent_subnet(subnet: str, index: int, agents: int) -> str:
+    """Agent ``index``'s share of a network's ``subnet`` among ``agents`` on one host: the
+    index-th /24 (DC/OS's overlay gave each agent a /24 of 9.0.0.0/8), or the index-th
+    of ``agents`` equal parts when the subnet has fewer /24s. ValueError when a part
+    would be smaller than a /30."""
+    net = ipaddress.ip_network(subnet)
+    bits = max(agents - 1, 0).bit_length()
+    prefix = max(24, net.prefixlen + bits) if net.version == 4 else net.prefixlen + bits
+    if prefix > 30:
+        raise ValueError(f"{subnet} is too small for {agents} agents (a /30 each at least)")
+    parts = net.subnets(new_prefix=prefix)
+    for i, part in enumerate(parts):
+        if i == index:
+            return str(part)
+    raise ValueError(f"{subnet} has no part {index}")  # pragma: no cover (bits suffice)
 
 
 def is_ip(host: str) -> bool:

@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.model.errors import ValidationError
+from pallet.model.net import network_name_problem
 from pallet.model.ports import PortRange, parse_port_ranges
 from pallet.model.resources import Resources
 
-__all__ = ["GPU_MILLI", "Node", "NodeState", "field_value", "node_from_json", "node_to_json"]
+__all__ = [
+    "GPU_MILLI",
+    "Node",
+    "NodeDisk",
+    "NodeState",
+    "field_value",
+    "node_from_json",
+    "node_to_json",
+]
 
 GPU_MILLI = 1000
 """Milli-GPUs in one whole GPU device."""
@@ -26,6 +35,28 @@ class NodeState(enum.StrEnum):
     UNREACHABLE = "UNREACHABLE"
     GONE = "GONE"
     DOWN = "DOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDisk:
+    """A disk the operator gave an agent besides its own (Mesos' disk resources with a
+    ``PATH`` or ``MOUNT`` source): ``size`` MiB at ``root``; persistent volumes of type
+    ``path`` share it, one of type ``mount`` takes it whole."""
+
+    type: str
+    root: str
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.type not in ("path", "mount"):
+            raise ValidationError("/disks/type", f"disk {self.root}: must be path or mount")
+        if not isinstance(self.root, str) or not self.root.startswith("/") or "\x00" in self.root:
+            raise ValidationError("/disks/root", f"disk {self.root!r}: must be an absolute path")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValidationError("/disks/size", f"disk {self.root}: size must be >= 1 MiB")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "root": self.root, "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +75,11 @@ class Node:
     """The Mesos role its resources are reserved for: ``*`` (unreserved, any app that
     accepts ``*``) or e.g. ``slave_public`` (only apps whose ``acceptedResourceRoles``
     name it, as on DC/OS's public agents)."""
+    networks: tuple[str, ...] = ()
+    """The named container networks its agent gives tasks an address on (Marathon's
+    ``networks: [{mode: container, name}]``; Mesos' CNI networks of the agent)."""
+    disks: tuple[NodeDisk, ...] = ()
+    """The operator's disks for ``path`` and ``mount`` persistent volumes."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -52,6 +88,13 @@ class Node:
             raise ValidationError("/capacity", f"node {self.id}: capacity must be >= 0")
         if not self.role:
             raise ValidationError("/role", f"node {self.id}: the role must not be empty")
+        for name in self.networks:
+            problem = network_name_problem(name)
+            if problem:
+                raise ValidationError("/networks", f"node {self.id}: network {name!r} {problem}")
+        roots = [d.root for d in self.disks]
+        if len(set(roots)) != len(roots):
+            raise ValidationError("/disks", f"node {self.id}: a disk root is given twice")
         if self.gpu_count < 0:
             raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
         if self.capacity.gpu != self.gpu_count * GPU_MILLI:
@@ -76,6 +119,7 @@ class Node:
         attributes: Mapping[str, str] | None = None,
         state: NodeState = NodeState.ACTIVE,
         role: str = "*",
+        networks: tuple[str, ...] = (),
     ) -> Node:
         """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices."""
         return cls(
@@ -88,6 +132,7 @@ class Node:
             attributes=dict(attributes or {}),
             state=state,
             role=role,
+            networks=networks,
         )
 
 
@@ -114,6 +159,8 @@ def node_to_json(node: Node) -> dict[str, Any]:
         "attributes": dict(node.attributes),
         "state": node.state.value,
         "role": node.role,
+        "networks": list(node.networks),
+        "disks": [d.to_json() for d in node.disks],
     }
 
 
@@ -131,4 +178,8 @@ def node_from_json(doc: Mapping[str, Any]) -> Node:
         attributes=dict(doc.get("attributes") or {}),
         state=NodeState(doc.get("state", NodeState.ACTIVE.value)),
         role=str(doc.get("role") or "*"),
+        networks=tuple(str(n) for n in doc.get("networks") or ()),
+        disks=tuple(
+            NodeDisk(str(d["type"]), str(d["root"]), int(d["size"])) for d in doc.get("disks") or ()
+        ),
     )

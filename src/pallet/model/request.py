@@ -9,10 +9,22 @@ from pallet.model.errors import ValidationError
 from pallet.model.node import GPU_MILLI
 from pallet.model.resources import Resources
 
-__all__ = ["ANY_UNRESERVED", "PlacementRequest"]
+__all__ = ["ANY_UNRESERVED", "PlacementRequest", "VolumeNeed"]
 
 ANY_UNRESERVED = frozenset({"*"})
 """Marathon's default ``acceptedResourceRoles``: unreserved resources only."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeNeed:
+    """A persistent volume on an operator's disk: ``type`` ``path`` or ``mount``, ``size``
+    MiB, the disk's ``root`` (``""``: the scheduler chooses one with room) and, for a
+    mount volume, ``max_size`` (Marathon's ``maxSize``: no disk larger; 0: any)."""
+
+    type: str
+    size: int
+    root: str = ""
+    max_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +35,8 @@ class PlacementRequest:
     be a whole number of devices. ``ports``: 0 = any free port, else that exact port.
     ``gpu_models``: allowed GPU models (empty = any). ``accepted_roles``: the node
     roles whose resources it may use (Marathon's ``acceptedResourceRoles``; ``*`` is
-    unreserved). ``role`` is the role it runs as (fair sharing, quota).
+    unreserved). ``role`` is the role it runs as (fair sharing, quota). ``networks``:
+    the container networks it joins (a node must have each).
     """
 
     id: str
@@ -37,6 +50,10 @@ class PlacementRequest:
     accepted_roles: frozenset[str] = ANY_UNRESERVED
     node_id: str | None = None
     reservation: str | None = None
+    networks: tuple[str, ...] = ()
+    """The named container networks the task joins: only nodes that have them all."""
+    volume_disks: tuple[VolumeNeed, ...] = ()
+    """Persistent volumes on the operator's disks."""
 
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
@@ -83,4 +100,6 @@ class PlacementRequest:
             self.constraints,
             self.accepted_roles,
             self.node_id,
+            self.networks,
+            self.volume_disks,
         )

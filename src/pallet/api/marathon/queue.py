@@ -52,6 +52,7 @@ _PALLET_REASONS = {
     "insufficient cpus": "InsufficientCpus",
     "insufficient mem": "InsufficientMemory",
     "insufficient disk": "InsufficientDisk",
+    "no path or mount disk with room": "InsufficientDisk",
     "GPU model not allowed": "InsufficientGpus",
     "insufficient gpus": "InsufficientGpus",
     "host ports unavailable": "InsufficientPorts",
@@ -93,8 +94,12 @@ class QueueItem(MarathonModel):
 
 def marathon_reason(reason: str) -> str:
     """Marathon's name for one of ``pallet.core.fit``'s rejection reasons."""
-    if reason.startswith("constraint "):
+    if reason.startswith(("constraint ", "container network ")):
+        # Marathon has no reason for a node without the app's network (Mesos failed the
+        # launch there instead); the network is the app's placement constraint.
         return "UnfulfilledConstraint"
+    if reason == "persistent volumes on another node":
+        return "NoCorrespondingReservationFound"
     try:
         return _PALLET_REASONS[reason]
     except KeyError:

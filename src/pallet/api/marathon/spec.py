@@ -168,4 +168,7 @@ class AppSpec:
             role=self.role,
             priority=priority,
             accepted_roles=frozenset(self.accepted_resource_roles or ("*",)),
+            networks=tuple(
+                n.name for n in self.networks if n.mode is NetworkMode.CONTAINER and n.name
+            ),
         )

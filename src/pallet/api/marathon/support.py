@@ -193,21 +193,31 @@ def secret_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str]]
 
 
 def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
-    """A local persistent volume: only Mesos' ``root`` disk (the agent's work dir)."""
+    """A local persistent volume on Mesos' ``root`` disk (the agent's work dir), or on a
+    ``path`` or ``mount`` disk the operator gave an agent (``pallet agent --disk-path``,
+    ``--disk-mount``)."""
     persistent = volume.get("persistent")
     if not isinstance(persistent, FrozenMap):
         yield Violation(f"{path}/persistent", "must be an object")
         return
     kind = persistent.get("type", "root")
-    if kind in ("path", "mount"):
-        yield _no(f"{path}/persistent/type", f"{kind} disks (only root persistent volumes)")
-    elif kind != "root":
+    if kind not in ("root", "path", "mount"):
         yield Violation(f"{path}/persistent/type", "must be root, path or mount")
     size = persistent.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         yield Violation(f"{path}/persistent/size", "must be a whole number of MiB >= 1")
-    if persistent.get("maxSize") is not None:
-        yield _no(f"{path}/persistent/maxSize", "maxSize (exclusive mount disks)")
+    most = persistent.get("maxSize")
+    if most is not None and kind != "mount":
+        yield Violation(
+            f"{path}/persistent/maxSize", "is only for persistent volumes of type mount"
+        )
+    elif most is not None and (
+        isinstance(most, bool)
+        or not isinstance(most, int)
+        or not isinstance(size, int)
+        or most < size
+    ):
+        yield Violation(f"{path}/persistent/maxSize", "must be a whole number of MiB >= size")
     if persistent.get("constraints"):
         yield _no(f"{path}/persistent/constraints", "constraints on the disk's path")
     if persistent.get("profileName") is not None:
@@ -222,15 +232,25 @@ def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
         yield Violation(f"{path}/mode", "a persistent volume's mode must be RW")
 
 
-def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int]]:
-    """The local persistent volumes of a normalised ``container``: (containerPath, size)."""
+def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int, str, int]]:
+    """The local persistent volumes of a normalised ``container``: (containerPath, size,
+    type, maxSize or 0)."""
     out = []
     volumes = container.get("volumes", ()) if container is not None else ()
     for volume in volumes if isinstance(volumes, tuple) else ():
         persistent = volume.get("persistent") if isinstance(volume, FrozenMap) else None
         if isinstance(persistent, FrozenMap) and isinstance(volume, FrozenMap):
             size = persistent.get("size")
-            out.append((str(volume.get("containerPath")), size if isinstance(size, int) else 0))
+            kind = str(persistent.get("type", "root"))
+            most = persistent.get("maxSize")
+            out.append(
+                (
+                    str(volume.get("containerPath")),
+                    size if isinstance(size, int) else 0,
+                    kind,
+                    most if isinstance(most, int) else 0,
+                )
+            )
     return out
 
 
@@ -256,8 +276,11 @@ def _networks(spec: AppSpec) -> Iterator[Violation]:
     for i, network in enumerate(spec.networks):
         if network.mode is NetworkMode.BRIDGE and not isinstance(docker, FrozenMap):
             yield _no(f"/networks({i})/mode", "container/bridge networking without an image")
-        elif network.mode is NetworkMode.CONTAINER:
-            yield _no(f"/networks({i})/mode", "container networks (IP per task)")
+        elif network.mode is NetworkMode.CONTAINER and not isinstance(docker, FrozenMap):
+            yield _no(f"/networks({i})/mode", "container networks without an image")
+    named = [i for i, n in enumerate(spec.networks) if n.mode is NetworkMode.CONTAINER]
+    if len(named) > 1:
+        yield _no(f"/networks({named[1]})", "more than one container network per app")
 
 
 def _residency(spec: AppSpec) -> Iterator[Violation]:

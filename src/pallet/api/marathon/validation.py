@@ -22,6 +22,7 @@ from pallet.api.marathon.parts import Container, EnvSecret, PortMapping
 from pallet.api.marathon.pathid import canonical_path, path_violations
 from pallet.discovery import label_violations
 from pallet.model import ValidationError, parse_constraints
+from pallet.model.net import network_name_problem
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
 
 __all__ = [
@@ -178,6 +179,10 @@ def _network_violations(app: AppDefinition) -> list[Violation]:
     ):
         message = "May specify a single host network, single bridge network, or else 1-to-n container networks"
         out.append(Violation("/networks", message))
+    for i, n in enumerate(nets):
+        problem = network_name_problem(n.name) if n.name is not None else None
+        if problem and n.mode == "container":
+            out.append(Violation(f"/networks({i})/name", problem))
     if unnamed:
         # Pallet has no default container network, so every container network needs a name.
         message = "Network name must be specified when container network is selected."
