@@ -242,6 +242,7 @@ class AgentDaemon:
         self.address = ""
         self._outbox: dict[tuple[str, int], SendStatus] = {}
         self._outbox_ready = asyncio.Event()
+        self._acking: set[asyncio.Task[None]] = set()
         self._registered = asyncio.Event()
         self._stopping = False
         self.drain = False
@@ -351,6 +352,8 @@ class AgentDaemon:
             )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 3.0)
+        if self._acking:  # the ends acknowledged now remove their checkpoints
+            await asyncio.wait(set(self._acking), timeout=3.0)
         await self.logs.close()
         await self.client.aclose()
 
@@ -509,10 +512,20 @@ class AgentDaemon:
             acked = list(Acks.from_json(r.json()).acks)
             for key in acked:
                 self._outbox.pop(key, None)
-            follow: list[SendStatus] = []
-            for tid, seq in acked:
-                follow += self.runtime.acknowledge(tid, seq)
-            self._enqueue(follow)
+            if acked:
+                task = asyncio.create_task(self._acknowledge(acked))
+                self._acking.add(task)
+                task.add_done_callback(self._acking.discard)
+
+    async def _acknowledge(self, acked: list[tuple[str, int]]) -> None:
+        """Tell the runtime what the master stored, off the event loop: a batch of
+        launches holds the runtime's lock until its last task started, and meanwhile the
+        loop goes on posting the statuses the batch publishes early (and heartbeats).
+        Done here, the loop waited for the whole batch after the first early post."""
+        try:
+            self._enqueue(await asyncio.to_thread(self.runtime.acknowledge_all, acked))
+        except Exception:  # the runtime resends what stays unacknowledged; the master dedups
+            log.exception("acknowledging %d statuses failed", len(acked))
 
     async def _heartbeat_loop(self) -> None:
         watchdog = max(30.0, 10 * self.config.heartbeat_interval)
