@@ -569,9 +569,10 @@ class AgentDaemon:
 
 class DesiredSpecs:
     """The task specs of the master's desired sets, each read once. A desired set lists
-    every task of the node, and while 100 tasks start it comes again after every
-    transaction of placements: reading all of it each time (a third of a millisecond a
-    spec) was quadratic. A spec whose document is unchanged since the last set is reused."""
+    every task of the node and comes again whenever it changed, so while tasks arrive in
+    waves each set repeats all the earlier ones; reading every spec each time (a third of
+    a millisecond a spec on this machine) grew with the square of the node's tasks. A spec
+    whose document is unchanged since the last set is reused."""
 
     def __init__(self) -> None:
         self._known: dict[str, tuple[object, TaskSpec]] = {}
