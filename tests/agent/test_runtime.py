@@ -63,6 +63,20 @@ def test_a_task_runs_to_completion_and_is_forgotten_after_ack(runtime: TaskRunti
     assert runtime.last_status("done.1") == end
 
 
+def test_one_answer_acknowledges_many_tasks_at_once(runtime: TaskRuntime) -> None:
+    """What the agent does with a master's answer to a status batch: every (task id,
+    seq) in one call, as acknowledging each alone would."""
+    specs = [make_spec(f"acked.{i}", cmd="echo hi") for i in range(3)]
+    runtime.set_desired(specs)
+    ended: list[SendStatus] = []
+    for spec in specs:
+        ended += [s for s in run_until(runtime, spec.task_id, S.FINISHED) if s.state is S.FINISHED]
+    assert runtime.acknowledge_all([(s.task_id, s.seq) for s in ended[:2]]) == []
+    assert runtime.set_desired([]) == []
+    assert set(runtime.tasks()) == {"acked.2"}  # its end still waits for the master
+    assert runtime.unacknowledged()[-1] == ended[2]  # with its STARTING and RUNNING
+
+
 def test_removing_a_task_kills_it_and_sigkill_follows_the_grace(runtime: TaskRuntime) -> None:
     spec = make_spec("stubborn.1", cmd="trap '' TERM; echo ready; sleep 60", kill_grace_seconds=0.4)
     runtime.set_desired([spec])

@@ -16,6 +16,7 @@ from pallet.control import (
     TaskState,
     iso,
 )
+from pallet.control.layout import TASKS
 from pallet.model import Constraint, NodeState, Operator, Resources, TaskStatus
 from pallet.store import open_store
 
@@ -356,3 +357,16 @@ async def test_a_mass_exit_of_many_apps_is_recorded_and_replaced(
     clock.advance(10)  # past the first backoff delay
     await converge(control)
     assert len(control.state.tasks) == 150  # each replaced
+
+
+async def test_a_large_plan_is_written_in_few_whole_transactions(control: Control) -> None:
+    # 200 placements (one scheduling round): two transactions of at most 120 records, not
+    # four of 60 tasks; each commit wakes every agent's long-poll.
+    await with_nodes(control, 4, cpu=64000, mem=64000)
+    await control.apps.create("/many", definition("/many", 200), run_spec(200))
+    await control.controller.reconcile()
+    before = await control.store.revision()
+    await control.scheduler.run_once()
+    assert await control.store.revision() - before == 2
+    stored, _ = await control.store.list(TASKS)
+    assert len(stored) == len(control.state.tasks) == 200

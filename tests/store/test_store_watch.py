@@ -194,6 +194,61 @@ def test_history_is_bounded(backend: Backend) -> None:
     backend.run(body, history=3)
 
 
+def test_prev_kv_is_reported_even_when_the_previous_write_is_older_than_the_history(
+    backend: Backend,
+) -> None:
+    """As etcd: an event's previous record is the key as of the revision before it, kept
+    by compaction for every event still in the history (etcd keeps each key's newest
+    revision at the compaction point)."""
+
+    async def body(store: Store) -> None:
+        put = await store.put("p/a", b"1")
+        await store.put("p/b", b"1")
+        for i in range(6):  # far past the three revisions kept
+            await store.put("other", str(i).encode())
+        again = await store.put("p/a", b"2")
+        gone = (await store.txn((), [Delete("p/b")])).revision
+        for i in range(2):  # the first write of p/a's predecessor chain leaves the window
+            await store.put("other", str(i).encode())
+        watch = await store.watch("p/", again)
+        events = await take(watch, 2)
+        assert events[0] == WatchEvent(
+            EventType.PUT,
+            KeyValue("p/a", b"2", put, again, 2, 0),
+            KeyValue("p/a", b"1", put, put, 1, 0),
+        )
+        assert events[1].type is EventType.DELETE
+        assert events[1].prev_kv == KeyValue("p/b", b"1", put + 1, put + 1, 1, 0)
+        assert events[1].kv == KeyValue("p/b", b"", 0, gone, 0, 0)
+
+    backend.run(body, history=4)
+
+
+def test_prev_kv_follows_deletes_and_re_creations_through_compaction(backend: Backend) -> None:
+    async def body(store: Store) -> None:
+        first = await store.put("q", b"1")
+        await store.delete("q")
+        created = await store.put("q", b"2")
+        for i in range(4):
+            await store.put("other", str(i).encode())
+        updated = await store.put("q", b"3")
+        await store.compact(updated)
+        await store.put("other", b"x")
+        watch = await store.watch("q", updated)
+        event = await next_event(watch)
+        assert event.prev_kv == KeyValue("q", b"2", created, created, 1, 0)
+        assert event.kv == KeyValue("q", b"3", created, updated, 2, 0)
+        deleted = (await store.txn((), [Delete("q")])).revision
+        recreated = await store.put("q", b"4")
+        assert [(e.type, e.prev_kv) for e in await take(watch, 2)] == [
+            (EventType.DELETE, KeyValue("q", b"3", created, updated, 2, 0)),
+            (EventType.PUT, None),
+        ]
+        assert first < deleted < recreated
+
+    backend.run(body, history=3)
+
+
 def test_a_watcher_that_falls_behind_the_history_gets_compacted(backend: Backend) -> None:
     async def body(store: Store) -> None:
         start = await store.revision() + 1

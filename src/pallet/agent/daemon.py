@@ -27,7 +27,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,7 @@ __all__ = [
     "UNAUTHENTICATED",
     "AgentConfig",
     "AgentDaemon",
+    "DesiredSpecs",
     "WrongCluster",
     "is_loopback",
     "serve_agent",
@@ -254,6 +255,8 @@ class AgentDaemon:
         self.address = ""
         self._outbox: dict[tuple[str, int], SendStatus] = {}
         self._outbox_ready = asyncio.Event()
+        self._acking: set[asyncio.Task[None]] = set()
+        self._desired = DesiredSpecs()
         self._registered = asyncio.Event()
         self._stopping = False
         self.drain = False
@@ -363,6 +366,8 @@ class AgentDaemon:
             )
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), 3.0)
+        if self._acking:  # the ends acknowledged now remove their checkpoints
+            await asyncio.wait(set(self._acking), timeout=3.0)
         await self.logs.close()
         await self.client.aclose()
 
@@ -462,12 +467,7 @@ class AgentDaemon:
                 await asyncio.sleep(1.0)
                 continue
             doc = r.json()
-            specs = []
-            for i, item in enumerate(doc.get("tasks") or ()):
-                try:
-                    specs.append(TaskSpec.from_json(item, f"/tasks/{i}"))
-                except ValidationError as e:
-                    log.error("master sent a task this agent cannot run: %s", e)
+            specs = self._desired.read(doc.get("tasks") or ())
             self._enqueue(await asyncio.to_thread(self.runtime.set_desired, specs))
             reserved = doc.get("volumes")
             if isinstance(reserved, list):
@@ -521,10 +521,20 @@ class AgentDaemon:
             acked = list(Acks.from_json(r.json()).acks)
             for key in acked:
                 self._outbox.pop(key, None)
-            follow: list[SendStatus] = []
-            for tid, seq in acked:
-                follow += self.runtime.acknowledge(tid, seq)
-            self._enqueue(follow)
+            if acked:
+                task = asyncio.create_task(self._acknowledge(acked))
+                self._acking.add(task)
+                task.add_done_callback(self._acking.discard)
+
+    async def _acknowledge(self, acked: list[tuple[str, int]]) -> None:
+        """Tell the runtime what the master stored, off the event loop: a batch of
+        launches holds the runtime's lock until its last task started, and meanwhile the
+        loop goes on posting the statuses the batch publishes early (and heartbeats).
+        Done here, the loop waited for the whole batch after the first early post."""
+        try:
+            self._enqueue(await asyncio.to_thread(self.runtime.acknowledge_all, acked))
+        except Exception:  # the runtime resends what stays unacknowledged; the master dedups
+            log.exception("acknowledging %d statuses failed", len(acked))
 
     async def _heartbeat_loop(self) -> None:
         watchdog = max(30.0, 10 * self.config.heartbeat_interval)
@@ -567,6 +577,38 @@ class AgentDaemon:
                     disk_bytes=self.runtime.executor.disk_usage(task_id, now),
                 )
         return out
+
+
+class DesiredSpecs:
+    """The task specs of the master's desired sets, each read once. A desired set lists
+    every task of the node and comes again whenever it changed, so while tasks arrive in
+    waves each set repeats all the earlier ones; reading every spec each time (a third of
+    a millisecond a spec on this machine) grew with the square of the node's tasks. A spec
+    whose document is unchanged since the last set is reused."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[object, TaskSpec]] = {}
+
+    def read(self, items: Iterable[object]) -> list[TaskSpec]:
+        """The specs of ``items`` (a desired set's ``tasks``); one that does not validate
+        is logged and left out, as before."""
+        specs: list[TaskSpec] = []
+        known: dict[str, tuple[object, TaskSpec]] = {}
+        for i, item in enumerate(items):
+            task_id = item.get("task_id") if isinstance(item, dict) else None
+            seen = self._known.get(task_id) if isinstance(task_id, str) else None
+            if seen is not None and seen[0] == item:
+                spec = seen[1]
+            else:
+                try:
+                    spec = TaskSpec.from_json(item, f"/tasks/{i}")
+                except ValidationError as e:
+                    log.error("master sent a task this agent cannot run: %s", e)
+                    continue
+            specs.append(spec)
+            known[spec.task_id] = (item, spec)
+        self._known = known
+        return specs
 
 
 async def _forever(loop: Callable[[], Awaitable[None]]) -> None:

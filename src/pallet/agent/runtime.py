@@ -210,6 +210,10 @@ class TaskRuntime:
         """The master stored the statuses of ``task_id`` up to ``seq``."""
         return self.handle(StatusAcked(task_id, seq))
 
+    def acknowledge_all(self, acks: Iterable[tuple[str, int]]) -> list[SendStatus]:
+        """``acknowledge`` of each ``(task id, seq)`` of one answer of the master, at once."""
+        return self.handle(*(StatusAcked(task_id, seq) for task_id, seq in acks))
+
     def step(self, timeout: float = 1.0) -> list[SendStatus]:
         """Wait up to ``timeout`` seconds for a task to end, a prepared launch to start
         or fail, or a deadline (SIGKILL after a grace period, a status resend) to come;

@@ -32,6 +32,16 @@ def e2e(
             [
                 ["spawn directly (baseline)", doc["raw_spawn_s"], "1.00"],
                 ["pallet: POST to all RUNNING", doc["pallet_s"], f"{doc['ratio']:.2f}"],
+                [
+                    "pallet: POST to the last RUNNING recorded",
+                    doc["recorded_s"],
+                    f"{doc['recorded_s'] / doc['raw_spawn_s']:.2f}",
+                ],
+                [
+                    "CPU seconds: master / agents",
+                    f"{doc['master_cpu_s']} / {doc['agents_cpu_s']}",
+                    "",
+                ],
             ],
         )
     )

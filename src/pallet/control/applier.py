@@ -130,23 +130,9 @@ class Applier(NodeDecisions):
             placements = self._slots_free(placements)
             placements, disks = self._verified(placements)
             created: list[TaskRecord] = []
-            for chunk in _chunks(placements, _CHUNK // 2):  # a task, and maybe its slot
-                tasks: list[TaskRecord] = []
-                slots: list[ReservationRecord] = []
-                for p in chunk:
-                    app = self.state.apps.get(p.app_id)
-                    if app is None:
-                        continue
-                    slot = None
-                    if p.request.reservation is not None:
-                        slot = self.state.reservations.get(p.request.reservation)
-                        if slot is None:
-                            held = disks.get(p.request_id, ())
-                            slot = new_slot(app, p.request.reservation, p.node_id, now, held)
-                            slots.append(slot)
-                    tasks.append(self._new_task(p, now, slot))
-                if not tasks:
-                    continue
+            for chunk in self._placement_chunks(placements, disks, now):
+                tasks = [t for t, _ in chunk]
+                slots = [r for _, r in chunk if r is not None]
                 ops: list[Op] = [Put(r.key, encode(r.to_json())) for r in slots]
                 ops += [Put(task_key(t.id), encode(t.to_json())) for t in tasks]
                 revision = await self.commit(ops)
@@ -159,6 +145,34 @@ class Applier(NodeDecisions):
             self.placed_total += len(created)
         self.kick()
         return created
+
+    def _placement_chunks(
+        self, placements: Sequence[Placement], disks: dict[str, tuple[str, ...]], now: float
+    ) -> Iterable[list[tuple[TaskRecord, ReservationRecord | None]]]:
+        """The new tasks (each with the new slot it creates, if any, holding the disks
+        ``disks`` chose for its volumes) in chunks of at most ``_CHUNK`` records: each
+        chunk is one transaction, and fewer transactions per
+        plan mean fewer commits and fewer wake-ups of every agent's long-poll."""
+        chunk: list[tuple[TaskRecord, ReservationRecord | None]] = []
+        records = 0
+        for p in placements:
+            app = self.state.apps.get(p.app_id)
+            if app is None:
+                continue
+            slot = new = None
+            if p.request.reservation is not None:
+                slot = self.state.reservations.get(p.request.reservation)
+                if slot is None:
+                    held = disks.get(p.request_id, ())
+                    slot = new = new_slot(app, p.request.reservation, p.node_id, now, held)
+            size = 1 if new is None else 2
+            if records + size > _CHUNK:
+                yield chunk
+                chunk, records = [], 0
+            chunk.append((self._new_task(p, now, slot), new))
+            records += size
+        if chunk:
+            yield chunk
 
     def _still_wanted(self, placements: Sequence[Placement], now: float) -> list[Placement]:
         allowed: dict[str, int] = {}

@@ -127,41 +127,58 @@ def reconcile_app(
     are old or surplus; new tasks are launched while fewer than ``max_live`` tasks are
     alive, counting those still being killed (see ``capacity``). Tasks in ``moving`` (on a
     drained node) are replaced as old ones are, under the same rule."""
-    tasks = list(tasks)
     n = app.instances
-    replaced = tuple(t.id for t in tasks if _inactive(t, app, now) and not t.replaced)
-    expunge = tuple(t.id for t in tasks if _expunged(t, app, now))
-    live = [t for t in tasks if counted(t, app, now)]
-    new = [t for t in live if t.config_version == app.config_version and t.id not in moving]
-    old = [t for t in live if t.config_version != app.config_version or t.id in moving]
+    # One pass over the tasks (this runs on every controller pass, for every app): which
+    # are given up on (replaced, expunged), alive, and counted as current or old.
+    replaced: list[str] = []
+    expunge: list[str] = []
+    new: list[TaskRecord] = []
+    old: list[TaskRecord] = []
+    occupied = 0
+    for t in tasks:
+        inactive = _inactive(t, app, now)
+        if inactive:
+            if not t.replaced:
+                replaced.append(t.id)
+            if _expunged(t, app, now):
+                expunge.append(t.id)
+        elif t.live:  # alive
+            occupied += 1
+            if t.goal is TaskGoal.RUN:  # counted
+                if t.config_version == app.config_version and t.id not in moving:
+                    new.append(t)
+                else:
+                    old.append(t)
     min_ready, max_live = capacity(app)
-    spare = sum(1 for t in live if t.ready) - min_ready
+    spare = sum(1 for t in new if t.ready) + sum(1 for t in old if t.ready) - min_ready
     kill: list[TaskRecord] = []
 
-    def take(candidates: list[TaskRecord], count: int) -> None:
+    def take(candidates: list[TaskRecord], count: int, selection: str) -> None:
         nonlocal spare
-        for t in candidates[: max(0, count)]:
+        if count <= 0 or not candidates:
+            return  # nothing to order
+        for t in _kill_order(candidates, selection, unready_first=True)[:count]:
             if t.ready:
                 if spare <= 0:
                     continue
                 spare -= 1
             kill.append(t)
 
-    occupied = sum(1 for t in tasks if alive(t, app, now))
     want = n if hold is None or not old else min(hold, n)
     if want == n:
         # Old tasks: those not ready go at once (that costs no ready task), the ready
         # ones oldest first while the spare lasts.
-        take(_kill_order(old, "OLDEST_FIRST", unready_first=True), len(old))
+        take(old, len(old), "OLDEST_FIRST")
     else:
         # Canaries: old tasks go only as far as the canaries need room.
         room = occupied + max(0, want - len(new)) - max_live
-        take(_kill_order(old, "OLDEST_FIRST", unready_first=True), room)
+        take(old, room, "OLDEST_FIRST")
     # Surplus of the current version (a scale-down): not ready first, then killSelection.
     surplus = len(new) - want
-    take(_kill_order(new, app.run.kill_selection, unready_first=True), surplus)
+    take(new, surplus, app.run.kill_selection)
     launch = max(0, min(want - len(new), max_live - occupied))
-    left = [t for t in old if t not in kill and t.id not in moving]
+    killed = {t.id for t in kill}
+    left = [t for t in old if t.id not in killed and t.id not in moving]
     if left and not kill and stuck and len(new) < want and all(t.ready for t in new):
         # The cluster has no room for the next new task (e.g. hostname UNIQUE on every
         # node while the old tasks hold them): replace one old task at a time, or the
@@ -177,8 +194,8 @@ def reconcile_app(
         waiting=waiting,
         launch_after=launch_after,
         kill=tuple(t.id for t in kill),
-        replaced=replaced,
-        expunge=expunge,
+        replaced=tuple(replaced),
+        expunge=tuple(expunge),
     )
 
 

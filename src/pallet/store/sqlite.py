@@ -3,6 +3,13 @@
 Each commit is one SQLite transaction (keys, history, revision and leases together), so a
 killed master leaves either all of a write or none of it. The file is opened with an
 exclusive lock: a second process (a second master) cannot open it while this one runs.
+
+The history holds each event's new record only, as etcd's MVCC does: an event's previous
+record (its ``prev_kv``) is the key's newest history row before it. So that this row is
+there for every event still kept, compaction keeps, below the oldest kept revision, one
+*anchor* per key (its newest row there, if a PUT) while the key has an event at or after
+that revision, and a commit whose previous record was already dropped writes it back as
+an anchor. Anchors are never reported as events (they are older than any watch may start).
 """
 
 from __future__ import annotations
@@ -23,30 +30,44 @@ from pallet.store.validate import prefix_end
 
 __all__ = ["open_sqlite"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+"""2: history rows without the previous record (derived from the key's preceding row), and
+records in rowid tables. (Schema 1 kept them in WITHOUT ROWID tables, whose rows should be
+under a twentieth of a page: a record of 1-2 KiB, an app's, spilled most of itself to an
+overflow page of its own, and the file was three times its records.)"""
 
-_SCHEMA = """
-CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE kv (
+_META = "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+_LEASES = "CREATE TABLE leases (id INTEGER PRIMARY KEY AUTOINCREMENT, ttl INTEGER NOT NULL)"
+_RECORDS = (
+    """CREATE TABLE kv (
     key BLOB PRIMARY KEY, value BLOB NOT NULL, create_revision INTEGER NOT NULL,
     mod_revision INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX kv_by_lease ON kv (lease, key) WHERE lease != 0;
-CREATE TABLE history (
-    revision INTEGER NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, key BLOB NOT NULL,
+)""",
+    "CREATE INDEX kv_by_lease ON kv (lease, key) WHERE lease != 0",
+    """CREATE TABLE history (
+    revision INTEGER NOT NULL, key BLOB NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
     value BLOB NOT NULL, create_revision INTEGER NOT NULL, version INTEGER NOT NULL,
-    lease INTEGER NOT NULL, prev_value BLOB, prev_create_revision INTEGER,
-    prev_mod_revision INTEGER, prev_version INTEGER, prev_lease INTEGER,
-    PRIMARY KEY (revision, seq)
-) WITHOUT ROWID;
-CREATE TABLE leases (id INTEGER PRIMARY KEY AUTOINCREMENT, ttl INTEGER NOT NULL);
-"""
+    lease INTEGER NOT NULL, PRIMARY KEY (revision, key)
+)""",
+    "CREATE INDEX history_by_key ON history (key, revision)",
+)
 
 _KV = "key, value, create_revision, mod_revision, version, lease"
-_EVENT = (
-    "revision, type, key, value, create_revision, version, lease, "
-    "prev_value, prev_create_revision, prev_mod_revision, prev_version, prev_lease"
-)
+_ROW = "revision, key, seq, type, value, create_revision, version, lease"
+
+# One event and its previous record: the key's newest row before it (none for a PUT that
+# created the key). Keys are unique within a revision, and at most one event per key is
+# at a revision: a transaction may not write one key twice.
+_EVENTS = """
+SELECT h.revision, h.type, h.key, h.value, h.create_revision, h.version, h.lease,
+       p.value, p.create_revision, p.revision, p.version, p.lease
+FROM history AS h LEFT JOIN history AS p
+  ON p.key = h.key AND NOT (h.type = 'PUT' AND h.version = 1) AND p.revision = (
+    SELECT MAX(q.revision) FROM history AS q WHERE q.key = h.key AND q.revision < h.revision
+  )
+WHERE h.revision BETWEEN ? AND ? AND {where}
+ORDER BY h.revision, h.seq
+"""
 
 
 async def open_sqlite(
@@ -111,6 +132,8 @@ class _SqliteBackend:
                     raise StoreError(f"{self.path} is an SQLite file but not a Pallet store")
                 if not tables:
                     self._create()
+                elif self._schema() == 1:
+                    self._upgrade_from_1()
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
         if meta.get("schema") != _SCHEMA_VERSION:
             raise StoreError(
@@ -121,12 +144,40 @@ class _SqliteBackend:
         self.compacted: int = meta["compacted"]
 
     def _create(self) -> None:
-        for statement in filter(str.strip, _SCHEMA.split(";")):
+        for statement in (_META, _LEASES, *_RECORDS):
             self._db.execute(statement)
         self._db.executemany(
             "INSERT INTO meta (name, value) VALUES (?, ?)",
             [("schema", _SCHEMA_VERSION), ("revision", 1), ("compacted", 0)],
         )
+
+    def _schema(self) -> object:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        return None if row is None else row[0]
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 kept each event's previous record in its row, in WITHOUT ROWID tables:
+        copy the records into the new tables, and the previous records older than the kept
+        history as anchors."""
+        db = self._db
+        db.execute("DROP INDEX kv_by_lease")
+        db.execute("ALTER TABLE kv RENAME TO kv_1")
+        db.execute("ALTER TABLE history RENAME TO history_1")
+        for statement in _RECORDS:
+            db.execute(statement)
+        db.execute(f"INSERT INTO kv ({_KV}) SELECT {_KV} FROM kv_1")
+        db.execute(
+            f"INSERT INTO history ({_ROW}) SELECT revision, key, seq, type, value, "
+            "create_revision, version, lease FROM history_1"
+        )
+        db.execute(
+            f"INSERT OR IGNORE INTO history ({_ROW}) SELECT prev_mod_revision, key, 0, 'PUT', "
+            "prev_value, prev_create_revision, prev_version, prev_lease FROM history_1 "
+            "WHERE prev_value IS NOT NULL"
+        )
+        db.execute("DROP TABLE kv_1")
+        db.execute("DROP TABLE history_1")
+        db.execute("UPDATE meta SET value = 2 WHERE name = 'schema'")
 
     def get(self, key: str) -> KeyValue | None:
         with self._errors("read"):
@@ -178,8 +229,19 @@ class _SqliteBackend:
                 else:
                     db.execute("DELETE FROM kv WHERE key = ?", (kv.key.encode(),))
             db.executemany(
-                f"INSERT INTO history (seq, {_EVENT}) VALUES ({', '.join('?' * 13)})",
-                [_event_row(seq, event) for seq, event in enumerate(events)],
+                f"INSERT INTO history ({_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(seq, event.type, event.kv) for seq, event in enumerate(events)],
+            )
+            # A previous record older than what is kept may be gone: write it back as the
+            # anchor this event's prev_kv is read from (unchanged if it is still there).
+            floor = max(self.compacted, compacted)
+            db.executemany(
+                f"INSERT OR IGNORE INTO history ({_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    _row(0, EventType.PUT, e.prev_kv)
+                    for e in events
+                    if e.prev_kv is not None and e.prev_kv.mod_revision < floor
+                ],
             )
             if revoked:
                 db.execute("DELETE FROM leases WHERE id = ?", (revoked,))
@@ -189,13 +251,9 @@ class _SqliteBackend:
         self.compacted = max(self.compacted, compacted)
 
     def events(self, prefix: str, first: int, last: int) -> list[WatchEvent]:
-        where, args = _prefix_clause(prefix)
+        where, args = _prefix_clause(prefix, "h.key")
         with self._errors("read"):
-            rows = self._db.execute(
-                f"SELECT {_EVENT} FROM history WHERE revision BETWEEN ? AND ? AND {where} "
-                "ORDER BY revision, seq",
-                (first, last, *args),
-            )
+            rows = self._db.execute(_EVENTS.format(where=where), (first, last, *args))
             return [_event(row) for row in rows]
 
     def compact(self, revision: int) -> None:
@@ -213,9 +271,33 @@ class _SqliteBackend:
         self._db.close()
 
     def _compact(self, revision: int) -> None:
-        if revision > self.compacted:
-            self._db.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (revision,))
-            self._db.execute("DELETE FROM history WHERE revision < ?", (revision,))
+        """Drop the history before ``revision`` but the anchors its events need: of each
+        key that had an event in the dropped revisions, its newest row there is kept if it
+        is a PUT and the key has an event at ``revision`` or later (that event's prev_kv)."""
+        if revision <= self.compacted:
+            return
+        db = self._db
+        db.execute("UPDATE meta SET value = ? WHERE name = 'compacted'", (revision,))
+        keys = db.execute(
+            "SELECT DISTINCT key FROM history WHERE revision >= ? AND revision < ?",
+            (self.compacted, revision),
+        ).fetchall()
+        for (key,) in keys:
+            newest = db.execute(
+                "SELECT revision, type FROM history WHERE key = ? AND revision < ? "
+                "ORDER BY revision DESC LIMIT 1",
+                (key, revision),
+            ).fetchone()
+            assert newest is not None
+            kept, kind = newest
+            if (
+                kind != EventType.PUT.value
+                or not db.execute(
+                    "SELECT 1 FROM history WHERE key = ? AND revision >= ? LIMIT 1", (key, revision)
+                ).fetchone()
+            ):
+                kept += 1
+            db.execute("DELETE FROM history WHERE key = ? AND revision < ?", (key, kept))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -239,12 +321,12 @@ class _SqliteBackend:
             raise StoreError(f"store file {self.path}: cannot {doing}: {e}") from e
 
 
-def _prefix_clause(prefix: str) -> tuple[str, tuple[bytes, ...]]:
+def _prefix_clause(prefix: str, column: str = "key") -> tuple[str, tuple[bytes, ...]]:
     start = prefix.encode()
     end = prefix_end(start)
     if end is None:
-        return "key >= ?", (start,)
-    return "key >= ? AND key < ?", (start, end)
+        return f"{column} >= ?", (start,)
+    return f"{column} >= ? AND {column} < ?", (start, end)
 
 
 def _kv(row: Sequence[Any]) -> KeyValue:
@@ -254,19 +336,18 @@ def _kv(row: Sequence[Any]) -> KeyValue:
     )
 
 
-def _event_row(seq: int, event: WatchEvent) -> tuple[object, ...]:
-    kv, prev = event.kv, event.prev_kv
-    prev_fields: tuple[object, ...] = (None,) * 5
-    if prev is not None:
-        prev_fields = (
-            prev.value,
-            prev.create_revision,
-            prev.mod_revision,
-            prev.version,
-            prev.lease,
-        )
-    head = (seq, kv.mod_revision, event.type.value, kv.key.encode(), kv.value)
-    return (*head, kv.create_revision, kv.version, kv.lease, *prev_fields)
+def _row(seq: int, kind: EventType, kv: KeyValue) -> tuple[object, ...]:
+    """A history row: the record as of its revision (a tombstone for a DELETE)."""
+    return (
+        kv.mod_revision,
+        kv.key.encode(),
+        seq,
+        kind.value,
+        kv.value,
+        kv.create_revision,
+        kv.version,
+        kv.lease,
+    )
 
 
 def _event(row: Sequence[Any]) -> WatchEvent:
@@ -276,4 +357,6 @@ def _event(row: Sequence[Any]) -> WatchEvent:
     prev = None
     if row[7] is not None:
         prev = KeyValue(name, bytes(row[7]), *row[8:12])
+    elif kind != EventType.PUT.value or version != 1:
+        raise StoreError(f"the history has no record of {name!r} before revision {revision}")
     return WatchEvent(EventType(kind), kv, prev)
