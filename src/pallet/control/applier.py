@@ -151,8 +151,8 @@ class Applier(NodeDecisions):
     ) -> Iterable[list[tuple[TaskRecord, ReservationRecord | None]]]:
         """The new tasks (each with the new slot it creates, if any, holding the disks
         ``disks`` chose for its volumes) in chunks of at most ``_CHUNK`` records: each
-        chunk is one transaction, and fewer transactions per
-        plan mean fewer commits and fewer wake-ups of every agent's long-poll."""
+        chunk is one transaction, and fewer transactions per plan mean fewer commits and
+        fewer wake-ups of every agent's long-poll."""
         chunk: list[tuple[TaskRecord, ReservationRecord | None]] = []
         records = 0
         for p in placements:
