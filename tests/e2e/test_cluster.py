@@ -46,6 +46,9 @@ def test_scale_up_and_down(cluster: LiveCluster) -> None:
         env = proc.environ()
         assert env["MESOS_TASK_ID"] == t["id"]
         assert env["HOST"] == t["host"] and env["PORT0"] == str(t["ports"][0])
+    # The deployment ends at the controller's next pass after the last task runs; until
+    # then a change is refused with 409, as Marathon does (without ?force=true).
+    wait_for(lambda: not cluster.http.get("/v2/deployments").json(), what="deployment done")
     r = cluster.http.put("/v2/apps/scale", json={"instances": 1})
     assert r.status_code == 200
     (kept,) = wait_for(lambda: cluster.running("/scale", 1), what="1 left")
