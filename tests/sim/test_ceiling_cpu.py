@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from brute import Cluster, least_idle_anywhere
+from pallet.core.policies import POLICY_NAMES, make_policy
 from pallet.sim.ceiling_cpu import NodeKind, closing_cpu, cpu_aware_ceiling
-from pallet.sim.traces.openb import OpenbPod
+from pallet.sim.packing import ceiling, cpu_ceiling, run_packing
+from pallet.sim.sweep import cpu_only_scaled
+from pallet.sim.traces.openb import OpenbPod, read_openb_nodes, read_openb_pods
 
 
 def pod(cpu: int, mem: int = 0, milli: int = 0, count: int = 0, spec: str = "") -> OpenbPod:
@@ -155,3 +159,17 @@ def test_a_broken_rule_is_caught(monkeypatch: pytest.MonkeyPatch, rule: str, bro
 
     monkeypatch.setattr(module, rule, broken)
     assert _violations(), f"brute force did not catch a broken {rule}"
+
+
+def test_every_policy_stays_under_the_cpu_ceiling_where_it_binds() -> None:
+    # The golden trace with eight times its CPU-only work: CPU runs out before GPUs
+    # do, and the CPU-aware bound is well under the share-based one at 90 %.
+    data = Path(__file__).parent / "data"
+    nodes = read_openb_nodes(data / "golden_nodes.csv")
+    pods = cpu_only_scaled(read_openb_pods(data / "golden_pods.csv"), 8)
+    bounds = {p: cpu_ceiling(nodes, pods, 42, p).alloc_pct for p in (80, 90)}
+    assert bounds[90] < ceiling(nodes, pods, 42, 90).alloc_pct - 3
+    for name in POLICY_NAMES:
+        run = run_packing(nodes, pods, lambda w, n=name: make_policy(n, w), name, 42)
+        for percent, bound in bounds.items():
+            assert run.alloc_at(percent) <= bound + 0.005, (name, percent)
