@@ -13,7 +13,7 @@ import pytest
 
 from brute import Cluster, least_idle_anywhere
 from pallet.core.policies import POLICY_NAMES, make_policy
-from pallet.sim.ceiling_cpu import NodeKind, closing_cpu, cpu_aware_ceiling
+from pallet.sim.ceiling_cpu import NodeKind, cpu_aware_ceiling, memory_closing_cpu
 from pallet.sim.packing import ceiling, cpu_ceiling, run_packing
 from pallet.sim.sweep import cpu_only_scaled
 from pallet.sim.traces.openb import OpenbPod, read_openb_nodes, read_openb_pods
@@ -63,14 +63,17 @@ def test_hand_worked_sequences(nodes: Cluster, pods: tuple[OpenbPod, ...], alloc
     assert bound.allocated_milli == pytest.approx(allocated, abs=1e-6)
 
 
-def test_closing_cpu_counts_memory_only_when_it_closes_with_less_cpu() -> None:
+def test_memory_closes_a_node_only_with_the_cpu_its_pods_bring() -> None:
     # A node of 10 cores and 10 GiB is closed to a (4 cores, 4 GiB) pod by more than 6
-    # cores used, or more than 6 GiB: two 3.5 GiB pods of 1 core each do it with 2 cores.
-    shapes = {(1000, 3584, 0, 0, ""): 2, (2000, 1024, 0, 0, ""): 5}
+    # GiB used: two 3.5 GiB pods of 1 core each do it with 2 cores.
     node = (10_000, 10_240, 0, "")
-    assert closing_cpu(node, (4000, 4096, 0, 0, ""), Counter(shapes)) == 2000
-    # with one memory-heavy pod only, memory cannot close it: 6 cores and a milli
-    assert closing_cpu(node, (4000, 4096, 0, 0, ""), Counter({(1000, 3584, 0, 0, ""): 1})) == 6001
+    q = (4000, 4096, 0, 0, "")
+    shapes = Counter({(1000, 3584, 0, 0, ""): 2, (2000, 1024, 0, 0, ""): 5})
+    assert memory_closing_cpu(node, q, shapes) == 2000
+    # with one memory-heavy pod only: 3.5 + 3 x 1 GiB, 7 cores
+    assert memory_closing_cpu(node, q, Counter({**shapes, (1000, 3584, 0, 0, ""): 1})) == 7000
+    # with nothing but small pods, memory cannot close it
+    assert memory_closing_cpu(node, q, Counter({(2000, 1024, 0, 0, ""): 5})) is None
 
 
 # ----------------------------------------------------------------------------- brute force
@@ -147,7 +150,7 @@ def test_coarse_windows_stay_valid() -> None:
     ("rule", "broken"),
     [
         # memory never closes a node: only CPU does
-        ("closing_cpu", lambda kind, q, shapes: kind[0] - q[0] + 1),
+        ("memory_closing_cpu", lambda kind, q, shapes: None),
         # a pod asking as much CPU as q fails after tau_q whatever memory it asks
         ("_at_least", lambda r, q: r[0] >= q[0]),
         # every share holds a device of its own

@@ -11,12 +11,13 @@ passes the filter. Take a shape ``q`` of pods without GPUs (CPU ``c_q``, memory
    failed (it fits exactly where ``q`` fits); so did every pod, GPU or not, asking at
    least ``c_q`` CPU and ``m_q`` memory from ``tau_q`` on;
 2. just before pod ``tau_q`` every node is *closed* to ``q``: less than ``c_q`` CPU or
-   less than ``m_q`` memory free. A node of kind ``k`` closed by memory holds pods with
-   at least ``M_k - m_q + 1`` memory, hence at least ``kappa`` CPU, the least CPU any
-   set of the prefix's pods with that much memory that fits the node asks (a small
-   MIP, devices relaxed to counts). So each node then uses at least
-   ``theta = min(C_k - c_q + 1, kappa)`` CPU, and the nodes of kind ``k`` together at
-   least ``N_k * theta``, from pods that arrived before ``tau_q``;
+   less than ``m_q`` memory free. So of the ``N_k`` nodes of kind ``k`` (CPU ``C_k``,
+   memory ``M_k``), some number ``u`` hold more than ``M_k - m_q`` memory each, and
+   with it at least ``kappa`` CPU (the least CPU of any set of the prefix's pods with
+   that much memory that fits the node: a small MIP, devices relaxed to counts); the
+   other ``N_k - u`` hold more than ``C_k - c_q`` CPU each. Summed over the kind, from
+   pods that arrived before ``tau_q``: CPU at least ``(N_k - u)(C_k - c_q + 1) + u *
+   kappa`` and memory at least ``u (M_k - m_q + 1)``;
 3. if ``q <= q'`` componentwise, ``tau_q >= tau_q'``.
 
 The bound is a MIP over that. The prefix is cut into windows of consecutive arrivals
@@ -27,8 +28,8 @@ kind's summed CPU, memory, GPU milli and devices (whole GPUs, and one per share 
 half a device). Shape ``q``'s pods are all placed in windows before its pick, none
 after it, and in it any number but at least its first pod if that is a ``q``; pods
 asking at least ``q`` are dropped after it; and the CPU placed on each kind up to the
-end of the picked window covers rule 2 (the state just before ``tau_q`` is part of
-it). Any run of any policy gives a feasible point (its own ``tau``s, its own
+end of the picked window covers rule 2, with ``u`` free in ``[0, N_k]`` (the state just before
+``tau_q`` is part of it). Any run of any policy gives a feasible point (its own ``tau``s, its own
 placement summed by kind and window) worth exactly its GPU allocation, so the MIP's
 maximum, and any upper bound HiGHS proves on it, bounds every policy. With one pod
 per window the rules are exact in time; wider windows only relax them, so the cut
@@ -54,7 +55,7 @@ from pallet.model import GPU_MILLI
 from pallet.sim.ceiling import Arrival
 from pallet.sim.pricing import quiet_highs
 
-__all__ = ["CpuCeiling", "NodeKind", "closing_cpu", "cpu_aware_ceiling"]
+__all__ = ["CpuCeiling", "NodeKind", "cpu_aware_ceiling", "memory_closing_cpu"]
 
 NodeKind = tuple[int, int, int, str]
 """A node's CPU milli, memory MiB, GPU count and GPU model."""
@@ -104,17 +105,16 @@ def _at_least(r: Shape, q: Shape) -> bool:
     return r[0] >= q[0] and r[1] >= q[1]
 
 
-def closing_cpu(kind: NodeKind, q: Shape, shapes: Counter[Shape]) -> int:
-    """The least CPU a node of ``kind`` uses when it is closed to ``q`` (rule 2): less
-    than ``c_q`` free, or pods of ``shapes`` (at most their counts) using more than
-    ``M - m_q`` memory, whichever asks less CPU."""
-    by_cpu = kind[0] - q[0] + 1
+def memory_closing_cpu(kind: NodeKind, q: Shape, shapes: Counter[Shape]) -> int | None:
+    """The least CPU a node of ``kind`` uses when pods of ``shapes`` (at most their
+    counts) fill more than ``M - m_q`` of its memory, closing it to ``q`` by memory
+    (rule 2); None if they cannot."""
     need = kind[1] - q[1] + 1
     usable = [(s, n) for s, n in shapes.items() if _fits(s, kind) and s[1] > 0]
     if need <= 0:
         return 0
     if not usable or sum(s[1] * n for s, n in usable) < need:
-        return by_cpu
+        return None
     h = quiet_highs()
     h.setOptionValue("mip_rel_gap", 0.0)
     n = len(usable)
@@ -136,12 +136,11 @@ def closing_cpu(kind: NodeKind, q: Shape, shapes: Counter[Shape]) -> int:
     h.run()
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
-        return by_cpu
+        return None
     if status != highspy.HighsModelStatus.kOptimal:  # pragma: no cover
         raise RuntimeError(f"closing CPU MIP: {h.modelStatusToString(status)}")
     # the dual bound is a proven lower bound on the least CPU
-    kappa = int(np.ceil(float(h.getInfo().mip_dual_bound) - 1e-6))
-    return min(by_cpu, max(kappa, 0))
+    return max(int(np.ceil(float(h.getInfo().mip_dual_bound) - 1e-6)), 0)
 
 
 def _edges(n: int, windows: int) -> list[int]:
@@ -189,13 +188,13 @@ def cpu_aware_ceiling(
                 y_index[(s, w, ki)] = len(y_index)
     n_y = len(y_index)
     l_base = n_y
-    n_l = len(kinds) * n_win
+    n_l = 2 * len(kinds) * n_win  # cumulative CPU and memory per kind
     z_base = l_base + n_l
     n_z = len(thresholds) * (n_win + 1)
     n_cols = z_base + n_z
 
-    def l_col(ki: int, w: int) -> int:
-        return l_base + ki * n_win + w
+    def l_col(ki: int, w: int, d: int = 0) -> int:
+        return l_base + (2 * ki + d) * n_win + w
 
     def z_col(qi: int, g: int) -> int:
         return z_base + qi * (n_win + 1) + g
@@ -206,6 +205,12 @@ def cpu_aware_ceiling(
         cost[j] = -float(s[2] * s[3])
         upper[j] = counts[(s, w)]
     upper[z_base:] = 1.0
+
+    extra: list[int] = []
+
+    def add_col() -> int:
+        extra.append(n_cols + len(extra))
+        return extra[-1]
 
     rows: list[int] = []
     cols: list[int] = []
@@ -234,11 +239,12 @@ def cpu_aware_ceiling(
     for ki, k in enumerate(kinds):  # cumulative CPU, and capacity at the end
         n_k = kinds_count[k]
         for w in range(n_win):
-            entries = [(j, float(s[0])) for j, s in on_kind[(ki, w)] if s[0]]
-            if w:
-                entries.append((l_col(ki, w - 1), 1.0))
-            entries.append((l_col(ki, w), -1.0))
-            row(entries, 0.0, 0.0)
+            for d in (0, 1):
+                entries = [(j, float(s[d])) for j, s in on_kind[(ki, w)] if s[d]]
+                if w:
+                    entries.append((l_col(ki, w - 1, d), 1.0))
+                entries.append((l_col(ki, w, d), -1.0))
+                row(entries, 0.0, 0.0)
         row([(l_col(ki, n_win - 1), 1.0)], -inf, float(n_k * k[0]))
         every = [js for w in range(n_win) for js in on_kind[(ki, w)]]
         for demand, cap in (
@@ -279,11 +285,20 @@ def cpu_aware_ceiling(
         for ki, k in enumerate(kinds):  # every node closed to q at tau_q
             if not _fits(q, k):
                 continue
-            need = kinds_count[k] * closing_cpu(k, q, shapes)
-            if need <= 0:
+            n_k = kinds_count[k]
+            by_cpu = k[0] - q[0] + 1
+            kappa = memory_closing_cpu(k, q, shapes)
+            if by_cpu <= 0 or kappa == 0:
                 continue
             for g in range(n_win):
-                row([(l_col(ki, g), 1.0), (z_col(qi, g), -float(need))], 0.0, inf)
+                # u of the kind's nodes closed by memory, the others by CPU
+                closing = [(l_col(ki, g), 1.0), (z_col(qi, g), -float(n_k * by_cpu))]
+                if kappa is not None and kappa < by_cpu:
+                    u = add_col()
+                    row([(u, 1.0), (z_col(qi, g), -float(n_k))], -inf, 0.0)
+                    closing.append((u, float(by_cpu - kappa)))
+                    row([(l_col(ki, g, 1), 1.0), (u, -float(k[1] - q[1] + 1))], 0.0, inf)
+                row(closing, 0.0, inf)
         for qj, r in enumerate(thresholds):  # q <= r: tau_q >= tau_r
             if qj == qi or not _at_least(r, q):
                 continue
@@ -295,6 +310,9 @@ def cpu_aware_ceiling(
                     inf,
                 )
 
+    n_cols += len(extra)
+    cost = np.concatenate([cost, np.zeros(len(extra))])
+    upper = np.concatenate([upper, np.full(len(extra), highspy.kHighsInf)])
     h = quiet_highs()
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", 1e-4)
@@ -311,9 +329,11 @@ def cpu_aware_ceiling(
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    lp.integrality_ = [highspy.HighsVarType.kContinuous] * z_base + [
-        highspy.HighsVarType.kInteger
-    ] * n_z
+    lp.integrality_ = (
+        [highspy.HighsVarType.kContinuous] * z_base
+        + [highspy.HighsVarType.kInteger] * n_z
+        + [highspy.HighsVarType.kContinuous] * len(extra)
+    )
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
