@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from pallet.core.frag import Workload
 from pallet.core.policies import make_policy
 from pallet.core.policies.pallet import PalletPolicy
 from pallet.core.view import ClusterView, IntArray
@@ -39,7 +40,7 @@ class Witness(PalletPolicy):
 
     name = "witness"
 
-    def __init__(self, workload, reserve: float) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, workload: Workload | None, reserve: float) -> None:
         super().__init__(workload)
         self.reserve = reserve  # CPU milli kept per idle GPU milli
 
