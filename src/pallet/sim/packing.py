@@ -22,6 +22,7 @@ from pallet.core.schedule import schedule
 from pallet.core.view import ClusterView
 from pallet.model import Node
 from pallet.sim.ceiling import Ceiling, work_conserving_ceiling
+from pallet.sim.ceiling_cpu import CpuCeiling, cpu_aware_ceiling
 from pallet.sim.gorand import GoRand
 from pallet.sim.traces.openb import OpenbPod
 
@@ -32,6 +33,7 @@ __all__ = [
     "build_sequence",
     "build_sequence_go",
     "ceiling",
+    "cpu_ceiling",
     "curve",
     "run_packing",
     "typical_workload",
@@ -170,10 +172,35 @@ def ceiling(
     to ``percent`` (or to ``percent`` +- 1 when none does, as ``curve`` does), and
     allocation never falls, so the bound is taken after the last of them."""
     total = sum(n.capacity.gpu for n in nodes)
+    return work_conserving_ceiling(_measured_prefix(nodes, pods, seed, percent, sequence), total)
+
+
+def cpu_ceiling(
+    nodes: Sequence[Node],
+    pods: Sequence[OpenbPod],
+    seed: int,
+    percent: int,
+    sequence: str = "go",
+    windows: int = 12,
+    time_limit: float = 120.0,
+) -> CpuCeiling:
+    """``ceiling``'s point bounded by ``sim.ceiling_cpu`` instead: node CPU and memory
+    limit what fits, pods without GPUs are placed while they fit. Both are valid; the
+    smaller is the better bound."""
+    kinds = [(n.capacity.cpu, n.capacity.mem, n.gpu_count, n.gpu_model) for n in nodes]
+    prefix = _measured_prefix(nodes, pods, seed, percent, sequence)
+    return cpu_aware_ceiling(prefix, kinds, windows, time_limit)
+
+
+def _measured_prefix(
+    nodes: Sequence[Node], pods: Sequence[OpenbPod], seed: int, percent: int, sequence: str
+) -> list[OpenbPod]:
+    """The arrivals up to the last event the curve's point ``percent`` averages."""
+    total = sum(n.capacity.gpu for n in nodes)
     seq, _, _ = arrivals(pods, len(nodes), total, seed, sequence)
     arrive = np.round(np.cumsum([p.gpu_total for p in seq]) / (total / 100.0), 0)
     last = percent if (arrive == percent).any() else percent + 1
-    return work_conserving_ceiling(seq[: int((arrive <= last).sum())], total)
+    return seq[: int((arrive <= last).sum())]
 
 
 def curve(arrived: np.ndarray, used: np.ndarray, total_gpu_milli: int) -> list[float]:
