@@ -18,11 +18,11 @@ def throughput(
 ) -> None:
     """Placements per second on one core: Google 2011 machine shapes, Azure 2017 tasks,
     10 % of apps under hostname UNIQUE, half the tasks asking for a dynamic port."""
-    from pallet.bench.throughput import build_throughput_case, run_throughput
+    from pallet.bench.throughput import build_throughput_case, run_throughput_apart
 
     names = parse_names(policies, "--policies", POLICY_NAMES)
     view, batches = build_throughput_case(nodes, tasks)
-    results = [run_throughput(p, view, batches) for p in names]
+    results = [run_throughput_apart(p, view, batches) for p in names]
     doc = {
         "nodes": len(view),
         "tasks": sum(len(b) for b in batches),
