@@ -57,6 +57,14 @@ class _Headers(dict[str, str]):
         return super().get(key.lower(), default)
 
 
+def _target(prefix: str, path: str, params: Mapping[str, str | Sequence[str]] | None) -> str:
+    """The request target: the base URL's path, ``path`` and the query of ``params``."""
+    target = prefix + path
+    if params:
+        target += "?" + urlencode(dict(params.items()), doseq=True)
+    return target
+
+
 def _reason(exc: BaseException, timeout: float, connected: bool) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
         return (
@@ -117,9 +125,7 @@ class StdlibSender:
         params: Mapping[str, str | Sequence[str]] | None = None,
         body: object = None,
     ) -> Answer:
-        target = self.prefix + path
-        if params:
-            target += "?" + urlencode({k: v for k, v in params.items()}, doseq=True)
+        target = _target(self.prefix, path, params)
         headers = {"Accept": "application/json", **self.headers}
         payload = None
         if body is not None:
@@ -186,9 +192,7 @@ class OneShotSender:
     ) -> Answer:
         if method != "GET" or body is not None:
             return self._again(method, path, params, body)
-        target = self.prefix + path
-        if params:
-            target += "?" + urlencode({k: v for k, v in params.items()}, doseq=True)
+        target = _target(self.prefix, path, params)
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port != 80:
             host += f":{self.port}"
