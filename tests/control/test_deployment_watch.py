@@ -5,7 +5,8 @@ pure ``watch`` table, then whole rollouts through Control with a fake clock."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -19,7 +20,7 @@ from pallet.control import (
     TaskRecord,
     TaskState,
 )
-from pallet.control.deployments import watch
+from pallet.control.deployments import holding, holds, waiting, waiting_apps, watch
 from pallet.model import CheckProtocol, HealthCheckSpec, HealthResult, Resources, TaskSpec
 
 from .conftest import (
@@ -303,3 +304,37 @@ async def test_canaries_promote_themselves(control: Control, clock: FakeClock) -
     clock.advance(31)
     await control.controller.reconcile()
     assert control.state.deployments[change.deployment.id].promoted
+
+
+def test_one_walk_over_the_deployments_answers_as_asking_app_by_app() -> None:
+    """A controller pass asks every app whether it waits and how many tasks it may run; it
+    asks once (``waiting_apps``, ``holds``) and gets what asking app by app gives."""
+    group = DeploymentRecord(
+        "g",
+        "v2",
+        (
+            (("StartApplication", "/db"),),
+            (("StartApplication", "/web"),),
+            (("StopApplication", "/old"),),
+        ),
+        1,
+        {"/db": None, "/web": None, "/old": {}},
+        {"/db": {}, "/web": {}, "/old": None},
+        T0,
+        T0,
+        group="/",
+    )
+    canary = replace(_deployment(), id="c", canaries=2)
+    promoted = replace(
+        _deployment(),
+        id="p",
+        canaries=2,
+        promoted=True,
+        steps=((("RestartApplication", "/api"),),),
+        targets={"/api": {}},
+    )
+    state = cast(Any, SimpleNamespace(deployments={"g": group, "c": canary, "p": promoted}))
+    apps = ["/db", "/web", "/old", "/api", "/none"]
+    assert waiting_apps(state) == {a for a in apps if waiting(state, a)} == {"/web", "/old"}
+    assert holds(state) == {"/web": 2}
+    assert [holding(state, a) for a in apps] == [None, 2, None, None, None]

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
-from pallet.control.deployments import advance, converged, holding, waiting, watch
+from pallet.control.deployments import advance, converged, holds, waiting_apps, watch
 from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import reconcile_app
@@ -91,8 +91,9 @@ class AppController:
             queue: dict[str, QueueEntry] = {}
             drains = drain_moves(self.state, now)
             kill += drains.overdue
+            waits, held = waiting_apps(self.state), holds(self.state)
             for app in list(self.state.apps.values()):
-                if waiting(self.state, app.id):
+                if app.id in waits:
                     continue  # a later step of a group's deployment: left as it is
                 tasks = self.state.app_tasks(app.id)
                 entry = self.state.queue.get(app.id)
@@ -107,7 +108,7 @@ class AppController:
                     now,
                     self.state.backoff.get(app.id),
                     stuck,
-                    holding(self.state, app.id),
+                    held.get(app.id),
                     drains.moving,
                 )
                 kill += decision.kill
@@ -123,7 +124,7 @@ class AppController:
             for app_id in list(self.state.tasks_by_app):
                 if is_job_owner(app_id):
                     continue  # a job run's tasks: the job controller's
-                if app_id not in self.state.apps and not waiting(self.state, app_id):
+                if app_id not in self.state.apps and app_id not in waits:
                     # deleted (and not waiting for its dependents to stop): stop what is left
                     kill += [t.id for t in self.state.app_tasks(app_id) if t.goal is TaskGoal.RUN]
             self.state.queue = queue

@@ -32,10 +32,12 @@ __all__ = [
     "app_converged",
     "converged",
     "holding",
+    "holds",
     "iso",
     "make_deployment",
     "make_group_deployment",
     "waiting",
+    "waiting_apps",
     "watch",
 ]
 
@@ -162,13 +164,27 @@ def waiting(state: ClusterState, app_id: str) -> bool:
     return any(d.waits(app_id) for d in state.deployments.values())
 
 
+def waiting_apps(state: ClusterState) -> set[str]:
+    """Every app ``waiting`` is true of, found in one walk over the deployments (a pass over
+    every app asks for each)."""
+    return {a for d in state.deployments.values() for a in d.targets if d.waits(a)}
+
+
 def holding(state: ClusterState, app_id: str) -> int | None:
     """How many new tasks ``app_id`` may run while its deployment's canaries wait to be
     promoted (None: no such wait)."""
+    return holds(state).get(app_id)
+
+
+def holds(state: ClusterState) -> dict[str, int]:
+    """``holding`` of every app that has such a wait, in one walk over the deployments (the
+    first deployment of an app that holds wins, as ``holding`` answers)."""
+    out: dict[str, int] = {}
     for d in state.deployments.values():
-        if d.app_id == app_id and d.holding is not None:
-            return d.holding
-    return None
+        hold = d.holding  # cheap; the app id is built only for the few that hold
+        if hold is not None:
+            out.setdefault(d.app_id, hold)
+    return out
 
 
 def watch(
