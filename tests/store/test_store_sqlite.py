@@ -10,7 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +26,7 @@ from pallet.store import (
     WatchEvent,
     open_store,
 )
+from pallet.store.sqlite import open_sqlite
 
 from .conftest import FakeClock, take
 
@@ -321,3 +325,105 @@ def test_history_holds_each_record_once_and_the_file_stays_near_its_records(
     # the live records, twice them in history, pages' slack and indexes: ~6 here (schema 1,
     # each history row with its previous record, in WITHOUT ROWID tables: ~10)
     assert size <= 8 * live, (size, live, size / live)
+
+
+async def _one_batch(store: object, *writes: Awaitable[object]) -> list[object]:
+    """Run ``writes`` so that they all wait for the same batch: the store's thread is held
+    by a job until every one of them is queued."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(store._runner(gate.wait))  # type: ignore[attr-defined]
+    tasks = [asyncio.ensure_future(w) for w in writes]
+    await asyncio.sleep(0.05)  # each write queued its transaction and its job
+    gate.set()
+    await held
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_transactions_that_wait_together_commit_together_each_at_its_own_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pallet.store import sqlite as backend_module
+
+    batches = []
+    batch = backend_module._SqliteBackend.batch
+
+    def counted(self: object) -> contextlib.AbstractContextManager[None]:
+        batches.append(1)
+        return batch(self)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backend_module._SqliteBackend, "batch", counted)
+    db = tmp_path / "state.db"
+
+    async def first() -> list[object]:
+        store = await open_sqlite(str(db), clock=FakeClock(0.0), expiry_interval=None)
+        start = await store.revision()
+        batches.clear()
+        results = await _one_batch(store, *(store.put(f"k{i}", b"v") for i in range(40)))
+        assert sorted(results) == list(range(start + 1, start + 41))  # type: ignore[type-var]
+        assert len(batches) == 1, "forty transactions waiting together: one commit"
+        await store.close()
+        return results
+
+    results = asyncio.run(first())
+
+    async def second() -> None:
+        store = await open_store(url(db), clock=FakeClock(0.0), expiry_interval=None)
+        try:  # durable: every acknowledged write is there after a reopen
+            for i, revision in enumerate(results):
+                assert (await store.get(f"k{i}")).mod_revision == revision  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    asyncio.run(second())
+
+
+def test_a_transaction_that_fails_alone_leaves_the_rest_of_its_batch(tmp_path: Path) -> None:
+    async def body() -> None:
+        store = await open_sqlite(
+            str(tmp_path / "s.db"), clock=FakeClock(0.0), expiry_interval=None
+        )
+        try:
+            start = await store.revision()
+            a, bad, c = await _one_batch(
+                store, store.put("a", b"1"), store.put("b", b"2", lease=999), store.put("c", b"3")
+            )
+            assert isinstance(bad, LeaseNotFound)
+            assert (a, c) == (start + 1, start + 2)
+            assert await store.get("b") is None
+        finally:
+            await store.close()
+
+    asyncio.run(body())
+
+
+def test_a_failed_write_fails_its_whole_batch_and_keeps_none_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pallet.store import sqlite as backend_module
+
+    commit = backend_module._SqliteBackend.commit
+
+    def failing(self: Any, revision: int, events: Any, *args: Any, **kw: Any) -> None:
+        commit(self, revision, events, *args, **kw)
+        if any(e.kv.key == "bad" for e in events):
+            raise StoreError("disk full (test)")
+
+    async def body() -> None:
+        store = await open_sqlite(
+            str(tmp_path / "s.db"), clock=FakeClock(0.0), expiry_interval=None
+        )
+        try:
+            start = await store.revision()
+            monkeypatch.setattr(backend_module._SqliteBackend, "commit", failing)
+            results = await _one_batch(
+                store, store.put("a", b"1"), store.put("bad", b"2"), store.put("c", b"3")
+            )
+            assert all(isinstance(r, StoreError) for r in results), results
+            monkeypatch.setattr(backend_module._SqliteBackend, "commit", commit)
+            assert await store.revision() == start
+            assert [await store.get(k) for k in ("a", "bad", "c")] == [None, None, None]
+            assert await store.put("a", b"again") == start + 1  # the store goes on
+        finally:
+            await store.close()
+
+    asyncio.run(body())

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import contextlib
 import functools
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pallet.store.engine import KeyView, run_txn
 from pallet.store.errors import Compacted, InvalidArgument, LeaseNotFound, StoreClosed
@@ -91,6 +92,26 @@ class Backend(KeyView, Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class GroupCommit(Protocol):
+    """A backend whose commits can share one durable transaction."""
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Commits inside become durable together at the end, or none of them does."""
+        ...
+
+
+class _Queued:
+    """A transaction waiting for the next batch, and what became of it."""
+
+    __slots__ = ("error", "result", "txn")
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self.result: TxnResult | None = None
+        self.error: BaseException | None = None
+
+
 class Runner(Protocol):
     """Runs a backend's jobs one at a time, in the order they are submitted."""
 
@@ -141,6 +162,10 @@ class EmbeddedStore(Store):
         self._loop_thread = 0
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
+        # Group commit: transactions queue here and the next job on the runner commits all
+        # that wait, with one sync (a thread runner runs one job while others queue).
+        self._group = isinstance(backend, GroupCommit) and isinstance(runner, ThreadRunner)
+        self._queued: collections.deque[_Queued] = collections.deque()
 
     async def start(self, expiry_interval: float | None) -> None:
         """Load the leases (full TTL from now) and, with an interval, start expiring them."""
@@ -180,7 +205,20 @@ class EmbeddedStore(Store):
         on_success: Sequence[Op] = (),
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
-        return await self._call(self._txn_job, make_txn(compares, on_success, on_failure))
+        txn = make_txn(compares, on_success, on_failure)
+        if not self._group:
+            return await self._call(self._txn_job, txn)
+        if self._closed:
+            raise StoreClosed(self._name)
+        queued = _Queued(txn)
+        self._queued.append(queued)
+        # This job commits every transaction queued by then, this one among them unless a
+        # job before it already did; either way it is done when the job returns.
+        await self._call(self._batch_job)
+        if queued.error is not None:
+            raise queued.error
+        assert queued.result is not None, "a queued transaction runs by its own job"
+        return queued.result
 
     async def watch(self, prefix: str = "", start_revision: int | None = None) -> Watcher:
         prefix = check_prefix(prefix)
@@ -252,6 +290,42 @@ class EmbeddedStore(Store):
             if outcome.events:
                 self._on_loop(self._signal.notify)
         return TxnResult(outcome.succeeded, backend.revision, outcome.responses)
+
+    def _batch_job(self) -> None:
+        """Run every queued transaction in order, each at its own revision as ``_txn_job``
+        would, and make them durable together: one sync for the batch. A transaction that
+        fails before writing fails alone; a failed write fails the whole batch, none of
+        which is kept."""
+        batch: list[_Queued] = []
+        while self._queued:
+            batch.append(self._queued.popleft())
+        if not batch:
+            return
+        backend = self._backend
+        assert isinstance(backend, GroupCommit)
+        changed = False
+        try:
+            with backend.batch():
+                for queued in batch:
+                    try:
+                        outcome = run_txn(self._backend, queued.txn, self._backend.revision + 1)
+                    except Exception as e:  # nothing written: this one fails, the rest go on
+                        queued.error = e
+                        continue
+                    if outcome.events:
+                        revision = self._backend.revision + 1
+                        compacted = max(self._backend.compacted, revision - self._history + 1)
+                        self._backend.commit(revision, outcome.events, compacted)
+                        changed = True
+                    queued.result = TxnResult(
+                        outcome.succeeded, self._backend.revision, outcome.responses
+                    )
+        except Exception as e:
+            for queued in batch:
+                queued.result, queued.error = None, queued.error or e
+            return
+        if changed:
+            self._on_loop(self._signal.notify)
 
     def _revoke_job(self, lease: int) -> None:
         """Delete ``lease``'s keys (in key order, as etcd does) and the lease, in one commit."""

@@ -108,6 +108,7 @@ class _SqliteBackend:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self._batching = False
         with self._errors("open"):
             _private(path)
             self._db = sqlite3.connect(path, timeout=0.5, isolation_level=None)
@@ -300,7 +301,31 @@ class _SqliteBackend:
             db.execute("DELETE FROM history WHERE key = ? AND revision < ?", (key, kept))
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every commit inside is part of one SQLite transaction, made durable by one sync
+        at the end (group commit); if anything inside fails, nothing of it is kept and the
+        revision is as before."""
+        revision, compacted = self.revision, self.compacted
+        with self._errors("write"):
+            self._db.execute("BEGIN IMMEDIATE")
+        self._batching = True
+        try:
+            yield
+            with self._errors("write"):
+                self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self.revision, self.compacted = revision, compacted
+            raise
+        finally:
+            self._batching = False
+
+    @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self._batching:
+            yield  # part of the batch's transaction: it commits or rolls back the whole
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
