@@ -11,12 +11,17 @@ pytestmark = pytest.mark.slow
 
 
 def test_mixed_load_reads_writes_and_sizes_the_store() -> None:
-    result = run_mixed_bench(apps=20, clients=4, seconds=3.0, readonly_seconds=1.0)
+    result = run_mixed_bench(
+        apps=20, clients=4, seconds=3.0, readonly_seconds=1.0, noop_seconds=1.0
+    )
     doc = result.to_json()
     assert doc["errors"] == 0, doc["error_kinds"]
     assert doc["reads"] > 0 and doc["writes"] > 0 and doc["readonly_requests"] > 0
     assert 0 < doc["read_p50_ms"] <= doc["read_p99_ms"]
     assert doc["writes_per_s"] > 0
+    # the bound is 30 % of the no-op requests the same clients got answered
+    assert doc["noop_per_s"] > 0
+    assert doc["writes_per_s_bound"] == pytest.approx(0.3 * doc["noop_per_s"], abs=0.1)
     before, after = doc["store_before"], doc["store_after"]
     assert before["live_keys"] >= 20  # every app is a record
     assert before["file_bytes"] >= before["live_bytes"] > 0

@@ -10,6 +10,8 @@ tools send it when a deployment of the app may still be in flight). Reported: er
 (any answer but 2xx, or a broken connection), read p50/p99, writes per second, and —
 the baseline, same master, same size — the read p99 of the same clients reading only.
 The store's file size is compared with the bytes of its live records before and after.
+A bound on the writes per second this machine allows comes from the same clients asking
+the same master ``GET /ping`` (no work) first: no request can be cheaper than that.
 """
 
 from __future__ import annotations
@@ -157,6 +159,11 @@ class MixedResult:
     readonly_p50_ms: float
     readonly_p99_ms: float
     readonly_requests: int
+    noop_per_s: float
+    """``GET /ping`` answered per second by the same master to the same clients."""
+    writes_per_s_bound: float
+    """The most writes per second the mixed load could reach on this machine: every request
+    costs at least a no-op's round trip, and writes are ``1 - read_share`` of them."""
     store_before: StoreSize
     store_after: StoreSize
 
@@ -177,6 +184,8 @@ class MixedResult:
             "readonly_p50_ms": round(self.readonly_p50_ms, 1),
             "readonly_p99_ms": round(self.readonly_p99_ms, 1),
             "readonly_requests": self.readonly_requests,
+            "noop_per_s": round(self.noop_per_s, 1),
+            "writes_per_s_bound": round(self.writes_per_s_bound, 1),
             "store_before": self.store_before.to_json(),
             "store_after": self.store_after.to_json(),
         }
@@ -250,12 +259,36 @@ async def _load(
     return tally
 
 
+async def _noop_load(url: str, clients: int, seconds: float) -> _Tally:
+    """``clients`` keep-alive clients asking ``GET /ping`` (no work behind it) for
+    ``seconds``: how many requests of any kind this master and these clients can exchange
+    per second on this machine."""
+    tally = _Tally()
+    end = time.monotonic() + seconds
+
+    async def worker() -> None:
+        client = _Client(url)
+        try:
+            while time.monotonic() < end:
+                start = time.perf_counter()
+                status, answer = await client.request("GET", "/ping")
+                tally.reads_ms.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    tally.errors[f"GET /ping {status or answer.decode()}"] += 1
+        finally:
+            client.close()
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return tally
+
+
 def run_mixed_bench(
     apps: int = 3_000,
     clients: int = 200,
     seconds: float = 60.0,
     readonly_seconds: float = 15.0,
     read_share: float = READ_SHARE,
+    noop_seconds: float = 5.0,
     seed: int = 16,
 ) -> MixedResult:
     """Create ``apps`` apps, measure ``clients`` reading only (the baseline), then the mixed
@@ -267,13 +300,15 @@ def run_mixed_bench(
         state = Path(tmp)
         with running_master(state, free_port()) as url:
             asyncio.run(_create_all(url, [a for mine in owned for a in mine]))
+            noop = asyncio.run(_noop_load(url, clients, noop_seconds))
             readonly = asyncio.run(_load(url, [[] for _ in owned], readonly_seconds, 1.0, seed))
             before = store_size(state / "state.db")
             start = time.monotonic()
             mixed = asyncio.run(_load(url, owned, seconds, read_share, seed))
             elapsed = time.monotonic() - start
             after = store_size(state / "state.db")
-    errors = dict(readonly.errors + mixed.errors)
+    errors = dict(noop.errors + readonly.errors + mixed.errors)
+    noop_per_s = len(noop.reads_ms) / noop_seconds
     return MixedResult(
         apps=apps,
         clients=clients,
@@ -289,6 +324,8 @@ def run_mixed_bench(
         readonly_p50_ms=_pct(readonly.reads_ms, 0.5),
         readonly_p99_ms=_pct(readonly.reads_ms, 0.99),
         readonly_requests=len(readonly.reads_ms),
+        noop_per_s=noop_per_s,
+        writes_per_s_bound=noop_per_s * (1 - read_share),
         store_before=before,
         store_after=after,
     )

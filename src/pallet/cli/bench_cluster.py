@@ -125,6 +125,13 @@ def _mixed(apps: int, clients: int, seconds: float, json_out: bool) -> None:
                 ["write p99 ms", doc["write_p99_ms"], "", ""],
                 ["writes/s", doc["writes_per_s"], "", ">= 300"],
                 [
+                    "no-op GET /ping per s (same clients)",
+                    doc["noop_per_s"],
+                    "",
+                    "",
+                ],
+                ["writes/s bound (30 % of no-op)", doc["writes_per_s_bound"], "", ""],
+                [
                     "store MB before / after",
                     f"{before['file_bytes'] / 1e6:.1f} / {after['file_bytes'] / 1e6:.1f}",
                     "",
