@@ -170,6 +170,8 @@ async def test_unhonoured_fields_are_refused_by_path(api: httpx.AsyncClient) -> 
         ),
         (job(restart={"policy": "SOMETIMES"}), "/run/restart/policy"),
         (job(placement={"perNode": True}, parallelism=2), "/run/placement/perNode"),
+        ({**job(), "labels": {"PALLET_PIDS_MAX": "lots"}}, "/labels/PALLET_PIDS_MAX"),
+        ({**job(), "labels": {"PALLET_PIDS_MAX": "0"}}, "/labels/PALLET_PIDS_MAX"),
     ],
 )
 async def test_bad_input_is_refused_with_its_path(

@@ -39,6 +39,7 @@ from pallet.model.jobs import (
     ScheduleSpec,
     constraint_from_metronome,
 )
+from pallet.model.limits import pids_max_of
 from pallet.model.paths import dest_path_problem
 from pallet.model.secrets import TaskSecret, check_secret_path
 
@@ -345,6 +346,10 @@ def _job_violations(job: JobIn, allow: Allowances) -> list[Violation]:
         if s.id in seen:
             out.append(Violation(f"/schedules({i})/id", "has double entries"))
         seen.add(s.id)
+    try:  # a run's tasks carry the job's labels: its process limit, as for apps
+        pids_max_of(job.labels)
+    except ValidationError as exc:
+        out.append(Violation(exc.field, exc.message))
     out += _run_violations(job.run, allow)
     return out
 
