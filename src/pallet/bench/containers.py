@@ -2,13 +2,15 @@
 skopeo driven directly in the same run; spawns processes (needs root, runc, skopeo and
 Debian's docker-registry).
 
-Images are built from this machine's busybox-static (``ocibuild``) and served by a
-``docker-registry`` on loopback. Measured:
+Images are built from this machine's files (``ocibuild``) and served by a
+``docker-registry`` on loopback: ``busybox`` (busybox-static, 1.2 MiB) or ``python``
+(busybox and this machine's Python 3.11 with its standard library, about 36 MiB; its Cmd
+runs Python, which sleeps). Measured:
 
-- ``pallet_s`` against ``raw_runc_s``: seconds until ``tasks`` instances of one image
-  (its Cmd: ``sleep 600``) all run on ``agents`` agents (the API says RUNNING and runc
-  says every container runs), against ``tasks`` sequential ``runc run -d`` of one
-  prepared bundle;
+- ``pallet_s`` against ``raw_runc_s``: seconds until ``tasks`` instances of the image
+  (busybox's Cmd: ``sleep 600``) all run on ``agents`` agents (the API says RUNNING and
+  runc says every container runs), against ``tasks`` sequential ``runc run -d`` of one
+  prepared bundle of the same image and command;
 - ``pulls_per_agent``: the most pulls of that image by one agent (the goal is 1);
 - ``rootfs_disk_ratio``: per agent, the disk its tasks' root filesystems take (the
   image's layer snapshots, once, plus every task's upper and work directories) over the
@@ -42,13 +44,23 @@ from typing import Any
 import httpx
 
 from pallet.bench.cluster import free_port, running_up
-from pallet.bench.ocibuild import File, build_image, busybox_layer, layer_tar
+from pallet.bench.ocibuild import Entry, File, build_image, busybox_layer, layer_tar, python_layer
 from pallet.bench.registry import Registry, run_registry
 from pallet.model.images import parse_image
 
-__all__ = ["ContainersResult", "run_containers_bench"]
+__all__ = ["IMAGES", "ContainersResult", "run_containers_bench"]
 
 _SLEEP = ["/bin/sleep", "600"]
+_IMAGES: dict[str, tuple[Callable[[], list[dict[str, Entry]]], list[str], int]] = {
+    # name: (its layers, its Cmd, the MiB of memory an instance asks)
+    "busybox": (lambda: [busybox_layer()], _SLEEP, 16),
+    "python": (
+        lambda: [busybox_layer(), python_layer()],
+        ["/usr/bin/python3.11", "-S", "-B", "-c", "import time; time.sleep(600)"],
+        32,
+    ),
+}
+IMAGES = tuple(_IMAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ class ContainersResult:
     survivors: int
     restarts_after_agent_kill: int
     rootfs_bytes_per_task: int = 0
+    image: str = "busybox"
 
     @property
     def ratio(self) -> float:
@@ -90,6 +103,7 @@ class ContainersResult:
             "skopeo_s": round(self.skopeo_s, 3),
             "survivors": self.survivors,
             "rootfs_bytes_per_task": self.rootfs_bytes_per_task,
+            "image": self.image,
         }
 
 
@@ -105,7 +119,11 @@ def run_containers_bench(
     pull_mib: int = 100,
     survivors: int = 50,
     timeout: float = 600.0,
+    image: str = "busybox",
 ) -> ContainersResult:
+    if image not in _IMAGES:
+        raise ValueError(f"image: one of {', '.join(IMAGES)}, not {image!r}")
+    layers, cmd, mem = _IMAGES[image]
     if os.geteuid() != 0:
         raise RuntimeError("pallet bench containers runs containers: run it as root")
     for tool in ("runc", "skopeo", "docker-registry"):
@@ -114,15 +132,18 @@ def run_containers_bench(
     with tempfile.TemporaryDirectory(prefix="pallet-bench-containers-") as tmp:
         work = Path(tmp)
         layout = work / "layout"
-        build_image(layout, [busybox_layer()], {"Cmd": _SLEEP}, tag="sleep")
+        sleeper = layers()
+        build_image(layout, sleeper, {"Cmd": cmd}, tag="sleep")
         big = [busybox_layer(), *_random_layers(pull_mib)]
         build_image(layout, big, {"Cmd": _SLEEP}, tag="big")
         with run_registry(work / "registry") as registry:
             registry.push(layout, "sleep", "bench/sleep:1")
             registry.push(layout, "big", "bench/big:1")
-            raw = _raw_runc_seconds(tasks, work / "raw")
+            raw = _raw_runc_seconds(tasks, work / "raw", sleeper, cmd)
             skopeo_s, pull_s = _pull_seconds(registry, work / "pulls", pull)
-            cluster = _cluster_figures(registry, tasks, agents, survivors, work / "up", timeout)
+            cluster = _cluster_figures(
+                registry, tasks, agents, survivors, work / "up", timeout, mem
+            )
     return ContainersResult(
         tasks=tasks,
         agents=agents,
@@ -136,6 +157,7 @@ def run_containers_bench(
         survivors=survivors,
         restarts_after_agent_kill=int(cluster["restarts"]),
         rootfs_bytes_per_task=int(cluster["rootfs_bytes_per_task"]),
+        image=image,
     )
 
 
@@ -148,19 +170,22 @@ def _random_layers(mib: int, layers: int = 4) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ baselines
 
 
-def _raw_runc_seconds(count: int, directory: Path) -> float:
-    """Seconds for ``count`` sequential ``runc run -d`` of one prepared bundle: busybox,
-    ``sleep 600``, runc's own default spec (namespaces, devices, masked paths) with no
+def _raw_runc_seconds(
+    count: int, directory: Path, layers: list[dict[str, Entry]], args: list[str]
+) -> float:
+    """Seconds for ``count`` sequential ``runc run -d`` of one prepared bundle: the image's
+    layers unpacked in order, ``args``, runc's own default spec (namespaces, devices, masked paths) with no
     terminal, the host's network and this process's open-files limit."""
     bundle = directory / "bundle"
     rootfs = bundle / "rootfs"
     rootfs.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(layer_tar(busybox_layer()))) as tar:
-        tar.extractall(rootfs)  # our own layer
+    for layer in layers:
+        with tarfile.open(fileobj=io.BytesIO(layer_tar(layer))) as tar:
+            tar.extractall(rootfs)  # our own layers
     subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
     config = json.loads((bundle / "config.json").read_text())
     process = config["process"]
-    process.update(terminal=False, args=_SLEEP)
+    process.update(terminal=False, args=args)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     process["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": hard, "soft": soft}]
     linux = config["linux"]
@@ -251,10 +276,17 @@ def _wait_all_running(
 
 
 def _cluster_figures(
-    registry: Registry, tasks: int, agents: int, survivors: int, state: Path, timeout: float
+    registry: Registry,
+    tasks: int,
+    agents: int,
+    survivors: int,
+    state: Path,
+    timeout: float,
+    mem: int,
 ) -> dict[str, float]:
     state.mkdir()
-    resources = f"cpus:{max(1.0, tasks * 0.01 / agents * 1.5):.2f};mem:{max(1024, tasks * 24 // agents)};disk:4000"
+    memory = max(1024, tasks * (mem + 8) // agents)
+    resources = f"cpus:{max(1.0, tasks * 0.01 / agents * 1.5):.2f};mem:{memory};disk:4000"
     ref = registry.ref("bench/sleep:1")
     figures: dict[str, float] = {}
     with (
@@ -266,7 +298,7 @@ def _cluster_figures(
             "id": app_id,
             "instances": tasks,
             "cpus": 0.01,
-            "mem": 16,
+            "mem": mem,
             "container": {"type": "MESOS", "docker": {"image": ref}},
             "portDefinitions": [],
         }

@@ -156,26 +156,34 @@ def containers(
     agents: int = typer.Option(4, help="Agents of the `pallet up` cluster."),
     pull_mib: int = typer.Option(100, help="Size of the image whose pull is timed."),
     survivors: int = typer.Option(50, help="Containers running when every agent is killed."),
+    image: str = typer.Option(
+        "busybox",
+        help="The image run: busybox (1.2 MiB) or python (this machine's Python, ~36 MiB).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Containers on `pallet up` (root; runc, skopeo, docker-registry): time to run an
     image's instances against plain `runc run`, pulls per agent, root filesystem disk,
     a pull against `skopeo copy`, and restarts when every agent is SIGKILLed."""
     from pallet.agent.images import ImageStore
-    from pallet.bench.containers import run_containers_bench
+    from pallet.bench.containers import IMAGES, run_containers_bench
+    from pallet.model import ValidationError
     from pallet.model.images import parse_image
+
+    if image not in IMAGES:
+        raise ValidationError("--image", f"one of {', '.join(IMAGES)}, not {image!r}")
 
     def pull(ref: str, directory: Path) -> object:  # as an agent pulls, into a fresh store
         return ImageStore(directory).ensure(parse_image(ref))
 
-    result = run_containers_bench(pull, tasks, agents, pull_mib, survivors)
+    result = run_containers_bench(pull, tasks, agents, pull_mib, survivors, image=image)
     doc = result.to_json()
     if json_out:
         print_json(doc)
         return
     console.print(
         table(
-            f"{tasks} containers of one image on {agents} agents; a {pull_mib} MiB pull",
+            f"{tasks} containers of the {image} image on {agents} agents; a {pull_mib} MiB pull",
             ["what", "pallet", "baseline (same run)", "ratio", "goal"],
             [
                 [
