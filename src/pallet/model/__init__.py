@@ -12,24 +12,19 @@ from pallet.model.checks import (
 from pallet.model.constraints import Constraint, Operator, parse_constraints
 from pallet.model.errors import PalletError, PlanError, TraceError, ValidationError
 from pallet.model.messages import (
-    Acks,
     ContainerPort,
     ContainerSpec,
     DesiredSet,
     FetchUri,
-    Heartbeat,
     PersistentVolume,
-    Registration,
-    StatusBatch,
     TaskSpec,
-    TaskStatus,
-    TaskUsage,
     VolumeSpec,
     check_task_id,
 )
 from pallet.model.node import GPU_MILLI, Node, NodeDisk, NodeState, field_value
 from pallet.model.plan import Placement, Plan, Unplaced
 from pallet.model.ports import PortRange, assign_ports, free_port_count, parse_port_ranges
+from pallet.model.reports import Acks, Heartbeat, Registration, StatusBatch, TaskStatus, TaskUsage
 from pallet.model.request import PlacementRequest, VolumeNeed
 from pallet.model.resources import DIMENSIONS, Resources
 from pallet.model.task import TERMINAL, Reason, TaskState
