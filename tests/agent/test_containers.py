@@ -170,9 +170,13 @@ def test_the_pids_limit_holds(
 
 def test_kill_reaches_the_container_and_sigkill_follows(ex: Executor, images: PushedImages) -> None:
     spec = TaskSpec(
-        "stubborn.1", container={"image": images.busybox}, cmd="trap '' TERM; sleep 600"
+        "stubborn.1",
+        container={"image": images.busybox},
+        cmd="trap '' TERM; echo trapped; sleep 600",
     )
     started(ex, spec)
+    # a SIGTERM before the shell has set its trap would end it: kill once it is set
+    wait_for(lambda: out(ex, "stubborn.1") == "trapped\n", 30, "the trap is set")
     assert ex.kill("stubborn.1")
     time.sleep(0.5)
     assert "stubborn.1" in ex.running()
