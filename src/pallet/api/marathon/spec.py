@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, field
 
 from pallet.api.marathon.frozen import FrozenMap
-from pallet.model import Constraint, PlacementRequest, Resources
+from pallet.model import Constraint, Resources
 
 __all__ = [
     "AppSpec",
@@ -156,19 +156,3 @@ class AppSpec:
             if isinstance(host_port, int):
                 ports.append(host_port)
         return tuple(ports)
-
-    def placement_request(self, task_id: str, priority: int = 0) -> PlacementRequest:
-        """What the scheduler needs to place one instance of this app as ``task_id``."""
-        return PlacementRequest(
-            id=task_id,
-            app_id=self.id,
-            resources=self.resources,
-            ports=self.host_ports,
-            constraints=self.constraints,
-            role=self.role,
-            priority=priority,
-            accepted_roles=frozenset(self.accepted_resource_roles or ("*",)),
-            networks=tuple(
-                n.name for n in self.networks if n.mode is NetworkMode.CONTAINER and n.name
-            ),
-        )
