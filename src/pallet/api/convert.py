@@ -50,6 +50,7 @@ from pallet.model.secrets import TaskSecret, check_secret_path
 
 __all__ = [
     "SpecCache",
+    "app_document",
     "check_runnable",
     "container_spec",
     "definition_of",
@@ -223,6 +224,7 @@ def run_spec(spec: AppSpec) -> RunSpec:
             for path, size, kind, most in persistent_volumes(spec.container)
         ),
         secrets=task_secrets(spec),
+        dependencies=spec.dependencies,
     )
 
 
@@ -308,10 +310,18 @@ def _fetch_item(frozen: Any) -> FetchUri:
     return FetchUri(item.uri, item.extract, item.executable, item.cache, item.dest_path)
 
 
-def definition_of(spec: AppSpec) -> dict[str, Any]:
-    """The Marathon JSON of ``spec`` as stored (without its version)."""
+def app_document(spec: AppSpec) -> dict[str, Any]:
+    """The Marathon JSON of ``spec`` without its version (what a dry run compares)."""
     doc = app_json(spec, _EPOCH)
     doc.pop("version", None)
+    return doc
+
+
+def definition_of(spec: AppSpec) -> dict[str, Any]:
+    """The Marathon JSON of ``spec`` as ``AppRecord.definition`` stores it: without its
+    version, and without ``instances`` (control keeps the count in ``RunSpec`` only)."""
+    doc = app_document(spec)
+    doc.pop("instances", None)
     return doc
 
 
@@ -331,7 +341,7 @@ class SpecCache:
         key = (record.id, record.version)
         spec = self._specs.get(key)
         if spec is None:
-            spec = normalize_app(read_app(record.definition))
+            spec = normalize_app(read_app({**record.definition, "instances": record.instances}))
             self.put(record, spec)
         return spec
 

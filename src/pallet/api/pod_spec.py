@@ -53,6 +53,13 @@ class ParsedPod:
     definition: dict[str, Any]
     run: RunSpec
 
+    @property
+    def stored_definition(self) -> dict[str, Any]:
+        """The definition as ``AppRecord.definition`` keeps it: without its count
+        (``scaling.instances``; control keeps it in ``run`` only)."""
+        scaling = {k: v for k, v in self.definition["scaling"].items() if k != "instances"}
+        return {**self.definition, "scaling": scaling}
+
 
 # ------------------------------------------------------------ the pod
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import (
+    app_document,
     check_runnable,
     definition_of,
     marathon_task,
@@ -163,8 +164,8 @@ async def _dry_run(
     definition, run = await _spec_and_record(ctx, request, spec)
     result = await ctx.control.apps.preview(spec.id, definition, run, create, force)
     current = ctx.control.state.apps.get(spec.id)
-    before = current.definition if current is not None and not create else None
-    return json_response(preview_json(spec.id, result, before, definition))
+    before = ctx.renderer.definition(current) if current is not None and not create else None
+    return json_response(preview_json(spec.id, result, before, app_document(spec)))
 
 
 async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:

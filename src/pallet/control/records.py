@@ -63,9 +63,30 @@ def decode(raw: bytes) -> dict[str, Any]:
     return value
 
 
+APP_FORMAT = 2
+"""The encoding of ``AppRecord``: 2 since the count lives only in ``run`` and the
+dependencies are typed there; a record without ``format`` is 1 (upgraded on read)."""
+
+
+def _upgrade_format_1(definition: dict[str, Any], run: RunSpec) -> tuple[dict[str, Any], RunSpec]:
+    """A record written before format 2: its definition still holds Marathon's count (an
+    app's ``instances``, a pod's ``scaling.instances``) and its dependencies were read
+    from it. The only place control reads a Marathon key, to move it out of the way."""
+    upgraded = {k: v for k, v in definition.items() if k != "instances"}
+    scaling = upgraded.get("scaling")
+    if isinstance(scaling, dict):
+        upgraded["scaling"] = {k: v for k, v in scaling.items() if k != "instances"}
+    dependencies = tuple(str(d) for d in definition.get("dependencies") or ())
+    return upgraded, replace(run, dependencies=dependencies)
+
+
 @dataclass(frozen=True, slots=True)
 class AppRecord:
-    """One app version: the Marathon definition (opaque JSON) and the ``RunSpec``.
+    """One app version: ``run`` (what control acts on, the instance count included) and
+    ``definition``, the rest of its Marathon JSON as the API edge wrote it, kept for the
+    edge to render and opaque here: control only compares it whole, and it never holds
+    the instance count (a scale is ``run.instances`` alone, so "only the count changed"
+    is "the definitions are equal").
 
     ``version`` changes on every change; ``config_version`` only when more than the
     instance count changed (tasks of an older config version are replaced)."""
@@ -99,17 +120,22 @@ class AppRecord:
             "definition": self.definition,
             "run": self.run.to_json(),
             "stable_version": self.stable_version,
+            "format": APP_FORMAT,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> AppRecord:
+        run = RunSpec.from_json(doc["run"])
+        definition = doc["definition"]
+        if doc.get("format", 1) < APP_FORMAT:
+            definition, run = _upgrade_format_1(definition, run)
         return cls(
             id=doc["id"],
             version=doc["version"],
             last_scaling_at=doc["last_scaling_at"],
             config_version=doc["config_version"],
-            definition=doc["definition"],
-            run=RunSpec.from_json(doc["run"]),
+            definition=definition,
+            run=run,
             stable_version=doc.get("stable_version"),
         )
 

@@ -74,6 +74,9 @@ class RunSpec:
     asking for ``resources`` (their sum and the executor's); ``cmd``/``args`` unset."""
     secrets: tuple[TaskSecret, ...] = ()
     """Marathon's secrets as each task gets them (references, never values)."""
+    dependencies: tuple[str, ...] = ()
+    """The apps and groups whose deployment this app's waits for (Marathon's
+    ``dependencies``): the order of a deployment's steps."""
 
     @property
     def is_pod(self) -> bool:
@@ -92,6 +95,7 @@ class RunSpec:
         doc["host_ports"] = list(self.host_ports)
         doc["port_names"] = list(self.port_names)
         doc["args"] = list(self.args)
+        doc["dependencies"] = list(self.dependencies)
         doc["accepted_roles"] = list(self.accepted_roles)
         doc["health_checks"] = [c.to_json() for c in self.health_checks]
         doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
@@ -107,7 +111,7 @@ class RunSpec:
         d = dict(doc)
         d["resources"] = Resources(*d["resources"])
         d["constraints"] = parse_constraints(d.get("constraints") or [])
-        for name in ("host_ports", "port_names", "args"):
+        for name in ("host_ports", "port_names", "args", "dependencies"):
             d[name] = tuple(d.get(name) or ())
         d["health_checks"] = tuple(
             HealthCheckSpec.from_json(c) for c in d.get("health_checks") or ()
