@@ -111,7 +111,7 @@ async def main() -> None:
     }
     await control.stop()
     await store.close()
-    OUT.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")  # answers in their byte order
 
 
 if __name__ == "__main__":

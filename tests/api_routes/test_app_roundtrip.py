@@ -1,12 +1,11 @@
 """Marathon JSON -> the stored app (``AppRecord``: definition and ``RunSpec``, through its
 store encoding) -> Marathon JSON is, byte for byte, what ``/v2/apps`` renders for the
-app once a master has loaded it, for real definitions taken from the tests; and the API
-stores exactly that app.
+app, on the master that took it and on one that loaded it from the store, for real
+definitions taken from the tests; and the API stores exactly that app.
 
-The master that took the app renders the same JSON value, but inside free-form objects
-(``container``, ``healthChecks`` ...) in the submitter's key order until it restarts:
-the store's encoding sorts keys (known, left as it is: choosing one order changes one of
-today's two renderings)."""
+(Before, the master that took an app through ``/v2/apps`` rendered free-form objects
+such as ``container`` in the submitter's key order, and in the store's sorted order
+after a restart, or when the app came through ``/v2/groups`` or a kill-and-scale.)"""
 
 from __future__ import annotations
 
@@ -74,7 +73,7 @@ async def test_json_to_app_to_json_is_what_the_api_renders(
     assert stored == record  # what the API keeps is that app, nothing else
     doc = app_json(SpecCache().get(stored), moment(stored.version))
 
-    assert _listed(await api.get("/v2/apps"), app_id) == doc  # the master that took it
+    assert json.dumps(_listed(await api.get("/v2/apps"), app_id)) == json.dumps(doc)
 
     again = Control(control.store, ControlConfig(heartbeat_grace=5.0, seed=3), clock=control.clock)
     await again.load()

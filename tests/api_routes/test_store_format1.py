@@ -60,7 +60,14 @@ async def test_reads_answer_as_before(old: tuple[Control, httpx.AsyncClient], pa
     _, api = old
     r = await api.get(path)
     assert r.status_code == 200
-    assert r.json() == FIXTURE["answers"][path]
+    if path == "/v2/pods":
+        # Equal as JSON, not byte for byte: a pod's definition is rendered as stored, and
+        # the store's encoding sorts keys, so every master renders a pod it loaded in
+        # sorted key order (the old code too); the fixture is the old code's answer
+        # before any reload.
+        assert r.json() == FIXTURE["answers"][path]
+    else:
+        assert json.dumps(r.json()) == json.dumps(FIXTURE["answers"][path])
 
 
 async def test_records_are_upgraded_on_read(old: tuple[Control, httpx.AsyncClient]) -> None:

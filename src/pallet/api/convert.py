@@ -34,6 +34,7 @@ from pallet.api.marathon.support import (
 )
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
+from pallet.control.records import decode, encode
 from pallet.control.reservations import ReservationRecord
 from pallet.model import (
     CheckProtocol,
@@ -319,30 +320,33 @@ def app_document(spec: AppSpec) -> dict[str, Any]:
 
 def definition_of(spec: AppSpec) -> dict[str, Any]:
     """The Marathon JSON of ``spec`` as ``AppRecord.definition`` stores it: without its
-    version, and without ``instances`` (control keeps the count in ``RunSpec`` only)."""
+    version, without ``instances`` (control keeps the count in ``RunSpec`` only), its
+    objects' keys in the order the store's encoding gives them back (free-form objects
+    such as ``container`` are rendered in that order, whether the app was just taken or
+    loaded after a restart)."""
     doc = app_document(spec)
     doc.pop("instances", None)
-    return doc
+    return decode(encode(doc))  # in the store's key order, so memory and a reload agree
 
 
 class SpecCache:
-    """``AppSpec`` by (app id, version): reading a stored definition back is not free."""
+    """``AppSpec`` by (app id, version), read from the stored record (the count put back
+    into its definition): what every rendering of an app starts from, so the same
+    record renders the same bytes whichever route stored it and across restarts.
+    Reading a stored definition back is not free; a version never changes."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._specs: dict[tuple[str, str], AppSpec] = {}
         self._size = size
-
-    def put(self, record: AppRecord, spec: AppSpec) -> None:
-        if len(self._specs) >= self._size:
-            self._specs.clear()
-        self._specs[(record.id, record.version)] = spec
 
     def get(self, record: AppRecord) -> AppSpec:
         key = (record.id, record.version)
         spec = self._specs.get(key)
         if spec is None:
             spec = normalize_app(read_app({**record.definition, "instances": record.instances}))
-            self.put(record, spec)
+            if len(self._specs) >= self._size:
+                self._specs.clear()
+            self._specs[key] = spec
         return spec
 
 

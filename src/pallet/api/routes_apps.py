@@ -174,7 +174,6 @@ async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
     definition, run = await _spec_and_record(ctx, request, spec)
     change = await ctx.control.apps.create(spec.id, definition, run)
     assert change.app is not None
-    ctx.specs.put(change.app, spec)
     _publish_post(ctx, request, spec, change.app)
     embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
     doc = ctx.renderer.app(change.app, embeds, version_info=False)
@@ -251,7 +250,6 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
         definition, run = await _spec_and_record(ctx, request, spec)
         change = await ctx.control.apps.create(app_id, definition, run)
         assert change.app is not None
-        ctx.specs.put(change.app, spec)
         _publish_post(ctx, request, spec, change.app)
         return _deployment_response(change, 201)
     update = read_update(body)
@@ -267,7 +265,6 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
         raise not_valid(violations)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)
     assert change.app is not None
-    ctx.specs.put(change.app, spec)
     _publish_post(ctx, request, spec, change.app)
     return _deployment_response(change)
 
