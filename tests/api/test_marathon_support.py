@@ -361,7 +361,7 @@ def test_a_resident_app_is_run_with_its_persistent_volumes() -> None:
     assert spec.residency is not None  # Marathon adds it for persistent volumes
     run = run_spec(spec)
     assert [(v.container_path, v.size) for v in run.persistent] == [("data", 64)]
-    assert run.unreachable_inactive_after is None  # resident: unreachableStrategy disabled
+    assert run.unreachable_inactive_after_seconds is None  # resident: unreachableStrategy disabled
     # residency without persistent volumes means nothing to Marathon: refused
     lone = {"residency": {"taskLostBehavior": "WAIT_FOREVER"}}
     assert refused(lone) == [

@@ -183,7 +183,9 @@ async def _replaced_on_a_lost_node(control: Control, clock: FakeClock) -> TaskRe
     """One instance on one of two nodes; that node goes silent, UNREACHABLE, and its task
     is replaced on the other (inactiveAfterSeconds 1). The replaced task."""
     await with_nodes(control, 2)
-    run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
+    run = run_spec(
+        1, unreachable_inactive_after_seconds=1.0, unreachable_expunge_after_seconds=3600.0
+    )
     await control.apps.create("/web", definition("/web"), run)
     await converge(control)
     await run_all(control)

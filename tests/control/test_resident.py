@@ -31,7 +31,7 @@ DATA = (PersistentVolume("data", 600),)
 
 
 def resident(instances: int = 1, **changes: Any) -> RunSpec:
-    changes.setdefault("unreachable_inactive_after", None)
+    changes.setdefault("unreachable_inactive_after_seconds", None)
     changes.setdefault("maximum_over_capacity", 0.0)
     changes.setdefault("minimum_health_capacity", 0.5)
     changes.setdefault("persistent", DATA)

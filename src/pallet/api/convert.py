@@ -203,10 +203,10 @@ def run_spec(spec: AppSpec) -> RunSpec:
         backoff_factor=float(spec.backoff_factor),
         max_launch_delay_seconds=float(spec.max_launch_delay_seconds),
         kill_selection=spec.kill_selection.value,
-        unreachable_inactive_after=(
+        unreachable_inactive_after_seconds=(
             None if unreachable is None else float(unreachable.inactive_after_seconds)
         ),
-        unreachable_expunge_after=(
+        unreachable_expunge_after_seconds=(
             0.0 if unreachable is None else float(unreachable.expunge_after_seconds)
         ),
         minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,

@@ -179,8 +179,8 @@ def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]
         "constraints": constraints,
         "accepted_roles": roles,
         "kill_selection": kill_selection,
-        "unreachable_inactive_after": inactive,
-        "unreachable_expunge_after": expunge,
+        "unreachable_inactive_after_seconds": inactive,
+        "unreachable_expunge_after_seconds": expunge,
     }
     return canonical, run
 

@@ -201,10 +201,10 @@ def killed_json(
         node = state.nodes.get(t.node_id)
         attributes = dict(node.node.attributes) if node is not None else {}
         strategy: Any = "disabled"
-        if pod.run.unreachable_inactive_after is not None:
+        if pod.run.unreachable_inactive_after_seconds is not None:
             strategy = {
-                "inactiveAfterSeconds": pod.run.unreachable_inactive_after,
-                "expungeAfterSeconds": pod.run.unreachable_expunge_after,
+                "inactiveAfterSeconds": pod.run.unreachable_inactive_after_seconds,
+                "expungeAfterSeconds": pod.run.unreachable_expunge_after_seconds,
             }
         state_doc: dict[str, Any] = {
             "condition": t.state.value.removeprefix("TASK_").title(),

@@ -21,6 +21,12 @@ from pallet.model.secrets import TaskSecret
 
 __all__ = ["RunSpec"]
 
+_RENAMED = (
+    ("unreachable_inactive_after", "unreachable_inactive_after_seconds"),
+    ("unreachable_expunge_after", "unreachable_expunge_after_seconds"),
+)
+"""Fields stored under an earlier name (read under the new one)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
@@ -43,9 +49,9 @@ class RunSpec:
     backoff_factor: float = 1.15
     max_launch_delay_seconds: float = 300.0
     kill_selection: str = "YOUNGEST_FIRST"
-    unreachable_inactive_after: float | None = 0.0
+    unreachable_inactive_after_seconds: float | None = 0.0
     """None: the unreachable strategy is disabled (never replace)."""
-    unreachable_expunge_after: float = 0.0
+    unreachable_expunge_after_seconds: float = 0.0
     minimum_health_capacity: float = 1.0
     maximum_over_capacity: float = 1.0
     progress_deadline_seconds: float | None = None
@@ -109,6 +115,9 @@ class RunSpec:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> RunSpec:
         d = dict(doc)
+        for old, new in _RENAMED:
+            if old in d:
+                d[new] = d.pop(old)
         d["resources"] = Resources(*d["resources"])
         d["constraints"] = parse_constraints(d.get("constraints") or [])
         for name in ("host_ports", "port_names", "args", "dependencies"):
