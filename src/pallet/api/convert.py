@@ -22,9 +22,7 @@ from pallet.api.marathon import (
     read_app,
     thaw,
 )
-from pallet.api.marathon.frozen import FrozenMap
 from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
-from pallet.api.marathon.spec import NetworkMode, SecretRef
 from pallet.api.marathon.support import (
     Allowances,
     host_volumes,
@@ -47,6 +45,8 @@ from pallet.model import (
     VolumeSpec,
 )
 from pallet.model import HealthResult as ModelHealth
+from pallet.model.app import NetworkMode, SecretRef
+from pallet.model.frozen import FrozenMap
 from pallet.model.secrets import TaskSecret, check_secret_path
 
 __all__ = [

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pallet.api.marathon.errors import Violation
-from pallet.api.marathon.frozen import FrozenMap
-from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
 from pallet.model import ValidationError
+from pallet.model.app import AppSpec, NetworkMode, SecretRef
+from pallet.model.frozen import FrozenMap
 from pallet.model.images import parse_image
 from pallet.model.limits import pids_max_of
 from pallet.model.paths import dest_path_problem
