@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pallet.api.convert import run_spec
 from pallet.api.marathon import AppSpec
 from pallet.model import Constraint, Operator, PlacementRequest, Resources
+from pallet.model.app_run import run_spec
 
 from .conftest import spec_of
 

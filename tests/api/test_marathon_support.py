@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from pallet.api.convert import check_runnable, run_spec
+from pallet.api.convert import check_runnable
 from pallet.api.marathon import MarathonApiError, normalize_app, read_app
 from pallet.api.marathon.support import Allowances, unsupported, unsupported_message
 from pallet.model import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
+from pallet.model.app_run import run_spec
 
 BASE = {"id": "/web", "cmd": "sleep 100"}
 IMAGE = {"type": "DOCKER", "docker": {"image": "busybox"}}

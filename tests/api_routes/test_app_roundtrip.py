@@ -18,10 +18,11 @@ import pytest
 from tests.api.test_marathon_roundtrip import BODIES
 
 from pallet.api import create_api
-from pallet.api.convert import SpecCache, definition_of, moment, run_spec
+from pallet.api.convert import SpecCache, definition_of, moment
 from pallet.api.marathon import app_json, normalize_app, read_app
 from pallet.control import AppRecord, Control, ControlConfig
 from pallet.control.records import decode, encode
+from pallet.model.app_run import run_spec
 
 from . import test_canary, test_container_networks, test_readiness, test_resident
 from .conftest import INFO

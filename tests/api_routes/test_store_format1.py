@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from pallet.api import create_api
+from pallet.api.marathon import normalize_app, read_app
 from pallet.control import Control, ControlConfig
 from pallet.control.layout import app_key
 from pallet.control.records import AppRecord, decode
+from pallet.model.app_run import run_spec
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
@@ -109,3 +111,21 @@ async def test_an_old_group_version_restores(old: tuple[Control, httpx.AsyncClie
     web = control.state.apps["/shop/web"]
     assert (web.instances, web.config_version) == (2, config)  # back by a scale
     assert web.run.dependencies == ("/shop/db",)
+
+
+def test_the_projection_gives_what_the_old_code_stored() -> None:
+    """``run_spec`` (pure, in ``model``) of each stored app's definition is the
+    ``RunSpec`` the old code (then in ``api.convert``, reading through pydantic) stored."""
+    apps = [
+        AppRecord.from_json(decode(value.encode()))
+        for key, value in FIXTURE["kvs"].items()
+        if key.startswith("/pallet/apps/") or key.startswith("/pallet/versions/")
+    ]
+    checked = 0
+    for app in apps:
+        if app.is_pod:
+            continue
+        spec = normalize_app(read_app({**app.definition, "instances": app.instances}))
+        assert run_spec(spec) == app.run, app.id
+        checked += 1
+    assert checked >= 6

@@ -47,3 +47,43 @@ def test_an_existing_slot_is_pinned_to_its_node_without_constraints() -> None:
     got = RUN.placement_request("/web", "web.t2", slot="slot-1", node_id="n1", priority=2)
     assert (got.node_id, got.reservation, got.constraints, got.priority) == ("n1", "slot-1", (), 2)
     assert got.resources == RUN.resources
+
+
+def test_checks_and_fetch_are_read_from_their_normalised_json() -> None:
+    from pallet.api.marathon import normalize_app, read_app
+    from pallet.model import CheckProtocol, FetchUri
+    from pallet.model.app_run import run_spec
+
+    spec = normalize_app(
+        read_app(
+            {
+                "id": "/h",
+                "cmd": "x",
+                "healthChecks": [
+                    {"protocol": "COMMAND", "command": {"value": "true"}},
+                    {"protocol": "TCP", "port": 99, "delaySeconds": 2},
+                    {"protocol": "HTTP", "portIndex": 0, "path": "/p"},
+                ],
+                "readinessChecks": [
+                    {"portName": "default", "httpStatusCodesForReady": [200, 204]},
+                ],
+                "fetch": [{"uri": "http://a/b", "destPath": "d", "extract": False}],
+            }
+        )
+    )
+    run = run_spec(spec)
+    command, tcp, http = run.health_checks
+    assert (command.protocol, command.command, command.grace_period) == (
+        CheckProtocol.COMMAND,
+        "true",
+        300.0,
+    )
+    assert (tcp.port, tcp.port_index, tcp.ignore_http1xx, tcp.delay) == (99, None, False, 2.0)
+    assert (http.port_index, http.path, http.interval, http.timeout) == (0, "/p", 60.0, 20.0)
+    (ready,) = run.readiness_checks
+    assert (ready.name, ready.port_name, ready.status_codes) == (
+        "readinessCheck",
+        "default",
+        (200, 204),
+    )
+    assert run.fetch == (FetchUri("http://a/b", False, False, False, "d"),)

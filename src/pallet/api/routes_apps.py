@@ -23,7 +23,6 @@ from pallet.api.convert import (
     marathon_task,
     moment,
     resident_update_violations,
-    run_spec,
 )
 from pallet.api.dryrun import preview_json
 from pallet.api.guard import permissions_of
@@ -52,6 +51,7 @@ from pallet.api.secretrefs import check_secret_refs
 from pallet.api.serviceports import service_port_violations
 from pallet.api.visible import may_read
 from pallet.control import AppRecord, Change
+from pallet.model.app_run import run_spec
 
 __all__ = ["router"]
 

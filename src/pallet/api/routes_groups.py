@@ -29,7 +29,6 @@ from pallet.api.convert import (
     definition_of,
     moment,
     resident_update_violations,
-    run_spec,
 )
 from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
@@ -49,6 +48,7 @@ from pallet.api.render_pods import pod_json
 from pallet.api.secretrefs import check_secret_refs
 from pallet.control import AppChange, AppRecord, Change, GroupNotFound
 from pallet.control.depends import under
+from pallet.model.app_run import run_spec
 
 __all__ = ["router"]
 

@@ -6,7 +6,7 @@ Reading an app::
     body = parse_json_body(raw)            # 400 / 413 as MarathonApiError
     app = read_app(body)                   # 422 "Invalid JSON" (Play codes)
     spec = normalize_app(app)              # 422 "Object is not valid" (Marathon rules)
-    run_spec(spec)                         # -> pallet.model.app.RunSpec (api.convert)
+    run_spec(spec)                         # -> RunSpec (pallet.model.app_run)
     app_json(spec, version)                # -> Marathon's JSON, defaults written out
 """
 
