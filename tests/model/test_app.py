@@ -62,7 +62,7 @@ def test_checks_and_fetch_are_read_from_their_normalised_json() -> None:
                 "healthChecks": [
                     {"protocol": "COMMAND", "command": {"value": "true"}},
                     {"protocol": "TCP", "port": 99, "delaySeconds": 2},
-                    {"protocol": "HTTP", "portIndex": 0, "path": "/p"},
+                    {"protocol": "HTTP", "portIndex": 0, "path": "/p", "ignoreHttp1xx": True},
                 ],
                 "readinessChecks": [
                     {"portName": "default", "httpStatusCodesForReady": [200, 204]},
@@ -80,6 +80,7 @@ def test_checks_and_fetch_are_read_from_their_normalised_json() -> None:
     )
     assert (tcp.port, tcp.port_index, tcp.ignore_http1xx, tcp.delay) == (99, None, False, 2.0)
     assert (http.port_index, http.path, http.interval, http.timeout) == (0, "/p", 60.0, 20.0)
+    assert http.ignore_http1xx  # Marathon's name; it was read as ignoreHttp1Xx and dropped
     (ready,) = run.readiness_checks
     assert (ready.name, ready.port_name, ready.status_codes) == (
         "readinessCheck",
