@@ -1,4 +1,5 @@
-"""An app spec as the scheduler sees one instance: ``pallet.model.PlacementRequest``."""
+"""An app spec as the scheduler sees one instance: ``pallet.model.PlacementRequest``, built
+in one place (``RunSpec.placement_request``) from what the API edge makes of the JSON."""
 
 from __future__ import annotations
 
@@ -6,13 +7,19 @@ from typing import Any
 
 import pytest
 
+from pallet.api.marathon import AppSpec
 from pallet.model import Constraint, Operator, PlacementRequest, Resources
+from pallet.model.app_run import run_spec
 
 from .conftest import spec_of
 
 
+def placement(spec: AppSpec, task_id: str, priority: int = 0) -> PlacementRequest:
+    return run_spec(spec).placement_request(spec.id, task_id, priority=priority)
+
+
 def request(body: dict[str, Any]) -> PlacementRequest:
-    return spec_of({"id": "/web", "cmd": "x", **body}).placement_request("web.t1")
+    return placement(spec_of({"id": "/web", "cmd": "x", **body}), "web.t1")
 
 
 @pytest.mark.parametrize(
@@ -86,7 +93,7 @@ def test_request_carries_id_app_role_constraints_and_priority() -> None:
             ],
         }
     )
-    got = spec.placement_request("prod_web.t7", priority=5)
+    got = placement(spec, "prod_web.t7", priority=5)
     assert got == PlacementRequest(
         id="prod_web.t7",
         app_id="/prod/web",
@@ -104,7 +111,7 @@ def test_request_carries_id_app_role_constraints_and_priority() -> None:
 
 def test_instances_of_one_app_share_a_shape_key() -> None:
     spec = spec_of({"id": "/web", "cmd": "x", "instances": 3})
-    keys = {spec.placement_request(f"web.t{i}").shape_key() for i in range(spec.instances)}
+    keys = {placement(spec, f"web.t{i}").shape_key() for i in range(spec.instances)}
     assert len(keys) == 1
 
 

@@ -392,3 +392,9 @@ def test_read_app_accepts_its_own_output_with_read_only_fields() -> None:
         spec, VERSION, version_info=(VERSION, VERSION), counts=TaskCounts(), deployments=[]
     )
     assert spec_of(read_app(out).model_dump(by_alias=True, exclude_none=True)) == spec
+
+
+def test_ignore_http1xx_is_read_and_written_under_marathons_name() -> None:
+    check = {"protocol": "HTTP", "portIndex": 0, "ignoreHttp1xx": True}
+    out = app_json(spec_of({"id": "/web", "cmd": "x", "healthChecks": [check]}), VERSION)
+    assert out["healthChecks"][0]["ignoreHttp1xx"] is True

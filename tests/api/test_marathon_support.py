@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from pallet.api.convert import check_runnable, run_spec
+from pallet.api.convert import check_runnable
 from pallet.api.marathon import MarathonApiError, normalize_app, read_app
 from pallet.api.marathon.support import Allowances, unsupported, unsupported_message
 from pallet.model import ContainerPort, ContainerSpec, FetchUri, VolumeSpec
+from pallet.model.app_run import run_spec
 
 BASE = {"id": "/web", "cmd": "sleep 100"}
 IMAGE = {"type": "DOCKER", "docker": {"image": "busybox"}}
@@ -361,7 +362,7 @@ def test_a_resident_app_is_run_with_its_persistent_volumes() -> None:
     assert spec.residency is not None  # Marathon adds it for persistent volumes
     run = run_spec(spec)
     assert [(v.container_path, v.size) for v in run.persistent] == [("data", 64)]
-    assert run.unreachable_inactive_after is None  # resident: unreachableStrategy disabled
+    assert run.unreachable_inactive_after_seconds is None  # resident: unreachableStrategy disabled
     # residency without persistent volumes means nothing to Marathon: refused
     lone = {"residency": {"taskLostBehavior": "WAIT_FOREVER"}}
     assert refused(lone) == [

@@ -27,8 +27,9 @@ def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
     return RunSpec(instances=instances, **changes)
 
 
-def definition(app_id: str, instances: int = 1, **extra: Any) -> dict[str, Any]:
-    return {"id": app_id, "cmd": "sleep 600", "instances": instances, **extra}
+def definition(app_id: str, **extra: Any) -> dict[str, Any]:
+    """An app's stored definition: Marathon JSON less its count (that is ``run``'s)."""
+    return {"id": app_id, "cmd": "sleep 600", **extra}
 
 
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:

@@ -40,9 +40,7 @@ UNIQUE = (Constraint("hostname", Operator.UNIQUE),)
 async def test_create_places_instances_and_deployment_finishes(control: Control) -> None:
     await with_nodes(control, 3)
     sub = control.bus.subscribe()
-    change = await control.apps.create(
-        "/web", definition("/web", 3), run_spec(3, constraints=UNIQUE)
-    )
+    change = await control.apps.create("/web", definition("/web"), run_spec(3, constraints=UNIQUE))
     assert change.deployment.id in control.state.deployments
     await converge(control)
     tasks = app_tasks(control, "/web")
@@ -66,7 +64,7 @@ async def test_duplicate_create_is_refused_and_changes_nothing(control: Control)
     await control.apps.create("/web", definition("/web"), run_spec())
     revision = await control.store.revision()
     with pytest.raises(AppExists):
-        await control.apps.create("/web", definition("/web", 5), run_spec(5))
+        await control.apps.create("/web", definition("/web"), run_spec(5))
     assert await control.store.revision() == revision
     assert control.state.apps["/web"].instances == 1
 
@@ -75,7 +73,7 @@ async def test_scale_down_kills_youngest_and_locks_without_force(
     control: Control, clock: FakeClock
 ) -> None:
     await with_nodes(control, 3)
-    await control.apps.create("/web", definition("/web", 3), run_spec(3))
+    await control.apps.create("/web", definition("/web"), run_spec(3))
     await converge(control)
     first, second, third = app_tasks(control, "/web")
     for task in (first, second, third):  # started one second apart
@@ -83,10 +81,10 @@ async def test_scale_down_kills_youngest_and_locks_without_force(
         await report(control, task.id, TaskState.STARTING)
         await report(control, task.id, TaskState.RUNNING)
     await control.controller.reconcile()
-    change = await control.apps.update("/web", definition("/web", 1), run_spec(1))
+    change = await control.apps.update("/web", definition("/web"), run_spec(1))
     assert change.app is not None and change.app.config_version != change.app.version
     with pytest.raises(AppLocked):
-        await control.apps.update("/web", definition("/web", 2), run_spec(2))
+        await control.apps.update("/web", definition("/web"), run_spec(2))
     await control.controller.reconcile()
     goals = {t.id: t.goal for t in app_tasks(control, "/web")}
     assert goals == {first.id: TaskGoal.RUN, second.id: TaskGoal.KILL, third.id: TaskGoal.KILL}
@@ -125,7 +123,7 @@ async def test_failed_task_is_replaced_after_marathons_backoff(
     assert len(app_tasks(control, "/web")) == 1
     # a config change resets the delay
     await control.apps.update(
-        "/web", definition("/web", 1, cmd="true"), run_spec(1, cmd="true"), force=True
+        "/web", definition("/web", cmd="true"), run_spec(1, cmd="true"), force=True
     )
     assert control.state.backoff["/web"].delay == 0.0
 
@@ -153,7 +151,7 @@ async def test_lost_node_goes_unreachable_and_its_tasks_are_replaced(
     control: Control, clock: FakeClock
 ) -> None:
     nodes = await with_nodes(control, 3)
-    await control.apps.create("/web", definition("/web", 2), run_spec(2, constraints=UNIQUE))
+    await control.apps.create("/web", definition("/web"), run_spec(2, constraints=UNIQUE))
     await converge(control)
     await run_all(control)
     lost_task = app_tasks(control, "/web")[0]
@@ -185,7 +183,9 @@ async def _replaced_on_a_lost_node(control: Control, clock: FakeClock) -> TaskRe
     """One instance on one of two nodes; that node goes silent, UNREACHABLE, and its task
     is replaced on the other (inactiveAfterSeconds 1). The replaced task."""
     await with_nodes(control, 2)
-    run = run_spec(1, unreachable_inactive_after=1.0, unreachable_expunge_after=3600.0)
+    run = run_spec(
+        1, unreachable_inactive_after_seconds=1.0, unreachable_expunge_after_seconds=3600.0
+    )
     await control.apps.create("/web", definition("/web"), run)
     await converge(control)
     await run_all(control)
@@ -237,9 +237,7 @@ async def test_agent_restart_loses_its_tasks(control: Control) -> None:
 
 async def test_applier_never_overcommits_a_stale_plan(control: Control) -> None:
     await with_nodes(control, 1, cpu=1000)
-    await control.apps.create(
-        "/a", definition("/a", 10), run_spec(10, resources=Resources(300, 32))
-    )
+    await control.apps.create("/a", definition("/a"), run_spec(10, resources=Resources(300, 32)))
     await control.controller.reconcile()
     plan_a = control.scheduler.requests()
     assert len(plan_a) == 10
@@ -253,7 +251,7 @@ async def test_applier_never_overcommits_a_stale_plan(control: Control) -> None:
 
 async def test_delete_stops_tasks_then_terminates(control: Control) -> None:
     await with_nodes(control, 2)
-    await control.apps.create("/web", definition("/web", 2), run_spec(2))
+    await control.apps.create("/web", definition("/web"), run_spec(2))
     await converge(control)
     await run_all(control)
     await control.controller.reconcile()
@@ -273,7 +271,7 @@ async def test_state_survives_a_master_restart(clock: FakeClock, tmp_path) -> No
     first = Control(store, ControlConfig(seed=1), clock=clock)
     await first.load()
     await with_nodes(first, 2)
-    await first.apps.create("/web", definition("/web", 2), run_spec(2))
+    await first.apps.create("/web", definition("/web"), run_spec(2))
     await converge(first)
     await run_all(first)
     tasks = {t.id: t for t in first.state.tasks.values()}
@@ -305,7 +303,7 @@ async def test_nodes_from_the_store_get_tasks_only_once_heard_again(
     second = Control(store, ControlConfig(seed=1, heartbeat_grace=5.0), clock=clock)
     await second.load()
     assert second.state.recovering == {a, b}
-    await second.apps.create("/web", definition("/web", 2), run_spec(2))
+    await second.apps.create("/web", definition("/web"), run_spec(2))
     await converge(second)
     assert app_tasks(second, "/web") == []
     assert second.state.queue["/web"].count == 2
@@ -363,7 +361,7 @@ async def test_a_large_plan_is_written_in_few_whole_transactions(control: Contro
     # 200 placements (one scheduling round): two transactions of at most 120 records, not
     # four of 60 tasks; each commit wakes every agent's long-poll.
     await with_nodes(control, 4, cpu=64000, mem=64000)
-    await control.apps.create("/many", definition("/many", 200), run_spec(200))
+    await control.apps.create("/many", definition("/many"), run_spec(200))
     await control.controller.reconcile()
     before = await control.store.revision()
     await control.scheduler.run_once()

@@ -165,7 +165,7 @@ async def _healthy(ctl: Control, task_id: str, alive: bool) -> None:
 async def _start(ctl: Control, **strategy: Any) -> None:
     await with_nodes(ctl, 3)
     run = run_spec(4, health_checks=(CHECK,), **strategy)
-    await ctl.apps.create("/web", definition("/web", 4), run)
+    await ctl.apps.create("/web", definition("/web"), run)
     await converge(ctl)
     await run_all(ctl)
     for t in app_tasks(ctl, "/web"):
@@ -196,7 +196,7 @@ async def test_a_broken_version_rolls_back_by_itself(control: Control, clock: Fa
         auto_rollback=True,
         **strategy,
     )
-    await control.apps.update("/web", definition("/web", 4, cmd="exit 1"), broken)
+    await control.apps.update("/web", definition("/web", cmd="exit 1"), broken)
     lowest = 4
     for _ in range(8):  # 8 x 3 s: past the 20 s deadline
         await converge(control)
@@ -238,7 +238,7 @@ async def test_without_auto_rollback_a_failed_deployment_only_ends(
 ) -> None:
     await _start(control, progress_deadline_seconds=5)
     broken = run_spec(4, cmd="exit 1", health_checks=(CHECK,), progress_deadline_seconds=5)
-    await control.apps.update("/web", definition("/web", 4, cmd="exit 1"), broken)
+    await control.apps.update("/web", definition("/web", cmd="exit 1"), broken)
     await converge(control)
     clock.advance(6)
     await control.controller.reconcile()
@@ -251,7 +251,7 @@ async def test_canaries_pause_until_promoted(control: Control, clock: FakeClock)
     await _start(control)
     v1 = control.state.apps["/web"].config_version
     canary = run_spec(4, cmd="sleep 601", health_checks=(CHECK,), canary_instances=1)
-    change = await control.apps.update("/web", definition("/web", 4, cmd="sleep 601"), canary)
+    change = await control.apps.update("/web", definition("/web", cmd="sleep 601"), canary)
     for _ in range(3):
         await converge(control)
         await run_all(control)
@@ -293,7 +293,7 @@ async def test_canaries_promote_themselves(control: Control, clock: FakeClock) -
         canary_instances=2,
         auto_promote_after_seconds=30,
     )
-    change = await control.apps.update("/web", definition("/web", 4, cmd="sleep 601"), run)
+    change = await control.apps.update("/web", definition("/web", cmd="sleep 601"), run)
     for _ in range(3):
         await converge(control)
         await run_all(control)

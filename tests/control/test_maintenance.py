@@ -47,7 +47,7 @@ def schedule(*hosts: str, start: float = T0 + 3600) -> dict[str, object]:
 
 async def _web(control: Control, instances: int) -> None:
     spec = run_spec(instances, constraints=(Constraint("hostname", Operator.UNIQUE),))
-    await control.apps.create("/web", definition("/web", instances), spec)
+    await control.apps.create("/web", definition("/web"), spec)
     await converge(control)
     await run_all(control)
     await control.controller.reconcile()

@@ -31,7 +31,7 @@ UNIQUE = (Constraint("hostname", Operator.UNIQUE),)
 
 async def _running_app(control: Control, instances: int = 2) -> list[str]:
     spec = run_spec(instances, constraints=UNIQUE)  # one per node
-    await control.apps.create("/web", definition("/web", instances), spec)
+    await control.apps.create("/web", definition("/web"), spec)
     await converge(control)
     await run_all(control)
     await control.controller.reconcile()

@@ -138,13 +138,18 @@ def test_unreachable_tasks_are_replaced_and_expunged_per_strategy() -> None:
     d = reconcile_app(app(1), [lost], NOW)
     assert (d.launch, d.replaced, d.expunge) == (1, ("web.1",), ("web.1",))
     # inactive after 60 s: still counts
-    patient = app(1, unreachable_inactive_after=60.0, unreachable_expunge_after=120.0)
+    patient = app(
+        1, unreachable_inactive_after_seconds=60.0, unreachable_expunge_after_seconds=120.0
+    )
     assert reconcile_app(patient, [lost], NOW).launch == 0
     # after 60 s it is replaced but not yet forgotten
     d = reconcile_app(patient, [lost], NOW + 55)
     assert (d.launch, d.replaced, d.expunge) == (1, ("web.1",), ())
     # disabled: never replaced
-    assert reconcile_app(app(1, unreachable_inactive_after=None), [lost], NOW + 999).launch == 0
+    assert (
+        reconcile_app(app(1, unreachable_inactive_after_seconds=None), [lost], NOW + 999).launch
+        == 0
+    )
 
 
 @pytest.mark.parametrize(

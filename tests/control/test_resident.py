@@ -31,7 +31,7 @@ DATA = (PersistentVolume("data", 600),)
 
 
 def resident(instances: int = 1, **changes: Any) -> RunSpec:
-    changes.setdefault("unreachable_inactive_after", None)
+    changes.setdefault("unreachable_inactive_after_seconds", None)
     changes.setdefault("maximum_over_capacity", 0.0)
     changes.setdefault("minimum_health_capacity", 0.5)
     changes.setdefault("persistent", DATA)
@@ -77,7 +77,7 @@ async def test_a_failed_resident_task_comes_back_on_its_node_with_its_volume(
 async def test_slot_disk_is_placed_like_any_resource(control: Control) -> None:
     await with_nodes(control, 2)
     # 600 MiB volumes on 1000 MiB nodes: one slot per node, a third instance waits.
-    await control.apps.create("/db", definition("/db", 3), resident(3))
+    await control.apps.create("/db", definition("/db"), resident(3))
     await converge(control)
     tasks = app_tasks(control, "/db")
     assert len(tasks) == 2 and len({t.node_id for t in tasks}) == 2
@@ -118,20 +118,20 @@ async def test_scale_down_keeps_slots_and_delete_destroys_them(
     control: Control, clock: FakeClock
 ) -> None:
     await with_nodes(control, 3)
-    await control.apps.create("/db", definition("/db", 2), resident(2))
+    await control.apps.create("/db", definition("/db"), resident(2))
     await converge(control)
     await run_all(control)
     slots = dict(control.state.reservations)
     assert len(slots) == 2
     # Suspend: the tasks go, the slots (and their disk) stay, as Marathon keeps them.
-    await control.apps.update("/db", definition("/db", 0), resident(0), force=True)
+    await control.apps.update("/db", definition("/db"), resident(0), force=True)
     await converge(control)
     await confirm_kills(control)
     await converge(control)
     assert not app_tasks(control, "/db")
     assert control.state.reservations == slots
     # Scaling up again reuses both slots, each on its node.
-    await control.apps.update("/db", definition("/db", 2), resident(2), force=True)
+    await control.apps.update("/db", definition("/db"), resident(2), force=True)
     clock.advance(400)
     await converge(control)
     tasks = app_tasks(control, "/db")
@@ -159,7 +159,7 @@ async def test_new_volumes_replace_the_old_slots(control: Control, clock: FakeCl
     await run_all(control)
     (old,) = control.state.reservations
     bigger = resident(1, persistent=(PersistentVolume("data", 700),), minimum_health_capacity=0.0)
-    await control.apps.update("/db", definition("/db", 1, cmd="x"), bigger, force=True)
+    await control.apps.update("/db", definition("/db", cmd="x"), bigger, force=True)
     await converge(control)
     await confirm_kills(control)
     clock.advance(400)

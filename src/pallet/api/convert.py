@@ -20,46 +20,26 @@ from pallet.api.marathon import (
     normalize_app,
     not_valid,
     read_app,
-    thaw,
 )
-from pallet.api.marathon.frozen import FrozenMap
-from pallet.api.marathon.parts import Artifact, HealthCheck, ReadinessCheck
-from pallet.api.marathon.spec import NetworkMode, SecretRef
 from pallet.api.marathon.support import (
     Allowances,
-    host_volumes,
-    persistent_volumes,
-    secret_volumes,
     unsupported,
 )
 from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
+from pallet.control.records import decode, encode
 from pallet.control.reservations import ReservationRecord
-from pallet.model import (
-    CheckProtocol,
-    ContainerPort,
-    ContainerSpec,
-    FetchUri,
-    HealthCheckSpec,
-    PersistentVolume,
-    ReadinessCheckSpec,
-    VolumeSpec,
-)
 from pallet.model import HealthResult as ModelHealth
-from pallet.model.secrets import TaskSecret, check_secret_path
+from pallet.model.app_run import image_of
 
 __all__ = [
     "SpecCache",
+    "app_document",
     "check_runnable",
-    "container_spec",
     "definition_of",
     "epoch",
-    "health_checks",
     "marathon_task",
     "moment",
-    "readiness_checks",
-    "run_spec",
-    "task_secrets",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,147 +65,6 @@ def check_runnable(spec: AppSpec, allow: Allowances = Allowances()) -> None:
         raise not_valid(violations)
 
 
-def health_checks(spec: AppSpec) -> tuple[HealthCheckSpec, ...]:
-    """The app's health checks as control stores them and agents run them; the port is
-    still an index into the task's host ports (``launch_spec`` resolves it)."""
-    out = []
-    container_ports = _network_ports(spec)
-    for frozen in spec.health_checks:
-        check = HealthCheck.model_validate(thaw(frozen))
-        index, port = check.port_index, check.port
-        if index is not None and index < len(container_ports) and container_ports[index]:
-            # On a container network the index is into portMappings: the container port.
-            port = container_ports[index]
-            index = None
-        out.append(
-            HealthCheckSpec(
-                protocol=CheckProtocol(check.protocol),
-                port_index=index,
-                port=port,
-                path=check.path or "/",
-                command=check.command.value if check.command is not None else None,
-                grace_period=float(check.grace_period_seconds),
-                interval=float(check.interval_seconds),
-                timeout=float(check.timeout_seconds),
-                max_consecutive_failures=check.max_consecutive_failures,
-                delay=float(check.delay_seconds),
-                ignore_http1xx=bool(check.ignore_http1xx),
-            )
-        )
-    return tuple(out)
-
-
-def readiness_checks(spec: AppSpec) -> tuple[ReadinessCheckSpec, ...]:
-    """The app's readiness checks as agents probe them (the port still a name; on a
-    container network the named mapping's container port)."""
-    out = []
-    named = _network_port_names(spec)
-    for frozen in spec.readiness_checks:
-        check = ReadinessCheck.model_validate(thaw(frozen))
-        out.append(
-            ReadinessCheckSpec(
-                name=check.name,
-                protocol=CheckProtocol(check.protocol),
-                path=check.path,
-                port_name=check.port_name,
-                port=named.get(check.port_name) or None,
-                interval=float(check.interval_seconds),
-                timeout=float(check.timeout_seconds),
-                status_codes=tuple(check.http_status_codes_for_ready or (200,)),
-                preserve_last_response=check.preserve_last_response,
-            )
-        )
-    return tuple(out)
-
-
-def _network_ports(spec: AppSpec) -> tuple[int, ...]:
-    """The container port of each of ``portMappings`` when the app is on a named
-    container network (where its tasks are reached); empty otherwise."""
-    if _network(spec) != "container" or spec.container is None:
-        return ()
-    mappings = spec.container.get("portMappings", ())
-    out = []
-    for m in mappings if isinstance(mappings, tuple) else ():
-        port = m.get("containerPort", 0) if isinstance(m, FrozenMap) else 0
-        out.append(port if isinstance(port, int) else 0)
-    return tuple(out)
-
-
-def _network_port_names(spec: AppSpec) -> dict[str, int]:
-    """Container port by mapping name, on a named container network."""
-    if not _network_ports(spec) or spec.container is None:
-        return {}
-    mappings = spec.container.get("portMappings", ())
-    return {
-        str(m.get("name")): int(port)
-        for m in (mappings if isinstance(mappings, tuple) else ())
-        if isinstance(m, FrozenMap)
-        and m.get("name")
-        and isinstance(port := m.get("containerPort"), int)
-    }
-
-
-def task_secrets(spec: AppSpec) -> tuple[TaskSecret, ...]:
-    """Where each task gets the app's secrets: ``env: {VAR: {secret: name}}`` and secret
-    volumes (``{containerPath, secret}``), as references to the store's paths."""
-    out = []
-    for var, value in spec.env.items():
-        if isinstance(value, SecretRef) and value.secret in spec.secrets:
-            source = check_secret_path(spec.secrets[value.secret])
-            out.append(TaskSecret(value.secret, source, env=var))
-    for target, name in secret_volumes(spec.container):
-        if name in spec.secrets:
-            out.append(TaskSecret(name, check_secret_path(spec.secrets[name]), file=target))
-    return tuple(out)
-
-
-def run_spec(spec: AppSpec) -> RunSpec:
-    """What control needs of ``spec``."""
-    unreachable = spec.unreachable_strategy
-    ports = spec.port_definitions or ()
-    grace = spec.task_kill_grace_period_seconds
-    return RunSpec(
-        instances=spec.instances,
-        resources=spec.resources,
-        host_ports=spec.host_ports,
-        port_names=tuple(p.name or "" for p in ports),
-        constraints=spec.constraints,
-        role=spec.role,
-        accepted_roles=spec.accepted_resource_roles or ("*",),
-        cmd=spec.cmd,
-        args=spec.args,
-        env={k: v for k, v in spec.env.items() if isinstance(v, str)},
-        labels=dict(spec.labels),
-        kill_grace_seconds=3.0 if grace is None else float(grace),
-        backoff_seconds=float(spec.backoff_seconds),
-        backoff_factor=float(spec.backoff_factor),
-        max_launch_delay_seconds=float(spec.max_launch_delay_seconds),
-        kill_selection=spec.kill_selection.value,
-        unreachable_inactive_after=(
-            None if unreachable is None else float(unreachable.inactive_after_seconds)
-        ),
-        unreachable_expunge_after=(
-            0.0 if unreachable is None else float(unreachable.expunge_after_seconds)
-        ),
-        minimum_health_capacity=spec.upgrade_strategy.minimum_health_capacity,
-        maximum_over_capacity=spec.upgrade_strategy.maximum_over_capacity,
-        progress_deadline_seconds=spec.upgrade_strategy.progress_deadline_seconds,
-        auto_rollback=bool(spec.upgrade_strategy.auto_rollback),
-        canary_instances=spec.upgrade_strategy.canary_instances or 0,
-        auto_promote_after_seconds=spec.upgrade_strategy.auto_promote_after_seconds,
-        health_checks=health_checks(spec),
-        readiness_checks=readiness_checks(spec),
-        user=spec.user,
-        fetch=tuple(_fetch_item(f) for f in spec.fetch),
-        container=container_spec(spec),
-        persistent=tuple(
-            PersistentVolume(path, size, type=kind, max_size=most)
-            for path, size, kind, most in persistent_volumes(spec.container)
-        ),
-        secrets=task_secrets(spec),
-    )
-
-
 def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violation]:
     """Marathon's rules for changing a resident app: its persistent volumes stay as they
     are (their data would be left behind), and so do its resources (its instances are
@@ -242,97 +81,42 @@ def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violatio
     return out
 
 
-def image_of(spec: AppSpec) -> str | None:
-    """The image the app runs (``container.docker.image``, for either container type)."""
-    docker = spec.container.get("docker") if spec.container is not None else None
-    image = docker.get("image") if isinstance(docker, FrozenMap) else None
-    return image if isinstance(image, str) else None
-
-
-def container_spec(spec: AppSpec) -> ContainerSpec | None:
-    """The agent's ``ContainerSpec`` for an app with an image; None for a plain command
-    (an app without a container, or a ``MESOS`` one without an image, runs on the host
-    as Mesos runs it)."""
-    image = image_of(spec)
-    if image is None or spec.container is None:
-        return None
-    docker = spec.container["docker"]
-    assert isinstance(docker, FrozenMap)
-    return ContainerSpec(
-        type=str(spec.container.get("type", "DOCKER")),
-        image=image,
-        force_pull=bool(docker.get("forcePullImage", False)),
-        privileged=bool(docker.get("privileged", False)),
-        volumes=tuple(
-            VolumeSpec(target, host, mode) for target, host, mode in host_volumes(spec.container)
-        ),
-        network=_network(spec),
-        port_mappings=_container_ports(spec) if not spec.on_host_network else (),
-        network_name=_network_name(spec),
-    )
-
-
-def _network(spec: AppSpec) -> str:
-    """The agent's name for the app's network: ``host``, ``bridge`` or ``container``."""
-    modes = {n.mode for n in spec.networks}
-    if NetworkMode.BRIDGE in modes:
-        return "bridge"
-    return "container" if NetworkMode.CONTAINER in modes else "host"
-
-
-def _network_name(spec: AppSpec) -> str:
-    names = [n.name for n in spec.networks if n.mode is NetworkMode.CONTAINER and n.name]
-    return names[0] if names else ""
-
-
-def _container_ports(spec: AppSpec) -> tuple[ContainerPort, ...]:
-    """The container ports of the mappings that take a host port, in the order of the
-    task's host ports (``AppSpec.host_ports``)."""
-    assert spec.container is not None
-    mappings = spec.container.get("portMappings", ())
-    out = []
-    for mapping in mappings if isinstance(mappings, tuple) else ():
-        if isinstance(mapping, FrozenMap) and isinstance(mapping.get("hostPort"), int):
-            port = mapping.get("containerPort", 0)
-            out.append(
-                ContainerPort(
-                    port if isinstance(port, int) else 0, str(mapping.get("protocol", "tcp"))
-                )
-            )
-    return tuple(out)
-
-
-def _fetch_item(frozen: Any) -> FetchUri:
-    """A ``fetch`` item as the agent takes it (Mesos' ``CommandInfo.URI``)."""
-    item = Artifact.model_validate(thaw(frozen))
-    return FetchUri(item.uri, item.extract, item.executable, item.cache, item.dest_path)
-
-
-def definition_of(spec: AppSpec) -> dict[str, Any]:
-    """The Marathon JSON of ``spec`` as stored (without its version)."""
+def app_document(spec: AppSpec) -> dict[str, Any]:
+    """The Marathon JSON of ``spec`` without its version (what a dry run compares)."""
     doc = app_json(spec, _EPOCH)
     doc.pop("version", None)
     return doc
 
 
+def definition_of(spec: AppSpec) -> dict[str, Any]:
+    """The Marathon JSON of ``spec`` as ``AppRecord.definition`` stores it: without its
+    version, without ``instances`` (control keeps the count in ``RunSpec`` only), its
+    objects' keys in the order the store's encoding gives them back (free-form objects
+    such as ``container`` are rendered in that order, whether the app was just taken or
+    loaded after a restart)."""
+    doc = app_document(spec)
+    doc.pop("instances", None)
+    return decode(encode(doc))  # in the store's key order, so memory and a reload agree
+
+
 class SpecCache:
-    """``AppSpec`` by (app id, version): reading a stored definition back is not free."""
+    """``AppSpec`` by (app id, version), read from the stored record (the count put back
+    into its definition): what every rendering of an app starts from, so the same
+    record renders the same bytes whichever route stored it and across restarts.
+    Reading a stored definition back is not free; a version never changes."""
 
     def __init__(self, size: int = 10_000) -> None:
         self._specs: dict[tuple[str, str], AppSpec] = {}
         self._size = size
 
-    def put(self, record: AppRecord, spec: AppSpec) -> None:
-        if len(self._specs) >= self._size:
-            self._specs.clear()
-        self._specs[(record.id, record.version)] = spec
-
     def get(self, record: AppRecord) -> AppSpec:
         key = (record.id, record.version)
         spec = self._specs.get(key)
         if spec is None:
-            spec = normalize_app(read_app(record.definition))
-            self.put(record, spec)
+            spec = normalize_app(read_app({**record.definition, "instances": record.instances}))
+            if len(self._specs) >= self._size:
+                self._specs.clear()
+            self._specs[key] = spec
         return spec
 
 

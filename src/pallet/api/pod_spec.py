@@ -53,6 +53,13 @@ class ParsedPod:
     definition: dict[str, Any]
     run: RunSpec
 
+    @property
+    def stored_definition(self) -> dict[str, Any]:
+        """The definition as ``AppRecord.definition`` keeps it: without its count
+        (``scaling.instances``; control keeps it in ``run`` only)."""
+        scaling = {k: v for k, v in self.definition["scaling"].items() if k != "instances"}
+        return {**self.definition, "scaling": scaling}
+
 
 # ------------------------------------------------------------ the pod
 
@@ -172,8 +179,8 @@ def _scheduling(raw: object, role: str) -> tuple[dict[str, Any], dict[str, Any]]
         "constraints": constraints,
         "accepted_roles": roles,
         "kill_selection": kill_selection,
-        "unreachable_inactive_after": inactive,
-        "unreachable_expunge_after": expunge,
+        "unreachable_inactive_after_seconds": inactive,
+        "unreachable_expunge_after_seconds": expunge,
     }
     return canonical, run
 

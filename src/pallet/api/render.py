@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from pallet.api.convert import SpecCache, epoch, marathon_task, moment
+from pallet.api.convert import SpecCache, app_document, epoch, marathon_task, moment
 from pallet.api.marathon import (
     ActionName,
     Canary,
@@ -33,7 +33,7 @@ from pallet.api.marathon import (
     task_failure_json,
 )
 from pallet.api.marathon.params import AppEmbed
-from pallet.api.render_pods import pod_json
+from pallet.api.render_pods import pod_definition, pod_json
 from pallet.control import AppRecord, ClusterState, DeploymentRecord, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 
@@ -69,9 +69,18 @@ class Renderer:
 
     # ------------------------------------------------------------ apps
 
+    def definition(self, app: AppRecord) -> dict[str, Any]:
+        """The app's (or pod's) Marathon definition without its version, its count in
+        it: what a dry run compares and a group version restores."""
+        if app.is_pod:
+            return pod_definition(app)
+        return app_document(self.specs.get(app))
+
     def service_ports(self, app: AppRecord) -> tuple[int, ...]:
-        ports = app.definition.get("portDefinitions") or []
-        return tuple(int(p.get("port", 0)) for p in ports if isinstance(p, dict))
+        """The app's service ports (its ``portDefinitions``' ports; a pod has none)."""
+        if app.is_pod:
+            return ()
+        return tuple(p.port for p in self.specs.get(app).port_definitions or ())
 
     def tasks_of(self, app: AppRecord) -> list[ControlTask]:
         return sorted(self.state.app_tasks(app.id), key=lambda t: (t.staged_at, t.id))

@@ -20,7 +20,14 @@ from pallet.control import AppRecord, ClusterState, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import GPU_MILLI, Resources
 
-__all__ = ["instance_json", "instance_state", "killed_json", "pod_json", "pod_status_json"]
+__all__ = [
+    "instance_json",
+    "instance_state",
+    "killed_json",
+    "pod_definition",
+    "pod_json",
+    "pod_status_json",
+]
 
 _STAGING = frozenset({TaskState.STAGING, TaskState.STARTING})
 
@@ -38,9 +45,17 @@ def _resources(r: Resources) -> dict[str, float]:
     }
 
 
+def pod_definition(pod: AppRecord) -> dict[str, Any]:
+    """The pod's Marathon definition without its version: the stored one with its count
+    (``scaling.instances``, kept by control in ``RunSpec`` only) put back."""
+    doc = dict(pod.definition)
+    doc["scaling"] = {**(doc.get("scaling") or {"kind": "fixed"}), "instances": pod.instances}
+    return doc
+
+
 def pod_json(pod: AppRecord) -> dict[str, Any]:
     """The pod's definition as Marathon returns it: every default written, its version."""
-    return {**pod.definition, "version": format_timestamp(moment(pod.version))}
+    return {**pod_definition(pod), "version": format_timestamp(moment(pod.version))}
 
 
 def instance_state(task: ControlTask) -> str:
@@ -186,10 +201,10 @@ def killed_json(
         node = state.nodes.get(t.node_id)
         attributes = dict(node.node.attributes) if node is not None else {}
         strategy: Any = "disabled"
-        if pod.run.unreachable_inactive_after is not None:
+        if pod.run.unreachable_inactive_after_seconds is not None:
             strategy = {
-                "inactiveAfterSeconds": pod.run.unreachable_inactive_after,
-                "expungeAfterSeconds": pod.run.unreachable_expunge_after,
+                "inactiveAfterSeconds": pod.run.unreachable_inactive_after_seconds,
+                "expungeAfterSeconds": pod.run.unreachable_expunge_after_seconds,
             }
         state_doc: dict[str, Any] = {
             "condition": t.state.value.removeprefix("TASK_").title(),

@@ -17,12 +17,12 @@ from starlette.responses import Response
 
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import (
+    app_document,
     check_runnable,
     definition_of,
     marathon_task,
     moment,
     resident_update_violations,
-    run_spec,
 )
 from pallet.api.dryrun import preview_json
 from pallet.api.guard import permissions_of
@@ -51,6 +51,7 @@ from pallet.api.secretrefs import check_secret_refs
 from pallet.api.serviceports import service_port_violations
 from pallet.api.visible import may_read
 from pallet.control import AppRecord, Change
+from pallet.model.app_run import run_spec
 
 __all__ = ["router"]
 
@@ -163,8 +164,8 @@ async def _dry_run(
     definition, run = await _spec_and_record(ctx, request, spec)
     result = await ctx.control.apps.preview(spec.id, definition, run, create, force)
     current = ctx.control.state.apps.get(spec.id)
-    before = current.definition if current is not None and not create else None
-    return json_response(preview_json(spec.id, result, before, definition))
+    before = ctx.renderer.definition(current) if current is not None and not create else None
+    return json_response(preview_json(spec.id, result, before, app_document(spec)))
 
 
 async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
@@ -173,7 +174,6 @@ async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
     definition, run = await _spec_and_record(ctx, request, spec)
     change = await ctx.control.apps.create(spec.id, definition, run)
     assert change.app is not None
-    ctx.specs.put(change.app, spec)
     _publish_post(ctx, request, spec, change.app)
     embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
     doc = ctx.renderer.app(change.app, embeds, version_info=False)
@@ -250,7 +250,6 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
         definition, run = await _spec_and_record(ctx, request, spec)
         change = await ctx.control.apps.create(app_id, definition, run)
         assert change.app is not None
-        ctx.specs.put(change.app, spec)
         _publish_post(ctx, request, spec, change.app)
         return _deployment_response(change, 201)
     update = read_update(body)
@@ -266,7 +265,6 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
         raise not_valid(violations)
     change = await ctx.control.apps.update(app_id, definition, run, force=force)
     assert change.app is not None
-    ctx.specs.put(change.app, spec)
     _publish_post(ctx, request, spec, change.app)
     return _deployment_response(change)
 

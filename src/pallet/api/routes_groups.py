@@ -29,7 +29,6 @@ from pallet.api.convert import (
     definition_of,
     moment,
     resident_update_violations,
-    run_spec,
 )
 from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
@@ -49,6 +48,7 @@ from pallet.api.render_pods import pod_json
 from pallet.api.secretrefs import check_secret_refs
 from pallet.control import AppChange, AppRecord, Change, GroupNotFound
 from pallet.control.depends import under
+from pallet.model.app_run import run_spec
 
 __all__ = ["router"]
 
@@ -307,7 +307,7 @@ async def _update(request: Request, group_id: str) -> Response:
         snapshot = await svc.snapshot(group_id, str(body["version"]))
         doc = {
             "id": group_id,
-            "apps": list(snapshot["apps"].values()),
+            "apps": [_snapshot_app(ctx, app) for app in snapshot["apps"].values()],
         }
         apps, _ = _read_group(ctx, doc, group_id)
         await _check_secrets(request, apps)
@@ -324,9 +324,8 @@ async def _update(request: Request, group_id: str) -> Response:
         for app in ctx.control.state.apps.values():
             if under(group_id, app.id) and not app.is_pod:  # pods scale by /v2/pods
                 n = math.ceil(app.instances * factor)
-                definition = {**app.definition, "instances": n}
                 run = ctx.specs.get(app)
-                scaled.append(AppChange(app.id, definition, run_spec(_with(run, n))))
+                scaled.append(AppChange(app.id, app.definition, run_spec(_with(run, n))))
         change = await svc.change(
             group_id, scaled, {}, remove_missing=False, force=force, dry_run=dry_run
         )
@@ -338,6 +337,14 @@ async def _update(request: Request, group_id: str) -> Response:
         group_id, apps, groups, remove_missing=remove, force=force, dry_run=dry_run
     )
     return _answer(change, 200, dry_run)
+
+
+def _snapshot_app(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
+    """An app of a stored group version as a Marathon body: an ``AppRecord``'s JSON, or
+    (a version stored before records had a ``format``) already its definition."""
+    if "run" not in doc:
+        return doc
+    return ctx.renderer.definition(AppRecord.from_json(doc))
 
 
 def _with(spec: AppSpec, instances: int) -> AppSpec:

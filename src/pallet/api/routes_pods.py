@@ -26,7 +26,7 @@ from pallet.api.marathon.events import PodCreatedEvent, PodDeletedEvent, PodUpda
 from pallet.api.marathon.jsontypes import format_timestamp, parse_timestamp
 from pallet.api.marathon.pathid import canonical_path
 from pallet.api.pod_spec import ParsedPod, parse_pod
-from pallet.api.render_pods import killed_json, pod_json, pod_status_json
+from pallet.api.render_pods import killed_json, pod_definition, pod_json, pod_status_json
 from pallet.control import AppExists, AppRecord, Change
 
 __all__ = ["router"]
@@ -78,12 +78,12 @@ async def _dry_run(ctx: ApiContext, parsed: ParsedPod, create: bool, force: bool
     """What the change would do; nothing is stored or published."""
     try:
         result = await ctx.control.apps.preview(
-            parsed.id, parsed.definition, parsed.run, create, force
+            parsed.id, parsed.stored_definition, parsed.run, create, force
         )
     except AppExists:
         raise _exists(parsed.id) from None
     current = ctx.control.state.apps.get(parsed.id)
-    before = current.definition if current is not None and not create else None
+    before = pod_definition(current) if current is not None and not create else None
     doc = preview_json(parsed.id, result, before, parsed.definition, frozenset({parsed.id}))
     return json_response(doc)
 
@@ -97,7 +97,7 @@ async def _create(
     if parse_bool(request.query_params.get("dryRun")):
         return await _dry_run(ctx, parsed, create=True, force=False)
     try:
-        change = await ctx.control.apps.create(parsed.id, parsed.definition, parsed.run)
+        change = await ctx.control.apps.create(parsed.id, parsed.stored_definition, parsed.run)
     except AppExists:
         raise _exists(parsed.id) from None
     assert change.app is not None
@@ -174,7 +174,9 @@ async def put_pod(rest: str, request: Request) -> Response:
     force = parse_bool(q.get("force"))
     if parse_bool(q.get("dryRun")):
         return await _dry_run(ctx, parsed, create=False, force=force)
-    change = await ctx.control.apps.update(pod_id, parsed.definition, parsed.run, force=force)
+    change = await ctx.control.apps.update(
+        pod_id, parsed.stored_definition, parsed.run, force=force
+    )
     assert change.app is not None
     _publish(ctx, request, change, PodUpdatedEvent)
     return json_response(pod_json(change.app), 200, _headers(change))

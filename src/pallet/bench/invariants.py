@@ -39,8 +39,9 @@ def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
     return RunSpec(instances=instances, **changes)
 
 
-def definition(app_id: str, instances: int = 1) -> dict[str, Any]:
-    return {"id": app_id, "cmd": "sleep 600", "instances": instances}
+def definition(app_id: str) -> dict[str, Any]:
+    """An app's stored definition: Marathon JSON less its count (that is ``run``'s)."""
+    return {"id": app_id, "cmd": "sleep 600"}
 
 
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:
@@ -110,7 +111,7 @@ class Master(RuleBasedStateMachine):
             minimum_health_capacity=strategy[0],
             maximum_over_capacity=strategy[1],
         )
-        self.run(self.control.apps.create(app_id, definition(app_id, instances), run))
+        self.run(self.control.apps.create(app_id, definition(app_id), run))
         self.acked.add(app_id)
 
     def _some_app(self, data: st.DataObject) -> str | None:
@@ -123,7 +124,7 @@ class Master(RuleBasedStateMachine):
         if app_id is None:
             return
         app = self.control.state.apps[app_id]
-        doc = {**app.definition, "instances": instances}
+        doc = app.definition  # the count lives in run only
         run = app.run.__class__(**{**_fields(app.run), "instances": instances})
         self.run(self.control.apps.update(app_id, doc, run, force=True))
 

@@ -60,15 +60,6 @@ class Change:
     deployment: DeploymentRecord
 
 
-def _without_instances(definition: dict[str, Any]) -> dict[str, Any]:
-    """The definition less what a scale changes: an app's ``instances``, a pod's
-    ``scaling.instances``."""
-    out = {k: v for k, v in definition.items() if k not in ("instances", "version")}
-    if isinstance(out.get("scaling"), dict):
-        out["scaling"] = {k: v for k, v in out["scaling"].items() if k != "instances"}
-    return out
-
-
 class AppService:
     def __init__(
         self,
@@ -188,7 +179,7 @@ class AppService:
             raise AppNotFound(app_id)
         held = self._locks(app_id, force)
         now, version = self._now_version()
-        scale_only = _without_instances(definition) == _without_instances(current.definition)
+        scale_only = definition == current.definition
         config_version = current.config_version
         if not scale_only:
             config_version = await self._running_config(current, definition) or version
@@ -213,7 +204,6 @@ class AppService:
         """The config version of the app's live tasks whose definition is ``definition``
         (instances aside), if any: going back to it (a rollback, or undoing a change)
         keeps those tasks instead of replacing them with identical ones."""
-        wanted = _without_instances(definition)
         seen: dict[str, str] = {}
         for task in self.state.app_tasks(app.id):
             if task.config_version != app.config_version and task.live:
@@ -222,7 +212,7 @@ class AppService:
             kv = await self.applier.store.get(version_key(app.id, version))
             if kv is not None:
                 stored = AppRecord.from_json(decode(kv.value))
-                if _without_instances(stored.definition) == wanted:
+                if stored.definition == definition:
                     return config_version
         return None
 
@@ -245,7 +235,7 @@ class AppService:
             action, config_version = START, version
         else:
             self._locks(app_id, force)
-            scale_only = _without_instances(definition) == _without_instances(current.definition)
+            scale_only = definition == current.definition
             action, config_version = SCALE, current.config_version
             if not scale_only:
                 action = RESTART
@@ -346,9 +336,8 @@ class AppService:
                     if app is None:
                         continue
                     instances = max(0, app.instances - count)
-                    definition = {**app.definition, "instances": instances}
                     change = await self._update_locked(
-                        app_id, definition, replace(app.run, instances=instances), force=True
+                        app_id, app.definition, replace(app.run, instances=instances), force=True
                     )
             killed = await self.applier.kill_locked(t.id for t in tasks)
             if wipe:

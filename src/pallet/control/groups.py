@@ -54,17 +54,6 @@ class AppChange:
     path: str = ""
 
 
-def _dependencies(definition: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(definition.get("dependencies") or ())
-
-
-def _same(a: Mapping[str, Any], b: Mapping[str, Any], ignore: tuple[str, ...]) -> bool:
-    def strip(d: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in d.items() if k not in ignore}
-
-    return strip(a) == strip(b)
-
-
 class GroupService:
     def __init__(self, apps: AppService) -> None:
         self.apps = apps
@@ -88,8 +77,9 @@ class GroupService:
         return [kv.key.rsplit("@", 1)[1] for kv in kvs]
 
     async def snapshot(self, group_id: str, version: str) -> dict[str, Any]:
-        """The group as it was at ``version``: ``{"apps": {id: definition}, "groups":
-        {id: dependencies}}``."""
+        """The group as it was at ``version``: ``{"apps": {id: app}, "groups":
+        {id: dependencies}}``, each app an ``AppRecord``'s JSON (before the records had
+        a ``format``: its Marathon definition, count included)."""
         kv = await self.apps.applier.store.get(group_version_key(group_id, version))
         if kv is None:
             raise GroupNotFound(group_id, version)
@@ -107,7 +97,7 @@ class GroupService:
             for g in groups_above(app_id)
         ):
             return
-        apps = {a.id: _dependencies(a.definition) for a in self.state.apps.values()}
+        apps = {a.id: a.run.dependencies for a in self.state.apps.values()}
         apps[app_id] = tuple(dependencies)
         groups = {g: tuple(r.dependencies) for g, r in self.groups.items()}
         self._levels(apps, groups, [AppChange(app_id, {}, RunSpec(), "")])
@@ -185,9 +175,9 @@ class GroupService:
                 )
                 actions.append((START, None, created))
                 continue
-            if _same(change.definition, current.definition, ("version",)):
+            scale_only = change.definition == current.definition
+            if scale_only and change.run.instances == current.instances:
                 continue  # unchanged: not part of the deployment
-            scale_only = _same(change.definition, current.definition, ("version", "instances"))
             config = current.config_version
             if not scale_only:
                 config = await svc._running_config(current, change.definition) or version
@@ -216,16 +206,16 @@ class GroupService:
         after_groups.update({g: tuple(d) for g, d in groups.items()})
         if not actions and not groups and not forget:
             return None
-        after_apps = {a.id: _dependencies(a.definition) for a in state.apps.values()}
+        after_apps = {a.id: a.run.dependencies for a in state.apps.values()}
         for _, _, target in actions:
             if target is not None:
-                after_apps[target.id] = _dependencies(target.definition)
+                after_apps[target.id] = target.run.dependencies
         for _, original, target in actions:
             if target is None and original is not None:
                 del after_apps[original.id]
         level = self._levels(after_apps, after_groups, wanted)
         before = self._levels(
-            {a.id: _dependencies(a.definition) for a in state.apps.values()},
+            {a.id: a.run.dependencies for a in state.apps.values()},
             {g: tuple(r.dependencies) for g, r in self.groups.items()},
             (),
         )
@@ -316,13 +306,13 @@ class GroupService:
         version: str,
     ) -> dict[str, Any]:
         apps = {
-            a.id: a.definition
+            a.id: a.to_json()
             for a in self.state.apps.values()
             if under(group_id, a.id) and not a.is_pod
         }
         for _, original, target in actions:
             if target is not None:
-                apps[target.id] = target.definition
+                apps[target.id] = target.to_json()
             elif original is not None:
                 apps.pop(original.id, None)
         return {

@@ -54,7 +54,7 @@ class AppDecision:
 
 
 def _inactive(task: TaskRecord, app: AppRecord, now: float) -> bool:
-    after = app.run.unreachable_inactive_after
+    after = app.run.unreachable_inactive_after_seconds
     if task.state is not TaskState.UNREACHABLE or after is None:
         return False
     return now - (task.unreachable_since or now) >= after
@@ -63,7 +63,7 @@ def _inactive(task: TaskRecord, app: AppRecord, now: float) -> bool:
 def _expunged(task: TaskRecord, app: AppRecord, now: float) -> bool:
     if not _inactive(task, app, now):
         return False
-    return now - (task.unreachable_since or now) >= app.run.unreachable_expunge_after
+    return now - (task.unreachable_since or now) >= app.run.unreachable_expunge_after_seconds
 
 
 def counted(task: TaskRecord, app: AppRecord, now: float) -> bool:

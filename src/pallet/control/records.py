@@ -2,7 +2,8 @@
 
 Records are frozen dataclasses; ``to_json``/``from_json`` give the store's bytes. The
 app's Marathon definition is opaque here (``AppRecord.definition``): control acts only
-on ``RunSpec``, the part it needs to place, launch, kill, replace and back off.
+on ``RunSpec`` (``pallet.model.app``), the part it needs to place, launch, kill, replace
+and back off.
 """
 
 from __future__ import annotations
@@ -10,30 +11,21 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pallet.model import (
-    Constraint,
-    ContainerSpec,
-    FetchUri,
-    HealthCheckSpec,
     HealthResult,
     Node,
     NodeState,
-    PersistentVolume,
     Placement,
     PlacementRequest,
-    ReadinessCheckSpec,
     ReadinessResult,
     Resources,
     TaskSpec,
-    VolumeNeed,
-    parse_constraints,
 )
+from pallet.model.app import RunSpec
 from pallet.model.node import node_from_json, node_to_json
-from pallet.model.pods import PodContainer, endpoint_env_name
-from pallet.model.secrets import TaskSecret
 from pallet.model.task import TaskState
 
 __all__ = [
@@ -71,159 +63,30 @@ def decode(raw: bytes) -> dict[str, Any]:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    """The part of an app version control acts on. Resources are Pallet's integers."""
+APP_FORMAT = 2
+"""The encoding of ``AppRecord``: 2 since the count lives only in ``run`` and the
+dependencies are typed there; a record without ``format`` is 1 (upgraded on read)."""
 
-    instances: int = 1
-    resources: Resources = field(default_factory=lambda: Resources(1000, 128, 0, 0))
-    host_ports: tuple[int, ...] = ()
-    port_names: tuple[str, ...] = ()
-    constraints: tuple[Constraint, ...] = ()
-    role: str = "*"
-    accepted_roles: tuple[str, ...] = ("*",)
-    """Marathon's ``acceptedResourceRoles``: the node roles its tasks may land on."""
-    cmd: str | None = None
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    kill_grace_seconds: float = 3.0
-    backoff_seconds: float = 1.0
-    backoff_factor: float = 1.15
-    max_launch_delay_seconds: float = 300.0
-    kill_selection: str = "YOUNGEST_FIRST"
-    unreachable_inactive_after: float | None = 0.0
-    """None: the unreachable strategy is disabled (never replace)."""
-    unreachable_expunge_after: float = 0.0
-    minimum_health_capacity: float = 1.0
-    maximum_over_capacity: float = 1.0
-    progress_deadline_seconds: float | None = None
-    """No newly ready task for this long fails a deployment (None: never)."""
-    auto_rollback: bool = False
-    """A failed deployment returns the app to its last fully deployed, healthy version."""
-    canary_instances: int = 0
-    """A deployment starts this many new tasks beside the old ones, then pauses."""
-    auto_promote_after_seconds: float | None = None
-    """Continue a paused deployment once its canaries have been ready this long."""
-    health_checks: tuple[HealthCheckSpec, ...] = ()
-    """``port_index`` not yet resolved to a host port."""
-    readiness_checks: tuple[ReadinessCheckSpec, ...] = ()
-    """``port_name`` not yet resolved to a host port."""
-    user: str | None = None
-    """Marathon's ``user``: who the agent runs the task as (None: its default)."""
-    fetch: tuple[FetchUri, ...] = ()
-    """Marathon's ``fetch`` (and ``uris``): fetched into the sandbox before it starts."""
-    container: ContainerSpec | None = None
-    """The container (image) the task runs in; None: a plain command."""
-    persistent: tuple[PersistentVolume, ...] = ()
-    """Local persistent volumes (no ids): each instance slot gets its own, on its node
-    (``control.reservations``); the app is resident."""
-    containers: tuple[PodContainer, ...] = ()
-    """A Marathon pod's containers: each instance runs them all, placed as one task
-    asking for ``resources`` (their sum and the executor's); ``cmd``/``args`` unset."""
-    secrets: tuple[TaskSecret, ...] = ()
-    """Marathon's secrets as each task gets them (references, never values)."""
 
-    @property
-    def is_pod(self) -> bool:
-        return bool(self.containers)
-
-    @property
-    def networks(self) -> tuple[str, ...]:
-        """The named container networks an instance joins (a node must have them)."""
-        c = self.container
-        return (c.network_name,) if c is not None and c.network == "container" else ()
-
-    def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["resources"] = list(self.resources.as_tuple())
-        doc["constraints"] = [c.to_marathon() for c in self.constraints]
-        doc["host_ports"] = list(self.host_ports)
-        doc["port_names"] = list(self.port_names)
-        doc["args"] = list(self.args)
-        doc["accepted_roles"] = list(self.accepted_roles)
-        doc["health_checks"] = [c.to_json() for c in self.health_checks]
-        doc["readiness_checks"] = [c.to_json() for c in self.readiness_checks]
-        doc["fetch"] = [f.to_json() for f in self.fetch]
-        doc["container"] = None if self.container is None else self.container.to_json()
-        doc["persistent"] = [v.to_json() for v in self.persistent]
-        doc["containers"] = [c.to_json() for c in self.containers]
-        doc["secrets"] = [s.to_json() for s in self.secrets]
-        return doc
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> RunSpec:
-        d = dict(doc)
-        d["resources"] = Resources(*d["resources"])
-        d["constraints"] = parse_constraints(d.get("constraints") or [])
-        for name in ("host_ports", "port_names", "args"):
-            d[name] = tuple(d.get(name) or ())
-        d["health_checks"] = tuple(
-            HealthCheckSpec.from_json(c) for c in d.get("health_checks") or ()
-        )
-        d["readiness_checks"] = tuple(
-            ReadinessCheckSpec.from_json(c) for c in d.get("readiness_checks") or ()
-        )
-        d["accepted_roles"] = tuple(d.get("accepted_roles") or ("*",))
-        d["fetch"] = tuple(FetchUri.from_json(f) for f in d.get("fetch") or ())
-        container = d.get("container")
-        d["container"] = None if container is None else ContainerSpec.from_json(container)
-        d["persistent"] = tuple(PersistentVolume.from_json(v) for v in d.get("persistent") or ())
-        d["containers"] = tuple(PodContainer.from_json(c) for c in d.get("containers") or ())
-        d["secrets"] = tuple(TaskSecret.from_json(s) for s in d.get("secrets") or ())
-        return cls(**d)
-
-    def launch_spec(
-        self,
-        task_id: str,
-        app_id: str,
-        version: str,
-        ports: tuple[int, ...],
-        gpus: tuple[tuple[int, int], ...] = (),
-        volumes: tuple[PersistentVolume, ...] = (),
-    ) -> TaskSpec:
-        """What the agent runs for one placed instance, checks bound to its host ports
-        (``gpus``: the placement's ``(device, milli)`` shares; the task is given those
-        devices; ``volumes``: its slot's persistent volumes)."""
-        r = self.resources
-        names = self.port_names[: len(ports)]
-        env = dict(self.env)
-        if self.containers:  # Marathon names each endpoint's host port to every container
-            env.update(
-                (endpoint_env_name(name), str(port))
-                for name, port in zip(names, ports, strict=False)
-                if name
-            )
-        return TaskSpec(
-            task_id=task_id,
-            app_id=app_id,
-            app_version=version,
-            cmd=self.cmd,
-            args=self.args,
-            env=env,
-            cpus=max(1, r.cpu),
-            mem=max(1, r.mem),
-            disk=r.disk,
-            gpus=r.gpu,
-            ports=ports,
-            port_names=names,
-            kill_grace_seconds=self.kill_grace_seconds,
-            labels=dict(self.labels),
-            health_checks=tuple(c.resolved(ports) for c in self.health_checks),
-            readiness_checks=tuple(c.resolved(ports, names) for c in self.readiness_checks),
-            gpu_devices=tuple(device for device, _ in gpus),
-            user=self.user,
-            fetch=self.fetch,
-            container=self.container,
-            persistent_volumes=volumes,
-            containers=self.containers,
-            secrets=self.secrets,
-        )
+def _upgrade_format_1(definition: dict[str, Any], run: RunSpec) -> tuple[dict[str, Any], RunSpec]:
+    """A record written before format 2: its definition still holds Marathon's count (an
+    app's ``instances``, a pod's ``scaling.instances``) and its dependencies were read
+    from it. The only place control reads a Marathon key, to move it out of the way."""
+    upgraded = {k: v for k, v in definition.items() if k != "instances"}
+    scaling = upgraded.get("scaling")
+    if isinstance(scaling, dict):
+        upgraded["scaling"] = {k: v for k, v in scaling.items() if k != "instances"}
+    dependencies = tuple(str(d) for d in definition.get("dependencies") or ())
+    return upgraded, replace(run, dependencies=dependencies)
 
 
 @dataclass(frozen=True, slots=True)
 class AppRecord:
-    """One app version: the Marathon definition (opaque JSON) and the ``RunSpec``.
+    """One app version: ``run`` (what control acts on, the instance count included) and
+    ``definition``, the rest of its Marathon JSON as the API edge wrote it, kept for the
+    edge to render and opaque here: control only compares it whole, and it never holds
+    the instance count (a scale is ``run.instances`` alone, so "only the count changed"
+    is "the definitions are equal").
 
     ``version`` changes on every change; ``config_version`` only when more than the
     instance count changed (tasks of an older config version are replaced)."""
@@ -257,51 +120,34 @@ class AppRecord:
             "definition": self.definition,
             "run": self.run.to_json(),
             "stable_version": self.stable_version,
+            "format": APP_FORMAT,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> AppRecord:
+        run = RunSpec.from_json(doc["run"])
+        definition = doc["definition"]
+        if doc.get("format", 1) < APP_FORMAT:
+            definition, run = _upgrade_format_1(definition, run)
         return cls(
             id=doc["id"],
             version=doc["version"],
             last_scaling_at=doc["last_scaling_at"],
             config_version=doc["config_version"],
-            definition=doc["definition"],
-            run=RunSpec.from_json(doc["run"]),
+            definition=definition,
+            run=run,
             stable_version=doc.get("stable_version"),
         )
 
     def placement_request(
-        self, task_id: str, slot: str | None = None, node_id: str | None = None
+        self,
+        task_id: str,
+        slot: str | None = None,
+        node_id: str | None = None,
+        priority: int = 0,
     ) -> PlacementRequest:
-        """One instance to place. A resident app's names its instance slot: an existing
-        one on ``node_id`` (pinned there; the slot holds its volumes' disk already, and
-        its constraints held when it was made), else a new one (its volumes' disk asked
-        on top of the task's)."""
-        r = self.run
-        resources = r.resources
-        volume_disks: tuple[VolumeNeed, ...] = ()
-        if slot is not None and node_id is None:
-            disk = resources.disk + sum(v.size for v in r.persistent if v.type == "root")
-            resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
-            volume_disks = tuple(
-                VolumeNeed(v.type, v.size, max_size=v.max_size)
-                for v in r.persistent
-                if v.type != "root"
-            )
-        return PlacementRequest(
-            id=task_id,
-            app_id=self.id,
-            resources=resources,
-            ports=r.host_ports,
-            constraints=r.constraints if node_id is None else (),
-            role=r.role,
-            accepted_roles=frozenset(r.accepted_roles),
-            node_id=node_id,
-            reservation=slot,
-            networks=r.networks,
-            volume_disks=volume_disks,
-        )
+        """One instance of this app to place (``RunSpec.placement_request``)."""
+        return self.run.placement_request(self.id, task_id, slot, node_id, priority)
 
 
 @dataclass(frozen=True, slots=True)

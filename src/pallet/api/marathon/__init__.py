@@ -6,7 +6,7 @@ Reading an app::
     body = parse_json_body(raw)            # 400 / 413 as MarathonApiError
     app = read_app(body)                   # 422 "Invalid JSON" (Play codes)
     spec = normalize_app(app)              # 422 "Object is not valid" (Marathon rules)
-    spec.placement_request(task_id)        # -> pallet.model.PlacementRequest
+    run_spec(spec)                         # -> RunSpec (pallet.model.app_run)
     app_json(spec, version)                # -> Marathon's JSON, defaults written out
 """
 
@@ -65,7 +65,6 @@ from pallet.api.marathon.events import (
     UnhealthyInstanceKillEvent,
     sse_frame,
 )
-from pallet.api.marathon.frozen import FrozenMap, freeze, thaw
 from pallet.api.marathon.info import InfoSettings, MarathonInfo, info_json, leader_json
 from pallet.api.marathon.jsontypes import format_timestamp
 from pallet.api.marathon.normalize import normalize_app, read_app, read_update
@@ -78,16 +77,6 @@ from pallet.api.marathon.queue import (
     offers_summary,
     queue_json,
 )
-from pallet.api.marathon.spec import (
-    AppSpec,
-    KillSelection,
-    NetworkMode,
-    NetworkSpec,
-    PortSpec,
-    SecretRef,
-    UnreachableSpec,
-    UpgradeSpec,
-)
 from pallet.api.marathon.specbuild import spec_definition
 from pallet.api.marathon.task import (
     HealthResult,
@@ -99,6 +88,17 @@ from pallet.api.marathon.task import (
     task_json,
     tasks_json,
 )
+from pallet.model.app import (
+    AppSpec,
+    KillSelection,
+    NetworkMode,
+    NetworkSpec,
+    PortSpec,
+    SecretRef,
+    UnreachableSpec,
+    UpgradeSpec,
+)
+from pallet.model.frozen import FrozenMap, freeze, thaw
 
 __all__ = [
     "INVALID_JSON",

@@ -21,9 +21,9 @@ from pallet.api.marathon.errors import Violation, not_valid
 from pallet.api.marathon.jsontypes import MarathonModel, Timestamp
 from pallet.api.marathon.normalize import normalize_app, translate_networks
 from pallet.api.marathon.parts import PortDefinition
-from pallet.api.marathon.spec import AppSpec
 from pallet.api.marathon.specbuild import spec_definition
 from pallet.api.marathon.task import MarathonTask, TaskFailure, TaskRecord, task_model
+from pallet.model.app import AppSpec
 
 __all__ = [
     "AppInfo",

@@ -28,9 +28,9 @@ from pallet.api.marathon.parts import (
     UnreachableStrategy,
 )
 from pallet.api.marathon.pathid import canonical_path
-from pallet.api.marathon.spec import AppSpec
 from pallet.api.marathon.specbuild import build_spec
 from pallet.api.marathon.validation import canonical_violations, deprecated_violations
+from pallet.model.app import AppSpec
 
 __all__ = [
     "MESOS_BRIDGE_NAME",

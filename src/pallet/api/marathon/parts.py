@@ -158,7 +158,8 @@ class HealthCheck(MarathonModel):
 
     command: CommandCheck | None = None
     grace_period_seconds: Seconds = 300
-    ignore_http1xx: JsBool | None = None
+    # Marathon's name; the camel-case generator would make it ``ignoreHttp1Xx``.
+    ignore_http1xx: JsBool | None = Field(default=None, alias="ignoreHttp1xx")
     interval_seconds: Seconds = 60
     max_consecutive_failures: Seconds = 3
     path: JsStr | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from pallet.api.marathon.app import AppDefinition
-from pallet.api.marathon.frozen import FrozenMap, freeze, thaw
 from pallet.api.marathon.parts import (
     Artifact,
     Container,
@@ -25,7 +24,8 @@ from pallet.api.marathon.parts import (
     UnreachableStrategy,
     UpgradeStrategy,
 )
-from pallet.api.marathon.spec import (
+from pallet.model import parse_constraints
+from pallet.model.app import (
     AppSpec,
     KillSelection,
     NetworkMode,
@@ -35,7 +35,7 @@ from pallet.api.marathon.spec import (
     UnreachableSpec,
     UpgradeSpec,
 )
-from pallet.model import parse_constraints
+from pallet.model.frozen import FrozenMap, freeze, thaw
 
 __all__ = ["DEFAULTS", "build_spec", "spec_definition"]
 

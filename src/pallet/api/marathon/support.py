@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pallet.api.marathon.errors import Violation
-from pallet.api.marathon.frozen import FrozenMap
-from pallet.api.marathon.spec import AppSpec, NetworkMode, SecretRef
 from pallet.model import ValidationError
+from pallet.model.app import AppSpec, NetworkMode, SecretRef
+from pallet.model.app_run import persistent_volumes, secret_volumes
+from pallet.model.frozen import FrozenMap
 from pallet.model.images import parse_image
 from pallet.model.limits import pids_max_of
 from pallet.model.paths import dest_path_problem
@@ -31,9 +32,6 @@ __all__ = [
     "fetch_violations",
     "host_path_allowed",
     "host_volume_violations",
-    "host_volumes",
-    "persistent_volumes",
-    "secret_volumes",
     "unsupported",
     "unsupported_message",
 ]
@@ -97,18 +95,6 @@ def _container(spec: AppSpec, allow: Allowances) -> Iterator[Violation]:
     yield from _volumes(container, isinstance(docker, FrozenMap), allow, spec.secrets)
     if container.get("linuxInfo") is not None:
         yield _no("/container/linuxInfo", "linuxInfo (seccomp, IPC, shared memory)")
-
-
-def host_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str, str]]:
-    """The host volumes of a normalised ``container``: (containerPath, hostPath, mode)."""
-    out = []
-    volumes = container.get("volumes", ()) if container is not None else ()
-    for volume in volumes if isinstance(volumes, tuple) else ():
-        if isinstance(volume, FrozenMap) and isinstance(volume.get("hostPath"), str):
-            out.append(
-                (str(volume.get("containerPath")), str(volume["hostPath"]), str(volume.get("mode")))
-            )
-    return out
 
 
 def _volumes(
@@ -182,16 +168,6 @@ def _secret_volume(
         yield Violation(f"{path}/containerPath", "must be a relative path inside the sandbox")
 
 
-def secret_volumes(container: FrozenMap[object] | None) -> list[tuple[str, str]]:
-    """The file-based secrets of a normalised ``container``: (containerPath, secret name)."""
-    out = []
-    volumes = container.get("volumes", ()) if container is not None else ()
-    for volume in volumes if isinstance(volumes, tuple) else ():
-        if isinstance(volume, FrozenMap) and isinstance(volume.get("secret"), str):
-            out.append((str(volume.get("containerPath")), str(volume["secret"])))
-    return out
-
-
 def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
     """A local persistent volume on Mesos' ``root`` disk (the agent's work dir), or on a
     ``path`` or ``mount`` disk the operator gave an agent (``pallet agent --disk-path``,
@@ -230,28 +206,6 @@ def _persistent(path: str, volume: FrozenMap[object]) -> Iterator[Violation]:
         )
     if volume.get("mode", "RW") != "RW":
         yield Violation(f"{path}/mode", "a persistent volume's mode must be RW")
-
-
-def persistent_volumes(container: FrozenMap[object] | None) -> list[tuple[str, int, str, int]]:
-    """The local persistent volumes of a normalised ``container``: (containerPath, size,
-    type, maxSize or 0)."""
-    out = []
-    volumes = container.get("volumes", ()) if container is not None else ()
-    for volume in volumes if isinstance(volumes, tuple) else ():
-        persistent = volume.get("persistent") if isinstance(volume, FrozenMap) else None
-        if isinstance(persistent, FrozenMap) and isinstance(volume, FrozenMap):
-            size = persistent.get("size")
-            kind = str(persistent.get("type", "root"))
-            most = persistent.get("maxSize")
-            out.append(
-                (
-                    str(volume.get("containerPath")),
-                    size if isinstance(size, int) else 0,
-                    kind,
-                    most if isinstance(most, int) else 0,
-                )
-            )
-    return out
 
 
 def host_path_allowed(host: str, prefixes: tuple[str, ...]) -> bool:
