@@ -15,9 +15,10 @@ runs Python, which sleeps). Measured:
 - ``rootfs_disk_ratio``: per agent, the disk its tasks' root filesystems take (the
   image's layer snapshots, once, plus every task's upper and work directories) over the
   image's unpacked size; the largest over the agents;
-- ``pull_ratio_to_skopeo``: an agent store's pull (skopeo into the blob directory, then
-  unpacking and verifying the layers) of a ``pull_mib`` MiB image, against
-  ``skopeo copy`` of it to a directory;
+- ``pull_ratio_to_skopeo``: an agent store's pull of a ``pull_mib`` MiB image (a
+  busybox layer and four layers of random bytes, gzipped: skopeo into the blob
+  directory, every layer unpacked, its diff id verified and its snapshot in place,
+  the image recorded: usable by a task), against ``skopeo copy`` of it to a directory;
 - ``restarts_after_agent_kill``: with ``survivors`` containers running, every agent is
   killed with SIGKILL (``pallet up`` starts them again); containers whose task was
   replaced or whose first process changed.
