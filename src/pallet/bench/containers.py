@@ -216,11 +216,12 @@ def _raw_runc_seconds(
 
 def _pull_seconds(registry: Registry, directory: Path, pull: Pull) -> tuple[float, float]:
     """Seconds of ``skopeo copy`` of the big image to a directory, and of an agent
-    store's pull of it (the best of two runs each, each into a fresh directory)."""
+    store's pull of it (the best of three runs each, each into a fresh directory; the
+    two alternate, so both meet the same load of a shared machine)."""
     ref = registry.ref("bench/big:1")
     directory.mkdir(parents=True, exist_ok=True)
     skopeo, store = [], []
-    for attempt in range(2):
+    for attempt in range(3):
         target = directory / f"skopeo-{attempt}"
         start = time.perf_counter()
         subprocess.run(
