@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -135,27 +136,29 @@ class Puller:
         cancelled: Callable[[], bool],
         tick: Callable[[], None],
     ) -> None:
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-        except OSError as e:
-            raise ImageError(f"pull {ref}: cannot run {self.skopeo}: {e.strerror}") from e
-        deadline = time.monotonic() + self.timeout
-        try:
-            while proc.poll() is None:
-                if cancelled():
-                    raise ImageError(f"pull {ref}: cancelled (the task was killed)")
-                if time.monotonic() > deadline:
-                    raise ImageError(f"pull {ref}: no answer within {self.timeout:g} s")
-                tick()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(_POLL)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        with tempfile.TemporaryFile() as stderr:  # a file: skopeo never blocks on it
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                )
+            except OSError as e:
+                raise ImageError(f"pull {ref}: cannot run {self.skopeo}: {e.strerror}") from e
+            deadline = time.monotonic() + self.timeout
+            try:
+                while proc.poll() is None:
+                    if cancelled():
+                        raise ImageError(f"pull {ref}: cancelled (the task was killed)")
+                    if time.monotonic() > deadline:
+                        raise ImageError(f"pull {ref}: no answer within {self.timeout:g} s")
+                    tick()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(_POLL)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            stderr.seek(0)
+            err = stderr.read().decode(errors="replace")
         if proc.returncode != 0:
             raise ImageError(f"pull {ref}: {registry_answer(err, ref)}")
 

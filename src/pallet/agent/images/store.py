@@ -376,6 +376,7 @@ class _EarlyUnpacker:
         a second time."""
         self._pool = ThreadPoolExecutor(_FOLLOWERS, thread_name_prefix="unpack")
         self._jobs: list[Future[Unpacked | None]] = []
+        self._files: list[BinaryIO] = []
         self._closing = threading.Event()
 
     def __enter__(self) -> _EarlyUnpacker:
@@ -384,6 +385,8 @@ class _EarlyUnpacker:
     def __exit__(self, *exc: object) -> None:
         self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for f in self._files:  # those of followers that never started
+            f.close()
         for job in self._jobs:
             with contextlib.suppress(Exception):
                 done = job.result(timeout=0) if job.done() else None
@@ -401,6 +404,7 @@ class _EarlyUnpacker:
             except FileNotFoundError:
                 continue  # already renamed: it is in the blob directory, whole
             self._followed.add(path)
+            self._files.append(f)
             st = os.fstat(f.fileno())
             self._inodes.add((st.st_dev, st.st_ino))
             self._jobs.append(self._pool.submit(self._follow, path, f))
