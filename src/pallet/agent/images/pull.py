@@ -9,7 +9,10 @@ blobs straight into the agent's content-addressed blob directory, skipping the o
 already there: each layer is downloaded and stored once per agent. See docs/design.md.
 
 A pull copies ``docker://<ref>`` into a throwaway OCI layout whose blobs live in the
-shared directory, then reads the manifest and config from there. Registries on loopback
+shared directory, then reads the manifest and config from there. skopeo writes each
+blob into the layout directory as ``oci-put-blob*`` while it downloads, then syncs it
+and renames it into the blob directory once its digest is checked: the store reads
+those files as they grow (``partial_blobs``), so unpacking keeps pace with the download. Registries on loopback
 (and those the operator lists) may answer plain HTTP, as Docker allows for 127.0.0.0/8.
 Credentials come from a Docker-style auth file (``--registry-auth-file``).
 """
@@ -18,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -31,10 +36,12 @@ from typing import Any
 from pallet.agent.images.config import ImageError
 from pallet.model.images import ImageReference
 
-__all__ = ["Pulled", "Puller"]
+__all__ = ["Pulled", "Puller", "partial_blobs"]
 
 _MESSAGE = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
-_POLL = 0.05
+_POLL = 0.02
+_PARTIAL = "oci-put-blob"
+"""The prefix of the files skopeo (containers/image's OCI layout writer) downloads into."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +94,18 @@ class Puller:
         self,
         ref: ImageReference,
         cancelled: Callable[[], bool] = lambda: False,
-        tick: Callable[[], None] = lambda: None,
+        tick: Callable[[list[Path]], None] = lambda partial: None,
     ) -> Pulled:
         """Copy ``ref``'s manifest, config and layers into the blob directory (only those
         not there yet); ``ImageError`` with the registry's answer if it cannot. ``tick``
-        is called every few milliseconds while skopeo works (blobs appear whole, one by
-        one, as their downloads end)."""
+        is called every few milliseconds while skopeo works, with the blobs it is
+        writing (``partial_blobs``); each ends renamed into the blob directory, whole and
+        checked, or deleted."""
         layout = self.scratch / f"pull-{uuid.uuid4().hex}"
         try:
-            self._run(ref, self.command(ref, layout), cancelled, tick)
+            self._run(
+                ref, self.command(ref, layout), cancelled, lambda: tick(partial_blobs(layout))
+            )
             index = json.loads((layout / "index.json").read_text())
             (descriptor,) = index["manifests"]
             manifest_digest = str(descriptor["digest"])
@@ -126,29 +136,39 @@ class Puller:
         cancelled: Callable[[], bool],
         tick: Callable[[], None],
     ) -> None:
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-            )
-        except OSError as e:
-            raise ImageError(f"pull {ref}: cannot run {self.skopeo}: {e.strerror}") from e
-        deadline = time.monotonic() + self.timeout
-        try:
-            while proc.poll() is None:
-                if cancelled():
-                    raise ImageError(f"pull {ref}: cancelled (the task was killed)")
-                if time.monotonic() > deadline:
-                    raise ImageError(f"pull {ref}: no answer within {self.timeout:g} s")
-                tick()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(_POLL)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        with tempfile.TemporaryFile() as stderr:  # a file: skopeo never blocks on it
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                )
+            except OSError as e:
+                raise ImageError(f"pull {ref}: cannot run {self.skopeo}: {e.strerror}") from e
+            deadline = time.monotonic() + self.timeout
+            try:
+                while proc.poll() is None:
+                    if cancelled():
+                        raise ImageError(f"pull {ref}: cancelled (the task was killed)")
+                    if time.monotonic() > deadline:
+                        raise ImageError(f"pull {ref}: no answer within {self.timeout:g} s")
+                    tick()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(_POLL)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            stderr.seek(0)
+            err = stderr.read().decode(errors="replace")
         if proc.returncode != 0:
             raise ImageError(f"pull {ref}: {registry_answer(err, ref)}")
+
+
+def partial_blobs(layout: Path) -> list[Path]:
+    """The blobs skopeo is downloading into ``layout`` now."""
+    try:
+        return [layout / name for name in os.listdir(layout) if name.startswith(_PARTIAL)]
+    except FileNotFoundError:
+        return []
 
 
 def registry_answer(stderr: str, ref: ImageReference) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -32,10 +33,20 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pallet.agent.exits import sandbox_bytes
 from pallet.agent.images.config import Image, ImageError, Layer, read_image
-from pallet.agent.images.layers import Unpacked, compression_of, unpack_blob, unpack_layer
+from pallet.agent.images.layers import (
+    HEAD,
+    Unpacked,
+    compression_of,
+    compression_of_head,
+    follow,
+    unpack_blob,
+    unpack_layer,
+    unpack_stream,
+)
 from pallet.agent.images.pull import Puller
 from pallet.model.images import ImageReference
 
@@ -46,6 +57,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 20 << 30
 """Bytes of images an agent keeps by default (20 GiB)."""
 _UNPACKERS = 2
+_FOLLOWERS = 8
+"""Blobs unpacked at once while a pull runs (skopeo downloads up to 6 at once)."""
 
 
 @dataclass(slots=True)
@@ -343,40 +356,103 @@ class ImageStore:
 
 
 class _EarlyUnpacker:
-    """Unpacks layer blobs as skopeo finishes downloading them, before the image's config
-    says which diff id each should have: a pull then takes about as long as its download
-    plus the unpacking of the last layer, not plus all of them. ``finish`` keeps the
-    snapshots whose content is a layer of the image (by the digest computed while
-    unpacking) and drops the rest; anything it could not place is unpacked as usual."""
+    """Unpacks layers while skopeo pulls them, before the image's config says which diff
+    id each should have. A blob skopeo is still writing is followed as it grows: its
+    bytes are decompressed, hashed and unpacked as they arrive, so the unpacking keeps
+    pace with the download instead of starting when it ends (skopeo downloads the layers
+    at once, so they all end together). A blob that appears whole in the blob directory
+    (too small to catch, or written some other way) is unpacked from there. ``finish``
+    keeps the snapshots whose content is a layer of the image (by the diff id computed
+    while unpacking) and drops the rest; a layer none matched is unpacked as usual."""
 
     def __init__(self, blobs: Path, layers: Path, cancelled: Callable[[], bool]) -> None:
         self.blobs = blobs
         self.layers = layers
         self.cancelled = cancelled
         self._seen = set(os.listdir(blobs)) if blobs.is_dir() else set()
-        self._pool = ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="unpack")
-        self._jobs: dict[str, Future[Unpacked | None]] = {}
+        self._followed: set[Path] = set()
+        self._inodes: set[tuple[int, int]] = set()
+        """Files being followed: when one lands in the blob directory it is not unpacked
+        a second time."""
+        self._pool = ThreadPoolExecutor(_FOLLOWERS, thread_name_prefix="unpack")
+        self._jobs: list[Future[Unpacked | None]] = []
+        self._files: list[BinaryIO] = []
+        self._closing = threading.Event()
 
     def __enter__(self) -> _EarlyUnpacker:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        for job in self._jobs.values():
+        for f in self._files:  # those of followers that never started
+            f.close()
+        for job in self._jobs:
             with contextlib.suppress(Exception):
                 done = job.result(timeout=0) if job.done() else None
                 if done is not None and done.path.exists():
                     shutil.rmtree(done.path, ignore_errors=True)
 
-    def tick(self) -> None:
-        """Start unpacking the blobs that appeared since the last look."""
+    def tick(self, partial: list[Path]) -> None:
+        """Follow the blobs skopeo started writing, and unpack those that appeared whole,
+        since the last look."""
+        for path in partial:
+            if path in self._followed:
+                continue
+            try:
+                f = open(path, "rb", buffering=0)  # noqa: SIM115 (the follower closes it)
+            except FileNotFoundError:
+                continue  # already renamed: it is in the blob directory, whole
+            self._followed.add(path)
+            self._files.append(f)
+            st = os.fstat(f.fileno())
+            self._inodes.add((st.st_dev, st.st_ino))
+            self._jobs.append(self._pool.submit(self._follow, path, f))
         if not self.blobs.is_dir():
             return
         for name in os.listdir(self.blobs):
             if name in self._seen or name.startswith("."):
                 continue
             self._seen.add(name)
-            self._jobs[f"sha256:{name}"] = self._pool.submit(self._unpack, self.blobs / name)
+            try:
+                st = os.stat(self.blobs / name)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in self._inodes:
+                self._jobs.append(self._pool.submit(self._unpack, self.blobs / name))
+
+    def _follow(self, path: Path, f: BinaryIO) -> Unpacked | None:
+        with f:
+            st = os.fstat(f.fileno())
+
+            def written() -> bool:
+                """skopeo is done with the file: it renamed it (raises if it dropped it)."""
+                if self._closing.is_set():
+                    raise ImageError(f"{path.name}: the pull ended before the blob did")
+                try:
+                    now = os.lstat(path)
+                except FileNotFoundError:
+                    now = None
+                if os.fstat(f.fileno()).st_nlink == 0:
+                    raise ImageError(f"{path.name}: the download was abandoned")
+                return now is None or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino)
+
+            chunks = follow(f, written, self.cancelled)
+            head = b""
+            for chunk in chunks:
+                head += chunk
+                if len(head) >= HEAD:
+                    break
+            compression = compression_of_head(head)
+            if compression is None:
+                return None  # a manifest or a config
+            return unpack_stream(
+                itertools.chain([head], chunks),
+                compression,
+                self.layers,
+                self.cancelled,
+                name=path.name,
+            )
 
     def _unpack(self, blob: Path) -> Unpacked | None:
         compression = compression_of(blob)
@@ -388,24 +464,32 @@ class _EarlyUnpacker:
         self, layers: tuple[Layer, ...], snapshot: Callable[[Layer], Path], lock: threading.Lock
     ) -> int:
         """Move the early snapshots of ``layers`` into place; how many were."""
-        placed = 0
-        for layer in layers:
-            job = self._jobs.pop(layer.digest, None)
-            if job is None:
-                continue
+        found: dict[str, Unpacked] = {}
+        extra: list[Unpacked] = []
+        for job in self._jobs:
             try:
                 done = job.result()
             except Exception as e:  # unpacked again, the usual way, with the usual errors
-                log.debug("early unpacking of %s failed: %s", layer.digest, e)
+                log.debug("early unpacking failed: %s", e)
                 continue
+            if done is not None and done.diff_id in found:
+                extra.append(done)  # the same content twice (two images pulled at once)
+            elif done is not None:
+                found[done.diff_id] = done
+        self._jobs = []
+        placed = 0
+        for layer in layers:
+            done = found.pop(layer.diff_id, None)
             if done is None:
                 continue
             with lock:
                 target = snapshot(layer)
-                if done.diff_id == layer.diff_id and not target.exists():
+                if not target.exists():
                     done.path.replace(target)
                     target.with_suffix(".size").write_text(str(sandbox_bytes(target)))
                     placed += 1
                     continue
+            shutil.rmtree(done.path, ignore_errors=True)
+        for done in [*found.values(), *extra]:
             shutil.rmtree(done.path, ignore_errors=True)
         return placed
