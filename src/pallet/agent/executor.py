@@ -113,12 +113,14 @@ class Executor:
         self.agent_id = agent_id
         self.node_id = node_id or agent_id
         self.host = host or socket.gethostname()
-        self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
-        if self.isolator.warning:
-            log.warning("agent %s: %s", agent_id, self.isolator.warning)
         self.gpus = tuple(gpus)
         """The GPUs the agent detected: named in their tasks' environment, and the only
         ones those tasks may open (cgroup v1 devices)."""
+        self.isolator = (
+            isolator if isolator is not None else detect_isolator(agent_id, devices=bool(self.gpus))
+        )
+        if self.isolator.warning:
+            log.warning("agent %s: %s", agent_id, self.isolator.warning)
         if self.gpus and "devices" not in self.isolator.paths("probe"):
             log.warning(
                 "agent %s: GPUs are not isolated (no cgroup v1 devices hierarchy): a task "
