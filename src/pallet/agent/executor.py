@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import selectors
+import select
 import signal
 import socket
 import threading
@@ -145,6 +145,13 @@ class Executor:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._epoll = select.epoll()
+        """The wake pipe and every live task's pidfd, registered once each: ``wait`` no
+        longer builds a selector of all pidfds at each wakeup (a launch used to wake it,
+        which made a batch of launches quadratic)."""
+        self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._fd_task: dict[int, str] = {}
+        """pidfd -> task id, for the pidfds in ``_epoll``."""
         self._fetcher = fetcher
         self._containers = containers
         self.stager = Stager(
@@ -349,6 +356,7 @@ class Executor:
         pidfd = pidfd_of(popen.pid)
         with self._lock:
             proc = self._procs[tid] = Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            self._watch(proc)
             proc.container = staged.runc is not None
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
@@ -374,6 +382,7 @@ class Executor:
             proc = self._procs[tid] = Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
+            self._watch(proc)
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
@@ -444,30 +453,43 @@ class Executor:
                 return task_id not in self._launching and task_id not in self._prep.pending()
             return ended(proc)
 
+    def _watch(self, proc: Proc) -> None:
+        """Have ``wait`` see the end of ``proc`` through its pidfd (under ``_lock``)."""
+        if proc.pidfd is not None:
+            with contextlib.suppress(OSError):
+                self._epoll.register(proc.pidfd, select.EPOLLIN)
+                self._fd_task[proc.pidfd] = proc.spec.task_id
+
+    def _unwatch(self, proc: Proc) -> None:
+        """Before its pidfd is closed (under ``_lock``)."""
+        if proc.pidfd is not None and self._fd_task.pop(proc.pidfd, None) is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(proc.pidfd)
+
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
         """Block until at least one task has ended, a launch handed to ``launch_later``
         has an outcome, or ``timeout`` seconds pass; reap and clean up the ended tasks
         and say how each ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        ready: set[str] | None = None  # None: look at every task
         while True:
-            exits = self._collect()
+            exits = self._collect(ready)
             remaining = None if deadline is None else deadline - time.monotonic()
             if exits or self._prep.has_outcomes() or (remaining is not None and remaining <= 0):
                 return exits
             with self._lock:
-                fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
-                polling = any(p.pidfd is None for p in self._procs.values())
+                polling = len(self._fd_task) < len(self._procs)  # some have no pidfd
                 limited = bool(self._procs) and self.isolator.kind != "none"
             slice_ = remaining
             if polling or limited:
                 step = 0.05 if polling else _OOM_POLL_SECONDS
                 slice_ = step if slice_ is None else min(slice_, step)
-            with selectors.DefaultSelector() as sel:
-                sel.register(self._wake_r, selectors.EVENT_READ)
-                for fd in fds:
-                    with contextlib.suppress(ValueError, OSError):
-                        sel.register(fd, selectors.EVENT_READ)
-                sel.select(slice_)
+            try:
+                events = self._epoll.poll(-1 if slice_ is None else slice_)
+            except ValueError:  # closed by ``close`` meanwhile
+                return []
+            with self._lock:
+                ready = {t for fd, _ in events if (t := self._fd_task.get(fd)) is not None}
             with contextlib.suppress(BlockingIOError):
                 while os.read(self._wake_r, 4096):
                     pass
@@ -476,7 +498,9 @@ class Executor:
         """The tasks that have ended since the last call, without blocking."""
         return self.wait(0)
 
-    def _collect(self) -> list[TaskExit]:
+    def _collect(self, ready: set[str] | None = None) -> list[TaskExit]:
+        """Reap the tasks that ended: those in ``ready`` (their pidfd said so) and those
+        without a pidfd, or every task when ``ready`` is None or the OOM counters are due."""
         exits = []
         now = time.monotonic()
         # The cgroups' OOM counters are read every _OOM_POLL_SECONDS, not at every wakeup:
@@ -487,24 +511,32 @@ class Executor:
             self._next_oom_check = now + _OOM_POLL_SECONDS
         ended_: list[tuple[Callable[[Proc, Teardown], TaskExit], Proc]] = []
         with self._lock:
-            for tid, proc in list(self._procs.items()):
+            if ready is None or check_oom:
+                candidates = list(self._procs.items())
+            else:
+                candidates = [
+                    (tid, proc)
+                    for tid, proc in self._procs.items()
+                    if tid in ready or proc.pidfd is None or proc.pidfd not in self._fd_task
+                ]
+            for tid, proc in candidates:
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
                     proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:
                     if ended(proc):
                         ended_.append((finish_adopted, proc))
-                        del self._procs[tid]
                     continue
                 try:
                     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
                     ended_.append((vanish, proc))
-                    del self._procs[tid]
                     continue
                 if info is not None:
                     ended_.append((finish, proc))
-                    del self._procs[tid]
+            for _, proc in ended_:
+                del self._procs[proc.spec.task_id]
+                self._unwatch(proc)
             self._tearing += len(ended_)
         # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
         try:
@@ -614,6 +646,7 @@ class Executor:
             self._containers.close()
         if self._fetcher is not None:
             self._fetcher.close()
+        self._epoll.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
