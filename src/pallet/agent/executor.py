@@ -1,8 +1,8 @@
 """Runs tasks as real processes: sandbox, session, cgroup, kill, reap; does I/O.
 
 Each task is forked into a new session (``setsid``) whose leader blocks on a pipe
-until the agent has written its pid into the task's cgroups, then execs the command
-(``/bin/sh -c cmd``, or ``args`` directly) -- so every process of the task starts
+until the agent has written its pid into the task's cgroups, then runs the command
+(a ``cmd`` in that shell, ``args`` exec'd; ``spawning``) -- so every process of the task starts
 inside its limits, no Python runs between fork and exec (safe with threads), and the
 agent stays the parent that learns the exit status. When the main process ends, the
 rest of the task (its process group and everything in its cgroups) is killed and the

@@ -50,7 +50,7 @@ def spawn_gated(
     """Start a command task: fork the gated session leader (as ``user``), put it in the
     task's cgroups, release it; return its start time and it. ``IsolationError`` if it
     could not join its cgroups (it is killed before it runs anything)."""
-    launcher = _launcher() if user.is_agent else None
+    launcher = _launcher()
     words, switch = gated(argv, user, inherited=launcher is not None)
     directory = os.fspath(sandbox)
     out = os.open(f"{directory}/stdout", _LOG_FLAGS, 0o666)
@@ -133,10 +133,11 @@ def gated(
 ) -> tuple[list[str], dict[str, Any]]:
     """``argv`` behind the launch gate, as ``user``: the words to run and the extra
     ``Popen`` arguments. The gate is a shell that waits for a line "go" on its stdin
-    (written once the process has joined its cgroups), then execs ``argv``; any other
+    (written once the process has joined its cgroups), then runs ``argv``; any other
     line, or none, exits 125 without running it. It starts under setpriv, which sets
     ``no_new_privs`` (so neither the gate nor anything the task runs gains privileges by
-    exec) and switches to ``user``'s groups, gid and uid.
+    exec) and switches to ``user``'s groups, gid and uid; with ``inherited`` (started by
+    the launcher thread, which holds the flag) a task of the agent's user needs neither.
 
     setpriv rather than ``Popen``'s ``user``/``group``/``extra_groups`` for the switch:
     CPython starts a child with ``vfork`` only when none of those is given, else with a
@@ -145,6 +146,8 @@ def gated(
     the user's, its groups only, no capabilities left after the exec."""
     if inherited and user.is_agent:  # started by the launcher thread: nothing to set
         return _gate(argv), {}
+    # Else setpriv, or without it Popen's arguments (a fork, and no_new_privs only when
+    # ``inherited``: started by the launcher thread).
     setpriv = _setpriv()
     if not setpriv:
         return _gate(argv), switch_user(user)
