@@ -20,10 +20,8 @@ How an ended task is reaped, cleaned up and described is ``reaping``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import select
 import signal
 import socket
 import threading
@@ -38,6 +36,7 @@ from pallet.agent.containers import Containers
 from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.exits import TaskExit, sandbox_bytes
+from pallet.agent.exitwatch import ExitWatch
 from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.images import ImageStore
@@ -142,16 +141,7 @@ class Executor:
         """Ended tasks another thread is tearing down (out of ``_procs``, cgroups not yet
         removed): ``close`` waits for them, or the agent's own cgroup would not be empty."""
         self._torn_down = threading.Condition(self._lock)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._epoll = select.epoll()
-        """The wake pipe and every live task's pidfd, registered once each: ``wait`` no
-        longer builds a selector of all pidfds at each wakeup (a launch used to wake it,
-        which made a batch of launches quadratic)."""
-        self._epoll.register(self._wake_r, select.EPOLLIN)
-        self._fd_task: dict[int, str] = {}
-        """pidfd -> task id, for the pidfds in ``_epoll``."""
+        self._exits = ExitWatch()
         self._fetcher = fetcher
         self._containers = containers
         self.stager = Stager(
@@ -356,7 +346,7 @@ class Executor:
         pidfd = pidfd_of(popen.pid)
         with self._lock:
             proc = self._procs[tid] = Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
-            self._watch(proc)
+            self._exits.add(tid, pidfd)
             proc.container = staged.runc is not None
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
@@ -382,7 +372,7 @@ class Executor:
             proc = self._procs[tid] = Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
-            self._watch(proc)
+            self._exits.add(tid, pidfd)
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
@@ -421,9 +411,9 @@ class Executor:
     # ------------------------------------------------------------ wait / reap
 
     def wakeup(self) -> None:
-        """Make a blocked ``wait`` look again (a task was launched)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+        """Make a blocked ``wait`` look again (a task was launched, or a launch has an
+        outcome)."""
+        self._exits.wakeup()
 
     def running(self) -> set[str]:
         """Tasks with a live process, being prepared, or whose launch outcome is not
@@ -453,19 +443,6 @@ class Executor:
                 return task_id not in self._launching and task_id not in self._prep.pending()
             return ended(proc)
 
-    def _watch(self, proc: Proc) -> None:
-        """Have ``wait`` see the end of ``proc`` through its pidfd (under ``_lock``)."""
-        if proc.pidfd is not None:
-            with contextlib.suppress(OSError):
-                self._epoll.register(proc.pidfd, select.EPOLLIN)
-                self._fd_task[proc.pidfd] = proc.spec.task_id
-
-    def _unwatch(self, proc: Proc) -> None:
-        """Before its pidfd is closed (under ``_lock``)."""
-        if proc.pidfd is not None and self._fd_task.pop(proc.pidfd, None) is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._epoll.unregister(proc.pidfd)
-
     def wait(self, timeout: float | None = None) -> list[TaskExit]:
         """Block until at least one task has ended, a launch handed to ``launch_later``
         has an outcome, or ``timeout`` seconds pass; reap and clean up the ended tasks
@@ -478,21 +455,13 @@ class Executor:
             if exits or self._prep.has_outcomes() or (remaining is not None and remaining <= 0):
                 return exits
             with self._lock:
-                polling = len(self._fd_task) < len(self._procs)  # some have no pidfd
+                polling = len(self._exits) < len(self._procs)  # some have no pidfd
                 limited = bool(self._procs) and self.isolator.kind != "none"
             slice_ = remaining
             if polling or limited:
                 step = 0.05 if polling else _OOM_POLL_SECONDS
                 slice_ = step if slice_ is None else min(slice_, step)
-            try:
-                events = self._epoll.poll(-1 if slice_ is None else slice_)
-            except ValueError:  # closed by ``close`` meanwhile
-                return []
-            with self._lock:
-                ready = {t for fd, _ in events if (t := self._fd_task.get(fd)) is not None}
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
+            ready = self._exits.wait(slice_)
 
     def poll(self) -> list[TaskExit]:
         """The tasks that have ended since the last call, without blocking."""
@@ -517,7 +486,7 @@ class Executor:
                 candidates = [
                     (tid, proc)
                     for tid, proc in self._procs.items()
-                    if tid in ready or proc.pidfd is None or proc.pidfd not in self._fd_task
+                    if tid in ready or not self._exits.watches(proc.pidfd)
                 ]
             for tid, proc in candidates:
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
@@ -536,7 +505,7 @@ class Executor:
                     ended_.append((finish, proc))
             for _, proc in ended_:
                 del self._procs[proc.spec.task_id]
-                self._unwatch(proc)
+                self._exits.remove(proc.pidfd)
             self._tearing += len(ended_)
         # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
         try:
@@ -646,8 +615,5 @@ class Executor:
             self._containers.close()
         if self._fetcher is not None:
             self._fetcher.close()
-        self._epoll.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._exits.close()
         return exits
