@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,32 @@ def test_apps_of_their_own_users_cannot_read_each_other(boxed: Executor) -> None
     assert boxed.sandbox("victim.1").stat().st_uid == dynamic_user("/victim").uid
     boxed.force_kill("victim.1")
     wait_for(lambda: boxed.wait(0.1), 20, "victim.1 ends")
+
+
+@pytest.mark.root
+def test_tasks_of_the_agents_own_user_get_no_new_privs_without_setpriv(
+    executor: Executor,
+) -> None:
+    """Tasks run as the agent's user start from the launcher thread, whose no_new_privs
+    every child inherits; the agent itself, and what it runs from its other threads (runc,
+    mount helpers), keep the right to gain privileges by exec."""
+    probe = "grep NoNewPrivs /proc/self/status"
+    for task_id, fields in (
+        ("own.cmd", {"cmd": f'{probe}; echo "args=$# go=$go zero=$0"'}),
+        ("own.args", {"args": ("/bin/sh", "-c", probe)}),
+    ):
+        executor.launch(make_spec(task_id, env={"go": "kept"}, **fields))
+        wait_for(lambda: executor.wait(0.1), 20, f"{task_id} ends")
+        assert out_of(executor, task_id)[0] == "NoNewPrivs:\t1", task_id
+    # the gate shell is the cmd's own: no arguments, $0 as `/bin/sh -c`, env untouched
+    assert out_of(executor, "own.cmd")[1] == "args=0 go=kept zero=/bin/sh"
+    with open("/proc/self/status") as f:
+        assert "NoNewPrivs:\t0" in f.read()
+    status = subprocess.run(  # a child of another agent thread
+        ["grep", "NoNewPrivs", "/proc/self/status"], capture_output=True, check=True
+    )
+    assert status.stdout == b"NoNewPrivs:\t0\n"
+
+
+def out_of(ex: Executor, task_id: str) -> list[str]:
+    return (ex.sandbox(task_id) / "stdout").read_text().split("\n")

@@ -18,7 +18,7 @@ import functools
 import os
 import signal
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -46,10 +46,19 @@ _V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices")
 _V2_CONTROLLERS = ("cpu", "memory", "pids")
 
 
-def _write(path: Path, value: str) -> None:
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+def _write(path: Path | str, value: str) -> None:
+    """One write to a cgroup file. ``os.open`` rather than ``open``: a Python file
+    object costs four more system calls (fstat, ioctl, lseek) per write, and a launch
+    makes about a dozen of these writes."""
     try:
-        with open(path, "w") as f:
-            f.write(value)
+        fd = os.open(path, _WRITE_FLAGS, 0o644)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
     except OSError as e:
         raise IsolationError(f"cannot write {value!r} to {path}: {e.strerror}") from e
 
@@ -90,14 +99,23 @@ def _read_pids(path: Path) -> set[int]:
 
 
 class _CgroupIsolator:
-    """What v1 and v2 share: one base directory per hierarchy, a task dir below each."""
+    """What v1 and v2 share: one base directory per hierarchy, a task dir below each.
+
+    ``swept`` names hierarchies whose base exists only to be cleaned: a task is not put
+    in them (``paths`` leaves them out), but ``destroy``, ``leftovers`` and ``close``
+    still look there, for what an earlier agent run made."""
 
     kind = "cgroup"
 
     def __init__(
-        self, bases: dict[str, Path], warning: str | None, pids_max: int = DEFAULT_TASK_PIDS_MAX
+        self,
+        bases: dict[str, Path],
+        warning: str | None,
+        pids_max: int = DEFAULT_TASK_PIDS_MAX,
+        swept: Collection[str] = (),
     ) -> None:
         self._bases = bases
+        self._task_bases = {name: base for name, base in bases.items() if name not in swept}
         self.warning = warning
         self.pids_max = pids_max
         """The ``pids.max`` of a task whose app sets none (``--task-pids-max``)."""
@@ -105,10 +123,18 @@ class _CgroupIsolator:
         """A task's paths, built once: a launch asks for them about ten times, and
         building them each time (50 path joins) was much of an agent's Python time per
         launch."""
+        self._probed: dict[str, bool] = {}
+        """What every new task cgroup is alike in, read from the first one (``_once``)."""
 
-    def _compute_dirs(self, task_id: str) -> tuple[dict[str, Path], tuple[Path, ...]]:
-        paths = {name: base / task_id for name, base in self._bases.items()}
-        return paths, tuple(sorted(set(paths.values())))
+    def _compute_dirs(
+        self, task_id: str
+    ) -> tuple[dict[str, Path], tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:
+        """The task's directory per hierarchy, the distinct ones it is put in, every one
+        to clean, and the ``cgroup.procs`` files that join it."""
+        paths = {name: base / task_id for name, base in self._task_bases.items()}
+        dirs = tuple(sorted(set(paths.values())))
+        every = tuple(sorted({base / task_id for base in self._bases.values()}))
+        return paths, dirs, every, tuple(f"{d}/cgroup.procs" for d in dirs)
 
     def paths(self, task_id: str) -> dict[str, Path]:
         return dict(self._task_dirs(task_id)[0])
@@ -116,13 +142,22 @@ class _CgroupIsolator:
     def _dirs(self, task_id: str) -> tuple[Path, ...]:
         return self._task_dirs(task_id)[1]
 
+    def _once(self, key: str, probe: Callable[[], bool]) -> bool:
+        """``probe()`` the first time, then what it said: for facts that hold for every
+        task cgroup of the agent (a file the kernel offers, a default it sets)."""
+        found = self._probed.get(key)
+        if found is None:
+            found = self._probed[key] = probe()
+        return found
+
     def _procs_dir(self, task_id: str) -> Path:
         paths = self.paths(task_id)
         return paths.get("pids") or paths.get("memory") or next(iter(paths.values()))
 
     def join(self, task_id: str, pid: int) -> None:
-        for d in self._dirs(task_id):
-            _write(d / "cgroup.procs", str(pid))
+        value = str(pid)
+        for procs in self._task_dirs(task_id)[3]:
+            _write(procs, value)
 
     def pids(self, task_id: str) -> set[int]:
         return _read_pids(self._procs_dir(task_id) / "cgroup.procs")
@@ -156,7 +191,7 @@ class _CgroupIsolator:
         while True:
             self.kill_all(task_id, signal.SIGKILL)
             remaining = []
-            for d in self._dirs(task_id):
+            for d in self._task_dirs(task_id)[2]:
                 try:
                     d.rmdir()
                 except FileNotFoundError:
@@ -172,7 +207,8 @@ class _CgroupIsolator:
             time.sleep(0.01)  # killed processes need a moment to leave the cgroup
 
     def leftovers(self) -> set[str]:
-        """The task ids of the task cgroups on disk (an earlier run's, after a restart)."""
+        """The task ids of the task cgroups on disk (an earlier run's, after a restart),
+        in the swept hierarchies too."""
         return {d.name for base in self._bases.values() for d in _subdirs(base)}
 
     def sweep(self, keep: Collection[str] = ()) -> list[str]:
@@ -214,7 +250,8 @@ def _base_dirs(
 
 
 class CgroupV1Isolator(_CgroupIsolator):
-    """cgroup v1: one directory per hierarchy (cpu, cpuacct, memory, pids)."""
+    """cgroup v1: one directory per hierarchy (cpu, cpuacct, memory, pids; devices only
+    on an agent with GPUs to hide from the tasks not given them)."""
 
     kind = "cgroup-v1"
 
@@ -224,14 +261,20 @@ class CgroupV1Isolator(_CgroupIsolator):
         agent_id: str,
         hierarchies: dict[str, Hierarchy],
         pids_max: int = DEFAULT_TASK_PIDS_MAX,
+        devices: bool = False,
     ) -> CgroupV1Isolator:
+        """``devices``: put each task in a devices cgroup too (its GPU rules go there).
+        Without it the devices hierarchy is only swept: a task cgroup there would copy
+        the agent's rules and restrict nothing, at the price of a mkdir, a join and an
+        rmdir per task."""
         bases, _, problems = _base_dirs(hierarchies, agent_id)
         if not bases:
             raise IsolationError("cgroup v1: " + "; ".join(problems or ["no hierarchy mounted"]))
         for need, what in (("cpu", "CPU"), ("memory", "memory"), ("pids", "process count")):
             if need not in bases:
                 problems.append(f"no writable {need} hierarchy: {what} limits are not enforced")
-        return cls(bases, "cgroup v1: " + "; ".join(problems) if problems else None, pids_max)
+        warning = "cgroup v1: " + "; ".join(problems) if problems else None
+        return cls(bases, warning, pids_max, swept=() if devices else ("devices",))
 
     def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
         self._make(task_id)
@@ -240,16 +283,25 @@ class CgroupV1Isolator(_CgroupIsolator):
             if "pids" in paths:
                 _write(paths["pids"] / "pids.max", str(pids_max or self.pids_max))
             if "memory" in paths:
+                memory = paths["memory"]
                 limit = str(mem * 1024 * 1024)
-                _write(paths["memory"] / "memory.limit_in_bytes", limit)
-                swap = paths["memory"] / "memory.memsw.limit_in_bytes"
-                if swap.exists():  # without it, swap would let the task exceed its limit
+                _write(memory / "memory.limit_in_bytes", limit)
+                # Without it, swap would let the task exceed its limit (the file exists
+                # when the kernel accounts swap: the same for every task cgroup).
+                swap = memory / "memory.memsw.limit_in_bytes"
+                if self._once("memsw", swap.exists):
                     _write(swap, limit)
             if "cpu" in paths:
-                _write(paths["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+                cpu = paths["cpu"]
+                # A new cgroup starts with the kernel's default period, not its parent's:
+                # written only if that default is not ours (read from the first task's).
+                if not self._once(
+                    "period", lambda: _read_int(cpu / "cpu.cfs_period_us") == CFS_PERIOD_US
+                ):
+                    _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
                 quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
-                _write(paths["cpu"] / "cpu.cfs_quota_us", str(quota))
-                _write(paths["cpu"] / "cpu.shares", str(max(2, cpus * 1024 // 1000)))
+                _write(cpu / "cpu.cfs_quota_us", str(quota))
+                _write(cpu / "cpu.shares", str(max(2, cpus * 1024 // 1000)))
         except IsolationError:
             self.destroy(task_id)
             raise
@@ -334,8 +386,9 @@ class CgroupV2Isolator(_CgroupIsolator):
             _write(d / "cpu.max", f"{quota} {CFS_PERIOD_US}")
             _write(d / "cpu.weight", str(min(10_000, max(1, cpus // 10))))
             _write(d / "memory.max", str(mem * 1024 * 1024))
-            if (d / "memory.swap.max").exists():
-                _write(d / "memory.swap.max", "0")
+            swap = d / "memory.swap.max"
+            if self._once("swap", swap.exists):
+                _write(swap, "0")
         except IsolationError:
             self.destroy(task_id)
             raise
@@ -371,10 +424,12 @@ def detect_isolator(
     prefer: Literal["auto", "v2", "v1", "none"] = "auto",
     proc_self: str | Path = "/proc/self",
     pids_max: int = DEFAULT_TASK_PIDS_MAX,
+    devices: bool = False,
 ) -> Isolator:
     """The best isolator this process can use: cgroup v2 where its cpu and memory
     controllers can be delegated, else v1 hierarchies, else none (with the reasons).
-    ``pids_max`` caps the processes of a task whose app sets no ``PALLET_PIDS_MAX``."""
+    ``pids_max`` caps the processes of a task whose app sets no ``PALLET_PIDS_MAX``;
+    ``devices`` (an agent with GPUs) puts each task in a v1 devices cgroup too."""
     if prefer == "none":
         return NullIsolator("disabled by configuration")
     hierarchies = own_hierarchies(proc_self)
@@ -390,7 +445,7 @@ def detect_isolator(
         usable = {c: v1[c] for c in _V1_CONTROLLERS if c in v1}
         if usable:
             try:
-                return CgroupV1Isolator.create(agent_id, usable, pids_max)
+                return CgroupV1Isolator.create(agent_id, usable, pids_max, devices)
             except IsolationError as e:
                 problems.append(str(e))
         else:

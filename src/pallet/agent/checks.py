@@ -52,7 +52,7 @@ from pallet.agent.health import (
 from pallet.agent.isolation import IsolationError
 from pallet.agent.procfs import read_environ
 from pallet.agent.runtime import TaskRuntime
-from pallet.agent.spawning import gated, switch_user
+from pallet.agent.spawning import gated
 from pallet.agent.users import UnknownUser
 from pallet.model import HealthCheckSpec, ReadinessCheckSpec, ReadinessResult, TaskSpec
 
@@ -319,15 +319,16 @@ async def _command(
         # The secret variables are only in the task's process (never in its spec): the
         # check gets the environment the task was started with, adopted tasks included.
         env = read_environ(pid) or env
+    words, switch = gated(["/bin/sh", "-c", check.command], user)
     proc = await asyncio.create_subprocess_exec(
-        *gated(["/bin/sh", "-c", check.command]),
+        *words,
         cwd=executor.sandbox(spec.task_id),
         env=env,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
-        **switch_user(user),
+        **switch,
     )
     assert proc.stdin is not None
     try:

@@ -207,7 +207,11 @@ class AgentDaemon:
         self.node = replace(self.node, networks=names, disks=config.disks)
         host_address = self.hostname if is_ip(self.hostname) else None
         self.boot_id = _agent_boot_id(work)
-        isolator = detect_isolator(self.node_id, pids_max=config.task_pids_max)
+        isolator = detect_isolator(
+            self.node_id,
+            pids_max=config.task_pids_max,
+            devices=bool(gpus[: self.node.gpu_count]),
+        )
         puller = Puller(
             work / "images" / "blobs",
             work / "images" / "scratch",

@@ -1,8 +1,8 @@
 """Runs tasks as real processes: sandbox, session, cgroup, kill, reap; does I/O.
 
 Each task is forked into a new session (``setsid``) whose leader blocks on a pipe
-until the agent has written its pid into the task's cgroups, then execs the command
-(``/bin/sh -c cmd``, or ``args`` directly) -- so every process of the task starts
+until the agent has written its pid into the task's cgroups, then runs the command
+(a ``cmd`` in that shell, ``args`` exec'd; ``spawning``) -- so every process of the task starts
 inside its limits, no Python runs between fork and exec (safe with threads), and the
 agent stays the parent that learns the exit status. When the main process ends, the
 rest of the task (its process group and everything in its cgroups) is killed and the
@@ -20,10 +20,8 @@ How an ended task is reaped, cleaned up and described is ``reaping``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import selectors
 import signal
 import socket
 import threading
@@ -38,6 +36,7 @@ from pallet.agent.containers import Containers
 from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas
 from pallet.agent.environment import PASSTHROUGH, task_environment
 from pallet.agent.exits import TaskExit, sandbox_bytes
+from pallet.agent.exitwatch import ExitWatch
 from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.images import ImageStore
@@ -113,12 +112,14 @@ class Executor:
         self.agent_id = agent_id
         self.node_id = node_id or agent_id
         self.host = host or socket.gethostname()
-        self.isolator = isolator if isolator is not None else detect_isolator(agent_id)
-        if self.isolator.warning:
-            log.warning("agent %s: %s", agent_id, self.isolator.warning)
         self.gpus = tuple(gpus)
         """The GPUs the agent detected: named in their tasks' environment, and the only
         ones those tasks may open (cgroup v1 devices)."""
+        self.isolator = (
+            isolator if isolator is not None else detect_isolator(agent_id, devices=bool(self.gpus))
+        )
+        if self.isolator.warning:
+            log.warning("agent %s: %s", agent_id, self.isolator.warning)
         if self.gpus and "devices" not in self.isolator.paths("probe"):
             log.warning(
                 "agent %s: GPUs are not isolated (no cgroup v1 devices hierarchy): a task "
@@ -140,9 +141,7 @@ class Executor:
         """Ended tasks another thread is tearing down (out of ``_procs``, cgroups not yet
         removed): ``close`` waits for them, or the agent's own cgroup would not be empty."""
         self._torn_down = threading.Condition(self._lock)
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
+        self._exits = ExitWatch()
         self._fetcher = fetcher
         self._containers = containers
         self.stager = Stager(
@@ -347,6 +346,7 @@ class Executor:
         pidfd = pidfd_of(popen.pid)
         with self._lock:
             proc = self._procs[tid] = Proc(spec, popen.pid, start_time, popen, pidfd, sandbox)
+            self._exits.add(tid, pidfd)
             proc.container = staged.runc is not None
             if cancelled():  # killed while it was being started: it is killed now
                 proc.signals.append(signal.SIGTERM)
@@ -372,6 +372,7 @@ class Executor:
             proc = self._procs[tid] = Proc(
                 spec, identity.pid, identity.start_time, None, pidfd, self.sandbox(tid)
             )
+            self._exits.add(tid, pidfd)
             proc.container = spec.container is not None and spec.container.image is not None
         if proc.container:
             self.containers.adopt(spec)
@@ -410,9 +411,9 @@ class Executor:
     # ------------------------------------------------------------ wait / reap
 
     def wakeup(self) -> None:
-        """Make a blocked ``wait`` look again (a task was launched)."""
-        with contextlib.suppress(BlockingIOError):
-            os.write(self._wake_w, b"x")
+        """Make a blocked ``wait`` look again (a task was launched, or a launch has an
+        outcome)."""
+        self._exits.wakeup()
 
     def running(self) -> set[str]:
         """Tasks with a live process, being prepared, or whose launch outcome is not
@@ -447,34 +448,28 @@ class Executor:
         has an outcome, or ``timeout`` seconds pass; reap and clean up the ended tasks
         and say how each ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        ready: set[str] | None = None  # None: look at every task
         while True:
-            exits = self._collect()
+            exits = self._collect(ready)
             remaining = None if deadline is None else deadline - time.monotonic()
             if exits or self._prep.has_outcomes() or (remaining is not None and remaining <= 0):
                 return exits
             with self._lock:
-                fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
-                polling = any(p.pidfd is None for p in self._procs.values())
+                polling = len(self._exits) < len(self._procs)  # some have no pidfd
                 limited = bool(self._procs) and self.isolator.kind != "none"
             slice_ = remaining
             if polling or limited:
                 step = 0.05 if polling else _OOM_POLL_SECONDS
                 slice_ = step if slice_ is None else min(slice_, step)
-            with selectors.DefaultSelector() as sel:
-                sel.register(self._wake_r, selectors.EVENT_READ)
-                for fd in fds:
-                    with contextlib.suppress(ValueError, OSError):
-                        sel.register(fd, selectors.EVENT_READ)
-                sel.select(slice_)
-            with contextlib.suppress(BlockingIOError):
-                while os.read(self._wake_r, 4096):
-                    pass
+            ready = self._exits.wait(slice_)
 
     def poll(self) -> list[TaskExit]:
         """The tasks that have ended since the last call, without blocking."""
         return self.wait(0)
 
-    def _collect(self) -> list[TaskExit]:
+    def _collect(self, ready: set[str] | None = None) -> list[TaskExit]:
+        """Reap the tasks that ended: those in ``ready`` (their pidfd said so) and those
+        without a pidfd, or every task when ``ready`` is None or the OOM counters are due."""
         exits = []
         now = time.monotonic()
         # The cgroups' OOM counters are read every _OOM_POLL_SECONDS, not at every wakeup:
@@ -485,24 +480,32 @@ class Executor:
             self._next_oom_check = now + _OOM_POLL_SECONDS
         ended_: list[tuple[Callable[[Proc, Teardown], TaskExit], Proc]] = []
         with self._lock:
-            for tid, proc in list(self._procs.items()):
+            if ready is None or check_oom:
+                candidates = list(self._procs.items())
+            else:
+                candidates = [
+                    (tid, proc)
+                    for tid, proc in self._procs.items()
+                    if tid in ready or not self._exits.watches(proc.pidfd)
+                ]
+            for tid, proc in candidates:
                 if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
                     proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
                     self._signal_all(proc, signal.SIGKILL)
                 if proc.popen is None:
                     if ended(proc):
                         ended_.append((finish_adopted, proc))
-                        del self._procs[tid]
                     continue
                 try:
                     info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 except ChildProcessError:  # someone else reaped it: the exit status is lost
                     ended_.append((vanish, proc))
-                    del self._procs[tid]
                     continue
                 if info is not None:
                     ended_.append((finish, proc))
-                    del self._procs[tid]
+            for _, proc in ended_:
+                del self._procs[proc.spec.task_id]
+                self._exits.remove(proc.pidfd)
             self._tearing += len(ended_)
         # Cleaning up (runc delete, unmounts, rmdir of cgroups) is slow: not under the lock.
         try:
@@ -612,7 +615,5 @@ class Executor:
             self._containers.close()
         if self._fetcher is not None:
             self._fetcher.close()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._exits.close()
         return exits

@@ -6,6 +6,7 @@ number to another. The pid with its start time (and the boot it happened in) doe
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["read_boot_id", "read_environ", "read_start_time"]
@@ -16,9 +17,12 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 def read_start_time(pid: int, proc: str | Path = "/proc") -> int | None:
     """When ``pid`` started, in clock ticks after boot (``stat`` field 22); None if no
     such process exists or it has exited and is waiting to be reaped (a zombie)."""
-    try:
-        with open(f"{proc}/{pid}/stat", "rb") as f:
-            stat = f.read()
+    try:  # one read: the line is far shorter than 4 KiB (the name is at most 64 bytes)
+        fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may itself hold spaces or ')'.

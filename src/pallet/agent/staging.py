@@ -30,6 +30,10 @@ __all__ = ["LaunchError", "Staged", "Stager"]
 log = logging.getLogger(__name__)
 
 
+_LOGS = (LogStream.STDOUT.value, LogStream.STDERR.value)
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+
+
 class LaunchError(PalletError):
     """A task could not be started; the message says what failed."""
 
@@ -104,14 +108,25 @@ class Stager:
         Mesos chowns a sandbox to the task's user) and closed to every other user (0700:
         no task reads a sibling's files or output); LaunchError says what failed."""
         sandbox = self.sandbox(task_id)
+        directory = os.fspath(sandbox)
+        switch = not user.is_agent
         try:
-            sandbox.mkdir(parents=True, exist_ok=True)
-            sandbox.chmod(0o700)
-            for name in (LogStream.STDOUT.value, LogStream.STDERR.value):
-                (sandbox / name).touch()
-            if not user.is_agent:
-                for path in (sandbox, sandbox / "stdout", sandbox / "stderr"):
-                    os.chown(path, user.uid, user.gid)
+            try:
+                os.mkdir(directory, 0o700)
+            except FileNotFoundError:
+                sandbox.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                pass
+            os.chmod(directory, 0o700)  # made under a umask, or made before
+            for name in _LOGS:
+                fd = os.open(f"{directory}/{name}", _LOG_FLAGS, 0o666)
+                try:
+                    if switch:
+                        os.fchown(fd, user.uid, user.gid)
+                finally:
+                    os.close(fd)
+            if switch:
+                os.chown(directory, user.uid, user.gid)
         except OSError as e:
             raise LaunchError(
                 f"task {task_id}: cannot create sandbox {sandbox}: {e.strerror}"
