@@ -415,6 +415,16 @@ def test_one_request_keeps_the_default_order() -> None:
     assert PalletPolicy(SHARE_400).order(_two_gpu_nodes(), [req()]) is None
 
 
+def test_tasks_without_gpus_of_one_priority_keep_the_order_given() -> None:
+    policy = PalletPolicy(SHARE_400)
+    plain = [req(cpu=800, id="a"), req(cpu=8000, id="b"), req(cpu=100, id="c")]
+    assert policy.order(_two_gpu_nodes(), plain) is None  # the scheduler keeps it
+    urgent = [*plain, req(cpu=100, id="d", priority=1)]
+    order = policy.order(_two_gpu_nodes(), urgent)
+    assert order is not None
+    assert [urgent[k].id for k in order] == ["d", "a", "b", "c"]
+
+
 def test_large_first_fits_where_the_given_order_does_not() -> None:
     # Two 1-GPU nodes. Given order: two 300-milli shares, then two 700s. Placed one call
     # at a time, best fit puts both 300s on one device (400 idle) and the second 700 has

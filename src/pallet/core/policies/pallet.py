@@ -242,6 +242,9 @@ class PalletPolicy(Policy):
         A call with one request is unaffected."""
         if len(requests) < 2:
             return None
+        first = requests[0].priority
+        if all(not r.resources.gpu and r.priority == first for r in requests):
+            return None  # the order given: what the sort below would return
         demand = np.array([r.resources.as_tuple() for r in requests], dtype=np.float64)
         top = view.cap.max(axis=0).astype(np.float64) if len(view) else np.zeros(4)
         scale = np.divide(1.0, top, out=np.zeros(4), where=top > 0)
@@ -330,8 +333,8 @@ class PalletPolicy(Policy):
     def _short_cpu_scores(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray
     ) -> FloatArray:
-        """A task without GPUs when the mix asks more CPU than the cluster has (``R >
-        1``): each node keeps ``rho / R`` CPU milli per idle GPU milli (the CPU per GPU
+        """A task without GPUs once CPU is short (the feed's floor is on, ``R`` past
+        1.09, ``_refresh_feed``): each node keeps ``rho / R`` CPU milli per idle GPU milli (the CPU per GPU
         that GPU tasks can count on when every task's CPU is cut by the same factor),
         and the task goes where the CPU left above that reserve is smallest but still
         enough (best fit: the nodes it does not fit stay open to larger tasks, the ones
