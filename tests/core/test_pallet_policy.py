@@ -166,6 +166,34 @@ def test_cpu_only_task_goes_where_cpu_is_spare() -> None:
     assert [math.floor(x) for x in got] == [45, 50]
 
 
+def test_cpu_only_task_when_cpu_is_short_fills_cpu_above_a_reserve() -> None:
+    # GPU tasks: 10 CPU milli per GPU milli; tasks without GPUs: 30000m, as often.
+    # All tasks ask (5000 + 15000) / 500 = 40 CPU milli per GPU milli; the cluster
+    # has 64000 / 2000 = 32: R = 1.25, past the feed's floor (1.09-1.13), so each node
+    # keeps rho / R = 8 CPU milli per idle GPU milli: 8000 on either node here.
+    workload = Workload(((10000, 1000, 1, ""), (30000, 0, 0, "")), (0.5, 0.5))
+    view = ClusterView(
+        [
+            node("G", cpu=12000, mem=65536, gpus=1, model="G2"),
+            node("T", cpu=52000, mem=65536, gpus=1, model="T4"),
+        ]
+    )
+    # 3000m: 1000 left above G's reserve, 41000 above T's -> G (best fit).
+    got = _scores(PalletPolicy(workload), view, req(cpu=3000, mem=0))
+    assert got == [1e12 - 1000, 1e12 - 41000]
+    # 6000m cuts 2000 into G's reserve, fits above T's (38000 left) -> T.
+    got = _scores(PalletPolicy(workload), view, req(cpu=6000, mem=0))
+    assert got == [-2000.0, 1e12 - 38000]
+    # 50000m fits above no reserve: where it cuts least (T: 6000, G: 46000).
+    got = _scores(PalletPolicy(workload), view, req(cpu=50000, mem=0))
+    assert got == [-46000.0, -6000.0]
+    # Less work without GPUs (R = (5000 + 5000) / 500 / 32 = 0.625): no reserve, the
+    # stranded-GPU score: G feeds 900 of its 1000 milli after -> dW = 100 -> 47; T 50.
+    plenty = Workload(((10000, 1000, 1, ""), (10000, 0, 0, "")), (0.5, 0.5))
+    got = _scores(PalletPolicy(plenty), view, req(cpu=3000, mem=0))
+    assert [math.floor(x) for x in got] == [47, 50]
+
+
 def test_gpu_model_pressure() -> None:
     # Half the GPU demand may run only on T4; T4 and G2 have 2000 idle milli each.
     # Pressure: T4 gets (500/1000) * 4000 / 2000 = 1.0 (capped at 1), G2 0.
@@ -260,9 +288,10 @@ def test_one_row_scores_equal_vector_scores(
     task = req(cpu=cpu, mem=mem, disk=disk)
     policy.prepare(view, [req(cpu=c, mem=m) for c, m in seen] + [task])
     rows = np.arange(len(view), dtype=np.int64)
-    together = policy.score(view, task, rows, RNG).tolist()
+    together = policy._plain_scores(view, task, rows).tolist()  # the array form
     alone = [float(policy.score(view, task, np.array([r]), RNG)[0]) for r in rows]
     assert together == alone
+    assert policy.score(view, task, rows, RNG).tolist() == alone  # a few rows: one by one
 
 
 def test_stable_scores_only_while_nothing_learned_changes() -> None:
@@ -384,6 +413,16 @@ def test_batch_order_priority_then_gpu_tasks_largest_first_then_as_given() -> No
 
 def test_one_request_keeps_the_default_order() -> None:
     assert PalletPolicy(SHARE_400).order(_two_gpu_nodes(), [req()]) is None
+
+
+def test_tasks_without_gpus_of_one_priority_keep_the_order_given() -> None:
+    policy = PalletPolicy(SHARE_400)
+    plain = [req(cpu=800, id="a"), req(cpu=8000, id="b"), req(cpu=100, id="c")]
+    assert policy.order(_two_gpu_nodes(), plain) is None  # the scheduler keeps it
+    urgent = [*plain, req(cpu=100, id="d", priority=1)]
+    order = policy.order(_two_gpu_nodes(), urgent)
+    assert order is not None
+    assert [urgent[k].id for k in order] == ["d", "a", "b", "c"]
 
 
 def test_large_first_fits_where_the_given_order_does_not() -> None:
