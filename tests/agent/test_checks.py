@@ -8,6 +8,7 @@ import http.server
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,13 @@ import pytest
 from pallet.agent import Executor, NullIsolator, SendStatus, TaskRuntime
 from pallet.agent.checks import HealthMonitor, probe, probe_readiness
 from pallet.agent.status import TaskState
-from pallet.model import CheckProtocol, HealthCheckSpec, ReadinessCheckSpec, ReadinessResult
+from pallet.model import (
+    CheckProtocol,
+    ContainerSpec,
+    HealthCheckSpec,
+    ReadinessCheckSpec,
+    ReadinessResult,
+)
 
 from .conftest import make_spec
 
@@ -180,3 +187,22 @@ async def test_the_monitor_reports_readiness_until_ready(server: int, tmp_path: 
         assert update.readiness == (ReadinessResult("warm", True),)
     finally:
         runtime.close(timeout=5.0)
+
+
+def test_where_each_kind_of_check_probes(runtime: TaskRuntime) -> None:
+    """Mesos' checks probe 127.0.0.1, but a bridged task's go to the agent's address:
+    its host ports are forwarded there only (with `pallet up`'s agents on 127.0.0.2 and
+    up, 127.0.0.1 reached nothing and such a task never became healthy). Marathon's
+    checks always probe the agent's address."""
+    monitor = HealthMonitor(runtime, "127.0.0.2")
+    bridged = ContainerSpec("DOCKER", "127.0.0.1:5000/web:1", network="bridge")
+    monitor._specs = {
+        "host.1": make_spec("host.1"),
+        "bridged.1": replace(make_spec("bridged.1"), container=bridged),
+    }
+    mesos = HealthCheckSpec(protocol=CheckProtocol.MESOS_HTTP, port=31000)
+    marathon = HealthCheckSpec(protocol=CheckProtocol.HTTP, port=31000)
+    assert monitor._target(mesos, "host.1") == "127.0.0.1"
+    assert monitor._target(mesos, "bridged.1") == "127.0.0.2"
+    assert monitor._target(marathon, "host.1") == "127.0.0.2"
+    assert monitor._target(marathon, "bridged.1") == "127.0.0.2"

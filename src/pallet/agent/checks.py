@@ -207,7 +207,20 @@ class HealthMonitor:
             self._inflight.pop((tid, index), None)
 
     def _target(self, check: HealthCheckSpec, tid: str) -> str:
-        return self._address(tid) or ("127.0.0.1" if check.protocol.is_mesos else self.host)
+        """Where a probe of ``check`` goes: a task on a container network at its own
+        address; a Mesos check (which Mesos runs on the task's host, or inside a bridged
+        task's namespace) at 127.0.0.1, but for a bridged task at the agent's address,
+        where its host ports lead to its container ports (the agent's forwarding matches
+        that address only, when it has one, so 127.0.0.1 would reach nothing); Marathon's
+        own checks at the agent's address."""
+        address = self._address(tid)
+        if address is not None:
+            return address
+        spec = self._specs.get(tid)
+        bridged = (
+            spec is not None and spec.container is not None and spec.container.network == "bridge"
+        )
+        return "127.0.0.1" if check.protocol.is_mesos and not bridged else self.host
 
     def _address(self, tid: str) -> str | None:
         """The task's own address when it is on a container network: its checks probe
