@@ -164,7 +164,11 @@ class EmbeddedStore(Store):
         self._closed = False
         # Group commit: transactions queue here and the next job on the runner commits all
         # that wait, with one sync (a thread runner runs one job while others queue).
-        self._group = isinstance(backend, GroupCommit) and isinstance(runner, ThreadRunner)
+        self._group_commit = (
+            backend
+            if isinstance(backend, GroupCommit) and isinstance(runner, ThreadRunner)
+            else None
+        )
         self._queued: collections.deque[_Queued] = collections.deque()
 
     async def start(self, expiry_interval: float | None) -> None:
@@ -206,7 +210,7 @@ class EmbeddedStore(Store):
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
         txn = make_txn(compares, on_success, on_failure)
-        if not self._group:
+        if self._group_commit is None:
             return await self._call(self._txn_job, txn)
         if self._closed:
             raise StoreClosed(self._name)
@@ -302,23 +306,23 @@ class EmbeddedStore(Store):
         if not batch:
             return
         backend = self._backend
-        assert isinstance(backend, GroupCommit)
+        assert self._group_commit is not None
         changed = False
         try:
-            with backend.batch():
+            with self._group_commit.batch():
                 for queued in batch:
                     try:
-                        outcome = run_txn(self._backend, queued.txn, self._backend.revision + 1)
+                        outcome = run_txn(backend, queued.txn, backend.revision + 1)
                     except Exception as e:  # nothing written: this one fails, the rest go on
                         queued.error = e
                         continue
                     if outcome.events:
-                        revision = self._backend.revision + 1
-                        compacted = max(self._backend.compacted, revision - self._history + 1)
-                        self._backend.commit(revision, outcome.events, compacted)
+                        revision = backend.revision + 1
+                        compacted = max(backend.compacted, revision - self._history + 1)
+                        backend.commit(revision, outcome.events, compacted)
                         changed = True
                     queued.result = TxnResult(
-                        outcome.succeeded, self._backend.revision, outcome.responses
+                        outcome.succeeded, backend.revision, outcome.responses
                     )
         except Exception as e:
             for queued in batch:
