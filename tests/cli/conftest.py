@@ -1,5 +1,8 @@
-"""Fixtures for CLI tests: the ``pallet`` entry point run in-process against a fake master
-(``httpx.MockTransport``), with a fake clock for ``--wait`` and a wide console."""
+"""Fixtures for CLI tests: the ``pallet`` entry point run in-process against the master's
+real API and control (``RealMaster``: a memory store, agents played over the agent
+protocol), with a fake clock for ``--wait`` and a wide console. A test that asks for
+``fake`` gets the in-memory double instead, for what the real master cannot do without
+real agents (serving task logs)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from client.fake_master import FakeMaster
+from client.real_master import RealMaster
 from pallet.bench.cluster import free_port, running_master
 from pallet.cli import client_opts, common, waiting
 from pallet.cli.main import main
@@ -27,30 +31,48 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeMaster:
-    master = FakeMaster()
-    monkeypatch.setattr(client_opts, "transport", master.transport())
-    return master
+def fake() -> FakeMaster:
+    return FakeMaster()
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake_clock = FakeClock(1000.0)
-    monkeypatch.setattr(client_opts, "clock", fake_clock)
-    monkeypatch.setattr(client_opts, "sleep", fake_clock.sleep)
-    return fake_clock
+def real() -> Iterator[RealMaster]:
+    master = RealMaster()
+    yield master
+    master.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1000.0)
 
 
 @pytest.fixture
 def run(
+    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    fake: FakeMaster,
     clock: FakeClock,
 ) -> Run:
-    """``run("app", "list")`` -> exit code, stdout, stderr of ``pallet app list``.
-    An exception other than SystemExit (a traceback for the user) fails the test."""
+    """``run("app", "list")`` -> exit code, stdout, stderr of ``pallet app list``, against
+    the real master (or the fake, when the test asks for ``fake``). Each of the CLI's
+    waits moves the fake clock and lets the cluster take a step. An exception other than
+    SystemExit (a traceback for the user) fails the test."""
     monkeypatch.delenv("PALLET_MASTER", raising=False)
+    monkeypatch.setattr(client_opts, "clock", clock)
+    if "fake" in request.fixturenames:
+        fake: FakeMaster = request.getfixturevalue("fake")
+        monkeypatch.setattr(client_opts, "transport", fake.transport())
+        monkeypatch.setattr(client_opts, "sleep", clock.sleep)
+    else:
+        master: RealMaster = request.getfixturevalue("real")
+        monkeypatch.setattr(client_opts, "transport", master.transport())
+
+        def sleep(seconds: float) -> None:
+            clock.sleep(seconds)
+            master.step(seconds)
+
+        monkeypatch.setattr(client_opts, "sleep", sleep)
     monkeypatch.setattr(common.console, "width", 200)
     monkeypatch.setattr(waiting.err_console, "width", 200)
 

@@ -1,5 +1,6 @@
-"""``pallet app ...`` against a fake master: what is sent, what is printed, and how bad
-input and a failing master are reported (one clear message, exit 2, no traceback)."""
+"""``pallet app ...`` against the master's real API and control: what is sent, what is
+printed, and how bad input and a failing master are reported (one clear message, exit 2,
+no traceback)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from client.fake_master import FakeMaster
+from client.real_master import RealMaster
 from pallet.cli import client_opts
 from pallet.model.clock import FakeClock
 
 from .conftest import Run
 
 WEB = {"id": "/web", "cmd": "python3 -m http.server $PORT0", "cpus": 0.1, "mem": 32, "instances": 2}
+# Three of these do not fit the two 1 GiB nodes: one instance always waits.
+BIG = WEB | {"mem": 600, "instances": 3}
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -25,44 +28,45 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 
 def test_add_posts_the_json_file_and_names_the_deployment(
-    run: Run, fake: FakeMaster, tmp_path: Path
+    run: Run, real: RealMaster, tmp_path: Path
 ) -> None:
     result = run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)))
     assert result.code == 0, result.err
-    assert "Created /web: 2 instances (deployment dep-1)" in result.out
-    (post,) = fake.calls("POST", "/v2/apps")
+    assert "Created /web: 2 instances (deployment 0001)" in result.out
+    (post,) = real.calls("POST", "/v2/apps")
     assert json.loads(post.content) == WEB
 
 
 def test_add_yaml_with_wait_follows_the_deployment_to_the_end(
-    run: Run, fake: FakeMaster, clock: FakeClock, tmp_path: Path
+    run: Run, real: RealMaster, clock: FakeClock, tmp_path: Path
 ) -> None:
     text = "id: /web\ncmd: sleep 600\ninstances: 3\ncpus: 0.01\nmem: 8\nlabels:\n  tier: front\n"
     result = run("app", "add", write(tmp_path, "web.yaml", text), "--wait")
     assert result.code == 0, result.err
-    assert "✓ /web: 3 of 3 instances running (deployment dep-1" in result.out
-    # One fake step per poll: three tasks started, then the deployment gone; no real sleep.
-    assert len(fake.tasks) == 3 and not fake.deployments
+    assert "✓ /web: 3 of 3 instances running (deployment 0001" in result.out
+    # The cluster takes a step per poll: three tasks started, then the deployment done,
+    # on the fake clock (no real sleep).
+    assert len(real.tasks()) == 3 and not real.control.state.deployments
     assert clock.sleeps and all(s == 0.5 for s in clock.sleeps)
-    assert json.loads(fake.calls("POST", "/v2/apps")[0].content)["labels"] == {"tier": "front"}
+    assert json.loads(real.calls("POST", "/v2/apps")[0].content)["labels"] == {"tier": "front"}
 
 
 def test_add_json_prints_the_created_app_only(run: Run, tmp_path: Path) -> None:
     result = run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--json", "--wait")
     assert result.code == 0, result.err
     doc = json.loads(result.out)
-    assert doc["id"] == "/web" and doc["deployments"] == [{"id": "dep-1"}]
+    assert doc["id"] == "/web" and doc["deployments"] == [{"id": "0001"}]
     assert "✓ /web" in result.err
 
 
-def test_add_from_stdin(run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_from_stdin(run: Run, real: RealMaster, monkeypatch: pytest.MonkeyPatch) -> None:
     import io
     import sys
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(WEB)))
     result = run("app", "add", "-")
     assert result.code == 0, result.err
-    assert "/web" in fake.apps
+    assert real.apps() == ["/web"]
 
 
 @pytest.mark.parametrize(
@@ -87,13 +91,13 @@ def test_add_from_stdin(run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPa
     ],
 )
 def test_a_bad_app_file_names_the_file_and_what_to_fix(
-    run: Run, fake: FakeMaster, tmp_path: Path, name: str, text: str, expected: str
+    run: Run, real: RealMaster, tmp_path: Path, name: str, text: str, expected: str
 ) -> None:
     path = write(tmp_path, name, text)
     result = run("app", "add", path)
     assert result.code == 2
     assert f"app file {path}: " in result.err and expected in result.err
-    assert "Traceback" not in result.err and not fake.calls("POST")
+    assert "Traceback" not in result.err and not real.calls("POST")
 
 
 def test_a_missing_app_file(run: Run, tmp_path: Path) -> None:
@@ -107,10 +111,10 @@ def test_a_directory_is_not_an_app_file(run: Run, tmp_path: Path) -> None:
     assert result.code == 2 and "is a directory" in result.err
 
 
-def test_yaml_dates_are_sent_as_text(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
+def test_yaml_dates_are_sent_as_text(run: Run, real: RealMaster, tmp_path: Path) -> None:
     text = "id: /web\ncmd: x\nlabels:\n  since: 2024-01-02\n"
     assert run("app", "add", write(tmp_path, "web.yml", text)).code == 0
-    assert json.loads(fake.calls("POST")[0].content)["labels"] == {"since": "2024-01-02"}
+    assert json.loads(real.calls("POST")[0].content)["labels"] == {"since": "2024-01-02"}
 
 
 def test_a_422_lists_each_field_with_its_error(run: Run, tmp_path: Path) -> None:
@@ -121,7 +125,7 @@ def test_a_422_lists_each_field_with_its_error(run: Run, tmp_path: Path) -> None
     assert lines[0] == (
         f"error: app file {path}: the master rejected it (Invalid JSON); fix these fields:"
     )
-    assert lines[1:] == ["  cpus: is below its minimum", "  id: is required"]
+    assert sorted(lines[1:]) == ["  cpus: is below its minimum", "  id: is required"]
 
 
 def test_a_rule_broken_by_the_whole_app_is_named_app(run: Run, tmp_path: Path) -> None:
@@ -138,13 +142,13 @@ def test_a_duplicate_id_says_so(run: Run, tmp_path: Path) -> None:
     assert "the master rejected it: An app with id [/web] already exists." in result.err
 
 
-def test_list_shows_running_of_instances(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
+def test_list_shows_running_of_instances(run: Run, real: RealMaster, tmp_path: Path) -> None:
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
     result = run("app", "list")
     assert result.code == 0
     row = next(line for line in result.out.splitlines() if "/web" in line)
     assert "2/2" in row and "0.1" in row and "python3 -m http.server" in row
-    embeds = fake.calls("GET", "/v2/apps")[-1].url.params.get_list("embed")
+    embeds = real.calls("GET", "/v2/apps")[-1].url.params.get_list("embed")
     assert "apps.counts" in embeds and "apps.deployments" in embeds
 
 
@@ -153,18 +157,17 @@ def test_list_json_and_empty(run: Run, tmp_path: Path) -> None:
     assert "No apps" in run("app", "list").out
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)))
     (doc,) = json.loads(run("app", "list", "--json").out)
-    assert doc["id"] == "/web" and doc["deployments"] == [{"id": "dep-1"}]
+    assert doc["id"] == "/web" and doc["deployments"] == [{"id": "0001"}]
 
 
-def test_show_explains_why_instances_wait(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
-    fake.unplaceable["/web"] = 1
-    run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)))
-    fake.advance()
+def test_show_explains_why_instances_wait(run: Run, real: RealMaster, tmp_path: Path) -> None:
+    run("app", "add", write(tmp_path, "web.json", json.dumps(BIG)))
+    real.step()
     result = run("app", "show", "web")
     assert result.code == 0, result.err
-    assert "1 running of 2" in result.out
+    assert "2 running of 3" in result.out
     assert "1 instance not placed: InsufficientMemory on 2 of 2 nodes" in result.out
-    assert "dep-1" in result.out and "web.0001" in result.out
+    assert "0001" in result.out and "web.0002" in result.out
 
 
 def test_show_json_and_unknown_app(run: Run, tmp_path: Path) -> None:
@@ -175,13 +178,14 @@ def test_show_json_and_unknown_app(run: Run, tmp_path: Path) -> None:
     assert result.err.strip() == "error: GET /v2/apps/nope: 404 App '/nope' does not exist"
 
 
-def test_scale_with_wait(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
+def test_scale_with_wait(run: Run, real: RealMaster, tmp_path: Path) -> None:
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
     result = run("app", "scale", "/web", "4", "--wait")
     assert result.code == 0, result.err
-    assert "Scaling /web to 4 (deployment dep-2)" in result.out
+    assert "Scaling /web to 4 (deployment " in result.out
     assert "✓ /web: 4 of 4 instances running" in result.out
-    (put,) = fake.calls("PUT")
+    assert len(real.tasks()) == 4
+    (put,) = real.calls("PUT")
     assert json.loads(put.content) == {"instances": 4} and put.url.params["force"] == "false"
 
 
@@ -189,47 +193,44 @@ def test_scale_locked_by_a_deployment_says_to_force(run: Run, tmp_path: Path) ->
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)))
     result = run("app", "scale", "/web", "1")
     assert result.code == 2
-    assert "app /web is being changed by deployment dep-1" in result.err
+    assert "app /web is being changed by deployment 0001" in result.err
     assert "add --force" in result.err
     assert run("app", "scale", "/web", "1", "--force", "--json").code == 0
 
 
-def test_scale_refuses_a_negative_count(run: Run, fake: FakeMaster) -> None:
+def test_scale_refuses_a_negative_count(run: Run, real: RealMaster) -> None:
     result = run("app", "scale", "/web", "-1")
-    assert result.code == 2 and not fake.calls("PUT")
+    assert result.code == 2 and not real.calls("PUT")
 
 
-def test_restart_with_wait_replaces_every_task(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
+def test_restart_with_wait_replaces_every_task(run: Run, real: RealMaster, tmp_path: Path) -> None:
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
-    before = set(fake.tasks)
+    before = set(real.tasks())
     result = run("app", "restart", "web", "--wait")
     assert result.code == 0, result.err
-    assert "Restarting /web (deployment dep-2)" in result.out
-    assert len(fake.tasks) == 2 and not before & set(fake.tasks)
+    assert "Restarting /web (deployment " in result.out
+    assert len(real.tasks()) == 2 and not before & set(real.tasks())
 
 
-def test_remove_with_wait_counts_tasks_down(run: Run, fake: FakeMaster, tmp_path: Path) -> None:
+def test_remove_with_wait_counts_tasks_down(run: Run, real: RealMaster, tmp_path: Path) -> None:
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
     result = run("app", "remove", "/web", "--wait", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out) == {
-        "deploymentId": "dep-2",
-        "version": "2026-01-02T03:05:00.000Z",
-    }
-    assert "✓ /web removed (deployment dep-2" in result.err
-    assert not fake.tasks and not fake.apps
+    doc = json.loads(result.out)
+    assert sorted(doc) == ["deploymentId", "version"]
+    assert f"✓ /web removed (deployment {doc['deploymentId']}" in result.err
+    assert not real.tasks() and not real.apps()
 
 
 def test_wait_gives_up_after_the_timeout_and_says_why(
-    run: Run, fake: FakeMaster, clock: FakeClock, tmp_path: Path
+    run: Run, real: RealMaster, clock: FakeClock, tmp_path: Path
 ) -> None:
-    fake.unplaceable["/web"] = 1
     result = run(
-        "app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait", "--timeout", "5"
+        "app", "add", write(tmp_path, "web.json", json.dumps(BIG)), "--wait", "--timeout", "5"
     )
     assert result.code == 2
     assert (
-        "deployment dep-1 of /web did not finish within 5 s: 1 of 2 instances running" in result.err
+        "deployment 0001 of /web did not finish within 5 s: 2 of 3 instances running" in result.err
     )
     assert "1 instance not placed: InsufficientMemory on 2 of 2 nodes" in result.err
     assert "goes on in the background" in result.err
@@ -237,22 +238,22 @@ def test_wait_gives_up_after_the_timeout_and_says_why(
 
 
 def test_master_from_the_environment(
-    run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch
+    run: Run, real: RealMaster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PALLET_MASTER", "10.1.2.3:9090")
     assert run("app", "list").code == 0
-    assert str(fake.requests[-1].url).startswith("http://10.1.2.3:9090/v2/apps")
+    assert str(real.requests[-1].url).startswith("http://10.1.2.3:9090/v2/apps")
     assert run("app", "list", "--master", "http://other:1/").code == 0
-    assert str(fake.requests[-1].url).startswith("http://other:1/v2/apps")
+    assert str(real.requests[-1].url).startswith("http://other:1/v2/apps")
 
 
 def test_several_masters_in_the_environment(
-    run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch
+    run: Run, real: RealMaster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # what the README says for `pallet up --masters 3`: the first is asked first
     monkeypatch.setenv("PALLET_MASTER", "http://127.0.0.1:8080,http://127.0.0.1:8081")
     assert run("app", "list").code == 0
-    assert str(fake.requests[-1].url).startswith("http://127.0.0.1:8080/v2/apps")
+    assert str(real.requests[-1].url).startswith("http://127.0.0.1:8080/v2/apps")
 
 
 def test_a_bad_master_url(run: Run) -> None:
@@ -285,7 +286,7 @@ def test_a_failing_master_is_one_line_not_a_traceback(
 
 
 def test_ctrl_c_while_waiting_leaves_the_deployment_running(
-    run: Run, fake: FakeMaster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run: Run, real: RealMaster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def interrupted(_seconds: float) -> None:
         raise KeyboardInterrupt
@@ -293,23 +294,17 @@ def test_ctrl_c_while_waiting_leaves_the_deployment_running(
     monkeypatch.setattr(client_opts, "sleep", interrupted)
     result = run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
     assert result.code == 2
-    assert (
-        "stopped waiting; deployment dep-1 of /web goes on (`pallet app show /web`)" in result.err
-    )
-    assert "dep-1" in fake.deployments
+    assert "stopped waiting; deployment 0001 of /web goes on (`pallet app show /web`)" in result.err
+    assert "0001" in real.control.state.deployments
 
 
 def test_brackets_from_the_master_are_shown_not_read_as_markup(
-    run: Run, fake: FakeMaster, tmp_path: Path
+    run: Run, real: RealMaster, tmp_path: Path
 ) -> None:
     weird = WEB | {"cmd": "echo '[/x] [bold]a[1]'", "labels": {"k": "[/v]"}}
-    assert run("app", "add", write(tmp_path, "web.json", json.dumps(weird))).code == 0
-    fake.failures["/web"] = {
-        "taskId": "web.9",
-        "state": "TASK_FAILED",
-        "message": "exit [/1]",
-        "timestamp": "2030-01-01T00:00:00.000Z",
-    }
+    assert run("app", "add", write(tmp_path, "web.json", json.dumps(weird)), "--wait").code == 0
+    task = next(iter(real.tasks().values()))
+    real.report(task.node_id, task.id, "TASK_FAILED", message="exit [/1]")
     listed = run("app", "list")
     assert listed.code == 0 and "echo '[/x] [bold]a[1]'" in listed.out
     shown = run("app", "show", "/web")
@@ -320,7 +315,7 @@ def test_brackets_from_the_master_are_shown_not_read_as_markup(
 
 
 def test_list_shows_health_only_when_an_app_has_checks(
-    run: Run, fake: FakeMaster, tmp_path: Path
+    run: Run, real: RealMaster, tmp_path: Path
 ) -> None:
     run("app", "add", write(tmp_path, "web.json", json.dumps(WEB)), "--wait")
     assert "HEALTHY" not in run("app", "list").out

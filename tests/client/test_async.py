@@ -1,64 +1,73 @@
-"""``AsyncClient`` speaks the same calls as ``Client`` and maps errors the same way."""
+"""``AsyncClient`` speaks the same calls as ``Client`` and maps errors the same way, against
+the master's real API (logs against the fake: serving them needs a real agent)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import httpx
 import pytest
 
 from client.fake_master import FakeMaster
+from client.real_master import RealMaster
 from pallet.client import AsyncClient, Client, InvalidRequest, MasterUnreachable, NotFound
 
 T = TypeVar("T")
 
 
-def run(body: Callable[[AsyncClient], Awaitable[T]], fake: FakeMaster) -> T:
+def run(body: Callable[[AsyncClient], Awaitable[T]], master: FakeMaster | RealMaster) -> T:
     async def main() -> T:
-        async with AsyncClient("http://m:8080", transport=fake.async_transport()) as client:
+        async with AsyncClient("http://m:8080", transport=master.async_transport()) as client:
             return await body(client)
 
     return asyncio.run(main())
 
 
-def test_the_same_answers_as_the_sync_client() -> None:
-    fake = FakeMaster()
+@pytest.fixture
+def real() -> Iterator[RealMaster]:
+    master = RealMaster()
+    yield master
+    master.close()
 
+
+def test_the_same_answers_as_the_sync_client(real: RealMaster) -> None:
     async def body(client: AsyncClient) -> None:
-        app = await client.create_app({"id": "/web", "cmd": "x", "instances": 2})
-        assert app.deployment_ids == ("dep-1",)
-        assert [d.id for d in await client.list_deployments()] == ["dep-1"]
-        await client.list_deployments()
-        assert len(await client.list_tasks("/web")) == 2
+        app = await client.create_app(
+            {"id": "/web", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 32}
+        )
+        assert app.deployment_ids == ("0001",)
+        assert [d.id for d in await client.list_deployments()] == ["0001"]
+        await asyncio.to_thread(real.step)
+        assert await client.list_deployments() == []
+        tasks = await client.list_tasks("/web")
+        assert len(tasks) == 2
         ref = await client.scale_app("/web", 1, force=True)
-        assert ref.deployment_id == "dep-2"
-        node = await client.get_node("node-1")
-        assert len(node.tasks) == 2
+        assert ref.deployment_id not in ("", "0001")
+        node = await client.get_node(tasks[0].node_id)
+        assert tasks[0].id in [t.id for t in node.tasks]
 
-    run(body, fake)
-    sync = Client("http://m:8080", transport=fake.transport())
+    run(body, real)
+    sync = Client("http://m:8080", transport=real.transport())
     assert [a.id for a in sync.list_apps()] == ["/web"]
     assert sync.get_app("/web").instances == 1
-    assert [r.url.path for r in fake.requests[:2]] == ["/v2/apps", "/v2/deployments"]
+    assert [r.url.path for r in real.requests[:2]] == ["/v2/apps", "/v2/deployments"]
 
 
-def test_errors_are_the_same_tree() -> None:
-    fake = FakeMaster()
-
+def test_errors_are_the_same_tree(real: RealMaster) -> None:
     async def invalid(client: AsyncClient) -> None:
-        await client.create_app({"id": "/web", "cpus": 0, "cmd": "x"})
+        await client.create_app({"id": "/web", "cpus": -1, "cmd": "x"})
 
     with pytest.raises(InvalidRequest) as caught:
-        run(invalid, fake)
+        run(invalid, real)
     assert [d.describe() for d in caught.value.details] == ["cpus: is below its minimum"]
 
     async def missing(client: AsyncClient) -> None:
         await client.get_app("/nope")
 
     with pytest.raises(NotFound, match="App '/nope' does not exist"):
-        run(missing, fake)
+        run(missing, real)
 
 
 def test_an_unreachable_master() -> None:
@@ -75,9 +84,7 @@ def test_an_unreachable_master() -> None:
 
 def test_follow_log_stops_after_the_task_ends() -> None:
     fake = FakeMaster()
-    fake.apps["/web"] = {"id": "/web"}
-    fake._start_task("/web")
-    (task_id,) = fake.tasks
+    task_id = fake.start_task("/web")
     fake.logs[(task_id, "stderr")] = b"1\n"
     fake.log_growth[task_id] = [b"2\n"]
     sleeps: list[float] = []

@@ -1,10 +1,14 @@
-"""``watch_deployment`` and log reading against the fake master, on a fake clock."""
+"""``watch_deployment`` against the master's real API and control, and log reading
+against the fake (serving logs needs a real agent), on fake clocks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import pytest
 
-from client.fake_master import LATER, VERSION, FakeMaster
+from client.fake_master import FakeMaster
+from client.real_master import RealMaster
 from pallet.client import (
     Client,
     LogChunk,
@@ -18,6 +22,9 @@ from pallet.client import (
 )
 from pallet.model.clock import FakeClock
 
+STARTED = "2023-11-14T22:13:20.000Z"  # the real master's fake clock when it starts
+LATER = "2023-11-14T22:14:00.000Z"
+
 
 @pytest.fixture
 def fake() -> FakeMaster:
@@ -29,51 +36,63 @@ def client(fake: FakeMaster) -> Client:
     return Client(transport=fake.transport())
 
 
-def test_progress_counts_up_until_the_deployment_is_gone(fake: FakeMaster, client: Client) -> None:
-    app = client.create_app({"id": "/web", "cmd": "x", "instances": 3})
+@pytest.fixture
+def real() -> Iterator[RealMaster]:
+    master = RealMaster()
+    yield master
+    master.close()
+
+
+@pytest.fixture
+def pallet(real: RealMaster) -> Iterator[Client]:
+    with Client("http://master", transport=real.transport()) as client:
+        yield client
+
+
+def stepping(real: RealMaster) -> tuple[FakeClock, Callable[[float], None]]:
+    """The watcher's clock, and a sleep that lets the cluster take a step."""
     clock = FakeClock(0.0)
-    seen = list(
-        watch_deployment(client, app.id, "dep-1", clock=clock, sleep=clock.sleep, interval=0.5)
-    )
-    assert [(p.running, p.target, p.active) for p in seen] == [
-        (1, 3, True),
-        (2, 3, True),
-        (3, 3, True),
-        (3, 3, False),
-    ]
-    assert seen[-1].finished and not any(p.finished for p in seen[:-1])
-    assert [p.elapsed for p in seen] == [0.0, 0.5, 1.0, 1.5]
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        real.step(seconds)
+
+    return clock, sleep
+
+
+def test_progress_counts_up_until_the_deployment_is_done(real: RealMaster, pallet: Client) -> None:
+    app = pallet.create_app({"id": "/web", "cmd": "x", "instances": 3, "cpus": 0.1, "mem": 32})
+    clock, sleep = stepping(real)
+    seen = list(watch_deployment(pallet, app.id, "0001", clock=clock, sleep=sleep, interval=0.5))
+    assert [(p.running, p.target, p.active) for p in seen] == [(0, 3, True), (3, 3, False)]
+    assert seen[-1].finished and not seen[0].finished
+    assert [p.elapsed for p in seen] == [0.0, 0.5]
 
 
 def test_without_a_deployment_id_the_apps_own_deployments_count(
-    fake: FakeMaster, client: Client
+    real: RealMaster, pallet: Client
 ) -> None:
-    client.create_app({"id": "/web", "cmd": "x", "instances": 1})
-    clock = FakeClock(0.0)
-    seen = list(watch_deployment(client, "/web", None, clock=clock, sleep=clock.sleep))
+    pallet.create_app({"id": "/web", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 32})
+    clock, sleep = stepping(real)
+    seen = list(watch_deployment(pallet, "/web", None, clock=clock, sleep=sleep))
     assert seen[-1].finished and seen[-1].running == 1
 
 
-def test_timeout_names_what_holds_the_deployment_up(fake: FakeMaster, client: Client) -> None:
-    fake.unplaceable["/web"] = 2
-    client.create_app({"id": "/web", "cmd": "x", "instances": 3})
-    fake.failures["/web"] = {
-        "taskId": "web.9",
-        "state": "TASK_FAILED",
-        "message": "Command exited with status 127",
-        "host": "h",
-        "timestamp": LATER,
-        "appId": "/web",
-        "version": VERSION,
-    }
-    clock = FakeClock(0.0)
+def test_timeout_names_what_holds_the_deployment_up(real: RealMaster, pallet: Client) -> None:
+    # Two of these fit the two 1 GiB nodes; two wait.
+    pallet.create_app({"id": "/web", "cmd": "x", "instances": 4, "cpus": 0.1, "mem": 600})
+    real.step()
+    task = next(iter(real.tasks().values()))
+    real.clock.advance(1)
+    real.report(task.node_id, task.id, "TASK_FAILED", message="Command exited with status 127")
+    clock, sleep = stepping(real)
     with pytest.raises(WaitTimeout) as caught:
         for progress in watch_deployment(
-            client, "/web", "dep-1", since=VERSION, timeout=10, clock=clock, sleep=clock.sleep
+            pallet, "/web", "0001", since=STARTED, timeout=10, clock=clock, sleep=sleep
         ):
-            assert progress.waiting is not None and progress.waiting.count == 2
+            assert progress.waiting is not None and progress.waiting.count in (2, 3)
     assert str(caught.value) == (
-        "deployment dep-1 of /web did not finish within 10 s: 1 of 3 instances running; "
+        "deployment 0001 of /web did not finish within 10 s: 2 of 4 instances running; "
         "2 instances not placed: InsufficientMemory on 2 of 2 nodes; "
         "last task failure: TASK_FAILED Command exited with status 127; "
         "it goes on in the background; see `pallet app show /web`"
@@ -82,36 +101,38 @@ def test_timeout_names_what_holds_the_deployment_up(fake: FakeMaster, client: Cl
 
 
 def test_failures_older_than_the_deployment_are_not_reported(
-    fake: FakeMaster, client: Client
+    real: RealMaster, pallet: Client
 ) -> None:
-    client.create_app({"id": "/web", "cmd": "x", "instances": 1})
-    fake.failures["/web"] = {"taskId": "t", "state": "TASK_FAILED", "timestamp": VERSION}
+    pallet.create_app({"id": "/web", "cmd": "x", "instances": 1, "cpus": 0.1, "mem": 32})
+    real.step()
+    (task,) = real.tasks().values()
+    real.clock.advance(10)
+    real.report(task.node_id, task.id, "TASK_FAILED")
     clock = FakeClock(0.0)
-    first = next(watch_deployment(client, "/web", "dep-1", since=LATER, clock=clock))
+    first = next(watch_deployment(pallet, "/web", "0001", since=LATER, clock=clock))
     assert first.failure is None
-    first = next(watch_deployment(client, "/web", "dep-1", since=VERSION, clock=clock))
-    assert first.failure is not None and first.failure.task_id == "t"
+    first = next(watch_deployment(pallet, "/web", "0001", since=STARTED, clock=clock))
+    assert first.failure is not None and first.failure.task_id == task.id
 
 
-def test_removal_counts_tasks_down(fake: FakeMaster, client: Client) -> None:
-    client.create_app({"id": "/web", "cmd": "x", "instances": 2})
-    fake.advance(), fake.advance(), fake.advance()
-    ref = client.delete_app("/web")
-    clock = FakeClock(0.0)
+def test_removal_counts_tasks_down(real: RealMaster, pallet: Client) -> None:
+    pallet.create_app({"id": "/web", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 32})
+    real.step()
+    ref = pallet.delete_app("/web")
+    clock, sleep = stepping(real)
     seen = list(
-        watch_deployment(
-            client, "/web", ref.deployment_id, removing=True, clock=clock, sleep=clock.sleep
-        )
+        watch_deployment(pallet, "/web", ref.deployment_id, removing=True, clock=clock, sleep=sleep)
     )
-    assert [p.running for p in seen] == [1, 0, 0]
-    assert seen[-1].finished
+    assert [p.running for p in seen] == [2, 0]
+    assert seen[-1].finished and not real.tasks()
 
 
-def test_an_app_removed_while_waiting(fake: FakeMaster, client: Client) -> None:
-    client.create_app({"id": "/web", "cmd": "x", "instances": 2})
-    del fake.apps["/web"]
+def test_an_app_removed_while_waiting(real: RealMaster, pallet: Client) -> None:
+    pallet.create_app({"id": "/web", "cmd": "x", "instances": 2, "cpus": 0.1, "mem": 32})
+    pallet.delete_app("/web", force=True)
+    real.step()
     with pytest.raises(NotFound, match="app /web was removed while waiting"):
-        next(watch_deployment(client, "/web", "dep-1", clock=FakeClock(0.0)))
+        next(watch_deployment(pallet, "/web", "0001", clock=FakeClock(0.0)))
 
 
 @pytest.mark.parametrize(
@@ -178,9 +199,7 @@ def test_follow_log_waits_while_the_task_lives_and_stops_after_it_ends(
     fake: FakeMaster, client: Client, log_json: bool
 ) -> None:
     fake.log_json = log_json
-    fake.apps["/web"] = {"id": "/web"}
-    fake._start_task("/web")
-    (task_id,) = fake.tasks
+    task_id = fake.start_task("/web")
     fake.logs[(task_id, "stdout")] = b""
     fake.log_growth[task_id] = [b"a\n", b"b\n", b"c\n"]
     sleeps: list[float] = []
@@ -198,9 +217,7 @@ def test_follow_log_of_a_task_that_does_not_exist(client: Client) -> None:
 def test_follow_log_treats_a_missing_log_of_a_live_task_as_empty(
     fake: FakeMaster, client: Client
 ) -> None:
-    fake.apps["/web"] = {"id": "/web"}
-    fake._start_task("/web")
-    (task_id,) = fake.tasks
+    task_id = fake.start_task("/web")
     reads = iter([False, False, True])
 
     def sleep(_seconds: float) -> None:
