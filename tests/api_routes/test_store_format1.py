@@ -7,17 +7,17 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from pallet.api import create_api
-from pallet.api.marathon import normalize_app, read_app
 from pallet.control import Control, ControlConfig
 from pallet.control.layout import app_key
-from pallet.control.records import AppRecord, decode
-from pallet.model.app_run import run_spec
+from pallet.control.records import AppRecord, RunSpec, decode, encode
+from pallet.model.app import AppSpec
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
@@ -75,7 +75,9 @@ async def test_reads_answer_as_before(old: tuple[Control, httpx.AsyncClient], pa
 async def test_records_are_upgraded_on_read(old: tuple[Control, httpx.AsyncClient]) -> None:
     control, _ = old
     apps = control.state.apps
-    assert "instances" not in apps["/web"].definition and apps["/web"].instances == 3
+    web = apps["/web"]
+    assert isinstance(web.definition, AppSpec) and web.definition.instances == 0
+    assert web.instances == web.spec.instances == 3
     assert apps["/prod/api"].run.dependencies == ("/prod/db",)
     assert apps["/shop/web"].run.dependencies == ("/shop/db",)
     assert apps["/pods/p1"].definition["scaling"] == {"kind": "fixed"}
@@ -84,7 +86,11 @@ async def test_records_are_upgraded_on_read(old: tuple[Control, httpx.AsyncClien
         for doc in (*d.originals.values(), *d.targets.values()):
             if doc is not None:
                 record = AppRecord.from_json(doc)
-                assert "instances" not in record.definition
+                assert record.is_pod or isinstance(record.definition, AppSpec)
+    for record in apps.values():  # and written again, the app is stored once
+        doc = record.to_json()
+        assert doc["format"] == 3 and ("run" in doc) == record.is_pod
+        assert AppRecord.from_json(decode(encode(doc))) == record
 
 
 async def test_a_scale_of_an_old_app_is_a_scale(old: tuple[Control, httpx.AsyncClient]) -> None:
@@ -114,18 +120,18 @@ async def test_an_old_group_version_restores(old: tuple[Control, httpx.AsyncClie
 
 
 def test_the_projection_gives_what_the_old_code_stored() -> None:
-    """``run_spec`` (pure, in ``model``) of each stored app's definition is the
-    ``RunSpec`` the old code (then in ``api.convert``, reading through pydantic) stored."""
-    apps = [
-        AppRecord.from_json(decode(value.encode()))
-        for key, value in FIXTURE["kvs"].items()
-        if key.startswith("/pallet/apps/") or key.startswith("/pallet/versions/")
-    ]
+    """``run_spec`` (pure, in ``model``) of each stored app, which is what a record's
+    ``run`` is now, is the ``RunSpec`` the old code (then in ``api.convert``, reading
+    through pydantic) stored beside the definition (dependencies since read from it)."""
     checked = 0
-    for app in apps:
-        if app.is_pod:
+    for key, value in FIXTURE["kvs"].items():
+        if not (key.startswith("/pallet/apps/") or key.startswith("/pallet/versions/")):
             continue
-        spec = normalize_app(read_app({**app.definition, "instances": app.instances}))
-        assert run_spec(spec) == app.run, app.id
+        doc = decode(value.encode())
+        stored = RunSpec.from_json(doc["run"])
+        if stored.is_pod:
+            continue
+        dependencies = tuple(doc["definition"].get("dependencies") or ())
+        assert AppRecord.from_json(doc).run == replace(stored, dependencies=dependencies)
         checked += 1
     assert checked >= 6
