@@ -1,13 +1,17 @@
-"""Writes ``data/store_format1.json``: every key of a store written by Pallet before
-app records had a ``format`` (the count inside the Marathon definition, dependencies
-read from it), and what the API answered then. Run by hand against such a checkout:
-``PYTHONPATH=<old checkout>/src python3 tests/api_routes/store_capture.py``."""
+"""Writes ``data/store_format1.json`` (or the file named as its argument): every key of
+a store written by an older Pallet, and what the API answered then. Run by hand
+against such a checkout: ``PYTHONPATH=<old checkout>/src python3
+tests/api_routes/store_capture.py [data/store_formatN.json]``. Captured: format 1
+(before app records had a ``format``: the count inside the Marathon definition,
+dependencies read from it) and format 2 (the Marathon definition, less its count,
+beside the ``RunSpec``; written by main at bcef78a)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ from pallet.control import Control, ControlConfig
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
-OUT = Path(__file__).parent / "data" / "store_format1.json"
+HERE = Path(__file__).parent
+OUT = HERE / (sys.argv[1] if len(sys.argv) > 1 else "data/store_format1.json")
 INFO = InfoSettings(
     version="0.1.0",
     leader="127.0.0.1:8080",

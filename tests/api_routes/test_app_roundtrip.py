@@ -1,5 +1,5 @@
-"""Marathon JSON -> the stored app (``AppRecord``: definition and ``RunSpec``, through its
-store encoding) -> Marathon JSON is, byte for byte, what ``/v2/apps`` renders for the
+"""Marathon JSON -> the stored app (``AppRecord``: its ``AppSpec``, through its store
+encoding, ``RunSpec`` computed from it) -> Marathon JSON is, byte for byte, what ``/v2/apps`` renders for the
 app, on the master that took it and on one that loaded it from the store, for real
 definitions taken from the tests; and the API stores exactly that app.
 
@@ -18,11 +18,10 @@ import pytest
 from tests.api.test_marathon_roundtrip import BODIES
 
 from pallet.api import create_api
-from pallet.api.convert import SpecCache, definition_of, moment
+from pallet.api.convert import moment, stored_app
 from pallet.api.marathon import app_json, normalize_app, read_app
 from pallet.control import AppRecord, Control, ControlConfig
 from pallet.control.records import decode, encode
-from pallet.model.app_run import run_spec
 
 from . import test_canary, test_container_networks, test_readiness, test_resident
 from .conftest import INFO
@@ -57,7 +56,7 @@ CASES = _runnable()
 def _stored(body: dict[str, Any], version: str) -> AppRecord:
     """The app as the API edge makes it of ``body``, through the store's bytes."""
     spec = normalize_app(read_app(body))
-    record = AppRecord(spec.id, version, version, version, definition_of(spec), run_spec(spec))
+    record = AppRecord(spec.id, version, version, version, *stored_app(spec))
     return AppRecord.from_json(decode(encode(record.to_json())))
 
 
@@ -72,7 +71,7 @@ async def test_json_to_app_to_json_is_what_the_api_renders(
 
     stored = _stored(body, record.version)
     assert stored == record  # what the API keeps is that app, nothing else
-    doc = app_json(SpecCache().get(stored), moment(stored.version))
+    doc = app_json(stored.spec, moment(stored.version))
 
     assert json.dumps(_listed(await api.get("/v2/apps"), app_id)) == json.dumps(doc)
 

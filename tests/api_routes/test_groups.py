@@ -147,5 +147,5 @@ async def test_rolling_back_a_group_deployment(api: httpx.AsyncClient, control: 
     (deployment,) = (await api.get("/v2/deployments")).json()
     r = await api.delete(f"/v2/deployments/{deployment['id']}")
     assert r.status_code == 200, r.text
-    assert control.state.apps["/shop/db"].definition["cmd"] == "sleep 600"
+    assert control.state.apps["/shop/db"].spec.cmd == "sleep 600"
     assert "/shop/cache" in control.state.apps  # stopped by the change, back with the rollback

@@ -6,15 +6,17 @@ the app routes."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
 import pytest
 
+from pallet.api import create_api
 from pallet.api.routes_info import marathon_event
-from pallet.control import Control, TaskGoal
+from pallet.control import Control, ControlConfig, TaskGoal
 
-from .conftest import register
+from .conftest import INFO, register
 from .test_lifecycle import agents_run_everything, converge
 
 pytestmark = pytest.mark.anyio
@@ -544,3 +546,20 @@ async def test_pod_instances_waiting_for_room_are_in_the_queue_as_pods(
     assert item["count"] == 3 - placed and item["count"] > 0
     assert item["processedOffersSummary"]["processedOffersCount"] >= 1
     assert item["delay"]["overdue"] in (True, False)
+
+
+async def test_a_pod_renders_the_same_bytes_after_a_restart(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    """A pod is stored as its definition's text, so a master that loads it renders it
+    in the order the one that took it did (before, in the store's sorted key order)."""
+    assert (await api.post("/v2/pods", json=POD)).status_code == 201
+    before = (await api.get("/v2/pods/shop/pod")).content
+    assert next(iter(json.loads(before))) == "id"  # Marathon's order, not sorted
+    again = Control(control.store, ControlConfig(heartbeat_grace=5.0, seed=3), clock=control.clock)
+    await again.load()
+    transport = httpx.ASGITransport(app=create_api(again, INFO, manage_control=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://master") as loaded:
+        after = (await loaded.get("/v2/pods/shop/pod")).content
+    await again.stop()
+    assert after == before

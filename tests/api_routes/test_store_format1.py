@@ -1,23 +1,26 @@
-"""A store written before app records had a ``format`` (``store_capture.py`` wrote the
-fixture with that code) loads, answers the API as it did, and acts on its apps: the
-count moved out of the Marathon definition into ``RunSpec``, dependencies typed."""
+"""Stores written by older code (``store_capture.py`` wrote each fixture with it) load,
+answer the API as they did, and act on their apps: format 1, before app records had a
+``format`` (the count inside the Marathon definition), and format 2 (the Marathon
+definition beside its ``RunSpec``); both are upgraded on read to format 3, the app's
+``AppSpec`` alone, its ``RunSpec`` computed from it."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from pallet.api import create_api
-from pallet.api.marathon import normalize_app, read_app
 from pallet.control import Control, ControlConfig
 from pallet.control.layout import app_key
-from pallet.control.records import AppRecord, decode
-from pallet.model.app_run import run_spec
+from pallet.control.records import AppRecord, RunSpec, decode, encode
+from pallet.model.app import AppSpec
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
@@ -25,14 +28,18 @@ from .conftest import INFO
 
 pytestmark = pytest.mark.anyio
 
-FIXTURE = json.loads((Path(__file__).parent / "data" / "store_format1.json").read_text())
+DATA = Path(__file__).parent / "data"
+FIXTURES = {n: json.loads((DATA / f"store_format{n}.json").read_text()) for n in (1, 2)}
+FIXTURE = FIXTURES[1]
+Old = tuple[Control, httpx.AsyncClient, dict[str, Any]]
 
 
-@pytest.fixture
-async def old() -> AsyncIterator[tuple[Control, httpx.AsyncClient]]:
-    clock = FakeClock(FIXTURE["clock"])
+@pytest.fixture(params=sorted(FIXTURES), ids=lambda n: f"format{n}")
+async def old(request: pytest.FixtureRequest) -> AsyncIterator[Old]:
+    fixture = FIXTURES[request.param]
+    clock = FakeClock(fixture["clock"])
     store = await open_store("memory://", clock=clock, expiry_interval=None)
-    for key, value in FIXTURE["kvs"].items():
+    for key, value in fixture["kvs"].items():
         await store.put(key, value.encode())
     counter = itertools.count(100)
     control = Control(
@@ -45,7 +52,7 @@ async def old() -> AsyncIterator[tuple[Control, httpx.AsyncClient]]:
     app = create_api(control, INFO, manage_control=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://master") as client:
-        yield control, client
+        yield control, client, fixture
     await control.stop()
     await store.close()
 
@@ -55,11 +62,13 @@ def test_the_fixture_is_the_old_encoding() -> None:
     web = json.loads(FIXTURE["kvs"][app_key("/web")])
     assert "format" not in web and web["definition"]["instances"] == 3
     assert "dependencies" not in web["run"]
+    web2 = json.loads(FIXTURES[2]["kvs"][app_key("/web")])
+    assert web2["format"] == 2 and "instances" not in web2["definition"]
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURE["answers"]))
-async def test_reads_answer_as_before(old: tuple[Control, httpx.AsyncClient], path: str) -> None:
-    _, api = old
+async def test_reads_answer_as_before(old: Old, path: str) -> None:
+    _, api, fixture = old
     r = await api.get(path)
     assert r.status_code == 200
     if path == "/v2/pods":
@@ -67,15 +76,17 @@ async def test_reads_answer_as_before(old: tuple[Control, httpx.AsyncClient], pa
         # the store's encoding sorts keys, so every master renders a pod it loaded in
         # sorted key order (the old code too); the fixture is the old code's answer
         # before any reload.
-        assert r.json() == FIXTURE["answers"][path]
+        assert r.json() == fixture["answers"][path]
     else:
-        assert json.dumps(r.json()) == json.dumps(FIXTURE["answers"][path])
+        assert json.dumps(r.json()) == json.dumps(fixture["answers"][path])
 
 
-async def test_records_are_upgraded_on_read(old: tuple[Control, httpx.AsyncClient]) -> None:
-    control, _ = old
+async def test_records_are_upgraded_on_read(old: Old) -> None:
+    control, _, _ = old
     apps = control.state.apps
-    assert "instances" not in apps["/web"].definition and apps["/web"].instances == 3
+    web = apps["/web"]
+    assert isinstance(web.definition, AppSpec) and web.definition.instances == 0
+    assert web.instances == web.spec.instances == 3
     assert apps["/prod/api"].run.dependencies == ("/prod/db",)
     assert apps["/shop/web"].run.dependencies == ("/shop/db",)
     assert apps["/pods/p1"].definition["scaling"] == {"kind": "fixed"}
@@ -84,11 +95,15 @@ async def test_records_are_upgraded_on_read(old: tuple[Control, httpx.AsyncClien
         for doc in (*d.originals.values(), *d.targets.values()):
             if doc is not None:
                 record = AppRecord.from_json(doc)
-                assert "instances" not in record.definition
+                assert record.is_pod or isinstance(record.definition, AppSpec)
+    for record in apps.values():  # and written again, the app is stored once
+        doc = record.to_json()
+        assert doc["format"] == 3 and ("run" in doc) == record.is_pod
+        assert AppRecord.from_json(decode(encode(doc))) == record
 
 
-async def test_a_scale_of_an_old_app_is_a_scale(old: tuple[Control, httpx.AsyncClient]) -> None:
-    control, api = old
+async def test_a_scale_of_an_old_app_is_a_scale(old: Old) -> None:
+    control, api, _ = old
     before = control.state.apps["/prod/db"]
     r = await api.put("/v2/apps/prod/db?force=true", json={"instances": 4})
     assert r.status_code == 200, r.text
@@ -99,12 +114,12 @@ async def test_a_scale_of_an_old_app_is_a_scale(old: tuple[Control, httpx.AsyncC
     assert kv is not None and AppRecord.from_json(decode(kv.value)) == after
 
 
-async def test_an_old_group_version_restores(old: tuple[Control, httpx.AsyncClient]) -> None:
-    control, api = old
+async def test_an_old_group_version_restores(old: Old) -> None:
+    control, api, fixture = old
     r = await api.put("/v2/groups/shop?force=true", json={"scaleBy": 3})
     assert r.status_code == 200, r.text
     assert control.state.apps["/shop/web"].instances == 6
-    (version,) = FIXTURE["answers"]["/v2/groups/shop/versions"]
+    (version,) = fixture["answers"]["/v2/groups/shop/versions"]
     config = control.state.apps["/shop/web"].config_version
     r = await api.put("/v2/groups/shop?force=true", json={"version": version})
     assert r.status_code == 200, r.text
@@ -113,19 +128,20 @@ async def test_an_old_group_version_restores(old: tuple[Control, httpx.AsyncClie
     assert web.run.dependencies == ("/shop/db",)
 
 
-def test_the_projection_gives_what_the_old_code_stored() -> None:
-    """``run_spec`` (pure, in ``model``) of each stored app's definition is the
-    ``RunSpec`` the old code (then in ``api.convert``, reading through pydantic) stored."""
-    apps = [
-        AppRecord.from_json(decode(value.encode()))
-        for key, value in FIXTURE["kvs"].items()
-        if key.startswith("/pallet/apps/") or key.startswith("/pallet/versions/")
-    ]
+@pytest.mark.parametrize("form", sorted(FIXTURES))
+def test_the_projection_gives_what_the_old_code_stored(form: int) -> None:
+    """``run_spec`` (pure, in ``model``) of each stored app, which is what a record's
+    ``run`` is now, is the ``RunSpec`` the old code (then in ``api.convert``, reading
+    through pydantic) stored beside the definition (dependencies since read from it)."""
     checked = 0
-    for app in apps:
-        if app.is_pod:
+    for key, value in FIXTURES[form]["kvs"].items():
+        if not (key.startswith("/pallet/apps/") or key.startswith("/pallet/versions/")):
             continue
-        spec = normalize_app(read_app({**app.definition, "instances": app.instances}))
-        assert run_spec(spec) == app.run, app.id
+        doc = decode(value.encode())
+        stored = RunSpec.from_json(doc["run"])
+        if stored.is_pod:
+            continue
+        dependencies = tuple(doc["definition"].get("dependencies") or ())
+        assert AppRecord.from_json(doc).run == replace(stored, dependencies=dependencies)
         checked += 1
     assert checked >= 6

@@ -15,6 +15,7 @@ from pallet.control import (
     TaskState,
 )
 from pallet.model import Node, Resources, TaskStatus, parse_port_ranges
+from pallet.model.app import AppSpec
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
@@ -27,9 +28,11 @@ def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
     return RunSpec(instances=instances, **changes)
 
 
-def definition(app_id: str, **extra: Any) -> dict[str, Any]:
-    """An app's stored definition: Marathon JSON less its count (that is ``run``'s)."""
-    return {"id": app_id, "cmd": "sleep 600", **extra}
+def definition(app_id: str, **extra: Any) -> AppSpec:
+    """An app's stored definition: its spec less its count (that is ``run``'s). The
+    tests give ``run`` beside it; on a reload ``run`` is computed from the spec, so a
+    test that reloads gives both from one spec (``model.app_run.run_spec``)."""
+    return AppSpec(**{"id": app_id, "cmd": "sleep 600", "instances": 0, **extra})
 
 
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:

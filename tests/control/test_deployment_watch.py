@@ -243,7 +243,7 @@ async def test_without_auto_rollback_a_failed_deployment_only_ends(
     clock.advance(6)
     await control.controller.reconcile()
     assert not control.state.deployments
-    assert control.state.apps["/web"].definition["cmd"] == "exit 1"  # left as it is
+    assert control.state.apps["/web"].spec.cmd == "exit 1"  # left as it is
     assert _ready(control) == 4  # the old tasks still serve: none was ready to replace them
 
 

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from pallet.api.convert import SpecCache
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.api.render import Renderer
@@ -29,7 +28,6 @@ __all__ = ["ApiContext", "context"]
 class ApiContext:
     control: Control
     info: InfoSettings
-    specs: SpecCache = field(default_factory=SpecCache)
     renderer: Renderer = field(init=False)
     log_timeout: float = 10.0
     discovery: dict[str, Any] = field(default_factory=dict)
@@ -51,14 +49,13 @@ class ApiContext:
     """The cluster's secrets; None: this master has no secrets key (secrets are off)."""
 
     def __post_init__(self) -> None:
-        self.renderer = Renderer(self.control.state, self.specs)
+        self.renderer = Renderer(self.control.state)
 
     def use(self, control: Control) -> None:
         """Serve from ``control`` from now on (a new term of leadership, or a follower's
         idle one): its state, fresh caches."""
         self.control = control
-        self.specs = SpecCache()
-        self.renderer = Renderer(control.state, self.specs)
+        self.renderer = Renderer(control.state)
 
     def led_by(self, leader: str | None, leading: bool) -> None:
         """Note who leads (``host:port``, None: nobody) and whether it is this master."""

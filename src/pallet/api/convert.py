@@ -1,11 +1,13 @@
-"""From Marathon's app spec to control's records and back: ``RunSpec``, stored definitions,
-task records for rendering; pure except for the spec cache.
+"""From Marathon's app spec to control's records and back: the stored definition, task
+records for rendering; pure. Registers the reader that upgrades app records stored as
+Marathon JSON (formats 1 and 2) with ``control.records``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,21 +27,21 @@ from pallet.api.marathon.support import (
     Allowances,
     unsupported,
 )
-from pallet.control import AppRecord, RunSpec, TaskGoal, TaskState
+from pallet.control import RunSpec, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
-from pallet.control.records import decode, encode
+from pallet.control.records import read_legacy_apps_with
 from pallet.control.reservations import ReservationRecord
 from pallet.model import HealthResult as ModelHealth
-from pallet.model.app_run import image_of
+from pallet.model.app_codec import stored_form
+from pallet.model.app_run import image_of, run_spec
 
 __all__ = [
-    "SpecCache",
     "app_document",
     "check_runnable",
-    "definition_of",
     "epoch",
     "marathon_task",
     "moment",
+    "stored_app",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,36 +90,22 @@ def app_document(spec: AppSpec) -> dict[str, Any]:
     return doc
 
 
-def definition_of(spec: AppSpec) -> dict[str, Any]:
-    """The Marathon JSON of ``spec`` as ``AppRecord.definition`` stores it: without its
-    version, without ``instances`` (control keeps the count in ``RunSpec`` only), its
-    objects' keys in the order the store's encoding gives them back (free-form objects
-    such as ``container`` are rendered in that order, whether the app was just taken or
-    loaded after a restart)."""
-    doc = app_document(spec)
-    doc.pop("instances", None)
-    return decode(encode(doc))  # in the store's key order, so memory and a reload agree
+def stored_app(spec: AppSpec) -> tuple[AppSpec, RunSpec]:
+    """``spec`` as an ``AppRecord`` keeps it: its definition (the spec without its count,
+    which control keeps in ``RunSpec`` only) and its ``RunSpec``, both of the spec as
+    the store gives it back (objects' keys sorted: free-form objects such as
+    ``container`` render in that order, whether the app was just taken or loaded after
+    a restart, and ``run`` is what a reload computes)."""
+    stored = stored_form(spec)
+    return replace(stored, instances=0), run_spec(stored)
 
 
-class SpecCache:
-    """``AppSpec`` by (app id, version), read from the stored record (the count put back
-    into its definition): what every rendering of an app starts from, so the same
-    record renders the same bytes whichever route stored it and across restarts.
-    Reading a stored definition back is not free; a version never changes."""
+def _read_stored_marathon(definition: dict[str, Any], instances: int) -> AppSpec:
+    """An app record's Marathon definition of format 1 or 2, read as a request's."""
+    return normalize_app(read_app({**definition, "instances": instances}))
 
-    def __init__(self, size: int = 10_000) -> None:
-        self._specs: dict[tuple[str, str], AppSpec] = {}
-        self._size = size
 
-    def get(self, record: AppRecord) -> AppSpec:
-        key = (record.id, record.version)
-        spec = self._specs.get(key)
-        if spec is None:
-            spec = normalize_app(read_app({**record.definition, "instances": record.instances}))
-            if len(self._specs) >= self._size:
-                self._specs.clear()
-            self._specs[key] = spec
-        return spec
+read_legacy_apps_with(_read_stored_marathon)
 
 
 _STATES = {s.value: s for s in MesosTaskState}

@@ -30,6 +30,7 @@ from pallet.api.pod_containers import (
 )
 from pallet.control.records import RunSpec
 from pallet.model import HealthCheckSpec, Resources, ValidationError, parse_constraints
+from pallet.model.frozen import FrozenMap, freeze
 from pallet.model.limits import pids_max_of
 from pallet.model.pods import CONTAINER_NAME
 from pallet.model.roles import PUBLIC_ROLE, UNRESERVED, role_messages
@@ -54,11 +55,12 @@ class ParsedPod:
     run: RunSpec
 
     @property
-    def stored_definition(self) -> dict[str, Any]:
+    def stored_definition(self) -> FrozenMap[Any]:
         """The definition as ``AppRecord.definition`` keeps it: without its count
-        (``scaling.instances``; control keeps it in ``run`` only)."""
+        (``scaling.instances``; control keeps it in ``run`` only), in this order (a pod
+        is stored with its keys' order, so it renders the same after a restart)."""
         scaling = {k: v for k, v in self.definition["scaling"].items() if k != "instances"}
-        return {**self.definition, "scaling": scaling}
+        return freeze({**self.definition, "scaling": scaling})
 
 
 # ------------------------------------------------------------ the pod

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from pallet.api.convert import SpecCache, app_document, epoch, marathon_task, moment
+from pallet.api.convert import app_document, epoch, marathon_task, moment
 from pallet.api.marathon import (
     ActionName,
     Canary,
@@ -59,9 +59,8 @@ def _counts(tasks: Iterable[ControlTask]) -> TaskCounts:
 
 
 class Renderer:
-    def __init__(self, state: ClusterState, specs: SpecCache) -> None:
+    def __init__(self, state: ClusterState) -> None:
         self.state = state
-        self.specs = specs
         self._apps: dict[tuple[object, ...], dict[str, Any]] = {}
         self._app_bytes: dict[tuple[object, ...], bytes] = {}
         self._lists: dict[tuple[object, ...], bytes] = {}
@@ -74,13 +73,13 @@ class Renderer:
         it: what a dry run compares and a group version restores."""
         if app.is_pod:
             return pod_definition(app)
-        return app_document(self.specs.get(app))
+        return app_document(app.spec)
 
     def service_ports(self, app: AppRecord) -> tuple[int, ...]:
         """The app's service ports (its ``portDefinitions``' ports; a pod has none)."""
         if app.is_pod:
             return ()
-        return tuple(p.port for p in self.specs.get(app).port_definitions or ())
+        return tuple(p.port for p in app.spec.port_definitions or ())
 
     def tasks_of(self, app: AppRecord) -> list[ControlTask]:
         return sorted(self.state.app_tasks(app.id), key=lambda t: (t.staged_at, t.id))
@@ -153,7 +152,7 @@ class Renderer:
             cached = self._apps.get(key)
             if cached is not None:
                 return cached, key
-        spec = self.specs.get(app)
+        spec = app.spec
         doc = app_json(
             spec,
             moment(app.version),

@@ -19,6 +19,7 @@ from pallet.api.marathon.jsontypes import format_timestamp
 from pallet.control import AppRecord, ClusterState, TaskGoal, TaskState
 from pallet.control import TaskRecord as ControlTask
 from pallet.model import GPU_MILLI, Resources
+from pallet.model.frozen import thaw
 
 __all__ = [
     "instance_json",
@@ -48,7 +49,7 @@ def _resources(r: Resources) -> dict[str, float]:
 def pod_definition(pod: AppRecord) -> dict[str, Any]:
     """The pod's Marathon definition without its version: the stored one with its count
     (``scaling.instances``, kept by control in ``RunSpec`` only) put back."""
-    doc = dict(pod.definition)
+    doc = thaw(pod.definition)
     doc["scaling"] = {**(doc.get("scaling") or {"kind": "fixed"}), "instances": pod.instances}
     return doc
 

@@ -19,10 +19,10 @@ from pallet.api.context import ApiContext, context
 from pallet.api.convert import (
     app_document,
     check_runnable,
-    definition_of,
     marathon_task,
     moment,
     resident_update_violations,
+    stored_app,
 )
 from pallet.api.dryrun import preview_json
 from pallet.api.guard import permissions_of
@@ -50,8 +50,7 @@ from pallet.api.marathon.pathid import canonical_path
 from pallet.api.secretrefs import check_secret_refs
 from pallet.api.serviceports import service_port_violations
 from pallet.api.visible import may_read
-from pallet.control import AppRecord, Change
-from pallet.model.app_run import run_spec
+from pallet.control import AppRecord, Change, RunSpec
 
 __all__ = ["router"]
 
@@ -78,18 +77,17 @@ def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppReco
 
 async def _spec_and_record(
     ctx: ApiContext, request: Request, spec: AppSpec
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[AppSpec, RunSpec]:
     check_runnable(spec, ctx.allowances)
     await check_secret_refs(
         request, ((f"/secrets/{name}/source", name, src) for name, src in spec.secrets.items())
     )
     ctx.control.groups.check_dependencies(spec.id, spec.dependencies)
-    definition = definition_of(spec)
-    others = ((a.id, a.version, a.definition) for a in ctx.control.state.apps.values())
-    clashes = service_port_violations(spec.id, definition, others)
+    others = ((a.id, a.version, a) for a in ctx.control.state.apps.values())
+    clashes = service_port_violations(spec.id, app_document(spec), others, ctx.renderer.definition)
     if clashes:
         raise not_valid(clashes)
-    return definition, run_spec(spec)
+    return stored_app(spec)
 
 
 def _app(ctx: ApiContext, app_id: str) -> AppRecord:
@@ -257,7 +255,7 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
     if target is not None:
         spec = await _version_spec(ctx, app_id, target)
     else:
-        spec = apply_update(ctx.specs.get(current), update, default_role=ctx.info.default_role)
+        spec = apply_update(current.spec, update, default_role=ctx.info.default_role)
     if dry_run:
         return await _dry_run(ctx, request, spec, create=False, force=force)
     definition, run = await _spec_and_record(ctx, request, spec)
@@ -272,7 +270,7 @@ async def _update(rest: str, request: Request, create_missing: bool) -> Response
 async def _version_spec(ctx: ApiContext, app_id: str, version: Any) -> AppSpec:
     for record in await ctx.control.apps.versions(app_id):
         if moment(record.version) == version:
-            return ctx.specs.get(record)
+            return record.spec
     raise app_not_found(app_id, version)
 
 

@@ -26,9 +26,9 @@ from pallet.api import visible
 from pallet.api.context import ApiContext, context
 from pallet.api.convert import (
     check_runnable,
-    definition_of,
     moment,
     resident_update_violations,
+    stored_app,
 )
 from pallet.api.guard import permissions_of
 from pallet.api.http import json_response, read_json
@@ -123,13 +123,13 @@ def _read_group(
         try:
             spec = normalize_app(read_app(doc), default_role=ctx.info.default_role)
             check_runnable(spec)
-            run = run_spec(spec)
+            definition, run = stored_app(spec)
             current = ctx.control.state.apps.get(spec.id)
             if current is not None and (violations := resident_update_violations(current.run, run)):
                 raise not_valid(violations)
         except MarathonApiError as e:
             raise _shift(e, path) from None
-        apps.append(AppChange(spec.id, definition_of(spec), run, path))
+        apps.append(AppChange(spec.id, definition, run, path))
     raw_groups = body.get("groups") or []
     if not isinstance(raw_groups, list):
         raise not_valid([Violation(f"{where}/groups", "must be a list of groups")])
@@ -324,8 +324,7 @@ async def _update(request: Request, group_id: str) -> Response:
         for app in ctx.control.state.apps.values():
             if under(group_id, app.id) and not app.is_pod:  # pods scale by /v2/pods
                 n = math.ceil(app.instances * factor)
-                run = ctx.specs.get(app)
-                scaled.append(AppChange(app.id, app.definition, run_spec(_with(run, n))))
+                scaled.append(AppChange(app.id, app.definition, run_spec(_with(app.spec, n))))
         change = await svc.change(
             group_id, scaled, {}, remove_missing=False, force=force, dry_run=dry_run
         )
@@ -342,7 +341,7 @@ async def _update(request: Request, group_id: str) -> Response:
 def _snapshot_app(ctx: ApiContext, doc: dict[str, Any]) -> dict[str, Any]:
     """An app of a stored group version as a Marathon body: an ``AppRecord``'s JSON, or
     (a version stored before records had a ``format``) already its definition."""
-    if "run" not in doc:
+    if "config_version" not in doc:
         return doc
     return ctx.renderer.definition(AppRecord.from_json(doc))
 

@@ -208,7 +208,8 @@ def _health_event(
         )
     if isinstance(event, HealthCheckFailed):
         app = ctx.control.state.apps.get(t.app_id)
-        checks = (app.definition.get("healthChecks") if app is not None else None) or []
+        shown = ctx.renderer.definition(app) if app is not None and not app.is_pod else {}
+        checks = shown.get("healthChecks") or []
         check = checks[event.index] if event.index < len(checks) else {}
         return FailedHealthCheckEvent(
             timestamp=when, app_id=t.app_id, health_check=dict(check), task_id=t.id

@@ -7,8 +7,8 @@ and it counts Marathon-LB's port label too, since the LB would bind both to one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from pallet.api.marathon import Violation
 from pallet.discovery import services_from_apps
@@ -16,6 +16,7 @@ from pallet.discovery import services_from_apps
 __all__ = ["bound_ports", "service_port_violations"]
 
 _cache: dict[tuple[str, str], dict[int, int]] = {}
+A = TypeVar("A")
 
 
 def bound_ports(definition: Mapping[str, Any]) -> dict[int, int]:
@@ -29,22 +30,26 @@ def bound_ports(definition: Mapping[str, Any]) -> dict[int, int]:
     return out
 
 
-def _claimed(app_id: str, version: str, definition: Mapping[str, Any]) -> dict[int, int]:
+def _claimed(
+    app_id: str, version: str, app: A, marathon: Callable[[A], Mapping[str, Any]]
+) -> dict[int, int]:
     key = (app_id, version)
     if key not in _cache:
         if len(_cache) > 20_000:
             _cache.clear()
-        _cache[key] = bound_ports(definition)
+        _cache[key] = bound_ports(marathon(app))
     return _cache[key]
 
 
 def service_port_violations(
     app_id: str,
     definition: Mapping[str, Any],
-    others: Iterable[tuple[str, str, Mapping[str, Any]]],
+    others: Iterable[tuple[str, str, A]],
+    marathon: Callable[[A], Mapping[str, Any]],
 ) -> list[Violation]:
     """Why ``definition``'s service ports clash with those of ``others`` (id, version,
-    definition), on the path of the port at fault."""
+    app), on the path of the port at fault; ``marathon`` gives an app's Marathon
+    definition (asked only for a version not seen before)."""
     mine = bound_ports(definition)
     if not mine:
         return []
@@ -53,7 +58,7 @@ def service_port_violations(
     for other_id, version, other in others:
         if other_id == app_id:
             continue
-        for port in sorted(mine.keys() & _claimed(other_id, version, other).keys()):
+        for port in sorted(mine.keys() & _claimed(other_id, version, other, marathon).keys()):
             out.append(
                 Violation(
                     f"{prefix}({mine[port]})",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -27,21 +28,18 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from pallet.control import Control, ControlConfig, RunSpec, TaskGoal, TaskState
 from pallet.control.reconcile import alive, capacity
-from pallet.model import Node, NodeState, Resources, TaskStatus, parse_port_ranges
+from pallet.model import Node, NodeState, TaskStatus, parse_port_ranges
+from pallet.model.app import AppSpec, UpgradeSpec
+from pallet.model.app_run import run_spec
 from pallet.model.clock import FakeClock
 from pallet.model.transitions import Step, step
 from pallet.store import open_store
 
 
-def run_spec(instances: int = 1, **changes: Any) -> RunSpec:
-    changes.setdefault("resources", Resources(100, 32, 0, 0))
-    changes.setdefault("cmd", "sleep 600")
-    return RunSpec(instances=instances, **changes)
-
-
-def definition(app_id: str) -> dict[str, Any]:
-    """An app's stored definition: Marathon JSON less its count (that is ``run``'s)."""
-    return {"id": app_id, "cmd": "sleep 600"}
+def app(spec: AppSpec) -> tuple[AppSpec, RunSpec]:
+    """An app as its record keeps it: the spec less its count (that is ``run``'s), and
+    its ``RunSpec`` (what a reload computes from the stored spec)."""
+    return replace(spec, instances=0), run_spec(spec)
 
 
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:
@@ -105,13 +103,18 @@ class Master(RuleBasedStateMachine):
     @rule(instances=st.integers(0, 4), strategy=st.sampled_from(STRATEGIES))
     def create_app(self, instances: int, strategy: tuple[float, float]) -> None:
         app_id = f"/a{next(self.apps)}"
-        run = run_spec(
-            instances,
-            resources=Resources(300, 128, 0, 0),
-            minimum_health_capacity=strategy[0],
-            maximum_over_capacity=strategy[1],
+        definition, run = app(
+            AppSpec(
+                id=app_id,
+                cmd="sleep 600",
+                instances=instances,
+                cpus=0.3,
+                mem=128,
+                port_definitions=(),
+                upgrade_strategy=UpgradeSpec(strategy[0], strategy[1]),
+            )
         )
-        self.run(self.control.apps.create(app_id, definition(app_id), run))
+        self.run(self.control.apps.create(app_id, definition, run))
         self.acked.add(app_id)
 
     def _some_app(self, data: st.DataObject) -> str | None:
@@ -123,21 +126,18 @@ class Master(RuleBasedStateMachine):
         app_id = self._some_app(data)
         if app_id is None:
             return
-        app = self.control.state.apps[app_id]
-        doc = app.definition  # the count lives in run only
-        run = app.run.__class__(**{**_fields(app.run), "instances": instances})
-        self.run(self.control.apps.update(app_id, doc, run, force=True))
+        record = self.control.state.apps[app_id]  # the count lives in run only
+        run = replace(record.run, instances=instances)
+        self.run(self.control.apps.update(app_id, record.definition, run, force=True))
 
     @rule(data=st.data())
     def change_config(self, data: st.DataObject) -> None:
         app_id = self._some_app(data)
         if app_id is None:
             return
-        app = self.control.state.apps[app_id]
-        cmd = f"sleep {600 + next(self.ids)}"
-        doc = {**app.definition, "cmd": cmd}
-        run = app.run.__class__(**{**_fields(app.run), "cmd": cmd})
-        self.run(self.control.apps.update(app_id, doc, run, force=True))
+        record = self.control.state.apps[app_id]
+        definition, run = app(replace(record.spec, cmd=f"sleep {600 + next(self.ids)}"))
+        self.run(self.control.apps.update(app_id, definition, run, force=True))
 
     @rule(data=st.data())
     def delete_app(self, data: st.DataObject) -> None:
@@ -262,10 +262,6 @@ class Master(RuleBasedStateMachine):
     @invariant()
     def never_above_the_over_capacity(self) -> None:
         assert not self.over
-
-
-def _fields(run: Any) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in run.__dataclass_fields__}
 
 
 def run_invariants(steps: int = 20_000, per_example: int = 50) -> dict[str, Any]:

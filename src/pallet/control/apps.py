@@ -9,7 +9,6 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from pallet.control.layout import (
 )
 from pallet.control.preview import Preview, preview
 from pallet.control.records import (
+    AppDefinition,
     AppRecord,
     BackoffRecord,
     DeploymentRecord,
@@ -136,7 +136,7 @@ class AppService:
 
     # ------------------------------------------------------------ apps
 
-    async def create(self, app_id: str, definition: dict[str, Any], run: RunSpec) -> Change:
+    async def create(self, app_id: str, definition: AppDefinition, run: RunSpec) -> Change:
         async with self.applier.lock:
             if app_id in self.state.apps:
                 raise AppExists(app_id)
@@ -155,7 +155,7 @@ class AppService:
     async def update(
         self,
         app_id: str,
-        definition: dict[str, Any],
+        definition: AppDefinition,
         run: RunSpec,
         force: bool = False,
         rollback: bool = False,
@@ -169,7 +169,7 @@ class AppService:
     async def _update_locked(
         self,
         app_id: str,
-        definition: dict[str, Any],
+        definition: AppDefinition,
         run: RunSpec,
         force: bool,
         rollback: bool = False,
@@ -200,7 +200,7 @@ class AppService:
             canaries=not rollback,
         )
 
-    async def _running_config(self, app: AppRecord, definition: dict[str, Any]) -> str | None:
+    async def _running_config(self, app: AppRecord, definition: AppDefinition) -> str | None:
         """The config version of the app's live tasks whose definition is ``definition``
         (instances aside), if any: going back to it (a rollback, or undoing a change)
         keeps those tasks instead of replacing them with identical ones."""
@@ -219,7 +219,7 @@ class AppService:
     async def preview(
         self,
         app_id: str,
-        definition: dict[str, Any],
+        definition: AppDefinition,
         run: RunSpec,
         create: bool,
         force: bool = False,

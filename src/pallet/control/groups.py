@@ -36,8 +36,16 @@ from pallet.control.layout import (
     version_key,
     versions_prefix,
 )
-from pallet.control.records import AppRecord, GroupRecord, RunSpec, decode, encode
+from pallet.control.records import (
+    AppDefinition,
+    AppRecord,
+    GroupRecord,
+    RunSpec,
+    decode,
+    encode,
+)
 from pallet.model import ValidationError
+from pallet.model.frozen import FrozenMap
 from pallet.store import MAX_TXN_OPS, Delete, DeletePrefix, Op, Put
 
 __all__ = ["AppChange", "GroupService"]
@@ -49,7 +57,7 @@ class AppChange:
     and where it stood in the request (for error paths, e.g. ``/apps(2)``)."""
 
     app_id: str
-    definition: dict[str, Any]
+    definition: AppDefinition
     run: RunSpec
     path: str = ""
 
@@ -100,7 +108,7 @@ class GroupService:
         apps = {a.id: a.run.dependencies for a in self.state.apps.values()}
         apps[app_id] = tuple(dependencies)
         groups = {g: tuple(r.dependencies) for g, r in self.groups.items()}
-        self._levels(apps, groups, [AppChange(app_id, {}, RunSpec(), "")])
+        self._levels(apps, groups, [AppChange(app_id, FrozenMap(), RunSpec(), "")])
 
     # ------------------------------------------------------------ changing
 

@@ -1,16 +1,17 @@
 """What the master keeps per app, task, node, deployment and app backoff, and their JSON; pure.
 
-Records are frozen dataclasses; ``to_json``/``from_json`` give the store's bytes. The
-app's Marathon definition is opaque here (``AppRecord.definition``): control acts only
-on ``RunSpec`` (``pallet.model.app``), the part it needs to place, launch, kill, replace
-and back off.
+Records are frozen dataclasses; ``to_json``/``from_json`` give the store's bytes. An app
+is stored once, as its typed ``AppSpec`` (``model.app_codec``'s encoding); its
+``RunSpec``, the part control needs to place, launch, kill, replace and back off, is the
+pure projection ``model.app_run.run_spec`` of it, computed on load. Control compares an
+app's definition whole and reads no Marathon key (``tests/control/test_no_marathon_keys``).
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -24,11 +25,15 @@ from pallet.model import (
     Resources,
     TaskSpec,
 )
-from pallet.model.app import RunSpec
+from pallet.model.app import AppSpec, RunSpec
+from pallet.model.app_codec import app_from_json, app_to_json, stored_form
+from pallet.model.app_run import run_spec
+from pallet.model.frozen import FrozenMap, freeze, thaw
 from pallet.model.node import node_from_json, node_to_json
 from pallet.model.task import TaskState
 
 __all__ = [
+    "AppDefinition",
     "AppRecord",
     "BackoffRecord",
     "DeploymentRecord",
@@ -42,6 +47,7 @@ __all__ = [
     "decode",
     "encode",
     "node_from_json",
+    "read_legacy_apps_with",
 ]
 
 
@@ -63,9 +69,30 @@ def decode(raw: bytes) -> dict[str, Any]:
     return value
 
 
-APP_FORMAT = 2
-"""The encoding of ``AppRecord``: 2 since the count lives only in ``run`` and the
-dependencies are typed there; a record without ``format`` is 1 (upgraded on read)."""
+APP_FORMAT = 3
+"""The encoding of ``AppRecord``: 3 since an app is stored as its ``AppSpec`` alone (a
+pod as its definition and ``RunSpec``); 2 kept the app's Marathon definition beside its
+``RunSpec``; 1 (no ``format``) had the count inside the definition. 1 and 2 are
+upgraded when read."""
+
+AppDefinition = AppSpec | FrozenMap[Any]
+"""What an app record keeps besides its count: an app's ``AppSpec`` with ``instances``
+0, or a pod's canonical Marathon definition without ``scaling.instances`` (the API
+edge's to read: pods are parsed and projected to their ``RunSpec`` in
+``api.pod_spec``)."""
+
+LegacyReader = Callable[[dict[str, Any], int], AppSpec]
+"""The API edge's reader of an app's stored Marathon definition (without its count)
+and its count."""
+
+_read_marathon: list[LegacyReader] = []
+
+
+def read_legacy_apps_with(reader: LegacyReader) -> None:
+    """Give the reader of Marathon app JSON (the API edge's) that upgrades app records
+    of formats 1 and 2, which kept the app as its Marathon definition. Control itself
+    reads no Marathon key; the API package registers its reader when it is imported."""
+    _read_marathon[:] = [reader]
 
 
 def _upgrade_format_1(definition: dict[str, Any], run: RunSpec) -> tuple[dict[str, Any], RunSpec]:
@@ -80,13 +107,28 @@ def _upgrade_format_1(definition: dict[str, Any], run: RunSpec) -> tuple[dict[st
     return upgraded, replace(run, dependencies=dependencies)
 
 
+def _upgrade_format_2(definition: dict[str, Any], run: RunSpec) -> tuple[AppDefinition, RunSpec]:
+    """A record of format 2 (or 1, once upgraded to 2): a pod keeps its definition and
+    ``RunSpec``; an app's Marathon definition is read by the API edge's reader into the
+    ``AppSpec`` format 3 stores, its ``RunSpec`` projected from it."""
+    if run.is_pod:
+        return freeze(definition), run
+    if not _read_marathon:
+        raise ValueError("an app record of format 2 needs the API's reader to upgrade it")
+    spec = stored_form(_read_marathon[0](definition, run.instances))
+    return replace(spec, instances=0), run_spec(spec)
+
+
 @dataclass(frozen=True, slots=True)
 class AppRecord:
     """One app version: ``run`` (what control acts on, the instance count included) and
-    ``definition``, the rest of its Marathon JSON as the API edge wrote it, kept for the
-    edge to render and opaque here: control only compares it whole, and it never holds
-    the instance count (a scale is ``run.instances`` alone, so "only the count changed"
-    is "the definitions are equal").
+    ``definition``, the rest of the app (``AppDefinition``): control only compares it
+    whole, and it never holds the instance count (a scale is ``run.instances`` alone,
+    so "only the count changed" is "the definitions are equal").
+
+    An app's ``run`` is always ``run_spec`` of its ``spec`` (the API edge builds both
+    from one ``AppSpec``; a scale changes the count alone): only the spec is stored and
+    ``run`` is computed again when the record is read.
 
     ``version`` changes on every change; ``config_version`` only when more than the
     instance count changed (tasks of an older config version are replaced)."""
@@ -95,7 +137,7 @@ class AppRecord:
     version: str
     last_scaling_at: str
     config_version: str
-    definition: dict[str, Any]
+    definition: AppDefinition
     run: RunSpec
     stable_version: str | None = None
     """The last version whose deployment finished (every instance ready): where an
@@ -111,24 +153,46 @@ class AppRecord:
         everything control does, but the app routes do not show it."""
         return self.run.is_pod
 
+    @property
+    def spec(self) -> AppSpec:
+        """The app (count included); a pod has none (its definition is the edge's)."""
+        definition = self.definition
+        if not isinstance(definition, AppSpec):
+            raise TypeError(f"{self.id} is a pod, not an app")
+        return replace(definition, instances=self.run.instances)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "id": self.id,
             "version": self.version,
             "last_scaling_at": self.last_scaling_at,
             "config_version": self.config_version,
-            "definition": self.definition,
-            "run": self.run.to_json(),
             "stable_version": self.stable_version,
             "format": APP_FORMAT,
         }
+        definition = self.definition
+        if isinstance(definition, AppSpec):
+            doc["app"] = app_to_json(replace(definition, instances=self.run.instances))
+        else:  # as text, so the pod keeps its key order (the store's encoding sorts keys)
+            doc["pod"] = json.dumps(thaw(definition), separators=(",", ":"))
+            doc["run"] = self.run.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> AppRecord:
-        run = RunSpec.from_json(doc["run"])
-        definition = doc["definition"]
-        if doc.get("format", 1) < APP_FORMAT:
-            definition, run = _upgrade_format_1(definition, run)
+        definition: AppDefinition
+        form = doc.get("format", 1)
+        if form >= 3 and "app" in doc:
+            spec = app_from_json(doc["app"])
+            definition, run = replace(spec, instances=0), run_spec(spec)
+        elif form >= 3:
+            definition = freeze(json.loads(doc["pod"]))
+            run = RunSpec.from_json(doc["run"])
+        else:
+            legacy, run = doc["definition"], RunSpec.from_json(doc["run"])
+            if form < 2:
+                legacy, run = _upgrade_format_1(legacy, run)
+            definition, run = _upgrade_format_2(legacy, run)
         return cls(
             id=doc["id"],
             version=doc["version"],
