@@ -126,6 +126,8 @@ class Applier(NodeDecisions):
             s.backoff.pop(app_id, None)
         for app in d.apps:
             s.put_app(app)
+        for app_id in d.dropped_apps:
+            s.drop_app(app_id)
         for deployment in d.deployments:
             s.deployments[deployment.id] = deployment
         for deployment_id in d.dropped_deployments:
@@ -148,14 +150,9 @@ class Applier(NodeDecisions):
             decision, rest = first_part(rest, decide)
             await self.apply(decision)
 
-    async def commit(self, ops: Sequence[Op]) -> int:
-        """A decision that is only ``ops``; its revision. (For writers whose memory
-        changes are not yet part of their decision: the job service and app service.)"""
-        return (await self.apply(Decision(ops=tuple(ops)))).revision
-
     async def commit_if(self, compares: Sequence[Compare], ops: Sequence[Op]) -> TxnResult:
-        """One transaction that writes ``ops`` if every compare holds. This is the one
-        place the master writes its store: with several masters every write also carries
+        """One transaction that writes ``ops`` if every compare holds (``apply``'s; call
+        that). This is the one place the master writes its store: with several masters every write also carries
         the leader's fence, and a write the fence refuses raises ``NotLeader`` (a newer
         leader exists; this master stops acting)."""
         fence = self.fence

@@ -61,6 +61,8 @@ class Decision:
     """Apps' launch delays, by app id."""
     dropped_backoff: tuple[str, ...] = ()
     apps: tuple[AppRecord, ...] = ()
+    dropped_apps: tuple[str, ...] = ()
+    """Apps deleted (with their launch delay and queue entry)."""
     deployments: tuple[DeploymentRecord, ...] = ()
     dropped_deployments: tuple[str, ...] = ()
     after: tuple[Callable[[], None], ...] = ()
