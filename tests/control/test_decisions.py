@@ -30,11 +30,12 @@ from pallet.control.decide_tasks import (
     decide_statuses,
 )
 from pallet.control.decision import Decision, first_part
+from pallet.control.groups import AppChange
 from pallet.control.records import NodeDrain, TaskGoal, TaskRecord
 from pallet.model import NodeState, Placement, TaskStatus
 from pallet.store import Delete, Op, Put
 
-from .conftest import converge, definition, run_all, run_spec, with_nodes
+from .conftest import converge, definition, report, run_all, run_spec, with_nodes
 
 pytestmark = pytest.mark.anyio
 
@@ -331,3 +332,20 @@ def test_first_part_halves_until_the_decision_fits(monkeypatch: pytest.MonkeyPat
     # One item whose decision cannot fit is returned whole, never cut.
     big, rest = first_part([0], lambda _: Decision(ops=tuple(Put(f"x{i}", b"") for i in range(11))))
     assert len(big.ops) == 11 and not big.fits() and not rest
+
+
+async def test_a_dry_run_group_change_leaves_the_launch_delay_alone(control: Control) -> None:
+    # It reset the app's launch delay in memory (never in the store) before this
+    # decision was pure: a dry run must change nothing.
+    task = await _one_running(control)
+    await report(control, task.id, TaskState.FAILED)
+    delay = control.state.backoff["/web"]
+    assert delay.launch_after > 0
+    change = AppChange("/web", definition("/web", cmd="sleep 900"), run_spec(1, cmd="sleep 900"))
+    preview = await control.groups.change(
+        "/", [change], {}, remove_missing=False, force=True, dry_run=True
+    )
+    assert preview is not None and preview.deployment is not None
+    assert control.state.backoff["/web"] == delay
+    await control.groups.change("/", [change], {}, remove_missing=False, force=True)
+    assert control.state.backoff["/web"].launch_after == 0.0  # the real change resets it
