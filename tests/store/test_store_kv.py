@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pallet.store import (
+    MAX_TXN_BYTES,
     MAX_TXN_OPS,
     Compare,
     Delete,
@@ -265,6 +266,21 @@ def test_too_many_operations_are_refused(backend: Backend) -> None:
         with pytest.raises(InvalidArgument, match=f"at most {MAX_TXN_OPS}"):
             await store.txn([], ops)
         assert len((await store.txn([], ops[:MAX_TXN_OPS])).responses) == MAX_TXN_OPS
+
+    backend.run(body)
+
+
+def test_too_many_bytes_are_refused_on_every_backend(backend: Backend) -> None:
+    # Pallet's etcd takes MAX_TXN_BYTES of keys and values (in base64 and JSON); the
+    # other backends refuse what it would, so a decision that fits one fits all.
+    async def body(store: Store) -> None:
+        value = b"x" * (MAX_TXN_BYTES // 4)
+        ops = [Put(f"k{i}", value) for i in range(4)]
+        with pytest.raises(InvalidArgument, match=f"at most {MAX_TXN_BYTES}"):
+            await store.txn([], ops)
+        assert (await store.list("k"))[0] == []
+        await store.txn([], [Put(f"k{i}", value[:-8]) for i in range(4)])
+        assert len((await store.list("k"))[0]) == 4
 
     backend.run(body)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from pallet.control.applier import Applier
 from pallet.control.bus import DeploymentChanged, EventBus
+from pallet.control.decision import Decision
 from pallet.control.deployments import RESTART, SCALE, START, STOP, iso, make_deployment
 from pallet.control.errors import (
     AppExists,
@@ -103,13 +104,13 @@ class AppService:
         original: AppRecord | None,
         target: AppRecord | None,
         superseded: Sequence[DeploymentRecord],
-        extra: Sequence[Op] = (),
+        more: Decision | None = None,
         compares: Sequence[Compare] = (),
         now: float = 0.0,
         version: str = "",
         canaries: bool = True,
     ) -> Change:
-        """Write the app change and its deployment in one transaction, then apply it."""
+        """The app change and its deployment (and ``more``), as one decision applied whole."""
         deployment = make_deployment(
             self.new_id(), action, original, target, now, version, canaries
         )
@@ -118,19 +119,23 @@ class AppService:
         if target is not None:
             ops.append(Put(app_key(target.id), encode(target.to_json())))
             ops.append(Put(version_key(target.id, target.version), encode(target.to_json())))
-        ops += extra
-        result = await self.applier.commit_if(compares, ops)
+        superseded_by = "superseded by " + deployment.id
+        decision = Decision(
+            compares=tuple(compares),
+            ops=tuple(ops),
+            apps=() if target is None else (target,),
+            deployments=(deployment,),
+            dropped_deployments=tuple(d.id for d in superseded),
+            events=(
+                *(DeploymentChanged("failed", d, now, superseded_by) for d in superseded),
+                DeploymentChanged("info", deployment, now),
+            ),
+            touch=True,
+        )
+        result = await self.applier.apply(decision if more is None else decision.then(more))
         if not result.succeeded:
             assert target is not None
             raise AppExists(target.id)
-        for d in superseded:
-            del self.state.deployments[d.id]
-            self.bus.publish(DeploymentChanged("failed", d, now, "superseded by " + deployment.id))
-        self.state.deployments[deployment.id] = deployment
-        if target is not None:
-            self.state.put_app(target)
-        self.state.touch()
-        self.bus.publish(DeploymentChanged("info", deployment, now))
         self.applier.kick()
         return Change(target, deployment)
 
@@ -186,15 +191,12 @@ class AppService:
         app = AppRecord(
             app_id, version, version, config_version, definition, run, current.stable_version
         )
-        extra: list[Op] = []
-        if not scale_only:
-            extra.append(self._reset_backoff(app_id))
         return await self._deploy(
             SCALE if scale_only else RESTART,
             current,
             app,
             held,
-            extra,
+            None if scale_only else self._reset_backoff(app_id),
             now=now,
             version=version,
             canaries=not rollback,
@@ -253,11 +255,16 @@ class AppService:
         rng = np.random.default_rng(int(now * 1000) & 0xFFFFFFFF)
         return preview(self.state, action, current, target, self.policy.twin(), rng, now, ids)
 
-    def _reset_backoff(self, app_id: str) -> Op:
+    def _reset_backoff(self, app_id: str) -> Decision:
+        """The app's launch delay forgotten (its last failure kept); stored and then held
+        in memory, never the other way round."""
         old = self.state.backoff.get(app_id)
         reset = BackoffRecord(0.0, 0.0, old.last_failure if old else None)
-        self.state.backoff[app_id] = reset
-        return Put(backoff_key(app_id), encode(reset.to_json()))
+        return Decision(
+            ops=(Put(backoff_key(app_id), encode(reset.to_json())),),
+            backoff=((app_id, reset),),
+            touch=True,
+        )
 
     async def restart(self, app_id: str, force: bool = False) -> Change:
         """Replace every task by a rolling deployment (a new config version)."""
@@ -269,7 +276,7 @@ class AppService:
             now, version = self._now_version()
             app = replace(current, version=version, config_version=version)
             return await self._deploy(
-                RESTART, current, app, held, [self._reset_backoff(app_id)], now=now, version=version
+                RESTART, current, app, held, self._reset_backoff(app_id), now=now, version=version
             )
 
     async def delete(self, app_id: str, force: bool = False) -> Change:
@@ -280,13 +287,15 @@ class AppService:
                 raise AppNotFound(app_id)
             held = self._locks(app_id, force)
             now, version = self._now_version()
-            extra: list[Op] = [
-                Delete(app_key(app_id)),
-                DeletePrefix(versions_prefix(app_id)),
-                Delete(backoff_key(app_id)),
-            ]
-            change = await self._deploy(STOP, current, None, held, extra, now=now, version=version)
-            self.state.drop_app(app_id)
+            gone = Decision(
+                ops=(
+                    Delete(app_key(app_id)),
+                    DeletePrefix(versions_prefix(app_id)),
+                    Delete(backoff_key(app_id)),
+                ),
+                dropped_apps=(app_id,),
+            )
+            change = await self._deploy(STOP, current, None, held, gone, now=now, version=version)
             return Change(current, change.deployment)
 
     async def reset_delay(self, app_id: str) -> None:
@@ -294,8 +303,7 @@ class AppService:
         async with self.applier.lock:
             if app_id not in self.state.apps:
                 raise AppNotFound(app_id)
-            await self.applier.commit([self._reset_backoff(app_id)])
-            self.state.touch()
+            await self.applier.apply(self._reset_backoff(app_id))
         self.applier.kick()
 
     async def versions(self, app_id: str) -> list[AppRecord]:
@@ -370,10 +378,15 @@ class AppService:
                 original.id, original.definition, original.run, force=True, rollback=True
             )
         async with self.applier.lock:
-            await self.applier.commit([Delete(deployment_key(deployment_id))])
-            self.state.deployments.pop(deployment_id, None)
-            self.state.touch()
-            self.bus.publish(DeploymentChanged("failed", deployment, self.clock(), "canceled"))
+            canceled = DeploymentChanged("failed", deployment, self.clock(), "canceled")
+            await self.applier.apply(
+                Decision(
+                    ops=(Delete(deployment_key(deployment_id)),),
+                    dropped_deployments=(deployment_id,),
+                    events=(canceled,),
+                    wake=False,
+                )
+            )
         return None
 
     async def roll_back(self, app_id: str, reason: str) -> Change | None:
@@ -402,11 +415,12 @@ class AppService:
                 raise NotPromotable(deployment_id)
             now = self.clock()
             promoted = deployment.with_(promoted=True, progress_at=now)
-            await self.applier.commit(
-                [Put(deployment_key(deployment_id), encode(promoted.to_json()))]
+            await self.applier.apply(
+                Decision(
+                    ops=(Put(deployment_key(deployment_id), encode(promoted.to_json())),),
+                    deployments=(promoted,),
+                    events=(DeploymentChanged("info", promoted, now),),
+                )
             )
-            self.state.deployments[deployment_id] = promoted
-            self.state.touch()
-            self.bus.publish(DeploymentChanged("info", promoted, now))
         self.applier.kick()
         return promoted

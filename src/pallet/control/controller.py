@@ -19,6 +19,7 @@ from dataclasses import replace
 from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
+from pallet.control.decision import Decision
 from pallet.control.deployments import advance, converged, holds, waiting_apps, watch
 from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
@@ -177,76 +178,95 @@ class AppController:
         return old
 
     async def _finish_deployments(self, now: float) -> None:
-        """Move deployments past the steps whose apps converged; end the finished ones
-        (each app that reached its target records it as its stable version)."""
-        done: list[DeploymentRecord] = []
-        going: list[tuple[DeploymentRecord, DeploymentRecord]] = []
-        for d in self.state.deployments.values():
-            new = advance(d, self.state, now)
-            if converged(new, self.state, now):
-                done.append(new)
-            elif new is not d:
-                going.append((d, new))
-        if not done and not going:
-            return
-        ops: list[Op] = [Delete(deployment_key(d.id)) for d in done]
-        ops += [Put(deployment_key(new.id), encode(new.to_json())) for _, new in going]
-        stable = []
-        for d in done:
-            for app_id, target in d.targets.items():
-                app = self.state.apps.get(app_id)
-                if target is not None and app is not None and app.version == target["version"]:
-                    # Every instance of this version is ready: an autoRollback returns here.
-                    stable.append(replace(app, stable_version=app.version))
-                    ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
-        await self.applier.commit(ops)
-        for app in stable:
-            self.state.put_app(app)
-        for d, new in going:
-            self.state.deployments[new.id] = new
-            self.bus.publish(DeploymentChanged("step_success", d, now))
-            self.bus.publish(DeploymentChanged("info", new, now))
-        for d in done:
-            self.state.deployments.pop(d.id, None)
-            self.bus.publish(DeploymentChanged("step_success", d, now))
-            self.bus.publish(DeploymentChanged("success", d, now))
-            for app_id, target in d.targets.items():
-                original = d.originals.get(app_id)
-                if target is None and original is not None:
-                    self.bus.publish(AppTerminated(AppRecord.from_json(original), now))
-        self.state.touch()
+        await self.applier.apply(decide_finish_deployments(self.state, now))
 
     async def _watch_deployments(self, now: float) -> list[tuple[str, str]]:
-        """Note progress and canary pauses; fail deployments past their progress
-        deadline. Returns (app id, reason) of the failed ones whose app rolls back."""
-        changed: list[DeploymentRecord] = []
-        failed: list[tuple[DeploymentRecord, str]] = []
-        for d in list(self.state.deployments.values()):
-            tasks = [t for app_id in d.app_ids for t in self.state.app_tasks(app_id)]
-            new, reason = watch(d, self.state.apps, tasks, now)
-            if reason is not None:
-                failed.append((new, reason))
-            elif new != d:
-                changed.append(new)
-        if not changed and not failed:
-            return []
-        ops: list[Op] = [Put(deployment_key(d.id), encode(d.to_json())) for d in changed]
-        ops += [Delete(deployment_key(d.id)) for d, _ in failed]
-        await self.applier.commit(ops)
-        for d in changed:
-            before = self.state.deployments[d.id]
-            self.state.deployments[d.id] = d
-            paused = d.paused_at is not None and before.paused_at is None
-            if paused or d.promoted != before.promoted:
-                self.bus.publish(DeploymentChanged("info", d, now))
-        rollbacks = []
-        for d, reason in failed:
-            self.state.deployments.pop(d.id, None)
-            self.bus.publish(DeploymentChanged("step_failure", d, now, reason))
-            self.bus.publish(DeploymentChanged("failed", d, now, reason))
-            for app_id in d.app_ids:
-                app = self.state.apps.get(app_id)
-                if app is not None and app.run.auto_rollback:
-                    rollbacks.append((app_id, reason))
-        self.state.touch()
+        decision, rollbacks = decide_watch_deployments(self.state, now)
+        await self.applier.apply(decision)
         return rollbacks
+
+
+def decide_finish_deployments(state: ClusterState, now: float) -> Decision:
+    """Move deployments past the steps whose apps converged; end the finished ones (each
+    app that reached its target records it as its stable version); pure."""
+    done: list[DeploymentRecord] = []
+    going: list[tuple[DeploymentRecord, DeploymentRecord]] = []
+    for d in state.deployments.values():
+        new = advance(d, state, now)
+        if converged(new, state, now):
+            done.append(new)
+        elif new is not d:
+            going.append((d, new))
+    if not done and not going:
+        return Decision(wake=False)
+    ops: list[Op] = [Delete(deployment_key(d.id)) for d in done]
+    ops += [Put(deployment_key(new.id), encode(new.to_json())) for _, new in going]
+    stable = []
+    for d in done:
+        for app_id, target in d.targets.items():
+            app = state.apps.get(app_id)
+            if target is not None and app is not None and app.version == target["version"]:
+                # Every instance of this version is ready: an autoRollback returns here.
+                stable.append(replace(app, stable_version=app.version))
+                ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
+    events: list[object] = []
+    for d, new in going:
+        events += [DeploymentChanged("step_success", d, now), DeploymentChanged("info", new, now)]
+    for d in done:
+        events += [DeploymentChanged("step_success", d, now), DeploymentChanged("success", d, now)]
+        for app_id, target in d.targets.items():
+            original = d.originals.get(app_id)
+            if target is None and original is not None:
+                events.append(AppTerminated(AppRecord.from_json(original), now))
+    return Decision(
+        ops=tuple(ops),
+        apps=tuple(stable),
+        deployments=tuple(new for _, new in going),
+        dropped_deployments=tuple(d.id for d in done),
+        events=tuple(events),
+        touch=True,
+        wake=False,
+    )
+
+
+def decide_watch_deployments(
+    state: ClusterState, now: float
+) -> tuple[Decision, list[tuple[str, str]]]:
+    """Note progress and canary pauses; fail deployments past their progress deadline;
+    pure. Also (app id, reason) of the failed ones whose app rolls back."""
+    changed: list[DeploymentRecord] = []
+    failed: list[tuple[DeploymentRecord, str]] = []
+    for d in list(state.deployments.values()):
+        tasks = [t for app_id in d.app_ids for t in state.app_tasks(app_id)]
+        new, reason = watch(d, state.apps, tasks, now)
+        if reason is not None:
+            failed.append((new, reason))
+        elif new != d:
+            changed.append(new)
+    if not changed and not failed:
+        return Decision(wake=False), []
+    ops: list[Op] = [Put(deployment_key(d.id), encode(d.to_json())) for d in changed]
+    ops += [Delete(deployment_key(d.id)) for d, _ in failed]
+    events: list[object] = []
+    for d in changed:
+        before = state.deployments[d.id]
+        paused = d.paused_at is not None and before.paused_at is None
+        if paused or d.promoted != before.promoted:
+            events.append(DeploymentChanged("info", d, now))
+    rollbacks = []
+    for d, reason in failed:
+        events.append(DeploymentChanged("step_failure", d, now, reason))
+        events.append(DeploymentChanged("failed", d, now, reason))
+        for app_id in d.app_ids:
+            app = state.apps.get(app_id)
+            if app is not None and app.run.auto_rollback:
+                rollbacks.append((app_id, reason))
+    decision = Decision(
+        ops=tuple(ops),
+        deployments=tuple(changed),
+        dropped_deployments=tuple(d.id for d, _ in failed),
+        events=tuple(events),
+        touch=True,
+        wake=False,
+    )
+    return decision, rollbacks

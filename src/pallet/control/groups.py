@@ -16,6 +16,7 @@ from typing import Any
 
 from pallet.control.apps import AppService, Change
 from pallet.control.bus import DeploymentChanged
+from pallet.control.decision import Decision
 from pallet.control.depends import (
     Cycle,
     MissingDependency,
@@ -46,7 +47,7 @@ from pallet.control.records import (
 )
 from pallet.model import ValidationError
 from pallet.model.frozen import FrozenMap
-from pallet.store import MAX_TXN_OPS, Delete, DeletePrefix, Op, Put
+from pallet.store import MAX_TXN_BYTES, MAX_TXN_OPS, Delete, DeletePrefix, Op, Put
 
 __all__ = ["AppChange", "GroupService"]
 
@@ -174,7 +175,7 @@ class GroupService:
                 )
         now, version = svc._peek_version() if dry_run else svc._now_version()
         actions: list[tuple[str, AppRecord | None, AppRecord | None]] = []
-        backoffs: list[Op] = []
+        backoffs: list[Decision] = []
         for change in wanted:
             current = state.apps.get(change.app_id)
             if current is None:
@@ -253,39 +254,50 @@ class GroupService:
                     DeletePrefix(versions_prefix(original.id)),
                     Delete(backoff_key(original.id)),
                 ]
-        ops += backoffs
+        for reset in backoffs:
+            ops += reset.ops
         records = {g: GroupRecord(g, tuple(d), version) for g, d in groups.items()}
         ops += [Put(group_key(g), encode(r.to_json())) for g, r in records.items()]
         ops += [Delete(group_key(g)) for g in forget]
         snapshot = self._snapshot(group_id, actions, after_groups, version)
         if group_id not in forget:
             ops.append(Put(group_version_key(group_id, version), encode(snapshot)))
-        if len(ops) > MAX_TXN_OPS:
+        if not Decision(ops=tuple(ops)).fits():
             raise ValidationError(
                 "/apps",
                 f"changes {len(actions)} apps at once, more than one store transaction holds "
-                f"({MAX_TXN_OPS} operations); change the group in parts",
+                f"({MAX_TXN_OPS} operations, {MAX_TXN_BYTES} bytes); change the group in parts",
             )
         if dry_run:
             first = next((t for _, _, t in actions if t is not None), None)
             return None if deployment is None else Change(first, deployment)
-        await svc.applier.commit(ops)
-        for d in held:
-            del state.deployments[d.id]
-            svc.bus.publish(DeploymentChanged("failed", d, now, f"superseded by {version}"))
-        for _, original, target in actions:
-            if target is not None:
-                state.put_app(target)
-            elif original is not None:
-                state.drop_app(original.id)
-        self.groups.update(records)
-        for g in forget:
-            self.groups.pop(g, None)
-        state.touch()
+
+        def regroup() -> None:
+            self.groups.update(records)
+            for g in forget:
+                self.groups.pop(g, None)
+
+        events: list[object] = [
+            DeploymentChanged("failed", d, now, f"superseded by {version}") for d in held
+        ]
+        if deployment is not None:
+            events.append(DeploymentChanged("info", deployment, now))
+        await svc.applier.apply(
+            Decision(
+                ops=tuple(ops),
+                apps=tuple(t for _, _, t in actions if t is not None),
+                dropped_apps=tuple(o.id for _, o, t in actions if t is None and o is not None),
+                backoff=tuple(b for reset in backoffs for b in reset.backoff),
+                dropped_deployments=tuple(d.id for d in held),
+                deployments=() if deployment is None else (deployment,),
+                after=(regroup,),
+                events=tuple(events),
+                touch=True,
+                wake=deployment is not None,
+            )
+        )
         if deployment is None:
             return None
-        state.deployments[deployment.id] = deployment
-        svc.bus.publish(DeploymentChanged("info", deployment, now))
         svc.applier.kick()
         first = next((t for _, _, t in actions if t is not None), None)
         return Change(first, deployment)

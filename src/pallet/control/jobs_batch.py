@@ -4,8 +4,8 @@ arrive while one transaction is being written share the next one; asyncio.
 Each request is a ``prepare`` that decides its ops against the book as committed (plus
 the ids the same group already claims) and says what changes in memory once they are
 stored. The first request to get the applier's lock writes every request waiting, in
-arrival order, in as few transactions as the store's limit allows (a request's ops are
-never split); each request then gets its own answer or error. A thousand jobs created
+arrival order, in as few transactions as the store's limits allow (a request's ops are
+never split; ``Decision.fits``); each request then gets its own answer or error. A thousand jobs created
 by 16 clients at once cost about 60 transactions instead of 1,000.
 """
 
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pallet.control.applier import Applier
-from pallet.store import MAX_TXN_OPS, Op
+from pallet.control.decision import Decision
+from pallet.store import Op
 
 __all__ = ["Claims", "GroupCommit", "Prepared"]
 
 T = TypeVar("T")
-_CHUNK = MAX_TXN_OPS - 8
 
 
 @dataclass
@@ -67,19 +67,21 @@ class GroupCommit:
             except Exception as exc:
                 w.done.set_exception(exc)
         chunk: list[tuple[_Waiting, Prepared]] = []
-        size = 0
+        ops: list[Op] = []
         for item in ready:
-            if chunk and size + len(item[1][0]) > _CHUNK:
+            if chunk and not Decision(ops=(*ops, *item[1][0])).fits():
                 await self._commit(chunk)
-                chunk, size = [], 0
+                chunk, ops = [], []
             chunk.append(item)
-            size += len(item[1][0])
+            ops += item[1][0]
         if chunk:
             await self._commit(chunk)
 
     async def _commit(self, chunk: list[tuple[_Waiting, Prepared]]) -> None:
+        """One decision: the requests' ops in one transaction; each request's memory
+        change and answer once it is stored."""
         try:
-            await self.applier.commit([op for _, (ops, _) in chunk for op in ops])
+            await self.applier.apply(Decision(ops=tuple(op for _, (ops, _) in chunk for op in ops)))
         except Exception as exc:
             for w, _ in chunk:
                 w.done.set_exception(exc)

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from pallet.control.applier import Applier
 from pallet.control.bus import TaskChanged
+from pallet.control.decision import Decision
 from pallet.control.jobs_book import (
     JobBook,
     eligible_nodes,
@@ -58,13 +59,11 @@ from pallet.control.jobs_triggers import (
 from pallet.control.records import TaskRecord, encode
 from pallet.control.state import ClusterState
 from pallet.model.jobs import JobHistory, JobRun, JobSpec, JobTriggers, RunStatus
-from pallet.store import MAX_TXN_OPS, Delete, DeletePrefix, Op, Put
+from pallet.store import Delete, DeletePrefix, Op, Put
 
 __all__ = ["JobController", "Writes", "zone"]
 
 log = logging.getLogger(__name__)
-
-_CHUNK = MAX_TXN_OPS - 8
 
 
 def zone(name: str) -> tzinfo:
@@ -84,28 +83,19 @@ class Writes:
         self.decisions.append((ops, then))
 
     async def commit(self, applier: Applier) -> None:
-        """Pack the decisions into transactions (a key written twice keeps its last
-        value: records of one pass are built one on another), then kill."""
-        batch: dict[str, Op] = {}
-        effects: list[Callable[[], None]] = []
-
-        async def flush() -> None:
-            if batch:
-                await applier.commit(list(batch.values()))
-            for effect in effects:
-                effect()
-            batch.clear()
-            effects.clear()
-
+        """Apply the decisions, packed into as few transactions as fit (a key written
+        twice keeps its last value: records of one pass are built one on another; a
+        decision is never split), then kill."""
+        batch = Decision(wake=False)
         for ops, then in self.decisions:
-            if len(batch) + len(ops) > _CHUNK:
-                await flush()
-            for op in ops:
-                key = op.key if isinstance(op, Put | Delete) else str(id(op))
-                batch.pop(key, None)
-                batch[key] = op
-            effects.append(then)
-        await flush()
+            decision = Decision(ops=tuple(ops), after=(then,), wake=False)
+            merged = batch.then(decision)
+            if not batch.empty and not merged.fits():
+                await applier.apply(batch)
+                merged = decision
+            batch = merged
+        if not batch.empty:
+            await applier.apply(batch)
         if self.kill:
             await applier.kill_locked(self.kill)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from pallet.control.applier import Applier
 from pallet.control.bus import TaskChanged
+from pallet.control.decision import Decision
 from pallet.control.deployments import iso
 from pallet.control.jobs_book import INDEX_VARIABLE, JobBook, eligible_nodes, live_tasks
 from pallet.control.jobs_layout import is_job_owner, job_task_id, owner_of, run_of_owner
@@ -36,13 +37,11 @@ from pallet.model import (
 )
 from pallet.model.jobs import JobRun, RunStatus
 from pallet.model.messages import DEFAULT_KILL_GRACE_SECONDS
-from pallet.store import MAX_TXN_OPS, Put
+from pallet.store import Put
 
 __all__ = ["JobPlacements"]
 
 log = logging.getLogger(__name__)
-
-_CHUNK = MAX_TXN_OPS - 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,21 +128,30 @@ class JobPlacements:
                 self.book.unplaced[u.app_id] = u.summary()
 
     async def apply(self, placements: Sequence[Placement]) -> list[TaskRecord]:
-        """Commit the placements each run still wants and that still fit."""
+        """Commit the placements each run still wants and that still fit (as one
+        decision, or several whole ones when too many for one transaction)."""
         async with self.applier.lock:
             now = self.clock()
             tasks = self._tasks(placements, now)
-            for i in range(0, len(tasks), _CHUNK):
-                chunk = tasks[i : i + _CHUNK]
-                revision = await self.applier.commit(
-                    [Put(task_key(t.id), encode(t.to_json())) for t in chunk]
-                )
-                for t in chunk:
-                    self.state.put_task(t, revision)
-                    self.book.unplaced.pop(t.app_id, None)
-                    self.applier.bus.publish(TaskChanged(t, None, now))
+            await self.applier.apply_parts(tasks, lambda part: self._decision(part, now))
             self.placed_total += len(tasks)
         return tasks
+
+    def _decision(self, tasks: Sequence[TaskRecord], now: float) -> Decision:
+        unplaced = self.book.unplaced
+        owners = tuple(dict.fromkeys(t.app_id for t in tasks))
+
+        def placed() -> None:  # their runs' "why not placed" is over
+            for owner in owners:
+                unplaced.pop(owner, None)
+
+        return Decision(
+            ops=tuple(Put(task_key(t.id), encode(t.to_json())) for t in tasks),
+            tasks=tuple(tasks),
+            after=(placed,),
+            events=tuple(TaskChanged(t, None, now) for t in tasks),
+            wake=False,
+        )
 
     def _tasks(self, placements: Sequence[Placement], now: float) -> list[TaskRecord]:
         wanted: dict[str, list[Launch]] = {}

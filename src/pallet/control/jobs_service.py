@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pallet.control.applier import Applier
+from pallet.control.decision import Decision
 from pallet.control.jobs_batch import Claims, GroupCommit, Prepared
 from pallet.control.jobs_book import JobBook, ended_from_json, live_tasks
 from pallet.control.jobs_controller import JobController, Writes, run_ops
@@ -162,15 +163,22 @@ class JobService:
         """Store ``new`` in place of ``old`` (the lock is held)."""
         self._check_dependencies(new)
         triggers = self._triggers_for(old, new, self.clock())
-        await self.applier.commit(
-            [
-                Put(job_key(new.id), encode(new.to_json())),
-                Put(triggers_key(new.id), encode(triggers.to_json())),
-            ]
+        book = self.book
+
+        def stored() -> None:
+            book.jobs[new.id] = new
+            book.triggers[new.id] = triggers
+            book.touch()
+
+        await self.applier.apply(
+            Decision(
+                ops=(
+                    Put(job_key(new.id), encode(new.to_json())),
+                    Put(triggers_key(new.id), encode(triggers.to_json())),
+                ),
+                after=(stored,),
+            )
         )
-        self.book.jobs[new.id] = new
-        self.book.triggers[new.id] = triggers
-        self.book.touch()
         self.controller.kick()
         return new
 
@@ -202,16 +210,18 @@ class JobService:
                 kill += stop_run(
                     run, live_tasks(self.state, owner_of(job_id, run.id)), now, "job deleted"
                 ).kill
-            await self.applier.commit(
-                [
-                    Delete(job_key(job_id)),
-                    DeletePrefix(runs_prefix(job_id)),
-                    DeletePrefix(ended_prefix(job_id)),
-                    Delete(history_key(job_id)),
-                    Delete(triggers_key(job_id)),
-                ]
+            await self.applier.apply(
+                Decision(
+                    ops=(
+                        Delete(job_key(job_id)),
+                        DeletePrefix(runs_prefix(job_id)),
+                        DeletePrefix(ended_prefix(job_id)),
+                        Delete(history_key(job_id)),
+                        Delete(triggers_key(job_id)),
+                    ),
+                    after=(lambda: self.book.drop_job(job_id),),
+                )
             )
-            self.book.drop_job(job_id)
             if kill:
                 await self.applier.kill_locked(kill)
         self.applier.kick()

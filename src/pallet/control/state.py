@@ -1,8 +1,9 @@
 """The master's authoritative in-memory state: records as committed, and the scheduler's view.
 
-Everything here mirrors what the store holds; only the applier changes it, right after
-the store transaction that made the change durable. Heartbeats and usage are the one
-exception: they are soft state, never stored. ``generation`` rises with every change
+Everything here mirrors what the store holds; only ``Applier.apply`` changes it, right
+after the store transaction that made the change durable (``control.decision``). Soft
+state, never stored, is the exception: heartbeats and usage, which nodes are still
+recovering, the launch queue. ``generation`` rises with every change
 so the API can cache what it renders.
 """
 

@@ -21,6 +21,7 @@ from pallet.store.kv import EventType, KeyValue, WatchEvent
 from pallet.store.leases import expire_forever
 from pallet.store.protocol import Store, WatchStream
 from pallet.store.txn import (
+    MAX_TXN_BYTES,
     MAX_TXN_OPS,
     Compare,
     CompareOp,
@@ -41,6 +42,7 @@ from pallet.store.txn import (
 
 __all__ = [
     "DEFAULT_EXPIRY_INTERVAL",
+    "MAX_TXN_BYTES",
     "MAX_TXN_OPS",
     "Compacted",
     "Compare",

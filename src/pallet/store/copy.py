@@ -3,7 +3,7 @@ logical backup, a restore), and compacting a store's history; does I/O only thro
 ``Store``.
 
 A copy reads the source at one revision and writes the destination in transactions of at
-most ``MAX_TXN_OPS`` keys (and ``_BATCH_BYTES``), each only if none of its keys exists yet, so
+most 128 keys (and ``_BATCH_BYTES``), each only if none of its keys exists yet, so
 a copy never overwrites anything. Revisions are not copied: the destination numbers its
 own. Keys attached to a lease are not copied: they live only as long as the lease (a
 leader's key), and a copy would make them permanent.
@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pallet.store.errors import Compacted, InvalidArgument, StoreError
 from pallet.store.kv import KeyValue
 from pallet.store.protocol import Store
-from pallet.store.txn import MAX_TXN_OPS, Compare, Put
+from pallet.store.txn import Compare, Put
 
 __all__ = ["CompactReport", "CopyReport", "compact_history", "copy_store"]
 
+_BATCH_KEYS = 128
+"""Most keys per transaction: etcd's default ``--max-txn-ops``, so a copy into an etcd
+started without Pallet's larger limit (``MAX_TXN_OPS``) works too."""
 _BATCH_BYTES = 512 * 1024
 """Most key and value bytes per transaction: etcd refuses requests over 1.5 MiB, and its
 JSON gateway carries bytes in base64 (4/3 the size)."""
@@ -82,7 +85,7 @@ def _batches(kvs: list[KeyValue]) -> Iterator[list[KeyValue]]:
     size = 0
     for kv in kvs:
         entry = len(kv.key.encode()) + len(kv.value)
-        if batch and (len(batch) == MAX_TXN_OPS or size + entry > _BATCH_BYTES):
+        if batch and (len(batch) == _BATCH_KEYS or size + entry > _BATCH_BYTES):
             yield batch
             batch, size = [], 0
         batch.append(kv)

@@ -3,7 +3,8 @@
 A transaction checks every ``Compare``; if all hold, its ``on_success`` operations run,
 otherwise its ``on_failure`` ones, all at one new revision (or none when nothing is
 written). As in etcd, a branch may not put one key twice nor put a key it also deletes,
-and no list holds more than ``MAX_TXN_OPS`` entries.
+no list holds more than ``MAX_TXN_OPS`` entries, and a branch writes at most
+``MAX_TXN_BYTES`` of keys and values.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pallet.store.kv import KeyValue
 from pallet.store.validate import check_key, check_lease, check_prefix, check_value
 
 __all__ = [
+    "ETCD_MAX_REQUEST_BYTES",
+    "MAX_TXN_BYTES",
     "MAX_TXN_OPS",
     "Compare",
     "CompareOp",
@@ -38,8 +41,18 @@ __all__ = [
     "make_txn",
 ]
 
-MAX_TXN_OPS = 128
-"""etcd's default ``--max-txn-ops``: the most compares, or operations in one branch."""
+MAX_TXN_OPS = 4096
+"""The most compares, or operations in one branch. etcd's default ``--max-txn-ops`` is
+128; Pallet starts its etcd with this instead, so that any one decision of the master (a
+node and all its tasks, a status batch) is one transaction (``control.decision``)."""
+
+MAX_TXN_BYTES = 4 * 1024 * 1024
+"""The most key and value bytes the writes of one transaction carry. etcd refuses a
+request over ``--max-request-bytes`` (1.5 MiB unless set); Pallet starts its etcd with
+``ETCD_MAX_REQUEST_BYTES``, room for these bytes in base64 (4/3) and JSON."""
+
+ETCD_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+"""The ``--max-request-bytes`` Pallet's etcd runs with."""
 
 _T = TypeVar("_T")
 
@@ -235,7 +248,17 @@ def make_txn(
     )
     _check_writes(txn.on_success, "on_success")
     _check_writes(txn.on_failure, "on_failure")
+    _check_bytes(txn.on_success, "on_success")
+    _check_bytes(txn.on_failure, "on_failure")
     return txn
+
+
+def _check_bytes(ops: tuple[Op, ...], argument: str) -> None:
+    """Every backend refuses what etcd (started by Pallet) would: more than
+    ``MAX_TXN_BYTES`` of keys and values in one branch."""
+    size = sum(len(op.key.encode()) + len(op.value) for op in ops if isinstance(op, Put))
+    if size > MAX_TXN_BYTES:
+        raise InvalidArgument(argument, f"{size} bytes of keys and values; at most {MAX_TXN_BYTES}")
 
 
 def _entries(

@@ -2,8 +2,9 @@
 loopback ports, a data directory of their own, a token no other cluster has, and a check
 that every member answering on those ports is one of ours; spawns processes.
 
-``--max-txn-ops`` is set from ``MAX_TXN_OPS`` so etcd accepts every transaction the store
-protocol allows (etcd's default, 128, is the same number today).
+``--max-txn-ops`` and ``--max-request-bytes`` are set from ``MAX_TXN_OPS`` and
+``ETCD_MAX_REQUEST_BYTES`` so etcd accepts every transaction the store protocol allows
+(etcd's defaults, 128 operations and 1.5 MiB, are too small for one master decision).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from pallet.store.errors import StoreError
-from pallet.store.txn import MAX_TXN_OPS
+from pallet.store.txn import ETCD_MAX_REQUEST_BYTES, MAX_TXN_OPS
 
 __all__ = [
     "ETCDCTL_BINARY",
@@ -292,6 +293,7 @@ def spawn_cluster(
             f"--initial-cluster-token={token}",
             "--initial-cluster-state=new",
             f"--max-txn-ops={MAX_TXN_OPS}",
+            f"--max-request-bytes={ETCD_MAX_REQUEST_BYTES}",
             f"--heartbeat-interval={timing.heartbeat_ms}",
             f"--election-timeout={timing.election_ms}",
             "--logger=zap",

@@ -48,7 +48,17 @@ from pallet.store.etcd.wire import (
 from pallet.store.kv import KeyValue
 from pallet.store.leases import LeaseDeadlines, expire_forever
 from pallet.store.protocol import Store
-from pallet.store.txn import MAX_TXN_OPS, Compare, Get, GetPrefix, Op, Put, TxnResult, make_txn
+from pallet.store.txn import (
+    ETCD_MAX_REQUEST_BYTES,
+    MAX_TXN_OPS,
+    Compare,
+    Get,
+    GetPrefix,
+    Op,
+    Put,
+    TxnResult,
+    make_txn,
+)
 from pallet.store.validate import check_key, check_lease, check_prefix, check_revision, check_ttl
 
 __all__ = ["EtcdStore"]
@@ -313,8 +323,8 @@ class EtcdStore(Store):
         if _TOO_LARGE in message:
             return InvalidArgument(
                 "on_success",
-                f"the transaction is larger than etcd {refused.endpoint} accepts "
-                "(--max-request-bytes, 1.5 MiB unless set)",
+                f"the transaction is larger than etcd {refused.endpoint} accepts: start it "
+                f"with --max-request-bytes={ETCD_MAX_REQUEST_BYTES} or more",
             )
         return StoreError(f"etcd {refused.endpoint} refused the request: {message}")
 
