@@ -45,7 +45,7 @@ from pallet.agent.events import (
     Tick,
 )
 from pallet.agent.executor import Executor, LaunchError, ProcessIdentity, TaskExit
-from pallet.agent.isolation import Usage
+from pallet.agent.isolation import Sample, Usage
 from pallet.agent.logs import LogChunk, LogStream, afollow_log, follow_log, read_log
 from pallet.agent.preparing import Launched
 from pallet.agent.procfs import read_boot_id, read_start_time
@@ -369,6 +369,10 @@ class TaskRuntime:
 
     def usage(self, task_id: str) -> Usage | None:
         return self.executor.usage(task_id)
+
+    def sample(self, task_id: str) -> Sample | None:
+        """CPU seconds and resident memory of a running task, for the heartbeat."""
+        return self.executor.sample(task_id)
 
     def read_log(
         self,
