@@ -288,18 +288,21 @@ class TaskRuntime:
 
     def _checkpoint(self, task_ids: Iterable[str]) -> None:
         """Bring the checkpoints of ``task_ids`` up to date: written when the task's state
-        changed, removed once it has ended and its final status is acknowledged."""
+        changed, removed once it has ended and its final status is acknowledged; all in
+        one append to the journal."""
         assert self.checkpoints is not None
+        written: list[Checkpoint] = []
+        removed: list[str] = []
         for tid in sorted(task_ids):
             launched = self._launched.get(tid)
             if launched is None:
                 continue  # never started: there is no process to recover
             view = self._machine.task(tid)
             if view is None or (view.state.is_terminal and not view.unacked):
-                self.checkpoints.remove(tid)
+                removed.append(tid)
                 del self._launched[tid]
             elif view.seq != launched.written_seq:
-                self.checkpoints.write(
+                written.append(
                     Checkpoint(
                         spec=view.spec,
                         pid=launched.identity.pid,
@@ -313,6 +316,8 @@ class TaskRuntime:
                     )
                 )
                 launched.written_seq = view.seq
+        if written or removed:
+            self.checkpoints.update(written, removed)
 
     def _started(self, task_id: str, pid: int) -> TaskStarted:
         """Note a launched task's process for its checkpoints."""
