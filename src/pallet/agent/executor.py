@@ -325,7 +325,7 @@ class Executor:
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem, pids_max_of(spec.labels))
             deny = device_rules(spec.gpu_devices, self.gpus)
-            devices = self.isolator.paths(tid).get("devices")
+            devices = self.isolator.paths(tid).get("devices") if deny else None
             if deny and devices is not None:
                 write_device_rules(devices, deny)
         except IsolationError as e:
