@@ -357,10 +357,11 @@ class CgroupV1Isolator(_CgroupIsolator):
         return Sample((cpu_ns or 0) / 1e9, stat.get("total_rss", stat.get("rss", 0)))
 
     def oom_kills(self, task_id: str) -> int:
-        memory = self.paths(task_id).get("memory")
-        return (
-            0 if memory is None else _read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
-        )
+        # Read for every live task every half second (``Executor.wait``): no Paths.
+        memory = self._task_dirs(task_id)[0].get("memory")
+        if memory is None:
+            return 0
+        return _read_keyed(f"{memory}/memory.oom_control").get("oom_kill", 0)
 
 
 class CgroupV2Isolator(_CgroupIsolator):
@@ -445,7 +446,8 @@ class CgroupV2Isolator(_CgroupIsolator):
         return Sample(cpu_usec / 1e6, _read_keyed(f"{d}/memory.stat").get("anon", 0))
 
     def oom_kills(self, task_id: str) -> int:
-        return _read_keyed(self.paths(task_id)["unified"] / "memory.events").get("oom_kill", 0)
+        d = self._task_dirs(task_id)[0]["unified"]
+        return _read_keyed(f"{d}/memory.events").get("oom_kill", 0)
 
     def kill_all(self, task_id: str, sig: int) -> None:
         kill_file = self.paths(task_id)["unified"] / "cgroup.kill"
