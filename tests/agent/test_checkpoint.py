@@ -1,14 +1,16 @@
-"""Checkpoints on disk: round trip, atomic replacement, torn and garbage files ignored."""
+"""Checkpoints on disk: round trip, the journal (replacement, removal, compaction, a torn
+last line), an earlier agent's files read and moved in, torn and garbage files ignored."""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from pallet.agent.checkpoint import CheckpointStore
+from pallet.agent.checkpoint import JOURNAL, CheckpointStore
 from pallet.agent.events import SendStatus
 from pallet.agent.recovery import Checkpoint, decode_checkpoint, encode_checkpoint
 from pallet.agent.status import Reason, TaskState
@@ -69,12 +71,60 @@ def test_store_round_trip_and_remove(tmp_path: Path) -> None:
     a, b = full_checkpoint("a.1"), full_checkpoint("b.1")
     store.write(a)
     store.write(b)
+    store.write(replace(a, seq=5))
     store.write(a)  # replaced, not duplicated
     assert store.load() == [a, b]
-    assert sorted(p.name for p in store.directory.iterdir()) == ["a.1.json", "b.1.json"]
+    assert [p.name for p in store.directory.iterdir()] == [JOURNAL]  # one file, not one a task
     store.remove("a.1")
     store.remove("a.1")  # already gone: fine
     assert store.load() == [b]
+    assert CheckpointStore(store.directory).load() == [b]  # what the next agent finds
+
+
+def test_a_batch_is_one_append_and_the_journal_keeps_only_what_is_live(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    batch = [full_checkpoint(f"t.{i}") for i in range(50)]
+    store.update(batch, ())
+    size = store.journal.stat().st_size
+    lines = store.journal.read_bytes().splitlines()
+    assert len(lines) == 50
+    for round_ in range(200):  # tasks ending and new ones coming, for a long time
+        ended = [cp.task_id for cp in batch[:10]]
+        batch = [*batch[10:], *(full_checkpoint(f"r{round_}.{i}") for i in range(10))]
+        store.update(batch[-10:], ended)
+    # compacted as it went: a few times the live records at most, not 200 rounds' worth
+    assert store.journal.stat().st_size < 4 * size + (256 << 10) + size
+    assert [cp.task_id for cp in CheckpointStore(tmp_path).load()] == sorted(
+        cp.task_id for cp in batch
+    )
+
+
+def test_a_torn_last_line_is_ignored_and_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = CheckpointStore(tmp_path)
+    a, b = full_checkpoint("a.1"), full_checkpoint("b.1")
+    store.update([a], ())
+    store.close()
+    with store.journal.open("ab") as f:  # the agent was killed in the middle of a write
+        f.write(json.dumps(encode_checkpoint(b)).encode()[:100])
+    again = CheckpointStore(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert again.load() == [a]
+    assert any("cut short" in r.getMessage() for r in caplog.records)
+    again.write(b)  # appended after the rewrite, not glued to the torn line
+    assert CheckpointStore(tmp_path).load() == [a, b]
+
+
+def test_an_earlier_agents_files_are_moved_into_the_journal(tmp_path: Path) -> None:
+    a, b = full_checkpoint("a.1"), full_checkpoint("b.1")
+    for cp in (a, b):  # how agents before the journal left them
+        (tmp_path / f"{cp.task_id}.json").write_text(json.dumps(encode_checkpoint(cp)))
+    store = CheckpointStore(tmp_path)
+    assert store.load() == [a, b]
+    assert [p.name for p in tmp_path.iterdir()] == [JOURNAL]
+    store.remove("a.1")
+    assert CheckpointStore(tmp_path).load() == [b]  # removed stays removed
 
 
 @pytest.mark.parametrize(
@@ -119,6 +169,8 @@ def test_an_interrupted_write_leaves_the_old_checkpoint(tmp_path: Path) -> None:
     store = CheckpointStore(tmp_path)
     old = full_checkpoint("a.1")
     store.write(old)
-    (tmp_path / "a.1.json.tmp").write_bytes(b'{"half')  # the crash came before the rename
+    (tmp_path / "a.1.json.tmp").write_bytes(b'{"half')  # an earlier agent's, cut short
+    (tmp_path / "journal.tmp").write_bytes(b'{"half')  # a rewrite, before its rename
     assert store.load() == [old]
     assert not (tmp_path / "a.1.json.tmp").exists()
+    assert not (tmp_path / "journal.tmp").exists()

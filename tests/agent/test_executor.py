@@ -134,9 +134,14 @@ def test_wait_times_out_and_usage_is_read_on_demand(executor: Executor) -> None:
     assert usage.cpu_seconds >= 0.25
     assert usage.mem_rss_bytes >= 40 << 20
     assert usage.processes >= 1
+    sample = executor.sample("usage.1")  # the heartbeat's two numbers, read alone
+    assert sample is not None
+    assert sample.cpu_seconds >= usage.cpu_seconds
+    assert sample.mem_rss_bytes >= 40 << 20
     executor.force_kill("usage.1")
     run_to_end(executor)
     assert executor.usage("usage.1") is None
+    assert executor.sample("usage.1") is None
 
 
 def test_without_cgroups_tasks_still_run_and_the_agent_warns_once(

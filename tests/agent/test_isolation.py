@@ -11,7 +11,7 @@ import pytest
 
 from pallet.agent import Executor, NullIsolator, detect_isolator
 from pallet.agent.cgroup_isolator import CgroupV2Isolator
-from pallet.agent.isolation import IsolationError
+from pallet.agent.isolation import IsolationError, Sample
 
 from .conftest import own_cgroup_dirs
 
@@ -62,6 +62,7 @@ def test_v2_delegates_controllers_and_writes_limits(tmp_path: Path) -> None:
     assert usage is not None
     assert (usage.cpu_seconds, usage.mem_bytes, usage.mem_rss_bytes) == (1.5, 5_000_000, 4_000_000)
     assert usage.mem_limit_bytes == 64 << 20
+    assert iso.sample("web.1") == Sample(1.5, 4_000_000)  # what a heartbeat reports
     assert iso.oom_kills("web.1") == 1
 
 

@@ -7,6 +7,7 @@ heartbeat grace. Drained with SIGUSR1 it kills its tasks before it exits."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import httpx
 import psutil
 import pytest
 
+from pallet.agent.checkpoint import JOURNAL
 from pallet.auth.ca import write_private
 from pallet.auth.secretbox import new_key_line
 
@@ -184,6 +186,18 @@ def impatient(tmp_path: Path) -> Iterator[OneAgentCluster]:
     yield from _start(tmp_path, grace=1.5)
 
 
+def _checkpointed(journal: Path) -> set[str]:
+    """The tasks the agent's checkpoint journal holds (its last line about each)."""
+    live: set[str] = set()
+    for line in journal.read_bytes().splitlines():
+        doc = json.loads(line)
+        if "removed" in doc:
+            live.discard(doc["removed"])
+        else:
+            live.add(doc["task_id"])
+    return live
+
+
 def _create_app(cluster: OneAgentCluster) -> dict[str, dict[str, Any]]:
     r = cluster.http.post(
         "/v2/apps", json={"id": APP, "cmd": "sleep 600", "instances": 2, "cpus": 0.1, "mem": 32}
@@ -199,8 +213,9 @@ def test_a_restarted_agent_adopts_its_running_tasks(patient: OneAgentCluster) ->
 
     cluster.kill_agent()
     assert all(_alive(pid) for pid in pids.values()), "tasks died with their agent"
-    checkpoints = sorted(p.name for p in (cluster.work_dir / "checkpoints").iterdir())
-    assert checkpoints == sorted(f"{tid}.json" for tid in before)
+    journal = cluster.work_dir / "checkpoints" / JOURNAL
+    assert [p.name for p in journal.parent.iterdir()] == [JOURNAL]
+    assert _checkpointed(journal) == set(before)
 
     after = cluster.restart_and_adopt(before, pids)
     assert all(after[t]["stagedAt"] == before[t]["stagedAt"] for t in before)
@@ -216,7 +231,7 @@ def test_a_restarted_agent_adopts_its_running_tasks(patient: OneAgentCluster) ->
     assert failure["taskId"] == victim
     assert "agent restart" in failure["message"], failure
     wait_for(
-        lambda: not (cluster.work_dir / "checkpoints" / f"{victim}.json").exists(),
+        lambda: victim not in _checkpointed(journal),
         10,
         "the victim's checkpoint removed once its end was acknowledged",
     )

@@ -570,7 +570,7 @@ class AgentDaemon:
         now = time.monotonic()
         for task_id in self.runtime.executor.running():
             try:
-                u = self.runtime.usage(task_id)
+                u = self.runtime.sample(task_id)
             except Exception as e:  # the task may end (and its cgroup go) while it is read
                 log.debug("no usage for %s: %s", task_id, e)
                 continue

@@ -40,7 +40,7 @@ from pallet.agent.exitwatch import ExitWatch
 from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.images import ImageStore
-from pallet.agent.isolation import IsolationError, Isolator, Usage
+from pallet.agent.isolation import IsolationError, Isolator, Sample, Usage
 from pallet.agent.logs import LogStream
 from pallet.agent.ocispec import CONTAINER_SANDBOX
 from pallet.agent.pods import PodStager, has_images
@@ -325,7 +325,7 @@ class Executor:
         try:
             self.isolator.prepare(tid, spec.cpus, spec.mem, pids_max_of(spec.labels))
             deny = device_rules(spec.gpu_devices, self.gpus)
-            devices = self.isolator.paths(tid).get("devices")
+            devices = self.isolator.paths(tid).get("devices") if deny else None
             if deny and devices is not None:
                 write_device_rules(devices, deny)
         except IsolationError as e:
@@ -548,6 +548,17 @@ class Executor:
         except psutil.Error:
             return None
         return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
+
+    def sample(self, task_id: str) -> Sample | None:
+        """What a heartbeat reports of a running task (None if it is not running): as
+        ``usage``, from the two cgroup files that say it."""
+        if self.pid(task_id) is None:
+            return None
+        measured = self.isolator.sample(task_id)
+        if measured is not None:
+            return measured
+        usage = self.usage(task_id)
+        return None if usage is None else Sample(usage.cpu_seconds, usage.mem_rss_bytes)
 
     def _measure_disk(self, task_id: str) -> DiskUse:
         """The sandbox with, for a container, what it wrote to its root filesystem, held

@@ -14,7 +14,14 @@ from typing import Protocol
 
 from pallet.model import PalletError
 
-__all__ = ["DEFAULT_TASK_PIDS_MAX", "IsolationError", "Isolator", "NullIsolator", "Usage"]
+__all__ = [
+    "DEFAULT_TASK_PIDS_MAX",
+    "IsolationError",
+    "Isolator",
+    "NullIsolator",
+    "Sample",
+    "Usage",
+]
 
 DEFAULT_TASK_PIDS_MAX = 1024
 """Processes and threads a task may have at once unless its app or the agent says
@@ -38,6 +45,16 @@ class Usage:
     processes: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What a heartbeat reports of a task: its CPU seconds and resident memory. Read
+    for every running task every few seconds, so from two files where ``Usage`` reads
+    six."""
+
+    cpu_seconds: float
+    mem_rss_bytes: int
+
+
 class Isolator(Protocol):
     """Puts each task in its own cgroup; the executor's one seam to the kernel.
 
@@ -51,6 +68,7 @@ class Isolator(Protocol):
     def join(self, task_id: str, pid: int) -> None: ...
     def pids(self, task_id: str) -> set[int]: ...
     def usage(self, task_id: str) -> Usage | None: ...
+    def sample(self, task_id: str) -> Sample | None: ...
     def oom_kills(self, task_id: str) -> int: ...
     def kill_all(self, task_id: str, sig: int) -> None: ...
     def destroy(self, task_id: str) -> None: ...
@@ -80,6 +98,9 @@ class NullIsolator:
         return set()
 
     def usage(self, task_id: str) -> Usage | None:
+        return None
+
+    def sample(self, task_id: str) -> Sample | None:
         return None
 
     def oom_kills(self, task_id: str) -> int:

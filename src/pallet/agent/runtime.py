@@ -45,7 +45,7 @@ from pallet.agent.events import (
     Tick,
 )
 from pallet.agent.executor import Executor, LaunchError, ProcessIdentity, TaskExit
-from pallet.agent.isolation import Usage
+from pallet.agent.isolation import Sample, Usage
 from pallet.agent.logs import LogChunk, LogStream, afollow_log, follow_log, read_log
 from pallet.agent.preparing import Launched
 from pallet.agent.procfs import read_boot_id, read_start_time
@@ -288,18 +288,21 @@ class TaskRuntime:
 
     def _checkpoint(self, task_ids: Iterable[str]) -> None:
         """Bring the checkpoints of ``task_ids`` up to date: written when the task's state
-        changed, removed once it has ended and its final status is acknowledged."""
+        changed, removed once it has ended and its final status is acknowledged; all in
+        one append to the journal."""
         assert self.checkpoints is not None
+        written: list[Checkpoint] = []
+        removed: list[str] = []
         for tid in sorted(task_ids):
             launched = self._launched.get(tid)
             if launched is None:
                 continue  # never started: there is no process to recover
             view = self._machine.task(tid)
             if view is None or (view.state.is_terminal and not view.unacked):
-                self.checkpoints.remove(tid)
+                removed.append(tid)
                 del self._launched[tid]
             elif view.seq != launched.written_seq:
-                self.checkpoints.write(
+                written.append(
                     Checkpoint(
                         spec=view.spec,
                         pid=launched.identity.pid,
@@ -313,6 +316,8 @@ class TaskRuntime:
                     )
                 )
                 launched.written_seq = view.seq
+        if written or removed:
+            self.checkpoints.update(written, removed)
 
     def _started(self, task_id: str, pid: int) -> TaskStarted:
         """Note a launched task's process for its checkpoints."""
@@ -369,6 +374,10 @@ class TaskRuntime:
 
     def usage(self, task_id: str) -> Usage | None:
         return self.executor.usage(task_id)
+
+    def sample(self, task_id: str) -> Sample | None:
+        """CPU seconds and resident memory of a running task, for the heartbeat."""
+        return self.executor.sample(task_id)
 
     def read_log(
         self,

@@ -11,6 +11,7 @@ app's tasks can read another's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pwd
@@ -64,14 +65,22 @@ def lookup_user(name: str) -> TaskUser:
 
 
 def agent_user() -> TaskUser:
-    """The user this agent process runs as."""
-    uid, gid = os.geteuid(), os.getegid()
+    """The user this agent process runs as (its ids read each time; its name and home
+    from the user database once per uid)."""
+    uid = os.geteuid()
+    name, home = _own_entry(uid)
+    return TaskUser(name, uid, os.getegid(), tuple(os.getgroups()), home)
+
+
+@functools.lru_cache(maxsize=4)
+def _own_entry(uid: int) -> tuple[str, str]:
+    """The name and home of the agent's own uid. Looked up once: every task of the
+    agent's user asked for it, and ``getpwuid`` reads ``/etc/passwd`` each time."""
     try:
         entry = pwd.getpwuid(uid)
-        name, home = entry.pw_name, entry.pw_dir
     except KeyError:
-        name, home = str(uid), "/"
-    return TaskUser(name, uid, gid, tuple(os.getgroups()), home)
+        return str(uid), "/"
+    return entry.pw_name, entry.pw_dir
 
 
 DYNAMIC_FIRST = 0x4000_0000
