@@ -162,3 +162,24 @@ async def test_only_a_node_that_is_down_or_drained_can_be_removed(
     await converge(control)
     assert {t.node_id for t in app_tasks(control, "/web")} == {other}
     assert all(t.state is not TaskState.UNREACHABLE for t in app_tasks(control, "/web"))
+
+
+async def test_the_heartbeat_interval_grows_with_the_cluster_and_the_grace_with_it(
+    control: Control, clock: FakeClock
+) -> None:
+    # Nomad's rule: at most max_heartbeats_per_second beats a second from all agents.
+    control.nodes.max_heartbeats_per_second = 2.0
+    nodes = await with_nodes(control, 40)
+    assert control.nodes.interval() == 20.0
+    told = control.nodes.grant(nodes[0])
+    assert told == 20.0 and control.state.liveness[nodes[0]].interval == 20.0
+    clock.advance(24)  # within 5 s of grace past the 20 s it was told
+    await control.nodes.heartbeat(nodes[0], {})
+    clock.advance(24)
+    lost = await control.nodes.check()
+    # Every other node was told nothing (the agent's own interval): overdue after 5 s.
+    assert nodes[0] not in lost and len(lost) == 39
+    clock.advance(2)  # 26 s since its beat: past 20 + 5
+    assert await control.nodes.check() == [nodes[0]]
+    control.nodes.max_heartbeats_per_second = None  # no bound: the agents' own interval
+    assert control.nodes.interval() == 0.0

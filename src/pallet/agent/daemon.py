@@ -262,6 +262,9 @@ class AgentDaemon:
         self._acking: set[asyncio.Task[None]] = set()
         self._desired = DesiredSpecs()
         self._registered = asyncio.Event()
+        self._granted = 0.0
+        """The heartbeat interval the master last asked for (it bounds the cluster's
+        heartbeats per second); the agent beats at the longer of it and its own."""
         self._stopping = False
         self.drain = False
         """At stop, kill the tasks (True) or leave them to the next run (False)."""
@@ -422,6 +425,7 @@ class AgentDaemon:
                 r = await self.client.post("/v1/agent/register", json=body)
                 if r.status_code == 200:
                     log.info("registered as %s with %s", self.node_id, self.config.master)
+                    self._granted = granted_interval(r, self._granted)
                     self._registered.set()
                     return
                 log.warning("master refused registration (%s): %s", r.status_code, r.text)
@@ -541,10 +545,10 @@ class AgentDaemon:
             log.exception("acknowledging %d statuses failed", len(acked))
 
     async def _heartbeat_loop(self) -> None:
-        watchdog = max(30.0, 10 * self.config.heartbeat_interval)
         while True:
+            interval = max(self.config.heartbeat_interval, self._granted)
             # A loop that stops beating is a bug worth seeing: dump every thread's stack.
-            faulthandler.dump_traceback_later(watchdog, exit=False)
+            faulthandler.dump_traceback_later(max(30.0, 10 * interval), exit=False)
             await self._registered.wait()
             if self.creds is not None and self.creds.stale():
                 with contextlib.suppress(httpx.HTTPError, JoinRefused):
@@ -561,9 +565,12 @@ class AgentDaemon:
                 if r.status_code == 404:
                     await self._on_unknown_node()
                     continue
+                if r.status_code == 200:
+                    self._granted = granted_interval(r, self._granted)
+                    interval = max(self.config.heartbeat_interval, self._granted)
             except httpx.HTTPError as e:
                 log.info("heartbeat failed: %s", e)
-            await asyncio.sleep(self.config.heartbeat_interval)
+            await asyncio.sleep(interval)
 
     def _usage(self) -> dict[str, TaskUsage]:
         out = {}
@@ -581,6 +588,18 @@ class AgentDaemon:
                     disk_bytes=self.runtime.executor.disk_usage(task_id, now),
                 )
         return out
+
+
+def granted_interval(answer: httpx.Response, before: float) -> float:
+    """The ``heartbeat_interval`` a registration's or heartbeat's answer asks for; the one
+    asked ``before`` when the answer has none (an older master) or is not JSON."""
+    try:
+        value = answer.json().get("heartbeat_interval")
+    except (ValueError, AttributeError):
+        return before
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 86400:
+        return float(value)
+    return before
 
 
 class DesiredSpecs:

@@ -62,7 +62,10 @@ async def register(request: Request) -> Response:
     address = _parse(lambda a: agent_address(str(a), peer), body.address)
     record = await ctx.control.nodes.register(body.node, address, body.boot_id)
     revision = ctx.control.state.desired_revision.get(record.id, 0)
-    return json_response({"node_id": record.id, "revision": revision})
+    interval = ctx.control.nodes.grant(record.id)
+    return json_response(
+        {"node_id": record.id, "revision": revision, "heartbeat_interval": interval}
+    )
 
 
 @router.get("/v1/agent/nodes/{node_id}/desired")
@@ -123,7 +126,8 @@ async def heartbeat(node_id: str, request: Request) -> Response:
     ctx = context(request)
     body = _parse(Heartbeat.from_json, await read_json(request))
     state = await ctx.control.nodes.heartbeat(node_id, body.usage)
-    return json_response({"state": state.value})
+    interval = ctx.control.nodes.grant(node_id)
+    return json_response({"state": state.value, "heartbeat_interval": interval})
 
 
 @router.post("/v1/agent/nodes/{node_id}/drain")

@@ -114,6 +114,8 @@ class ScaleRun:
     heartbeat_p50_ms: float = 0.0
     heartbeat_p99_ms: float = 0.0
     heartbeat_max_gap_s: float = 0.0
+    heartbeat_interval_s: float = 0.0
+    """The longest interval the master asked of an agent (its bound on heartbeats/s)."""
     errors: dict[str, int] = field(default_factory=dict)
     failed: str = ""
     """Why the run stopped short (empty: it completed)."""
@@ -329,6 +331,7 @@ def run_scale(
     run.heartbeat_p50_ms = _percentile(beats, 0.5)
     run.heartbeat_p99_ms = _percentile(beats, 0.99)
     run.heartbeat_max_gap_s = max((r["max_gap_s"] for r in final), default=0.0)
+    run.heartbeat_interval_s = max((r.get("granted_s", 0.0) for r in final), default=0.0)
     for r in final:
         for k, v in r["errors"].items():
             run.errors[k] = run.errors.get(k, 0) + v

@@ -110,6 +110,8 @@ class AgentCounts:
     """The longest time between two answered heartbeats of one agent."""
     not_active: int = 0
     """Heartbeats answered with a node state other than ACTIVE."""
+    granted_s: float = 0.0
+    """The longest heartbeat interval the master asked of an agent."""
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -125,6 +127,7 @@ class AgentCounts:
             "last_running_at": self.last_running_at,
             "max_gap_s": self.max_gap_s,
             "not_active": self.not_active,
+            "granted_s": self.granted_s,
         }
         if with_latencies:
             doc["heartbeat_ms"] = list(self.heartbeat_ms)
@@ -256,6 +259,7 @@ class _Agent:
         await asyncio.sleep(offset)  # agents started together must not beat together
         counts = self.sim.counts
         last_answer: float | None = None
+        granted = 0.0  # the interval the master asks for (as the real agent keeps it)
         while True:
             await self.registered.wait()
             now = time.time()
@@ -278,15 +282,18 @@ class _Agent:
                 if last_answer is not None:
                     counts.max_gap_s = max(counts.max_gap_s, done - last_answer)
                 last_answer = done
-                if r.json().get("state") != "ACTIVE":
+                doc = r.json()
+                if doc.get("state") != "ACTIVE":
                     counts.not_active += 1
+                granted = float(doc.get("heartbeat_interval") or 0.0)
+                counts.granted_s = max(counts.granted_s, granted)
             elif status == 404:
                 await self._unknown()
                 last_answer = None
                 continue
             else:
                 counts.error(f"heartbeat {status or error}")
-            await asyncio.sleep(self.sim.config.interval)
+            await asyncio.sleep(max(self.sim.config.interval, granted))
 
 
 class _Process:

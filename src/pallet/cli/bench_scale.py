@@ -86,7 +86,8 @@ def _table(doc: dict[str, Any]) -> Any:
         row("nodes gone UNREACHABLE", "unreachable", "0"),
         row("heartbeats", "heartbeats"),
         row("heartbeat p99 (ms)", "heartbeat_p99_ms"),
-        row("longest heartbeat gap (s)", "heartbeat_max_gap_s", "< 15 (grace)"),
+        row("heartbeat interval asked (s)", "heartbeat_interval_s"),
+        row("longest heartbeat gap (s)", "heartbeat_max_gap_s", "< interval + 15 (grace)"),
         [
             "agent-side errors",
             doc["errors"] or 0,

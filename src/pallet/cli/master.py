@@ -25,6 +25,12 @@ def master(
     heartbeat_grace: float = typer.Option(
         15.0, help="Seconds without an agent heartbeat before its node is UNREACHABLE."
     ),
+    max_heartbeats_per_second: float = typer.Option(
+        50.0,
+        help="Heartbeats per second the master asks of all agents together at most: each "
+        "beats every nodes/this seconds when that is longer than its own interval, and "
+        "its grace grows by as much (0: no bound).",
+    ),
     node_gone_after: float = typer.Option(
         600.0,
         help="Seconds an unreachable node may stay silent before it is GONE: its tasks are "
@@ -100,6 +106,10 @@ def master(
         raise ValidationError("--leader-ttl", "must be between 1 and 600 seconds")
     if heartbeat_grace <= 0:
         raise ValidationError("--heartbeat-grace", "must be a positive number of seconds")
+    if not 0 <= max_heartbeats_per_second < float("inf"):
+        raise ValidationError(
+            "--max-heartbeats-per-second", "must be 0 (no bound) or a positive rate"
+        )
     if not 0 <= node_gone_after < float("inf"):
         raise ValidationError("--node-gone-after", "must be 0 (never) or a number of seconds")
     from pallet.cli.ports import check_listen, valid_port
@@ -175,6 +185,7 @@ def master(
         policy=policy,
         heartbeat_grace=heartbeat_grace,
         node_gone_after=node_gone_after or None,
+        max_heartbeats_per_second=max_heartbeats_per_second or None,
         advertise=advertise,
         leader_ttl=leader_ttl,
         allowed_host_paths=tuple(allow_host_path),

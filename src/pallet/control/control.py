@@ -58,6 +58,11 @@ class ControlConfig:
     seed: int | None = None
     node_gone_after: float | None = 600.0
     """Seconds an unreachable node may stay silent before it is GONE (None: never)."""
+    max_heartbeats_per_second: float | None = 50.0
+    """The heartbeats per second the master asks of all agents together at most (Nomad's
+    ``max_heartbeats_per_second``): each agent is told to beat no more often than every
+    ``nodes / max_heartbeats_per_second`` seconds, and its grace grows by as much. None:
+    agents keep their own interval whatever the cluster's size."""
 
 
 class Control:
@@ -107,6 +112,7 @@ class Control:
             clock,
             grace=config.heartbeat_grace,
             gone_after=config.node_gone_after,
+            max_heartbeats_per_second=config.max_heartbeats_per_second,
         )
         self.job_book = JobBook()
         self.job_controller = JobController(
@@ -184,7 +190,7 @@ class Control:
 
     async def reconciled(self, poll: float = 0.1) -> None:
         """Return once no node is still recovering (heard from, or given up on)."""
-        deadline = self.clock() + self.config.heartbeat_grace + 1.0
+        deadline = self.clock() + self.config.heartbeat_grace + self.nodes.interval() + 1.0
         while self.state.recovering and self.clock() < deadline:
             await asyncio.sleep(poll)
 

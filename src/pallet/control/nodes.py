@@ -3,8 +3,13 @@ monitor loop; asyncio.
 
 Agents register (a fingerprinted ``Node``), long-poll their node's desired task set by
 revision, post status updates (acknowledged by task id and seq) and heartbeat with
-their tasks' usage. A node that misses heartbeats for ``grace`` seconds becomes
-UNREACHABLE with its tasks; its next heartbeat brings it back. One silent for
+their tasks' usage. A node that misses heartbeats for ``grace`` seconds (plus the
+interval it was given) becomes UNREACHABLE with its tasks; its next heartbeat brings it
+back. The master bounds the heartbeats of the whole cluster, as Nomad does: each answer
+to a registration or a heartbeat gives the agent the interval to keep,
+``nodes / max_heartbeats_per_second`` seconds (an agent keeps its own when that is
+longer), so 12,500 agents at 50 a second beat every 250 s and the master's heartbeat
+work stays flat as the cluster grows; a lost node is then noticed later, in proportion. One silent for
 ``gone_after`` seconds is GONE: its tasks are dropped (replaced elsewhere) and its
 resources leave the totals; its agent may register again. A drained agent says it is
 leaving: its node becomes DRAINING (offered nothing) until it registers again.
@@ -47,15 +52,31 @@ class NodeService:
         clock: Callable[[], float],
         grace: float = 15.0,
         gone_after: float | None = 600.0,
+        max_heartbeats_per_second: float | None = 50.0,
     ) -> None:
         self.state = state
         self.applier = applier
         self.clock = clock
         self.grace = grace
+        self.max_heartbeats_per_second = max_heartbeats_per_second
         self.gone_after = gone_after
         """Seconds of silence before an unreachable node is GONE (None: never)."""
 
     # ------------------------------------------------------------ the agent protocol
+
+    def interval(self) -> float:
+        """Seconds between two heartbeats of one agent that keep the whole cluster's
+        heartbeats under ``max_heartbeats_per_second`` (0: no bound)."""
+        rate = self.max_heartbeats_per_second
+        if rate is None:
+            return 0.0
+        return len(self.state.nodes) / rate  # GONE ones too: a count, not a walk per beat
+
+    def grant(self, node_id: str) -> float:
+        """The interval told to ``node_id``'s agent now; its grace counts from it."""
+        interval = self.interval()
+        self.state.liveness[node_id].interval = interval
+        return interval
 
     async def register(self, node: Node, address: str, boot_id: str) -> NodeRecord:
         now = self.clock()
@@ -216,7 +237,7 @@ class NodeService:
             last = self.state.liveness[node_id].last_heartbeat
             if last is None:
                 self.state.liveness[node_id].last_heartbeat = now  # grace starts now
-            elif now - last > self.grace:
+            elif now - last > self.grace + self.state.liveness[node_id].interval:
                 out.append(node_id)
         return out
 

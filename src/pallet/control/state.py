@@ -39,6 +39,8 @@ class NodeLiveness:
     """Soft state of a node: its last heartbeat and the usage it reported."""
 
     last_heartbeat: float | None = None
+    interval: float = 0.0
+    """The heartbeat interval the master last gave the node's agent (0: the agent's own)."""
     cpu_seconds: dict[str, tuple[float, float]] = field(default_factory=dict)
     """task id -> (cpu seconds, at) of the latest report, for the CPU rate."""
     cpu_rate: float = 0.0

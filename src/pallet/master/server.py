@@ -54,6 +54,7 @@ class MasterConfig:
     heartbeat_grace: float = 15.0
     reconcile_interval: float = 1.0
     node_gone_after: float | None = 600.0
+    max_heartbeats_per_second: float | None = 50.0
     advertise: str | None = None
     """The host other masters and clients reach this one at (default: ``host``)."""
     leader_ttl: int = 5
@@ -137,6 +138,7 @@ async def serve_master(config: MasterConfig) -> None:
             heartbeat_grace=config.heartbeat_grace,
             reconcile_interval=config.reconcile_interval,
             node_gone_after=config.node_gone_after,
+            max_heartbeats_per_second=config.max_heartbeats_per_second,
         )
         control = Control(store, control_config)
         address = f"{config.advertise or config.host}:{config.port}"
