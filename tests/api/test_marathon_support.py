@@ -359,7 +359,7 @@ def test_a_resident_app_is_run_with_its_persistent_volumes() -> None:
     body = {"container": {"type": "MESOS", "volumes": [volume]}}
     assert refused(body) == []
     spec = normalize_app(read_app({**BASE, **body}))
-    assert spec.residency is not None  # Marathon adds it for persistent volumes
+    assert spec.kept.residency is not None  # Marathon adds it for persistent volumes
     run = run_spec(spec)
     assert [(v.container_path, v.size) for v in run.persistent] == [("data", 64)]
     assert run.unreachable_inactive_after_seconds is None  # resident: unreachableStrategy disabled

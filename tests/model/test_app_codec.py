@@ -42,3 +42,19 @@ def test_the_stored_form_has_its_objects_in_sorted_key_order() -> None:
     spec = AppSpec(id="/a", labels=FrozenMap({"b": "1", "a": "2"}))
     assert list(stored_form(spec).labels) == ["a", "b"]
     assert stored_form(spec) == spec
+
+
+def test_the_kept_fields_are_one_bag() -> None:
+    """What Pallet stores only to render it back is one field of the encoding."""
+    spec = _spec({"id": "/a", "cmd": "true", "executor": "//cmd", "tty": False})
+    doc = app_to_json(spec)
+    assert doc["kept"]["executor"] == "//cmd" and doc["kept"]["tty"] is False
+    assert "executor" not in doc and "tty" not in doc
+    assert app_from_json(doc).kept == spec.kept
+
+
+def test_the_first_encoding_kept_those_fields_at_the_top() -> None:
+    spec = _spec({"id": "/a", "cmd": "true", "executor": "//cmd", "tty": False})
+    doc = app_to_json(spec)
+    flat = {k: v for k, v in doc.items() if k != "kept"} | doc["kept"]
+    assert app_from_json(flat) == spec

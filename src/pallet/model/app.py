@@ -2,8 +2,9 @@
 ``RunSpec``, what control acts on, with its one projection to a placement request; pure.
 
 ``AppSpec`` types the fields Pallet acts on (resources, ports, constraints, role,
-backoff ...) and keeps the parts it passes through or reads later (container, health
-checks, secrets ...) as frozen JSON in the normalised form Marathon returns them in.
+backoff ...) and keeps the parts it reads later (container, health checks, secrets ...)
+as frozen JSON in the normalised form Marathon returns them in; the fields it stores
+only to render them back are in one bag, ``AppSpec.kept`` (``KeptFields``).
 The API edge (``pallet.api.marathon``) reads and writes Marathon's JSON to and from it.
 ``RunSpec`` is what placing, launching, killing, replacing and backing off an app's
 tasks need, in Pallet's own units and names; control reads no Marathon key.
@@ -26,6 +27,7 @@ from pallet.model.secrets import TaskSecret
 
 __all__ = [
     "AppSpec",
+    "KeptFields",
     "KillSelection",
     "NetworkMode",
     "NetworkSpec",
@@ -104,6 +106,24 @@ class SecretRef:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptFields:
+    """The fields of a Marathon app Pallet stores and renders back for compatibility but
+    does not act on: ``executor`` ('' or '//cmd', both the command executor Pallet
+    runs), ``tty`` (unset or false: a TTY is refused), ``residency`` (a resident app's
+    task-lost behaviour; Marathon's rules check only that it is there exactly when
+    persistent volumes are), and those accepted only while unset (``api.marathon.support``
+    refuses them otherwise): ``check`` (Mesos checks), ``executor_resources``,
+    ``resource_limits``."""
+
+    executor: str = ""
+    tty: bool | None = None
+    residency: FrozenMap[object] | None = None
+    check: FrozenMap[object] | None = None
+    executor_resources: FrozenMap[object] | None = None
+    resource_limits: FrozenMap[object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AppSpec:
     """One version of a Marathon app, normalised; the defaults are Marathon 1.x's."""
 
@@ -117,7 +137,6 @@ class AppSpec:
     mem: float = 128.0
     disk: float = 0.0
     gpus: float = 0.0
-    executor: str = ""
     constraints: tuple[Constraint, ...] = ()
     fetch: tuple[FrozenMap[object], ...] = ()
     # None when the app is not on the host network (ports come from container.portMappings).
@@ -128,7 +147,6 @@ class AppSpec:
     max_launch_delay_seconds: int = 300
     container: FrozenMap[object] | None = None
     health_checks: tuple[FrozenMap[object], ...] = ()
-    check: FrozenMap[object] | None = None
     readiness_checks: tuple[FrozenMap[object], ...] = ()
     task_kill_grace_period_seconds: int | None = None
     dependencies: tuple[str, ...] = ()
@@ -136,15 +154,13 @@ class AppSpec:
     labels: FrozenMap[str] = _EMPTY
     accepted_resource_roles: tuple[str, ...] = ()
     networks: tuple[NetworkSpec, ...] = (NetworkSpec(),)
-    residency: FrozenMap[object] | None = None
     secrets: FrozenMap[str] = _EMPTY
     # None means "disabled" (resident apps).
     unreachable_strategy: UnreachableSpec | None = field(default_factory=UnreachableSpec)
     kill_selection: KillSelection = KillSelection.YOUNGEST_FIRST
-    tty: bool | None = None
-    executor_resources: FrozenMap[object] | None = None
-    resource_limits: FrozenMap[object] | None = None
     role: str = "*"
+    kept: KeptFields = KeptFields()
+    """What Pallet keeps only to render it back (``KeptFields``)."""
 
     @property
     def resources(self) -> Resources:

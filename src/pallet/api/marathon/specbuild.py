@@ -27,6 +27,7 @@ from pallet.api.marathon.parts import (
 from pallet.model import parse_constraints
 from pallet.model.app import (
     AppSpec,
+    KeptFields,
     KillSelection,
     NetworkMode,
     NetworkSpec,
@@ -89,7 +90,6 @@ def build_spec(app: AppDefinition) -> AppSpec:
         mem=_value(app, "mem"),
         disk=_value(app, "disk"),
         gpus=_value(app, "gpus"),
-        executor=_value(app, "executor"),
         # Marathon keeps constraints in a set: repeats (in any operator case) collapse.
         constraints=tuple(dict.fromkeys(parse_constraints(app.constraints or []))),
         fetch=tuple(freeze(a.to_json()) for a in app.fetch or ()),
@@ -102,7 +102,6 @@ def build_spec(app: AppDefinition) -> AppSpec:
         max_launch_delay_seconds=_value(app, "max_launch_delay_seconds"),
         container=_frozen(app.container),
         health_checks=tuple(freeze(c.to_json()) for c in app.health_checks or ()),
-        check=None if app.check is None else freeze(app.check),
         readiness_checks=tuple(freeze(c.to_json()) for c in app.readiness_checks or ()),
         task_kill_grace_period_seconds=app.task_kill_grace_period_seconds,
         dependencies=tuple(dict.fromkeys(app.dependencies or ())),
@@ -120,7 +119,6 @@ def build_spec(app: AppDefinition) -> AppSpec:
             NetworkSpec(NetworkMode(n.mode), n.name, FrozenMap(n.labels))
             for n in app.networks or [Network(mode="host")]
         ),
-        residency=_frozen(app.residency),
         secrets=FrozenMap({k: s.source for k, s in (app.secrets or {}).items()}),
         unreachable_strategy=None
         if unreachable is not None and unreachable.disabled
@@ -129,18 +127,24 @@ def build_spec(app: AppDefinition) -> AppSpec:
             unreachable.expunge_after_seconds if unreachable else 0,
         ),
         kill_selection=KillSelection(app.kill_selection or "YOUNGEST_FIRST"),
-        tty=app.tty,
-        executor_resources=None
-        if app.executor_resources is None
-        else freeze(app.executor_resources),
-        resource_limits=None if app.resource_limits is None else freeze(app.resource_limits),
         role=app.role or "*",
+        kept=KeptFields(
+            executor=_value(app, "executor"),
+            tty=app.tty,
+            residency=_frozen(app.residency),
+            check=None if app.check is None else freeze(app.check),
+            executor_resources=None
+            if app.executor_resources is None
+            else freeze(app.executor_resources),
+            resource_limits=None if app.resource_limits is None else freeze(app.resource_limits),
+        ),
     )
 
 
 def spec_definition(spec: AppSpec) -> AppDefinition:
     """The complete canonical definition of ``spec``, every default written out."""
     unreachable = spec.unreachable_strategy
+    kept = spec.kept
     fields: dict[str, Any] = {
         "id": spec.id,
         "accepted_resource_roles": list(spec.accepted_resource_roles) or None,
@@ -157,11 +161,11 @@ def spec_definition(spec: AppSpec) -> AppDefinition:
             k: EnvSecret(secret=v.secret) if isinstance(v, SecretRef) else v
             for k, v in spec.env.items()
         },
-        "executor": spec.executor,
+        "executor": kept.executor,
         "fetch": [Artifact.model_validate(thaw(a)) for a in spec.fetch],
         "gpus": spec.gpus,
         "health_checks": [HealthCheck.model_validate(thaw(c)) for c in spec.health_checks],
-        "check": thaw(spec.check),
+        "check": thaw(kept.check),
         "instances": spec.instances,
         "labels": dict(spec.labels),
         "max_launch_delay_seconds": spec.max_launch_delay_seconds,
@@ -176,7 +180,7 @@ def spec_definition(spec: AppSpec) -> AppDefinition:
             for p in spec.port_definitions
         ],
         "readiness_checks": [ReadinessCheck.model_validate(thaw(c)) for c in spec.readiness_checks],
-        "residency": _model(Residency, spec.residency),
+        "residency": _model(Residency, kept.residency),
         "require_ports": spec.require_ports,
         "secrets": {k: SecretDef(source=v) for k, v in spec.secrets.items()},
         "task_kill_grace_period_seconds": spec.task_kill_grace_period_seconds,
@@ -196,9 +200,9 @@ def spec_definition(spec: AppSpec) -> AppDefinition:
             expunge_after_seconds=unreachable.expunge_after_seconds,
         ),
         "kill_selection": spec.kill_selection.value,
-        "tty": spec.tty,
-        "executor_resources": thaw(spec.executor_resources),
-        "resource_limits": thaw(spec.resource_limits),
+        "tty": kept.tty,
+        "executor_resources": thaw(kept.executor_resources),
+        "resource_limits": thaw(kept.resource_limits),
         "role": spec.role,
     }
     return AppDefinition.model_construct(_fields_set=set(fields), **fields)

@@ -238,7 +238,7 @@ def _networks(spec: AppSpec) -> Iterator[Violation]:
 
 
 def _residency(spec: AppSpec) -> Iterator[Violation]:
-    if (spec.residency is not None) != bool(persistent_volumes(spec.container)):
+    if (spec.kept.residency is not None) != bool(persistent_volumes(spec.container)):
         yield Violation("/", "AppDefinition must contain persistent volumes and define residency")
 
 
@@ -259,7 +259,7 @@ def _secrets(spec: AppSpec) -> Iterator[Violation]:
 
 
 def _checks(spec: AppSpec) -> Iterator[Violation]:
-    if spec.check is not None:
+    if spec.kept.check is not None:
         yield _no("/check", "Mesos checks (check)")
     for i, check in enumerate(spec.health_checks):
         if check.get("ipProtocol") == "IPv6":
@@ -267,13 +267,13 @@ def _checks(spec: AppSpec) -> Iterator[Violation]:
 
 
 def _execution(spec: AppSpec) -> Iterator[Violation]:
-    if spec.executor not in _COMMAND_EXECUTORS:
+    if spec.kept.executor not in _COMMAND_EXECUTORS:
         yield _no("/executor", "custom executors (only the command executor, '' or '//cmd')")
-    if spec.executor_resources is not None:
+    if spec.kept.executor_resources is not None:
         yield _no("/executorResources", "executor resources (Pallet runs no executor)")
-    if spec.resource_limits is not None:
+    if spec.kept.resource_limits is not None:
         yield _no("/resourceLimits", "resource limits above the requested resources")
-    if spec.tty:
+    if spec.kept.tty:
         yield _no("/tty", "a TTY for the task")
 
 
