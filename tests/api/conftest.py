@@ -1,31 +1,102 @@
-"""Fixtures for the API tests: apps read through the whole Marathon pipeline, and the
-Python Marathon client (``marathon`` 0.13.0) made importable on Python 3.10+."""
+"""Fixtures for route tests: the master's API over a memory store, driven through httpx's
+ASGI transport; control's loops are run by hand with a fake clock."""
 
 from __future__ import annotations
 
 import collections
 import collections.abc
-from datetime import UTC, datetime
+import itertools
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
-from pallet.api.marathon import AppSpec, normalize_app, read_app
+from pallet.api import create_api
+from pallet.api.marathon import InfoSettings
+from pallet.control import Control, ControlConfig
+from pallet.model.clock import FakeClock
+from pallet.store import open_store
 
 # marathon 0.13.0 still uses the aliases removed from ``collections`` in Python 3.10.
 for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
 
-VERSION = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-VERSION_TEXT = "2024-05-06T07:08:09.123Z"
 
-
-def spec_of(body: dict[str, Any]) -> AppSpec:
-    """An app body through reading, validation and normalisation."""
-    return normalize_app(read_app(body))
+INFO = InfoSettings(
+    version="0.1.0",
+    leader="127.0.0.1:8080",
+    elected=True,
+    cluster_id="test-cluster",
+    hostname="127.0.0.1",
+    http_port=8080,
+    store_url="memory://",
+)
 
 
 @pytest.fixture
-def version() -> datetime:
-    return VERSION
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def control(clock: FakeClock) -> AsyncIterator[Control]:
+    store = await open_store("memory://", clock=clock, expiry_interval=None)
+    counter = itertools.count()
+    ctl = Control(
+        store,
+        ControlConfig(heartbeat_grace=5.0, seed=3),
+        clock=clock,
+        new_id=lambda: f"id{next(counter)}",
+    )
+    await ctl.load()
+    yield ctl
+    await ctl.stop()
+    await store.close()
+
+
+@pytest.fixture
+async def api(control: Control) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_api(control, INFO, manage_control=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://master") as client:
+        yield client
+
+
+def node_body(i: int, mem: int = 1024) -> dict[str, Any]:
+    return {
+        "node": {
+            "id": f"node-{i}",
+            "hostname": f"127.0.0.{i + 2}",
+            "capacity": [2000, mem, 1000, 0],
+            "ports": [f"{31000 + 100 * i}-{31099 + 100 * i}"],
+            "attributes": {"rack": f"r{i}"},
+        },
+        "address": f"http://127.0.0.{i + 2}:5051",
+        "boot_id": "boot-1",
+    }
+
+
+async def register(api: httpx.AsyncClient, count: int = 3) -> None:
+    for i in range(count):
+        r = await api.post("/v1/agent/register", json=node_body(i))
+        assert r.status_code == 200, r.text
+
+
+def ids() -> itertools.count[int]:
+    return itertools.count()
+
+
+@pytest.fixture
+async def secure(control: Control, clock: FakeClock) -> AsyncIterator[Any]:
+    """The API with authentication on (``secure.Secure``)."""
+    from .secure import make_secure
+
+    async for s in make_secure(control, clock):
+        yield s

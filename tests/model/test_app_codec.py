@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.api.test_marathon_roundtrip import BODIES
+from tests.api.marathon.test_marathon_roundtrip import BODIES
 
 from pallet.api.marathon import normalize_app, read_app
 from pallet.model.app import AppSpec, SecretRef

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.test_marathon_roundtrip import BODIES
+from tests.api.marathon.test_marathon_roundtrip import BODIES
 
 from pallet.api import create_api
 from pallet.api.convert import moment, stored_app

@@ -1,7 +1,7 @@
 """Writes ``data/store_format1.json`` (or the file named as its argument): every key of
 a store written by an older Pallet, and what the API answered then. Run by hand
 against such a checkout: ``PYTHONPATH=<old checkout>/src python3
-tests/api_routes/store_capture.py [data/store_formatN.json]``. Captured: format 1
+tests/api/store_capture.py [data/store_formatN.json]``. Captured: format 1
 (before app records had a ``format``: the count inside the Marathon definition,
 dependencies read from it) and format 2 (the Marathon definition, less its count,
 beside the ``RunSpec``; written by main at bcef78a)."""
