@@ -16,7 +16,7 @@ from pallet.api.marathon import (
     HealthResult,
     LocalVolume,
     MesosTaskState,
-    TaskRecord,
+    TaskView,
     Violation,
     app_json,
     normalize_app,
@@ -27,8 +27,7 @@ from pallet.api.marathon.support import (
     Allowances,
     unsupported,
 )
-from pallet.control import RunSpec, TaskGoal, TaskState
-from pallet.control import TaskRecord as ControlTask
+from pallet.control import RunSpec, TaskGoal, TaskRecord, TaskState
 from pallet.control.records import read_legacy_apps_with
 from pallet.control.reservations import ReservationRecord
 from pallet.model import HealthResult as ModelHealth
@@ -111,7 +110,7 @@ read_legacy_apps_with(_read_stored_marathon)
 _STATES = {s.value: s for s in MesosTaskState}
 
 
-def _state(task: ControlTask) -> MesosTaskState:
+def _state(task: TaskRecord) -> MesosTaskState:
     if task.goal is TaskGoal.KILL and task.live:
         return MesosTaskState.TASK_KILLING
     if task.state is TaskState.LOST:
@@ -129,7 +128,7 @@ def _ip(host: str) -> tuple[str, ...]:
     return (host,)
 
 
-def _addresses(task: ControlTask) -> tuple[str, ...]:
+def _addresses(task: TaskRecord) -> tuple[str, ...]:
     """A task on a container network has its own address (known once its agent has
     reported it); any other task is reached at its agent's."""
     container = task.launch.container
@@ -139,14 +138,14 @@ def _addresses(task: ControlTask) -> tuple[str, ...]:
 
 
 def marathon_task(
-    task: ControlTask,
+    task: TaskRecord,
     service_ports: tuple[int, ...] = (),
     reservations: Mapping[str, ReservationRecord] | None = None,
-) -> TaskRecord:
+) -> TaskView:
     """A control task as the Marathon renderers want it; ``reservations`` (the state's
     instance slots) give a resident task its ``localVolumes``."""
     slot = (reservations or {}).get(task.reservation or "")
-    return TaskRecord(
+    return TaskView(
         id=task.id,
         app_id=task.app_id,
         host=task.host,

@@ -25,7 +25,7 @@ from pallet.api.marathon import (
     QueueItem,
     ReadinessCheckResult,
     TaskCounts,
-    TaskRecord,
+    TaskView,
     app_json,
     deployments_json,
     offers_summary,
@@ -34,13 +34,19 @@ from pallet.api.marathon import (
 )
 from pallet.api.marathon.params import AppEmbed
 from pallet.api.render_pods import pod_definition, pod_json
-from pallet.control import AppRecord, ClusterState, DeploymentRecord, TaskGoal, TaskState
-from pallet.control import TaskRecord as ControlTask
+from pallet.control import (
+    AppRecord,
+    ClusterState,
+    DeploymentRecord,
+    TaskGoal,
+    TaskRecord,
+    TaskState,
+)
 
 __all__ = ["Renderer"]
 
 
-def _counts(tasks: Iterable[ControlTask]) -> TaskCounts:
+def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     """Marathon's counts; a task is healthy or unhealthy only once its checks have a
     verdict (a task of an app without health checks is neither)."""
     staged = running = healthy = unhealthy = 0
@@ -81,7 +87,7 @@ class Renderer:
             return ()
         return tuple(p.port for p in app.spec.port_definitions or ())
 
-    def tasks_of(self, app: AppRecord) -> list[ControlTask]:
+    def tasks_of(self, app: AppRecord) -> list[TaskRecord]:
         return sorted(self.state.app_tasks(app.id), key=lambda t: (t.staged_at, t.id))
 
     def task_json_records(self, app: AppRecord) -> list[Any]:
@@ -95,7 +101,7 @@ class Renderer:
             return None
         state = failure.get("state", "")
         known = {s.value for s in MesosTaskState}
-        record = TaskRecord(
+        record = TaskView(
             id=failure["task_id"],
             app_id=app_id,
             host=failure.get("host", ""),

@@ -47,7 +47,7 @@ from pallet.api.marathon import (
     QueueItem,
     StatusUpdateEvent,
     TaskCounts,
-    TaskRecord,
+    TaskView,
     UnhealthyInstanceKillEvent,
     app_json,
     apply_update,
@@ -68,7 +68,7 @@ from .test_marathon_roundtrip import BODIES
 
 LATER = VERSION + timedelta(seconds=5)
 
-TASK = TaskRecord(
+TASK = TaskView(
     id="web.3f1c",
     app_id="/web",
     host="node-1.example",
@@ -100,7 +100,7 @@ def test_apps_parse_as_marathon_app(body: dict[str, Any]) -> None:
         deployments=["d1"],
         tasks=[TASK],
         last_task_failure=task_failure_json(
-            TaskRecord(
+            TaskView(
                 id="web.1",
                 app_id=spec.id,
                 host="h",
@@ -142,7 +142,7 @@ def test_the_create_response_parses() -> None:
 
 def test_tasks_parse_as_marathon_task() -> None:
     body = tasks_json(
-        [TASK, TaskRecord(id="web.9", app_id="/web", host="h", state=MesosTaskState.TASK_STAGING)]
+        [TASK, TaskView(id="web.9", app_id="/web", host="h", state=MesosTaskState.TASK_STAGING)]
     )
     tasks = [MarathonTask.from_json(t) for t in body["tasks"]]
     assert tasks[0].ports == [31000] and tasks[0].slave_id == "node-1"

@@ -22,7 +22,7 @@ from pallet.api.marathon.jsontypes import MarathonModel, Timestamp
 from pallet.api.marathon.normalize import normalize_app, translate_networks
 from pallet.api.marathon.parts import PortDefinition
 from pallet.api.marathon.specbuild import spec_definition
-from pallet.api.marathon.task import MarathonTask, TaskFailure, TaskRecord, task_model
+from pallet.api.marathon.task import MarathonTask, TaskFailure, TaskView, task_model
 from pallet.model.app import AppSpec
 
 __all__ = [
@@ -75,7 +75,7 @@ def app_json(
     version_info: tuple[datetime, datetime] | None = None,
     counts: TaskCounts | None = None,
     deployments: Sequence[str] | None = None,
-    tasks: Iterable[TaskRecord] | None = None,
+    tasks: Iterable[TaskView] | None = None,
     last_task_failure: dict[str, Any] | None = None,
     readiness: Sequence[ReadinessCheckResult] | None = None,
 ) -> dict[str, Any]:

@@ -27,7 +27,7 @@ __all__ = [
     "MesosTaskState",
     "TaskFailure",
     "TaskHealth",
-    "TaskRecord",
+    "TaskView",
     "task_failure_json",
     "task_json",
     "task_model",
@@ -65,7 +65,7 @@ class HealthResult:
 
 
 @dataclass(frozen=True, slots=True)
-class TaskRecord:
+class TaskView:
     """What the API needs to know about one task to render it the Marathon way.
 
     ``instance_id`` defaults to the task id (Pallet runs one task per instance).
@@ -148,7 +148,7 @@ class TaskFailure(MarathonModel):
     slave_id: str | None = None
 
 
-def task_model(record: TaskRecord) -> MarathonTask:
+def task_model(record: TaskView) -> MarathonTask:
     instance = record.instance_id or record.id
     return MarathonTask(
         app_id=record.app_id,
@@ -184,17 +184,17 @@ def task_model(record: TaskRecord) -> MarathonTask:
     )
 
 
-def task_json(record: TaskRecord) -> dict[str, Any]:
+def task_json(record: TaskView) -> dict[str, Any]:
     """One task's Marathon JSON."""
     return task_model(record).to_json()
 
 
-def tasks_json(records: Iterable[TaskRecord]) -> dict[str, Any]:
+def tasks_json(records: Iterable[TaskView]) -> dict[str, Any]:
     """The body of ``GET /v2/tasks`` and ``GET /v2/apps/{id}/tasks``: ``{"tasks": [...]}``."""
     return {"tasks": [task_json(r) for r in records]}
 
 
-def task_failure_json(record: TaskRecord, message: str, timestamp: datetime) -> dict[str, Any]:
+def task_failure_json(record: TaskView, message: str, timestamp: datetime) -> dict[str, Any]:
     """``lastTaskFailure`` for a task that ended in ``record.state`` at ``timestamp``."""
     if record.version is None:
         raise ValueError(f"task {record.id}: a task failure needs the app version it ran")
