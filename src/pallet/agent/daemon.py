@@ -145,7 +145,7 @@ def _node_id(work_dir: Path) -> str:
     return node_id
 
 
-def _agent_boot_id(work_dir: Path) -> str:
+def _agent_run_id(work_dir: Path) -> str:
     """The id of this agent's run as the master knows it, kept in the work directory:
     a restarted agent that recovers its tasks is the same run. A new id (the master then
     drops the node's tasks and replaces them) when the host has rebooted, for no task
@@ -206,7 +206,7 @@ class AgentDaemon:
         names = tuple(name for name, _ in config.networks)
         self.node = replace(self.node, networks=names, disks=config.disks)
         host_address = self.hostname if is_ip(self.hostname) else None
-        self.boot_id = _agent_boot_id(work)
+        self.run_id = _agent_run_id(work)
         isolator = detect_isolator(
             self.node_id,
             pids_max=config.task_pids_max,
@@ -421,7 +421,7 @@ class AgentDaemon:
                     await self.creds.login(self.client)
                     await self._start_logs()
                 await self._check_cluster()
-                body = Registration(self.node, self.address, self.boot_id).to_json()
+                body = Registration(self.node, self.address, self.run_id).to_json()
                 r = await self.client.post("/v1/agent/register", json=body)
                 if r.status_code == 200:
                     log.info("registered as %s with %s", self.node_id, self.config.master)

@@ -348,7 +348,8 @@ class NodeDrain:
 @dataclass(frozen=True, slots=True)
 class NodeRecord:
     """A registered node: the fingerprinted ``Node`` (with its state), where its agent
-    serves logs, the agent process's boot id (a new one means its tasks are gone) and
+    serves logs, the id of its agent's run (``boot_id``, kept under that name in the store
+    and on the wire; not the kernel's boot id: a new one means its tasks are gone) and
     the operator's drain, if any."""
 
     node: Node

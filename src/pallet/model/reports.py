@@ -178,6 +178,9 @@ class Registration:
     node: Node
     address: str = ""
     boot_id: str = ""
+    """The agent run's id (``agent.daemon._agent_run_id``), not the kernel's boot id: it
+    changes when the agent's work directory is new or the host rebooted. The wire name
+    is kept."""
 
     def to_json(self) -> dict[str, Any]:
         return {"node": node_to_json(self.node), "address": self.address, "boot_id": self.boot_id}
