@@ -32,8 +32,10 @@ from pallet.store.etcd.server import (
     etcd_available,
     free_ports,
     start_cluster,
+    with_limits,
 )
 from pallet.store.etcd.url import parse_etcd_url
+from pallet.store.txn import ETCD_MAX_REQUEST_BYTES, MAX_TXN_OPS
 
 from .conftest import next_event, take
 
@@ -258,3 +260,14 @@ def test_the_launcher_refuses_a_stranger_on_its_port(other: EtcdCluster, tmp_pat
     impostor.process = real.process  # alive, but answering as another cluster's member
     with pytest.raises(EtcdStartError, match="not ours"):
         EtcdCluster("pallet-not-this-one", [impostor]).wait_ready(timeout=5)
+
+
+def test_a_kept_member_is_started_with_the_limits_of_now() -> None:
+    # pallet up keeps each member's command line; one kept by an older Pallet (etcd's
+    # 128 operations) would refuse the master's larger decisions.
+    old = ["etcd", "--name=m0", "--max-txn-ops=128", "--data-dir=/d"]
+    new = with_limits(old)
+    assert new[0] == "etcd" and "--name=m0" in new and "--data-dir=/d" in new
+    assert f"--max-txn-ops={MAX_TXN_OPS}" in new and "--max-txn-ops=128" not in new
+    assert f"--max-request-bytes={ETCD_MAX_REQUEST_BYTES}" in new
+    assert with_limits(new) == new

@@ -87,6 +87,7 @@ class Applier(NodeDecisions):
         if its compares hold, then memory, then events. A decision whose compares fail
         changes nothing (the result says so); a write the leader fence refuses raises
         ``NotLeader``."""
+        assert self.lock.locked(), "Applier.apply is called under Applier.lock"
         d = decision
         if d.ops or d.compares:
             result = await self.commit_if(d.compares, d.ops)

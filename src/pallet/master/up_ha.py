@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pallet.store.etcd.server import EtcdCluster, EtcdMember, spawn_cluster
+from pallet.store.etcd.server import EtcdCluster, EtcdMember, spawn_cluster, with_limits
 
 __all__ = ["etcd_for_up", "quorum_problem"]
 
@@ -38,7 +38,13 @@ def etcd_for_up(state: Path, size: int, first_client_port: int) -> EtcdCluster:
     if meta.exists():
         doc = json.loads(meta.read_text())
         members = [
-            EtcdMember(m["name"], m["client_url"], m["peer_url"], Path(m["data_dir"]), m["args"])
+            EtcdMember(
+                m["name"],
+                m["client_url"],
+                m["peer_url"],
+                Path(m["data_dir"]),
+                with_limits(m["args"]),
+            )
             for m in doc["members"]
         ]
         if len(members) != size:

@@ -39,6 +39,7 @@ __all__ = [
     "running_etcd",
     "spawn_cluster",
     "start_cluster",
+    "with_limits",
 ]
 
 ETCD_BINARY = os.environ.get("PALLET_ETCD", "etcd")
@@ -218,6 +219,14 @@ class EtcdCluster:
         for member in self.members:
             member.stop()
         self.stopped = True
+
+
+def with_limits(args: list[str]) -> list[str]:
+    """``args`` of a member started before with the transaction limits of now (a member
+    kept by ``pallet up`` keeps its command line across Pallet versions)."""
+    kept = [a for a in args if not a.startswith(("--max-txn-ops=", "--max-request-bytes="))]
+    limits = [f"--max-txn-ops={MAX_TXN_OPS}", f"--max-request-bytes={ETCD_MAX_REQUEST_BYTES}"]
+    return [*kept[:1], *limits, *kept[1:]]
 
 
 def etcd_available() -> str | None:
