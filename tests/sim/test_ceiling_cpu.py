@@ -13,7 +13,13 @@ import pytest
 
 from brute import Cluster, least_idle_anywhere
 from pallet.core.policies import POLICY_NAMES, make_policy
-from pallet.sim.ceiling_cpu import NodeKind, cpu_aware_ceiling, memory_closing_cpu
+from pallet.sim.ceiling_cpu import (
+    NodeKind,
+    _before_tau,
+    _shape,
+    cpu_aware_ceiling,
+    memory_closing_cpu,
+)
 from pallet.sim.packing import ceiling, cpu_ceiling, run_packing
 from pallet.sim.sweep import cpu_only_scaled
 from pallet.sim.traces.openb import OpenbPod, read_openb_nodes, read_openb_pods
@@ -74,6 +80,33 @@ def test_memory_closes_a_node_only_with_the_cpu_its_pods_bring() -> None:
     assert memory_closing_cpu(node, q, Counter({**shapes, (1000, 3584, 0, 0, ""): 1})) == 7000
     # with nothing but small pods, memory cannot close it
     assert memory_closing_cpu(node, q, Counter({(2000, 1024, 0, 0, ""): 5})) is None
+
+
+def test_a_node_must_be_closed_when_tau_comes_not_when_its_window_ends() -> None:
+    # Windows [A B C] [D Q G] of one 4-core node: A-D (0.5 core each) are placed, Q
+    # (2 cores) finds 2 cores free and is placed too, and the GPU pod finds none.
+    # With tau_Q in the second window and Q failed, the node must hold more than 2
+    # cores before Q: only A-D (2 cores) came before it. Counting the GPU pod that
+    # arrives after Q as closing the node would allow 1000.
+    nodes = ((4000, 4000, "A", (1000,)),)
+    small = pod(500)
+    pods = (small, small, small, small, pod(2000), pod(1000, milli=1000, count=1))
+    assert most(nodes, pods) == 0
+    assert cpu_aware_ceiling(pods, kinds(nodes), windows=2).allocated_milli == pytest.approx(0.0)
+
+
+def test_the_cpu_before_tau_is_bounded_by_lines_over_the_q_pods_placed() -> None:
+    # CPU per pod 1, 2, Q=4, 1, Q=4, 3: before the first Q 3, before the second 8,
+    # the whole window 15
+    pods = [pod(1000), pod(2000), pod(4000), pod(1000), pod(4000), pod(3000)]
+    arrived = np.concatenate([[0], np.cumsum([p.cpu_milli for p in pods])]).astype(float)
+    shapes = [_shape(p) for p in pods]
+    lines = _before_tau(arrived, shapes, _shape(pod(4000)), 0, len(pods))
+    for n, cpu in enumerate((3000, 8000, 15000)):
+        assert min(a + b * n for a, b in lines) >= cpu - 1e-9
+    assert min(a + b * 0 for a, b in lines) == pytest.approx(3000)  # tight at the hull
+    # no q pod in the window: the whole window
+    assert _before_tau(arrived, shapes, _shape(pod(9000)), 1, 4) == [(7000.0, 0.0)]
 
 
 # ----------------------------------------------------------------------------- brute force
@@ -142,8 +175,9 @@ def test_no_placement_beats_the_bound() -> None:
     assert _violations() == []
 
 
-def test_coarse_windows_stay_valid() -> None:
-    assert _violations(lambda n: 2) == []
+@pytest.mark.parametrize("windows", [2, 3])
+def test_coarse_windows_stay_valid(windows: int) -> None:
+    assert _violations(lambda n: windows) == []
 
 
 @pytest.mark.parametrize(
@@ -162,6 +196,24 @@ def test_a_broken_rule_is_caught(monkeypatch: pytest.MonkeyPatch, rule: str, bro
 
     monkeypatch.setattr(module, rule, broken)
     assert _violations(), f"brute force did not catch a broken {rule}"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        # the node may be closed by anything that arrived in tau's window
+        lambda whole: [(0.0, 0.0)],
+        # off by one q pod: tau_q at or before the n-th placed q pod, not the (n+1)-th
+        lambda whole: [(a - b, b) for a, b in whole],
+    ],
+    ids=["nothing-before-tau", "off-by-one-q-pod"],
+)
+def test_a_broken_cpu_before_tau_is_caught(monkeypatch: pytest.MonkeyPatch, broken) -> None:  # type: ignore[no-untyped-def]
+    import pallet.sim.ceiling_cpu as module
+
+    right = module._before_tau
+    monkeypatch.setattr(module, "_before_tau", lambda *args: broken(right(*args)))
+    assert _violations(lambda n: 2), "brute force did not catch a broken _before_tau"
 
 
 def test_every_policy_stays_under_the_cpu_ceiling_where_it_binds() -> None:

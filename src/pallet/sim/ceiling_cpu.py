@@ -28,17 +28,24 @@ kind's summed CPU, memory, GPU milli and devices (whole GPUs, and one per share 
 half a device). Shape ``q``'s pods are all placed in windows before its pick, none
 after it, and in it any number but at least its first pod if that is a ``q``; pods
 asking at least ``q`` are dropped after it; and the CPU placed on each kind up to the
-end of the picked window covers rule 2, with ``u`` free in ``[0, N_k]`` (the state just before
-``tau_q`` is part of it). Any run of any policy gives a feasible point (its own ``tau``s, its own
-placement summed by kind and window) worth exactly its GPU allocation, so the MIP's
-maximum, and any upper bound HiGHS proves on it, bounds every policy. With one pod
-per window the rules are exact in time; wider windows only relax them, so the cut
-trades time for tightness, never validity.
+end of the picked window covers rule 2, with ``u`` free in ``[0, N_k]`` (the state
+just before ``tau_q`` is part of it). Summed over the kinds, that CPU must also be on
+the nodes *at* ``tau_q``, not only by the end of its window: if ``n`` of the window's
+``q`` pods were placed, they are its first ``n``, so ``tau_q`` comes at or before the
+next one, and the nodes hold at most the CPU placed up to the window before plus the
+CPU that arrived in the window before that pod (``n`` a whole number; the lines are
+the upper concave hull of those amounts over ``n``, so they never say less). Any run
+of any policy gives a feasible point (its own ``tau``s, its own placement summed by
+kind and window) worth exactly its GPU allocation, so the MIP's maximum, and any upper
+bound HiGHS proves on it, bounds every policy. With one pod per window the rules are
+exact in time; wider windows only relax them, so the cut trades time for tightness,
+never validity.
 
-What it leaves out, and why it stays loose on the openb sweep: pods placed on a kind
-are pooled (a node's CPU is not tied to its own free devices), and GPU pods may fail
-at will. Both let it follow a clairvoyant plan that closes every node to the 32-core
-CPU-only pods part way through and keeps the rest for GPU pods; see ``docs/design.md``.
+What it leaves out: pods placed on a kind are pooled (a node's CPU is not tied to its
+own free devices), GPU pods may fail at will, and it knows the arrivals in advance.
+On the openb sweep its plan closes every node to the 32-core pods without GPUs half to
+two thirds of the way through, as the CPU that has arrived by then allows, and lets
+the rest of them fail; no real schedule we built comes near it (``docs/design.md``).
 """
 
 from __future__ import annotations
@@ -46,9 +53,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import highspy
 import numpy as np
+import numpy.typing as npt
 from scipy.sparse import coo_matrix
 
 from pallet.model import GPU_MILLI
@@ -143,6 +152,36 @@ def memory_closing_cpu(kind: NodeKind, q: Shape, shapes: Counter[Shape]) -> int 
     return max(int(np.ceil(float(h.getInfo().mip_dual_bound) - 1e-6)), 0)
 
 
+def _before_tau(
+    arrived_cpu: npt.NDArray[np.float64], shape_at: list[Shape], q: Shape, start: int, end: int
+) -> list[tuple[float, float]]:
+    """Lines ``(a, b)`` whose least ``a + b * n`` is at least the CPU that arrived in
+    ``[start, end)`` before ``tau_q`` when ``tau_q`` falls in that window and ``n`` of
+    its ``q`` pods were placed: those are its first ``n`` ``q`` pods, so ``tau_q`` is at
+    or before the next one. The upper concave hull of the points ``(n, CPU arrived
+    before the (n+1)-th q pod)``, the last being the whole window."""
+    at = [t for t in range(start, end) if shape_at[t] == q]
+    base = arrived_cpu[start]
+    points = [(float(j), float(arrived_cpu[t] - base)) for j, t in enumerate(at)]
+    points.append((float(len(at)), float(arrived_cpu[end] - base)))
+    hull: list[tuple[float, float]] = []
+    for pt in points:  # x increasing: keep right turns only (upper hull)
+        while len(hull) >= 2:
+            (x1, y1), (x2, y2) = hull[-2], hull[-1]
+            if (x2 - x1) * (pt[1] - y1) - (y2 - y1) * (pt[0] - x1) >= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(pt)
+    if len(hull) == 1:
+        return [(hull[0][1], 0.0)]
+    lines = []
+    for (x1, y1), (x2, y2) in pairwise(hull):
+        b = (y2 - y1) / (x2 - x1)
+        lines.append((y1 - b * x1, b))
+    return lines
+
+
 def _edges(n: int, windows: int) -> list[int]:
     windows = max(1, min(windows, n))
     return sorted({round(n * i / windows) for i in range(windows + 1)})
@@ -207,9 +246,11 @@ def cpu_aware_ceiling(
     upper[z_base:] = 1.0
 
     extra: list[int] = []
+    extra_integer: list[bool] = []
 
-    def add_col() -> int:
+    def add_col(integer: bool = False) -> int:
         extra.append(n_cols + len(extra))
+        extra_integer.append(integer)
         return extra[-1]
 
     rows: list[int] = []
@@ -228,6 +269,8 @@ def cpu_aware_ceiling(
         lo.append(low)
         hi.append(high)
 
+    arrived_cpu = np.concatenate([[0], np.cumsum([p.cpu_milli for p in pods])]).astype(np.float64)
+    q_at = [_shape(p) for p in pods]
     placed: dict[tuple[Shape, int], list[int]] = defaultdict(list)
     on_kind: dict[tuple[int, int], list[tuple[int, Shape]]] = defaultdict(list)
     for (s, w, ki), j in y_index.items():
@@ -282,6 +325,10 @@ def cpu_aware_ceiling(
                         -inf,
                         0.0,
                     )
+        # the CPU every node holds at tau_q (rule 2), per picked window: a z term and
+        # a u term per kind
+        need: list[list[tuple[int, float]]] = [[] for _ in range(n_win)]
+        most_need = 0.0
         for ki, k in enumerate(kinds):  # every node closed to q at tau_q
             if not _fits(q, k):
                 continue
@@ -290,15 +337,35 @@ def cpu_aware_ceiling(
             kappa = memory_closing_cpu(k, q, shapes)
             if by_cpu <= 0 or kappa == 0:
                 continue
+            most_need += float(n_k * by_cpu)
             for g in range(n_win):
                 # u of the kind's nodes closed by memory, the others by CPU
                 closing = [(l_col(ki, g), 1.0), (z_col(qi, g), -float(n_k * by_cpu))]
+                need[g].append((z_col(qi, g), float(n_k * by_cpu)))
                 if kappa is not None and kappa < by_cpu:
                     u = add_col()
                     row([(u, 1.0), (z_col(qi, g), -float(n_k))], -inf, 0.0)
                     closing.append((u, float(by_cpu - kappa)))
+                    need[g].append((u, -float(by_cpu - kappa)))
                     row([(l_col(ki, g, 1), 1.0), (u, -float(k[1] - q[1] + 1))], 0.0, inf)
                 row(closing, 0.0, inf)
+        for g in range(n_win if most_need else 0):  # ... held by tau_q, not by its window's end
+            before = [(l_col(ki, g - 1), -1.0) for ki in range(len(kinds))] if g else []
+            lines = _before_tau(arrived_cpu, q_at, q, edges[g], edges[g + 1])
+            if any(b for _, b in lines):  # how many q pods were placed: a whole number
+                whole = add_col(integer=True)
+                row([(j, 1.0) for j in placed[(q, g)]] + [(whole, -1.0)], 0.0, 0.0)
+                count = [(whole, 1.0)]
+            else:
+                count = []
+            for a, b in lines:
+                # need <= L[g - 1] + a + b * (q pods placed in g), when g is picked
+                pick = [(z_col(qi, g), most_need)]  # the big M: no row unless g is picked
+                row(
+                    need[g] + pick + before + [(c, -b * v) for c, v in count],
+                    -inf,
+                    a + most_need,
+                )
         for qj, r in enumerate(thresholds):  # q <= r: tau_q >= tau_r
             if qj == qi or not _at_least(r, q):
                 continue
@@ -332,7 +399,10 @@ def cpu_aware_ceiling(
     lp.integrality_ = (
         [highspy.HighsVarType.kContinuous] * z_base
         + [highspy.HighsVarType.kInteger] * n_z
-        + [highspy.HighsVarType.kContinuous] * len(extra)
+        + [
+            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+            for i in extra_integer
+        ]
     )
     h.passModel(lp)
     h.run()
