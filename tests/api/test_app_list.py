@@ -14,7 +14,7 @@ from pallet.api.marathon.params import AppEmbed
 from pallet.control import Control
 
 from .conftest import register
-from .test_lifecycle import converge
+from .test_lifecycle import agents_run_everything, converge
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +89,42 @@ async def test_a_write_serializes_only_the_app_it_changed(
     listed = (await api.get("/v2/apps")).json()["apps"]
     assert dumped == ["/few/app-3"]
     assert [a["cmd"] for a in listed if a["id"] == "/few/app-3"] == ["true"]
+
+
+async def test_a_task_change_recounts_only_its_app(
+    api: httpx.AsyncClient, control: Control, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(api, 2)
+    for i in range(3):
+        assert (await api.post("/v2/apps", json=_app(f"/few/app-{i}"))).status_code == 201
+    await converge(control)
+    await agents_run_everything(api, control)
+    await converge(control)
+    params = [("embed", "apps.counts")]
+    assert [
+        a["tasksRunning"] for a in (await api.get("/v2/apps", params=params)).json()["apps"]
+    ] == [
+        1,
+        1,
+        1,
+    ]
+    import pallet.api.render as render
+
+    counted: list[set[str]] = []
+    real = render._counts
+
+    def counts(tasks: list[Any]) -> Any:
+        counted.append({t.app_id for t in tasks})
+        return real(tasks)
+
+    monkeypatch.setattr(render, "_counts", counts)
+    (task,) = control.state.app_tasks("/few/app-1")
+    r = await api.delete(f"/v2/apps/few/app-1/tasks/{task.id}")
+    assert r.status_code == 200, r.text
+    listed = (await api.get("/v2/apps", params=params)).json()["apps"]
+    # Only the app whose task changed was counted again; the others came from the cache.
+    assert counted == [{"/few/app-1"}]
+    assert [a["tasksRunning"] for a in listed] == [1, 0, 1]
 
 
 async def test_dependencies_of_an_app_in_a_group_with_dependencies_are_still_checked(

@@ -131,8 +131,6 @@ class Renderer:
         ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
         caller has them for every app (a list would otherwise scan every deployment for
         every app)."""
-        tasks = self.state.app_tasks(app.id)
-        counts = _counts(tasks) if AppEmbed.COUNTS in embeds else None
         deployments = None
         if AppEmbed.DEPLOYMENTS in embeds:
             deployments = (
@@ -149,7 +147,9 @@ class Renderer:
             key = (
                 app.id,
                 app.version,
-                counts,
+                # Rises with every change of the app or its tasks: what the counts are
+                # made of, so an unchanged app is found without counting its tasks.
+                self.state.app_changes.get(app.id, 0),
                 tuple(deployments or ()),
                 stamp,
                 embeds,
@@ -158,6 +158,7 @@ class Renderer:
             cached = self._apps.get(key)
             if cached is not None:
                 return cached, key
+        counts = _counts(self.state.app_tasks(app.id)) if AppEmbed.COUNTS in embeds else None
         spec = app.spec
         doc = app_json(
             spec,
@@ -202,7 +203,9 @@ class Renderer:
             if plain is None:
                 plain = b'{"apps":[' + b",".join(self._app_json(apps, embeds)) + b"]}"
                 self._lists[(key, False)] = plain
-            body = gzip.compress(plain, compresslevel=5, mtime=0) if gzipped else plain
+            # Level 1: a listing of 3,000 apps is megabytes, compressed again after every
+            # change; level 5 took twice the time for 6 % fewer bytes (2.3 MB of apps).
+            body = gzip.compress(plain, compresslevel=1, mtime=0) if gzipped else plain
             self._lists[(key, gzipped)] = body
         return body
 

@@ -89,6 +89,10 @@ class ClusterState:
         self.recently_ended: OrderedDict[str, TaskRecord] = OrderedDict()
         """The last tasks that ended (bounded), so their logs can still be found."""
         self.generation = 0
+        self.app_changes: dict[str, int] = {}
+        """app id -> a number that rises whenever the app or any of its tasks changes (what
+        a rendering of the app is cached by: a listing re-renders the apps that changed,
+        without looking at the others' tasks)."""
         self.revision = 0
         """The store revision of the last write this master committed (or read at load)."""
         self.closing = False
@@ -106,14 +110,19 @@ class ClusterState:
     def touch(self) -> None:
         self.generation += 1
 
+    def _app_changed(self, app_id: str) -> None:
+        self.app_changes[app_id] = self.app_changes.get(app_id, 0) + 1
+
     def put_app(self, app: AppRecord) -> None:
         self.apps[app.id] = app
+        self._app_changed(app.id)
         self.touch()
 
     def drop_app(self, app_id: str) -> None:
         self.apps.pop(app_id, None)
         self.backoff.pop(app_id, None)
         self.queue.pop(app_id, None)
+        self._app_changed(app_id)  # kept: an app created again under the id counts on
         self.touch()
 
     def put_node(self, record: NodeRecord, revision: int) -> None:
@@ -173,6 +182,7 @@ class ClusterState:
             self._desired_changed_on(task.node_id, revision)
         elif old.goal is not task.goal:
             self._desired_changed_on(task.node_id, revision)
+        self._app_changed(task.app_id)
         self.touch()
 
     def drop_task(self, task_id: str, revision: int) -> TaskRecord | None:
@@ -185,6 +195,7 @@ class ClusterState:
             del self.tasks_by_app[task.app_id]
         self.tasks_by_node[task.node_id].discard(task_id)
         self._desired_changed_on(task.node_id, revision)
+        self._app_changed(task.app_id)
         self.recently_ended[task_id] = task
         while len(self.recently_ended) > _RECENT:
             self.recently_ended.popitem(last=False)
