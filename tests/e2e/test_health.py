@@ -185,7 +185,10 @@ def test_a_pod_runs_its_containers_together_and_fails_as_a_unit(cluster: LiveClu
         def settled(task_id: str = inst["id"]) -> list[tuple[int, str, str, str]] | None:
             procs = _processes(cluster, task_id)
             reached = any(os.path.exists(os.path.join(p[3], "reached")) for p in procs)
-            done = any("sleep 3601" in p[1] for p in procs)
+            # the sleeper itself, not the shell whose command line names it: between
+            # `touch reached` and its exec the shell alone matched, and a test that then
+            # looked for the sleeper found none (once, on a loaded machine)
+            done = any(p[1] == "sleep 3601" for p in procs)
             return procs if reached and done else None
 
         # the probe reached the web container through the shared (host) network
