@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from pallet.control import Control, ControlConfig
 from pallet.model import Constraint, Node, PlacementRequest, PortRange, Resources
+from pallet.model.clock import FakeClock
+from pallet.store import open_store
 
 _counter = iter(range(10**9))
 
@@ -53,3 +61,28 @@ def req(
         constraints=constraints,
         priority=priority,
     )
+
+
+@contextlib.asynccontextmanager
+async def memory_control(
+    clock: FakeClock,
+    new_id: Callable[[], str] | None = None,
+    **config: Any,
+) -> AsyncIterator[Control]:
+    """The master's real control over a memory store, loaded, on ``clock``; ids
+    ``id0, id1, ...`` unless ``new_id`` says otherwise; ``config``: ``ControlConfig``'s
+    fields (a 5 s heartbeat grace unless given). Stopped and closed afterwards."""
+    store = await open_store("memory://", clock=clock, expiry_interval=None)
+    counter = itertools.count()
+    ctl = Control(
+        store,
+        ControlConfig(**{"heartbeat_grace": 5.0, **config}),
+        clock=clock,
+        new_id=new_id or (lambda: f"id{next(counter)}"),
+    )
+    await ctl.load()
+    try:
+        yield ctl
+    finally:
+        await ctl.stop()
+        await store.close()

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from factories import memory_control
 from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
-from pallet.control import Control, ControlConfig
+from pallet.control import Control
 from pallet.model.clock import FakeClock
-from pallet.store import open_store
 
 # marathon 0.13.0 still uses the aliases removed from ``collections`` in Python 3.10.
 for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence"):
@@ -47,18 +47,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def control(clock: FakeClock) -> AsyncIterator[Control]:
-    store = await open_store("memory://", clock=clock, expiry_interval=None)
-    counter = itertools.count()
-    ctl = Control(
-        store,
-        ControlConfig(heartbeat_grace=5.0, seed=3),
-        clock=clock,
-        new_id=lambda: f"id{next(counter)}",
-    )
-    await ctl.load()
-    yield ctl
-    await ctl.stop()
-    await store.close()
+    async with memory_control(clock, seed=3) as ctl:
+        yield ctl
 
 
 @pytest.fixture

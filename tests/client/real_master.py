@@ -12,6 +12,7 @@ it, so a ``--wait`` follows a real deployment without real time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable, Coroutine
@@ -19,11 +20,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from factories import memory_control
 from pallet.api import create_api
 from pallet.api.marathon import InfoSettings
-from pallet.control import Control, ControlConfig
+from pallet.control import Control
 from pallet.model.clock import FakeClock
-from pallet.store import open_store
 
 T = TypeVar("T")
 
@@ -76,23 +77,17 @@ class RealMaster:
             self._running[f"node-{i}"] = set()
 
     async def _start(self) -> Control:
-        store = await open_store("memory://", clock=self.clock, expiry_interval=None)
-        control = Control(
-            store, ControlConfig(heartbeat_grace=1e9, seed=3), clock=self.clock, new_id=self._new_id
+        self._stack = contextlib.AsyncExitStack()
+        return await self._stack.enter_async_context(
+            memory_control(self.clock, new_id=self._new_id, heartbeat_grace=1e9, seed=3)
         )
-        await control.load()
-        return control
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` in the master's loop and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=60)
 
     def close(self) -> None:
-        async def stop() -> None:
-            await self.control.stop()
-            await self.control.store.close()
-
-        self.run(stop())
+        self.run(self._stack.aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from factories import memory_control
 from pallet.control import (
     Control,
-    ControlConfig,
     RunSpec,
     TaskState,
 )
 from pallet.model import Node, Resources, TaskStatus, parse_port_ranges
 from pallet.model.app import AppSpec
 from pallet.model.clock import FakeClock
-from pallet.store import open_store
 
 T0 = 1_700_000_000.0
 
@@ -58,18 +56,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def control(clock: FakeClock) -> AsyncIterator[Control]:
-    store = await open_store("memory://", clock=clock, expiry_interval=None)
-    counter = itertools.count()
-    ctl = Control(
-        store,
-        ControlConfig(heartbeat_grace=5.0, seed=7),
-        clock=clock,
-        new_id=lambda: f"id{next(counter)}",
-    )
-    await ctl.load()
-    yield ctl
-    await ctl.stop()
-    await store.close()
+    async with memory_control(clock, seed=7) as ctl:
+        yield ctl
 
 
 async def with_nodes(ctl: Control, count: int = 3, **kwargs: Any) -> list[str]:
