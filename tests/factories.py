@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from pallet.control import Control, ControlConfig
@@ -67,12 +67,16 @@ def req(
 async def memory_control(
     clock: FakeClock,
     new_id: Callable[[], str] | None = None,
+    kvs: Mapping[str, str] | None = None,
     **config: Any,
 ) -> AsyncIterator[Control]:
     """The master's real control over a memory store, loaded, on ``clock``; ids
-    ``id0, id1, ...`` unless ``new_id`` says otherwise; ``config``: ``ControlConfig``'s
-    fields (a 5 s heartbeat grace unless given). Stopped and closed afterwards."""
+    ``id0, id1, ...`` unless ``new_id`` says otherwise; the store holding ``kvs`` before
+    the load; ``config``: ``ControlConfig``'s fields (a 5 s heartbeat grace unless
+    given). Stopped and closed afterwards."""
     store = await open_store("memory://", clock=clock, expiry_interval=None)
+    for key, value in (kvs or {}).items():
+        await store.put(key, value.encode())
     counter = itertools.count()
     ctl = Control(
         store,

@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from factories import memory_control
 from pallet.api import create_api
-from pallet.control import Control, ControlConfig
+from pallet.control import Control
 from pallet.control.layout import app_key
 from pallet.control.records import AppRecord, RunSpec, decode, encode
 from pallet.model.app import AppSpec
 from pallet.model.clock import FakeClock
-from pallet.store import open_store
 
 from .conftest import INFO
 
@@ -38,23 +38,15 @@ Old = tuple[Control, httpx.AsyncClient, dict[str, Any]]
 async def old(request: pytest.FixtureRequest) -> AsyncIterator[Old]:
     fixture = FIXTURES[request.param]
     clock = FakeClock(fixture["clock"])
-    store = await open_store("memory://", clock=clock, expiry_interval=None)
-    for key, value in fixture["kvs"].items():
-        await store.put(key, value.encode())
     counter = itertools.count(100)
-    control = Control(
-        store,
-        ControlConfig(heartbeat_grace=5.0, seed=3),
-        clock=clock,
-        new_id=lambda: f"id{next(counter)}",
-    )
-    await control.load()
-    app = create_api(control, INFO, manage_control=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://master") as client:
-        yield control, client, fixture
-    await control.stop()
-    await store.close()
+    new_id = counter.__next__
+    async with memory_control(
+        clock, new_id=lambda: f"id{new_id()}", kvs=fixture["kvs"], seed=3
+    ) as control:
+        app = create_api(control, INFO, manage_control=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://master") as client:
+            yield control, client, fixture
 
 
 def test_the_fixture_is_the_old_encoding() -> None:
