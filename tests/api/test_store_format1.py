@@ -39,9 +39,8 @@ async def old(request: pytest.FixtureRequest) -> AsyncIterator[Old]:
     fixture = FIXTURES[request.param]
     clock = FakeClock(fixture["clock"])
     counter = itertools.count(100)
-    new_id = counter.__next__
     async with memory_control(
-        clock, new_id=lambda: f"id{new_id()}", kvs=fixture["kvs"], seed=3
+        clock, new_id=lambda: f"id{next(counter)}", kvs=fixture["kvs"], seed=3
     ) as control:
         app = create_api(control, INFO, manage_control=False)
         transport = httpx.ASGITransport(app=app)
