@@ -7,12 +7,24 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
+from pallet.api.marathon import InfoSettings
 from pallet.control import Control, ControlConfig
 from pallet.model import Constraint, Node, PlacementRequest, PortRange, Resources
 from pallet.model.clock import FakeClock
 from pallet.store import open_store
 
 _counter = iter(range(10**9))
+
+INFO = InfoSettings(
+    version="0.1.0",
+    leader="127.0.0.1:8080",
+    elected=True,
+    cluster_id="test-cluster",
+    hostname="127.0.0.1",
+    http_port=8080,
+    store_url="memory://",
+)
+"""What ``/v2/info`` says of the test master ``create_api`` serves."""
 
 
 def node(

@@ -12,9 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from factories import memory_control
+from factories import INFO, memory_control
 from pallet.api import create_api
-from pallet.api.marathon import InfoSettings
 from pallet.control import Control
 from pallet.model.clock import FakeClock
 
@@ -22,17 +21,6 @@ from pallet.model.clock import FakeClock
 for _name in ("Iterable", "Mapping", "MutableMapping", "Sequence"):
     if not hasattr(collections, _name):
         setattr(collections, _name, getattr(collections.abc, _name))
-
-
-INFO = InfoSettings(
-    version="0.1.0",
-    leader="127.0.0.1:8080",
-    elected=True,
-    cluster_id="test-cluster",
-    hostname="127.0.0.1",
-    http_port=8080,
-    store_url="memory://",
-)
 
 
 @pytest.fixture

@@ -20,23 +20,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from factories import memory_control
+from factories import INFO, memory_control
 from pallet.api import create_api
-from pallet.api.marathon import InfoSettings
 from pallet.control import Control
 from pallet.model.clock import FakeClock
 
 T = TypeVar("T")
-
-INFO = InfoSettings(
-    version="0.1.0",
-    leader="127.0.0.1:8080",
-    elected=True,
-    cluster_id="test",
-    hostname="127.0.0.1",
-    http_port=8080,
-    store_url="memory://",
-)
 
 
 def node_body(i: int, mem: int = 1024, gpus: int = 0) -> dict[str, Any]:
