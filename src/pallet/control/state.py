@@ -111,7 +111,8 @@ class ClusterState:
         self.generation += 1
 
     def _app_changed(self, app_id: str) -> None:
-        self.app_changes[app_id] = self.app_changes.get(app_id, 0) + 1
+        if app_id in self.apps:  # a deleted app's tasks ending later leave no entry
+            self.app_changes[app_id] = self.app_changes.get(app_id, 0) + 1
 
     def put_app(self, app: AppRecord) -> None:
         self.apps[app.id] = app
@@ -122,7 +123,10 @@ class ClusterState:
         self.apps.pop(app_id, None)
         self.backoff.pop(app_id, None)
         self.queue.pop(app_id, None)
-        self._app_changed(app_id)  # kept: an app created again under the id counts on
+        # Forgotten (the id of every app ever deleted would pile up otherwise): an app
+        # created again under the id has another version, so no cached rendering of the
+        # old one can be taken for it.
+        self.app_changes.pop(app_id, None)
         self.touch()
 
     def put_node(self, record: NodeRecord, revision: int) -> None:
