@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pallet.api.convert import app_document, epoch, marathon_task, moment
+from pallet.api.listing import ListingPieces
 from pallet.api.marathon import (
     ActionName,
     Canary,
@@ -46,6 +47,12 @@ from pallet.control import (
 __all__ = ["Renderer"]
 
 
+def _forget_gone(cache: dict[str, Any], live: dict[str, Any]) -> None:
+    """Drop the entries of apps no longer in ``live`` (deleted)."""
+    for app_id in cache.keys() - live.keys():
+        del cache[app_id]
+
+
 def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     """Marathon's counts; a task is healthy or unhealthy only once its checks have a
     verdict (a task of an app without health checks is neither)."""
@@ -67,8 +74,11 @@ def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
 class Renderer:
     def __init__(self, state: ClusterState) -> None:
         self.state = state
-        self._apps: dict[tuple[object, ...], dict[str, Any]] = {}
-        self._app_bytes: dict[tuple[object, ...], bytes] = {}
+        # (embeds, version info) -> app id -> (stamp, the app's JSON)
+        self._docs: dict[
+            tuple[frozenset[AppEmbed], bool], dict[str, tuple[tuple[object, ...], dict[str, Any]]]
+        ] = {}
+        self._pieces_by_embeds: dict[frozenset[AppEmbed], ListingPieces] = {}
         self._lists: dict[tuple[object, ...], bytes] = {}
         self._list_generation = -1
 
@@ -120,44 +130,58 @@ class Renderer:
         """One app's JSON with the embeds asked for."""
         return self._app(app, embeds, version_info)[0]
 
+    def _stamp(
+        self, app: AppRecord, deployments: list[str] | None, embeds: frozenset[AppEmbed]
+    ) -> tuple[object, ...]:
+        """What an app's JSON without tasks and readiness is made of: it is rendered again
+        only when this changes."""
+        failure_at = None
+        if AppEmbed.LAST_TASK_FAILURE in embeds:
+            backoff = self.state.backoff.get(app.id)
+            failure = backoff.last_failure if backoff is not None else None
+            failure_at = failure["timestamp"] if failure else None
+        return (
+            app.version,
+            # Rises with every change of the app or its tasks: what the counts are made
+            # of, so an unchanged app is found without counting its tasks.
+            self.state.app_changes.get(app.id, 0),
+            tuple(deployments or ()),
+            failure_at,
+        )
+
+    def _deployments_of(
+        self, app: AppRecord, embeds: frozenset[AppEmbed], deployed: dict[str, list[str]] | None
+    ) -> list[str] | None:
+        if AppEmbed.DEPLOYMENTS not in embeds:
+            return None
+        if deployed is not None:
+            return deployed.get(app.id, [])
+        return sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
+
     def _app(
         self,
         app: AppRecord,
         embeds: frozenset[AppEmbed],
         version_info: bool = True,
         deployed: dict[str, list[str]] | None = None,
-    ) -> tuple[dict[str, Any], tuple[object, ...] | None]:
-        """One app's JSON and the key it is cached under (None: not cacheable).
+        keep: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        """One app's JSON and whether it may be cached (not with its tasks or readiness).
         ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
         caller has them for every app (a list would otherwise scan every deployment for
-        every app)."""
-        deployments = None
-        if AppEmbed.DEPLOYMENTS in embeds:
-            deployments = (
-                deployed.get(app.id, [])
-                if deployed is not None
-                else sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
-            )
-        failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
+        every app). ``keep``: cache the JSON (the listing keeps its bytes instead)."""
+        deployments = self._deployments_of(app, embeds, deployed)
         with_tasks = AppEmbed.TASKS in embeds
         readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
-        key = None
-        if not with_tasks and readiness is None:
-            stamp = failure["timestamp"] if failure else None
-            key = (
-                app.id,
-                app.version,
-                # Rises with every change of the app or its tasks: what the counts are
-                # made of, so an unchanged app is found without counting its tasks.
-                self.state.app_changes.get(app.id, 0),
-                tuple(deployments or ()),
-                stamp,
-                embeds,
-                version_info,
-            )
-            cached = self._apps.get(key)
-            if cached is not None:
-                return cached, key
+        cacheable = not with_tasks and readiness is None
+        docs = None
+        if cacheable:
+            stamp = self._stamp(app, deployments, embeds)
+            docs = self._docs.setdefault((embeds, version_info), {})
+            cached = docs.get(app.id)
+            if cached is not None and cached[0] == stamp:
+                return cached[1], True
+        failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
         counts = _counts(self.state.app_tasks(app.id)) if AppEmbed.COUNTS in embeds else None
         spec = app.spec
         doc = app_json(
@@ -172,12 +196,11 @@ class Renderer:
             last_task_failure=failure,
             readiness=readiness,
         )
-        if key is not None:
-            if len(self._apps) > 50_000:
-                self._apps.clear()
-                self._app_bytes.clear()
-            self._apps[key] = doc
-        return doc, key
+        if docs is not None and keep:
+            if app.id not in docs and len(docs) >= len(self.state.apps):
+                _forget_gone(docs, self.state.apps)
+            docs[app.id] = (stamp, doc)
+        return doc, cacheable
 
     def cached_list(self, key: tuple[object, ...], gzipped: bool) -> bytes | None:
         """The serialized list for ``key`` if nothing changed since it was made."""
@@ -193,44 +216,59 @@ class Renderer:
         gzipped: bool = False,
     ) -> bytes:
         """``{"apps": [...]}`` serialized (and gzipped if asked), cached until the state
-        changes: a dashboard polling 1,000 apps costs one render per change."""
+        changes; made of per-app pieces cached by what each app's JSON is made of
+        (``api/listing.py``), so a list after a write renders and compresses only the
+        apps the write changed and joins the rest."""
         if self._list_generation != self.state.generation:
             self._lists.clear()
             self._list_generation = self.state.generation
         body = self._lists.get((key, gzipped))
-        if body is None:
-            plain = self._lists.get((key, False))
+        if body is not None:
+            return body
+        plain = self._lists.get((key, False))
+        if AppEmbed.TASKS in embeds or AppEmbed.READINESS in embeds:
+            # Changes with every task: rendered whole, as before the pieces.
             if plain is None:
-                plain = b'{"apps":[' + b",".join(self._app_json(apps, embeds)) + b"]}"
+                docs = [json.dumps(self._app(a, embeds)[0], separators=(",", ":")) for a in apps]
+                plain = ('{"apps":[' + ",".join(docs) + "]}").encode()
                 self._lists[(key, False)] = plain
-            # Level 1: a listing of 3,000 apps is megabytes, compressed again after every
-            # change; level 5 took twice the time for 6 % fewer bytes (2.3 MB of apps).
             body = gzip.compress(plain, compresslevel=1, mtime=0) if gzipped else plain
-            self._lists[(key, gzipped)] = body
+        else:
+            pieces = self._pieces(apps, embeds)
+            if plain is None:
+                plain = self._lists[(key, False)] = ListingPieces.plain(pieces)
+            body = ListingPieces.gzipped(pieces, plain) if gzipped else plain
+        self._lists[(key, gzipped)] = body
         return body
 
-    def _app_json(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[bytes]:
-        """Each app's serialized JSON, as ``json.dumps`` of the whole list would write it:
-        an app whose cache key is unchanged since the last list is not serialized again,
-        so a write re-renders one app, not the list."""
+    def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
+        """Each app's cached piece: an app whose stamp is unchanged since the last list is
+        neither rendered nor serialized nor compressed again."""
         deployed: dict[str, list[str]] | None = None
         if AppEmbed.DEPLOYMENTS in embeds:
             deployed = {}
             for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
                 for app_id in d.targets:
                     deployed.setdefault(app_id, []).append(d.id)
-        out = []
-        for a in apps:
-            doc, app_key = self._app(a, embeds, deployed=deployed)
-            data = None if app_key is None else self._app_bytes.get(app_key)
-            if data is None:
-                data = json.dumps(doc, separators=(",", ":")).encode()
-                if app_key is not None:
-                    if len(self._app_bytes) > 50_000:
-                        self._app_bytes.clear()
-                    self._app_bytes[app_key] = data
-            out.append(data)
-        return out
+        variant = self._pieces_by_embeds.get(embeds)
+        if variant is None:
+            variant = self._pieces_by_embeds[embeds] = ListingPieces()
+        by_id = {a.id: a for a in apps}
+
+        def render(app_id: str) -> bytes:
+            doc = self._app(by_id[app_id], embeds, deployed=deployed, keep=False)[0]
+            return json.dumps(doc, separators=(",", ":")).encode()
+
+        stamps = (
+            (a.id, self._stamp(a, self._deployments_of(a, embeds, deployed), embeds)) for a in apps
+        )
+        pieces = variant.pieces(stamps, render)
+        if len(variant) > len(self.state.apps):  # apps were deleted: what they left goes
+            for v in self._pieces_by_embeds.values():
+                v.forget_all_but(self.state.apps)
+            for docs in self._docs.values():
+                _forget_gone(docs, self.state.apps)
+        return pieces
 
     def readiness(self, app: AppRecord) -> list[ReadinessCheckResult]:
         """The readiness of the app's tasks of its current config that have readiness
