@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import pallet.api.listing as listing
-from pallet.api.listing import PREFIX, SUFFIX, ListingPieces
+from pallet.api.listing import PREFIX, SUFFIX, ListingPieces, WholeListing
 from pallet.api.marathon import parse_embed
 from pallet.api.marathon.params import INDEX_EMBEDS
 from pallet.control import Control
@@ -97,6 +97,15 @@ async def test_gzipped_list_unzips_to_the_plain_list_through_writes(
     await _check_all_variants(api, control)
     ids = [a["id"] for a in json.loads(await _raw(api, [], "identity"))["apps"]]
     assert ids == ["/a/first", "/z/app-1", "/z/app-2", "/z/app-3", "/z/app-4"]
+    # Deleted and created again between two lists: its change count starts over (and may
+    # equal the old one), its record is another.
+    r = await api.delete("/v2/apps/a/first?force=true")
+    assert r.status_code == 200, r.text
+    r = await api.post("/v2/apps", json=_app("/a/first", instances=0, cmd="sleep 9"))
+    assert r.status_code == 201, r.text
+    await _check_all_variants(api, control)
+    cmds = [a["cmd"] for a in json.loads(await _raw(api, [], "identity"))["apps"]]
+    assert cmds[0] == "sleep 9"
 
 
 @pytest.mark.anyio
@@ -176,3 +185,76 @@ def test_pieces_join_to_one_gzip_stream_and_recompress_only_what_changed(
     plain, zipped = body()
     assert plain == b'{"apps":[]}'
     assert gzip.decompress(zipped) == plain
+
+
+def test_the_whole_listing_follows_changes_given_only_their_ids() -> None:
+    rng = random.Random(11)
+    versions: dict[int, int] = {}
+    variant = ListingPieces()
+    whole = WholeListing(variant)
+
+    def key(app_id: str) -> int:
+        return int(app_id[5:])
+
+    def update(changed: set[str] | None) -> None:
+        whole.update(
+            changed,
+            lambda: [f"/app-{i:04d}" for i in sorted(versions)],
+            lambda a: (versions[key(a)],) if key(a) in versions else None,
+            lambda a: _doc(key(a), versions[key(a)]),
+        )
+        expected = PREFIX + b",".join(_doc(i, versions[i]) for i in sorted(versions)) + SUFFIX
+        plain = whole.plain()
+        assert plain == expected
+        assert gzip.decompress(whole.gzipped(plain)) == expected
+
+    update(None)  # empty
+    for i in range(0, 60, 3):
+        versions[i] = 0
+    update(None)
+    for _ in range(200):
+        changed: set[str] = set()
+        for _ in range(rng.choice([1, 1, 2, 5])):
+            i = rng.randrange(0, 70)
+            if i in versions and rng.random() < 0.4:
+                del versions[i]
+            else:
+                versions[i] = versions.get(i, -1) + 1
+            changed.add(f"/app-{i:04d}")
+        changed.add("/app-9999")  # an id that is not listed: a pod, say
+        update(changed)
+    assert whole.ids == [f"/app-{i:04d}" for i in sorted(versions)]
+    versions.clear()
+    update({f"/app-{i:04d}" for i in range(70)})
+    assert whole.plain() == b'{"apps":[]}'
+
+
+@pytest.mark.anyio
+async def test_filtered_and_unfiltered_lists_agree_through_writes(
+    api: httpx.AsyncClient, control: Control
+) -> None:
+    for i in range(6):
+        r = await api.post("/v2/apps", json=_app(f"/f/{'ab'[i % 2]}-{i}", instances=0))
+        assert r.status_code == 201, r.text
+    for step in range(4):
+        whole = json.loads(await _raw(api, [], "identity"))["apps"]
+        for params in ([("id", "/f/a")], [("cmd", "600")], [("id", "/f/b")]):
+            zipped = await _raw(api, params, "gzip")
+            some = json.loads(gzip.decompress(zipped))["apps"]
+            name, value = params[0]
+            expected = [
+                a for a in whole if value in (a["id"] if name == "id" else a.get("cmd") or "")
+            ]
+            assert some == expected, (step, params)
+        assert (
+            gzip.decompress(await _raw(api, [], "gzip"))
+            == json.dumps({"apps": whole}, separators=(",", ":")).encode()
+        )
+        if step == 0:
+            r = await api.put("/v2/apps/f/a-2?force=true", json=_app("/f/a-2", cmd="sleep 7"))
+        elif step == 1:
+            r = await api.delete("/v2/apps/f/a-0?force=true")
+        else:
+            r = await api.post("/v2/apps", json=_app(f"/f/a-{10 + step}", instances=0))
+        assert r.status_code in (200, 201), r.text
+        await converge(control)

@@ -13,10 +13,11 @@ import gzip
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.api.convert import app_document, epoch, marathon_task, moment
-from pallet.api.listing import ListingPieces
+from pallet.api.listing import ListingPieces, WholeListing
 from pallet.api.marathon import (
     ActionName,
     Canary,
@@ -71,6 +72,21 @@ def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     return TaskCounts(staged=staged, running=running, healthy=healthy, unhealthy=unhealthy)
 
 
+@dataclass
+class _Seen:
+    """The state as a whole listing's last update saw it, to tell which apps changed
+    since: each app's record (held, so that no new record can reuse an old one's id),
+    change count, deployments and last failure."""
+
+    listing: WholeListing
+    first: bool = True
+    records: dict[str, int] = field(default_factory=dict)
+    held: list[AppRecord] = field(default_factory=list)
+    changes: dict[str, int] = field(default_factory=dict)
+    deployed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    failures: dict[str, object] = field(default_factory=dict)
+
+
 class Renderer:
     def __init__(self, state: ClusterState) -> None:
         self.state = state
@@ -79,6 +95,7 @@ class Renderer:
             tuple[frozenset[AppEmbed], bool], dict[str, tuple[tuple[object, ...], dict[str, Any]]]
         ] = {}
         self._pieces_by_embeds: dict[frozenset[AppEmbed], ListingPieces] = {}
+        self._wholes: dict[frozenset[AppEmbed], _Seen] = {}
         self._lists: dict[tuple[object, ...], bytes] = {}
         self._list_generation = -1
 
@@ -208,9 +225,13 @@ class Renderer:
             return None
         return self._lists.get((key, gzipped))
 
+    def every_app(self) -> list[AppRecord]:
+        """Every app (no pods), by id."""
+        return sorted((a for a in self.state.apps.values() if not a.is_pod), key=lambda a: a.id)
+
     def app_list(
         self,
-        apps: list[AppRecord],
+        apps: list[AppRecord] | None,
         embeds: frozenset[AppEmbed],
         key: tuple[object, ...],
         gzipped: bool = False,
@@ -218,7 +239,8 @@ class Renderer:
         """``{"apps": [...]}`` serialized (and gzipped if asked), cached until the state
         changes; made of per-app pieces cached by what each app's JSON is made of
         (``api/listing.py``), so a list after a write renders and compresses only the
-        apps the write changed and joins the rest."""
+        apps the write changed and joins the rest. ``apps``: None for every app, whose
+        list is brought up to date from what changed since its last build."""
         if self._list_generation != self.state.generation:
             self._lists.clear()
             self._list_generation = self.state.generation
@@ -229,10 +251,16 @@ class Renderer:
         if AppEmbed.TASKS in embeds or AppEmbed.READINESS in embeds:
             # Changes with every task: rendered whole, as before the pieces.
             if plain is None:
-                docs = [json.dumps(self._app(a, embeds)[0], separators=(",", ":")) for a in apps]
+                every = self.every_app() if apps is None else apps
+                docs = [json.dumps(self._app(a, embeds)[0], separators=(",", ":")) for a in every]
                 plain = ('{"apps":[' + ",".join(docs) + "]}").encode()
                 self._lists[(key, False)] = plain
             body = gzip.compress(plain, compresslevel=1, mtime=0) if gzipped else plain
+        elif apps is None:
+            whole = self._whole(embeds)
+            if plain is None:
+                plain = self._lists[(key, False)] = whole.plain()
+            body = whole.gzipped(plain) if gzipped else plain
         else:
             pieces = self._pieces(apps, embeds)
             if plain is None:
@@ -241,18 +269,74 @@ class Renderer:
         self._lists[(key, gzipped)] = body
         return body
 
-    def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
-        """Each app's cached piece: an app whose stamp is unchanged since the last list is
-        neither rendered nor serialized nor compressed again."""
-        deployed: dict[str, list[str]] | None = None
-        if AppEmbed.DEPLOYMENTS in embeds:
-            deployed = {}
-            for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
-                for app_id in d.targets:
-                    deployed.setdefault(app_id, []).append(d.id)
+    def _deployed(self) -> dict[str, list[str]]:
+        """App id -> the ids of the deployments targeting it, sorted."""
+        deployed: dict[str, list[str]] = {}
+        for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
+            for app_id in d.targets:
+                deployed.setdefault(app_id, []).append(d.id)
+        return deployed
+
+    def _variant(self, embeds: frozenset[AppEmbed]) -> ListingPieces:
         variant = self._pieces_by_embeds.get(embeds)
         if variant is None:
             variant = self._pieces_by_embeds[embeds] = ListingPieces()
+        return variant
+
+    def _forget_deleted(self) -> None:
+        """Drop what deleted apps left in the caches, once there is something to drop."""
+        if any(len(v) > len(self.state.apps) for v in self._pieces_by_embeds.values()):
+            for v in self._pieces_by_embeds.values():
+                v.forget_all_but(self.state.apps)
+            for docs in self._docs.values():
+                _forget_gone(docs, self.state.apps)
+
+    def _whole(self, embeds: frozenset[AppEmbed]) -> WholeListing:
+        """The list of every app, updated for the apps whose record, change count,
+        deployments or last failure differ from what its last update saw: C-speed diffs
+        of the state's dicts find them, so no Python code runs per unchanged app."""
+        seen = self._wholes.get(embeds)
+        if seen is None:
+            seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
+        apps = self.state.apps
+        records = dict(zip(apps, map(id, apps.values()), strict=True))
+        changes = self.state.app_changes
+        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
+        deployed_ids = {k: tuple(v) for k, v in (deployed or {}).items()}
+        failures: dict[str, object] = {}
+        if AppEmbed.LAST_TASK_FAILURE in embeds:
+            for app_id, backoff in self.state.backoff.items():
+                if backoff.last_failure:
+                    failures[app_id] = backoff.last_failure["timestamp"]
+        changed: set[str] | None = None
+        if not seen.first:
+            changed = {k for k, _ in records.items() ^ seen.records.items()}
+            changed.update(k for k, _ in changes.items() ^ seen.changes.items())
+            changed.update(k for k, _ in deployed_ids.items() ^ seen.deployed.items())
+            changed.update(k for k, _ in failures.items() ^ seen.failures.items())
+        seen.first = False
+        seen.records, seen.held, seen.changes = records, list(apps.values()), dict(changes)
+        seen.deployed, seen.failures = deployed_ids, failures
+
+        def stamp(app_id: str) -> tuple[object, ...] | None:
+            app = apps.get(app_id)
+            if app is None or app.is_pod:
+                return None
+            return self._stamp(app, self._deployments_of(app, embeds, deployed), embeds)
+
+        def render(app_id: str) -> bytes:
+            doc = self._app(apps[app_id], embeds, deployed=deployed, keep=False)[0]
+            return json.dumps(doc, separators=(",", ":")).encode()
+
+        seen.listing.update(changed, lambda: [a.id for a in self.every_app()], stamp, render)
+        self._forget_deleted()
+        return seen.listing
+
+    def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
+        """Each app's cached piece: an app whose stamp is unchanged since the last list is
+        neither rendered nor serialized nor compressed again."""
+        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
+        variant = self._variant(embeds)
         by_id = {a.id: a for a in apps}
 
         def render(app_id: str) -> bytes:
@@ -263,11 +347,7 @@ class Renderer:
             (a.id, self._stamp(a, self._deployments_of(a, embeds, deployed), embeds)) for a in apps
         )
         pieces = variant.pieces(stamps, render)
-        if len(variant) > len(self.state.apps):  # apps were deleted: what they left goes
-            for v in self._pieces_by_embeds.values():
-                v.forget_all_but(self.state.apps)
-            for docs in self._docs.values():
-                _forget_gone(docs, self.state.apps)
+        self._forget_deleted()
         return pieces
 
     def readiness(self, app: AppRecord) -> list[ReadinessCheckResult]:
