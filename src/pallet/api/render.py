@@ -1,10 +1,12 @@
 """Rendering the master's state in Marathon's shapes: apps with their embeds, deployments,
 the launch queue; pure over ``ClusterState`` plus small caches.
 
-``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON, and its
-serialized bytes, are cached by what they depend on (version, counts, deployments, last
-failure), and the whole serialized list by the state's ``generation``, which every
-change raises: a change re-serializes only the apps it changed, then joins the list.
+``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON, its serialized
+bytes and their deflate fragment are cached by what they depend on (version, counts,
+deployments, last failure; ``api/listing.py``), and the whole serialized list by the
+state's ``generation``, which every change raises: a change re-renders and recompresses
+only the apps it changed, then joins the list; the unfiltered list finds those apps
+without visiting the others.
 """
 
 from __future__ import annotations
