@@ -5,8 +5,9 @@ Each app's piece holds its JSON bytes and the same bytes, after their separator,
 deflate fragment ended with a sync flush (byte-aligned, not final), compressed with the
 previous app's JSON as its preset dictionary: in the listing the previous app's bytes are
 exactly what precedes the fragment, so its back-references resolve, and concatenated
-fragments are one deflate stream that compresses about as well as deflating the whole
-list (independent fragments were ~6 times bigger). A listing after a write is then a
+fragments are one deflate stream that compresses nearly as well as deflating the whole
+list (at 3,000 apps: 105 KB, against 72 KB for the whole list at level 1 and 1.36 MB for
+fragments compressed alone). A listing after a write is then a
 gzip header, the cached fragments of the apps that did not change (and whose predecessor
 did not), a few new ones, the suffix's final block, and the CRC-32 and length of the
 plain bytes: no re-serialization and no re-compression of the list.
@@ -23,7 +24,7 @@ from typing import Any
 __all__ = ["LEVEL", "ListingPieces", "WholeListing", "gzip_header", "join_gzip", "join_plain"]
 
 # A piece is compressed once per change of its app (or of the app before it), so a level
-# above gzip's fastest is affordable: about 0.1 ms for a 700-byte app.
+# above gzip's fastest is affordable: ~12 us for a 760-byte app (level 9: no smaller).
 LEVEL = 6
 PREFIX = b'{"apps":['
 SUFFIX = b"]}"

@@ -12,8 +12,10 @@ without visiting the others.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +58,26 @@ def _forget_gone(cache: dict[str, Any], live: dict[str, Any]) -> None:
         del cache[app_id]
 
 
+def _changed_apps(
+    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[int | None]
+) -> set[str]:
+    """The ids whose record or change count differ from what ``seen`` holds (the state's
+    apps in its dict order, their records, their change counts). An update keeps an app's
+    place in the dict and a create appends, so the old ids are then a prefix of the new and
+    the lists are compared in step, in C; a delete shifts them, and then both sides are
+    compared as dicts (records by identity: the old ones are held, so no new record has an
+    old one's id)."""
+    n = len(seen.ids)
+    if ids[:n] == seen.ids:
+        changed = set(itertools.compress(ids, map(operator.is_not, records, seen.held)))
+        changed.update(itertools.compress(ids, map(operator.ne, counts, seen.changes)))
+        changed.update(ids[n:])
+        return changed
+    now = dict(zip(ids, zip(map(id, records), counts, strict=True), strict=True))
+    before = dict(zip(seen.ids, zip(map(id, seen.held), seen.changes, strict=True), strict=True))
+    return {k for k, _ in now.items() ^ before.items()}
+
+
 def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     """Marathon's counts; a task is healthy or unhealthy only once its checks have a
     verdict (a task of an app without health checks is neither)."""
@@ -82,9 +104,9 @@ class _Seen:
 
     listing: WholeListing
     first: bool = True
-    records: dict[str, int] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
     held: list[AppRecord] = field(default_factory=list)
-    changes: dict[str, int] = field(default_factory=dict)
+    changes: list[int | None] = field(default_factory=list)
     deployed: dict[str, tuple[str, ...]] = field(default_factory=dict)
     failures: dict[str, object] = field(default_factory=dict)
 
@@ -301,8 +323,8 @@ class Renderer:
         if seen is None:
             seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
         apps = self.state.apps
-        records = dict(zip(apps, map(id, apps.values()), strict=True))
-        changes = self.state.app_changes
+        ids, records = list(apps), list(apps.values())
+        counts = list(map(self.state.app_changes.get, ids))
         deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
         deployed_ids = {k: tuple(v) for k, v in (deployed or {}).items()}
         failures: dict[str, object] = {}
@@ -312,12 +334,11 @@ class Renderer:
                     failures[app_id] = backoff.last_failure["timestamp"]
         changed: set[str] | None = None
         if not seen.first:
-            changed = {k for k, _ in records.items() ^ seen.records.items()}
-            changed.update(k for k, _ in changes.items() ^ seen.changes.items())
+            changed = _changed_apps(seen, ids, records, counts)
             changed.update(k for k, _ in deployed_ids.items() ^ seen.deployed.items())
             changed.update(k for k, _ in failures.items() ^ seen.failures.items())
         seen.first = False
-        seen.records, seen.held, seen.changes = records, list(apps.values()), dict(changes)
+        seen.ids, seen.held, seen.changes = ids, records, counts
         seen.deployed, seen.failures = deployed_ids, failures
 
         def stamp(app_id: str) -> tuple[object, ...] | None:
