@@ -317,8 +317,8 @@ class Renderer:
 
     def _whole(self, embeds: frozenset[AppEmbed]) -> WholeListing:
         """The list of every app, updated for the apps whose record, change count,
-        deployments or last failure differ from what its last update saw: C-speed diffs
-        of the state's dicts find them, so no Python code runs per unchanged app."""
+        deployments or last failure differ from what its last update saw, found in C
+        (``_changed_apps``), so no Python code runs per unchanged app."""
         seen = self._wholes.get(embeds)
         if seen is None:
             seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
