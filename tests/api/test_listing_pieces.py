@@ -258,3 +258,42 @@ async def test_filtered_and_unfiltered_lists_agree_through_writes(
             r = await api.post("/v2/apps", json=_app(f"/f/a-{10 + step}", instances=0))
         assert r.status_code in (200, 201), r.text
         await converge(control)
+
+
+def test_changed_apps_are_found_through_updates_creates_deletes_and_recreates() -> None:
+    from pallet.api.render import _changed_apps, _Seen
+
+    rng = random.Random(5)
+    apps: dict[str, object] = {f"/a{i}": object() for i in range(30)}
+    counts: dict[str, int] = dict.fromkeys(apps, 1)
+    seen = _Seen(WholeListing(ListingPieces()))
+
+    def look() -> tuple[list[str], list[Any], list[int | None]]:
+        ids = list(apps)
+        return ids, list(apps.values()), [counts.get(i) for i in ids]
+
+    seen.ids, seen.held, seen.changes = look()
+    for _ in range(300):
+        before = {k: (apps[k], counts[k]) for k in apps}
+        for _ in range(rng.choice([1, 1, 2, 4])):
+            op = rng.random()
+            key = f"/a{rng.randrange(45)}"
+            if op < 0.3 and key in apps:  # delete (the record and its count go)
+                del apps[key], counts[key]
+            elif op < 0.5:  # create, or delete and create again: its count starts over
+                apps.pop(key, None)
+                apps[key] = object()
+                counts[key] = 1
+            elif op < 0.75 and key in apps:  # an update: a new record in the same place
+                apps[key] = object()
+                counts[key] += 1
+            elif key in apps:  # a task of it changed
+                counts[key] += 1
+        ids, records, now = look()
+        expected = {
+            k
+            for k in before.keys() | apps.keys()
+            if before.get(k) != ((apps[k], counts[k]) if k in apps else None)
+        }
+        assert _changed_apps(seen, ids, records, now) == expected
+        seen.ids, seen.held, seen.changes = ids, records, now

@@ -62,17 +62,26 @@ def _changed_apps(
     seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[int | None]
 ) -> set[str]:
     """The ids whose record or change count differ from what ``seen`` holds (the state's
-    apps in its dict order, their records, their change counts). An update keeps an app's
-    place in the dict and a create appends, so the old ids are then a prefix of the new and
-    the lists are compared in step, in C; a delete shifts them, and then both sides are
-    compared as dicts (records by identity: the old ones are held, so no new record has an
-    old one's id)."""
-    n = len(seen.ids)
-    if ids[:n] == seen.ids:
-        changed = set(itertools.compress(ids, map(operator.is_not, records, seen.held)))
-        changed.update(itertools.compress(ids, map(operator.ne, counts, seen.changes)))
+    apps in its dict order, their records, their change counts), compared in C. An update
+    keeps an app's place in the dict, a delete removes it and a create appends, so the old
+    ids without the deleted ones are a prefix of the new ones and the lists compare in
+    step (records by identity: the old ones are held, so no new record has an old one's
+    id); if that ever fails, both sides are compared as dicts."""
+    old_ids, old_held, old_counts = seen.ids, seen.held, seen.changes
+    removed: set[str] = set()
+    if ids[: len(old_ids)] != old_ids:
+        removed = set(old_ids).difference(ids)
+        if removed:
+            kept = list(map(operator.not_, map(removed.__contains__, old_ids)))
+            old_ids = list(itertools.compress(old_ids, kept))
+            old_held = list(itertools.compress(old_held, kept))
+            old_counts = list(itertools.compress(old_counts, kept))
+    n = len(old_ids)
+    if ids[:n] == old_ids:
+        changed = set(itertools.compress(ids, map(operator.is_not, records, old_held)))
+        changed.update(itertools.compress(ids, map(operator.ne, counts, old_counts)))
         changed.update(ids[n:])
-        return changed
+        return changed | removed
     now = dict(zip(ids, zip(map(id, records), counts, strict=True), strict=True))
     before = dict(zip(seen.ids, zip(map(id, seen.held), seen.changes, strict=True), strict=True))
     return {k for k, _ in now.items() ^ before.items()}
