@@ -1,21 +1,27 @@
 """Rendering the master's state in Marathon's shapes: apps with their embeds, deployments,
 the launch queue; pure over ``ClusterState`` plus small caches.
 
-``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON, and its
-serialized bytes, are cached by what they depend on (version, counts, deployments, last
-failure), and the whole serialized list by the state's ``generation``, which every
-change raises: a change re-serializes only the apps it changed, then joins the list.
+``GET /v2/apps`` is the hot path (dashboards poll it): each app's JSON, its serialized
+bytes and their deflate fragment are cached by what they depend on (version, counts,
+deployments, last failure; ``api/listing.py``), and the whole serialized list by the
+state's ``generation``, which every change raises: a change re-renders and recompresses
+only the apps it changed, then joins the list; the unfiltered list finds those apps
+without visiting the others.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import math
+import operator
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pallet.api.convert import app_document, epoch, marathon_task, moment
+from pallet.api.listing import ListingPieces, WholeListing
 from pallet.api.marathon import (
     ActionName,
     Canary,
@@ -46,6 +52,41 @@ from pallet.control import (
 __all__ = ["Renderer"]
 
 
+def _forget_gone(cache: dict[str, Any], live: dict[str, Any]) -> None:
+    """Drop the entries of apps no longer in ``live`` (deleted)."""
+    for app_id in cache.keys() - live.keys():
+        del cache[app_id]
+
+
+def _changed_apps(
+    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[int | None]
+) -> set[str]:
+    """The ids whose record or change count differ from what ``seen`` holds (the state's
+    apps in its dict order, their records, their change counts), compared in C. An update
+    keeps an app's place in the dict, a delete removes it and a create appends, so the old
+    ids without the deleted ones are a prefix of the new ones and the lists compare in
+    step (records by identity: the old ones are held, so no new record has an old one's
+    id); if that ever fails, both sides are compared as dicts."""
+    old_ids, old_held, old_counts = seen.ids, seen.held, seen.changes
+    removed: set[str] = set()
+    if ids[: len(old_ids)] != old_ids:
+        removed = set(old_ids).difference(ids)
+        if removed:
+            kept = list(map(operator.not_, map(removed.__contains__, old_ids)))
+            old_ids = list(itertools.compress(old_ids, kept))
+            old_held = list(itertools.compress(old_held, kept))
+            old_counts = list(itertools.compress(old_counts, kept))
+    n = len(old_ids)
+    if ids[:n] == old_ids:
+        changed = set(itertools.compress(ids, map(operator.is_not, records, old_held)))
+        changed.update(itertools.compress(ids, map(operator.ne, counts, old_counts)))
+        changed.update(ids[n:])
+        return changed | removed
+    now = dict(zip(ids, zip(map(id, records), counts, strict=True), strict=True))
+    before = dict(zip(seen.ids, zip(map(id, seen.held), seen.changes, strict=True), strict=True))
+    return {k for k, _ in now.items() ^ before.items()}
+
+
 def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     """Marathon's counts; a task is healthy or unhealthy only once its checks have a
     verdict (a task of an app without health checks is neither)."""
@@ -64,11 +105,30 @@ def _counts(tasks: Iterable[TaskRecord]) -> TaskCounts:
     return TaskCounts(staged=staged, running=running, healthy=healthy, unhealthy=unhealthy)
 
 
+@dataclass
+class _Seen:
+    """The state as a whole listing's last update saw it, to tell which apps changed
+    since: each app's record (held, so that no new record can reuse an old one's id),
+    change count, deployments and last failure."""
+
+    listing: WholeListing
+    first: bool = True
+    ids: list[str] = field(default_factory=list)
+    held: list[AppRecord] = field(default_factory=list)
+    changes: list[int | None] = field(default_factory=list)
+    deployed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    failures: dict[str, object] = field(default_factory=dict)
+
+
 class Renderer:
     def __init__(self, state: ClusterState) -> None:
         self.state = state
-        self._apps: dict[tuple[object, ...], dict[str, Any]] = {}
-        self._app_bytes: dict[tuple[object, ...], bytes] = {}
+        # (embeds, version info) -> app id -> (stamp, the app's JSON)
+        self._docs: dict[
+            tuple[frozenset[AppEmbed], bool], dict[str, tuple[tuple[object, ...], dict[str, Any]]]
+        ] = {}
+        self._pieces_by_embeds: dict[frozenset[AppEmbed], ListingPieces] = {}
+        self._wholes: dict[frozenset[AppEmbed], _Seen] = {}
         self._lists: dict[tuple[object, ...], bytes] = {}
         self._list_generation = -1
 
@@ -120,44 +180,58 @@ class Renderer:
         """One app's JSON with the embeds asked for."""
         return self._app(app, embeds, version_info)[0]
 
+    def _stamp(
+        self, app: AppRecord, deployments: list[str] | None, embeds: frozenset[AppEmbed]
+    ) -> tuple[object, ...]:
+        """What an app's JSON without tasks and readiness is made of: it is rendered again
+        only when this changes."""
+        failure_at = None
+        if AppEmbed.LAST_TASK_FAILURE in embeds:
+            backoff = self.state.backoff.get(app.id)
+            failure = backoff.last_failure if backoff is not None else None
+            failure_at = failure["timestamp"] if failure else None
+        return (
+            app.version,
+            # Rises with every change of the app or its tasks: what the counts are made
+            # of, so an unchanged app is found without counting its tasks.
+            self.state.app_changes.get(app.id, 0),
+            tuple(deployments or ()),
+            failure_at,
+        )
+
+    def _deployments_of(
+        self, app: AppRecord, embeds: frozenset[AppEmbed], deployed: dict[str, list[str]] | None
+    ) -> list[str] | None:
+        if AppEmbed.DEPLOYMENTS not in embeds:
+            return None
+        if deployed is not None:
+            return deployed.get(app.id, [])
+        return sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
+
     def _app(
         self,
         app: AppRecord,
         embeds: frozenset[AppEmbed],
         version_info: bool = True,
         deployed: dict[str, list[str]] | None = None,
-    ) -> tuple[dict[str, Any], tuple[object, ...] | None]:
-        """One app's JSON and the key it is cached under (None: not cacheable).
+        keep: bool = True,
+    ) -> tuple[dict[str, Any], bool]:
+        """One app's JSON and whether it may be cached (not with its tasks or readiness).
         ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
         caller has them for every app (a list would otherwise scan every deployment for
-        every app)."""
-        deployments = None
-        if AppEmbed.DEPLOYMENTS in embeds:
-            deployments = (
-                deployed.get(app.id, [])
-                if deployed is not None
-                else sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
-            )
-        failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
+        every app). ``keep``: cache the JSON (the listing keeps its bytes instead)."""
+        deployments = self._deployments_of(app, embeds, deployed)
         with_tasks = AppEmbed.TASKS in embeds
         readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
-        key = None
-        if not with_tasks and readiness is None:
-            stamp = failure["timestamp"] if failure else None
-            key = (
-                app.id,
-                app.version,
-                # Rises with every change of the app or its tasks: what the counts are
-                # made of, so an unchanged app is found without counting its tasks.
-                self.state.app_changes.get(app.id, 0),
-                tuple(deployments or ()),
-                stamp,
-                embeds,
-                version_info,
-            )
-            cached = self._apps.get(key)
-            if cached is not None:
-                return cached, key
+        cacheable = not with_tasks and readiness is None
+        docs = None
+        if cacheable:
+            stamp = self._stamp(app, deployments, embeds)
+            docs = self._docs.setdefault((embeds, version_info), {})
+            cached = docs.get(app.id)
+            if cached is not None and cached[0] == stamp:
+                return cached[1], True
+        failure = self.last_failure(app.id) if AppEmbed.LAST_TASK_FAILURE in embeds else None
         counts = _counts(self.state.app_tasks(app.id)) if AppEmbed.COUNTS in embeds else None
         spec = app.spec
         doc = app_json(
@@ -172,12 +246,11 @@ class Renderer:
             last_task_failure=failure,
             readiness=readiness,
         )
-        if key is not None:
-            if len(self._apps) > 50_000:
-                self._apps.clear()
-                self._app_bytes.clear()
-            self._apps[key] = doc
-        return doc, key
+        if docs is not None and keep:
+            if app.id not in docs and len(docs) >= len(self.state.apps):
+                _forget_gone(docs, self.state.apps)
+            docs[app.id] = (stamp, doc)
+        return doc, cacheable
 
     def cached_list(self, key: tuple[object, ...], gzipped: bool) -> bytes | None:
         """The serialized list for ``key`` if nothing changed since it was made."""
@@ -185,52 +258,129 @@ class Renderer:
             return None
         return self._lists.get((key, gzipped))
 
+    def every_app(self) -> list[AppRecord]:
+        """Every app (no pods), by id."""
+        return sorted((a for a in self.state.apps.values() if not a.is_pod), key=lambda a: a.id)
+
     def app_list(
         self,
-        apps: list[AppRecord],
+        apps: list[AppRecord] | None,
         embeds: frozenset[AppEmbed],
         key: tuple[object, ...],
         gzipped: bool = False,
     ) -> bytes:
         """``{"apps": [...]}`` serialized (and gzipped if asked), cached until the state
-        changes: a dashboard polling 1,000 apps costs one render per change."""
+        changes; made of per-app pieces cached by what each app's JSON is made of
+        (``api/listing.py``), so a list after a write renders and compresses only the
+        apps the write changed and joins the rest. ``apps``: None for every app, whose
+        list is brought up to date from what changed since its last build."""
         if self._list_generation != self.state.generation:
             self._lists.clear()
             self._list_generation = self.state.generation
         body = self._lists.get((key, gzipped))
-        if body is None:
-            plain = self._lists.get((key, False))
+        if body is not None:
+            return body
+        plain = self._lists.get((key, False))
+        if AppEmbed.TASKS in embeds or AppEmbed.READINESS in embeds:
+            # Changes with every task: rendered whole, as before the pieces.
             if plain is None:
-                plain = b'{"apps":[' + b",".join(self._app_json(apps, embeds)) + b"]}"
+                every = self.every_app() if apps is None else apps
+                docs = [json.dumps(self._app(a, embeds)[0], separators=(",", ":")) for a in every]
+                plain = ('{"apps":[' + ",".join(docs) + "]}").encode()
                 self._lists[(key, False)] = plain
-            # Level 1: a listing of 3,000 apps is megabytes, compressed again after every
-            # change; level 5 took twice the time for 6 % fewer bytes (2.3 MB of apps).
             body = gzip.compress(plain, compresslevel=1, mtime=0) if gzipped else plain
-            self._lists[(key, gzipped)] = body
+        elif apps is None:
+            whole = self._whole(embeds)
+            if plain is None:
+                plain = self._lists[(key, False)] = whole.plain()
+            body = whole.gzipped(plain) if gzipped else plain
+        else:
+            pieces = self._pieces(apps, embeds)
+            if plain is None:
+                plain = self._lists[(key, False)] = ListingPieces.plain(pieces)
+            body = ListingPieces.gzipped(pieces, plain) if gzipped else plain
+        self._lists[(key, gzipped)] = body
         return body
 
-    def _app_json(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[bytes]:
-        """Each app's serialized JSON, as ``json.dumps`` of the whole list would write it:
-        an app whose cache key is unchanged since the last list is not serialized again,
-        so a write re-renders one app, not the list."""
-        deployed: dict[str, list[str]] | None = None
-        if AppEmbed.DEPLOYMENTS in embeds:
-            deployed = {}
-            for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
-                for app_id in d.targets:
-                    deployed.setdefault(app_id, []).append(d.id)
-        out = []
-        for a in apps:
-            doc, app_key = self._app(a, embeds, deployed=deployed)
-            data = None if app_key is None else self._app_bytes.get(app_key)
-            if data is None:
-                data = json.dumps(doc, separators=(",", ":")).encode()
-                if app_key is not None:
-                    if len(self._app_bytes) > 50_000:
-                        self._app_bytes.clear()
-                    self._app_bytes[app_key] = data
-            out.append(data)
-        return out
+    def _deployed(self) -> dict[str, list[str]]:
+        """App id -> the ids of the deployments targeting it, sorted."""
+        deployed: dict[str, list[str]] = {}
+        for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
+            for app_id in d.targets:
+                deployed.setdefault(app_id, []).append(d.id)
+        return deployed
+
+    def _variant(self, embeds: frozenset[AppEmbed]) -> ListingPieces:
+        variant = self._pieces_by_embeds.get(embeds)
+        if variant is None:
+            variant = self._pieces_by_embeds[embeds] = ListingPieces()
+        return variant
+
+    def _forget_deleted(self) -> None:
+        """Drop what deleted apps left in the caches, once there is something to drop."""
+        if any(len(v) > len(self.state.apps) for v in self._pieces_by_embeds.values()):
+            for v in self._pieces_by_embeds.values():
+                v.forget_all_but(self.state.apps)
+            for docs in self._docs.values():
+                _forget_gone(docs, self.state.apps)
+
+    def _whole(self, embeds: frozenset[AppEmbed]) -> WholeListing:
+        """The list of every app, updated for the apps whose record, change count,
+        deployments or last failure differ from what its last update saw, found in C
+        (``_changed_apps``), so no Python code runs per unchanged app."""
+        seen = self._wholes.get(embeds)
+        if seen is None:
+            seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
+        apps = self.state.apps
+        ids, records = list(apps), list(apps.values())
+        counts = list(map(self.state.app_changes.get, ids))
+        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
+        deployed_ids = {k: tuple(v) for k, v in (deployed or {}).items()}
+        failures: dict[str, object] = {}
+        if AppEmbed.LAST_TASK_FAILURE in embeds:
+            for app_id, backoff in self.state.backoff.items():
+                if backoff.last_failure:
+                    failures[app_id] = backoff.last_failure["timestamp"]
+        changed: set[str] | None = None
+        if not seen.first:
+            changed = _changed_apps(seen, ids, records, counts)
+            changed.update(k for k, _ in deployed_ids.items() ^ seen.deployed.items())
+            changed.update(k for k, _ in failures.items() ^ seen.failures.items())
+        seen.first = False
+        seen.ids, seen.held, seen.changes = ids, records, counts
+        seen.deployed, seen.failures = deployed_ids, failures
+
+        def stamp(app_id: str) -> tuple[object, ...] | None:
+            app = apps.get(app_id)
+            if app is None or app.is_pod:
+                return None
+            return self._stamp(app, self._deployments_of(app, embeds, deployed), embeds)
+
+        def render(app_id: str) -> bytes:
+            doc = self._app(apps[app_id], embeds, deployed=deployed, keep=False)[0]
+            return json.dumps(doc, separators=(",", ":")).encode()
+
+        seen.listing.update(changed, lambda: [a.id for a in self.every_app()], stamp, render)
+        self._forget_deleted()
+        return seen.listing
+
+    def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
+        """Each app's cached piece: an app whose stamp is unchanged since the last list is
+        neither rendered nor serialized nor compressed again."""
+        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
+        variant = self._variant(embeds)
+        by_id = {a.id: a for a in apps}
+
+        def render(app_id: str) -> bytes:
+            doc = self._app(by_id[app_id], embeds, deployed=deployed, keep=False)[0]
+            return json.dumps(doc, separators=(",", ":")).encode()
+
+        stamps = (
+            (a.id, self._stamp(a, self._deployments_of(a, embeds, deployed), embeds)) for a in apps
+        )
+        pieces = variant.pieces(stamps, render)
+        self._forget_deleted()
+        return pieces
 
     def readiness(self, app: AppRecord) -> list[ReadinessCheckResult]:
         """The readiness of the app's tasks of its current config that have readiness

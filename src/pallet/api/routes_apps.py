@@ -114,15 +114,11 @@ async def list_apps(request: Request) -> Response:
     perms = permissions_of(request.scope)
     everything = perms.sees_all("service")
     body = ctx.renderer.cached_list(key, gzipped) if everything else None
-    if body is None:
-        apps = _filtered(
-            sorted(
-                (a for a in ctx.control.state.apps.values() if not a.is_pod), key=lambda a: a.id
-            ),
-            cmd,
-            id_filter,
-            label,
-        )
+    if body is None and everything and not (cmd or id_filter or label):
+        # Every app: the renderer keeps that list and updates it from what changed.
+        body = ctx.renderer.app_list(None, embeds, key, gzipped)
+    elif body is None:
+        apps = _filtered(ctx.renderer.every_app(), cmd, id_filter, label)
         if not everything:  # only what the caller may read, cached by exactly that
             apps = [a for a in apps if may_read(perms, a.id)]
             key = ("visible", tuple(a.id for a in apps), *key)
