@@ -323,10 +323,8 @@ class TaskRuntime:
         """Note a launched task's process for its checkpoints."""
         identity = self.executor.identity(task_id)
         if self.checkpoints is not None and identity is not None:
-            paths = self.executor.isolator.paths(task_id)
-            self._launched[task_id] = _Launched(
-                identity, {k: str(v) for k, v in paths.items()}, time.time()
-            )
+            paths = self.executor.isolator.path_names(task_id)
+            self._launched[task_id] = _Launched(identity, paths, time.time())
         view = self._machine.task(task_id)
         container = view.spec.container if view is not None else None
         if container is not None and container.network == "container":
