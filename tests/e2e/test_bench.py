@@ -42,6 +42,7 @@ def test_e2e_bench_runs_every_task_and_cleans_up() -> None:
     assert doc["pallet_s"] > 0 and doc["raw_spawn_s"] > 0
     # the master recorded the last RUNNING before the client saw it (1 s: clocks' slack)
     assert 0 < doc["recorded_s"] <= doc["pallet_s"] + 1.0
+    assert 0 < doc["placed_s"] <= doc["pallet_s"]  # every task placed before all ran
     assert doc["master_cpu_s"] > 0 and doc["agents_cpu_s"] > 0
     assert (result.leftover_processes, result.leftover_cgroups) == (0, 0)
     assert not _sleepers("pallet-bench-e2e-")
