@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pallet.agent import Executor, Reason, TaskRuntime, TaskState
@@ -9,7 +11,7 @@ from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas, over_quot
 from pallet.model import PersistentVolume
 from pallet.model.clock import FakeClock
 
-from .conftest import make_spec
+from .conftest import make_spec, wait_for
 from .test_runtime import run_until
 
 
@@ -62,6 +64,33 @@ def test_the_watch_thread_stops_on_close() -> None:
     watch.watch("x", 1)
     watch.close()
     assert not watch._thread.is_alive()
+
+
+def test_a_launch_wakes_the_watch_only_when_its_task_is_due_sooner() -> None:
+    measured: list[str] = []
+    watch = DiskWatch(lambda t: measured.append(t) or 0, lambda t, m: None, interval=15.0)
+    looks = 0
+    check_due = watch.check_due
+
+    def counted() -> float:
+        nonlocal looks
+        looks += 1
+        return check_due()
+
+    watch.check_due = counted  # type: ignore[method-assign]
+    try:
+        watch._wake.set()  # the thread looks once more, now through ``counted``
+        wait_for(lambda: looks >= 1, what="the watch's first look")
+        for i in range(30):  # no quota: measured in 15 s, later than the thread looks
+            watch.watch(f"t{i}", 0)
+            time.sleep(0.01)  # launches a little apart, as an agent's are
+        time.sleep(0.1)
+        assert looks <= 3  # not once per launch (each went over every task)
+        watch.watch("quota", 1)  # due in 1 s: sooner, so it wakes the thread
+        wait_for(lambda: "quota" in measured, timeout=10.0, what="the task with a quota")
+        assert measured == ["quota"]
+    finally:
+        watch.close()
 
 
 DATA = PersistentVolume("data", 4, "db#data#s1")

@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from pallet.agent import Executor, NullIsolator, TaskExit
-from pallet.agent.executor import DISK_WATCH_INTERVAL, sandbox_bytes
+from pallet.agent.exits import sandbox_bytes
+from pallet.agent.measures import DISK_WATCH_INTERVAL
 
 from .conftest import make_spec, own_cgroup_dirs, wait_for
 

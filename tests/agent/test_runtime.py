@@ -18,7 +18,7 @@ from pallet.agent import (
     TaskRuntime,
     TaskState,
 )
-from pallet.agent.runtime import PUBLISH_EVERY
+from pallet.agent.runtime import PUBLISH_EVERY, superseded_startings_dropped
 
 from .conftest import make_spec
 
@@ -52,7 +52,8 @@ def run_until(
 def test_a_task_runs_to_completion_and_is_forgotten_after_ack(runtime: TaskRuntime) -> None:
     spec = make_spec("done.1", cmd="echo hello")
     first = runtime.set_desired([spec])
-    assert states(first, "done.1") == [S.STARTING, S.RUNNING]
+    # Its STARTING (seq 1) is superseded by the RUNNING (seq 2) sent with it: not sent.
+    assert [(s.state, s.seq) for s in first if s.task_id == "done.1"] == [(S.RUNNING, 2)]
     seen = run_until(runtime, "done.1", S.FINISHED)
     (end,) = [s for s in seen if s.state is S.FINISHED]
     assert (end.seq, end.exit_code, end.message) == (3, 0, "Command exited with status 0")
@@ -102,10 +103,28 @@ def test_a_missing_command_is_a_failed_task_with_the_shells_words(runtime: TaskR
     assert end.message == "Command exited with status 127: /bin/sh: 1: nosuchcmd: not found"
 
 
+def _status(task_id: str, state: S, seq: int) -> SendStatus:
+    return SendStatus(task_id, state, seq)
+
+
+def test_only_a_starting_that_a_later_status_supersedes_is_dropped() -> None:
+    a1, a2 = _status("a", S.STARTING, 1), _status("a", S.RUNNING, 2)
+    b1, b2 = _status("b", S.STARTING, 1), _status("b", S.FAILED, 2)
+    c1 = _status("c", S.STARTING, 1)
+    d3, d4 = _status("d", S.RUNNING, 3), _status("d", S.RUNNING, 4)  # a health change
+    e1 = _status("e", S.STARTING, 1)
+    kept = superseded_startings_dropped([a1, b1, c1, a2, b2, d3, d4, e1], {"e": 2})
+    # a and b: superseded in the list; c: nothing later; d: RUNNINGs always go; e: its
+    # RUNNING was published earlier in the batch.
+    assert kept == [c1, a2, b2, d3, d4]
+    assert superseded_startings_dropped([c1], {}) == [c1]
+    assert superseded_startings_dropped([c1], {"c": 1}) == [c1]
+
+
 def test_a_launch_failure_is_reported_not_raised(runtime: TaskRuntime) -> None:
     (runtime.executor.sandbox_root / "blocked.1").write_text("a file where the sandbox goes")
     statuses = runtime.set_desired([make_spec("blocked.1")])
-    assert states(statuses, "blocked.1") == [S.STARTING, S.FAILED]
+    assert states(statuses, "blocked.1") == [S.FAILED]  # its STARTING superseded
     assert statuses[-1].reason is Reason.CONTAINER_LAUNCH_FAILED
     assert "cannot create sandbox" in statuses[-1].message
 
@@ -118,7 +137,7 @@ def test_unacknowledged_statuses_come_back_out_of_step(tmp_path: Path) -> None:
         sent = rt.set_desired([make_spec("slow.1", cmd="sleep 60")])
         assert rt.step(0) == []  # nothing is due yet
         now[0] += 5.0
-        assert rt.step(0) == sent  # STARTING and RUNNING again, same seqs
+        assert rt.step(0) == sent  # RUNNING again, same seq (its STARTING superseded)
         rt.acknowledge("slow.1", 2)
         now[0] += 5.0
         assert rt.step(0) == [] and rt.unacknowledged() == []
@@ -175,6 +194,7 @@ def test_a_long_batch_publishes_statuses_while_it_launches(runtime: TaskRuntime)
     assert len(published) == 40 // PUBLISH_EVERY
     assert all(published)
     every = [s for batch in published for s in batch] + returned
+    # Each task's RUNNING, once; no STARTING after it (each is superseded).
     assert sorted((s.task_id, s.state) for s in every) == sorted(
-        (spec.task_id, state) for spec in specs for state in (S.STARTING, S.RUNNING)
+        (spec.task_id, S.RUNNING) for spec in specs
     )

@@ -41,8 +41,8 @@ def test_a_fetching_task_starts_once_its_uris_are_in_the_sandbox(
         plain = make_spec("plain.1", cmd="sleep 30")
         first = runtime.set_desired([fetching, plain])
         # the plain task does not wait for the download
-        assert states(first, "fetching.1") == [S.STARTING]
-        assert states(first, "plain.1") == [S.STARTING, S.RUNNING]
+        assert states(first, "fetching.1") == [S.STARTING]  # nothing later yet: sent
+        assert states(first, "plain.1") == [S.RUNNING]  # its STARTING superseded
         seen = run_until(runtime, "fetching.1", S.FINISHED)
     assert states(seen, "fetching.1") == [S.RUNNING, S.FINISHED]
     assert runtime.read_log("fetching.1", "stdout").data == b"fetched-and-run\n"

@@ -51,12 +51,13 @@ def _adopt_kill_and_report(tmp_path: Path, agent_id: str, first: TaskRuntime) ->
     first.executor.isolator.prepare("stray.1", 100, 32)  # a cgroup nobody checkpointed
 
     second = runtime(tmp_path, agent_id, sweep=False)
-    # No master ever acknowledged STARTING (1) and RUNNING (2): the checkpoint kept them.
+    # No master ever acknowledged STARTING (1) and RUNNING (2): the checkpoint kept them,
+    # and the RUNNING is resent (its acknowledgement covers the superseded STARTING).
+    for cp in first.checkpoints.load():
+        assert [(s.state, s.seq) for s in cp.unacked] == [(S.STARTING, 1), (S.RUNNING, 2)]
     resent = second.recover()
     assert [(s.task_id, s.state, s.seq) for s in resent] == [
-        (t, state, seq)
-        for t in ("keep.1", "victim.1")
-        for state, seq in ((S.STARTING, 1), (S.RUNNING, 2))
+        (t, S.RUNNING, 2) for t in ("keep.1", "victim.1")
     ]
     assert second.recovery.adopted == ("keep.1", "victim.1")
     assert second.recovery.orphans == ("stray.1",)

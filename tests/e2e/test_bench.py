@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -35,16 +36,21 @@ def test_raw_spawn_kills_what_it_spawned(tmp_path: Path, monkeypatch: pytest.Mon
     assert not _sleepers(str(tmp_path))
 
 
-def test_e2e_bench_runs_every_task_and_cleans_up() -> None:
+def test_e2e_bench_runs_every_task_and_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its cluster's state under tmp_path: another bench on this machine is not ours.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = run_e2e_bench(tasks=20, agents=2)
     doc = result.to_json()
     assert doc["tasks"] == 20 and doc["agents"] == 2
     assert doc["pallet_s"] > 0 and doc["raw_spawn_s"] > 0
     # the master recorded the last RUNNING before the client saw it (1 s: clocks' slack)
     assert 0 < doc["recorded_s"] <= doc["pallet_s"] + 1.0
+    assert 0 < doc["placed_s"] <= doc["pallet_s"]  # every task placed before all ran
     assert doc["master_cpu_s"] > 0 and doc["agents_cpu_s"] > 0
     assert (result.leftover_processes, result.leftover_cgroups) == (0, 0)
-    assert not _sleepers("pallet-bench-e2e-")
+    assert not _sleepers(str(tmp_path))
 
 
 def test_api_bench_measures_the_real_master() -> None:

@@ -98,6 +98,10 @@ class DiskWatch:
         self._clock = clock
         self._lock = threading.Lock()
         self._tasks: dict[str, _Watched] = {}
+        self._next_look = float("-inf")
+        """When the thread looks next (by ``clock``): a task watched later than that
+        does not wake it. Each launch woke it, and every wakeup went over every task, so
+        a batch of launches was quadratic."""
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="disk-watch", daemon=True)
@@ -107,8 +111,11 @@ class DiskWatch:
         """Measure ``task_id`` from now on; ``quota_mib`` 0 means no quota."""
         step = FIRST_CHECK if quota_mib > 0 else self.interval
         with self._lock:
-            self._tasks[task_id] = _Watched(quota_mib, self._clock() + step, step)
-        self._wake.set()
+            due = self._clock() + step
+            self._tasks[task_id] = _Watched(quota_mib, due, step)
+            sooner = due < self._next_look
+        if sooner:
+            self._wake.set()
 
     def forget(self, task_id: str) -> None:
         with self._lock:
@@ -147,7 +154,10 @@ class DiskWatch:
                 self._exceeded(tid, over)
         with self._lock:
             upcoming = min((w.due for w in self._tasks.values()), default=None)
-        return self.interval if upcoming is None else max(0.0, upcoming - self._clock())
+            now = self._clock()
+            wait = self.interval if upcoming is None else max(0.0, upcoming - now)
+            self._next_look = now + wait
+        return wait
 
     def _run(self) -> None:
         while not self._stop.is_set():

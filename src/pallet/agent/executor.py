@@ -29,19 +29,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-import psutil
-
 from pallet.agent.cgroup_isolator import detect_isolator, write_device_rules
 from pallet.agent.containers import Containers
-from pallet.agent.diskwatch import DiskUse, DiskWatch, held_to_quotas
+from pallet.agent.diskwatch import DiskWatch
 from pallet.agent.environment import PASSTHROUGH, task_environment
-from pallet.agent.exits import TaskExit, sandbox_bytes
+from pallet.agent.exits import TaskExit
 from pallet.agent.exitwatch import ExitWatch
 from pallet.agent.fetcher import FetchCache, Fetcher
 from pallet.agent.gpus import Gpu, device_rules, gpu_environment
 from pallet.agent.images import ImageStore
-from pallet.agent.isolation import IsolationError, Isolator, Sample, Usage
+from pallet.agent.isolation import IsolationError, Isolator
 from pallet.agent.logs import LogStream
+from pallet.agent.measures import DISK_WATCH_INTERVAL, TaskMeasures
 from pallet.agent.ocispec import CONTAINER_SANDBOX
 from pallet.agent.pods import PodStager, has_images
 from pallet.agent.preparing import Outcome, Preparations
@@ -59,8 +58,9 @@ from pallet.agent.reaping import (
 )
 from pallet.agent.spawning import gated, pidfd_of, spawn_gated, spawn_runc, switch_user
 from pallet.agent.staging import LaunchError, Staged, Stager
+from pallet.agent.topdir import mark_top_directory
 from pallet.agent.users import TaskUser
-from pallet.model import TaskSpec, check_task_id
+from pallet.model import TaskSpec
 from pallet.model.limits import pids_max_of
 from pallet.model.pods import check_container_name, container_log
 
@@ -78,11 +78,9 @@ log = logging.getLogger(__name__)
 # The session leader waits for "go" on stdin (sent once it is in its cgroups), gives the
 # task /dev/null as stdin and execs it. Exit 125 means the agent never said go.
 _OOM_POLL_SECONDS = 0.5  # how often live tasks are checked for an OOM kill of a child
-DISK_WATCH_INTERVAL = 15.0
-"""Seconds between two walks of a task's sandbox for its disk use."""
 
 
-class Executor:
+class Executor(TaskMeasures):
     """Launches, kills and reaps task processes. Thread-safe; ``wait`` may block in one
     thread while others launch, kill or read usage."""
 
@@ -109,6 +107,8 @@ class Executor:
         ``sandbox_root``)."""
         self.sandbox_root = Path(sandbox_root)
         self.sandbox_root.mkdir(parents=True, exist_ok=True)
+        # Sandboxes spread over the filesystem's inode groups (see ``topdir``).
+        mark_top_directory(self.sandbox_root)
         self.agent_id = agent_id
         self.node_id = node_id or agent_id
         self.host = host or socket.gethostname()
@@ -186,10 +186,6 @@ class Executor:
         return orphans
 
     # ------------------------------------------------------------ paths
-
-    def sandbox(self, task_id: str) -> Path:
-        """The task's working directory, holding its ``stdout`` and ``stderr``."""
-        return self.sandbox_root / check_task_id(task_id)
 
     def environment(self, spec: TaskSpec) -> dict[str, str]:
         """The environment ``spec``'s process runs with (its health commands get it too);
@@ -430,11 +426,6 @@ class Executor:
         in_use = {v.id for spec in (*specs, *desired) for v in spec.persistent_volumes}
         return self.stager.volumes.prune(reserved, in_use)
 
-    def pid(self, task_id: str) -> int | None:
-        with self._lock:
-            proc = self._procs.get(task_id)
-            return None if proc is None else proc.pid
-
     def has_ended(self, task_id: str) -> bool:
         """True once the task's main process has exited (reaped by ``wait`` or not)."""
         with self._lock:
@@ -469,7 +460,8 @@ class Executor:
 
     def _collect(self, ready: set[str] | None = None) -> list[TaskExit]:
         """Reap the tasks that ended: those in ``ready`` (their pidfd said so) and those
-        without a pidfd, or every task when ``ready`` is None or the OOM counters are due."""
+        without a pidfd, or every task when ``ready`` is None; read every task's OOM
+        counter when it is due."""
         exits = []
         now = time.monotonic()
         # The cgroups' OOM counters are read every _OOM_POLL_SECONDS, not at every wakeup:
@@ -480,18 +472,24 @@ class Executor:
             self._next_oom_check = now + _OOM_POLL_SECONDS
         ended_: list[tuple[Callable[[Proc, Teardown], TaskExit], Proc]] = []
         with self._lock:
-            if ready is None or check_oom:
-                candidates = list(self._procs.items())
+            if check_oom:
+                oom_kills = self.isolator.oom_kills
+                for tid, proc in self._procs.items():
+                    if not proc.oom and oom_kills(tid) > 0:
+                        proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
+                        self._signal_all(proc, signal.SIGKILL)
+            # Whether a task ended: its pidfd says so (``ready``); only a task without one
+            # is asked with ``waitid`` each time (the OOM look used to ask every task).
+            if ready is None:
+                candidates = list(self._procs.values())
             else:
+                watches = self._exits.watches
                 candidates = [
-                    (tid, proc)
+                    proc
                     for tid, proc in self._procs.items()
-                    if tid in ready or not self._exits.watches(proc.pidfd)
+                    if tid in ready or not watches(proc.pidfd)
                 ]
-            for tid, proc in candidates:
-                if check_oom and not proc.oom and self.isolator.oom_kills(tid) > 0:
-                    proc.oom = True  # Mesos' rule: a memory limitation ends the whole task
-                    self._signal_all(proc, signal.SIGKILL)
+            for proc in candidates:
                 if proc.popen is None:
                     if ended(proc):
                         ended_.append((finish_adopted, proc))
@@ -530,76 +528,7 @@ class Executor:
         except IsolationError as e:
             log.warning("task %s: %s", task_id, e)
 
-    # ------------------------------------------------------------ usage / shutdown
-
-    def usage(self, task_id: str) -> Usage | None:
-        """CPU seconds and memory of a running task (None if it is not running)."""
-        pid = self.pid(task_id)
-        if pid is None:
-            return None
-        measured = self.isolator.usage(task_id)
-        if measured is not None:
-            return measured
-        try:  # no cgroups: add up the process tree
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-            cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
-            rss = sum(p.memory_info().rss for p in procs)
-        except psutil.Error:
-            return None
-        return Usage(cpu_seconds=cpu, mem_bytes=rss, mem_rss_bytes=rss, processes=len(procs))
-
-    def sample(self, task_id: str) -> Sample | None:
-        """What a heartbeat reports of a running task (None if it is not running): as
-        ``usage``, from the two cgroup files that say it."""
-        if self.pid(task_id) is None:
-            return None
-        measured = self.isolator.sample(task_id)
-        if measured is not None:
-            return measured
-        usage = self.usage(task_id)
-        return None if usage is None else Sample(usage.cpu_seconds, usage.mem_rss_bytes)
-
-    def _measure_disk(self, task_id: str) -> DiskUse:
-        """The sandbox with, for a container, what it wrote to its root filesystem, held
-        to the task's ``disk``; and each persistent volume, held to its own size (as
-        Mesos' disk/du isolator does: a full volume is not the sandbox's business)."""
-        used = sandbox_bytes(self.sandbox(task_id))
-        if self._containers is not None:
-            used += sandbox_bytes(self._containers.upper_dir(task_id))
-        with self._lock:
-            proc = self._procs.get(task_id)
-        if proc is not None and self._containers is not None:
-            used += self.pods.disk_bytes(proc.spec)
-        volumes = proc.spec.persistent_volumes if proc is not None else ()
-        found = held_to_quotas(
-            proc.spec.disk if proc is not None else 0,
-            used,
-            [(v, sandbox_bytes(self.stager.volumes.path(v))) for v in volumes],
-        )
-        self._disk[task_id] = (found.bytes, time.monotonic())
-        return found
-
-    def _disk_exceeded(self, task_id: str, message: str) -> None:
-        """Kill a task over its disk quota (Mesos: REASON_CONTAINER_LIMITATION_DISK)."""
-        with self._lock:
-            proc = self._procs.get(task_id)
-            if proc is None or proc.limitation is not None:
-                return
-            log.warning("task %s: %s; killing it", task_id, message)
-            proc.limitation = ("disk", message)
-            self._signal_all(proc, signal.SIGKILL)
-
-    def disk_usage(self, task_id: str, now: float) -> int:
-        """Bytes the task's sandbox takes on disk (``du``: allocated blocks), measured at
-        most every ``DISK_WATCH_INTERVAL`` seconds per task (Mesos' disk/du isolator
-        walks the sandbox every 15 s); 0 before the first measurement can be made."""
-        cached = self._disk.get(task_id)
-        if cached is not None and now - cached[1] < DISK_WATCH_INTERVAL:
-            return cached[0]
-        used = sandbox_bytes(self.sandbox(task_id))
-        self._disk[task_id] = (used, now)
-        return used
+    # ------------------------------------------------------------ shutdown
 
     def close(self, timeout: float = 10.0) -> list[TaskExit]:
         """SIGKILL every task, reap them, remove the agent's cgroups; say how each ended."""

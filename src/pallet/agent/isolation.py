@@ -75,6 +75,10 @@ class Isolator(Protocol):
     def leftovers(self) -> set[str]: ...
     def sweep(self, keep: Collection[str] = ()) -> list[str]: ...
     def paths(self, task_id: str) -> dict[str, Path]: ...
+    def path_names(self, task_id: str) -> dict[str, str]:
+        """``paths`` as strings (what a checkpoint keeps), without building Paths."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -119,6 +123,9 @@ class NullIsolator:
         return []
 
     def paths(self, task_id: str) -> dict[str, Path]:
+        return {}
+
+    def path_names(self, task_id: str) -> dict[str, str]:
         return {}
 
     def close(self) -> None:

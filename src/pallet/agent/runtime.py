@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pallet.agent.checkpoint import CheckpointStore
@@ -54,7 +54,7 @@ from pallet.agent.state import AgentStateMachine, RetryPolicy, TaskView
 from pallet.agent.status import Reason, TaskState
 from pallet.model import TaskSpec
 
-__all__ = ["RecoveryReport", "TaskRuntime", "exit_event"]
+__all__ = ["RecoveryReport", "TaskRuntime", "exit_event", "superseded_startings_dropped"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,23 @@ class _Launched:
     cgroups: dict[str, str]
     launched_at: float
     written_seq: int = 0
+
+
+def superseded_startings_dropped(
+    statuses: list[SendStatus], published: Mapping[str, int]
+) -> list[SendStatus]:
+    """``statuses`` without each TASK_STARTING that a later status of the same task
+    (in ``statuses``, or already ``published``: task id -> highest seq) supersedes. In a
+    batch of launches a task's STARTING came out after its RUNNING had been published,
+    so the master got every task's STARTING late and skipped it as stale; and the
+    master keeps only the newest state anyway. The acknowledgement of the later status
+    covers the dropped one (an ack is of every seq up to its own). Only STARTING says
+    nothing else: a RUNNING or an end is always sent."""
+    latest = dict(published)
+    for s in statuses:
+        if s.seq > latest.get(s.task_id, 0):
+            latest[s.task_id] = s.seq
+    return [s for s in statuses if s.state is not TaskState.STARTING or latest[s.task_id] <= s.seq]
 
 
 def exit_event(end: TaskExit) -> TaskExited | TaskVanished:
@@ -236,18 +253,22 @@ class TaskRuntime:
         """Feed ``events`` (after a Tick of the clock) and carry out what follows."""
         with self._lock:
             statuses: list[SendStatus] = []
+            published: dict[str, int] = {}
             acked = [e.task_id for e in events if isinstance(e, StatusAcked)]
-            self._run([Tick(self._clock()), *events], statuses)
+            self._run([Tick(self._clock()), *events], statuses, published)
             if self.checkpoints is not None:
                 self._checkpoint({s.task_id for s in statuses}.union(acked))
             self._note_checked(s.task_id for s in statuses)
-            return statuses
+            return superseded_startings_dropped(statuses, published)
 
-    def _run(self, queue: list[Event], statuses: list[SendStatus]) -> None:
+    def _run(
+        self, queue: list[Event], statuses: list[SendStatus], published: dict[str, int]
+    ) -> None:
         """Feed the machine until nothing follows. With ``publish`` set, every
         ``PUBLISH_EVERY`` launches the events so far are fed at once and their statuses
         published (checkpointed first), so the master hears of a batch's first tasks
-        while the agent still launches the rest."""
+        while the agent still launches the rest; ``published`` gets the highest seq
+        published so of each task."""
         while queue:
             instructions = self._machine.handle(*queue)
             queue = []
@@ -258,12 +279,14 @@ class TaskRuntime:
                 queue += self._carry_out(instruction)
                 if self.publish is not None and len(queue) >= PUBLISH_EVERY:
                     early: list[SendStatus] = []
-                    self._run(queue, early)
+                    self._run(queue, early, published)
                     queue = []
                     if self.checkpoints is not None:
                         self._checkpoint({s.task_id for s in early})
                     self._note_checked(s.task_id for s in early)
-                    self.publish(early)
+                    for s in early:
+                        published[s.task_id] = max(s.seq, published.get(s.task_id, 0))
+                    self.publish(superseded_startings_dropped(early, published))
 
     def _note_checked(self, task_ids: Iterable[str]) -> None:
         """Keep ``_checked`` current for tasks whose state may have changed (every state
@@ -323,10 +346,8 @@ class TaskRuntime:
         """Note a launched task's process for its checkpoints."""
         identity = self.executor.identity(task_id)
         if self.checkpoints is not None and identity is not None:
-            paths = self.executor.isolator.paths(task_id)
-            self._launched[task_id] = _Launched(
-                identity, {k: str(v) for k, v in paths.items()}, time.time()
-            )
+            paths = self.executor.isolator.path_names(task_id)
+            self._launched[task_id] = _Launched(identity, paths, time.time())
         view = self._machine.task(task_id)
         container = view.spec.container if view is not None else None
         if container is not None and container.network == "container":

@@ -31,6 +31,11 @@ def e2e(
             ["what", "seconds", "x baseline"],
             [
                 ["spawn directly (baseline)", doc["raw_spawn_s"], "1.00"],
+                [
+                    "pallet: POST to all placed (staged or running)",
+                    doc["placed_s"],
+                    f"{doc['placed_s'] / doc['raw_spawn_s']:.2f}",
+                ],
                 ["pallet: POST to all RUNNING", doc["pallet_s"], f"{doc['ratio']:.2f}"],
                 [
                     "pallet: POST to the last RUNNING recorded",
