@@ -119,3 +119,14 @@ async def test_an_agent_that_long_polls_stays_reachable_without_heartbeats(
     assert control.state.nodes["node-1"].state is NodeState.UNREACHABLE
     r = await api.post("/v1/agent/nodes/node-1/heartbeat", json={"usage": {}})
     assert r.status_code == 200 and r.json()["state"] == "ACTIVE", r.text
+
+
+async def test_the_long_poll_reads_its_query(api: httpx.AsyncClient, control: Control) -> None:
+    await register(api, 1)
+    revision = control.state.desired_revision.get("node-0", 0)
+    for query in ("", "after=0", "wait=0&after=0", "after=0&wait=0.0&other=1", "wait=-3"):
+        r = await api.get(f"/v1/agent/nodes/node-0/desired?{query}")
+        assert r.status_code == 200 and r.json()["revision"] == revision, (query, r.text)
+    for query in ("after=1.5", "wait=soon", "after=%ZZ"):
+        r = await api.get(f"/v1/agent/nodes/node-0/desired?{query}")
+        assert r.status_code == 422, (query, r.text)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -80,7 +81,8 @@ async def register(ctx: ApiContext, _node_id: str, request: Request) -> Answer:
 
 
 async def desired(ctx: ApiContext, node_id: str, request: Request) -> Answer:
-    q = request.query_params
+    # (Starlette's QueryParams costs a tenth of a long-poll's time at 5,000 nodes)
+    q = dict(parse_qsl(request.scope["query_string"].decode("latin-1")))
     try:
         after = int(q.get("after", "0"))
         wait = min(_MAX_WAIT, max(0.0, float(q.get("wait", "0"))))
