@@ -4,6 +4,7 @@ a refused request."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from pallet.api.authz import SUPERUSER, requirement
 from pallet.api.guard import StateLookup
+from pallet.api.routes_agent import ROUTES as AGENT_ROUTES
 from pallet.client.login import sign_login
 
 from .conftest import node_body
@@ -285,10 +287,16 @@ def _sample(path: str) -> str:
     return path
 
 
-def _routes() -> list[APIRoute]:
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    methods: set[str]
+
+
+def _routes() -> list[_Route]:
+    """Every route of the master: FastAPI's and the agent protocol's (``AgentRoutes``)."""
     from pallet.api import (
         routes_acs,
-        routes_agent,
         routes_apps,
         routes_discovery,
         routes_groups,
@@ -303,7 +311,6 @@ def _routes() -> list[APIRoute]:
 
     modules = (
         routes_acs,
-        routes_agent,
         routes_apps,
         routes_discovery,
         routes_groups,
@@ -315,7 +322,9 @@ def _routes() -> list[APIRoute]:
         routes_secrets,
         routes_tasks,
     )
-    return [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]
+    fastapi = [r for m in modules for r in m.router.routes if isinstance(r, APIRoute)]
+    agent = [_Route(path, {method}) for method, path in AGENT_ROUTES]
+    return [_Route(r.path, set(r.methods)) for r in fastapi] + agent
 
 
 async def test_every_route_has_a_rule_of_its_own(secure: Secure) -> None:
@@ -392,6 +401,11 @@ async def test_the_whole_route_table_refuses_anonymous_callers(secure: Secure) -
                 continue
             assert r.status_code == 401, (method, path, r.status_code, r.text)
             assert r.json()["message"], (method, path)
+    for method, path in AGENT_ROUTES:  # served before the router, not in its table
+        seen.add((method, path))
+        r = await secure.api.request(method, _sample(path), json=APP if method == "POST" else None)
+        assert r.status_code == 401, (method, path, r.status_code, r.text)
+        assert r.json()["message"], (method, path)
     assert seen >= PUBLIC_ROUTES  # the public list names real routes only
     assert len(seen) > 50
     assert secure.control.state.apps == {}

@@ -42,7 +42,7 @@ def test_a_small_cluster_places_and_runs_every_task() -> None:
     assert run.failed == ""
     assert 0 < run.place_s <= run.running_s
     assert run.running_seen > 0  # the master's own count, read through GET /v2/apps
-    assert run.rss_peak_mib > 20 and run.master_cpu_s > 0
+    assert run.rss_peak_mib > 20 and run.master_cpu_s > 0 and run.agents_cpu_s > 0
     assert 0 < run.apps_p50_ms <= run.apps_p99_ms <= run.apps_max_ms
     assert run.heartbeats > 0 and run.unreachable >= 0
     doc = ScaleResult(run, run).to_json()

@@ -40,7 +40,7 @@ from pallet.control import (
 from pallet.model import ValidationError
 from pallet.store import StoreError
 
-__all__ = ["install_error_handlers", "json_response", "read_json", "read_model"]
+__all__ = ["error_answer", "install_error_handlers", "json_response", "read_json", "read_model"]
 
 log = logging.getLogger(__name__)
 
@@ -106,56 +106,63 @@ def _marathon(error: ControlError) -> MarathonApiError:
     return MarathonApiError(400, {"message": str(error)})
 
 
+def error_answer(exc: Exception, method: str, path: str) -> Response:
+    """The JSON answer to ``exc`` raised while serving ``method path``: a 4xx in the
+    shape of its kind, 503 when the store failed, a logged 500 without a trace for a bug.
+    Every route's errors pass here (FastAPI's handlers and ``routes_agent``'s)."""
+    match exc:
+        case MarathonApiError():
+            return json_response(exc.body, exc.status)
+        case ControlError():
+            error = _marathon(exc)
+            return json_response(error.body, error.status)
+        case ValidationError():
+            error = from_model_error(exc)
+            return json_response(error.body, error.status)
+        case RequestValidationError():
+            details = [
+                {"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "errors": [e["msg"]]}
+                for e in exc.errors()
+            ]
+            return json_response({"message": "Invalid request", "details": details}, 422)
+        case StarletteHTTPException():
+            # its headers too: a 405 names the allowed methods (Allow), as RFC 9110 wants
+            headers = dict(exc.headers or {})
+            return json_response({"message": str(exc.detail)}, exc.status_code, headers)
+        case Denied():
+            return json_response(
+                {"message": str(exc)}, 401, {"WWW-Authenticate": 'token realm="pallet"'}
+            )
+        case IamNotFound():
+            return json_response({"message": str(exc)}, 404)
+        case IamConflict():
+            return json_response({"message": str(exc)}, 409)
+        case StoreError():
+            log.error("store error on %s %s: %s", method, path, exc)
+            return json_response({"message": f"the master's store failed: {exc}"}, 503)
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
+    return json_response({"message": "internal error; the master's log has the details"}, 500)
+
+
+_HANDLED: tuple[type[Exception], ...] = (
+    MarathonApiError,
+    ControlError,
+    ValidationError,
+    RequestValidationError,
+    StarletteHTTPException,
+    Denied,
+    IamNotFound,
+    IamConflict,
+    StoreError,
+    Exception,
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error is a JSON answer with a 4xx status; a bug is a JSON 500 without a trace."""
 
-    @app.exception_handler(MarathonApiError)
-    async def _marathon_error(request: Request, exc: MarathonApiError) -> Response:
-        return json_response(exc.body, exc.status)
+    async def handler(request: Request, exc: Exception) -> Response:
+        return error_answer(exc, request.method, request.url.path)
 
-    @app.exception_handler(ControlError)
-    async def _control_error(request: Request, exc: ControlError) -> Response:
-        error = _marathon(exc)
-        return json_response(error.body, error.status)
-
-    @app.exception_handler(ValidationError)
-    async def _validation_error(request: Request, exc: ValidationError) -> Response:
-        error = from_model_error(exc)
-        return json_response(error.body, error.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def _request_error(request: Request, exc: RequestValidationError) -> Response:
-        details = [
-            {"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "errors": [e["msg"]]}
-            for e in exc.errors()
-        ]
-        return json_response({"message": "Invalid request", "details": details}, 422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # its headers too: a 405 names the allowed methods (Allow), as RFC 9110 wants
-        return json_response({"message": str(exc.detail)}, exc.status_code, dict(exc.headers or {}))
-
-    @app.exception_handler(Denied)
-    async def _denied(request: Request, exc: Denied) -> Response:
-        return json_response(
-            {"message": str(exc)}, 401, {"WWW-Authenticate": 'token realm="pallet"'}
-        )
-
-    @app.exception_handler(IamNotFound)
-    async def _iam_missing(request: Request, exc: IamNotFound) -> Response:
-        return json_response({"message": str(exc)}, 404)
-
-    @app.exception_handler(IamConflict)
-    async def _iam_conflict(request: Request, exc: IamConflict) -> Response:
-        return json_response({"message": str(exc)}, 409)
-
-    @app.exception_handler(StoreError)
-    async def _store_error(request: Request, exc: StoreError) -> Response:
-        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return json_response({"message": f"the master's store failed: {exc}"}, 503)
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return json_response({"message": "internal error; the master's log has the details"}, 500)
+    for kind in _HANDLED:
+        app.add_exception_handler(kind, handler)

@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry
 
 from pallet.api import (
     routes_acs,
-    routes_agent,
     routes_apps,
     routes_discovery,
     routes_groups,
@@ -38,6 +37,7 @@ from pallet.api.limits import LimitSettings, RateLimits
 from pallet.api.marathon import InfoSettings
 from pallet.api.marathon.support import Allowances
 from pallet.api.openapi import describe_bodies
+from pallet.api.routes_agent import AgentRoutes
 from pallet.api.routes_info import MetricsCollector
 from pallet.control import Control
 from pallet.ui.serve import mount_ui
@@ -121,6 +121,8 @@ def create_api(
     registry.register(MetricsCollector(ctx))
     app.state.metrics = registry
     install_error_handlers(app)
+    # The agent protocol just outside the router, inside every middleware below.
+    app.add_middleware(AgentRoutes)
     app.add_middleware(FollowTheLeader)
     for module in (
         routes_apps,
@@ -131,7 +133,6 @@ def create_api(
         routes_info,
         routes_nodes,
         routes_maintenance,
-        routes_agent,
         routes_discovery,
         routes_iam,
         routes_acs,

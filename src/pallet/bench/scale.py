@@ -103,6 +103,13 @@ class ScaleRun:
     rss_after_mib: float = 0.0
     master_cpu_s: float = 0.0
     """The master's CPU seconds from the first POST to all RUNNING."""
+    agents_cpu_s: float = 0.0
+    """The simulated agents' processes' CPU seconds over the same span: with the master's,
+    what the run asked of the machine's cores (they share them), and which side is the
+    bottleneck."""
+    register_cpu_s: float = 0.0
+    """The master's CPU seconds while the nodes registered."""
+    register_agents_cpu_s: float = 0.0
     apps_p50_ms: float = 0.0
     apps_p99_ms: float = 0.0
     apps_max_ms: float = 0.0
@@ -285,6 +292,8 @@ def run_scale(
                 start = time.monotonic()
                 for a in agents:
                     a.start()
+                sims = [_Watch(a.pid) for a in agents if a.pid is not None]
+                reg0 = watch.cpu_s()
                 say(f"{nodes} nodes, {tasks} tasks, {apps} apps: registering")
                 _wait(
                     agents,
@@ -295,8 +304,11 @@ def run_scale(
                     say,
                 )
                 run.register_s = time.monotonic() - start
+                run.register_cpu_s = watch.cpu_s() - reg0
+                run.register_agents_cpu_s = sum(w.cpu_s() for w in sims)
                 say(f"  registered in {run.register_s:.1f} s; creating the apps")
                 cpu0 = watch.cpu_s()
+                agents0 = sum(w.cpu_s() for w in sims)
                 t0 = time.time()
                 asyncio.run(_create(url, specs))
                 run.create_s = time.time() - t0
@@ -306,6 +318,7 @@ def run_scale(
                 run.place_s = max(r["last_desired_at"] for r in reports) - t0
                 run.running_s = max(r["last_running_at"] for r in reports) - t0
                 run.master_cpu_s = watch.cpu_s() - cpu0
+                run.agents_cpu_s = sum(w.cpu_s() for w in sims) - agents0
                 say(f"  all RUNNING after {run.running_s:.1f} s; GET /v2/apps")
                 latencies, size, running = asyncio.run(_get_apps(url, clients, per_client))
                 run.apps_p50_ms = statistics.median(latencies)

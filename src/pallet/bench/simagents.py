@@ -1,5 +1,6 @@
 """Simulated agents for ``pallet bench scale``: thousands of nodes in one process, each speaking
-the real agent protocol to a real master over HTTP (httpx); spawns a process, does network I/O.
+the real agent protocol to a real master over HTTP (``bench.rawhttp``); spawns a process,
+does network I/O.
 
 Every simulated agent sends what a real one sends, built with the typed messages of
 ``pallet.model.messages``: it registers its node (``Registration``), long-polls its desired
@@ -9,9 +10,11 @@ leaves it KILLED (``StatusBatch`` of at most 500, resent until the ``Acks`` come
 heartbeats every ``interval`` seconds with each task's usage (``Heartbeat``); a 404 makes
 it register again. What it does not do is run anything: its tasks are entries in a dict,
 so one event loop plays thousands of nodes. Unlike a real agent it skips the
-``/v2/info`` cluster check, and the agents of one process share two httpx clients (one
-for the long-polls, with a connection per agent, one pool for everything else) instead
-of one client each.
+``/v2/info`` cluster check, and the agents of one process share two pools of keep-alive
+connections (one for the long-polls, with a connection per agent, one for everything
+else) instead of one client each; the client is a small one over asyncio streams
+(``bench.rawhttp``), not httpx, whose CPU per request made the agents, not the master,
+what the bench measured.
 
 The process reports counters to its parent over a pipe every ``report_every`` seconds,
 and a summary with every heartbeat's latency when told to stop.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import multiprocessing
 import signal
 import threading
@@ -30,8 +34,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-import httpx
-
+from pallet.bench.rawhttp import HttpError, RawHttp
 from pallet.model import (
     Acks,
     Heartbeat,
@@ -158,10 +161,9 @@ class _Agent:
         while True:
             async with self.sim.registering:
                 try:
-                    r = await self.sim.client.post("/v1/agent/register", json=body)
-                    status = r.status_code
-                except httpx.HTTPError as e:
-                    status, error = 0, type(e).__name__
+                    status, _ = await self.sim.client.request("POST", "/v1/agent/register", body)
+                except HttpError as e:
+                    status, error = 0, e.kind
             if status == 200:
                 if not self.sim.seen_registered.get(self.node.id):
                     self.sim.seen_registered[self.node.id] = True
@@ -182,23 +184,23 @@ class _Agent:
         while True:
             await self.registered.wait()
             try:
-                r = await self.sim.polls.get(
-                    f"{self.base}/desired",
-                    params={"after": self.revision, "wait": wait},
+                status, body = await self.sim.polls.request(
+                    "GET",
+                    f"{self.base}/desired?after={self.revision}&wait={wait:g}",
                     timeout=wait + 30,
                 )
-            except httpx.HTTPError as e:
-                self.sim.counts.error(f"long-poll {type(e).__name__}")
+            except HttpError as e:
+                self.sim.counts.error(f"long-poll {e.kind}")
                 await asyncio.sleep(1.0)
                 continue
-            if r.status_code == 404:
+            if status == 404:
                 await self._unknown()
                 continue
-            if r.status_code != 200:
-                self.sim.counts.error(f"long-poll {r.status_code}")
+            if status != 200:
+                self.sim.counts.error(f"long-poll {status}")
                 await asyncio.sleep(1.0)
                 continue
-            self._desired(r.json())
+            self._desired(json.loads(body))
 
     def _desired(self, doc: dict[str, Any]) -> None:
         counts = self.sim.counts
@@ -233,12 +235,11 @@ class _Agent:
             await self.registered.wait()
             batch = list(self.outbox.values())[:_BATCH]
             try:
-                r = await self.sim.client.post(
-                    f"{self.base}/status", json=StatusBatch(tuple(batch)).to_json()
+                status, body = await self.sim.client.request(
+                    "POST", f"{self.base}/status", StatusBatch(tuple(batch)).to_json()
                 )
-                status = r.status_code
-            except httpx.HTTPError as e:
-                status, error = 0, type(e).__name__
+            except HttpError as e:
+                status, error = 0, e.kind
             if status == 404:
                 await self._unknown()
                 continue
@@ -247,7 +248,7 @@ class _Agent:
                 await asyncio.sleep(1.0)
                 continue
             now = time.time()
-            for key in Acks.from_json(r.json()).acks:
+            for key in Acks.from_json(json.loads(body)).acks:
                 sent = self.outbox.pop(key, None)
                 if sent is not None and sent.state is TaskState.RUNNING:
                     counts.running += 1
@@ -269,12 +270,11 @@ class _Agent:
             }
             start = time.perf_counter()
             try:
-                r = await self.sim.client.post(
-                    f"{self.base}/heartbeat", json=Heartbeat(usage).to_json()
+                status, body = await self.sim.client.request(
+                    "POST", f"{self.base}/heartbeat", Heartbeat(usage).to_json()
                 )
-                status = r.status_code
-            except httpx.HTTPError as e:
-                status, error = 0, type(e).__name__
+            except HttpError as e:
+                status, error = 0, e.kind
             if status == 200:
                 done = time.perf_counter()
                 counts.heartbeats += 1
@@ -282,7 +282,7 @@ class _Agent:
                 if last_answer is not None:
                     counts.max_gap_s = max(counts.max_gap_s, done - last_answer)
                 last_answer = done
-                doc = r.json()
+                doc = json.loads(body)
                 if doc.get("state") != "ACTIVE":
                     counts.not_active += 1
                 granted = float(doc.get("heartbeat_interval") or 0.0)
@@ -303,25 +303,9 @@ class _Process:
         self.config = config
         self.counts = AgentCounts()
         self.seen_registered: dict[str, bool] = {}
-        timeout = httpx.Timeout(60.0, pool=None)  # waiting for a pooled connection is load
-        self.client = httpx.AsyncClient(
-            base_url=config.url,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=config.pool,
-                max_keepalive_connections=config.pool,
-                keepalive_expiry=_KEEPALIVE,
-            ),
-        )
-        self.polls = httpx.AsyncClient(
-            base_url=config.url,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=config.count + 8,
-                max_keepalive_connections=config.count + 8,
-                keepalive_expiry=_KEEPALIVE,
-            ),
-        )
+        # waiting for a pooled connection is load: only the exchange itself is timed
+        self.client = RawHttp(config.url, config.pool, _KEEPALIVE)
+        self.polls = RawHttp(config.url, config.count + 8, _KEEPALIVE)
         self.registering = asyncio.Semaphore(config.registering)
         self.agents = [_Agent(sim_node(config.first + i), self) for i in range(config.count)]
 
@@ -349,8 +333,8 @@ class _Process:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.client.aclose()
-            await self.polls.aclose()
+            self.client.close()
+            self.polls.close()
         pipe.recv()  # the stop message
         pipe.send(self.counts.snapshot(with_latencies=True))
 

@@ -3,9 +3,11 @@ monitor loop; asyncio.
 
 Agents register (a fingerprinted ``Node``), long-poll their node's desired task set by
 revision, post status updates (acknowledged by task id and seq) and heartbeat with
-their tasks' usage. A node that misses heartbeats for ``grace`` seconds (plus the
-interval it was given) becomes UNREACHABLE with its tasks; its next heartbeat brings it
-back. The master bounds the heartbeats of the whole cluster, as Nomad does: each answer
+their tasks' usage. A node whose agent sends nothing for ``grace`` seconds (plus the
+heartbeat interval it was given) becomes UNREACHABLE with its tasks; its next heartbeat
+brings it back. Every long-poll and status post counts towards that as a heartbeat
+does when it arrives (an agent long-polls at least every 30 s), so a node is not lost
+while its heartbeats wait behind a busy master. The master bounds the heartbeats of the whole cluster, as Nomad does: each answer
 to a registration or a heartbeat gives the agent the interval to keep,
 ``nodes / max_heartbeats_per_second`` seconds (an agent keeps its own when that is
 longer), so 12,500 agents at 50 a second beat every 250 s and the master's heartbeat
@@ -151,14 +153,23 @@ class NodeService:
         await self.applier.node_draining(node_id)
         return self.state.nodes[node_id].state
 
+    def _spoke(self, record: NodeRecord) -> None:
+        """The node's agent sent a request: as alive as a heartbeat would say, so an agent
+        that long-polls (at least every ``wait`` seconds) is not lost while its heartbeats
+        queue behind a busy master. Only the clock of the grace: usage, an UNREACHABLE
+        node's return and a recovering node's first word stay the heartbeat's."""
+        if record.state in (NodeState.ACTIVE, NodeState.DRAINING):
+            self.state.liveness[record.id].last_heartbeat = self.clock()
+
     async def statuses(self, node_id: str, updates: Sequence[TaskStatus]) -> list[tuple[str, int]]:
-        self._known(node_id)
+        self._spoke(self._known(node_id))
         return await self.applier.apply_statuses(node_id, updates)
 
     async def desired(self, node_id: str, after: int, timeout: float) -> tuple[int, list[TaskSpec]]:
         """The node's desired task set once its revision
-        is past ``after`` or ``timeout`` seconds have passed."""
-        self._known(node_id)
+        is past ``after`` or ``timeout`` seconds have passed. The request counts as the
+        agent's word when it comes (not when answered: a poll held open proves nothing)."""
+        self._spoke(self._known(node_id))
         await self.state.wait_desired(node_id, after, timeout)
         self._known(node_id)
         revision = self.state.desired_revision.get(node_id, 0)
