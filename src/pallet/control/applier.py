@@ -29,7 +29,7 @@ from pallet.control.decide_tasks import (
 )
 from pallet.control.decision import Decision, first_part
 from pallet.control.errors import NotLeader
-from pallet.control.records import TaskRecord
+from pallet.control.records import NodeRecord, TaskRecord
 from pallet.control.state import ClusterState
 from pallet.model import Placement, Plan, TaskStatus
 from pallet.store import Compare, Op, Store, TxnResult
@@ -67,6 +67,8 @@ class Applier(NodeDecisions):
         the task transition table refused, ``model.transitions``)."""
         self.transactions = 0
         """Store transactions this master committed (one per decision)."""
+        self._joining: list[tuple[NodeRecord, asyncio.Future[None]]] = []
+        self._registering: asyncio.Future[None] | None = None
 
     @property
     def placed_total(self) -> int:

@@ -7,7 +7,7 @@ Mixed into ``Applier``: the same lock, the same ``apply``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from pallet.control.decide_nodes import (
     DrainMoves,
@@ -24,6 +24,7 @@ from pallet.control.decide_nodes import (
 from pallet.control.decision import Decision
 from pallet.control.records import NodeDrain, NodeRecord, TaskRecord
 from pallet.control.state import ClusterState
+from pallet.errors import PalletError
 from pallet.model.maintenance import Maintenance
 from pallet.store import Op, TxnResult
 
@@ -39,6 +40,13 @@ class NodeDecisions:
     """``Applier.apply``."""
     on_task_end: Callable[[TaskRecord, float], list[Op]]
     """Ops stored with a task's end (``Applier.on_task_end``)."""
+    apply_parts: Callable[
+        [Sequence[NodeRecord], Callable[[Sequence[NodeRecord]], Decision]], Awaitable[None]
+    ]
+    """``Applier.apply_parts``."""
+    _joining: list[tuple[NodeRecord, asyncio.Future[None]]]
+    """Registrations waiting to be decided together (``register``)."""
+    _registering: asyncio.Future[None] | None
 
     async def _decide(self, decide: Callable[[float], Decision]) -> None:
         async with self.lock:
@@ -48,8 +56,72 @@ class NodeDecisions:
             self.kick()
 
     async def register(self, record: NodeRecord) -> None:
-        """Add or refresh a node. A new agent process (boot id) has lost its tasks."""
-        await self._decide(lambda now: decide_register(self.state, record, now, self.on_task_end))
+        """Add or refresh a node. A new agent process (boot id) has lost its tasks.
+
+        Registrations that arrive while one waits for the lock join it: they are decided
+        together and applied as one decision (parts if too large for one transaction),
+        so thousands of agents starting at once cost a few transactions, not one each
+        (12,500 simulated agents registered one transaction at a time, 43 ms apiece
+        while the master also answered the registered ones). A refused registration
+        (``NodeBusy``) fails alone; a failed commit fails every one it carried."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._joining.append((record, done))
+        if len(self._joining) == 1:
+            self._registering = asyncio.ensure_future(self._register_joining())
+        await done
+
+    async def _register_joining(self) -> None:
+        batch: list[tuple[NodeRecord, asyncio.Future[None]]] = []
+        try:
+            async with self.lock:
+                batch = self._take_joining()
+                now = self.clock()
+                latest: dict[str, NodeRecord] = {}  # the last word of each node counts
+                for record, _ in batch:
+                    latest.pop(record.id, None)
+                    latest[record.id] = record
+                good: list[NodeRecord] = []
+                refused: dict[str, PalletError] = {}
+                for record in latest.values():
+                    try:
+                        decide_register(self.state, record, now, self.on_task_end)
+                    except PalletError as e:
+                        refused[record.id] = e
+                    else:
+                        good.append(record)
+                await self.apply_parts(good, lambda part: self._registered(part, now))
+        except Exception as e:
+            for _, done in batch or self._take_joining():
+                if not done.done():
+                    done.set_exception(e)
+                    done.exception()  # retrieved: a caller that went away leaves no warning
+            return
+        except BaseException:  # cancelled (the master stops): so is every one waiting
+            for _, done in [*batch, *self._take_joining()]:
+                done.cancel()
+            raise
+        finally:
+            if self._joining:  # arrived after this batch was taken: the next one
+                self._registering = asyncio.ensure_future(self._register_joining())
+        for record, done in batch:
+            if not done.done():
+                error = refused.get(record.id)
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+                    done.exception()
+        self.kick()
+
+    def _take_joining(self) -> list[tuple[NodeRecord, asyncio.Future[None]]]:
+        batch, self._joining = self._joining, []
+        return batch
+
+    def _registered(self, records: Sequence[NodeRecord], now: float) -> Decision:
+        decision = Decision()
+        for record in records:
+            decision = decision.then(decide_register(self.state, record, now, self.on_task_end))
+        return decision
 
     async def node_unreachable(self, node_id: str) -> None:
         """The node missed its heartbeats: it and its tasks become UNREACHABLE."""
