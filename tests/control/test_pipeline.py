@@ -275,3 +275,23 @@ def test_which_decisions_change_memory_before_they_are_durable(
     decision: Decision, optimistic: bool
 ) -> None:
     assert decision.optimistic is optimistic
+
+
+async def test_a_writer_cancelled_while_its_commit_syncs_leaves_the_lock_free(
+    gated: tuple[Control, GatedStore],
+) -> None:
+    ctl, store = gated
+    store.gate.clear()
+    writer = asyncio.create_task(_write(ctl, _create("/c")))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    writer.cancel()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert writer.cancelled()
+    assert not ctl.applier.lock.locked()
+    store.gate.set()
+    await ctl.applier.pipeline.drained()
+    assert await _stored_apps(store) == {"/c"}  # sent: it commits, and memory agrees
+    await _memory_equals_store(ctl, store)
+    assert ctl.events == ["created /c"]  # type: ignore[attr-defined]

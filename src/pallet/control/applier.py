@@ -115,11 +115,13 @@ class Applier(NodeDecisions):
             return await self._apply_now(d)
         entry = self.pipeline.enqueue(d, self.fence, early)
         if not early:
-            return await asyncio.shield(entry.done)
+            return await _outlive_cancel(entry.done)
         self._remember_early(d)
         self.lock.release()
         try:
-            return await asyncio.shield(entry.done)
+            # Awaited directly (a shield would cost a turn of the loop): a writer
+            # cancelled meanwhile cancels only its own answer.
+            return await entry.done
         finally:
             await _reacquire(self.lock)
             await self._recover_locked()
@@ -362,14 +364,31 @@ async def _list(store: Store, prefix: str) -> list[KeyValue]:
     return (await store.list(prefix))[0]
 
 
+async def _outlive_cancel(done: asyncio.Future[TxnResult]) -> TxnResult:
+    """``done``'s outcome; a caller cancelled meanwhile still waits for it (it holds the
+    lock: the next decision must not be made before this one's memory changed), then
+    the cancellation goes through."""
+    cancelled = False
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if done.done():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return done.result()
+
+
 async def _reacquire(lock: asyncio.Lock) -> None:
     """Take ``lock`` again even if the caller is cancelled meanwhile (its ``async with``
-    releases it on the way out, so it must hold it), then let the cancellation through."""
-    acquiring = asyncio.ensure_future(lock.acquire())
+    releases it on the way out, so it must hold it), then let the cancellation through.
+    (``Lock.acquire`` cancelled does not hold the lock: it is simply asked for again.)"""
     cancelled = False
     while True:
         try:
-            await asyncio.shield(acquiring)
+            await lock.acquire()
             break
         except asyncio.CancelledError:
             cancelled = True

@@ -152,10 +152,10 @@ class CommitPipeline:
             error: BaseException | None = None
             if entry.txn is not None:
                 try:
-                    result = await asyncio.shield(entry.txn)
+                    result = await entry.txn  # not shielded: a shield costs a loop turn
                 except asyncio.CancelledError:
-                    if not entry.txn.done():
-                        raise  # the completer itself is cancelled (the loop ends)
+                    if not entry.txn.cancelled():
+                        raise  # the completer itself is cancelled (the master stops)
                     error = TxnAborted("the store's transaction was cancelled")
                 except Exception as e:
                     error = e
@@ -211,10 +211,15 @@ class CommitPipeline:
         self._last_txn = None
 
     async def close(self) -> None:
+        """Stop taking outcomes (the master stops): writers still waiting are told so."""
         if self._completer is not None:
             self._completer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._completer
+        for entry in self._entries:
+            _fail(entry.done, TxnAborted("the master is stopping"))
+        self._entries.clear()
+        self._idle.set()
 
 
 def _fail(done: asyncio.Future[TxnResult], error: BaseException) -> None:
