@@ -29,10 +29,19 @@ from pallet.control.decide_tasks import (
 )
 from pallet.control.decision import Decision, first_part
 from pallet.control.errors import NotLeader
-from pallet.control.records import NodeRecord, TaskRecord
+from pallet.control.layout import APPS, BACKOFF, DEPLOYMENTS
+from pallet.control.pipeline import CommitPipeline, Entry
+from pallet.control.records import (
+    AppRecord,
+    BackoffRecord,
+    DeploymentRecord,
+    NodeRecord,
+    TaskRecord,
+    decode,
+)
 from pallet.control.state import ClusterState
 from pallet.model import Placement, Plan, TaskStatus
-from pallet.store import Compare, Op, Store, TxnResult
+from pallet.store import Compare, KeyValue, Op, Store, TxnResult
 
 __all__ = ["Applier"]
 
@@ -69,6 +78,8 @@ class Applier(NodeDecisions):
         """Store transactions this master committed (one per decision)."""
         self._joining: list[tuple[NodeRecord, asyncio.Future[None]]] = []
         self._registering: asyncio.Future[None] | None = None
+        self.pipeline = CommitPipeline(store, self._finish, self._fence_holds, self._deposed)
+        """Pipelined decisions in flight (``apply(..., pipelined=True)``)."""
 
     @property
     def placed_total(self) -> int:
@@ -84,29 +95,130 @@ class Applier(NodeDecisions):
 
     # ------------------------------------------------------------ the one write path
 
-    async def apply(self, decision: Decision) -> TxnResult:
+    async def apply(self, decision: Decision, *, pipelined: bool = False) -> TxnResult:
         """Carry out ``decision`` (the caller holds ``lock``): its ops in one transaction
         if its compares hold, then memory, then events. A decision whose compares fail
         changes nothing (the result says so); a write the leader fence refuses raises
-        ``NotLeader``."""
+        ``NotLeader``.
+
+        ``pipelined``: the caller does nothing after this returns that depends on what it
+        read before, so the lock is let go while the commit syncs and the next writers
+        decide meanwhile, against memory that already holds this decision (if it is
+        ``Decision.optimistic``; otherwise it is applied with the lock held, as without).
+        It returns, with the lock held again, once the decision is durable and its events
+        are out. ``TxnAborted`` if a decision it was made on top of failed (retryable)."""
         assert self.lock.locked(), "Applier.apply is called under Applier.lock"
+        await self._recover_locked()
         d = decision
+        early = pipelined and d.optimistic
+        if not early and not self.pipeline.busy:
+            return await self._apply_now(d)
+        entry = self.pipeline.enqueue(d, self.fence, early)
+        if not early:
+            return await _outlive_cancel(entry.done)
+        self._remember_early(d)
+        self.lock.release()
+        try:
+            # Awaited directly (a shield would cost a turn of the loop): a writer
+            # cancelled meanwhile cancels only its own answer.
+            return await entry.done
+        finally:
+            await _reacquire(self.lock)
+            await self._recover_locked()
+
+    async def _apply_now(self, d: Decision) -> TxnResult:
+        """``apply`` with nothing in flight: commit and wait, the lock held."""
         if d.ops or d.compares:
             result = await self.commit_if(d.compares, d.ops)
             if not result.succeeded:
                 return result
-            self.transactions += 1
         else:
             result = TxnResult(True, self.state.revision, ())
-        self._remember(d, result.revision)
+        return self._finish_committed(d, result, early=False)
+
+    def _finish(self, entry: Entry, result: TxnResult | None) -> TxnResult:
+        """The pipeline's: ``entry`` committed (in order): its memory and events."""
+        if result is None:
+            result = TxnResult(True, self.state.revision, ())
+        else:
+            self.state.revision = max(self.state.revision, result.revision)
+        return self._finish_committed(entry.decision, result, early=entry.early)
+
+    def _finish_committed(self, d: Decision, result: TxnResult, *, early: bool) -> TxnResult:
+        if d.ops or d.compares:
+            self.transactions += 1
+        self._remember(d, result.revision, early=early)
         for level, message in d.logs:
             log.log(level, "%s", message)
         for event in d.events:
             self.bus.publish(event)
         return result
 
-    def _remember(self, d: Decision, revision: int) -> None:
+    def _deposed(self) -> BaseException:
+        self.on_deposed("a write was refused by the leader fence")
+        return NotLeader()
+
+    async def _recover_locked(self) -> None:
+        """After a failed commit (the lock held): once nothing is in flight, read again
+        from the store what pipelined decisions change in memory early (apps,
+        deployments, launch delays), as a master start does."""
+        if self.pipeline.broken is None:
+            return
+        await self.pipeline.drained()
+        if self.pipeline.broken is None:  # another writer recovered meanwhile
+            return
         s = self.state
+        apps = {
+            a.id: a
+            for a in (AppRecord.from_json(decode(kv.value)) for kv in await _list(self.store, APPS))
+        }
+        deployments = [
+            DeploymentRecord.from_json(decode(kv.value))
+            for kv in await _list(self.store, DEPLOYMENTS)
+        ]
+        backoff = {
+            kv.key[len(BACKOFF) :]: BackoffRecord.from_json(decode(kv.value))
+            for kv in await _list(self.store, BACKOFF)
+        }
+        for app_id in [a for a in s.apps if a not in apps]:
+            s.drop_app(app_id)
+        for app in apps.values():
+            if s.apps.get(app.id) != app:
+                s.put_app(app)
+        s.deployments.clear()
+        s.deployments.update((d.id, d) for d in deployments)
+        s.backoff.clear()
+        s.backoff.update(backoff)
+        s.touch()
+        log.warning(
+            "memory read again from the store after a failed commit (%s)", self.pipeline.broken
+        )
+        self.pipeline.recovered()
+
+    def _remember_early(self, d: Decision) -> None:
+        """The memory changes of an optimistic decision, made when it is enqueued."""
+        s = self.state
+        for app_id, backoff in d.backoff:
+            s.backoff[app_id] = backoff
+        for app_id in d.dropped_backoff:
+            s.backoff.pop(app_id, None)
+        for app in d.apps:
+            s.put_app(app)
+        for app_id in d.dropped_apps:
+            s.drop_app(app_id)
+        for deployment in d.deployments:
+            s.deployments[deployment.id] = deployment
+        for deployment_id in d.dropped_deployments:
+            s.deployments.pop(deployment_id, None)
+        s.touch()
+
+    def _remember(self, d: Decision, revision: int, *, early: bool = False) -> None:
+        """The memory changes of a committed decision (those made early excepted)."""
+        s = self.state
+        if early:
+            for name, n in d.counts:
+                self.counts[name] += n
+            return
         for node in d.nodes:
             s.put_node(node, revision)
         for node_id, node_state in d.node_states:
@@ -246,3 +358,39 @@ class Applier(NodeDecisions):
     async def destroy_slots_locked(self, slots: Iterable[str]) -> None:
         """Forget instance slots (their nodes' agents then delete the volumes)."""
         await self.apply_parts(list(slots), lambda ids: decide_destroy_slots(self.state, ids))
+
+
+async def _list(store: Store, prefix: str) -> list[KeyValue]:
+    return (await store.list(prefix))[0]
+
+
+async def _outlive_cancel(done: asyncio.Future[TxnResult]) -> TxnResult:
+    """``done``'s outcome; a caller cancelled meanwhile still waits for it (it holds the
+    lock: the next decision must not be made before this one's memory changed), then
+    the cancellation goes through."""
+    cancelled = False
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if done.done():
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return done.result()
+
+
+async def _reacquire(lock: asyncio.Lock) -> None:
+    """Take ``lock`` again even if the caller is cancelled meanwhile (its ``async with``
+    releases it on the way out, so it must hold it), then let the cancellation through.
+    (``Lock.acquire`` cancelled does not hold the lock: it is simply asked for again.)"""
+    cancelled = False
+    while True:
+        try:
+            await lock.acquire()
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError

@@ -109,8 +109,11 @@ class AppService:
         now: float = 0.0,
         version: str = "",
         canaries: bool = True,
+        pipelined: bool = False,
     ) -> Change:
-        """The app change and its deployment (and ``more``), as one decision applied whole."""
+        """The app change and its deployment (and ``more``), as one decision applied whole.
+        ``pipelined`` (``Applier.apply``): the caller does nothing after this under the
+        lock that depends on what it read before."""
         deployment = make_deployment(
             self.new_id(), action, original, target, now, version, canaries
         )
@@ -132,7 +135,9 @@ class AppService:
             ),
             touch=True,
         )
-        result = await self.applier.apply(decision if more is None else decision.then(more))
+        result = await self.applier.apply(
+            decision if more is None else decision.then(more), pipelined=pipelined
+        )
         if not result.succeeded:
             assert target is not None
             raise AppExists(target.id)
@@ -155,6 +160,7 @@ class AppService:
                 compares=[Compare.absent(app_key(app_id))],
                 now=now,
                 version=version,
+                pipelined=True,
             )
 
     async def update(
@@ -169,7 +175,9 @@ class AppService:
         (tasks stay), anything else replaces the tasks and resets the launch delay. A
         ``rollback`` goes back without canaries."""
         async with self.applier.lock:
-            return await self._update_locked(app_id, definition, run, force, rollback)
+            return await self._update_locked(
+                app_id, definition, run, force, rollback, pipelined=True
+            )
 
     async def _update_locked(
         self,
@@ -178,6 +186,7 @@ class AppService:
         run: RunSpec,
         force: bool,
         rollback: bool = False,
+        pipelined: bool = False,
     ) -> Change:
         current = self.state.apps.get(app_id)
         if current is None:
@@ -200,6 +209,7 @@ class AppService:
             now=now,
             version=version,
             canaries=not rollback,
+            pipelined=pipelined,
         )
 
     async def _running_config(self, app: AppRecord, definition: AppDefinition) -> str | None:
@@ -295,7 +305,9 @@ class AppService:
                 ),
                 dropped_apps=(app_id,),
             )
-            change = await self._deploy(STOP, current, None, held, gone, now=now, version=version)
+            change = await self._deploy(
+                STOP, current, None, held, gone, now=now, version=version, pipelined=True
+            )
             return Change(current, change.deployment)
 
     async def reset_delay(self, app_id: str) -> None:

@@ -28,12 +28,34 @@ from pallet.model import NodeState
 from pallet.model.maintenance import Maintenance
 from pallet.store import MAX_TXN_BYTES, MAX_TXN_OPS, Compare, Delete, Op, Put
 
-__all__ = ["GUARD_ROOM", "Decision", "first_part", "txn_bytes"]
+__all__ = ["CHAIN_ROOM", "GUARD_ROOM", "Decision", "first_part", "txn_bytes"]
 
 _T = TypeVar("_T")
 
 GUARD_ROOM = 8
-"""Compares kept free for the guards ``apply`` adds (the leader's fence)."""
+"""Compares kept free for the guards ``apply`` adds (the leader's fence, the pipeline's
+chain)."""
+
+CHAIN_ROOM = 1
+"""Operations kept free for the write of the pipeline's chain (``control.pipeline``)."""
+
+_OPTIMISTIC = frozenset(
+    {
+        "compares",
+        "ops",
+        "backoff",
+        "dropped_backoff",
+        "apps",
+        "dropped_apps",
+        "deployments",
+        "dropped_deployments",
+        "events",
+        "counts",
+        "logs",
+        "touch",
+        "wake",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +105,18 @@ class Decision:
         """Nothing to store, change or say."""
         return not any(getattr(self, f.name) for f in fields(self) if f.name != "wake")
 
+    @property
+    def optimistic(self) -> bool:
+        """Whether its memory changes may be made before it is durable (pipelined): only
+        apps, deployments and launch delays, which are read again from the store if a
+        commit fails. Tasks, slots and nodes wait for the commit (an agent must never be
+        sent a task that is not stored), and so do changes outside ``ClusterState``."""
+        return not any(getattr(self, f.name) for f in fields(self) if f.name not in _OPTIMISTIC)
+
     def fits(self) -> bool:
         """Whether the store takes it as one transaction."""
         return (
-            len(self.ops) <= MAX_TXN_OPS
+            len(self.ops) <= MAX_TXN_OPS - CHAIN_ROOM
             and len(self.compares) <= MAX_TXN_OPS - GUARD_ROOM
             and txn_bytes(self.ops) <= MAX_TXN_BYTES
         )

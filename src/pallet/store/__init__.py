@@ -14,6 +14,7 @@ from pallet.store.errors import (
     StoreError,
     StoreLocked,
     StoreUnavailable,
+    TxnAborted,
     WrongCluster,
 )
 from pallet.store.factory import DEFAULT_EXPIRY_INTERVAL, check_store_url, open_store
@@ -69,6 +70,7 @@ __all__ = [
     "StoreLocked",
     "StoreUnavailable",
     "Target",
+    "TxnAborted",
     "TxnResult",
     "WatchEvent",
     "WatchStream",

@@ -146,6 +146,10 @@ class ThreadRunner:
 class EmbeddedStore(Store):
     """A ``Store`` over a ``Backend`` whose calls go through ``runner``."""
 
+    ordered_txns = True
+    """Transactions are run in the order the ``txn`` calls were made (each is queued for
+    the runner when the call starts)."""
+
     def __init__(
         self, name: str, backend: Backend, runner: Runner, *, clock: Clock, history: int
     ) -> None:

@@ -8,6 +8,8 @@ PalletError
       ├── LeaseNotFound         no such lease: never granted, revoked, or expired
       ├── StoreClosed           the store was closed
       ├── StoreLocked           another process holds the store's file
+      ├── TxnAborted            a queued write was not made: one it was decided on top of
+      │                         failed (retry)
       ├── StoreUnavailable      no member of a remote store (etcd) answered in time, or a
       │                         write's outcome is unknown because its member went away
       └── WrongCluster          a remote store's member belongs to another cluster
@@ -26,6 +28,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "StoreUnavailable",
+    "TxnAborted",
     "WrongCluster",
 ]
 
@@ -122,3 +125,8 @@ class WrongCluster(StoreError):
         self.endpoint = endpoint
         self.expected = expected
         self.found = found
+
+
+class TxnAborted(StoreError):
+    """A write queued behind another that failed was not made (it was decided on top of
+    that one); retrying decides it again."""

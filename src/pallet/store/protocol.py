@@ -55,6 +55,11 @@ class Store(Protocol):
     transactions. Every method raises ``StoreClosed`` after ``close``.
     """
 
+    ordered_txns: bool = False
+    """Whether transactions are run in the order the ``txn`` calls were made, even when
+    several are awaited at once (the embedded backends); False for a remote store whose
+    concurrent requests may be reordered (etcd)."""
+
     async def get(self, key: str) -> KeyValue | None:
         """``key`` as of now, or None if it is missing."""
         ...
