@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -327,6 +328,9 @@ class _Process:
                     await asyncio.wait_for(stop.wait(), self.config.report_every)
         finally:
             loop.remove_reader(pipe.fileno())
+            # uvloop left the pipe non-blocking: the last report (with every latency) is
+            # larger than the pipe holds, and a full pipe must wait, not raise EAGAIN.
+            os.set_blocking(pipe.fileno(), True)
             for agent in self.agents:
                 if agent.sending is not None:
                     tasks.append(agent.sending)
