@@ -197,6 +197,12 @@ class Applier(NodeDecisions):
 
     def _remember_early(self, d: Decision) -> None:
         """The memory changes of an optimistic decision, made when it is enqueued."""
+        self._remember_apps(d)
+        self.state.touch()
+
+    def _remember_apps(self, d: Decision) -> None:
+        """A decision's launch delays, apps and deployments into memory (the part an
+        optimistic decision makes before it is durable)."""
         s = self.state
         for app_id, backoff in d.backoff:
             s.backoff[app_id] = backoff
@@ -210,7 +216,6 @@ class Applier(NodeDecisions):
             s.deployments[deployment.id] = deployment
         for deployment_id in d.dropped_deployments:
             s.deployments.pop(deployment_id, None)
-        s.touch()
 
     def _remember(self, d: Decision, revision: int, *, early: bool = False) -> None:
         """The memory changes of a committed decision (those made early excepted)."""
@@ -235,18 +240,7 @@ class Applier(NodeDecisions):
             s.drop_reservation(slot_id, revision)
         for node_id in d.dropped_nodes:
             s.drop_node(node_id)
-        for app_id, backoff in d.backoff:
-            s.backoff[app_id] = backoff
-        for app_id in d.dropped_backoff:
-            s.backoff.pop(app_id, None)
-        for app in d.apps:
-            s.put_app(app)
-        for app_id in d.dropped_apps:
-            s.drop_app(app_id)
-        for deployment in d.deployments:
-            s.deployments[deployment.id] = deployment
-        for deployment_id in d.dropped_deployments:
-            s.deployments.pop(deployment_id, None)
+        self._remember_apps(d)
         for effect in d.after:
             effect()
         for name, n in d.counts:
