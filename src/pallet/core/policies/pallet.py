@@ -35,7 +35,9 @@ that the packing part decides between them. ``W`` adds, in GPU milli:
   Best fit closes nodes to large tasks without GPUs, which then fail rather than take
   CPU that GPUs need (openb lists with 2.75 and 3 times the default's CPU work
   without GPUs: +1.0 and +1.4 points of GPU allocation at 100 %, 10 seeds). Nearer
-  ``R`` = 1 it cost 0.24 points (2.25 times), so there the feed still decides.
+  ``R`` = 1 (from 1.0 to the floor) best fit cost 0.24 points (2.25 times): CPU runs
+  out only at the end, so there each node keeps ``1.5 rho`` per idle GPU and the task
+  goes where the most CPU is left beyond it (+0.65 at 2.25 times, +0.09 at 2).
 - *GPU-model pressure* (``pallet_mix.model_pressure``). Tasks restricted to some GPU
   models are expected to claim part of those models' idle milli (a fluid split of the
   demand still to come). A task that could run elsewhere pays half of that claim on
