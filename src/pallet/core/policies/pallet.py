@@ -122,8 +122,8 @@ CPU beyond a reserve for the node's idle GPUs is largest (``_short_cpu_scores``)
 SURPLUS_RESERVE = 1.5
 """That reserve, in the GPU tasks' mean CPU per GPU milli ``rho``: about what the
 CPU-hungry half of the GPU shapes brings. Measured on the openb lists with 2 and 2.25
-times the default's CPU work without GPUs (seeds 42-43): 1.0 and 1.2 gain less, 2.0
-loses at 2 times."""
+times the default's CPU work without GPUs (seeds 42-43): 1.35 and 1.65 gain less at
+both, 1.0 loses at 2.25 times and 2.0 at 2 times."""
 
 
 class PalletPolicy(Policy):
