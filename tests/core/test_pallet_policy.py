@@ -194,6 +194,29 @@ def test_cpu_only_task_when_cpu_is_short_fills_cpu_above_a_reserve() -> None:
     assert [math.floor(x) for x in got] == [47, 50]
 
 
+def test_cpu_only_task_when_cpu_nears_short_goes_where_most_cpu_is_left() -> None:
+    # GPU tasks: 10 CPU milli per GPU milli; tasks without GPUs: 23000m, as often. All
+    # tasks ask (5000 + 11500) / 500 = 33 CPU milli per GPU milli; the cluster has
+    # 94000 / 3000 = 31.3: R = 1.05, past SURPLUS_FROM but below the feed's floor, so
+    # each node keeps 1.5 * rho = 15 CPU milli per idle GPU milli (15000 per idle GPU)
+    # and the task goes where the most CPU is left beyond that.
+    workload = Workload(((10000, 1000, 1, ""), (23000, 0, 0, "")), (0.5, 0.5))
+    view = ClusterView(
+        [
+            node("G", cpu=12000, mem=65536, gpus=1, model="G2"),
+            node("T", cpu=52000, mem=65536, gpus=1, model="T4"),
+            node("U", cpu=30000, mem=65536, gpus=1, model="T4"),
+        ]
+    )
+    # 3000m: G cuts 6000 into its reserve, T leaves 34000 beyond it, U 12000 -> T (best
+    # fit above the reserve, the rule past the floor, would pick U).
+    got = _scores(PalletPolicy(workload), view, req(cpu=3000, mem=0))
+    assert got == [-6000.0, 34000.0, 12000.0]
+    # 40000m fits beyond no reserve: where it cuts least (T: 3000).
+    got = _scores(PalletPolicy(workload), view, req(cpu=40000, mem=0))
+    assert got == [-43000.0, -3000.0, -25000.0]
+
+
 def test_gpu_model_pressure() -> None:
     # Half the GPU demand may run only on T4; T4 and G2 have 2000 idle milli each.
     # Pressure: T4 gets (500/1000) * 4000 / 2000 = 1.0 (capped at 1), G2 0.

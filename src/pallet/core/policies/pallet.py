@@ -35,7 +35,9 @@ that the packing part decides between them. ``W`` adds, in GPU milli:
   Best fit closes nodes to large tasks without GPUs, which then fail rather than take
   CPU that GPUs need (openb lists with 2.75 and 3 times the default's CPU work
   without GPUs: +1.0 and +1.4 points of GPU allocation at 100 %, 10 seeds). Nearer
-  ``R`` = 1 it cost 0.24 points (2.25 times), so there the feed still decides.
+  ``R`` = 1 (from 1.0 to the floor) best fit cost 0.24 points (2.25 times): CPU runs
+  out only at the end, so there each node keeps ``1.5 rho`` per idle GPU and the task
+  goes where the most CPU is left beyond it (+0.65 at 2.25 times, +0.09 at 2).
 - *GPU-model pressure* (``pallet_mix.model_pressure``). Tasks restricted to some GPU
   models are expected to claim part of those models' idle milli (a fluid split of the
   demand still to come). A task that could run elsewhere pays half of that claim on
@@ -114,6 +116,14 @@ _UNFIT = -1.0
 _FITS = 1e12
 """Score of a task without GPUs that fits in a node's CPU above its reserve, less the
 CPU milli it leaves there (above any node where it does not)."""
+SURPLUS_FROM = 1.0
+"""Scarcity ``R`` from which, below the feed's floor, a task without GPUs goes where the
+CPU beyond a reserve for the node's idle GPUs is largest (``_short_cpu_scores``)."""
+SURPLUS_RESERVE = 1.5
+"""That reserve, in the GPU tasks' mean CPU per GPU milli ``rho``: about what the
+CPU-hungry half of the GPU shapes brings. Measured on the openb lists with 2 and 2.25
+times the default's CPU work without GPUs (seeds 42-43): 1.35 and 1.65 gain less at
+both, 1.0 loses at 2.25 times and 2.0 at 2 times."""
 
 
 class PalletPolicy(Policy):
@@ -133,7 +143,8 @@ class PalletPolicy(Policy):
         self._rho_mem = 0.0  # MiB per GPU milli of GPU tasks
         self._feed = Feed.build(0.0, 0.0, {})
         self._feed_for: tuple[tuple[float, float], IntArray] | None = None
-        self._reserve = 0.0  # CPU milli kept per idle GPU milli once the feed's floor is on
+        self._reserve = 0.0  # CPU milli kept per idle GPU milli once CPU is short
+        self._best_fit = True  # above the reserve: best fit (floor on) or most left (not)
         self._caps: tuple[IntArray, list[FloatArray], list[bool], list[bool]] | None = None
         self._cap_list: tuple[IntArray, list[tuple[float, float, float]]] | None = None
         self._plain: tuple[float, float, float] = (0.0, 0.0, 0.0)  # mean task without GPUs
@@ -220,7 +231,12 @@ class PalletPolicy(Policy):
         ratio = mix.all_cpu_per_gpu * gpu_cap / cpu_cap if cpu_cap else 0.0
         sigma, kappa = scarcity_knobs(ratio)
         self._feed = Feed.build(self._rho_cpu, self._rho_mem, mix.gpu_shapes, sigma, kappa)
-        self._reserve = self._rho_cpu / ratio if kappa > 0.0 else 0.0
+        if kappa > 0.0:
+            self._reserve, self._best_fit = self._rho_cpu / ratio, True
+        elif ratio >= SURPLUS_FROM:
+            self._reserve, self._best_fit = SURPLUS_RESERVE * self._rho_cpu, False
+        else:
+            self._reserve = 0.0
         self._feed_for = (key, view.cap)  # the array itself: replaced when nodes change
 
     # ------------------------------------------------------------------ scoring
@@ -333,18 +349,27 @@ class PalletPolicy(Policy):
     def _short_cpu_scores(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray
     ) -> FloatArray:
-        """A task without GPUs once CPU is short (the feed's floor is on, ``R`` past
-        1.09, ``_refresh_feed``): each node keeps ``rho / R`` CPU milli per idle GPU milli (the CPU per GPU
-        that GPU tasks can count on when every task's CPU is cut by the same factor),
-        and the task goes where the CPU left above that reserve is smallest but still
-        enough (best fit: the nodes it does not fit stay open to larger tasks, the ones
-        it fills close to tasks without GPUs), else where it cuts into the reserve least.
+        """A task without GPUs once CPU is short: each node keeps a reserve of CPU milli
+        per idle GPU milli for the GPU tasks still to come.
+
+        Past the feed's floor (``R`` past 1.09, ``_refresh_feed``) the reserve is ``rho /
+        R`` (the CPU per GPU that GPU tasks can count on when every task's CPU is cut by
+        the same factor), and the task goes where the CPU left above it is smallest but
+        still enough (best fit: the nodes it does not fit stay open to larger tasks, the
+        ones it fills close to tasks without GPUs), else where it cuts into the reserve
+        least. Nearer ``R`` = 1 (from ``SURPLUS_FROM`` to the floor), CPU runs out only
+        at the end of the arrivals, and closing nodes early costs more than it saves:
+        there the reserve is ``SURPLUS_RESERVE * rho`` and the task goes where the CPU
+        beyond it is largest, which keeps CPU work on nodes with CPU to spare beyond what
+        their idle GPUs' hungriest tasks would need.
         """
         left = (
             view.free_cpu[rows].astype(np.float64)
             - float(req.resources.cpu)
             - self._reserve * view.free_gpu[rows].astype(np.float64)
         )
+        if not self._best_fit:
+            return left
         return np.where(left >= 0.0, _FITS - left, left)
 
     # ------------------------------------------------------------------ nodes without GPUs
