@@ -120,6 +120,14 @@ def _keyed(data: bytes, key: bytes) -> int | None:
         return None
 
 
+def _int_of(data: bytes) -> int:
+    """A one-number cgroup file's value (0 if it has none)."""
+    try:
+        return int(data)
+    except ValueError:
+        return 0
+
+
 def _oom_kill_count(data: bytes) -> int:
     """The ``oom_kill`` line of v1's ``memory.oom_control`` or v2's ``memory.events``
     (0 without one; not ``oom_kill_disable``, not ``oom_group_kill``)."""
@@ -445,10 +453,10 @@ class CgroupV1Isolator(_CgroupIsolator):
         if memory is None:
             return None
         cpuacct = paths.get("cpuacct")
-        cpu_ns = _read_int(f"{cpuacct}/cpuacct.usage") if cpuacct is not None else None
+        cpu_ns = _int_of(_read_bytes(f"{cpuacct}/cpuacct.usage")) if cpuacct is not None else 0
         stat = _read_bytes(f"{memory}/memory.stat")
         rss = _keyed(stat, b"total_rss")
-        return Sample((cpu_ns or 0) / 1e9, (_keyed(stat, b"rss") or 0) if rss is None else rss)
+        return Sample(cpu_ns / 1e9, (_keyed(stat, b"rss") or 0) if rss is None else rss)
 
     def _oom_file(self, task_id: str) -> str | None:
         memory = self._task_dirs(task_id)[0].get("memory")
