@@ -47,6 +47,16 @@ def e2e(
                     f"{doc['master_cpu_s']} / {doc['agents_cpu_s']}",
                     "",
                 ],
+                [
+                    "CPU seconds of the direct spawn: spawner / its processes",
+                    f"{doc['raw_spawn_cpu_s']} / {doc['raw_children_cpu_s']}",
+                    "",
+                ],
+                [
+                    f"pallet's floor if CPU-bound on {doc['cores']} cores (all CPU / cores)",
+                    "",
+                    f"{doc['cpu_bound_ratio']:.2f}",
+                ],
             ],
         )
     )
