@@ -10,9 +10,11 @@ when every task was placed (staged or running: the master's part up to the agent
 when the master recorded the last task RUNNING (its ``startedAt``), and the CPU seconds
 the master and the agents spent meanwhile: on a shared machine those move less with
 other people's load than the wall-clock times do. The direct spawn's CPU is measured
-too, the spawner's and its children's (a shell and ``sleep`` each, as a task's): with
-``cores``, that bounds the ratio from below when the run is CPU-bound, as it is on a
-small machine (``cpu_bound_ratio``).
+too, the spawner's and its children's (a shell and ``sleep`` each, as a task's). Over
+``cores`` it bounds the ratio from below when the run is CPU-bound
+(``cpu_bound_ratio``); pallet's CPU over the direct spawn's (its tasks' counted as the
+direct spawn's children) is what the ratio tends to when other tenants' load shares
+the machine out (``cpu_ratio``).
 """
 
 from __future__ import annotations
@@ -66,8 +68,19 @@ class E2eResult:
         else ran: their CPU seconds over the cores, against the direct spawn's time."""
         if not self.raw_spawn_s:
             return float("inf")
-        busy = self.master_cpu_s + self.agents_cpu_s + self.raw_children_cpu_s
-        return busy / max(1, self.cores) / self.raw_spawn_s
+        return self._pallet_cpu_s / max(1, self.cores) / self.raw_spawn_s
+
+    @property
+    def cpu_ratio(self) -> float:
+        """Pallet's CPU seconds (master, agents, and the tasks' as the direct spawn's
+        children) over the direct spawn's: what the ratio tends to when other load
+        leaves each side the same share of the machine."""
+        raw = self.raw_spawn_cpu_s + self.raw_children_cpu_s
+        return self._pallet_cpu_s / raw if raw else float("inf")
+
+    @property
+    def _pallet_cpu_s(self) -> float:
+        return self.master_cpu_s + self.agents_cpu_s + self.raw_children_cpu_s
 
     @property
     def ratio(self) -> float:
@@ -88,6 +101,7 @@ class E2eResult:
             "raw_children_cpu_s": round(self.raw_children_cpu_s, 3),
             "cores": self.cores,
             "cpu_bound_ratio": round(self.cpu_bound_ratio, 2),
+            "cpu_ratio": round(self.cpu_ratio, 2),
         }
 
 

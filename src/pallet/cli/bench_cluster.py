@@ -57,6 +57,7 @@ def e2e(
                     "",
                     f"{doc['cpu_bound_ratio']:.2f}",
                 ],
+                ["CPU seconds: pallet's over the direct spawn's", "", f"{doc['cpu_ratio']:.2f}"],
             ],
         )
     )
