@@ -289,9 +289,10 @@ class TaskRuntime:
         published (checkpointed first), so the master hears of a batch's first tasks
         while the agent still launches the rest; ``published`` gets the highest seq
         published so of each task. Each such round first feeds the acknowledgements
-        queued meanwhile and a Tick: a status's resend is due ``RetryPolicy.initial``
-        after it was made, not after the batch began (with the batch's first Tick, the
-        statuses of a batch longer than that were all due again as it ended)."""
+        queued meanwhile and the clock (a Tick that carries out no deadline): a status's
+        resend is due ``RetryPolicy.initial`` after it was made, not after the batch
+        began (with the batch's first Tick, the statuses of a batch longer than that
+        were all due again as it ended)."""
         while queue:
             instructions = self._machine.handle(*queue)
             queue = []
@@ -303,7 +304,8 @@ class TaskRuntime:
                 if self.publish is not None and len(queue) >= PUBLISH_EVERY:
                     early: list[SendStatus] = []
                     acks = self._take_acks()
-                    self._run([*acks, Tick(self._clock()), *queue], early, published)
+                    now = Tick(self._clock(), deadlines=False)
+                    self._run([*acks, now, *queue], early, published)
                     queue = []
                     if self.checkpoints is not None:
                         self._checkpoint({s.task_id for s in early}.union(a.task_id for a in acks))
