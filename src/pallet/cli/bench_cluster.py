@@ -48,16 +48,16 @@ def e2e(
                     "",
                 ],
                 [
-                    "CPU seconds of the direct spawn: spawner / its processes",
+                    "CPU seconds: direct spawn / its children",
                     f"{doc['raw_spawn_cpu_s']} / {doc['raw_children_cpu_s']}",
                     "",
                 ],
                 [
-                    f"pallet's floor if CPU-bound on {doc['cores']} cores (all CPU / cores)",
+                    f"floor if CPU-bound on {doc['cores']} cores",
                     "",
                     f"{doc['cpu_bound_ratio']:.2f}",
                 ],
-                ["CPU seconds: pallet's over the direct spawn's", "", f"{doc['cpu_ratio']:.2f}"],
+                ["CPU seconds: pallet's / the direct spawn's", "", f"{doc['cpu_ratio']:.2f}"],
             ],
         )
     )
