@@ -13,8 +13,9 @@ other people's load than the wall-clock times do. The direct spawn's CPU is meas
 too, the spawner's and its children's (a shell and ``sleep`` each, as a task's). Over
 ``cores`` it bounds the ratio from below when the run is CPU-bound
 (``cpu_bound_ratio``); pallet's CPU over the direct spawn's (its tasks' counted as the
-direct spawn's children) is what the ratio tends to when other tenants' load shares
-the machine out (``cpu_ratio``).
+direct spawn's children) is the ratio if both sides got the same share of a loaded
+machine (``cpu_ratio``; a dozen busy processes get more than one spawner, so the
+wall-clock ratio ran below it here).
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class E2eResult:
     @property
     def cpu_ratio(self) -> float:
         """Pallet's CPU seconds (master, agents, and the tasks' as the direct spawn's
-        children) over the direct spawn's: what the ratio tends to when other load
-        leaves each side the same share of the machine."""
+        children) over the direct spawn's: the ratio if other load left each side the
+        same share of the machine."""
         raw = self.raw_spawn_cpu_s + self.raw_children_cpu_s
         return self._pallet_cpu_s / raw if raw else float("inf")
 
