@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pallet.agent import Executor
-from pallet.agent.cgroup_isolator import _oom_kill_count
+from pallet.agent.cgroup_isolator import _keyed, _oom_kill_count
 
 from .conftest import make_spec
 
@@ -26,6 +26,28 @@ from .conftest import make_spec
 )
 def test_the_oom_kill_line_is_read_and_no_other(text: bytes, count: int) -> None:
     assert _oom_kill_count(text) == count
+
+
+_V1_STAT = b"cache 4096\nrss 8192\nrss_huge 0\nswap 0\ntotal_cache 12288\ntotal_rss 16384\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "value"),
+    [
+        (_V1_STAT, b"rss", 8192),  # not total_rss, not rss_huge
+        (_V1_STAT, b"total_rss", 16384),
+        (_V1_STAT, b"cache", 4096),
+        (b"usage_usec 1234\nuser_usec 1000", b"usage_usec", 1234),
+        (b"anon 77", b"anon", 77),
+        (b"anon_thp 5\n", b"anon", None),
+        (b"", b"anon", None),
+        (b"anon x\n", b"anon", None),
+    ],
+)
+def test_a_keyed_line_is_found_without_parsing_the_others(
+    data: bytes, key: bytes, value: int | None
+) -> None:
+    assert _keyed(data, key) == value
 
 
 def _open_fds() -> int:

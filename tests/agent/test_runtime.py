@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,9 @@ from pallet.agent import (
     TaskState,
 )
 from pallet.agent.runtime import PUBLISH_EVERY, superseded_startings_dropped
+from pallet.model import TaskSpec
 
-from .conftest import make_spec
+from .conftest import make_spec, wait_for
 
 S = TaskState
 
@@ -144,6 +146,74 @@ def test_unacknowledged_statuses_come_back_out_of_step(tmp_path: Path) -> None:
     finally:
         statuses = rt.close(timeout=0.0)
     assert states(statuses, "slow.1")[-1] is S.KILLED
+
+
+def test_an_acknowledgement_that_comes_late_does_not_resend_its_status(tmp_path: Path) -> None:
+    """The master answered after the resend was due: the ack is fed before the clock's
+    Tick, so the status it acknowledges does not go out again."""
+    now = [1000.0]
+    ex = Executor(tmp_path, agent_id="lateack", isolator=NullIsolator("test"))
+    rt = TaskRuntime(ex, clock=lambda: now[0], retry=RetryPolicy(initial=2.0, maximum=2.0))
+    try:
+        (running,) = rt.set_desired([make_spec("late.1", cmd="sleep 60")])
+        now[0] += 3.0  # past the resend
+        assert rt.acknowledge("late.1", running.seq) == []
+        assert rt.unacknowledged() == []
+    finally:
+        rt.close(timeout=0.0)
+
+
+def test_acks_queued_behind_a_busy_runtime_go_before_the_next_tick(tmp_path: Path) -> None:
+    """An ack that waits for the runtime's lock (a batch of launches holds it) is queued
+    and fed by whichever call takes the lock next, before that call's Tick."""
+    now = [1000.0]
+    ex = Executor(tmp_path, agent_id="queuedack", isolator=NullIsolator("test"))
+    rt = TaskRuntime(ex, clock=lambda: now[0], retry=RetryPolicy(initial=2.0, maximum=2.0))
+    answers: list[list[SendStatus]] = []
+    try:
+        (running,) = rt.set_desired([make_spec("queued.1", cmd="sleep 60")])
+        with rt._lock:  # as a long batch would
+            acker = threading.Thread(
+                target=lambda: answers.append(rt.acknowledge_all([("queued.1", running.seq)]))
+            )
+            acker.start()
+            wait_for(lambda: bool(rt._acks))  # queued, the thread waits for the lock
+            now[0] += 3.0  # past the resend
+            assert rt.step(0) == []  # this step fed the ack first: nothing resent
+        acker.join(10.0)
+        assert answers == [[]] and rt.unacknowledged() == []
+    finally:
+        rt.close(timeout=0.0)
+
+
+def test_a_long_batch_s_statuses_are_resent_from_when_they_were_made(tmp_path: Path) -> None:
+    """Each early publication of a batch reads the clock: the statuses made at the end
+    of a batch longer than the resend interval are not due again as soon as it ends."""
+    now = [1000.0]
+    ex = Executor(tmp_path, agent_id="longbatch", isolator=NullIsolator("test"))
+    rt = TaskRuntime(ex, clock=lambda: now[0], retry=RetryPolicy(initial=2.0, maximum=2.0))
+    launch = ex.launch
+
+    def slow_launch(spec: TaskSpec) -> int:  # each launch takes 0.1 s of the clock
+        now[0] += 0.1
+        return launch(spec)
+
+    ex.launch = slow_launch  # type: ignore[method-assign]
+    published: list[list[SendStatus]] = []
+    rt.publish = published.append
+    try:
+        returned = rt.set_desired([make_spec(f"long.{i}", cmd="sleep 60") for i in range(40)])
+        early = [s for batch in published for s in batch]
+        assert returned and early and now[0] >= 1004.0  # 4 s, twice the resend interval
+        assert rt.acknowledge_all([(s.task_id, s.seq) for s in early]) == []
+        assert rt.step(0) == []  # the last ones were made less than 2 s ago
+        now[0] += 2.0
+        resent = rt.step(0)  # unacknowledged: due now
+        assert sorted((s.task_id, s.seq) for s in resent) == sorted(
+            (s.task_id, s.seq) for s in returned
+        )
+    finally:
+        rt.close(timeout=0.0)
 
 
 def test_close_kills_everything_and_reports_it(executor: Executor) -> None:

@@ -51,10 +51,10 @@ def _adopt_kill_and_report(tmp_path: Path, agent_id: str, first: TaskRuntime) ->
     first.executor.isolator.prepare("stray.1", 100, 32)  # a cgroup nobody checkpointed
 
     second = runtime(tmp_path, agent_id, sweep=False)
-    # No master ever acknowledged STARTING (1) and RUNNING (2): the checkpoint kept them,
-    # and the RUNNING is resent (its acknowledgement covers the superseded STARTING).
+    # No master ever acknowledged RUNNING (2): the checkpoint kept it, and it is resent
+    # (the STARTING it superseded waits for no ack: the RUNNING's covers it).
     for cp in first.checkpoints.load():
-        assert [(s.state, s.seq) for s in cp.unacked] == [(S.STARTING, 1), (S.RUNNING, 2)]
+        assert [(s.state, s.seq) for s in cp.unacked] == [(S.RUNNING, 2)]
     resent = second.recover()
     assert [(s.task_id, s.state, s.seq) for s in resent] == [
         (t, S.RUNNING, 2) for t in ("keep.1", "victim.1")

@@ -196,10 +196,23 @@ def test_unacknowledged_status_is_resent_with_backoff_until_acked() -> None:
     assert m.handle(Tick(100.0)) == [] and m.next_wakeup() is None
 
 
+def test_a_tick_without_deadlines_only_moves_the_clock() -> None:
+    """What a long batch feeds between its early publications: nothing due goes out,
+    and a status made after it waits its whole interval from then."""
+    m = AgentStateMachine(now=0.0, retry=RetryPolicy(initial=1.0, maximum=4.0))
+    assert m.handle(DesiredTasks([B]))[0] == status("b", S.STARTING, 1)  # due again at 1
+    assert m.handle(Tick(5.0, deadlines=False)) == []
+    assert m.handle(TaskStarted("b", 100)) == [status("b", S.RUNNING, 2)]  # due at 6
+    assert m.handle(StatusAcked("b", 1)) == []
+    assert m.handle(Tick(5.9)) == []  # STARTING acknowledged, RUNNING not due yet
+    assert m.handle(Tick(6.0)) == [status("b", S.RUNNING, 2)]
+
+
 def test_ack_is_cumulative_and_ignores_stale_seqs() -> None:
     m = AgentStateMachine()
     m.handle(DesiredTasks([B]), TaskStarted("b"), TaskExited("b", exit_code=0))
-    assert m.task("b").unacked == (1, 2, 3)  # type: ignore[union-attr]
+    # Its STARTING (1) is superseded by the RUNNING (2): no longer waiting to be resent.
+    assert m.task("b").unacked == (2, 3)  # type: ignore[union-attr]
     m.handle(StatusAcked("b", 2))
     assert m.task("b").unacked == (3,)  # type: ignore[union-attr]
     m.handle(StatusAcked("b", 1))  # a late duplicate

@@ -49,6 +49,9 @@ def test_e2e_bench_runs_every_task_and_cleans_up(
     assert 0 < doc["recorded_s"] <= doc["pallet_s"] + 1.0
     assert 0 < doc["placed_s"] <= doc["pallet_s"]  # every task placed before all ran
     assert doc["master_cpu_s"] > 0 and doc["agents_cpu_s"] > 0
+    assert doc["raw_spawn_cpu_s"] > 0 and doc["raw_children_cpu_s"] > 0  # shells did run
+    assert doc["cores"] >= 1 and doc["cpu_bound_ratio"] > 0
+    assert doc["cpu_ratio"] > 1  # the tasks' CPU plus the master's and the agents'
     assert (result.leftover_processes, result.leftover_cgroups) == (0, 0)
     assert not _sleepers(str(tmp_path))
 

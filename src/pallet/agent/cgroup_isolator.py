@@ -104,19 +104,48 @@ def _read_keyed(path: Path | str) -> dict[str, int]:
     return out
 
 
-def _oom_kill_count(data: bytes) -> int:
-    """The ``oom_kill`` line of v1's ``memory.oom_control`` or v2's ``memory.events``
-    (0 without one)."""
-    at = data.find(b"oom_kill ")  # not oom_kill_disable, not oom_group_kill
+def _keyed(data: bytes, key: bytes) -> int | None:
+    """The value of the line ``key <n>`` of a flat-keyed cgroup file's bytes (None
+    without one), found without splitting the rest: v1's ``memory.stat`` has 40-odd
+    lines, and parsing them all was two thirds of what a heartbeat paid per task."""
+    at = data.find(key + b" ")
     while at > 0 and data[at - 1] != 0x0A:  # a line's start only
-        at = data.find(b"oom_kill ", at + 1)
+        at = data.find(key + b" ", at + 1)
     if at < 0:
-        return 0
+        return None
     end = data.find(b"\n", at)
     try:
-        return int(data[at + 9 : end if end >= 0 else None])
+        return int(data[at + len(key) + 1 : end if end >= 0 else None])
+    except ValueError:
+        return None
+
+
+def _int_of(data: bytes) -> int:
+    """A one-number cgroup file's value (0 if it has none)."""
+    try:
+        return int(data)
     except ValueError:
         return 0
+
+
+def _oom_kill_count(data: bytes) -> int:
+    """The ``oom_kill`` line of v1's ``memory.oom_control`` or v2's ``memory.events``
+    (0 without one; not ``oom_kill_disable``, not ``oom_group_kill``)."""
+    return _keyed(data, b"oom_kill") or 0
+
+
+def _read_bytes(path: str) -> bytes:
+    """A small cgroup file's bytes (b"" if it cannot be read: the task may be ending)."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return b""
+    try:
+        return os.read(fd, 65536)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def _subdirs(path: Path) -> list[Path]:
@@ -424,9 +453,10 @@ class CgroupV1Isolator(_CgroupIsolator):
         if memory is None:
             return None
         cpuacct = paths.get("cpuacct")
-        cpu_ns = _read_int(f"{cpuacct}/cpuacct.usage") if cpuacct is not None else None
-        stat = _read_keyed(f"{memory}/memory.stat")
-        return Sample((cpu_ns or 0) / 1e9, stat.get("total_rss", stat.get("rss", 0)))
+        cpu_ns = _int_of(_read_bytes(f"{cpuacct}/cpuacct.usage")) if cpuacct is not None else 0
+        stat = _read_bytes(f"{memory}/memory.stat")
+        rss = _keyed(stat, b"total_rss")
+        return Sample(cpu_ns / 1e9, (_keyed(stat, b"rss") or 0) if rss is None else rss)
 
     def _oom_file(self, task_id: str) -> str | None:
         memory = self._task_dirs(task_id)[0].get("memory")
@@ -511,8 +541,8 @@ class CgroupV2Isolator(_CgroupIsolator):
 
     def sample(self, task_id: str) -> Sample | None:
         d = self._task_dirs(task_id)[0]["unified"]
-        cpu_usec = _read_keyed(f"{d}/cpu.stat").get("usage_usec", 0)
-        return Sample(cpu_usec / 1e6, _read_keyed(f"{d}/memory.stat").get("anon", 0))
+        cpu_usec = _keyed(_read_bytes(f"{d}/cpu.stat"), b"usage_usec") or 0
+        return Sample(cpu_usec / 1e6, _keyed(_read_bytes(f"{d}/memory.stat"), b"anon") or 0)
 
     def _oom_file(self, task_id: str) -> str | None:
         return f"{self._task_dirs(task_id)[0]['unified']}/memory.events"

@@ -144,9 +144,13 @@ class StatusAcked:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed; ``now`` is monotonic seconds from the shell's clock."""
+    """Time passed; ``now`` is monotonic seconds from the shell's clock. With
+    ``deadlines`` False only the clock moves (statuses made next count their resend from
+    ``now``) and what falls due waits for the next Tick: a long batch of launches reads
+    the clock so, without resending mid-batch the STARTINGs it holds back."""
 
     now: float
+    deadlines: bool = True
 
 
 Event = (

@@ -127,6 +127,11 @@ class TaskRuntime:
         self._clock = clock
         self._machine = AgentStateMachine(now=clock(), retry=retry)
         self._lock = threading.RLock()
+        self._acks: list[StatusAcked] = []
+        """The master's acknowledgements not fed yet (under ``_acks_lock``, not ``_lock``):
+        a batch of launches holds ``_lock`` for seconds while the master acknowledges its
+        early statuses, and whichever ``handle`` comes next feeds them before its Tick."""
+        self._acks_lock = threading.Lock()
         self._boot_id = read_boot_id()
         self._launched: dict[str, _Launched] = {}
         self.publish: Callable[[list[SendStatus]], None] | None = None
@@ -225,11 +230,20 @@ class TaskRuntime:
 
     def acknowledge(self, task_id: str, seq: int) -> list[SendStatus]:
         """The master stored the statuses of ``task_id`` up to ``seq``."""
-        return self.handle(StatusAcked(task_id, seq))
+        return self.acknowledge_all([(task_id, seq)])
 
     def acknowledge_all(self, acks: Iterable[tuple[str, int]]) -> list[SendStatus]:
-        """``acknowledge`` of each ``(task id, seq)`` of one answer of the master, at once."""
-        return self.handle(*(StatusAcked(task_id, seq) for task_id, seq in acks))
+        """``acknowledge`` of each ``(task id, seq)`` of one answer of the master, at once.
+        Queued first, without waiting for the runtime's lock: another thread's
+        ``handle`` (a batch of launches' early publication, a step) may feed them."""
+        with self._acks_lock:
+            self._acks += (StatusAcked(task_id, seq) for task_id, seq in acks)
+        return self.handle()
+
+    def _take_acks(self) -> list[StatusAcked]:
+        with self._acks_lock:
+            taken, self._acks = self._acks, []
+        return taken
 
     def step(self, timeout: float = 1.0) -> list[SendStatus]:
         """Wait up to ``timeout`` seconds for a task to end, a prepared launch to start
@@ -250,12 +264,18 @@ class TaskRuntime:
         return self.handle(*events, *(exit_event(end) for end in ended))
 
     def handle(self, *events: Event) -> list[SendStatus]:
-        """Feed ``events`` (after a Tick of the clock) and carry out what follows."""
+        """Feed ``events`` (after the queued acknowledgements and a Tick of the clock)
+        and carry out what follows. Acknowledgements go before the Tick: one that came
+        after its status's resend was due (the master answered slowly, or a batch held
+        the lock) must not make that very status go out again."""
         with self._lock:
             statuses: list[SendStatus] = []
             published: dict[str, int] = {}
-            acked = [e.task_id for e in events if isinstance(e, StatusAcked)]
-            self._run([Tick(self._clock()), *events], statuses, published)
+            acks = self._take_acks()
+            acks += (e for e in events if isinstance(e, StatusAcked))
+            rest = [e for e in events if not isinstance(e, StatusAcked)]
+            acked = [a.task_id for a in acks]
+            self._run([*acks, Tick(self._clock()), *rest], statuses, published)
             if self.checkpoints is not None:
                 self._checkpoint({s.task_id for s in statuses}.union(acked))
             self._note_checked(s.task_id for s in statuses)
@@ -268,7 +288,11 @@ class TaskRuntime:
         ``PUBLISH_EVERY`` launches the events so far are fed at once and their statuses
         published (checkpointed first), so the master hears of a batch's first tasks
         while the agent still launches the rest; ``published`` gets the highest seq
-        published so of each task."""
+        published so of each task. Each such round first feeds the acknowledgements
+        queued meanwhile and the clock (a Tick that carries out no deadline): a status's
+        resend is due ``RetryPolicy.initial`` after it was made, not after the batch
+        began (with the batch's first Tick, the statuses of a batch longer than that
+        were all due again as it ended)."""
         while queue:
             instructions = self._machine.handle(*queue)
             queue = []
@@ -279,10 +303,12 @@ class TaskRuntime:
                 queue += self._carry_out(instruction)
                 if self.publish is not None and len(queue) >= PUBLISH_EVERY:
                     early: list[SendStatus] = []
-                    self._run(queue, early, published)
+                    acks = self._take_acks()
+                    now = Tick(self._clock(), deadlines=False)
+                    self._run([*acks, now, *queue], early, published)
                     queue = []
                     if self.checkpoints is not None:
-                        self._checkpoint({s.task_id for s in early})
+                        self._checkpoint({s.task_id for s in early}.union(a.task_id for a in acks))
                     self._note_checked(s.task_id for s in early)
                     for s in early:
                         published[s.task_id] = max(s.seq, published.get(s.task_id, 0))

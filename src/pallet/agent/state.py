@@ -217,7 +217,13 @@ class AgentStateMachine:
 
     def _send(self, task: _Task, update: SendStatus) -> SendStatus:
         task.last = update
-        task.pending.append(_Pending(update, self._now + self._retry.initial, self._retry.initial))
+        # An unacknowledged STARTING says nothing the new status does not (the master
+        # keeps the newest state, and acknowledging the new one covers it): it is not
+        # sent again. A batch of launches held its STARTINGs back, and they were resent
+        # on their own as the batch ended, after the RUNNING that superseded them.
+        pending = [p for p in task.pending if p.update.state is not TaskState.STARTING]
+        pending.append(_Pending(update, self._now + self._retry.initial, self._retry.initial))
+        task.pending = pending
         return update
 
     def _launch(self, task: _Task) -> list[Instruction]:
@@ -384,6 +390,8 @@ class AgentStateMachine:
 
     def _on_tick(self, event: Tick) -> list[Instruction]:
         self._now = max(self._now, event.now)
+        if not event.deadlines:
+            return []
         out: list[Instruction] = []
         for task in list(self._tasks.values()):
             for pending in task.pending:

@@ -47,6 +47,17 @@ def e2e(
                     f"{doc['master_cpu_s']} / {doc['agents_cpu_s']}",
                     "",
                 ],
+                [
+                    "CPU seconds: direct spawn / its children",
+                    f"{doc['raw_spawn_cpu_s']} / {doc['raw_children_cpu_s']}",
+                    "",
+                ],
+                [
+                    f"floor if CPU-bound on {doc['cores']} cores",
+                    "",
+                    f"{doc['cpu_bound_ratio']:.2f}",
+                ],
+                ["CPU seconds: pallet's / the direct spawn's", "", f"{doc['cpu_ratio']:.2f}"],
             ],
         )
     )
