@@ -121,6 +121,10 @@ class _Seen:
 
 
 class Renderer:
+    slack = 256
+    """Deleted apps' entries a cache may hold before they are swept: a sweep visits every
+    app, so it runs once per this many deletes rather than at every write after one."""
+
     def __init__(self, state: ClusterState) -> None:
         self.state = state
         # (embeds, version info) -> app id -> (stamp, the app's JSON)
@@ -206,7 +210,7 @@ class Renderer:
             return None
         if deployed is not None:
             return deployed.get(app.id, [])
-        return sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
+        return sorted(d.id for d in self.state.deployments.of_app(app.id))
 
     def _app(
         self,
@@ -247,7 +251,7 @@ class Renderer:
             readiness=readiness,
         )
         if docs is not None and keep:
-            if app.id not in docs and len(docs) >= len(self.state.apps):
+            if app.id not in docs and len(docs) >= len(self.state.apps) + self.slack:
                 _forget_gone(docs, self.state.apps)
             docs[app.id] = (stamp, doc)
         return doc, cacheable
@@ -318,7 +322,7 @@ class Renderer:
 
     def _forget_deleted(self) -> None:
         """Drop what deleted apps left in the caches, once there is something to drop."""
-        if any(len(v) > len(self.state.apps) for v in self._pieces_by_embeds.values()):
+        if any(len(v) > len(self.state.apps) + self.slack for v in self._pieces_by_embeds.values()):
             for v in self._pieces_by_embeds.values():
                 v.forget_all_but(self.state.apps)
             for docs in self._docs.values():

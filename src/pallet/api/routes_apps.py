@@ -66,6 +66,10 @@ def _deployment_response(change: Change, status: int = 200) -> Response:
 
 
 def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppRecord) -> None:
+    if not ctx.control.bus.subscribers:
+        # Only ``/v2/events`` streams read it (the bus's own listeners are control's and
+        # never take an API event): with none open, rendering the app is wasted.
+        return
     event = ApiPostEvent(
         timestamp=moment(app.version),
         client_ip=request.client.host if request.client else "",
