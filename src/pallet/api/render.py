@@ -38,7 +38,7 @@ from pallet.api.marathon import (
     queue_json,
     task_failure_json,
 )
-from pallet.api.marathon.params import AppEmbed
+from pallet.api.marathon.params import INDEX_EMBEDS, AppEmbed
 from pallet.api.render_pods import pod_definition, pod_json
 from pallet.control import (
     AppRecord,
@@ -183,6 +183,19 @@ class Renderer:
     ) -> dict[str, Any]:
         """One app's JSON with the embeds asked for."""
         return self._app(app, embeds, version_info)[0]
+
+    def created(self, app: AppRecord) -> dict[str, Any]:
+        """The answer to a create: the app with its counts, deployments and tasks, no
+        ``versionInfo``. Without tasks yet it is the listing's JSON of the app (which
+        this caches, so the next listing renders nothing for it) less ``versionInfo``,
+        plus ``"tasks": []``, in the field order of a full rendering."""
+        if self.state.app_tasks(app.id):
+            embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
+            return self.app(app, embeds, version_info=False)
+        doc = self.app(app, INDEX_EMBEDS)
+        out = {k: v for k, v in doc.items() if k != "versionInfo"}
+        out["tasks"] = []
+        return out
 
     def _stamp(
         self, app: AppRecord, deployments: list[str] | None, embeds: frozenset[AppEmbed]
