@@ -30,6 +30,8 @@ def _scan(table: dict[str, DeploymentRecord], app_id: str) -> list[str]:
 def test_index_follows_every_change() -> None:
     rng = random.Random(7)
     table = Deployments()
+    marks: dict[str, int | None] = {}
+    seen: dict[str, list[DeploymentRecord]] = {}
     for step in range(3000):
         n = rng.randrange(12)
         did = f"d{n}"
@@ -49,7 +51,13 @@ def test_index_follows_every_change() -> None:
         elif step % 500 == 7:
             table.clear()
         for app_id in APPS:
-            assert [d.id for d in table.of_app(app_id)] == _scan(table, app_id)
+            held = _scan(table, app_id)
+            assert [d.id for d in table.of_app(app_id)] == held
+            assert (app_id in table.marks) == bool(held)
+            if marks.get(app_id) == table.marks.get(app_id):  # unchanged mark, same deployments
+                assert seen.get(app_id, []) == [table[i] for i in held]
+            marks[app_id] = table.marks.get(app_id)
+            seen[app_id] = [table[i] for i in held]
 
 
 def test_a_deployment_retargeted_keeps_its_place_for_the_apps_it_still_targets() -> None:

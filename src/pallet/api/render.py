@@ -59,7 +59,7 @@ def _forget_gone(cache: dict[str, Any], live: dict[str, Any]) -> None:
 
 
 def _changed_apps(
-    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[int | None]
+    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[object]
 ) -> set[str]:
     """The ids whose record or change count differ from what ``seen`` holds (the state's
     apps in its dict order, their records, their change counts), compared in C. An update
@@ -115,8 +115,8 @@ class _Seen:
     first: bool = True
     ids: list[str] = field(default_factory=list)
     held: list[AppRecord] = field(default_factory=list)
-    changes: list[int | None] = field(default_factory=list)
-    deployed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    changes: list[object] = field(default_factory=list)
+    """Each app's change count (and, listing deployments, its ``Deployments.marks``)."""
     failures: dict[str, object] = field(default_factory=dict)
 
 
@@ -216,13 +216,9 @@ class Renderer:
             failure_at,
         )
 
-    def _deployments_of(
-        self, app: AppRecord, embeds: frozenset[AppEmbed], deployed: dict[str, list[str]] | None
-    ) -> list[str] | None:
+    def _deployments_of(self, app: AppRecord, embeds: frozenset[AppEmbed]) -> list[str] | None:
         if AppEmbed.DEPLOYMENTS not in embeds:
             return None
-        if deployed is not None:
-            return deployed.get(app.id, [])
         return sorted(d.id for d in self.state.deployments.of_app(app.id))
 
     def _app(
@@ -230,14 +226,11 @@ class Renderer:
         app: AppRecord,
         embeds: frozenset[AppEmbed],
         version_info: bool = True,
-        deployed: dict[str, list[str]] | None = None,
         keep: bool = True,
     ) -> tuple[dict[str, Any], bool]:
         """One app's JSON and whether it may be cached (not with its tasks or readiness).
-        ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
-        caller has them for every app (a list would otherwise scan every deployment for
-        every app). ``keep``: cache the JSON (the listing keeps its bytes instead)."""
-        deployments = self._deployments_of(app, embeds, deployed)
+        ``keep``: cache the JSON (the listing keeps its bytes instead)."""
+        deployments = self._deployments_of(app, embeds)
         with_tasks = AppEmbed.TASKS in embeds
         readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
         cacheable = not with_tasks and readiness is None
@@ -319,14 +312,6 @@ class Renderer:
         self._lists[(key, gzipped)] = body
         return body
 
-    def _deployed(self) -> dict[str, list[str]]:
-        """App id -> the ids of the deployments targeting it, sorted."""
-        deployed: dict[str, list[str]] = {}
-        for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
-            for app_id in d.targets:
-                deployed.setdefault(app_id, []).append(d.id)
-        return deployed
-
     def _variant(self, embeds: frozenset[AppEmbed]) -> ListingPieces:
         variant = self._pieces_by_embeds.get(embeds)
         if variant is None:
@@ -350,9 +335,9 @@ class Renderer:
             seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
         apps = self.state.apps
         ids, records = list(apps), list(apps.values())
-        counts = list(map(self.state.app_changes.get, ids))
-        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
-        deployed_ids = {k: tuple(v) for k, v in (deployed or {}).items()}
+        counts: list[object] = list(map(self.state.app_changes.get, ids))
+        if AppEmbed.DEPLOYMENTS in embeds:  # and whether its deployments changed
+            counts = list(zip(counts, map(self.state.deployments.marks.get, ids), strict=True))
         failures: dict[str, object] = {}
         if AppEmbed.LAST_TASK_FAILURE in embeds:
             for app_id, backoff in self.state.backoff.items():
@@ -361,20 +346,19 @@ class Renderer:
         changed: set[str] | None = None
         if not seen.first:
             changed = _changed_apps(seen, ids, records, counts)
-            changed.update(k for k, _ in deployed_ids.items() ^ seen.deployed.items())
             changed.update(k for k, _ in failures.items() ^ seen.failures.items())
         seen.first = False
         seen.ids, seen.held, seen.changes = ids, records, counts
-        seen.deployed, seen.failures = deployed_ids, failures
+        seen.failures = failures
 
         def stamp(app_id: str) -> tuple[object, ...] | None:
             app = apps.get(app_id)
             if app is None or app.is_pod:
                 return None
-            return self._stamp(app, self._deployments_of(app, embeds, deployed), embeds)
+            return self._stamp(app, self._deployments_of(app, embeds), embeds)
 
         def render(app_id: str) -> bytes:
-            doc = self._app(apps[app_id], embeds, deployed=deployed, keep=False)[0]
+            doc = self._app(apps[app_id], embeds, keep=False)[0]
             return json.dumps(doc, separators=(",", ":")).encode()
 
         seen.listing.update(changed, lambda: [a.id for a in self.every_app()], stamp, render)
@@ -384,17 +368,14 @@ class Renderer:
     def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
         """Each app's cached piece: an app whose stamp is unchanged since the last list is
         neither rendered nor serialized nor compressed again."""
-        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
         variant = self._variant(embeds)
         by_id = {a.id: a for a in apps}
 
         def render(app_id: str) -> bytes:
-            doc = self._app(by_id[app_id], embeds, deployed=deployed, keep=False)[0]
+            doc = self._app(by_id[app_id], embeds, keep=False)[0]
             return json.dumps(doc, separators=(",", ":")).encode()
 
-        stamps = (
-            (a.id, self._stamp(a, self._deployments_of(a, embeds, deployed), embeds)) for a in apps
-        )
+        stamps = ((a.id, self._stamp(a, self._deployments_of(a, embeds), embeds)) for a in apps)
         pieces = variant.pieces(stamps, render)
         self._forget_deleted()
         return pieces

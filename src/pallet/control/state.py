@@ -43,6 +43,16 @@ class Deployments(dict[str, DeploymentRecord]):
     def __init__(self) -> None:
         super().__init__()
         self._by_app: dict[str, dict[str, DeploymentRecord]] = {}
+        self._marks = 0
+        self.marks: dict[str, int] = {}
+        """app id -> a number that changes whenever a deployment targeting the app is
+        added, changed or removed (what a listing with deployments compares, instead of
+        visiting every deployment); absent for an app no deployment targets. Never the
+        same number twice."""
+
+    def _mark(self, app_id: str) -> None:
+        self._marks += 1
+        self.marks[app_id] = self._marks
 
     def of_app(self, app_id: str) -> list[DeploymentRecord]:
         """The deployments targeting ``app_id``, in the order they were added (for this app)."""
@@ -52,6 +62,7 @@ class Deployments(dict[str, DeploymentRecord]):
     def _index(self, d: DeploymentRecord) -> None:
         for app_id in d.targets:
             self._by_app.setdefault(app_id, {})[d.id] = d
+            self._mark(app_id)
 
     def _unindex(self, d: DeploymentRecord, keep: Container[str] = ()) -> None:
         for app_id in d.targets:
@@ -60,8 +71,11 @@ class Deployments(dict[str, DeploymentRecord]):
             held = self._by_app.get(app_id)
             if held is not None:
                 held.pop(d.id, None)
-                if not held:
+                if held:
+                    self._mark(app_id)
+                else:  # unmarked: a change too, and nothing kept for apps long done
                     del self._by_app[app_id]
+                    self.marks.pop(app_id, None)
 
     def __setitem__(self, key: str, value: DeploymentRecord) -> None:
         old = super().get(key)
@@ -92,6 +106,7 @@ class Deployments(dict[str, DeploymentRecord]):
     def clear(self) -> None:
         super().clear()
         self._by_app.clear()
+        self.marks.clear()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
