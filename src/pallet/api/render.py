@@ -59,7 +59,7 @@ def _forget_gone(cache: dict[str, Any], live: dict[str, Any]) -> None:
 
 
 def _changed_apps(
-    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[object]
+    seen: _Seen, ids: list[str], records: list[AppRecord], counts: list[int | None]
 ) -> set[str]:
     """The ids whose record or change count differ from what ``seen`` holds (the state's
     apps in its dict order, their records, their change counts), compared in C. An update
@@ -115,8 +115,9 @@ class _Seen:
     first: bool = True
     ids: list[str] = field(default_factory=list)
     held: list[AppRecord] = field(default_factory=list)
-    changes: list[object] = field(default_factory=list)
-    """Each app's change count (and, listing deployments, its ``Deployments.marks``)."""
+    changes: list[int | None] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)
+    """``Deployments.marks`` as it was (listing deployments)."""
     failures: dict[str, object] = field(default_factory=dict)
 
 
@@ -335,9 +336,9 @@ class Renderer:
             seen = self._wholes[embeds] = _Seen(WholeListing(self._variant(embeds)))
         apps = self.state.apps
         ids, records = list(apps), list(apps.values())
-        counts: list[object] = list(map(self.state.app_changes.get, ids))
-        if AppEmbed.DEPLOYMENTS in embeds:  # and whether its deployments changed
-            counts = list(zip(counts, map(self.state.deployments.marks.get, ids), strict=True))
+        counts = list(map(self.state.app_changes.get, ids))
+        # Only apps some deployment targets have a mark: few, unless writes outrun them.
+        marks = self.state.deployments.marks if AppEmbed.DEPLOYMENTS in embeds else {}
         failures: dict[str, object] = {}
         if AppEmbed.LAST_TASK_FAILURE in embeds:
             for app_id, backoff in self.state.backoff.items():
@@ -346,10 +347,11 @@ class Renderer:
         changed: set[str] | None = None
         if not seen.first:
             changed = _changed_apps(seen, ids, records, counts)
+            changed.update(k for k, _ in marks.items() ^ seen.marks.items())
             changed.update(k for k, _ in failures.items() ^ seen.failures.items())
         seen.first = False
         seen.ids, seen.held, seen.changes = ids, records, counts
-        seen.failures = failures
+        seen.marks, seen.failures = dict(marks), failures
 
         def stamp(app_id: str) -> tuple[object, ...] | None:
             app = apps.get(app_id)
