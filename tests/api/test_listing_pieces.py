@@ -118,7 +118,14 @@ async def test_deleted_apps_leave_no_cached_piece(api: httpx.AsyncClient, contro
         await _raw(api, [("embed", e) for e in embed], "gzip")
     renderer = _renderer(api)
     assert {len(v) for v in renderer._pieces_by_embeds.values()} == {8}
-    for i in range(6):
+    renderer.slack = 3  # swept once more than 3 deleted apps' entries are held
+    for i in range(3):
+        r = await api.delete(f"/v2/apps/gone/app-{i}?force=true")
+        assert r.status_code == 200, r.text
+        await _raw(api, [], "gzip")
+    assert {len(v) for v in renderer._pieces_by_embeds.values()} == {8}
+    renderer.slack = 0
+    for i in range(3, 6):
         r = await api.delete(f"/v2/apps/gone/app-{i}?force=true")
         assert r.status_code == 200, r.text
         await _raw(api, [], "gzip")

@@ -38,7 +38,7 @@ from pallet.api.marathon import (
     queue_json,
     task_failure_json,
 )
-from pallet.api.marathon.params import AppEmbed
+from pallet.api.marathon.params import INDEX_EMBEDS, AppEmbed
 from pallet.api.render_pods import pod_definition, pod_json
 from pallet.control import (
     AppRecord,
@@ -116,11 +116,16 @@ class _Seen:
     ids: list[str] = field(default_factory=list)
     held: list[AppRecord] = field(default_factory=list)
     changes: list[int | None] = field(default_factory=list)
-    deployed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
+    """``Deployments.marks`` as it was (listing deployments)."""
     failures: dict[str, object] = field(default_factory=dict)
 
 
 class Renderer:
+    slack = 256
+    """Deleted apps' entries a cache may hold before they are swept: a sweep visits every
+    app, so it runs once per this many deletes rather than at every write after one."""
+
     def __init__(self, state: ClusterState) -> None:
         self.state = state
         # (embeds, version info) -> app id -> (stamp, the app's JSON)
@@ -180,6 +185,19 @@ class Renderer:
         """One app's JSON with the embeds asked for."""
         return self._app(app, embeds, version_info)[0]
 
+    def created(self, app: AppRecord) -> dict[str, Any]:
+        """The answer to a create: the app with its counts, deployments and tasks, no
+        ``versionInfo``. Without tasks yet it is the listing's JSON of the app (which
+        this caches, so the next listing renders nothing for it) less ``versionInfo``,
+        plus ``"tasks": []``, in the field order of a full rendering."""
+        if self.state.app_tasks(app.id):
+            embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
+            return self.app(app, embeds, version_info=False)
+        doc = self.app(app, INDEX_EMBEDS)
+        out = {k: v for k, v in doc.items() if k != "versionInfo"}
+        out["tasks"] = []
+        return out
+
     def _stamp(
         self, app: AppRecord, deployments: list[str] | None, embeds: frozenset[AppEmbed]
     ) -> tuple[object, ...]:
@@ -199,28 +217,21 @@ class Renderer:
             failure_at,
         )
 
-    def _deployments_of(
-        self, app: AppRecord, embeds: frozenset[AppEmbed], deployed: dict[str, list[str]] | None
-    ) -> list[str] | None:
+    def _deployments_of(self, app: AppRecord, embeds: frozenset[AppEmbed]) -> list[str] | None:
         if AppEmbed.DEPLOYMENTS not in embeds:
             return None
-        if deployed is not None:
-            return deployed.get(app.id, [])
-        return sorted(d.id for d in self.state.deployments.values() if app.id in d.targets)
+        return sorted(d.id for d in self.state.deployments.of_app(app.id))
 
     def _app(
         self,
         app: AppRecord,
         embeds: frozenset[AppEmbed],
         version_info: bool = True,
-        deployed: dict[str, list[str]] | None = None,
         keep: bool = True,
     ) -> tuple[dict[str, Any], bool]:
         """One app's JSON and whether it may be cached (not with its tasks or readiness).
-        ``deployed``: app id -> the ids of the deployments targeting it, sorted, when the
-        caller has them for every app (a list would otherwise scan every deployment for
-        every app). ``keep``: cache the JSON (the listing keeps its bytes instead)."""
-        deployments = self._deployments_of(app, embeds, deployed)
+        ``keep``: cache the JSON (the listing keeps its bytes instead)."""
+        deployments = self._deployments_of(app, embeds)
         with_tasks = AppEmbed.TASKS in embeds
         readiness = self.readiness(app) if AppEmbed.READINESS in embeds else None
         cacheable = not with_tasks and readiness is None
@@ -247,7 +258,7 @@ class Renderer:
             readiness=readiness,
         )
         if docs is not None and keep:
-            if app.id not in docs and len(docs) >= len(self.state.apps):
+            if app.id not in docs and len(docs) >= len(self.state.apps) + self.slack:
                 _forget_gone(docs, self.state.apps)
             docs[app.id] = (stamp, doc)
         return doc, cacheable
@@ -302,14 +313,6 @@ class Renderer:
         self._lists[(key, gzipped)] = body
         return body
 
-    def _deployed(self) -> dict[str, list[str]]:
-        """App id -> the ids of the deployments targeting it, sorted."""
-        deployed: dict[str, list[str]] = {}
-        for d in sorted(self.state.deployments.values(), key=lambda d: d.id):
-            for app_id in d.targets:
-                deployed.setdefault(app_id, []).append(d.id)
-        return deployed
-
     def _variant(self, embeds: frozenset[AppEmbed]) -> ListingPieces:
         variant = self._pieces_by_embeds.get(embeds)
         if variant is None:
@@ -318,7 +321,7 @@ class Renderer:
 
     def _forget_deleted(self) -> None:
         """Drop what deleted apps left in the caches, once there is something to drop."""
-        if any(len(v) > len(self.state.apps) for v in self._pieces_by_embeds.values()):
+        if any(len(v) > len(self.state.apps) + self.slack for v in self._pieces_by_embeds.values()):
             for v in self._pieces_by_embeds.values():
                 v.forget_all_but(self.state.apps)
             for docs in self._docs.values():
@@ -334,8 +337,8 @@ class Renderer:
         apps = self.state.apps
         ids, records = list(apps), list(apps.values())
         counts = list(map(self.state.app_changes.get, ids))
-        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
-        deployed_ids = {k: tuple(v) for k, v in (deployed or {}).items()}
+        # Only apps some deployment targets have a mark: few, unless writes outrun them.
+        marks = self.state.deployments.marks if AppEmbed.DEPLOYMENTS in embeds else {}
         failures: dict[str, object] = {}
         if AppEmbed.LAST_TASK_FAILURE in embeds:
             for app_id, backoff in self.state.backoff.items():
@@ -344,20 +347,20 @@ class Renderer:
         changed: set[str] | None = None
         if not seen.first:
             changed = _changed_apps(seen, ids, records, counts)
-            changed.update(k for k, _ in deployed_ids.items() ^ seen.deployed.items())
+            changed.update(k for k, _ in marks.items() ^ seen.marks.items())
             changed.update(k for k, _ in failures.items() ^ seen.failures.items())
         seen.first = False
         seen.ids, seen.held, seen.changes = ids, records, counts
-        seen.deployed, seen.failures = deployed_ids, failures
+        seen.marks, seen.failures = dict(marks), failures
 
         def stamp(app_id: str) -> tuple[object, ...] | None:
             app = apps.get(app_id)
             if app is None or app.is_pod:
                 return None
-            return self._stamp(app, self._deployments_of(app, embeds, deployed), embeds)
+            return self._stamp(app, self._deployments_of(app, embeds), embeds)
 
         def render(app_id: str) -> bytes:
-            doc = self._app(apps[app_id], embeds, deployed=deployed, keep=False)[0]
+            doc = self._app(apps[app_id], embeds, keep=False)[0]
             return json.dumps(doc, separators=(",", ":")).encode()
 
         seen.listing.update(changed, lambda: [a.id for a in self.every_app()], stamp, render)
@@ -367,17 +370,14 @@ class Renderer:
     def _pieces(self, apps: list[AppRecord], embeds: frozenset[AppEmbed]) -> list[Any]:
         """Each app's cached piece: an app whose stamp is unchanged since the last list is
         neither rendered nor serialized nor compressed again."""
-        deployed = self._deployed() if AppEmbed.DEPLOYMENTS in embeds else None
         variant = self._variant(embeds)
         by_id = {a.id: a for a in apps}
 
         def render(app_id: str) -> bytes:
-            doc = self._app(by_id[app_id], embeds, deployed=deployed, keep=False)[0]
+            doc = self._app(by_id[app_id], embeds, keep=False)[0]
             return json.dumps(doc, separators=(",", ":")).encode()
 
-        stamps = (
-            (a.id, self._stamp(a, self._deployments_of(a, embeds, deployed), embeds)) for a in apps
-        )
+        stamps = ((a.id, self._stamp(a, self._deployments_of(a, embeds), embeds)) for a in apps)
         pieces = variant.pieces(stamps, render)
         self._forget_deleted()
         return pieces

@@ -45,10 +45,10 @@ from pallet.api.marathon import (
     task_not_found,
 )
 from pallet.api.marathon.jsontypes import parse_timestamp
-from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS, AppEmbed
+from pallet.api.marathon.params import INDEX_EMBEDS, SHOW_EMBEDS
 from pallet.api.marathon.pathid import canonical_path
 from pallet.api.secretrefs import check_secret_refs
-from pallet.api.serviceports import service_port_violations
+from pallet.api.serviceports import may_claim_service_ports, service_port_violations
 from pallet.api.visible import may_read
 from pallet.control import AppRecord, Change, RunSpec
 
@@ -66,6 +66,10 @@ def _deployment_response(change: Change, status: int = 200) -> Response:
 
 
 def _publish_post(ctx: ApiContext, request: Request, spec: AppSpec, app: AppRecord) -> None:
+    if not ctx.control.bus.subscribers:
+        # Only ``/v2/events`` streams read it (the bus's own listeners are control's and
+        # never take an API event): with none open, rendering the app is wasted.
+        return
     event = ApiPostEvent(
         timestamp=moment(app.version),
         client_ip=request.client.host if request.client else "",
@@ -83,10 +87,12 @@ async def _spec_and_record(
         request, ((f"/secrets/{name}/source", name, src) for name, src in spec.secrets.items())
     )
     ctx.control.groups.check_dependencies(spec.id, spec.dependencies)
-    others = ((a.id, a.version, a) for a in ctx.control.state.apps.values())
-    clashes = service_port_violations(spec.id, app_document(spec), others, ctx.renderer.definition)
-    if clashes:
-        raise not_valid(clashes)
+    if may_claim_service_ports(spec):
+        others = ((a.id, a.version, a) for a in ctx.control.state.apps.values())
+        document = app_document(spec)
+        clashes = service_port_violations(spec.id, document, others, ctx.renderer.definition)
+        if clashes:
+            raise not_valid(clashes)
     return stored_app(spec)
 
 
@@ -169,8 +175,7 @@ async def _create(ctx: ApiContext, request: Request, spec: AppSpec) -> Response:
     change = await ctx.control.apps.create(spec.id, definition, run)
     assert change.app is not None
     _publish_post(ctx, request, spec, change.app)
-    embeds = frozenset({AppEmbed.COUNTS, AppEmbed.DEPLOYMENTS, AppEmbed.TASKS})
-    doc = ctx.renderer.app(change.app, embeds, version_info=False)
+    doc = ctx.renderer.created(change.app)
     headers = {"Location": f"/v2/apps{spec.id}", "Marathon-Deployment-Id": change.deployment.id}
     return json_response(doc, 201, headers)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from pallet.api.marathon import Violation
+from pallet.api.marathon import AppSpec, Violation
 from pallet.discovery import services_from_apps
 
-__all__ = ["bound_ports", "service_port_violations"]
+__all__ = ["bound_ports", "may_claim_service_ports", "service_port_violations"]
 
 _cache: dict[tuple[str, str], dict[int, int]] = {}
 A = TypeVar("A")
@@ -28,6 +28,19 @@ def bound_ports(definition: Mapping[str, Any]) -> dict[int, int]:
         if port:
             out.setdefault(port, p.index)
     return out
+
+
+def may_claim_service_ports(spec: AppSpec) -> bool:
+    """Whether ``spec``'s Marathon definition may claim a service port (``bound_ports``
+    not empty): False only when no port definition or port mapping names a non-zero
+    service port and no label is a Marathon-LB port (``HAPROXY_{n}_PORT``), so the
+    check can be skipped without rendering the definition."""
+    if any(p.port for p in spec.port_definitions or ()):
+        return True
+    mappings = spec.container.get("portMappings") if spec.container else None
+    if mappings:
+        return True
+    return any(k.startswith("HAPROXY_") for k in spec.labels)
 
 
 def _claimed(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -166,6 +167,20 @@ class MixedResult:
     costs at least a no-op's round trip, and writes are ``1 - read_share`` of them."""
     store_before: StoreSize
     store_after: StoreSize
+    master_cpu_s: float = 0.0
+    """CPU seconds the master used during the mixed load (every thread; 0: unknown)."""
+    readonly_cpu_ms: float = 0.0
+    """The master's CPU per request while the clients only read (cached lists)."""
+
+    @property
+    def cpu_per_write_ms(self) -> float:
+        """The master's CPU per write under the mixed load, its reads priced at what a
+        read cost in the read-only phase: what a write costs including the listing it
+        makes stale (reads after a write rebuild it)."""
+        if not self.writes:
+            return 0.0
+        reads = self.reads * self.readonly_cpu_ms / 1000
+        return max(0.0, self.master_cpu_s - reads) * 1000 / self.writes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,9 +201,24 @@ class MixedResult:
             "readonly_requests": self.readonly_requests,
             "noop_per_s": round(self.noop_per_s, 1),
             "writes_per_s_bound": round(self.writes_per_s_bound, 1),
+            "master_cpu_s": round(self.master_cpu_s, 2),
+            "master_busy": round(self.master_cpu_s / self.seconds, 2) if self.seconds else 0.0,
+            "readonly_cpu_ms": round(self.readonly_cpu_ms, 2),
+            "cpu_per_write_ms": round(self.cpu_per_write_ms, 2),
             "store_before": self.store_before.to_json(),
             "store_after": self.store_after.to_json(),
         }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of process ``pid`` so far, all its threads (0.0 where
+    ``/proc`` does not say)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -298,13 +328,18 @@ def run_mixed_bench(
     ]
     with tempfile.TemporaryDirectory(prefix="pallet-bench-mixed-") as tmp:
         state = Path(tmp)
-        with running_master(state, free_port()) as url:
+        info: dict[str, int] = {}
+        with running_master(state, free_port(), info) as url:
             asyncio.run(_create_all(url, [a for mine in owned for a in mine]))
             noop = asyncio.run(_noop_load(url, clients, noop_seconds))
+            cpu0 = cpu_seconds(info["pid"])
             readonly = asyncio.run(_load(url, [[] for _ in owned], readonly_seconds, 1.0, seed))
+            cpu1 = cpu_seconds(info["pid"])
             before = store_size(state / "state.db")
             start = time.monotonic()
+            cpu2 = cpu_seconds(info["pid"])
             mixed = asyncio.run(_load(url, owned, seconds, read_share, seed))
+            cpu3 = cpu_seconds(info["pid"])
             elapsed = time.monotonic() - start
             after = store_size(state / "state.db")
     errors = dict(noop.errors + readonly.errors + mixed.errors)
@@ -328,4 +363,6 @@ def run_mixed_bench(
         writes_per_s_bound=noop_per_s * (1 - read_share),
         store_before=before,
         store_after=after,
+        master_cpu_s=cpu3 - cpu2,
+        readonly_cpu_ms=(cpu1 - cpu0) * 1000 / max(1, len(readonly.reads_ms)),
     )

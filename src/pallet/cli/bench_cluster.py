@@ -148,6 +148,14 @@ def _mixed(apps: int, clients: int, seconds: float, json_out: bool) -> None:
                 ],
                 ["writes/s bound (30 % of no-op)", doc["writes_per_s_bound"], "", ""],
                 [
+                    "master CPU s (busy share)",
+                    f"{doc['master_cpu_s']} ({doc['master_busy']})",
+                    "",
+                    "",
+                ],
+                ["master CPU ms per read", "", doc["readonly_cpu_ms"], ""],
+                ["master CPU ms per write", doc["cpu_per_write_ms"], "", ""],
+                [
                     "store MB before / after",
                     f"{before['file_bytes'] / 1e6:.1f} / {after['file_bytes'] / 1e6:.1f}",
                     "",

@@ -93,7 +93,7 @@ class AppService:
         return now, iso(now)
 
     def _locks(self, app_id: str, force: bool) -> list[DeploymentRecord]:
-        held = [d for d in self.state.deployments.values() if app_id in d.targets]
+        held = self.state.deployments.of_app(app_id)
         if held and not force:
             raise AppLocked(app_id, [d.id for d in held])
         return held

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict, defaultdict
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +30,91 @@ from pallet.core import ClusterView
 from pallet.model import NodeState
 from pallet.model.maintenance import MachineMode, Maintenance
 
-__all__ = ["ClusterState", "NodeLiveness", "QueueEntry", "node_ip"]
+__all__ = ["ClusterState", "Deployments", "NodeLiveness", "QueueEntry", "node_ip"]
 
 _RECENT = 1000
+
+
+class Deployments(dict[str, DeploymentRecord]):
+    """The deployments by id, indexed by the apps they target, so that "which deployments
+    hold this app" (every app write asks it) costs the app's few rather than a pass over
+    every deployment. Every way of changing the dict keeps the index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_app: dict[str, dict[str, DeploymentRecord]] = {}
+        self._marks = 0
+        self.marks: dict[str, int] = {}
+        """app id -> a number that changes whenever a deployment targeting the app is
+        added, changed or removed (what a listing with deployments compares, instead of
+        visiting every deployment); absent for an app no deployment targets. Never the
+        same number twice."""
+
+    def _mark(self, app_id: str) -> None:
+        self._marks += 1
+        self.marks[app_id] = self._marks
+
+    def of_app(self, app_id: str) -> list[DeploymentRecord]:
+        """The deployments targeting ``app_id``, in the order they were added (for this app)."""
+        held = self._by_app.get(app_id)
+        return list(held.values()) if held else []
+
+    def _index(self, d: DeploymentRecord) -> None:
+        for app_id in d.targets:
+            self._by_app.setdefault(app_id, {})[d.id] = d
+            self._mark(app_id)
+
+    def _unindex(self, d: DeploymentRecord, keep: Container[str] = ()) -> None:
+        for app_id in d.targets:
+            if app_id in keep:
+                continue
+            held = self._by_app.get(app_id)
+            if held is not None:
+                held.pop(d.id, None)
+                if held:
+                    self._mark(app_id)
+                else:  # unmarked: a change too, and nothing kept for apps long done
+                    del self._by_app[app_id]
+                    self.marks.pop(app_id, None)
+
+    def __setitem__(self, key: str, value: DeploymentRecord) -> None:
+        old = super().get(key)
+        if old is not None:  # an app still targeted keeps its place
+            self._unindex(old, keep=value.targets)
+        super().__setitem__(key, value)
+        self._index(value)
+
+    def __delitem__(self, key: str) -> None:
+        self._unindex(self[key])
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self:
+            self._unindex(self[key])
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, DeploymentRecord]:
+        key, value = super().popitem()
+        self._unindex(value)
+        return key, value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_app.clear()
+        self.marks.clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Deployments:  # type: ignore[override,misc]
+        self.update(other)
+        return self
 
 
 @dataclass(slots=True)
@@ -69,7 +152,7 @@ class ClusterState:
         self.apps: dict[str, AppRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
         self.nodes: dict[str, NodeRecord] = {}
-        self.deployments: dict[str, DeploymentRecord] = {}
+        self.deployments = Deployments()
         self.backoff: dict[str, BackoffRecord] = {}
         self.queue: dict[str, QueueEntry] = {}
         self.reservations: dict[str, ReservationRecord] = {}
