@@ -17,6 +17,7 @@ from pallet.control import (
     decision,
     iso,
 )
+from pallet.control.controller import DUTY, SETTLE
 from pallet.control.layout import TASKS
 from pallet.model import Constraint, NodeState, Operator, Resources, TaskStatus
 from pallet.store import open_store
@@ -376,3 +377,12 @@ async def test_a_large_plan_is_written_in_one_transaction(control: Control) -> N
     assert await control.store.revision() - before == 1
     stored, _ = await control.store.list(TASKS)
     assert len(stored) == len(control.state.tasks) == 200
+
+
+async def test_the_controller_rests_in_proportion_to_its_last_pass(control: Control) -> None:
+    # A pass walks every app and task: a long one is followed by a longer rest, so kicked
+    # passes never take more than about a quarter of the loop, up to the periodic tick.
+    controller = control.controller
+    assert controller.rest_after(0.001) == SETTLE
+    assert controller.rest_after(0.1) == pytest.approx(DUTY * 0.1)
+    assert controller.rest_after(60.0) == controller.interval

@@ -92,8 +92,11 @@ class AppController:
             except Exception:  # a bad pass must not stop the loop; the next one retries
                 log.exception("app controller pass failed")
             # Kicks that come meanwhile are one pass, not one each (see SETTLE, DUTY).
-            took = time.perf_counter() - began
-            await asyncio.sleep(min(self.interval, max(self.settle, self.duty * took)))
+            await asyncio.sleep(self.rest_after(time.perf_counter() - began))
+
+    def rest_after(self, took: float) -> float:
+        """Seconds to rest after a pass that took ``took`` seconds (see ``DUTY``)."""
+        return min(self.interval, max(self.settle, self.duty * took))
 
     async def reconcile(self) -> None:
         """One pass over every app and deployment."""
