@@ -386,3 +386,16 @@ async def test_the_controller_rests_in_proportion_to_its_last_pass(control: Cont
     assert controller.rest_after(0.001) == SETTLE
     assert controller.rest_after(0.1) == pytest.approx(DUTY * 0.1)
     assert controller.rest_after(60.0) == controller.interval
+
+
+async def test_placed_instances_leave_the_queue_before_the_next_pass(control: Control) -> None:
+    # The scheduler's next round must not ask again for what it just placed (the
+    # applier would drop those placements whole while the controller rests).
+    await with_nodes(control, 3)
+    await control.apps.create("/q", definition("/q"), run_spec(5))
+    await control.controller.reconcile()
+    assert control.state.queue["/q"].count == 5
+    await control.scheduler.run_once()
+    assert len(app_tasks(control, "/q")) == 5
+    assert control.state.queue["/q"].count == 0
+    assert await control.scheduler.run_once() is None  # nothing left to ask for
