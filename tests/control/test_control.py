@@ -17,6 +17,7 @@ from pallet.control import (
     decision,
     iso,
 )
+from pallet.control.controller import DUTY, SETTLE
 from pallet.control.layout import TASKS
 from pallet.model import Constraint, NodeState, Operator, Resources, TaskStatus
 from pallet.store import open_store
@@ -376,3 +377,25 @@ async def test_a_large_plan_is_written_in_one_transaction(control: Control) -> N
     assert await control.store.revision() - before == 1
     stored, _ = await control.store.list(TASKS)
     assert len(stored) == len(control.state.tasks) == 200
+
+
+async def test_the_controller_rests_in_proportion_to_its_last_pass(control: Control) -> None:
+    # A pass walks every app and task: a long one is followed by a longer rest, so kicked
+    # passes never take more than about a quarter of the loop, up to the periodic tick.
+    controller = control.controller
+    assert controller.rest_after(0.001) == SETTLE
+    assert controller.rest_after(0.1) == pytest.approx(DUTY * 0.1)
+    assert controller.rest_after(60.0) == controller.interval
+
+
+async def test_placed_instances_leave_the_queue_before_the_next_pass(control: Control) -> None:
+    # The scheduler's next round must not ask again for what it just placed (the
+    # applier would drop those placements whole while the controller rests).
+    await with_nodes(control, 3)
+    await control.apps.create("/q", definition("/q"), run_spec(5))
+    await control.controller.reconcile()
+    assert control.state.queue["/q"].count == 5
+    await control.scheduler.run_once()
+    assert len(app_tasks(control, "/q")) == 5
+    assert control.state.queue["/q"].count == 0
+    assert await control.scheduler.run_once() is None  # nothing left to ask for

@@ -4,6 +4,8 @@ removed once down or drained."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pallet.control import Control, NodeNotFound, TaskGoal, TaskState
@@ -183,3 +185,48 @@ async def test_the_heartbeat_interval_grows_with_the_cluster_and_the_grace_with_
     assert await control.nodes.check() == [nodes[0]]
     control.nodes.max_heartbeats_per_second = None  # no bound: the agents' own interval
     assert control.nodes.interval() == 0.0
+
+
+async def test_the_monitor_walks_the_nodes_less_often_as_the_interval_grows(
+    control: Control,
+) -> None:
+    # A pass walks every node: every second while the agents beat at their own pace,
+    # then every sixteenth of the interval they are given (at most every 15 s).
+    control.nodes.max_heartbeats_per_second = 2.0
+    await with_nodes(control, 4)
+    assert control.nodes.check_period() == 1.0  # interval 2 s: a second still
+    await with_nodes(control, 64)  # re-registers the first 4 and adds 60
+    assert control.nodes.interval() == 32.0
+    assert control.nodes.check_period() == 2.0
+    control.nodes.max_heartbeats_per_second = 0.01
+    assert control.nodes.check_period() == 15.0
+    control.nodes.max_heartbeats_per_second = None
+    assert control.nodes.check_period() == 1.0
+
+
+async def test_a_long_poll_ends_on_a_change_or_its_timeout_and_leaves_nothing_waiting(
+    control: Control,
+) -> None:
+    (node_id,) = await with_nodes(control, 1)
+    state = control.state
+    revision = state.desired_revision[node_id]
+    # By its timeout: nothing of it is left behind.
+    assert await control.nodes.desired(node_id, revision, 0.01) == (revision, [])
+    assert node_id not in state._desired_changed
+    # Two polls of one node, woken by one change.
+    polls = [asyncio.create_task(control.nodes.desired(node_id, revision, 30.0)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert len(state._desired_changed[node_id]) == 2
+    await control.apps.create("/one", definition("/one"), run_spec(1))
+    await converge(control)
+    done = await asyncio.wait_for(asyncio.gather(*polls), 10.0)
+    assert all(r > revision and len(tasks) == 1 for r, tasks in done)
+    assert node_id not in state._desired_changed
+    # A poll whose client went away (cancelled) is forgotten too.
+    later = state.desired_revision[node_id]
+    gone = asyncio.create_task(control.nodes.desired(node_id, later, 30.0))
+    await asyncio.sleep(0)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert node_id not in state._desired_changed

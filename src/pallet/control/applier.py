@@ -295,6 +295,14 @@ class Applier(NodeDecisions):
                 decision, rest = first_part(rest, decide)
                 await self.apply(decision)
                 created += decision.tasks
+            # Placed instances wait no more: until the controller's next pass recounts
+            # the queue, the scheduler's next rounds ask only for what still waits
+            # (asking again for an app already placed made rounds the applier then
+            # dropped whole, one after another, while the controller rested).
+            for task in created:
+                entry = self.state.queue.get(task.app_id)
+                if entry is not None and entry.count > 0:
+                    entry.count -= 1
         self.kick()
         return created
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -40,6 +41,14 @@ every app and task and may store a deployment's progress; while 1,000 tasks star
 batch of statuses kicks it, and a pass per batch took about a sixth of the master's time
 (``pallet bench e2e``). A task's end is acted on at most this much later."""
 
+DUTY = 3.0
+"""A pass that took ``d`` seconds is followed by at least ``DUTY * d`` seconds of rest
+(never less than ``SETTLE``, never more than the controller's ``interval``), so kicked
+passes take at most about a quarter of the event loop however large the cluster: a pass
+walks every app and task, and while tasks start every status batch kicks it, so with a
+fixed settle the controller took more of the master the more tasks there were
+(``pallet bench scale``)."""
+
 
 class AppController:
     def __init__(
@@ -52,6 +61,7 @@ class AppController:
         interval: float = 1.0,
         on_failed: Callable[[str, str], Awaitable[object]] | None = None,
         settle: float = SETTLE,
+        duty: float = DUTY,
     ) -> None:
         self.state = state
         self.applier = applier
@@ -60,6 +70,7 @@ class AppController:
         self.on_queue = on_queue
         self.interval = interval
         self.settle = settle
+        self.duty = duty
         self.on_failed = on_failed
         """Called (outside the lock) with the app id and the reason when a deployment
         of an app with ``autoRollback`` failed: the app service rolls it back."""
@@ -73,14 +84,19 @@ class AppController:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.interval)
             self.wake.clear()
+            began = time.perf_counter()  # pacing only: decisions read ``self.clock``
             try:
                 await self.reconcile()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bad pass must not stop the loop; the next one retries
                 log.exception("app controller pass failed")
-            # Kicks that come meanwhile are one pass, not one each (see SETTLE).
-            await asyncio.sleep(self.settle)
+            # Kicks that come meanwhile are one pass, not one each (see SETTLE, DUTY).
+            await asyncio.sleep(self.rest_after(time.perf_counter() - began))
+
+    def rest_after(self, took: float) -> float:
+        """Seconds to rest after a pass that took ``took`` seconds (see ``DUTY``)."""
+        return min(self.interval, max(self.settle, self.duty * took))
 
     async def reconcile(self) -> None:
         """One pass over every app and deployment."""
