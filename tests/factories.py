@@ -41,9 +41,9 @@ def node(
     name = id or f"n{next(_counter)}"
     return Node.build(
         name,
-        cpu=cpu,
-        mem=mem,
-        disk=disk,
+        cpu_milli=cpu,
+        mem_mib=mem,
+        disk_mib=disk,
         gpus=gpus,
         gpu_model=model,
         ports=ports,

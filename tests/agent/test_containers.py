@@ -133,7 +133,7 @@ def test_an_unknown_user_or_image_fails_the_launch_with_why(
 def test_memory_limit_kills_with_oom(ex: Executor, images: PushedImages) -> None:
     spec = TaskSpec(
         "oom.1",
-        mem=32,
+        mem_mib=32,
         container={"image": images.busybox},
         cmd="dd if=/dev/zero of=/dev/null bs=100M count=1",
     )
@@ -191,7 +191,7 @@ def test_disk_quota_counts_what_the_container_writes_to_its_root(
 ) -> None:
     spec = TaskSpec(
         "fill.1",
-        disk=1,
+        disk_mib=1,
         container={"image": images.busybox},
         cmd="dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; sync; sleep 60",
     )

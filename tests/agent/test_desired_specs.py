@@ -47,7 +47,7 @@ def test_a_spec_the_agent_cannot_run_is_left_out_every_time(
 ) -> None:
     desired = DesiredSpecs()
     good = make_spec("good.1")
-    bad = {**wire(make_spec("bad.1")), "cpus": -1}
+    bad = {**wire(make_spec("bad.1")), "cpu_milli": -1}
     for _ in range(2):
         assert desired.read([bad, wire(good)]) == [good]
     assert caplog.text.count("master sent a task this agent cannot run") == 2

@@ -48,7 +48,9 @@ def test_a_task_with_a_quota_is_measured_soon_then_less_often_and_killed_once_ov
 def test_a_task_over_its_disk_is_killed_with_the_reason(executor: Executor) -> None:
     runtime = TaskRuntime(executor)
     try:
-        spec = make_spec("filler.1", disk=1, cmd="head -c 3000000 /dev/zero > blob; sync; sleep 60")
+        spec = make_spec(
+            "filler.1", disk_mib=1, cmd="head -c 3000000 /dev/zero > blob; sync; sleep 60"
+        )
         runtime.set_desired([spec])
         seen = run_until(runtime, "filler.1", TaskState.FAILED, timeout=20)
         (end,) = [s for s in seen if s.state is TaskState.FAILED]

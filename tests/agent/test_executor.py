@@ -126,7 +126,7 @@ def test_wait_times_out_and_usage_is_read_on_demand(executor: Executor) -> None:
         "while time.process_time() < end: pass\n"
         "print('done', flush=True); time.sleep(60)"
     )
-    executor.launch(make_spec("usage.1", args=("python3", "-c", burn), mem=256, cpus=1000))
+    executor.launch(make_spec("usage.1", args=("python3", "-c", burn), mem_mib=256, cpu_milli=1000))
     stdout = executor.sandbox("usage.1") / "stdout"
     assert executor.wait(0.05) == []
     wait_for(lambda: stdout.read_text() == "done\n")
@@ -179,7 +179,7 @@ def test_task_runs_in_its_own_nested_cgroups_which_are_removed(
     limited_executor: Executor, agent_id: str
 ) -> None:
     ex = limited_executor
-    pid = ex.launch(make_spec("cg.1", cmd="sleep 60", cpus=250, mem=64))
+    pid = ex.launch(make_spec("cg.1", cmd="sleep 60", cpu_milli=250, mem_mib=64))
     paths = ex.isolator.paths("cg.1")
     own = own_cgroup_dirs()
     for name, path in paths.items():
@@ -202,7 +202,9 @@ def test_task_runs_in_its_own_nested_cgroups_which_are_removed(
 @pytest.mark.root
 def test_exceeding_the_memory_limit_is_an_oom_kill(limited_executor: Executor) -> None:
     hog = "b = bytearray(200 << 20); b[::4096] = b'x' * len(b[::4096]); print('survived')"
-    limited_executor.launch(make_spec("hog.1", cmd=f'python3 -c "{hog}"', mem=64, cpus=1000))
+    limited_executor.launch(
+        make_spec("hog.1", cmd=f'python3 -c "{hog}"', mem_mib=64, cpu_milli=1000)
+    )
     end = run_to_end(limited_executor, timeout=20.0)
     assert end.oom
     assert end.message == "Memory limit exceeded: the kernel OOM-killed the task (limit 64 MiB)"
@@ -234,7 +236,7 @@ def test_cpu_quota_is_enforced(limited_executor: Executor) -> None:
         "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end: pass\n"
         "print('spun', flush=True); time.sleep(60)"
     )
-    limited_executor.launch(make_spec("spin.1", args=("python3", "-c", spin), cpus=100))
+    limited_executor.launch(make_spec("spin.1", args=("python3", "-c", spin), cpu_milli=100))
     stdout = limited_executor.sandbox("spin.1") / "stdout"
     wait_for(lambda: stdout.read_text() == "spun\n")
     usage = limited_executor.usage("spin.1")
@@ -247,7 +249,7 @@ def test_cpu_quota_is_enforced(limited_executor: Executor) -> None:
 def test_an_oom_kill_of_a_child_ends_the_whole_task(limited_executor: Executor) -> None:
     hog = "b = bytearray(200 << 20); b[::4096] = b'x' * len(b[::4096])"
     cmd = f'python3 -c "{hog}"; echo "shell lives on"; sleep 60'
-    limited_executor.launch(make_spec("child-oom.1", cmd=cmd, mem=64, cpus=1000))
+    limited_executor.launch(make_spec("child-oom.1", cmd=cmd, mem_mib=64, cpu_milli=1000))
     end = run_to_end(limited_executor, timeout=10.0)
     assert end.oom and end.signal == signal.SIGKILL
 

@@ -10,7 +10,9 @@ from pallet.agent import fingerprint, parse_attributes, parse_resources
 from pallet.agent.fingerprint import Offered, measure
 from pallet.model import PortRange, Resources, ValidationError
 
-MEASURED = Offered(cpus=4000, mem=7168, disk=50_000, gpus=0, ports=(PortRange(31000, 32000),))
+MEASURED = Offered(
+    cpu_milli=4000, mem_mib=7168, disk_mib=50_000, gpus=0, ports=(PortRange(31000, 32000),)
+)
 
 
 def test_resources_in_mesos_syntax() -> None:
@@ -75,7 +77,7 @@ def test_fingerprint_overrides_what_it_names_and_keeps_the_rest(tmp_path: Path) 
         measured=MEASURED,
     )
     assert node.id == "node-7" and node.hostname == "h7"
-    assert node.capacity == Resources(cpu=2000, mem=7168, disk=50_000, gpu=1000)
+    assert node.capacity == Resources(cpu_milli=2000, mem_mib=7168, disk_mib=50_000, gpu_milli=1000)
     assert (node.gpu_count, node.gpu_model) == (1, "A100")
     assert node.ports == (PortRange(31000, 32000),)
     assert node.attributes == {"rack": "r1"}
@@ -83,8 +85,8 @@ def test_fingerprint_overrides_what_it_names_and_keeps_the_rest(tmp_path: Path) 
 
 def test_measure_this_machine(tmp_path: Path) -> None:
     offered = measure(tmp_path)
-    assert offered.cpus >= 1000 and offered.cpus % 1000 == 0
-    assert offered.mem > 0 and offered.disk > 0 and offered.gpus == 0
+    assert offered.cpu_milli >= 1000 and offered.cpu_milli % 1000 == 0
+    assert offered.mem_mib > 0 and offered.disk_mib > 0 and offered.gpus == 0
     assert offered.ports == (PortRange(31000, 32000),)
     node = fingerprint("self", sandbox_root=tmp_path)
-    assert node.capacity.cpu == offered.cpus
+    assert node.capacity.cpu_milli == offered.cpu_milli

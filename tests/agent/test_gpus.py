@@ -166,7 +166,7 @@ def test_a_task_is_told_its_gpus(tmp_path: Path, agent_id: str) -> None:
             make_spec(
                 "gpu.1",
                 cmd='echo "$CUDA_VISIBLE_DEVICES $NVIDIA_VISIBLE_DEVICES"',
-                gpus=1000,
+                gpu_milli=1000,
                 gpu_devices=(1,),
                 env={"CUDA_VISIBLE_DEVICES": "0,1"},  # the app cannot claim others
             )
@@ -207,7 +207,7 @@ def test_the_device_cgroup_lets_a_task_open_only_its_gpus(tmp_path: Path, agent_
             make_spec(
                 "gpu.2",
                 args=("python3", "-c", probe, *(str(dev / f"nvidia{m}") for m in (0, 1, 255))),
-                gpus=1000,
+                gpu_milli=1000,
                 gpu_devices=(1,),
             )
         )
@@ -280,7 +280,7 @@ def test_an_amd_task_is_told_its_gpus(tmp_path: Path, agent_id: str) -> None:
             make_spec(
                 "gpu.3",
                 cmd='echo "$ROCR_VISIBLE_DEVICES $HIP_VISIBLE_DEVICES ${CUDA_VISIBLE_DEVICES:-unset}"',
-                gpus=1000,
+                gpu_milli=1000,
                 gpu_devices=(1,),
                 env={"ROCR_VISIBLE_DEVICES": "0,1"},  # the app cannot claim others
             )

@@ -45,7 +45,7 @@ def test_v2_delegates_controllers_and_writes_limits(tmp_path: Path) -> None:
     base = own / "pallet" / "agent-1"
     for d in (own, own / "pallet", base):
         assert (d / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
-    iso.prepare("web.1", cpus=250, mem=64)
+    iso.prepare("web.1", cpu_milli=250, mem_mib=64)
     task = base / "web.1"
     assert iso.paths("web.1") == {"unified": task}
     # 250 millicpus = 25 ms of every 100 ms period; 64 MiB = 67108864 bytes.
@@ -100,7 +100,7 @@ def test_real_cgroups_are_nested_under_our_own_and_removed(agent_id: str) -> Non
     assert iso.kind != "none", iso.warning
     own = own_cgroup_dirs()
     try:
-        iso.prepare("nest.1", cpus=250, mem=64)
+        iso.prepare("nest.1", cpu_milli=250, mem_mib=64)
         paths = iso.paths("nest.1")
         assert {"cpu", "memory"} <= set(paths) or "unified" in paths
         for name, path in paths.items():
@@ -124,8 +124,8 @@ def test_real_cgroups_are_nested_under_our_own_and_removed(agent_id: str) -> Non
 def test_stale_task_cgroup_is_replaced(agent_id: str) -> None:
     iso = detect_isolator(agent_id)
     try:
-        iso.prepare("stale.1", cpus=100, mem=32)
-        iso.prepare("stale.1", cpus=200, mem=32)  # an earlier run left it behind
+        iso.prepare("stale.1", cpu_milli=100, mem_mib=32)
+        iso.prepare("stale.1", cpu_milli=200, mem_mib=32)  # an earlier run left it behind
         for path in iso.paths("stale.1").values():
             if path.joinpath("cpu.cfs_quota_us").exists():
                 assert path.joinpath("cpu.cfs_quota_us").read_text().strip() == "20000"
@@ -138,7 +138,7 @@ def test_stale_task_cgroup_is_replaced(agent_id: str) -> None:
 def test_join_of_a_dead_pid_is_an_isolation_error(agent_id: str) -> None:
     iso = detect_isolator(agent_id)
     try:
-        iso.prepare("dead.1", cpus=100, mem=32)
+        iso.prepare("dead.1", cpu_milli=100, mem_mib=32)
         gone = subprocess.Popen(["true"])
         gone.wait()
         with pytest.raises(IsolationError, match="cannot write"):
@@ -153,7 +153,7 @@ def test_a_restarted_agent_sweeps_what_its_last_run_left(
     agent_id: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     crashed = detect_isolator(agent_id)  # an agent that dies without cleaning up
-    crashed.prepare("orphan.1", cpus=100, mem=32)
+    crashed.prepare("orphan.1", cpu_milli=100, mem_mib=32)
     sleeper = subprocess.Popen(["sleep", "60"])
     crashed.join("orphan.1", sleeper.pid)
     caplog.set_level(logging.WARNING, logger="pallet.agent")

@@ -75,7 +75,7 @@ def test_a_counter_is_read_through_one_descriptor_closed_with_the_cgroup(
 def test_past_the_cap_a_counter_is_opened_for_each_read(limited_executor: Executor) -> None:
     isolator = limited_executor.isolator
     isolator._oom_fd_cap = 0  # type: ignore[attr-defined]
-    limited_executor.launch(make_spec("oomcap.1", cmd="sleep 60", mem=64, cpus=100))
+    limited_executor.launch(make_spec("oomcap.1", cmd="sleep 60", mem_mib=64, cpu_milli=100))
     before = _open_fds()
     assert isolator.oom_kills("oomcap.1") == 0
     assert _open_fds() == before

@@ -23,10 +23,10 @@ from .conftest import make_spec
         ({"cmd": None, "args": ("",)}, "/args/0"),
         ({"env": {"A=B": "x"}}, "/env"),
         ({"env": {"A": 1}}, "/env/A"),
-        ({"cpus": 0}, "/cpus"),
-        ({"mem": 0}, "/mem"),
-        ({"mem": 1.5}, "/mem"),
-        ({"disk": -1}, "/disk"),
+        ({"cpu_milli": 0}, "/cpu_milli"),
+        ({"mem_mib": 0}, "/mem_mib"),
+        ({"mem_mib": 1.5}, "/mem_mib"),
+        ({"disk_mib": -1}, "/disk_mib"),
         ({"ports": (0,)}, "/ports/0"),
         ({"ports": (31000, 70000)}, "/ports/1"),
         ({"ports": (31000,), "port_names": ("http", "admin")}, "/portNames"),
@@ -42,7 +42,9 @@ def test_invalid_specs_name_the_field(fields: dict[str, object], path: str) -> N
 
 
 def test_spec_basics() -> None:
-    spec = make_spec("prod_web.1c4f-2", cpus=250, mem=64, disk=10, gpus=500, ports=[31000])
+    spec = make_spec(
+        "prod_web.1c4f-2", cpu_milli=250, mem_mib=64, disk_mib=10, gpu_milli=500, ports=[31000]
+    )
     assert spec.resources == Resources(250, 64, 10, 500)
     assert spec.ports == (31000,)  # lists are frozen to tuples
     assert spec.argv == ("/bin/sh", "-c", "true")

@@ -65,7 +65,7 @@ async def test_path_volumes_share_a_disk_while_it_has_room(
     # the node's own disk is not used for them
     (node,) = [n for n in control.state.view.nodes if n.id == "node-1"]
     row = control.state.view.row["node-1"]
-    assert control.state.view.free_disk[row] == node.capacity.disk
+    assert control.state.view.free_disk[row] == node.capacity.disk_mib
     # a slot dropped frees its disk
     slot = next(iter(control.state.reservations))
     control.state.drop_reservation(slot, control.state.revision)

@@ -36,9 +36,9 @@ def definition(app_id: str, **extra: Any) -> AppSpec:
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:
     return Node.build(
         f"node-{i}",
-        cpu=cpu,
-        mem=mem,
-        disk=1000,
+        cpu_milli=cpu,
+        mem_mib=mem,
+        disk_mib=1000,
         hostname=f"127.0.0.{i + 1}",
         ports=parse_port_ranges(f"[{31000 + 100 * i}-{31099 + 100 * i}]"),
     )

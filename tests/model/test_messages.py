@@ -32,6 +32,7 @@ from pallet.model import (
     ValidationError,
     parse_port_ranges,
 )
+from pallet.model.pods import PodContainer
 
 SPEC = TaskSpec(
     task_id="prod_web.1",
@@ -39,10 +40,10 @@ SPEC = TaskSpec(
     app_version="2026-12-06T00:00:00.000Z",
     cmd="python3 -m http.server $PORT0",
     env={"A": "b"},
-    cpus=250,
-    mem=64,
-    disk=10,
-    gpus=1000,
+    cpu_milli=250,
+    mem_mib=64,
+    disk_mib=10,
+    gpu_milli=1000,
     gpu_devices=(1,),
     ports=(31000, 31001),
     port_names=("http", "admin"),
@@ -74,9 +75,9 @@ STATUS = TaskStatus(
 
 NODE = Node.build(
     "node-1",
-    cpu=2000,
-    mem=1024,
-    disk=100,
+    cpu_milli=2000,
+    mem_mib=1024,
+    disk_mib=100,
     gpus=2,
     gpu_model="A100",
     hostname="127.0.0.2",
@@ -132,7 +133,7 @@ def test_every_message_round_trips_through_json(message: Any, read: Any) -> None
             {"task_id": "a", "fetch": [{"uri": "http://x/a", "dest_path": "../a"}]},
             "/fetch/destPath",
         ),
-        ({"task_id": "a", "cmd": "x", "cpus": "1"}, "/cpus"),
+        ({"task_id": "a", "cmd": "x", "cpu_milli": "1"}, "/cpu_milli"),
         (
             {
                 "task_id": "a",
@@ -175,6 +176,20 @@ def test_a_bad_launch_names_its_field(doc: dict[str, Any], path: str) -> None:
     with pytest.raises(ValidationError) as info:
         TaskSpec.from_json(doc)
     assert info.value.field == path
+
+
+def test_a_launch_written_with_the_old_resource_keys_still_reads() -> None:
+    # Agents' checkpoints and the store's records written before the keys were named
+    # by their units say cpus/mem/disk/gpus for millicpus, MiB, MiB and milli-GPUs.
+    doc = SPEC.to_json()
+    assert {"cpu_milli", "mem_mib", "disk_mib", "gpu_milli"} <= set(doc)
+    old = {k: v for k, v in doc.items() if not k.endswith(("_milli", "_mib"))}
+    old |= {"cpus": 250, "mem": 64, "disk": 10, "gpus": 1000}
+    assert TaskSpec.from_json(old).resources == SPEC.resources
+    pod = PodContainer("web", shell="sleep 9", cpu_milli=500, mem_mib=16, disk_mib=2)
+    legacy = {k: v for k, v in pod.to_json().items() if not k.endswith(("_milli", "_mib"))}
+    legacy |= {"cpus": 500, "mem": 16, "disk": 2}
+    assert PodContainer.from_json(legacy) == pod
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ from pallet.model.node import node_from_json, node_to_json
 def test_node_json_round_trip() -> None:
     node = Node.build(
         "n1",
-        cpu=8000,
-        mem=16384,
-        disk=1000,
+        cpu_milli=8000,
+        mem_mib=16384,
+        disk_mib=1000,
         gpus=2,
         gpu_model="T4",
         ports=parse_port_ranges("[31000-31010,31020-31020]"),

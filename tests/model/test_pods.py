@@ -19,8 +19,8 @@ def test_spec_round_trips_and_the_task_runs_the_supervisor() -> None:
     spec = TaskSpec(
         task_id="pod.instance-1",
         containers=(
-            PodContainer("web", shell="exec sleep 1", env={"A": "1"}, cpus=100, mem=32),
-            PodContainer("side", argv=("sleep", "2"), cpus=50, mem=16, disk=5),
+            PodContainer("web", shell="exec sleep 1", env={"A": "1"}, cpu_milli=100, mem_mib=32),
+            PodContainer("side", argv=("sleep", "2"), cpu_milli=50, mem_mib=16, disk_mib=5),
         ),
         kill_grace_seconds=2.5,
     )

@@ -10,7 +10,7 @@ from pallet.model import PlacementRequest, Resources, ValidationError
     [(0, 0, 0), (250, 1, 250), (1000, 1, 1000), (3000, 3, 1000)],
 )
 def test_gpu_semantics(gpu: int, count: int, per_device: int) -> None:
-    r = PlacementRequest("t", "/a", Resources(gpu=gpu))
+    r = PlacementRequest("t", "/a", Resources(gpu_milli=gpu))
     assert r.gpu_count == count
     if gpu:
         assert r.gpu_milli_per_device == per_device
@@ -19,8 +19,8 @@ def test_gpu_semantics(gpu: int, count: int, per_device: int) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"resources": Resources(gpu=1500)}, "/gpus"),  # above one GPU, whole GPUs only
-        ({"resources": Resources(cpu=-1)}, "/resources"),
+        ({"resources": Resources(gpu_milli=1500)}, "/gpus"),  # above one GPU, whole GPUs only
+        ({"resources": Resources(cpu_milli=-1)}, "/resources"),
         ({"resources": Resources(), "ports": (70000,)}, "/ports"),
         ({"resources": Resources(), "ports": (80, 80)}, "/ports"),
     ],

@@ -9,7 +9,9 @@ from pallet.sim.bounds import Bounds, compute_bounds, lp_bound, lp_feasible, vol
 
 
 def node(i: int, cpu: int = 4000, mem: int = 8192, gpus: int = 0, model: str = "") -> Node:
-    return Node.build(f"n{i}", cpu=cpu, mem=mem, gpus=gpus, gpu_model=model if gpus else "")
+    return Node.build(
+        f"n{i}", cpu_milli=cpu, mem_mib=mem, gpus=gpus, gpu_model=model if gpus else ""
+    )
 
 
 def req(i: int, cpu: int, mem: int = 0, gpu: int = 0, models: frozenset[str] = frozenset()):
@@ -26,7 +28,7 @@ def test_volume_bound_takes_the_tightest_resource():
 
 
 def test_volume_bound_ignores_machines_that_take_no_tasks():
-    machines = [Node.build("d", cpu=4000, mem=8192, state=NodeState.DRAINING), node(1)]
+    machines = [Node.build("d", cpu_milli=4000, mem_mib=8192, state=NodeState.DRAINING), node(1)]
     assert volume_bound([req(0, 1000)], machines) == 2
 
 

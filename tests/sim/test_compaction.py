@@ -20,7 +20,7 @@ from pallet.sim.compaction import (
 
 
 def hosts(n: int, cpu: int = 4000, mem: int = 8192) -> tuple[Node, ...]:
-    return tuple(Node.build(f"m{i}", cpu=cpu, mem=mem) for i in range(n))
+    return tuple(Node.build(f"m{i}", cpu_milli=cpu, mem_mib=mem) for i in range(n))
 
 
 def task(i: int, cpu: int, mem: int, gpu: int = 0) -> PlacementRequest:
@@ -113,7 +113,7 @@ def _gpu_workload() -> CompactionWorkload:
     CPU-only tasks, some pinned to a model."""
     rng = np.random.default_rng(7)
     machines = tuple(
-        Node.build(f"g{i}", cpu=32_000, mem=131_072, gpus=int(g), gpu_model=m)
+        Node.build(f"g{i}", cpu_milli=32_000, mem_mib=131_072, gpus=int(g), gpu_model=m)
         for i, (g, m) in enumerate(
             zip(rng.choice([1, 2, 4, 8], 24), rng.choice(["T4", "V100"], 24), strict=True)
         )

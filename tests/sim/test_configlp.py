@@ -22,7 +22,9 @@ from pallet.sim.pricing import MachineKind, Pricer, TaskKind
 
 
 def node(i: int, cpu: int = 1000, mem: int = 8192, gpus: int = 0) -> Node:
-    return Node.build(f"n{i}", cpu=cpu, mem=mem, gpus=gpus, gpu_model="T4" if gpus else "")
+    return Node.build(
+        f"n{i}", cpu_milli=cpu, mem_mib=mem, gpus=gpus, gpu_model="T4" if gpus else ""
+    )
 
 
 def req(i: int, cpu: int, mem: int = 0, gpu: int = 0) -> PlacementRequest:
@@ -91,7 +93,7 @@ def test_prefix_order_and_inactive_machines():
     # the big machines, and the draining one takes nothing. Two tasks need positions 5
     # and 6 (1-based): k = 6.
     order = [node(i, cpu=4000) for i in range(3)]
-    order.append(Node.build("d", cpu=8000, mem=8192, state=NodeState.DRAINING))
+    order.append(Node.build("d", cpu_milli=8000, mem_mib=8192, state=NodeState.DRAINING))
     order += [node(4 + i, cpu=8000) for i in range(3)]
     tasks = [req(i, 6000) for i in range(2)]
     assert config_lp_bound(tasks, order) == 6
@@ -249,7 +251,7 @@ workloads = st.fixed_dictionaries(
 @given(workloads)
 def test_never_above_a_real_packing(w: dict[str, object]):
     machines = [
-        Node.build(f"m{i}", cpu=c, mem=16384, gpus=g, gpu_model="T4" if g else "")
+        Node.build(f"m{i}", cpu_milli=c, mem_mib=16384, gpus=g, gpu_model="T4" if g else "")
         for i, (c, g) in enumerate(w["machines"])  # type: ignore[arg-type]
     ]
     tasks = [req(i, c, m, g) for i, (c, m, g) in enumerate(w["tasks"])]  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from pallet.sim.online import OnlineVM, run_online
 from pallet.sim.traces.azure import NEVER, AzureVM
 from pallet.sim.workloads import azure_hosts, busiest_moment
 
-HOST = Resources(cpu=4000, mem=8192)
+HOST = Resources(cpu_milli=4000, mem_mib=8192)
 
 
 def vm(i: int, at: int, end: int, cpu: int, mem: int = 1024) -> OnlineVM:

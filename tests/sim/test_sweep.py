@@ -145,8 +145,8 @@ def test_pod_cpu_scales_every_request():
 
 def test_a_pod_bigger_than_every_node_is_found():
     nodes = [
-        Node.build("n1", cpu=16_000, mem=4096, gpus=2, gpu_model="T4"),
-        Node.build("n2", cpu=32_000, mem=2048),
+        Node.build("n1", cpu_milli=16_000, mem_mib=4096, gpus=2, gpu_model="T4"),
+        Node.build("n2", cpu_milli=32_000, mem_mib=2048),
     ]
     assert too_big_for_every_node(BASE[:5], nodes) is None
     assert too_big_for_every_node([pod("x", 32_001)], nodes) is not None

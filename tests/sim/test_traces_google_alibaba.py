@@ -39,7 +39,7 @@ def test_google_configs_match_the_readme():
 def test_google_cluster_has_the_joint_shares_at_the_stated_scale():
     nodes = google_cluster()
     assert len(nodes) == GOOGLE_CELL_MACHINES == 12_583
-    shapes = Counter((n.capacity.cpu, n.capacity.mem) for n in nodes)
+    shapes = Counter((n.capacity.cpu_milli, n.capacity.mem_mib) for n in nodes)
     # 1.0 = 32 cores / 128 GiB: (0.5, 0.5) is 16 cores / 64 GiB, 53.47 % of 12,583 = 6728.1
     assert shapes[(16_000, 65_536)] == 6728
     assert shapes[(16_000, 32_768)] == 3868  # 30.74 % = 3868.0
@@ -54,7 +54,7 @@ def test_google_cluster_scales_and_sizes():
     assert len(nodes) == 100
     # Floors 53, 30, 7, 6, 0, ... leave 4 nodes for the largest remainders: .99 (0.25/0.25),
     # .95 (0.5/0.75), .74 (0.5/0.25) and .47 (0.5/0.5), so 0.5/0.5 gets 54.
-    counts = Counter((n.capacity.cpu, n.capacity.mem) for n in nodes)
+    counts = Counter((n.capacity.cpu_milli, n.capacity.mem_mib) for n in nodes)
     assert counts[(32_000, 131_072)] == 54 and counts[(16_000, 65_536)] == 1
     assert counts[(64_000, 262_144)] == 6
 
@@ -112,7 +112,7 @@ def test_alibaba_nodes_have_capacity_domains_and_state():
     }
     assert first.state is NodeState.ACTIVE
     assert nodes["m_2739"].state is NodeState.DRAINING
-    assert alibaba2018_nodes(mem_gib=512)[0].capacity.mem == 512 * 1024
+    assert alibaba2018_nodes(mem_gib=512)[0].capacity.mem_mib == 512 * 1024
 
 
 def test_alibaba_latest_row_wins_and_blank_domains_fall_back(tmp_path: Path):
@@ -127,7 +127,7 @@ def test_alibaba_latest_row_wins_and_blank_domains_fall_back(tmp_path: Path):
         ("m_1", "6", "7", "USING"),
         ("m_2", "1", "2", "USING"),
     ]
-    assert machines[1].node(mem_gib=100).capacity.mem == 50 * 1024
+    assert machines[1].node(mem_gib=100).capacity.mem_mib == 50 * 1024
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 CFS_PERIOD_US = 100_000
-"""CPU bandwidth period: a task with ``cpus`` millicpus may run ``cpus * 100`` µs of it."""
+"""CPU bandwidth period: a task with ``cpu_milli`` millicpus may run ``cpu_milli * 100`` µs of it."""
 _MIN_QUOTA_US = 1_000  # the kernel refuses a smaller quota
 _V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices")
 _V2_CONTROLLERS = ("cpu", "memory", "pids")
@@ -400,7 +400,9 @@ class CgroupV1Isolator(_CgroupIsolator):
         warning = "cgroup v1: " + "; ".join(problems) if problems else None
         return cls(bases, warning, pids_max, swept=() if devices else ("devices",))
 
-    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
+    def prepare(
+        self, task_id: str, cpu_milli: int, mem_mib: int, pids_max: int | None = None
+    ) -> None:
         self._make(task_id)
         paths = self._task_dirs(task_id)[0]
         try:
@@ -408,7 +410,7 @@ class CgroupV1Isolator(_CgroupIsolator):
                 _write(f"{paths['pids']}/pids.max", str(pids_max or self.pids_max))
             if "memory" in paths:
                 memory = paths["memory"]
-                limit = str(mem * 1024 * 1024)
+                limit = str(mem_mib * 1024 * 1024)
                 _write(f"{memory}/memory.limit_in_bytes", limit)
                 # Without it, swap would let the task exceed its limit (the file exists
                 # when the kernel accounts swap: the same for every task cgroup).
@@ -423,9 +425,9 @@ class CgroupV1Isolator(_CgroupIsolator):
                     "period", lambda: _read_int(f"{cpu}/cpu.cfs_period_us") == CFS_PERIOD_US
                 ):
                     _write(f"{cpu}/cpu.cfs_period_us", str(CFS_PERIOD_US))
-                quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
+                quota = max(_MIN_QUOTA_US, cpu_milli * CFS_PERIOD_US // 1000)
                 _write(f"{cpu}/cpu.cfs_quota_us", str(quota))
-                _write(f"{cpu}/cpu.shares", str(max(2, cpus * 1024 // 1000)))
+                _write(f"{cpu}/cpu.shares", str(max(2, cpu_milli * 1024 // 1000)))
         except IsolationError:
             self.destroy(task_id)
             raise
@@ -509,16 +511,18 @@ class CgroupV2Isolator(_CgroupIsolator):
     limits_pids = False
     """The pids controller is enabled down to the task cgroups."""
 
-    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
+    def prepare(
+        self, task_id: str, cpu_milli: int, mem_mib: int, pids_max: int | None = None
+    ) -> None:
         self._make(task_id)
         d = self._task_dirs(task_id)[0]["unified"]
         try:
             if self.limits_pids:
                 _write(f"{d}/pids.max", str(pids_max or self.pids_max))
-            quota = max(_MIN_QUOTA_US, cpus * CFS_PERIOD_US // 1000)
+            quota = max(_MIN_QUOTA_US, cpu_milli * CFS_PERIOD_US // 1000)
             _write(f"{d}/cpu.max", f"{quota} {CFS_PERIOD_US}")
-            _write(f"{d}/cpu.weight", str(min(10_000, max(1, cpus // 10))))
-            _write(f"{d}/memory.max", str(mem * 1024 * 1024))
+            _write(f"{d}/cpu.weight", str(min(10_000, max(1, cpu_milli // 10))))
+            _write(f"{d}/memory.max", str(mem_mib * 1024 * 1024))
             swap = f"{d}/memory.swap.max"
             if self._once("swap", lambda: os.path.exists(swap)):
                 _write(swap, "0")

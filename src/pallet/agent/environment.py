@@ -84,10 +84,10 @@ def task_environment(
             "MARATHON_APP_ID": spec.app_id,
             "MARATHON_APP_VERSION": spec.app_version,
             # Marathon prints its doubles with Scala's toString ("0.5", "64.0").
-            "MARATHON_APP_RESOURCE_CPUS": str(spec.cpus / 1000),
-            "MARATHON_APP_RESOURCE_MEM": str(float(spec.mem)),
-            "MARATHON_APP_RESOURCE_DISK": str(float(spec.disk)),
-            "MARATHON_APP_RESOURCE_GPUS": f"{spec.gpus / 1000:g}",
+            "MARATHON_APP_RESOURCE_CPUS": str(spec.cpu_milli / 1000),
+            "MARATHON_APP_RESOURCE_MEM": str(float(spec.mem_mib)),
+            "MARATHON_APP_RESOURCE_DISK": str(float(spec.disk_mib)),
+            "MARATHON_APP_RESOURCE_GPUS": f"{spec.gpu_milli / 1000:g}",
         }
     )
     env.update(label_variables(spec.labels))

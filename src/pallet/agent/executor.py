@@ -319,7 +319,7 @@ class Executor(TaskMeasures):
         """Start a staged task (``argv``: what to run instead of its own command)."""
         tid, sandbox = spec.task_id, staged.sandbox
         try:
-            self.isolator.prepare(tid, spec.cpus, spec.mem, pids_max_of(spec.labels))
+            self.isolator.prepare(tid, spec.cpu_milli, spec.mem_mib, pids_max_of(spec.labels))
             deny = device_rules(spec.gpu_devices, self.gpus)
             devices = self.isolator.paths(tid).get("devices") if deny else None
             if deny and devices is not None:

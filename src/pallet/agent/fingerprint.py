@@ -46,9 +46,9 @@ _RESOURCES = ("cpus", "mem", "disk", "gpus", "ports")
 class Offered:
     """The resources a node offers: millicpus, MiB, MiB, whole GPUs, host port ranges."""
 
-    cpus: int
-    mem: int
-    disk: int
+    cpu_milli: int
+    mem_mib: int
+    disk_mib: int
     gpus: int = 0
     ports: tuple[PortRange, ...] = ()
 
@@ -148,7 +148,8 @@ def fingerprint(
     offered = measured if measured is not None else measure(sandbox_root)
     offered = replace(offered, gpus=len(gpus)) if gpus else offered
     overrides: Mapping[str, object] = parse_resources(resources) if resources else {}
-    offered = replace(offered, **overrides)  # type: ignore[arg-type]
+    fields = {"cpus": "cpu_milli", "mem": "mem_mib", "disk": "disk_mib"}
+    offered = replace(offered, **{fields.get(k, k): v for k, v in overrides.items()})  # type: ignore[arg-type]
     found: dict[str, str] = {}
     if gpus and offered.gpus:
         gpu_model = gpu_model or gpus[0].name
@@ -156,9 +157,9 @@ def fingerprint(
     given = parse_attributes(attributes) if attributes else {}
     return Node.build(
         node_id,
-        cpu=offered.cpus,
-        mem=offered.mem,
-        disk=offered.disk,
+        cpu_milli=offered.cpu_milli,
+        mem_mib=offered.mem_mib,
+        disk_mib=offered.disk_mib,
         gpus=offered.gpus,
         gpu_model=gpu_model,
         hostname=hostname or socket.gethostname(),

@@ -64,7 +64,9 @@ class Isolator(Protocol):
     kind: str
     warning: str | None
 
-    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None: ...
+    def prepare(
+        self, task_id: str, cpu_milli: int, mem_mib: int, pids_max: int | None = None
+    ) -> None: ...
     def join(self, task_id: str, pid: int) -> None: ...
     def pids(self, task_id: str) -> set[int]: ...
     def usage(self, task_id: str) -> Usage | None: ...
@@ -92,7 +94,9 @@ class NullIsolator:
             f"cgroups unavailable ({reason}): tasks run WITHOUT CPU or memory limits"
         )
 
-    def prepare(self, task_id: str, cpus: int, mem: int, pids_max: int | None = None) -> None:
+    def prepare(
+        self, task_id: str, cpu_milli: int, mem_mib: int, pids_max: int | None = None
+    ) -> None:
         pass
 
     def join(self, task_id: str, pid: int) -> None:

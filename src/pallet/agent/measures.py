@@ -93,7 +93,7 @@ class TaskMeasures:
             used += self.pods.disk_bytes(proc.spec)
         volumes = proc.spec.persistent_volumes if proc is not None else ()
         found = held_to_quotas(
-            proc.spec.disk if proc is not None else 0,
+            proc.spec.disk_mib if proc is not None else 0,
             used,
             [(v, sandbox_bytes(self.stager.volumes.path(v))) for v in volumes],
         )

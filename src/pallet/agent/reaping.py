@@ -78,7 +78,7 @@ def quota(spec: TaskSpec) -> int:
     """MiB the task may take on disk (0: measured only for the heartbeat): its sandbox's
     ``disk`` and the sizes of its persistent volumes (the executor holds each part to
     its own share; the sum picks the quick measuring schedule)."""
-    return spec.disk + sum(v.size for v in spec.persistent_volumes)
+    return spec.disk_mib + sum(v.size for v in spec.persistent_volumes)
 
 
 def ended(proc: Proc) -> bool:
@@ -130,7 +130,7 @@ def finish(proc: Proc, down: Teardown) -> TaskExit:
     if proc.limitation is not None and not oom:
         code, sig = (returncode, None) if returncode >= 0 else (None, -returncode)
         return TaskExit(tid, code, sig, False, proc.limitation[1], proc.limitation[0])
-    return describe_exit(tid, returncode, oom, proc.spec.mem, tail)
+    return describe_exit(tid, returncode, oom, proc.spec.mem_mib, tail)
 
 
 def vanish(proc: Proc, down: Teardown) -> TaskExit:
@@ -158,7 +158,7 @@ def finish_adopted(proc: Proc, down: Teardown) -> TaskExit:
     if proc.limitation is not None and not oom:
         return TaskExit(tid, None, signal.SIGKILL, False, *proc.limitation[::-1])
     if oom:
-        message = oom_message(proc.spec.mem)
+        message = oom_message(proc.spec.mem_mib)
     elif signal.SIGKILL in proc.signals or signal.SIGTERM in proc.signals:
         message = "Command terminated after a kill (adopted after an agent restart)"
     else:

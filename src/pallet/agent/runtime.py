@@ -212,7 +212,7 @@ class TaskRuntime:
             if gone.oom:
                 message = (
                     f"Memory limit exceeded: the kernel OOM-killed the task (limit "
-                    f"{cp.spec.mem} MiB) while the agent was down"
+                    f"{cp.spec.mem_mib} MiB) while the agent was down"
                 )
                 events.append(TaskExited(cp.task_id, None, None, True, message))
             else:

@@ -77,7 +77,12 @@ def resident_update_violations(before: RunSpec, after: RunSpec) -> list[Violatio
     if shape != sorted((v.container_path, v.size, v.type, v.max_size) for v in after.persistent):
         out.append(Violation("/", "Persistent volumes can not be changed!"))
     r0, r1 = before.resources, after.resources
-    if (r0.cpu, r0.mem, r0.disk, before.host_ports) != (r1.cpu, r1.mem, r1.disk, after.host_ports):
+    if (r0.cpu_milli, r0.mem_mib, r0.disk_mib, before.host_ports) != (
+        r1.cpu_milli,
+        r1.mem_mib,
+        r1.disk_mib,
+        after.host_ports,
+    ):
         out.append(Violation("/", "Resident Tasks may not change resource requirements!"))
     return out
 

@@ -39,10 +39,10 @@ def _ts(seconds: float) -> str:
 
 def _resources(r: Resources) -> dict[str, float]:
     return {
-        "cpus": r.cpu / 1000,
-        "mem": float(r.mem),
-        "disk": float(r.disk),
-        "gpus": r.gpu // GPU_MILLI,
+        "cpus": r.cpu_milli / 1000,
+        "mem": float(r.mem_mib),
+        "disk": float(r.disk_mib),
+        "gpus": r.gpu_milli // GPU_MILLI,
     }
 
 
@@ -101,7 +101,7 @@ def _containers(task: ControlTask) -> list[dict[str, Any]]:
             "statusSince": since,
             "containerId": f"{task.id}.{c.name}",
             "endpoints": endpoints,
-            "resources": _resources(Resources(c.cpus, c.mem, c.disk, 0)),
+            "resources": _resources(Resources(c.cpu_milli, c.mem_mib, c.disk_mib, 0)),
             "conditions": [],
             "lastUpdated": since,
             "lastChanged": since,

@@ -55,17 +55,17 @@ def node_json(ctx: ApiContext, record: NodeRecord) -> dict[str, Any]:
             {**d.to_json(), "allocated": view.disk_used[row].get(d.root, 0)} for d in n.disks
         ],
         "capacity": {
-            "cpus": cap.cpu / 1000,
-            "mem": cap.mem,
-            "disk": cap.disk,
-            "gpus": cap.gpu / 1000,
+            "cpus": cap.cpu_milli / 1000,
+            "mem": cap.mem_mib,
+            "disk": cap.disk_mib,
+            "gpus": cap.gpu_milli / 1000,
             "ports": [str(r) for r in n.ports],
         },
         "allocated": {
-            "cpus": int(cap.cpu - view.free_cpu[row]) / 1000,
-            "mem": int(cap.mem - view.free_mem[row]),
-            "disk": int(cap.disk - view.free_disk[row]),
-            "gpus": int(cap.gpu - view.free_gpu[row]) / 1000,
+            "cpus": int(cap.cpu_milli - view.free_cpu[row]) / 1000,
+            "mem": int(cap.mem_mib - view.free_mem[row]),
+            "disk": int(cap.disk_mib - view.free_disk[row]),
+            "gpus": int(cap.gpu_milli - view.free_gpu[row]) / 1000,
         },
         "used": {
             "cpus": round(live.cpu_rate, 3) if live else 0.0,

@@ -45,9 +45,9 @@ def app(spec: AppSpec) -> tuple[AppSpec, RunSpec]:
 def node(i: int, cpu: int = 2000, mem: int = 1024) -> Node:
     return Node.build(
         f"node-{i}",
-        cpu=cpu,
-        mem=mem,
-        disk=1000,
+        cpu_milli=cpu,
+        mem_mib=mem,
+        disk_mib=1000,
         hostname=f"127.0.0.{i + 1}",
         ports=parse_port_ranges(f"[{31000 + 100 * i}-{31099 + 100 * i}]"),
     )
@@ -232,8 +232,8 @@ class Master(RuleBasedStateMachine):
         state = self.control.state
         for node_id, record in state.nodes.items():
             used = [state.tasks[t].resources for t in state.tasks_by_node.get(node_id, ())]
-            assert sum(r.cpu for r in used) <= record.node.capacity.cpu, node_id
-            assert sum(r.mem for r in used) <= record.node.capacity.mem, node_id
+            assert sum(r.cpu_milli for r in used) <= record.node.capacity.cpu_milli, node_id
+            assert sum(r.mem_mib for r in used) <= record.node.capacity.mem_mib, node_id
 
     @invariant()
     def the_view_agrees_with_the_tasks(self) -> None:

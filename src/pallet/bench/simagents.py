@@ -67,9 +67,9 @@ def sim_node(index: int) -> Node:
     name = f"scale-{index:05d}"
     return Node.build(
         name,
-        cpu=cores * 1000,
-        mem=cores * 4096,
-        disk=200 * 1024,
+        cpu_milli=cores * 1000,
+        mem_mib=cores * 4096,
+        disk_mib=200 * 1024,
         hostname=f"{name}.bench.test",
         ports=(PortRange(31000, 32000),),
         attributes={"zone": f"zone-{index % 4}"},

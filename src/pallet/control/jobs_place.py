@@ -200,10 +200,10 @@ class JobPlacements:
             cmd=spec.cmd,
             args=spec.args,
             env=env,
-            cpus=max(1, r.cpu),
-            mem=max(1, r.mem),
-            disk=r.disk,
-            gpus=r.gpu,
+            cpu_milli=max(1, r.cpu_milli),
+            mem_mib=max(1, r.mem_mib),
+            disk_mib=r.disk_mib,
+            gpu_milli=r.gpu_milli,
             kill_grace_seconds=(
                 spec.kill_grace_seconds
                 if spec.kill_grace_seconds is not None

@@ -50,19 +50,19 @@ def _role(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | N
 
 
 def _cpu(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
-    return view.free_cpu[rows] >= req.resources.cpu if req.resources.cpu else None
+    return view.free_cpu[rows] >= req.resources.cpu_milli if req.resources.cpu_milli else None
 
 
 def _mem(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
-    return view.free_mem[rows] >= req.resources.mem if req.resources.mem else None
+    return view.free_mem[rows] >= req.resources.mem_mib if req.resources.mem_mib else None
 
 
 def _disk(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
-    return view.free_disk[rows] >= req.resources.disk if req.resources.disk else None
+    return view.free_disk[rows] >= req.resources.disk_mib if req.resources.disk_mib else None
 
 
 def _gpu_model(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
-    if not req.gpu_models or not req.resources.gpu:
+    if not req.gpu_models or not req.resources.gpu_milli:
         return None
     allowed = np.array(
         [m in req.gpu_models for m in view.gpu_models] + [False], dtype=bool
@@ -71,7 +71,7 @@ def _gpu_model(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArra
 
 
 def _gpus(view: ClusterView, req: PlacementRequest, rows: Rows) -> BoolArray | None:
-    g = req.resources.gpu
+    g = req.resources.gpu_milli
     if not g:
         return None
     if g < GPU_MILLI:

@@ -31,9 +31,9 @@ Shape = tuple[int, int, int, str]
 
 
 def shape_of(req: PlacementRequest) -> Shape:
-    g = req.resources.gpu
+    g = req.resources.gpu_milli
     models = "|".join(sorted(req.gpu_models)) if g else ""
-    return (req.resources.cpu, req.gpu_milli_per_device if g else 0, req.gpu_count, models)
+    return (req.resources.cpu_milli, req.gpu_milli_per_device if g else 0, req.gpu_count, models)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +136,8 @@ class CompiledWorkload:
         total = idle.sum(axis=1)
         count, small = self._parts(idle)
         before = self._combine(cpu, model, total, count, small)
-        cpu_after = cpu - req.resources.cpu
-        g = req.resources.gpu
+        cpu_after = cpu - req.resources.cpu_milli
+        g = req.resources.gpu_milli
         if g == 0:
             return before, self._combine(cpu_after, model, total, count, small)[:, None]
         if g >= GPU_MILLI:

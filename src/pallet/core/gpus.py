@@ -18,7 +18,7 @@ GpuShares = tuple[tuple[int, int], ...]
 
 
 def whole_devices(view: ClusterView, req: PlacementRequest, row: int) -> GpuShares:
-    k = req.resources.gpu // GPU_MILLI
+    k = req.resources.gpu_milli // GPU_MILLI
     idle = view.gpu_idle[row, : view.gpu_count[row]]
     devices = np.flatnonzero(idle == GPU_MILLI)[:k]
     return tuple((int(d), GPU_MILLI) for d in devices)
@@ -26,7 +26,7 @@ def whole_devices(view: ClusterView, req: PlacementRequest, row: int) -> GpuShar
 
 def best_share(view: ClusterView, req: PlacementRequest, row: int) -> GpuShares:
     """The eligible device with the smallest idle milli; lowest index on ties."""
-    m = req.resources.gpu
+    m = req.resources.gpu_milli
     idle = view.gpu_idle[row, : view.gpu_count[row]]
     eligible = np.flatnonzero(idle >= m)
     dev = eligible[np.argmin(idle[eligible])]  # argmin keeps the first (lowest index)
@@ -36,7 +36,7 @@ def best_share(view: ClusterView, req: PlacementRequest, row: int) -> GpuShares:
 def random_share(
     view: ClusterView, req: PlacementRequest, row: int, rng: np.random.Generator
 ) -> GpuShares:
-    m = req.resources.gpu
+    m = req.resources.gpu_milli
     idle = view.gpu_idle[row, : view.gpu_count[row]]
     eligible = np.flatnonzero(idle >= m)
     return ((int(eligible[rng.integers(len(eligible))]), m),)

@@ -28,7 +28,7 @@ def check_placement(view: ClusterView, p: Placement) -> str | None:
     for want, got in zip(req.ports, p.ports, strict=True):
         if (want and want != got) or got in used or not any(got in r for r in ranges):
             return f"host port {got} is not free on the node"
-    g = req.resources.gpu
+    g = req.resources.gpu_milli
     if sum(m for _, m in p.gpus) != g:
         return "plan's GPU shares do not add up to the request"
     count = int(view.gpu_count[row])

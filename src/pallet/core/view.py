@@ -234,9 +234,9 @@ class ClusterView:
         i = self.row[p.node_id]
         self._touch(i)
         r = p.resources
-        self.free_cpu[i] -= r.cpu
-        self.free_mem[i] -= r.mem
-        self.free_disk[i] -= r.disk
+        self.free_cpu[i] -= r.cpu_milli
+        self.free_mem[i] -= r.mem_mib
+        self.free_disk[i] -= r.disk_mib
         for dev, milli in p.gpus:
             self.gpu_idle[i, dev] -= milli
         if p.gpus:
@@ -249,7 +249,7 @@ class ClusterView:
             self._hold_disks(p, i)
         placed = self._own_app(p.app_id)
         placed[i] = placed.get(i, 0) + 1
-        tag = gpu_tag(p.resources.gpu)
+        tag = gpu_tag(p.resources.gpu_milli)
         if tag:
             self._count(self.gpu_tag_counts, tag, i, 1)
         self.tasks[p.request_id] = p
@@ -261,9 +261,9 @@ class ClusterView:
         i = self.row[p.node_id]
         self._touch(i)
         r = p.resources
-        self.free_cpu[i] += r.cpu
-        self.free_mem[i] += r.mem
-        self.free_disk[i] += r.disk
+        self.free_cpu[i] += r.cpu_milli
+        self.free_mem[i] += r.mem_mib
+        self.free_disk[i] += r.disk_mib
         for dev, milli in p.gpus:
             self.gpu_idle[i, dev] += milli
         if p.gpus:
@@ -284,7 +284,7 @@ class ClusterView:
                 del self.app_rows[p.app_id]
         else:
             placed[i] -= 1
-        tag = gpu_tag(p.resources.gpu)
+        tag = gpu_tag(p.resources.gpu_milli)
         if tag:
             self._count(self.gpu_tag_counts, tag, i, -1)
         return p

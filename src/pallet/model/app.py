@@ -329,10 +329,10 @@ class RunSpec:
             cmd=self.cmd,
             args=self.args,
             env=env,
-            cpus=max(1, r.cpu),
-            mem=max(1, r.mem),
-            disk=r.disk,
-            gpus=r.gpu,
+            cpu_milli=max(1, r.cpu_milli),
+            mem_mib=max(1, r.mem_mib),
+            disk_mib=r.disk_mib,
+            gpu_milli=r.gpu_milli,
             ports=ports,
             port_names=names,
             kill_grace_seconds=self.kill_grace_seconds,
@@ -364,8 +364,8 @@ class RunSpec:
         resources = self.resources
         volume_disks: tuple[VolumeNeed, ...] = ()
         if slot is not None and node_id is None:
-            disk = resources.disk + sum(v.size for v in self.persistent if v.type == "root")
-            resources = Resources(resources.cpu, resources.mem, disk, resources.gpu)
+            disk = resources.disk_mib + sum(v.size for v in self.persistent if v.type == "root")
+            resources = Resources(resources.cpu_milli, resources.mem_mib, disk, resources.gpu_milli)
             volume_disks = tuple(
                 VolumeNeed(v.type, v.size, max_size=v.max_size)
                 for v in self.persistent

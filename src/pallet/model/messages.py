@@ -35,6 +35,7 @@ from pallet.model.launch import (
 from pallet.model.pods import PodContainer, pod_argv
 from pallet.model.resources import Resources
 from pallet.model.secrets import TaskSecret
+from pallet.model.wire import RESOURCE_KEYS, renamed
 from pallet.model.wire import fields_of as _fields
 from pallet.model.wire import read_float as _float
 from pallet.model.wire import read_int as _int
@@ -98,10 +99,10 @@ class TaskSpec:
     cmd: str | None = None
     args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-    cpus: int = 100
-    mem: int = 32
-    disk: int = 0
-    gpus: int = 0
+    cpu_milli: int = 100
+    mem_mib: int = 32
+    disk_mib: int = 0
+    gpu_milli: int = 0
     ports: tuple[int, ...] = ()
     port_names: tuple[str, ...] = ()
     kill_grace_seconds: float = DEFAULT_KILL_GRACE_SECONDS
@@ -215,7 +216,7 @@ class TaskSpec:
                 raise ValidationError("/env", f"{where}: env name {name!r} is empty or has '='")
             if not isinstance(value, str) or "\x00" in value:
                 raise ValidationError(f"/env/{name}", f"{where}: env values are strings")
-        for name, limit in (("cpus", 1), ("mem", 1), ("disk", 0), ("gpus", 0)):
+        for name, limit in (("cpu_milli", 1), ("mem_mib", 1), ("disk_mib", 0), ("gpu_milli", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < limit:
                 raise ValidationError(f"/{name}", f"{where}: {name} must be an integer >= {limit}")
@@ -252,7 +253,7 @@ class TaskSpec:
 
     @property
     def resources(self) -> Resources:
-        return Resources(self.cpus, self.mem, self.disk, self.gpus)
+        return Resources(self.cpu_milli, self.mem_mib, self.disk_mib, self.gpu_milli)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -271,10 +272,10 @@ class TaskSpec:
             "cmd": self.cmd,
             "args": list(self.args),
             "env": dict(self.env),
-            "cpus": self.cpus,
-            "mem": self.mem,
-            "disk": self.disk,
-            "gpus": self.gpus,
+            "cpu_milli": self.cpu_milli,
+            "mem_mib": self.mem_mib,
+            "disk_mib": self.disk_mib,
+            "gpu_milli": self.gpu_milli,
             "ports": list(self.ports),
             "port_names": list(self.port_names),
             "kill_grace_seconds": self.kill_grace_seconds,
@@ -292,7 +293,7 @@ class TaskSpec:
 
     @classmethod
     def from_json(cls, raw: object, path: str = "") -> TaskSpec:
-        doc = _obj(raw, path, _fields(cls))
+        doc = _obj(renamed(_obj(raw, path), RESOURCE_KEYS), path, _fields(cls))
         cmd = doc.get("cmd")
         return cls(
             task_id=check_task_id(doc.get("task_id"), f"{path}/task_id"),
@@ -303,10 +304,10 @@ class TaskSpec:
                 _str(a, f"{path}/args/{i}") for i, a in enumerate(_list(doc.get("args", []), path))
             ),
             env=_str_map(doc.get("env", {}), f"{path}/env"),
-            cpus=_int(doc.get("cpus", 100), f"{path}/cpus", 1, 10**12),
-            mem=_int(doc.get("mem", 32), f"{path}/mem", 1, 10**12),
-            disk=_int(doc.get("disk", 0), f"{path}/disk", 0, 10**12),
-            gpus=_int(doc.get("gpus", 0), f"{path}/gpus", 0, 10**9),
+            cpu_milli=_int(doc.get("cpu_milli", 100), f"{path}/cpu_milli", 1, 10**12),
+            mem_mib=_int(doc.get("mem_mib", 32), f"{path}/mem_mib", 1, 10**12),
+            disk_mib=_int(doc.get("disk_mib", 0), f"{path}/disk_mib", 0, 10**12),
+            gpu_milli=_int(doc.get("gpu_milli", 0), f"{path}/gpu_milli", 0, 10**9),
             ports=tuple(
                 _int(p, f"{path}/ports/{i}", 1, 65535)
                 for i, p in enumerate(_list(doc.get("ports", []), f"{path}/ports"))

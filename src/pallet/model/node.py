@@ -97,10 +97,10 @@ class Node:
             raise ValidationError("/disks", f"node {self.id}: a disk root is given twice")
         if self.gpu_count < 0:
             raise ValidationError("/gpus", f"node {self.id}: gpu count must be >= 0")
-        if self.capacity.gpu != self.gpu_count * GPU_MILLI:
+        if self.capacity.gpu_milli != self.gpu_count * GPU_MILLI:
             raise ValidationError(
                 "/gpus",
-                f"node {self.id}: capacity.gpu ({self.capacity.gpu}) must be "
+                f"node {self.id}: capacity.gpu_milli ({self.capacity.gpu_milli}) must be "
                 f"{GPU_MILLI} x gpu_count ({self.gpu_count})",
             )
 
@@ -109,9 +109,9 @@ class Node:
         cls,
         id: str,
         *,
-        cpu: int,
-        mem: int,
-        disk: int = 0,
+        cpu_milli: int,
+        mem_mib: int,
+        disk_mib: int = 0,
         gpus: int = 0,
         gpu_model: str = "",
         hostname: str | None = None,
@@ -121,11 +121,11 @@ class Node:
         role: str = "*",
         networks: tuple[str, ...] = (),
     ) -> Node:
-        """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices."""
+        """A node from whole numbers: millicpus, MiB, MiB, whole GPU devices (``gpus``)."""
         return cls(
             id=id,
             hostname=hostname or id,
-            capacity=Resources(cpu, mem, disk, gpus * GPU_MILLI),
+            capacity=Resources(cpu_milli, mem_mib, disk_mib, gpus * GPU_MILLI),
             gpu_count=gpus,
             gpu_model=gpu_model,
             ports=ports,

@@ -30,6 +30,7 @@ from typing import Any
 
 from pallet.model.errors import ValidationError
 from pallet.model.images import parse_image
+from pallet.model.wire import RESOURCE_KEYS, renamed
 
 __all__ = [
     "CONTAINER_NAME",
@@ -168,9 +169,9 @@ class PodContainer:
     shell: str | None = None
     argv: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
-    cpus: int = 1000
-    mem: int = 128
-    disk: int = 0
+    cpu_milli: int = 1000
+    mem_mib: int = 128
+    disk_mib: int = 0
     endpoints: tuple[str, ...] = ()
     """The names of the pod's host ports this container declared (for its status)."""
     health_checked: bool = False
@@ -224,9 +225,13 @@ class PodContainer:
                 raise ValidationError("/environment", f"{name!r} is not an environment name")
             if not isinstance(value, str) or "\x00" in value:
                 raise ValidationError(f"/environment/{name}", "must be a string without NUL")
-        for key, low in (("cpus", 1), ("mem", 1), ("disk", 0)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        # (named on the error as in the Marathon pod the container came from)
+        for key, amount, low in (
+            ("cpus", self.cpu_milli, 1),
+            ("mem", self.mem_mib, 1),
+            ("disk", self.disk_mib, 0),
+        ):
+            if isinstance(amount, bool) or not isinstance(amount, int) or amount < low:
                 raise ValidationError(f"/resources/{key}", f"must be an integer >= {low}")
 
     @property
@@ -242,9 +247,9 @@ class PodContainer:
             "shell": self.shell,
             "argv": list(self.argv),
             "env": dict(self.env),
-            "cpus": self.cpus,
-            "mem": self.mem,
-            "disk": self.disk,
+            "cpu_milli": self.cpu_milli,
+            "mem_mib": self.mem_mib,
+            "disk_mib": self.disk_mib,
             "endpoints": list(self.endpoints),
             "health_checked": self.health_checked,
             "image": self.image,
@@ -257,10 +262,10 @@ class PodContainer:
     def from_json(cls, raw: object, path: str = "") -> PodContainer:
         if not isinstance(raw, Mapping):
             raise ValidationError(path or "/", "must be a JSON object")
-        extra = sorted(set(raw) - set(cls.__dataclass_fields__))
+        doc = renamed(raw, RESOURCE_KEYS)
+        extra = sorted(set(doc) - set(cls.__dataclass_fields__))
         if extra:
             raise ValidationError(f"{path}/{extra[0]}", "is not a field of a container")
-        doc = dict(raw)
         doc["argv"] = tuple(doc.get("argv") or ())
         doc["env"] = dict(doc.get("env") or {})
         doc["endpoints"] = tuple(doc.get("endpoints") or ())

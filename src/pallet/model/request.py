@@ -58,7 +58,7 @@ class PlacementRequest:
     def __post_init__(self) -> None:
         if not self.resources.is_nonnegative():
             raise ValidationError("/resources", f"task {self.id}: resources must be >= 0")
-        g = self.resources.gpu
+        g = self.resources.gpu_milli
         if g > GPU_MILLI and g % GPU_MILLI:
             raise ValidationError(
                 "/gpus",
@@ -78,7 +78,7 @@ class PlacementRequest:
     @property
     def gpu_count(self) -> int:
         """GPU devices touched: 0, 1 for a share, else whole devices."""
-        g = self.resources.gpu
+        g = self.resources.gpu_milli
         if g == 0:
             return 0
         return 1 if g <= GPU_MILLI else g // GPU_MILLI
@@ -86,7 +86,7 @@ class PlacementRequest:
     @property
     def gpu_milli_per_device(self) -> int:
         """Milli-GPUs taken from each device touched."""
-        g = self.resources.gpu
+        g = self.resources.gpu_milli
         return g if g <= GPU_MILLI else GPU_MILLI
 
     def shape_key(self) -> tuple[object, ...]:

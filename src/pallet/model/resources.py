@@ -21,10 +21,10 @@ DIMENSIONS = ("cpu", "mem", "disk", "gpu")
 class Resources:
     """A vector of millicpus, MiB memory, MiB disk and milli-GPUs."""
 
-    cpu: int = 0
-    mem: int = 0
-    disk: int = 0
-    gpu: int = 0
+    cpu_milli: int = 0
+    mem_mib: int = 0
+    disk_mib: int = 0
+    gpu_milli: int = 0
 
     @classmethod
     def from_marathon(
@@ -39,51 +39,56 @@ class Resources:
             if value < 0:
                 raise ValidationError(f"/{name}", "must be >= 0")
         return cls(
-            cpu=math.ceil(round(cpus * 1000, 6)),
-            mem=math.ceil(round(mem, 6)),
-            disk=math.ceil(round(disk, 6)),
-            gpu=math.ceil(round(gpus * 1000, 6)),
+            cpu_milli=math.ceil(round(cpus * 1000, 6)),
+            mem_mib=math.ceil(round(mem, 6)),
+            disk_mib=math.ceil(round(disk, 6)),
+            gpu_milli=math.ceil(round(gpus * 1000, 6)),
         )
 
     def as_tuple(self) -> tuple[int, int, int, int]:
-        return (self.cpu, self.mem, self.disk, self.gpu)
+        return (self.cpu_milli, self.mem_mib, self.disk_mib, self.gpu_milli)
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(
-            self.cpu + other.cpu,
-            self.mem + other.mem,
-            self.disk + other.disk,
-            self.gpu + other.gpu,
+            self.cpu_milli + other.cpu_milli,
+            self.mem_mib + other.mem_mib,
+            self.disk_mib + other.disk_mib,
+            self.gpu_milli + other.gpu_milli,
         )
 
     def __sub__(self, other: Resources) -> Resources:
         return Resources(
-            self.cpu - other.cpu,
-            self.mem - other.mem,
-            self.disk - other.disk,
-            self.gpu - other.gpu,
+            self.cpu_milli - other.cpu_milli,
+            self.mem_mib - other.mem_mib,
+            self.disk_mib - other.disk_mib,
+            self.gpu_milli - other.gpu_milli,
         )
 
     def __mul__(self, k: int) -> Resources:
-        return Resources(self.cpu * k, self.mem * k, self.disk * k, self.gpu * k)
+        return Resources(
+            self.cpu_milli * k, self.mem_mib * k, self.disk_mib * k, self.gpu_milli * k
+        )
 
     __rmul__ = __mul__
 
     def fits(self, capacity: Resources) -> bool:
         """True if this request fits inside ``capacity`` in every dimension."""
         return (
-            self.cpu <= capacity.cpu
-            and self.mem <= capacity.mem
-            and self.disk <= capacity.disk
-            and self.gpu <= capacity.gpu
+            self.cpu_milli <= capacity.cpu_milli
+            and self.mem_mib <= capacity.mem_mib
+            and self.disk_mib <= capacity.disk_mib
+            and self.gpu_milli <= capacity.gpu_milli
         )
 
     def is_nonnegative(self) -> bool:
-        return self.cpu >= 0 and self.mem >= 0 and self.disk >= 0 and self.gpu >= 0
+        return (
+            self.cpu_milli >= 0 and self.mem_mib >= 0 and self.disk_mib >= 0 and self.gpu_milli >= 0
+        )
 
     def shortfalls(self, capacity: Resources) -> list[str]:
         """The dimensions in which this request exceeds ``capacity``."""
-        return [d for d in DIMENSIONS if getattr(self, d) > getattr(capacity, d)]
+        mine, theirs = self.as_tuple(), capacity.as_tuple()
+        return [d for d, a, b in zip(DIMENSIONS, mine, theirs, strict=True) if a > b]
 
     def __str__(self) -> str:
-        return f"cpus={self.cpu / 1000:g} mem={self.mem}MiB disk={self.disk}MiB gpus={self.gpu / 1000:g}"
+        return f"cpus={self.cpu_milli / 1000:g} mem={self.mem_mib}MiB disk={self.disk_mib}MiB gpus={self.gpu_milli / 1000:g}"

@@ -79,6 +79,21 @@ def fields_of(cls: type) -> frozenset[str]:
     return frozenset(getattr(cls, "__dataclass_fields__", ()))
 
 
+RESOURCE_KEYS = {"cpus": "cpu_milli", "mem": "mem_mib", "disk": "disk_mib", "gpus": "gpu_milli"}
+"""The resource keys written before they were named by their units (agent checkpoints
+and stored records keep them), and their names now."""
+
+
+def renamed(raw: Mapping[str, Any], old_to_new: Mapping[str, str]) -> dict[str, Any]:
+    """``raw`` with each old key that is there under its new name (a new key wins)."""
+    doc = dict(raw)
+    for old, new in old_to_new.items():
+        if old in doc:
+            value = doc.pop(old)
+            doc.setdefault(new, value)
+    return doc
+
+
 def read_bool(raw: object, path: str) -> bool:
     if not isinstance(raw, bool):
         raise ValidationError(path, "must be true or false")

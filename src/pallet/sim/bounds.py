@@ -117,7 +117,7 @@ class _Program:
 
     def __init__(self, requests: Sequence[PlacementRequest], machines: Sequence[Node]) -> None:
         counts: Counter[TaskKey] = Counter(
-            (*r.resources.as_tuple(), r.gpu_models if r.resources.gpu else frozenset())
+            (*r.resources.as_tuple(), r.gpu_models if r.resources.gpu_milli else frozenset())
             for r in requests
         )
         self.tasks = list(counts)

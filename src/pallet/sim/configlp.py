@@ -94,7 +94,9 @@ class _Instance:
 
     def __init__(self, requests: Sequence[PlacementRequest], machines: Sequence[Node]) -> None:
         counts: Counter[TaskKind] = Counter(
-            TaskKind(*r.resources.as_tuple(), r.gpu_models if r.resources.gpu else frozenset())
+            TaskKind(
+                *r.resources.as_tuple(), r.gpu_models if r.resources.gpu_milli else frozenset()
+            )
             for r in requests
         )
         self.tasks = list(counts)

@@ -142,7 +142,7 @@ def run_packing(
     sequence: str = "go",
 ) -> PackingRun:
     """One seed of the protocol: each pod scheduled alone and bound before the next."""
-    total = sum(n.capacity.gpu for n in nodes)
+    total = sum(n.capacity.gpu_milli for n in nodes)
     seq, rank, rng = arrivals(pods, len(nodes), total, seed, sequence)
     view = ClusterView(sorted(nodes, key=lambda n: n.id))
     view.rank = rank  # the per-seed tie-break order
@@ -171,7 +171,7 @@ def ceiling(
     arrivals (``sim.ceiling``). The point averages the events whose arrived load rounds
     to ``percent`` (or to ``percent`` +- 1 when none does, as ``curve`` does), and
     allocation never falls, so the bound is taken after the last of them."""
-    total = sum(n.capacity.gpu for n in nodes)
+    total = sum(n.capacity.gpu_milli for n in nodes)
     return work_conserving_ceiling(_measured_prefix(nodes, pods, seed, percent, sequence), total)
 
 
@@ -187,7 +187,7 @@ def cpu_ceiling(
     """``ceiling``'s point bounded by ``sim.ceiling_cpu`` instead: node CPU and memory
     limit what fits, pods without GPUs are placed while they fit. Both are valid; the
     smaller is the better bound."""
-    kinds = [(n.capacity.cpu, n.capacity.mem, n.gpu_count, n.gpu_model) for n in nodes]
+    kinds = [(n.capacity.cpu_milli, n.capacity.mem_mib, n.gpu_count, n.gpu_model) for n in nodes]
     prefix = _measured_prefix(nodes, pods, seed, percent, sequence)
     return cpu_aware_ceiling(prefix, kinds, windows, time_limit)
 
@@ -196,7 +196,7 @@ def _measured_prefix(
     nodes: Sequence[Node], pods: Sequence[OpenbPod], seed: int, percent: int, sequence: str
 ) -> list[OpenbPod]:
     """The arrivals up to the last event the curve's point ``percent`` averages."""
-    total = sum(n.capacity.gpu for n in nodes)
+    total = sum(n.capacity.gpu_milli for n in nodes)
     seq, _, _ = arrivals(pods, len(nodes), total, seed, sequence)
     arrive = np.round(np.cumsum([p.gpu_total for p in seq]) / (total / 100.0), 0)
     last = percent if (arrive == percent).any() else percent + 1

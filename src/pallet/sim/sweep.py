@@ -146,7 +146,7 @@ def scaled_list(pods: Sequence[OpenbPod], point: SweepPoint, seed: int = 0) -> l
 def too_big_for_every_node(pods: Sequence[OpenbPod], nodes: Sequence[Node]) -> OpenbPod | None:
     """The first pod that no node could hold even empty (CPU, memory, GPU count and
     size, GPU model), or None."""
-    shapes = {(n.capacity.cpu, n.capacity.mem, n.gpu_count, n.gpu_model) for n in nodes}
+    shapes = {(n.capacity.cpu_milli, n.capacity.mem_mib, n.gpu_count, n.gpu_model) for n in nodes}
     seen: set[tuple[int, int, int, int, str]] = set()
     for p in pods:
         key = (p.cpu_milli, p.memory_mib, p.num_gpu, p.gpu_milli, p.gpu_spec)

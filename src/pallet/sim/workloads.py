@@ -40,7 +40,7 @@ __all__ = [
     "busiest_moment",
 ]
 
-AZURE_HOST = Resources(cpu=64_000, mem=128 * 1024)
+AZURE_HOST = Resources(cpu_milli=64_000, mem_mib=128 * 1024)
 
 WORKLOAD_NOTES = {
     "openb-default": "8,152 openb default pods at once on the 1,213 openb GPU nodes",
@@ -50,7 +50,10 @@ WORKLOAD_NOTES = {
 
 def azure_hosts(n: int, host: Resources = AZURE_HOST) -> list[Node]:
     """``n`` identical hosts ``azure-host-00000`` ...; pure."""
-    return [Node.build(f"azure-host-{i:05d}", cpu=host.cpu, mem=host.mem) for i in range(n)]
+    return [
+        Node.build(f"azure-host-{i:05d}", cpu_milli=host.cpu_milli, mem_mib=host.mem_mib)
+        for i in range(n)
+    ]
 
 
 def busiest_moment(vms: Sequence[AzureVM], ends: npt.NDArray[np.int64]) -> tuple[int, list[int]]:
@@ -81,9 +84,9 @@ def _azure_peak() -> tuple[tuple[Node, ...], tuple[PlacementRequest, ...], int]:
     vms = read_azure_vms(bins=bins)
     _, alive = busiest_moment(vms, lifetimes(vms, bins, seed=0))
     requests = tuple(vms[k].request() for k in alive)
-    cpu = sum(r.resources.cpu for r in requests)
-    mem = sum(r.resources.mem for r in requests)
-    volume = max(math.ceil(cpu / AZURE_HOST.cpu), math.ceil(mem / AZURE_HOST.mem))
+    cpu = sum(r.resources.cpu_milli for r in requests)
+    mem = sum(r.resources.mem_mib for r in requests)
+    volume = max(math.ceil(cpu / AZURE_HOST.cpu_milli), math.ceil(mem / AZURE_HOST.mem_mib))
     return tuple(azure_hosts(2 * volume)), requests, 1
 
 

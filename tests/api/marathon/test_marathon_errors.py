@@ -116,7 +116,7 @@ def test_violations_group_by_path_in_order_without_repeats() -> None:
 
 def test_model_errors_become_marathon_bodies() -> None:
     with pytest.raises(ValidationError) as info:
-        PlacementRequest(id="t", app_id="/a", resources=Resources(gpu=1500))
+        PlacementRequest(id="t", app_id="/a", resources=Resources(gpu_milli=1500))
     err = from_model_error(info.value)
     assert err.status == 422
     assert err.body == {

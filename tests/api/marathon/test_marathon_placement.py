@@ -66,14 +66,20 @@ def test_host_ports(body: dict[str, Any], ports: tuple[int, ...]) -> None:
 @pytest.mark.parametrize(
     ("body", "resources"),
     [
-        ({}, Resources(cpu=1000, mem=128, disk=0, gpu=0)),  # Marathon's defaults
+        (
+            {},
+            Resources(cpu_milli=1000, mem_mib=128, disk_mib=0, gpu_milli=0),
+        ),  # Marathon's defaults
         (
             {"cpus": 0.1, "mem": 100.5, "disk": 10},
-            Resources(cpu=100, mem=101, disk=10),
+            Resources(cpu_milli=100, mem_mib=101, disk_mib=10),
         ),  # rounded up
-        ({"cpus": 0.001}, Resources(cpu=1, mem=128)),
-        ({"gpus": 0.5}, Resources(cpu=1000, mem=128, gpu=500)),  # a share of one device
-        ({"gpus": 2}, Resources(cpu=1000, mem=128, gpu=2000)),
+        ({"cpus": 0.001}, Resources(cpu_milli=1, mem_mib=128)),
+        (
+            {"gpus": 0.5},
+            Resources(cpu_milli=1000, mem_mib=128, gpu_milli=500),
+        ),  # a share of one device
+        ({"gpus": 2}, Resources(cpu_milli=1000, mem_mib=128, gpu_milli=2000)),
     ],
 )
 def test_resources(body: dict[str, Any], resources: Resources) -> None:
@@ -97,7 +103,7 @@ def test_request_carries_id_app_role_constraints_and_priority() -> None:
     assert got == PlacementRequest(
         id="prod_web.t7",
         app_id="/prod/web",
-        resources=Resources(cpu=1000, mem=128),
+        resources=Resources(cpu_milli=1000, mem_mib=128),
         ports=(0,),
         constraints=(
             Constraint("hostname", Operator.UNIQUE),

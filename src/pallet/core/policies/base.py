@@ -68,7 +68,7 @@ class Policy:
     ) -> GpuShares:
         """Which devices of ``row`` the request takes; by default the best-fit device
         for a share and the lowest-index idle devices for whole GPUs."""
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         if not g:
             return ()
         if g >= GPU_MILLI:

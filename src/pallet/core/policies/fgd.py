@@ -77,7 +77,7 @@ class FGD(Policy):
     def choose_gpus(
         self, view: ClusterView, req: PlacementRequest, row: int, rng: np.random.Generator
     ) -> GpuShares:
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         if 0 < g < GPU_MILLI:
             scores = self._device_scores(view, req, np.array([row], dtype=np.int64))[0]
             return ((int(np.argmax(scores)), g),)

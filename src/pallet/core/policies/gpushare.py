@@ -37,8 +37,8 @@ class _MaxSpec(Policy):
         self, view: ClusterView, req: PlacementRequest, rows: IntArray
     ) -> tuple[IntArray, int]:
         if self.second_is_gpu:
-            return view.free_gpu[rows], req.resources.gpu
-        return view.free_mem[rows], req.resources.mem
+            return view.free_gpu[rows], req.resources.gpu_milli
+        return view.free_mem[rows], req.resources.mem_mib
 
 
 class DotProd(_MaxSpec):
@@ -53,7 +53,7 @@ class DotProd(_MaxSpec):
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
     ) -> FloatArray:
         free2, want2 = self._second(view, req, rows)
-        dot = (view.free_cpu[rows] / self.max_cpu) * (req.resources.cpu / self.max_cpu) + (
+        dot = (view.free_cpu[rows] / self.max_cpu) * (req.resources.cpu_milli / self.max_cpu) + (
             free2 / self.max_second
         ) * (want2 / self.max_second)
         return np.trunc(100.0 * (1.0 - dot / 2.0))
@@ -71,7 +71,7 @@ class BestFit(_MaxSpec):
     ) -> FloatArray:
         free2, want2 = self._second(view, req, rows)
         left = (
-            0.5 * (view.free_cpu[rows] - req.resources.cpu) / self.max_cpu
+            0.5 * (view.free_cpu[rows] - req.resources.cpu_milli) / self.max_cpu
             + 0.5 * (free2 - want2) / self.max_second
         )
         return np.trunc(100.0 * (1.0 - left))
@@ -89,7 +89,7 @@ class GpuPacking(Policy):
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
     ) -> FloatArray:
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         if not g:
             return np.zeros(len(rows))
         full = view.gpu_full[rows]
@@ -117,7 +117,7 @@ class GpuClustering(_MaxSpec):
     def score(
         self, view: ClusterView, req: PlacementRequest, rows: IntArray, rng: np.random.Generator
     ) -> FloatArray:
-        tag = gpu_tag(req.resources.gpu)
+        tag = gpu_tag(req.resources.gpu_milli)
         if not tag:
             return np.zeros(len(rows))
         base = 25 * (self.max_second - view.free_gpu[rows]) // self.max_second

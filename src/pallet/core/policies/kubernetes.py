@@ -24,8 +24,8 @@ __all__ = ["K8sDefault", "K8sMostAllocated"]
 def _requested(view: ClusterView, req: PlacementRequest, rows: IntArray) -> tuple[IntArray, ...]:
     cap_cpu = view.cap[rows, 0]
     cap_mem = view.cap[rows, 1]
-    used_cpu = cap_cpu - view.free_cpu[rows] + req.resources.cpu
-    used_mem = cap_mem - view.free_mem[rows] + req.resources.mem
+    used_cpu = cap_cpu - view.free_cpu[rows] + req.resources.cpu_milli
+    used_mem = cap_mem - view.free_mem[rows] + req.resources.mem_mib
     return cap_cpu, cap_mem, used_cpu, used_mem
 
 

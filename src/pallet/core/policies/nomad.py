@@ -25,8 +25,8 @@ def _free_fractions(
 ) -> tuple[FloatArray, FloatArray]:
     cap_cpu = np.maximum(view.cap[rows, 0], 1)
     cap_mem = np.maximum(view.cap[rows, 1], 1)
-    free_cpu = (view.free_cpu[rows] - req.resources.cpu) / cap_cpu
-    free_mem = (view.free_mem[rows] - req.resources.mem) / cap_mem
+    free_cpu = (view.free_cpu[rows] - req.resources.cpu_milli) / cap_cpu
+    free_mem = (view.free_mem[rows] - req.resources.mem_mib) / cap_mem
     return free_cpu, free_mem
 
 

@@ -190,7 +190,12 @@ class PalletPolicy(Policy):
             if not most:
                 most = self._largest_node(view)
             r = req.resources
-            if r.cpu > most[0] or r.mem > most[1] or r.disk > most[2] or r.gpu > most[3]:
+            if (
+                r.cpu_milli > most[0]
+                or r.mem_mib > most[1]
+                or r.disk_mib > most[2]
+                or r.gpu_milli > most[3]
+            ):
                 continue  # no node could ever hold it: it says nothing of what is placed
             counted[req.id] = None
             fresh.append(req)
@@ -259,7 +264,7 @@ class PalletPolicy(Policy):
         if len(requests) < 2:
             return None
         first = requests[0].priority
-        if all(not r.resources.gpu and r.priority == first for r in requests):
+        if all(not r.resources.gpu_milli and r.priority == first for r in requests):
             return None  # the order given: what the sort below would return
         demand = np.array([r.resources.as_tuple() for r in requests], dtype=np.float64)
         top = view.cap.max(axis=0).astype(np.float64) if len(view) else np.zeros(4)
@@ -279,7 +284,7 @@ class PalletPolicy(Policy):
             if len(rows) <= FEW_ROWS:  # a few rows: plain floats beat array overhead
                 return np.array([self._plain_score_one(view, req, row) for row in rows.tolist()])
             return self._plain_scores(view, req, rows)
-        if self._reserve and not req.resources.gpu:
+        if self._reserve and not req.resources.gpu_milli:
             return self._short_cpu_scores(view, req, rows)
         return self._steps(view, req, rows).max(axis=1) + TIE * self._packing(view, req, rows)
 
@@ -289,7 +294,7 @@ class PalletPolicy(Policy):
         """A share goes to the device with the best waste score, then the one with the
         least idle milli (best fit), then the lowest index; whole GPUs to the
         lowest-index idle devices."""
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         if not g:
             return ()
         if g >= GPU_MILLI:
@@ -307,7 +312,7 @@ class PalletPolicy(Policy):
         with np.errstate(over="ignore", invalid="ignore"):
             steps = np.trunc(100.0 / (1.0 + np.exp(waste / GPU_SCALE)))
         steps = np.where(np.isfinite(waste), steps, _UNFIT)
-        if req.resources.gpu:
+        if req.resources.gpu_milli:
             return steps  # only nodes with GPUs are feasible
         plain = self._plain_steps(view, req, rows)
         return np.where(view.cap[rows, 3:4] > 0, steps, plain[:, None])
@@ -322,11 +327,11 @@ class PalletPolicy(Policy):
         mem = view.free_mem[rows].astype(np.float64)
         gpu = view.free_gpu[rows].astype(np.float64)
         node = (
-            self._feed.stranded(cpu - r.cpu, mem - r.mem, gpu - r.gpu)
+            self._feed.stranded(cpu - r.cpu_milli, mem - r.mem_mib, gpu - r.gpu_milli)
             - self._feed.stranded(cpu, mem, gpu)
             + self._model_cost(view, req, rows)
         )
-        g = r.gpu
+        g = r.gpu_milli
         if not 0 < g < GPU_MILLI or self._waste is None:
             return node[:, None]
         idle = view.gpu_idle[rows]
@@ -337,7 +342,7 @@ class PalletPolicy(Policy):
     def _model_cost(self, view: ClusterView, req: PlacementRequest, rows: IntArray) -> FloatArray:
         """GPU milli that model-restricted tasks are expected to lose if ``req`` takes
         its GPUs from these rows' model rather than its least pressed allowed model."""
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         pressure = self._pressure
         if not g or not pressure.any():
             return np.zeros(len(rows))
@@ -365,7 +370,7 @@ class PalletPolicy(Policy):
         """
         left = (
             view.free_cpu[rows].astype(np.float64)
-            - float(req.resources.cpu)
+            - float(req.resources.cpu_milli)
             - self._reserve * view.free_gpu[rows].astype(np.float64)
         )
         if not self._best_fit:
@@ -380,7 +385,7 @@ class PalletPolicy(Policy):
         if any(self._plain):
             return self._plain
         r = req.resources
-        return (float(r.cpu), float(r.mem), float(r.disk))
+        return (float(r.cpu_milli), float(r.mem_mib), float(r.disk_mib))
 
     def _plain_steps(self, view: ClusterView, req: PlacementRequest, rows: IntArray) -> FloatArray:
         """``MIDDLE`` minus the change of the node's stranded cpu, mem and disk (against
@@ -475,7 +480,11 @@ class PalletPolicy(Policy):
         r = req.resources
         cap = self._cap_rows(view)[row]
         free = (float(view.free_cpu[row]), float(view.free_mem[row]), float(view.free_disk[row]))
-        after = (free[0] - float(r.cpu), free[1] - float(r.mem), free[2] - float(r.disk))
+        after = (
+            free[0] - float(r.cpu_milli),
+            free[1] - float(r.mem_mib),
+            free[2] - float(r.disk_mib),
+        )
         asked = [k for k in (0, 1, 2) if d[k] > 0 and cap[k] > 0]
         # min(), max() and the sums written out: the same values, without the calls
         before_tasks = after_tasks = math.inf

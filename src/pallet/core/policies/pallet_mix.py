@@ -61,19 +61,21 @@ class Mix:
         n, cpu, mem, disk = self.plain
         for req in reqs:
             r = req.resources
-            if r.gpu:
+            if r.gpu_milli:
                 self.add(req)
             else:
-                n, cpu, mem, disk = n + 1, cpu + r.cpu, mem + r.mem, disk + r.disk
+                n, cpu, mem, disk = n + 1, cpu + r.cpu_milli, mem + r.mem_mib, disk + r.disk_mib
         self.plain = (n, cpu, mem, disk)
 
     def add(self, req: PlacementRequest) -> None:
         r = req.resources
-        if r.gpu:
-            self._add(r.cpu, r.mem, req.gpu_milli_per_device, req.gpu_count, req.gpu_models, 1.0)
+        if r.gpu_milli:
+            self._add(
+                r.cpu_milli, r.mem_mib, req.gpu_milli_per_device, req.gpu_count, req.gpu_models, 1.0
+            )
             return
         n, cpu, mem, disk = self.plain
-        self.plain = (n + 1, cpu + r.cpu, mem + r.mem, disk + r.disk)
+        self.plain = (n + 1, cpu + r.cpu_milli, mem + r.mem_mib, disk + r.disk_mib)
 
     def _add(
         self, cpu: int, mem: int, milli: int, count: int, models: frozenset[str], weight: float

@@ -51,7 +51,7 @@ class RandomFit(Policy):
     def choose_gpus(
         self, view: ClusterView, req: PlacementRequest, row: int, rng: np.random.Generator
     ) -> GpuShares:
-        g = req.resources.gpu
+        g = req.resources.gpu_milli
         if not g:
             return ()
         if g >= GPU_MILLI:

@@ -71,8 +71,8 @@ class MachineMeta:
             attributes["failure_domain_2"] = self.failure_domain_2
         return Node.build(
             self.machine_id,
-            cpu=self.cores * 1000,
-            mem=self.mem_normalized * mem_gib * 1024 // 100,
+            cpu_milli=self.cores * 1000,
+            mem_mib=self.mem_normalized * mem_gib * 1024 // 100,
             attributes=attributes,
             state=NodeState.ACTIVE if self.status == "USING" else NodeState.DRAINING,
         )

@@ -64,8 +64,8 @@ class MachineConfig:
     def node(self, node_id: str, scale: GoogleScale) -> Node:
         return Node.build(
             node_id,
-            cpu=round(self.cpu * scale.cores * 1000),
-            mem=round(self.mem * scale.mem_gib * 1024),
+            cpu_milli=round(self.cpu * scale.cores * 1000),
+            mem_mib=round(self.mem * scale.mem_gib * 1024),
             attributes={"cpu_normalized": f"{self.cpu:g}", "mem_normalized": f"{self.mem:g}"},
         )
 

@@ -106,8 +106,8 @@ def read_openb_nodes(path: Path | None = None) -> list[Node]:
         nodes.append(
             Node.build(
                 row.text("sn"),
-                cpu=row.integer("cpu_milli"),
-                mem=row.integer("memory_mib"),
+                cpu_milli=row.integer("cpu_milli"),
+                mem_mib=row.integer("memory_mib"),
                 gpus=gpus,
                 gpu_model=row.text("model", default="") if gpus else "",
             )
