@@ -1,6 +1,7 @@
 """The request bodies of ``/v1/openapi.json``: routes that read their JSON themselves
 (Marathon's shapes, the IAM's) are described here, so clients and fuzzers such as
-schemathesis see the body each expects; pure given the app.
+schemathesis see the body each expects, and the agent protocol's routes, which FastAPI
+does not serve, are added whole (``api.agent_openapi``); pure given the app.
 
 A table of (path, method) -> pydantic model; their schemas go under ``requestBody``, and
 the models they refer to under ``components/schemas``.
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
+from pallet.api.agent_openapi import AGENT_SCHEMAS, agent_paths
 from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.deployment import Group
 from pallet.api.routes_iam import (
@@ -59,7 +61,8 @@ BODIES: dict[tuple[str, str], Any] = {
 
 
 def describe_bodies(app: FastAPI) -> None:
-    """Make ``app.openapi()`` name the body of every route in ``BODIES`` it serves."""
+    """Make ``app.openapi()`` name the body of every route in ``BODIES`` it serves, and
+    list the agent protocol's routes."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -79,6 +82,9 @@ def describe_bodies(app: FastAPI) -> None:
                 "required": True,
                 "content": {"application/json": {"schema": schema}},
             }
+        for path, item in agent_paths().items():
+            doc.setdefault("paths", {}).setdefault(path, item)
+        schemas.update(AGENT_SCHEMAS)
         app.openapi_schema = doc
         return doc
 

@@ -1,0 +1,187 @@
+"""The agent protocol in ``/v1/openapi.json`` (``api.agent_openapi``): every route the
+master serves to agents is listed with its parameters and body; every message an agent
+writes validates against its schema, and bodies generated from the schemas are read or
+refused with the field named (a 422), never anything else."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from pallet.api.routes_agent import ROUTES
+from pallet.model import (
+    HealthResult,
+    Heartbeat,
+    HttpResponse,
+    Node,
+    ReadinessResult,
+    Reason,
+    Registration,
+    StatusBatch,
+    TaskState,
+    TaskStatus,
+    TaskUsage,
+    ValidationError,
+    parse_port_ranges,
+)
+from pallet.model.node import NodeDisk
+
+jsonschema_rs = pytest.importorskip("jsonschema_rs", reason="the test extra installs it")
+
+pytestmark = pytest.mark.anyio
+
+NODE = replace(
+    Node.build(
+        "node-1",
+        cpu_milli=2000,
+        mem_mib=1024,
+        disk_mib=100,
+        gpus=2,
+        gpu_model="A100",
+        hostname="127.0.0.2",
+        ports=parse_port_ranges("[31000-31099,32000]"),
+        attributes={"rack": "r1"},
+        role="slave_public",
+        networks=("dcos",),
+    ),
+    disks=(NodeDisk("mount", "/mnt/disk0", 500),),
+)
+STATUSES = StatusBatch(
+    (
+        TaskStatus(
+            "web.1",
+            TaskState.RUNNING,
+            7,
+            reason=Reason.CONTAINER_LIMITATION_MEMORY,
+            message="m",
+            signal=9,
+            healthy=False,
+            health=(HealthResult(False, 2, 1.0, 2.0, 3.0, "HTTP 503"),),
+            readiness=(ReadinessResult("ready", True, HttpResponse(200, "text/plain", "ok")),),
+            ip_addresses=("9.0.0.2", "fd00::2"),
+        ),
+        TaskStatus("web.2", TaskState.FINISHED, 1, exit_code=0),
+    )
+)
+WRITTEN: list[tuple[str, Any, Any]] = [
+    ("AgentRegistration", Registration(NODE, "127.0.0.2:5051", "run-1"), Registration.from_json),
+    (
+        "AgentRegistration",
+        Registration(Node.build("n", cpu_milli=1, mem_mib=1)),
+        Registration.from_json,
+    ),
+    ("AgentStatusBatch", STATUSES, StatusBatch.from_json),
+    ("AgentHeartbeat", Heartbeat({"web.1": TaskUsage(1.5, 10, 20)}), Heartbeat.from_json),
+    ("AgentHeartbeat", Heartbeat(), Heartbeat.from_json),
+]
+
+
+@pytest.fixture
+async def doc(api: httpx.AsyncClient) -> dict[str, Any]:
+    r = await api.get("/v1/openapi.json")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _validator(doc: dict[str, Any], name: str) -> Any:
+    root = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return jsonschema_rs.validator_for(root)
+
+
+async def test_every_agent_route_is_listed_with_its_body(doc: dict[str, Any]) -> None:
+    listed = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
+    assert set(ROUTES) <= listed
+    bodies = {
+        p: op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for m, p in ROUTES
+        if "requestBody" in (op := doc["paths"][p][m.lower()])
+    }
+    assert bodies == {
+        "/v1/agent/register": "#/components/schemas/AgentRegistration",
+        "/v1/agent/nodes/{node_id}/status": "#/components/schemas/AgentStatusBatch",
+        "/v1/agent/nodes/{node_id}/heartbeat": "#/components/schemas/AgentHeartbeat",
+    }
+    desired = doc["paths"]["/v1/agent/nodes/{node_id}/desired"]["get"]
+    assert {p["name"] for p in desired["parameters"]} == {"node_id", "after", "wait"}
+
+
+@pytest.mark.parametrize(("name", "message", "read"), WRITTEN, ids=lambda x: str(x)[:20])
+async def test_what_an_agent_writes_fits_its_schema(
+    doc: dict[str, Any], name: str, message: Any, read: Any
+) -> None:
+    wire = json.loads(json.dumps(message.to_json()))
+    _validator(doc, name).validate(wire)
+    assert read(wire) == message
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("AgentStatusBatch", {"statuses": [{"task_id": "a", "state": "BAD", "seq": 1}]}),
+        ("AgentStatusBatch", {"statuses": [{"task_id": "a", "state": "TASK_RUNNING", "seq": 0}]}),
+        ("AgentStatusBatch", {"statuses": [], "extra": 1}),
+        ("AgentHeartbeat", {"usage": {"t": {"cpu_seconds": "x"}}}),
+        ("AgentRegistration", {"node": {"id": "n", "hostname": "h", "capacity": [1, 2, 3]}}),
+        ("AgentRegistration", {"node": {"id": "-n", "hostname": "h", "capacity": [1, 2, 3, 4]}}),
+    ],
+)
+async def test_what_the_readers_refuse_the_schemas_refuse(
+    doc: dict[str, Any], name: str, body: Any
+) -> None:
+    assert not _validator(doc, name).is_valid(body)
+    read = {
+        "AgentStatusBatch": StatusBatch.from_json,
+        "AgentHeartbeat": Heartbeat.from_json,
+        "AgentRegistration": Registration.from_json,
+    }[name]
+    with pytest.raises(ValidationError):
+        read(body)
+
+
+async def test_bodies_generated_from_the_schemas_are_read_or_named(
+    doc: dict[str, Any],
+) -> None:
+    schemathesis = pytest.importorskip("schemathesis", reason="the test extra installs it")
+
+    readers = {
+        "/v1/agent/register": Registration.from_json,
+        "/v1/agent/nodes/{node_id}/status": StatusBatch.from_json,
+        "/v1/agent/nodes/{node_id}/heartbeat": Heartbeat.from_json,
+    }
+    schema = schemathesis.openapi.from_dict(doc)
+    outcomes: dict[str, list[bool]] = {path: [] for path in readers}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in readers and operation.method.upper() == "POST":
+            _generate(operation, readers[operation.path], outcomes[operation.path])
+    for path, seen in outcomes.items():
+        assert len(seen) >= 20, path
+        assert any(seen), f"no generated body for {path} was read"
+
+
+def _generate(operation: Any, read: Any, seen: list[bool]) -> None:
+    """Feeds 60 bodies generated for ``operation`` to ``read``; records which were read."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
+    @given(operation.as_strategy())
+    def check(case: Any) -> None:
+        try:
+            read(case.body)
+        except ValidationError as e:
+            assert e.field.startswith("/") or e.field == "", e.field
+            seen.append(False)
+        else:
+            seen.append(True)
+
+    check()
