@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 from pallet.api.agent_openapi import AGENT_SCHEMAS, agent_paths
 from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.deployment import Group
+from pallet.api.metronome.jobspec import JobIn, ScheduleIn, TriggerIn
 from pallet.api.routes_iam import (
     GrantBody,
     GroupBody,
@@ -29,7 +30,7 @@ from pallet.api.routes_iam import (
 from pallet.api.routes_nodes import DrainBody
 from pallet.api.routes_secrets import SecretBody
 
-__all__ = ["BODIES", "describe_bodies"]
+__all__ = ["BODIES", "OPTIONAL_BODIES", "describe_bodies"]
 
 BODIES: dict[tuple[str, str], Any] = {
     ("/v2/apps", "post"): AppDefinition,
@@ -57,7 +58,16 @@ BODIES: dict[tuple[str, str], Any] = {
     ("/v1/agent/join", "post"): JoinBody,
     ("/v1/secrets/{rest}", "put"): SecretBody,
     ("/v1/secrets/{rest}", "patch"): SecretBody,
+    ("/v1/jobs", "post"): JobIn,
+    ("/v1/jobs/{job_id}", "put"): JobIn,
+    ("/v1/jobs/{job_id}/schedules", "post"): ScheduleIn,
+    ("/v1/jobs/{job_id}/schedules/{schedule_id}", "put"): ScheduleIn,
+    ("/v1/jobs/{job_id}/runs", "post"): TriggerIn,
+    ("/v0/scheduled-jobs", "post"): JobIn,
+    ("/v0/scheduled-jobs/{job_id}", "put"): JobIn,
 }
+OPTIONAL_BODIES = frozenset({("/v1/jobs/{job_id}/runs", "post")})
+"""Routes of ``BODIES`` that take no body as well (a trigger without parameters)."""
 
 
 def describe_bodies(app: FastAPI) -> None:
@@ -79,7 +89,7 @@ def describe_bodies(app: FastAPI) -> None:
             )
             schemas.update(schema.pop("$defs", {}))
             operation["requestBody"] = {
-                "required": True,
+                "required": (path, method) not in OPTIONAL_BODIES,
                 "content": {"application/json": {"schema": schema}},
             }
         for path, item in agent_paths().items():

@@ -1,7 +1,8 @@
-"""The agent protocol in ``/v1/openapi.json`` (``api.agent_openapi``): every route the
-master serves to agents is listed with its parameters and body; every message an agent
-writes validates against its schema, and bodies generated from the schemas are read or
-refused with the field named (a 422), never anything else."""
+"""Bodies in ``/v1/openapi.json`` that routes read themselves (``api.openapi``,
+``api.agent_openapi``): every route the master serves to agents is listed with its
+parameters and body, and so are Metronome's job bodies; what agents and Metronome
+clients write validates against the schemas, and bodies generated from the schemas are
+read or refused with the field named (a 422), never anything else."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pallet.api.metronome.jobspec import JobSpecError, job_from_json, schedule_from_json
 from pallet.api.routes_agent import ROUTES
 from pallet.model import (
     HealthResult,
@@ -163,8 +165,11 @@ async def test_bodies_generated_from_the_schemas_are_read_or_named(
         assert any(seen), f"no generated body for {path} was read"
 
 
-def _generate(operation: Any, read: Any, seen: list[bool]) -> None:
-    """Feeds 60 bodies generated for ``operation`` to ``read``; records which were read."""
+def _generate(
+    operation: Any, read: Any, seen: list[bool], refused: type[Exception] = ValidationError
+) -> None:
+    """Feeds 60 bodies generated for ``operation`` to ``read``; records which were read
+    (the others must raise ``refused``, which the routes answer with a 422)."""
     from hypothesis import HealthCheck, Phase, given, settings
 
     @settings(
@@ -178,10 +183,74 @@ def _generate(operation: Any, read: Any, seen: list[bool]) -> None:
     def check(case: Any) -> None:
         try:
             read(case.body)
-        except ValidationError as e:
-            assert e.field.startswith("/") or e.field == "", e.field
+        except refused as e:
+            if isinstance(e, ValidationError):
+                assert e.field.startswith("/") or e.field == "", e.field
             seen.append(False)
         else:
             seen.append(True)
 
     check()
+
+
+JOB = {  # Metronome's job.json example, as tests/api/test_jobs.py sends it
+    "description": "Example Application",
+    "id": "prod.example.app",
+    "labels": {"location": "olympus", "owner": "zeus"},
+    "schedules": [{"id": "nightly", "cron": "0 3 * * *", "timezone": "UTC"}],
+    "run": {
+        "artifacts": [{"uri": "http://foo.example.com/application.zip", "extract": True}],
+        "cmd": "nuke --dry --master local",
+        "cpus": 1.5,
+        "mem": 32,
+        "disk": 128,
+        "docker": {"image": "foo/bla:test"},
+        "env": {"MON": "test", "PASSWORD": {"secret": "pw"}},
+        "secrets": {"pw": {"source": "db/password"}},
+        "maxLaunchDelay": 3600,
+        "placement": {"constraints": [{"attribute": "rack", "operator": "EQ", "value": "r2"}]},
+        "restart": {"activeDeadlineSeconds": 120, "policy": "NEVER"},
+        "user": "root",
+    },
+}
+
+
+def _body_schema(doc: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    body = doc["paths"][path][method]["requestBody"]
+    return dict(body["content"]["application/json"]["schema"]) | {"_required": body["required"]}
+
+
+async def test_metronome_job_bodies_are_listed(doc: dict[str, Any]) -> None:
+    job = _body_schema(doc, "/v1/jobs", "post")
+    assert job["title"] == "JobIn" and job["_required"]
+    for path, method in [("/v1/jobs/{job_id}", "put"), ("/v0/scheduled-jobs", "post")]:
+        assert _body_schema(doc, path, method)["title"] == "JobIn"
+    assert _body_schema(doc, "/v1/jobs/{job_id}/schedules", "post")["title"] == "ScheduleIn"
+    trigger = _body_schema(doc, "/v1/jobs/{job_id}/runs", "post")
+    assert trigger["title"] == "TriggerIn" and not trigger["_required"]
+    run = doc["components"]["schemas"]["RunIn"]["properties"]
+    assert {"maxLaunchDelay", "taskKillGracePeriodSeconds", "cpus", "docker"} <= set(run)
+
+
+async def test_a_metronome_job_fits_its_schema(doc: dict[str, Any]) -> None:
+    schema = _body_schema(doc, "/v1/jobs", "post")
+    del schema["_required"]
+    validator = jsonschema_rs.validator_for(schema | {"components": doc["components"]})
+    validator.validate(JOB)
+    job_from_json(JOB)
+    bad = {**JOB, "run": {**JOB["run"], "restart": {"policy": "ALWAYS"}}}  # not Metronome's
+    assert not validator.is_valid(bad)
+    with pytest.raises(JobSpecError):
+        job_from_json(bad)
+
+
+async def test_generated_job_bodies_are_read_or_named(doc: dict[str, Any]) -> None:
+    schemathesis = pytest.importorskip("schemathesis", reason="the test extra installs it")
+    readers = {"/v1/jobs": job_from_json, "/v1/jobs/{job_id}/schedules": schedule_from_json}
+    outcomes: dict[str, list[bool]] = {path: [] for path in readers}
+    for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+        operation = result.ok()
+        if operation.path in readers and operation.method.upper() == "POST":
+            _generate(operation, readers[operation.path], outcomes[operation.path], JobSpecError)
+    for path, seen in outcomes.items():
+        assert len(seen) >= 20, path
