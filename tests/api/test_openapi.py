@@ -1,5 +1,5 @@
 """Bodies in ``/v1/openapi.json`` that routes read themselves (``api.openapi``,
-``api.agent_openapi``): every route the master serves to agents is listed with its
+``api.openapi_bodies``): every route the master serves to agents is listed with its
 parameters and body, and so are Metronome's job bodies; what agents and Metronome
 clients write validates against the schemas, and bodies generated from the schemas are
 read or refused with the field named (a 422), never anything else."""
@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from pallet.api.marathon import MarathonApiError
 from pallet.api.metronome.jobspec import JobSpecError, job_from_json, schedule_from_json
+from pallet.api.pod_spec import parse_pod
 from pallet.api.routes_agent import ROUTES
 from pallet.model import (
     HealthResult,
@@ -166,7 +168,10 @@ async def test_bodies_generated_from_the_schemas_are_read_or_named(
 
 
 def _generate(
-    operation: Any, read: Any, seen: list[bool], refused: type[Exception] = ValidationError
+    operation: Any,
+    read: Any,
+    seen: list[bool],
+    refused: type[Exception] | tuple[type[Exception], ...] = ValidationError,
 ) -> None:
     """Feeds 60 bodies generated for ``operation`` to ``read``; records which were read
     (the others must raise ``refused``, which the routes answer with a 422)."""
@@ -254,3 +259,35 @@ async def test_generated_job_bodies_are_read_or_named(doc: dict[str, Any]) -> No
             _generate(operation, readers[operation.path], outcomes[operation.path], JobSpecError)
     for path, seen in outcomes.items():
         assert len(seen) >= 20, path
+
+
+async def test_pod_bodies_are_described(doc: dict[str, Any]) -> None:
+    from .test_pods import POD
+    from .test_reader_fuzz import FULL
+
+    for path, method in [("/v2/pods", "post"), ("/v2/pods/{rest}", "put")]:
+        assert _body_schema(doc, path, method)["$ref"] == "#/components/schemas/Pod"
+    validator = _validator(doc, "Pod")
+    for pod in (POD, FULL):
+        validator.validate(pod)
+        parse_pod(pod)
+    refused = [  # Pallet refuses these; the schema does not offer them
+        {**POD, "networks": [{"mode": "container", "name": "dcos"}]},
+        {**POD, "secrets": {"s": {"source": "x"}}},
+        {**POD, "volumes": [{"name": "v", "persistent": {"size": 10}}]},
+        {**POD, "scaling": {"kind": "fixed", "instances": -1}},
+    ]
+    for body in refused:
+        assert not validator.is_valid(body), body
+        with pytest.raises(MarathonApiError):
+            parse_pod(body)
+
+
+async def test_generated_pod_bodies_are_read_or_named(doc: dict[str, Any]) -> None:
+    schemathesis = pytest.importorskip("schemathesis", reason="the test extra installs it")
+    seen: list[bool] = []
+    for result in schemathesis.openapi.from_dict(doc).get_all_operations():
+        operation = result.ok()
+        if operation.path == "/v2/pods" and operation.method.upper() == "POST":
+            _generate(operation, parse_pod, seen, (MarathonApiError, ValidationError))
+    assert len(seen) >= 20

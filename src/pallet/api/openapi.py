@@ -1,7 +1,8 @@
 """The request bodies of ``/v1/openapi.json``: routes that read their JSON themselves
-(Marathon's shapes, the IAM's) are described here, so clients and fuzzers such as
-schemathesis see the body each expects, and the agent protocol's routes, which FastAPI
-does not serve, are added whole (``api.agent_openapi``); pure given the app.
+(Marathon's shapes, the IAM's, Metronome's) are described here, so clients and fuzzers
+such as schemathesis see the body each expects. Bodies read by hand (pods; the agent
+protocol, whose routes FastAPI does not serve and which are added whole) have JSON
+schemas of their own (``api.openapi_bodies``). Pure given the app.
 
 A table of (path, method) -> pydantic model; their schemas go under ``requestBody``, and
 the models they refer to under ``components/schemas``.
@@ -14,10 +15,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import TypeAdapter
 
-from pallet.api.agent_openapi import AGENT_SCHEMAS, agent_paths
 from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.deployment import Group
 from pallet.api.metronome.jobspec import JobIn, ScheduleIn, TriggerIn
+from pallet.api.openapi_bodies import AGENT_SCHEMAS, POD_SCHEMAS, agent_paths, pod_paths
 from pallet.api.routes_iam import (
     GrantBody,
     GroupBody,
@@ -94,7 +95,13 @@ def describe_bodies(app: FastAPI) -> None:
             }
         for path, item in agent_paths().items():
             doc.setdefault("paths", {}).setdefault(path, item)
+        for path, bodies in pod_paths().items():
+            for method, body in bodies.items():
+                operation = doc.get("paths", {}).get(path, {}).get(method)
+                if operation is not None:
+                    operation.setdefault("requestBody", body)
         schemas.update(AGENT_SCHEMAS)
+        schemas.update(POD_SCHEMAS)
         app.openapi_schema = doc
         return doc
 
