@@ -1,6 +1,8 @@
 """The request bodies of ``/v1/openapi.json``: routes that read their JSON themselves
-(Marathon's shapes, the IAM's) are described here, so clients and fuzzers such as
-schemathesis see the body each expects; pure given the app.
+(Marathon's shapes, the IAM's, Metronome's) are described here, so clients and fuzzers
+such as schemathesis see the body each expects. Bodies read by hand (pods; the agent
+protocol, whose routes FastAPI does not serve and which are added whole) have JSON
+schemas of their own (``api.openapi_bodies``). Pure given the app.
 
 A table of (path, method) -> pydantic model; their schemas go under ``requestBody``, and
 the models they refer to under ``components/schemas``.
@@ -15,6 +17,8 @@ from pydantic import TypeAdapter
 
 from pallet.api.marathon.app import AppDefinition, AppUpdate
 from pallet.api.marathon.deployment import Group
+from pallet.api.metronome.jobspec import JobIn, ScheduleIn, TriggerIn
+from pallet.api.openapi_bodies import AGENT_SCHEMAS, POD_SCHEMAS, agent_paths, pod_paths
 from pallet.api.routes_iam import (
     GrantBody,
     GroupBody,
@@ -27,7 +31,7 @@ from pallet.api.routes_iam import (
 from pallet.api.routes_nodes import DrainBody
 from pallet.api.routes_secrets import SecretBody
 
-__all__ = ["BODIES", "describe_bodies"]
+__all__ = ["BODIES", "OPTIONAL_BODIES", "describe_bodies"]
 
 BODIES: dict[tuple[str, str], Any] = {
     ("/v2/apps", "post"): AppDefinition,
@@ -55,11 +59,21 @@ BODIES: dict[tuple[str, str], Any] = {
     ("/v1/agent/join", "post"): JoinBody,
     ("/v1/secrets/{rest}", "put"): SecretBody,
     ("/v1/secrets/{rest}", "patch"): SecretBody,
+    ("/v1/jobs", "post"): JobIn,
+    ("/v1/jobs/{job_id}", "put"): JobIn,
+    ("/v1/jobs/{job_id}/schedules", "post"): ScheduleIn,
+    ("/v1/jobs/{job_id}/schedules/{schedule_id}", "put"): ScheduleIn,
+    ("/v1/jobs/{job_id}/runs", "post"): TriggerIn,
+    ("/v0/scheduled-jobs", "post"): JobIn,
+    ("/v0/scheduled-jobs/{job_id}", "put"): JobIn,
 }
+OPTIONAL_BODIES = frozenset({("/v1/jobs/{job_id}/runs", "post")})
+"""Routes of ``BODIES`` that take no body as well (a trigger without parameters)."""
 
 
 def describe_bodies(app: FastAPI) -> None:
-    """Make ``app.openapi()`` name the body of every route in ``BODIES`` it serves."""
+    """Make ``app.openapi()`` name the body of every route in ``BODIES`` it serves, and
+    list the agent protocol's routes."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -76,9 +90,18 @@ def describe_bodies(app: FastAPI) -> None:
             )
             schemas.update(schema.pop("$defs", {}))
             operation["requestBody"] = {
-                "required": True,
+                "required": (path, method) not in OPTIONAL_BODIES,
                 "content": {"application/json": {"schema": schema}},
             }
+        for path, item in agent_paths().items():
+            doc.setdefault("paths", {}).setdefault(path, item)
+        for path, bodies in pod_paths().items():
+            for method, body in bodies.items():
+                operation = doc.get("paths", {}).get(path, {}).get(method)
+                if operation is not None:
+                    operation.setdefault("requestBody", body)
+        schemas.update(AGENT_SCHEMAS)
+        schemas.update(POD_SCHEMAS)
         app.openapi_schema = doc
         return doc
 

@@ -35,6 +35,7 @@ __all__ = [
     "Container",
     "field_env",
     "field_int",
+    "field_list",
     "field_num",
     "field_obj",
     "field_str",
@@ -77,6 +78,15 @@ def field_int(raw: object, path: str, low: int, high: int = 2**31 - 1) -> int:
         raise not_valid([Violation(path, "must be an integer")])
     if not low <= raw <= high:
         raise not_valid([Violation(path, f"must be between {low} and {high}")])
+    return raw
+
+
+def field_list(raw: object, path: str) -> list[Any]:
+    """A list field; absent, null or empty is ``[]``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise not_valid([Violation(path, "must be a list")])
     return raw
 
 
@@ -344,9 +354,7 @@ def parse_container(
     if shell is not None and override is False:
         message = "must not be false with command.shell (a shell replaces the entrypoint)"
         raise not_valid([Violation(f"{path}/exec/overrideEntrypoint", message)])
-    mounts_raw = doc.get("volumeMounts") or []
-    if not isinstance(mounts_raw, list):
-        raise not_valid([Violation(f"{path}/volumeMounts", "must be a list")])
+    mounts_raw = field_list(doc.get("volumeMounts"), f"{path}/volumeMounts")
     mounts = [
         _mount(m, f"{path}/volumeMounts({i})", volumes, has_image=image is not None)
         for i, m in enumerate(mounts_raw)
@@ -364,7 +372,8 @@ def parse_container(
     env = field_env(doc.get("environment", {}), f"{path}/environment")
     labels = field_str_map(doc.get("labels", {}), f"{path}/labels")
     endpoints = [
-        _endpoint(e, f"{path}/endpoints({i})") for i, e in enumerate(doc.get("endpoints") or [])
+        _endpoint(e, f"{path}/endpoints({i})")
+        for i, e in enumerate(field_list(doc.get("endpoints"), f"{path}/endpoints"))
     ]
     if doc.get("user") is not None and doc["user"] != user:
         message = (
@@ -372,9 +381,7 @@ def parse_container(
             "pod runs as the pod's user"
         )
         raise not_valid([Violation(f"{path}/user", message)])
-    artifacts_raw = doc.get("artifacts") or []
-    if not isinstance(artifacts_raw, list):
-        raise not_valid([Violation(f"{path}/artifacts", "must be a list")])
+    artifacts_raw = field_list(doc.get("artifacts"), f"{path}/artifacts")
     artifacts = [_artifact(a, f"{path}/artifacts({i})") for i, a in enumerate(artifacts_raw)]
     grace = None
     if doc.get("lifecycle") is not None:

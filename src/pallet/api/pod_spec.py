@@ -291,7 +291,9 @@ def parse_pod(
         raise not_valid([Violation("/containers", "must be a list of at least one container")])
     endpoint_names: list[str] = []
     for i, c in enumerate(containers_raw):
-        for j, e in enumerate((c.get("endpoints") or []) if isinstance(c, Mapping) else []):
+        given_endpoints = c.get("endpoints") if isinstance(c, Mapping) else None
+        # (a container whose endpoints are not a list is refused when it is read)
+        for j, e in enumerate(given_endpoints if isinstance(given_endpoints, list) else []):
             name = e.get("name") if isinstance(e, Mapping) else None
             if name in endpoint_names:
                 path = f"/containers({i})/endpoints({j})/name"

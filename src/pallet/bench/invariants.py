@@ -275,7 +275,7 @@ def run_invariants(steps: int = 20_000, per_example: int = 50) -> dict[str, Any]
     start = time.perf_counter()
     violation = None
     try:
-        run_state_machine_as_test(  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]
             Master,
             settings=settings(
                 max_examples=examples,
