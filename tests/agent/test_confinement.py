@@ -69,6 +69,18 @@ def test_another_users_task_gets_no_new_privs_from_setpriv_not_the_launcher(
 
 
 @pytest.mark.root
+def test_without_setpriv_another_users_task_still_gets_no_new_privs(
+    boxed: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Popen switches the user then (a fork), and the task inherits the flag from the
+    launcher thread it is started from."""
+    monkeypatch.setattr(spawning, "_setpriv", lambda: None)
+    end, out = run(boxed, "nosetpriv.1", "grep NoNewPrivs /proc/self/status; id -u")
+    assert end.exit_code == 0, end.message
+    assert out.split("\n")[:2] == ["NoNewPrivs:\t1", str(NOBODY.pw_uid)]
+
+
+@pytest.mark.root
 def test_a_task_cannot_move_itself_out_of_its_cgroups(boxed: Executor) -> None:
     paths = boxed.isolator.paths("escape.1")
     target = next(iter(paths.values())).parent.parent / "cgroup.procs"  # the agent's own
