@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pallet.agent import Executor, TaskExit, detect_isolator
+from pallet.agent import Executor, TaskExit, detect_isolator, spawning
 from pallet.agent.staging import LaunchError
 
 from .conftest import make_spec, wait_for
@@ -50,6 +50,34 @@ def test_a_task_cannot_gain_privileges_and_its_sandbox_is_its_own(boxed: Executo
     box = boxed.sandbox("box.1").stat()
     assert (box.st_uid, stat.S_IMODE(box.st_mode)) == (NOBODY.pw_uid, 0o700)
     assert stat.S_IMODE(boxed.sandbox_root.stat().st_mode) == 0o711
+
+
+@pytest.mark.root
+def test_another_users_task_gets_no_new_privs_from_setpriv_not_the_launcher(
+    boxed: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """setpriv sets the flag for a task of another user: it is started from the
+    launching thread itself, without the hand-over to the launcher thread and back."""
+
+    def no_launcher() -> None:
+        raise AssertionError("another user's task went through the launcher thread")
+
+    monkeypatch.setattr(spawning, "_launcher", no_launcher)
+    end, out = run(boxed, "direct.1", "grep NoNewPrivs /proc/self/status; id -u")
+    assert end.exit_code == 0, end.message
+    assert out.split("\n")[:2] == ["NoNewPrivs:\t1", str(NOBODY.pw_uid)]
+
+
+@pytest.mark.root
+def test_without_setpriv_another_users_task_still_gets_no_new_privs(
+    boxed: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Popen switches the user then (a fork), and the task inherits the flag from the
+    launcher thread it is started from."""
+    monkeypatch.setattr(spawning, "_setpriv", lambda: None)
+    end, out = run(boxed, "nosetpriv.1", "grep NoNewPrivs /proc/self/status; id -u")
+    assert end.exit_code == 0, end.message
+    assert out.split("\n")[:2] == ["NoNewPrivs:\t1", str(NOBODY.pw_uid)]
 
 
 @pytest.mark.root

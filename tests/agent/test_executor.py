@@ -309,3 +309,34 @@ def test_close_waits_for_a_task_another_thread_is_tearing_down(
     ex.close()
     step.join()
     assert not [b for b in bases if b.exists()], "the agent's cgroups were left behind"
+
+
+def test_a_launch_wakes_the_waiting_thread_only_when_it_must(
+    executor: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task with a pidfd among others is watched by the epoll ``wait`` sleeps on: its
+    launch does not wake it (each wakeup was a pipe write and read and a pass over
+    every task). The first task (the OOM look starts) and one without a pidfd (polled)
+    do; and a task launched while another thread waits is still seen to end."""
+    woken: list[int] = []
+    real = executor.wakeup
+
+    def wakeup() -> None:
+        woken.append(1)
+        real()
+
+    monkeypatch.setattr(executor, "wakeup", wakeup)
+    executor.launch(make_spec("first.1", cmd="sleep 30"))
+    assert len(woken) == 1
+    executor.launch(make_spec("second.1", cmd="sleep 30"))
+    assert len(woken) == 1
+    ends: list[TaskExit] = []
+    waiter = threading.Thread(target=lambda: ends.extend(executor.wait(10.0)))
+    waiter.start()
+    time.sleep(0.1)  # blocked in wait before the launch
+    executor.launch(make_spec("quick.1", cmd="exit 4"))
+    waiter.join(5.0)
+    assert [(e.task_id, e.exit_code) for e in ends] == [("quick.1", 4)]
+    monkeypatch.setattr("pallet.agent.executor.pidfd_of", lambda pid: None)
+    executor.launch(make_spec("polled.1", cmd="sleep 30"))
+    assert len(woken) == 2

@@ -19,7 +19,7 @@ from pallet.agent import (
     TaskRuntime,
     TaskState,
 )
-from pallet.agent.runtime import PUBLISH_EVERY, superseded_startings_dropped
+from pallet.agent.runtime import PUBLISH_AFTER, PUBLISH_EVERY, superseded_startings_dropped
 from pallet.model import TaskSpec
 
 from .conftest import make_spec, wait_for
@@ -186,6 +186,30 @@ def test_acks_queued_behind_a_busy_runtime_go_before_the_next_tick(tmp_path: Pat
         rt.close(timeout=0.0)
 
 
+def test_a_slow_batch_publishes_every_publish_after_seconds(tmp_path: Path) -> None:
+    """Fewer than PUBLISH_EVERY launches, but slow ones: their statuses go out every
+    PUBLISH_AFTER seconds (the master is not left without news of a slow batch)."""
+    now = [1000.0]
+    ex = Executor(tmp_path, agent_id="slowbatch", isolator=NullIsolator("test"))
+    rt = TaskRuntime(ex, clock=lambda: now[0])
+    launch = ex.launch
+    step = PUBLISH_AFTER / 4
+
+    def slow_launch(spec: TaskSpec) -> int:
+        now[0] += step
+        return launch(spec)
+
+    ex.launch = slow_launch  # type: ignore[method-assign]
+    published: list[list[SendStatus]] = []
+    rt.publish = published.append
+    try:
+        returned = rt.set_desired([make_spec(f"slow.{i}", cmd="sleep 60") for i in range(10)])
+        assert [len(batch) for batch in published] == [4, 4]
+        assert [s.task_id for s in returned] == ["slow.8", "slow.9"]
+    finally:
+        rt.close(timeout=0.0)
+
+
 def test_a_long_batch_s_statuses_are_resent_from_when_they_were_made(tmp_path: Path) -> None:
     """Each early publication of a batch reads the clock: the statuses made at the end
     of a batch longer than the resend interval are not due again as soon as it ends."""
@@ -194,15 +218,15 @@ def test_a_long_batch_s_statuses_are_resent_from_when_they_were_made(tmp_path: P
     rt = TaskRuntime(ex, clock=lambda: now[0], retry=RetryPolicy(initial=2.0, maximum=2.0))
     launch = ex.launch
 
-    def slow_launch(spec: TaskSpec) -> int:  # each launch takes 0.1 s of the clock
-        now[0] += 0.1
+    def slow_launch(spec: TaskSpec) -> int:  # each launch takes 0.125 s of the clock
+        now[0] += 0.125
         return launch(spec)
 
     ex.launch = slow_launch  # type: ignore[method-assign]
     published: list[list[SendStatus]] = []
     rt.publish = published.append
     try:
-        returned = rt.set_desired([make_spec(f"long.{i}", cmd="sleep 60") for i in range(40)])
+        returned = rt.set_desired([make_spec(f"long.{i}", cmd="sleep 60") for i in range(36)])
         early = [s for batch in published for s in batch]
         assert returned and early and now[0] >= 1004.0  # 4 s, twice the resend interval
         assert rt.acknowledge_all([(s.task_id, s.seq) for s in early]) == []
@@ -254,14 +278,16 @@ def test_running_tasks_with_health_checks_are_listed_without_the_lock(
 
 
 def test_a_long_batch_publishes_statuses_while_it_launches(runtime: TaskRuntime) -> None:
-    # 40 launches: the statuses of every PUBLISH_EVERY of them go out before the batch
-    # ends (the master hears of the first tasks while the agent launches the rest), each
-    # status once, checkpoint-free here.
+    # The statuses of every PUBLISH_EVERY launches go out before the batch ends (the
+    # master hears of the first tasks while the agent launches the rest), each status
+    # once, checkpoint-free here.
     published: list[list[SendStatus]] = []
     runtime.publish = published.append
-    specs = [make_spec(f"many.{i}", cmd="sleep 60") for i in range(40)]
+    count = 2 * PUBLISH_EVERY + 8
+    runtime._clock = lambda: 1000.0  # type: ignore[method-assign]  # never PUBLISH_AFTER
+    specs = [make_spec(f"many.{i}", cmd="sleep 60") for i in range(count)]
     returned = runtime.set_desired(specs)
-    assert len(published) == 40 // PUBLISH_EVERY
+    assert len(published) == count // PUBLISH_EVERY
     assert all(published)
     every = [s for batch in published for s in batch] + returned
     # Each task's RUNNING, once; no STARTING after it (each is superseded).

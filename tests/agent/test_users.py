@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from pallet.agent import Executor, LaunchError
-from pallet.agent.users import UnknownUser, lookup_user, resolve_task_user, unreachable_by
+from pallet.agent.users import (
+    TaskUsers,
+    UnknownUser,
+    lookup_user,
+    resolve_task_user,
+    unreachable_by,
+)
 
 from .conftest import make_spec, wait_for
 
@@ -31,6 +37,31 @@ def test_an_unknown_user_is_named_in_the_error() -> None:
 def test_no_name_is_the_agents_own_user() -> None:
     me = resolve_task_user(None)
     assert (me.uid, me.gid) == (os.geteuid(), os.getegid()) and me.is_agent
+
+
+def test_a_found_user_is_kept_for_its_ttl_and_a_missing_one_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    real = pwd.getpwnam
+
+    def getpwnam(name: str) -> pwd.struct_passwd:
+        asked.append(name)
+        return real(name)
+
+    monkeypatch.setattr(pwd, "getpwnam", getpwnam)
+    now = [100.0]
+    users = TaskUsers(ttl=10.0, clock=lambda: now[0])
+    first = users.resolve("nobody")
+    now[0] += 9.0
+    assert users.resolve("nobody") == first and asked == ["nobody"]  # one lookup a launch was
+    now[0] += 1.0
+    assert users.resolve("nobody") == first and asked == ["nobody", "nobody"]  # expired
+    for _ in range(2):
+        with pytest.raises(UnknownUser):
+            users.resolve("no-such-user-x")
+    assert asked.count("no-such-user-x") == 2  # a missing user is not remembered
+    assert users.resolve(None).is_agent
 
 
 def test_unreachable_names_the_first_closed_directory() -> None:

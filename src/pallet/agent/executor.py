@@ -263,8 +263,21 @@ class Executor(TaskMeasures):
         finally:
             with self._lock:
                 self._launching.discard(tid)
-        self.wakeup()
+                wake = self._wake_on_launch(tid)
+        if wake:
+            self.wakeup()
         return pid
+
+    def _wake_on_launch(self, tid: str) -> bool:
+        """Whether a blocked ``wait`` must look again now that ``tid`` started (under
+        the lock). Not for a task with a pidfd among others: ``_start`` added the pidfd
+        to the epoll ``wait`` sleeps on, which then sees its end by itself. Waking it
+        for every launch cost a pipe write and read and a pass of the waiting thread over
+        every task, per launch. Only a task without a pidfd (it is polled: ``wait``
+        shortens its sleep) or the first one (the OOM counters are read from then on)
+        needs it."""
+        proc = self._procs.get(tid)
+        return proc is not None and (not self._exits.watches(proc.pidfd) or len(self._procs) == 1)
 
     def launch_later(self, spec: TaskSpec) -> None:
         """Prepare and start ``spec`` on a worker thread; ``take_launches`` gives the

@@ -50,7 +50,13 @@ def spawn_gated(
     """Start a command task: fork the gated session leader (as ``user``), put it in the
     task's cgroups, release it; return its start time and it. ``IsolationError`` if it
     could not join its cgroups (it is killed before it runs anything)."""
-    launcher = _launcher()
+    # A task of the agent's own user is started by the launcher thread (whose
+    # no_new_privs it inherits, so it needs no setpriv). Another user's goes through
+    # setpriv, which sets the flag itself: it is started from this thread, without the
+    # hand-over to the launcher and back (two thread switches a task); from the launcher
+    # too only where setpriv is missing (Popen then switches the user, and the flag is
+    # the thread's).
+    launcher = _launcher() if user.is_agent or _setpriv() is None else None
     words, switch = gated(argv, user, inherited=launcher is not None)
     directory = os.fspath(sandbox)
     out = os.open(f"{directory}/stdout", _LOG_FLAGS, 0o666)

@@ -20,7 +20,7 @@ from pallet.agent.environment import with_secrets
 from pallet.agent.fetcher import Fetcher, FetchError
 from pallet.agent.logs import LogStream
 from pallet.agent.secretfiles import Fetch, SecretDeliveryError, deliver_secrets
-from pallet.agent.users import TaskUser, UnknownUser, dynamic_user, resolve_task_user
+from pallet.agent.users import TaskUser, TaskUsers, UnknownUser, dynamic_user
 from pallet.agent.volumes import PersistentVolumes, VolumeError
 from pallet.model import PalletError, TaskSpec, ValidationError, check_task_id
 from pallet.model.limits import pids_max_of
@@ -78,6 +78,7 @@ class Stager:
         self._environment = environment
         self.secrets: Fetch | None = None
         """Asks the master for a task's secret values (set by the daemon once connected)."""
+        self.users = TaskUsers()
 
     def sandbox(self, task_id: str) -> Path:
         return self.sandbox_root / check_task_id(task_id)
@@ -89,7 +90,7 @@ class Stager:
         self.check_allowed(spec.user)
         if spec.user is None and self.dynamic_users:
             return dynamic_user(spec.app_id or spec.task_id)
-        return resolve_task_user(spec.user or self.task_user)
+        return self.users.resolve(spec.user or self.task_user)
 
     def check_allowed(self, name: str | None) -> None:
         """``UnknownUser`` when an app names a user the operator does not allow here."""

@@ -15,6 +15,9 @@ import functools
 import hashlib
 import os
 import pwd
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from pallet.model import PalletError
 
 __all__ = [
     "TaskUser",
+    "TaskUsers",
     "UnknownUser",
     "agent_user",
     "dynamic_user",
@@ -116,6 +120,41 @@ def resolve_task_user(name: str | None) -> TaskUser:
             f"cannot run a task as user {name!r}: the agent runs as {agent_user().name!r}, not root"
         )
     return user
+
+
+USER_TTL_SECONDS = 10.0
+"""How long ``TaskUsers`` keeps a user it found."""
+
+
+class TaskUsers:
+    """``resolve_task_user`` for one agent, each name found kept ``ttl`` seconds: every
+    launch asked the user database (``getpwnam`` and ``getgrouplist``: ``/etc/passwd``,
+    ``/etc/group`` and ``nsswitch.conf`` read and parsed, a dozen system calls) for the
+    same one or two names. A change to the database reaches new tasks within ``ttl``;
+    a name not found is asked again at every launch (it may be added any moment).
+    Thread-safe."""
+
+    def __init__(
+        self, ttl: float = USER_TTL_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._found: dict[str, tuple[float, TaskUser]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str | None) -> TaskUser:
+        """``resolve_task_user(name)``, from what was found less than ``ttl`` ago."""
+        if name is None:
+            return agent_user()  # its ids read each time, its entry once (``_own_entry``)
+        now = self._clock()
+        with self._lock:
+            kept = self._found.get(name)
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        user = resolve_task_user(name)
+        with self._lock:
+            self._found[name] = (now + self._ttl, user)
+        return user
 
 
 def unreachable_by(user: TaskUser, path: Path) -> Path | None:
