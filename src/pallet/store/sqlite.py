@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from pallet.store.budget import HistoryBudget
 from pallet.store.embedded import DEFAULT_HISTORY, Clock, EmbeddedStore, ThreadRunner
 from pallet.store.errors import StoreError, StoreLocked
 from pallet.store.kv import EventType, KeyValue, WatchEvent
@@ -35,6 +36,17 @@ _SCHEMA_VERSION = 2
 records in rowid tables. (Schema 1 kept them in WITHOUT ROWID tables, whose rows should be
 under a twentieth of a page: a record of 1-2 KiB, an app's, spilled most of itself to an
 overflow page of its own, and the file was three times its records.)"""
+
+_RECLAIM_STEP = 64
+"""Free pages given back to the file system per write transaction, at most: enough to keep
+up with what compaction frees, small enough not to stall the write (~0.25 MiB moved)."""
+
+_RECLAIM_SHARE = 32
+"""Free pages are given back once more than 1/32 of the file is free (fewer are reused by
+the next writes anyway, which is cheaper than moving pages to free them)."""
+
+_WAL_LIMIT = 1 << 20
+"""Bytes the WAL is cut back to after each checkpoint (SQLite leaves it at its largest)."""
 
 _META = "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
 _LEASES = "CREATE TABLE leases (id INTEGER PRIMARY KEY AUTOINCREMENT, ttl INTEGER NOT NULL)"
@@ -76,6 +88,7 @@ async def open_sqlite(
     clock: Clock = time.monotonic,
     history: int = DEFAULT_HISTORY,
     expiry_interval: float | None = None,
+    budget: HistoryBudget | None = None,
 ) -> Store:
     """The store in the SQLite file at ``path``, created if missing (its directory must exist)."""
     runner = ThreadRunner("pallet-sqlite")
@@ -84,7 +97,9 @@ async def open_sqlite(
     except BaseException:
         await runner.shutdown()
         raise
-    store = EmbeddedStore(f"sqlite:{path}", backend, runner, clock=clock, history=history)
+    store = EmbeddedStore(
+        f"sqlite:{path}", backend, runner, clock=clock, history=history, budget=budget
+    )
     await store.start(expiry_interval)
     return store
 
@@ -101,6 +116,10 @@ def _private(path: str) -> None:
     for name in (path, path + "-wal", path + "-shm"):
         with contextlib.suppress(OSError):  # absent, or another user's file we may write
             os.chmod(name, 0o600)
+
+
+_INCREMENTAL = 2
+"""``PRAGMA auto_vacuum``'s answer for INCREMENTAL."""
 
 
 class _SqliteBackend:
@@ -127,6 +146,9 @@ class _SqliteBackend:
             if mode != "wal":
                 raise StoreError(f"store file {self.path}: cannot use WAL mode (got {mode!r})")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
+            # Before the first table: a new file can give back the pages compaction frees.
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             with self._transaction():
                 tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
                 if tables and "meta" not in tables:
@@ -136,6 +158,9 @@ class _SqliteBackend:
                 elif self._schema() == 1:
                     self._upgrade_from_1()
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                # A file made before: the mode takes one rewrite of the whole file, once.
+                self._db.execute("VACUUM")
         if meta.get("schema") != _SCHEMA_VERSION:
             raise StoreError(
                 f"store file {self.path} has schema {meta.get('schema')}; "
@@ -248,6 +273,7 @@ class _SqliteBackend:
                 db.execute("DELETE FROM leases WHERE id = ?", (revoked,))
             db.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (revision,))
             self._compact(compacted)
+            self._reclaim()
         self.revision = revision
         self.compacted = max(self.compacted, compacted)
 
@@ -257,9 +283,25 @@ class _SqliteBackend:
             rows = self._db.execute(_EVENTS.format(where=where), (first, last, *args))
             return [_event(row) for row in rows]
 
+    def history_sizes(self) -> list[tuple[int, int]]:
+        with self._errors("read"):
+            return self._db.execute(
+                "SELECT revision, SUM(LENGTH(key) + LENGTH(value)) FROM history "
+                "WHERE revision >= ? GROUP BY revision ORDER BY revision",
+                (self.compacted,),
+            ).fetchall()
+
+    def live_bytes(self) -> int:
+        with self._errors("read"):
+            (size,) = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv"
+            ).fetchone()
+        return int(size)
+
     def compact(self, revision: int) -> None:
         with self._errors("write"), self._transaction():
             self._compact(revision)
+            self._reclaim()
         self.compacted = max(self.compacted, revision)
 
     def grant(self, ttl: int) -> int:
@@ -333,6 +375,21 @@ class _SqliteBackend:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _reclaim(self) -> None:
+        """Give back a few free pages, in the write's transaction, when many are free
+        (compaction frees them; a few per write, so that no write waits for a VACUUM)."""
+        db = self._db
+        (free,) = db.execute("PRAGMA freelist_count").fetchone()
+        if (
+            free > _RECLAIM_STEP
+            and free * _RECLAIM_SHARE > db.execute("PRAGMA page_count").fetchone()[0]
+        ):
+            # Each run frees one page: Python's sqlite3 steps a statement without result
+            # columns once (the pragma frees a page per step), and executescript, which
+            # steps to the end, would commit the transaction first.
+            for _ in range(_RECLAIM_STEP):
+                db.execute("PRAGMA incremental_vacuum")
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
