@@ -24,6 +24,9 @@ HISTORY_SHARE = 2.0
 HISTORY_FLOOR_BYTES = 1 << 20
 """... or up to this many bytes, whichever is more (a small store keeps some history)."""
 
+_STEP = 32
+"""Compaction by bytes drops 1/32 of the budget beyond what it must (see ``oldest_kept``)."""
+
 
 def record_bytes(kv: KeyValue) -> int:
     """What a record weighs: its key's and its value's bytes (a tombstone: its key)."""
@@ -74,13 +77,17 @@ class HistoryBudget:
     def oldest_kept(self, compacted: int) -> int:
         """The oldest revision to keep, given that history before ``compacted`` is gone
         already: the oldest such that the kept revisions fit the budget (the newest is
-        always kept, whatever its size), and never below ``compacted``."""
+        always kept, whatever its size), and never below ``compacted``. Once the history
+        is over its budget, the oldest revisions are dropped to 1/32 under it."""
         sizes = self._sizes
         while sizes and sizes[0][0] < compacted:
             self.kept -= sizes.popleft()[1]
         limit = self.limit
         if len(sizes) < 2 or self.kept <= limit:
             return compacted
-        while len(sizes) > 1 and self.kept > limit:
+        # Past the limit, down to a little under it: compaction then runs every few dozen
+        # revisions, each time over keys written many times since (one step each).
+        target = limit - limit // _STEP
+        while len(sizes) > 1 and self.kept > target:
             self.kept -= sizes.popleft()[1]
         return max(compacted, sizes[0][0])
