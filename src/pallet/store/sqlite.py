@@ -142,13 +142,14 @@ class _SqliteBackend:
             # Exclusive before WAL: the lock is held from the first access, and no shared
             # memory index is needed since no other connection may read.
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            # Before WAL mode writes a new file's header: so that it can give back the
+            # pages compaction frees (an existing file keeps its mode: see below).
+            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise StoreError(f"store file {self.path}: cannot use WAL mode (got {mode!r})")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
-            # Before the first table: a new file can give back the pages compaction frees.
-            self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             with self._transaction():
                 tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
                 if tables and "meta" not in tables:
@@ -158,14 +159,15 @@ class _SqliteBackend:
                 elif self._schema() == 1:
                     self._upgrade_from_1()
             meta = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
-            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
-                # A file made before: the mode takes one rewrite of the whole file, once.
-                self._db.execute("VACUUM")
         if meta.get("schema") != _SCHEMA_VERSION:
             raise StoreError(
                 f"store file {self.path} has schema {meta.get('schema')}; "
                 f"this Pallet reads schema {_SCHEMA_VERSION}"
             )
+        with self._errors("open"):
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                # A file made before: the mode takes one rewrite of the whole file, once.
+                self._db.execute("VACUUM")
         self.revision: int = meta["revision"]
         self.compacted: int = meta["compacted"]
 
