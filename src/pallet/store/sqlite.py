@@ -387,11 +387,11 @@ class _SqliteBackend:
             free > _RECLAIM_STEP
             and free * _RECLAIM_SHARE > db.execute("PRAGMA page_count").fetchone()[0]
         ):
-            # Each run frees one page: Python's sqlite3 steps a statement without result
-            # columns once (the pragma frees a page per step), and executescript, which
-            # steps to the end, would commit the transaction first.
+            # One page per run: Python's sqlite3 steps a statement without result columns
+            # once, and the pragma frees one page per step (executescript, which steps to
+            # the end, would commit the transaction first).
             for _ in range(_RECLAIM_STEP):
-                db.execute("PRAGMA incremental_vacuum")
+                db.execute("PRAGMA incremental_vacuum(1)")
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
