@@ -10,6 +10,9 @@ there for every event still kept, compaction keeps, below the oldest kept revisi
 *anchor* per key (its newest row there, if a PUT) while the key has an event at or after
 that revision, and a commit whose previous record was already dropped writes it back as
 an anchor. Anchors are never reported as events (they are older than any watch may start).
+
+The file gives back to the file system the pages compaction frees, a few per write
+(``auto_vacuum=INCREMENTAL``; a file made before is converted once, when opened).
 """
 
 from __future__ import annotations
