@@ -115,10 +115,11 @@ class StoreSize:
         }
 
 
-def store_size(db: Path) -> StoreSize:
+def store_size(db: Path, keep: Path | None = None) -> StoreSize:
     """The master's SQLite file (and its WAL) against its live records. The master holds
     the file exclusively, so the records are counted in a copy of both files (SQLite
-    reads a copy taken mid-write as of its last whole commit)."""
+    reads a copy taken mid-write as of its last whole commit); the copy is also left in
+    directory ``keep`` if given."""
     files = [db, db.with_name(db.name + "-wal")]
     size = sum(p.stat().st_size for p in files if p.exists())
     with tempfile.TemporaryDirectory(prefix="pallet-bench-store-") as tmp:
@@ -126,6 +127,9 @@ def store_size(db: Path) -> StoreSize:
         for p in files:
             if p.exists():
                 shutil.copyfile(p, copy.with_name(p.name))
+                if keep is not None:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(p, keep / p.name)
         con = sqlite3.connect(copy)
         try:
             live, keys = con.execute(
@@ -320,9 +324,11 @@ def run_mixed_bench(
     read_share: float = READ_SHARE,
     noop_seconds: float = 5.0,
     seed: int = 16,
+    keep_store: Path | None = None,
 ) -> MixedResult:
     """Create ``apps`` apps, measure ``clients`` reading only (the baseline), then the mixed
-    load for ``seconds``; the store's size before and after the mixed load."""
+    load for ``seconds``; the store's size before and after the mixed load (the store's
+    file as it was after, and its WAL, are copied to directory ``keep_store`` if given)."""
     owned = [
         [f"/mixed/c{c:03d}/app-{i:05d}" for i in range(c, apps, clients)] for c in range(clients)
     ]
@@ -341,7 +347,7 @@ def run_mixed_bench(
             mixed = asyncio.run(_load(url, owned, seconds, read_share, seed))
             cpu3 = cpu_seconds(info["pid"])
             elapsed = time.monotonic() - start
-            after = store_size(state / "state.db")
+            after = store_size(state / "state.db", keep_store)
     errors = dict(noop.errors + readonly.errors + mixed.errors)
     noop_per_s = len(noop.reads_ms) / noop_seconds
     return MixedResult(

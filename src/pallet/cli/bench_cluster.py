@@ -82,6 +82,9 @@ def api(
         False, "--mixed", help="70 % GET /v2/apps, 30 % creates, updates and deletes."
     ),
     seconds: float = typer.Option(60.0, help="Seconds of mixed load (with --mixed)."),
+    keep_store: Path | None = typer.Option(
+        None, help="With --mixed: copy the store's file (and WAL) after the load to this directory."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Latency of GET /v2/apps with many apps under concurrent clients (goal: p99 <= 50
@@ -89,7 +92,7 @@ def api(
     errors (0), read p99 (<= 250 ms) against read-only in the same run, writes/s
     (>= 300), store size against live records (<= 10x)."""
     if mixed:
-        _mixed(apps or 3_000, clients or 200, seconds, json_out)
+        _mixed(apps or 3_000, clients or 200, seconds, json_out, keep_store)
         return
     from pallet.bench.api import run_api_bench
 
@@ -114,7 +117,9 @@ def api(
     )
 
 
-def _mixed(apps: int, clients: int, seconds: float, json_out: bool) -> None:
+def _mixed(
+    apps: int, clients: int, seconds: float, json_out: bool, keep_store: Path | None = None
+) -> None:
     from pallet.bench.apimixed import run_mixed_bench
     from pallet.model import ValidationError
 
@@ -124,7 +129,9 @@ def _mixed(apps: int, clients: int, seconds: float, json_out: bool) -> None:
         raise ValidationError("--clients", "must be between 1 and 2000")
     if not 0 < seconds <= 3_600:
         raise ValidationError("--seconds", "must be between 0 and 3600")
-    doc = run_mixed_bench(apps, clients, seconds).to_json()
+    doc = run_mixed_bench(apps, clients, seconds, keep_store=keep_store).to_json()
+    if keep_store is not None:
+        typer.echo(f"store file kept in {keep_store.resolve()}", err=True)
     if json_out:
         print_json(doc)
         return

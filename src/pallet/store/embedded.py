@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar, runtime_checkable
 
-from pallet.store.engine import KeyView, run_txn
+from pallet.store.budget import HistoryBudget
+from pallet.store.engine import KeyView, Outcome, run_txn
 from pallet.store.errors import Compacted, InvalidArgument, LeaseNotFound, StoreClosed
 from pallet.store.kv import KeyValue, WatchEvent
 from pallet.store.leases import LeaseDeadlines, expire_forever
@@ -79,6 +80,15 @@ class Backend(KeyView, Protocol):
 
     def events(self, prefix: str, first: int, last: int) -> list[WatchEvent]:
         """The kept events of keys starting with ``prefix`` at revisions ``first``..``last``."""
+        ...
+
+    def history_sizes(self) -> list[tuple[int, int]]:
+        """``(revision, bytes)`` of each kept revision, oldest first: the keys' and values'
+        bytes of its events (``budget.record_bytes``)."""
+        ...
+
+    def live_bytes(self) -> int:
+        """The keys' and values' bytes of the live records."""
         ...
 
     def compact(self, revision: int) -> None:
@@ -151,7 +161,14 @@ class EmbeddedStore(Store):
     the runner when the call starts)."""
 
     def __init__(
-        self, name: str, backend: Backend, runner: Runner, *, clock: Clock, history: int
+        self,
+        name: str,
+        backend: Backend,
+        runner: Runner,
+        *,
+        clock: Clock,
+        history: int,
+        budget: HistoryBudget | None = None,
     ) -> None:
         if history < 1:
             raise InvalidArgument("history", f"keep at least 1 revision of history, not {history}")
@@ -160,6 +177,7 @@ class EmbeddedStore(Store):
         self._runner = runner
         self._clock = clock
         self._history = history
+        self._budget = HistoryBudget() if budget is None else budget
         self._signal = Signal()
         self._deadlines = LeaseDeadlines()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -185,6 +203,8 @@ class EmbeddedStore(Store):
             )
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        await self._call(self._load_budget_job)
+        await self._call(self._fit_history_job)
         now = self._clock()
         for lease, ttl in await self._call(self._backend.leases):
             self._deadlines.add(lease, ttl, now)
@@ -293,11 +313,34 @@ class EmbeddedStore(Store):
         outcome = run_txn(backend, txn, backend.revision + 1)
         if outcome.events or revoked:
             revision = backend.revision + (1 if outcome.events else 0)
-            compacted = max(backend.compacted, revision - self._history + 1)
-            backend.commit(revision, outcome.events, compacted, revoked)
+            try:
+                backend.commit(revision, outcome.events, self._floor(revision, outcome), revoked)
+            except BaseException:
+                self._load_budget_job()  # it counted what was not committed
+                raise
             if outcome.events:
                 self._on_loop(self._signal.notify)
         return TxnResult(outcome.succeeded, backend.revision, outcome.responses)
+
+    def _floor(self, revision: int, outcome: Outcome) -> int:
+        """The oldest revision kept once ``outcome``'s events commit at ``revision``: the
+        last ``history`` revisions at most, and no more than their bytes' budget."""
+        self._budget.add(revision, outcome.events)
+        compacted = max(self._backend.compacted, revision - self._history + 1)
+        return self._budget.oldest_kept(compacted)
+
+    def _load_budget_job(self) -> None:
+        self._budget.load(self._backend.history_sizes(), self._backend.live_bytes())
+
+    def _fit_history_job(self) -> None:
+        """Drop the history an opened store keeps beyond its bounds (a file written with
+        other bounds, or before history was bounded by bytes)."""
+        backend = self._backend
+        floor = self._budget.oldest_kept(
+            max(backend.compacted, backend.revision - self._history + 1)
+        )
+        if backend.compacted < floor <= backend.revision:
+            backend.compact(floor)
 
     def _batch_job(self) -> None:
         """Run every queued transaction in order, each at its own revision as ``_txn_job``
@@ -322,8 +365,7 @@ class EmbeddedStore(Store):
                         continue
                     if outcome.events:
                         revision = backend.revision + 1
-                        compacted = max(backend.compacted, revision - self._history + 1)
-                        backend.commit(revision, outcome.events, compacted)
+                        backend.commit(revision, outcome.events, self._floor(revision, outcome))
                         changed = True
                     queued.result = TxnResult(
                         outcome.succeeded, backend.revision, outcome.responses
@@ -331,6 +373,8 @@ class EmbeddedStore(Store):
         except Exception as e:
             for queued in batch:
                 queued.result, queued.error = None, queued.error or e
+            with contextlib.suppress(Exception):  # it counted what was not committed
+                self._load_budget_job()
             return
         if changed:
             self._on_loop(self._signal.notify)

@@ -6,6 +6,7 @@ import bisect
 import time
 from collections.abc import Sequence
 
+from pallet.store.budget import HistoryBudget, record_bytes
 from pallet.store.embedded import DEFAULT_HISTORY, Clock, EmbeddedStore, InlineRunner
 from pallet.store.kv import EventType, KeyValue, WatchEvent
 from pallet.store.protocol import Store
@@ -21,10 +22,16 @@ async def open_memory(
     clock: Clock = time.monotonic,
     history: int = DEFAULT_HISTORY,
     expiry_interval: float | None = None,
+    budget: HistoryBudget | None = None,
 ) -> Store:
     """A new, empty store that lives as long as the process."""
     store = EmbeddedStore(
-        "memory://", _MemoryBackend(), InlineRunner(), clock=clock, history=history
+        "memory://",
+        _MemoryBackend(),
+        InlineRunner(),
+        clock=clock,
+        history=history,
+        budget=budget,
     )
     await store.start(expiry_interval)
     return store
@@ -87,6 +94,16 @@ class _MemoryBackend:
                 e for e in self._log[revision - self._log_base] if e.kv.key.startswith(prefix)
             )
         return found
+
+    def history_sizes(self) -> list[tuple[int, int]]:
+        first = max(self.compacted, self._log_base)
+        return [
+            (revision, sum(record_bytes(e.kv) for e in self._log[revision - self._log_base]))
+            for revision in range(first, self.revision + 1)
+        ]
+
+    def live_bytes(self) -> int:
+        return sum(record_bytes(kv) for kv in self._kvs.values())
 
     def compact(self, revision: int) -> None:
         self.compacted = max(self.compacted, revision)
