@@ -196,3 +196,14 @@ def test_the_cli_bench_reports_both_baselines_and_the_gap() -> None:
     assert (version["over_baseline_ms"], version["x_baseline"]) == (30, 1.33)
     assert (listing["over_baseline_ms"], listing["x_baseline"]) == (70, 1.78)
     assert doc["goal_met"] is False  # 160 > 150
+
+
+def test_python_m_pallet_is_the_pallet_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pallet", "app", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: pallet app" in done.stdout
