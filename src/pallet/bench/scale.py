@@ -123,6 +123,8 @@ class ScaleRun:
     heartbeat_max_gap_s: float = 0.0
     heartbeat_interval_s: float = 0.0
     """The longest interval the master asked of an agent (its bound on heartbeats/s)."""
+    poll_wait_s: float = 0.0
+    """The longest long-poll wait the master granted an agent (its bound on idle polls)."""
     errors: dict[str, int] = field(default_factory=dict)
     failed: str = ""
     """Why the run stopped short (empty: it completed)."""
@@ -345,6 +347,7 @@ def run_scale(
     run.heartbeat_p99_ms = _percentile(beats, 0.99)
     run.heartbeat_max_gap_s = max((r["max_gap_s"] for r in final), default=0.0)
     run.heartbeat_interval_s = max((r.get("granted_s", 0.0) for r in final), default=0.0)
+    run.poll_wait_s = max((r.get("poll_wait_s", 0.0) for r in final), default=0.0)
     for r in final:
         for k, v in r["errors"].items():
             run.errors[k] = run.errors.get(k, 0) + v
