@@ -120,6 +120,9 @@ class AgentCounts:
     """The longest heartbeat interval the master asked of an agent."""
     poll_wait_s: float = 0.0
     """The longest long-poll wait the master granted an agent."""
+    polls: int = 0
+    """Long-polls answered (with a change of the set or by their timeout)."""
+    status_posts: int = 0
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -137,6 +140,8 @@ class AgentCounts:
             "not_active": self.not_active,
             "granted_s": self.granted_s,
             "poll_wait_s": self.poll_wait_s,
+            "polls": self.polls,
+            "status_posts": self.status_posts,
         }
         if with_latencies:
             doc["heartbeat_ms"] = list(self.heartbeat_ms)
@@ -222,6 +227,7 @@ class _Agent:
                 self.sim.counts.error(f"long-poll {status}")
                 await asyncio.sleep(1.0)
                 continue
+            self.sim.counts.polls += 1
             self._desired(json.loads(body))
 
     def _desired(self, doc: dict[str, Any]) -> None:
@@ -270,6 +276,7 @@ class _Agent:
                 await asyncio.sleep(1.0)
                 continue
             now = time.time()
+            counts.status_posts += 1
             for key in Acks.from_json(json.loads(body)).acks:
                 sent = self.outbox.pop(key, None)
                 if sent is not None and sent.state is TaskState.RUNNING:
