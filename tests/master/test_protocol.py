@@ -189,3 +189,10 @@ async def test_a_head_without_a_body_write_still_goes_out() -> None:
     writes = await _protocol_writes(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert writes[0].endswith(b"\r\n\r\n")
+
+
+@pytest.mark.anyio
+async def test_a_held_head_goes_out_before_the_connection_closes() -> None:
+    writes = await _protocol_writes(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"connection: close\r\n" in writes[0]
