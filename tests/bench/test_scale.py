@@ -45,6 +45,7 @@ def test_a_small_cluster_places_and_runs_every_task() -> None:
     assert run.rss_peak_mib > 20 and run.master_cpu_s > 0 and run.agents_cpu_s > 0
     assert 0 < run.apps_p50_ms <= run.apps_p99_ms <= run.apps_max_ms
     assert run.heartbeats > 0 and run.unreachable >= 0
+    assert run.poll_wait_s == 30.0  # granted to every agent (the default at this size)
     doc = ScaleResult(run, run).to_json()
     assert doc["baseline_tenth"]["tasks"] == 60
     assert set(doc["goal_met"]) == {"rss_mib", "place_s", "apps_p99_ms", "unreachable"}

@@ -187,6 +187,22 @@ async def test_the_heartbeat_interval_grows_with_the_cluster_and_the_grace_with_
     assert control.nodes.interval() == 0.0
 
 
+async def test_a_long_poll_may_wait_the_heartbeat_interval_between_30_and_300_s(
+    control: Control,
+) -> None:
+    # Idle polls end by their timeout: bounded per second as heartbeats are, by waiting
+    # as long as the interval (the poll counts as the agent's word within it).
+    control.nodes.max_heartbeats_per_second = None
+    assert control.nodes.poll_wait() == 30.0
+    await with_nodes(control, 40)
+    control.nodes.max_heartbeats_per_second = 2.0  # interval 20 s
+    assert control.nodes.poll_wait() == 30.0
+    control.nodes.max_heartbeats_per_second = 0.2  # 200 s
+    assert control.nodes.poll_wait() == 200.0
+    control.nodes.max_heartbeats_per_second = 0.02  # 2,000 s
+    assert control.nodes.poll_wait() == 300.0
+
+
 async def test_the_monitor_walks_the_nodes_less_often_as_the_interval_grows(
     control: Control,
 ) -> None:

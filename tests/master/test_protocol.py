@@ -1,9 +1,10 @@
 """The master's HTTP protocol on a real socket: a client that stalls in its headers or its
 body gets a 408 and loses the connection, one with too many connections a 429, one with
-endless headers a 431 (``master.protocol``)."""
+endless headers a 431 (``master.protocol``); an answer goes out in one write."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
+from uvicorn.server import ServerState
 
 from pallet.api.limits import LimitSettings
 from pallet.bench.cluster import free_port
@@ -115,3 +117,82 @@ def test_connections_past_the_cap_get_429(port: int) -> None:
     finally:
         for s in held:
             s.close()
+
+
+def test_a_stalled_second_request_on_a_kept_alive_connection_gets_408(port: int) -> None:
+    # The header deadline is armed per request, from the chunk its first byte came in,
+    # not only once per connection.
+    with connect(port) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+        time.sleep(0.8)  # past the header deadline: the first request did not leave one
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        data = answer_raw(s)
+    assert data.startswith(b"HTTP/1.1 200 ") and b"\r\n\r\nhi" in data
+    assert b"HTTP/1.1 408 " in data and data.count(b"HTTP/1.1 ") == 2
+
+
+def answer_raw(sock: socket.socket) -> bytes:
+    sock.settimeout(20)
+    data = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            data += chunk
+    return data
+
+
+class _Transport:
+    """What a protocol writes, write by write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 80)}.get(name, default)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+async def _protocol_writes(request: bytes) -> list[bytes]:
+    config = uvicorn.Config(echo, http=guarded_protocol(LIMITS), log_level="warning")
+    protocol = guarded_protocol(LIMITS)(config=config, server_state=ServerState(), app_state={})
+    transport = _Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(request)
+    for _ in range(20):  # the request's task, then the held head's flush
+        await asyncio.sleep(0)
+    protocol.connection_lost(None)
+    return transport.writes
+
+
+@pytest.mark.anyio
+async def test_an_answer_goes_out_in_one_write() -> None:
+    writes = await _protocol_writes(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    assert len(writes) == 1  # uvicorn alone: the head, then the body
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nhello")
+
+
+@pytest.mark.anyio
+async def test_a_head_without_a_body_write_still_goes_out() -> None:
+    # HEAD: uvicorn writes no body, so the held head goes at the end of the loop's turn.
+    writes = await _protocol_writes(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n")
+
+
+@pytest.mark.anyio
+async def test_a_held_head_goes_out_before_the_connection_closes() -> None:
+    writes = await _protocol_writes(b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"connection: close\r\n" in writes[0]

@@ -50,7 +50,7 @@ from pallet.agent.images.pull import Puller
 from pallet.agent.images.store import DEFAULT_LIMIT
 from pallet.agent.isolation import DEFAULT_TASK_PIDS_MAX
 from pallet.agent.logserver import LogServer
-from pallet.agent.masters import Masters, parse_masters
+from pallet.agent.masters import Granted, Masters, parse_masters
 from pallet.agent.procfs import read_boot_id
 from pallet.agent.runtime import TaskRuntime
 from pallet.model import (
@@ -262,9 +262,10 @@ class AgentDaemon:
         self._acking: set[asyncio.Task[None]] = set()
         self._desired = DesiredSpecs()
         self._registered = asyncio.Event()
-        self._granted = 0.0
-        """The heartbeat interval the master last asked for (it bounds the cluster's
-        heartbeats per second); the agent beats at the longer of it and its own."""
+        self.granted = Granted()
+        """The heartbeat interval and long-poll wait the master last asked for (it bounds
+        the cluster's heartbeats and idle polls per second); the agent keeps the longer
+        of each and its own."""
         self._stopping = False
         self.drain = False
         """At stop, kill the tasks (True) or leave them to the next run (False)."""
@@ -425,7 +426,7 @@ class AgentDaemon:
                 r = await self.client.post("/v1/agent/register", json=body)
                 if r.status_code == 200:
                     log.info("registered as %s with %s", self.node_id, self.config.master)
-                    self._granted = granted_interval(r, self._granted)
+                    self.granted.take(r)
                     self._registered.set()
                     return
                 log.warning("master refused registration (%s): %s", r.status_code, r.text)
@@ -457,11 +458,12 @@ class AgentDaemon:
         revision = -1
         while True:
             await self._registered.wait()
+            wait = self.granted.wait_for(self.config.poll_wait)
             try:
                 r = await self.client.get(
                     f"/v1/agent/nodes/{self.node_id}/desired",
-                    params={"after": revision, "wait": self.config.poll_wait},
-                    timeout=self.config.poll_wait + 10,
+                    params={"after": revision, "wait": wait},
+                    timeout=wait + 10,
                 )
             except httpx.HTTPError as e:
                 log.info("long-poll failed: %s", e)
@@ -546,7 +548,7 @@ class AgentDaemon:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            interval = max(self.config.heartbeat_interval, self._granted)
+            interval = self.granted.beat_every(self.config.heartbeat_interval)
             # A loop that stops beating is a bug worth seeing: dump every thread's stack.
             faulthandler.dump_traceback_later(max(30.0, 10 * interval), exit=False)
             await self._registered.wait()
@@ -566,8 +568,8 @@ class AgentDaemon:
                     await self._on_unknown_node()
                     continue
                 if r.status_code == 200:
-                    self._granted = granted_interval(r, self._granted)
-                    interval = max(self.config.heartbeat_interval, self._granted)
+                    self.granted.take(r)
+                    interval = self.granted.beat_every(self.config.heartbeat_interval)
             except httpx.HTTPError as e:
                 log.info("heartbeat failed: %s", e)
             await asyncio.sleep(interval)
@@ -588,18 +590,6 @@ class AgentDaemon:
                     disk_bytes=self.runtime.executor.disk_usage(task_id, now),
                 )
         return out
-
-
-def granted_interval(answer: httpx.Response, before: float) -> float:
-    """The ``heartbeat_interval`` a registration's or heartbeat's answer asks for; the one
-    asked ``before`` when the answer has none (an older master) or is not JSON."""
-    try:
-        value = answer.json().get("heartbeat_interval")
-    except (ValueError, AttributeError):
-        return before
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 86400:
-        return float(value)
-    return before
 
 
 class DesiredSpecs:

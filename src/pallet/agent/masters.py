@@ -5,17 +5,22 @@ A request goes to the master that answered last. A follower answers ``307`` to t
 leader, which the client follows (method, body and credentials kept) and then talks to
 directly; a master that cannot be reached (down, or across a partition) makes the request
 go to the next one in the list, once round the list per request.
+
+``Granted`` keeps what the master's answers to a registration and a heartbeat ask of the
+agent: the interval to beat at and how long a long-poll may wait (both longer in a large
+cluster, so that the master's work per second stays bounded).
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["Masters", "parse_masters"]
+__all__ = ["Granted", "Masters", "granted_interval", "parse_masters"]
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +111,51 @@ class Masters:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _seconds(doc: object, key: str, before: float, bound: float) -> float:
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < bound:
+        return float(value)
+    return before
+
+
+def _json(answer: httpx.Response) -> object:
+    try:
+        return answer.json()
+    except ValueError:
+        return None
+
+
+def granted_interval(answer: httpx.Response, before: float) -> float:
+    """The ``heartbeat_interval`` a registration's or heartbeat's answer asks for; the one
+    asked ``before`` when the answer has none (an older master) or is not JSON."""
+    return _seconds(_json(answer), "heartbeat_interval", before, 86400)
+
+
+@dataclass(slots=True)
+class Granted:
+    """What the master last asked of this agent; the agent keeps the longer of each and
+    its own setting. An answer without a field (an older master), or with one that is not
+    a sane number of seconds, leaves it as it was."""
+
+    heartbeat_interval: float = 0.0
+    """Seconds between heartbeats (the master bounds the cluster's heartbeats a second)."""
+    poll_wait: float = 0.0
+    """Seconds a long-poll may wait for a change (the master bounds the polls that end
+    with nothing to say)."""
+
+    def take(self, answer: httpx.Response) -> None:
+        """Read a registration's or a heartbeat's answer."""
+        doc = _json(answer)
+        self.heartbeat_interval = _seconds(
+            doc, "heartbeat_interval", self.heartbeat_interval, 86400
+        )
+        self.poll_wait = _seconds(doc, "poll_wait", self.poll_wait, 3600)
+
+    def beat_every(self, own: float) -> float:
+        return max(own, self.heartbeat_interval)
+
+    def wait_for(self, own: float) -> float:
+        """The ``wait`` of the next long-poll (its HTTP timeout must be longer)."""
+        return max(own, self.poll_wait)

@@ -1,10 +1,12 @@
 """The agent protocol under ``/v1/agent``: register, long-poll the desired task set, post
 status updates (acknowledged by task id and seq) and heartbeat with usage; does I/O.
 
-    POST /v1/agent/register                      Registration -> {"node_id", "revision"}
+    POST /v1/agent/register                      Registration -> {"node_id", "revision",
+                                                     "heartbeat_interval", "poll_wait"}
     GET  /v1/agent/nodes/{id}/desired?after=&wait=         -> DesiredSet
     POST /v1/agent/nodes/{id}/status             StatusBatch  -> Acks
-    POST /v1/agent/nodes/{id}/heartbeat          Heartbeat    -> {"state"}
+    POST /v1/agent/nodes/{id}/heartbeat          Heartbeat    -> {"state",
+                                                     "heartbeat_interval", "poll_wait"}
     POST /v1/agent/nodes/{id}/drain                           -> {"state"}
 
 The message types and their one JSON encoding are ``pallet.model.messages``, shared
@@ -20,7 +22,10 @@ authentication, permissions, auditing, limits and leader redirects apply unchang
 bodies are read with the same bound (413) and errors have the same shapes as elsewhere
 (``http.error_answer``). Any other path, under ``/v1/agent`` or not, goes on to FastAPI.
 
-An unknown node answers 404: the agent registers again.
+An unknown node answers 404: the agent registers again. The answers to a registration
+and a heartbeat tell the agent the interval to beat at and how long its long-polls may
+wait (``NodeService.grant``, ``NodeService.poll_wait``); a long-poll waits at most the
+longer of ``_MAX_WAIT`` and that.
 """
 
 from __future__ import annotations
@@ -76,21 +81,44 @@ async def register(ctx: ApiContext, _node_id: str, request: Request) -> Answer:
     address = _parse(lambda a: agent_address(str(a), peer), body.address)
     record = await ctx.control.nodes.register(body.node, address, body.boot_id)
     revision = ctx.control.state.desired_revision.get(record.id, 0)
-    interval = ctx.control.nodes.grant(record.id)
-    return 200, _dumps({"node_id": record.id, "revision": revision, "heartbeat_interval": interval})
+    nodes = ctx.control.nodes
+    interval = nodes.grant(record.id)
+    return 200, _dumps(
+        {
+            "node_id": record.id,
+            "revision": revision,
+            "heartbeat_interval": interval,
+            "poll_wait": nodes.poll_wait(),
+        }
+    )
 
 
 async def desired(ctx: ApiContext, node_id: str, request: Request) -> Answer:
     # (Starlette's QueryParams costs a tenth of a long-poll's time at 5,000 nodes)
-    q = dict(parse_qsl(request.scope["query_string"].decode("latin-1")))
+    q = _query(request.scope["query_string"].decode("latin-1"))
     try:
         after = int(q.get("after", "0"))
-        wait = min(_MAX_WAIT, max(0.0, float(q.get("wait", "0"))))
+        wait = max(0.0, float(q.get("wait", "0")))
     except ValueError:
         raise MarathonApiError(422, {"message": "after and wait must be numbers"}) from None
-    revision, tasks = await ctx.control.nodes.desired(node_id, after, wait)
+    nodes = ctx.control.nodes
+    wait = min(wait, max(_MAX_WAIT, nodes.poll_wait()))  # (nan: max(0, nan) is 0)
+    revision, tasks = await nodes.desired(node_id, after, wait)
     volumes = ctx.control.state.node_volumes(node_id)
     return 200, desired_body(DesiredSet(revision, tuple(tasks), volumes))
+
+
+def _query(text: str) -> dict[str, str]:
+    """``dict(parse_qsl(text))``; a query with nothing to decode (an agent's ``after=&wait=``)
+    is split directly (parse_qsl was a tenth of a long-poll's handling)."""
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text))
+    out = {}
+    for pair in text.split("&"):
+        name, _, value = pair.partition("=")
+        if value:  # (parse_qsl, too, drops a pair with no value)
+            out[name] = value
+    return out
 
 
 _SPEC_BYTES: dict[str, tuple[TaskSpec, bytes]] = {}
@@ -128,8 +156,10 @@ async def status(ctx: ApiContext, node_id: str, request: Request) -> Answer:
 async def heartbeat(ctx: ApiContext, node_id: str, request: Request) -> Answer:
     body = _parse(Heartbeat.from_json, await read_json(request))
     state = await ctx.control.nodes.heartbeat(node_id, body.usage)
-    interval = ctx.control.nodes.grant(node_id)
-    return 200, _dumps({"state": state.value, "heartbeat_interval": interval})
+    nodes = ctx.control.nodes
+    interval = nodes.grant(node_id)
+    answer = {"state": state.value, "heartbeat_interval": interval, "poll_wait": nodes.poll_wait()}
+    return 200, _dumps(answer)
 
 
 async def drain(ctx: ApiContext, node_id: str, _request: Request) -> Answer:

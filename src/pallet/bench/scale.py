@@ -123,6 +123,12 @@ class ScaleRun:
     heartbeat_max_gap_s: float = 0.0
     heartbeat_interval_s: float = 0.0
     """The longest interval the master asked of an agent (its bound on heartbeats/s)."""
+    poll_wait_s: float = 0.0
+    """The longest long-poll wait the master granted an agent (its bound on idle polls)."""
+    polls: int = 0
+    """Long-polls the master answered over the whole run (a change, or a timeout)."""
+    status_posts: int = 0
+    """Status batches the master acknowledged over the whole run."""
     errors: dict[str, int] = field(default_factory=dict)
     failed: str = ""
     """Why the run stopped short (empty: it completed)."""
@@ -345,6 +351,9 @@ def run_scale(
     run.heartbeat_p99_ms = _percentile(beats, 0.99)
     run.heartbeat_max_gap_s = max((r["max_gap_s"] for r in final), default=0.0)
     run.heartbeat_interval_s = max((r.get("granted_s", 0.0) for r in final), default=0.0)
+    run.poll_wait_s = max((r.get("poll_wait_s", 0.0) for r in final), default=0.0)
+    run.polls = sum(int(r.get("polls", 0)) for r in final)
+    run.status_posts = sum(int(r.get("status_posts", 0)) for r in final)
     for r in final:
         for k, v in r["errors"].items():
             run.errors[k] = run.errors.get(k, 0) + v

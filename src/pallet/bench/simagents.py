@@ -8,7 +8,9 @@ set (``DesiredSet``, each new task read with ``TaskSpec.from_json`` as the real 
 reads it), reports each task that appears in it STARTING then RUNNING and each that
 leaves it KILLED (``StatusBatch`` of at most 500, resent until the ``Acks`` come), and
 heartbeats every ``interval`` seconds with each task's usage (``Heartbeat``); a 404 makes
-it register again. What it does not do is run anything: its tasks are entries in a dict,
+it register again. As the real agent does, it beats at the interval and long-polls with
+the wait the master grants in its answers to the registration and the heartbeats when
+they are longer than its own. What it does not do is run anything: its tasks are entries in a dict,
 so one event loop plays thousands of nodes. Unlike a real agent it skips the
 ``/v2/info`` cluster check, and the agents of one process share two pools of keep-alive
 connections (one for the long-polls, with a connection per agent, one for everything
@@ -116,6 +118,11 @@ class AgentCounts:
     """Heartbeats answered with a node state other than ACTIVE."""
     granted_s: float = 0.0
     """The longest heartbeat interval the master asked of an agent."""
+    poll_wait_s: float = 0.0
+    """The longest long-poll wait the master granted an agent."""
+    polls: int = 0
+    """Long-polls answered (with a change of the set or by their timeout)."""
+    status_posts: int = 0
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -132,6 +139,9 @@ class AgentCounts:
             "max_gap_s": self.max_gap_s,
             "not_active": self.not_active,
             "granted_s": self.granted_s,
+            "poll_wait_s": self.poll_wait_s,
+            "polls": self.polls,
+            "status_posts": self.status_posts,
         }
         if with_latencies:
             doc["heartbeat_ms"] = list(self.heartbeat_ms)
@@ -152,6 +162,19 @@ class _Agent:
         self.registered = asyncio.Event()
         self.revision = 0
         self.base = f"/v1/agent/nodes/{node.id}"
+        self.granted = 0.0
+        """The heartbeat interval the master asks for (as the real agent keeps it)."""
+        self.poll_wait = sim.config.poll_wait
+        """The wait of the next long-poll: the longer of its own and the granted one."""
+
+    def _granted(self, doc: dict[str, Any]) -> float:
+        """Take the long-poll wait a registration's or heartbeat's answer grants; the
+        heartbeat interval it asks for."""
+        wait = doc.get("poll_wait")
+        if isinstance(wait, int | float) and 0 <= wait < 3600:
+            self.poll_wait = max(self.sim.config.poll_wait, float(wait))
+            self.sim.counts.poll_wait_s = max(self.sim.counts.poll_wait_s, float(wait))
+        return float(doc.get("heartbeat_interval") or 0.0)
 
     async def register(self) -> None:
         self.registered.clear()
@@ -162,10 +185,13 @@ class _Agent:
         while True:
             async with self.sim.registering:
                 try:
-                    status, _ = await self.sim.client.request("POST", "/v1/agent/register", body)
+                    status, answer = await self.sim.client.request(
+                        "POST", "/v1/agent/register", body
+                    )
                 except HttpError as e:
                     status, error = 0, e.kind
             if status == 200:
+                self.granted = self._granted(json.loads(answer))
                 if not self.sim.seen_registered.get(self.node.id):
                     self.sim.seen_registered[self.node.id] = True
                     self.sim.counts.registered += 1
@@ -181,9 +207,9 @@ class _Agent:
         await self.register()
 
     async def poll_forever(self) -> None:
-        wait = self.sim.config.poll_wait
         while True:
             await self.registered.wait()
+            wait = self.poll_wait
             try:
                 status, body = await self.sim.polls.request(
                     "GET",
@@ -201,6 +227,7 @@ class _Agent:
                 self.sim.counts.error(f"long-poll {status}")
                 await asyncio.sleep(1.0)
                 continue
+            self.sim.counts.polls += 1
             self._desired(json.loads(body))
 
     def _desired(self, doc: dict[str, Any]) -> None:
@@ -249,6 +276,7 @@ class _Agent:
                 await asyncio.sleep(1.0)
                 continue
             now = time.time()
+            counts.status_posts += 1
             for key in Acks.from_json(json.loads(body)).acks:
                 sent = self.outbox.pop(key, None)
                 if sent is not None and sent.state is TaskState.RUNNING:
@@ -261,7 +289,6 @@ class _Agent:
         await asyncio.sleep(offset)  # agents started together must not beat together
         counts = self.sim.counts
         last_answer: float | None = None
-        granted = 0.0  # the interval the master asks for (as the real agent keeps it)
         while True:
             await self.registered.wait()
             now = time.time()
@@ -286,15 +313,15 @@ class _Agent:
                 doc = json.loads(body)
                 if doc.get("state") != "ACTIVE":
                     counts.not_active += 1
-                granted = float(doc.get("heartbeat_interval") or 0.0)
-                counts.granted_s = max(counts.granted_s, granted)
+                self.granted = self._granted(doc)
+                counts.granted_s = max(counts.granted_s, self.granted)
             elif status == 404:
                 await self._unknown()
                 last_answer = None
                 continue
             else:
                 counts.error(f"heartbeat {status or error}")
-            await asyncio.sleep(max(self.sim.config.interval, granted))
+            await asyncio.sleep(max(self.sim.config.interval, self.granted))
 
 
 class _Process:

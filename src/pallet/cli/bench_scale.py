@@ -90,6 +90,9 @@ def _table(doc: dict[str, Any]) -> Any:
         row("heartbeats", "heartbeats"),
         row("heartbeat p99 (ms)", "heartbeat_p99_ms"),
         row("heartbeat interval asked (s)", "heartbeat_interval_s"),
+        row("long-poll wait granted (s)", "poll_wait_s"),
+        row("long-polls answered", "polls"),
+        row("status batches acknowledged", "status_posts"),
         row("longest heartbeat gap (s)", "heartbeat_max_gap_s", "< interval + 15 (grace)"),
         [
             "agent-side errors",

@@ -42,7 +42,11 @@ from pallet.core.maintenance import check_one_window, resting_state
 from pallet.model import Node, NodeState, TaskSpec, TaskStatus, TaskUsage
 from pallet.model.maintenance import MachineId, MachineMode, Maintenance, Window
 
-__all__ = ["NodeService"]
+__all__ = ["MAX_POLL_WAIT", "POLL_WAIT", "NodeService"]
+
+POLL_WAIT = 30.0
+"""Seconds an agent's long-poll waits unless the master grants longer (the agent's default)."""
+MAX_POLL_WAIT = 300.0
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +84,16 @@ class NodeService:
         interval = self.interval()
         self.state.liveness[node_id].interval = interval
         return interval
+
+    def poll_wait(self) -> float:
+        """Seconds an agent's long-poll may wait for a change of its desired set, told to
+        it with its heartbeat interval: the agent's usual 30 s, or that interval when it
+        is longer (at most 300 s, inside what NATs and load balancers keep an idle
+        connection). A poll with nothing to say ends by its timeout, so at 30 s 12,500
+        agents' polls ended about 400 times a second for nothing; at their 250 s interval,
+        50. The poll still counts as the agent's word within its grace (interval + grace),
+        and a change of the set ends it at once, however long it may wait."""
+        return min(MAX_POLL_WAIT, max(POLL_WAIT, self.interval()))
 
     async def register(self, node: Node, address: str, boot_id: str) -> NodeRecord:
         now = self.clock()
