@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pallet.control.nodes import MAX_POLL_WAIT
 from pallet.model import NodeState
 from pallet.model.task import Reason, TaskState
 
@@ -201,7 +202,7 @@ def agent_paths() -> dict[str, dict[str, Any]]:
             "post": _operation(
                 "An agent joins",
                 "AgentRegistration",
-                "{node_id, revision, heartbeat_interval}",
+                "{node_id, revision, heartbeat_interval, poll_wait}",
             )
         },
         f"{node}/desired": {
@@ -220,8 +221,11 @@ def agent_paths() -> dict[str, dict[str, Any]]:
                     {
                         "name": "wait",
                         "in": "query",
-                        "schema": {"type": "number", "minimum": 0, "maximum": 60},
-                        "description": "seconds to wait for a change (at most 60)",
+                        "schema": {"type": "number", "minimum": 0, "maximum": MAX_POLL_WAIT},
+                        "description": (
+                            "seconds to wait for a change: at most 60, or the poll_wait the "
+                            "master granted if longer"
+                        ),
                     },
                 ],
             )
@@ -238,7 +242,7 @@ def agent_paths() -> dict[str, dict[str, Any]]:
             "post": _operation(
                 "The agent is alive; what its tasks used",
                 "AgentHeartbeat",
-                "{state, heartbeat_interval}",
+                "{state, heartbeat_interval, poll_wait}",
                 parameters=[_NODE_ID],
             )
         },
