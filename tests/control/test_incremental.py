@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 
 from pallet.control import Control, TaskState
-from pallet.control.controller import PassPlan
+from pallet.control.controller import (
+    PassPlan,
+    decide_finish_deployments,
+    decide_watch_deployments,
+)
 from pallet.control.decision import Decision
 from pallet.control.groups import AppChange
 from pallet.control.records import DeploymentRecord
@@ -192,6 +196,10 @@ def _due(ctl: Control, plan: PassPlan) -> dict[str, float]:
     return out
 
 
+def _by_id(deployments: tuple[DeploymentRecord, ...]) -> dict[str, DeploymentRecord]:
+    return {d.id: d for d in deployments}
+
+
 def _same(ctl: Control) -> None:
     now = ctl.clock()
     inc = ctl.controller.plan(now, full=False)
@@ -201,6 +209,17 @@ def _same(ctl: Control) -> None:
     assert sorted(inc.expunge) == sorted(full.expunge)
     assert _queue(ctl, inc) == {a: w for a, w in full.queue.items() if w is not None}
     assert _due(ctl, inc) == {a: at for a, at in full.due.items() if at is not None}
+    assert full.deployments is None and inc.deployments is not None
+    finish = decide_finish_deployments(ctl.state, now, inc.deployments)
+    finish_all = decide_finish_deployments(ctl.state, now)
+    assert set(finish.dropped_deployments) == set(finish_all.dropped_deployments)
+    assert _by_id(finish.deployments) == _by_id(finish_all.deployments)
+    assert sorted(map(repr, finish.ops)) == sorted(map(repr, finish_all.ops))
+    (watched, rollbacks) = decide_watch_deployments(ctl.state, now, inc.deployments)
+    (watched_all, rollbacks_all) = decide_watch_deployments(ctl.state, now)
+    assert set(watched.dropped_deployments) == set(watched_all.dropped_deployments)
+    assert _by_id(watched.deployments) == _by_id(watched_all.deployments)
+    assert sorted(rollbacks) == sorted(rollbacks_all)
 
 
 async def _step(ctl: Control, rng: random.Random, clock: FakeClock, nodes: list[str]) -> None:
@@ -219,13 +238,18 @@ async def _step(ctl: Control, rng: random.Random, clock: FakeClock, nodes: list[
                 run["constraints"] = UNIQUE
             if rng.random() < 0.2:
                 run["canary_instances"] = 1
+                run["auto_promote_after_seconds"] = rng.choice([None, 5.0])
+            if rng.random() < 0.3:
+                run["progress_deadline_seconds"] = 10.0
+                run["auto_rollback"] = rng.random() < 0.5
             await ctl.apps.create(app_id, definition(app_id), run_spec(rng.randrange(4), **run))
     elif op == 1:
         app = ctl.state.apps[rng.choice(apps)]
         run = run_spec(rng.randrange(5), **{
             k: getattr(app.run, k)
             for k in ("constraints", "canary_instances", "backoff_seconds",
-                      "unreachable_inactive_after_seconds", "unreachable_expunge_after_seconds")
+                      "unreachable_inactive_after_seconds", "unreachable_expunge_after_seconds",
+                      "auto_promote_after_seconds", "progress_deadline_seconds", "auto_rollback")
         })  # fmt: skip
         await ctl.apps.update(app.id, app.definition, run, force=True)
     elif op == 2:

@@ -78,6 +78,9 @@ class PassPlan:
     waiting (no entry)."""
     due: dict[str, float | None] = field(default_factory=dict)
     """app id -> when its decision changes by the clock alone (``reconcile.next_due``)."""
+    deployments: set[str] | None = None
+    """The deployments to finish or watch: those of the apps looked at and those whose
+    watch has a clock (a progress deadline, an automatic promotion); None: every one."""
 
 
 class AppController:
@@ -111,6 +114,8 @@ class AppController:
         """When the next pass looks at every app (the first one does)."""
         self._due: dict[str, float] = {}
         """app id -> when its decision changes by the clock alone (``next_due``)."""
+        self._timed: set[str] = set()
+        """Deployments whose watch decides by the clock (looked at on every pass)."""
         self.passes = 0
         self.full_passes = 0
 
@@ -154,8 +159,9 @@ class AppController:
                 await self.applier.expunge_locked(plan.expunge)
             if plan.kill:
                 await self.applier.kill_locked(plan.kill)
-            await self._finish_deployments(now)
-            failed = await self._watch_deployments(now)
+            await self._finish_deployments(now, plan.deployments)
+            failed = await self._watch_deployments(now, plan.deployments)
+            self._note_timed(plan.deployments)
             ready = any(q.launch_after <= now for q in self.state.queue.values())
         if ready:
             self.on_queue()
@@ -209,7 +215,23 @@ class AppController:
             if decision.waiting:
                 plan.queue[app_id] = (decision.waiting, decision.launch_after)
             plan.due[app_id] = next_due(app, tasks, now)
+        if not full:
+            plan.deployments = {d.id for a in plan.queue for d in s.deployments.of_app(a)}
+            plan.deployments.update(d for d in self._timed if d in s.deployments)
         return plan
+
+    def _note_timed(self, looked: set[str] | None) -> None:
+        """Which of the deployments looked at have a clock (``PassPlan.deployments``)."""
+        s = self.state
+        ids = s.deployments.keys() if looked is None else looked
+        timed = self._timed if looked is not None else set()
+        for deployment_id in ids:
+            d = s.deployments.get(deployment_id)
+            if d is not None and _has_clock(d, s):
+                timed.add(deployment_id)
+            else:
+                timed.discard(deployment_id)
+        self._timed = timed
 
     def _take(self, plan: PassPlan, now: float) -> None:
         """The queue and the index of due times as ``plan`` leaves them; the apps it
@@ -264,21 +286,49 @@ class AppController:
         old.launch_after = launch_after
         return old
 
-    async def _finish_deployments(self, now: float) -> None:
-        await self.applier.apply(decide_finish_deployments(self.state, now))
+    async def _finish_deployments(self, now: float, ids: Iterable[str] | None = None) -> None:
+        await self.applier.apply(decide_finish_deployments(self.state, now, ids))
 
-    async def _watch_deployments(self, now: float) -> list[tuple[str, str]]:
-        decision, rollbacks = decide_watch_deployments(self.state, now)
+    async def _watch_deployments(
+        self, now: float, ids: Iterable[str] | None = None
+    ) -> list[tuple[str, str]]:
+        decision, rollbacks = decide_watch_deployments(self.state, now, ids)
         await self.applier.apply(decision)
         return rollbacks
 
 
-def decide_finish_deployments(state: ClusterState, now: float) -> Decision:
-    """Move deployments past the steps whose apps converged; end the finished ones (each
-    app that reached its target records it as its stable version); pure."""
+def _has_clock(d: DeploymentRecord, state: ClusterState) -> bool:
+    """Whether ``watch`` may decide about ``d`` by the clock alone: one of its apps has a
+    progress deadline or promotes its canaries after a while."""
+    for app_id in d.app_ids:
+        app = state.apps.get(app_id)
+        if app is not None and (
+            app.run.progress_deadline_seconds is not None
+            or app.run.auto_promote_after_seconds is not None
+        ):
+            return True
+    return False
+
+
+def _chosen(state: ClusterState, ids: Iterable[str] | None) -> list[DeploymentRecord]:
+    """The deployments of ``ids`` that still exist (None: every one), in the order they
+    were added."""
+    if ids is None:
+        return list(state.deployments.values())
+    found = [state.deployments[i] for i in set(ids) if i in state.deployments]
+    order = {d: i for i, d in enumerate(state.deployments)} if len(found) > 1 else {}
+    return sorted(found, key=lambda d: order.get(d.id, 0))
+
+
+def decide_finish_deployments(
+    state: ClusterState, now: float, ids: Iterable[str] | None = None
+) -> Decision:
+    """Move deployments (those of ``ids``; None: every one) past the steps whose apps
+    converged; end the finished ones (each app that reached its target records it as its
+    stable version); pure."""
     done: list[DeploymentRecord] = []
     going: list[tuple[DeploymentRecord, DeploymentRecord]] = []
-    for d in state.deployments.values():
+    for d in _chosen(state, ids):
         new = advance(d, state, now)
         if converged(new, state, now):
             done.append(new)
@@ -317,13 +367,14 @@ def decide_finish_deployments(state: ClusterState, now: float) -> Decision:
 
 
 def decide_watch_deployments(
-    state: ClusterState, now: float
+    state: ClusterState, now: float, ids: Iterable[str] | None = None
 ) -> tuple[Decision, list[tuple[str, str]]]:
-    """Note progress and canary pauses; fail deployments past their progress deadline;
-    pure. Also (app id, reason) of the failed ones whose app rolls back."""
+    """Note progress and canary pauses; fail deployments past their progress deadline
+    (of the deployments of ``ids``; None: every one); pure. Also (app id, reason) of the
+    failed ones whose app rolls back."""
     changed: list[DeploymentRecord] = []
     failed: list[tuple[DeploymentRecord, str]] = []
-    for d in list(state.deployments.values()):
+    for d in _chosen(state, ids):
         tasks = [t for app_id in d.app_ids for t in state.app_tasks(app_id)]
         new, reason = watch(d, state.apps, tasks, now)
         if reason is not None:
