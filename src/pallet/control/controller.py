@@ -31,7 +31,7 @@ from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
 from pallet.control.decision import Decision
-from pallet.control.deployments import advance, converged, holds, waiting_apps, watch
+from pallet.control.deployments import advance, converged, holding, waiting, watch
 from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import next_due, reconcile_app
@@ -177,7 +177,6 @@ class AppController:
         plan = PassPlan(full)
         drains = drain_moves(s, now)
         plan.kill += drains.overdue
-        waits, held = waiting_apps(s), holds(s)
         if full:
             # every app, then every deleted one whose tasks are left (in that order, as
             # the incremental pass's sorted ids need not be: the answer is the same)
@@ -190,7 +189,7 @@ class AppController:
             app = s.apps.get(app_id)
             plan.queue[app_id] = None
             plan.due[app_id] = None
-            if app_id in waits:
+            if waiting(s, app_id):
                 continue  # a later step of a group's deployment: left as it is
             tasks = s.app_tasks(app_id)
             if app is None:
@@ -204,7 +203,7 @@ class AppController:
                 and (entry.last_unused_at or 0.0) > (entry.last_used_at or 0.0)
             )
             decision = reconcile_app(
-                app, tasks, now, s.backoff.get(app_id), stuck, held.get(app_id), drains.moving
+                app, tasks, now, s.backoff.get(app_id), stuck, holding(s, app_id), drains.moving
             )
             plan.kill += decision.kill
             plan.replaced += decision.replaced
@@ -238,11 +237,11 @@ class AppController:
         looked at are no longer dirty."""
         s = self.state
         queue = {} if plan.full else s.queue
-        for app_id, waiting in plan.queue.items():
-            if waiting is None:
+        for app_id, wanted in plan.queue.items():
+            if wanted is None:
                 queue.pop(app_id, None)
             else:
-                queue[app_id] = self._queue_entry(app_id, waiting[0], waiting[1], now)
+                queue[app_id] = self._queue_entry(app_id, wanted[0], wanted[1], now)
         s.queue = queue
         s.dirty.clear()  # every dirty app was looked at (nothing changed since: no await)
         if plan.full:
