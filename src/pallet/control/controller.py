@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
@@ -35,7 +35,7 @@ from pallet.control.deployments import advance, converged, holding, waiting, wat
 from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
 from pallet.control.reconcile import next_due, reconcile_app
-from pallet.control.records import AppRecord, DeploymentRecord, TaskGoal, encode
+from pallet.control.records import DeploymentRecord, TaskGoal, encode
 from pallet.control.reservations import busy_slots
 from pallet.control.state import ClusterState, QueueEntry
 from pallet.model import NodeState
@@ -343,7 +343,7 @@ def decide_finish_deployments(
             app = state.apps.get(app_id)
             if target is not None and app is not None and app.version == target["version"]:
                 # Every instance of this version is ready: an autoRollback returns here.
-                stable.append(replace(app, stable_version=app.version))
+                stable.append(app.with_stable())
                 ops.append(Put(app_key(app.id), encode(stable[-1].to_json())))
     events: list[object] = []
     for d, new in going:
@@ -353,7 +353,7 @@ def decide_finish_deployments(
         for app_id, target in d.targets.items():
             original = d.originals.get(app_id)
             if target is None and original is not None:
-                events.append(AppTerminated(AppRecord.from_json(original), now))
+                events.append(AppTerminated.of(original, now))
     return Decision(
         ops=tuple(ops),
         apps=tuple(stable),
