@@ -202,6 +202,8 @@ def _by_id(deployments: tuple[DeploymentRecord, ...]) -> dict[str, DeploymentRec
 
 def _same(ctl: Control) -> None:
     now = ctl.clock()
+    drained = {n for n, r in ctl.state.nodes.items() if r.drain is not None}
+    assert ctl.state.drained == drained  # what drain_moves walks
     inc = ctl.controller.plan(now, full=False)
     full = ctl.controller.plan(now, full=True)
     assert sorted(inc.kill) == sorted(full.kill)

@@ -206,6 +206,9 @@ class ClusterState:
         self.apps: dict[str, AppRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
         self.nodes: dict[str, NodeRecord] = {}
+        self.drained: set[str] = set()
+        """The nodes an operator drained (``NodeRecord.drain`` set): what ``drain_moves``
+        looks at when no maintenance is scheduled, instead of every node on every pass."""
         self.deployments = Deployments(self.dirty)
         self.backoff: dict[str, BackoffRecord] = Backoffs(self.dirty)
         self.queue: dict[str, QueueEntry] = {}
@@ -288,6 +291,10 @@ class ClusterState:
         """Add or replace a node; a changed shape rebuilds the view (rare: re-registration)."""
         old = self.nodes.get(record.id)
         self.nodes[record.id] = record
+        if record.drain is not None:
+            self.drained.add(record.id)
+        else:
+            self.drained.discard(record.id)
         self._node_changed(record.id)
         if old is None:
             self.view.add_nodes([record.node])
@@ -310,6 +317,7 @@ class ClusterState:
         """Forget a node (its tasks are gone already); the view is rebuilt (rare)."""
         self._node_changed(node_id)
         self.nodes.pop(node_id, None)
+        self.drained.discard(node_id)
         self.liveness.pop(node_id, None)
         self.recovering.discard(node_id)
         self.tasks_by_node.pop(node_id, None)
