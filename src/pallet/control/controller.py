@@ -46,16 +46,17 @@ __all__ = ["AppController"]
 log = logging.getLogger(__name__)
 
 SETTLE = 0.05
-"""Seconds between two passes however often the controller is kicked. A pass looks at
-every app and task and may store a deployment's progress; while 1,000 tasks start, every
-batch of statuses kicks it, and a pass per batch took about a sixth of the master's time
-(``pallet bench e2e``). A task's end is acted on at most this much later."""
+"""Seconds between two passes however often the controller is kicked. A pass (then
+over every app and task) may store a deployment's progress; while 1,000 tasks start,
+every batch of statuses kicks it, and a pass per batch took about a sixth of the
+master's time (``pallet bench e2e``). A task's end is acted on at most this much later."""
 
 DUTY = 3.0
 """A pass that took ``d`` seconds is followed by at least ``DUTY * d`` seconds of rest
 (never less than ``SETTLE``, never more than the controller's ``interval``), so kicked
-passes take at most about a quarter of the event loop however large the cluster: a pass
-walks every app and task, and while tasks start every status batch kicks it, so with a
+passes take at most about a quarter of the event loop however large the cluster: a full
+pass walks every app and task (a kicked one, every app that changed: while tasks start,
+most of them), and while tasks start every status batch kicks it, so with a
 fixed settle the controller took more of the master the more tasks there were
 (``pallet bench scale``)."""
 
