@@ -323,3 +323,14 @@ async def test_incremental_passes_decide_what_a_full_pass_would(
                 raise
         _same(control)
         await control.controller.reconcile(full=False)
+
+
+async def test_more_deployments_end_at_once_than_one_transaction_holds(control: Control) -> None:
+    # 2,100 apps of no instance created between two passes: their deployments end in the
+    # same pass, 4,200 operations, more than a transaction takes (they end in parts).
+    for i in range(2100):
+        await control.apps.create(f"/many/a{i:04d}", definition(f"/many/a{i:04d}"), run_spec(0))
+    assert len(control.state.deployments) == 2100
+    await control.controller.reconcile()
+    assert not control.state.deployments
+    assert all(a.stable_version == a.version for a in control.state.apps.values())

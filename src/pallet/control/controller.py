@@ -24,13 +24,13 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pallet.control.applier import Applier
 from pallet.control.applier_nodes import drain_moves
 from pallet.control.bus import AppTerminated, DeploymentChanged, EventBus
-from pallet.control.decision import Decision
+from pallet.control.decision import Decision, first_part
 from pallet.control.deployments import advance, converged, holding, waiting, watch
 from pallet.control.jobs_layout import is_job_owner
 from pallet.control.layout import app_key, deployment_key
@@ -287,13 +287,30 @@ class AppController:
         return old
 
     async def _finish_deployments(self, now: float, ids: Iterable[str] | None = None) -> None:
-        await self.applier.apply(decide_finish_deployments(self.state, now, ids))
+        # In parts when too many end at once for one transaction (3,000 apps created
+        # between two passes: 6,000 operations, refused whole on every pass, so none
+        # ever ended).
+        chosen = [d.id for d in _chosen(self.state, ids)]
+        await self.applier.apply_parts(
+            chosen, lambda part: decide_finish_deployments(self.state, now, part)
+        )
 
     async def _watch_deployments(
         self, now: float, ids: Iterable[str] | None = None
     ) -> list[tuple[str, str]]:
-        decision, rollbacks = decide_watch_deployments(self.state, now, ids)
-        await self.applier.apply(decision)
+        rollbacks: list[tuple[str, str]] = []
+
+        def decide(part: Sequence[str]) -> Decision:
+            decision, found = decide_watch_deployments(self.state, now, part)
+            taken[:] = found
+            return decision
+
+        taken: list[tuple[str, str]] = []
+        rest: Sequence[str] = [d.id for d in _chosen(self.state, ids)]
+        while rest:
+            decision, rest = first_part(rest, decide)
+            await self.applier.apply(decision)
+            rollbacks += taken
         return rollbacks
 
 
