@@ -12,9 +12,9 @@ changes by the clock alone now (an unreachable task becoming inactive or expunge
 index ``_due``). The rest of the queue stays as the last pass left it. Every
 ``full_interval`` seconds (and on the first pass, or after a maintenance change) a pass
 looks at every app, as a safety net: a full pass over 3,000 apps took ~95 ms of the
-event loop, and ran at every kick (``pallet bench api --mixed``, issue 16). What does
-not belong to one app is looked at on every pass: drains overdue, deleted apps' slots,
-the deployments' progress.
+event loop, and ran at every kick (``pallet bench api --mixed``, issue 16). The
+deployments finished and watched are those of the apps looked at, and those whose watch
+decides by the clock. Drains overdue and deleted apps' slots are looked at on every pass.
 """
 
 from __future__ import annotations
@@ -117,8 +117,6 @@ class AppController:
         """app id -> when its decision changes by the clock alone (``next_due``)."""
         self._timed: set[str] = set()
         """Deployments whose watch decides by the clock (looked at on every pass)."""
-        self.passes = 0
-        self.full_passes = 0
 
     def kick(self) -> None:
         self.wake.set()
@@ -143,8 +141,8 @@ class AppController:
         return min(self.interval, max(self.settle, self.duty * took))
 
     async def reconcile(self, full: bool | None = None) -> None:
-        """One pass: over the apps that changed (or every app, when ``full`` or a full
-        pass is due) and every deployment."""
+        """One pass: over the apps that changed and their deployments (or every app and
+        deployment, when ``full`` or a full pass is due)."""
         async with self.applier.lock:
             now = self.clock()
             if full is None:
@@ -179,11 +177,12 @@ class AppController:
         drains = drain_moves(s, now)
         plan.kill += drains.overdue
         if full:
-            # every app, then every deleted one whose tasks are left (in that order, as
-            # the incremental pass's sorted ids need not be: the answer is the same)
+            # every app, then every deleted one whose tasks are left
             looked: Iterable[str] = [*s.apps, *(a for a in s.tasks_by_app if a not in s.apps)]
         else:
-            looked = s.dirty | {a for a, at in self._due.items() if at <= now}
+            # sorted: the queue's new entries (the scheduler's order) do not follow the
+            # hash seed
+            looked = sorted(s.dirty.union(a for a, at in self._due.items() if at <= now))
         for app_id in looked:
             if is_job_owner(app_id):
                 continue  # a job run's tasks: the job controller's
@@ -249,13 +248,11 @@ class AppController:
             self._due.clear()
             s.dirty_all = False
             self._next_full = now + self.full_interval
-            self.full_passes += 1
         for app_id, at in plan.due.items():
             if at is None:
                 self._due.pop(app_id, None)
             else:
                 self._due[app_id] = at
-        self.passes += 1
 
     def _doomed_slots(self) -> list[str]:
         """Instance slots no task holds whose app is deleted, whose app now asks for
