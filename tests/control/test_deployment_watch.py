@@ -21,6 +21,7 @@ from pallet.control import (
     TaskState,
 )
 from pallet.control.deployments import holding, holds, waiting, waiting_apps, watch
+from pallet.control.state import Deployments
 from pallet.model import CheckProtocol, HealthCheckSpec, HealthResult, Resources, TaskSpec
 
 from .conftest import (
@@ -307,8 +308,9 @@ async def test_canaries_promote_themselves(control: Control, clock: FakeClock) -
 
 
 def test_one_walk_over_the_deployments_answers_as_asking_app_by_app() -> None:
-    """A controller pass asks every app whether it waits and how many tasks it may run; it
-    asks once (``waiting_apps``, ``holds``) and gets what asking app by app gives."""
+    """A controller pass asks each app it looks at whether it waits and how many tasks it
+    may run, through the deployments' index (``waiting``, ``holding``): the same answers
+    as one walk over every deployment (``waiting_apps``, ``holds``)."""
     group = DeploymentRecord(
         "g",
         "v2",
@@ -333,7 +335,9 @@ def test_one_walk_over_the_deployments_answers_as_asking_app_by_app() -> None:
         steps=((("RestartApplication", "/api"),),),
         targets={"/api": {}},
     )
-    state = cast(Any, SimpleNamespace(deployments={"g": group, "c": canary, "p": promoted}))
+    deployments = Deployments()
+    deployments.update({"g": group, "c": canary, "p": promoted})
+    state = cast(Any, SimpleNamespace(deployments=deployments))
     apps = ["/db", "/web", "/old", "/api", "/none"]
     assert waiting_apps(state) == {a for a in apps if waiting(state, a)} == {"/web", "/old"}
     assert holds(state) == {"/web": 2}

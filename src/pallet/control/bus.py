@@ -8,8 +8,9 @@ let the master's memory grow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from pallet.control.records import AppRecord, DeploymentRecord, TaskRecord, TaskState
 
@@ -84,8 +85,21 @@ class DeploymentChanged:
 
 @dataclass(frozen=True, slots=True)
 class AppTerminated:
-    app: AppRecord
+    app_id: str
     timestamp: float
+    record: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The app's record as stored (``AppRecord.to_json``), read only when asked for."""
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any], timestamp: float) -> AppTerminated:
+        return cls(str(record["id"]), timestamp, record)
+
+    @property
+    def app(self) -> AppRecord:
+        """The app as it was (read from its record now: each of the third of the writes
+        that deletes an app ends with this event, and no listener but the event stream
+        reads more than the id)."""
+        return AppRecord.from_json(dict(self.record))
 
 
 _CLOSED = object()

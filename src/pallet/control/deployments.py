@@ -160,8 +160,9 @@ def converged(deployment: DeploymentRecord, state: ClusterState, now: float) -> 
 
 
 def waiting(state: ClusterState, app_id: str) -> bool:
-    """Whether a deployment leaves ``app_id`` as it is until an earlier step is done."""
-    return any(d.waits(app_id) for d in state.deployments.values())
+    """Whether a deployment leaves ``app_id`` as it is until an earlier step is done (the
+    app's few deployments looked at, through the index)."""
+    return any(d.waits(app_id) for d in state.deployments.of_app(app_id))
 
 
 def waiting_apps(state: ClusterState) -> set[str]:
@@ -172,8 +173,13 @@ def waiting_apps(state: ClusterState) -> set[str]:
 
 def holding(state: ClusterState, app_id: str) -> int | None:
     """How many new tasks ``app_id`` may run while its deployment's canaries wait to be
-    promoted (None: no such wait)."""
-    return holds(state).get(app_id)
+    promoted (None: no such wait); as ``holds`` answers, from the app's few deployments
+    (the index keeps them in the order they were added, as the whole dict does)."""
+    for d in state.deployments.of_app(app_id):
+        hold = d.holding
+        if hold is not None and d.app_id == app_id:
+            return hold
+    return None
 
 
 def holds(state: ClusterState) -> dict[str, int]:

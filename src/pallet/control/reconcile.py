@@ -35,6 +35,7 @@ __all__ = [
     "backoff_after_failure",
     "capacity",
     "counted",
+    "next_due",
     "reconcile_app",
 ]
 
@@ -197,6 +198,26 @@ def reconcile_app(
         replaced=tuple(replaced),
         expunge=tuple(expunge),
     )
+
+
+def next_due(app: AppRecord, tasks: Iterable[TaskRecord], now: float) -> float | None:
+    """The first time after ``now`` at which ``reconcile_app``'s answer for ``app`` may
+    change by the clock alone, its tasks unchanged: an UNREACHABLE task becoming inactive
+    or expunged (None: never). A launch delay's end changes only ``launch``, which the
+    scheduler reads from the queue entry's ``launch_after`` itself."""
+    after = app.run.unreachable_inactive_after_seconds
+    if after is None:
+        return None
+    expunge_after = max(after, app.run.unreachable_expunge_after_seconds)
+    due: float | None = None
+    for t in tasks:
+        since = t.unreachable_since
+        if t.state is not TaskState.UNREACHABLE or not since:
+            continue  # (no time: ``_inactive`` counts it as just lost, whenever asked)
+        for at in (since + after, since + expunge_after):
+            if at > now and (due is None or at < due):
+                due = at
+    return due
 
 
 def backoff_after_failure(

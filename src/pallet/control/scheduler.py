@@ -171,6 +171,7 @@ class SchedulingWorker:
             unplaced.setdefault(u.app_id, u)
         for app_id, entry in self.state.queue.items():
             if app_id in unplaced:
+                self.state.dirty.add(app_id)  # stuck: the controller's decision may change
                 entry.reasons = unplaced[app_id].reasons
                 entry.nodes_considered = nodes
                 entry.last_unused_at = now

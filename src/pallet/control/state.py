@@ -29,7 +29,7 @@ from pallet.core import ClusterView
 from pallet.model import NodeState
 from pallet.model.maintenance import MachineMode, Maintenance
 
-__all__ = ["ClusterState", "Deployments", "NodeLiveness", "QueueEntry", "node_ip"]
+__all__ = ["Backoffs", "ClusterState", "Deployments", "NodeLiveness", "QueueEntry", "node_ip"]
 
 _RECENT = 1000
 
@@ -39,8 +39,10 @@ class Deployments(dict[str, DeploymentRecord]):
     hold this app" (every app write asks it) costs the app's few rather than a pass over
     every deployment. Every way of changing the dict keeps the index."""
 
-    def __init__(self) -> None:
+    def __init__(self, dirty: set[str] | None = None) -> None:
         super().__init__()
+        self.dirty: set[str] = set() if dirty is None else dirty
+        """App ids whose deployments changed are added here (``ClusterState.dirty``)."""
         self._by_app: dict[str, dict[str, DeploymentRecord]] = {}
         self._marks = 0
         self.marks: dict[str, int] = {}
@@ -52,6 +54,7 @@ class Deployments(dict[str, DeploymentRecord]):
     def _mark(self, app_id: str) -> None:
         self._marks += 1
         self.marks[app_id] = self._marks
+        self.dirty.add(app_id)
 
     def of_app(self, app_id: str) -> list[DeploymentRecord]:
         """The deployments targeting ``app_id``, in the order they were added (for this app)."""
@@ -75,6 +78,7 @@ class Deployments(dict[str, DeploymentRecord]):
                 else:  # unmarked: a change too, and nothing kept for apps long done
                     del self._by_app[app_id]
                     self.marks.pop(app_id, None)
+                    self.dirty.add(app_id)
 
     def __setitem__(self, key: str, value: DeploymentRecord) -> None:
         old = super().get(key)
@@ -104,6 +108,7 @@ class Deployments(dict[str, DeploymentRecord]):
 
     def clear(self) -> None:
         super().clear()
+        self.dirty.update(self._by_app)
         self._by_app.clear()
         self.marks.clear()
 
@@ -112,6 +117,49 @@ class Deployments(dict[str, DeploymentRecord]):
             self[key] = value
 
     def __ior__(self, other: Any) -> Deployments:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+
+class Backoffs(dict[str, BackoffRecord]):
+    """The launch delays by app id; every way of changing the dict adds the app ids it
+    changes to ``dirty`` (``ClusterState.dirty``): a delay's end is the app's queue entry's."""
+
+    def __init__(self, dirty: set[str]) -> None:
+        super().__init__()
+        self.dirty = dirty
+
+    def __setitem__(self, key: str, value: BackoffRecord) -> None:
+        self.dirty.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.dirty.add(key)
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.dirty.add(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, BackoffRecord]:
+        key, value = super().popitem()
+        self.dirty.add(key)
+        return key, value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        self.dirty.update(self)
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> Backoffs:  # type: ignore[override,misc]
         self.update(other)
         return self
 
@@ -148,11 +196,21 @@ class QueueEntry:
 
 class ClusterState:
     def __init__(self) -> None:
+        self.dirty: set[str] = set()
+        """App ids whose app controller decision may have changed since its last pass
+        looked at them (the controller takes and empties it): the app, its tasks, its
+        launch delay, a deployment targeting it, or a node its tasks are on changed. A
+        deleted app's id too (its tasks left must be killed)."""
+        self.dirty_all = False
+        """A change that may concern every app (maintenance): the next pass looks at all."""
         self.apps: dict[str, AppRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
         self.nodes: dict[str, NodeRecord] = {}
-        self.deployments = Deployments()
-        self.backoff: dict[str, BackoffRecord] = {}
+        self.drained: set[str] = set()
+        """The nodes an operator drained (``NodeRecord.drain`` set): what ``drain_moves``
+        looks at when no maintenance is scheduled, instead of every node on every pass."""
+        self.deployments = Deployments(self.dirty)
+        self.backoff: dict[str, BackoffRecord] = Backoffs(self.dirty)
         self.queue: dict[str, QueueEntry] = {}
         self.reservations: dict[str, ReservationRecord] = {}
         """Instance slots of resident apps by slot id (``control.reservations``)."""
@@ -179,8 +237,17 @@ class ClusterState:
         self.revision = 0
         """The store revision of the last write this master committed (or read at load)."""
         self.closing = False
-        self.maintenance = Maintenance()
+        self._maintenance = Maintenance()
+
+    @property
+    def maintenance(self) -> Maintenance:
         """The maintenance schedule and DOWN machines (``/maintenance/schedule``)."""
+        return self._maintenance
+
+    @maintenance.setter
+    def maintenance(self, value: Maintenance) -> None:
+        self._maintenance = value
+        self.dirty_all = True  # a scheduled drain moves the tasks of any app
 
     def machine_mode(self, record: NodeRecord) -> MachineMode:
         """The maintenance mode of the machine the node is on."""
@@ -194,6 +261,7 @@ class ClusterState:
         self.generation += 1
 
     def _app_changed(self, app_id: str) -> None:
+        self.dirty.add(app_id)
         if app_id in self.apps:  # a deleted app's tasks ending later leave no entry
             self.app_changes[app_id] = self.app_changes.get(app_id, 0) + 1
 
@@ -204,6 +272,7 @@ class ClusterState:
 
     def drop_app(self, app_id: str) -> None:
         self.apps.pop(app_id, None)
+        self.dirty.add(app_id)
         self.backoff.pop(app_id, None)
         self.queue.pop(app_id, None)
         # Forgotten (the id of every app ever deleted would pile up otherwise): an app
@@ -212,10 +281,21 @@ class ClusterState:
         self.app_changes.pop(app_id, None)
         self.touch()
 
+    def _node_changed(self, node_id: str) -> None:
+        """The apps of the node's tasks (its state decides whether they are moved off a
+        drained node, or expunged) are to be looked at again."""
+        tasks = self.tasks
+        self.dirty.update(tasks[t].app_id for t in self.tasks_by_node.get(node_id, ()))
+
     def put_node(self, record: NodeRecord, revision: int) -> None:
         """Add or replace a node; a changed shape rebuilds the view (rare: re-registration)."""
         old = self.nodes.get(record.id)
         self.nodes[record.id] = record
+        if record.drain is not None:
+            self.drained.add(record.id)
+        else:
+            self.drained.discard(record.id)
+        self._node_changed(record.id)
         if old is None:
             self.view.add_nodes([record.node])
         elif _shape(old) != _shape(record):
@@ -228,13 +308,16 @@ class ClusterState:
     def set_node_state(self, node_id: str, state: NodeState) -> None:
         record = self.nodes[node_id]
         self.nodes[node_id] = replace(record, node=replace(record.node, state=state))
+        self._node_changed(node_id)
         if node_id not in self.recovering or state is not NodeState.ACTIVE:
             self.view.set_state(node_id, state)
         self.touch()
 
     def drop_node(self, node_id: str) -> None:
         """Forget a node (its tasks are gone already); the view is rebuilt (rare)."""
+        self._node_changed(node_id)
         self.nodes.pop(node_id, None)
+        self.drained.discard(node_id)
         self.liveness.pop(node_id, None)
         self.recovering.discard(node_id)
         self.tasks_by_node.pop(node_id, None)
