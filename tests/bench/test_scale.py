@@ -42,7 +42,10 @@ def test_a_small_cluster_places_and_runs_every_task() -> None:
     assert run.failed == ""
     assert 0 < run.place_s <= run.running_s
     assert run.running_seen > 0  # the master's own count, read through GET /v2/apps
-    assert run.rss_peak_mib > 20 and run.master_cpu_s > 0 and run.agents_cpu_s > 0
+    assert run.rss_peak_mib > 20 and run.master_cpu_s > 0
+    # (placing 60 tasks can take the agents less than a clock tick of CPU: counted with
+    # their registration, which starts their interpreters, it is never nothing)
+    assert run.agents_cpu_s >= 0 and run.register_agents_cpu_s + run.agents_cpu_s > 0
     assert 0 < run.apps_p50_ms <= run.apps_p99_ms <= run.apps_max_ms
     assert run.heartbeats > 0 and run.unreachable >= 0
     assert run.poll_wait_s == 30.0  # granted to every agent (the default at this size)

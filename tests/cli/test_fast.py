@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pallet.cli import fast, fast_help, plain
+from polling import wait_for
 
 # `pallet` as installed (the fast path first), and the same with Typer only.
 FAST = [sys.executable, "-m", "pallet.cli.main"]
@@ -262,6 +263,9 @@ def test_app_list_against_a_real_master(master: str, tmp_path: Path) -> None:
     with httpx.Client(base_url=master, timeout=30) as http:
         for app in apps:
             http.post("/v2/apps", json={**app, "instances": 0}).raise_for_status()
+        # both ways must list the same state: not one while a deployment is open and one
+        # after it ended
+        wait_for(lambda: http.get("/v2/deployments").json() == [], what="deployments ended")
     env = _env(tmp_path, PALLET_MASTER=master)
     listed = _both(["app", "list"], env)
     assert "/shop/checked" in listed.out and "HEALTHY" in listed.out
