@@ -153,13 +153,14 @@ async def test_the_service_stops_when_unbound_dies(tmp_path: Path) -> None:
     run = asyncio.create_task(service.run())
     backend = service.backend
     assert isinstance(backend, Unbound)
-    for _ in range(200):  # until unbound answers
+    for _ in range(200):  # until unbound answers, and the service saw it start (unbound
+        # may answer lookups before its control socket, which the service waits for)
         with contextlib.suppress(OSError):
-            if backend.process is not None:
+            if backend.process is not None and service.started:
                 await asyncio.to_thread(_lookup, config.port, "x.mesos")
                 break
         await asyncio.sleep(0.05)
-    assert backend.process is not None
+    assert backend.process is not None and service.started
     backend.process.kill()
     await asyncio.wait_for(run, 30)
     assert service.failed

@@ -96,6 +96,8 @@ class DnsService:
         self.applied = 0
         self.last_error = ""
         self.failed = False
+        self.started = False
+        """True once the backend is up (unbound answers its control socket)."""
 
     async def on_apps(self, apps: list[dict[str, Any]], seen_at: float) -> None:
         services = services_from_apps(apps)
@@ -146,6 +148,7 @@ class DnsService:
 
     async def run(self) -> None:
         await self.backend.start()
+        self.started = True
         log.info(
             "DNS (%s) on %s:%d for %s",
             self.config.server,
