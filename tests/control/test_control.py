@@ -19,6 +19,7 @@ from pallet.control import (
 )
 from pallet.control.controller import DUTY, SETTLE
 from pallet.control.layout import TASKS
+from pallet.control.scheduler import MAX_ROUND_SIZE, ROUND_SIZE
 from pallet.model import Constraint, NodeState, Operator, Resources, TaskStatus
 from pallet.store import open_store
 
@@ -399,3 +400,19 @@ async def test_placed_instances_leave_the_queue_before_the_next_pass(control: Co
     assert len(app_tasks(control, "/q")) == 5
     assert control.state.queue["/q"].count == 0
     assert await control.scheduler.run_once() is None  # nothing left to ask for
+
+
+async def test_full_rounds_grow_and_a_short_one_starts_again(control: Control) -> None:
+    # A round copies the view and commits once whatever its size: while rounds come back
+    # full, each asks for twice as many (up to MAX_ROUND_SIZE); the first stays small so
+    # the first tasks start while the rest are placed.
+    await with_nodes(control, 8, cpu=640_000, mem=640_000)
+    await control.apps.create("/big", definition("/big"), run_spec(ROUND_SIZE * 7 + 5))
+    await control.controller.reconcile()
+    sizes = []
+    while (plan := await control.scheduler.run_once()) is not None:
+        sizes.append(len(plan.placements))
+    assert sizes == [ROUND_SIZE, 2 * ROUND_SIZE, 4 * ROUND_SIZE, 5]
+    assert control.scheduler.round_size == ROUND_SIZE
+    assert len(app_tasks(control, "/big")) == ROUND_SIZE * 7 + 5
+    assert MAX_ROUND_SIZE >= 4 * ROUND_SIZE

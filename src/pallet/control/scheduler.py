@@ -36,8 +36,16 @@ _THREAD_THRESHOLD = 50
 """Schedule this many requests or more in a thread, so the API stays responsive."""
 
 ROUND_SIZE = 200
-"""At most this many requests per round: the first tasks reach their agents while the
-rest are still being placed (a 1,000-instance app starts as a pipeline, not a batch)."""
+"""Requests in a first round: the first tasks reach their agents while the rest are still
+being placed (a 1,000-instance app starts as a pipeline, not a batch)."""
+MAX_ROUND_SIZE = 800
+"""While rounds come back full (more is waiting), each asks for twice as many as the last,
+up to this many: a round copies the cluster's view and commits its plan at once, whatever
+its size, so 500 rounds of 200 for 100,000 tasks on 12,500 nodes spent much of the master
+on that. ``pallet bench scale`` at full size, quiet machine, one run each: rounds of 200
+placed all in 64.3 s (60.1 master CPU-s), up to 800 in 54.5 s (51.1), up to 1,600 in
+51.0 s (47.9); but the larger a round, the longer writes wait behind it (the 1,000 app
+creations took 8.4, 23.4 and 48.3 s), so 800."""
 
 
 class PlacementSource(Protocol):
@@ -77,6 +85,8 @@ class SchedulingWorker:
         self.interval = interval
         self.wake = asyncio.Event()
         self.rounds = 0
+        self.round_size = ROUND_SIZE
+        """Requests the next round asks for (``MAX_ROUND_SIZE``)."""
         self.sources: list[PlacementSource] = []
 
     def kick(self) -> None:
@@ -134,10 +144,13 @@ class SchedulingWorker:
         return out
 
     async def run_once(self) -> Plan | None:
-        requests = self.requests(ROUND_SIZE)
+        size = self.round_size
+        requests = self.requests(size)
         for source in self.sources:
-            if len(requests) < ROUND_SIZE:
-                requests += source.requests(ROUND_SIZE - len(requests))
+            if len(requests) < size:
+                requests += source.requests(size - len(requests))
+        # a full round: more may wait, and the next asks for more; else back to the start
+        self.round_size = min(MAX_ROUND_SIZE, 2 * size) if len(requests) == size else ROUND_SIZE
         if not requests:
             return None
         snapshot = self.state.view.copy()
@@ -159,7 +172,7 @@ class SchedulingWorker:
                     await source.apply(theirs)
             if apps.placements:
                 await self.applier.apply_plan(apps)
-            if len(requests) == ROUND_SIZE:
+            if len(requests) == size:
                 self.kick()  # more may wait: the next round at once, not at the next tick
         return plan
 
