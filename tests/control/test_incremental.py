@@ -85,6 +85,29 @@ async def test_a_deleted_apps_tasks_are_killed_by_a_kicked_pass(control: Control
     assert all(t.goal.value == "kill" for t in control.state.app_tasks("/web"))
 
 
+async def test_a_pass_that_fails_to_store_is_followed_by_a_full_one(
+    control: Control, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The failed pass had taken its apps off the dirty set: the retry must look at every
+    # app, or what it decided waits for the next safety-net pass (30 s).
+    await with_nodes(control)
+    await control.apps.create("/web", definition("/web"), run_spec(2))
+    await settled(control)
+    await control.apps.delete("/web", force=True)
+    kill = control.applier.kill_locked
+
+    async def store_down(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the store is away")
+
+    monkeypatch.setattr(control.applier, "kill_locked", store_down)
+    with pytest.raises(RuntimeError):
+        await control.controller.reconcile()
+    assert not control.state.dirty
+    monkeypatch.setattr(control.applier, "kill_locked", kill)
+    await control.controller.reconcile()  # the retry, as the loop makes it
+    assert all(t.goal.value == "kill" for t in control.state.app_tasks("/web"))
+
+
 async def test_a_launch_delay_reset_reaches_the_queue(control: Control, clock: FakeClock) -> None:
     await with_nodes(control)
     await control.apps.create("/web", definition("/web"), run_spec(1, backoff_seconds=60.0))

@@ -149,24 +149,37 @@ class AppController:
                 full = self.state.dirty_all or now >= self._next_full
             plan = self.plan(now, full)
             self._take(plan, now)
-            doomed = self._doomed_slots()
-            if doomed:
-                await self.applier.destroy_slots_locked(doomed)
-            if plan.replaced:
-                await self.applier.mark_replaced_locked(plan.replaced)
-            if plan.expunge:
-                await self.applier.expunge_locked(plan.expunge)
-            if plan.kill:
-                await self.applier.kill_locked(plan.kill)
-            await self._finish_deployments(now, plan.deployments)
-            failed = await self._watch_deployments(now, plan.deployments)
-            self._note_timed(plan.deployments)
+            try:
+                failed = await self._act(plan, now)
+            except BaseException:
+                # What this pass looked at is no longer dirty, and some of it was not
+                # stored (the store failed, leadership ended): the next pass looks at
+                # every app, as the loop's retry promises.
+                self._next_full = -math.inf
+                raise
             ready = any(q.launch_after <= now for q in self.state.queue.values())
         if ready:
             self.on_queue()
         for app_id, reason in failed:
             if self.on_failed is not None:
                 await self.on_failed(app_id, reason)
+
+    async def _act(self, plan: PassPlan, now: float) -> list[tuple[str, str]]:
+        """Carry out ``plan`` through the applier (the caller holds its lock); the
+        deployments that failed, with why."""
+        doomed = self._doomed_slots()
+        if doomed:
+            await self.applier.destroy_slots_locked(doomed)
+        if plan.replaced:
+            await self.applier.mark_replaced_locked(plan.replaced)
+        if plan.expunge:
+            await self.applier.expunge_locked(plan.expunge)
+        if plan.kill:
+            await self.applier.kill_locked(plan.kill)
+        await self._finish_deployments(now, plan.deployments)
+        failed = await self._watch_deployments(now, plan.deployments)
+        self._note_timed(plan.deployments)
+        return failed
 
     def plan(self, now: float, full: bool) -> PassPlan:
         """What a pass at ``now`` decides, over every app (``full``) or over those whose
