@@ -92,7 +92,9 @@ def test_edit_applies_what_the_editor_changed(
 ) -> None:
     spec = tmp_path / "edit.yaml"
     spec.write_text("id: /apply/edit\ninstances: 0\ncpus: 0.1\nmem: 32\ncmd: sleep 600\n")
-    assert pallet("app", "apply", str(spec)).code == 0
+    # --wait: an edit while the app's deployment is open is refused (the CLI ran in
+    # process, faster than the master's next controller pass ends it)
+    assert pallet("app", "apply", str(spec), "--wait").code == 0
 
     monkeypatch.setenv("EDITOR", "sed -i s/^mem:.*/mem:\\ 48/")
     done = pallet("app", "edit", "/apply/edit")
